@@ -1,0 +1,45 @@
+"""The ``tally`` command: Django management commands under friendlier, hyphenated names.
+
+``tally generate-demo …`` is ``python manage.py generate_demo …``. A malformed setting stops
+start-up with one line naming the variable instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tally.env import ConfigError
+
+
+def _command_name(name: str) -> str:
+    # MetricFlow-style hyphenated names map onto Django's module names.
+    return name.replace("-", "_") if not name.startswith("-") else name
+
+
+def main(argv: list[str] | None = None, prog: str = "tally") -> int:
+    """Runs one command and returns its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+    try:
+        import django
+
+        django.setup()
+    except ConfigError as exc:
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from django.core.management import execute_from_command_line
+
+    if args:
+        args[0] = _command_name(args[0])
+    try:
+        execute_from_command_line([prog, *args])
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

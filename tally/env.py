@@ -1,0 +1,204 @@
+"""Settings read from the environment, each checked with an error that names its variable.
+
+Django-free on purpose: the CLI, settings and tests parse configuration the same way, and a
+malformed value must stop start-up with one line naming the variable, before Django prints a
+traceback about something downstream.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+from semantic.warehouse.config import WarehouseConfig, WarehouseURLError, parse_warehouse_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEFAULT_DATABASE_URL = "sqlite:///var/tally.sqlite3"
+DEFAULT_WAREHOUSE_URL = "duckdb:///var/warehouse.duckdb"
+# Only a development key; production sets SECRET_KEY (check --deploy flags the default).
+DEV_SECRET_KEY = "django-insecure-tally-demo-key-change-me-in-production-0123456789"
+
+REGISTRY_ENGINES = {
+    "django.db.backends.sqlite3": "sqlite",
+    "django.db.backends.postgresql": "postgresql",
+}
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is malformed; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str, hint: str | None = None) -> None:
+        self.variable = variable
+        self.problem = problem
+        self.hint = hint
+        text = f"{variable}: {problem}"
+        if hint:
+            text += f" (hint: {hint})"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every environment-driven setting, parsed and checked."""
+
+    debug: bool
+    secret_key: str
+    allowed_hosts: tuple[str, ...]
+    database: dict[str, Any]
+    database_vendor: str
+    warehouse: WarehouseConfig
+    broker_url: str | None
+
+
+def _resolve_sqlite_path(name: str) -> str:
+    """Resolves a relative SQLite path against the project directory, not the caller's cwd."""
+    if name in ("", ":memory:"):
+        return name
+    path = Path(name)
+    return str(path if path.is_absolute() else BASE_DIR / path)
+
+
+def parse_database_url(value: str) -> tuple[dict[str, Any], str]:
+    """Parses DATABASE_URL into a Django DATABASES entry and its vendor name.
+
+    Args:
+        value: a URL such as ``sqlite:///var/tally.sqlite3`` or ``postgresql://u@host/db``.
+
+    Returns:
+        The Django database settings and ``"sqlite"`` or ``"postgresql"``.
+
+    Raises:
+        ConfigError: the URL is malformed or names an unsupported engine.
+
+    Example:
+        >>> parse_database_url("postgresql://postgres@127.0.0.1:5432/tally")[1]
+        'postgresql'
+    """
+    if "://" not in value:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"{value!r} is not a URL",
+            "use sqlite:///var/tally.sqlite3 or postgresql://user@host:5432/dbname",
+        )
+    try:
+        db = dict(dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True))
+    except (ValueError, dj_database_url.UnknownSchemeError) as exc:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"cannot parse {value!r}: {exc}".split(". Did you forget")[0],
+            "use sqlite:///var/tally.sqlite3 or postgresql://user@host:5432/dbname",
+        ) from exc
+    vendor = REGISTRY_ENGINES.get(db["ENGINE"])
+    if vendor is None:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"the registry cannot run on {urlsplit(value).scheme!r}",
+            "supported registry stores are sqlite and postgresql",
+        )
+    if vendor == "sqlite":
+        db["NAME"] = _resolve_sqlite_path(db["NAME"])
+        # SQLite has no server to keep a connection to; persistent connections only hold locks.
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {"timeout": 20}
+    elif not db.get("NAME"):
+        raise ConfigError("DATABASE_URL", "no database name in the URL", "end it with /dbname")
+    return db, vendor
+
+
+def parse_broker_url(value: str | None) -> str | None:
+    """Checks CELERY_BROKER_URL; None or empty means tasks run in-process.
+
+    Example:
+        >>> parse_broker_url("redis://127.0.0.1:6379/0")
+        'redis://127.0.0.1:6379/0'
+    """
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError("CELERY_BROKER_URL", f"cannot parse {value!r}: {exc}") from exc
+    if parts.scheme not in BROKER_SCHEMES:
+        raise ConfigError(
+            "CELERY_BROKER_URL",
+            f"unsupported scheme {parts.scheme!r}",
+            "use redis://host:6379/0 or amqp://user:pass@host:5672//",
+        )
+    if not parts.hostname:
+        raise ConfigError("CELERY_BROKER_URL", f"no host in {value!r}")
+    del port
+    return value
+
+
+def parse_bool(variable: str, value: str | None, default: bool) -> bool:
+    """Parses a boolean flag strictly: a typo must not silently mean False.
+
+    Example:
+        >>> parse_bool("DEBUG", "yes", False)
+        True
+    """
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(variable, f"{value!r} is not a boolean", "use 1/0, true/false, yes/no")
+
+
+def parse_hosts(value: str | None) -> tuple[str, ...]:
+    """Parses ALLOWED_HOSTS, a comma-separated list.
+
+    Example:
+        >>> parse_hosts("tally.example.com, .internal")
+        ('tally.example.com', '.internal')
+    """
+    if value is None:
+        return ("127.0.0.1", "localhost", "[::1]", "testserver")
+    hosts = tuple(h.strip() for h in value.split(",") if h.strip())
+    bad = [h for h in hosts if " " in h or "/" in h]
+    if bad:
+        raise ConfigError("ALLOWED_HOSTS", f"{bad[0]!r} is not a host name", "comma-separate them")
+    return hosts
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Reads and checks every setting from the environment.
+
+    Raises:
+        ConfigError: the first malformed variable, named.
+    """
+    env = os.environ if environ is None else environ
+    debug = parse_bool("DEBUG", env.get("DEBUG"), default=False)
+    secret_key = env.get("SECRET_KEY") or DEV_SECRET_KEY
+    if len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY", "shorter than 32 characters", "generate a long random key")
+    database, vendor = parse_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    try:
+        warehouse = parse_warehouse_url(
+            env.get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL, base_dir=BASE_DIR
+        )
+    except WarehouseURLError as exc:
+        raise ConfigError("WAREHOUSE_URL", exc.problem, exc.hint) from exc
+    return Config(
+        debug=debug,
+        secret_key=secret_key,
+        allowed_hosts=parse_hosts(env.get("ALLOWED_HOSTS")),
+        database=database,
+        database_vendor=vendor,
+        warehouse=warehouse,
+        broker_url=parse_broker_url(env.get("CELERY_BROKER_URL")),
+    )

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from semantic.warehouse.demo import build_demo_warehouse, demo_warehouse_exists
+
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "tally-demo"
+DEFAULT_ADDR = "127.0.0.1:8000"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the embedded demo: migrate the registry, build the demo warehouse if missing, "
+        "load fixtures/, create a demo admin and serve the UI on 127.0.0.1:8000."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--events", type=int, default=200_000, help="demo size (events)")
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--addr", default=DEFAULT_ADDR, help="host:port to serve on")
+        parser.add_argument("--rebuild", action="store_true", help="rebuild the warehouse")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="set everything up, then exit without serving"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        started = time.perf_counter()
+        self._step("registry", lambda: call_command("migrate", interactive=False, verbosity=0))
+        self._step("warehouse", lambda: self._warehouse(opts))
+        self._step("demo admin", self._admin)
+        self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
+        self.stdout.write(f"  login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        if opts["no_serve"]:
+            return
+        self.stdout.write(f"  open http://{opts['addr']}/  (Ctrl-C to stop)")
+        # runserver without the autoreloader: the reloader forks a child that re-runs the
+        # whole setup, and a demo has no code edits to watch for.
+        call_command("runserver", opts["addr"], use_reloader=False, use_threading=True)
+
+    def _step(self, name: str, fn: Any) -> None:
+        started = time.perf_counter()
+        detail = fn()
+        took = time.perf_counter() - started
+        self.stdout.write(f"{name:<11} {detail or 'ok'} ({took:.1f}s)")
+
+    def _warehouse(self, opts: dict[str, Any]) -> str:
+        wh = settings.WAREHOUSE
+        if wh.engine != "duckdb":
+            return f"using {wh.display_url} as it is (the demo builds only DuckDB warehouses)"
+        if wh.path == ":memory:":
+            raise CommandError("the demo needs a DuckDB file, not :memory: (WAREHOUSE_URL)")
+        if demo_warehouse_exists(wh.path) and not opts["rebuild"]:
+            return f"reusing {wh.path}"
+        summary = build_demo_warehouse(wh.path, events=opts["events"], seed=opts["seed"])
+        counts = ", ".join(f"{n} {t}" for t, n in dict(summary.tables).items())
+        return f"built {wh.path}: {counts}"
+
+    def _admin(self) -> str:
+        user_model = get_user_model()
+        with transaction.atomic():
+            user, created = user_model.objects.get_or_create(
+                username=DEMO_USERNAME,
+                defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+        return "created" if created else "exists"

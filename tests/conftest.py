@@ -1,0 +1,116 @@
+"""Shared fixtures: service reachability (fail under CI, skip elsewhere) and registry marks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+SERVICES = {
+    "postgres": ("127.0.0.1", 5432),
+    "redis": ("127.0.0.1", 6379),
+    "mariadb": ("127.0.0.1", 3306),
+    "rabbitmq": ("127.0.0.1", 5672),
+}
+DB_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that touch the registry database run a second time with DATABASE_URL on
+    # PostgreSQL (`pytest -m registry_db`); the rest need not run twice.
+    for item in items:
+        uses_db = bool(DB_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if (
+            uses_db
+            or item.get_closest_marker("django_db")
+            or item.get_closest_marker("registry_db")
+        ):
+            item.add_marker(pytest.mark.registry_db)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "registry_db: touches the registry DB; also run on PostgreSQL"
+    )
+
+
+def service_reachable(name: str, timeout: float = 1.0) -> bool:
+    host, port = SERVICES[name]
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str) -> None:
+    """Skips locally, but fails under CI=true, when a service the test needs is down."""
+    if service_reachable(name):
+        return
+    host, port = SERVICES[name]
+    message = f"{name} is not reachable on {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a test never skips for a missing service)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("redis")
+    return "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def postgres_admin_url() -> str:
+    require_service("postgres")
+    return "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty registry database of the vendor this run tests (SQLite or PostgreSQL)."""
+    current = os.environ.get("DATABASE_URL", "")
+    if not current.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        return
+    require_service("postgres")
+    import psycopg
+
+    name = f"tally_sub_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_tally(
+    *args: str, env: dict[str, str], timeout: float = 120, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Runs the real `tally` CLI in a subprocess with the given environment overrides."""
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "tally.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
