@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+
 from semantic.warehouse.demo import build_demo_warehouse, demo_warehouse_exists
 
 DEMO_USERNAME = "admin"

@@ -1,0 +1,35 @@
+"""Base for Tally's commands: a UserError is printed as `location: error[code]: …` + hint."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from tally.errors import TallyError, UserError
+
+
+class TallyCommand(BaseCommand):
+    """Renders TallyError the CLI way and exits non-zero instead of printing a traceback."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except UserError as exc:
+            for line in exc.cli_lines():
+                self.stderr.write(line)
+            details = exc.details if isinstance(exc.details, list) else []
+            # DefinitionError carries every issue; the first is already the headline.
+            for item in details[1:]:
+                if isinstance(item, dict) and "message" in item:
+                    location = (
+                        f"{item['file']}:{item['line']}" if item.get("line") else item["file"]
+                    )
+                    self.stderr.write(f"{location}: error[{item['code']}]: {item['message']}")
+                    if item.get("hint"):
+                        self.stderr.write(f"  hint: {item['hint']}")
+            sys.exit(1)
+        except TallyError as exc:
+            self.stderr.write(f"internal error[{exc.code}]: {exc.message}")
+            sys.exit(3)
