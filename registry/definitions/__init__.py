@@ -1,0 +1,1 @@
+"""Django-free parsing and validation of definitions (dbt Semantic Layer YAML + ODCS contracts)."""

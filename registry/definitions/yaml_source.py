@@ -1,0 +1,190 @@
+"""Reading definition files safely: size limits, UTF-8, YAML with line numbers kept per key.
+
+PyYAML loses positions once a document becomes dicts and lists; ``LineDict`` and
+``LineList`` keep the line of every key and item so that an error deep inside an object
+(a jsonschema path, an unknown measure) still points at ``file:line``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from registry.definitions.issues import IssueSet
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+YAML_SUFFIXES = (".yml", ".yaml")
+# Folders a dbt project keeps that never hold hand-written definitions.
+SKIP_DIRS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", "__pycache__"}
+
+
+class LineDict(dict):  # type: ignore[type-arg]
+    """A dict remembering the line of each key (1-based) and of itself."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+    def line_of(self, key: Any) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list):  # type: ignore[type-arg]
+    """A list remembering the line of each item (1-based) and of itself."""
+
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records lines and refuses duplicate keys (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
+        self.flatten_mapping(node)
+        result = LineDict()
+        result.line = node.start_mark.line + 1
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in result:
+                raise _DuplicateKey(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            result[key] = self.construct_object(value_node, deep=True)
+            result.key_lines[key] = key_node.start_mark.line + 1
+        return result
+
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
+        result = LineList(self.construct_object(child, deep=True) for child in node.value)
+        result.line = node.start_mark.line + 1
+        result.item_lines = [child.start_mark.line + 1 for child in node.value]
+        return result
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
+)
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _LineLoader.construct_sequence
+)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One definitions file: its path as shown to users, and its YAML documents."""
+
+    path: str
+    documents: tuple[Any, ...]
+    text: str
+
+
+def discover_files(root: Path) -> list[Path]:
+    """Every YAML file under ``root`` (or ``root`` itself), in a stable order."""
+    if root.is_file():
+        return [root]
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        found.extend(Path(dirpath) / f for f in sorted(filenames) if f.endswith(YAML_SUFFIXES))
+    return found
+
+
+def display_path(path: Path, root: Path) -> str:
+    """The path users see in messages: relative to the folder they passed when possible."""
+    base = root if root.is_dir() else root.parent
+    try:
+        return str(path.relative_to(base.parent if base.name else base))
+    except ValueError:
+        return str(path)
+
+
+def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | None:
+    """Reads and parses one file, recording (not raising) size, encoding and YAML errors."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        issues.add(
+            "file_too_large",
+            f"file is {size / 1024 / 1024:.1f} MB; the limit for one definitions file is "
+            f"{MAX_FILE_BYTES // 1024 // 1024} MB",
+            file=shown_as,
+            hint="split it into several files (one per semantic model or domain)",
+        )
+        return None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        issues.add(
+            "not_utf8",
+            f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid UTF-8",
+            file=shown_as,
+            line=line,
+            hint="save the file as UTF-8",
+        )
+        return None
+    try:
+        documents = tuple(d for d in yaml.load_all(text, Loader=_LineLoader) if d is not None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        problem = exc.problem or "malformed YAML"
+        issues.add(
+            "yaml_syntax",
+            f"{problem} ({exc.context})" if exc.context and "duplicate" in problem else problem,
+            file=shown_as,
+            line=line,
+            hint=(
+                "remove or rename the repeated key"
+                if "duplicate" in problem
+                else "check indentation and quoting on this line and the one above"
+            ),
+        )
+        return None
+    except yaml.YAMLError as exc:
+        issues.add("yaml_syntax", str(exc), file=shown_as)
+        return None
+    return SourceFile(shown_as, documents, text)
+
+
+def read_tree(root: Path, issues: IssueSet) -> Iterator[SourceFile]:
+    """Reads every YAML file under ``root``; problems go to ``issues``."""
+    if not root.exists():
+        issues.add("no_such_path", f"{root} does not exist", file=str(root))
+        return
+    files = discover_files(root)
+    if not files:
+        issues.add(
+            "empty_folder",
+            f"no .yml or .yaml files under {root}",
+            file=str(root),
+            hint="point at the folder that holds semantic_models:, metrics: and contracts",
+        )
+        return
+    total = sum(p.stat().st_size for p in files)
+    if total > MAX_TOTAL_BYTES:
+        issues.add(
+            "project_too_large",
+            f"{total / 1024 / 1024:.0f} MB of YAML; the limit is {MAX_TOTAL_BYTES // 2**20} MB",
+            file=str(root),
+        )
+        return
+    for path in files:
+        source = read_yaml_file(path, display_path(path, root), issues)
+        if source is not None:
+            yield source

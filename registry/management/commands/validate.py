@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from registry.definitions.project import load_project
+from tally.management.base import TallyCommand
+
+
+class Command(TallyCommand):
+    help = (
+        "Check a folder of definitions (dbt Semantic Layer YAML, ODCS contracts, teams and "
+        "domains): every error at once as file:line with a hint; exit 1 on any error."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path, help="folder (or file) of definitions")
+        parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        project = load_project(opts["path"])
+        errors, warnings = project.issues.errors, project.issues.warnings
+        if opts["format"] == "json":
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "ok": not errors,
+                        "objects": len(project.objects),
+                        "errors": [i.as_dict() for i in errors],
+                        "warnings": [i.as_dict() for i in warnings],
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            for issue in [*errors, *warnings]:
+                for line in issue.cli_lines():
+                    (self.stderr if issue in errors else self.stdout).write(line)
+            counts = {}
+            for obj in project.objects.values():
+                counts[obj.kind] = counts.get(obj.kind, 0) + 1
+            summary = ", ".join(f"{n} {k.replace('_', ' ')}s" for k, n in sorted(counts.items()))
+            self.stdout.write(
+                f"{len(errors)} error(s), {len(warnings)} warning(s) in {opts['path']} "
+                f"({summary or 'no objects'})"
+            )
+        if errors or (opts["strict"] and warnings):
+            sys.exit(1)

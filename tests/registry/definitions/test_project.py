@@ -1,0 +1,400 @@
+"""Parsing and validating a folder of definitions: every bad input gets file:line and a hint."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from registry.definitions.issues import Issue
+from registry.definitions.project import CONTRACT, METRIC, SEMANTIC_MODEL, load_project
+from registry.definitions.yaml_source import MAX_FILE_BYTES
+
+SEMANTIC_MODEL_YAML = """\
+semantic_models:
+  - name: events
+    model: ref('events')
+    primary_entity: event
+    defaults:
+      agg_time_dimension: occurred_at
+    config:
+      meta: {owner: product-analytics, domain: product, tier: certified}
+    entities:
+      - name: account
+        type: foreign
+        expr: account_id
+    dimensions:
+      - name: occurred_at
+        type: time
+        type_params:
+          time_granularity: day
+      - name: event_type
+        type: categorical
+    measures:
+      - name: revenue
+        agg: sum
+      - name: events_tracked
+        agg: count_distinct
+        expr: event_id
+"""
+
+METRICS_YAML = """\
+metrics:
+  - name: revenue
+    label: Revenue
+    type: simple
+    type_params:
+      measure: revenue
+    config:
+      meta: {owner: product-analytics, domain: product, tier: standard}
+  - name: events_tracked
+    label: Events tracked
+    type: simple
+    type_params:
+      measure: events_tracked
+    config:
+      meta: {owner: product-analytics}
+"""
+
+CONTRACT_YAML = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: events-contract
+name: events
+version: 1.0.0
+status: active
+schema:
+  - name: events
+    physicalName: events
+    properties:
+      - name: event_id
+        logicalType: string
+      - name: account_id
+        logicalType: integer
+      - name: event_type
+        logicalType: string
+      - name: occurred_at
+        logicalType: timestamp
+      - name: revenue
+        logicalType: number
+"""
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content), encoding="utf-8")
+    return root
+
+
+def only_error(root: Path) -> Issue:
+    errors = load_project(root).issues.errors
+    assert len(errors) == 1, [e.cli_lines() for e in errors]
+    return errors[0]
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    return write(
+        tmp_path / "defs",
+        {
+            "semantic_models/events.yml": SEMANTIC_MODEL_YAML,
+            "metrics/product.yml": METRICS_YAML,
+            "contracts/events.odcs.yaml": CONTRACT_YAML,
+        },
+    )
+
+
+def test_a_valid_dbt_project_folder_parses_into_objects(good: Path) -> None:
+    """dbt-layout YAML and an ODCS contract give one object each, and no issue."""
+    project = load_project(good)
+    assert project.issues.errors == []
+    assert sorted(project.objects) == [
+        (CONTRACT, "events"),
+        (METRIC, "events_tracked"),
+        (METRIC, "revenue"),
+        (SEMANTIC_MODEL, "events"),
+    ]
+    assert project.get(SEMANTIC_MODEL, "events").spec["model"] == "ref('events')"
+    assert project.manifest is not None
+
+
+def test_metricflow_one_document_per_object_layout_is_accepted(tmp_path: Path) -> None:
+    """MetricFlow's own layout (semantic_model: documents with node_relation) parses too."""
+    root = write(
+        tmp_path,
+        {
+            "mf.yml": """\
+            semantic_model:
+              name: orders
+              node_relation: {alias: orders, schema_name: shop}
+              defaults: {agg_time_dimension: ordered_at}
+              entities: [{name: order, type: primary, expr: id}]
+              dimensions:
+                - {name: ordered_at, type: time, type_params: {time_granularity: day}}
+              measures: [{name: order_total, agg: sum, expr: amount}]
+            ---
+            metric:
+              name: order_total
+              type: simple
+              type_params: {measure: order_total}
+            """
+        },
+    )
+    project = load_project(root)
+    assert project.issues.errors == []
+    assert project.get(SEMANTIC_MODEL, "orders").spec["node_relation"]["schema_name"] == "shop"
+
+
+def test_malformed_yaml_reports_its_line(good: Path) -> None:
+    """A YAML syntax error names the file and the line of the problem."""
+    write(good, {"metrics/broken.yml": "metrics:\n  - name: x\n    type: [simple\n"})
+    issue = only_error(good)
+    assert issue.code == "yaml_syntax"
+    assert issue.file == "defs/metrics/broken.yml"
+    assert issue.line == 4
+
+
+def test_unknown_key_names_key_line_and_suggests_the_right_one(good: Path) -> None:
+    """A misspelt key inside a metric is an error at its line with a did-you-mean hint."""
+    write(
+        good,
+        {
+            "metrics/extra.yml": """\
+            metrics:
+              - name: revenue_two
+                type: simple
+                type_parms:
+                  measure: revenue
+            """
+        },
+    )
+    issue = only_error(good)
+    assert (issue.code, issue.line) == ("schema", 4)
+    assert issue.message == "unknown key 'type_parms' in revenue_two"
+    assert issue.hint == "did you mean 'type_params'?"
+
+
+def test_wrong_type_is_reported_at_the_value(good: Path) -> None:
+    """A value of the wrong type points at the offending key's line."""
+    write(
+        good,
+        {
+            "metrics/bad.yml": """\
+            metrics:
+              - name: revenue_two
+                type: simple
+                type_params:
+                  measure: revenue
+                label: 42
+            """
+        },
+    )
+    issue = only_error(good)
+    assert (issue.code, issue.line) == ("schema", 6)
+    assert "label: expected string, got int" in issue.message
+
+
+def test_duplicate_names_across_files_name_both_places(good: Path) -> None:
+    """The same metric in two files is an error pointing at both."""
+    write(
+        good,
+        {
+            "metrics/dupe.yml": """\
+            metrics:
+              - name: revenue
+                type: simple
+                type_params: {measure: revenue}
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == "duplicate_name"
+    assert issue.message == ("metric 'revenue' is defined twice (also at defs/metrics/dupe.yml:2)")
+    assert (issue.file, issue.line) == ("defs/metrics/product.yml", 2)
+
+
+def test_duplicate_key_in_one_mapping_is_an_error(good: Path) -> None:
+    """PyYAML would silently keep the last of two equal keys; Tally refuses them."""
+    write(good, {"metrics/twice.yml": "metrics:\n  - name: a_b\n    name: c_d\n"})
+    issue = only_error(good)
+    assert issue.code == "yaml_syntax"
+    assert "duplicate key 'name'" in issue.message
+    assert issue.line == 3
+
+
+def test_unknown_measure_suggests_the_closest_name(good: Path) -> None:
+    """A metric reading a measure that does not exist gets 'did you mean'."""
+    write(
+        good,
+        {
+            "metrics/typo.yml": """\
+            metrics:
+              - name: revenue_typo
+                type: simple
+                type_params:
+                  measure: revnue
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == "unknown_measure"
+    assert issue.message == "metric 'revenue_typo' reads unknown measure 'revnue'"
+    assert issue.hint == "did you mean 'revenue'?"
+    assert issue.line == 5
+
+
+def test_unknown_metric_in_a_ratio_is_reported(good: Path) -> None:
+    """Ratio inputs must be metrics that exist."""
+    write(
+        good,
+        {
+            "metrics/ratio.yml": """\
+            metrics:
+              - name: revenue_per_event
+                type: ratio
+                type_params:
+                  numerator: revenue
+                  denominator: event_tracked
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == "unknown_metric"
+    assert issue.hint == "did you mean 'events_tracked'?"
+    assert issue.line == 6
+
+
+def test_unknown_contract_reference_is_reported(good: Path) -> None:
+    """config.meta.contract must name a contract that exists."""
+    text = SEMANTIC_MODEL_YAML.replace("tier: certified}", "tier: certified, contract: event}")
+    write(good, {"semantic_models/events.yml": text})
+    issue = only_error(good)
+    assert issue.code == "unknown_contract"
+    assert issue.hint == "did you mean 'events'?"
+
+
+def test_contract_that_does_not_cover_a_read_column_is_an_error(good: Path) -> None:
+    """A semantic model reading a column its table's contract lacks is refused."""
+    text = SEMANTIC_MODEL_YAML.replace("expr: event_id", "expr: evnt_id")
+    write(good, {"semantic_models/events.yml": text})
+    issue = only_error(good)
+    assert issue.code == "contract_missing_column"
+    assert issue.message == (
+        "semantic model 'events' reads events.evnt_id, which contract 'events' does not cover"
+    )
+    assert issue.hint == "did you mean 'event_id'?"
+    assert issue.line == 25
+
+
+def test_cycles_among_derived_metrics_name_the_cycle(good: Path) -> None:
+    """Derived metrics that depend on each other are one error naming the whole cycle."""
+    write(
+        good,
+        {
+            "metrics/cycle.yml": """\
+            metrics:
+              - name: metric_a
+                type: derived
+                type_params: {expr: metric_b + 1, metrics: [metric_b]}
+              - name: metric_b
+                type: derived
+                type_params: {expr: metric_c * 2, metrics: [metric_c]}
+              - name: metric_c
+                type: derived
+                type_params: {expr: metric_a - 1, metrics: [metric_a]}
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == "metric_cycle"
+    assert issue.message == "metrics form a cycle: metric_a → metric_b → metric_c → metric_a"
+
+
+def test_empty_folder_is_an_error(tmp_path: Path) -> None:
+    """A folder with no YAML says so instead of syncing an empty registry."""
+    (tmp_path / "empty").mkdir()
+    issue = only_error(tmp_path / "empty")
+    assert issue.code == "empty_folder"
+    assert issue.hint is not None
+
+
+def test_a_50_mb_file_is_refused_with_the_limit(good: Path) -> None:
+    """Huge files are refused before parsing, naming the limit."""
+    big = good / "metrics" / "huge.yml"
+    with big.open("wb") as fh:
+        fh.write(b"metrics:\n")
+        fh.write(b"# padding\n" * (50 * 1024 * 1024 // 10))
+    assert big.stat().st_size > MAX_FILE_BYTES
+    issue = only_error(good)
+    assert issue.code == "file_too_large"
+    assert issue.message == "file is 50.0 MB; the limit for one definitions file is 5 MB"
+
+
+def test_non_utf8_bytes_are_reported_with_their_line(good: Path) -> None:
+    """Latin-1 bytes give an encoding error at the right line, not a crash."""
+    write(good, {"metrics/latin1.yml": b"metrics:\n  - name: caf\xe9\n"})
+    issue = only_error(good)
+    assert issue.code == "not_utf8"
+    assert issue.line == 2
+    assert issue.message == "byte 0xe9 at offset 22 is not valid UTF-8"
+
+
+def test_bad_tier_and_unknown_team_are_governance_errors(good: Path) -> None:
+    """config.meta.tier must be a tier; owners must be declared teams when teams exist."""
+    write(
+        good,
+        {
+            "governance.yml": """\
+            teams:
+              - slug: product-analytics
+                name: Product analytics
+            domains:
+              - slug: product
+                name: Product
+                owner: product-analytics
+            """,
+            "metrics/gov.yml": """\
+            metrics:
+              - name: revenue_gov
+                type: simple
+                type_params: {measure: revenue}
+                config:
+                  meta: {owner: product-analytic, tier: gold}
+            """,
+        },
+    )
+    errors = load_project(good).issues.errors
+    assert [(e.code, e.hint) for e in errors] == [
+        ("bad_tier", "use certified, standard, experimental"),
+        ("unknown_team", "did you mean 'product-analytics'?"),
+    ]
+
+
+def test_dsi_semantic_validation_runs_on_the_whole_manifest(good: Path) -> None:
+    """Rules only dbt-semantic-interfaces knows (here: agg_time_dimension) are reported."""
+    text = SEMANTIC_MODEL_YAML.replace("agg_time_dimension: occurred_at", "agg_time_dimension: ts")
+    write(good, {"semantic_models/events.yml": text})
+    errors = load_project(good).issues.errors
+    assert errors and all(e.code == "semantic" for e in errors)
+    assert any("ts" in e.message for e in errors)
+
+
+def test_cli_line_format_snapshot() -> None:
+    """The exact CLI rendering of an issue (snapshot)."""
+    issue = Issue(
+        "defs/m.yml",
+        12,
+        "unknown_measure",
+        "metric 'x' reads unknown measure 'revnue'",
+        "did you mean 'revenue'?",
+    )
+    assert issue.cli_lines() == [
+        "defs/m.yml:12: error[unknown_measure]: metric 'x' reads unknown measure 'revnue'",
+        "  hint: did you mean 'revenue'?",
+    ]
