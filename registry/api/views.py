@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -63,6 +63,7 @@ class DefinitionSummaryOutput(serializers.Serializer):
 
 
 class DefinitionListApi(APIView):
+    @extend_schema_serializer(component_name="DefinitionFilter")
     class FilterSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, max_length=200)
         owner = serializers.CharField(required=False)
@@ -87,6 +88,7 @@ class DefinitionListApi(APIView):
 
 
 class DefinitionDetailApi(APIView):
+    @extend_schema_serializer(component_name="DefinitionDetail")
     class OutputSerializer(DefinitionSummaryOutput):
         spec = serializers.JSONField(source="current_version.spec", default=None)
         versions = VersionOutput(many=True)
@@ -98,6 +100,7 @@ class DefinitionDetailApi(APIView):
 
 
 class DefinitionVersionDetailApi(APIView):
+    @extend_schema_serializer(component_name="DefinitionVersionDetail")
     class OutputSerializer(VersionOutput):
         spec = serializers.JSONField()
 
@@ -109,6 +112,7 @@ class DefinitionVersionDetailApi(APIView):
 
 
 class DefinitionDiffApi(APIView):
+    @extend_schema_serializer(component_name="DefinitionDiffInput")
     class InputSerializer(serializers.Serializer):
         from_version = serializers.CharField(
             help_text="semver such as 1.0 (default: previous)", required=False
@@ -124,6 +128,8 @@ class DefinitionDiffApi(APIView):
         level = serializers.CharField()
         reasons = serializers.ListField(child=serializers.CharField())
         changes = serializers.ListField(child=serializers.DictField())
+
+    OutputSerializer = extend_schema_serializer(component_name="DefinitionDiff")(OutputSerializer)
 
     @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str) -> Response:
@@ -172,6 +178,7 @@ class ReleaseListApi(APIView):
 
 
 class ReleaseDetailApi(APIView):
+    @extend_schema_serializer(component_name="ReleaseDetail")
     class OutputSerializer(ReleaseOutput):
         versions = serializers.SerializerMethodField()
 

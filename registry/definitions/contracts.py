@@ -20,8 +20,9 @@ from registry.definitions.project import (
     plain,
 )
 
-# Logical types ordered from narrow to wide within a family: widening is compatible.
-_WIDTH = {"integer": 1, "number": 2, "string": 3}
+# Numeric logical types from narrow to wide: integer → number is a compatible widening;
+# any other change of logical type (integer → string…) breaks consumers.
+_WIDTH = {"integer": 1, "number": 2}
 
 
 @dataclass(frozen=True)
