@@ -295,6 +295,27 @@ def build_manifest(project: Project) -> Any:
     )
 
 
+_BOTH_INPUTS = "should not have both"
+
+
+def _is_transformation_artifact(message: str, project: Project, name: str | None) -> bool:
+    """DSI's measure→metric transformation adds a metric input beside the measure an author
+    wrote, then its own validator warns that both are present. Drop that warning unless the
+    author really wrote both."""
+    if _BOTH_INPUTS not in message or name is None:
+        return False
+    obj = project.get(METRIC, name)
+    if obj is None:
+        return False
+    params = obj.spec.get("type_params") or {}
+    written = {
+        *(params.get("cumulative_type_params") or {}),
+        *(params.get("conversion_type_params") or {}),
+        *params,
+    }
+    return not ({"metric", "base_metric", "conversion_metric"} & written)
+
+
 def _check_with_dsi(project: Project) -> None:
     from dbt_semantic_interfaces.transformations.semantic_manifest_transformer import (
         PydanticSemanticManifestTransformer,
@@ -315,12 +336,17 @@ def _check_with_dsi(project: Project) -> None:
         file_context = getattr(context, "file_context", None) if context is not None else None
         if file_context is not None and file_context.file_name:
             file, line = file_context.file_name, file_context.line_number or 0
-        for attr in ("metric", "semantic_model", "saved_query"):
+        for attr, name_attr in (
+            ("metric", "metric_name"),
+            ("semantic_model", "semantic_model_name"),
+            ("semantic_model_element", "semantic_model_name"),
+            ("saved_query", "saved_query_name"),
+        ):
             ref = getattr(context, attr, None)
             if ref is not None:
-                obj_name = getattr(ref, "element_name", None) or getattr(
-                    ref, "semantic_model_name", None
-                )
+                obj_name = getattr(ref, name_attr, None)
+        if _is_transformation_artifact(issue.message, project, obj_name):
+            continue
         level = issue.level.name
         severity = Severity.ERROR if level in ("ERROR", "FUTURE_ERROR") else Severity.WARNING
         project.issues.add(

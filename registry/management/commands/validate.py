@@ -10,6 +10,14 @@ from django.core.management.base import CommandParser
 from registry.definitions.project import load_project
 from tally.management.base import TallyCommand
 
+PLURALS = {
+    "contract": "contracts",
+    "metric": "metrics",
+    "project": "project configuration",
+    "saved_query": "saved queries",
+    "semantic_model": "semantic models",
+}
+
 
 class Command(TallyCommand):
     help = (
@@ -44,7 +52,7 @@ class Command(TallyCommand):
             counts = {}
             for obj in project.objects.values():
                 counts[obj.kind] = counts.get(obj.kind, 0) + 1
-            summary = ", ".join(f"{n} {k.replace('_', ' ')}s" for k, n in sorted(counts.items()))
+            summary = ", ".join(f"{n} {PLURALS[k]}" for k, n in sorted(counts.items()))
             self.stdout.write(
                 f"{len(errors)} error(s), {len(warnings)} warning(s) in {opts['path']} "
                 f"({summary or 'no objects'})"

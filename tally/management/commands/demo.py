@@ -1,22 +1,26 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
+from registry.services.definitions import definitions_sync
 from semantic.warehouse.demo import build_demo_warehouse, demo_warehouse_exists
+from tally.env import BASE_DIR
+from tally.management.base import TallyCommand
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "tally-demo"
 DEFAULT_ADDR = "127.0.0.1:8000"
 
 
-class Command(BaseCommand):
+class Command(TallyCommand):
     help = (
         "Run the embedded demo: migrate the registry, build the demo warehouse if missing, "
         "load fixtures/, create a demo admin and serve the UI on 127.0.0.1:8000."
@@ -28,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default=DEFAULT_ADDR, help="host:port to serve on")
         parser.add_argument("--rebuild", action="store_true", help="rebuild the warehouse")
         parser.add_argument(
+            "--definitions",
+            type=Path,
+            default=BASE_DIR / "fixtures",
+            help="folder of definitions to load (default: fixtures/)",
+        )
+        parser.add_argument(
             "--no-serve", action="store_true", help="set everything up, then exit without serving"
         )
 
@@ -35,6 +45,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         self._step("registry", lambda: call_command("migrate", interactive=False, verbosity=0))
         self._step("warehouse", lambda: self._warehouse(opts))
+        self._step("definitions", lambda: self._definitions(opts["definitions"]))
         self._step("demo admin", self._admin)
         self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
         self.stdout.write(f"  login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
@@ -62,6 +73,16 @@ class Command(BaseCommand):
         summary = build_demo_warehouse(wh.path, events=opts["events"], seed=opts["seed"])
         counts = ", ".join(f"{n} {t}" for t, n in dict(summary.tables).items())
         return f"built {wh.path}: {counts}"
+
+    def _definitions(self, root: Path) -> str:
+        result = definitions_sync(root=root, acting_user=None, note="tally demo")
+        if result.release is None:
+            return f"up to date ({result.plan.unchanged} definitions)"
+        counts = result.plan.counts()
+        return (
+            f"release {result.release.name}: {counts['add'] + counts['restore']} added, "
+            f"{counts['change']} changed, {counts['retire']} retired"
+        )
 
     def _admin(self) -> str:
         user_model = get_user_model()
