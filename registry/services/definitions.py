@@ -21,6 +21,7 @@ from registry.definitions.project import (
     meta_of,
 )
 from registry.definitions.rules import _element_columns, metric_inputs, semantic_model_table
+from registry.definitions.yaml_source import tree_digest
 from registry.models import (
     ChangeKind,
     Definition,
@@ -310,7 +311,9 @@ def _head_fields(
 
 
 @transaction.atomic(durable=True)
-def definitions_apply(*, project: Project, acting_user: Any, note: str = "") -> SyncResult:
+def definitions_apply(
+    *, project: Project, acting_user: Any, note: str = "", digest: str = ""
+) -> SyncResult:
     """Applies a checked folder as one new release (all or nothing); no-op when unchanged."""
     # Serialise concurrent syncs/merges: the release number is taken under a lock on the
     # current head, so two writers cannot both publish "the next" release.
@@ -406,7 +409,7 @@ def definitions_apply(*, project: Project, acting_user: Any, note: str = "") -> 
         parent=base,
         source=Release.Source.SYNC,
         note=note,
-        summary=plan.counts(),
+        summary={**plan.counts(), "source_digest": digest},
         created_by=author,
     )
     pinned = {k: vid for k, (vid, _) in _current_items(base).items()}
@@ -429,12 +432,24 @@ def definitions_apply(*, project: Project, acting_user: Any, note: str = "") -> 
     return SyncResult(plan=plan, release=release, project=project)
 
 
-def definitions_sync(*, root: Path, acting_user: Any, note: str = "") -> SyncResult:
+def definitions_sync(
+    *, root: Path, acting_user: Any, note: str = "", dry_run: bool = False
+) -> SyncResult:
     """Parses and checks a folder, then applies it as one release (see definitions_apply).
+
+    When the folder's bytes are those the latest release was synced from, nothing is parsed:
+    the answer is "no changes" at the cost of reading the files once.
 
     Raises:
         DefinitionError: the folder has errors; nothing is written.
     """
+    digest = tree_digest(root)
+    latest = Release.objects.order_by("-number").first()
+    if latest is not None and latest.summary.get("source_digest") == digest:
+        pinned = ReleaseItem.objects.filter(release=latest).count()
+        return SyncResult(plan=SyncPlan(base=latest.number, changes=(), unchanged=pinned))
     project = load_project(root)
     project.issues.checked()
-    return definitions_apply(project=project, acting_user=acting_user, note=note)
+    if dry_run:
+        return SyncResult(plan=definitions_plan(project=project, base=latest), project=project)
+    return definitions_apply(project=project, acting_user=acting_user, note=note, digest=digest)

@@ -8,9 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandParser
 
-from registry.definitions.project import load_project
-from registry.selectors import release_get_latest_or_none
-from registry.services.definitions import SyncPlan, definitions_apply, definitions_plan
+from registry.services.definitions import SyncPlan, definitions_sync
 from tally.errors import NotFound
 from tally.management.base import TallyCommand
 
@@ -30,22 +28,18 @@ class Command(TallyCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = load_project(opts["path"])
-        for issue in project.issues.warnings:
-            for line in issue.cli_lines():
-                self.stdout.write(line)
-        if project.issues.has_errors:
-            project.issues.checked()
         user = None
         if opts["user"]:
             user = get_user_model().objects.filter(username=opts["user"]).first()
             if user is None:
                 raise NotFound(f"no user {opts['user']!r}", code="unknown_user")
-        if opts["dry_run"]:
-            plan = definitions_plan(project=project, base=release_get_latest_or_none())
-            self._print(plan, None, opts)
-            return
-        result = definitions_apply(project=project, acting_user=user, note=opts["note"])
+        result = definitions_sync(
+            root=opts["path"], acting_user=user, note=opts["note"], dry_run=opts["dry_run"]
+        )
+        if result.project is not None:
+            for issue in result.project.issues.warnings:
+                for line in issue.cli_lines():
+                    self.stdout.write(line)
         self._print(result.plan, result.release, opts)
 
     def _print(self, plan: SyncPlan, release: Any, opts: dict[str, Any]) -> None:

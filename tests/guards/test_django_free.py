@@ -1,0 +1,36 @@
+"""Django-free layers stay Django-free (STYLE rule 4): imported in a process without settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+DJANGO_FREE = [
+    "registry.definitions.project",
+    "registry.definitions.rules",
+    "registry.definitions.contracts",
+    "registry.definitions.changes",
+    "registry.definitions.export",
+    "semantic.warehouse.config",
+    "semantic.warehouse.demo",
+]
+
+
+@pytest.mark.parametrize("module", DJANGO_FREE)
+def test_module_imports_without_django(module: str) -> None:
+    """Importing the module neither needs settings nor pulls django.db into sys.modules."""
+    script = (
+        "import os, sys; os.environ.pop('DJANGO_SETTINGS_MODULE', None);"
+        f"import {module};"
+        "bad = sorted(m for m in sys.modules if m == 'django.db' or m.startswith('django.db.'));"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"{module} imports {result.stdout.strip()}"
