@@ -109,7 +109,7 @@ class Definition(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "current_version"])
 
     class Meta:
         ordering = ["kind", "name"]

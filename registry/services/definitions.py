@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Now
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from registry.definitions.changes import MAJOR, FieldChange, classify_change, content_hash
@@ -337,26 +339,32 @@ def definitions_apply(
         for c in plan.changes
         if c.action != RETIRE and (c.kind, c.name) not in heads
     ]
+    fresh_keys = {(h.kind, h.name) for h in fresh}
     for head in bulk_create_with_history(
         fresh, Definition, batch_size=500, default_user=author_of(acting_user)
     ):
         heads[(head.kind, head.name)] = head
+    existing_ids = [
+        heads[(c.kind, c.name)].pk for c in plan.changes if (c.kind, c.name) not in fresh_keys
+    ]
     latest = {
         row["definition_id"]: row
-        for row in DefinitionVersion.objects.order_by("definition_id", "-number").values(
-            "definition_id", "number", "major", "minor"
-        )
+        for row in DefinitionVersion.objects.filter(definition_id__in=existing_ids)
+        .order_by("definition_id", "-number")
+        .values("definition_id", "number", "major", "minor")
     }
     author = author_of(acting_user)
     new_versions: list[DefinitionVersion] = []
     touched: list[Definition] = []
     for change in plan.changes:
-        head = heads[(change.kind, change.name)]
-        touched.append(head)
+        key = (change.kind, change.name)
+        head = heads[key]
+        if key not in fresh_keys:
+            touched.append(head)
         if change.action == RETIRE:
             head.status = Status.RETIRED
             continue
-        obj = project.objects[(change.kind, change.name)]
+        obj = project.objects[key]
         for attr, value in _head_fields(obj, teams, domains).items():
             setattr(head, attr, value)
         head.status = Status.ACTIVE
@@ -385,23 +393,23 @@ def definitions_apply(
             )
         )
     DefinitionVersion.objects.bulk_create(new_versions, batch_size=500)
-    for version in new_versions:
-        version.definition.current_version = version
-    bulk_update_with_history(
-        touched,
-        Definition,
-        [
-            "label",
-            "description",
-            "metric_type",
-            "owner",
-            "domain",
-            "tier",
-            "status",
-            "current_version",
-        ],
-        batch_size=500,
-        default_user=author,
+    if touched:
+        # Only heads that existed before get a history row here; new ones got theirs above.
+        bulk_update_with_history(
+            touched,
+            Definition,
+            ["label", "description", "metric_type", "owner", "domain", "tier", "status"],
+            batch_size=500,
+            default_user=author,
+        )
+    # The pointer to the newest version is derived data (not in history): one UPDATE.
+    Definition.objects.filter(pk__in=[v.definition_id for v in new_versions]).update(
+        current_version=Subquery(
+            DefinitionVersion.objects.filter(definition=OuterRef("pk"))
+            .order_by("-number")
+            .values("pk")[:1]
+        ),
+        updated_at=Now(),
     )
 
     release = Release.objects.create(
