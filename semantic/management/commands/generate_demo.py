@@ -12,7 +12,7 @@ from semantic.warehouse.demo import DEFAULT_END_DATE, build_demo_warehouse
 class Command(BaseCommand):
     help = (
         "Build the deterministic B2B SaaS demo warehouse (accounts, users, events, "
-        "subscriptions, invoices) as a DuckDB file. Same seed, same bytes."
+        "subscriptions, invoices, time_spine) as a DuckDB file. Same seed, same rows in the same order."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             summary = build_demo_warehouse(
                 out, events=opts["events"], seed=opts["seed"], end_date=opts["end_date"]
             )
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"built {summary.path} in {summary.seconds:.1f}s")
         for table, rows in dict(summary.tables).items():
