@@ -2,8 +2,9 @@
 
 Each registry store (SQLite file, PostgreSQL database) is measured in its own subprocess,
 because Django binds one DATABASES setting per process. Baselines measured in the same run:
-``parse_only`` (reading and validating the folder with no database: the floor of a sync) and
-``page_sql`` (the bare SELECT of one page, no HTTP/serialisation: the floor of a search).
+``floor: parse only`` (reading and validating the folder with no database: the floor of a
+sync) and ``floor: page SQL`` (the bare SELECT of one page, no HTTP or serialisation: the
+floor of a search).
 
     python -m bench registry                          # SQLite and PostgreSQL
     python -m bench registry --stores sqlite --repeat 3
@@ -123,7 +124,7 @@ def _measure_all(tmp: Path, repeat: int, clock: Any) -> dict[str, tuple[int, lis
         started = clock()
         load_project(folder)
         parse.append(clock() - started)
-    out["parse_only"] = (n_sync, parse)
+    out["floor: parse only"] = (n_sync, parse)
 
     # First sync into an empty registry: each sample needs an empty registry, so the
     # tables are emptied (untimed) by recreating the database schema between samples.
@@ -168,7 +169,7 @@ def _measure_all(tmp: Path, repeat: int, clock: Any) -> dict[str, tuple[int, lis
             list(definition_list(kind="metric", **params)[offset : offset + limit])
             page_sql.append(clock() - started)
     out["search_api_page"] = (SEARCH_METRICS, api)
-    out["page_sql"] = (SEARCH_METRICS, page_sql)
+    out["floor: page SQL"] = (SEARCH_METRICS, page_sql)
     return out
 
 
@@ -185,7 +186,7 @@ BENCHMARK = Benchmark(
     description="registry sync (1,000 metrics + 200 models) and catalog search over 10,000",
     run=run,
     add_arguments=add_arguments,
-    baseline=None,
+    baseline="floor",
 )
 
 

@@ -186,7 +186,9 @@ def format_table(rows: Sequence[Row], *, baseline: str | None = None) -> str:
 
     The ratio is median / median of the baseline row with the same ``n`` and unit (so for
     durations > 1 means slower, for rates < 1 means slower); rows with no such baseline row
-    leave the cell empty.
+    leave the cell empty. A case may end in `` [group]`` (say, the database it ran on): it is
+    then compared with the baseline of its own group. A baseline case may also be named
+    ``"<baseline>: what it is"``, so one table can hold different floors at different ``n``.
 
     Example:
         >>> rows = [Row("floor", 10, Stats((1.0,))), Row("ours", 10, Stats((2.5,)))]
@@ -198,7 +200,11 @@ def format_table(rows: Sequence[Row], *, baseline: str | None = None) -> str:
     """
     header = ["case", "n", "min", "median", "max", "unit"]
     align = ["---", "---:", "---:", "---:", "---:", "---"]
-    base = {(r.n, r.unit): r.stats.median for r in rows if r.case == baseline}
+    base = {
+        (r.n, r.unit, _group(r.case)): r.stats.median
+        for r in rows
+        if baseline is not None and _is_baseline(r.case, baseline)
+    }
     if baseline is not None:
         header.append(f"ratio vs {baseline}")
         align.append("---:")
@@ -213,10 +219,20 @@ def format_table(rows: Sequence[Row], *, baseline: str | None = None) -> str:
             row.unit,
         ]
         if baseline is not None:
-            reference = base.get((row.n, row.unit))
+            reference = base.get((row.n, row.unit, _group(row.case)))
             cells.append("" if not reference else f"{row.stats.median / reference:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _group(case: str) -> str:
+    """The ``[group]`` suffix of a case name, or "" (see format_table)."""
+    return case[case.rindex(" [") + 2 : -1] if case.endswith("]") and " [" in case else ""
+
+
+def _is_baseline(case: str, baseline: str) -> bool:
+    name = case[: case.rindex(" [")] if _group(case) else case
+    return name == baseline or name.startswith(f"{baseline}: ")
 
 
 def print_table(

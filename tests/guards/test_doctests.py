@@ -1,0 +1,31 @@
+"""The `Example:` doctests in public docstrings run and pass (they are documentation)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "tally.env",
+    "registry.definitions.issues",
+    "registry.definitions.project",
+    "registry.definitions.rules",
+    "registry.definitions.contracts",
+    "registry.definitions.changes",
+    "registry.definitions.export",
+    "semantic.warehouse.config",
+    "semantic.warehouse.demo",
+    "bench.runner",
+    "bench.synthetic",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_pass(name: str) -> None:
+    """Every docstring example of the module runs as written."""
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+    assert result.attempted > 0, f"{name} has no examples"
