@@ -31,7 +31,7 @@ SEARCH_METRICS = 10_000
 SEARCH_QUERIES = (
     "q=metric_12&limit=50",
     "q=revenue&limit=50",
-    "owner=finance-data&tier=certified&limit=50",
+    "owner=finance-data&tier=standard&limit=50",
     "domain=growth&limit=50&offset=2000",
     "q=Synthetic&limit=50&offset=5000",
     "limit=50",

@@ -101,6 +101,9 @@ class Definition(models.Model):
     label = models.CharField(max_length=255, blank=True)
     description = models.TextField(blank=True)
     metric_type = models.CharField(max_length=30, blank=True)
+    # Lower-cased "name label description" for catalog search: a plain LIKE on pre-lowered
+    # text avoids UPPER() per row, and PostgreSQL serves it from a trigram index (0003).
+    search_text = models.TextField(blank=True, default="")
     owner = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT)
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT)
     tier = models.CharField(max_length=20, choices=Tier.choices, blank=True)
@@ -109,7 +112,7 @@ class Definition(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at", "current_version"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "current_version", "search_text"])
 
     class Meta:
         ordering = ["kind", "name"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from registry.definitions.export import ExportItem
 from registry.definitions.project import DomainSpec, TeamSpec
@@ -58,7 +58,7 @@ def definition_list(
     if kind:
         qs = qs.filter(kind=kind)
     if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(label__icontains=q) | Q(description__icontains=q))
+        qs = qs.filter(search_text__contains=q.lower())
     if owner:
         qs = qs.filter(owner__slug=owner)
     if domain:

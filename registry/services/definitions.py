@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Now
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -242,6 +242,14 @@ def _governance_changes(project: Project) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- applying
 
 
+BULK_ANALYZE_THRESHOLD = 500
+
+
+def _analyze_registry() -> None:
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE registry_definition, registry_definitionversion, registry_releaseitem")
+
+
 def author_of(user: Any) -> Any:
     """The user to record as author, or None for anonymous/system callers."""
     return user if getattr(user, "pk", None) else None
@@ -302,8 +310,10 @@ def _head_fields(
     description = spec.get("description") or ""
     if isinstance(description, dict):  # ODCS descriptions are objects (purpose, usage…)
         description = description.get("purpose") or description.get("usage") or ""
+    label = str(spec.get("label") or "")[:255]
     return {
-        "label": str(spec.get("label") or "")[:255],
+        "search_text": f"{obj.name} {label} {description}".lower(),
+        "label": label,
         "description": str(description),
         "metric_type": str(spec.get("type") or "") if obj.kind == METRIC else "",
         "owner": teams.get(meta.get("owner")) if meta.get("owner") else None,
@@ -398,7 +408,16 @@ def definitions_apply(
         bulk_update_with_history(
             touched,
             Definition,
-            ["label", "description", "metric_type", "owner", "domain", "tier", "status"],
+            [
+                "label",
+                "description",
+                "search_text",
+                "metric_type",
+                "owner",
+                "domain",
+                "tier",
+                "status",
+            ],
             batch_size=500,
             default_user=author,
         )
@@ -431,6 +450,10 @@ def definitions_apply(
         for key in project.objects
     ]
     ReleaseItem.objects.bulk_create(items, batch_size=1000)
+    if len(new_versions) >= BULK_ANALYZE_THRESHOLD and connection.vendor == "postgresql":
+        # Fresh bulk loads leave the planner with no statistics: it then joins every row
+        # before LIMIT (60 ms catalog pages at 10k metrics instead of ~5 ms).
+        transaction.on_commit(_analyze_registry)
     audit_event_create(
         actor=acting_user,
         action="release.publish",
