@@ -36,6 +36,8 @@ PROJECT_NAME = "default"
 TIERS = ("certified", "standard", "experimental")
 DEFAULT_SCHEMA = "main"
 DEFAULT_TIME_SPINE = "tally_time_spine"
+# Before dbt 1.9 the spine was a model of this name with a `date_day` column.
+LEGACY_TIME_SPINE = "metricflow_time_spine"
 # Keys a dbt properties file may hold that Tally does not read (it reads semantic objects).
 DBT_OTHER_KEYS = {
     "version", "sources", "seeds", "snapshots", "macros", "exposures", "groups",
@@ -339,8 +341,10 @@ def _objects_in_document(
                     yield DBT_LIST_KEYS[key], item, items.line_of(index)
         elif key == "models":
             for index, item in enumerate(doc[key] or []):
-                if isinstance(item, dict) and ("time_spine" in item):
+                if isinstance(item, dict) and "time_spine" in item:
                     yield "time_spine", item, doc[key].line_of(index)
+                elif isinstance(item, dict) and item.get("name") == LEGACY_TIME_SPINE:
+                    yield "legacy_time_spine", item, doc[key].line_of(index)
         elif key not in DBT_OTHER_KEYS:
             known = [*DBT_LIST_KEYS, *DSI_DOC_KEYS, *GOVERNANCE_KEYS, "models"]
             issues.add(
@@ -460,7 +464,29 @@ def canonical_dsi_spec(parsed: Any) -> dict[str, Any]:
     """The versioned form of a DSI object: its JSON without positions, defaults kept."""
     data = json.loads(parsed.json(exclude={"metadata"}))
     data.pop("metadata", None)
-    return _drop_empty(data)
+    # The DSI version that parsed a project is not part of its meaning (and would make every
+    # DSI upgrade look like a change).
+    data.pop("dsi_package_version", None)
+    return _as_written(_drop_empty(data))
+
+
+def _as_written(value: Any) -> Any:
+    """Pydantic's internal shapes → the YAML shapes the spec's schema accepts, so that a
+    stored spec can be exported and parsed back to itself (where filters become strings,
+    time windows become "7 days")."""
+    if isinstance(value, dict):
+        if set(value) == {"where_filters"}:
+            templates = [f["where_sql_template"] for f in value["where_filters"]]
+            return templates[0] if len(templates) == 1 else templates
+        if set(value) == {"count", "granularity"}:
+            return f"{value['count']} {value['granularity']}"
+        if "export_as" in value and "schema_name" in value:
+            # Saved-query export config: the model field is schema_name, the YAML key schema.
+            value = {("schema" if k == "schema_name" else k): v for k, v in value.items()}
+        return {k: _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    return value
 
 
 def _drop_empty(value: Any) -> Any:
@@ -578,6 +604,9 @@ def load_project(root: Path, *, validate: bool = True) -> Project:
     project = Project(root=str(root))
     issues = project.issues
     spines: list[tuple[dict[str, Any], str, int]] = []
+    legacy_spine: tuple[str, int] | None = None
+    if root.is_dir() and any(root.rglob(f"{LEGACY_TIME_SPINE}.sql")):
+        legacy_spine = (str(next(root.rglob(f"{LEGACY_TIME_SPINE}.sql"))), 1)
     for source in read_tree(root, issues):
         for doc in source.documents:
             for kind, raw, line in _objects_in_document(doc, source, issues):
@@ -587,6 +616,8 @@ def load_project(root: Path, *, validate: bool = True) -> Project:
                     obj = contract_rules.parse_contract(raw, source.path, line, issues)
                     if obj is not None:
                         _add(project, obj)
+                elif kind == "legacy_time_spine":
+                    legacy_spine = (source.path, line)
                 elif kind == "time_spine":
                     spine = _time_spine_to_project(raw, source.path, issues)
                     if spine is not None:
@@ -600,6 +631,23 @@ def load_project(root: Path, *, validate: bool = True) -> Project:
                             project,
                             DefinitionObject(kind, name, spec, source.path, line, raw, parsed),
                         )
+    if not spines and legacy_spine is not None and project.get(PROJECT, PROJECT_NAME) is None:
+        legacy = {
+            "time_spine_table_configurations": [
+                {
+                    "location": f"{DEFAULT_SCHEMA}.{LEGACY_TIME_SPINE}",
+                    "column_name": "date_day",
+                    "grain": "day",
+                }
+            ]
+        }
+        result = _parse_dsi_object(
+            PROJECT, LineDict(legacy), legacy_spine[0], legacy_spine[1], issues
+        )
+        if result is not None:
+            project.objects[(PROJECT, PROJECT_NAME)] = DefinitionObject(
+                PROJECT, PROJECT_NAME, result[0], legacy_spine[0], legacy_spine[1], None, result[1]
+            )
     if spines and project.get(PROJECT, PROJECT_NAME) is None:
         spec = {"time_spines": [s for s, _, _ in spines]}
         result = _parse_dsi_object(PROJECT, LineDict(spec), spines[0][1], spines[0][2], issues)
@@ -624,6 +672,58 @@ def default_project_configuration() -> dict[str, Any]:
             }
         ]
     }
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Where a semantic model's rows live, and what said so."""
+
+    database: str | None
+    schema: str
+    table: str
+    via: str  # "contract" | "node_relation" | "default_schema"
+
+    @property
+    def qualified(self) -> str:
+        return ".".join(p for p in (self.database, self.schema, self.table) if p)
+
+
+def resolve_relation(
+    obj: DefinitionObject,
+    contracts: Iterable[DefinitionObject],
+    *,
+    default_schema: str = DEFAULT_SCHEMA,
+) -> Relation:
+    """The table a semantic model reads: through its contract (the ``ref()`` name is a table
+    a contract declares; the contract's server gives the schema), its explicit
+    ``node_relation``, or the table of that name in the warehouse's default schema.
+
+    Example:
+        >>> sm = DefinitionObject("semantic_model", "e", {"model": "ref('events')"}, "f", 1)
+        >>> resolve_relation(sm, []).qualified
+        'main.events'
+    """
+    from registry.definitions.contracts import contract_schema_name, contract_tables
+
+    model = obj.spec.get("model")
+    if model:
+        table = REF_RE.match(str(model))
+        name = (table.group(2) or table.group(1)) if table else str(model)
+        wanted = (obj.spec.get("config") or {}).get("meta", {}).get("contract")
+        for contract in contracts:
+            if wanted and contract.name != wanted:
+                continue
+            if name in contract_tables(contract.spec):
+                schema = contract_schema_name(contract.spec) or default_schema
+                return Relation(None, schema, name, "contract")
+        return Relation(None, default_schema, name, "default_schema")
+    relation = obj.spec.get("node_relation") or {}
+    return Relation(
+        relation.get("database"),
+        str(relation.get("schema_name") or default_schema),
+        str(relation.get("alias") or obj.name),
+        "node_relation",
+    )
 
 
 def meta_of(obj: DefinitionObject) -> Mapping[str, Any]:

@@ -167,6 +167,18 @@ def _check_references(project: Project) -> None:
                     hint=did_you_mean(name, metrics),
                     object=obj.name,
                 )
+    for obj in project.of_kind(METRIC):
+        deprecated = meta_of(obj).get("deprecated")
+        replacement = deprecated.get("replacement") if isinstance(deprecated, dict) else None
+        if replacement is not None and replacement not in metrics:
+            issues.add(
+                "unknown_metric",
+                f"metric {obj.name!r} is deprecated in favour of unknown metric {replacement!r}",
+                file=obj.file,
+                line=_loc(obj, ["config", "meta", "deprecated", "replacement"]),
+                hint=did_you_mean(str(replacement), metrics),
+                object=obj.name,
+            )
     contracts = {o.name for o in project.of_kind(CONTRACT)}
     for obj in project.of_kind(SEMANTIC_MODEL):
         wanted = meta_of(obj).get("contract")

@@ -21,6 +21,11 @@ from registry.definitions.issues import IssueSet
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 YAML_SUFFIXES = (".yml", ".yaml")
+# dbt's own configuration files: YAML, but not semantic definitions.
+DBT_CONFIG_FILES = {
+    "dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml",
+    "package-lock.yml",
+}  # fmt: skip
 # Folders a dbt project keeps that never hold hand-written definitions.
 SKIP_DIRS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", "__pycache__"}
 
@@ -106,7 +111,11 @@ def discover_files(root: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-        found.extend(Path(dirpath) / f for f in sorted(filenames) if f.endswith(YAML_SUFFIXES))
+        found.extend(
+            Path(dirpath) / f
+            for f in sorted(filenames)
+            if f.endswith(YAML_SUFFIXES) and f not in DBT_CONFIG_FILES
+        )
     return found
 
 

@@ -28,6 +28,7 @@ from registry.models import (
     ChangeKind,
     Definition,
     DefinitionVersion,
+    Deprecation,
     Domain,
     Release,
     ReleaseItem,
@@ -245,6 +246,42 @@ def _governance_changes(project: Project) -> tuple[str, ...]:
 BULK_ANALYZE_THRESHOLD = 500
 
 
+def deprecation_of(obj: DefinitionObject) -> dict[str, Any] | None:
+    """``config.meta.deprecated``: ``true`` or ``{replacement: name, reason: text}``."""
+    if obj.kind not in (METRIC, SEMANTIC_MODEL):
+        return None
+    value = meta_of(obj).get("deprecated")
+    if not value:
+        return None
+    return value if isinstance(value, dict) else {}
+
+
+def _record_deprecations(
+    plan: SyncPlan,
+    project: Project,
+    heads: dict[tuple[str, str], Definition],
+    release: Release,
+    author: Any,
+) -> None:
+    """One Deprecation row per definition that became deprecated in this release."""
+    for change in plan.changes:
+        obj = project.objects.get((change.kind, change.name))
+        info = deprecation_of(obj) if obj is not None else None
+        if info is None:
+            continue
+        head = heads[(change.kind, change.name)]
+        replacement = heads.get((change.kind, str(info.get("replacement") or "")))
+        already = Deprecation.objects.filter(definition=head, replacement=replacement).exists()
+        if not already:
+            Deprecation.objects.create(
+                definition=head,
+                replacement=replacement,
+                reason=str(info.get("reason") or ""),
+                release=release,
+                created_by=author,
+            )
+
+
 def _analyze_registry() -> None:
     with connection.cursor() as cur:
         cur.execute("ANALYZE registry_definition, registry_definitionversion, registry_releaseitem")
@@ -312,6 +349,7 @@ def _head_fields(
         description = description.get("purpose") or description.get("usage") or ""
     label = str(spec.get("label") or "")[:255]
     return {
+        "status": Status.DEPRECATED if deprecation_of(obj) else Status.ACTIVE,
         "search_text": f"{obj.name} {label} {description}".lower(),
         "label": label,
         "description": str(description),
@@ -377,7 +415,6 @@ def definitions_apply(
         obj = project.objects[key]
         for attr, value in _head_fields(obj, teams, domains).items():
             setattr(head, attr, value)
-        head.status = Status.ACTIVE
         prev = latest.get(head.pk)
         if prev is None:
             number, major, minor, kind = 1, 1, 0, ChangeKind.ADDED
@@ -450,6 +487,7 @@ def definitions_apply(
         for key in project.objects
     ]
     ReleaseItem.objects.bulk_create(items, batch_size=1000)
+    _record_deprecations(plan, project, heads, release, author)
     if len(new_versions) >= BULK_ANALYZE_THRESHOLD and connection.vendor == "postgresql":
         # Fresh bulk loads leave the planner with no statistics: it then joins every row
         # before LIMIT (60 ms catalog pages at 10k metrics instead of ~5 ms).

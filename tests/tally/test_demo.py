@@ -33,6 +33,7 @@ def test_demo_sets_up_everything_then_reuses_it(registry_url: str, tmp_path: Pat
     first = run_tally("demo", "--events", "2000", "--no-serve", env=env)
     assert first.returncode == 0, first.stderr
     assert "warehouse   built" in first.stdout
+    assert "definitions release r1: " in first.stdout
     assert "demo admin  created" in first.stdout
     assert "login: admin / tally-demo" in first.stdout
     assert (tmp_path / "warehouse.duckdb").exists()
@@ -41,6 +42,7 @@ def test_demo_sets_up_everything_then_reuses_it(registry_url: str, tmp_path: Pat
     second = run_tally("demo", "--events", "2000", "--no-serve", env=env)
     assert second.returncode == 0, second.stderr
     assert "warehouse   reusing" in second.stdout
+    assert "definitions up to date" in second.stdout
     assert "demo admin  exists" in second.stdout
     # "finishes quickly": nothing is rebuilt, so it is bounded by process start-up.
     assert time.perf_counter() - started < 30

@@ -318,3 +318,75 @@ def test_cli_line_format_snapshot() -> None:
         "defs/m.yml:12: error[unknown_measure]: metric 'x' reads unknown measure 'revnue'",
         "  hint: did you mean 'revenue'?",
     ]
+
+
+JAFFLE = Path(__file__).resolve().parents[1] / "data" / "jaffle_sl"
+
+
+def test_a_metricflow_dbt_project_folder_loads_as_it_is() -> None:
+    """A dbt project (dbt_project.yml, sources, schema.yml, .sql spine) loads unchanged."""
+    project = load_project(JAFFLE)
+    assert project.issues.errors == []
+    assert {i.code for i in project.issues.warnings} == {"no_owner"}
+    assert len(project.of_kind(METRIC)) == 11
+    config = project.get("project", "default")
+    assert config is not None
+    assert config.spec["time_spine_table_configurations"] == [
+        {"location": "main.metricflow_time_spine", "column_name": "date_day", "grain": "day"}
+    ]
+
+
+def test_table_resolves_through_contract_then_node_relation_then_default_schema(
+    good: Path,
+) -> None:
+    """ref('events') finds the contract's table and its server schema; else main.<ref>."""
+    from registry.definitions.project import resolve_relation
+
+    write(
+        good,
+        {
+            "contracts/events.odcs.yaml": CONTRACT_YAML
+            + "servers:\n  - server: wh\n    type: duckdb\n    database: wh.duckdb\n"
+            + "    schema: analytics\n"
+        },
+    )
+    project = load_project(good)
+    assert project.issues.errors == []
+    contracts = project.of_kind(CONTRACT)
+    events = project.get(SEMANTIC_MODEL, "events")
+    assert resolve_relation(events, contracts).qualified == "analytics.events"
+    assert resolve_relation(events, contracts).via == "contract"
+    assert resolve_relation(events, []).qualified == "main.events"
+    orders = load_project(JAFFLE).get(SEMANTIC_MODEL, "orders")
+    assert resolve_relation(orders, [], default_schema="shop").qualified == "shop.orders"
+
+
+def test_deprecation_must_name_an_existing_replacement(good: Path) -> None:
+    """config.meta.deprecated.replacement is checked like any reference."""
+    text = METRICS_YAML.replace(
+        "meta: {owner: product-analytics}",
+        "meta: {owner: product-analytics, deprecated: {replacement: revenu}}",
+    )
+    write(good, {"metrics/product.yml": text})
+    issue = only_error(good)
+    assert issue.code == "unknown_metric"
+    assert issue.hint == "did you mean 'revenue'?"
+
+
+@pytest.mark.parametrize("root", [Path(__file__).resolve().parents[3] / "fixtures", JAFFLE])
+def test_stored_specs_are_valid_input_so_exports_parse_back(root: Path) -> None:
+    """Every canonical spec passes DSI's own input schema (where filters as strings, windows
+    as '7 days', export schema keys), which is what makes export → sync a no-op."""
+    from registry.definitions.project import _dsi_validators
+
+    project = load_project(root)
+    assert project.issues.errors == []
+    for (kind, name), obj in project.objects.items():
+        if kind == CONTRACT:
+            continue
+        spec = dict(obj.spec)
+        if "model" in spec:
+            spec.pop("model")
+            spec["node_relation"] = {"alias": "t", "schema_name": "s"}
+        errors = [e.message for e in _dsi_validators()[kind].iter_errors(spec)]
+        assert errors == [], (kind, name)
