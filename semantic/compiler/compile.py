@@ -1,0 +1,677 @@
+"""compile(query, manifest) → SQL: resolve names, plan per-source aggregations, build sqlglot.
+
+Pipeline (each stage a function, timed in ``CompiledQuery.timings``):
+
+1. ``resolve``: metric and group-by names → typed items, with did-you-mean errors.
+2. ``plan``: metrics expand to leaf measures (ratio/derived recurse); leaves that read the
+   same semantic model under the same filters share one aggregation (one scan each).
+3. ``to_sql``: each aggregation is a CTE (FROM the model's table LEFT JOINed along entity
+   paths to one-row-per-entity models only, so a measure never fans out); CTEs combine by
+   FULL OUTER JOIN on the group-by keys, as MetricFlow does; metrics are computed on top.
+4. ``render``: sqlglot renders for the dialect; a header names the release and versions.
+
+User text enters only as parsed, checked sqlglot expressions (see semantic.compiler.where).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from registry.definitions.issues import did_you_mean
+from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
+from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
+from tally.errors import QueryError
+
+METRIC_TIME = "metric_time"
+DEFINITION_DIALECT = "duckdb"
+
+MSG_UNKNOWN_METRIC = "unknown metric {name!r}"
+MSG_UNKNOWN_ITEM = "unknown group-by item {name!r} for metric {metric!r}"
+MSG_UNREACHABLE = "{name!r} cannot be reached from metric {metric!r}"
+MSG_FAN_OUT = (
+    "joining {model!r} on entity {entity!r} would fan out the measure: {entity!r} is not "
+    "unique in {model!r}"
+)
+MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows ({allowed})"
+MSG_UNSUPPORTED = "{what} is not supported yet"
+
+
+@dataclass(frozen=True)
+class GroupByItem:
+    """One requested output column: a dimension, time dimension or entity along a path."""
+
+    text: str
+    kind: str  # "time" | "dimension" | "entity"
+    element: str
+    entity_path: tuple[str, ...]
+    grain: str | None = None
+
+    @property
+    def column(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A measure aggregation feeding a metric: measure + filters, named by a stable alias."""
+
+    alias: str
+    measure: Measure
+    filters: tuple[str, ...]
+
+
+@dataclass
+class CompiledQuery:
+    sql: str
+    dialect: str
+    columns: tuple[str, ...]
+    release: str
+    versions: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _error(message: str, *, code: str, location: str, hint: str | None = None) -> QueryError:
+    return QueryError(message, code=code, location=location, hint=hint)
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+def _check_query(query: MetricQuery, manifest: Manifest) -> None:
+    if query.dialect not in DIALECTS:
+        raise _error(
+            f"unsupported dialect {query.dialect!r}",
+            code="unsupported_dialect",
+            location="dialect",
+            hint=did_you_mean(query.dialect, DIALECTS) or "use one of " + ", ".join(DIALECTS),
+        )
+    if not query.metrics:
+        raise _error(
+            "no metrics requested", code="no_metrics", location="metrics", hint="pass --metrics a,b"
+        )
+    for index, name in enumerate(query.metrics):
+        if name not in manifest.metrics:
+            raise _error(
+                MSG_UNKNOWN_METRIC.format(name=name),
+                code="unknown_metric",
+                location=f"metrics[{index}]",
+                hint=did_you_mean(name, manifest.metrics),
+            )
+    if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
+        raise _error(
+            f"limit {query.limit} is out of range",
+            code="bad_limit",
+            location="limit",
+            hint=f"use 0 to {MAX_LIMIT:,}",
+        )
+    if query.start_time and query.end_time and query.start_time > query.end_time:
+        raise _error(
+            f"start_time {query.start_time} is after end_time {query.end_time}",
+            code="bad_time_range",
+            location="start_time",
+            hint="swap them",
+        )
+
+
+def parse_group_by(text: str, location: str) -> GroupByItem:
+    """``metric_time__month`` / ``account__plan`` / ``user__account__region`` / ``account``.
+
+    Example:
+        >>> parse_group_by("user__account__created_at__month", "group_by[0]")
+        GroupByItem(text='user__account__created_at__month', kind='time', element='created_at', entity_path=('user', 'account'), grain='month')
+    """
+    parts = text.strip().lower().split("__")
+    if not all(parts):
+        raise _error(
+            f"malformed group-by item {text!r}", code="unknown_dimension", location=location
+        )
+    grain = parts[-1] if parts[-1] in GRAINS and len(parts) > 1 else None
+    if grain:
+        parts = parts[:-1]
+    if parts == [METRIC_TIME]:
+        return GroupByItem(text.strip().lower(), "time", METRIC_TIME, (), grain)
+    if len(parts) == 1:
+        return GroupByItem(text.strip().lower(), "entity", parts[0], (), None)
+    return GroupByItem(
+        text.strip().lower(), "time" if grain else "dimension", parts[-1], tuple(parts[:-1]), grain
+    )
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _leaves(
+    metric: Metric, manifest: Manifest, filters: tuple[str, ...], seen: tuple[str, ...]
+) -> list[Leaf]:
+    """Expands a metric to the measure aggregations it needs."""
+    params = metric.params
+    filters = filters + metric.filters
+    if metric.type == "simple":
+        measure_ref = params.get("measure") or {}
+        name = measure_ref.get("name") if isinstance(measure_ref, Mapping) else str(measure_ref)
+        extra = measure_ref.get("filter") if isinstance(measure_ref, Mapping) else None
+        if extra:
+            filters = filters + ((extra,) if isinstance(extra, str) else tuple(extra))
+        measure = manifest.measures[str(name)]
+        return [Leaf(_leaf_alias(measure.name, filters), measure, filters)]
+    if metric.type in ("ratio", "derived"):
+        out: list[Leaf] = []
+        for ref in _metric_inputs(metric):
+            if ref.get("offset_window") or ref.get("offset_to_grain"):
+                raise _error(
+                    MSG_UNSUPPORTED.format(what="offset_window / offset_to_grain"),
+                    code="unsupported_metric",
+                    location=f"metric {metric.name}",
+                    hint="this metric type arrives with the next compiler release",
+                )
+            child = manifest.metrics[ref["name"]]
+            child_filters = filters + _as_tuple(ref.get("filter"))
+            out.extend(_leaves(child, manifest, child_filters, (*seen, metric.name)))
+        return out
+    raise _error(
+        MSG_UNSUPPORTED.format(what=f"{metric.type} metric {metric.name!r}"),
+        code="unsupported_metric",
+        location=f"metric {metric.name}",
+        hint="cumulative and conversion metrics arrive with the next compiler release",
+    )
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _metric_inputs(metric: Metric) -> list[Mapping[str, Any]]:
+    params = metric.params
+    if metric.type == "ratio":
+        return [_ref(params["numerator"]), _ref(params["denominator"])]
+    return [_ref(m) for m in params.get("metrics") or []]
+
+
+def _ref(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {"name": str(value)}
+
+
+def _leaf_alias(measure: str, filters: tuple[str, ...]) -> str:
+    if not filters:
+        return measure
+    # Stable, readable, distinct per filter set: goldens must not change run to run.
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(sorted(filters)).encode()).hexdigest()[:8]
+    return f"{measure}__f{digest}"
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Table:
+    database, schema, name = relation
+    table = exp.table_(name, db=schema, catalog=database)
+    return table.as_(alias) if alias else table
+
+
+def _definition_expr(sql: str, alias: str) -> exp.Expression:
+    """A trusted expression from a reviewed definition, columns qualified with ``alias``."""
+    tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
+    for column in tree.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(alias))
+    return tree
+
+
+def _trunc(expression: exp.Expression, grain: str) -> exp.Expression:
+    return exp.TimestampTrunc(this=expression, unit=exp.Var(this=grain.upper()))
+
+
+@dataclass
+class _Source:
+    """FROM one semantic model with the joins its group-by and filter items need."""
+
+    model: SemanticModel
+    manifest: Manifest
+    metric_name: str
+    joins: dict[tuple[str, ...], tuple[SemanticModel, exp.Expression]] = field(default_factory=dict)
+
+    @property
+    def alias(self) -> str:
+        return self.model.name
+
+    def walk(self, path: tuple[str, ...], item: str) -> tuple[SemanticModel, str]:
+        """Follows an entity path from this model; returns (model, table alias) at its end."""
+        current, alias = self.model, self.alias
+        for depth, entity in enumerate(path):
+            if depth == 0 and entity == current.primary_entity and len(path) == 1:
+                return current, alias
+            if entity not in current.entities:
+                raise _error(
+                    MSG_UNREACHABLE.format(name=item, metric=self.metric_name),
+                    code="unreachable_dimension",
+                    location="group_by",
+                    hint=f"{current.name!r} has no entity {entity!r}; it links "
+                    + ", ".join(sorted(current.entities)),
+                )
+            targets = [
+                m for m in self.manifest.models_with_unique_entity(entity) if m.name != current.name
+            ]
+            if not targets:
+                raise _error(
+                    MSG_FAN_OUT.format(model=current.name, entity=entity),
+                    code="fan_out",
+                    location="group_by",
+                    hint=f"no semantic model has {entity!r} as a primary or unique entity",
+                )
+            if len(targets) > 1:
+                names = ", ".join(sorted(t.name for t in targets))
+                raise _error(
+                    f"ambiguous join path for {item!r}: {entity!r} is unique in {names}",
+                    code="ambiguous_join",
+                    location="group_by",
+                )
+            target = targets[0]
+            key = path[: depth + 1]
+            target_alias = "__".join(key) + "__" + target.name
+            if key not in self.joins:
+                left = _definition_expr(current.entities[entity].expr, alias)
+                right = _definition_expr(target.entities[entity].expr, target_alias)
+                self.joins[key] = (target, exp.EQ(this=left, expression=right))
+            current, alias = target, target_alias
+        return current, alias
+
+    def item_expr(self, item: GroupByItem, measure: Measure) -> exp.Expression:
+        if item.kind == "time" and item.element == METRIC_TIME:
+            dim = self.model.dimensions.get(measure.agg_time_dimension)
+            if dim is None:
+                raise _error(
+                    f"measure {measure.name!r} has no agg_time_dimension for metric_time",
+                    code="unreachable_dimension",
+                    location="group_by",
+                )
+            return self._time(dim, self.alias, item)
+        if item.kind == "entity":
+            if item.element in self.model.entities:
+                return _definition_expr(self.model.entities[item.element].expr, self.alias)
+            model, alias = self.walk((item.element,), item.text)
+            return _definition_expr(model.entities[item.element].expr, alias)
+        model, alias = self.walk(item.entity_path, item.text)
+        dim = model.dimensions.get(item.element)
+        if dim is None:
+            raise _error(
+                MSG_UNKNOWN_ITEM.format(name=item.text, metric=self.metric_name),
+                code="unknown_dimension",
+                location="group_by",
+                hint=did_you_mean(item.element, model.dimensions),
+            )
+        if dim.type == "time":
+            return self._time(dim, alias, item)
+        if item.grain:
+            raise _error(
+                f"{item.text!r} is not a time dimension", code="bad_grain", location="group_by"
+            )
+        return _definition_expr(dim.expr, alias)
+
+    def _time(self, dim: Any, alias: str, item: GroupByItem) -> exp.Expression:
+        grain = item.grain or dim.grain or "day"
+        allowed = GRAINS[GRAINS.index(dim.grain or "day") :]
+        if grain not in allowed:
+            raise _error(
+                MSG_BAD_GRAIN.format(grain=grain, name=item.text, allowed=", ".join(allowed)),
+                code="bad_grain",
+                location="group_by",
+            )
+        return _trunc(_definition_expr(dim.expr, alias), grain)
+
+    def from_clause(self, select: exp.Select) -> exp.Select:
+        select = select.from_(_table(self.model.relation, self.alias))
+        for key, (target, condition) in self.joins.items():
+            target_alias = "__".join(key) + "__" + target.name
+            select = select.join(
+                _table(target.relation, target_alias), on=condition, join_type="left"
+            )
+        return select
+
+
+_AGGS = {
+    "sum": lambda e: exp.Sum(this=e),
+    "max": lambda e: exp.Max(this=e),
+    "min": lambda e: exp.Min(this=e),
+    "average": lambda e: exp.Avg(this=e),
+    "count": lambda e: exp.Count(this=e),
+    "count_distinct": lambda e: exp.Count(this=exp.Distinct(expressions=[e])),
+    "sum_boolean": lambda e: exp.Sum(this=exp.Cast(this=e, to=exp.DataType.build("INT"))),
+}
+
+
+def _aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
+    if measure.agg in _AGGS:
+        return _AGGS[measure.agg](value)
+    if measure.agg in ("median", "percentile"):
+        quantile = 0.5 if measure.agg == "median" else float(measure.percentile or 0.5)
+        cls = exp.PercentileDisc if measure.use_discrete_percentile else exp.PercentileCont
+        return exp.WithinGroup(
+            this=cls(this=exp.Literal.number(quantile)),
+            expression=exp.Order(expressions=[exp.Ordered(this=value)]),
+        )
+    raise _error(
+        MSG_UNSUPPORTED.format(what=f"aggregation {measure.agg!r}"),
+        code="unsupported_metric",
+        location=measure.name,
+    )
+
+
+def _where(
+    filters: tuple[str, ...], source: _Source, measure: Measure, location: str
+) -> list[exp.Expression]:
+    if not filters:
+        return []
+    from semantic.compiler.where import parse_where, substitute
+
+    conditions = []
+    for index, template in enumerate(filters):
+        parsed = parse_where(template, location=f"{location}[{index}]")
+        columns: dict[str, exp.Expression] = {}
+        for ref in parsed.refs:
+            if ref.kind == "metric":
+                raise _error(
+                    MSG_UNSUPPORTED.format(what="Metric() in filters"),
+                    code="unsupported_filter",
+                    location=f"{location}[{index}]",
+                )
+            path = tuple(ref.entity_path)
+            if ref.kind == "entity":
+                item = (
+                    GroupByItem(ref.text, "entity", ref.name, (), None)
+                    if not path
+                    else GroupByItem(ref.text, "dimension", ref.name, path, None)
+                )
+                if path:
+                    model, alias = source.walk(path, ref.text)
+                    columns[ref.placeholder] = _definition_expr(
+                        model.entities[ref.name].expr, alias
+                    )
+                    continue
+            elif ref.name == METRIC_TIME:
+                item = GroupByItem(ref.text, "time", METRIC_TIME, (), ref.grain or "day")
+            else:
+                kind = "time" if ref.kind == "time_dimension" or ref.grain else "dimension"
+                item = GroupByItem(ref.text, kind, ref.name, path, ref.grain)
+            columns[ref.placeholder] = source.item_expr(item, measure)
+        conditions.append(substitute(parsed, columns))
+    return conditions
+
+
+def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
+    """Compiles a metric query to SQL for its dialect.
+
+    Raises:
+        QueryError: unknown names (with suggestions), unreachable dimensions, bad filters,
+            unsupported options; never an exception of another type for user input.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    _check_query(query, manifest)
+    items = [parse_group_by(g, f"group_by[{i}]") for i, g in enumerate(query.group_by)]
+    timings["resolve"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    metric_leaves: dict[str, list[Leaf]] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[Leaf]] = {}
+    for name in query.metrics:
+        leaves = _leaves(manifest.metrics[name], manifest, (), ())
+        metric_leaves[name] = leaves
+        for leaf in leaves:
+            bucket = groups.setdefault(
+                (leaf.measure.semantic_model, tuple(sorted(set(leaf.filters)))), []
+            )
+            if leaf.alias not in {other.alias for other in bucket}:
+                bucket.append(leaf)
+    timings["plan"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    keys = [item.column for item in items]
+    ctes: list[tuple[str, exp.Select]] = []
+    for index, ((model_name, filters), leaves) in enumerate(sorted(groups.items())):
+        model = manifest.semantic_models[model_name]
+        source = _Source(model, manifest, leaves[0].measure.name)
+        anchor = leaves[0].measure
+        select = exp.select(*[source.item_expr(item, anchor).as_(item.column) for item in items])
+        for leaf in leaves:
+            value = _definition_expr(leaf.measure.expr, source.alias)
+            select = select.select(_aggregate(leaf.measure, value).as_(leaf.alias))
+        conditions = _where(tuple(query.where), source, anchor, "where") + _where(
+            filters, source, anchor, "filter"
+        )
+        conditions += _time_range(query, source, anchor)
+        select = source.from_clause(select)
+        for condition in conditions:
+            select = select.where(condition)
+        if keys:
+            select = select.group_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
+        ctes.append((f"agg_{index}_{model_name}", select))
+
+    final = _combine(ctes, keys)
+    outputs = [exp.column(k, table="combined") for k in keys]
+    for name in query.metrics:
+        outputs.append(_metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name))
+    result = exp.select(*outputs).from_(final)
+    for ctename, cte in ctes:
+        result = result.with_(ctename, as_=cte)
+    result = _order_limit(result, query, keys)
+    timings["to_sql"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
+        f"{m}@{manifest.metrics[m].version}" for m in query.metrics
+    )
+    sql = header + "\n" + result.sql(dialect=query.dialect, pretty=True)
+    timings["render"] = time.perf_counter() - started
+    return CompiledQuery(
+        sql=sql,
+        dialect=query.dialect,
+        columns=(*keys, *query.metrics),
+        release=manifest.release,
+        versions={m: manifest.metrics[m].version for m in query.metrics},
+        timings=timings,
+    )
+
+
+def _time_range(query: MetricQuery, source: _Source, measure: Measure) -> list[exp.Expression]:
+    if not (query.start_time or query.end_time):
+        return []
+    dim = source.model.dimensions.get(measure.agg_time_dimension)
+    if dim is None:
+        return []
+    column = _definition_expr(dim.expr, source.alias)
+    out: list[exp.Expression] = []
+    if query.start_time:
+        out.append(
+            exp.GTE(this=column.copy(), expression=_timestamp(query.start_time, "start_time"))
+        )
+    if query.end_time:
+        out.append(exp.LTE(this=column.copy(), expression=_timestamp(query.end_time, "end_time")))
+    return out
+
+
+def _timestamp(value: str, location: str) -> exp.Expression:
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise _error(
+            f"{value!r} is not an ISO date or timestamp",
+            code="bad_time_range",
+            location=location,
+            hint="use 2026-01-31 or 2026-01-31T12:00:00",
+        ) from None
+    return exp.cast(exp.Literal.string(parsed.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP"))
+
+
+def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expression:
+    """FULL OUTER JOIN of the aggregations on the group-by keys (COALESCEd), as one subquery."""
+    first_name = ctes[0][0]
+    if len(ctes) == 1:
+        return exp.select("*").from_(first_name).subquery("combined")
+    select = exp.select(
+        *[
+            exp.Coalesce(
+                this=exp.column(k, table=ctes[0][0]),
+                expressions=[exp.column(k, table=name) for name, _ in ctes[1:]],
+            ).as_(k)
+            for k in keys
+        ]
+    )
+    for name, cte in ctes:
+        select = select.select(
+            *[exp.column(c.alias_or_name, table=name) for c in cte.expressions[len(keys) :]]
+        )
+    select = select.from_(first_name)
+    for index, (name, _) in enumerate(ctes[1:], start=1):
+        if keys:
+            # Each later CTE matches on keys COALESCEd over the ones joined before it, so a
+            # row present only in agg_1 still meets its partner in agg_2.
+            condition = exp.and_(
+                *[
+                    exp.NullSafeEQ(
+                        this=exp.Coalesce(
+                            this=exp.column(k, table=ctes[0][0]),
+                            expressions=[exp.column(k, table=n) for n, _ in ctes[1:index]],
+                        )
+                        if index > 1
+                        else exp.column(k, table=ctes[0][0]),
+                        expression=exp.column(k, table=name),
+                    )
+                    for k in keys
+                ]
+            )
+            select = select.join(name, on=condition, join_type="full outer")
+        else:
+            select = select.join(name, join_type="cross")
+    return select.subquery("combined")
+
+
+def _metric_value(
+    metric: Metric, manifest: Manifest, leaves: Mapping[str, list[Leaf]]
+) -> exp.Expression:
+    value = _metric_expr(metric, manifest, ())
+    fill = (
+        (metric.params.get("measure") or {}).get("fill_nulls_with")
+        if isinstance(metric.params.get("measure"), Mapping)
+        else None
+    )
+    if fill is not None:
+        value = exp.Coalesce(this=value, expressions=[exp.Literal.number(fill)])
+    return value
+
+
+def _metric_expr(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -> exp.Expression:
+    filters = filters + metric.filters
+    params = metric.params
+    if metric.type == "simple":
+        measure_ref = params.get("measure") or {}
+        name = measure_ref.get("name") if isinstance(measure_ref, Mapping) else str(measure_ref)
+        extra = measure_ref.get("filter") if isinstance(measure_ref, Mapping) else None
+        if extra:
+            filters = filters + _as_tuple(extra)
+        return exp.column(_leaf_alias(str(name), filters), table="combined")
+    inputs = _metric_inputs(metric)
+    values = [
+        _metric_expr(
+            manifest.metrics[ref["name"]], manifest, filters + _as_tuple(ref.get("filter"))
+        )
+        for ref in inputs
+    ]
+    if metric.type == "ratio":
+        numerator = exp.cast(values[0], exp.DataType.build("DOUBLE"))
+        return exp.Div(
+            this=numerator, expression=exp.Nullif(this=values[1], expression=exp.Literal.number(0))
+        )
+    # Derived: the expression names inputs by alias (or name); substitute each reference.
+    names = {
+        ref.get("alias") or ref["name"]: value for ref, value in zip(inputs, values, strict=True)
+    }
+    tree = sqlglot.parse_one(str(params["expr"]), read=DEFINITION_DIALECT)
+    for column in list(tree.find_all(exp.Column)):
+        if column.name in names and not column.table:
+            column.replace(
+                exp.paren(names[column.name].copy())
+                if not isinstance(names[column.name], exp.Column)
+                else names[column.name].copy()
+            )
+    return tree
+
+
+def _order_limit(select: exp.Select, query: MetricQuery, keys: list[str]) -> exp.Select:
+    outputs = [*keys, *query.metrics]
+    for index, raw in enumerate(query.order_by):
+        descending = raw.startswith("-")
+        name = raw.lstrip("-").strip().lower()
+        if name not in outputs:
+            raise _error(
+                f"cannot order by {name!r}: it is not an output of the query",
+                code="bad_order_by",
+                location=f"order_by[{index}]",
+                hint=did_you_mean(name, outputs) or "order by a requested metric or group-by item",
+            )
+        select = select.order_by(exp.Ordered(this=exp.column(name), desc=descending))
+    if query.limit is not None:
+        select = select.limit(query.limit)
+    return select
+
+
+MAX_HOPS = 3
+
+
+def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
+    """Every group-by item a metric accepts: metric_time at each grain, entities, and the
+    dimensions reachable through unique entities (up to MAX_HOPS joins), as names.
+
+    Raises:
+        QueryError: unknown metric.
+    """
+    if metric_name not in manifest.metrics:
+        raise _error(
+            MSG_UNKNOWN_METRIC.format(name=metric_name),
+            code="unknown_metric",
+            location="metric",
+            hint=did_you_mean(metric_name, manifest.metrics),
+        )
+    leaves = _leaves(manifest.metrics[metric_name], manifest, (), ())
+    per_model: list[set[str]] = []
+    for model_name in {leaf.measure.semantic_model for leaf in leaves}:
+        found: set[str] = {f"{METRIC_TIME}__{g}" for g in GRAINS} | {METRIC_TIME}
+        frontier: list[tuple[SemanticModel, tuple[str, ...]]] = [
+            (manifest.semantic_models[model_name], ())
+        ]
+        seen_paths: set[tuple[str, ...]] = set()
+        while frontier:
+            model, path = frontier.pop()
+            prefix = path or ((model.primary_entity,) if model.primary_entity else ())
+            for dim in model.dimensions.values():
+                if not prefix:
+                    continue
+                base = "__".join([*prefix, dim.name])
+                found.add(base)
+                if dim.type == "time":
+                    start = GRAINS.index(dim.grain or "day")
+                    found.update(f"{base}__{g}" for g in GRAINS[start:])
+            for entity in model.entities.values():
+                found.add("__".join([*path, entity.name]) if path else entity.name)
+                if len(path) >= MAX_HOPS:
+                    continue
+                for target in manifest.models_with_unique_entity(entity.name):
+                    next_path = (*path, entity.name)
+                    if target.name != model.name and next_path not in seen_paths:
+                        seen_paths.add(next_path)
+                        frontier.append((target, next_path))
+        per_model.append(found)
+    # A metric over several models accepts only what every one of them can reach.
+    common = set.intersection(*per_model) if per_model else set()
+    return sorted(common)

@@ -1,0 +1,232 @@
+"""Manifest: a frozen snapshot of one release's semantic layer, indexed for compiling.
+
+Built from the canonical specs the registry stores (dbt Semantic Layer layout), with every
+semantic model's table resolved through its contract, node_relation or the default schema.
+Django-free: the registry hands in plain specs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.definitions.project import (
+    CONTRACT,
+    DEFAULT_SCHEMA,
+    METRIC,
+    PROJECT,
+    SAVED_QUERY,
+    SEMANTIC_MODEL,
+    DefinitionObject,
+    resolve_relation,
+)
+
+GRAINS = ("day", "week", "month", "quarter", "year")
+# One-row-per-entity types: joining *to* a model on such an entity cannot fan out.
+UNIQUE_ENTITY_TYPES = ("primary", "unique", "natural")
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    type: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    type: str  # "categorical" | "time"
+    expr: str
+    grain: str | None = None
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    agg: str
+    expr: str
+    semantic_model: str
+    agg_time_dimension: str
+    percentile: float | None = None
+    use_discrete_percentile: bool = False
+    non_additive: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SemanticModel:
+    name: str
+    relation: tuple[str | None, str, str]  # (database, schema, table)
+    entities: Mapping[str, Entity]
+    dimensions: Mapping[str, Dimension]
+    measures: Mapping[str, Measure]
+    primary_entity: str | None
+
+    def unique_entities(self) -> set[str]:
+        return {e.name for e in self.entities.values() if e.type in UNIQUE_ENTITY_TYPES}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    type: str
+    spec: Mapping[str, Any]
+    version: str = ""
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.spec.get("type_params") or {}
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return _filters(self.spec.get("filter"))
+
+
+@dataclass(frozen=True)
+class TimeSpine:
+    relation: tuple[str | None, str, str]
+    column: str
+    grain: str = "day"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the compiler reads, for one release."""
+
+    release: str
+    semantic_models: Mapping[str, SemanticModel]
+    metrics: Mapping[str, Metric]
+    measures: Mapping[str, Measure]
+    saved_queries: Mapping[str, Mapping[str, Any]]
+    time_spine: TimeSpine
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def models_with_unique_entity(self, entity: str) -> list[SemanticModel]:
+        return [m for m in self.semantic_models.values() if entity in m.unique_entities()]
+
+
+def _filters(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _expr(element: Mapping[str, Any]) -> str:
+    expr = element.get("expr")
+    if expr is None or expr is True:
+        return str(element["name"])
+    return str(expr)
+
+
+def _semantic_model(
+    obj: DefinitionObject, contracts: list[DefinitionObject], schema: str
+) -> SemanticModel:
+    spec = obj.spec
+    relation = resolve_relation(obj, contracts, default_schema=schema)
+    defaults = spec.get("defaults") or {}
+    entities = {
+        e["name"]: Entity(e["name"], e["type"], _expr(e)) for e in spec.get("entities") or []
+    }
+    dimensions = {
+        d["name"]: Dimension(
+            d["name"],
+            d["type"],
+            _expr(d),
+            ((d.get("type_params") or {}).get("time_granularity")) if d["type"] == "time" else None,
+        )
+        for d in spec.get("dimensions") or []
+    }
+    measures = {}
+    for m in spec.get("measures") or []:
+        params = m.get("agg_params") or {}
+        measures[m["name"]] = Measure(
+            name=m["name"],
+            agg=m["agg"],
+            # MetricFlow counts rows when a count measure has no expression.
+            expr=_expr(m) if m.get("expr") is not None or m["agg"] != "count" else "1",
+            semantic_model=obj.name,
+            agg_time_dimension=m.get("agg_time_dimension")
+            or defaults.get("agg_time_dimension")
+            or "",
+            percentile=params.get("percentile"),
+            use_discrete_percentile=bool(params.get("use_discrete_percentile")),
+            non_additive=m.get("non_additive_dimension"),
+        )
+    return SemanticModel(
+        name=obj.name,
+        relation=(relation.database, relation.schema, relation.table),
+        entities=entities,
+        dimensions=dimensions,
+        measures=measures,
+        primary_entity=spec.get("primary_entity")
+        or next((e.name for e in entities.values() if e.type == "primary"), None),
+    )
+
+
+def _time_spine(project_spec: Mapping[str, Any] | None, schema: str) -> TimeSpine:
+    spec = project_spec or {}
+    for spine in spec.get("time_spines") or []:
+        relation = spine.get("node_relation") or {}
+        column = spine.get("primary_column") or {}
+        return TimeSpine(
+            (relation.get("database"), relation.get("schema_name") or schema, relation["alias"]),
+            column.get("name", "date_day"),
+            column.get("time_granularity", "day"),
+        )
+    for legacy in spec.get("time_spine_table_configurations") or []:
+        parts = str(legacy["location"]).split(".")
+        return TimeSpine(
+            (None, parts[-2] if len(parts) > 1 else schema, parts[-1]),
+            legacy["column_name"],
+            legacy.get("grain", "day"),
+        )
+    return TimeSpine((None, schema, "tally_time_spine"), "date_day", "day")
+
+
+def build_manifest(
+    objects: Iterable[tuple[str, str, Mapping[str, Any], str]],
+    *,
+    release: str = "",
+    default_schema: str = DEFAULT_SCHEMA,
+) -> Manifest:
+    """Builds a Manifest from (kind, name, spec, version) rows of one release.
+
+    Example:
+        >>> m = build_manifest([("semantic_model", "e", {"name": "e", "model": "ref('events')",
+        ...     "measures": [{"name": "n", "agg": "count"}]}, "1.0")])
+        >>> m.semantic_models["e"].relation, m.measures["n"].expr
+        ((None, 'main', 'events'), '1')
+    """
+    rows = list(objects)
+    contracts = [
+        DefinitionObject(CONTRACT, n, dict(s), "", 0) for k, n, s, _ in rows if k == CONTRACT
+    ]
+    models: dict[str, SemanticModel] = {}
+    metrics: dict[str, Metric] = {}
+    saved: dict[str, Mapping[str, Any]] = {}
+    versions: dict[str, str] = {}
+    project_spec: Mapping[str, Any] | None = None
+    for kind, name, spec, version in rows:
+        versions[f"{kind}:{name}"] = version
+        if kind == SEMANTIC_MODEL:
+            obj = DefinitionObject(kind, name, dict(spec), "", 0)
+            models[name] = _semantic_model(obj, contracts, default_schema)
+        elif kind == METRIC:
+            metrics[name] = Metric(name, str(spec["type"]), spec, version)
+        elif kind == SAVED_QUERY:
+            saved[name] = spec
+        elif kind == PROJECT:
+            project_spec = spec
+    measures = {m.name: m for model in models.values() for m in model.measures.values()}
+    return Manifest(
+        release=release,
+        semantic_models=models,
+        metrics=metrics,
+        measures=measures,
+        saved_queries=saved,
+        time_spine=_time_spine(project_spec, default_schema),
+        versions=versions,
+    )

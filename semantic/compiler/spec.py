@@ -1,0 +1,51 @@
+"""MetricQuery: what a user asks for, as a frozen value (the cache key, once normalised)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DIALECTS = (
+    "duckdb",
+    "postgres",
+    "mysql",
+    "snowflake",
+    "bigquery",
+    "redshift",
+    "databricks",
+    "spark",
+    "trino",
+    "clickhouse",
+)
+MAX_LIMIT = 10_000_000
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """Metrics × group-by × where × time range, ordered and limited, for one dialect.
+
+    Example:
+        >>> MetricQuery(metrics=("revenue",), group_by=("metric_time__month",)).dialect
+        'duckdb'
+    """
+
+    metrics: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
+    start_time: str | None = None
+    end_time: str | None = None
+    order_by: tuple[str, ...] = ()
+    limit: int | None = None
+    dialect: str = "duckdb"
+
+    def cache_key(self) -> tuple[object, ...]:
+        """Normalised identity: whitespace in filters and item case do not matter."""
+        return (
+            tuple(m.strip().lower() for m in self.metrics),
+            tuple(g.strip().lower() for g in self.group_by),
+            tuple(" ".join(w.split()) for w in self.where),
+            self.start_time,
+            self.end_time,
+            tuple(o.strip().lower() for o in self.order_by),
+            self.limit,
+            self.dialect,
+        )

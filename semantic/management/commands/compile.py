@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandParser
+
+from semantic.management.commands._query_args import add_query_arguments, query_from_options
+from semantic.services import compile_metric_query, saved_query_apply
+from tally.management.base import TallyCommand
+
+
+class Command(TallyCommand):
+    help = "Compile a metric query to SQL for a warehouse dialect (flags as MetricFlow's mf query)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_query_arguments(parser)
+        parser.add_argument(
+            "--dialect", default=None, help="sqlglot dialect (default: the warehouse's)"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        query = query_from_options(opts, dialect=opts["dialect"] or settings.WAREHOUSE.dialect)
+        if opts["saved_query"]:
+            query = saved_query_apply(
+                name=opts["saved_query"], query=query, release_ref=opts["release"]
+            )
+        compiled = compile_metric_query(query=query, release_ref=opts["release"])
+        self.stdout.write(compiled.sql)
+        if opts["explain"]:
+            for stage, seconds in compiled.timings.items():
+                self.stdout.write(f"-- {stage}: {seconds * 1000:.3f} ms")

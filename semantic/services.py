@@ -1,0 +1,154 @@
+"""Compile and run metric queries against a pinned release, with manifest and compile caches."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from registry.models import Release, ReleaseItem
+from registry.selectors import release_get
+from semantic.compiler.compile import CompiledQuery, compile_query
+from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.spec import MetricQuery
+
+MANIFEST_CACHE_SIZE = 8
+COMPILE_CACHE_SIZE = 2048
+
+
+class _LRU:
+    """A small thread-safe LRU; releases are immutable, so entries never go stale."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key not in self._data:
+                return None
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_manifests = _LRU(MANIFEST_CACHE_SIZE)
+_compiled = _LRU(COMPILE_CACHE_SIZE)
+
+
+def manifest_for_release(release: Release) -> Manifest:
+    """The compiler's snapshot of a release (built once per process and release)."""
+    cached = _manifests.get(release.number)
+    if cached is not None:
+        return cached
+    rows = ReleaseItem.objects.filter(release=release).values_list(
+        "definition__kind", "definition__name", "version__spec", "version__major", "version__minor"
+    )
+    manifest = build_manifest(
+        ((kind, name, spec, f"{major}.{minor}") for kind, name, spec, major, minor in rows),
+        release=release.name,
+    )
+    _manifests.put(release.number, manifest)
+    return manifest
+
+
+def compile_metric_query(*, query: MetricQuery, release_ref: str | None = None) -> CompiledQuery:
+    """Compiles a query against a release (default latest); cached by (release, query)."""
+    release = release_get(release_ref)
+    key = (release.number, query.cache_key())
+    cached = _compiled.get(key)
+    if cached is not None:
+        return cached
+    compiled = compile_query(query, manifest_for_release(release))
+    _compiled.put(key, compiled)
+    return compiled
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    compiled: CompiledQuery
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    truncated: bool
+
+
+def query_execute(
+    *,
+    query: MetricQuery,
+    release_ref: str | None = None,
+    timeout_s: float = 60,
+    row_cap: int = 100_000,
+) -> QueryAnswer:
+    """Compiles for the configured warehouse's dialect and runs the SQL there."""
+    from semantic.warehouse.execute import execute
+
+    warehouse = settings.WAREHOUSE
+    if query.dialect != warehouse.dialect:
+        query = MetricQuery(**{**query.__dict__, "dialect": warehouse.dialect})
+    compiled = compile_metric_query(query=query, release_ref=release_ref)
+    result = execute(warehouse, compiled.sql, timeout_s=timeout_s, row_cap=row_cap)
+    return QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
+
+
+def _item_name(text: str, location: str) -> tuple[str, bool]:
+    """``TimeDimension('metric_time', 'day')`` → (``metric_time__day``, descending?)."""
+    from semantic.compiler.where import parse_where
+
+    template = (
+        text if "{{" in text else "{{ " + text.replace(".descending(True)", "") + " }} IS NULL"
+    )
+    ref = parse_where(template, location=location).refs[0]
+    name = "__".join([*ref.entity_path, ref.name] + ([ref.grain] if ref.grain else []))
+    return name, ".descending(True)" in text.replace(" ", "")
+
+
+def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None) -> MetricQuery:
+    """The saved query's metrics, group-by, filters, order and limit, plus the caller's
+    extra filters; the caller's limit and order win when given."""
+    from registry.definitions.issues import did_you_mean
+    from tally.errors import QueryError
+
+    manifest = manifest_for_release(release_get(release_ref))
+    saved = manifest.saved_queries.get(name)
+    if saved is None:
+        raise QueryError(
+            f"unknown saved query {name!r}",
+            code="unknown_saved_query",
+            location="saved_query",
+            hint=did_you_mean(name, manifest.saved_queries),
+        )
+    params = saved.get("query_params") or {}
+    group_by = tuple(
+        _item_name(g, f"saved_query.group_by[{i}]")[0]
+        for i, g in enumerate(params.get("group_by") or [])
+    )
+    where = params.get("where") or ()
+    where = (where,) if isinstance(where, str) else tuple(where)
+    order_by = []
+    for index, item in enumerate(params.get("order_by") or []):
+        item_name, descending = _item_name(item, f"saved_query.order_by[{index}]")
+        order_by.append(("-" if descending else "") + item_name)
+    return MetricQuery(
+        metrics=tuple(params.get("metrics") or ()),
+        group_by=group_by,
+        where=where + query.where,
+        start_time=query.start_time,
+        end_time=query.end_time,
+        order_by=query.order_by or tuple(order_by),
+        limit=query.limit if query.limit is not None else params.get("limit"),
+        dialect=query.dialect,
+    )

@@ -1,0 +1,45 @@
+"""Shared compiler fixtures: the fixtures/ manifest and a small demo warehouse."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from registry.definitions.project import load_project
+from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.warehouse.demo import build_demo_warehouse
+from tests.conftest import ROOT
+
+WAREHOUSE_EVENTS = 20_000
+WAREHOUSE_SEED = 42
+
+
+@cache
+def fixtures_manifest() -> Manifest:
+    """fixtures/ as the compiler sees a release of it (every version 1.0)."""
+    project = load_project(ROOT / "fixtures")
+    assert not project.issues.errors
+    rows = [(kind, name, obj.spec, "1.0") for (kind, name), obj in project.objects.items()]
+    return build_manifest(rows, release="r1")
+
+
+@pytest.fixture(scope="session")
+def manifest() -> Manifest:
+    return fixtures_manifest()
+
+
+@pytest.fixture(scope="session")
+def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
+    build_demo_warehouse(path, events=WAREHOUSE_EVENTS, seed=WAREHOUSE_SEED)
+    return path
+
+
+@pytest.fixture
+def duck(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    yield con
+    con.close()

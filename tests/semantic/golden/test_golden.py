@@ -1,0 +1,91 @@
+"""Golden files of compiled SQL, one per case and dialect (tests/semantic/golden/<case>/).
+
+Only ``pytest --update-golden`` writes them; a mismatch fails with a unified diff, to be read
+in review. Each file starts with SQL comments naming the case, what it guards, the query and
+the release, so it can be pasted into a warehouse as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from semantic.compiler.compile import compile_query
+from semantic.compiler.manifest import Manifest
+from semantic.compiler.spec import DIALECTS, MetricQuery
+
+GOLDEN = Path(__file__).resolve().parent
+
+CASES: dict[str, tuple[str, MetricQuery]] = {
+    "simple_by_month": (
+        "A count_distinct metric by month: one scan, DATE_TRUNC per dialect.",
+        MetricQuery(metrics=("events_tracked",), group_by=("metric_time__month",)),
+    ),
+    "two_models_one_join": (
+        "Metrics over events and accounts by plan: a LEFT JOIN to accounts, FULL OUTER combine.",
+        MetricQuery(
+            metrics=("events_tracked", "new_accounts"),
+            group_by=("metric_time__month", "account__plan"),
+            order_by=("metric_time__month", "-events_tracked"),
+            limit=100,
+        ),
+    ),
+    "two_hops_and_time_range": (
+        "A two-hop dimension (events → users → accounts) with an inclusive time range.",
+        MetricQuery(
+            metrics=("events_tracked",),
+            group_by=("user__account__region", "metric_time__week"),
+            start_time="2026-01-01",
+            end_time="2026-03-31",
+        ),
+    ),
+    "ratio_and_percentile": (
+        "A percentile measure (WITHIN GROUP) next to averages, no group-by.",
+        MetricQuery(metrics=("p90_invoice_amount", "average_invoice_amount")),
+    ),
+}
+
+
+def _render(case: str, doc: str, query: MetricQuery, sql: str) -> str:
+    header = [
+        f"-- case: {case}",
+        f"-- guards: {doc}",
+        "-- query: " + json.dumps(asdict(query), sort_keys=True),
+        "-- test: tests/semantic/golden/test_golden.py",
+    ]
+    return "\n".join(header) + "\n" + sql.rstrip() + ";\n"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_compiled_sql_matches_golden(
+    case: str, dialect: str, manifest: Manifest, request: pytest.FixtureRequest
+) -> None:
+    """Compiled SQL for each case and dialect equals its reviewed golden file."""
+    doc, base = CASES[case]
+    query = MetricQuery(**{**asdict(base), "dialect": dialect})
+    text = _render(case, doc, query, compile_query(query, manifest).sql)
+    # Every golden must parse back in its own dialect (a golden that doesn't run is useless).
+    assert sqlglot.parse(text, read=dialect)
+    path = GOLDEN / case / f"{dialect}.sql"
+    if request.config.getoption("--update-golden"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"no golden {path}; run pytest --update-golden and review the files"
+    expected = path.read_text(encoding="utf-8")
+    if expected != text:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=str(path),
+                tofile="compiled",
+            )
+        )
+        pytest.fail(f"compiled SQL differs from the golden file:\n{diff}")

@@ -1,0 +1,71 @@
+-- case: two_models_one_join
+-- guards: Metrics over events and accounts by plan: a LEFT JOIN to accounts, FULL OUTER combine.
+-- query: {"dialect": "mysql", "end_time": null, "group_by": ["metric_time__month", "account__plan"], "limit": 100, "metrics": ["events_tracked", "new_accounts"], "order_by": ["metric_time__month", "-events_tracked"], "start_time": null, "where": []}
+-- test: tests/semantic/golden/test_golden.py
+-- tally release r1: events_tracked@1.0, new_accounts@1.0
+WITH agg_0_accounts AS (
+  SELECT
+    DATE_ADD(
+      '0000-01-01 00:00:00',
+      INTERVAL (TIMESTAMPDIFF(MONTH, '0000-01-01 00:00:00', accounts.created_at)) MONTH
+    ) AS metric_time__month,
+    accounts.plan AS account__plan,
+    COUNT(accounts.id) AS new_accounts
+  FROM main.accounts AS accounts
+  GROUP BY
+    1,
+    2
+), agg_1_events AS (
+  SELECT
+    DATE_ADD(
+      '0000-01-01 00:00:00',
+      INTERVAL (TIMESTAMPDIFF(MONTH, '0000-01-01 00:00:00', events.occurred_at)) MONTH
+    ) AS metric_time__month,
+    account__accounts.plan AS account__plan,
+    COUNT(DISTINCT events.event_id) AS events_tracked
+  FROM main.events AS events
+  LEFT JOIN main.accounts AS account__accounts
+    ON events.account_id = account__accounts.id
+  GROUP BY
+    1,
+    2
+)
+SELECT
+  combined.metric_time__month,
+  combined.account__plan,
+  combined.events_tracked AS events_tracked,
+  COALESCE(combined.new_accounts, 0) AS new_accounts
+FROM (
+  SELECT
+    COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
+    COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
+    agg_0_accounts.new_accounts,
+    agg_1_events.events_tracked
+  FROM agg_0_accounts
+  LEFT OUTER JOIN agg_1_events
+    ON agg_0_accounts.metric_time__month <=> agg_1_events.metric_time__month
+    AND agg_0_accounts.account__plan <=> agg_1_events.account__plan
+  UNION ALL
+  SELECT
+    COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
+    COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
+    agg_0_accounts.new_accounts,
+    agg_1_events.events_tracked
+  FROM agg_0_accounts
+  RIGHT OUTER JOIN agg_1_events
+    ON agg_0_accounts.metric_time__month <=> agg_1_events.metric_time__month
+    AND agg_0_accounts.account__plan <=> agg_1_events.account__plan
+  WHERE
+    NOT EXISTS(
+      SELECT
+        1
+      FROM agg_0_accounts
+      WHERE
+        agg_0_accounts.metric_time__month <=> agg_1_events.metric_time__month
+        AND agg_0_accounts.account__plan <=> agg_1_events.account__plan
+    )
+) AS combined
+ORDER BY
+  CASE WHEN combined.metric_time__month IS NULL THEN 1 ELSE 0 END, combined.metric_time__month ASC,
+  events_tracked DESC
+LIMIT 100;
