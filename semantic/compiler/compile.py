@@ -15,6 +15,7 @@ User text enters only as parsed, checked sqlglot expressions (see semantic.compi
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -218,13 +219,22 @@ def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Table:
     return table.as_(alias) if alias else table
 
 
-def _definition_expr(sql: str, alias: str) -> exp.Expression:
-    """A trusted expression from a reviewed definition, columns qualified with ``alias``."""
+@functools.lru_cache(maxsize=8192)
+def _parsed_definition(sql: str, alias: str) -> exp.Expression:
     tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
     for column in tree.find_all(exp.Column):
         if not column.table:
             column.set("table", exp.to_identifier(alias))
     return tree
+
+
+def _definition_expr(sql: str, alias: str) -> exp.Expression:
+    """A trusted expression from a reviewed definition, columns qualified with ``alias``.
+
+    Parsing is the costliest step of compiling, and definitions are immutable per release,
+    so each (expression, alias) is parsed once per process; callers get a private copy.
+    """
+    return _parsed_definition(sql, alias).copy()
 
 
 def _trunc(expression: exp.Expression, grain: str) -> exp.Expression:
@@ -329,11 +339,11 @@ class _Source:
         return _trunc(_definition_expr(dim.expr, alias), grain)
 
     def from_clause(self, select: exp.Select) -> exp.Select:
-        select = select.from_(_table(self.model.relation, self.alias))
+        select = select.from_(_table(self.model.relation, self.alias), copy=False)
         for key, (target, condition) in self.joins.items():
             target_alias = "__".join(key) + "__" + target.name
             select = select.join(
-                _table(target.relation, target_alias), on=condition, join_type="left"
+                _table(target.relation, target_alias), on=condition, join_type="left", copy=False
             )
         return select
 
@@ -441,28 +451,36 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
         model = manifest.semantic_models[model_name]
         source = _Source(model, manifest, leaves[0].measure.name)
         anchor = leaves[0].measure
-        select = exp.select(*[source.item_expr(item, anchor).as_(item.column) for item in items])
+        select = exp.select(
+            *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
+        )
         for leaf in leaves:
             value = _definition_expr(leaf.measure.expr, source.alias)
-            select = select.select(_aggregate(leaf.measure, value).as_(leaf.alias))
+            select = select.select(
+                _aggregate(leaf.measure, value).as_(leaf.alias, copy=False), copy=False
+            )
         conditions = _where(tuple(query.where), source, anchor, "where") + _where(
             filters, source, anchor, "filter"
         )
         conditions += _time_range(query, source, anchor)
         select = source.from_clause(select)
         for condition in conditions:
-            select = select.where(condition)
+            select = select.where(condition, copy=False)
         if keys:
-            select = select.group_by(*[exp.Literal.number(i + 1) for i in range(len(keys))])
+            select = select.group_by(
+                *[exp.Literal.number(i + 1) for i in range(len(keys))], copy=False
+            )
         ctes.append((f"agg_{index}_{model_name}", select))
 
     final = _combine(ctes, keys)
     outputs = [exp.column(k, table="combined") for k in keys]
     for name in query.metrics:
-        outputs.append(_metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name))
-    result = exp.select(*outputs).from_(final)
+        outputs.append(
+            _metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name, copy=False)
+        )
+    result = exp.select(*outputs).from_(final, copy=False)
     for ctename, cte in ctes:
-        result = result.with_(ctename, as_=cte)
+        result = result.with_(ctename, as_=cte, copy=False)
     result = _order_limit(result, query, keys)
     timings["to_sql"] = time.perf_counter() - started
 
@@ -530,9 +548,10 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
     )
     for name, cte in ctes:
         select = select.select(
-            *[exp.column(c.alias_or_name, table=name) for c in cte.expressions[len(keys) :]]
+            *[exp.column(c.alias_or_name, table=name) for c in cte.expressions[len(keys) :]],
+            copy=False,
         )
-    select = select.from_(first_name)
+    select = select.from_(first_name, copy=False)
     for index, (name, _) in enumerate(ctes[1:], start=1):
         if keys:
             # Each later CTE matches on keys COALESCEd over the ones joined before it, so a
@@ -551,9 +570,9 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
                     for k in keys
                 ]
             )
-            select = select.join(name, on=condition, join_type="full outer")
+            select = select.join(name, on=condition, join_type="full outer", copy=False)
         else:
-            select = select.join(name, join_type="cross")
+            select = select.join(name, join_type="cross", copy=False)
     return select.subquery("combined")
 
 
@@ -620,9 +639,9 @@ def _order_limit(select: exp.Select, query: MetricQuery, keys: list[str]) -> exp
                 location=f"order_by[{index}]",
                 hint=did_you_mean(name, outputs) or "order by a requested metric or group-by item",
             )
-        select = select.order_by(exp.Ordered(this=exp.column(name), desc=descending))
+        select = select.order_by(exp.Ordered(this=exp.column(name), desc=descending), copy=False)
     if query.limit is not None:
-        select = select.limit(query.limit)
+        select = select.limit(query.limit, copy=False)
     return select
 
 
