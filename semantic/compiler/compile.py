@@ -15,6 +15,7 @@ User text enters only as parsed, checked sqlglot expressions (see semantic.compi
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import time
 from collections.abc import Mapping
@@ -65,6 +66,7 @@ class Leaf:
     alias: str
     measure: Measure
     filters: tuple[str, ...]
+    join_to_timespine: bool = False
 
 
 @dataclass
@@ -111,13 +113,22 @@ def _check_query(query: MetricQuery, manifest: Manifest) -> None:
             location="limit",
             hint=f"use 0 to {MAX_LIMIT:,}",
         )
-    if query.start_time and query.end_time and query.start_time > query.end_time:
+    if (
+        query.start_time
+        and query.end_time
+        and _date(query.start_time, "start_time") > _date(query.end_time, "end_time")
+    ):
         raise _error(
             f"start_time {query.start_time} is after end_time {query.end_time}",
             code="bad_time_range",
             location="start_time",
             hint="swap them",
         )
+
+
+def _output_order(item: GroupByItem) -> tuple[int, int, str]:
+    """MetricFlow's column order: metric_time first, then by join depth, then by name."""
+    return (0 if item.element == METRIC_TIME else 1, len(item.entity_path), item.text)
 
 
 def parse_group_by(text: str, location: str) -> GroupByItem:
@@ -160,7 +171,13 @@ def _leaves(
         if extra:
             filters = filters + ((extra,) if isinstance(extra, str) else tuple(extra))
         measure = manifest.measures[str(name)]
-        return [Leaf(_leaf_alias(measure.name, filters), measure, filters)]
+        spine = (
+            bool(measure_ref.get("join_to_timespine"))
+            if isinstance(measure_ref, Mapping)
+            else False
+        )
+        alias = _leaf_alias(measure.name, filters) + ("__spine" if spine else "")
+        return [Leaf(alias, measure, filters, spine)]
     if metric.type in ("ratio", "derived"):
         out: list[Leaf] = []
         for ref in _metric_inputs(metric):
@@ -312,6 +329,9 @@ class _Source:
             return _definition_expr(model.entities[item.element].expr, alias)
         model, alias = self.walk(item.entity_path, item.text)
         dim = model.dimensions.get(item.element)
+        if dim is None and item.element in model.entities and not item.grain:
+            # An entity reached along a path (account__parent_account): its key column.
+            return _definition_expr(model.entities[item.element].expr, alias)
         if dim is None:
             raise _error(
                 MSG_UNKNOWN_ITEM.format(name=item.text, metric=self.metric_name),
@@ -427,19 +447,28 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     _check_query(query, manifest)
-    items = [parse_group_by(g, f"group_by[{i}]") for i, g in enumerate(query.group_by)]
+    items = sorted(
+        (parse_group_by(g, f"group_by[{i}]") for i, g in enumerate(query.group_by)),
+        key=_output_order,
+    )
     timings["resolve"] = time.perf_counter() - started
 
     started = time.perf_counter()
     metric_leaves: dict[str, list[Leaf]] = {}
-    groups: dict[tuple[str, tuple[str, ...]], list[Leaf]] = {}
+    # One aggregation per (model, agg time dimension, filters): measures that share all three
+    # share a scan; a different agg_time_dimension means a different metric_time column.
+    groups: dict[tuple[str, str, tuple[str, ...], bool], list[Leaf]] = {}
     for name in query.metrics:
         leaves = _leaves(manifest.metrics[name], manifest, (), ())
         metric_leaves[name] = leaves
         for leaf in leaves:
-            bucket = groups.setdefault(
-                (leaf.measure.semantic_model, tuple(sorted(set(leaf.filters)))), []
+            key = (
+                leaf.measure.semantic_model,
+                leaf.measure.agg_time_dimension,
+                tuple(sorted(set(leaf.filters))),
+                leaf.join_to_timespine,
             )
+            bucket = groups.setdefault(key, [])
             if leaf.alias not in {other.alias for other in bucket}:
                 bucket.append(leaf)
     timings["plan"] = time.perf_counter() - started
@@ -447,7 +476,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     started = time.perf_counter()
     keys = [item.column for item in items]
     ctes: list[tuple[str, exp.Select]] = []
-    for index, ((model_name, filters), leaves) in enumerate(sorted(groups.items())):
+    for index, ((model_name, _, filters, spine), leaves) in enumerate(sorted(groups.items())):
         model = manifest.semantic_models[model_name]
         source = _Source(model, manifest, leaves[0].measure.name)
         anchor = leaves[0].measure
@@ -462,7 +491,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
         conditions = _where(tuple(query.where), source, anchor, "where") + _where(
             filters, source, anchor, "filter"
         )
-        conditions += _time_range(query, source, anchor)
+        conditions += _time_range(query, source, anchor, items)
         select = source.from_clause(select)
         for condition in conditions:
             select = select.where(condition, copy=False)
@@ -470,6 +499,8 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
             select = select.group_by(
                 *[exp.Literal.number(i + 1) for i in range(len(keys))], copy=False
             )
+        if spine:
+            select = _join_to_time_spine(select, items, leaves, manifest, query)
         ctes.append((f"agg_{index}_{model_name}", select))
 
     final = _combine(ctes, keys)
@@ -500,28 +531,64 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     )
 
 
-def _time_range(query: MetricQuery, source: _Source, measure: Measure) -> list[exp.Expression]:
+def _period_bounds(start: dt.date, end: dt.date, grain: str) -> tuple[dt.date, dt.date]:
+    """Widens [start, end] to whole periods of ``grain``, as MetricFlow does: a query for
+    2026-01-01..2026-06-30 by week reads 2025-12-29..2026-07-05.
+
+    Example:
+        >>> _period_bounds(dt.date(2026, 1, 1), dt.date(2026, 6, 30), "week")
+        (datetime.date(2025, 12, 29), datetime.date(2026, 7, 5))
+    """
+
+    def floor(day: dt.date) -> dt.date:
+        if grain == "week":
+            return day - dt.timedelta(days=day.weekday())
+        if grain == "month":
+            return day.replace(day=1)
+        if grain == "quarter":
+            return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+        if grain == "year":
+            return day.replace(month=1, day=1)
+        return day
+
+    def next_period(day: dt.date) -> dt.date:
+        if grain == "week":
+            return day + dt.timedelta(days=7)
+        months = {"month": 1, "quarter": 3, "year": 12}.get(grain)
+        if months is None:
+            return day + dt.timedelta(days=1)
+        total = day.year * 12 + day.month - 1 + months
+        return dt.date(total // 12, total % 12 + 1, 1)
+
+    return floor(start), next_period(floor(end)) - dt.timedelta(days=1)
+
+
+def _time_range(
+    query: MetricQuery, source: _Source, measure: Measure, items: list[GroupByItem]
+) -> list[exp.Expression]:
     if not (query.start_time or query.end_time):
         return []
     dim = source.model.dimensions.get(measure.agg_time_dimension)
     if dim is None:
         return []
-    column = _definition_expr(dim.expr, source.alias)
-    out: list[exp.Expression] = []
+    grain = next(
+        (i.grain or "day" for i in items if i.kind == "time" and i.element == METRIC_TIME), "day"
+    )
+    start = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+    end = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+    low, high = _period_bounds(start, end, grain)
+    day = _trunc(_definition_expr(dim.expr, source.alias), "day")
+    bounds = []
     if query.start_time:
-        out.append(
-            exp.GTE(this=column.copy(), expression=_timestamp(query.start_time, "start_time"))
-        )
+        bounds.append(exp.GTE(this=day, expression=_timestamp_literal(low)))
     if query.end_time:
-        out.append(exp.LTE(this=column.copy(), expression=_timestamp(query.end_time, "end_time")))
-    return out
+        bounds.append(exp.LTE(this=day.copy(), expression=_timestamp_literal(high)))
+    return bounds
 
 
-def _timestamp(value: str, location: str) -> exp.Expression:
-    import datetime as dt
-
+def _date(value: str, location: str) -> dt.date:
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        return dt.datetime.fromisoformat(value).date()
     except ValueError:
         raise _error(
             f"{value!r} is not an ISO date or timestamp",
@@ -529,7 +596,12 @@ def _timestamp(value: str, location: str) -> exp.Expression:
             location=location,
             hint="use 2026-01-31 or 2026-01-31T12:00:00",
         ) from None
-    return exp.cast(exp.Literal.string(parsed.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP"))
+
+
+def _timestamp_literal(day: dt.date) -> exp.Expression:
+    return exp.cast(
+        exp.Literal.string(f"{day.isoformat()} 00:00:00"), exp.DataType.build("TIMESTAMP")
+    )
 
 
 def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expression:
@@ -579,15 +651,61 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
 def _metric_value(
     metric: Metric, manifest: Manifest, leaves: Mapping[str, list[Leaf]]
 ) -> exp.Expression:
-    value = _metric_expr(metric, manifest, ())
-    fill = (
-        (metric.params.get("measure") or {}).get("fill_nulls_with")
-        if isinstance(metric.params.get("measure"), Mapping)
-        else None
+    return _metric_expr(metric, manifest, ())
+
+
+def _join_to_time_spine(
+    select: exp.Select,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+) -> exp.Select:
+    """Every time-spine period gets a row (join_to_timespine), as in MetricFlow: the spine at
+    the query's metric_time grain LEFT JOINs the aggregation on metric_time only."""
+    time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+    if time_item is None:
+        return select
+    grain = time_item.grain or "day"
+    spine = manifest.time_spine
+    period = _trunc(exp.column(spine.column, table="spine"), grain)
+    periods = (
+        exp.select(period.as_("period", copy=False))
+        .from_(_table(spine.relation, "spine"), copy=False)
+        .distinct(copy=False)
     )
-    if fill is not None:
-        value = exp.Coalesce(this=value, expressions=[exp.Literal.number(fill)])
-    return value
+    if query.start_time or query.end_time:
+        start = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+        end = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+        low, high = _period_bounds(start, end, grain)
+        day = _trunc(exp.column(spine.column, table="spine"), "day")
+        if query.start_time:
+            periods = periods.where(
+                exp.GTE(this=day, expression=_timestamp_literal(low)), copy=False
+            )
+        if query.end_time:
+            periods = periods.where(
+                exp.LTE(this=day.copy(), expression=_timestamp_literal(high)), copy=False
+            )
+    outputs = []
+    for item in items:
+        source = "time_spine" if item is time_item else "agg"
+        column = "period" if item is time_item else item.column
+        outputs.append(exp.column(column, table=source).as_(item.column, copy=False))
+    outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
+    return (
+        exp.select(*outputs)
+        .from_(periods.subquery("time_spine"), copy=False)
+        .join(
+            select.subquery("agg"),
+            on=exp.EQ(
+                this=exp.column("period", table="time_spine"),
+                expression=exp.column(time_item.column, table="agg"),
+            ),
+            join_type="left",
+            copy=False,
+        )
+    )
 
 
 def _metric_expr(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -> exp.Expression:
@@ -599,7 +717,19 @@ def _metric_expr(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -
         extra = measure_ref.get("filter") if isinstance(measure_ref, Mapping) else None
         if extra:
             filters = filters + _as_tuple(extra)
-        return exp.column(_leaf_alias(str(name), filters), table="combined")
+        spine = (
+            bool(measure_ref.get("join_to_timespine"))
+            if isinstance(measure_ref, Mapping)
+            else False
+        )
+        value: exp.Expression = exp.column(
+            _leaf_alias(str(name), filters) + ("__spine" if spine else ""), table="combined"
+        )
+        fill = measure_ref.get("fill_nulls_with") if isinstance(measure_ref, Mapping) else None
+        if fill is not None:
+            # Filled at the input metric, so ratios and derived metrics see the filled value.
+            value = exp.Coalesce(this=value, expressions=[exp.Literal.number(fill)])
+        return value
     inputs = _metric_inputs(metric)
     values = [
         _metric_expr(

@@ -14,8 +14,8 @@ WITH agg_0_events AS (
   LEFT JOIN main.accounts AS user__account__accounts
     ON user__users.account_id = user__account__accounts.id
   WHERE
-    events.occurred_at >= CAST('2026-01-01 00:00:00' AS TIMESTAMP)
-    AND events.occurred_at <= CAST('2026-03-31 00:00:00' AS TIMESTAMP)
+    DATE_TRUNC('DAY', events.occurred_at) >= CAST('2025-12-29 00:00:00' AS TIMESTAMP)
+    AND DATE_TRUNC('DAY', events.occurred_at) <= CAST('2026-04-05 00:00:00' AS TIMESTAMP)
   GROUP BY
     1,
     2
