@@ -67,6 +67,25 @@ class Leaf:
     measure: Measure
     filters: tuple[str, ...]
     join_to_timespine: bool = False
+    cumulative: Cumulative | None = None
+    fill_nulls_with: Any = None
+
+
+@dataclass(frozen=True)
+class Cumulative:
+    """How a cumulative metric accumulates: a trailing window, to-date, or all time."""
+
+    window: tuple[int, str] | None  # (28, "day")
+    grain_to_date: str | None
+    period_agg: str  # "first" | "last" | "average"
+
+    @property
+    def tag(self) -> str:
+        if self.window:
+            return f"w{self.window[0]}{self.window[1]}_{self.period_agg}"
+        if self.grain_to_date:
+            return f"td{self.grain_to_date}_{self.period_agg}"
+        return f"all_{self.period_agg}"
 
 
 @dataclass
@@ -158,26 +177,41 @@ def parse_group_by(text: str, location: str) -> GroupByItem:
 # --------------------------------------------------------------------------- plan
 
 
+def _measure_leaf(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -> Leaf:
+    """The one aggregation a simple or cumulative metric reads (its alias is its identity)."""
+    params = metric.params
+    measure_ref = params.get("measure") or {}
+    ref = measure_ref if isinstance(measure_ref, Mapping) else {"name": str(measure_ref)}
+    filters = filters + _as_tuple(ref.get("filter"))
+    measure = manifest.measures[str(ref["name"])]
+    spine = bool(ref.get("join_to_timespine"))
+    cumulative = None
+    if metric.type == "cumulative":
+        cparams = params.get("cumulative_type_params") or {}
+        window = cparams.get("window") or params.get("window")
+        grain_to_date = cparams.get("grain_to_date") or params.get("grain_to_date")
+        parsed_window = None
+        if window:
+            count, unit = str(window).split()
+            parsed_window = (int(count), unit.rstrip("s").lower())
+        cumulative = Cumulative(
+            parsed_window,
+            str(grain_to_date).lower() if grain_to_date else None,
+            str(cparams.get("period_agg") or "first").lower(),
+        )
+    alias = _leaf_alias(measure.name, filters) + ("__spine" if spine else "")
+    if cumulative is not None:
+        alias += "__" + cumulative.tag
+    return Leaf(alias, measure, filters, spine, cumulative, ref.get("fill_nulls_with"))
+
+
 def _leaves(
     metric: Metric, manifest: Manifest, filters: tuple[str, ...], seen: tuple[str, ...]
 ) -> list[Leaf]:
     """Expands a metric to the measure aggregations it needs."""
-    params = metric.params
     filters = filters + metric.filters
-    if metric.type == "simple":
-        measure_ref = params.get("measure") or {}
-        name = measure_ref.get("name") if isinstance(measure_ref, Mapping) else str(measure_ref)
-        extra = measure_ref.get("filter") if isinstance(measure_ref, Mapping) else None
-        if extra:
-            filters = filters + ((extra,) if isinstance(extra, str) else tuple(extra))
-        measure = manifest.measures[str(name)]
-        spine = (
-            bool(measure_ref.get("join_to_timespine"))
-            if isinstance(measure_ref, Mapping)
-            else False
-        )
-        alias = _leaf_alias(measure.name, filters) + ("__spine" if spine else "")
-        return [Leaf(alias, measure, filters, spine)]
+    if metric.type in ("simple", "cumulative"):
+        return [_measure_leaf(metric, manifest, filters)]
     if metric.type in ("ratio", "derived"):
         out: list[Leaf] = []
         for ref in _metric_inputs(metric):
@@ -196,7 +230,7 @@ def _leaves(
         MSG_UNSUPPORTED.format(what=f"{metric.type} metric {metric.name!r}"),
         code="unsupported_metric",
         location=f"metric {metric.name}",
-        hint="cumulative and conversion metrics arrive with the next compiler release",
+        hint="conversion metrics arrive with the next compiler release",
     )
 
 
@@ -457,7 +491,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     metric_leaves: dict[str, list[Leaf]] = {}
     # One aggregation per (model, agg time dimension, filters): measures that share all three
     # share a scan; a different agg_time_dimension means a different metric_time column.
-    groups: dict[tuple[str, str, tuple[str, ...], bool], list[Leaf]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...], bool, str], list[Leaf]] = {}
     for name in query.metrics:
         leaves = _leaves(manifest.metrics[name], manifest, (), ())
         metric_leaves[name] = leaves
@@ -467,6 +501,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
                 leaf.measure.agg_time_dimension,
                 tuple(sorted(set(leaf.filters))),
                 leaf.join_to_timespine,
+                leaf.cumulative.tag if leaf.cumulative else "",
             )
             bucket = groups.setdefault(key, [])
             if leaf.alias not in {other.alias for other in bucket}:
@@ -476,7 +511,9 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     started = time.perf_counter()
     keys = [item.column for item in items]
     ctes: list[tuple[str, exp.Select]] = []
-    for index, ((model_name, _, filters, spine), leaves) in enumerate(sorted(groups.items())):
+    for index, ((model_name, _, filters, spine, cumulative), leaves) in enumerate(
+        sorted(groups.items())
+    ):
         model = manifest.semantic_models[model_name]
         source = _Source(model, manifest, leaves[0].measure.name)
         anchor = leaves[0].measure
@@ -491,6 +528,14 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
         conditions = _where(tuple(query.where), source, anchor, "where") + _where(
             filters, source, anchor, "filter"
         )
+        if cumulative:
+            ctes.append(
+                (
+                    f"agg_{index}_{model_name}",
+                    _cumulative_select(source, items, leaves, conditions, manifest, query, anchor),
+                )
+            )
+            continue
         conditions += _time_range(query, source, anchor, items)
         select = source.from_clause(select)
         for condition in conditions:
@@ -654,6 +699,132 @@ def _metric_value(
     return _metric_expr(metric, manifest, ())
 
 
+def _cumulative_select(
+    source: _Source,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    conditions: list[exp.Expression],
+    manifest: Manifest,
+    query: MetricQuery,
+    anchor: Measure,
+) -> exp.Select:
+    """A cumulative aggregation, MetricFlow's semantics: for every time-spine day, aggregate
+    the rows of the trailing window (or of the period to date, or of all time) up to that
+    day; at a coarser grain keep the first/last/average daily value of each period."""
+    spec = leaves[0].cumulative
+    assert spec is not None
+    time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+    if time_item is None:
+        raise _error(
+            MSG_UNSUPPORTED.format(what="a cumulative metric without metric_time in group_by"),
+            code="unsupported_metric",
+            location="group_by",
+            hint="group by metric_time (at any grain)",
+        )
+    grain = time_item.grain or "day"
+    others = [i for i in items if i is not time_item]
+    dim = source.model.dimensions.get(anchor.agg_time_dimension)
+    if dim is None:
+        raise _error(
+            f"measure {anchor.name!r} has no agg_time_dimension for metric_time",
+            code="unreachable_dimension",
+            location="group_by",
+        )
+    rows = exp.select(
+        _trunc(_definition_expr(dim.expr, source.alias), "day").as_("row_day", copy=False),
+        *[source.item_expr(i, anchor).as_(i.column, copy=False) for i in others],
+        *[
+            _definition_expr(leaf.measure.expr, source.alias).as_(f"value_{n}", copy=False)
+            for n, leaf in enumerate(leaves)
+        ],
+    )
+    rows = source.from_clause(rows)
+    for condition in conditions:
+        rows = rows.where(condition, copy=False)
+
+    spine = manifest.time_spine
+    spine_day = exp.column(spine.column, table="spine")
+    row_day = exp.column("row_day", table="source_rows")
+    on: exp.Expression = exp.LTE(this=row_day, expression=spine_day)
+    if spec.window:
+        count, unit = spec.window
+        start = exp.Sub(
+            this=spine_day.copy(),
+            expression=exp.Interval(
+                this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
+            ),
+        )
+        on = exp.and_(on, exp.GT(this=row_day.copy(), expression=start))
+    if spec.grain_to_date:
+        on = exp.and_(
+            on,
+            exp.GTE(this=row_day.copy(), expression=_trunc(spine_day.copy(), spec.grain_to_date)),
+        )
+    daily = exp.select(
+        spine_day.copy().as_("spine_day", copy=False),
+        *[exp.column(i.column, table="source_rows") for i in others],
+        *[
+            _aggregate(leaf.measure, exp.column(f"value_{n}", table="source_rows")).as_(
+                leaf.alias, copy=False
+            )
+            for n, leaf in enumerate(leaves)
+        ],
+    )
+    daily = daily.from_(_table(spine.relation, "spine"), copy=False).join(
+        rows.subquery("source_rows"), on=on, join_type="inner", copy=False
+    )
+    if query.start_time or query.end_time:
+        start_day = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+        end_day = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+        low, high = _period_bounds(start_day, end_day, grain)
+        if query.start_time:
+            daily = daily.where(
+                exp.GTE(this=spine_day.copy(), expression=_timestamp_literal(low)), copy=False
+            )
+        if query.end_time:
+            daily = daily.where(
+                exp.LTE(this=spine_day.copy(), expression=_timestamp_literal(high)), copy=False
+            )
+    daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False)
+
+    period = _trunc(exp.column("spine_day", table="daily"), grain)
+    partition = [period.copy(), *[exp.column(i.column, table="daily") for i in others]]
+    outputs: list[exp.Expression] = []
+    for item in items:
+        if item is time_item:
+            outputs.append(period.copy().as_(item.column, copy=False))
+        else:
+            outputs.append(exp.column(item.column, table="daily").as_(item.column, copy=False))
+    for leaf in leaves:
+        value = exp.column(leaf.alias, table="daily")
+        if grain == "day":
+            outputs.append(value.as_(leaf.alias, copy=False))
+            continue
+        frame = exp.WindowSpec(
+            kind="ROWS",
+            start="UNBOUNDED",
+            start_side="PRECEDING",
+            end="UNBOUNDED",
+            end_side="FOLLOWING",
+        )
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column("spine_day", table="daily"))])
+        if spec.period_agg == "average":
+            window_value: exp.Expression = exp.Window(
+                this=exp.Avg(this=value), partition_by=[p.copy() for p in partition]
+            )
+        else:
+            fn = exp.LastValue if spec.period_agg == "last" else exp.FirstValue
+            window_value = exp.Window(
+                this=fn(this=value),
+                partition_by=[p.copy() for p in partition],
+                order=order,
+                spec=frame,
+            )
+        outputs.append(window_value.as_(leaf.alias, copy=False))
+    final = exp.select(*outputs).from_(daily.subquery("daily"), copy=False)
+    return final.distinct(copy=False) if grain != "day" else final
+
+
 def _join_to_time_spine(
     select: exp.Select,
     items: list[GroupByItem],
@@ -711,24 +882,12 @@ def _join_to_time_spine(
 def _metric_expr(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -> exp.Expression:
     filters = filters + metric.filters
     params = metric.params
-    if metric.type == "simple":
-        measure_ref = params.get("measure") or {}
-        name = measure_ref.get("name") if isinstance(measure_ref, Mapping) else str(measure_ref)
-        extra = measure_ref.get("filter") if isinstance(measure_ref, Mapping) else None
-        if extra:
-            filters = filters + _as_tuple(extra)
-        spine = (
-            bool(measure_ref.get("join_to_timespine"))
-            if isinstance(measure_ref, Mapping)
-            else False
-        )
-        value: exp.Expression = exp.column(
-            _leaf_alias(str(name), filters) + ("__spine" if spine else ""), table="combined"
-        )
-        fill = measure_ref.get("fill_nulls_with") if isinstance(measure_ref, Mapping) else None
-        if fill is not None:
+    if metric.type in ("simple", "cumulative"):
+        leaf = _measure_leaf(metric, manifest, filters)
+        value: exp.Expression = exp.column(leaf.alias, table="combined")
+        if leaf.fill_nulls_with is not None:
             # Filled at the input metric, so ratios and derived metrics see the filled value.
-            value = exp.Coalesce(this=value, expressions=[exp.Literal.number(fill)])
+            value = exp.Coalesce(this=value, expressions=[exp.Literal.number(leaf.fill_nulls_with)])
         return value
     inputs = _metric_inputs(metric)
     values = [

@@ -67,12 +67,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import duckdb
 
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect
+from tally.errors import TallyError, WarehouseError
 
 __all__ = [
     "TIMEOUT_HINT",
@@ -156,7 +157,7 @@ def sql_hash(sql: str) -> str:
 
     Example:
         >>> sql_hash("SELECT 1")[:12]
-        'e004ebd5b5ed'
+        'e004ebd5b553'
     """
     return hashlib.sha256(sql.encode("utf-8")).hexdigest()
 
@@ -264,12 +265,12 @@ def stream(
         except WarehouseUnavailable as exc:
             raise context.unavailable(str(exc)) from exc
         except Exception as exc:
-            raise context.translate(session, exc) from exc
+            context.reraise(session, exc)
         try:
             session.run(_strip_terminator(sql), params)
             columns = session.describe()
         except Exception as exc:
-            raise context.translate(session, exc) from exc
+            context.reraise(session, exc)
         batches = RowBatches(
             session,
             _row_converter(session.converters(columns)),
@@ -347,7 +348,7 @@ class RowBatches(Iterator[tuple[Row, ...]]):
             return self._session.fetch(size)
         except Exception as exc:
             self._done = True
-            raise self._context.translate(self._session, exc) from exc
+            self._context.reraise(self._session, exc)
 
 
 def normalize_rows_for_compare(
@@ -439,8 +440,6 @@ class _ErrorContext:
         return {"dialect": self.config.dialect, "sql_hash": self.sql_hash}
 
     def timeout(self) -> Exception:
-        from tally.errors import WarehouseError
-
         return WarehouseError(
             TIMEOUT_MESSAGE.format(timeout_s=self.timeout_s),
             code="warehouse_timeout",
@@ -449,8 +448,6 @@ class _ErrorContext:
         )
 
     def unavailable(self, reason: str) -> Exception:
-        from tally.errors import WarehouseError
-
         return WarehouseError(
             UNAVAILABLE_MESSAGE.format(url=self.config.display_url, reason=_first_line(reason)),
             code="warehouse_unavailable",
@@ -458,10 +455,15 @@ class _ErrorContext:
             details=self.details,
         )
 
+    def reraise(self, session: _Session, exc: Exception) -> NoReturn:
+        """Raises the WarehouseError for a driver error, or ``exc`` itself for anything else."""
+        translated = self.translate(session, exc)
+        if translated is exc:
+            raise exc
+        raise translated from exc
+
     def translate(self, session: _Session, exc: Exception) -> Exception:
         """The WarehouseError for a driver error; anything else is returned unchanged."""
-        from tally.errors import TallyError, WarehouseError
-
         if isinstance(exc, TallyError):
             return exc
         verdict = session.classify(exc)

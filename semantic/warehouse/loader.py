@@ -44,6 +44,7 @@ import duckdb
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect
 from semantic.warehouse.execute import UNAVAILABLE_HINT, open_duckdb
+from tally.errors import WarehouseError
 
 __all__ = [
     "DEMO_TABLES",
@@ -667,8 +668,6 @@ def _open_target(target: WarehouseConfig, *, local_infile: bool = False) -> Any:
             conn.autocommit(True)
         return conn
     except WarehouseUnavailable as exc:
-        from tally.errors import WarehouseError
-
         raise WarehouseError(
             str(exc),
             code="warehouse_unavailable",
@@ -679,8 +678,6 @@ def _open_target(target: WarehouseConfig, *, local_infile: bool = False) -> Any:
 
 def _check_count(spec: _SourceTable, rows: int) -> None:
     if rows != spec.rows:
-        from tally.errors import WarehouseError
-
         raise WarehouseError(
             f"copied {rows} rows of {spec.name}, but the source has {spec.rows}",
             code="warehouse_error",
@@ -688,8 +685,6 @@ def _check_count(spec: _SourceTable, rows: int) -> None:
 
 
 def _table_exists(target: WarehouseConfig, table: str) -> Exception:
-    from tally.errors import WarehouseError
-
     return WarehouseError(
         TABLE_EXISTS_MESSAGE.format(table=table),
         code="warehouse_table_exists",
@@ -699,8 +694,6 @@ def _table_exists(target: WarehouseConfig, table: str) -> Exception:
 
 
 def _warehouse_error(target: WarehouseConfig, exc: Exception, message: str) -> Exception:
-    from tally.errors import WarehouseError
-
     lines = [line for line in message.strip().splitlines() if line.strip()]
     return WarehouseError(
         lines[0] if lines else type(exc).__name__,
