@@ -69,6 +69,7 @@ class Leaf:
     join_to_timespine: bool = False
     cumulative: Cumulative | None = None
     fill_nulls_with: Any = None
+    offset: tuple[str, str] | None = None  # ("window", "1 month") | ("to_grain", "month")
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,12 @@ def parse_group_by(text: str, location: str) -> GroupByItem:
 # --------------------------------------------------------------------------- plan
 
 
-def _measure_leaf(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -> Leaf:
+def _measure_leaf(
+    metric: Metric,
+    manifest: Manifest,
+    filters: tuple[str, ...],
+    offset: tuple[str, str] | None = None,
+) -> Leaf:
     """The one aggregation a simple or cumulative metric reads (its alias is its identity)."""
     params = metric.params
     measure_ref = params.get("measure") or {}
@@ -202,29 +208,43 @@ def _measure_leaf(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) 
     alias = _leaf_alias(measure.name, filters) + ("__spine" if spine else "")
     if cumulative is not None:
         alias += "__" + cumulative.tag
-    return Leaf(alias, measure, filters, spine, cumulative, ref.get("fill_nulls_with"))
+    if offset is not None:
+        alias += "__offset_" + "_".join(offset[1].split())
+    return Leaf(alias, measure, filters, spine, cumulative, ref.get("fill_nulls_with"), offset)
+
+
+def _offset_of(ref: Mapping[str, Any]) -> tuple[str, str] | None:
+    if ref.get("offset_window"):
+        return ("window", str(ref["offset_window"]).lower())
+    if ref.get("offset_to_grain"):
+        return ("to_grain", str(ref["offset_to_grain"]).lower())
+    return None
 
 
 def _leaves(
-    metric: Metric, manifest: Manifest, filters: tuple[str, ...], seen: tuple[str, ...]
+    metric: Metric,
+    manifest: Manifest,
+    filters: tuple[str, ...],
+    seen: tuple[str, ...],
+    offset: tuple[str, str] | None = None,
 ) -> list[Leaf]:
     """Expands a metric to the measure aggregations it needs."""
     filters = filters + metric.filters
     if metric.type in ("simple", "cumulative"):
-        return [_measure_leaf(metric, manifest, filters)]
+        return [_measure_leaf(metric, manifest, filters, offset)]
     if metric.type in ("ratio", "derived"):
         out: list[Leaf] = []
         for ref in _metric_inputs(metric):
-            if ref.get("offset_window") or ref.get("offset_to_grain"):
+            child_offset = _offset_of(ref) or offset
+            if _offset_of(ref) and offset:
                 raise _error(
-                    MSG_UNSUPPORTED.format(what="offset_window / offset_to_grain"),
+                    MSG_UNSUPPORTED.format(what="an offset metric inside another offset"),
                     code="unsupported_metric",
                     location=f"metric {metric.name}",
-                    hint="this metric type arrives with the next compiler release",
                 )
             child = manifest.metrics[ref["name"]]
             child_filters = filters + _as_tuple(ref.get("filter"))
-            out.extend(_leaves(child, manifest, child_filters, (*seen, metric.name)))
+            out.extend(_leaves(child, manifest, child_filters, (*seen, metric.name), child_offset))
         return out
     raise _error(
         MSG_UNSUPPORTED.format(what=f"{metric.type} metric {metric.name!r}"),
@@ -491,7 +511,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     metric_leaves: dict[str, list[Leaf]] = {}
     # One aggregation per (model, agg time dimension, filters): measures that share all three
     # share a scan; a different agg_time_dimension means a different metric_time column.
-    groups: dict[tuple[str, str, tuple[str, ...], bool, str], list[Leaf]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...], bool, str, str], list[Leaf]] = {}
     for name in query.metrics:
         leaves = _leaves(manifest.metrics[name], manifest, (), ())
         metric_leaves[name] = leaves
@@ -502,6 +522,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
                 tuple(sorted(set(leaf.filters))),
                 leaf.join_to_timespine,
                 leaf.cumulative.tag if leaf.cumulative else "",
+                " ".join(leaf.offset) if leaf.offset else "",
             )
             bucket = groups.setdefault(key, [])
             if leaf.alias not in {other.alias for other in bucket}:
@@ -511,7 +532,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     started = time.perf_counter()
     keys = [item.column for item in items]
     ctes: list[tuple[str, exp.Select]] = []
-    for index, ((model_name, _, filters, spine, cumulative), leaves) in enumerate(
+    for index, ((model_name, _, filters, spine, cumulative, offset), leaves) in enumerate(
         sorted(groups.items())
     ):
         model = manifest.semantic_models[model_name]
@@ -529,14 +550,22 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
             filters, source, anchor, "filter"
         )
         if cumulative:
-            ctes.append(
-                (
-                    f"agg_{index}_{model_name}",
-                    _cumulative_select(source, items, leaves, conditions, manifest, query, anchor),
-                )
+            select = _cumulative_select(
+                source,
+                items,
+                leaves,
+                conditions,
+                manifest,
+                query if not offset else _unbounded(query),
+                anchor,
             )
+            if offset:
+                select = _offset_select(select, items, leaves, manifest, query)
+            ctes.append((f"agg_{index}_{model_name}", select))
             continue
-        conditions += _time_range(query, source, anchor, items)
+        if not offset:
+            # An offset input reads periods before the range; the range applies after shifting.
+            conditions += _time_range(query, source, anchor, items)
         select = source.from_clause(select)
         for condition in conditions:
             select = select.where(condition, copy=False)
@@ -546,6 +575,8 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
             )
         if spine:
             select = _join_to_time_spine(select, items, leaves, manifest, query)
+        if offset:
+            select = _offset_select(select, items, leaves, manifest, query)
         ctes.append((f"agg_{index}_{model_name}", select))
 
     final = _combine(ctes, keys)
@@ -825,6 +856,85 @@ def _cumulative_select(
     return final.distinct(copy=False) if grain != "day" else final
 
 
+def _unbounded(query: MetricQuery) -> MetricQuery:
+    return MetricQuery(**{**query.__dict__, "start_time": None, "end_time": None})
+
+
+def _spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Select:
+    """Distinct time-spine periods at ``grain``, within the query's (widened) time range."""
+    spine = manifest.time_spine
+    period = _trunc(exp.column(spine.column, table="spine"), grain)
+    periods = (
+        exp.select(period.as_("period", copy=False))
+        .from_(_table(spine.relation, "spine"), copy=False)
+        .distinct(copy=False)
+    )
+    if query.start_time or query.end_time:
+        start = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+        end = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+        low, high = _period_bounds(start, end, grain)
+        day = _trunc(exp.column(spine.column, table="spine"), "day")
+        if query.start_time:
+            periods = periods.where(
+                exp.GTE(this=day, expression=_timestamp_literal(low)), copy=False
+            )
+        if query.end_time:
+            periods = periods.where(
+                exp.LTE(this=day.copy(), expression=_timestamp_literal(high)), copy=False
+            )
+    return periods
+
+
+def _offset_select(
+    select: exp.Select,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+) -> exp.Select:
+    """An input read at another period, as MetricFlow does: spine periods INNER JOIN the
+    aggregation on ``period - offset_window`` (or on the start of the period's grain)."""
+    offset = leaves[0].offset
+    assert offset is not None
+    time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+    if time_item is None:
+        raise _error(
+            MSG_UNSUPPORTED.format(what="an offset metric without metric_time in group_by"),
+            code="unsupported_metric",
+            location="group_by",
+            hint="group by metric_time (at any grain)",
+        )
+    grain = time_item.grain or "day"
+    period = exp.column("period", table="time_spine")
+    if offset[0] == "window":
+        count, unit = offset[1].split()
+        target: exp.Expression = exp.Sub(
+            this=period,
+            expression=exp.Interval(
+                this=exp.Literal.string(count), unit=exp.Var(this=unit.rstrip("s").upper())
+            ),
+        )
+    else:
+        target = _trunc(period, offset[1])
+    outputs = []
+    for item in items:
+        if item is time_item:
+            outputs.append(exp.column("period", table="time_spine").as_(item.column, copy=False))
+        else:
+            outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
+    outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
+    return (
+        exp.select(*outputs)
+        .from_(_spine_periods(manifest, grain, query).subquery("time_spine"), copy=False)
+        .join(
+            select.subquery("agg"),
+            on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
+            join_type="inner",
+            copy=False,
+        )
+    )
+
+
 def _join_to_time_spine(
     select: exp.Select,
     items: list[GroupByItem],
@@ -879,11 +989,16 @@ def _join_to_time_spine(
     )
 
 
-def _metric_expr(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -> exp.Expression:
+def _metric_expr(
+    metric: Metric,
+    manifest: Manifest,
+    filters: tuple[str, ...],
+    offset: tuple[str, str] | None = None,
+) -> exp.Expression:
     filters = filters + metric.filters
     params = metric.params
     if metric.type in ("simple", "cumulative"):
-        leaf = _measure_leaf(metric, manifest, filters)
+        leaf = _measure_leaf(metric, manifest, filters, offset)
         value: exp.Expression = exp.column(leaf.alias, table="combined")
         if leaf.fill_nulls_with is not None:
             # Filled at the input metric, so ratios and derived metrics see the filled value.
@@ -892,7 +1007,10 @@ def _metric_expr(metric: Metric, manifest: Manifest, filters: tuple[str, ...]) -
     inputs = _metric_inputs(metric)
     values = [
         _metric_expr(
-            manifest.metrics[ref["name"]], manifest, filters + _as_tuple(ref.get("filter"))
+            manifest.metrics[ref["name"]],
+            manifest,
+            filters + _as_tuple(ref.get("filter")),
+            _offset_of(ref) or offset,
         )
         for ref in inputs
     ]

@@ -243,77 +243,33 @@ _CAST_TYPES: dict[Any, str] = {
     _T.TIMESTAMPTZ: "TIMESTAMPTZ",
 }
 _DATE_LITERAL_TYPES = frozenset((_T.DATE, _T.DATETIME, _T.TIMESTAMP, _T.TIMESTAMPTZ))
-_DATE_PARTS = frozenset(
-    [
-        "YEAR",
-        "QUARTER",
-        "MONTH",
-        "WEEK",
-        "DAY",
-        "DOW",
-        "DAYOFWEEK",
-        "DOY",
-        "DAYOFYEAR",
-        "HOUR",
-        "MINUTE",
-        "SECOND",
-        "MILLISECOND",
-        "MICROSECOND",
-        "EPOCH",
-    ]
-)
-_TRUNC_UNITS = frozenset(["YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND"])
+# fmt: off
+_DATE_PARTS = frozenset((
+    "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "DOW", "DAYOFWEEK", "DOY", "DAYOFYEAR",
+    "HOUR", "MINUTE", "SECOND", "MILLISECOND", "MICROSECOND", "EPOCH",
+))
+_TRUNC_UNITS = frozenset(("YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND"))
 _INTERVAL_UNITS = frozenset(
     unit + plural
-    for unit in [
-        "YEAR",
-        "QUARTER",
-        "MONTH",
-        "WEEK",
-        "DAY",
-        "HOUR",
-        "MINUTE",
-        "SECOND",
-        "MILLISECOND",
-        "MICROSECOND",
-    ]
+    for unit in (
+        "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND",
+        "MILLISECOND", "MICROSECOND",
+    )
     for plural in ("", "S")
 )
-
 _SET_OPERATIONS = frozenset((TokenType.UNION, TokenType.INTERSECT, TokenType.EXCEPT))
 # Keywords that only start statements. Some double as function names (TRUNCATE(x, 2)), so a
 # keyword directly followed by '(' is left for the tree check, which names the function.
 _STATEMENTS = frozenset(
     getattr(TokenType, name)
-    for name in [
-        "ALTER",
-        "ATTACH",
-        "BEGIN",
-        "COMMAND",
-        "COMMIT",
-        "COPY",
-        "CREATE",
-        "DELETE",
-        "DESCRIBE",
-        "DETACH",
-        "DROP",
-        "EXECUTE",
-        "GRANT",
-        "INSERT",
-        "INTO",
-        "LOAD",
-        "MERGE",
-        "PRAGMA",
-        "ROLLBACK",
-        "SET",
-        "SHOW",
-        "TRUNCATE",
-        "UPDATE",
-        "USE",
-        "VALUES",
-    ]
+    for name in (
+        "ALTER", "ATTACH", "BEGIN", "COMMAND", "COMMIT", "COPY", "CREATE", "DELETE",
+        "DESCRIBE", "DETACH", "DROP", "EXECUTE", "GRANT", "INSERT", "INTO", "LOAD", "MERGE",
+        "PRAGMA", "ROLLBACK", "SET", "SHOW", "TRUNCATE", "UPDATE", "USE", "VALUES",
+    )
     if hasattr(TokenType, name)
 )
+# fmt: on
 _STRING_TOKENS = frozenset(
     getattr(TokenType, name)
     for name in ("STRING", "NATIONAL_STRING", "RAW_STRING", "HEREDOC_STRING", "IDENTIFIER")

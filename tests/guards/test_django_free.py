@@ -15,8 +15,13 @@ DJANGO_FREE = [
     "registry.definitions.contracts",
     "registry.definitions.changes",
     "registry.definitions.export",
+    "semantic.compiler.manifest",
+    "semantic.compiler.compile",
+    "semantic.compiler.where",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",
+    "semantic.warehouse.execute",
+    "semantic.warehouse.loader",
 ]
 
 

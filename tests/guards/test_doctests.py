@@ -17,6 +17,8 @@ MODULES = [
     "registry.definitions.export",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",
+    "semantic.warehouse.execute",
+    "semantic.warehouse.loader",
     "bench.runner",
     "bench.synthetic",
 ]

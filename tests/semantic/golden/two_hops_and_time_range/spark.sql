@@ -5,8 +5,8 @@
 -- tally release r1: events_tracked@1.0
 WITH agg_0_events AS (
   SELECT
-    user__account__accounts.region AS user__account__region,
     DATE_TRUNC('WEEK', events.occurred_at) AS metric_time__week,
+    user__account__accounts.region AS user__account__region,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
   LEFT JOIN main.users AS user__users
@@ -21,8 +21,8 @@ WITH agg_0_events AS (
     2
 )
 SELECT
-  combined.user__account__region,
   combined.metric_time__week,
+  combined.user__account__region,
   combined.events_tracked AS events_tracked
 FROM (
   SELECT

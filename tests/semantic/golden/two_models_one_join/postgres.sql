@@ -5,13 +5,25 @@
 -- tally release r1: events_tracked@1.0, new_accounts@1.0
 WITH agg_0_accounts AS (
   SELECT
-    DATE_TRUNC('MONTH', accounts.created_at) AS metric_time__month,
-    accounts.plan AS account__plan,
-    COUNT(accounts.id) AS new_accounts
-  FROM main.accounts AS accounts
-  GROUP BY
-    1,
-    2
+    time_spine.period AS metric_time__month,
+    agg.account__plan AS account__plan,
+    agg.new_accounts__spine
+  FROM (
+    SELECT DISTINCT
+      DATE_TRUNC('MONTH', spine.date_day) AS period
+    FROM main.time_spine AS spine
+  ) AS time_spine
+  LEFT JOIN (
+    SELECT
+      DATE_TRUNC('MONTH', accounts.created_at) AS metric_time__month,
+      accounts.plan AS account__plan,
+      COUNT(accounts.id) AS new_accounts__spine
+    FROM main.accounts AS accounts
+    GROUP BY
+      1,
+      2
+  ) AS agg
+    ON time_spine.period = agg.metric_time__month
 ), agg_1_events AS (
   SELECT
     DATE_TRUNC('MONTH', events.occurred_at) AS metric_time__month,
@@ -28,12 +40,12 @@ SELECT
   combined.metric_time__month,
   combined.account__plan,
   combined.events_tracked AS events_tracked,
-  COALESCE(combined.new_accounts, 0) AS new_accounts
+  COALESCE(combined.new_accounts__spine, 0) AS new_accounts
 FROM (
   SELECT
     COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
     COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
-    agg_0_accounts.new_accounts,
+    agg_0_accounts.new_accounts__spine,
     agg_1_events.events_tracked
   FROM agg_0_accounts
   FULL OUTER JOIN agg_1_events
