@@ -50,9 +50,16 @@ _manifests = _LRU(MANIFEST_CACHE_SIZE)
 _compiled = _LRU(COMPILE_CACHE_SIZE)
 
 
+def _release_key(release: Release) -> tuple[int, str]:
+    # Number plus creation time: numbers are unique in one registry, and the timestamp keeps
+    # a rebuilt registry (tests, a restored backup) from hitting another registry's entry.
+    return (release.number, release.created_at.isoformat())
+
+
 def manifest_for_release(release: Release) -> Manifest:
     """The compiler's snapshot of a release (built once per process and release)."""
-    cached = _manifests.get(release.number)
+    key = _release_key(release)
+    cached = _manifests.get(key)
     if cached is not None:
         return cached
     rows = ReleaseItem.objects.filter(release=release).values_list(
@@ -62,14 +69,14 @@ def manifest_for_release(release: Release) -> Manifest:
         ((kind, name, spec, f"{major}.{minor}") for kind, name, spec, major, minor in rows),
         release=release.name,
     )
-    _manifests.put(release.number, manifest)
+    _manifests.put(key, manifest)
     return manifest
 
 
 def compile_metric_query(*, query: MetricQuery, release_ref: str | None = None) -> CompiledQuery:
     """Compiles a query against a release (default latest); cached by (release, query)."""
     release = release_get(release_ref)
-    key = (release.number, query.cache_key())
+    key = (_release_key(release), query.cache_key())
     cached = _compiled.get(key)
     if cached is not None:
         return cached

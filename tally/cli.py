@@ -17,6 +17,25 @@ def _command_name(name: str) -> str:
     return name.replace("-", "_") if not name.startswith("-") else name
 
 
+# Options whose values may start with "-" (descending order, as in MetricFlow's --order-by);
+# argparse would otherwise read "-revenue" as an unknown option.
+DASH_VALUE_OPTIONS = ("--order-by",)
+
+
+def _attach_dash_values(args: list[str]) -> list[str]:
+    out: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in DASH_VALUE_OPTIONS and index + 1 < len(args) and args[index + 1].startswith("-"):
+            out.append(f"{arg}={args[index + 1]}")
+            index += 2
+            continue
+        out.append(arg)
+        index += 1
+    return out
+
+
 def main(argv: list[str] | None = None, prog: str = "tally") -> int:
     """Runs one command and returns its exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -32,6 +51,7 @@ def main(argv: list[str] | None = None, prog: str = "tally") -> int:
 
     if args:
         args[0] = _command_name(args[0])
+    args = _attach_dash_values(args)
     try:
         execute_from_command_line([prog, *args])
     except SystemExit as exc:

@@ -108,6 +108,20 @@ class CompileError(InternalError):
     default_code = "compile_error"
 
 
+def _first_field_error(
+    detail: Any, codes: Any, path: str = ""
+) -> tuple[str | None, str, str | None]:
+    """(field path, message, code) of the first leaf error in DRF's nested error structure."""
+    if isinstance(detail, dict) and detail:
+        key = next(iter(detail))
+        sub_codes = codes.get(key) if isinstance(codes, dict) else None
+        return _first_field_error(detail[key], sub_codes, f"{path}.{key}" if path else str(key))
+    if isinstance(detail, list) and detail:
+        sub_codes = codes[0] if isinstance(codes, list) and codes else codes
+        return _first_field_error(detail[0], sub_codes, path)
+    return (path or None, str(detail), codes if isinstance(codes, str) else None)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     """DRF exception handler: every error becomes ``{"error": {code, message, hint, …}}``."""
     from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -136,15 +150,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
         return None
     assert isinstance(exc, drf.APIException)
     detail = response.data
+    code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
     if isinstance(exc, drf.ValidationError):
-        message, details = "invalid input", detail
-        field = next(iter(detail), None) if isinstance(detail, dict) else None
-        location = str(field) if field is not None else None
+        # The first field error names the field, its message and its code (invalid_choice,
+        # min_value…), so clients can branch on the code without parsing text.
+        location, first_message, first_code = _first_field_error(detail, exc.get_codes())
+        message = f"{location}: {first_message}" if location else str(first_message)
+        code, details = first_code or code, detail
     else:
         message, details, location = str(exc.detail), None, None
     response.data = {
         "error": {
-            "code": exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code,
+            "code": code,
             "message": message,
             "hint": None,
             "location": location,

@@ -625,7 +625,7 @@ class _Reader:
                 raise self.fail(MSG_JINJA_DESCENDING.format(text=text), HINT_JINJA_DESCENDING, span)
             # DSI's own table of builder methods per item type (filters, not order-by).
             valid = ConfiguredValidMethodMapping.DEFAULT_MAPPING[QueryItemType(function)]
-            if name not in _METHODS or name not in {method.value for method in valid}:
+            if name not in _METHODS or name not in {allowed.value for allowed in valid}:
                 raise self.fail(
                     MSG_JINJA_METHOD.format(name=name, text=text), HINT_JINJA_METHOD, span
                 )
@@ -657,7 +657,7 @@ class _Reader:
             if key in kwargs:
                 detail = f"multiple values for argument {key!r}"
                 message = MSG_JINJA_ARGUMENTS.format(function=function, detail=detail)
-                raise self.fail(message, HINT_USAGE.format(usage=USAGE[function]), span)
+                raise self.fail(message, usage, span)
             kwargs[key] = value(keyword.value)
         return args, kwargs
 
@@ -710,24 +710,25 @@ class _Reader:
         usage = USAGE[function]
         bound = self.bind(builders[function], function, args, kwargs, usage, span)
         self.check_date_part(bound.arguments.get("date_part_name"), text, span)
-        calls: list[tuple[str, inspect.BoundArguments]] = []
-        for method in methods:
-            assert isinstance(method.node, nodes.Getattr)
-            name = method.node.attr
-            label = f"{function}(…).{name}"
-            margs, mkwargs = self.arguments(method, label, text, span)
-            # Bind against DSI's method signature without calling it yet.
-            target = getattr(_MethodSignatures, name)
-            mbound = self.bind(target, label, margs, mkwargs, usage, span)
-            if name == "date_part":
-                self.check_date_part(next(iter(mbound.arguments.values())), text, span)
-            calls.append((name, mbound))
         try:
             builder = builders[function](*bound.args, **bound.kwargs)
-            for name, mbound in calls:
-                builder = getattr(builder, name)(*mbound.args, **mbound.kwargs)
-            str(builder)  # DSI hands the finished description to the collector here
         except Exception as error:  # DSI raises assorted types for bad items
+            raise self.bad_item(error, text, span) from None
+        for method in methods:
+            assert isinstance(method.node, nodes.Getattr)
+            name = method.node.attr  # one of _METHODS, checked by unchain()
+            label = f"{function}(…).{name}"
+            margs, mkwargs = self.arguments(method, label, text, span)
+            mbound = self.bind(getattr(builder, name), label, margs, mkwargs, usage, span)
+            if name == "date_part":
+                self.check_date_part(next(iter(mbound.arguments.values()), None), text, span)
+            try:
+                builder = getattr(builder, name)(*mbound.args, **mbound.kwargs)
+            except Exception as error:
+                raise self.bad_item(error, text, span) from None
+        try:
+            str(builder)  # DSI hands the finished description to the collector here
+        except Exception as error:
             raise self.bad_item(error, text, span) from None
         return collector.descriptions[-1]
 
@@ -1223,18 +1224,6 @@ class _Reader:
             what = "a value"
         hint = HINT_NOT_CONDITION.format(example=EXAMPLE_FILTER)
         raise self.fail_node(tree, MSG_NOT_CONDITION.format(what=what), hint)
-
-
-class _MethodSignatures:
-    """The signatures of DSI's builder methods, for binding before anything runs."""
-
-    @staticmethod
-    def grain(time_granularity: str) -> None:
-        """Mirrors ``_RenderingClassForJinjaTemplate.grain``."""
-
-    @staticmethod
-    def date_part(date_part_name: str) -> None:
-        """Mirrors ``_RenderingClassForJinjaTemplate.date_part``."""
 
 
 _SYNTAX_NAMES: dict[type[exp.Expression], str] = {

@@ -79,7 +79,8 @@ def test_bad_filter_value_is_400_with_field_location(viewer_client: Client, sync
     response = viewer_client.get("/api/v1/metrics?tier=gold")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert (error["code"], error["location"]) == ("invalid", "tier")
+    assert (error["code"], error["location"]) == ("invalid_choice", "tier")
+    assert error["message"] == 'tier: "gold" is not a valid choice.'
 
 
 def test_detail_has_spec_and_version_history(viewer_client: Client, synced: Path) -> None:
