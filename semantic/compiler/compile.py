@@ -26,6 +26,7 @@ import sqlglot
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
+from semantic.compiler.dialects import render_dialect
 from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from tally.errors import QueryError
@@ -595,7 +596,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
         f"{m}@{manifest.metrics[m].version}" for m in query.metrics
     )
-    sql = header + "\n" + result.sql(dialect=query.dialect, pretty=True)
+    sql = header + "\n" + result.sql(dialect=render_dialect(query.dialect), pretty=True)
     timings["render"] = time.perf_counter() - started
     return CompiledQuery(
         sql=sql,
@@ -681,46 +682,40 @@ def _timestamp_literal(day: dt.date) -> exp.Expression:
 
 
 def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expression:
-    """FULL OUTER JOIN of the aggregations on the group-by keys (COALESCEd), as one subquery."""
-    first_name = ctes[0][0]
+    """Merges the aggregations into one row per group-by key, as one subquery.
+
+    MetricFlow FULL OUTER JOINs the aggregations. Here the distinct keys of all of them (a
+    UNION, which also merges NULL keys) LEFT JOIN each aggregation null-safely: the same rows,
+    and it runs everywhere (MySQL/MariaDB have no FULL JOIN; PostgreSQL refuses a FULL JOIN on
+    a null-safe condition). Each aggregation is unique per key, so nothing fans out.
+    """
     if len(ctes) == 1:
-        return exp.select("*").from_(first_name).subquery("combined")
-    select = exp.select(
-        *[
-            exp.Coalesce(
-                this=exp.column(k, table=ctes[0][0]),
-                expressions=[exp.column(k, table=name) for name, _ in ctes[1:]],
-            ).as_(k)
-            for k in keys
-        ]
-    )
-    for name, cte in ctes:
-        select = select.select(
-            *[exp.column(c.alias_or_name, table=name) for c in cte.expressions[len(keys) :]],
-            copy=False,
-        )
-    select = select.from_(first_name, copy=False)
-    for index, (name, _) in enumerate(ctes[1:], start=1):
-        if keys:
-            # Each later CTE matches on keys COALESCEd over the ones joined before it, so a
-            # row present only in agg_1 still meets its partner in agg_2.
-            condition = exp.and_(
-                *[
-                    exp.NullSafeEQ(
-                        this=exp.Coalesce(
-                            this=exp.column(k, table=ctes[0][0]),
-                            expressions=[exp.column(k, table=n) for n, _ in ctes[1:index]],
-                        )
-                        if index > 1
-                        else exp.column(k, table=ctes[0][0]),
-                        expression=exp.column(k, table=name),
-                    )
-                    for k in keys
-                ]
-            )
-            select = select.join(name, on=condition, join_type="full outer", copy=False)
-        else:
+        return exp.select("*").from_(ctes[0][0], copy=False).subquery("combined")
+    values = [(name, [c.alias_or_name for c in cte.expressions[len(keys) :]]) for name, cte in ctes]
+    if not keys:
+        select = exp.select(*[exp.column(v, table=n) for n, names in values for v in names])
+        select = select.from_(ctes[0][0], copy=False)
+        for name, _ in ctes[1:]:
             select = select.join(name, join_type="cross", copy=False)
+        return select.subquery("combined")
+    union: exp.Expression = exp.select(*[exp.column(k) for k in keys]).from_(ctes[0][0], copy=False)
+    for name, _ in ctes[1:]:
+        branch = exp.select(*[exp.column(k) for k in keys]).from_(name, copy=False)
+        union = exp.union(union, branch, distinct=True, copy=False)
+    select = exp.select(
+        *[exp.column(k, table="all_keys") for k in keys],
+        *[exp.column(v, table=n) for n, names in values for v in names],
+    ).from_(union.subquery("all_keys"), copy=False)
+    for name, _ in ctes:
+        condition = exp.and_(
+            *[
+                exp.NullSafeEQ(
+                    this=exp.column(k, table="all_keys"), expression=exp.column(k, table=name)
+                )
+                for k in keys
+            ]
+        )
+        select = select.join(name, on=condition, join_type="left", copy=False)
     return select.subquery("combined")
 
 
@@ -1024,6 +1019,10 @@ def _metric_expr(
         ref.get("alias") or ref["name"]: value for ref, value in zip(inputs, values, strict=True)
     }
     tree = sqlglot.parse_one(str(params["expr"]), read=DEFINITION_DIALECT)
+    # Division is real division, as on DuckDB (MetricFlow's reference engine): PostgreSQL
+    # would truncate integers and MySQL would keep four decimals.
+    for division in list(tree.find_all(exp.Div)):
+        division.set("this", exp.cast(division.this, exp.DataType.build("DOUBLE")))
     for column in list(tree.find_all(exp.Column)):
         if column.name in names and not column.table:
             column.replace(

@@ -8,7 +8,7 @@ Django-free: the registry hands in plain specs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry.definitions.project import (
@@ -186,11 +186,19 @@ def _time_spine(project_spec: Mapping[str, Any] | None, schema: str) -> TimeSpin
     return TimeSpine((None, schema, "tally_time_spine"), "date_day", "day")
 
 
+def _mapped(
+    relation: tuple[str | None, str, str], schema_map: Mapping[str, str]
+) -> tuple[str | None, str, str]:
+    database, schema, table = relation
+    return (database, schema_map.get(schema, schema), table)
+
+
 def build_manifest(
     objects: Iterable[tuple[str, str, Mapping[str, Any], str]],
     *,
     release: str = "",
     default_schema: str = DEFAULT_SCHEMA,
+    schema_map: Mapping[str, str] | None = None,
 ) -> Manifest:
     """Builds a Manifest from (kind, name, spec, version) rows of one release.
 
@@ -220,13 +228,23 @@ def build_manifest(
             saved[name] = spec
         elif kind == PROJECT:
             project_spec = spec
+    if schema_map:
+        # A contract names the logical schema; a deployment may keep it elsewhere (a PostgreSQL
+        # copy in "public", a MySQL database per environment).
+        models = {
+            name: replace(model, relation=_mapped(model.relation, schema_map))
+            for name, model in models.items()
+        }
     measures = {m.name: m for model in models.values() for m in model.measures.values()}
+    spine = _time_spine(project_spec, default_schema)
+    if schema_map:
+        spine = replace(spine, relation=_mapped(spine.relation, schema_map))
     return Manifest(
         release=release,
         semantic_models=models,
         metrics=metrics,
         measures=measures,
         saved_queries=saved,
-        time_spine=_time_spine(project_spec, default_schema),
+        time_spine=spine,
         versions=versions,
     )

@@ -16,6 +16,8 @@ MODULES = [
     "registry.definitions.changes",
     "registry.definitions.export",
     "semantic.warehouse.config",
+    "semantic.compiler.dialects",
+    "semantic.compiler.where",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",

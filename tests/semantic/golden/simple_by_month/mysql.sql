@@ -5,10 +5,7 @@
 -- tally release r1: events_tracked@1.0
 WITH agg_0_events AS (
   SELECT
-    DATE_ADD(
-      '0000-01-01 00:00:00',
-      INTERVAL (TIMESTAMPDIFF(MONTH, '0000-01-01 00:00:00', events.occurred_at)) MONTH
-    ) AS metric_time__month,
+    CAST(DATE_FORMAT(events.occurred_at, '%Y-%m-01') AS DATETIME) AS metric_time__month,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
   GROUP BY

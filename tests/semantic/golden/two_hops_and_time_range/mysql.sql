@@ -5,10 +5,7 @@
 -- tally release r1: events_tracked@1.0
 WITH agg_0_events AS (
   SELECT
-    DATE_ADD(
-      '0000-01-01 00:00:00',
-      INTERVAL (TIMESTAMPDIFF(WEEK, '0000-01-01 00:00:00', events.occurred_at)) WEEK
-    ) AS metric_time__week,
+    CAST(DATE_SUB(DATE(events.occurred_at), INTERVAL (WEEKDAY(events.occurred_at)) DAY) AS DATETIME) AS metric_time__week,
     user__account__accounts.region AS user__account__region,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
@@ -17,14 +14,8 @@ WITH agg_0_events AS (
   LEFT JOIN main.accounts AS user__account__accounts
     ON user__users.account_id = user__account__accounts.id
   WHERE
-    DATE_ADD(
-      '0000-01-01 00:00:00',
-      INTERVAL (TIMESTAMPDIFF(DAY, '0000-01-01 00:00:00', events.occurred_at)) DAY
-    ) >= CAST('2025-12-29 00:00:00' AS DATETIME)
-    AND DATE_ADD(
-      '0000-01-01 00:00:00',
-      INTERVAL (TIMESTAMPDIFF(DAY, '0000-01-01 00:00:00', events.occurred_at)) DAY
-    ) <= CAST('2026-04-05 00:00:00' AS DATETIME)
+    CAST(DATE(events.occurred_at) AS DATETIME) >= CAST('2025-12-29 00:00:00' AS DATETIME)
+    AND CAST(DATE(events.occurred_at) AS DATETIME) <= CAST('2026-04-05 00:00:00' AS DATETIME)
   GROUP BY
     1,
     2

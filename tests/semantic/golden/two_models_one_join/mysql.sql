@@ -10,18 +10,12 @@ WITH agg_0_accounts AS (
     agg.new_accounts__spine
   FROM (
     SELECT DISTINCT
-      DATE_ADD(
-        '0000-01-01 00:00:00',
-        INTERVAL (TIMESTAMPDIFF(MONTH, '0000-01-01 00:00:00', spine.date_day)) MONTH
-      ) AS period
+      CAST(DATE_FORMAT(spine.date_day, '%Y-%m-01') AS DATETIME) AS period
     FROM main.time_spine AS spine
   ) AS time_spine
   LEFT JOIN (
     SELECT
-      DATE_ADD(
-        '0000-01-01 00:00:00',
-        INTERVAL (TIMESTAMPDIFF(MONTH, '0000-01-01 00:00:00', accounts.created_at)) MONTH
-      ) AS metric_time__month,
+      CAST(DATE_FORMAT(accounts.created_at, '%Y-%m-01') AS DATETIME) AS metric_time__month,
       accounts.plan AS account__plan,
       COUNT(accounts.id) AS new_accounts__spine
     FROM main.accounts AS accounts
@@ -32,10 +26,7 @@ WITH agg_0_accounts AS (
     ON time_spine.period = agg.metric_time__month
 ), agg_1_events AS (
   SELECT
-    DATE_ADD(
-      '0000-01-01 00:00:00',
-      INTERVAL (TIMESTAMPDIFF(MONTH, '0000-01-01 00:00:00', events.occurred_at)) MONTH
-    ) AS metric_time__month,
+    CAST(DATE_FORMAT(events.occurred_at, '%Y-%m-01') AS DATETIME) AS metric_time__month,
     account__accounts.plan AS account__plan,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
@@ -52,33 +43,27 @@ SELECT
   COALESCE(combined.new_accounts__spine, 0) AS new_accounts
 FROM (
   SELECT
-    COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
-    COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
+    all_keys.metric_time__month,
+    all_keys.account__plan,
     agg_0_accounts.new_accounts__spine,
     agg_1_events.events_tracked
-  FROM agg_0_accounts
-  LEFT OUTER JOIN agg_1_events
-    ON agg_0_accounts.metric_time__month <=> agg_1_events.metric_time__month
-    AND agg_0_accounts.account__plan <=> agg_1_events.account__plan
-  UNION ALL
-  SELECT
-    COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
-    COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
-    agg_0_accounts.new_accounts__spine,
-    agg_1_events.events_tracked
-  FROM agg_0_accounts
-  RIGHT OUTER JOIN agg_1_events
-    ON agg_0_accounts.metric_time__month <=> agg_1_events.metric_time__month
-    AND agg_0_accounts.account__plan <=> agg_1_events.account__plan
-  WHERE
-    NOT EXISTS(
-      SELECT
-        1
-      FROM agg_0_accounts
-      WHERE
-        agg_0_accounts.metric_time__month <=> agg_1_events.metric_time__month
-        AND agg_0_accounts.account__plan <=> agg_1_events.account__plan
-    )
+  FROM (
+    SELECT
+      metric_time__month,
+      account__plan
+    FROM agg_0_accounts
+    UNION
+    SELECT
+      metric_time__month,
+      account__plan
+    FROM agg_1_events
+  ) AS all_keys
+  LEFT JOIN agg_0_accounts
+    ON all_keys.metric_time__month <=> agg_0_accounts.metric_time__month
+    AND all_keys.account__plan <=> agg_0_accounts.account__plan
+  LEFT JOIN agg_1_events
+    ON all_keys.metric_time__month <=> agg_1_events.metric_time__month
+    AND all_keys.account__plan <=> agg_1_events.account__plan
 ) AS combined
 ORDER BY
   CASE WHEN combined.metric_time__month IS NULL THEN 1 ELSE 0 END, combined.metric_time__month ASC,

@@ -1,0 +1,70 @@
+"""Dialect quirks sqlglot's stock dialects leave to us, in one place.
+
+MySQL/MariaDB have no DATE_TRUNC. sqlglot's MySQL dialect emulates it with arithmetic from
+year 0000 that returns text, and truncates weeks to Sundays; MetricFlow (and every other
+engine here) truncates weeks to Mondays and returns a timestamp. ``TallyMySQL`` renders each
+grain with MySQL date functions that MariaDB also has, cast to DATETIME.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.mysql import MySQL
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _interval(value: exp.Expression, unit: str) -> exp.Expression:
+    return exp.Interval(this=value, unit=exp.Var(this=unit))
+
+
+def mysql_trunc(value: exp.Expression, unit: str) -> exp.Expression:
+    """A DATETIME at the start of ``unit`` containing ``value``, in MySQL functions.
+
+    Example:
+        >>> mysql_trunc(exp.column("ts"), "WEEK").sql(dialect="mysql")
+        'CAST(DATE_SUB(DATE(ts), INTERVAL (WEEKDAY(ts)) DAY) AS DATETIME)'
+    """
+    unit = unit.upper()
+    if unit == "DAY":
+        start = _fn("DATE", value)
+    elif unit == "WEEK":
+        # WEEKDAY() is 0 for Monday: ISO weeks, as MetricFlow and DuckDB use.
+        start = _fn("DATE_SUB", _fn("DATE", value), _interval(_fn("WEEKDAY", value.copy()), "DAY"))
+    elif unit == "MONTH":
+        start = _fn("DATE_FORMAT", value, exp.Literal.string("%Y-%m-01"))
+    elif unit == "QUARTER":
+        months = exp.Mul(
+            this=exp.paren(exp.Sub(this=_fn("QUARTER", value), expression=exp.Literal.number(1))),
+            expression=exp.Literal.number(3),
+        )
+        start = _fn(
+            "DATE_ADD",
+            _fn("MAKEDATE", _fn("YEAR", value.copy()), exp.Literal.number(1)),
+            _interval(months, "MONTH"),
+        )
+    elif unit == "YEAR":
+        start = _fn("DATE_FORMAT", value, exp.Literal.string("%Y-01-01"))
+    else:
+        raise ValueError(f"no MySQL truncation for {unit}")
+    return exp.Cast(this=start, to=exp.DataType.build("DATETIME"))
+
+
+class TallyMySQL(MySQL):
+    """MySQL/MariaDB with Monday-week, timestamp-typed truncation."""
+
+    class Generator(MySQL.Generator):
+        TRANSFORMS = {
+            **MySQL.Generator.TRANSFORMS,
+            exp.TimestampTrunc: lambda self, e: self.sql(
+                mysql_trunc(e.this, e.args["unit"].name if e.args.get("unit") else "DAY")
+            ),
+        }
+
+
+def render_dialect(name: str) -> str | type[Dialect]:
+    """The sqlglot dialect that renders ``name`` (ours where we patch a quirk)."""
+    return TallyMySQL if name == "mysql" else name
