@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 
 from registry.models import Release, ReleaseItem
 from registry.selectors import release_get
@@ -73,9 +76,37 @@ def manifest_for_release(release: Release) -> Manifest:
     return manifest
 
 
+LATEST_TTL_S = 1.0
+_releases = _LRU(256)
+_latest: list[tuple[float, Release]] = []
+
+
+def release_resolve(ref: str | None) -> Release:
+    """release_get with an in-process cache: pinned releases are immutable (cached for good);
+    "latest" is re-read at most every LATEST_TTL_S seconds, and at once after a publish in this
+    process (post_save signal), so a cache hit costs no database round trip."""
+    if ref in (None, "", "latest"):
+        now = time.monotonic()
+        if _latest and now - _latest[0][0] < LATEST_TTL_S:
+            return _latest[0][1]
+        release = release_get(None)
+        _latest[:] = [(now, release)]
+        return release
+    cached = _releases.get(ref)
+    if cached is None:
+        cached = release_get(ref)
+        _releases.put(ref, cached)
+    return cached
+
+
+@receiver(post_save, sender=Release)
+def _forget_latest(**kwargs: Any) -> None:
+    _latest.clear()
+
+
 def compile_metric_query(*, query: MetricQuery, release_ref: str | None = None) -> CompiledQuery:
     """Compiles a query against a release (default latest); cached by (release, query)."""
-    release = release_get(release_ref)
+    release = release_resolve(release_ref)
     key = (_release_key(release), query.cache_key())
     cached = _compiled.get(key)
     if cached is not None:
@@ -129,7 +160,7 @@ def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None)
     from registry.definitions.issues import did_you_mean
     from tally.errors import QueryError
 
-    manifest = manifest_for_release(release_get(release_ref))
+    manifest = manifest_for_release(release_resolve(release_ref))
     saved = manifest.saved_queries.get(name)
     if saved is None:
         raise QueryError(
@@ -159,3 +190,11 @@ def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None)
         limit=query.limit if query.limit is not None else params.get("limit"),
         dialect=query.dialect,
     )
+
+
+def caches_clear() -> None:
+    """Empties every in-process cache (tests rebuild registries between cases)."""
+    _manifests.clear()
+    _compiled.clear()
+    _releases.clear()
+    _latest.clear()

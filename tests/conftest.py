@@ -56,6 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_semantic_caches() -> Iterator[None]:
+    # Each test builds its own registry (rolled back afterwards), so release numbers repeat
+    # across tests; the in-process caches must not carry one test's release into the next.
+    yield
+    try:
+        from semantic.services import caches_clear
+    except Exception:  # Django not configured in this process: nothing was cached
+        return
+    caches_clear()
+
+
 def service_reachable(name: str, timeout: float = 1.0) -> bool:
     host, port = SERVICES[name]
     try:

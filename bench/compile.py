@@ -1,0 +1,112 @@
+"""Compile speed: Tally (warm, no cache; cache hit) against MetricFlow in the same run.
+
+Queries: the issue's reference query (3 metrics, 3 dimensions, 2 joins) and a set of
+conformance queries. MetricFlow is timed in its own virtualenv (``.venv-mf``, see
+docs/conformance.md) by scripts/metricflow/bench_compile.py: ``MetricFlowEngine.explain`` on
+the same definitions, warm, in-process. Without .venv-mf its rows are left out.
+
+    python -m bench compile
+    python -m bench compile --repeat 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.runner import Benchmark, Row, Stats, measure
+
+REPO = Path(__file__).resolve().parents[1]
+MF_PYTHON = REPO / ".venv-mf" / "bin" / "python"
+CONFORMANCE_CASES = (
+    "events_tracked_by_week",
+    "revenue_by_month",
+    "signups_by_account_plan",
+    "events_by_user_account_region",
+    "paid_invoice_rate_by_quarter",
+    "net_new_accounts_by_month",
+    "revenue_growth_mom_by_month",
+    "weekly_active_users_by_day",
+    "cumulative_revenue_by_month",
+    "revenue_pro_by_month",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-metricflow", action="store_true", help="skip MetricFlow's rows")
+
+
+def run(options: argparse.Namespace) -> list[Row]:
+    repeat = options.repeat or 100
+    with tempfile.TemporaryDirectory(prefix="tally-bench-compile-") as tmp:
+        os.environ["DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'registry.sqlite3'}"
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        from registry.services.definitions import definitions_sync
+        from semantic.compiler.compile import compile_query
+        from semantic.compiler.spec import MetricQuery
+        from semantic.services import compile_metric_query, manifest_for_release, release_resolve
+        from tests.conformance.test_conformance import EXPECTED, _query, conformance_manifest
+
+        call_command("migrate", verbosity=0)
+        definitions_sync(root=REPO / "fixtures", acting_user=None)
+        manifest = manifest_for_release(release_resolve(None))
+        reference = MetricQuery(
+            metrics=("events_tracked", "signups", "event_rows"),
+            group_by=("metric_time__month", "account__plan", "account__region"),
+        )
+        rows = [
+            Row(
+                "tally: compile, no cache [reference]",
+                1,
+                measure(lambda: compile_query(reference, manifest), repeat=repeat, warmup=5),
+            ),
+            Row(
+                "tally: cache hit [reference]",
+                1,
+                measure(lambda: compile_metric_query(query=reference), repeat=repeat, warmup=5),
+            ),
+        ]
+        conformance = conformance_manifest()
+        per_query: list[float] = []
+        for case in CONFORMANCE_CASES:
+            query = _query(json.loads((EXPECTED / f"{case}.json").read_text())["query"])
+            stats = measure(
+                lambda q=query: compile_query(q, conformance), repeat=max(5, repeat // 10), warmup=2
+            )
+            per_query.append(stats.median)
+        rows.append(
+            Row("tally: compile, no cache [conformance]", len(per_query), Stats(tuple(per_query)))
+        )
+    if not options.no_metricflow and MF_PYTHON.exists():
+        names = ",".join(CONFORMANCE_CASES)
+        result = subprocess.run(
+            [str(MF_PYTHON), str(REPO / "scripts" / "metricflow" / "bench_compile.py"),
+             "--tally-python", sys.executable, "--names", names, "--repeat", "10"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"MetricFlow timing failed:\n{result.stderr[-2000:]}")
+        samples = json.loads(result.stdout.strip().splitlines()[-1])
+        medians = [Stats(tuple(v)).median for v in samples.values()]
+        # Same ten queries on both sides: each row is the median over queries of each
+        # query's median compile time, so the ratio compares like with like.
+        rows.append(Row("metricflow [conformance]", len(medians), Stats(tuple(medians))))
+    return rows
+
+
+BENCHMARK = Benchmark(
+    description="compile speed: Tally warm (no cache, cache hit) vs MetricFlow warm in-process",
+    run=run,
+    add_arguments=add_arguments,
+    baseline="metricflow",
+)
