@@ -16,6 +16,7 @@ from registry.models import Release, ReleaseItem
 from registry.selectors import release_get
 from semantic.compiler.compile import CompiledQuery, compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
 
 MANIFEST_CACHE_SIZE = 8
@@ -142,54 +143,9 @@ def query_execute(
     return QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
 
 
-def _item_name(text: str, location: str) -> tuple[str, bool]:
-    """``TimeDimension('metric_time', 'day')`` → (``metric_time__day``, descending?)."""
-    from semantic.compiler.where import parse_where
-
-    template = (
-        text if "{{" in text else "{{ " + text.replace(".descending(True)", "") + " }} IS NULL"
-    )
-    ref = parse_where(template, location=location).refs[0]
-    name = "__".join([*ref.entity_path, ref.name] + ([ref.grain] if ref.grain else []))
-    return name, ".descending(True)" in text.replace(" ", "")
-
-
 def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None) -> MetricQuery:
-    """The saved query's metrics, group-by, filters, order and limit, plus the caller's
-    extra filters; the caller's limit and order win when given."""
-    from registry.definitions.issues import did_you_mean
-    from tally.errors import QueryError
-
-    manifest = manifest_for_release(release_resolve(release_ref))
-    saved = manifest.saved_queries.get(name)
-    if saved is None:
-        raise QueryError(
-            f"unknown saved query {name!r}",
-            code="unknown_saved_query",
-            location="saved_query",
-            hint=did_you_mean(name, manifest.saved_queries),
-        )
-    params = saved.get("query_params") or {}
-    group_by = tuple(
-        _item_name(g, f"saved_query.group_by[{i}]")[0]
-        for i, g in enumerate(params.get("group_by") or [])
-    )
-    where = params.get("where") or ()
-    where = (where,) if isinstance(where, str) else tuple(where)
-    order_by = []
-    for index, item in enumerate(params.get("order_by") or []):
-        item_name, descending = _item_name(item, f"saved_query.order_by[{index}]")
-        order_by.append(("-" if descending else "") + item_name)
-    return MetricQuery(
-        metrics=tuple(params.get("metrics") or ()),
-        group_by=group_by,
-        where=where + query.where,
-        start_time=query.start_time,
-        end_time=query.end_time,
-        order_by=query.order_by or tuple(order_by),
-        limit=query.limit if query.limit is not None else params.get("limit"),
-        dialect=query.dialect,
-    )
+    """The saved query of the pinned release, merged with the caller's extras."""
+    return saved_query_to_query(manifest_for_release(release_resolve(release_ref)), name, query)
 
 
 def caches_clear() -> None:

@@ -512,7 +512,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     metric_leaves: dict[str, list[Leaf]] = {}
     # One aggregation per (model, agg time dimension, filters): measures that share all three
     # share a scan; a different agg_time_dimension means a different metric_time column.
-    groups: dict[tuple[str, str, tuple[str, ...], bool, str, str], list[Leaf]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...], bool, str, str, str], list[Leaf]] = {}
     for name in query.metrics:
         leaves = _leaves(manifest.metrics[name], manifest, (), ())
         metric_leaves[name] = leaves
@@ -524,6 +524,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
                 leaf.join_to_timespine,
                 leaf.cumulative.tag if leaf.cumulative else "",
                 " ".join(leaf.offset) if leaf.offset else "",
+                _non_additive_tag(leaf.measure),
             )
             bucket = groups.setdefault(key, [])
             if leaf.alias not in {other.alias for other in bucket}:
@@ -533,7 +534,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     started = time.perf_counter()
     keys = [item.column for item in items]
     ctes: list[tuple[str, exp.Select]] = []
-    for index, ((model_name, _, filters, spine, cumulative, offset), leaves) in enumerate(
+    for index, ((model_name, _, filters, spine, cumulative, offset, _na), leaves) in enumerate(
         sorted(groups.items())
     ):
         model = manifest.semantic_models[model_name]
@@ -567,9 +568,12 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
         if not offset:
             # An offset input reads periods before the range; the range applies after shifting.
             conditions += _time_range(query, source, anchor, items)
-        select = source.from_clause(select)
-        for condition in conditions:
-            select = select.where(condition, copy=False)
+        if anchor.non_additive:
+            select = _non_additive_select(source, items, leaves, conditions, anchor)
+        else:
+            select = source.from_clause(select)
+            for condition in conditions:
+                select = select.where(condition, copy=False)
         if keys:
             select = select.group_by(
                 *[exp.Literal.number(i + 1) for i in range(len(keys))], copy=False
@@ -723,6 +727,77 @@ def _metric_value(
     metric: Metric, manifest: Manifest, leaves: Mapping[str, list[Leaf]]
 ) -> exp.Expression:
     return _metric_expr(metric, manifest, ())
+
+
+def _non_additive_tag(measure: Measure) -> str:
+    spec = measure.non_additive or {}
+    if not spec:
+        return ""
+    groupings = ",".join(spec.get("window_groupings") or ())
+    return f"{spec.get('name')}:{spec.get('window_choice', 'min')}:{groupings}"
+
+
+def _non_additive_select(
+    source: _Source,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    conditions: list[exp.Expression],
+    anchor: Measure,
+) -> exp.Select:
+    """A semi-additive measure (end-of-period MRR), MetricFlow's semantics: keep only the rows
+    whose non-additive time dimension (at day grain) is the max (or min) within each window
+    grouping (and each metric_time period when grouped by time), then aggregate. A window
+    function does it in one pass instead of MetricFlow's self-join."""
+    spec = anchor.non_additive or {}
+    dim = source.model.dimensions.get(str(spec.get("name")))
+    if dim is None:
+        raise _error(
+            f"non-additive dimension {spec.get('name')!r} of {anchor.name!r} is not a dimension",
+            code="unreachable_dimension",
+            location="group_by",
+        )
+    day = _trunc(_definition_expr(dim.expr, source.alias), "day")
+    partition = [
+        source.item_expr(GroupByItem(g, "entity", g, (), None), anchor)
+        for g in spec.get("window_groupings") or ()
+    ]
+    partition += [
+        source.item_expr(i, anchor) for i in items if i.kind == "time" and i.element == METRIC_TIME
+    ]
+    choose = exp.Min if str(spec.get("window_choice", "min")).lower() == "min" else exp.Max
+    limit = (
+        exp.Window(this=choose(this=day.copy()), partition_by=partition)
+        if partition
+        else exp.Window(this=choose(this=day.copy()))
+    )
+    inner = exp.select(
+        *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items],
+        *[
+            _definition_expr(leaf.measure.expr, source.alias).as_(f"value_{n}", copy=False)
+            for n, leaf in enumerate(leaves)
+        ],
+        day.as_("row_day", copy=False),
+        limit.as_("window_day", copy=False),
+    )
+    inner = source.from_clause(inner)
+    for condition in conditions:
+        inner = inner.where(condition, copy=False)
+    outer = exp.select(
+        *[exp.column(item.column, table="measure_rows") for item in items],
+        *[
+            _aggregate(leaf.measure, exp.column(f"value_{n}", table="measure_rows")).as_(
+                leaf.alias, copy=False
+            )
+            for n, leaf in enumerate(leaves)
+        ],
+    ).from_(inner.subquery("measure_rows"), copy=False)
+    return outer.where(
+        exp.EQ(
+            this=exp.column("row_day", table="measure_rows"),
+            expression=exp.column("window_day", table="measure_rows"),
+        ),
+        copy=False,
+    )
 
 
 def _cumulative_select(

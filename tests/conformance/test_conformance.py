@@ -22,6 +22,7 @@ import pytest
 from registry.definitions.project import load_project
 from semantic.compiler.compile import compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
 from semantic.warehouse.demo import build_demo_warehouse
 from tally.errors import QueryError
@@ -81,8 +82,10 @@ def test_rows_match_metricflow(case: str, duck: duckdb.DuckDBPyConnection) -> No
     recorded = json.loads((EXPECTED / f"{case}.json").read_text())
     spec = recorded["query"]
     if "saved_query" in spec:
-        pytest.skip("saved queries are checked through the service layer")
-    query = _query(spec)
+        overrides = _query({**spec, "metrics": []})
+        query = saved_query_to_query(conformance_manifest(), spec["saved_query"], overrides)
+    else:
+        query = _query(spec)
     try:
         compiled = compile_query(query, conformance_manifest())
     except QueryError as exc:
