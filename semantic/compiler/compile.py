@@ -71,6 +71,22 @@ class Leaf:
     cumulative: Cumulative | None = None
     fill_nulls_with: Any = None
     offset: tuple[str, str] | None = None  # ("window", "1 month") | ("to_grain", "month")
+    conversion: Conversion | None = None
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A conversion leaf: conversions of ``entity`` within ``window`` after a base event."""
+
+    entity: str
+    window: tuple[int, str] | None
+    base_measure: Measure
+    base_filters: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        window = f"{self.window[0]}{self.window[1]}" if self.window else "ever"
+        return f"conv_{self.entity}_{window}_{self.base_measure.name}"
 
 
 @dataclass(frozen=True)
@@ -222,6 +238,51 @@ def _offset_of(ref: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _conversion_params(metric: Metric) -> Mapping[str, Any]:
+    return metric.params.get("conversion_type_params") or {}
+
+
+def _conversion_leaves(
+    metric: Metric,
+    manifest: Manifest,
+    filters: tuple[str, ...],
+    offset: tuple[str, str] | None,
+) -> tuple[Leaf, Leaf]:
+    """The base aggregation and the conversions aggregation of a conversion metric."""
+    params = _conversion_params(metric)
+    if params.get("constant_properties"):
+        raise _error(
+            MSG_UNSUPPORTED.format(what="conversion constant_properties"),
+            code="unsupported_metric",
+            location=f"metric {metric.name}",
+        )
+    base_ref = _ref(params["base_measure"])
+    conv_ref = _ref(params["conversion_measure"])
+    base_filters = filters + _as_tuple(base_ref.get("filter"))
+    base_measure = manifest.measures[str(base_ref["name"])]
+    conv_measure = manifest.measures[str(conv_ref["name"])]
+    base_alias = _leaf_alias(base_measure.name, base_filters)
+    window = params.get("window")
+    parsed = None
+    if window:
+        count, unit = str(window).split()
+        parsed = (int(count), unit.rstrip("s").lower())
+    spec = Conversion(str(params["entity"]), parsed, base_measure, base_filters)
+    # The conversion measure's own filter applies to conversion events (MetricFlow drops it;
+    # see the conformance suite). Query filters apply to the base events, whose dimensions
+    # the conversions are reported under.
+    conv_filters = _as_tuple(conv_ref.get("filter"))
+    conv_alias = _leaf_alias(conv_measure.name, conv_filters) + "__" + spec.tag
+    if base_alias == base_measure.name and filters:
+        base_alias = _leaf_alias(base_measure.name, base_filters)
+    suffix = ("__offset_" + "_".join(offset[1].split())) if offset else ""
+    base = Leaf(base_alias + suffix, base_measure, base_filters, offset=offset)
+    converted = Leaf(
+        conv_alias + suffix, conv_measure, conv_filters, offset=offset, conversion=spec
+    )
+    return base, converted
+
+
 def _leaves(
     metric: Metric,
     manifest: Manifest,
@@ -233,6 +294,8 @@ def _leaves(
     filters = filters + metric.filters
     if metric.type in ("simple", "cumulative"):
         return [_measure_leaf(metric, manifest, filters, offset)]
+    if metric.type == "conversion":
+        return list(_conversion_leaves(metric, manifest, filters, offset))
     if metric.type in ("ratio", "derived"):
         out: list[Leaf] = []
         for ref in _metric_inputs(metric):
@@ -512,7 +575,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     metric_leaves: dict[str, list[Leaf]] = {}
     # One aggregation per (model, agg time dimension, filters): measures that share all three
     # share a scan; a different agg_time_dimension means a different metric_time column.
-    groups: dict[tuple[str, str, tuple[str, ...], bool, str, str, str], list[Leaf]] = {}
+    groups: dict[tuple[str, str, tuple[str, ...], bool, str, str, str, str], list[Leaf]] = {}
     for name in query.metrics:
         leaves = _leaves(manifest.metrics[name], manifest, (), ())
         metric_leaves[name] = leaves
@@ -525,6 +588,7 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
                 leaf.cumulative.tag if leaf.cumulative else "",
                 " ".join(leaf.offset) if leaf.offset else "",
                 _non_additive_tag(leaf.measure),
+                leaf.conversion.tag if leaf.conversion else "",
             )
             bucket = groups.setdefault(key, [])
             if leaf.alias not in {other.alias for other in bucket}:
@@ -534,9 +598,10 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     started = time.perf_counter()
     keys = [item.column for item in items]
     ctes: list[tuple[str, exp.Select]] = []
-    for index, ((model_name, _, filters, spine, cumulative, offset, _na), leaves) in enumerate(
-        sorted(groups.items())
-    ):
+    for index, (
+        (model_name, _, filters, spine, cumulative, offset, _na, conv),
+        leaves,
+    ) in enumerate(sorted(groups.items())):
         model = manifest.semantic_models[model_name]
         source = _Source(model, manifest, leaves[0].measure.name)
         anchor = leaves[0].measure
@@ -551,6 +616,12 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
         conditions = _where(tuple(query.where), source, anchor, "where") + _where(
             filters, source, anchor, "filter"
         )
+        if conv:
+            select = _conversion_select(leaves[0], items, manifest, query)
+            if offset:
+                select = _offset_select(select, items, leaves, manifest, query)
+            ctes.append((f"agg_{index}_{model_name}", select))
+            continue
         if cumulative:
             select = _cumulative_select(
                 source,
@@ -727,6 +798,110 @@ def _metric_value(
     metric: Metric, manifest: Manifest, leaves: Mapping[str, list[Leaf]]
 ) -> exp.Expression:
     return _metric_expr(metric, manifest, ())
+
+
+def _conversion_select(
+    leaf: Leaf, items: list[GroupByItem], manifest: Manifest, query: MetricQuery
+) -> exp.Select:
+    """Conversions, MetricFlow's semantics: each conversion event (day grain) is credited to
+    the latest base event of the same entity on or before it and inside the window; the
+    conversion measure is then aggregated under that base event's group-by values.
+
+    One ROW_NUMBER picks the base event per conversion row, where MetricFlow joins, tags rows
+    with random UUIDs and deduplicates with FIRST_VALUE over every column.
+    """
+    spec = leaf.conversion
+    assert spec is not None
+    base_model = manifest.semantic_models[spec.base_measure.semantic_model]
+    conv_model = manifest.semantic_models[leaf.measure.semantic_model]
+    base = _Source(base_model, manifest, spec.base_measure.name)
+    conv = _Source(conv_model, manifest, leaf.measure.name)
+    for model in (base_model, conv_model):
+        if spec.entity not in model.entities:
+            raise _error(
+                f"conversion entity {spec.entity!r} is not an entity of {model.name!r}",
+                code="unreachable_dimension",
+                location="metrics",
+            )
+
+    def day(source: _Source, measure: Measure) -> exp.Expression:
+        dim = source.model.dimensions[measure.agg_time_dimension]
+        return _trunc(_definition_expr(dim.expr, source.alias), "day")
+
+    base_rows = exp.select(
+        day(base, spec.base_measure).as_("base_day", copy=False),
+        _definition_expr(base_model.entities[spec.entity].expr, base.alias).as_(
+            "entity_key", copy=False
+        ),
+        *[base.item_expr(item, spec.base_measure).as_(item.column, copy=False) for item in items],
+    )
+    conditions = _where(tuple(query.where), base, spec.base_measure, "where") + _where(
+        spec.base_filters, base, spec.base_measure, "filter"
+    )
+    conditions += _time_range(query, base, spec.base_measure, items)
+    base_rows = base.from_clause(base_rows)
+    for condition in conditions:
+        base_rows = base_rows.where(condition, copy=False)
+
+    conv_rows = exp.select(
+        exp.Window(this=exp.RowNumber()).as_("conversion_id", copy=False),
+        day(conv, leaf.measure).as_("conversion_day", copy=False),
+        _definition_expr(conv_model.entities[spec.entity].expr, conv.alias).as_(
+            "entity_key", copy=False
+        ),
+        _definition_expr(leaf.measure.expr, conv.alias).as_("conversion_value", copy=False),
+    )
+    conv_rows = conv.from_clause(conv_rows)
+    for condition in _where(leaf.filters, conv, leaf.measure, "filter"):
+        conv_rows = conv_rows.where(condition, copy=False)
+
+    base_day = exp.column("base_day", table="base_events")
+    conversion_day = exp.column("conversion_day", table="conversions")
+    on = exp.and_(
+        exp.EQ(
+            this=exp.column("entity_key", table="base_events"),
+            expression=exp.column("entity_key", table="conversions"),
+        ),
+        exp.LTE(this=base_day, expression=conversion_day),
+    )
+    if spec.window:
+        count, unit = spec.window
+        earliest = exp.Sub(
+            this=conversion_day.copy(),
+            expression=exp.Interval(
+                this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
+            ),
+        )
+        on = exp.and_(on, exp.GT(this=base_day.copy(), expression=earliest))
+    latest_first = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[exp.column("conversion_id", table="conversions")],
+        order=exp.Order(expressions=[exp.Ordered(this=base_day.copy(), desc=True)]),
+    )
+    matched = (
+        exp.select(
+            *[exp.column(item.column, table="base_events") for item in items],
+            exp.column("conversion_value", table="conversions"),
+            latest_first.as_("base_rank", copy=False),
+        )
+        .from_(conv_rows.subquery("conversions"), copy=False)
+        .join(base_rows.subquery("base_events"), on=on, join_type="inner", copy=False)
+    )
+    select = exp.select(
+        *[exp.column(item.column, table="matched") for item in items],
+        _aggregate(leaf.measure, exp.column("conversion_value", table="matched")).as_(
+            leaf.alias, copy=False
+        ),
+    ).from_(matched.subquery("matched"), copy=False)
+    select = select.where(
+        exp.EQ(this=exp.column("base_rank", table="matched"), expression=exp.Literal.number(1)),
+        copy=False,
+    )
+    if items:
+        select = select.group_by(
+            *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
+        )
+    return select
 
 
 def _non_additive_tag(measure: Measure) -> str:
@@ -1067,6 +1242,17 @@ def _metric_expr(
 ) -> exp.Expression:
     filters = filters + metric.filters
     params = metric.params
+    if metric.type == "conversion":
+        base, converted = _conversion_leaves(metric, manifest, filters, offset)
+        conversions: exp.Expression = exp.column(converted.alias, table="combined")
+        if str(_conversion_params(metric).get("calculation", "conversion_rate")) == "conversions":
+            return conversions
+        return exp.Div(
+            this=exp.cast(conversions, exp.DataType.build("DOUBLE")),
+            expression=exp.Nullif(
+                this=exp.column(base.alias, table="combined"), expression=exp.Literal.number(0)
+            ),
+        )
     if metric.type in ("simple", "cumulative"):
         leaf = _measure_leaf(metric, manifest, filters, offset)
         value: exp.Expression = exp.column(leaf.alias, table="combined")
