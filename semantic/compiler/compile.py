@@ -1130,6 +1130,43 @@ def _spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Se
     return periods
 
 
+def _spine_join(
+    select: exp.Select,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+    *,
+    time_item: GroupByItem,
+    target: exp.Expression,
+    join_type: str,
+) -> exp.Select:
+    """Time-spine periods at the query grain joined to an aggregation on ``target`` (an
+    expression over ``time_spine.period``); metric_time comes from the spine."""
+    outputs = []
+    for item in items:
+        if item is time_item:
+            outputs.append(exp.column("period", table="time_spine").as_(item.column, copy=False))
+        else:
+            outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
+    outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
+    periods = _spine_periods(manifest, time_item.grain or "day", query)
+    return (
+        exp.select(*outputs)
+        .from_(periods.subquery("time_spine"), copy=False)
+        .join(
+            select.subquery("agg"),
+            on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
+            join_type=join_type,
+            copy=False,
+        )
+    )
+
+
+def _metric_time_item(items: list[GroupByItem]) -> GroupByItem | None:
+    return next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+
+
 def _offset_select(
     select: exp.Select,
     items: list[GroupByItem],
@@ -1141,7 +1178,7 @@ def _offset_select(
     aggregation on ``period - offset_window`` (or on the start of the period's grain)."""
     offset = leaves[0].offset
     assert offset is not None
-    time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+    time_item = _metric_time_item(items)
     if time_item is None:
         raise _error(
             MSG_UNSUPPORTED.format(what="an offset metric without metric_time in group_by"),
@@ -1149,7 +1186,6 @@ def _offset_select(
             location="group_by",
             hint="group by metric_time (at any grain)",
         )
-    grain = time_item.grain or "day"
     period = exp.column("period", table="time_spine")
     if offset[0] == "window":
         count, unit = offset[1].split()
@@ -1161,22 +1197,15 @@ def _offset_select(
         )
     else:
         target = _trunc(period, offset[1])
-    outputs = []
-    for item in items:
-        if item is time_item:
-            outputs.append(exp.column("period", table="time_spine").as_(item.column, copy=False))
-        else:
-            outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
-    outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
-    return (
-        exp.select(*outputs)
-        .from_(_spine_periods(manifest, grain, query).subquery("time_spine"), copy=False)
-        .join(
-            select.subquery("agg"),
-            on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
-            join_type="inner",
-            copy=False,
-        )
+    return _spine_join(
+        select,
+        items,
+        leaves,
+        manifest,
+        query,
+        time_item=time_item,
+        target=target,
+        join_type="inner",
     )
 
 
@@ -1189,48 +1218,18 @@ def _join_to_time_spine(
 ) -> exp.Select:
     """Every time-spine period gets a row (join_to_timespine), as in MetricFlow: the spine at
     the query's metric_time grain LEFT JOINs the aggregation on metric_time only."""
-    time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+    time_item = _metric_time_item(items)
     if time_item is None:
         return select
-    grain = time_item.grain or "day"
-    spine = manifest.time_spine
-    period = _trunc(exp.column(spine.column, table="spine"), grain)
-    periods = (
-        exp.select(period.as_("period", copy=False))
-        .from_(_table(spine.relation, "spine"), copy=False)
-        .distinct(copy=False)
-    )
-    if query.start_time or query.end_time:
-        start = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
-        end = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
-        low, high = _period_bounds(start, end, grain)
-        day = _trunc(exp.column(spine.column, table="spine"), "day")
-        if query.start_time:
-            periods = periods.where(
-                exp.GTE(this=day, expression=_timestamp_literal(low)), copy=False
-            )
-        if query.end_time:
-            periods = periods.where(
-                exp.LTE(this=day.copy(), expression=_timestamp_literal(high)), copy=False
-            )
-    outputs = []
-    for item in items:
-        source = "time_spine" if item is time_item else "agg"
-        column = "period" if item is time_item else item.column
-        outputs.append(exp.column(column, table=source).as_(item.column, copy=False))
-    outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
-    return (
-        exp.select(*outputs)
-        .from_(periods.subquery("time_spine"), copy=False)
-        .join(
-            select.subquery("agg"),
-            on=exp.EQ(
-                this=exp.column("period", table="time_spine"),
-                expression=exp.column(time_item.column, table="agg"),
-            ),
-            join_type="left",
-            copy=False,
-        )
+    return _spine_join(
+        select,
+        items,
+        leaves,
+        manifest,
+        query,
+        time_item=time_item,
+        target=exp.column("period", table="time_spine"),
+        join_type="left",
     )
 
 
