@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "conformance"))
 
-import make_project  # noqa: E402
-from record import CONFORMANCE, ensure_warehouse, load_queries, mf_request  # noqa: E402
+import make_project
+from record import CONFORMANCE, ensure_warehouse, load_queries, mf_request
 
 
 def main(argv: list[str] | None = None) -> int:

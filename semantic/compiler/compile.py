@@ -348,10 +348,39 @@ def _leaf_alias(measure: str, filters: tuple[str, ...]) -> str:
 # --------------------------------------------------------------------------- SQL
 
 
+# Built once: DataType.build and string arguments to sqlglot's builders run the parser, which
+# is most of the cost of a compile when done per node.
+DOUBLE = exp.DataType.build("DOUBLE")
+TIMESTAMP = exp.DataType.build("TIMESTAMP")
+INT = exp.DataType.build("INT")
+
+
+def _cte_ref(name: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name))
+
+
+def _join(
+    select: exp.Select,
+    source: exp.Expression,
+    *,
+    on: exp.Expression | None = None,
+    side: str | None = None,
+    kind: str | None = None,
+) -> exp.Select:
+    """Appends a JOIN node (Select.join would parse its join_type string on every call)."""
+    join = exp.Join(this=source, on=on)
+    if side:
+        join.set("side", side)
+    if kind:
+        join.set("kind", kind)
+    select.append("joins", join)
+    return select
+
+
 def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Table:
     database, schema, name = relation
     table = exp.table_(name, db=schema, catalog=database)
-    return table.as_(alias) if alias else table
+    return table.as_(alias, copy=False) if alias else table
 
 
 @functools.lru_cache(maxsize=8192)
@@ -480,9 +509,7 @@ class _Source:
         select = select.from_(_table(self.model.relation, self.alias), copy=False)
         for key, (target, condition) in self.joins.items():
             target_alias = "__".join(key) + "__" + target.name
-            select = select.join(
-                _table(target.relation, target_alias), on=condition, join_type="left", copy=False
-            )
+            select = _join(select, _table(target.relation, target_alias), on=condition, side="LEFT")
         return select
 
 
@@ -493,7 +520,7 @@ _AGGS = {
     "average": lambda e: exp.Avg(this=e),
     "count": lambda e: exp.Count(this=e),
     "count_distinct": lambda e: exp.Count(this=exp.Distinct(expressions=[e])),
-    "sum_boolean": lambda e: exp.Sum(this=exp.Cast(this=e, to=exp.DataType.build("INT"))),
+    "sum_boolean": lambda e: exp.Sum(this=exp.Cast(this=e, to=INT.copy())),
 }
 
 
@@ -662,8 +689,16 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
             _metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name, copy=False)
         )
     result = exp.select(*outputs).from_(final, copy=False)
-    for ctename, cte in ctes:
-        result = result.with_(ctename, as_=cte, copy=False)
+    if ctes:
+        result.set(
+            "with_",
+            exp.With(
+                expressions=[
+                    exp.CTE(this=cte, alias=exp.TableAlias(this=exp.to_identifier(name)))
+                    for name, cte in ctes
+                ]
+            ),
+        )
     result = _order_limit(result, query, keys)
     timings["to_sql"] = time.perf_counter() - started
 
@@ -751,9 +786,7 @@ def _date(value: str, location: str) -> dt.date:
 
 
 def _timestamp_literal(day: dt.date) -> exp.Expression:
-    return exp.cast(
-        exp.Literal.string(f"{day.isoformat()} 00:00:00"), exp.DataType.build("TIMESTAMP")
-    )
+    return exp.cast(exp.Literal.string(f"{day.isoformat()} 00:00:00"), TIMESTAMP.copy())
 
 
 def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expression:
@@ -765,22 +798,28 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
     a null-safe condition). Each aggregation is unique per key, so nothing fans out.
     """
     if len(ctes) == 1:
-        return exp.select("*").from_(ctes[0][0], copy=False).subquery("combined")
+        return (
+            exp.select(exp.Star())
+            .from_(_cte_ref(ctes[0][0]), copy=False)
+            .subquery("combined", copy=False)
+        )
     values = [(name, [c.alias_or_name for c in cte.expressions[len(keys) :]]) for name, cte in ctes]
     if not keys:
         select = exp.select(*[exp.column(v, table=n) for n, names in values for v in names])
-        select = select.from_(ctes[0][0], copy=False)
+        select = select.from_(_cte_ref(ctes[0][0]), copy=False)
         for name, _ in ctes[1:]:
-            select = select.join(name, join_type="cross", copy=False)
-        return select.subquery("combined")
-    union: exp.Expression = exp.select(*[exp.column(k) for k in keys]).from_(ctes[0][0], copy=False)
+            select = _join(select, _cte_ref(name), kind="CROSS")
+        return select.subquery("combined", copy=False)
+    union: exp.Expression = exp.select(*[exp.column(k) for k in keys]).from_(
+        _cte_ref(ctes[0][0]), copy=False
+    )
     for name, _ in ctes[1:]:
-        branch = exp.select(*[exp.column(k) for k in keys]).from_(name, copy=False)
+        branch = exp.select(*[exp.column(k) for k in keys]).from_(_cte_ref(name), copy=False)
         union = exp.union(union, branch, distinct=True, copy=False)
     select = exp.select(
         *[exp.column(k, table="all_keys") for k in keys],
         *[exp.column(v, table=n) for n, names in values for v in names],
-    ).from_(union.subquery("all_keys"), copy=False)
+    ).from_(union.subquery("all_keys", copy=False), copy=False)
     for name, _ in ctes:
         condition = exp.and_(
             *[
@@ -788,10 +827,11 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
                     this=exp.column(k, table="all_keys"), expression=exp.column(k, table=name)
                 )
                 for k in keys
-            ]
+            ],
+            copy=False,
         )
-        select = select.join(name, on=condition, join_type="left", copy=False)
-    return select.subquery("combined")
+        select = _join(select, _cte_ref(name), on=condition, side="LEFT")
+    return select.subquery("combined", copy=False)
 
 
 def _metric_value(
@@ -878,21 +918,18 @@ def _conversion_select(
         partition_by=[exp.column("conversion_id", table="conversions")],
         order=exp.Order(expressions=[exp.Ordered(this=base_day.copy(), desc=True)]),
     )
-    matched = (
-        exp.select(
-            *[exp.column(item.column, table="base_events") for item in items],
-            exp.column("conversion_value", table="conversions"),
-            latest_first.as_("base_rank", copy=False),
-        )
-        .from_(conv_rows.subquery("conversions"), copy=False)
-        .join(base_rows.subquery("base_events"), on=on, join_type="inner", copy=False)
-    )
+    matched = exp.select(
+        *[exp.column(item.column, table="base_events") for item in items],
+        exp.column("conversion_value", table="conversions"),
+        latest_first.as_("base_rank", copy=False),
+    ).from_(conv_rows.subquery("conversions", copy=False), copy=False)
+    matched = _join(matched, base_rows.subquery("base_events", copy=False), on=on, kind="INNER")
     select = exp.select(
         *[exp.column(item.column, table="matched") for item in items],
         _aggregate(leaf.measure, exp.column("conversion_value", table="matched")).as_(
             leaf.alias, copy=False
         ),
-    ).from_(matched.subquery("matched"), copy=False)
+    ).from_(matched.subquery("matched", copy=False), copy=False)
     select = select.where(
         exp.EQ(this=exp.column("base_rank", table="matched"), expression=exp.Literal.number(1)),
         copy=False,
@@ -965,7 +1002,7 @@ def _non_additive_select(
             )
             for n, leaf in enumerate(leaves)
         ],
-    ).from_(inner.subquery("measure_rows"), copy=False)
+    ).from_(inner.subquery("measure_rows", copy=False), copy=False)
     return outer.where(
         exp.EQ(
             this=exp.column("row_day", table="measure_rows"),
@@ -1030,7 +1067,7 @@ def _cumulative_select(
                 this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
             ),
         )
-        on = exp.and_(on, exp.GT(this=row_day.copy(), expression=start))
+        on = exp.and_(on, exp.GT(this=row_day.copy(), expression=start), copy=False)
     if spec.grain_to_date:
         on = exp.and_(
             on,
@@ -1046,8 +1083,11 @@ def _cumulative_select(
             for n, leaf in enumerate(leaves)
         ],
     )
-    daily = daily.from_(_table(spine.relation, "spine"), copy=False).join(
-        rows.subquery("source_rows"), on=on, join_type="inner", copy=False
+    daily = _join(
+        daily.from_(_table(spine.relation, "spine"), copy=False),
+        rows.subquery("source_rows", copy=False),
+        on=on,
+        kind="INNER",
     )
     if query.start_time or query.end_time:
         start_day = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
@@ -1097,7 +1137,7 @@ def _cumulative_select(
                 spec=frame,
             )
         outputs.append(window_value.as_(leaf.alias, copy=False))
-    final = exp.select(*outputs).from_(daily.subquery("daily"), copy=False)
+    final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
     return final.distinct(copy=False) if grain != "day" else final
 
 
@@ -1151,15 +1191,12 @@ def _spine_join(
             outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
     outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
     periods = _spine_periods(manifest, time_item.grain or "day", query)
-    return (
-        exp.select(*outputs)
-        .from_(periods.subquery("time_spine"), copy=False)
-        .join(
-            select.subquery("agg"),
-            on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
-            join_type=join_type,
-            copy=False,
-        )
+    return _join(
+        exp.select(*outputs).from_(periods.subquery("time_spine", copy=False), copy=False),
+        select.subquery("agg", copy=False),
+        on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
+        side="LEFT" if join_type == "left" else None,
+        kind="INNER" if join_type == "inner" else None,
     )
 
 
@@ -1247,7 +1284,7 @@ def _metric_expr(
         if str(_conversion_params(metric).get("calculation", "conversion_rate")) == "conversions":
             return conversions
         return exp.Div(
-            this=exp.cast(conversions, exp.DataType.build("DOUBLE")),
+            this=exp.cast(conversions, DOUBLE.copy()),
             expression=exp.Nullif(
                 this=exp.column(base.alias, table="combined"), expression=exp.Literal.number(0)
             ),
@@ -1270,7 +1307,7 @@ def _metric_expr(
         for ref in inputs
     ]
     if metric.type == "ratio":
-        numerator = exp.cast(values[0], exp.DataType.build("DOUBLE"))
+        numerator = exp.cast(values[0], DOUBLE.copy())
         return exp.Div(
             this=numerator, expression=exp.Nullif(this=values[1], expression=exp.Literal.number(0))
         )
@@ -1282,7 +1319,7 @@ def _metric_expr(
     # Division is real division, as on DuckDB (MetricFlow's reference engine): PostgreSQL
     # would truncate integers and MySQL would keep four decimals.
     for division in list(tree.find_all(exp.Div)):
-        division.set("this", exp.cast(division.this, exp.DataType.build("DOUBLE")))
+        division.set("this", exp.cast(division.this, DOUBLE.copy()))
     for column in list(tree.find_all(exp.Column)):
         if column.name in names and not column.table:
             column.replace(
