@@ -1054,6 +1054,30 @@ def _cumulative_select(
     rows = source.from_clause(rows)
     for condition in conditions:
         rows = rows.where(condition, copy=False)
+    # Only rows that can reach an output day: up to the range's end, and (for a window or
+    # to-date metric) from the window before its start. The warehouse can then skip the rest
+    # of the table instead of feeding all of it into the range join.
+    if query.start_time or query.end_time:
+        first = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+        last = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+        low, high = _period_bounds(first, last, grain)
+        row_day_expr = _trunc(_definition_expr(dim.expr, source.alias), "day")
+        if query.end_time:
+            rows = rows.where(
+                exp.LTE(this=row_day_expr, expression=_timestamp_literal(high)), copy=False
+            )
+        if query.start_time and (spec.window or spec.grain_to_date):
+            earliest = low
+            if spec.window:
+                count, unit = spec.window
+                days = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[unit] * count
+                earliest = low - dt.timedelta(days=days)
+            elif spec.grain_to_date:
+                earliest = _period_bounds(low, low, spec.grain_to_date)[0]
+            rows = rows.where(
+                exp.GTE(this=row_day_expr.copy(), expression=_timestamp_literal(earliest)),
+                copy=False,
+            )
 
     spine = manifest.time_spine
     spine_day = exp.column(spine.column, table="spine")
