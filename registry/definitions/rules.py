@@ -38,6 +38,93 @@ def check_project(project: Project) -> None:
     _check_contract_coverage(project)
     if not project.issues.has_errors:
         _check_with_dsi(project)
+    if not project.issues.has_errors:
+        _check_filters(project)
+
+
+def _metric_filters(spec: dict[str, Any]) -> Iterator[tuple[list[Any], str, str | None]]:
+    """(path, filter text, input metric whose items it may use or None for the metric itself)."""
+    for index, text in enumerate(_texts(spec.get("filter"))):
+        yield ["filter", index], text, None
+    params = spec.get("type_params") or {}
+    measure = params.get("measure")
+    if isinstance(measure, dict):
+        for text in _texts(measure.get("filter")):
+            yield ["type_params", "measure", "filter"], text, None
+    for side in ("numerator", "denominator"):
+        ref = params.get(side)
+        if isinstance(ref, dict):
+            for text in _texts(ref.get("filter")):
+                yield ["type_params", side, "filter"], text, str(ref.get("name"))
+    for index, ref in enumerate(params.get("metrics") or []):
+        if isinstance(ref, dict):
+            for text in _texts(ref.get("filter")):
+                yield ["type_params", "metrics", index, "filter"], text, str(ref.get("name"))
+    conversion = params.get("conversion_type_params") or {}
+    for side in ("base_measure", "conversion_measure"):
+        ref = conversion.get(side)
+        if isinstance(ref, dict):
+            for text in _texts(ref.get("filter")):
+                yield ["type_params", "conversion_type_params", side, "filter"], text, None
+
+
+def _texts(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _check_filters(project: Project) -> None:
+    """Every item a metric's filters name must be reachable from that metric (DSI does not
+    check filter names; a typo would otherwise surface only when someone queries)."""
+    from semantic.compiler.compile import queryable_items
+    from semantic.compiler.manifest import build_manifest
+    from semantic.compiler.where import parse_where
+    from tally.errors import QueryError
+
+    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
+    reachable: dict[str, set[str]] = {}
+
+    def items_of(metric: str) -> set[str] | None:
+        if metric not in reachable:
+            try:
+                reachable[metric] = set(queryable_items(manifest, metric))
+            except QueryError:
+                reachable[metric] = set()
+        return reachable[metric] or None
+
+    for obj in project.of_kind(METRIC):
+        for path, text, scope in _metric_filters(obj.spec):
+            line = _loc(obj, path)
+            try:
+                parsed = parse_where(text, location=".".join(map(str, path)))
+            except QueryError as exc:
+                project.issues.add(
+                    "bad_filter",
+                    exc.message,
+                    file=obj.file,
+                    line=line,
+                    hint=exc.hint,
+                    object=obj.name,
+                )
+                continue
+            items = items_of(scope or obj.name)
+            if items is None:
+                continue
+            for ref in parsed.refs:
+                if ref.kind == "metric":
+                    continue
+                name = "__".join([*ref.entity_path, ref.name])
+                if name not in items:
+                    project.issues.add(
+                        "unknown_dimension",
+                        f"filter of metric {obj.name!r} reads {name!r}, which "
+                        f"{scope or obj.name!r} cannot reach",
+                        file=obj.file,
+                        line=line,
+                        hint=did_you_mean(name, items),
+                        object=obj.name,
+                    )
 
 
 def _loc(obj: DefinitionObject, path: list[Any]) -> int:

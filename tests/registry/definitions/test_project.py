@@ -390,3 +390,47 @@ def test_stored_specs_are_valid_input_so_exports_parse_back(root: Path) -> None:
             spec["node_relation"] = {"alias": "t", "schema_name": "s"}
         errors = [e.message for e in _dsi_validators()[kind].iter_errors(spec)]
         assert errors == [], (kind, name)
+
+
+def test_metric_filter_names_must_be_reachable(good: Path) -> None:
+    """A typo in a metric's filter is a validation error with did-you-mean, not a query-time
+    surprise (DSI does not check filter names)."""
+    write(
+        good,
+        {
+            "metrics/filtered.yml": """\
+            metrics:
+              - name: purchases_only
+                type: simple
+                type_params: {measure: revenue}
+                filter: |
+                  {{ Dimension('event__event_typ') }} = 'purchase'
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == "unknown_dimension"
+    assert issue.message == (
+        "filter of metric 'purchases_only' reads 'event__event_typ', which 'purchases_only' "
+        "cannot reach"
+    )
+    assert issue.hint == "did you mean 'event__event_type'?"
+    assert issue.line == 5
+
+
+def test_malformed_metric_filter_is_a_validation_error(good: Path) -> None:
+    """An unsafe or malformed filter in a definition is refused at validate time."""
+    write(
+        good,
+        {
+            "metrics/filtered.yml": """\
+            metrics:
+              - name: purchases_only
+                type: simple
+                type_params: {measure: revenue}
+                filter: "{{ Dimension('event__event_type') }} = 'x'; DROP TABLE events"
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == "bad_filter"
