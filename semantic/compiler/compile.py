@@ -29,6 +29,7 @@ from registry.definitions.issues import did_you_mean
 from semantic.compiler.dialects import render_dialect
 from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
+from semantic.compiler.sql_passes import optimize
 from tally.errors import QueryError
 
 METRIC_TIME = "metric_time"
@@ -524,6 +525,17 @@ _AGGS = {
 }
 
 
+# How partial aggregates of a decomposable aggregation combine: daily sums and counts add
+# up, minima and maxima take the min/max again.
+_PARTIAL_AGGS = {
+    "sum": lambda e: exp.Sum(this=e),
+    "count": lambda e: exp.Sum(this=e),
+    "sum_boolean": lambda e: exp.Sum(this=e),
+    "min": lambda e: exp.Min(this=e),
+    "max": lambda e: exp.Max(this=e),
+}
+
+
 def _aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
     if measure.agg in _AGGS:
         return _AGGS[measure.agg](value)
@@ -582,8 +594,13 @@ def _where(
     return conditions
 
 
-def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
+def compile_query(
+    query: MetricQuery, manifest: Manifest, *, level: int | None = None
+) -> CompiledQuery:
     """Compiles a metric query to SQL for its dialect.
+
+    ``level`` runs that many of ``SQL_PASSES`` (0: none; default: all); every level gives
+    the same rows.
 
     Raises:
         QueryError: unknown names (with suggestions), unreachable dimensions, bad filters,
@@ -703,6 +720,10 @@ def compile_query(query: MetricQuery, manifest: Manifest) -> CompiledQuery:
     timings["to_sql"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    result = optimize(result, level)
+    timings["sql_passes"] = time.perf_counter() - started
+
+    started = time.perf_counter()
     header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
         f"{m}@{manifest.metrics[m].version}" for m in query.metrics
     )
@@ -764,12 +785,23 @@ def _time_range(
     start = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
     end = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
     low, high = _period_bounds(start, end, grain)
-    day = _trunc(_definition_expr(dim.expr, source.alias), "day")
-    bounds = []
-    if query.start_time:
-        bounds.append(exp.GTE(this=day, expression=_timestamp_literal(low)))
-    if query.end_time:
-        bounds.append(exp.LTE(this=day.copy(), expression=_timestamp_literal(high)))
+    column = _definition_expr(dim.expr, source.alias)
+    return _day_range(column, low if query.start_time else None, high if query.end_time else None)
+
+
+def _day_range(
+    column: exp.Expression, first: dt.date | None, last: dt.date | None
+) -> list[exp.Expression]:
+    """``first <= DATE_TRUNC('day', column) <= last``, written on the bare column
+    (``column >= first AND column < last + 1 day``) so the warehouse can prune storage by
+    the column's min/max statistics, which a truncated column defeats."""
+    bounds: list[exp.Expression] = []
+    if first is not None:
+        bounds.append(exp.GTE(this=column, expression=_timestamp_literal(first)))
+    if last is not None:
+        bounds.append(
+            exp.LT(this=column.copy(), expression=_timestamp_literal(last + dt.timedelta(days=1)))
+        )
     return bounds
 
 
@@ -1043,17 +1075,39 @@ def _cumulative_select(
             code="unreachable_dimension",
             location="group_by",
         )
+    # Reduce the rows before the window fan-out, as a careful analyst would: decomposable
+    # aggregations (sum, count, min, max) pre-aggregate per (day, group); count-distinct
+    # keeps distinct (day, group, value) tuples only. Both preserve which days have rows,
+    # so the spine join below keeps MetricFlow's row set.
+    aggs = {leaf.measure.agg for leaf in leaves}
+    partial = aggs <= set(_PARTIAL_AGGS)
+    distinct = not partial and aggs <= {"count_distinct", "min", "max"}
+    values: list[exp.Expression] = []
+    for n, leaf in enumerate(leaves):
+        value = _definition_expr(leaf.measure.expr, source.alias)
+        if partial:
+            value = _aggregate(leaf.measure, value)
+        values.append(value.as_(f"value_{n}", copy=False))
     rows = exp.select(
         _trunc(_definition_expr(dim.expr, source.alias), "day").as_("row_day", copy=False),
         *[source.item_expr(i, anchor).as_(i.column, copy=False) for i in others],
-        *[
-            _definition_expr(leaf.measure.expr, source.alias).as_(f"value_{n}", copy=False)
-            for n, leaf in enumerate(leaves)
-        ],
+        *values,
     )
     rows = source.from_clause(rows)
     for condition in conditions:
         rows = rows.where(condition, copy=False)
+    # A row without a time never reaches a spine day; dropping it here also keeps it out of
+    # the running windows below (MySQL sorts NULLs first).
+    rows = rows.where(
+        exp.Not(this=exp.Is(this=_definition_expr(dim.expr, source.alias), expression=exp.Null())),
+        copy=False,
+    )
+    if partial:
+        rows = rows.group_by(
+            *[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False
+        )
+    elif distinct:
+        rows = rows.distinct(copy=False)
     # Only rows that can reach an output day: up to the range's end, and (for a window or
     # to-date metric) from the window before its start. The warehouse can then skip the rest
     # of the table instead of feeding all of it into the range join.
@@ -1061,11 +1115,7 @@ def _cumulative_select(
         first = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
         last = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
         low, high = _period_bounds(first, last, grain)
-        row_day_expr = _trunc(_definition_expr(dim.expr, source.alias), "day")
-        if query.end_time:
-            rows = rows.where(
-                exp.LTE(this=row_day_expr, expression=_timestamp_literal(high)), copy=False
-            )
+        earliest = None
         if query.start_time and (spec.window or spec.grain_to_date):
             earliest = low
             if spec.window:
@@ -1074,15 +1124,56 @@ def _cumulative_select(
                 earliest = low - dt.timedelta(days=days)
             elif spec.grain_to_date:
                 earliest = _period_bounds(low, low, spec.grain_to_date)[0]
-            rows = rows.where(
-                exp.GTE(this=row_day_expr.copy(), expression=_timestamp_literal(earliest)),
-                copy=False,
-            )
+        for bound in _day_range(
+            _definition_expr(dim.expr, source.alias),
+            earliest,
+            high if query.end_time else None,
+        ):
+            rows = rows.where(bound, copy=False)
 
     spine = manifest.time_spine
     spine_day = exp.column(spine.column, table="spine")
     row_day = exp.column("row_day", table="source_rows")
     on: exp.Expression = exp.LTE(this=row_day, expression=spine_day)
+    all_time = not spec.window and not spec.grain_to_date
+    if all_time and partial:
+        # All time: a running total per group over its days, then each spine day takes the
+        # total of the latest day with rows (a day joins the run [row_day, next_day)). The
+        # spine join then touches one row per (day, group) instead of every earlier row.
+        partition = [exp.column(i.column) for i in others]
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column("row_day"))])
+        running = exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        )
+        runs = exp.select(
+            exp.column("row_day"),
+            *[exp.column(i.column) for i in others],
+            exp.Window(
+                this=exp.Lead(this=exp.column("row_day")),
+                partition_by=[p.copy() for p in partition],
+                order=order.copy(),
+            ).as_("next_day", copy=False),
+            *[
+                exp.Window(
+                    this=_PARTIAL_AGGS[leaf.measure.agg](exp.column(f"value_{n}")),
+                    partition_by=[p.copy() for p in partition],
+                    order=order.copy(),
+                    spec=running.copy(),
+                ).as_(f"value_{n}", copy=False)
+                for n, leaf in enumerate(leaves)
+            ],
+        ).from_(rows.subquery("daily_rows", copy=False), copy=False)
+        next_day = exp.column("next_day", table="source_rows")
+        on = exp.and_(
+            on,
+            exp.or_(
+                exp.Is(this=next_day, expression=exp.Null()),
+                exp.GT(this=next_day.copy(), expression=spine_day.copy()),
+                copy=False,
+            ),
+            copy=False,
+        )
+        rows = runs
     if spec.window:
         count, unit = spec.window
         start = exp.Sub(
@@ -1097,13 +1188,18 @@ def _cumulative_select(
             on,
             exp.GTE(this=row_day.copy(), expression=_trunc(spine_day.copy(), spec.grain_to_date)),
         )
+
+    def combine(leaf: Leaf, value: exp.Expression) -> exp.Expression:
+        if not partial:
+            return _aggregate(leaf.measure, value)
+        # All time: one run per spine day and group, so MAX() just picks its value.
+        return _PARTIAL_AGGS["max" if all_time else leaf.measure.agg](value)
+
     daily = exp.select(
         spine_day.copy().as_("spine_day", copy=False),
         *[exp.column(i.column, table="source_rows") for i in others],
         *[
-            _aggregate(leaf.measure, exp.column(f"value_{n}", table="source_rows")).as_(
-                leaf.alias, copy=False
-            )
+            combine(leaf, exp.column(f"value_{n}", table="source_rows")).as_(leaf.alias, copy=False)
             for n, leaf in enumerate(leaves)
         ],
     )

@@ -1,0 +1,65 @@
+-- case: cumulative_all_time_by_dimension
+-- guards: All-time cumulative by a dimension: daily partial sums, a running window, spine runs.
+-- query: {"dialect": "spark", "end_time": "2026-06-30", "group_by": ["metric_time__month", "account__plan"], "limit": null, "metrics": ["accounts_created_to_date"], "order_by": [], "start_time": "2026-01-01", "where": []}
+-- test: tests/semantic/golden/test_golden.py
+-- tally release r1: accounts_created_to_date@1.0
+WITH agg_0_accounts AS (
+  SELECT DISTINCT
+    DATE_TRUNC('MONTH', daily.spine_day) AS metric_time__month,
+    daily.account__plan AS account__plan,
+    LAST_VALUE(daily.new_accounts__all_last) OVER (
+      PARTITION BY DATE_TRUNC('MONTH', daily.spine_day), daily.account__plan
+      ORDER BY daily.spine_day NULLS LAST
+      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    ) AS new_accounts__all_last
+  FROM (
+    SELECT
+      spine.date_day AS spine_day,
+      source_rows.account__plan,
+      MAX(source_rows.value_0) AS new_accounts__all_last
+    FROM main.time_spine AS spine
+    INNER JOIN (
+      SELECT
+        row_day,
+        account__plan,
+        LEAD(row_day) OVER (PARTITION BY account__plan ORDER BY row_day NULLS LAST) AS next_day,
+        SUM(value_0) OVER (
+          PARTITION BY account__plan
+          ORDER BY row_day NULLS LAST
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS value_0
+      FROM (
+        SELECT
+          DATE_TRUNC('DAY', accounts.created_at) AS row_day,
+          accounts.plan AS account__plan,
+          COUNT(accounts.id) AS value_0
+        FROM main.accounts AS accounts
+        WHERE
+          NOT accounts.created_at IS NULL
+          AND accounts.created_at < CAST('2026-07-01 00:00:00' AS TIMESTAMP)
+        GROUP BY
+          1,
+          2
+      ) AS daily_rows
+    ) AS source_rows
+      ON source_rows.row_day <= spine.date_day
+      AND (
+        source_rows.next_day IS NULL OR source_rows.next_day > spine.date_day
+      )
+    WHERE
+      spine.date_day >= CAST('2026-01-01 00:00:00' AS TIMESTAMP)
+      AND spine.date_day <= CAST('2026-06-30 00:00:00' AS TIMESTAMP)
+    GROUP BY
+      1,
+      2
+  ) AS daily
+)
+SELECT
+  combined.metric_time__month,
+  combined.account__plan,
+  combined.new_accounts__all_last AS accounts_created_to_date
+FROM (
+  SELECT
+    *
+  FROM agg_0_accounts
+) AS combined;

@@ -1,0 +1,21 @@
+-- case: simple_by_month
+-- guards: A count_distinct metric by month: one scan, DATE_TRUNC per dialect.
+-- query: {"dialect": "trino", "end_time": null, "group_by": ["metric_time__month"], "limit": null, "metrics": ["events_tracked"], "order_by": [], "start_time": null, "where": []}
+-- test: tests/semantic/golden/test_golden.py
+-- tally release r1: events_tracked@1.0
+WITH agg_0_events AS (
+  SELECT
+    DATE_TRUNC('MONTH', events.occurred_at) AS metric_time__month,
+    COUNT(DISTINCT events.event_id) AS events_tracked
+  FROM main.events AS events
+  GROUP BY
+    1
+)
+SELECT
+  combined.metric_time__month,
+  combined.events_tracked AS events_tracked
+FROM (
+  SELECT
+    *
+  FROM agg_0_events
+) AS combined;
