@@ -18,6 +18,7 @@ DJANGO_FREE = [
     "semantic.compiler.manifest",
     "semantic.compiler.compile",
     "semantic.compiler.where",
+    "semantic.compiler.sql_passes",
     "semantic.compiler.saved",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",

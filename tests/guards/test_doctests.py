@@ -18,6 +18,7 @@ MODULES = [
     "semantic.warehouse.config",
     "semantic.compiler.dialects",
     "semantic.compiler.where",
+    "semantic.compiler.sql_passes",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
