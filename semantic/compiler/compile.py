@@ -26,7 +26,7 @@ import sqlglot
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
-from semantic.compiler.dialects import render_dialect
+from semantic.compiler.dialects import render
 from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from semantic.compiler.sql_passes import optimize
@@ -387,9 +387,12 @@ def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Table:
 @functools.lru_cache(maxsize=8192)
 def _parsed_definition(sql: str, alias: str) -> exp.Expression:
     tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
-    for column in tree.find_all(exp.Column):
-        if not column.table:
-            column.set("table", exp.to_identifier(alias))
+    for node in tree.walk():
+        # The parser's token positions are of no use here, and copying them (a deepcopy of
+        # a dict per identifier) was the largest single cost of compiling.
+        node._meta = None
+        if isinstance(node, exp.Column) and not node.table:
+            node.set("table", exp.to_identifier(alias))
     return tree
 
 
@@ -399,7 +402,9 @@ def _definition_expr(sql: str, alias: str) -> exp.Expression:
     Parsing is the costliest step of compiling, and definitions are immutable per release,
     so each (expression, alias) is parsed once per process; callers get a private copy.
     """
-    return _parsed_definition(sql, alias).copy()
+    # Expression.__deepcopy__ copies the tree itself; going through copy.deepcopy() only adds
+    # its memo bookkeeping, a tenth of the compile time.
+    return _parsed_definition(sql, alias).__deepcopy__(None)
 
 
 def _trunc(expression: exp.Expression, grain: str) -> exp.Expression:
@@ -727,7 +732,7 @@ def compile_query(
     header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
         f"{m}@{manifest.metrics[m].version}" for m in query.metrics
     )
-    sql = header + "\n" + result.sql(dialect=render_dialect(query.dialect), pretty=True)
+    sql = header + "\n" + render(result, query.dialect)
     timings["render"] = time.perf_counter() - started
     return CompiledQuery(
         sql=sql,

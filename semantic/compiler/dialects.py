@@ -2,15 +2,15 @@
 
 MySQL/MariaDB have no DATE_TRUNC. sqlglot's MySQL dialect emulates it with arithmetic from
 year 0000 that returns text, and truncates weeks to Sundays; MetricFlow (and every other
-engine here) truncates weeks to Mondays and returns a timestamp. ``TallyMySQL`` renders each
-grain with MySQL date functions that MariaDB also has, cast to DATETIME.
+engine here) truncates weeks to Mondays and returns a timestamp. ``render`` rewrites each
+truncation, for MySQL, into MySQL date functions that MariaDB also has, cast to DATETIME.
+(A rewrite of the tree rather than a Generator subclass: sqlglot's compiled build,
+sqlglotc, does not let interpreted classes inherit from its generators.)
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.dialects.mysql import MySQL
 
 
 def _fn(name: str, *args: exp.Expression) -> exp.Expression:
@@ -53,18 +53,20 @@ def mysql_trunc(value: exp.Expression, unit: str) -> exp.Expression:
     return exp.Cast(this=start, to=exp.DataType.build("DATETIME"))
 
 
-class TallyMySQL(MySQL):
-    """MySQL/MariaDB with Monday-week, timestamp-typed truncation."""
-
-    class Generator(MySQL.Generator):
-        TRANSFORMS = {
-            **MySQL.Generator.TRANSFORMS,
-            exp.TimestampTrunc: lambda self, e: self.sql(
-                mysql_trunc(e.this, e.args["unit"].name if e.args.get("unit") else "DAY")
-            ),
-        }
+def _mysql_rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.TimestampTrunc):
+        unit = node.args["unit"].name if node.args.get("unit") else "DAY"
+        return mysql_trunc(node.this, unit)
+    return node
 
 
-def render_dialect(name: str) -> str | type[Dialect]:
-    """The sqlglot dialect that renders ``name`` (ours where we patch a quirk)."""
-    return TallyMySQL if name == "mysql" else name
+def render(tree: exp.Expression, dialect: str, *, pretty: bool = True) -> str:
+    """SQL text of ``tree`` (built for this call, so it is rewritten in place) in ``dialect``.
+
+    Example:
+        >>> render(exp.TimestampTrunc(this=exp.column("ts"), unit=exp.Var(this="DAY")), "mysql")
+        'CAST(DATE(ts) AS DATETIME)'
+    """
+    if dialect == "mysql":
+        tree = tree.transform(_mysql_rewrite, copy=False)
+    return tree.sql(dialect=dialect, copy=False, pretty=pretty)
