@@ -145,6 +145,7 @@ class MetricDimensionsApi(APIView):
 class TimeSpineApi(APIView):
     """GET reports the release's time spine; POST builds or refreshes Tally's own (staff)."""
 
+    @extend_schema_serializer(component_name="TimeSpineRefreshInput")
     class InputSerializer(serializers.Serializer):
         start = serializers.DateField(required=False, allow_null=True)
         end = serializers.DateField(required=False, allow_null=True)

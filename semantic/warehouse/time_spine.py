@@ -399,6 +399,23 @@ def _day_series(config: WarehouseConfig, span: DayRange) -> exp.Select:
     )
 
 
+def _schema_exists(config: WarehouseConfig, schema: str) -> bool:
+    column: exp.Expression = exp.column("schema_name")
+    if config.engine == "duckdb":
+        column, schema = exp.Lower(this=column), schema.lower()
+    query = (
+        exp.select(exp.Literal.number(1))
+        .from_(exp.table_("schemata", db="information_schema"))
+        .where(exp.EQ(this=column, expression=_string(schema)))
+    )
+    return bool(execute(config, query.sql(dialect=config.dialect)).rows)
+
+
+def _create_schema(schema: str) -> exp.Create:
+    # On MySQL/MariaDB a schema is a database: CREATE SCHEMA is CREATE DATABASE there.
+    return exp.Create(this=exp.Table(db=exp.to_identifier(schema)), kind="SCHEMA", exists=True)
+
+
 def _create(relation: tuple[str | None, str, str]) -> exp.Create:
     column = exp.ColumnDef(
         this=exp.to_identifier(SPINE_COLUMN),
@@ -555,13 +572,13 @@ def spine_build(
     check_engine(config)
     span = checked_range(span.start, span.end)
     comment = f"Tally time spine {span}" + (f" ({note})" if note else "")
-    schema = exp.Create(
-        this=exp.Table(db=exp.to_identifier(relation[1])), kind="SCHEMA", exists=True
-    )
     writer = _Writer(config)
     try:
         current = spine_read(config, relation)
         if not current.exists:
+            # Only a missing schema is created: CREATE SCHEMA IF NOT EXISTS still needs the
+            # right to create schemas on PostgreSQL, which a table owner may not have.
+            schema = [] if _schema_exists(config, relation[1]) else [_create_schema(relation[1])]
             try:
                 _create_by_rename(writer, span, relation, schema, comment)
             except WarehouseError:
@@ -582,7 +599,7 @@ def _create_by_rename(
     writer: _Writer,
     span: DayRange,
     relation: tuple[str | None, str, str],
-    schema: exp.Create,
+    schema: list[exp.Expression],
     comment: str,
 ) -> None:
     config = writer.config
@@ -593,7 +610,7 @@ def _create_by_rename(
         _transaction(
             writer,
             [
-                schema,
+                *schema,
                 _create(staging),
                 fill,
                 _rename(config, staging, relation),
@@ -602,7 +619,7 @@ def _create_by_rename(
         )
         return
     try:
-        for statement in (schema, _create(staging)):
+        for statement in (*schema, _create(staging)):
             writer.run(statement)
         _transaction(writer, [fill])
         writer.run(_rename(config, staging, relation))
