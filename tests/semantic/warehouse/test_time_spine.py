@@ -6,9 +6,11 @@ with a unique name, dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from semantic.compiler.manifest import Manifest
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
+from semantic.warehouse.connections import connect
 from semantic.warehouse.execute import execute
 from semantic.warehouse.time_spine import (
     MAX_SPINE_DAYS,
@@ -30,6 +33,7 @@ from semantic.warehouse.time_spine import (
     spine_build,
     spine_read,
 )
+from tally.errors import WarehouseError
 from tests.conftest import ROOT, require_service
 
 ENGINES = ("duckdb", "postgres", "mysql")
@@ -190,3 +194,69 @@ def test_data_range_is_min_and_max_over_every_agg_time_dimension(
     ((low, high),) = con.execute(f"SELECT min(d), max(d) FROM ({union})").fetchall()
     con.close()
     assert data_range(config, manifest) == DayRange(low, high)
+
+
+def test_a_failed_refresh_leaves_the_previous_spine_whole(warehouse: tuple) -> None:
+    """Delete-outside and insert-missing are one transaction: when the insert fails (here a
+    CHECK constraint refuses 2027), the days already deleted come back."""
+    config, relation = warehouse
+    table = ".".join(p for p in relation if p)
+    if config.engine == "postgresql":
+        execute_ddl(config, "CREATE SCHEMA IF NOT EXISTS main")
+    execute_ddl(
+        config,
+        f"CREATE TABLE {table} (date_day DATE NOT NULL PRIMARY KEY "
+        "CHECK (date_day < DATE '2027-01-01'))",
+    )
+    spine_build(config, THREE_YEARS, relation=relation)
+    with pytest.raises(WarehouseError):
+        spine_build(config, DayRange(dt.date(2025, 7, 1), dt.date(2027, 6, 30)), relation=relation)
+    after = spine_read(config, relation)
+    assert (after.start, after.end, after.rows) == (THREE_YEARS.start, THREE_YEARS.end, 1096)
+
+
+def test_a_concurrent_reader_sees_no_spine_or_a_whole_one(warehouse: tuple) -> None:
+    """While the spine is created and then moved back and forth, a reader on another
+    connection counts either nothing (not created yet) or all the days of one range."""
+    config, relation = warehouse
+    table = ".".join(p for p in relation if p)
+    moved = DayRange(dt.date(2025, 7, 1), dt.date(2027, 6, 30))
+    seen: set[object] = set()
+    stop = threading.Event()
+
+    def read() -> None:
+        conn = connect(config)
+        try:
+            while not stop.is_set():
+                try:
+                    cur = conn.cursor()
+                    cur.execute(f"SELECT count(*) FROM {table}")
+                    seen.add(int(cur.fetchone()[0]))
+                    if config.engine != "duckdb":
+                        conn.commit()  # a fresh snapshot for the next count
+                except Exception:
+                    seen.add("missing")
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+        finally:
+            conn.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for span in (THREE_YEARS, moved, THREE_YEARS, moved):
+            spine_build(config, span, relation=relation)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen <= {"missing", THREE_YEARS.days, moved.days}, seen
+    assert seen & {THREE_YEARS.days, moved.days}
+
+
+def execute_ddl(config: WarehouseConfig, sql: str) -> None:
+    conn = connect(config)
+    try:
+        conn.cursor().execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
