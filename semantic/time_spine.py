@@ -34,6 +34,7 @@ from semantic.warehouse.time_spine import (
     spine_read,
     year_padded,
 )
+from tally.errors import WarehouseError
 
 MISSING_WARNING = "the time spine {table} does not exist in the warehouse"
 MISSING_TALLY_HINT = "run `tally time-spine` (a query that needs it also builds it)"
@@ -43,6 +44,11 @@ NOT_COVERING_WARNING = (
     "join_to_timespine metrics miss the days outside it"
 )
 GAPS_WARNING = "the time spine {table} has {rows} rows for the {days} days it spans (gaps)"
+DATA_RANGE_FAILED = "cannot read the data's range to build the time spine {table}: {reason}"
+DATA_RANGE_HINT = (
+    "set TALLY_TIME_SPINE_START and TALLY_TIME_SPINE_END, or run `tally time-spine --start "
+    "YYYY-MM-DD --end YYYY-MM-DD` once"
+)
 STALE_WARNING = "the time spine {table} covers {spine}, not the configured {planned}"
 
 
@@ -215,10 +221,26 @@ def time_spine_ensure(*, sql: str, release_ref: str | None = None) -> None:
         if key in _ensured:
             return
         if not spine_read(warehouse, time_spine.relation, time_spine.column).exists:
-            data = data_range(warehouse, manifest)
+            data = None
+            if settings.TIME_SPINE_START is None or settings.TIME_SPINE_END is None:
+                data = _data_for_query(warehouse, manifest, qualified_name(time_spine.relation))
             planned, note = _planned(data, None, None)
             spine_build(warehouse, planned, relation=time_spine.relation, note=note)
         _ensured.add(key)
+
+
+def _data_for_query(warehouse: WarehouseConfig, manifest: Manifest, table: str) -> DayRange | None:
+    # The range query scans every model's table, also those the user's query does not read:
+    # say why a query about one model failed on another, and how to avoid the scan.
+    try:
+        return data_range(warehouse, manifest)
+    except WarehouseError as exc:
+        raise WarehouseError(
+            DATA_RANGE_FAILED.format(table=table, reason=exc.message),
+            code=exc.code,
+            hint=DATA_RANGE_HINT,
+            details=exc.details,
+        ) from exc
 
 
 def time_spine_forget() -> None:

@@ -23,6 +23,7 @@ from semantic.warehouse.time_spine import (
     TimeSpineError,
     TimeSpineOwnedByProject,
 )
+from tally.errors import WarehouseError
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +206,37 @@ def test_queries_through_tally_spine_build_it_and_match_the_demo_spine(
     # All-time cumulative and join_to_timespine emit a row per spine period up to the spine's
     # end (MetricFlow's semantics): Tally's runs to December 31, past the demo's last day.
     assert (max(ours) > max(theirs)) is to_spine_end
+
+
+def test_a_query_builds_the_spine_from_settings_without_scanning_the_data(
+    no_spine_release: str, wh: Path, settings: SettingsWrapper
+) -> None:
+    """With both settings, the first query builds the spine from them alone: a model table
+    the query does not read may even be missing."""
+    settings.TIME_SPINE_START = dt.date(2023, 1, 1)
+    settings.TIME_SPINE_END = dt.date(2027, 12, 31)
+    con = duckdb.connect(str(wh))
+    con.execute("DROP TABLE users")
+    con.close()
+    months = _rows(no_spine_release, "cumulative_revenue", "month")
+    assert max(months).date() == dt.date(2027, 12, 1)
+    con = duckdb.connect(str(wh), read_only=True)
+    assert con.execute("SELECT min(date_day), max(date_day) FROM tally_time_spine").fetchone() == (
+        dt.date(2023, 1, 1),
+        dt.date(2027, 12, 31),
+    )
+    con.close()
+
+
+def test_a_query_that_cannot_read_the_data_range_says_why(no_spine_release: str, wh: Path) -> None:
+    """Without settings the first query needs the data's range; a missing model table is
+    reported as that, with the settings as the way out (not a bare "table not found")."""
+    con = duckdb.connect(str(wh))
+    con.execute("DROP TABLE users")
+    con.close()
+    with pytest.raises(WarehouseError) as caught:
+        _rows(no_spine_release, "cumulative_revenue", "month")
+    assert caught.value.message.startswith(
+        "cannot read the data's range to build the time spine main.tally_time_spine: "
+    )
+    assert "TALLY_TIME_SPINE_START" in (caught.value.hint or "")
