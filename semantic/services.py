@@ -132,13 +132,16 @@ def query_execute(
     timeout_s: float = 60,
     row_cap: int = 100_000,
 ) -> QueryAnswer:
-    """Compiles for the configured warehouse's dialect and runs the SQL there."""
+    """Compiles for the configured warehouse's dialect and runs the SQL there (building
+    Tally's time spine first when the SQL reads it and the warehouse lacks it)."""
+    from semantic.time_spine import time_spine_ensure
     from semantic.warehouse.execute import execute
 
     warehouse = settings.WAREHOUSE
     if query.dialect != warehouse.dialect:
         query = MetricQuery(**{**query.__dict__, "dialect": warehouse.dialect})
     compiled = compile_metric_query(query=query, release_ref=release_ref)
+    time_spine_ensure(sql=compiled.sql, release_ref=release_ref)
     result = execute(warehouse, compiled.sql, timeout_s=timeout_s, row_cap=row_cap)
     return QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
 
@@ -150,6 +153,9 @@ def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None)
 
 def caches_clear() -> None:
     """Empties every in-process cache (tests rebuild registries between cases)."""
+    from semantic.time_spine import time_spine_forget
+
+    time_spine_forget()
     _manifests.clear()
     _compiled.clear()
     _releases.clear()

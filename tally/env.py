@@ -7,6 +7,7 @@ traceback about something downstream.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Config:
     database_vendor: str
     warehouse: WarehouseConfig
     broker_url: str | None
+    time_spine_start: dt.date | None = None
+    time_spine_end: dt.date | None = None
 
 
 def _resolve_sqlite_path(name: str) -> str:
@@ -175,6 +178,41 @@ def parse_hosts(value: str | None) -> tuple[str, ...]:
     return hosts
 
 
+def parse_date(variable: str, value: str | None) -> dt.date | None:
+    """Parses an ISO date (``2024-01-01``); None or empty means unset.
+
+    Example:
+        >>> parse_date("TALLY_TIME_SPINE_START", "2024-01-01")
+        datetime.date(2024, 1, 1)
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ConfigError(variable, f"{value!r} is not a date", "use YYYY-MM-DD") from exc
+
+
+def parse_time_spine_range(
+    start: str | None, end: str | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """TALLY_TIME_SPINE_START/END: the range of Tally's time spine (each unset = cover the data).
+
+    Example:
+        >>> parse_time_spine_range("2020-01-01", None)
+        (datetime.date(2020, 1, 1), None)
+    """
+    low = parse_date("TALLY_TIME_SPINE_START", start)
+    high = parse_date("TALLY_TIME_SPINE_END", end)
+    if low is not None and high is not None and low > high:
+        raise ConfigError(
+            "TALLY_TIME_SPINE_END",
+            f"{high.isoformat()} is before TALLY_TIME_SPINE_START {low.isoformat()}",
+            "the end must be on or after the start",
+        )
+    return low, high
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Reads and checks every setting from the environment.
 
@@ -193,6 +231,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         )
     except WarehouseURLError as exc:
         raise ConfigError("WAREHOUSE_URL", exc.problem, exc.hint) from exc
+    spine_start, spine_end = parse_time_spine_range(
+        env.get("TALLY_TIME_SPINE_START"), env.get("TALLY_TIME_SPINE_END")
+    )
     return Config(
         debug=debug,
         secret_key=secret_key,
@@ -201,4 +242,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         database_vendor=vendor,
         warehouse=warehouse,
         broker_url=parse_broker_url(env.get("CELERY_BROKER_URL")),
+        time_spine_start=spine_start,
+        time_spine_end=spine_end,
     )

@@ -65,6 +65,9 @@ VAR_DIR.mkdir(exist_ok=True)
 (VAR_DIR / "static").mkdir(exist_ok=True)
 
 WAREHOUSE = CONFIG.warehouse
+# Range of the time spine Tally maintains (`tally time-spine`); None = cover the data.
+TIME_SPINE_START = CONFIG.time_spine_start
+TIME_SPINE_END = CONFIG.time_spine_end
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

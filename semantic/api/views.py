@@ -5,8 +5,8 @@ import decimal
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +20,7 @@ from semantic.services import (
     query_execute,
     saved_query_apply,
 )
+from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 
 MAX_ITEMS = 100
 MAX_FILTER_CHARS = 10_000
@@ -139,3 +140,80 @@ class MetricDimensionsApi(APIView):
         return Response(
             self.OutputSerializer({"metric": name, "release": release.name, "group_by": items}).data
         )
+
+
+class TimeSpineApi(APIView):
+    """GET reports the release's time spine; POST builds or refreshes Tally's own (staff)."""
+
+    @extend_schema_serializer(component_name="TimeSpineRefreshInput")
+    class InputSerializer(serializers.Serializer):
+        start = serializers.DateField(required=False, allow_null=True)
+        end = serializers.DateField(required=False, allow_null=True)
+        release = serializers.CharField(required=False, allow_null=True, max_length=40)
+
+    @extend_schema_serializer(component_name="TimeSpineStatus")
+    class OutputSerializer(serializers.Serializer):
+        release = serializers.CharField()
+        table = serializers.CharField()
+        column = serializers.CharField()
+        grain = serializers.CharField()
+        managed = serializers.BooleanField(help_text="Tally's own spine (no dbt time_spine)")
+        exists = serializers.BooleanField()
+        start = serializers.DateField(allow_null=True)
+        end = serializers.DateField(allow_null=True)
+        rows = serializers.IntegerField()
+        comment = serializers.CharField(allow_null=True)
+        data_start = serializers.DateField(allow_null=True)
+        data_end = serializers.DateField(allow_null=True)
+        covers_data = serializers.BooleanField()
+        planned_start = serializers.DateField(allow_null=True)
+        planned_end = serializers.DateField(allow_null=True)
+        planned_from = serializers.CharField()
+        warnings = serializers.ListField(child=serializers.CharField())
+
+    def get_permissions(self) -> list[Any]:
+        # Anyone signed in may read the status; rewriting a warehouse table is for staff.
+        if self.request.method == "POST":
+            return [permissions.IsAdminUser()]
+        return super().get_permissions()
+
+    @staticmethod
+    def _body(status: TimeSpineStatus) -> dict[str, Any]:
+        spine = status.spine
+        return {
+            "release": status.release,
+            "table": status.table,
+            "column": status.column,
+            "grain": status.grain,
+            "managed": status.managed,
+            "exists": spine.exists,
+            "start": spine.start,
+            "end": spine.end,
+            "rows": spine.rows,
+            "comment": spine.comment,
+            "data_start": status.data.start if status.data else None,
+            "data_end": status.data.end if status.data else None,
+            "covers_data": status.covers_data,
+            "planned_start": status.planned.start if status.planned else None,
+            "planned_end": status.planned.end if status.planned else None,
+            "planned_from": status.planned_from,
+            "warnings": list(status.warnings),
+        }
+
+    @extend_schema(
+        parameters=[OpenApiParameter("release", str, description="rN or latest (default)")],
+        responses=OutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        status = time_spine_status(release_ref=request.query_params.get("release"))
+        return Response(self.OutputSerializer(self._body(status)).data)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request) -> Response:
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        status = time_spine_refresh(
+            start=data.get("start"), end=data.get("end"), release_ref=data.get("release")
+        )
+        return Response(self.OutputSerializer(self._body(status)).data)

@@ -24,6 +24,7 @@ DJANGO_FREE = [
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
+    "semantic.warehouse.time_spine",
 ]
 
 

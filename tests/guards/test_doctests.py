@@ -22,6 +22,7 @@ MODULES = [
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
+    "semantic.warehouse.time_spine",
     "bench.runner",
     "bench.synthetic",
 ]

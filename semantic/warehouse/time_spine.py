@@ -1,0 +1,652 @@
+"""The time spine: Tally's own day table in the warehouse, and reading any spine's range.
+
+Cumulative, offset and ``join_to_timespine`` metrics read a table with one row per day.
+When a project declares none (no dbt ``time_spine`` model), the manifest points at
+``tally_time_spine (date_day DATE PRIMARY KEY)`` in the default schema, and this module
+builds and refreshes it on DuckDB, PostgreSQL and MySQL/MariaDB.
+
+How a refresh stays atomic (a concurrent reader sees the old spine or the new one):
+    * The table is missing: the days go into a staging table with a unique name, which is
+      then renamed into place. On DuckDB and PostgreSQL the whole build is one transaction
+      (their DDL is transactional); on MySQL/MariaDB, whose DDL commits implicitly, the
+      rename is the one atomic step, and a reader never sees the staging table.
+    * The table exists: one transaction deletes the days outside the range and inserts the
+      missing ones (MVCC on all three engines), so a second refresh with the same range
+      changes nothing.
+
+Every statement is a sqlglot expression rendered for the warehouse's dialect. The days come
+from ``generate_series`` on DuckDB and PostgreSQL; MySQL has no series function and caps
+recursive CTEs at 1,000 rows by default, so there the day offsets are a cross join of
+digit tables. The range and where it came from are written into the table comment.
+
+This module is Django-free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from registry.definitions.project import DEFAULT_TIME_SPINE
+from semantic.compiler.compile import DEFINITION_DIALECT
+from semantic.compiler.manifest import Manifest, TimeSpine
+from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.connections import WarehouseUnavailable, connect
+from semantic.warehouse.execute import UNAVAILABLE_HINT, UNAVAILABLE_MESSAGE, execute, sql_hash
+from tally.errors import UserError, WarehouseError
+
+__all__ = [
+    "MAX_SPINE_DAYS",
+    "SPINE_COLUMN",
+    "SPINE_TABLE",
+    "DayRange",
+    "SpineTable",
+    "TimeSpineError",
+    "TimeSpineOwnedByProject",
+    "check_engine",
+    "checked_range",
+    "data_range",
+    "data_range_query",
+    "is_tally_spine",
+    "qualified_name",
+    "spine_build",
+    "spine_read",
+    "year_padded",
+]
+
+logger = logging.getLogger("tally.time_spine")
+
+SPINE_TABLE = DEFAULT_TIME_SPINE
+SPINE_COLUMN = "date_day"
+SUPPORTED_ENGINES = ("duckdb", "postgresql", "mysql")
+# 200 years of days: far beyond any product's history, small enough to build in a second.
+# It stops a typo (year 2204 for 2024) from filling the warehouse with a million rows.
+MAX_SPINE_DAYS = 200 * 366
+
+START_AFTER_END_MESSAGE = "the time spine's start {start} is after its end {end}"
+START_AFTER_END_HINT = "give an end on or after the start"
+TOO_LARGE_MESSAGE = "a time spine of {days} days is larger than the limit of {limit} days"
+TOO_LARGE_HINT = "check the years of --start/--end (TALLY_TIME_SPINE_START/END)"
+UNSUPPORTED_MESSAGE = "Tally cannot build a time spine on a {engine} warehouse"
+UNSUPPORTED_HINT = (
+    "supported: duckdb, postgresql, mysql (MariaDB); elsewhere define a dbt model with "
+    "`time_spine:` and build it with dbt"
+)
+PROJECT_SPINE_MESSAGE = "the project defines its own time spine {table}; Tally does not build it"
+PROJECT_SPINE_HINT = (
+    "build it with dbt, or remove the `time_spine:` model to let Tally maintain tally_time_spine"
+)
+
+
+class TimeSpineError(UserError):
+    """A time spine cannot be built as asked (bad range, unsupported warehouse)."""
+
+    default_code = "bad_time_spine"
+
+
+class TimeSpineOwnedByProject(TimeSpineError):
+    """The project declares its own spine (dbt ``time_spine``); Tally leaves it alone."""
+
+    http_status = 409
+    default_code = "time_spine_owned_by_project"
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """An inclusive range of days.
+
+    Example:
+        >>> DayRange(dt.date(2024, 1, 1), dt.date(2024, 12, 31)).days
+        366
+    """
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class SpineTable:
+    """What a spine table holds now; ``exists`` False means the other fields are empty."""
+
+    exists: bool
+    start: dt.date | None = None
+    end: dt.date | None = None
+    rows: int = 0
+    comment: str | None = None
+
+
+def is_tally_spine(spine: TimeSpine) -> bool:
+    """Whether the manifest's spine is the one Tally maintains (the project declares none).
+
+    Example:
+        >>> is_tally_spine(TimeSpine((None, "main", "tally_time_spine"), "date_day"))
+        True
+    """
+    return spine.relation[2] == SPINE_TABLE
+
+
+def qualified_name(relation: tuple[str | None, str, str]) -> str:
+    """``schema.table`` (or ``db.schema.table``) as people read it.
+
+    Example:
+        >>> qualified_name((None, "main", "tally_time_spine"))
+        'main.tally_time_spine'
+    """
+    return ".".join(part for part in relation if part)
+
+
+def year_padded(low: dt.date, high: dt.date) -> DayRange:
+    """January 1 of ``low``'s year to December 31 of ``high``'s, so that offsets and
+    cumulative metrics at year grain see whole years.
+
+    Example:
+        >>> str(year_padded(dt.date(2024, 3, 5), dt.date(2026, 11, 20)))
+        '2024-01-01..2026-12-31'
+    """
+    return DayRange(dt.date(low.year, 1, 1), dt.date(high.year, 12, 31))
+
+
+def checked_range(start: dt.date, end: dt.date) -> DayRange:
+    """The range, refused when the start is after the end or it is implausibly large.
+
+    Raises:
+        TimeSpineError: ``bad_time_spine_range`` or ``time_spine_too_large``.
+    """
+    if start > end:
+        raise TimeSpineError(
+            START_AFTER_END_MESSAGE.format(start=start.isoformat(), end=end.isoformat()),
+            code="bad_time_spine_range",
+            hint=START_AFTER_END_HINT,
+            location="end",
+        )
+    span = DayRange(start, end)
+    if span.days > MAX_SPINE_DAYS:
+        raise TimeSpineError(
+            TOO_LARGE_MESSAGE.format(days=span.days, limit=MAX_SPINE_DAYS),
+            code="time_spine_too_large",
+            hint=TOO_LARGE_HINT,
+        )
+    return span
+
+
+def check_engine(config: WarehouseConfig) -> None:
+    """Raises TimeSpineError(``unsupported_warehouse``) unless Tally can build a spine there."""
+    if config.engine not in SUPPORTED_ENGINES:
+        raise TimeSpineError(
+            UNSUPPORTED_MESSAGE.format(engine=config.engine),
+            code="unsupported_warehouse",
+            hint=UNSUPPORTED_HINT,
+        )
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _table(relation: tuple[str | None, str, str], alias: str | None = None) -> exp.Table:
+    database, schema, name = relation
+    table = exp.table_(name, db=schema, catalog=database)
+    return table.as_(alias, copy=False) if alias else table
+
+
+def _string(value: str) -> exp.Literal:
+    return exp.Literal.string(value)
+
+
+def _date(value: dt.date) -> exp.Cast:
+    return exp.cast(_string(value.isoformat()), exp.DataType.Type.DATE)
+
+
+def _as_date(value: Any) -> dt.date | None:
+    # A project's spine may be a TIMESTAMP column; a DATE column arrives as a date already.
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else None
+
+
+def _catalog_query(config: WarehouseConfig, relation: tuple[str | None, str, str]) -> exp.Select:
+    """One row (the table's comment) when the table or view exists, none otherwise."""
+    _, schema, name = relation
+    if config.engine == "postgresql":
+        # to_regclass resolves the name as the compiled SQL does (unquoted names fold to
+        # lower case) and is NULL for a missing table instead of raising.
+        regclass = exp.func("to_regclass", _string(_table(relation).sql(dialect="postgres")))
+        return exp.select(exp.func("obj_description", regclass, _string("pg_class"))).where(
+            exp.Not(this=exp.Is(this=regclass.copy(), expression=exp.Null()))
+        )
+    tables = exp.table_("tables", db="information_schema")
+    schema_col, name_col = exp.column("table_schema"), exp.column("table_name")
+    if config.engine == "duckdb":
+        # DuckDB identifiers are case-insensitive; MySQL's table names are not (on Linux).
+        schema_col, name_col = exp.Lower(this=schema_col), exp.Lower(this=name_col)
+        schema, name = schema.lower(), name.lower()
+    return (
+        exp.select(exp.column("table_comment"))
+        .from_(tables)
+        .where(exp.EQ(this=schema_col, expression=_string(schema)))
+        .where(exp.EQ(this=name_col, expression=_string(name)))
+    )
+
+
+def spine_read(
+    config: WarehouseConfig,
+    relation: tuple[str | None, str, str],
+    column: str = SPINE_COLUMN,
+    *,
+    timeout_s: float = 60,
+) -> SpineTable:
+    """Whether a spine table exists, and its first and last day, row count and comment.
+
+    Args:
+        config: the warehouse.
+        relation: (database, schema, table) of the spine.
+        column: its day column.
+        timeout_s: limit on each query.
+
+    Returns:
+        The :class:`SpineTable`.
+
+    Raises:
+        TimeSpineError: the warehouse engine is not supported.
+        WarehouseError: the warehouse cannot be reached or rejected a query.
+
+    Example:
+        >>> memory = WarehouseConfig(engine="duckdb", dialect="duckdb", path=":memory:")
+        >>> spine_read(memory, (None, "main", "tally_time_spine")).exists
+        False
+    """
+    check_engine(config)
+    found = execute(config, _catalog_query(config, relation).sql(dialect=config.dialect))
+    if not found.rows:
+        return SpineTable(exists=False)
+    day = exp.column(column, table="spine")
+    bounds = exp.select(
+        exp.Min(this=day), exp.Max(this=day.copy()), exp.Count(this=exp.Star())
+    ).from_(_table(relation, "spine"))
+    ((low, high, rows),) = execute(
+        config, bounds.sql(dialect=config.dialect), timeout_s=timeout_s
+    ).rows
+    comment = found.rows[0][0]
+    return SpineTable(True, _as_date(low), _as_date(high), int(rows), comment or None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
+
+
+def _qualified(sql: str, alias: str) -> exp.Expression:
+    tree = _parsed(sql).copy()
+    for column in tree.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(alias))
+    return tree
+
+
+def data_range_query(manifest: Manifest) -> exp.Select | None:
+    """MIN and MAX day over every measure's agg_time_dimension, one scan per model.
+
+    Returns:
+        ``SELECT MIN(lo), MAX(hi) FROM (… UNION ALL …)``, or None when no measure has one.
+
+    Example:
+        >>> from semantic.compiler.manifest import build_manifest
+        >>> m = build_manifest([("semantic_model", "e", {"name": "e", "model": "ref('events')",
+        ...     "defaults": {"agg_time_dimension": "at"},
+        ...     "dimensions": [{"name": "at", "type": "time",
+        ...                     "type_params": {"time_granularity": "day"}}],
+        ...     "measures": [{"name": "n", "agg": "count"}]}, "1.0")])
+        >>> print(data_range_query(m).sql())
+        SELECT MIN(r.lo), MAX(r.hi) FROM (SELECT MIN(CAST(src.at AS DATE)) AS lo, \
+MAX(CAST(src.at AS DATE)) AS hi FROM main.events AS src) AS r
+    """
+    scans: list[exp.Select] = []
+    for model in sorted(manifest.semantic_models.values(), key=lambda m: m.name):
+        names = sorted({m.agg_time_dimension for m in model.measures.values()} - {""})
+        days = [
+            exp.cast(_qualified(model.dimensions[name].expr, "src"), exp.DataType.Type.DATE)
+            for name in names
+            if name in model.dimensions and model.dimensions[name].type == "time"
+        ]
+        if not days:
+            continue
+        # One MIN/MAX pair per time dimension: LEAST/GREATEST would fold them into one row,
+        # but MySQL returns NULL from them when any argument is NULL (a nullable ended_at).
+        for day in days:
+            scans.append(
+                exp.select(exp.Min(this=day).as_("lo"), exp.Max(this=day.copy()).as_("hi")).from_(
+                    _table(model.relation, "src")
+                )
+            )
+    if not scans:
+        return None
+    union: exp.Query = scans[0]
+    for scan in scans[1:]:
+        union = exp.union(union, scan, distinct=False)
+    return exp.select(
+        exp.Min(this=exp.column("lo", table="r")), exp.Max(this=exp.column("hi", table="r"))
+    ).from_(union.subquery("r"))
+
+
+def data_range(
+    config: WarehouseConfig, manifest: Manifest, *, timeout_s: float = 300
+) -> DayRange | None:
+    """The first and last day of the data (every measure's agg_time_dimension), unpadded.
+
+    Returns:
+        The range, or None when the models hold no rows (or no measure has a time dimension).
+
+    Raises:
+        WarehouseError: a model's table is missing or the warehouse is unreachable.
+    """
+    query = data_range_query(manifest)
+    if query is None:
+        return None
+    ((low, high),) = execute(config, query.sql(dialect=config.dialect), timeout_s=timeout_s).rows
+    low, high = _as_date(low), _as_date(high)
+    if low is None or high is None:
+        return None
+    return DayRange(low, high)
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+def _day_series(config: WarehouseConfig, span: DayRange) -> exp.Select:
+    """``SELECT … AS date_day`` yielding each day of ``span`` once."""
+    if config.engine in ("duckdb", "postgresql"):
+        series = exp.GenerateSeries(
+            start=exp.cast(_string(span.start.isoformat()), exp.DataType.Type.TIMESTAMP),
+            end=exp.cast(_string(span.end.isoformat()), exp.DataType.Type.TIMESTAMP),
+            step=exp.Interval(this=_string("1"), unit=exp.Var(this="DAY")),
+        )
+        source = exp.Table(
+            this=series,
+            alias=exp.TableAlias(this=exp.to_identifier("g"), columns=[exp.to_identifier("d")]),
+        )
+        day = exp.cast(exp.column("d", table="g"), exp.DataType.Type.DATE)
+        return exp.select(day.as_(SPINE_COLUMN)).from_(source)
+    # MySQL/MariaDB: offsets 0..10^k-1 from k cross-joined digit tables, cut at span.days.
+    digits: exp.Query = exp.select(exp.Literal.number(0).as_("n"))
+    for digit in range(1, 10):
+        digits = exp.union(digits, exp.select(exp.Literal.number(digit).as_("n")), distinct=False)
+    places = len(str(span.days - 1)) if span.days > 1 else 1
+    offset: exp.Expression = exp.column("n", table="d0")
+    select = exp.select().from_(digits.subquery("d0"))
+    for place in range(1, places):
+        alias = f"d{place}"
+        select = select.join(digits.subquery(alias), join_type="CROSS")
+        offset = exp.Add(
+            this=offset,
+            expression=exp.Mul(
+                this=exp.column("n", table=alias), expression=exp.Literal.number(10**place)
+            ),
+        )
+    day = exp.DateAdd(this=_date(span.start), expression=offset, unit=exp.Var(this="DAY"))
+    return select.select(exp.cast(day, exp.DataType.Type.DATE).as_(SPINE_COLUMN), copy=False).where(
+        exp.LT(this=offset.copy(), expression=exp.Literal.number(span.days))
+    )
+
+
+def _schema_exists(config: WarehouseConfig, schema: str) -> bool:
+    column: exp.Expression = exp.column("schema_name")
+    if config.engine == "duckdb":
+        column, schema = exp.Lower(this=column), schema.lower()
+    query = (
+        exp.select(exp.Literal.number(1))
+        .from_(exp.table_("schemata", db="information_schema"))
+        .where(exp.EQ(this=column, expression=_string(schema)))
+    )
+    return bool(execute(config, query.sql(dialect=config.dialect)).rows)
+
+
+def _create_schema(schema: str) -> exp.Create:
+    # On MySQL/MariaDB a schema is a database: CREATE SCHEMA is CREATE DATABASE there.
+    return exp.Create(this=exp.Table(db=exp.to_identifier(schema)), kind="SCHEMA", exists=True)
+
+
+def _create(relation: tuple[str | None, str, str]) -> exp.Create:
+    column = exp.ColumnDef(
+        this=exp.to_identifier(SPINE_COLUMN),
+        kind=exp.DataType.build("DATE"),
+        constraints=[
+            exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()),
+            exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint()),
+        ],
+    )
+    return exp.Create(this=exp.Schema(this=_table(relation), expressions=[column]), kind="TABLE")
+
+
+def _comment(
+    config: WarehouseConfig, relation: tuple[str | None, str, str], text: str
+) -> exp.Expression:
+    if config.engine == "mysql":
+        return exp.Alter(
+            this=_table(relation),
+            kind="TABLE",
+            actions=[exp.SchemaCommentProperty(this=_string(text))],
+        )
+    return exp.Comment(this=_table(relation), kind="TABLE", expression=_string(text))
+
+
+def _rename(
+    config: WarehouseConfig,
+    source: tuple[str | None, str, str],
+    target: tuple[str | None, str, str],
+) -> exp.Alter:
+    # PostgreSQL and DuckDB take a bare new name (the schema stays); MySQL moves an unqualified
+    # name into the session's database, so there the target is qualified.
+    new = _table(target) if config.engine == "mysql" else exp.table_(target[2])
+    return exp.Alter(this=_table(source), kind="TABLE", actions=[exp.AlterRename(this=new)])
+
+
+def _missing_days(relation: tuple[str | None, str, str], series: exp.Select) -> exp.Insert:
+    held = (
+        exp.select(exp.Literal.number(1))
+        .from_(_table(relation, "cur"))
+        .where(
+            exp.EQ(
+                this=exp.column(SPINE_COLUMN, table="cur"),
+                expression=exp.column(SPINE_COLUMN, table="s"),
+            )
+        )
+    )
+    rows = (
+        exp.select(exp.column(SPINE_COLUMN, table="s"))
+        .from_(series.subquery("s"))
+        .where(exp.Not(this=exp.Exists(this=held)))
+    )
+    return exp.insert(rows, _table(relation), columns=[SPINE_COLUMN])
+
+
+def _outside_days(relation: tuple[str | None, str, str], span: DayRange) -> exp.Delete:
+    day = exp.column(SPINE_COLUMN)
+    return exp.delete(_table(relation)).where(
+        exp.or_(
+            exp.LT(this=day, expression=_date(span.start)),
+            exp.GT(this=day.copy(), expression=_date(span.end)),
+        )
+    )
+
+
+class _Writer:
+    """One read-write connection; runs rendered statements and maps driver errors."""
+
+    def __init__(self, config: WarehouseConfig) -> None:
+        self.config = config
+        try:
+            self.conn = connect(config)
+        except WarehouseUnavailable as exc:
+            raise WarehouseError(
+                UNAVAILABLE_MESSAGE.format(url=config.display_url, reason=str(exc)),
+                code="warehouse_unavailable",
+                hint=UNAVAILABLE_HINT,
+            ) from exc
+        # DuckDB's cursor() is a second connection with its own transaction, so BEGIN and
+        # COMMIT must go through the connection itself.
+        self.cursor = self.conn if config.engine == "duckdb" else self.conn.cursor()
+
+    def run(self, statement: exp.Expression) -> None:
+        sql = statement.sql(dialect=self.config.dialect)
+        try:
+            self.cursor.execute(sql)
+        except Exception as exc:  # any driver error: the statement text is in the log only
+            logger.warning("time spine statement failed: %s: %s", sql, exc)
+            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            raise WarehouseError(
+                lines[0] if lines else "the warehouse rejected a time spine statement",
+                code="warehouse_error",
+                details={"dialect": self.config.dialect, "sql_hash": sql_hash(sql)},
+            ) from exc
+
+    def begin(self) -> None:
+        # psycopg and PyMySQL open a transaction implicitly; DuckDB's Python API autocommits.
+        if self.config.engine == "duckdb":
+            self.cursor.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        try:
+            self.conn.rollback()
+        except (
+            Exception
+        ):  # nothing open (DuckDB after a failed BEGIN); the error that led here counts
+            logger.debug("rollback after a failed time spine build", exc_info=True)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            logger.debug("closing the time spine connection", exc_info=True)
+
+
+def _transaction(writer: _Writer, statements: Iterable[exp.Expression]) -> None:
+    writer.begin()
+    try:
+        for statement in statements:
+            writer.run(statement)
+        writer.commit()
+    except BaseException:
+        writer.rollback()
+        raise
+
+
+def spine_build(
+    config: WarehouseConfig,
+    span: DayRange,
+    *,
+    relation: tuple[str | None, str, str] = (None, "main", SPINE_TABLE),
+    note: str = "",
+) -> SpineTable:
+    """Creates or refreshes Tally's spine to hold exactly the days of ``span``, atomically.
+
+    Idempotent: a second call with the same range deletes and inserts nothing. See the
+    module docstring for how each engine keeps readers from seeing a half-built spine.
+
+    Args:
+        config: the warehouse.
+        span: the days to hold (checked with :func:`checked_range`).
+        relation: where the spine lives (the manifest's time spine).
+        note: where the range came from, recorded in the table comment.
+
+    Returns:
+        The spine as built.
+
+    Raises:
+        TimeSpineError: the engine is unsupported or the range is refused.
+        WarehouseError: the warehouse cannot be reached or rejected a statement.
+    """
+    check_engine(config)
+    span = checked_range(span.start, span.end)
+    comment = f"Tally time spine {span}" + (f" ({note})" if note else "")
+    writer = _Writer(config)
+    try:
+        current = spine_read(config, relation)
+        if not current.exists:
+            # Only a missing schema is created: CREATE SCHEMA IF NOT EXISTS still needs the
+            # right to create schemas on PostgreSQL, which a table owner may not have.
+            schema = [] if _schema_exists(config, relation[1]) else [_create_schema(relation[1])]
+            try:
+                _create_by_rename(writer, span, relation, schema, comment)
+            except WarehouseError:
+                # Another process built it meanwhile (our rename lost the race): refresh theirs.
+                if not spine_read(config, relation).exists:
+                    raise
+                _refresh_in_place(writer, span, relation, comment)
+        else:
+            _refresh_in_place(writer, span, relation, comment)
+    finally:
+        writer.close()
+    built = spine_read(config, relation)
+    logger.info("time spine %s holds %s (%d rows)", qualified_name(relation), span, built.rows)
+    return built
+
+
+def _create_by_rename(
+    writer: _Writer,
+    span: DayRange,
+    relation: tuple[str | None, str, str],
+    schema: list[exp.Expression],
+    comment: str,
+) -> None:
+    config = writer.config
+    # A unique staging name: two processes building at once never share a half-filled table.
+    staging = (relation[0], relation[1], f"{relation[2]}__build_{uuid.uuid4().hex[:8]}")
+    fill = exp.insert(_day_series(config, span), _table(staging), columns=[SPINE_COLUMN])
+    if config.engine != "mysql":
+        _transaction(
+            writer,
+            [
+                *schema,
+                _create(staging),
+                fill,
+                _rename(config, staging, relation),
+                _comment(config, relation, comment),
+            ],
+        )
+        return
+    try:
+        for statement in (*schema, _create(staging)):
+            writer.run(statement)
+        _transaction(writer, [fill])
+        writer.run(_rename(config, staging, relation))
+        writer.run(_comment(config, relation, comment))
+    finally:
+        # After a successful rename there is nothing left to drop; after a failure the staging
+        # table would linger, since MySQL cannot roll back its creation.
+        try:
+            writer.run(exp.Drop(tables=[_table(staging)], kind="TABLE", exists=True))
+        except WarehouseError:
+            logger.warning("could not drop staging table %s", qualified_name(staging))
+
+
+def _refresh_in_place(
+    writer: _Writer, span: DayRange, relation: tuple[str | None, str, str], comment: str
+) -> None:
+    config = writer.config
+    statements: list[exp.Expression] = [
+        _outside_days(relation, span),
+        _missing_days(relation, _day_series(config, span)),
+    ]
+    if config.engine != "mysql":
+        statements.append(_comment(config, relation, comment))
+    _transaction(writer, statements)
+    if config.engine == "mysql":
+        # ALTER TABLE … COMMENT commits implicitly, so it follows the data transaction.
+        writer.run(_comment(config, relation, comment))
