@@ -511,8 +511,12 @@ class _Source:
             )
         return _trunc(_definition_expr(dim.expr, alias), grain)
 
-    def from_clause(self, select: exp.Select) -> exp.Select:
-        select = select.from_(_table(self.model.relation, self.alias), copy=False)
+    def from_clause(self, select: exp.Select, base: exp.Expression | None = None) -> exp.Select:
+        """FROM the model's table (or ``base``, a derived table under the model's alias) and
+        LEFT JOINs to every model the items reached."""
+        select = select.from_(
+            base if base is not None else _table(self.model.relation, self.alias), copy=False
+        )
         for key, (target, condition) in self.joins.items():
             target_alias = "__".join(key) + "__" + target.name
             select = _join(select, _table(target.relation, target_alias), on=condition, side="LEFT")
@@ -1019,6 +1023,38 @@ def _non_additive_select(
         if partition
         else exp.Window(this=choose(this=day.copy()))
     )
+    reads = {
+        column.table
+        for expression in (*conditions, *partition)
+        for column in expression.find_all(exp.Column)
+    }
+    if reads <= {source.alias}:
+        # The filters and the window read the measure's own table only: pick the rows
+        # there, under the table's alias, and join dimension tables to the few rows kept.
+        picked = exp.select(
+            exp.Column(this=exp.Star(), table=exp.to_identifier(source.alias)),
+            day.as_("tally_row_day", copy=False),
+            limit.as_("tally_window_day", copy=False),
+        ).from_(_table(source.model.relation, source.alias), copy=False)
+        for condition in conditions:
+            picked = picked.where(condition, copy=False)
+        outer = exp.select(
+            *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items],
+            *[
+                _aggregate(leaf.measure, _definition_expr(leaf.measure.expr, source.alias)).as_(
+                    leaf.alias, copy=False
+                )
+                for leaf in leaves
+            ],
+        )
+        outer = source.from_clause(outer, base=picked.subquery(source.alias, copy=False))
+        return outer.where(
+            exp.EQ(
+                this=exp.column("tally_row_day", table=source.alias),
+                expression=exp.column("tally_window_day", table=source.alias),
+            ),
+            copy=False,
+        )
     inner = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items],
         *[
