@@ -77,7 +77,7 @@ def _texts(value: Any) -> list[str]:
 def _check_filters(project: Project) -> None:
     """Every item a metric's filters name must be reachable from that metric (DSI does not
     check filter names; a typo would otherwise surface only when someone queries)."""
-    from semantic.compiler.compile import queryable_items
+    from semantic.compiler.compile import check_filter_metric, queryable_items
     from semantic.compiler.manifest import build_manifest
     from semantic.compiler.where import parse_where
     from tally.errors import QueryError
@@ -113,6 +113,21 @@ def _check_filters(project: Project) -> None:
                 continue
             for ref in parsed.refs:
                 if ref.kind == "metric":
+                    # Metric('m', group_by=['entity']): m must exist, group by the entity,
+                    # and the filtered metric's own models must carry that entity.
+                    try:
+                        check_filter_metric(
+                            manifest, ref, scope or obj.name, ".".join(map(str, path))
+                        )
+                    except QueryError as exc:
+                        project.issues.add(
+                            exc.code,
+                            f"filter of metric {obj.name!r}: {exc.message}",
+                            file=obj.file,
+                            line=line,
+                            hint=exc.hint,
+                            object=obj.name,
+                        )
                     continue
                 name = "__".join([*ref.entity_path, ref.name])
                 if name not in items:

@@ -15,6 +15,7 @@ User text enters only as parsed, checked sqlglot expressions (see semantic.compi
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import time
@@ -44,6 +45,22 @@ MSG_FAN_OUT = (
 )
 MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows ({allowed})"
 MSG_UNSUPPORTED = "{what} is not supported yet"
+MSG_FILTER_METRIC_GROUP_BY = "{item} in a filter needs exactly one group_by entity, not {count}"
+HINT_FILTER_METRIC_GROUP_BY = "e.g. {{{{ Metric('{name}', group_by=['account']) }}}} > 100"
+MSG_FILTER_METRIC_NOT_ENTITY = "group_by {group_by!r} of {item} is not an entity"
+MSG_FILTER_METRIC_UNJOINABLE = "{item} cannot filter {model!r}: it has no entity {entity!r}"
+HINT_FILTER_METRIC_UNJOINABLE = (
+    "a Metric() filter joins on an entity of the filtered model; {model!r} has: {entities}"
+)
+MSG_FILTER_METRIC_CYCLE = "Metric() filters depend on themselves: {path}"
+MSG_BAD_CONSTANT_PROPERTY = (
+    "constant_properties[{index}] of conversion metric {metric!r} needs a base_property and a "
+    "conversion_property"
+)
+MSG_UNKNOWN_PROPERTY = (
+    "constant property {name!r} of conversion metric {metric!r} is not a dimension or entity "
+    "of {model!r}"
+)
 
 
 @dataclass(frozen=True)
@@ -83,11 +100,19 @@ class Conversion:
     window: tuple[int, str] | None
     base_measure: Measure
     base_filters: tuple[str, ...]
+    # (base_property, conversion_property) pairs the two events must share besides the entity.
+    constant_properties: tuple[tuple[str, str], ...] = ()
+    metric: str = field(default="", compare=False)  # for error messages only
 
     @property
     def tag(self) -> str:
         window = f"{self.window[0]}{self.window[1]}" if self.window else "ever"
-        return f"conv_{self.entity}_{window}_{self.base_measure.name}"
+        tag = f"conv_{self.entity}_{window}_{self.base_measure.name}"
+        for base_property, conversion_property in self.constant_properties:
+            tag += f"_{base_property}" + (
+                f"_{conversion_property}" if conversion_property != base_property else ""
+            )
+        return tag
 
 
 @dataclass(frozen=True)
@@ -251,12 +276,6 @@ def _conversion_leaves(
 ) -> tuple[Leaf, Leaf]:
     """The base aggregation and the conversions aggregation of a conversion metric."""
     params = _conversion_params(metric)
-    if params.get("constant_properties"):
-        raise _error(
-            MSG_UNSUPPORTED.format(what="conversion constant_properties"),
-            code="unsupported_metric",
-            location=f"metric {metric.name}",
-        )
     base_ref = _ref(params["base_measure"])
     conv_ref = _ref(params["conversion_measure"])
     base_filters = filters + _as_tuple(base_ref.get("filter"))
@@ -268,7 +287,14 @@ def _conversion_leaves(
     if window:
         count, unit = str(window).split()
         parsed = (int(count), unit.rstrip("s").lower())
-    spec = Conversion(str(params["entity"]), parsed, base_measure, base_filters)
+    spec = Conversion(
+        str(params["entity"]),
+        parsed,
+        base_measure,
+        base_filters,
+        _constant_properties(metric),
+        metric.name,
+    )
     # The conversion measure's own filter applies to conversion events (MetricFlow drops it;
     # see the conformance suite). Query filters apply to the base events, whose dimensions
     # the conversions are reported under.
@@ -282,6 +308,23 @@ def _conversion_leaves(
         conv_alias + suffix, conv_measure, conv_filters, offset=offset, conversion=spec
     )
     return base, converted
+
+
+def _constant_properties(metric: Metric) -> tuple[tuple[str, str], ...]:
+    """``constant_properties`` of a conversion metric as (base, conversion) element names."""
+    pairs = []
+    for index, raw in enumerate(_conversion_params(metric).get("constant_properties") or ()):
+        base = raw.get("base_property") if isinstance(raw, Mapping) else None
+        conversion = raw.get("conversion_property") if isinstance(raw, Mapping) else None
+        if not (isinstance(base, str) and isinstance(conversion, str)):
+            raise _error(
+                MSG_BAD_CONSTANT_PROPERTY.format(metric=metric.name, index=index),
+                code="bad_metric",
+                location=f"metric {metric.name}",
+                hint="write {base_property: <name>, conversion_property: <name>}",
+            )
+        pairs.append((base.strip().lower(), conversion.strip().lower()))
+    return tuple(pairs)
 
 
 def _leaves(
@@ -419,6 +462,8 @@ class _Source:
     manifest: Manifest
     metric_name: str
     joins: dict[tuple[str, ...], tuple[SemanticModel, exp.Expression]] = field(default_factory=dict)
+    # Metric() filter subqueries (CTE name → join condition), LEFT JOINed after the entities.
+    metric_joins: dict[str, exp.Expression] = field(default_factory=dict)
 
     @property
     def alias(self) -> str:
@@ -520,6 +565,8 @@ class _Source:
         for key, (target, condition) in self.joins.items():
             target_alias = "__".join(key) + "__" + target.name
             select = _join(select, _table(target.relation, target_alias), on=condition, side="LEFT")
+        for name, condition in self.metric_joins.items():
+            select = _join(select, _cte_ref(name), on=condition.copy(), side="LEFT")
         return select
 
 
@@ -575,11 +622,10 @@ def _where(
         columns: dict[str, exp.Expression] = {}
         for ref in parsed.refs:
             if ref.kind == "metric":
-                raise _error(
-                    MSG_UNSUPPORTED.format(what="Metric() in filters"),
-                    code="unsupported_filter",
-                    location=f"{location}[{index}]",
+                columns[ref.placeholder] = _metric_filter_column(
+                    ref, source, f"{location}[{index}]"
                 )
+                continue
             path = tuple(ref.entity_path)
             if ref.kind == "entity":
                 item = (
@@ -603,19 +649,240 @@ def _where(
     return conditions
 
 
-def compile_query(
-    query: MetricQuery, manifest: Manifest, *, level: int | None = None
-) -> CompiledQuery:
-    """Compiles a metric query to SQL for its dialect.
+@dataclass
+class _FilterCtes:
+    """The Metric() filter subqueries of one compile, flattened into CTEs in dependency order.
 
-    ``level`` runs that many of ``SQL_PASSES`` (0: none; default: all); every level gives
-    the same rows.
+    ``stack`` lists the metrics whose subqueries are being built (outermost first), so that a
+    metric whose filter needs itself is refused instead of recursing forever.
+    """
+
+    stack: tuple[str, ...] = ()
+    ctes: dict[str, exp.Select] = field(default_factory=dict)
+
+    def add(self, name: str, select: exp.Select, nested: _FilterCtes) -> None:
+        """Registers a subquery (compiled under ``nested``) as CTE ``name``, hoisting its own
+        CTEs: its aggregations get ``name`` as a prefix; nested filter CTEs keep their names,
+        which depend only on (metric, group_by), so equal subqueries are built once."""
+        for inner_name, inner in nested.ctes.items():
+            self.ctes.setdefault(inner_name, inner)
+        with_ = select.args.get("with_")
+        select.set("with_", None)
+        own = {
+            cte.alias: _bounded_name(f"{name}__{cte.alias}")
+            for cte in (with_.expressions if with_ else [])
+        }
+        for cte in with_.expressions if with_ else []:
+            self.ctes.setdefault(own[cte.alias], _renamed_tables(cte.this, own))
+        self.ctes.setdefault(name, _renamed_tables(select, own))
+
+    def prepend_to(self, select: exp.Select) -> None:
+        """Puts the filter CTEs first in ``select``'s WITH (the aggregations read them)."""
+        if not self.ctes:
+            return
+        with_ = select.args.get("with_")
+        ctes = [
+            exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name)))
+            for name, body in self.ctes.items()
+        ]
+        select.set("with_", exp.With(expressions=[*ctes, *(with_.expressions if with_ else [])]))
+
+
+_FILTER_CTES: contextvars.ContextVar[_FilterCtes] = contextvars.ContextVar("_FILTER_CTES")
+# Metric() filters may nest (a metric whose own filter has a Metric()); beyond this depth the
+# definitions are almost certainly a mistake, and each level compiles a whole query.
+MAX_FILTER_METRIC_DEPTH = 4
+
+
+# PostgreSQL truncates identifiers to 63 characters (two CTEs could then share a name) and
+# MySQL refuses names over 64: filter CTE names stay below both, with room for a suffix.
+MAX_FILTER_NAME = 40
+MAX_IDENTIFIER = 60
+
+
+def _bounded_name(name: str, limit: int = MAX_IDENTIFIER) -> str:
+    """``name``, or its start plus a stable digest of all of it when longer than ``limit``.
+
+    Example:
+        >>> _bounded_name("filter_revenue_by_account")
+        'filter_revenue_by_account'
+        >>> len(_bounded_name("filter_" + "x" * 80, 40))
+        40
+    """
+    if len(name) <= limit:
+        return name
+    import hashlib
+
+    return name[: limit - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def _renamed_tables(tree: exp.Expression, names: Mapping[str, str]) -> exp.Expression:
+    """``tree`` with references to the CTEs ``names`` (unqualified tables) renamed; each keeps
+    its old name as alias, so the columns qualified with it still resolve."""
+    if not names:
+        return tree
+    for table in list(tree.find_all(exp.Table)):
+        if not table.db and table.name in names:
+            old = table.name
+            table.set("this", exp.to_identifier(names[old]))
+            if not table.alias:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(old)))
+    return tree
+
+
+def _metric_filter_column(ref: Any, source: _Source, location: str) -> exp.Expression:
+    """``{{ Metric('revenue', group_by=['account']) }}`` in a filter, MetricFlow's semantics:
+    the metric is computed per ``account`` by the same compiler (with its own filters, but no
+    query where or time range), LEFT JOINed to the filtered rows on their own ``account``
+    entity, and the filter reads its value: rows without a match see NULL.
+
+    Args:
+        ref: The filter item (a ``QueryItemRef`` of kind ``metric``).
+        source: The scan being filtered; the join is registered on it.
+        location: Where the filter came from (``where[0]``, ``filter[1]``).
+
+    Returns:
+        The joined metric column.
 
     Raises:
-        QueryError: unknown names (with suggestions), unreachable dimensions, bad filters,
-            unsupported options; never an exception of another type for user input.
+        QueryError: unknown metric, a group_by that is not one entity of the filtered model,
+            a metric that filters on itself, or any error compiling the inner query.
     """
-    timings: dict[str, float] = {}
+    manifest = source.manifest
+    shown = _shown_metric_ref(ref)
+    group_by, entity = _metric_ref_entity(ref, manifest, location)
+    model = source.model
+    if entity not in model.entities:
+        raise _error(
+            MSG_FILTER_METRIC_UNJOINABLE.format(item=shown, model=model.name, entity=entity),
+            code="unreachable_dimension",
+            location=location,
+            hint=HINT_FILTER_METRIC_UNJOINABLE.format(
+                model=model.name, entities=", ".join(sorted(model.entities))
+            ),
+        )
+    state = _FILTER_CTES.get(None) or _FilterCtes()
+    if ref.name in state.stack or len(state.stack) >= MAX_FILTER_METRIC_DEPTH:
+        raise _error(
+            MSG_FILTER_METRIC_CYCLE.format(path=" → ".join([*state.stack, ref.name])),
+            code="bad_where",
+            location=location,
+        )
+    name = _bounded_name(f"filter_{ref.name}_by_{group_by}", MAX_FILTER_NAME)
+    if name not in state.ctes:
+        nested = _FilterCtes(stack=(*state.stack, ref.name))
+        token = _FILTER_CTES.set(nested)
+        try:
+            inner, _ = _query_select(
+                MetricQuery(metrics=(ref.name,), group_by=(group_by,)), manifest, {}
+            )
+        except QueryError as error:
+            # The inner query's own error, said about the filter item that caused it.
+            raise QueryError(
+                f"{shown}: {error.message}",
+                code=error.code,
+                hint=error.hint,
+                location=location,
+                details=error.details,
+            ) from None
+        finally:
+            _FILTER_CTES.reset(token)
+        state.add(name, inner, nested)
+    source.metric_joins[name] = exp.EQ(
+        this=_definition_expr(model.entities[entity].expr, source.alias),
+        expression=exp.column(group_by, table=name),
+    )
+    return exp.column(ref.name, table=name)
+
+
+def _shown_metric_ref(ref: Any) -> str:
+    return f"Metric({ref.name!r}, group_by={list(ref.group_by)!r})"
+
+
+def _metric_ref_entity(ref: Any, manifest: Manifest, location: str) -> tuple[str, str]:
+    """A Metric() item's one group_by name and the entity it ends with (what the subquery
+    joins on), as MetricFlow requires: a known metric and exactly one entity."""
+    shown = _shown_metric_ref(ref)
+    if ref.name not in manifest.metrics:
+        raise _error(
+            MSG_UNKNOWN_METRIC.format(name=ref.name),
+            code="unknown_metric",
+            location=location,
+            hint=did_you_mean(ref.name, manifest.metrics),
+        )
+    if len(ref.group_by) != 1:
+        raise _error(
+            MSG_FILTER_METRIC_GROUP_BY.format(item=shown, count=len(ref.group_by)),
+            code="bad_where",
+            location=location,
+            hint=HINT_FILTER_METRIC_GROUP_BY.format(name=ref.name),
+        )
+    group_by = ref.group_by[0]
+    entity = group_by.split("__")[-1]
+    entities = sorted({e for m in manifest.semantic_models.values() for e in m.entities})
+    if entity not in entities:
+        raise _error(
+            MSG_FILTER_METRIC_NOT_ENTITY.format(group_by=group_by, item=shown),
+            code="unknown_dimension",
+            location=location,
+            hint=did_you_mean(entity, entities) or "entities: " + ", ".join(entities),
+        )
+    return group_by, entity
+
+
+def check_filter_metric(manifest: Manifest, ref: Any, metric_name: str, location: str) -> None:
+    """Validate-time check of a ``Metric()`` item in a filter of ``metric_name`` without
+    compiling the subquery: the referenced metric exists, its one group_by entity is a local
+    entity of every semantic model ``metric_name`` reads, and the referenced metric can be
+    grouped by it.
+
+    Args:
+        manifest: The definitions.
+        ref: The filter item (a ``QueryItemRef`` of kind ``metric``).
+        metric_name: The metric whose filter holds the item.
+        location: Where the filter is, for the error.
+
+    Raises:
+        QueryError: the first problem, with the compiler's code, message and hint.
+
+    Example:
+        >>> from semantic.compiler.where import parse_where
+        >>> ref = parse_where("{{ Metric('revnue', group_by=['account']) }} > 1").refs[0]
+        >>> check_filter_metric(Manifest("", {}, {}, {}, {}, None), ref, "arpa", "filter")
+        Traceback (most recent call last):
+        tally.errors.QueryError: unknown metric 'revnue'
+    """
+    group_by, entity = _metric_ref_entity(ref, manifest, location)
+    shown = _shown_metric_ref(ref)
+    try:
+        leaves = _leaves(manifest.metrics[metric_name], manifest, (), ())
+        groupable = queryable_items(manifest, ref.name)
+    except QueryError:
+        return  # a metric the compiler refuses is reported where it is queried, not here
+    for leaf in leaves:
+        model = manifest.semantic_models[leaf.measure.semantic_model]
+        if entity not in model.entities:
+            raise _error(
+                MSG_FILTER_METRIC_UNJOINABLE.format(item=shown, model=model.name, entity=entity),
+                code="unreachable_dimension",
+                location=location,
+                hint=HINT_FILTER_METRIC_UNJOINABLE.format(
+                    model=model.name, entities=", ".join(sorted(model.entities))
+                ),
+            )
+    if group_by not in groupable:
+        raise _error(
+            f"{shown}: " + MSG_UNREACHABLE.format(name=group_by, metric=ref.name),
+            code="unreachable_dimension",
+            location=location,
+        )
+
+
+def _query_select(
+    query: MetricQuery, manifest: Manifest, timings: dict[str, float]
+) -> tuple[exp.Select, list[str]]:
+    """The query as one SELECT with its CTEs, and its group-by output columns; Metric()
+    filter subqueries are left in the current ``_FILTER_CTES`` for the caller to place."""
     started = time.perf_counter()
     _check_query(query, manifest)
     items = sorted(
@@ -727,6 +994,29 @@ def compile_query(
         )
     result = _order_limit(result, query, keys)
     timings["to_sql"] = time.perf_counter() - started
+    return result, keys
+
+
+def compile_query(
+    query: MetricQuery, manifest: Manifest, *, level: int | None = None
+) -> CompiledQuery:
+    """Compiles a metric query to SQL for its dialect.
+
+    ``level`` runs that many of ``SQL_PASSES`` (0: none; default: all); every level gives
+    the same rows.
+
+    Raises:
+        QueryError: unknown names (with suggestions), unreachable dimensions, bad filters,
+            unsupported options; never an exception of another type for user input.
+    """
+    timings: dict[str, float] = {}
+    filter_ctes = _FilterCtes()
+    token = _FILTER_CTES.set(filter_ctes)
+    try:
+        result, keys = _query_select(query, manifest, timings)
+    finally:
+        _FILTER_CTES.reset(token)
+    filter_ctes.prepend_to(result)
 
     started = time.perf_counter()
     result = optimize(result, level)
@@ -909,12 +1199,22 @@ def _conversion_select(
         dim = source.model.dimensions[measure.agg_time_dimension]
         return _trunc(_definition_expr(dim.expr, source.alias), "day")
 
+    # Constant properties (MetricFlow: an extra equality per pair in the join of base and
+    # conversion events); each is a local dimension or entity of its own model.
+    properties = [
+        (
+            _property_expr(base, base_property, spec.metric),
+            _property_expr(conv, conversion_property, spec.metric),
+        )
+        for base_property, conversion_property in spec.constant_properties
+    ]
     base_rows = exp.select(
         day(base, spec.base_measure).as_("base_day", copy=False),
         _definition_expr(base_model.entities[spec.entity].expr, base.alias).as_(
             "entity_key", copy=False
         ),
         *[base.item_expr(item, spec.base_measure).as_(item.column, copy=False) for item in items],
+        *[value.as_(f"property_{n}", copy=False) for n, (value, _) in enumerate(properties)],
     )
     conditions = _where(tuple(query.where), base, spec.base_measure, "where") + _where(
         spec.base_filters, base, spec.base_measure, "filter"
@@ -931,9 +1231,12 @@ def _conversion_select(
             "entity_key", copy=False
         ),
         _definition_expr(leaf.measure.expr, conv.alias).as_("conversion_value", copy=False),
+        *[value.as_(f"property_{n}", copy=False) for n, (_, value) in enumerate(properties)],
     )
+    # Filters first: resolving their items registers the joins that from_clause then emits.
+    conv_conditions = _where(leaf.filters, conv, leaf.measure, "filter")
     conv_rows = conv.from_clause(conv_rows)
-    for condition in _where(leaf.filters, conv, leaf.measure, "filter"):
+    for condition in conv_conditions:
         conv_rows = conv_rows.where(condition, copy=False)
 
     base_day = exp.column("base_day", table="base_events")
@@ -944,6 +1247,14 @@ def _conversion_select(
             expression=exp.column("entity_key", table="conversions"),
         ),
         exp.LTE(this=base_day, expression=conversion_day),
+        *[
+            # Plain equality, as in MetricFlow: a NULL property never matches.
+            exp.EQ(
+                this=exp.column(f"property_{n}", table="base_events"),
+                expression=exp.column(f"property_{n}", table="conversions"),
+            )
+            for n in range(len(properties))
+        ],
     )
     if spec.window:
         count, unit = spec.window
@@ -980,6 +1291,24 @@ def _conversion_select(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
     return select
+
+
+def _property_expr(source: _Source, name: str, metric: str) -> exp.Expression:
+    """A conversion constant property: a local dimension (a time dimension at its own grain,
+    as MetricFlow resolves it) or entity of the source's model."""
+    model = source.model
+    dim = model.dimensions.get(name)
+    if dim is not None:
+        value = _definition_expr(dim.expr, source.alias)
+        return _trunc(value, dim.grain or "day") if dim.type == "time" else value
+    if name in model.entities:
+        return _definition_expr(model.entities[name].expr, source.alias)
+    raise _error(
+        MSG_UNKNOWN_PROPERTY.format(name=name, metric=metric, model=model.name),
+        code="unknown_dimension",
+        location=f"metric {metric}" if metric else "metrics",
+        hint=did_you_mean(name, [*model.dimensions, *model.entities]),
+    )
 
 
 def _non_additive_tag(measure: Measure) -> str:

@@ -418,6 +418,68 @@ def test_metric_filter_names_must_be_reachable(good: Path) -> None:
     assert issue.line == 5
 
 
+def test_metric_filter_may_filter_by_another_metric(good: Path) -> None:
+    """{{ Metric('m', group_by=['entity']) }} in a metric's filter is valid when m exists and
+    the filtered metric's model has the entity (MetricFlow's rule)."""
+    write(
+        good,
+        {
+            "metrics/filtered.yml": """\
+            metrics:
+              - name: revenue_of_busy_accounts
+                type: simple
+                type_params: {measure: revenue}
+                filter: |
+                  {{ Metric('events_tracked', group_by=['account']) }} > 100
+            """
+        },
+    )
+    assert load_project(good).issues.errors == []
+
+
+@pytest.mark.parametrize(
+    ("item", "code", "message", "hint"),
+    [
+        (
+            "Metric('events_trackd', group_by=['account'])",
+            "unknown_metric",
+            "unknown metric 'events_trackd'",
+            "did you mean 'events_tracked'?",
+        ),
+        (
+            "Metric('events_tracked', group_by=['event_type'])",
+            "unknown_dimension",
+            "group_by 'event_type' of Metric('events_tracked', group_by=['event_type']) is not "
+            "an entity",
+            None,
+        ),
+    ],
+)
+def test_metric_filter_naming_a_bad_metric_or_entity_is_a_validation_error(
+    good: Path, item: str, code: str, message: str, hint: str | None
+) -> None:
+    """A Metric() filter item is checked at validate time with did-you-mean."""
+    write(
+        good,
+        {
+            "metrics/filtered.yml": f"""\
+            metrics:
+              - name: revenue_of_busy_accounts
+                type: simple
+                type_params: {{measure: revenue}}
+                filter: |
+                  {{{{ {item} }}}} > 100
+            """
+        },
+    )
+    issue = only_error(good)
+    assert issue.code == code
+    assert issue.message == f"filter of metric 'revenue_of_busy_accounts': {message}"
+    assert issue.line == 5
+    if hint is not None:
+        assert issue.hint == hint
+
+
 def test_malformed_metric_filter_is_a_validation_error(good: Path) -> None:
     """An unsafe or malformed filter in a definition is refused at validate time."""
     write(

@@ -272,3 +272,253 @@ def test_decimal_results_keep_exact_sums(manifest: Manifest, duck: Any) -> None:
     compiled = compile_query(q("open_invoice_amount"), manifest)
     (value,) = run(duck, compiled.sql)[0]
     assert value is None or isinstance(value, Decimal | int | float)
+
+
+# --------------------------------------------------------------------------- Metric() filters
+
+
+def manifest_with(*metrics: dict[str, Any]) -> Manifest:
+    """fixtures/ plus some metrics written for one test."""
+    from registry.definitions.project import load_project
+    from semantic.compiler.manifest import build_manifest
+    from tests.conftest import ROOT
+
+    project = load_project(ROOT / "fixtures")
+    rows = [(kind, name, obj.spec, "1.0") for (kind, name), obj in project.objects.items()]
+    rows += [("metric", m["name"], m, "1.0") for m in metrics]
+    return build_manifest(rows, release="r1")
+
+
+def test_metric_filter_matches_hand_written_sql(manifest: Manifest, duck: Any) -> None:
+    """{{ Metric('revenue', group_by=['account']) }} > 5000 keeps the events of accounts whose
+    paid revenue (all time, no query time range) exceeds 5000; the filter is applied to rows
+    before aggregating, through a LEFT JOIN on the events' own account."""
+    compiled = compile_query(
+        q(
+            "events_tracked",
+            group_by=["metric_time__quarter"],
+            where=["{{ Metric('revenue', group_by=['account']) }} > 5000"],
+            start_time="2026-01-01",
+            end_time="2026-06-30",
+            order_by=["metric_time__quarter"],
+        ),
+        manifest,
+    )
+    expected = run(
+        duck,
+        "WITH r AS (SELECT account_id, sum(amount) revenue FROM invoices WHERE status = 'paid' "
+        "GROUP BY 1) SELECT date_trunc('quarter', e.occurred_at) q, count(DISTINCT e.event_id) "
+        "FROM events e LEFT JOIN r ON e.account_id = r.account_id WHERE r.revenue > 5000 "
+        "AND e.occurred_at >= '2026-01-01' AND e.occurred_at < '2026-07-01' GROUP BY 1 ORDER BY 1",
+    )
+    assert run(duck, compiled.sql) == expected
+    assert "LEFT JOIN filter_revenue_by_account" in compiled.sql
+
+
+def test_metric_filter_subquery_is_one_cte_shared_by_every_scan(manifest: Manifest) -> None:
+    """The metric subquery is built once and joined by each aggregation the where applies to;
+    its own CTEs are hoisted with its name as prefix (no nested WITH, which some warehouses
+    refuse)."""
+    sql = compile_query(
+        q(
+            "revenue",
+            "signups",
+            where=["{{ Metric('events_tracked', group_by=['account']) }} > 100"],
+        ),
+        manifest,
+    ).sql
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    names = [cte.alias for cte in tree.args["with_"].expressions]
+    assert names.count("filter_events_tracked_by_account") == 1
+    assert "filter_events_tracked_by_account__agg_0_events" in names
+    assert len(list(tree.find_all(sqlglot.exp.With))) == 1
+    assert sql.count("LEFT JOIN filter_events_tracked_by_account\n") == 2
+
+
+def test_metric_filter_in_a_metric_definition_and_nested(duck: Any) -> None:
+    """A metric's own filter may hold a Metric(), and a Metric() may name such a metric."""
+    engaged = {
+        "name": "engaged_revenue",
+        "type": "simple",
+        "type_params": {"measure": "invoice_amount"},
+        "filter": ["{{ Metric('events_tracked', group_by=['account']) }} >= 100"],
+    }
+    small = manifest_with(engaged)
+    (total,) = run(duck, compile_query(q("engaged_revenue"), small).sql)[0]
+    (expected,) = run(
+        duck,
+        "SELECT sum(amount) FROM invoices WHERE account_id IN (SELECT account_id FROM events "
+        "GROUP BY 1 HAVING count(DISTINCT event_id) >= 100)",
+    )[0]
+    assert total == expected
+    nested = compile_query(
+        q("signups", where=["{{ Metric('engaged_revenue', group_by=['account']) }} > 0"]), small
+    ).sql
+    (signups,) = run(duck, nested)[0]
+    (expected_signups,) = run(
+        duck,
+        "SELECT count(*) FROM users WHERE account_id IN (SELECT account_id FROM invoices WHERE "
+        "account_id IN (SELECT account_id FROM events GROUP BY 1 HAVING count(DISTINCT "
+        "event_id) >= 100) GROUP BY 1 HAVING sum(amount) > 0)",
+    )[0]
+    assert signups == expected_signups
+
+
+def test_a_metric_whose_filter_needs_itself_is_refused() -> None:
+    """A Metric() filter cycle is a bad_where error naming the cycle, not a RecursionError."""
+    from semantic.compiler.compile import MSG_FILTER_METRIC_CYCLE
+
+    looping = {
+        "name": "looping_revenue",
+        "type": "simple",
+        "type_params": {"measure": "invoice_amount"},
+        "filter": ["{{ Metric('looping_revenue', group_by=['account']) }} > 0"],
+    }
+    with pytest.raises(QueryError) as info:
+        compile_query(q("looping_revenue"), manifest_with(looping))
+    assert info.value.code == "bad_where"
+    assert info.value.message.endswith(
+        MSG_FILTER_METRIC_CYCLE.format(path="looping_revenue → looping_revenue")
+    )
+
+
+def _metric_filter_error_cases() -> list[Any]:
+    from semantic.compiler import compile as c
+    from semantic.compiler import where as w
+
+    return [
+        pytest.param(
+            "{{ Metric('revenu', group_by=['account']) }} > 1",
+            "unknown_metric",
+            c.MSG_UNKNOWN_METRIC.format(name="revenu"),
+            "did you mean 'revenue'?",
+            id="unknown-metric",
+        ),
+        pytest.param(
+            "{{ Metric('revenue', group_by=['plan']) }} > 1",
+            "unknown_dimension",
+            c.MSG_FILTER_METRIC_NOT_ENTITY.format(
+                group_by="plan", item="Metric('revenue', group_by=['plan'])"
+            ),
+            None,
+            id="group-by-not-an-entity",
+        ),
+        pytest.param(
+            "{{ Metric('revenue', group_by=['account', 'user']) }} > 1",
+            "bad_where",
+            c.MSG_FILTER_METRIC_GROUP_BY.format(
+                item="Metric('revenue', group_by=['account', 'user'])", count=2
+            ),
+            c.HINT_FILTER_METRIC_GROUP_BY.format(name="revenue"),
+            id="two-group-by-items",
+        ),
+        pytest.param(
+            "{{ Metric('new_accounts', group_by=['parent_account']) }} > 1",
+            "unreachable_dimension",
+            c.MSG_FILTER_METRIC_UNJOINABLE.format(
+                item="Metric('new_accounts', group_by=['parent_account'])",
+                model="events",
+                entity="parent_account",
+            ),
+            c.HINT_FILTER_METRIC_UNJOINABLE.format(model="events", entities="account, user"),
+            id="entity-not-on-the-filtered-model",
+        ),
+        pytest.param(
+            "{{ Metric('new_accounts', group_by=['user']) }} > 1",
+            "unreachable_dimension",
+            "Metric('new_accounts', group_by=['user']): "
+            + c.MSG_UNREACHABLE.format(name="user", metric="new_accounts"),
+            None,
+            id="metric-cannot-be-grouped-by-the-entity",
+        ),
+        pytest.param(
+            "{{ Metric('revenue', group_by='account') }} > 1",
+            "bad_where",
+            w.MSG_JINJA_LIST_EXPECTED.format(param="group_by", function="Metric"),
+            None,
+            id="group-by-not-a-list",
+        ),
+        pytest.param(
+            "{{ Metric(revenue, group_by=['account']) }} > 1",
+            "bad_where",
+            w.MSG_JINJA_ARGUMENT_VALUE.format(function="Metric"),
+            None,
+            id="unquoted-metric-name",
+        ),
+        pytest.param(
+            "{{ Metric('revenue', group_by=['account']) > 1",
+            "bad_where",
+            w.MSG_JINJA_UNCLOSED,
+            None,
+            id="unclosed-braces",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("where", "code", "message", "hint"), _metric_filter_error_cases())
+def test_bad_metric_filters_are_query_errors_with_precise_text(
+    manifest: Manifest, where: str, code: str, message: str, hint: str | None
+) -> None:
+    """Each bad Metric() filter is a QueryError with a stable code, message and location."""
+    with pytest.raises(QueryError) as info:
+        compile_query(q("events_tracked", where=[where]), manifest)
+    assert (info.value.code, info.value.message) == (code, message)
+    assert info.value.location.startswith("where[0]")
+    if hint is not None:
+        assert info.value.hint == hint
+
+
+# --------------------------------------------------------------------------- constant properties
+
+
+def _same_user_conversion(**properties: str) -> dict[str, Any]:
+    return {
+        "name": "trial_to_paid_same",
+        "type": "conversion",
+        "type_params": {
+            "conversion_type_params": {
+                "entity": "account",
+                "calculation": "conversions",
+                "window": "14 days",
+                "base_measure": {
+                    "name": "trial_accounts",
+                    "filter": "{{ Dimension('event__event_type') }} = 'trial_started'",
+                },
+                "conversion_measure": "purchasing_accounts",
+                "constant_properties": [properties],
+            }
+        },
+    }
+
+
+def test_constant_property_joins_base_and_conversion_events_on_it(duck: Any) -> None:
+    """constant_properties: a purchase converts a trial only when both events share the
+    property (here the user), as MetricFlow adds it to the join of the two event sets."""
+    small = manifest_with(_same_user_conversion(base_property="user", conversion_property="user"))
+    compiled = compile_query(q("trial_to_paid_same", "trial_to_paid_conversions_14d"), small)
+    assert "base_events.property_0 = conversions.property_0" in compiled.sql
+    ((same_user, any_user),) = run(duck, compiled.sql)
+    (expected,) = run(
+        duck,
+        "SELECT count(DISTINCT p.account_id) FROM events p WHERE p.event_type = 'purchase' "
+        "AND EXISTS (SELECT 1 FROM events t WHERE t.event_type = 'trial_started' "
+        "AND t.account_id = p.account_id AND t.user_id = p.user_id "
+        "AND CAST(t.occurred_at AS DATE) <= CAST(p.occurred_at AS DATE) "
+        "AND CAST(t.occurred_at AS DATE) > CAST(p.occurred_at AS DATE) - INTERVAL 14 DAY)",
+    )[0]
+    assert same_user == expected
+    assert same_user < any_user
+
+
+def test_unknown_constant_property_is_refused_with_suggestion(manifest: Manifest) -> None:
+    """A constant property that is no dimension or entity of a model is unknown_dimension."""
+    from semantic.compiler.compile import MSG_UNKNOWN_PROPERTY
+
+    small = manifest_with(_same_user_conversion(base_property="usr", conversion_property="user"))
+    with pytest.raises(QueryError) as info:
+        compile_query(q("trial_to_paid_same"), small)
+    assert (info.value.code, info.value.message) == (
+        "unknown_dimension",
+        MSG_UNKNOWN_PROPERTY.format(name="usr", metric="trial_to_paid_same", model="events"),
+    )
+    assert info.value.hint == "did you mean 'user'?"

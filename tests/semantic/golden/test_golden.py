@@ -53,6 +53,14 @@ CASES: dict[str, tuple[str, MetricQuery]] = {
             end_time="2026-06-30",
         ),
     ),
+    "metric_in_where": (
+        "A Metric() filter: revenue per account as one CTE, LEFT JOINed on the events' account.",
+        MetricQuery(
+            metrics=("events_tracked",),
+            group_by=("metric_time__month",),
+            where=("{{ Metric('revenue', group_by=['account']) }} > 5000",),
+        ),
+    ),
     "ratio_and_percentile": (
         "A percentile measure (WITHIN GROUP) next to averages, no group-by.",
         MetricQuery(metrics=("p90_invoice_amount", "average_invoice_amount")),
