@@ -86,6 +86,22 @@ def test_saved_query_runs_through_the_api(api: Client) -> None:
     assert response.json()["rows"]
 
 
+def test_metric_filter_query_runs_through_the_api(api: Client) -> None:
+    """A where on {{ Metric(...) }} compiles and runs end to end (200, rows)."""
+    response = post(
+        api,
+        "/api/v1/query",
+        {
+            "metrics": ["events_tracked"],
+            "group_by": ["account__plan"],
+            "where": ["{{ Metric('revenue', group_by=['account']) }} > 5000"],
+        },
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["rows"]
+    assert "filter_revenue_by_account" in response.json()["sql"]
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
@@ -98,6 +114,14 @@ def test_saved_query_runs_through_the_api(api: Client) -> None:
         ),
         ({"metrics": ["revenue"], "where": ["account_id = 1 -- comment"]}, "bad_where"),
         ({"metrics": ["revenue"], "where": ["{{ Dimension('account__plan'"]}, "bad_where"),
+        (
+            {"metrics": ["revenue"], "where": ["{{ Metric('revenu', group_by=['account']) }} > 1"]},
+            "unknown_metric",
+        ),
+        (
+            {"metrics": ["revenue"], "where": ["{{ Metric('revenue', group_by=['user']) }} > 1"]},
+            "unreachable_dimension",
+        ),
         ({"metrics": ["revenue"], "dialect": "oracle"}, "invalid_choice"),
         ({"metrics": ["revenue"], "limit": -1}, "min_value"),
         ({"metrics": ["revenue"], "limit": 10**12}, "max_value"),
