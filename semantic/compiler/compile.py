@@ -1067,7 +1067,11 @@ def _period_bounds(start: dt.date, end: dt.date, grain: str) -> tuple[dt.date, d
         total = day.year * 12 + day.month - 1 + months
         return dt.date(total // 12, total % 12 + 1, 1)
 
-    return floor(start), next_period(floor(end)) - dt.timedelta(days=1)
+    try:
+        return floor(start), next_period(floor(end)) - dt.timedelta(days=1)
+    except (ValueError, OverflowError):
+        # An open end (9999-12-31) has no next period: the range runs to the last date.
+        return floor(start), dt.date.max
 
 
 def _time_range(

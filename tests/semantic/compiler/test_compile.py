@@ -522,3 +522,16 @@ def test_unknown_constant_property_is_refused_with_suggestion(manifest: Manifest
         MSG_UNKNOWN_PROPERTY.format(name="usr", metric="trial_to_paid_same", model="events"),
     )
     assert info.value.hint == "did you mean 'user'?"
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month", "quarter", "year"])
+def test_start_time_without_end_time_compiles_at_every_grain(
+    manifest: Manifest, duck: Any, grain: str
+) -> None:
+    """Bug: a start_time without end_time widened the open end (9999-12-31) to the next
+    period, past year 9999, and crashed with ValueError/OverflowError (a 500 in the API)."""
+    compiled = compile_query(
+        q("events_tracked", group_by=[f"metric_time__{grain}"], start_time="2026-06-01"), manifest
+    )
+    rows = run(duck, compiled.sql)
+    assert rows and all(row[0] is not None for row in rows)
