@@ -861,7 +861,7 @@ def check_filter_metric(manifest: Manifest, ref: Any, metric_name: str, location
         return  # a metric the compiler refuses is reported where it is queried, not here
     for leaf in leaves:
         model = manifest.semantic_models[leaf.measure.semantic_model]
-        if entity not in model.entities:
+        if entity not in model.entities and not leaf.conversion:
             raise _error(
                 MSG_FILTER_METRIC_UNJOINABLE.format(item=shown, model=model.name, entity=entity),
                 code="unreachable_dimension",
@@ -925,6 +925,15 @@ def _query_select(
         model = manifest.semantic_models[model_name]
         source = _Source(model, manifest, leaves[0].measure.name)
         anchor = leaves[0].measure
+        if conv:
+            # Conversions read base and conversion events themselves; the group-by items and
+            # the query's where belong to the base events, which the conversion events' model
+            # need not reach (MetricFlow's semantics).
+            select = _conversion_select(leaves[0], items, manifest, query)
+            if offset:
+                select = _offset_select(select, items, leaves, manifest, query)
+            ctes.append((f"agg_{index}_{model_name}", select))
+            continue
         select = exp.select(
             *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
         )
@@ -936,12 +945,6 @@ def _query_select(
         conditions = _where(tuple(query.where), source, anchor, "where") + _where(
             filters, source, anchor, "filter"
         )
-        if conv:
-            select = _conversion_select(leaves[0], items, manifest, query)
-            if offset:
-                select = _offset_select(select, items, leaves, manifest, query)
-            ctes.append((f"agg_{index}_{model_name}", select))
-            continue
         if cumulative:
             select = _cumulative_select(
                 source,
@@ -1861,7 +1864,9 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
         )
     leaves = _leaves(manifest.metrics[metric_name], manifest, (), ())
     per_model: list[set[str]] = []
-    for model_name in {leaf.measure.semantic_model for leaf in leaves}:
+    # Conversion events are grouped under their base event's items: their model need not
+    # reach the group-by items itself.
+    for model_name in {leaf.measure.semantic_model for leaf in leaves if not leaf.conversion}:
         found: set[str] = {f"{METRIC_TIME}__{g}" for g in GRAINS} | {METRIC_TIME}
         frontier: list[tuple[SemanticModel, tuple[str, ...]]] = [
             (manifest.semantic_models[model_name], ())

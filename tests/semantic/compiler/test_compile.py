@@ -535,3 +535,37 @@ def test_start_time_without_end_time_compiles_at_every_grain(
     )
     rows = run(duck, compiled.sql)
     assert rows and all(row[0] is not None for row in rows)
+
+
+def test_conversion_events_from_another_model_need_not_reach_the_group_by(duck: Any) -> None:
+    """Bug: the group-by items and the query where were also resolved on the conversion
+    measure's model, so a conversion from events to signups (users) could not be filtered or
+    grouped by an events-only dimension. They belong to the base events (MetricFlow). The
+    expected rows are MetricFlow 0.213.0's answer on the same data."""
+    from semantic.compiler.compile import queryable_items
+
+    cross = {
+        "name": "cross_model_conversion",
+        "type": "conversion",
+        "type_params": {
+            "conversion_type_params": {
+                "entity": "user",
+                "calculation": "conversions",
+                "window": "30 days",
+                "base_measure": "active_users",
+                "conversion_measure": "signups",
+            }
+        },
+    }
+    small = manifest_with(cross)
+    assert "event__event_type" in queryable_items(small, "cross_model_conversion")
+    compiled = compile_query(
+        q(
+            "cross_model_conversion",
+            group_by=["metric_time__quarter"],
+            where=["{{ Dimension('event__event_type') }} = 'login'"],
+        ),
+        small,
+    )
+    rows = sorted((str(t)[:10], n) for t, n in run(duck, compiled.sql) if n is not None)
+    assert rows == [("2024-10-01", 1), ("2026-01-01", 2), ("2026-04-01", 2), ("2026-07-01", 1)]
