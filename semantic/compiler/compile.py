@@ -658,7 +658,7 @@ class _FilterCtes:
     """
 
     stack: tuple[str, ...] = ()
-    ctes: dict[str, exp.Select] = field(default_factory=dict)
+    ctes: dict[str, exp.Expression] = field(default_factory=dict)
 
     def add(self, name: str, select: exp.Select, nested: _FilterCtes) -> None:
         """Registers a subquery (compiled under ``nested``) as CTE ``name``, hoisting its own

@@ -3,6 +3,7 @@ and runs on DuckDB; user text in filters never escapes into the SQL."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -18,7 +19,21 @@ from semantic.compiler.spec import DIALECTS, MetricQuery
 from tests.semantic.conftest import fixtures_manifest
 
 MANIFEST = fixtures_manifest()
+
+
+def measure_name(ref: object) -> str:
+    return str(ref["name"]) if isinstance(ref, Mapping) else str(ref)
+
+
 METRICS = sorted(MANIFEST.metrics)
+# Simple metrics with numeric values (min/max may be timestamps), for Metric() filters.
+SIMPLE_METRICS = sorted(
+    name
+    for name, metric in MANIFEST.metrics.items()
+    if metric.type == "simple"
+    and MANIFEST.measures[measure_name(metric.params["measure"])].agg
+    in ("sum", "count", "count_distinct", "sum_boolean", "average")
+)
 # Text-typed dimensions of the fixtures: a string literal compares with them on every engine.
 TEXT_DIMENSIONS = {
     "plan",
@@ -58,6 +73,15 @@ def queries(draw: st.DrawFn) -> MetricQuery:
         )
         escaped = literal.replace("'", "''")
         where.append(f"{{{{ Dimension('{dim}') }}}} <> '{escaped}'")
+    # A Metric() filter on an entity every queried model has locally, over a simple metric
+    # that can be grouped by it.
+    entities = sorted(i for i in common if "__" not in i and i != "metric_time")
+    inner = [m for m in SIMPLE_METRICS if entities and set(entities) & _items(m)]
+    if inner and draw(st.booleans()):
+        name = draw(st.sampled_from(inner))
+        entity = draw(st.sampled_from(sorted(set(entities) & _items(name))))
+        threshold = draw(st.integers(min_value=0, max_value=1000))
+        where.append(f"{{{{ Metric('{name}', group_by=['{entity}']) }}}} > {threshold}")
     return MetricQuery(
         metrics=tuple(metrics),
         group_by=(f"metric_time__{grain}", *extra),
