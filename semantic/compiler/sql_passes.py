@@ -52,9 +52,36 @@ def nest_dimension_joins(tree: exp.Expression) -> exp.Expression:
     >>> print(nest_dimension_joins(sqlglot.parse_one(sql)).sql())
     SELECT u.name, u.a__region FROM e LEFT JOIN (SELECT u.id, u.name, a.region AS a__region FROM users AS u LEFT JOIN accounts AS a ON u.aid = a.id) AS u ON e.uid = u.id
     """
-    for select in list(tree.find_all(exp.Select)):
+    for select in list(_selects(tree)):
         _nest(select)
     return tree
+
+
+def _selects(tree: exp.Expression) -> Iterator[exp.Select]:
+    """The SELECTs of the query's FROM/JOIN/CTE/set-operation structure.
+
+    Walking only that structure, not every expression node, keeps the pass at a few
+    microseconds; a subquery inside an expression is simply left as it is.
+    """
+    stack: list[exp.Expression] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, exp.Select):
+            yield node
+            with_ = node.args.get("with_")
+            if with_ is not None:
+                stack.extend(cte.this for cte in with_.expressions)
+            from_ = node.args.get("from_")
+            if from_ is not None:
+                stack.append(from_.this)
+            stack.extend(join.this for join in node.args.get("joins") or ())
+        elif isinstance(node, exp.Subquery):
+            stack.append(node.this)
+        elif isinstance(node, exp.SetOperation):
+            with_ = node.args.get("with_")
+            if with_ is not None:
+                stack.extend(cte.this for cte in with_.expressions)
+            stack.extend((node.this, node.expression))
 
 
 def _nest(select: exp.Select) -> None:
