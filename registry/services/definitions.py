@@ -360,14 +360,40 @@ def _head_fields(
     }
 
 
+def release_head_lock() -> Release | None:
+    """Locks and returns the newest release (call inside a transaction).
+
+    Serialises concurrent syncs/merges: the release number is taken under a lock on the
+    current head, so two writers cannot both publish "the next" release.
+    """
+    return Release.objects.select_for_update().order_by("-number").first()
+
+
 @transaction.atomic(durable=True)
 def definitions_apply(
     *, project: Project, acting_user: Any, note: str = "", digest: str = ""
 ) -> SyncResult:
     """Applies a checked folder as one new release (all or nothing); no-op when unchanged."""
-    # Serialise concurrent syncs/merges: the release number is taken under a lock on the
-    # current head, so two writers cannot both publish "the next" release.
-    base = Release.objects.select_for_update().order_by("-number").first()
+    base = release_head_lock()
+    return definitions_apply_locked(
+        project=project, base=base, acting_user=acting_user, note=note, digest=digest
+    )
+
+
+def definitions_apply_locked(
+    *,
+    project: Project,
+    base: Release | None,
+    acting_user: Any,
+    note: str = "",
+    digest: str = "",
+    source: str = Release.Source.SYNC,
+    certifications: dict[tuple[str, str], tuple[Any, Any]] | None = None,
+) -> SyncResult:
+    """definitions_apply's body, for callers that already hold release_head_lock() in their
+    own transaction (proposal_merge). ``certifications`` maps (kind, name) to the
+    (user, time) recorded on the new version."""
+    certifications = certifications or {}
     plan = definitions_plan(project=project, base=base)
     if plan.is_empty:
         return SyncResult(plan=plan, release=None, project=project)
@@ -437,6 +463,8 @@ def definitions_apply(
                 source_file=obj.file[:500],
                 source_line=obj.line,
                 author=author,
+                certified_by=certifications.get(key, (None, None))[0],
+                certified_at=certifications.get(key, (None, None))[1],
             )
         )
     DefinitionVersion.objects.bulk_create(new_versions, batch_size=500)
@@ -459,19 +487,19 @@ def definitions_apply(
             default_user=author,
         )
     # The pointer to the newest version is derived data (not in history): one UPDATE.
+    newest = DefinitionVersion.objects.filter(definition=OuterRef("pk")).order_by("-number")
     Definition.objects.filter(pk__in=[v.definition_id for v in new_versions]).update(
-        current_version=Subquery(
-            DefinitionVersion.objects.filter(definition=OuterRef("pk"))
-            .order_by("-number")
-            .values("pk")[:1]
-        ),
+        current_version=Subquery(newest.values("pk")[:1]),
+        # A definition is certified only as far as its newest version is.
+        certified_by=Subquery(newest.values("certified_by")[:1]),
+        certified_at=Subquery(newest.values("certified_at")[:1]),
         updated_at=Now(),
     )
 
     release = Release.objects.create(
         number=(base.number + 1) if base else 1,
         parent=base,
-        source=Release.Source.SYNC,
+        source=source,
         note=note,
         summary={**plan.counts(), "source_digest": digest},
         created_by=author,
@@ -496,7 +524,7 @@ def definitions_apply(
         actor=acting_user,
         action="release.publish",
         release=release,
-        payload={"source": "sync", "root": project.root, **plan.as_dict()},
+        payload={"source": str(source), "root": project.root, **plan.as_dict()},
     )
     return SyncResult(plan=plan, release=release, project=project)
 
