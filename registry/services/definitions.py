@@ -366,7 +366,14 @@ def release_head_lock() -> Release | None:
     Serialises concurrent syncs/merges: the release number is taken under a lock on the
     current head, so two writers cannot both publish "the next" release.
     """
-    return Release.objects.select_for_update().order_by("-number").first()
+    while True:
+        head = Release.objects.select_for_update().order_by("-number").first()
+        # Under READ COMMITTED, a SELECT … FOR UPDATE that waited for another writer returns
+        # the row it first picked (the old head), not the release that writer published; a
+        # fresh statement sees it. Lock again until the locked row is the newest one.
+        newest = Release.objects.order_by("-number").values_list("pk", flat=True).first()
+        if (head.pk if head else None) == newest:
+            return head
 
 
 @transaction.atomic(durable=True)
