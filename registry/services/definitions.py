@@ -428,10 +428,12 @@ def definitions_apply_locked(
     existing_ids = [
         heads[(c.kind, c.name)].pk for c in plan.changes if (c.kind, c.name) not in fresh_keys
     ]
+    # Ascending, so that the newest version of each definition is the one the dict keeps
+    # (descending kept the oldest: a third version collided with the second's number).
     latest = {
         row["definition_id"]: row
         for row in DefinitionVersion.objects.filter(definition_id__in=existing_ids)
-        .order_by("definition_id", "-number")
+        .order_by("definition_id", "number")
         .values("definition_id", "number", "major", "minor")
     }
     author = author_of(acting_user)

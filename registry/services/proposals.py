@@ -8,6 +8,7 @@ enqueued on commit, so a rolled-back write never announces anything.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.definitions.changes import MAJOR, classify_change, content_hash, diff_specs
+from registry.definitions.issues import IssueSet
 from registry.definitions.merge import merge3
 from registry.definitions.project import KINDS, DefinitionObject, Project, load_project
 from registry.models import (
@@ -121,9 +123,18 @@ def proposed_from_files(files: Mapping[str, str]) -> list[ProposedDefinition]:
             target.write_text(text, encoding="utf-8")
         # Cross-object rules need the whole release: the validation check runs them.
         project = load_project(root, validate=False)
-    project.issues.checked()
+    prefix = f"{root.name}/"
+
+    def shown(file: str) -> str:
+        # Paths as the caller named them, not under the temporary folder.
+        return file[len(prefix) :] if file.startswith(prefix) else file
+
+    issues = IssueSet()
+    issues.extend(dataclasses.replace(i, file=shown(i.file)) for i in project.issues.issues)
+    issues.checked()
     return [
-        ProposedDefinition(o.kind, o.name, o.spec, o.file, o.line) for o in project.objects.values()
+        ProposedDefinition(o.kind, o.name, o.spec, shown(o.file), o.line)
+        for o in project.objects.values()
     ]
 
 

@@ -22,25 +22,33 @@ def registry_r1(db: None, tmp_path: Path) -> Release:
     return result.release
 
 
+def _persona(username: str) -> Any:
+    # Sync created the team members from governance YAML; give them an address.
+    user = UserFactory(username=username)
+    user.email = f"{username}@tally.example"
+    user.save(update_fields=["email"])
+    return user
+
+
 @pytest.fixture
 def owner(registry_r1: Release) -> Any:
     """Lead of product-analytics, the team owning the metrics: writes proposals."""
-    return UserFactory(username="owner")
+    return _persona("owner")
 
 
 @pytest.fixture
 def reviewer(registry_r1: Release) -> Any:
     """Member of product-analytics: may review its proposals (not their own)."""
-    return UserFactory(username="reviewer")
+    return _persona("reviewer")
 
 
 @pytest.fixture
 def governor(registry_r1: Release) -> Any:
     """Member of data-governance: certifies certified-tier definitions."""
-    return UserFactory(username="governor")
+    return _persona("governor")
 
 
 @pytest.fixture
 def outsider(registry_r1: Release) -> Any:
     """Signed in, but in no team: may comment, never approve."""
-    return UserFactory(username="outsider")
+    return _persona("outsider")
