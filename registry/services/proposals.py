@@ -753,3 +753,23 @@ def proposal_change_diffs(
             }
         )
     return out
+
+
+def proposal_overview(*, proposal: Proposal) -> dict[str, Any]:
+    """Everything a reviewer reads on one page: diffs, checks, reviews, policy, blockers."""
+    from registry.selectors import proposal_checks, proposal_comments, proposal_reviews
+
+    changes = proposal_changes(proposal=proposal)
+    policy = proposal_policy_get(proposal=proposal, changes=changes)
+    latest = Release.objects.order_by("-number").values_list("pk", flat=True).first()
+    blockers = merge_blockers(proposal, latest_release_id=latest)
+    return {
+        "proposal": proposal,
+        "changes": proposal_change_diffs(proposal=proposal, changes=changes),
+        "checks": proposal_checks(proposal=proposal),
+        "reviews": proposal_reviews(proposal=proposal),
+        "comments": proposal_comments(proposal=proposal),
+        "policy": policy.as_dict(),
+        "blockers": [b.as_dict() for b in blockers],
+        "mergeable": not blockers,
+    }
