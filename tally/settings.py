@@ -124,7 +124,7 @@ LOGGING = {
 }
 
 # Review workflow (issue #5). Notifications go to the console unless a real backend is set.
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = "tally.mail.StderrConsoleBackend"
 DEFAULT_FROM_EMAIL = "tally@localhost"
 # The team whose approval certifies a definition (tier: certified).
 TALLY_GOVERNANCE_TEAM = "data-governance"

@@ -297,11 +297,16 @@ def proposal_create(
     return proposal
 
 
-def proposal_create_from_project(
-    *, acting_user: Any, project: Project, title: str, description: str = ""
+def proposal_create_from_folder(
+    *, acting_user: Any, root: Path, title: str = "", description: str = ""
 ) -> Proposal:
     """A proposal that makes the latest release match a whole folder (`tally sync --propose`):
-    added, changed and restored definitions, and retirement of those the folder lacks."""
+    added, changed and restored definitions, and retirement of those the folder lacks.
+
+    Raises:
+        DefinitionError: the folder has errors (as `tally validate` reports them).
+    """
+    project = load_project(root)
     project.issues.checked()
     base = Release.objects.order_by("-number").first()
     plan = definitions_plan(project=project, base=base)
@@ -313,7 +318,10 @@ def proposal_create_from_project(
             obj = project.objects[(change.kind, change.name)]
             items.append(ProposedDefinition(obj.kind, obj.name, obj.spec, obj.file, obj.line))
     return proposal_create(
-        acting_user=acting_user, title=title, description=description, proposed=items
+        acting_user=acting_user,
+        title=title or f"Sync {root.name}",
+        description=description,
+        proposed=items,
     )
 
 

@@ -1,4 +1,4 @@
-"""proposal_create / proposal_create_from_project: parsing, no-op edits, bad input."""
+"""proposal_create / proposal_create_from_folder: parsing, no-op edits, bad input."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from registry.definitions.project import load_project
 from registry.models import AuditEvent, Proposal, ProposalChange, ProposalCheck
 from registry.services.proposals import (
     NO_CHANGES,
     proposal_create,
-    proposal_create_from_project,
+    proposal_create_from_folder,
 )
 from tally.errors import DefinitionError, PermissionDenied, UserError
 from tests.registry.proposals_setup import committed, metric_yaml, write_registry
@@ -101,8 +100,6 @@ def test_sync_propose_turns_a_folder_into_one_proposal_with_retirements(
     (folder / "metrics/product.yml").write_text(
         text.replace("label: Revenue\n", "label: Sales\n").split("  - name: revenue_per_event")[0]
     )
-    proposal = proposal_create_from_project(
-        acting_user=owner, project=load_project(folder), title="From folder"
-    )
+    proposal = proposal_create_from_folder(acting_user=owner, root=folder, title="From folder")
     changes = {(c.name, c.spec is None) for c in ProposalChange.objects.filter(proposal=proposal)}
     assert changes == {("revenue", False), ("revenue_per_event", True)}
