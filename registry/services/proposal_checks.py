@@ -362,14 +362,39 @@ def _diff_rows(old: dict[Any, Any], new: dict[Any, Any]) -> list[dict[str, Any]]
     return rows
 
 
-def _run(query: MetricQuery, manifest: Manifest, metric: str, key_column: str) -> dict[Any, Any]:
+def _run(query: MetricQuery, manifest: Manifest, metric: str) -> dict[Any, Any]:
+    """Runs one query; rows keyed by the group-by value (a tuple when there are several)."""
     from semantic.warehouse.execute import execute
 
     compiled = compile_query(query, manifest)
     result = execute(settings.WAREHOUSE, compiled.sql, timeout_s=60, row_cap=10_000)
     names = [c.name for c in result.columns]
-    k, v = names.index(key_column), names.index(metric)
-    return {row[k]: row[v] for row in result.rows}
+    keys = [names.index(k) for k in query.group_by]
+    value = names.index(metric)
+    return {
+        (row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys)): row[value]
+        for row in result.rows
+    }
+
+
+def _by_dimension(
+    query: MetricQuery, old: Manifest, new: Manifest, metric: str
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Old vs new per value of the main dimension, in the latest month of the window.
+
+    Per month rather than over the whole window: semi-additive metrics (MRR) have no total
+    over 90 days, and the latest month is what a reviewer compares with the dashboard."""
+    old_rows, new_rows = _run(query, old, metric), _run(query, new, metric)
+    months = sorted({k[0] for k in (*old_rows, *new_rows) if k[0] is not None})
+    if not months:
+        return None, []
+    last = months[-1]
+
+    def pick(rows: dict[Any, Any]) -> dict[Any, Any]:
+        return {k[1]: v for k, v in rows.items() if k[0] == last}
+
+    period = last.isoformat()[:10] if isinstance(last, dt.date) else str(last)
+    return period, _diff_rows(pick(old_rows), pick(new_rows))
 
 
 def check_numbers(inputs: _Inputs, *, today: dt.date | None = None) -> Result:
@@ -397,19 +422,20 @@ def check_numbers(inputs: _Inputs, *, today: dt.date | None = None) -> Result:
         by_month = MetricQuery(group_by=("metric_time__month",), **common)
         entry: dict[str, Any] = {"metric": metric, "by_month": [], "by_dimension": []}
         try:
-            entry["by_month"] = _diff_rows(
-                _run(by_month, old, metric, "metric_time__month"),
-                _run(by_month, new, metric, "metric_time__month"),
-            )
-            dim = main_dimension(new, metric)
-            entry["dimension"] = dim
-            if dim is not None and dim in queryable_items(old, metric):
-                by_dim = MetricQuery(group_by=(dim,), **common)
-                entry["by_dimension"] = _diff_rows(
-                    _run(by_dim, old, metric, dim), _run(by_dim, new, metric, dim)
-                )
+            entry["by_month"] = _diff_rows(_run(by_month, old, metric), _run(by_month, new, metric))
         except TallyError as exc:
             entry["error"] = {"code": exc.code, "message": exc.message}
+        dim = main_dimension(new, metric)
+        entry["dimension"] = dim
+        if "error" not in entry and dim is not None and dim in queryable_items(old, metric):
+            by_dim = MetricQuery(group_by=("metric_time__month", dim), **common)
+            try:
+                entry["dimension_period"], entry["by_dimension"] = _by_dimension(
+                    by_dim, old, new, metric
+                )
+            except TallyError as exc:
+                # The monthly diff still stands; say why the breakdown is missing.
+                entry["dimension_error"] = {"code": exc.code, "message": exc.message}
         for row in entry["by_month"]:
             if row["change_pct"] is not None and (
                 headline is None or abs(row["change_pct"]) > abs(headline[0])
