@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,11 +169,18 @@ class PinnedSpec:
     certified_at: Any
 
 
-def release_specs(*, release: Release | None) -> dict[tuple[str, str], PinnedSpec]:
-    """(kind, name) → the pinned version's spec and certification, in one query."""
+def release_specs(
+    *, release: Release | None, keys: Iterable[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], PinnedSpec]:
+    """(kind, name) → the pinned version's spec and certification, in one query (only the
+    given keys when ``keys`` is set: a proposal page must not read the whole release)."""
     if release is None:
         return {}
-    rows = ReleaseItem.objects.filter(release=release).values_list(
+    items = ReleaseItem.objects.filter(release=release)
+    wanted = set(keys) if keys is not None else None
+    if wanted is not None:
+        items = items.filter(definition__name__in={name for _, name in wanted})
+    rows = items.values_list(
         "definition__kind",
         "definition__name",
         "version__spec",
@@ -185,6 +193,7 @@ def release_specs(*, release: Release | None) -> dict[tuple[str, str], PinnedSpe
     return {
         (kind, name): PinnedSpec(spec, vid, f"{major}.{minor}", major, cert_by, cert_at)
         for kind, name, spec, vid, major, minor, cert_by, cert_at in rows
+        if wanted is None or (kind, name) in wanted
     }
 
 

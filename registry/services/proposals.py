@@ -277,7 +277,9 @@ def proposal_create(
         items += proposed_from_files(files)
     items += _deletions(retire)
     base_release = Release.objects.order_by("-number").first()
-    items = _only_real_changes(items, release_specs(release=base_release))
+    items = _only_real_changes(
+        items, release_specs(release=base_release, keys=[(i.kind, i.name) for i in items])
+    )
     if not items:
         raise UserError(NO_CHANGES, code="no_changes", hint="edit a definition, then propose it")
     proposal = Proposal(
@@ -360,7 +362,9 @@ def proposal_update(
     )
     for item in new:
         keep[(item.kind, item.name)] = item
-    items = _only_real_changes(keep.values(), release_specs(release=proposal.base_release))
+    items = _only_real_changes(
+        keep.values(), release_specs(release=proposal.base_release, keys=list(keep))
+    )
     if not items:
         raise UserError(NO_CHANGES, code="no_changes")
     proposal.revision += 1
@@ -537,12 +541,14 @@ def proposal_rebase(*, proposal: Proposal, acting_user: Any) -> Proposal:
     latest = Release.objects.order_by("-number").first()
     if latest is None or proposal.base_release_id == latest.pk:
         return proposal
-    base = release_specs(release=proposal.base_release)
-    theirs_all = release_specs(release=latest)
+    changes = proposal_changes(proposal=proposal)
+    keys = [(c.kind, c.name) for c in changes]
+    base = release_specs(release=proposal.base_release, keys=keys)
+    theirs_all = release_specs(release=latest, keys=keys)
     merged: list[ProposedDefinition] = []
     conflicts: list[dict[str, Any]] = []
     content_changed = False
-    for change in proposal_changes(proposal=proposal):
+    for change in changes:
         key = (change.kind, change.name)
         old, theirs = base.get(key), theirs_all.get(key)
         old_spec, their_spec = (old.spec if old else None), (theirs.spec if theirs else None)
@@ -728,12 +734,22 @@ def proposal_merge(*, proposal: Proposal | int, acting_user: Any) -> Proposal:
 
 
 def proposal_change_diffs(
-    *, proposal: Proposal, changes: list[ProposalChange] | None = None
+    *,
+    proposal: Proposal,
+    changes: list[ProposalChange] | None = None,
+    base: dict[tuple[str, str], PinnedSpec] | None = None,
 ) -> list[dict[str, Any]]:
     """Each change against the base release: action, bump level and field-by-field diff."""
     changes = changes if changes is not None else proposal_changes(proposal=proposal)
-    base = release_specs(release=proposal.base_release)
-    retired = set(Definition.objects.filter(status="retired").values_list("kind", "name"))
+    if base is None:
+        base = release_specs(
+            release=proposal.base_release, keys=[(c.kind, c.name) for c in changes]
+        )
+    retired = set(
+        Definition.objects.filter(
+            status="retired", name__in=[c.name for c in changes if (c.kind, c.name) not in base]
+        ).values_list("kind", "name")
+    )
     out = []
     for change in changes:
         old = base.get((change.kind, change.name))
@@ -768,12 +784,13 @@ def proposal_overview(*, proposal: Proposal) -> dict[str, Any]:
     from registry.selectors import proposal_checks, proposal_comments, proposal_reviews
 
     changes = proposal_changes(proposal=proposal)
-    policy = proposal_policy_get(proposal=proposal, changes=changes)
+    base = release_specs(release=proposal.base_release, keys=[(c.kind, c.name) for c in changes])
+    policy = proposal_policy_get(proposal=proposal, changes=changes, base=base)
     latest = Release.objects.order_by("-number").values_list("pk", flat=True).first()
-    blockers = merge_blockers(proposal, latest_release_id=latest)
+    blockers = merge_blockers(proposal, latest_release_id=latest, policy=policy)
     return {
         "proposal": proposal,
-        "changes": proposal_change_diffs(proposal=proposal, changes=changes),
+        "changes": proposal_change_diffs(proposal=proposal, changes=changes, base=base),
         "checks": proposal_checks(proposal=proposal),
         "reviews": proposal_reviews(proposal=proposal),
         "comments": proposal_comments(proposal=proposal),

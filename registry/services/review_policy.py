@@ -78,7 +78,10 @@ def proposal_policy_get(
 ) -> Policy:
     """The approval policy the proposal's current revision is reviewed under."""
     changes = changes if changes is not None else proposal_changes(proposal=proposal)
-    base = base if base is not None else release_specs(release=proposal.base_release)
+    if base is None:
+        base = release_specs(
+            release=proposal.base_release, keys=[(c.kind, c.name) for c in changes]
+        )
     domains = {d.slug: d for d in Domain.objects.select_related("owner")}
     teams: dict[str, list[str]] = {}
     minimum = 1
@@ -198,7 +201,9 @@ def check_blockers(proposal: Proposal) -> list[Blocker]:
     return out
 
 
-def merge_blockers(proposal: Proposal, *, latest_release_id: int | None) -> list[Blocker]:
+def merge_blockers(
+    proposal: Proposal, *, latest_release_id: int | None, policy: Policy | None = None
+) -> list[Blocker]:
     """Everything that stops a merge right now (empty = mergeable)."""
     out: list[Blocker] = []
     if proposal.state not in (
@@ -211,5 +216,5 @@ def merge_blockers(proposal: Proposal, *, latest_release_id: int | None) -> list
     if proposal.base_release_id != latest_release_id:
         out.append(Blocker("stale_base", "the base release is not the latest; rebase the proposal"))
     out.extend(check_blockers(proposal))
-    out.extend(approval_blockers(proposal, proposal_policy_get(proposal=proposal)))
+    out.extend(approval_blockers(proposal, policy or proposal_policy_get(proposal=proposal)))
     return out
