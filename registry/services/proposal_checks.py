@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from registry.definitions.changes import MAJOR, classify_change
 from registry.definitions.contracts import contract_changes
 from registry.definitions.export import ExportItem, export_files
 from registry.definitions.project import CONTRACT, METRIC, SAVED_QUERY, SEMANTIC_MODEL, load_project
@@ -251,9 +252,24 @@ def _readers(inputs: _Inputs, table: str, column: str | None) -> list[str]:
 # --------------------------------------------------------------------------- compile
 
 
-def _metrics_to_check(inputs: _Inputs) -> list[str]:
-    keys = [(c.kind, c.name) for c in inputs.changes if c.spec is not None]
-    return [m for m in downstream_metrics(inputs.merged, keys) if (METRIC, m) in inputs.merged]
+def _metrics_to_check(inputs: _Inputs, *, meaning_only: bool = False) -> list[str]:
+    """Changed metrics first, then the metrics downstream of any change; with
+    ``meaning_only``, only changes that can alter numbers (new, or a major bump) count."""
+    keys = []
+    for change in inputs.changes:
+        if change.spec is None:
+            continue
+        old = inputs.base.get((change.kind, change.name))
+        minor = old is not None and (
+            classify_change(change.kind, old.spec, change.spec).level != MAJOR
+        )
+        if meaning_only and minor:
+            continue
+        keys.append((change.kind, change.name))
+    direct = [n for k, n in keys if k == METRIC]
+    found = downstream_metrics(inputs.merged, keys)
+    ordered = direct + [m for m in found if m not in direct]
+    return [m for m in ordered if (METRIC, m) in inputs.merged]
 
 
 def check_compile(inputs: _Inputs) -> Result:
@@ -403,11 +419,12 @@ def check_numbers(inputs: _Inputs, *, today: dt.date | None = None) -> Result:
     start = end - dt.timedelta(days=days)
     metrics = [
         m
-        for m in _metrics_to_check(inputs)
+        for m in _metrics_to_check(inputs, meaning_only=True)
         if (METRIC, m) in inputs.base  # a new metric has no old numbers to compare
     ][: int(settings.TALLY_NUMBERS_DIFF_MAX_METRICS)]
     if not metrics:
-        return Status.PASSED, "no existing metric changes", {"metrics": [], "window": None}
+        # Labels, descriptions and governance meta cannot move a number.
+        return Status.PASSED, "no change that can alter numbers", {"metrics": [], "window": None}
     new, old = inputs.manifest(new=True), inputs.manifest(new=False)
     dialect = settings.WAREHOUSE.dialect
     results = []
