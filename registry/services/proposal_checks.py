@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -331,28 +332,49 @@ def _compiles(query: MetricQuery, manifest: Manifest) -> bool:
 # --------------------------------------------------------------------------- numbers
 
 
+def _first_measure(
+    manifest: Manifest, metric: str, seen: frozenset[str] = frozenset()
+) -> str | None:
+    """The first measure a metric reads, through ratio/derived/cumulative inputs."""
+    if metric in seen or metric not in manifest.metrics:
+        return None
+    for kind, name, _ in metric_inputs(dict(manifest.metrics[metric].spec)):
+        if kind == "measure" and name in manifest.measures:
+            return name
+        if kind == "metric":
+            found = _first_measure(manifest, name, seen | {metric})
+            if found:
+                return found
+    return None
+
+
 def main_dimension(manifest: Manifest, metric: str) -> str | None:
     """``config.meta.main_dimension`` if set, else the first categorical dimension of the
-    model the metric's first measure lives in (through its primary entity)."""
+    model the metric's first measure lives in (through its primary entity), else the first
+    categorical dimension the metric can be grouped by."""
     spec = manifest.metrics[metric].spec
     meta = (spec.get("config") or {}).get("meta") or {}
     try:
-        items = queryable_items(manifest, metric)
+        items = set(queryable_items(manifest, metric))
     except TallyError:
         return None
     if meta.get("main_dimension") in items:
         return str(meta["main_dimension"])
-    measures = [n for k, n, _ in metric_inputs(dict(spec)) if k == "measure"]
-    if measures and measures[0] in manifest.measures:
-        model = manifest.semantic_models[manifest.measures[measures[0]].semantic_model]
+    measure = _first_measure(manifest, metric)
+    if measure is not None:
+        model = manifest.semantic_models[manifest.measures[measure].semantic_model]
         for dim in model.dimensions.values():
             name = f"{model.primary_entity}__{dim.name}"
             if dim.type == "categorical" and name in items:
                 return name
-    return next(
-        (i for i in items if "__" in i and not i.startswith("metric_time") and i.count("__") == 1),
-        None,
+    # Only categorical dimensions: entities and ids would split the numbers per row.
+    categorical = sorted(
+        f"{model.primary_entity}__{dim.name}"
+        for model in manifest.semantic_models.values()
+        for dim in model.dimensions.values()
+        if dim.type == "categorical"
     )
+    return next((name for name in categorical if name in items), None)
 
 
 def _number(value: Any) -> float | None:
@@ -393,14 +415,25 @@ def _run(query: MetricQuery, manifest: Manifest, metric: str) -> dict[Any, Any]:
     }
 
 
+def _run_pair(
+    query: MetricQuery, old: Manifest, new: Manifest, metric: str
+) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """The old and the new definition's answers, run at the same time on two connections
+    (the warehouse, not Python, does the work: drivers release the GIL while they wait)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        old_rows = pool.submit(_run, query, old, metric)
+        new_rows = pool.submit(_run, query, new, metric)
+        return old_rows.result(), new_rows.result()
+
+
 def _by_dimension(
     query: MetricQuery, old: Manifest, new: Manifest, metric: str
 ) -> tuple[str | None, list[dict[str, Any]]]:
-    """Old vs new per value of the main dimension, in the latest month of the window.
+    """Old vs new per value of the main dimension, in the latest month the query returns.
 
     Per month rather than over the whole window: semi-additive metrics (MRR) have no total
     over 90 days, and the latest month is what a reviewer compares with the dashboard."""
-    old_rows, new_rows = _run(query, old, metric), _run(query, new, metric)
+    old_rows, new_rows = _run_pair(query, old, new, metric)
     months = sorted({k[0] for k in (*old_rows, *new_rows) if k[0] is not None})
     if not months:
         return None, []
@@ -439,13 +472,23 @@ def check_numbers(inputs: _Inputs, *, today: dt.date | None = None) -> Result:
         by_month = MetricQuery(group_by=("metric_time__month",), **common)
         entry: dict[str, Any] = {"metric": metric, "by_month": [], "by_dimension": []}
         try:
-            entry["by_month"] = _diff_rows(_run(by_month, old, metric), _run(by_month, new, metric))
+            entry["by_month"] = _diff_rows(*_run_pair(by_month, old, new, metric))
         except TallyError as exc:
             entry["error"] = {"code": exc.code, "message": exc.message}
         dim = main_dimension(new, metric)
         entry["dimension"] = dim
         if "error" not in entry and dim is not None and dim in queryable_items(old, metric):
-            by_dim = MetricQuery(group_by=("metric_time__month", dim), **common)
+            # Only the latest complete month: the breakdown reviewers compare with their
+            # dashboards, and a third of the rows to compute.
+            month_end = end.replace(day=1) - dt.timedelta(days=1)
+            by_dim = MetricQuery(
+                group_by=("metric_time__month", dim),
+                **{
+                    **common,
+                    "start_time": month_end.replace(day=1).isoformat(),
+                    "end_time": month_end.isoformat(),
+                },
+            )
             try:
                 entry["dimension_period"], entry["by_dimension"] = _by_dimension(
                     by_dim, old, new, metric

@@ -86,7 +86,9 @@ def test_numbers_diff_shows_old_and_new_mrr_by_month_and_by_main_dimension(
     assert october["change_pct"] == round(
         (october["new"] - october["old"]) / october["old"] * 100, 2
     )
-    assert mrr["dimension"] and mrr["by_dimension"]
+    # The main dimension of mrr's first measure's model, in the latest complete month.
+    assert (mrr["dimension"], mrr["dimension_period"]) == ("subscription__plan", "2026-10-01")
+    assert mrr["by_dimension"]
     assert all(row["new"] >= row["old"] for row in mrr["by_dimension"] if row["old"] is not None)
     # Downstream metrics (arpa divides mrr by accounts) are diffed too.
     assert {m["metric"] for m in numbers.details["metrics"]} >= {"mrr", "arpa"}
