@@ -37,7 +37,7 @@ from registry.services.audit import audit_event_create
 from semantic.compiler.compile import compile_query, queryable_items
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.spec import DIALECTS, MetricQuery
-from tally.errors import TallyError, UserError
+from tally.errors import PermissionDenied, TallyError, UserError
 
 logger = logging.getLogger("tally.checks")
 
@@ -594,11 +594,17 @@ def _jsonable(value: Any) -> Any:
 
 @transaction.atomic(durable=True)
 def proposal_checks_rerun(*, proposal: Proposal, acting_user: Any) -> list[ProposalCheck]:
-    """Resets the current revision's finished checks to pending and runs them again."""
-    ProposalCheck.objects.filter(proposal=proposal, revision=proposal.revision).exclude(
-        status=Status.RUNNING
-    ).update(status=Status.PENDING, summary="", details={}, started_at=None, finished_at=None)
-    from registry.services.proposals import _enqueue_checks
+    """Resets the current revision's checks to pending and runs them again (also the ones a
+    lost worker left running); refused once the proposal is merged or closed."""
+    from registry.services.proposals import UNMERGED, _enqueue_checks, _lock, _require_state
+
+    if not getattr(acting_user, "pk", None):
+        raise PermissionDenied("sign in to re-run checks", code="not_authenticated")
+    proposal = _lock(proposal)
+    _require_state(proposal, UNMERGED, "re-checked")
+    ProposalCheck.objects.filter(proposal=proposal, revision=proposal.revision).update(
+        status=Status.PENDING, summary="", details={}, started_at=None, finished_at=None
+    )
 
     _enqueue_checks(proposal)
     audit_event_create(

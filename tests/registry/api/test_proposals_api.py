@@ -202,3 +202,33 @@ def test_list_filters_by_state_in_constant_queries(
     with django_assert_num_queries(4):
         response = client.get("/api/v1/proposals?state=open")
     assert [p["state"] for p in response.json()["results"]] == ["open"]
+
+
+def test_revisions_and_check_reruns_through_the_api(
+    client: Client, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    pid = _create(_as(client, owner), capture)["proposal"]["id"]
+    with capture(execute=True):
+        revised = client.post(
+            f"/api/v1/proposals/{pid}/revisions",
+            {"files": {"revenue.yml": metric_yaml(replace={"label: Revenue": "label: Sales"})}},
+            content_type="application/json",
+        )
+    assert revised.status_code == 201
+    assert revised.json()["proposal"]["revision"] == 2
+    revisions = client.get(f"/api/v1/proposals/{pid}/revisions").json()
+    assert [r["revision"] for r in revisions] == [1, 2]
+    # The new file replaced the earlier version of the same metric in revision 2.
+    assert revisions[1]["changes"][0]["spec"]["label"] == "Sales"
+    assert revisions[1]["changes"][0]["spec"]["type_params"]["measure"]["name"] == "revenue"
+    with capture(execute=True):
+        rerun = client.post(f"/api/v1/proposals/{pid}/checks")
+    assert rerun.status_code == 202
+    checks = client.get(f"/api/v1/proposals/{pid}/checks").json()
+    assert {c["revision"] for c in checks} == {2}
+    assert {c["kind"]: c["status"] for c in checks}["validation"] == "passed"
+    closed = client.post(f"/api/v1/proposals/{pid}/close", {"reason": "x"})
+    assert closed.json()["proposal"]["state"] == "closed"
+    refused = client.post(f"/api/v1/proposals/{pid}/checks")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "proposal_not_open")
