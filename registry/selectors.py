@@ -148,7 +148,9 @@ def governance_for_export() -> tuple[list[TeamSpec], list[DomainSpec]]:
         for t in Team.objects.prefetch_related("memberships__user")
     ]
     domains = [
-        DomainSpec(d.slug, d.name, d.description, d.owner.slug if d.owner else None)
+        DomainSpec(
+            d.slug, d.name, d.description, d.owner.slug if d.owner else None, d.min_approvals
+        )
         for d in Domain.objects.select_related("owner")
     ]
     return teams, domains

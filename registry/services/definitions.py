@@ -235,7 +235,12 @@ def _governance_changes(project: Project) -> tuple[str, ...]:
         owner = domain.owner.slug if domain and domain.owner else None
         if domain is None:
             out.append(f"+ domain {spec.slug}")
-        elif (domain.name, domain.description, owner) != (spec.name, spec.description, spec.owner):
+        elif (domain.name, domain.description, owner, domain.min_approvals) != (
+            spec.name,
+            spec.description,
+            spec.owner,
+            spec.min_approvals,
+        ):
             out.append(f"~ domain {spec.slug}")
     return tuple(out)
 
@@ -323,15 +328,21 @@ def _apply_governance(project: Project) -> tuple[dict[str, Team], dict[str, Doma
         domain = domains.get(spec.slug)
         if domain is None:
             domains[spec.slug] = Domain.objects.create(
-                slug=spec.slug, name=spec.name, description=spec.description, owner=owner_team
+                slug=spec.slug,
+                name=spec.name,
+                description=spec.description,
+                owner=owner_team,
+                min_approvals=spec.min_approvals,
             )
-        elif (domain.name, domain.description, domain.owner_id) != (
+        elif (domain.name, domain.description, domain.owner_id, domain.min_approvals) != (
             spec.name,
             spec.description,
             owner_team.pk if owner_team else None,
+            spec.min_approvals,
         ):
             domain.name, domain.description, domain.owner = spec.name, spec.description, owner_team
-            domain.save(update_fields=["name", "description", "owner"])
+            domain.min_approvals = spec.min_approvals
+            domain.save(update_fields=["name", "description", "owner", "min_approvals"])
     for obj in project.objects.values():
         domain_slug = meta_of(obj).get("domain") if obj.kind in (METRIC, SEMANTIC_MODEL) else None
         if domain_slug and domain_slug not in domains:

@@ -201,3 +201,39 @@ def test_error_texts(owner: Any, reviewer: Any, django_capture_on_commit_callbac
     assert stale.value.hint == (
         f"rebase it: `tally rebase {second.pk}` or POST …/proposals/{second.pk}/rebase"
     )
+
+
+def test_domain_min_approvals_comes_from_governance_yaml(
+    owner: Any, tmp_path: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """`domains: [{slug: product, min_approvals: 2}]` is the domain's review policy."""
+    from registry.models import Domain
+    from registry.services.definitions import definitions_sync
+    from tests.registry.proposals_setup import GOVERNANCE_YAML, write_registry
+
+    folder = write_registry(tmp_path / "strict")
+    (folder / "governance.yml").write_text(
+        GOVERNANCE_YAML.replace(
+            "    owner: product-analytics\n", "    owner: product-analytics\n    min_approvals: 2\n"
+        )
+    )
+    definitions_sync(root=folder, acting_user=None)
+    assert Domain.objects.get(slug="product").min_approvals == 2
+    proposal = _draft(owner)
+    assert proposal_policy_get(proposal=proposal).min_approvals == 2
+
+
+def test_domain_min_approvals_must_be_a_small_whole_number(tmp_path: Any) -> None:
+    from registry.definitions.project import load_project
+    from tests.registry.proposals_setup import GOVERNANCE_YAML, write_registry
+
+    folder = write_registry(tmp_path / "bad")
+    (folder / "governance.yml").write_text(
+        GOVERNANCE_YAML.replace(
+            "    owner: product-analytics\n", "    owner: product-analytics\n    min_approvals: 0\n"
+        )
+    )
+    errors = load_project(folder).issues.errors
+    assert [e.message for e in errors] == [
+        "domain 'product': min_approvals must be a whole number from 1 to 10"
+    ]
