@@ -410,7 +410,7 @@ def definitions_apply_locked(
 ) -> SyncResult:
     """definitions_apply's body, for callers that already hold release_head_lock() in their
     own transaction (proposal_merge). ``certifications`` maps (kind, name) to the
-    (user, time) recorded on the new version."""
+    (user id, time) recorded on the new version."""
     certifications = certifications or {}
     plan = definitions_plan(project=project, base=base)
     if plan.is_empty:
@@ -483,7 +483,7 @@ def definitions_apply_locked(
                 source_file=obj.file[:500],
                 source_line=obj.line,
                 author=author,
-                certified_by=certifications.get(key, (None, None))[0],
+                certified_by_id=certifications.get(key, (None, None))[0],
                 certified_at=certifications.get(key, (None, None))[1],
             )
         )

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from registry.definitions.changes import MAJOR, classify_change, content_hash, diff_specs
+from registry.definitions.changes import classify_change, content_hash, diff_specs
 from registry.definitions.issues import IssueSet
 from registry.definitions.merge import merge3
 from registry.definitions.project import KINDS, DefinitionObject, Project, load_project
@@ -639,8 +639,8 @@ def _certifications(
     proposal: Proposal,
     changes: list[ProposalChange],
     head: dict[tuple[str, str], PinnedSpec],
-) -> dict[tuple[str, str], tuple[Any, Any]]:
-    """(kind, name) → (certifier, when) for every certified definition the merge versions."""
+) -> dict[tuple[str, str], tuple[int | None, Any]]:
+    """(kind, name) → (certifier's user id, when) for each certified definition merged."""
     certifier = next(
         (
             r
@@ -649,8 +649,7 @@ def _certifications(
         ),
         None,
     )
-    users = {u.pk: u for u in [proposal.author]}
-    out: dict[tuple[str, str], tuple[Any, Any]] = {}
+    out: dict[tuple[str, str], tuple[int | None, Any]] = {}
     for change in changes:
         key = (change.kind, change.name)
         old = head.get(key)
@@ -661,14 +660,10 @@ def _certifications(
             continue
         if needs_certification(change.kind, old, change.spec):
             if certifier is not None:
-                out[key] = (certifier.reviewer, certifier.created_at)
+                out[key] = (certifier.reviewer_id, certifier.created_at)
         elif old is not None and old.certified_by_id is not None:
             # A minor edit keeps the certification of the meaning it does not change.
-            if old.certified_by_id not in users:
-                from django.contrib.auth import get_user_model
-
-                users[old.certified_by_id] = get_user_model().objects.get(pk=old.certified_by_id)
-            out[key] = (users[old.certified_by_id], old.certified_at)
+            out[key] = (old.certified_by_id, old.certified_at)
     return out
 
 
@@ -773,7 +768,6 @@ def proposal_change_diffs(
                 "spec": change.spec,
                 "file": change.source_file,
                 "line": change.source_line,
-                "major": level == MAJOR,
             }
         )
     return out
