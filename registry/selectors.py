@@ -69,9 +69,9 @@ def definition_list(
     status: str | None = None,
 ) -> QuerySet[Definition]:
     """Definitions filtered for the catalog and the API, with owner, domain and version joined."""
-    qs = Definition.objects.select_related("owner", "domain", "current_version").defer(
-        "current_version__spec"
-    )
+    qs = Definition.objects.select_related(
+        "owner", "domain", "current_version", "certified_by"
+    ).defer("current_version__spec")
     if kind:
         qs = qs.filter(kind=kind)
     if q:
@@ -90,11 +90,13 @@ def definition_list(
 def definition_get(*, kind: str, name: str) -> Definition:
     """One definition with its versions (newest first); NotFound with a hint otherwise."""
     definition = (
-        Definition.objects.select_related("owner", "domain", "current_version")
+        Definition.objects.select_related("owner", "domain", "current_version", "certified_by")
         .prefetch_related(
             Prefetch(
                 "versions",
-                queryset=DefinitionVersion.objects.select_related("author").order_by("-number"),
+                queryset=DefinitionVersion.objects.select_related(
+                    "author", "certified_by"
+                ).order_by("-number"),
             )
         )
         .filter(kind=kind, name=name)

@@ -4,21 +4,15 @@ compile on every dialect, contracts, validation, idempotence."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
-from django.conf import LazySettings
 
 from registry.models import Proposal, ProposalCheck
-from registry.services.definitions import definitions_sync
 from registry.services.proposal_checks import proposal_check_run
 from registry.services.proposals import proposal_create
-from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT
-from tests.registry.factories import UserFactory
 from tests.registry.proposals_setup import committed
 
 pytestmark = pytest.mark.django_db
@@ -36,25 +30,6 @@ metrics:
     config:
       meta: {owner: finance-data, domain: revenue, tier: certified}
 """
-
-
-@pytest.fixture(scope="session")
-def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=20_000, seed=42)
-    return path
-
-
-@pytest.fixture
-def fixtures_registry(db: None, settings: LazySettings, warehouse_path: Path) -> None:
-    settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse_path}", base_dir=ROOT)
-    definitions_sync(root=ROOT / "fixtures", acting_user=None)
-
-
-@pytest.fixture
-def analyst(fixtures_registry: None) -> Any:
-    """A finance-data member (the team owning mrr), created by the fixtures' governance."""
-    return UserFactory(username="sara.okafor@tally.example")
 
 
 def _checks(proposal: Proposal) -> dict[str, ProposalCheck]:
