@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
 from registry.definitions.export import ExportItem
 from registry.definitions.project import DomainSpec, TeamSpec
-from registry.models import Definition, DefinitionVersion, Domain, Release, ReleaseItem, Team
+from registry.models import (
+    AuditEvent,
+    Comment,
+    Definition,
+    DefinitionVersion,
+    Domain,
+    Proposal,
+    ProposalChange,
+    ProposalCheck,
+    Release,
+    ReleaseItem,
+    Review,
+    Team,
+)
 from tally.errors import NotFound
 
 LATEST = "latest"
@@ -52,9 +69,9 @@ def definition_list(
     status: str | None = None,
 ) -> QuerySet[Definition]:
     """Definitions filtered for the catalog and the API, with owner, domain and version joined."""
-    qs = Definition.objects.select_related("owner", "domain", "current_version").defer(
-        "current_version__spec"
-    )
+    qs = Definition.objects.select_related(
+        "owner", "domain", "current_version", "certified_by"
+    ).defer("current_version__spec")
     if kind:
         qs = qs.filter(kind=kind)
     if q:
@@ -73,11 +90,13 @@ def definition_list(
 def definition_get(*, kind: str, name: str) -> Definition:
     """One definition with its versions (newest first); NotFound with a hint otherwise."""
     definition = (
-        Definition.objects.select_related("owner", "domain", "current_version")
+        Definition.objects.select_related("owner", "domain", "current_version", "certified_by")
         .prefetch_related(
             Prefetch(
                 "versions",
-                queryset=DefinitionVersion.objects.select_related("author").order_by("-number"),
+                queryset=DefinitionVersion.objects.select_related(
+                    "author", "certified_by"
+                ).order_by("-number"),
             )
         )
         .filter(kind=kind, name=name)
@@ -131,7 +150,128 @@ def governance_for_export() -> tuple[list[TeamSpec], list[DomainSpec]]:
         for t in Team.objects.prefetch_related("memberships__user")
     ]
     domains = [
-        DomainSpec(d.slug, d.name, d.description, d.owner.slug if d.owner else None)
+        DomainSpec(
+            d.slug, d.name, d.description, d.owner.slug if d.owner else None, d.min_approvals
+        )
         for d in Domain.objects.select_related("owner")
     ]
     return teams, domains
+
+
+# --------------------------------------------------------------------------- review workflow
+
+
+@dataclass(frozen=True)
+class PinnedSpec:
+    """One definition as a release pins it."""
+
+    spec: dict[str, Any]
+    version_id: int
+    semver: str
+    major: int
+    certified_by_id: int | None
+    certified_at: Any
+
+
+def release_specs(
+    *, release: Release | None, keys: Iterable[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], PinnedSpec]:
+    """(kind, name) → the pinned version's spec and certification, in one query (only the
+    given keys when ``keys`` is set: a proposal page must not read the whole release)."""
+    if release is None:
+        return {}
+    items = ReleaseItem.objects.filter(release=release)
+    wanted = set(keys) if keys is not None else None
+    if wanted is not None:
+        items = items.filter(definition__name__in={name for _, name in wanted})
+    rows = items.values_list(
+        "definition__kind",
+        "definition__name",
+        "version__spec",
+        "version_id",
+        "version__major",
+        "version__minor",
+        "version__certified_by_id",
+        "version__certified_at",
+    )
+    return {
+        (kind, name): PinnedSpec(spec, vid, f"{major}.{minor}", major, cert_by, cert_at)
+        for kind, name, spec, vid, major, minor, cert_by, cert_at in rows
+        if wanted is None or (kind, name) in wanted
+    }
+
+
+def proposal_list(*, state: str | None = None, author: str | None = None) -> QuerySet[Proposal]:
+    """Proposals newest first, with author and releases joined (one query per page)."""
+    qs = Proposal.objects.select_related("author", "base_release", "merged_release")
+    if state:
+        qs = qs.filter(state=state)
+    if author:
+        qs = qs.filter(author__username=author)
+    return qs.order_by("-id")
+
+
+def proposal_get(*, proposal_id: int | str) -> Proposal:
+    """One proposal with author and releases; NotFound otherwise."""
+    text = str(proposal_id).lstrip("#")
+    proposal = (
+        Proposal.objects.select_related("author", "base_release", "merged_release", "merged_by")
+        .filter(pk=int(text))
+        .first()
+        if text.isdigit()
+        else None
+    )
+    if proposal is None:
+        raise NotFound(
+            f"proposal {proposal_id!r} does not exist",
+            code="unknown_proposal",
+            hint="list them with `tally proposals` or GET /api/v1/proposals",
+        )
+    return proposal
+
+
+def proposal_changes(*, proposal: Proposal, revision: int | None = None) -> list[ProposalChange]:
+    """The change set of one revision (default: the current one), by kind and name."""
+    return list(
+        ProposalChange.objects.filter(
+            proposal=proposal, revision=revision or proposal.revision
+        ).order_by("kind", "name")
+    )
+
+
+def proposal_revisions(*, proposal: Proposal) -> dict[int, list[ProposalChange]]:
+    """Every revision's change set, oldest first."""
+    out: dict[int, list[ProposalChange]] = {}
+    for change in ProposalChange.objects.filter(proposal=proposal).order_by(
+        "revision", "kind", "name"
+    ):
+        out.setdefault(change.revision, []).append(change)
+    return out
+
+
+def proposal_reviews(*, proposal: Proposal) -> list[Review]:
+    """Reviews oldest first, with reviewers."""
+    return list(Review.objects.filter(proposal=proposal).select_related("reviewer").order_by("id"))
+
+
+def proposal_comments(*, proposal: Proposal) -> list[Comment]:
+    """Comments oldest first, with authors."""
+    return list(Comment.objects.filter(proposal=proposal).select_related("author").order_by("id"))
+
+
+def proposal_checks(*, proposal: Proposal, revision: int | None = None) -> list[ProposalCheck]:
+    """The checks of one revision (default: current), in kind order."""
+    return list(
+        ProposalCheck.objects.filter(
+            proposal=proposal, revision=revision or proposal.revision
+        ).order_by("kind")
+    )
+
+
+def proposal_timeline(*, proposal: Proposal) -> list[AuditEvent]:
+    """Everything that happened to a proposal, oldest first (from the audit log)."""
+    return list(
+        AuditEvent.objects.filter(object_kind="proposal", object_name=str(proposal.pk))
+        .select_related("actor", "release")
+        .order_by("at", "id")
+    )

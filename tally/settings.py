@@ -125,3 +125,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"tally": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Review workflow (issue #5). Notifications go to the console unless a real backend is set.
+EMAIL_BACKEND = "tally.mail.StderrConsoleBackend"
+DEFAULT_FROM_EMAIL = "tally@localhost"
+# The team whose approval certifies a definition (tier: certified).
+TALLY_GOVERNANCE_TEAM = "data-governance"
+# The numbers-diff check runs old and new definitions over this many trailing days.
+TALLY_NUMBERS_DIFF_DAYS = 90
+# …for at most this many changed metrics per proposal (each costs four warehouse queries).
+TALLY_NUMBERS_DIFF_MAX_METRICS = 10

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from registry.api import views
+from registry.api import proposals, views
 
 COLLECTION = r"(?P<collection>metrics|semantic-models|saved-queries|contracts)"
 NAME = r"(?P<name>[A-Za-z0-9_.\-]+)"
@@ -22,4 +22,53 @@ urlpatterns = [
     ),
     path("releases", views.ReleaseListApi.as_view(), name="release-list"),
     path("releases/<str:ref>", views.ReleaseDetailApi.as_view(), name="release-detail"),
+    path("proposals", proposals.ProposalListApi.as_view(), name="proposal-list"),
+    path(
+        "proposals/<int:proposal_id>", proposals.ProposalDetailApi.as_view(), name="proposal-detail"
+    ),
+    path(
+        "proposals/<int:proposal_id>/revisions",
+        proposals.ProposalRevisionsApi.as_view(),
+        name="proposal-revisions",
+    ),
+    path(
+        "proposals/<int:proposal_id>/reviews",
+        proposals.ProposalReviewsApi.as_view(),
+        name="proposal-reviews",
+    ),
+    path(
+        "proposals/<int:proposal_id>/comments",
+        proposals.ProposalCommentsApi.as_view(),
+        name="proposal-comments",
+    ),
+    path(
+        "proposals/<int:proposal_id>/checks",
+        proposals.ProposalChecksApi.as_view(),
+        name="proposal-checks",
+    ),
+    path(
+        "proposals/<int:proposal_id>/open",
+        proposals.ProposalOpenApi.as_view(),
+        name="proposal-open",
+    ),
+    path(
+        "proposals/<int:proposal_id>/merge",
+        proposals.ProposalMergeApi.as_view(),
+        name="proposal-merge",
+    ),
+    path(
+        "proposals/<int:proposal_id>/close",
+        proposals.ProposalCloseApi.as_view(),
+        name="proposal-close",
+    ),
+    path(
+        "proposals/<int:proposal_id>/rebase",
+        proposals.ProposalRebaseApi.as_view(),
+        name="proposal-rebase",
+    ),
+    path(
+        "proposals/<int:proposal_id>/timeline",
+        proposals.ProposalTimelineApi.as_view(),
+        name="proposal-timeline",
+    ),
 ]

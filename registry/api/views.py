@@ -45,6 +45,8 @@ class VersionOutput(serializers.Serializer):
     source_file = serializers.CharField()
     source_line = serializers.IntegerField()
     author = serializers.CharField(source="author.username", default=None)
+    certified_by = serializers.CharField(source="certified_by.username", default=None)
+    certified_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
 
 
@@ -59,6 +61,9 @@ class DefinitionSummaryOutput(serializers.Serializer):
     tier = serializers.CharField()
     status = serializers.CharField()
     version = serializers.CharField(source="current_version.semver", default=None)
+    # Who in data governance certified the current version, and when (null: not certified).
+    certified_by = serializers.CharField(source="certified_by.username", default=None)
+    certified_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 

@@ -99,6 +99,7 @@ def export_files(
             "name": d.name,
             **({"description": d.description} if d.description else {}),
             **({"owner": d.owner} if d.owner else {}),
+            **({"min_approvals": d.min_approvals} if d.min_approvals != 1 else {}),
         }
         for d in sorted(domains, key=lambda d: d.slug)
     ]

@@ -87,6 +87,9 @@ class DomainSpec:
     name: str
     description: str
     owner: str | None
+    # Review policy: approvals a proposal touching the domain needs (config.meta.review
+    # on a definition overrides it).
+    min_approvals: int = 1
 
 
 @dataclass
@@ -559,11 +562,21 @@ def _load_governance(doc: LineDict, file: str, project: Project) -> None:
             issues.add("governance", "a domain needs a slug", file=file, line=line)
             continue
         slug = str(domain["slug"])
+        minimum = domain.get("min_approvals", 1)
+        if isinstance(minimum, bool) or not isinstance(minimum, int) or not 1 <= minimum <= 10:
+            issues.add(
+                "governance",
+                f"domain {slug!r}: min_approvals must be a whole number from 1 to 10",
+                file=file,
+                line=line,
+            )
+            minimum = 1
         project.domains[slug] = DomainSpec(
             slug,
             str(domain.get("name", slug)),
             str(domain.get("description", "")),
             str(domain["owner"]) if domain.get("owner") else None,
+            minimum,
         )
 
 

@@ -235,7 +235,12 @@ def _governance_changes(project: Project) -> tuple[str, ...]:
         owner = domain.owner.slug if domain and domain.owner else None
         if domain is None:
             out.append(f"+ domain {spec.slug}")
-        elif (domain.name, domain.description, owner) != (spec.name, spec.description, spec.owner):
+        elif (domain.name, domain.description, owner, domain.min_approvals) != (
+            spec.name,
+            spec.description,
+            spec.owner,
+            spec.min_approvals,
+        ):
             out.append(f"~ domain {spec.slug}")
     return tuple(out)
 
@@ -323,15 +328,21 @@ def _apply_governance(project: Project) -> tuple[dict[str, Team], dict[str, Doma
         domain = domains.get(spec.slug)
         if domain is None:
             domains[spec.slug] = Domain.objects.create(
-                slug=spec.slug, name=spec.name, description=spec.description, owner=owner_team
+                slug=spec.slug,
+                name=spec.name,
+                description=spec.description,
+                owner=owner_team,
+                min_approvals=spec.min_approvals,
             )
-        elif (domain.name, domain.description, domain.owner_id) != (
+        elif (domain.name, domain.description, domain.owner_id, domain.min_approvals) != (
             spec.name,
             spec.description,
             owner_team.pk if owner_team else None,
+            spec.min_approvals,
         ):
             domain.name, domain.description, domain.owner = spec.name, spec.description, owner_team
-            domain.save(update_fields=["name", "description", "owner"])
+            domain.min_approvals = spec.min_approvals
+            domain.save(update_fields=["name", "description", "owner", "min_approvals"])
     for obj in project.objects.values():
         domain_slug = meta_of(obj).get("domain") if obj.kind in (METRIC, SEMANTIC_MODEL) else None
         if domain_slug and domain_slug not in domains:
@@ -360,14 +371,47 @@ def _head_fields(
     }
 
 
+def release_head_lock() -> Release | None:
+    """Locks and returns the newest release (call inside a transaction).
+
+    Serialises concurrent syncs/merges: the release number is taken under a lock on the
+    current head, so two writers cannot both publish "the next" release.
+    """
+    while True:
+        head = Release.objects.select_for_update().order_by("-number").first()
+        # Under READ COMMITTED, a SELECT … FOR UPDATE that waited for another writer returns
+        # the row it first picked (the old head), not the release that writer published; a
+        # fresh statement sees it. Lock again until the locked row is the newest one.
+        newest = Release.objects.order_by("-number").values_list("pk", flat=True).first()
+        if (head.pk if head else None) == newest:
+            return head
+
+
 @transaction.atomic(durable=True)
 def definitions_apply(
     *, project: Project, acting_user: Any, note: str = "", digest: str = ""
 ) -> SyncResult:
     """Applies a checked folder as one new release (all or nothing); no-op when unchanged."""
-    # Serialise concurrent syncs/merges: the release number is taken under a lock on the
-    # current head, so two writers cannot both publish "the next" release.
-    base = Release.objects.select_for_update().order_by("-number").first()
+    base = release_head_lock()
+    return definitions_apply_locked(
+        project=project, base=base, acting_user=acting_user, note=note, digest=digest
+    )
+
+
+def definitions_apply_locked(
+    *,
+    project: Project,
+    base: Release | None,
+    acting_user: Any,
+    note: str = "",
+    digest: str = "",
+    source: str = Release.Source.SYNC,
+    certifications: dict[tuple[str, str], tuple[Any, Any]] | None = None,
+) -> SyncResult:
+    """definitions_apply's body, for callers that already hold release_head_lock() in their
+    own transaction (proposal_merge). ``certifications`` maps (kind, name) to the
+    (user id, time) recorded on the new version."""
+    certifications = certifications or {}
     plan = definitions_plan(project=project, base=base)
     if plan.is_empty:
         return SyncResult(plan=plan, release=None, project=project)
@@ -395,10 +439,12 @@ def definitions_apply(
     existing_ids = [
         heads[(c.kind, c.name)].pk for c in plan.changes if (c.kind, c.name) not in fresh_keys
     ]
+    # Ascending, so that the newest version of each definition is the one the dict keeps
+    # (descending kept the oldest: a third version collided with the second's number).
     latest = {
         row["definition_id"]: row
         for row in DefinitionVersion.objects.filter(definition_id__in=existing_ids)
-        .order_by("definition_id", "-number")
+        .order_by("definition_id", "number")
         .values("definition_id", "number", "major", "minor")
     }
     author = author_of(acting_user)
@@ -437,6 +483,8 @@ def definitions_apply(
                 source_file=obj.file[:500],
                 source_line=obj.line,
                 author=author,
+                certified_by_id=certifications.get(key, (None, None))[0],
+                certified_at=certifications.get(key, (None, None))[1],
             )
         )
     DefinitionVersion.objects.bulk_create(new_versions, batch_size=500)
@@ -459,19 +507,19 @@ def definitions_apply(
             default_user=author,
         )
     # The pointer to the newest version is derived data (not in history): one UPDATE.
+    newest = DefinitionVersion.objects.filter(definition=OuterRef("pk")).order_by("-number")
     Definition.objects.filter(pk__in=[v.definition_id for v in new_versions]).update(
-        current_version=Subquery(
-            DefinitionVersion.objects.filter(definition=OuterRef("pk"))
-            .order_by("-number")
-            .values("pk")[:1]
-        ),
+        current_version=Subquery(newest.values("pk")[:1]),
+        # A definition is certified only as far as its newest version is.
+        certified_by=Subquery(newest.values("certified_by")[:1]),
+        certified_at=Subquery(newest.values("certified_at")[:1]),
         updated_at=Now(),
     )
 
     release = Release.objects.create(
         number=(base.number + 1) if base else 1,
         parent=base,
-        source=Release.Source.SYNC,
+        source=source,
         note=note,
         summary={**plan.counts(), "source_digest": digest},
         created_by=author,
@@ -496,7 +544,7 @@ def definitions_apply(
         actor=acting_user,
         action="release.publish",
         release=release,
-        payload={"source": "sync", "root": project.root, **plan.as_dict()},
+        payload={"source": str(source), "root": project.root, **plan.as_dict()},
     )
     return SyncResult(plan=plan, release=release, project=project)
 

@@ -15,6 +15,7 @@ DJANGO_FREE = [
     "registry.definitions.contracts",
     "registry.definitions.changes",
     "registry.definitions.export",
+    "registry.definitions.merge",
     "semantic.compiler.manifest",
     "semantic.compiler.compile",
     "semantic.compiler.where",

@@ -15,6 +15,7 @@ MODULES = [
     "registry.definitions.contracts",
     "registry.definitions.changes",
     "registry.definitions.export",
+    "registry.definitions.merge",
     "semantic.warehouse.config",
     "semantic.compiler.dialects",
     "semantic.compiler.where",

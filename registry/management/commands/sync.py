@@ -26,8 +26,24 @@ class Command(TallyCommand):
         parser.add_argument("--note", default="", help="note stored on the release")
         parser.add_argument("--user", default=None, help="record this username as the author")
         parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument(
+            "--propose",
+            action="store_true",
+            help="open a proposal for review instead of publishing a release",
+        )
+        parser.add_argument("--title", default="", help="title of the proposal (--propose)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["propose"]:
+            from registry.management.cli_support import acting_user
+            from registry.management.commands.proposal import print_proposal
+            from registry.services.proposals import proposal_create_from_folder
+
+            proposal = proposal_create_from_folder(
+                acting_user=acting_user(opts["user"]), root=opts["path"], title=opts["title"]
+            )
+            print_proposal(self, proposal)
+            return
         user = None
         if opts["user"]:
             user = get_user_model().objects.filter(username=opts["user"]).first()

@@ -250,3 +250,17 @@ def test_deprecating_a_metric_records_its_replacement(folder: Path) -> None:
     deprecation = Deprecation.objects.get(definition=head)
     assert (deprecation.replacement.name, deprecation.reason) == ("revenue", "merged")
     assert deprecation.release == result.release
+
+
+def test_third_change_of_a_definition_gets_the_next_version_number(folder: Path) -> None:
+    """Bug: the newest-version lookup kept the oldest row, so a third version of one
+    definition reused number 2 and the sync failed on the unique constraint."""
+    definitions_sync(root=folder, acting_user=None)
+    for label in ("Sales", "Turnover"):
+        write(
+            folder,
+            {"metrics/product.yml": METRICS_YAML.replace("label: Revenue", f"label: {label}")},
+        )
+        definitions_sync(root=folder, acting_user=None)
+    assert _version("metric", "revenue").semver == "1.2"
+    assert _version("metric", "revenue").number == 3
