@@ -30,7 +30,15 @@ DB_FIXTURES = {
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that touch the registry database run a second time with DATABASE_URL on
-    # PostgreSQL (`pytest -m registry_db`); the rest need not run twice.
+    # PostgreSQL (`pytest -m registry_db`); the rest need not run twice. Tests of PostgreSQL
+    # behaviour itself (row locks) are `postgres_only`: deselected, not skipped, in the
+    # SQLite run, and run in the PostgreSQL one.
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    if not on_postgres:
+        deselected = [item for item in items if item.get_closest_marker("postgres_only")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
     for item in items:
         uses_db = bool(DB_FIXTURES & set(getattr(item, "fixturenames", ())))
         if (
@@ -53,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "registry_db: touches the registry DB; also run on PostgreSQL"
+    )
+    config.addinivalue_line(
+        "markers",
+        "postgres_only: tests PostgreSQL behaviour; deselected when the registry is SQLite",
     )
 
 

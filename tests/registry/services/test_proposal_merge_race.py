@@ -14,7 +14,12 @@ from registry.services.proposals import proposal_create, proposal_merge, proposa
 from tally.errors import ConflictError
 from tests.registry.proposals_setup import metric_yaml
 
-pytestmark = [pytest.mark.registry_db, pytest.mark.django_db(transaction=True)]
+# Row locks are what this tests; SQLite serialises whole-database writes.
+pytestmark = [
+    pytest.mark.registry_db,
+    pytest.mark.postgres_only,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def _race(*calls: Callable[[], Any]) -> list[Any]:
@@ -51,8 +56,9 @@ def _approved(owner: Any, reviewer: Any, label: str) -> Proposal:
 
 @pytest.fixture(autouse=True)
 def _postgresql_only() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks are what this tests; SQLite serialises whole-database writes")
+    assert connection.vendor == "postgresql", (
+        "postgres_only tests run with the registry on PostgreSQL"
+    )
 
 
 def test_two_merges_racing_on_the_same_metric_cannot_both_win(owner: Any, reviewer: Any) -> None:
