@@ -1817,14 +1817,16 @@ def _metric_expr(
     # would truncate integers and MySQL would keep four decimals.
     for division in list(tree.find_all(exp.Div)):
         division.set("this", exp.cast(division.this, DOUBLE.copy()))
-    for column in list(tree.find_all(exp.Column)):
-        if column.name in names and not column.table:
-            column.replace(
-                exp.paren(names[column.name].copy())
-                if not isinstance(names[column.name], exp.Column)
-                else names[column.name].copy()
-            )
-    return tree
+
+    def substitute(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Column) or node.table or node.name not in names:
+            return node
+        value = names[node.name].copy()
+        return value if isinstance(value, exp.Column) else exp.paren(value, copy=False)
+
+    # transform() (not Column.replace) so that an expression that is just one input's name,
+    # `expr: mrr_started_to_date`, is replaced too: the root has no parent to replace it in.
+    return tree.transform(substitute, copy=False)
 
 
 def _order_limit(select: exp.Select, query: MetricQuery, keys: list[str]) -> exp.Select:

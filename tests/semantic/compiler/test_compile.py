@@ -569,3 +569,26 @@ def test_conversion_events_from_another_model_need_not_reach_the_group_by(duck: 
     )
     rows = sorted((str(t)[:10], n) for t, n in run(duck, compiled.sql) if n is not None)
     assert rows == [("2024-10-01", 1), ("2026-01-01", 2), ("2026-04-01", 2), ("2026-07-01", 1)]
+
+
+def test_a_derived_metric_that_is_just_its_input_name_runs(manifest: Manifest, duck: Any) -> None:
+    """`expr: mrr_started_to_date` (the whole expression one input's name) gives the input's
+    values; the root of the expression used to stay an unknown column."""
+    from dataclasses import replace
+
+    from semantic.compiler.manifest import Metric
+
+    spec = {
+        "name": "started_to_date_again",
+        "type": "derived",
+        "type_params": {
+            "expr": "mrr_started_to_date",
+            "metrics": [{"name": "mrr_started_to_date"}],
+        },
+    }
+    metrics = {**manifest.metrics, spec["name"]: Metric(spec["name"], "derived", spec, "1.0")}
+    patched = replace(manifest, metrics=metrics)
+    by_month = {"group_by": ["metric_time__month"], "order_by": ["metric_time__month"]}
+    derived = run(duck, compile_query(q("started_to_date_again", **by_month), patched).sql)
+    direct = run(duck, compile_query(q("mrr_started_to_date", **by_month), patched).sql)
+    assert derived == direct and derived
