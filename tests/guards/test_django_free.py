@@ -23,6 +23,7 @@ DJANGO_FREE = [
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
+    "lineage.graph",
 ]
 
 

@@ -21,6 +21,7 @@ MODULES = [
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
+    "lineage.graph",
     "bench.runner",
     "bench.synthetic",
 ]

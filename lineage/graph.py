@@ -1,0 +1,1078 @@
+"""The lineage graph: warehouse columns → contracts → semantic fields → metric versions → releases.
+
+Django-free (STYLE rule 4): it takes the (kind, name, spec, version) rows of one release, the
+same rows ``semantic.compiler.manifest.build_manifest`` reads, and returns a networkx
+``MultiDiGraph``. Edges point the way data flows (upstream → downstream), so the upstream of a
+node is its ancestors and the impact of a column its descendants.
+
+Node ids are stable strings, ``<kind>:<name>``:
+
+==================  =========================================  ==============================
+kind                id                                         from
+==================  =========================================  ==============================
+table               ``table:main.events``                      semantic models, contracts, SQL
+column              ``column:main.events.revenue``             expressions, contracts, SQL
+sql_model           ``sql_model:stg_events``                   imported SQL / dbt models
+contract            ``contract:events``                        ODCS contracts
+contract_column     ``contract_column:events.events.revenue``  contract, table, column
+semantic_model      ``semantic_model:events``
+entity / dimension  ``dimension:events.event_type``            semantic model, element
+measure             ``measure:events.revenue``
+metric              ``metric:arpa@1.0``                        one metric *version*
+release             ``release:r3``
+compiled_query      ``compiled_query:<sha1 of SQL>[:12]``      :func:`add_compiled_query`
+compute_run         ``compute_run:42``                         issue #7 (:func:`add_compute_run`)
+value               ``value:1234``                             issue #7 (:func:`add_stored_value`)
+==================  =========================================  ==============================
+
+Every edge has ``type`` (derives_from, filters_by, joins_on, groups_by, pinned_in,
+computed_by, or the structural ``contains``), ``subtype`` ``direct`` (the value flows) or
+``indirect`` (it only decides which rows count: filter, join key, group-by, window order),
+as OpenLineage's column-lineage facet marks them, ``transformation`` (identity,
+transformation, aggregation, filter, join, group_by, window, conditional), ``expr`` (the
+expression at that hop) and ``src`` (the definition that produced it, which is what an
+incremental update replaces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import sqlglot
+from sqlglot import exp
+
+from registry.definitions.contracts import contract_schema_name, contract_tables
+from registry.definitions.project import CONTRACT, METRIC, SEMANTIC_MODEL
+from registry.definitions.rules import metric_inputs
+from semantic.compiler.manifest import Manifest, SemanticModel, build_manifest
+from tally.errors import NotFound, UserError
+
+DefinitionRow = tuple[str, str, Mapping[str, Any], str]
+
+# Edge types.
+DERIVES_FROM = "derives_from"
+FILTERS_BY = "filters_by"
+JOINS_ON = "joins_on"
+GROUPS_BY = "groups_by"
+PINNED_IN = "pinned_in"
+COMPUTED_BY = "computed_by"
+CONTAINS = "contains"
+DIRECT, INDIRECT = "direct", "indirect"
+
+# Node kinds, in the order an upstream walk meets them from the source up.
+NODE_KINDS = (
+    "table",
+    "column",
+    "sql_model",
+    "contract",
+    "contract_column",
+    "semantic_model",
+    "entity",
+    "dimension",
+    "measure",
+    "metric",
+    "release",
+    "compiled_query",
+    "compute_run",
+    "value",
+)
+# Nodes any definition may mention (a column is read by several models and declared by a
+# contract): they carry no owning ``src`` and go when their last edge goes.
+SHARED = "warehouse"
+
+MSG_UNKNOWN_NODE = "no lineage node {node!r}"
+MSG_NO_PATH = "no lineage path between {a!r} and {b!r}"
+HINT_NODE_FORMS = (
+    "name a node as kind:name, e.g. column:main.events.revenue, metric:arpa, "
+    "measure:events.revenue, or a bare table.column"
+)
+
+
+class LineageError(UserError):
+    default_code = "bad_lineage_request"
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def table_id(relation: Sequence[str | None]) -> str:
+    """``table:schema.table`` (database first when there is one), lower-cased.
+
+    Example:
+        >>> table_id((None, "main", "Events"))
+        'table:main.events'
+    """
+    return "table:" + ".".join(p for p in relation if p).lower()
+
+
+def column_id(relation: Sequence[str | None], column: str) -> str:
+    """``column:schema.table.column``, lower-cased (warehouses fold unquoted names).
+
+    Example:
+        >>> column_id((None, "main", "events"), "Revenue")
+        'column:main.events.revenue'
+    """
+    return f"column:{'.'.join(p for p in relation if p)}.{column}".lower()
+
+
+def metric_id(name: str, version: str) -> str:
+    return f"metric:{name}@{version}" if version else f"metric:{name}"
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+def expression_columns(expr: str, *, dialect: str | None = None) -> list[str]:
+    """Column names a SQL expression reads, in order of first appearance.
+
+    Tries the given dialect, then DuckDB (the demo's own, whose ``->>`` other dialects lack).
+    An expression that parses in none reads the column of its own text when that is a plain
+    name, else nothing.
+
+    Example:
+        >>> expression_columns("CASE WHEN event_type = 'purchase' THEN revenue END")
+        ['event_type', 'revenue']
+        >>> expression_columns("properties ->> '$.feature'")
+        ['properties']
+    """
+    for read in dict.fromkeys((dialect, "duckdb")):
+        try:
+            tree = sqlglot.parse_one(expr, read=read)
+        except sqlglot.errors.SqlglotError:
+            continue
+        return list(
+            dict.fromkeys(c.name.lower() for c in tree.find_all(exp.Column, bfs=False) if c.name)
+        )
+    return [expr.lower()] if expr.isidentifier() else []
+
+
+def _is_identity(expr: str, column: str) -> bool:
+    return expr.strip().strip('"').lower() == column
+
+
+# --------------------------------------------------------------------------- building
+
+
+@dataclass
+class Elements:
+    """Nodes and edges one definition contributes (its ``src``)."""
+
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def node(self, node: str, kind: str, label: str, src: str, **attrs: Any) -> str:
+        self.nodes.setdefault(node, {"kind": kind, "label": label, "src": src, **attrs})
+        return node
+
+    def edge(
+        self,
+        u: str,
+        v: str,
+        type_: str,
+        *,
+        src: str,
+        subtype: str = DIRECT,
+        transformation: str = "identity",
+        expr: str = "",
+    ) -> None:
+        # The key keeps two different hops between the same nodes apart (a dimension that is
+        # both grouped by and filtered on) and is stable, so rebuilds produce the same keys.
+        key = f"{type_}|{transformation}|{expr}"
+        self.edges[(u, v, key)] = {
+            "type": type_,
+            "subtype": subtype,
+            "transformation": transformation,
+            "expr": expr,
+            "src": src,
+        }
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What the per-definition builders read: the manifest plus raw specs and metadata."""
+
+    manifest: Manifest
+    specs: Mapping[str, Mapping[str, Any]]  # "kind:name" → spec
+    versions: Mapping[str, str]
+    contracts: Mapping[str, Mapping[str, Any]]  # contract name → spec
+
+
+def _inputs(rows: Iterable[DefinitionRow], release: str) -> _Inputs:
+    rows = list(rows)
+    manifest = build_manifest(rows, release=release)
+    return _Inputs(
+        manifest=manifest,
+        specs={f"{k}:{n}": s for k, n, s, _ in rows},
+        versions={f"{k}:{n}": v for k, n, s, v in rows},
+        contracts={n: s for k, n, s, _ in rows if k == CONTRACT},
+    )
+
+
+def _meta(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (spec.get("config") or {}).get("meta") or {}
+
+
+def _warehouse_column(el: Elements, relation: Sequence[str | None], column: str) -> str:
+    table = el.node(table_id(relation), "table", table_id(relation)[6:], SHARED)
+    node = el.node(column_id(relation, column), "column", column_id(relation, column)[7:], SHARED)
+    el.edge(table, node, CONTAINS, src=SHARED)
+    return node
+
+
+def _contract_elements(name: str, spec: Mapping[str, Any]) -> Elements:
+    src = f"{CONTRACT}:{name}"
+    el = Elements()
+    team = spec.get("team")
+    owner = team.get("name") if isinstance(team, dict) else None
+    contract = el.node(
+        f"contract:{name}", "contract", name, src, owner=owner, version=spec.get("version")
+    )
+    schema = contract_schema_name(dict(spec)) or "main"
+    for table, columns in contract_tables(dict(spec)).items():
+        relation = (None, schema, table)
+        for column in columns:
+            cc = el.node(
+                f"contract_column:{name}.{table}.{column.name}".lower(),
+                "contract_column",
+                f"{table}.{column.name} (contract {name})",
+                src,
+                pii=column.is_pii,
+                logical_type=column.logical_type,
+            )
+            el.edge(contract, cc, CONTAINS, src=src)
+            el.edge(_warehouse_column(el, relation, column.name.lower()), cc, DERIVES_FROM, src=src)
+    return el
+
+
+def _contract_column_for(inputs: _Inputs, relation: Sequence[str | None]) -> dict[str, str]:
+    """column name → contract_column id for the table a semantic model reads."""
+    _, schema, table = relation
+    found: dict[str, str] = {}
+    for name, spec in inputs.contracts.items():
+        if (contract_schema_name(dict(spec)) or "main") != schema:
+            continue
+        for column in contract_tables(dict(spec)).get(table, []):
+            found.setdefault(
+                column.name.lower(), f"contract_column:{name}.{table}.{column.name}".lower()
+            )
+    return found
+
+
+def _read_columns(
+    el: Elements,
+    inputs: _Inputs,
+    model: SemanticModel,
+    expr: str,
+    target: str,
+    *,
+    src: str,
+    dialect: str | None,
+    subtype: str,
+    transformation: str,
+    type_: str = DERIVES_FROM,
+    covered: Mapping[str, str],
+) -> None:
+    """Edges from every column ``expr`` reads (through its contract column when one is
+    declared, else straight from the warehouse column) to ``target``."""
+    for column in expression_columns(expr, dialect=dialect):
+        source = covered.get(column) or _warehouse_column(el, model.relation, column)
+        if covered.get(column):
+            # Keep the warehouse column in the graph even when only the contract names it.
+            _warehouse_column(el, model.relation, column)
+        kind = (
+            "identity"
+            if _is_identity(expr, column) and transformation != "aggregation"
+            else transformation
+        )
+        el.edge(source, target, type_, src=src, subtype=subtype, transformation=kind, expr=expr)
+
+
+def _semantic_model_elements(inputs: _Inputs, name: str) -> Elements:
+    src = f"{SEMANTIC_MODEL}:{name}"
+    spec = inputs.specs[src]
+    model = inputs.manifest.semantic_models[name]
+    el = Elements()
+    meta = _meta(spec)
+    dialects = {
+        element["name"]: _meta(element).get("sql_dialect")
+        for group in ("entities", "dimensions", "measures")
+        for element in spec.get(group) or []
+    }
+    sm = el.node(
+        f"semantic_model:{name}",
+        "semantic_model",
+        name,
+        src,
+        owner=meta.get("owner"),
+        domain=meta.get("domain"),
+        version=inputs.versions.get(src, ""),
+    )
+    table = el.node(table_id(model.relation), "table", table_id(model.relation)[6:], SHARED)
+    el.edge(table, sm, DERIVES_FROM, src=src, transformation="identity")
+    covered = _contract_column_for(inputs, model.relation)
+    for kind, elements in (
+        ("entity", model.entities),
+        ("dimension", model.dimensions),
+    ):
+        for element in elements.values():
+            node = el.node(
+                f"{kind}:{name}.{element.name}",
+                kind,
+                f"{name}.{element.name}",
+                src,
+                expr=element.expr,
+                semantic_model=name,
+            )
+            el.edge(sm, node, CONTAINS, src=src)
+            _read_columns(
+                el, inputs, model, element.expr, node,
+                src=src, dialect=dialects.get(element.name), subtype=DIRECT,
+                transformation="transformation", covered=covered,
+            )  # fmt: skip
+    for measure in model.measures.values():
+        shown = f"{measure.agg}({measure.expr})"
+        node = el.node(
+            f"measure:{name}.{measure.name}",
+            "measure",
+            f"{name}.{measure.name}",
+            src,
+            expr=shown,
+            agg=measure.agg,
+            semantic_model=name,
+        )
+        el.edge(sm, node, CONTAINS, src=src)
+        _read_columns(
+            el, inputs, model, measure.expr, node,
+            src=src, dialect=dialects.get(measure.name), subtype=DIRECT,
+            transformation="aggregation", covered=covered,
+        )  # fmt: skip
+        if measure.agg_time_dimension in model.dimensions:
+            # metric_time of a measure is its agg time dimension: it decides the period a row
+            # lands in, not the value.
+            el.edge(
+                f"dimension:{name}.{measure.agg_time_dimension}", node, GROUPS_BY,
+                src=src, subtype=INDIRECT, transformation="group_by",
+                expr=f"metric_time = {measure.agg_time_dimension}",
+            )  # fmt: skip
+        window = (measure.non_additive or {}).get("name")
+        if window in model.dimensions:
+            el.edge(
+                f"dimension:{name}.{window}", node, GROUPS_BY,
+                src=src, subtype=INDIRECT, transformation="window",
+                expr=f"non-additive over {window}",
+            )  # fmt: skip
+    return el
+
+
+def _resolve_dimension(manifest: Manifest, home: str | None, ref: Any) -> str | None:
+    """The node a filter's ``{{ Dimension/Entity/TimeDimension(…) }}`` reads, or None.
+
+    ``entity__dim`` names the dimension of the model where the entity is unique (MetricFlow
+    joins to it), else of the metric's own model; ``metric_time`` is the home measure's
+    agg time dimension.
+    """
+    models = manifest.semantic_models
+    if ref.kind == "entity":
+        for model in [models.get(home or ""), *models.values()]:
+            if model is not None and ref.name in model.entities:
+                return f"entity:{model.name}.{ref.name}"
+        return None
+    if ref.name == "metric_time":
+        return None
+    entity = ref.entity_path[-1] if ref.entity_path else None
+    candidates = [m for m in models.values() if ref.name in m.dimensions]
+    for model in candidates:
+        if entity and (entity in model.unique_entities() or model.primary_entity == entity):
+            return f"dimension:{model.name}.{ref.name}"
+    for model in candidates:
+        if entity is None or entity in model.entities:
+            return f"dimension:{model.name}.{ref.name}"
+    return None
+
+
+def _filter_edges(
+    el: Elements,
+    inputs: _Inputs,
+    filters: Iterable[str],
+    target: str,
+    *,
+    home: str | None,
+    src: str,
+) -> None:
+    from semantic.compiler.where import parse_where  # Django-free, only heavy to import
+
+    for text in filters:
+        shown = " ".join(text.split())
+        try:
+            parsed = parse_where(text, location="filter")
+        except UserError:
+            continue  # validation refuses bad filters; lineage records what it can read
+        for ref in parsed.refs:
+            node = _resolve_dimension(inputs.manifest, home, ref)
+            if node is None:
+                continue
+            el.edge(
+                node, target, FILTERS_BY,
+                src=src, subtype=INDIRECT, transformation="filter", expr=shown,
+            )  # fmt: skip
+            if ref.entity_path[:-1] or (home and node.split(":")[1].split(".")[0] != home):
+                # Reaching another model's dimension joins on the entity: its key columns
+                # decide which rows meet.
+                for entity in ref.entity_path or ():
+                    for model_name in (home, node.split(":")[1].split(".")[0]):
+                        model = inputs.manifest.semantic_models.get(model_name or "")
+                        if model is not None and entity in model.entities:
+                            el.edge(
+                                f"entity:{model.name}.{entity}", target, JOINS_ON,
+                                src=src, subtype=INDIRECT, transformation="join",
+                                expr=f"join on {entity}",
+                            )  # fmt: skip
+
+
+def _input_name(ref: Any) -> str:
+    return str(ref.get("name")) if isinstance(ref, Mapping) else str(ref)
+
+
+def _input_filters(ref: Any) -> tuple[str, ...]:
+    if not isinstance(ref, Mapping) or not ref.get("filter"):
+        return ()
+    value = ref["filter"]
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _metric_node(inputs: _Inputs, name: str) -> str:
+    return metric_id(name, inputs.versions.get(f"{METRIC}:{name}", ""))
+
+
+def _metric_expr(metric: Any, spec: Mapping[str, Any]) -> str:
+    params = spec.get("type_params") or {}
+    if metric.type == "ratio":
+        return f"{_input_name(params.get('numerator'))} / {_input_name(params.get('denominator'))}"
+    if metric.type == "derived":
+        return str(params.get("expr") or "")
+    if metric.type == "cumulative":
+        cumulative = params.get("cumulative_type_params") or {}
+        window = cumulative.get("window") or (
+            f"{cumulative['grain_to_date']} to date"
+            if cumulative.get("grain_to_date")
+            else "all time"
+        )
+        inner = _input_name(params.get("measure") or cumulative.get("metric"))
+        return f"cumulative {inner} over {window}"
+    if metric.type == "conversion":
+        conv = params.get("conversion_type_params") or {}
+        return (
+            f"{conv.get('calculation', 'conversion_rate')}({_input_name(conv.get('base_measure'))}"
+            f" → {_input_name(conv.get('conversion_measure'))} by {conv.get('entity')}"
+            f" within {conv.get('window', 'any time')})"
+        )
+    return _input_name(params.get("measure"))
+
+
+def _metric_elements(inputs: _Inputs, name: str) -> Elements:
+    src = f"{METRIC}:{name}"
+    metric = inputs.manifest.metrics[name]
+    spec = inputs.specs[src]
+    meta = _meta(spec)
+    el = Elements()
+    expr = _metric_expr(metric, spec)
+    filters = metric.filters
+    shown = expr + "".join(f" where {' '.join(f.split())}" for f in filters)
+    node = el.node(
+        _metric_node(inputs, name),
+        "metric",
+        name,
+        src,
+        name=name,
+        version=inputs.versions.get(src, ""),
+        type=metric.type,
+        expr=shown,
+        owner=meta.get("owner"),
+        domain=meta.get("domain"),
+        tier=meta.get("tier"),
+    )
+    home: str | None = None
+    for kind, input_name, path in metric_inputs(dict(spec)):
+        ref: Any = spec
+        for step in path:
+            ref = ref[step]
+        if kind == "measure":
+            measure = inputs.manifest.measures.get(input_name)
+            if measure is None:
+                continue
+            home = home or measure.semantic_model
+            source = f"measure:{measure.semantic_model}.{input_name}"
+            transformation = "aggregation" if metric.type == "cumulative" else "identity"
+        else:
+            if input_name not in inputs.manifest.metrics:
+                continue
+            source = _metric_node(inputs, input_name)
+            transformation = "identity" if metric.type == "cumulative" else "transformation"
+        el.edge(source, node, DERIVES_FROM, src=src, transformation=transformation, expr=expr)
+        if isinstance(ref, Mapping) and isinstance(ref.get("measure"), Mapping):
+            ref = ref["measure"]  # cumulative: the filter sits on the nested measure
+        _filter_edges(el, inputs, _input_filters(ref), node, home=home, src=src)
+    _filter_edges(el, inputs, filters, node, home=home, src=src)
+    conversion = (spec.get("type_params") or {}).get("conversion_type_params") or {}
+    if conversion.get("entity"):
+        for measure_ref in (conversion.get("base_measure"), conversion.get("conversion_measure")):
+            measure = inputs.manifest.measures.get(_input_name(measure_ref))
+            if measure is not None:
+                el.edge(
+                    f"entity:{measure.semantic_model}.{conversion['entity']}", node, JOINS_ON,
+                    src=src, subtype=INDIRECT, transformation="join",
+                    expr=f"conversion by {conversion['entity']}",
+                )  # fmt: skip
+    return el
+
+
+def _release_elements(inputs: _Inputs, release: str) -> Elements:
+    el = Elements()
+    node = el.node(f"release:{release}", "release", release, "release")
+    for name in inputs.manifest.metrics:
+        el.edge(
+            _metric_node(inputs, name), node, PINNED_IN, src="release", transformation="identity"
+        )
+    return el
+
+
+def _elements_for(inputs: _Inputs, key: str, release: str) -> Elements:
+    kind, _, name = key.partition(":")
+    if kind == CONTRACT:
+        return _contract_elements(name, inputs.contracts[name])
+    if kind == SEMANTIC_MODEL:
+        return _semantic_model_elements(inputs, name)
+    if kind == METRIC:
+        return _metric_elements(inputs, name)
+    if key == "release" and release:
+        return _release_elements(inputs, release)
+    return Elements()
+
+
+def _graph_keys(inputs: _Inputs) -> list[str]:
+    return sorted(k for k in inputs.specs if k.split(":")[0] in (CONTRACT, SEMANTIC_MODEL, METRIC))
+
+
+def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
+    for node, attrs in el.nodes.items():
+        if node in graph and graph.nodes[node].get("src") != SHARED and attrs["src"] == SHARED:
+            continue  # an owned node (e.g. a contract column) is never demoted to shared
+        graph.add_node(node, **attrs)
+    for (u, v, key), attrs in el.edges.items():
+        for end in (u, v):
+            if end not in graph:
+                # A hop to a node no definition declares (a dimension a filter names that the
+                # model lacks) still shows in lineage, as a placeholder.
+                graph.add_node(end, kind=end.split(":")[0], label=end.split(":", 1)[1], src=SHARED)
+        graph.add_edge(u, v, key=key, **attrs)
+
+
+def build_graph(rows: Iterable[DefinitionRow], *, release: str = "") -> nx.MultiDiGraph:
+    """Builds the lineage graph of one release from its (kind, name, spec, version) rows.
+
+    Args:
+        rows: every definition the release pins, as ``build_manifest`` takes them.
+        release: the release name (``r3``); when given, a release node and a ``pinned_in``
+            edge from every metric version are added.
+
+    Returns:
+        A ``MultiDiGraph`` whose edges point downstream; ``G.graph`` holds ``release`` and
+        ``versions`` (definition key → version, what :func:`graph_update` diffs).
+
+    Example:
+        >>> rows = [("semantic_model", "e", {"name": "e", "model": "ref('events')",
+        ...     "measures": [{"name": "rev", "agg": "sum", "expr": "revenue"}]}, "1.0"),
+        ...     ("metric", "revenue", {"name": "revenue", "type": "simple",
+        ...     "type_params": {"measure": "rev"}}, "1.0")]
+        >>> G = build_graph(rows, release="r1")
+        >>> sorted(upstream(G, "metric:revenue@1.0"))[:2]
+        ['column:main.events.revenue', 'measure:e.rev']
+    """
+    inputs = _inputs(rows, release)
+    graph = nx.MultiDiGraph(release=release, versions=dict(inputs.versions))
+    for key in _graph_keys(inputs):
+        _apply(graph, _elements_for(inputs, key, release))
+    if release:
+        _apply(graph, _elements_for(inputs, "release", release))
+    return graph
+
+
+# --------------------------------------------------------------------------- incremental
+
+
+@dataclass(frozen=True)
+class GraphDelta:
+    """What turns one release's graph into the next one's."""
+
+    removed_nodes: frozenset[str]
+    added_nodes: Mapping[str, Mapping[str, Any]]
+    removed_edges: frozenset[tuple[str, str, str]]
+    added_edges: Mapping[tuple[str, str, str], Mapping[str, Any]]
+
+    @property
+    def size(self) -> int:
+        return (
+            len(self.removed_nodes)
+            + len(self.added_nodes)
+            + len(self.removed_edges)
+            + len(self.added_edges)
+        )
+
+
+def _affected(graph: nx.MultiDiGraph, inputs: _Inputs, changed: set[str]) -> set[str]:
+    """Definitions whose elements must be rebuilt when ``changed`` definitions changed."""
+    affected = set(changed)
+    manifest = inputs.manifest
+    for key in changed:
+        kind, _, name = key.partition(":")
+        if kind == CONTRACT:
+            # A model's columns route through the contract columns of the table it reads.
+            old = {n for n, d in graph.nodes(data=True) if d.get("src") == key}
+            for node in old:
+                affected |= {graph.edges[e].get("src") for e in graph.out_edges(node, keys=True)}
+            tables = set(contract_tables(dict(inputs.contracts.get(name, {}))))
+            affected |= {
+                f"{SEMANTIC_MODEL}:{m.name}"
+                for m in manifest.semantic_models.values()
+                if m.relation[2] in tables
+            }
+    # Metrics read semantic elements and other metrics' versions; both can move.
+    for key in list(affected):
+        kind, _, name = key.partition(":")
+        if kind == SEMANTIC_MODEL:
+            owned = [n for n, d in graph.nodes(data=True) if d.get("src") == key]
+            for node in owned:
+                for _, _, data in graph.out_edges(node, data=True):
+                    if str(data.get("src", "")).startswith(f"{METRIC}:"):
+                        affected.add(data["src"])
+            model = manifest.semantic_models.get(name)
+            for measure in model.measures if model else ():
+                affected |= {
+                    f"{METRIC}:{m}"
+                    for m, metric in manifest.metrics.items()
+                    if measure
+                    in {n for k, n, _ in metric_inputs(dict(metric.spec)) if k == "measure"}
+                }
+    readers: dict[str, set[str]] = {}
+    for m, metric in manifest.metrics.items():
+        for kind, name, _ in metric_inputs(dict(metric.spec)):
+            if kind == "metric":
+                readers.setdefault(name, set()).add(m)
+    pending = [k.partition(":")[2] for k in affected if k.startswith(f"{METRIC}:")]
+    while pending:
+        for reader in readers.get(pending.pop(), ()):
+            key = f"{METRIC}:{reader}"
+            if key not in affected:
+                affected.add(key)
+                pending.append(reader)
+    return {k for k in affected if k}
+
+
+def graph_delta(
+    graph: nx.MultiDiGraph, rows: Iterable[DefinitionRow], *, release: str
+) -> GraphDelta:
+    """The delta from ``graph`` (a parent release's) to the graph of ``rows``.
+
+    Only definitions whose version changed, and the ones that read them, are rebuilt; a
+    delta applied with :func:`graph_apply_delta` gives the same graph as :func:`build_graph`.
+
+    Example:
+        >>> rows = [("metric", "m", {"name": "m", "type": "simple"}, "1.0")]
+        >>> G = build_graph(rows, release="r1")
+        >>> delta = graph_delta(G, rows, release="r2")
+        >>> sorted(delta.added_nodes), sorted(delta.removed_nodes)
+        (['release:r2'], ['release:r1'])
+    """
+    inputs = _inputs(rows, release)
+    old_versions: Mapping[str, str] = graph.graph.get("versions", {})
+    changed = {
+        k
+        for k in set(old_versions) | set(inputs.versions)
+        if old_versions.get(k) != inputs.versions.get(k)
+    }
+    affected = _affected(graph, inputs, changed) | {"release"}
+    fresh = Elements()
+    for key in sorted(affected):
+        if key in inputs.specs or key == "release":
+            part = _elements_for(inputs, key, release)
+            fresh.nodes.update(part.nodes)
+            fresh.edges.update(part.edges)
+    old_edges = {
+        (u, v, k): d for u, v, k, d in graph.edges(keys=True, data=True) if d.get("src") in affected
+    }
+    old_nodes = {n for n, d in graph.nodes(data=True) if d.get("src") in affected}
+    removed_edges = {e for e in old_edges if e not in fresh.edges or fresh.edges[e] != old_edges[e]}
+    added_edges = {e: d for e, d in fresh.edges.items() if old_edges.get(e) != d}
+    shared_added = {n: d for n, d in fresh.nodes.items() if d["src"] == SHARED and n not in graph}
+    owned_added = {
+        n: d for n, d in fresh.nodes.items() if d["src"] != SHARED and graph.nodes.get(n) != d
+    }
+    removed_nodes = {
+        n for n in old_nodes if n not in fresh.nodes or fresh.nodes[n] != graph.nodes[n]
+    }
+    # Shared warehouse nodes go once no edge is left on them.
+    touched = {end for e in removed_edges for end in e[:2] if end in graph}
+    remaining = {end for e in fresh.edges for end in e[:2]}
+    for node in touched:
+        if graph.nodes[node].get("src") != SHARED or node in remaining:
+            continue
+        live = [
+            e
+            for e in (*graph.in_edges(node, keys=True), *graph.out_edges(node, keys=True))
+            if e not in removed_edges
+        ]
+        if not live:
+            removed_nodes.add(node)
+    return GraphDelta(
+        removed_nodes=frozenset(removed_nodes),
+        added_nodes={**shared_added, **owned_added},
+        removed_edges=frozenset(removed_edges),
+        added_edges=added_edges,
+    )
+
+
+def graph_apply_delta(
+    graph: nx.MultiDiGraph, delta: GraphDelta, *, release: str, versions: Mapping[str, str]
+) -> nx.MultiDiGraph:
+    """Applies ``delta`` to ``graph`` in place and returns it (now the new release's graph)."""
+    for u, v, k in delta.removed_edges:
+        if graph.has_edge(u, v, k):
+            graph.remove_edge(u, v, k)
+    for node in delta.removed_nodes:
+        if node in graph and node not in delta.added_nodes:
+            graph.remove_node(node)
+    el = Elements(dict(delta.added_nodes), dict(delta.added_edges))
+    for node, attrs in el.nodes.items():
+        if node in graph:
+            graph.nodes[node].clear()
+        graph.add_node(node, **attrs)
+    _apply(graph, Elements({}, el.edges))
+    graph.graph["release"] = release
+    graph.graph["versions"] = dict(versions)
+    return graph
+
+
+def graph_update(
+    graph: nx.MultiDiGraph, rows: Iterable[DefinitionRow], *, release: str
+) -> nx.MultiDiGraph:
+    """Turns a parent release's graph into ``release``'s, in place, rebuilding only what moved."""
+    rows = list(rows)
+    delta = graph_delta(graph, rows, release=release)
+    return graph_apply_delta(
+        graph, delta, release=release, versions={f"{k}:{n}": v for k, n, _, v in rows}
+    )
+
+
+# --------------------------------------------------------------------------- SQL lineage
+
+
+def add_column_edges(graph: nx.MultiDiGraph, edges: Iterable[Any], *, src: str = "sql") -> int:
+    """Adds upstream SQL lineage (``lineage.sql_lineage.ColumnEdge``) to the graph.
+
+    Returns:
+        The number of edges added.
+    """
+    el = Elements()
+    for edge in edges:
+        source = _warehouse_column(el, edge.source_table, edge.source_column)
+        target = _warehouse_column(el, edge.target_table, edge.target_column)
+        model = el.node(f"sql_model:{edge.model}", "sql_model", edge.model, src)
+        el.edge(model, table_id(edge.target_table), CONTAINS, src=src)
+        el.edge(
+            source, target, DERIVES_FROM if edge.subtype == DIRECT else _indirect_type(edge),
+            src=f"{src}:{edge.model}", subtype=edge.subtype,
+            transformation=edge.transformation, expr=edge.expr,
+        )  # fmt: skip
+    _apply(graph, el)
+    return len(el.edges)
+
+
+def _indirect_type(edge: Any) -> str:
+    return {"join": JOINS_ON, "group_by": GROUPS_BY}.get(edge.transformation, FILTERS_BY)
+
+
+# --------------------------------------------------------------------------- runs (issue #7)
+
+
+def add_compiled_query(
+    graph: nx.MultiDiGraph, *, sql: str, metrics: Iterable[str], release: str
+) -> str:
+    """Adds a compiled query node fed by the metric versions it computes; returns its id."""
+    node = "compiled_query:" + hashlib.sha1(sql.encode()).hexdigest()[:12]
+    graph.add_node(node, kind="compiled_query", label=node[15:], src="query", sql=sql)
+    for metric in metrics:
+        graph.add_edge(metric, node, key=f"{DERIVES_FROM}|sql", type=DERIVES_FROM,
+                       subtype=DIRECT, transformation="transformation", expr="", src="query")  # fmt: skip
+    if release:
+        graph.add_edge(f"release:{release}", node, key=f"{PINNED_IN}|query", type=PINNED_IN,
+                       subtype=INDIRECT, transformation="identity", expr="", src="query")  # fmt: skip
+    return node
+
+
+def add_compute_run(graph: nx.MultiDiGraph, *, run_id: int | str, compiled_query: str) -> str:
+    """A compute run (issue #7) executed a compiled query: ``compiled_query → run``."""
+    node = f"compute_run:{run_id}"
+    graph.add_node(node, kind="compute_run", label=str(run_id), src="run")
+    graph.add_edge(compiled_query, node, key=COMPUTED_BY, type=COMPUTED_BY, subtype=DIRECT,
+                   transformation="identity", expr="", src="run")  # fmt: skip
+    return node
+
+
+def add_stored_value(graph: nx.MultiDiGraph, *, value_id: int | str, run: str) -> str:
+    """A stored value (issue #7) came out of a run: ``run → value``."""
+    node = f"value:{value_id}"
+    graph.add_node(node, kind="value", label=str(value_id), src="run")
+    graph.add_edge(run, node, key=COMPUTED_BY, type=COMPUTED_BY, subtype=DIRECT,
+                   transformation="identity", expr="", src="run")  # fmt: skip
+    return node
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def resolve_node(graph: nx.MultiDiGraph, text: str) -> str:
+    """The node id a user means: an exact id, ``metric:name`` (the release's version), a bare
+    metric name, ``table.column`` / ``schema.table.column`` or ``table``.
+
+    Raises:
+        LineageError: code ``unknown_node`` (404) with did-you-mean suggestions.
+
+    Example:
+        >>> G = nx.MultiDiGraph(); G.add_node("column:main.events.revenue", kind="column")
+        >>> resolve_node(G, "events.revenue")
+        'column:main.events.revenue'
+    """
+    wanted = text.strip()
+    if wanted in graph:
+        return wanted
+    lowered = wanted.lower()
+    if lowered in graph:
+        return lowered
+    kind, sep, rest = wanted.partition(":")
+    candidates: list[str] = []
+    if sep and kind == "metric" and "@" not in rest:
+        candidates = [n for n in graph if n.startswith(f"metric:{rest}@")]
+    elif not sep:
+        # A dotted name is a warehouse table or column; a plain one a metric first.
+        candidates = [n for n in graph if n.startswith(f"metric:{wanted}@")]
+        for prefix in ("column:", "table:") if "." in wanted else ():
+            suffix = "." + lowered
+            candidates += [
+                n
+                for n in graph
+                if n.startswith(prefix) and (n == prefix + lowered or n.endswith(suffix))
+            ]
+        for prefix in ("measure:", "dimension:", "entity:", "semantic_model:", "contract:"):
+            if prefix + lowered in graph:
+                candidates.append(prefix + lowered)
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise LineageError(
+            f"{text!r} names {len(candidates)} lineage nodes",
+            code="ambiguous_node",
+            hint="one of: " + ", ".join(sorted(candidates)[:8]),
+        )
+    raise NodeNotFound(
+        MSG_UNKNOWN_NODE.format(node=text),
+        code="unknown_node",
+        hint=_suggest(graph, wanted) or HINT_NODE_FORMS,
+    )
+
+
+class NodeNotFound(NotFound):
+    default_code = "unknown_node"
+
+
+def _suggest(graph: nx.MultiDiGraph, text: str) -> str | None:
+    import difflib
+
+    names = list(graph.nodes)
+    short = {n.split(":", 1)[-1].split("@")[0]: n for n in names}
+    close = difflib.get_close_matches(text, names, n=3, cutoff=0.6) or [
+        short[s]
+        for s in difflib.get_close_matches(text.split(":")[-1], list(short), n=3, cutoff=0.6)
+    ]
+    return f"did you mean {', '.join(close)}?" if close else None
+
+
+def upstream(graph: nx.MultiDiGraph, node: str) -> set[str]:
+    """Every node ``node`` reads from, directly or not (its ancestors)."""
+    return set(nx.ancestors(graph, node))
+
+
+def downstream(graph: nx.MultiDiGraph, node: str) -> set[str]:
+    """Every node that reads ``node`` (its descendants)."""
+    return set(nx.descendants(graph, node))
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One node of an upstream tree and the edge that led to it from its child."""
+
+    node: str
+    kind: str
+    label: str
+    expr: str
+    edge_type: str | None
+    subtype: str | None
+    children: tuple[Hop, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "kind": self.kind,
+            "label": self.label,
+            "expr": self.expr,
+            "edge": self.edge_type,
+            "subtype": self.subtype,
+            "upstream": [c.as_dict() for c in self.children],
+        }
+
+    def lines(self, depth: int = 0) -> Iterator[str]:
+        """Indented text, one hop per line: ``← [filters_by] dimension events.event_type``."""
+        arrow = (
+            f"← [{self.edge_type}{'' if self.subtype == DIRECT else ', indirect'}] "
+            if depth
+            else ""
+        )
+        expr = f"  = {self.expr}" if self.expr else ""
+        yield f"{'  ' * depth}{arrow}{self.kind} {self.label}{expr}"
+        for child in self.children:
+            yield from child.lines(depth + 1)
+
+
+def upstream_tree(
+    graph: nx.MultiDiGraph,
+    node: str,
+    *,
+    max_depth: int = 12,
+    include_indirect: bool = True,
+) -> Hop:
+    """The upstream of ``node`` as a tree with the expression at each hop.
+
+    Structural ``contains`` edges are skipped (a measure's model is not what it reads from);
+    a node met twice on one branch is not expanded again (diamonds stay finite).
+
+    Example:
+        >>> G = nx.MultiDiGraph()
+        >>> G.add_node("column:main.e.rev", kind="column", label="main.e.rev")
+        >>> G.add_node("measure:e.r", kind="measure", label="e.r", expr="sum(rev)")
+        >>> G.add_edge("column:main.e.rev", "measure:e.r", type="derives_from", subtype="direct")
+        0
+        >>> print("\\n".join(upstream_tree(G, "measure:e.r").lines()))
+        measure e.r  = sum(rev)
+          ← [derives_from] column main.e.rev
+    """
+
+    def walk(current: str, edge: Mapping[str, Any] | None, seen: frozenset[str], depth: int) -> Hop:
+        data = graph.nodes[current]
+        children: list[Hop] = []
+        if depth < max_depth:
+            for parent, _, attrs in sorted(
+                graph.in_edges(current, data=True), key=lambda e: (e[2].get("type", ""), e[0])
+            ):
+                if attrs.get("type") in (CONTAINS, PINNED_IN) or parent in seen:
+                    continue
+                if not include_indirect and attrs.get("subtype") == INDIRECT:
+                    continue
+                children.append(walk(parent, attrs, seen | {parent}, depth + 1))
+        return Hop(
+            node=current,
+            kind=str(data.get("kind", current.split(":")[0])),
+            label=str(data.get("label", current)),
+            expr=str(data.get("expr") or ""),
+            edge_type=edge.get("type") if edge else None,
+            subtype=edge.get("subtype") if edge else None,
+            children=tuple(children),
+        )
+
+    return walk(node, None, frozenset({node}), 0)
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What changes when a column or table changes."""
+
+    node: str
+    metrics: tuple[str, ...]
+    releases: tuple[str, ...]
+    owners: tuple[str, ...]
+    nodes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "metrics": list(self.metrics),
+            "releases": list(self.releases),
+            "owners": list(self.owners),
+            "nodes": list(self.nodes),
+        }
+
+
+def impact(graph: nx.MultiDiGraph, node: str) -> Impact:
+    """Downstream of a node: affected metric versions, releases, owners to notify, all nodes.
+
+    A table's impact is the union of its columns' (``contains`` edges lead there).
+
+    Example:
+        >>> G = nx.MultiDiGraph()
+        >>> G.add_node("column:main.e.rev", kind="column")
+        >>> G.add_node("metric:r@1.0", kind="metric", owner="finance")
+        >>> _ = G.add_edge("column:main.e.rev", "metric:r@1.0", type="derives_from")
+        >>> impact(G, "column:main.e.rev").owners
+        ('finance',)
+    """
+    below = nx.descendants(graph, node)
+    nodes = graph.nodes
+    metrics = sorted(n for n in below if nodes[n].get("kind") == "metric")
+    releases = sorted(n for n in below if nodes[n].get("kind") == "release")
+    owners = sorted(
+        {
+            str(nodes[n]["owner"])
+            for n in below
+            if nodes[n].get("owner") and nodes[n].get("kind") in ("metric", "semantic_model")
+        }
+    )
+    return Impact(node, tuple(metrics), tuple(releases), tuple(owners), tuple(sorted(below)))
+
+
+@dataclass(frozen=True)
+class PathHop:
+    node: str
+    edge_type: str | None
+    expr: str
+
+
+def path(graph: nx.MultiDiGraph, a: str, b: str) -> list[PathHop]:
+    """The shortest lineage path from ``a`` down to ``b`` (or from ``b`` down to ``a``).
+
+    Raises:
+        LineageError: code ``no_path`` when neither reaches the other.
+
+    Example:
+        >>> G = nx.MultiDiGraph()
+        >>> _ = G.add_edge("column:x", "metric:m@1.0", type="derives_from", expr="x")
+        >>> [h.node for h in path(G, "metric:m@1.0", "column:x")]
+        ['column:x', 'metric:m@1.0']
+    """
+    for source, target in ((a, b), (b, a)):
+        try:
+            nodes = nx.shortest_path(graph, source, target)
+        except nx.NetworkXNoPath:
+            continue
+        hops = [PathHop(nodes[0], None, "")]
+        for u, v in itertools.pairwise(nodes):
+            data = next(iter(graph.get_edge_data(u, v).values()))
+            hops.append(PathHop(v, data.get("type"), str(data.get("expr") or "")))
+        return hops
+    raise LineageError(
+        MSG_NO_PATH.format(a=a, b=b),
+        code="no_path",
+        hint="lineage follows data flow; check that one node is upstream of the other",
+    )
