@@ -24,6 +24,7 @@ DJANGO_FREE = [
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
     "lineage.graph",
+    "lineage.sql_lineage",
 ]
 
 

@@ -22,6 +22,8 @@ MODULES = [
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
     "lineage.graph",
+    "lineage.sql_lineage",
+    "lineage.sql_cases",
     "bench.runner",
     "bench.synthetic",
 ]
