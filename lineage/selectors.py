@@ -97,3 +97,17 @@ def lineage_node_list(
         }
         for n in found[:limit]
     ]
+
+
+def lineage_openlineage(*, node: str, release_ref: str | None = None) -> dict[str, Any]:
+    """The OpenLineage column-lineage facet of a node, wrapped as a dataset."""
+    from lineage.graph import openlineage_column_lineage
+
+    release, graph = lineage_graph_get(release_ref=release_ref)
+    resolved = resolve_node(graph, node)
+    return {
+        "namespace": "tally",
+        "name": resolved,
+        "release": release.name,
+        "facets": {"columnLineage": openlineage_column_lineage(graph, resolved)},
+    }

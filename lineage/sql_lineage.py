@@ -230,12 +230,42 @@ class _Walker:
                 elif name == "*":
                     for _, lin in outputs:
                         lineage.merge(lin)
+                else:
+                    lineage.merge(self.through_star(query, name))
             else:
                 # UNNEST / LATERAL FLATTEN / LATERAL VIEW EXPLODE: the produced columns come
                 # from the arrays it reads, which refer to sources of the enclosing scope.
                 outer = source.parent or scope
                 for inner in source.expression.find_all(exp.Column):
                     lineage.merge(self.column_sources(outer, inner), hop="transformation")
+        return lineage
+
+    def through_star(self, scope: Scope, name: str) -> _Lineage:
+        """A column an outer query reads from a ``SELECT *`` that could not be expanded (its
+        source's columns are unknown): it passes through the star from the star's source.
+        sqlglot's own lineage stops here; we follow it."""
+        lineage = _Lineage()
+        node = scope.expression
+        if isinstance(node, exp.SetOperation):
+            for branch in scope.set_operation_scopes:
+                lineage.merge(self.through_star(branch, name))
+            return lineage
+        if not isinstance(node, exp.Select):
+            return lineage
+        for projection in node.expressions:
+            star = projection if isinstance(projection, exp.Star) else projection.this
+            if isinstance(projection, exp.Column) and isinstance(star, exp.Star):
+                tables = [projection.table]
+            elif isinstance(projection, exp.Star):
+                tables = list(scope.selected_sources)
+            else:
+                continue
+            if len(tables) != 1:
+                continue  # a bare * over several unknown sources: the column's origin is ambiguous
+            lineage.merge(self.column_sources(scope, exp.column(name, table=tables[0])))
+            rows = self.row_sources(scope)
+            for key, transformation in rows.indirect.items():
+                lineage.indirect.setdefault(key, transformation)
         return lineage
 
     def expr_sources(self, scope: Scope, expression: exp.Expression) -> _Lineage:
