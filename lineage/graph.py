@@ -36,10 +36,12 @@ incremental update replaces).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -49,7 +51,7 @@ from sqlglot import exp
 from registry.definitions.contracts import contract_schema_name, contract_tables
 from registry.definitions.project import CONTRACT, METRIC, SEMANTIC_MODEL
 from registry.definitions.rules import metric_inputs
-from semantic.compiler.manifest import Manifest, SemanticModel, build_manifest
+from semantic.compiler.manifest import Manifest, Metric, SemanticModel, build_manifest
 from tally.errors import NotFound, UserError
 
 DefinitionRow = tuple[str, str, Mapping[str, Any], str]
@@ -140,15 +142,24 @@ def expression_columns(expr: str, *, dialect: str | None = None) -> list[str]:
         >>> expression_columns("properties ->> '$.feature'")
         ['properties']
     """
+    return list(_expression_columns(expr, dialect))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _expression_columns(expr: str, dialect: str | None) -> tuple[str, ...]:
+    # Registries repeat the same few expressions ("1", a column name) across thousands of
+    # measures; a plain identifier needs no parse at all.
+    if expr.isidentifier():
+        return (expr.lower(),)
     for read in dict.fromkeys((dialect, "duckdb")):
         try:
             tree = sqlglot.parse_one(expr, read=read)
         except sqlglot.errors.SqlglotError:
             continue
-        return list(
+        return tuple(
             dict.fromkeys(c.name.lower() for c in tree.find_all(exp.Column, bfs=False) if c.name)
         )
-    return [expr.lower()] if expr.isidentifier() else []
+    return ()
 
 
 def _is_identity(expr: str, column: str) -> bool:
@@ -201,15 +212,40 @@ class _Inputs:
     versions: Mapping[str, str]
     contracts: Mapping[str, Mapping[str, Any]]  # contract name → spec
 
+    @functools.cached_property
+    def contract_columns(self) -> Mapping[tuple[str, str], Mapping[str, str]]:
+        """(schema, table) → column → contract_column id; built on first use (an incremental
+        update that touches no semantic model never needs it)."""
+        return _index_contract_columns(self.contracts)
 
-def _inputs(rows: Iterable[DefinitionRow], release: str) -> _Inputs:
+
+def _inputs(
+    rows: Iterable[DefinitionRow], release: str, previous: _Inputs | None = None
+) -> _Inputs:
     rows = list(rows)
-    manifest = build_manifest(rows, release=release)
+    versions = {f"{k}:{n}": v for k, n, _, v in rows}
+    manifest = None
+    if previous is not None:
+        changed = {
+            k
+            for k in set(versions) | set(previous.versions)
+            if versions.get(k) != previous.versions.get(k)
+        }
+        if all(k.startswith(f"{METRIC}:") for k in changed):
+            # Only metrics moved: the semantic models (and their contract-resolved tables)
+            # are the parent's; re-resolving a thousand models would dominate the update.
+            metrics = {n: Metric(n, str(s["type"]), s, v) for k, n, s, v in rows if k == METRIC}
+            manifest = replace(
+                previous.manifest, release=release, metrics=metrics, versions=versions
+            )
+    if manifest is None:
+        manifest = build_manifest(rows, release=release)
+    contracts = {n: s for k, n, s, _ in rows if k == CONTRACT}
     return _Inputs(
         manifest=manifest,
         specs={f"{k}:{n}": s for k, n, s, _ in rows},
-        versions={f"{k}:{n}": v for k, n, s, v in rows},
-        contracts={n: s for k, n, s, _ in rows if k == CONTRACT},
+        versions=versions,
+        contracts=contracts,
     )
 
 
@@ -252,15 +288,24 @@ def _contract_elements(name: str, spec: Mapping[str, Any]) -> Elements:
 def _contract_column_for(inputs: _Inputs, relation: Sequence[str | None]) -> dict[str, str]:
     """column name → contract_column id for the table a semantic model reads."""
     _, schema, table = relation
-    found: dict[str, str] = {}
-    for name, spec in inputs.contracts.items():
-        if (contract_schema_name(dict(spec)) or "main") != schema:
-            continue
-        for column in contract_tables(dict(spec)).get(table, []):
-            found.setdefault(
-                column.name.lower(), f"contract_column:{name}.{table}.{column.name}".lower()
-            )
-    return found
+    return inputs.contract_columns.get((str(schema), str(table)), {})
+
+
+def _index_contract_columns(
+    contracts: Mapping[str, Mapping[str, Any]],
+) -> dict[tuple[str, str], dict[str, str]]:
+    # Built once per graph: looking a model's table up in every contract is quadratic.
+    index: dict[tuple[str, str], dict[str, str]] = {}
+    for name in sorted(contracts):
+        spec = dict(contracts[name])
+        schema = contract_schema_name(spec) or "main"
+        for table, columns in contract_tables(spec).items():
+            found = index.setdefault((schema, table), {})
+            for column in columns:
+                found.setdefault(
+                    column.name.lower(), f"contract_column:{name}.{table}.{column.name}".lower()
+                )
+    return index
 
 
 def _read_columns(
@@ -395,6 +440,51 @@ def _resolve_dimension(manifest: Manifest, home: str | None, ref: Any) -> str | 
     return None
 
 
+@dataclass(frozen=True)
+class FilterRef:
+    """One ``{{ Dimension/TimeDimension/Entity(…) }}`` item of a filter, as lineage needs it."""
+
+    kind: str  # dimension | time_dimension | entity
+    name: str
+    entity_path: tuple[str, ...]
+
+
+_ITEM_RE = re.compile(
+    r"\{\{\s*(Dimension|TimeDimension|Entity)\(\s*['\"]([^'\"]+)['\"]"
+    r"(?:[^)]*?entity_path\s*=\s*\[([^\]]*)\])?"
+)
+
+
+@functools.lru_cache(maxsize=16_384)
+def filter_refs(text: str) -> tuple[FilterRef, ...]:
+    """The query items a MetricFlow filter reads.
+
+    Filters reach the graph already validated (``semantic.compiler.where.parse_where`` at
+    sync time, which costs milliseconds per filter); lineage only needs the item names, so it
+    reads the ``{{ … }}`` calls by pattern and splits names as dbt-semantic-interfaces does.
+
+    Example:
+        >>> filter_refs("{{ Dimension('user__account__plan') }} = 'pro'")
+        (FilterRef(kind='dimension', name='plan', entity_path=('user', 'account')),)
+    """
+    from dbt_semantic_interfaces.naming.dundered import StructuredDunderedName
+
+    refs = []
+    for call, name, path in _ITEM_RE.findall(text):
+        parsed = StructuredDunderedName.parse_name(name)
+        entities = tuple(e.element_name for e in parsed.entity_links)
+        extra = tuple(p.strip().strip("'\"") for p in path.split(",") if p.strip()) if path else ()
+        kind = (
+            "entity"
+            if call == "Entity"
+            else "time_dimension"
+            if call == "TimeDimension"
+            else "dimension"
+        )
+        refs.append(FilterRef(kind, parsed.element_name, extra + entities))
+    return tuple(refs)
+
+
 def _filter_edges(
     el: Elements,
     inputs: _Inputs,
@@ -404,15 +494,9 @@ def _filter_edges(
     home: str | None,
     src: str,
 ) -> None:
-    from semantic.compiler.where import parse_where  # Django-free, only heavy to import
-
     for text in filters:
         shown = " ".join(text.split())
-        try:
-            parsed = parse_where(text, location="filter")
-        except UserError:
-            continue  # validation refuses bad filters; lineage records what it can read
-        for ref in parsed.refs:
+        for ref in filter_refs(text):
             node = _resolve_dimension(inputs.manifest, home, ref)
             if node is None:
                 continue
@@ -558,18 +642,62 @@ def _graph_keys(inputs: _Inputs) -> list[str]:
     return sorted(k for k in inputs.specs if k.split(":")[0] in (CONTRACT, SEMANTIC_MODEL, METRIC))
 
 
+def _merge(into: Elements, part: Elements) -> None:
+    for node, attrs in part.nodes.items():
+        existing = into.nodes.get(node)
+        # An owned node (a contract column) is never demoted to a shared placeholder.
+        if existing is None or (existing["src"] == SHARED and attrs["src"] != SHARED):
+            into.nodes[node] = attrs
+    into.edges.update(part.edges)
+
+
 def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
+    nodes = graph.nodes
+    fresh = {}
     for node, attrs in el.nodes.items():
-        if node in graph and graph.nodes[node].get("src") != SHARED and attrs["src"] == SHARED:
-            continue  # an owned node (e.g. a contract column) is never demoted to shared
-        graph.add_node(node, **attrs)
-    for (u, v, key), attrs in el.edges.items():
+        if node in nodes and nodes[node].get("src") != SHARED and attrs["src"] == SHARED:
+            continue
+        fresh[node] = attrs
+    for u, v, _ in el.edges:
         for end in (u, v):
-            if end not in graph:
+            if end not in nodes and end not in fresh:
                 # A hop to a node no definition declares (a dimension a filter names that the
                 # model lacks) still shows in lineage, as a placeholder.
-                graph.add_node(end, kind=end.split(":")[0], label=end.split(":", 1)[1], src=SHARED)
-        graph.add_edge(u, v, key=key, **attrs)
+                fresh[end] = {
+                    "kind": end.split(":")[0],
+                    "label": end.split(":", 1)[1],
+                    "src": SHARED,
+                }
+    index = graph.graph.get("by_src")
+    if index is not None:
+        for node in fresh:
+            if node in nodes:
+                index.get(nodes[node].get("src"), (set(), ()))[0].discard(node)
+    graph.add_nodes_from(fresh.items())
+    graph.add_edges_from((u, v, k, d) for (u, v, k), d in el.edges.items())
+    if index is not None:
+        for node, attrs in fresh.items():
+            if attrs["src"] != "release":
+                index.setdefault(attrs["src"], (set(), set()))[0].add(node)
+        for edge, attrs in el.edges.items():
+            if attrs["src"] != "release":
+                index.setdefault(attrs["src"], (set(), set()))[1].add(edge)
+
+
+def _src_index(graph: nx.MultiDiGraph) -> dict[str, tuple[set[str], set[tuple[str, str, str]]]]:
+    """Definition → the nodes and edges it produced, kept on the graph so an incremental
+    update finds what to replace without scanning every node."""
+    index = graph.graph.get("by_src")
+    if index is None:
+        index = {}
+        for node, src in graph.nodes(data="src"):
+            if src != "release":
+                index.setdefault(src, (set(), set()))[0].add(node)
+        for u, v, k, src in graph.edges(keys=True, data="src"):
+            if src != "release":
+                index.setdefault(src, (set(), set()))[1].add((u, v, k))
+        graph.graph["by_src"] = index
+    return index
 
 
 def build_graph(rows: Iterable[DefinitionRow], *, release: str = "") -> nx.MultiDiGraph:
@@ -594,11 +722,14 @@ def build_graph(rows: Iterable[DefinitionRow], *, release: str = "") -> nx.Multi
         ['column:main.events.revenue', 'measure:e.rev']
     """
     inputs = _inputs(rows, release)
-    graph = nx.MultiDiGraph(release=release, versions=dict(inputs.versions))
+    graph = nx.MultiDiGraph(release=release, versions=dict(inputs.versions), inputs=inputs)
+    merged = Elements()
     for key in _graph_keys(inputs):
-        _apply(graph, _elements_for(inputs, key, release))
+        _merge(merged, _elements_for(inputs, key, release))
     if release:
-        _apply(graph, _elements_for(inputs, "release", release))
+        _merge(merged, _elements_for(inputs, "release", release))
+    graph.graph["by_src"] = {}  # filled by _apply as it adds
+    _apply(graph, merged)
     return graph
 
 
@@ -613,6 +744,9 @@ class GraphDelta:
     added_nodes: Mapping[str, Mapping[str, Any]]
     removed_edges: frozenset[tuple[str, str, str]]
     added_edges: Mapping[tuple[str, str, str], Mapping[str, Any]]
+    # What the new graph was built from, kept for the next update (not part of the delta).
+    inputs: Any = field(default=None, compare=False, repr=False)
+    rename: tuple[str, str] | None = None  # the release node: parent's id → child's
 
     @property
     def size(self) -> int:
@@ -632,7 +766,7 @@ def _affected(graph: nx.MultiDiGraph, inputs: _Inputs, changed: set[str]) -> set
         kind, _, name = key.partition(":")
         if kind == CONTRACT:
             # A model's columns route through the contract columns of the table it reads.
-            old = {n for n, d in graph.nodes(data=True) if d.get("src") == key}
+            old = _src_index(graph).get(key, ((), ()))[0]
             for node in old:
                 affected |= {graph.edges[e].get("src") for e in graph.out_edges(node, keys=True)}
             tables = set(contract_tables(dict(inputs.contracts.get(name, {}))))
@@ -645,7 +779,7 @@ def _affected(graph: nx.MultiDiGraph, inputs: _Inputs, changed: set[str]) -> set
     for key in list(affected):
         kind, _, name = key.partition(":")
         if kind == SEMANTIC_MODEL:
-            owned = [n for n, d in graph.nodes(data=True) if d.get("src") == key]
+            owned = _src_index(graph).get(key, ((), ()))[0]
             for node in owned:
                 for _, _, data in graph.out_edges(node, data=True):
                     if str(data.get("src", "")).startswith(f"{METRIC}:"):
@@ -685,27 +819,47 @@ def graph_delta(
         >>> rows = [("metric", "m", {"name": "m", "type": "simple"}, "1.0")]
         >>> G = build_graph(rows, release="r1")
         >>> delta = graph_delta(G, rows, release="r2")
-        >>> sorted(delta.added_nodes), sorted(delta.removed_nodes)
-        (['release:r2'], ['release:r1'])
+        >>> delta.size, delta.rename
+        (0, ('release:r1', 'release:r2'))
     """
-    inputs = _inputs(rows, release)
+    inputs = _inputs(rows, release, graph.graph.get("inputs"))
     old_versions: Mapping[str, str] = graph.graph.get("versions", {})
     changed = {
         k
         for k in set(old_versions) | set(inputs.versions)
         if old_versions.get(k) != inputs.versions.get(k)
     }
-    affected = _affected(graph, inputs, changed) | {"release"}
+    affected = _affected(graph, inputs, changed)
     fresh = Elements()
     for key in sorted(affected):
-        if key in inputs.specs or key == "release":
-            part = _elements_for(inputs, key, release)
-            fresh.nodes.update(part.nodes)
-            fresh.edges.update(part.edges)
-    old_edges = {
-        (u, v, k): d for u, v, k, d in graph.edges(keys=True, data=True) if d.get("src") in affected
-    }
-    old_nodes = {n for n, d in graph.nodes(data=True) if d.get("src") in affected}
+        if key in inputs.specs:
+            _merge(fresh, _elements_for(inputs, key, release))
+    # The release node is renamed in place (see graph_apply_delta); only metric versions
+    # that are new need a pinned_in edge, the others keep theirs.
+    old_release = f"release:{graph.graph.get('release')}" if graph.graph.get("release") else None
+    new_release = f"release:{release}" if release else None
+    if new_release:
+        pins = Elements()
+        pins.node(new_release, "release", release, "release")
+        for node, attrs in fresh.nodes.items():
+            if attrs.get("kind") == "metric" and node not in graph:
+                pins.edge(node, new_release, PINNED_IN, src="release", transformation="identity")
+        if old_release not in graph:
+            for name in inputs.manifest.metrics:
+                pins.edge(
+                    _metric_node(inputs, name),
+                    new_release,
+                    PINNED_IN,
+                    src="release",
+                    transformation="identity",
+                )
+            pins.nodes[new_release]["src"] = "release"
+        fresh.edges.update(pins.edges)
+        if old_release not in graph:
+            fresh.nodes.update(pins.nodes)
+    index = _src_index(graph)
+    old_edges = {e: graph.edges[e] for key in affected for e in index.get(key, ((), ()))[1]}
+    old_nodes = {n for key in affected for n in index.get(key, ((), ()))[0]}
     removed_edges = {e for e in old_edges if e not in fresh.edges or fresh.edges[e] != old_edges[e]}
     added_edges = {e: d for e, d in fresh.edges.items() if old_edges.get(e) != d}
     shared_added = {n: d for n, d in fresh.nodes.items() if d["src"] == SHARED and n not in graph}
@@ -733,28 +887,68 @@ def graph_delta(
         added_nodes={**shared_added, **owned_added},
         removed_edges=frozenset(removed_edges),
         added_edges=added_edges,
+        inputs=inputs,
+        rename=(old_release, new_release) if old_release in graph and new_release else None,
     )
 
 
 def graph_apply_delta(
-    graph: nx.MultiDiGraph, delta: GraphDelta, *, release: str, versions: Mapping[str, str]
+    graph: nx.MultiDiGraph,
+    delta: GraphDelta,
+    *,
+    release: str,
+    versions: Mapping[str, str],
+    inputs: _Inputs | None = None,
 ) -> nx.MultiDiGraph:
     """Applies ``delta`` to ``graph`` in place and returns it (now the new release's graph)."""
+    index = _src_index(graph)
+    if delta.rename and delta.rename[0] != delta.rename[1]:
+        _rename_node(graph, *delta.rename)
+        graph.nodes[delta.rename[1]]["label"] = delta.rename[1].split(":", 1)[1]
     for u, v, k in delta.removed_edges:
         if graph.has_edge(u, v, k):
+            index.get(graph.edges[u, v, k].get("src"), ((), set()))[1].discard((u, v, k))
             graph.remove_edge(u, v, k)
     for node in delta.removed_nodes:
         if node in graph and node not in delta.added_nodes:
+            index.get(graph.nodes[node].get("src"), (set(), ()))[0].discard(node)
             graph.remove_node(node)
-    el = Elements(dict(delta.added_nodes), dict(delta.added_edges))
-    for node, attrs in el.nodes.items():
+    for node, attrs in delta.added_nodes.items():
         if node in graph:
+            index.get(graph.nodes[node].get("src"), (set(), ()))[0].discard(node)
             graph.nodes[node].clear()
-        graph.add_node(node, **attrs)
-    _apply(graph, Elements({}, el.edges))
+            graph.nodes[node].update(attrs)
+            index.setdefault(attrs["src"], (set(), set()))[0].add(node)
+    _apply(
+        graph,
+        Elements(
+            {n: d for n, d in delta.added_nodes.items() if n not in graph}, dict(delta.added_edges)
+        ),
+    )
     graph.graph["release"] = release
     graph.graph["versions"] = dict(versions)
+    inputs = inputs if inputs is not None else delta.inputs
+    if inputs is not None:
+        graph.graph["inputs"] = inputs
+    else:
+        graph.graph.pop("inputs", None)
     return graph
+
+
+def _rename_node(graph: nx.MultiDiGraph, old: str, new: str) -> None:
+    """Renames a node keeping its edges, in O(degree) dict moves.
+
+    ``nx.relabel_nodes(copy=False)`` removes and re-adds every edge one by one; the release
+    node has an edge from every metric version (10,000 in a large registry), so this moves
+    the adjacency entries directly (networkx's documented ``_succ``/``_pred``/``_node``).
+    """
+    graph._node[new] = graph._node.pop(old)
+    graph._pred[new] = graph._pred.pop(old)
+    graph._succ[new] = graph._succ.pop(old)
+    for u in graph._pred[new]:
+        graph._succ[u][new] = graph._succ[u].pop(old)
+    for v in graph._succ[new]:
+        graph._pred[v][new] = graph._pred[v].pop(old)
 
 
 def graph_update(
@@ -777,6 +971,7 @@ def add_column_edges(graph: nx.MultiDiGraph, edges: Iterable[Any], *, src: str =
     Returns:
         The number of edges added.
     """
+    graph.graph.pop("by_src", None)
     el = Elements()
     for edge in edges:
         source = _warehouse_column(el, edge.source_table, edge.source_column)
@@ -803,6 +998,7 @@ def add_compiled_query(
     graph: nx.MultiDiGraph, *, sql: str, metrics: Iterable[str], release: str
 ) -> str:
     """Adds a compiled query node fed by the metric versions it computes; returns its id."""
+    graph.graph.pop("by_src", None)
     node = "compiled_query:" + hashlib.sha1(sql.encode()).hexdigest()[:12]
     graph.add_node(node, kind="compiled_query", label=node[15:], src="query", sql=sql)
     for metric in metrics:
@@ -816,6 +1012,7 @@ def add_compiled_query(
 
 def add_compute_run(graph: nx.MultiDiGraph, *, run_id: int | str, compiled_query: str) -> str:
     """A compute run (issue #7) executed a compiled query: ``compiled_query → run``."""
+    graph.graph.pop("by_src", None)
     node = f"compute_run:{run_id}"
     graph.add_node(node, kind="compute_run", label=str(run_id), src="run")
     graph.add_edge(compiled_query, node, key=COMPUTED_BY, type=COMPUTED_BY, subtype=DIRECT,
@@ -825,6 +1022,7 @@ def add_compute_run(graph: nx.MultiDiGraph, *, run_id: int | str, compiled_query
 
 def add_stored_value(graph: nx.MultiDiGraph, *, value_id: int | str, run: str) -> str:
     """A stored value (issue #7) came out of a run: ``run → value``."""
+    graph.graph.pop("by_src", None)
     node = f"value:{value_id}"
     graph.add_node(node, kind="value", label=str(value_id), src="run")
     graph.add_edge(run, node, key=COMPUTED_BY, type=COMPUTED_BY, subtype=DIRECT,
