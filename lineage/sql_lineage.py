@@ -363,8 +363,21 @@ class SchemaBook:
     tables: dict[Relation, list[str]] = field(default_factory=dict)
     default_schema: str = DEFAULT_SCHEMA
 
+    _schemas: dict[str, Any] = field(default_factory=dict, repr=False)
+
     def add(self, relation: Relation, columns: Iterable[str]) -> None:
         self.tables[relation] = [c.lower() for c in columns]
+        self._schemas.clear()
+
+    def schema_for(self, dialect: str) -> Any:
+        """A sqlglot MappingSchema of the known tables, built once until a table is added
+        (normalising it costs about as much as qualifying a statement)."""
+        from sqlglot.schema import MappingSchema
+
+        if dialect not in self._schemas:
+            nested = self.for_sqlglot()
+            self._schemas[dialect] = MappingSchema(nested, dialect=dialect) if nested else None
+        return self._schemas[dialect]
 
     def for_sqlglot(self) -> dict[str, Any]:
         nested: dict[str, Any] = {}
@@ -386,7 +399,7 @@ def _qualified(query: exp.Expression, book: SchemaBook, dialect: str) -> exp.Exp
     try:
         return qualify(
             query,
-            schema=book.for_sqlglot() or None,
+            schema=book.schema_for(dialect),
             dialect=dialect,
             db=book.default_schema,
             validate_qualify_columns=False,
@@ -691,8 +704,14 @@ class SqlModel:
     file: str = ""
 
 
-def _order(models: list[SqlModel], dialect: str, default_schema: str) -> list[SqlModel]:
-    """Models in dependency order: a model that reads another's table comes after it."""
+def _order(
+    models: list[SqlModel],
+    dialect: str,
+    default_schema: str,
+    parsed: dict[str, list[exp.Expression]],
+) -> list[SqlModel]:
+    """Models in dependency order: a model that reads another's table comes after it.
+    Fills ``parsed`` (model → statements) so that each model is parsed once."""
     graph = nx.DiGraph()
     creates: dict[str, str] = {}
     reads: dict[str, set[str]] = {}
@@ -702,6 +721,7 @@ def _order(models: list[SqlModel], dialect: str, default_schema: str) -> list[Sq
             statements = [s for s in sqlglot.parse(model.sql, read=dialect) if s is not None]
         except SqlglotError:
             continue
+        parsed[model.name] = statements
         made = {model.name.lower()}
         read: set[str] = set()
         for stmt in statements:
@@ -742,9 +762,13 @@ def project_edges(
     _check_dialect(dialect)
     book = _book(schema or {}, default_schema)
     edges: list[ColumnEdge] = []
-    for model in _order(list(models), dialect, default_schema):
-        local = SchemaBook(book.tables, model.schema or default_schema)
-        edges.extend(sql_edges(model.sql, dialect=dialect, model=model.name, schema=local))
+    parsed: dict[str, list[exp.Expression]] = {}
+    for model in _order(list(models), dialect, default_schema, parsed):
+        book.default_schema = model.schema or default_schema
+        if model.name not in parsed:
+            parsed[model.name] = _parse(model.sql, dialect, model.name)  # raises the parse error
+        for stmt in parsed[model.name]:
+            edges.extend(statement_edges(stmt, model=model.name, book=book, dialect=dialect))
     return edges
 
 
