@@ -367,7 +367,21 @@ class SchemaBook:
 
     def add(self, relation: Relation, columns: Iterable[str]) -> None:
         self.tables[relation] = [c.lower() for c in columns]
-        self._schemas.clear()
+        # Extend the built schemas in place: rebuilding them after every CREATE of a long
+        # script or project is quadratic. A table of another nesting depth forces a rebuild.
+        database, schema, table = relation
+        for dialect, built in list(self._schemas.items()):
+            if built is None:
+                self._schemas.pop(dialect)
+                continue
+            try:
+                built.add_table(
+                    exp.table_(table, db=schema, catalog=database),
+                    {c: "UNKNOWN" for c in self.tables[relation]},
+                    dialect=dialect,
+                )
+            except SqlglotError:
+                self._schemas.pop(dialect)
 
     def schema_for(self, dialect: str) -> Any:
         """A sqlglot MappingSchema of the known tables, built once until a table is added
@@ -411,6 +425,20 @@ def _qualified(query: exp.Expression, book: SchemaBook, dialect: str) -> exp.Exp
         return query
 
 
+_GENERATORS: dict[str, Any] = {}
+
+
+def _sql(node: exp.Expression, dialect: str) -> str:
+    """``node.sql(dialect)`` without its two hidden costs, a new Generator and a deep copy of
+    the node per call (a third of the time of a wide model); the tree is not modified."""
+    generator = _GENERATORS.get(dialect)
+    if generator is None:
+        from sqlglot.dialects.dialect import Dialect
+
+        generator = _GENERATORS[dialect] = Dialect.get_or_raise(dialect).generator()
+    return generator.generate(node, copy=False)
+
+
 def _target_columns(query: exp.Expression, dialect: str) -> list[str]:
     if isinstance(query, exp.Query):
         return [s.lower() for s in query.named_selects]
@@ -440,7 +468,7 @@ def _query_edges(
     projections = qualified.selects if isinstance(qualified, exp.Query) else []
     edges: list[ColumnEdge] = []
     for index, ((_, lineage), name) in enumerate(zip(outputs, names, strict=False)):
-        text = projections[index].sql(dialect) if index < len(projections) else name
+        text = _sql(projections[index], dialect) if index < len(projections) else name
         if extra_indirect is not None:
             for key, transformation in extra_indirect.indirect.items():
                 lineage.indirect.setdefault(key, transformation)
@@ -519,7 +547,9 @@ def _merge_edges(
             lineage = _expression_lineage(value, sources, book, dialect)
             for key, transformation in guard.indirect.items():
                 lineage.indirect.setdefault(key, transformation)
-            edges.extend(_edges(lineage, target, column, f"{column} = {value.sql(dialect)}", model))
+            edges.extend(
+                _edges(lineage, target, column, f"{column} = {_sql(value, dialect)}", model)
+            )
     return edges
 
 
@@ -562,7 +592,7 @@ def _update_edges(
         lineage = _expression_lineage(assignment.expression, sources, book, dialect)
         for key, transformation in guard.indirect.items():
             lineage.indirect.setdefault(key, transformation)
-        edges.extend(_edges(lineage, target, column, assignment.sql(dialect), model))
+        edges.extend(_edges(lineage, target, column, _sql(assignment, dialect), model))
     return edges
 
 
