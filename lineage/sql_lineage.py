@@ -124,12 +124,41 @@ class _Walker:
         self.default_schema = default_schema
         self.outputs_memo: dict[int, list[tuple[str, _Lineage]]] = {}
         self.rows_memo: dict[int, _Lineage] = {}
+        self.in_progress: set[int] = set()
+        self.rows_in_progress: set[int] = set()
+        self.canonical: dict[int, Scope] = {}
+
+    def index(self, root: Scope) -> _Walker:
+        """Remembers every scope of the tree by its expression (see column_sources)."""
+        for scope in root.traverse():
+            self.canonical.setdefault(id(scope.expression), scope)
+        return self
 
     def outputs(self, scope: Scope) -> list[tuple[str, _Lineage]]:
         key = id(scope)
-        if key not in self.outputs_memo:
-            self.outputs_memo[key] = self._outputs(scope)
-        return self.outputs_memo[key]
+        if key in self.outputs_memo:
+            return self.outputs_memo[key]
+        if key in self.in_progress:
+            # A recursive CTE reading itself: its rows start from the anchor branch, whose
+            # lineage (plus what the recursive branch adds directly) is the CTE's.
+            anchor = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
+            return (
+                self.outputs(anchor)
+                if anchor is not None and id(anchor) not in self.in_progress
+                else []
+            )
+        self.in_progress.add(key)
+        try:
+            result = self._outputs(scope)
+        finally:
+            self.in_progress.discard(key)
+        # Inside a recursive CTE, the rows of one of its own branches may still be half
+        # computed; such a result is used once but not remembered.
+        if not self.rows_in_progress or not (
+            self.rows_in_progress & {id(s) for s in scope.traverse()}
+        ):
+            self.outputs_memo[key] = result
+        return result
 
     def _outputs(self, scope: Scope) -> list[tuple[str, _Lineage]]:
         node = scope.expression
@@ -163,13 +192,21 @@ class _Walker:
             return self.rows_memo[key]
         rows = _Lineage()
         self.rows_memo[key] = rows  # guards recursive CTEs
+        self.rows_in_progress.add(key)
+        try:
+            self._row_sources(scope, rows)
+        finally:
+            self.rows_in_progress.discard(key)
+        return rows
+
+    def _row_sources(self, scope: Scope, rows: _Lineage) -> None:
         node = scope.expression
         if isinstance(node, exp.SetOperation):
             for branch in scope.set_operation_scopes:
                 rows.merge(self.row_sources(branch))
-            return rows
+            return
         if not isinstance(node, exp.Select):
-            return rows
+            return
         # In the order SQL states them: a column that is both a join key and a filter is
         # reported once, with its first role.
         clauses: list[tuple[exp.Expression | None, str]] = []
@@ -202,7 +239,6 @@ class _Walker:
             query = _query_scope(source) if isinstance(source, Scope) else None
             if query is not None:
                 rows.merge(self.row_sources(query), as_indirect="filter")
-        return rows
 
     def column_sources(self, scope: Scope, column: exp.Column) -> _Lineage:
         lineage = _Lineage()
@@ -214,13 +250,22 @@ class _Walker:
             source, scope = outer.sources.get(column.table), outer
             outer = outer.parent
         if source is None and not column.table:
-            # Unqualified after qualify: a lateral alias or an unresolvable name. Take the one
-            # source that can hold it, if there is exactly one.
+            # Unqualified after qualify: a projection alias (ORDER BY a), or a name sqlglot
+            # could not place. An alias reads what its projection reads.
+            select = scope.expression
+            if isinstance(select, exp.Select) and not _in_projection(column, select):
+                for projection in select.expressions:
+                    if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
+                        return self.expr_sources(scope, projection)
+            # Otherwise take the one source that can hold it, if there is exactly one.
             candidates = list(scope.sources.values())
             source = candidates[0] if len(candidates) == 1 else None
         if isinstance(source, exp.Table):
             lineage.add_direct((_relation(source, self.default_schema), name), "identity")
         elif isinstance(source, Scope):
+            # sqlglot gives a recursive CTE's self-reference a scope of its own (with no
+            # sources); the traversed scope of the same expression has them.
+            source = self.canonical.get(id(source.expression), source)
             query = _query_scope(source)
             if query is not None:
                 outputs = self.outputs(query)
@@ -302,6 +347,16 @@ class _Walker:
             else:
                 lineage.merge(sources, as_indirect=context)
         return lineage
+
+
+def _in_projection(node: exp.Expression, select: exp.Select) -> bool:
+    projections = {id(p) for p in select.expressions}
+    current: exp.Expression | None = node
+    while current is not None and current is not select:
+        if id(current) in projections:
+            return True
+        current = current.parent
+    return False
 
 
 def _query_scope(scope: Scope) -> Scope | None:
@@ -460,7 +515,7 @@ def _query_edges(
     root = build_scope(qualified)
     if root is None:
         return [], []
-    walker = _Walker(book.default_schema)
+    walker = _Walker(book.default_schema).index(root)
     outputs = walker.outputs(root)
     names = [n.lower() for n, _ in outputs]
     if target_columns:
@@ -506,7 +561,7 @@ def _expression_lineage(
     root = build_scope(qualified)
     if root is None:
         return _Lineage()
-    walker = _Walker(book.default_schema)
+    walker = _Walker(book.default_schema).index(root)
     outputs = walker.outputs(root)
     return outputs[0][1] if outputs else _Lineage()
 
@@ -618,6 +673,13 @@ def statement_edges(
         book.add(target, names)
         return edges
     if isinstance(stmt, exp.Insert) and isinstance(stmt.expression, exp.Query):
+        if stmt.args.get("with_") is not None and stmt.expression.args.get("with_") is None:
+            # T-SQL writes `WITH p AS (…) INSERT INTO t SELECT … FROM p`: the CTEs belong
+            # to the SELECT.
+            query = stmt.expression.copy()
+            query.set("with_", stmt.args["with_"].copy())
+            stmt = stmt.copy()
+            stmt.set("expression", query)
         this = stmt.this
         table = this.this if isinstance(this, exp.Schema) else this
         target = _relation(table, book.default_schema)
