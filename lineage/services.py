@@ -327,6 +327,24 @@ def _add_stored_sql(graph: nx.MultiDiGraph) -> None:
         graph.add_edge(u, v, key=key, **dict(zip(_EDGE_FIELDS, rest, strict=True)))
 
 
+def _contract_schema() -> dict[str, list[str]]:
+    """``schema.table`` → columns the latest release's contracts declare: what SQL models
+    read is often exactly those tables, so ``*`` over them expands."""
+    from registry.definitions.contracts import contract_schema_name, contract_tables
+
+    latest = Release.objects.order_by("-number").first()
+    if latest is None:
+        return {}
+    known: dict[str, list[str]] = {}
+    for spec in ReleaseItem.objects.filter(release=latest, definition__kind="contract").values_list(
+        "version__spec", flat=True
+    ):
+        schema = contract_schema_name(spec) or "main"
+        for table, columns in contract_tables(spec).items():
+            known[f"{schema}.{table}"] = [c.name for c in columns]
+    return known
+
+
 @dataclass(frozen=True)
 class SqlImportResult:
     models: int
@@ -345,6 +363,8 @@ def lineage_sql_import(
 ) -> SqlImportResult:
     """Derives column lineage from SQL models and stores it, replacing earlier imports of the
     same models (one transaction; a model that does not parse stores nothing)."""
+    if schema is None:
+        schema = _contract_schema()
     edges: list[ColumnEdge] = project_edges(models, dialect=dialect, schema=schema)
     scratch = nx.MultiDiGraph()
     add_column_edges(scratch, edges)

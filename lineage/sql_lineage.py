@@ -417,6 +417,7 @@ class SchemaBook:
 
     tables: dict[Relation, list[str]] = field(default_factory=dict)
     default_schema: str = DEFAULT_SCHEMA
+    default_database: str | None = None  # where a bare SELECT model is written (dbt's database)
 
     _schemas: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -655,7 +656,11 @@ def statement_edges(
     stmt: exp.Expression, *, model: str, book: SchemaBook, dialect: str
 ) -> list[ColumnEdge]:
     """Column edges of one parsed statement; records any table it creates in ``book``."""
-    default_target = (None, book.default_schema, model.lower())
+    default_target = (
+        book.default_database.lower() if book.default_database else None,
+        book.default_schema,
+        model.lower(),
+    )
     if (
         isinstance(stmt, exp.Create)
         and stmt.expression is not None
@@ -793,6 +798,7 @@ class SqlModel:
     name: str
     sql: str
     schema: str | None = None  # where a bare SELECT model is materialised
+    database: str | None = None
     file: str = ""
 
 
@@ -856,7 +862,8 @@ def project_edges(
     edges: list[ColumnEdge] = []
     parsed: dict[str, list[exp.Expression]] = {}
     for model in _order(list(models), dialect, default_schema, parsed):
-        book.default_schema = model.schema or default_schema
+        book.default_schema = (model.schema or default_schema).lower()
+        book.default_database = model.database
         if model.name not in parsed:
             parsed[model.name] = _parse(model.sql, dialect, model.name)  # raises the parse error
         for stmt in parsed[model.name]:
@@ -897,7 +904,11 @@ def models_from_dbt_manifest(path: Path) -> list[SqlModel]:
         name = str(node.get("alias") or node["name"])
         models.append(
             SqlModel(
-                name, sql, schema=node.get("schema"), file=str(node.get("original_file_path", ""))
+                name,
+                sql,
+                schema=node.get("schema"),
+                database=node.get("database"),
+                file=str(node.get("original_file_path", "")),
             )
         )
     return models
@@ -912,5 +923,6 @@ def dbt_sources_schema(path: Path) -> dict[str, list[str]]:
             columns = list((node.get("columns") or {}).keys())
             if columns and node.get("schema"):
                 name = node.get("identifier") or node.get("alias") or node.get("name")
-                schema[f"{node['schema']}.{name}"] = columns
+                prefix = f"{node['database']}." if node.get("database") else ""
+                schema[f"{prefix}{node['schema']}.{name}"] = columns
     return schema
