@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", type=int, default=10_000)
     parser.add_argument("--tables", type=int, default=1_000, help="100 columns each")
     parser.add_argument("--sql-models", type=int, default=200)
+    parser.add_argument(
+        "--no-stored", dest="stored", action="store_false", help="skip the SQLite write figures"
+    )
 
 
 def synthetic_rows(
@@ -247,7 +250,77 @@ def run(options: argparse.Namespace) -> list[Row]:
     found = [case_edges(c) for c in cases]
     out.append(Row(f"edge-level F1 x100 ({len(cases)} cases)", sum(len(e) for e in expected),
                    Stats((100 * f1(expected, found),)), unit="F1x100"))  # fmt: skip
+    if options.stored:
+        out.extend(_stored_rows(options))
     return out
+
+
+def _stored_rows(options: argparse.Namespace) -> list[Row]:
+    """Runs the stored-lineage worker (its own process: Django binds one database per process)."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.lineage", "stored", str(options.metrics), str(options.tables),
+         str(options.repeat or 5)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"stored worker failed:\n{result.stderr[-3000:]}")
+    samples = json.loads(result.stdout.strip().splitlines()[-1])
+    return [
+        Row(f"{case} [sqlite]", options.metrics, Stats(tuple(v))) for case, v in samples.items()
+    ]
+
+
+def _stored_worker(metrics: int, tables: int, repeat: int) -> None:
+    """Writes the synthetic release's lineage rows to a fresh SQLite registry (full), then
+    times incremental publishes of one changed metric (delta + rows + in-memory graph)."""
+    import json
+    import os
+    import tempfile
+    import time
+    from pathlib import Path
+
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from lineage.graph import build_graph, graph_apply_delta, graph_delta
+    from lineage.services import _stored_delta, _write_delta
+
+    call_command("migrate", verbosity=0)
+    rows = synthetic_rows(tables=tables, metrics=metrics)
+    graph = build_graph(rows, release="r1")
+    started = time.perf_counter()
+    with transaction.atomic():
+        _write_delta(_stored_delta(graph), 1)
+    full = time.perf_counter() - started
+    index = next(i for i, r in enumerate(rows) if r[0] == "metric" and r[1] == "metric_1")
+    samples = []
+    for number in range(2, 2 + repeat):
+        kind, name, spec, _ = rows[index]
+        spec = copy.deepcopy(spec)
+        spec["filter"] = f"{{{{ Dimension('row_0__kind_0') }}}} = 'v{number}'"
+        rows[index] = (kind, name, spec, f"{number}.0")
+        versions = {f"{k}:{n}": v for k, n, _, v in rows}
+        started = time.perf_counter()
+        with transaction.atomic():
+            delta = graph_delta(graph, rows, release=f"r{number}")
+            _write_delta(delta, number)
+        graph_apply_delta(graph, delta, release=f"r{number}", versions=versions)
+        samples.append(time.perf_counter() - started)
+    print(
+        json.dumps(
+            {"stored full write": [full], "stored incremental update after one merge": samples}
+        )
+    )
 
 
 def notes() -> str:
@@ -263,3 +336,10 @@ BENCHMARK = Benchmark(
     add_arguments=add_arguments,
     notes=notes,
 )
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["stored"]:
+        _stored_worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -216,7 +216,43 @@ class _Inputs:
     def contract_columns(self) -> Mapping[tuple[str, str], Mapping[str, str]]:
         """(schema, table) → column → contract_column id; built on first use (an incremental
         update that touches no semantic model never needs it)."""
-        return _index_contract_columns(self.contracts)
+        return _index_contract_columns(self.contracts, self.contract_tables_of)
+
+    def contract_tables_of(self, name: str) -> Mapping[str, list[Any]]:
+        """``contract_tables`` of one contract, parsed once per inputs (it is read twice)."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if name not in cache:
+            cache[name] = contract_tables(dict(self.contracts[name]))
+        return cache[name]
+
+    @functools.cached_property
+    def readers(self) -> dict[str, set[str]]:
+        """metric name → the metrics that read it (ratio, derived, cumulative inputs)."""
+        readers: dict[str, set[str]] = {}
+        for name, metric in self.manifest.metrics.items():
+            for kind, read, _ in metric_inputs(dict(metric.spec)):
+                if kind == "metric":
+                    readers.setdefault(read, set()).add(name)
+        return readers
+
+
+def _patched_readers(
+    previous: _Inputs, metrics: Mapping[str, Metric], changed: Iterable[str]
+) -> dict[str, set[str]]:
+    """The parent's reverse-dependency map with only the changed metrics re-read."""
+    readers = {name: set(by) for name, by in previous.readers.items()}
+    for name in changed:
+        for source in (previous.manifest.metrics.get(name), metrics.get(name)):
+            if source is None:
+                continue
+            for kind, read, _ in metric_inputs(dict(source.spec)):
+                if kind == "metric":
+                    readers.setdefault(read, set()).discard(name)
+        if name in metrics:
+            for kind, read, _ in metric_inputs(dict(metrics[name].spec)):
+                if kind == "metric":
+                    readers.setdefault(read, set()).add(name)
+    return readers
 
 
 def _inputs(
@@ -234,10 +270,28 @@ def _inputs(
         if all(k.startswith(f"{METRIC}:") for k in changed):
             # Only metrics moved: the semantic models (and their contract-resolved tables)
             # are the parent's; re-resolving a thousand models would dominate the update.
-            metrics = {n: Metric(n, str(s["type"]), s, v) for k, n, s, v in rows if k == METRIC}
+            # Unchanged metric versions keep their Metric objects too.
+            metrics = dict(previous.manifest.metrics)
+            names = {k.partition(":")[2] for k in changed}
+            for name in names:
+                metrics.pop(name, None)
+            for kind, name, spec, version in rows:
+                if kind == METRIC and name in names:
+                    metrics[name] = Metric(name, str(spec["type"]), spec, version)
             manifest = replace(
                 previous.manifest, release=release, metrics=metrics, versions=versions
             )
+            inputs = _Inputs(
+                manifest=manifest,
+                specs={f"{k}:{n}": s for k, n, s, _ in rows},
+                versions=versions,
+                contracts=previous.contracts,
+            )
+            # Carry the parent's derived indexes forward instead of recomputing them.
+            inputs.__dict__["readers"] = _patched_readers(previous, metrics, names)
+            if "contract_columns" in previous.__dict__:
+                inputs.__dict__["contract_columns"] = previous.contract_columns
+            return inputs
     if manifest is None:
         manifest = build_manifest(rows, release=release)
     contracts = {n: s for k, n, s, _ in rows if k == CONTRACT}
@@ -260,7 +314,9 @@ def _warehouse_column(el: Elements, relation: Sequence[str | None], column: str)
     return node
 
 
-def _contract_elements(name: str, spec: Mapping[str, Any]) -> Elements:
+def _contract_elements(
+    name: str, spec: Mapping[str, Any], tables: Mapping[str, list[Any]] | None = None
+) -> Elements:
     src = f"{CONTRACT}:{name}"
     el = Elements()
     team = spec.get("team")
@@ -269,7 +325,7 @@ def _contract_elements(name: str, spec: Mapping[str, Any]) -> Elements:
         f"contract:{name}", "contract", name, src, owner=owner, version=spec.get("version")
     )
     schema = contract_schema_name(dict(spec)) or "main"
-    for table, columns in contract_tables(dict(spec)).items():
+    for table, columns in (tables if tables is not None else contract_tables(dict(spec))).items():
         relation = (None, schema, table)
         for column in columns:
             cc = el.node(
@@ -293,13 +349,14 @@ def _contract_column_for(inputs: _Inputs, relation: Sequence[str | None]) -> dic
 
 def _index_contract_columns(
     contracts: Mapping[str, Mapping[str, Any]],
+    tables_of: Any = None,
 ) -> dict[tuple[str, str], dict[str, str]]:
     # Built once per graph: looking a model's table up in every contract is quadratic.
     index: dict[tuple[str, str], dict[str, str]] = {}
     for name in sorted(contracts):
         spec = dict(contracts[name])
         schema = contract_schema_name(spec) or "main"
-        for table, columns in contract_tables(spec).items():
+        for table, columns in (tables_of(name) if tables_of else contract_tables(spec)).items():
             found = index.setdefault((schema, table), {})
             for column in columns:
                 found.setdefault(
@@ -628,7 +685,7 @@ def _release_elements(inputs: _Inputs, release: str) -> Elements:
 def _elements_for(inputs: _Inputs, key: str, release: str) -> Elements:
     kind, _, name = key.partition(":")
     if kind == CONTRACT:
-        return _contract_elements(name, inputs.contracts[name])
+        return _contract_elements(name, inputs.contracts[name], inputs.contract_tables_of(name))
     if kind == SEMANTIC_MODEL:
         return _semantic_model_elements(inputs, name)
     if kind == METRIC:
@@ -652,7 +709,7 @@ def _merge(into: Elements, part: Elements) -> None:
 
 
 def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
-    nodes = graph.nodes
+    nodes = graph._node  # the plain dict behind graph.nodes: membership tests in hot loops
     fresh = {}
     for node, attrs in el.nodes.items():
         if node in nodes and nodes[node].get("src") != SHARED and attrs["src"] == SHARED:
@@ -660,7 +717,7 @@ def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
         fresh[node] = attrs
     for u, v, _ in el.edges:
         for end in (u, v):
-            if end not in nodes and end not in fresh:
+            if end not in fresh and end not in nodes:
                 # A hop to a node no definition declares (a dimension a filter names that the
                 # model lacks) still shows in lineage, as a placeholder.
                 fresh[end] = {
@@ -674,7 +731,20 @@ def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
             if node in nodes:
                 index.get(nodes[node].get("src"), (set(), ()))[0].discard(node)
     graph.add_nodes_from(fresh.items())
-    graph.add_edges_from((u, v, k, d) for (u, v, k), d in el.edges.items())
+    # networkx's add_edges_from builds a view object per edge to look the key up; writing
+    # the adjacency dicts directly is 4x faster on a 400k-edge build. Same structure:
+    # succ[u][v] and pred[v][u] share one {key: attributes} dict.
+    succ, pred = graph._succ, graph._pred
+    for (u, v, k), d in el.edges.items():
+        keys = succ[u].get(v)
+        if keys is None:
+            keys = succ[u][v] = pred[v][u] = graph.edge_key_dict_factory()
+        existing = keys.get(k)
+        if existing is None:
+            keys[k] = graph.edge_attr_dict_factory()
+            keys[k].update(d)
+        else:
+            existing.update(d)
     if index is not None:
         for node, attrs in fresh.items():
             if attrs["src"] != "release":
@@ -792,11 +862,7 @@ def _affected(graph: nx.MultiDiGraph, inputs: _Inputs, changed: set[str]) -> set
                     if measure
                     in {n for k, n, _ in metric_inputs(dict(metric.spec)) if k == "measure"}
                 }
-    readers: dict[str, set[str]] = {}
-    for m, metric in manifest.metrics.items():
-        for kind, name, _ in metric_inputs(dict(metric.spec)):
-            if kind == "metric":
-                readers.setdefault(name, set()).add(m)
+    readers = inputs.readers
     pending = [k.partition(":")[2] for k in affected if k.startswith(f"{METRIC}:")]
     while pending:
         for reader in readers.get(pending.pop(), ()):

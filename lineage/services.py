@@ -154,21 +154,26 @@ def _retire(model: type[Any], pks: Iterable[int], number: int) -> None:
 
 
 def _write_delta(delta: GraphDelta, number: int) -> None:
-    node_pks = (
-        _open(LineageNode)
-        .filter(node_id__in=list(delta.removed_nodes))
-        .values_list("pk", flat=True)
-    )
-    _retire(LineageNode, node_pks, number)
+    # Lookups go in chunks: SQLite caps the parameters of one statement.
+    removed_nodes = sorted(delta.removed_nodes)
+    for start in range(0, len(removed_nodes), 500):
+        chunk = removed_nodes[start : start + 500]
+        _retire(
+            LineageNode,
+            _open(LineageNode).filter(node_id__in=chunk).values_list("pk", flat=True),
+            number,
+        )
     removed = set(delta.removed_edges)
-    sources = {u for u, _, _ in removed}
-    edge_pks = [
-        pk
-        for pk, u, v, k in _open(LineageEdge)
-        .filter(source__in=list(sources))
-        .values_list("pk", "source", "target", "key")
-        if (u, v, k) in removed
-    ]
+    sources = sorted({u for u, _, _ in removed})
+    edge_pks: list[int] = []
+    for start in range(0, len(sources), 500):
+        edge_pks += [
+            pk
+            for pk, u, v, k in _open(LineageEdge)
+            .filter(source__in=sources[start : start + 500])
+            .values_list("pk", "source", "target", "key")
+            if (u, v, k) in removed
+        ]
     _retire(LineageEdge, edge_pks, number)
     LineageNode.objects.bulk_create(
         [

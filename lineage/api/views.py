@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -32,7 +33,7 @@ class LineageUpstreamApi(APIView):
     class InputSerializer(NodeInput):
         depth = serializers.IntegerField(required=False, min_value=1, max_value=50, default=12)
 
-    @extend_schema(parameters=[InputSerializer], responses=dict[str, Any])
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(self.InputSerializer, request)
         tree = lineage_upstream(
@@ -42,7 +43,7 @@ class LineageUpstreamApi(APIView):
 
 
 class LineageDownstreamApi(APIView):
-    @extend_schema(parameters=[NodeInput], responses=dict[str, Any])
+    @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
         return Response(
@@ -82,7 +83,7 @@ class LineageNodeListApi(APIView):
         release = serializers.CharField(required=False, allow_null=True, max_length=40)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
 
-    @extend_schema(parameters=[InputSerializer], responses=dict[str, Any])
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(self.InputSerializer, request)
         nodes = lineage_node_list(
@@ -92,7 +93,7 @@ class LineageNodeListApi(APIView):
 
 
 class LineageOpenLineageApi(APIView):
-    @extend_schema(parameters=[NodeInput], responses=dict[str, Any])
+    @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
         return Response(lineage_openlineage(node=data["node"], release_ref=data.get("release")))

@@ -87,3 +87,17 @@ def test_bad_requests_are_user_errors_with_codes(
 def test_unknown_node_hint_suggests_the_closest_ids(api: Client) -> None:
     error = api.get("/api/v1/lineage/upstream", {"node": "metric:revenu"}).json()["error"]
     assert "metric:revenue@1.0" in error["hint"]
+
+
+def test_openapi_schema_lists_lineage_endpoints(client: Client) -> None:
+    """drf-spectacular documents the lineage API."""
+    schema = client.get("/api/schema/?format=json").json()
+    assert set(schema["paths"]) >= {
+        "/api/v1/lineage/upstream",
+        "/api/v1/lineage/downstream",
+        "/api/v1/lineage/path",
+        "/api/v1/lineage/nodes",
+        "/api/v1/lineage/openlineage",
+    }
+    params = {p["name"] for p in schema["paths"]["/api/v1/lineage/upstream"]["get"]["parameters"]}
+    assert {"node", "release", "depth"} <= params
