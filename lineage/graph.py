@@ -1428,3 +1428,38 @@ def _ol_subtype(graph: nx.MultiDiGraph, column: str, target: str, kind: str) -> 
         ):
             return transformation.upper()
     return "TRANSFORMATION" if kind == "DIRECT" else "FILTER"
+
+
+# --------------------------------------------------------------------------- export
+
+
+def graph_to_json(graph: nx.MultiDiGraph) -> dict[str, Any]:
+    """The graph as node-link JSON (networkx's format: ``nodes``, ``edges`` with keys).
+
+    Example:
+        >>> G = nx.MultiDiGraph(release="r1")
+        >>> _ = G.add_edge("column:a.b.c", "measure:m.x", key="k", type="derives_from")
+        >>> sorted(graph_to_json(G))
+        ['directed', 'edges', 'graph', 'multigraph', 'nodes']
+    """
+    plain = nx.MultiDiGraph(release=graph.graph.get("release", ""))
+    plain.add_nodes_from(graph.nodes(data=True))
+    plain.add_edges_from(graph.edges(keys=True, data=True))
+    return nx.node_link_data(plain, edges="edges")
+
+
+def write_graphml(graph: nx.MultiDiGraph, path: Any) -> None:
+    """Writes the graph as GraphML; attribute values GraphML cannot hold (None, lists) are
+    written as text or left out."""
+    plain = nx.MultiDiGraph(release=str(graph.graph.get("release", "")))
+
+    def clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            k: v if isinstance(v, (str, int, float, bool)) else str(v)
+            for k, v in attrs.items()
+            if v is not None
+        }
+
+    plain.add_nodes_from((n, clean(d)) for n, d in graph.nodes(data=True))
+    plain.add_edges_from((u, v, k, clean(d)) for u, v, k, d in graph.edges(keys=True, data=True))
+    nx.write_graphml(plain, path)

@@ -170,3 +170,15 @@ def test_compute_runs_and_values_chain_below_compiled_queries(graph: nx.MultiDiG
     value = add_stored_value(g, value_id=7, run=add_compute_run(g, run_id=3, compiled_query=query))
     assert "column:main.invoices.amount" in upstream(g, value)
     assert value in impact(g, "column:main.invoices.amount").nodes
+
+
+def test_graph_exports_as_json_and_graphml(graph: nx.MultiDiGraph, tmp_path: Any) -> None:
+    """Both exports hold every node and edge; GraphML reads back with networkx."""
+    from lineage.graph import graph_to_json, write_graphml
+
+    data = graph_to_json(graph)
+    assert len(data["nodes"]) == graph.number_of_nodes()
+    assert len(data["edges"]) == graph.number_of_edges()
+    write_graphml(graph, tmp_path / "g.graphml")
+    back = nx.read_graphml(tmp_path / "g.graphml", force_multigraph=True)
+    assert back.number_of_edges() == graph.number_of_edges()

@@ -38,7 +38,10 @@ class Command(TallyCommand):
         nodes.add_argument("--limit", type=int, default=100)
         ol = sub.add_parser("openlineage", help="OpenLineage column-lineage facet of a node")
         ol.add_argument("node")
-        for p in (up, path, nodes, ol):
+        export = sub.add_parser("export", help="write the release graph as JSON or GraphML")
+        export.add_argument("out", type=Path)
+        export.add_argument("--as", dest="as_format", choices=["json", "graphml"], default="json")
+        for p in (up, path, nodes, ol, export):
             p.add_argument("--release", default=None, help="rN or latest (default)")
         for p in (imp, dbt, up, path, nodes):
             p.add_argument("--format", choices=["text", "json"], default="text")
@@ -103,4 +106,18 @@ class Command(TallyCommand):
             json.dumps(
                 lineage_openlineage(node=opts["node"], release_ref=opts["release"]), indent=2
             )
+        )
+
+    def _export(self, opts: dict[str, Any]) -> None:
+        from lineage.graph import graph_to_json, write_graphml
+        from lineage.selectors import lineage_graph_get
+
+        release, graph = lineage_graph_get(release_ref=opts["release"])
+        if opts["as_format"] == "graphml":
+            write_graphml(graph, opts["out"])
+        else:
+            opts["out"].write_text(json.dumps(graph_to_json(graph), indent=1, default=str))
+        self.stdout.write(
+            f"{release.name}: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges "
+            f"→ {opts['out']}"
         )
