@@ -1217,11 +1217,14 @@ def upstream_tree(
     *,
     max_depth: int = 12,
     include_indirect: bool = True,
+    max_hops: int = 5_000,
 ) -> Hop:
     """The upstream of ``node`` as a tree with the expression at each hop.
 
     Structural ``contains`` edges are skipped (a measure's model is not what it reads from);
-    a node met twice on one branch is not expanded again (diamonds stay finite).
+    a node met twice on one branch is not expanded again, and a subtree already shown in
+    full elsewhere is shown once more without its children past ``max_hops`` hops (derived
+    metrics over shared inputs form diamonds, whose tree grows exponentially with depth).
 
     Example:
         >>> G = nx.MultiDiGraph()
@@ -1234,10 +1237,13 @@ def upstream_tree(
           ← [derives_from] column main.e.rev
     """
 
+    budget = [max_hops]
+
     def walk(current: str, edge: Mapping[str, Any] | None, seen: frozenset[str], depth: int) -> Hop:
         data = graph.nodes[current]
         children: list[Hop] = []
-        if depth < max_depth:
+        budget[0] -= 1
+        if depth < max_depth and budget[0] > 0:
             for parent, _, attrs in sorted(
                 graph.in_edges(current, data=True), key=lambda e: (e[2].get("type", ""), e[0])
             ):

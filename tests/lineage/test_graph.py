@@ -182,3 +182,20 @@ def test_graph_exports_as_json_and_graphml(graph: nx.MultiDiGraph, tmp_path: Any
     write_graphml(graph, tmp_path / "g.graphml")
     back = nx.read_graphml(tmp_path / "g.graphml", force_multigraph=True)
     assert back.number_of_edges() == graph.number_of_edges()
+
+
+def test_upstream_tree_of_a_deep_diamond_stays_bounded() -> None:
+    """Derived metrics over shared inputs (a diamond per level) do not blow the tree up."""
+    g = nx.MultiDiGraph()
+    for level in range(30):
+        for side in ("a", "b"):
+            g.add_node(f"metric:{side}{level}@1.0", kind="metric", label=f"{side}{level}")
+            if level:
+                for parent in ("a", "b"):
+                    g.add_edge(f"metric:{parent}{level - 1}@1.0", f"metric:{side}{level}@1.0",
+                               type="derives_from", subtype="direct")  # fmt: skip
+
+    def count(hop: Any) -> int:
+        return 1 + sum(count(c) for c in hop.children)
+
+    assert count(upstream_tree(g, "metric:a29@1.0", max_depth=40, max_hops=500)) <= 1_000
