@@ -550,11 +550,14 @@ def _filter_edges(
     *,
     home: str | None,
     src: str,
+    home_time: str | None = None,
 ) -> None:
     for text in filters:
         shown = " ".join(text.split())
         for ref in filter_refs(text):
             node = _resolve_dimension(inputs.manifest, home, ref)
+            if node is None and ref.name == "metric_time" and home_time:
+                node = home_time  # metric_time is the measure's agg time dimension
             if node is None:
                 continue
             el.edge(
@@ -638,6 +641,7 @@ def _metric_elements(inputs: _Inputs, name: str) -> Elements:
         tier=meta.get("tier"),
     )
     home: str | None = None
+    home_time: str | None = None
     for kind, input_name, path in metric_inputs(dict(spec)):
         ref: Any = spec
         for step in path:
@@ -646,7 +650,10 @@ def _metric_elements(inputs: _Inputs, name: str) -> Elements:
             measure = inputs.manifest.measures.get(input_name)
             if measure is None:
                 continue
-            home = home or measure.semantic_model
+            if home is None:
+                home = measure.semantic_model
+                if measure.agg_time_dimension:
+                    home_time = f"dimension:{home}.{measure.agg_time_dimension}"
             source = f"measure:{measure.semantic_model}.{input_name}"
             transformation = "aggregation" if metric.type == "cumulative" else "identity"
         else:
@@ -657,8 +664,10 @@ def _metric_elements(inputs: _Inputs, name: str) -> Elements:
         el.edge(source, node, DERIVES_FROM, src=src, transformation=transformation, expr=expr)
         if isinstance(ref, Mapping) and isinstance(ref.get("measure"), Mapping):
             ref = ref["measure"]  # cumulative: the filter sits on the nested measure
-        _filter_edges(el, inputs, _input_filters(ref), node, home=home, src=src)
-    _filter_edges(el, inputs, filters, node, home=home, src=src)
+        _filter_edges(
+            el, inputs, _input_filters(ref), node, home=home, src=src, home_time=home_time
+        )
+    _filter_edges(el, inputs, filters, node, home=home, src=src, home_time=home_time)
     conversion = (spec.get("type_params") or {}).get("conversion_type_params") or {}
     if conversion.get("entity"):
         for measure_ref in (conversion.get("base_measure"), conversion.get("conversion_measure")):

@@ -199,3 +199,18 @@ def test_upstream_tree_of_a_deep_diamond_stays_bounded() -> None:
         return 1 + sum(count(c) for c in hop.children)
 
     assert count(upstream_tree(g, "metric:a29@1.0", max_depth=40, max_hops=500)) <= 1_000
+
+
+def test_metric_time_in_a_filter_reads_the_measure_time_dimension() -> None:
+    """`{{ TimeDimension('metric_time', 'day') }}` filters on the measure's agg time column."""
+    rows = [
+        ("semantic_model", "e", {"name": "e", "model": "ref('events')",
+         "defaults": {"agg_time_dimension": "ts"},
+         "dimensions": [{"name": "ts", "type": "time", "type_params": {"time_granularity": "day"}}],
+         "measures": [{"name": "rev", "agg": "sum", "expr": "revenue"}]}, "1.0"),
+        ("metric", "recent", {"name": "recent", "type": "simple", "type_params": {"measure": "rev"},
+         "filter": "{{ TimeDimension('metric_time', 'day') }} >= '2026-01-01'"}, "1.0"),
+    ]  # fmt: skip
+    g = build_graph(rows)
+    into = {(u, d["type"]) for u, _, d in g.in_edges("metric:recent@1.0", data=True)}
+    assert ("dimension:e.ts", FILTERS_BY) in into
