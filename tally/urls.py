@@ -6,7 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tally import views
 
-api_v1 = [path("", include("semantic.api.urls")), path("", include("registry.api.urls"))]
+api_v1 = [
+    path("", include("semantic.api.urls")),
+    path("", include("registry.api.urls")),
+    path("", include("lineage.api.urls")),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),

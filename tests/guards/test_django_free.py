@@ -26,6 +26,8 @@ DJANGO_FREE = [
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
     "semantic.warehouse.time_spine",
+    "lineage.graph",
+    "lineage.sql_lineage",
 ]
 
 

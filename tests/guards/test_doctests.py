@@ -24,6 +24,9 @@ MODULES = [
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
     "semantic.warehouse.time_spine",
+    "lineage.graph",
+    "lineage.sql_lineage",
+    "lineage.sql_cases",
     "bench.runner",
     "bench.synthetic",
 ]

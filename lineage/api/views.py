@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lineage.selectors import (
+    lineage_impact,
+    lineage_node_list,
+    lineage_openlineage,
+    lineage_path,
+    lineage_upstream,
+)
+
+
+class NodeInput(serializers.Serializer):
+    node = serializers.CharField(max_length=500)
+    release = serializers.CharField(required=False, allow_null=True, max_length=40)
+
+
+def _input(serializer: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    data = serializer(data=request.query_params)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
+
+
+class LineageUpstreamApi(APIView):
+    class InputSerializer(NodeInput):
+        depth = serializers.IntegerField(required=False, min_value=1, max_value=50, default=12)
+
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        data = _input(self.InputSerializer, request)
+        tree = lineage_upstream(
+            node=data["node"], release_ref=data.get("release"), depth=data["depth"]
+        )
+        return Response(tree.as_dict())
+
+
+class LineageDownstreamApi(APIView):
+    @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        data = _input(NodeInput, request)
+        return Response(
+            lineage_impact(node=data["node"], release_ref=data.get("release")).as_dict()
+        )
+
+
+class LineagePathApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        source = serializers.CharField(max_length=500)
+        target = serializers.CharField(max_length=500)
+        release = serializers.CharField(required=False, allow_null=True, max_length=40)
+
+    class OutputSerializer(serializers.Serializer):
+        node = serializers.CharField()
+        edge_type = serializers.CharField(allow_null=True)
+        expr = serializers.CharField(allow_blank=True)
+
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        data = _input(self.InputSerializer, request)
+        hops = lineage_path(a=data["source"], b=data["target"], release_ref=data.get("release"))
+        return Response({"path": self.OutputSerializer(hops, many=True).data})
+
+
+class LineageNodeListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+        kind = serializers.ChoiceField(
+            required=False,
+            default="",
+            choices=[
+                "", "table", "column", "sql_model", "contract", "contract_column", "semantic_model",
+                "entity", "dimension", "measure", "metric", "release",
+            ],
+        )  # fmt: skip
+        release = serializers.CharField(required=False, allow_null=True, max_length=40)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        data = _input(self.InputSerializer, request)
+        nodes = lineage_node_list(
+            q=data["q"], kind=data["kind"], release_ref=data.get("release"), limit=data["limit"]
+        )
+        return Response({"nodes": nodes})
+
+
+class LineageOpenLineageApi(APIView):
+    @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        data = _input(NodeInput, request)
+        return Response(lineage_openlineage(node=data["node"], release_ref=data.get("release")))

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from lineage.sql_lineage import DIALECTS, models_from_dbt_manifest, models_from_dir
+from tally.management.base import TallyCommand
+
+
+class Command(TallyCommand):
+    help = (
+        "Column-level lineage: import upstream SQL models or a dbt manifest, show the upstream "
+        "tree of a node, or the path between two nodes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        imp = sub.add_parser(
+            "import-sql", help="derive column lineage from a folder of .sql models"
+        )
+        imp.add_argument("path", type=Path)
+        imp.add_argument("--dialect", default="duckdb", choices=DIALECTS)
+        dbt = sub.add_parser("import-dbt", help="derive column lineage from a dbt manifest.json")
+        dbt.add_argument("path", type=Path)
+        dbt.add_argument("--dialect", default="duckdb", choices=DIALECTS)
+        up = sub.add_parser("upstream", help="the upstream tree of a node, with expressions")
+        up.add_argument("node")
+        up.add_argument("--depth", type=int, default=12)
+        path = sub.add_parser("path", help="the lineage path between two nodes")
+        path.add_argument("a")
+        path.add_argument("b")
+        nodes = sub.add_parser("nodes", help="list nodes whose id contains TEXT")
+        nodes.add_argument("q", nargs="?", default="")
+        nodes.add_argument("--kind", default="")
+        nodes.add_argument("--limit", type=int, default=100)
+        ol = sub.add_parser("openlineage", help="OpenLineage column-lineage facet of a node")
+        ol.add_argument("node")
+        export = sub.add_parser("export", help="write the release graph as JSON or GraphML")
+        export.add_argument("out", type=Path)
+        export.add_argument("--as", dest="as_format", choices=["json", "graphml"], default="json")
+        for p in (up, path, nodes, ol, export):
+            p.add_argument("--release", default=None, help="rN or latest (default)")
+        for p in (imp, dbt, up, path, nodes):
+            p.add_argument("--format", choices=["text", "json"], default="text")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        getattr(self, "_" + opts["action"].replace("-", "_"))(opts)
+
+    def _import_sql(self, opts: dict[str, Any], models: Any = None) -> None:
+        from lineage.services import lineage_sql_import
+
+        models = models if models is not None else models_from_dir(opts["path"])
+        result = lineage_sql_import(models=models, dialect=opts["dialect"])
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(result.__dict__))
+            return
+        self.stdout.write(
+            f"{result.models} model(s): {result.edges} column edge(s) "
+            f"({result.direct} direct, {result.indirect} indirect) into {result.columns} column(s)"
+        )
+
+    def _import_dbt(self, opts: dict[str, Any]) -> None:
+        self._import_sql(opts, models_from_dbt_manifest(opts["path"]))
+
+    def _upstream(self, opts: dict[str, Any]) -> None:
+        from lineage.selectors import lineage_upstream
+
+        tree = lineage_upstream(node=opts["node"], release_ref=opts["release"], depth=opts["depth"])
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(tree.as_dict(), indent=2))
+            return
+        for line in tree.lines():
+            self.stdout.write(line)
+
+    def _path(self, opts: dict[str, Any]) -> None:
+        from lineage.selectors import lineage_path
+
+        hops = lineage_path(a=opts["a"], b=opts["b"], release_ref=opts["release"])
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps([h.__dict__ for h in hops], indent=2))
+            return
+        for hop in hops:
+            via = f"  → [{hop.edge_type}] " if hop.edge_type else ""
+            expr = f"  ({hop.expr})" if hop.expr else ""
+            self.stdout.write(f"{via}{hop.node}{expr}")
+
+    def _nodes(self, opts: dict[str, Any]) -> None:
+        from lineage.selectors import lineage_node_list
+
+        nodes = lineage_node_list(
+            q=opts["q"], kind=opts["kind"], release_ref=opts["release"], limit=opts["limit"]
+        )
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(nodes, indent=2))
+            return
+        for node in nodes:
+            self.stdout.write(node["id"])
+
+    def _openlineage(self, opts: dict[str, Any]) -> None:
+        from lineage.selectors import lineage_openlineage
+
+        self.stdout.write(
+            json.dumps(
+                lineage_openlineage(node=opts["node"], release_ref=opts["release"]), indent=2
+            )
+        )
+
+    def _export(self, opts: dict[str, Any]) -> None:
+        from lineage.graph import graph_to_json, write_graphml
+        from lineage.selectors import lineage_graph_get
+
+        release, graph = lineage_graph_get(release_ref=opts["release"])
+        if opts["as_format"] == "graphml":
+            write_graphml(graph, opts["out"])
+        else:
+            opts["out"].write_text(json.dumps(graph_to_json(graph), indent=1, default=str))
+        self.stdout.write(
+            f"{release.name}: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges "
+            f"→ {opts['out']}"
+        )

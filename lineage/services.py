@@ -1,0 +1,491 @@
+"""Lineage writes: store a release's graph (full or incremental) and import upstream SQL lineage.
+
+The in-memory graph of a release is cached per process (releases are immutable); the stored
+rows carry release ranges (see lineage/models.py), so an incremental update touches only the
+rows of what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from lineage.graph import (
+    PINNED_IN,
+    SHARED,
+    DefinitionRow,
+    GraphDelta,
+    add_column_edges,
+    build_graph,
+    graph_apply_delta,
+    graph_delta,
+)
+from lineage.models import LineageBuild, LineageEdge, LineageNode, Origin
+from lineage.sql_lineage import ColumnEdge, SqlModel, project_edges
+from registry.models import Release, ReleaseItem
+
+logger = logging.getLogger("tally.lineage")
+
+GRAPH_CACHE_SIZE = 4
+# Written separately from node attributes, so they are not duplicated in the JSON column.
+_NODE_FIELDS = ("kind", "label", "src")
+_EDGE_FIELDS = ("type", "subtype", "transformation", "expr", "src")
+
+
+class _GraphCache:
+    """A small thread-safe LRU of release graphs, keyed like semantic's manifest cache."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, nx.MultiDiGraph] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> nx.MultiDiGraph | None:
+        with self._lock:
+            graph = self._data.get(key)
+            if graph is not None:
+                self._data.move_to_end(key)
+            return graph
+
+    def pop(self, key: Any) -> nx.MultiDiGraph | None:
+        with self._lock:
+            return self._data.pop(key, None)
+
+    def put(self, key: Any, graph: nx.MultiDiGraph) -> None:
+        with self._lock:
+            self._data[key] = graph
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+graphs = _GraphCache(GRAPH_CACHE_SIZE)
+
+
+def release_key(release: Release) -> tuple[int, str]:
+    # Number plus creation time, as in semantic.services: a rebuilt registry (tests, a
+    # restored backup) reuses numbers.
+    return (release.number, release.created_at.isoformat())
+
+
+def release_rows(release: Release) -> list[DefinitionRow]:
+    """The (kind, name, spec, version) rows a release pins, as build_manifest reads them."""
+    rows = ReleaseItem.objects.filter(release=release).values_list(
+        "definition__kind", "definition__name", "version__spec", "version__major", "version__minor"
+    )
+    return [(kind, name, spec, f"{major}.{minor}") for kind, name, spec, major, minor in rows]
+
+
+# --------------------------------------------------------------------------- rows ↔ graph
+
+
+def _node_row(
+    node: str, data: Mapping[str, Any], *, number: int | None, origin: str
+) -> LineageNode:
+    return LineageNode(
+        node_id=node,
+        kind=data.get("kind", ""),
+        label=str(data.get("label", ""))[:500],
+        src=data.get("src", ""),
+        attrs={k: v for k, v in data.items() if k not in _NODE_FIELDS},
+        origin=origin,
+        valid_from=number,
+    )
+
+
+def _edge_row(
+    edge: tuple[str, str, str], data: Mapping[str, Any], *, number: int | None, origin: str
+) -> LineageEdge:
+    u, v, key = edge
+    return LineageEdge(
+        source=u,
+        target=v,
+        key=key,
+        origin=origin,
+        valid_from=number,
+        **{f: data.get(f, "") for f in _EDGE_FIELDS},
+    )
+
+
+def _node_values(
+    node: str, data: Mapping[str, Any], *, number: int | None, origin: str
+) -> dict[str, Any]:
+    """A LineageNode row as plain values (what _insert writes; no model instance)."""
+    return {
+        "node_id": node,
+        "kind": data.get("kind", ""),
+        "label": str(data.get("label", ""))[:500],
+        "src": data.get("src", ""),
+        "attrs": {k: v for k, v in data.items() if k not in _NODE_FIELDS},
+        "origin": origin,
+        "valid_from": number,
+        "valid_to": None,
+    }
+
+
+def _edge_values(
+    edge: tuple[str, str, str], data: Mapping[str, Any], *, number: int | None, origin: str
+) -> dict[str, Any]:
+    u, v, key = edge
+    return {
+        "source": u,
+        "target": v,
+        "key": key,
+        "origin": origin,
+        "valid_from": number,
+        "valid_to": None,
+        **{f: data.get(f, "") for f in _EDGE_FIELDS},
+    }
+
+
+def _insert(model: type[Any], objs: Iterable[Any], *, batch: int = 2000) -> None:
+    """Inserts unsaved rows with executemany instead of bulk_create.
+
+    A full graph is hundreds of thousands of rows; bulk_create spends most of its time
+    compiling each field of each row. Plain values go as they are; JSON goes through the
+    field's ``get_db_prep_save`` (the vendor's adaptation).
+    """
+    from django.db import connection, models
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    getters = [
+        (f.attname, f.get_db_prep_save if isinstance(f, models.JSONField) else None) for f in fields
+    ]
+    pending: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        for obj in objs:
+            values = obj if isinstance(obj, dict) else obj.__dict__
+            pending.append(
+                [prep(values[name], connection) if prep else values[name] for name, prep in getters]
+            )
+            if len(pending) >= batch:
+                cursor.executemany(sql, pending)
+                pending = []
+        if pending:
+            cursor.executemany(sql, pending)
+
+
+def _stored(graph: nx.MultiDiGraph) -> tuple[dict[str, Any], dict[tuple[str, str, str], Any]]:
+    """The parts of a release graph that are stored: not the release node nor pinned_in
+    edges (ranges stand for them), nor imported SQL lineage (stored on import)."""
+    nodes = {
+        n: d for n, d in graph.nodes(data=True) if d.get("src") != "release" and not _is_sql(d)
+    }
+    edges = {
+        (u, v, k): d
+        for u, v, k, d in graph.edges(keys=True, data=True)
+        if d.get("type") != PINNED_IN and not _is_sql(d)
+    }
+    return nodes, edges
+
+
+def _is_sql(data: Mapping[str, Any]) -> bool:
+    return str(data.get("src", "")).startswith("sql")
+
+
+def _open(model: type[Any]) -> Any:
+    return model.objects.filter(origin=Origin.REGISTRY, valid_to__isnull=True)
+
+
+def _retire(model: type[Any], pks: Iterable[int], number: int) -> None:
+    """Ends rows at the release before ``number``; rows born in ``number`` itself go."""
+    pks = list(pks)
+    for start in range(0, len(pks), 500):
+        chunk = pks[start : start + 500]
+        model.objects.filter(pk__in=chunk, valid_from__gte=number).delete()
+        model.objects.filter(pk__in=chunk, valid_from__lt=number).update(valid_to=number - 1)
+
+
+def _write_delta(delta: GraphDelta, number: int) -> None:
+    # Lookups go in chunks: SQLite caps the parameters of one statement.
+    removed_nodes = sorted(delta.removed_nodes)
+    for start in range(0, len(removed_nodes), 500):
+        chunk = removed_nodes[start : start + 500]
+        _retire(
+            LineageNode,
+            _open(LineageNode).filter(node_id__in=chunk).values_list("pk", flat=True),
+            number,
+        )
+    removed = set(delta.removed_edges)
+    sources = sorted({u for u, _, _ in removed})
+    edge_pks: list[int] = []
+    for start in range(0, len(sources), 500):
+        edge_pks += [
+            pk
+            for pk, u, v, k in _open(LineageEdge)
+            .filter(source__in=sources[start : start + 500])
+            .values_list("pk", "source", "target", "key")
+            if (u, v, k) in removed
+        ]
+    _retire(LineageEdge, edge_pks, number)
+    _insert(
+        LineageNode,
+        (
+            _node_values(n, d, number=number, origin=Origin.REGISTRY)
+            for n, d in delta.added_nodes.items()
+            if d.get("src") != "release"
+        ),
+    )
+    _insert(
+        LineageEdge,
+        (
+            _edge_values(e, d, number=number, origin=Origin.REGISTRY)
+            for e, d in delta.added_edges.items()
+            if d.get("type") != PINNED_IN
+        ),
+    )
+
+
+def _stored_delta(graph: nx.MultiDiGraph) -> GraphDelta:
+    """The delta from the stored open rows to ``graph`` (what a full rebuild writes)."""
+    nodes, edges = _stored(graph)
+    open_nodes = {
+        n: {"kind": k, "label": lab, "src": s, **a}
+        for n, k, lab, s, a in _open(LineageNode).values_list(
+            "node_id", "kind", "label", "src", "attrs"
+        )
+    }
+    open_edges = {
+        (u, v, k): dict(zip(_EDGE_FIELDS, rest, strict=True))
+        for u, v, k, *rest in _open(LineageEdge).values_list(
+            "source", "target", "key", *_EDGE_FIELDS
+        )
+    }
+    wanted_nodes = {n: {**d, "label": str(d.get("label", ""))[:500]} for n, d in nodes.items()}
+    wanted_edges = {e: {f: d.get(f, "") for f in _EDGE_FIELDS} for e, d in edges.items()}
+    return GraphDelta(
+        removed_nodes=frozenset(n for n, d in open_nodes.items() if wanted_nodes.get(n) != d),
+        added_nodes={n: d for n, d in wanted_nodes.items() if open_nodes.get(n) != d},
+        removed_edges=frozenset(e for e, d in open_edges.items() if wanted_edges.get(e) != d),
+        added_edges={e: d for e, d in wanted_edges.items() if open_edges.get(e) != d},
+    )
+
+
+# --------------------------------------------------------------------------- services
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    build: LineageBuild
+    graph: nx.MultiDiGraph
+
+
+@transaction.atomic
+def lineage_rebuild(*, release: Release) -> BuildResult:
+    """Builds a release's lineage from its definitions and stores it (one transaction).
+
+    Rows that did not change keep their range; changed or gone ones are closed at the
+    previous release. Rebuilding a release older than the last one stored is refused (the
+    ranges after it would be wrong), so it is built in memory only.
+    """
+    started = time.perf_counter()
+    graph = build_graph(release_rows(release), release=release.name)
+    _add_stored_sql(graph)
+    last = LineageBuild.objects.order_by("-release_number").first()
+    if last is not None and last.release_number > release.number:
+        graphs.put(release_key(release), graph)
+        return BuildResult(LineageBuild(release_number=release.number, mode="full"), graph)
+    delta = _stored_delta(graph)
+    _write_delta(delta, release.number)
+    build = _record(release, LineageBuild.Mode.FULL, delta, started)
+    graphs.put(release_key(release), graph)
+    return BuildResult(build, graph)
+
+
+def _record(release: Release, mode: str, delta: GraphDelta, started: float) -> LineageBuild:
+    build, _ = LineageBuild.objects.update_or_create(
+        release_number=release.number,
+        defaults={
+            "mode": mode,
+            "nodes_changed": len(delta.removed_nodes) + len(delta.added_nodes),
+            "edges_changed": len(delta.removed_edges) + len(delta.added_edges),
+            "duration_ms": (time.perf_counter() - started) * 1000,
+        },
+    )
+    return build
+
+
+@transaction.atomic
+def lineage_update(*, release: Release) -> BuildResult:
+    """Stores a newly published release's lineage incrementally from its parent's.
+
+    Falls back to :func:`lineage_rebuild` when the parent's lineage is not the one stored.
+    """
+    started = time.perf_counter()
+    parent = release.parent
+    last = LineageBuild.objects.order_by("-release_number").first()
+    if parent is None or last is None or last.release_number != parent.number:
+        return lineage_rebuild(release=release)
+    # The parent's cached graph becomes the child's (mutated in place), so it leaves the
+    # cache first: a reader must never see a half-updated graph under the parent's key.
+    graph = graphs.pop(release_key(parent))
+    if graph is None:
+        graph = load_graph(parent)
+    rows = release_rows(release)
+    delta = graph_delta(graph, rows, release=release.name)
+    _write_delta(delta, release.number)
+    graph_apply_delta(
+        graph, delta, release=release.name, versions={f"{k}:{n}": v for k, n, _, v in rows}
+    )
+    build = _record(release, LineageBuild.Mode.INCREMENTAL, delta, started)
+    graphs.put(release_key(release), graph)
+    return BuildResult(build, graph)
+
+
+def load_graph(release: Release) -> nx.MultiDiGraph:
+    """A release's graph from the stored rows (no write); built in memory when none cover it."""
+    covered = LineageBuild.objects.filter(release_number__gte=release.number).exists()
+    if not covered:
+        graph = build_graph(release_rows(release), release=release.name)
+        _add_stored_sql(graph)
+        return graph
+    number = release.number
+    in_range = Q(origin=Origin.REGISTRY, valid_from__lte=number) & (
+        Q(valid_to__isnull=True) | Q(valid_to__gte=number)
+    )
+    versions = {f"{k}:{n}": v for k, n, _, v in release_rows(release)}
+    graph = nx.MultiDiGraph(release=release.name, versions=versions)
+    for node, kind, label, src, attrs in LineageNode.objects.filter(in_range).values_list(
+        "node_id", "kind", "label", "src", "attrs"
+    ):
+        graph.add_node(node, kind=kind, label=label, src=src, **attrs)
+    for u, v, key, *rest in LineageEdge.objects.filter(in_range).values_list(
+        "source", "target", "key", *_EDGE_FIELDS
+    ):
+        graph.add_edge(u, v, key=key, **dict(zip(_EDGE_FIELDS, rest, strict=True)))
+    release_node = f"release:{release.name}"
+    graph.add_node(release_node, kind="release", label=release.name, src="release")
+    for node, data in list(graph.nodes(data=True)):
+        if data.get("kind") == "metric":
+            graph.add_edge(node, release_node, key=f"{PINNED_IN}|identity|", type=PINNED_IN,
+                           subtype="direct", transformation="identity", expr="", src="release")  # fmt: skip
+    _add_stored_sql(graph)
+    return graph
+
+
+def _add_stored_sql(graph: nx.MultiDiGraph) -> None:
+    for node, kind, label, src, attrs in LineageNode.objects.filter(origin=Origin.SQL).values_list(
+        "node_id", "kind", "label", "src", "attrs"
+    ):
+        if node not in graph:
+            graph.add_node(node, kind=kind, label=label, src=src, **attrs)
+    for u, v, key, *rest in LineageEdge.objects.filter(origin=Origin.SQL).values_list(
+        "source", "target", "key", *_EDGE_FIELDS
+    ):
+        graph.add_edge(u, v, key=key, **dict(zip(_EDGE_FIELDS, rest, strict=True)))
+
+
+def _contract_schema() -> dict[str, list[str]]:
+    """``schema.table`` → columns the latest release's contracts declare: what SQL models
+    read is often exactly those tables, so ``*`` over them expands."""
+    from registry.definitions.contracts import contract_schema_name, contract_tables
+
+    latest = Release.objects.order_by("-number").first()
+    if latest is None:
+        return {}
+    known: dict[str, list[str]] = {}
+    for spec in ReleaseItem.objects.filter(release=latest, definition__kind="contract").values_list(
+        "version__spec", flat=True
+    ):
+        schema = contract_schema_name(spec) or "main"
+        for table, columns in contract_tables(spec).items():
+            known[f"{schema}.{table}"] = [c.name for c in columns]
+    return known
+
+
+@dataclass(frozen=True)
+class SqlImportResult:
+    models: int
+    edges: int
+    direct: int
+    indirect: int
+    columns: int
+
+
+@transaction.atomic
+def lineage_sql_import(
+    *,
+    models: list[SqlModel],
+    dialect: str,
+    schema: Mapping[str, Iterable[str]] | None = None,
+) -> SqlImportResult:
+    """Derives column lineage from SQL models and stores it, replacing earlier imports of the
+    same models (one transaction; a model that does not parse stores nothing)."""
+    if schema is None:
+        schema = _contract_schema()
+    edges: list[ColumnEdge] = project_edges(models, dialect=dialect, schema=schema)
+    scratch = nx.MultiDiGraph()
+    add_column_edges(scratch, edges)
+    names = {m.name for m in models}
+    LineageEdge.objects.filter(origin=Origin.SQL, src__in=[f"sql:{n}" for n in names]).delete()
+    LineageEdge.objects.filter(
+        origin=Origin.SQL, src="sql", source__in=[f"sql_model:{n}" for n in names]
+    ).delete()
+    existing = set(LineageNode.objects.filter(origin=Origin.SQL).values_list("node_id", flat=True))
+    LineageNode.objects.bulk_create(
+        [
+            _node_row(n, d, number=None, origin=Origin.SQL)
+            for n, d in scratch.nodes(data=True)
+            if n not in existing
+        ],
+        batch_size=1000,
+    )
+    # Structural edges (table contains column) are shared by every import: keep one copy.
+    kept = set(LineageEdge.objects.filter(origin=Origin.SQL).values_list("source", "target", "key"))
+    stored_edges = [
+        _edge_row(
+            (u, v, k),
+            {**d, "src": "sql" if d["src"] == SHARED else d["src"]},
+            number=None,
+            origin=Origin.SQL,
+        )
+        for u, v, k, d in scratch.edges(keys=True, data=True)
+        if (u, v, k) not in kept
+    ]
+    LineageEdge.objects.bulk_create(stored_edges, batch_size=1000)
+    graphs.clear()  # every cached release graph includes the imported SQL lineage
+    return SqlImportResult(
+        models=len(names),
+        edges=len(edges),
+        direct=sum(e.subtype == "direct" for e in edges),
+        indirect=sum(e.subtype == "indirect" for e in edges),
+        columns=len({(e.target_table, e.target_column) for e in edges}),
+    )
+
+
+# --------------------------------------------------------------------------- publish hook
+
+
+@receiver(post_save, sender=Release)
+def _release_published(sender: Any, instance: Release, created: bool, **kwargs: Any) -> None:
+    # After commit: the release's items are written in the same transaction, after the row.
+    if created and not kwargs.get("raw"):
+        release_id = instance.pk
+        transaction.on_commit(lambda: _update_after_publish(release_id))
+
+
+def _update_after_publish(release_id: int) -> None:
+    from lineage.tasks import update_release_lineage
+
+    try:
+        update_release_lineage.delay(release_id)
+    except Exception:  # lineage must never fail a publish; the next publish rebuilds it
+        logger.exception("lineage update of release %s failed", release_id)
