@@ -101,9 +101,20 @@ class Manifest:
     saved_queries: Mapping[str, Mapping[str, Any]]
     time_spine: TimeSpine
     versions: Mapping[str, str] = field(default_factory=dict)
+    # Join targets by entity, filled on first use: every join of every compile asks. Not an
+    # init field, so dataclasses.replace() starts a fresh index for the new models.
+    _unique_index: dict[str, tuple[SemanticModel, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    def models_with_unique_entity(self, entity: str) -> list[SemanticModel]:
-        return [m for m in self.semantic_models.values() if entity in m.unique_entities()]
+    def models_with_unique_entity(self, entity: str) -> tuple[SemanticModel, ...]:
+        found = self._unique_index.get(entity)
+        if found is None:
+            found = tuple(
+                m for m in self.semantic_models.values() if entity in m.unique_entities()
+            )
+            self._unique_index[entity] = found
+        return found
 
 
 def _filters(value: Any) -> tuple[str, ...]:
