@@ -45,6 +45,10 @@ MSG_FAN_OUT = (
 )
 MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows ({allowed})"
 MSG_UNSUPPORTED = "{what} is not supported yet"
+MSG_WINDOW_WITHOUT_TIME = (
+    "a cumulative metric over a window or to date (measure {name!r}) needs metric_time in "
+    "group_by: its value is defined per day"
+)
 MSG_FILTER_METRIC_GROUP_BY = "{item} in a filter needs exactly one group_by entity, not {count}"
 HINT_FILTER_METRIC_GROUP_BY = "e.g. {{{{ Metric('{name}', group_by=['account']) }}}} > 100"
 MSG_FILTER_METRIC_NOT_ENTITY = "group_by {group_by!r} of {item} is not an entity"
@@ -945,6 +949,11 @@ def _query_select(
         conditions = _where(tuple(query.where), source, anchor, "where") + _where(
             filters, source, anchor, "filter"
         )
+        spec = leaves[0].cumulative
+        if spec and not spec.window and not spec.grain_to_date and not _metric_time_item(items):
+            # All-time without metric_time is the total over every row, as in MetricFlow: a
+            # plain aggregation (also what a Metric() filter on it groups by entity).
+            cumulative = ""
         if cumulative:
             select = _cumulative_select(
                 source,
@@ -1438,10 +1447,11 @@ def _cumulative_select(
     time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
     if time_item is None:
         raise _error(
-            MSG_UNSUPPORTED.format(what="a cumulative metric without metric_time in group_by"),
-            code="unsupported_metric",
+            MSG_WINDOW_WITHOUT_TIME.format(name=leaves[0].measure.name),
+            code="missing_metric_time",
             location="group_by",
-            hint="group by metric_time (at any grain)",
+            hint="group by metric_time (at any grain); only all-time cumulative metrics can "
+            "be queried without it",
         )
     grain = time_item.grain or "day"
     others = [i for i in items if i is not time_item]

@@ -197,6 +197,14 @@ def test_every_table_is_schema_qualified(manifest: Manifest) -> None:
             "use 2026-01-31 or 2026-01-31T12:00:00",
         ),
         (
+            q("weekly_active_users", group_by=["account__plan"]),
+            "missing_metric_time",
+            "a cumulative metric over a window or to date (measure 'active_users') needs "
+            "metric_time in group_by: its value is defined per day",
+            "group by metric_time (at any grain); only all-time cumulative metrics can be "
+            "queried without it",
+        ),
+        (
             q("events_tracked", order_by=["-revenue"]),
             "bad_order_by",
             "cannot order by 'revenue': it is not an output of the query",
