@@ -110,9 +110,7 @@ class Manifest:
     def models_with_unique_entity(self, entity: str) -> tuple[SemanticModel, ...]:
         found = self._unique_index.get(entity)
         if found is None:
-            found = tuple(
-                m for m in self.semantic_models.values() if entity in m.unique_entities()
-            )
+            found = tuple(m for m in self.semantic_models.values() if entity in m.unique_entities())
             self._unique_index[entity] = found
         return found
 
