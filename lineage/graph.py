@@ -40,7 +40,7 @@ import functools
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -341,7 +341,7 @@ def _contract_elements(
     return el
 
 
-def _contract_column_for(inputs: _Inputs, relation: Sequence[str | None]) -> dict[str, str]:
+def _contract_column_for(inputs: _Inputs, relation: Sequence[str | None]) -> Mapping[str, str]:
     """column name → contract_column id for the table a semantic model reads."""
     _, schema, table = relation
     return inputs.contract_columns.get((str(schema), str(table)), {})
@@ -717,9 +717,22 @@ def _merge(into: Elements, part: Elements) -> None:
     into.edges.update(part.edges)
 
 
+# networkx's plain dicts behind graph.nodes / graph.succ / graph.pred (node → attributes;
+# u → v → key → attributes), which the hot paths below read and write directly.
+_NodeDict = dict[str, dict[str, Any]]
+_AdjDict = dict[str, dict[str, MutableMapping[str, Any]]]
+
+
+def _internals(graph: nx.MultiDiGraph) -> tuple[_NodeDict, _AdjDict, _AdjDict]:
+    """``graph._node, graph._succ, graph._pred``: the same dict objects, not copies."""
+    # Private in networkx, so types-networkx does not declare them; they exist on every graph.
+    return graph._node, graph._succ, graph._pred  # type: ignore[attr-defined]
+
+
 def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
-    nodes = graph._node  # the plain dict behind graph.nodes: membership tests in hot loops
-    fresh = {}
+    # The plain dicts behind the graph: membership tests and writes in hot loops.
+    nodes, succ, pred = _internals(graph)
+    fresh: _NodeDict = {}
     for node, attrs in el.nodes.items():
         if node in nodes and nodes[node].get("src") != SHARED and attrs["src"] == SHARED:
             continue
@@ -743,14 +756,15 @@ def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
     # networkx's add_edges_from builds a view object per edge to look the key up; writing
     # the adjacency dicts directly is 4x faster on a 400k-edge build. Same structure:
     # succ[u][v] and pred[v][u] share one {key: attributes} dict.
-    succ, pred = graph._succ, graph._pred
+    # type(graph): the stubs declare the factories as class attributes (they are: ``dict``).
+    key_dict, attr_dict = type(graph).edge_key_dict_factory, type(graph).edge_attr_dict_factory
     for (u, v, k), d in el.edges.items():
         keys = succ[u].get(v)
         if keys is None:
-            keys = succ[u][v] = pred[v][u] = graph.edge_key_dict_factory()
+            keys = succ[u][v] = pred[v][u] = key_dict()
         existing = keys.get(k)
         if existing is None:
-            keys[k] = graph.edge_attr_dict_factory()
+            keys[k] = attr_dict()
             keys[k].update(d)
         else:
             existing.update(d)
@@ -763,7 +777,11 @@ def _apply(graph: nx.MultiDiGraph, el: Elements) -> None:
                 index.setdefault(attrs["src"], (set(), set()))[1].add(edge)
 
 
-def _src_index(graph: nx.MultiDiGraph) -> dict[str, tuple[set[str], set[tuple[str, str, str]]]]:
+# Keyed by src; a lookup may pass None (``.get("src")`` of a node without one) and finds nothing.
+_SrcIndex = dict[str | None, tuple[set[str], set[tuple[str, str, str]]]]
+
+
+def _src_index(graph: nx.MultiDiGraph) -> _SrcIndex:
     """Definition → the nodes and edges it produced, kept on the graph so an incremental
     update finds what to replace without scanning every node."""
     index = graph.graph.get("by_src")
@@ -801,7 +819,9 @@ def build_graph(rows: Iterable[DefinitionRow], *, release: str = "") -> nx.Multi
         ['column:main.events.revenue', 'measure:e.rev']
     """
     inputs = _inputs(rows, release)
-    graph = nx.MultiDiGraph(release=release, versions=dict(inputs.versions), inputs=inputs)
+    graph: nx.MultiDiGraph[str] = nx.MultiDiGraph(
+        release=release, versions=dict(inputs.versions), inputs=inputs
+    )
     merged = Elements()
     for key in _graph_keys(inputs):
         _merge(merged, _elements_for(inputs, key, release))
@@ -820,9 +840,9 @@ class GraphDelta:
     """What turns one release's graph into the next one's."""
 
     removed_nodes: frozenset[str]
-    added_nodes: Mapping[str, Mapping[str, Any]]
+    added_nodes: Mapping[str, dict[str, Any]]
     removed_edges: frozenset[tuple[str, str, str]]
-    added_edges: Mapping[tuple[str, str, str], Mapping[str, Any]]
+    added_edges: Mapping[tuple[str, str, str], dict[str, Any]]
     # What the new graph was built from, kept for the next update (not part of the delta).
     inputs: Any = field(default=None, compare=False, repr=False)
     rename: tuple[str, str] | None = None  # the release node: parent's id → child's
@@ -847,7 +867,7 @@ def _affected(graph: nx.MultiDiGraph, inputs: _Inputs, changed: set[str]) -> set
             # A model's columns route through the contract columns of the table it reads.
             old = _src_index(graph).get(key, ((), ()))[0]
             for node in old:
-                affected |= {graph.edges[e].get("src") for e in graph.out_edges(node, keys=True)}
+                affected |= {graph.edges[e]["src"] for e in graph.out_edges(node, keys=True)}
             tables = set(contract_tables(dict(inputs.contracts.get(name, {}))))
             affected |= {
                 f"{SEMANTIC_MODEL}:{m.name}"
@@ -963,7 +983,11 @@ def graph_delta(
         removed_edges=frozenset(removed_edges),
         added_edges=added_edges,
         inputs=inputs,
-        rename=(old_release, new_release) if old_release in graph and new_release else None,
+        rename=(
+            (old_release, new_release)
+            if old_release is not None and old_release in graph and new_release
+            else None
+        ),
     )
 
 
@@ -982,15 +1006,15 @@ def graph_apply_delta(
         graph.nodes[delta.rename[1]]["label"] = delta.rename[1].split(":", 1)[1]
     for u, v, k in delta.removed_edges:
         if graph.has_edge(u, v, k):
-            index.get(graph.edges[u, v, k].get("src"), ((), set()))[1].discard((u, v, k))
+            index.get(graph.edges[u, v, k].get("src"), (set(), set()))[1].discard((u, v, k))
             graph.remove_edge(u, v, k)
     for node in delta.removed_nodes:
         if node in graph and node not in delta.added_nodes:
-            index.get(graph.nodes[node].get("src"), (set(), ()))[0].discard(node)
+            index.get(graph.nodes[node].get("src"), (set(), set()))[0].discard(node)
             graph.remove_node(node)
     for node, attrs in delta.added_nodes.items():
         if node in graph:
-            index.get(graph.nodes[node].get("src"), (set(), ()))[0].discard(node)
+            index.get(graph.nodes[node].get("src"), (set(), set()))[0].discard(node)
             graph.nodes[node].clear()
             graph.nodes[node].update(attrs)
             index.setdefault(attrs["src"], (set(), set()))[0].add(node)
@@ -1017,13 +1041,14 @@ def _rename_node(graph: nx.MultiDiGraph, old: str, new: str) -> None:
     node has an edge from every metric version (10,000 in a large registry), so this moves
     the adjacency entries directly (networkx's documented ``_succ``/``_pred``/``_node``).
     """
-    graph._node[new] = graph._node.pop(old)
-    graph._pred[new] = graph._pred.pop(old)
-    graph._succ[new] = graph._succ.pop(old)
-    for u in graph._pred[new]:
-        graph._succ[u][new] = graph._succ[u].pop(old)
-    for v in graph._succ[new]:
-        graph._pred[v][new] = graph._pred[v].pop(old)
+    nodes, succ, pred = _internals(graph)
+    nodes[new] = nodes.pop(old)
+    pred[new] = pred.pop(old)
+    succ[new] = succ.pop(old)
+    for u in pred[new]:
+        succ[u][new] = succ[u].pop(old)
+    for v in succ[new]:
+        pred[v][new] = pred[v].pop(old)
 
 
 def graph_update(
@@ -1457,16 +1482,17 @@ def graph_to_json(graph: nx.MultiDiGraph) -> dict[str, Any]:
         >>> sorted(graph_to_json(G))
         ['directed', 'edges', 'graph', 'multigraph', 'nodes']
     """
-    plain = nx.MultiDiGraph(release=graph.graph.get("release", ""))
+    plain: nx.MultiDiGraph[str] = nx.MultiDiGraph(release=graph.graph.get("release", ""))
     plain.add_nodes_from(graph.nodes(data=True))
-    plain.add_edges_from(graph.edges(keys=True, data=True))
+    # (u, v, key, data) is how a MultiGraph takes edges; the stubs only list (u, v[, data]).
+    plain.add_edges_from(graph.edges(keys=True, data=True))  # type: ignore[arg-type]
     return nx.node_link_data(plain, edges="edges")
 
 
 def write_graphml(graph: nx.MultiDiGraph, path: Any) -> None:
     """Writes the graph as GraphML; attribute values GraphML cannot hold (None, lists) are
     written as text or left out."""
-    plain = nx.MultiDiGraph(release=str(graph.graph.get("release", "")))
+    plain: nx.MultiDiGraph[str] = nx.MultiDiGraph(release=str(graph.graph.get("release", "")))
 
     def clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -1476,5 +1502,9 @@ def write_graphml(graph: nx.MultiDiGraph, path: Any) -> None:
         }
 
     plain.add_nodes_from((n, clean(d)) for n, d in graph.nodes(data=True))
-    plain.add_edges_from((u, v, k, clean(d)) for u, v, k, d in graph.edges(keys=True, data=True))
+    # (u, v, key, data): see graph_to_json.
+    plain.add_edges_from(
+        (u, v, k, clean(d))  # type: ignore[misc]
+        for u, v, k, d in graph.edges(keys=True, data=True)
+    )
     nx.write_graphml(plain, path)

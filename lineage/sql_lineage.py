@@ -209,7 +209,7 @@ class _Walker:
             return
         # In the order SQL states them: a column that is both a join key and a filter is
         # reported once, with its first role.
-        clauses: list[tuple[exp.Expression | None, str]] = []
+        clauses: list[tuple[exp.Expr | None, str]] = []
         for join in node.args.get("joins") or []:
             clauses.append((join.args.get("on"), "join"))
             for using in join.args.get("using") or []:
@@ -226,9 +226,9 @@ class _Walker:
                 continue
             if transformation == "join" and isinstance(clause, exp.Identifier):
                 # JOIN … USING (k): k of every joined source decides which rows meet.
-                for source in scope.selected_sources.values():
+                for selectable, _ in scope.selected_sources.values():
                     for key in self.column_sources(
-                        scope, exp.column(clause.name, source[0].alias_or_name)
+                        scope, exp.column(clause.name, selectable.alias_or_name)
                     ).direct:
                         rows.indirect.setdefault(key, "join")
                 continue
@@ -313,7 +313,7 @@ class _Walker:
                 lineage.indirect.setdefault(key, transformation)
         return lineage
 
-    def expr_sources(self, scope: Scope, expression: exp.Expression) -> _Lineage:
+    def expr_sources(self, scope: Scope, expression: exp.Expr) -> _Lineage:
         """Sources of one expression: direct for values, indirect for conditions inside it."""
         lineage = _Lineage()
         target = expression.this if isinstance(expression, exp.Alias) else expression
@@ -349,9 +349,9 @@ class _Walker:
         return lineage
 
 
-def _in_projection(node: exp.Expression, select: exp.Select) -> bool:
+def _in_projection(node: exp.Expr, select: exp.Select) -> bool:
     projections = {id(p) for p in select.expressions}
-    current: exp.Expression | None = node
+    current: exp.Expr | None = node
     while current is not None and current is not select:
         if id(current) in projections:
             return True
@@ -374,7 +374,7 @@ def _query_scope(scope: Scope) -> Scope | None:
     return None
 
 
-def _context(node: exp.Expression, top: exp.Expression) -> str | None:
+def _context(node: exp.Expr, top: exp.Expr) -> str | None:
     """How ``node`` takes part in ``top``: None (its value flows), aggregation, or an indirect
     role (window partition/order, CASE/IF condition)."""
     aggregated = False
@@ -395,7 +395,7 @@ def _context(node: exp.Expression, top: exp.Expression) -> str | None:
     return "aggregation" if aggregated else None
 
 
-def _inside_other_select(node: exp.Expression, select: exp.Expression, top: exp.Expression) -> bool:
+def _inside_other_select(node: exp.Expr, select: exp.Expr, top: exp.Expr) -> bool:
     # Only the nodes between the column and the expression being walked matter: a SELECT
     # among them means the column belongs to a nested query (handled as its own scope).
     if node is top:
@@ -465,7 +465,7 @@ class SchemaBook:
         return nested
 
 
-def _qualified(query: exp.Expression, book: SchemaBook, dialect: str) -> exp.Expression:
+def _qualified(query: exp.Expr, book: SchemaBook, dialect: str) -> exp.Expr:
     try:
         return qualify(
             query,
@@ -484,7 +484,7 @@ def _qualified(query: exp.Expression, book: SchemaBook, dialect: str) -> exp.Exp
 _GENERATORS: dict[str, Any] = {}
 
 
-def _sql(node: exp.Expression, dialect: str) -> str:
+def _sql(node: exp.Expr, dialect: str) -> str:
     """``node.sql(dialect)`` without its two hidden costs, a new Generator and a deep copy of
     the node per call (a third of the time of a wide model); the tree is not modified."""
     generator = _GENERATORS.get(dialect)
@@ -495,14 +495,14 @@ def _sql(node: exp.Expression, dialect: str) -> str:
     return generator.generate(node, copy=False)
 
 
-def _target_columns(query: exp.Expression, dialect: str) -> list[str]:
+def _target_columns(query: exp.Expr, dialect: str) -> list[str]:
     if isinstance(query, exp.Query):
         return [s.lower() for s in query.named_selects]
     return []
 
 
 def _query_edges(
-    query: exp.Expression,
+    query: exp.Expr,
     target: Relation,
     target_columns: list[str] | None,
     *,
@@ -545,8 +545,8 @@ def _edges(
 
 
 def _expression_lineage(
-    expression: exp.Expression,
-    sources: Mapping[str, exp.Expression],
+    expression: exp.Expr,
+    sources: Mapping[str, exp.Expr],
     book: SchemaBook,
     dialect: str,
 ) -> _Lineage:
@@ -588,7 +588,7 @@ def _merge_edges(
             guard.merge(
                 _expression_lineage(condition, sources, book, dialect), as_indirect="filter"
             )
-        pairs: list[tuple[str, exp.Expression]] = []
+        pairs: list[tuple[str, exp.Expr]] = []
         if isinstance(then, exp.Update):
             pairs = [
                 (e.this.name.lower(), e.expression)
@@ -613,7 +613,7 @@ def _update_edges(
     stmt: exp.Update, *, model: str, book: SchemaBook, dialect: str
 ) -> list[ColumnEdge]:
     target_table = stmt.this
-    sources: dict[str, exp.Expression] = {target_table.alias_or_name: target_table}
+    sources: dict[str, exp.Expr] = {target_table.alias_or_name: target_table}
     from_ = stmt.args.get("from_")
     joins = list(stmt.args.get("joins") or [])
     if from_ is not None:
@@ -653,7 +653,7 @@ def _update_edges(
 
 
 def statement_edges(
-    stmt: exp.Expression, *, model: str, book: SchemaBook, dialect: str
+    stmt: exp.Expr, *, model: str, book: SchemaBook, dialect: str
 ) -> list[ColumnEdge]:
     """Column edges of one parsed statement; records any table it creates in ``book``."""
     default_target = (
@@ -716,7 +716,7 @@ def statement_edges(
     return []
 
 
-def _parse(sql: str, dialect: str, model: str) -> list[exp.Expression]:
+def _parse(sql: str, dialect: str, model: str) -> list[exp.Expr]:
     try:
         return [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except SqlglotError as exc:
@@ -733,7 +733,7 @@ def sql_edges(
     *,
     dialect: str = "duckdb",
     model: str = "query",
-    schema: Mapping[str, Mapping[str, Iterable[str]]] | SchemaBook | None = None,
+    schema: Mapping[str, Iterable[str]] | SchemaBook | None = None,
     default_schema: str = DEFAULT_SCHEMA,
 ) -> list[ColumnEdge]:
     """Column edges of one SQL model or script.
@@ -806,11 +806,11 @@ def _order(
     models: list[SqlModel],
     dialect: str,
     default_schema: str,
-    parsed: dict[str, list[exp.Expression]],
+    parsed: dict[str, list[exp.Expr]],
 ) -> list[SqlModel]:
     """Models in dependency order: a model that reads another's table comes after it.
     Fills ``parsed`` (model → statements) so that each model is parsed once."""
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     creates: dict[str, str] = {}
     reads: dict[str, set[str]] = {}
     for model in models:
@@ -837,10 +837,10 @@ def _order(
         for name in made:
             creates.setdefault(name, model.name)
         reads[model.name] = read - made
-    for model, tables in reads.items():
+    for reader, tables in reads.items():
         for table in tables:
-            if table in creates and creates[table] != model:
-                graph.add_edge(creates[table], model)
+            if table in creates and creates[table] != reader:
+                graph.add_edge(creates[table], reader)
     by_name = {m.name: m for m in models}
     try:
         order = list(nx.lexicographical_topological_sort(graph))
@@ -860,7 +860,7 @@ def project_edges(
     _check_dialect(dialect)
     book = _book(schema or {}, default_schema)
     edges: list[ColumnEdge] = []
-    parsed: dict[str, list[exp.Expression]] = {}
+    parsed: dict[str, list[exp.Expr]] = {}
     for model in _order(list(models), dialect, default_schema, parsed):
         book.default_schema = (model.schema or default_schema).lower()
         book.default_database = model.database

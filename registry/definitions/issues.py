@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ class Issue:
             lines.append(f"  hint: {self.hint}")
         return lines
 
-    def as_dict(self) -> dict[str, object]:
+    # builtins.: inside the class body `object` is the field above.
+    def as_dict(self) -> dict[str, builtins.object]:
         return {
             "file": self.file,
             "line": self.line,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError as SchemaError
@@ -178,18 +178,24 @@ def _unknown_key(err: SchemaError) -> str | None:
     return extra[0] if extra else None
 
 
+def _schema_properties(err: SchemaError) -> list[str]:
+    """The property names the failing (sub)schema declares; none for a boolean schema."""
+    return list(err.schema.get("properties", {})) if isinstance(err.schema, Mapping) else []
+
+
 def _schema_error_text(err: SchemaError, obj: str) -> tuple[str, str | None]:
     """A short message and hint for one JSON-schema error (not jsonschema's raw dump)."""
     where = ".".join(str(p) for p in err.absolute_path) or obj
     unknown = _unknown_key(err)
     if unknown is not None:
-        known = list(err.schema.get("properties", {}))
+        known = _schema_properties(err)
         hint = did_you_mean(unknown, known) or ("known keys: " + ", ".join(sorted(known)))
         return f"unknown key {unknown!r} in {where}", hint
     if err.validator == "required":
         return f"{where}: {err.message}", "add the missing key"
     if err.validator == "enum":
-        options = ", ".join(repr(o) for o in err.validator_value)
+        # An enum error's validator_value is the schema's list (jsonschema types it Any | Unset).
+        options = ", ".join(repr(o) for o in cast(list[Any], err.validator_value))
         return f"{where}: {err.instance!r} is not allowed", f"use one of {options}"
     if err.validator == "type":
         return (
@@ -215,7 +221,7 @@ def _report_schema_errors(
     for err in best:
         unknown = _unknown_key(err)
         if unknown is not None:
-            for guess in difflib.get_close_matches(unknown, list(err.schema.get("properties", {}))):
+            for guess in difflib.get_close_matches(unknown, _schema_properties(err)):
                 misspelt.add((tuple(err.absolute_path), guess))
     found = False
     seen: set[tuple[Any, ...]] = set()
@@ -304,6 +310,8 @@ def _objects_in_document(
             hint="start with semantic_models:, metrics:, or an ODCS contract (apiVersion/kind)",
         )
         return
+    # Every mapping read_tree yields was built by the line-recording loader.
+    doc = cast(LineDict, doc)
     if "apiVersion" in doc or doc.get("kind") == "DataContract":
         yield CONTRACT, doc, doc.line
         return
@@ -339,9 +347,10 @@ def _objects_in_document(
                     hint=f"write each item as '- name: …' under {key}:",
                 )
                 continue
-            for index, item in enumerate(items):
+            lines = cast(LineList, items)  # likewise every list
+            for index, item in enumerate(lines):
                 if not _is_disabled(item):
-                    yield DBT_LIST_KEYS[key], item, items.line_of(index)
+                    yield DBT_LIST_KEYS[key], item, lines.line_of(index)
         elif key == "models":
             for index, item in enumerate(doc[key] or []):
                 if isinstance(item, dict) and "time_spine" in item:
@@ -418,7 +427,8 @@ def _parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSe
         _expand_metric_shorthand(node)
     ref = None
     if kind == SEMANTIC_MODEL:
-        node, ref = _semantic_model_to_dsi(raw, file, issues)
+        # A mapping object in a loaded document is a LineDict (see _objects_in_document).
+        node, ref = _semantic_model_to_dsi(cast(LineDict, raw), file, issues)
         if node is None:
             return None
     errors = list(_dsi_validators()[kind].iter_errors(node))
@@ -448,7 +458,7 @@ def _parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSe
     return spec, parsed
 
 
-def _expand_metric_shorthand(node: LineDict) -> None:
+def _expand_metric_shorthand(node: dict[Any, Any]) -> None:
     """dbt accepts ``metrics: [a, b]`` and ``numerator: a``; DSI wants ``{name: a}`` objects."""
     params = node.get("type_params")
     if not isinstance(params, dict):

@@ -296,7 +296,7 @@ def _check_references(project: Project) -> None:
 
 
 def _check_cycles(project: Project) -> None:
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     for obj in project.of_kind(METRIC):
         for kind, name, _ in metric_inputs(obj.spec):
             if kind == "metric":

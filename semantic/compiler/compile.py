@@ -409,9 +409,9 @@ def _cte_ref(name: str) -> exp.Table:
 
 def _join(
     select: exp.Select,
-    source: exp.Expression,
+    source: exp.Expr,
     *,
-    on: exp.Expression | None = None,
+    on: exp.Expr | None = None,
     side: str | None = None,
     kind: str | None = None,
 ) -> exp.Select:
@@ -425,14 +425,14 @@ def _join(
     return select
 
 
-def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Table:
+def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Expr:
     database, schema, name = relation
     table = exp.table_(name, db=schema, catalog=database)
     return table.as_(alias, copy=False) if alias else table
 
 
 @functools.lru_cache(maxsize=8192)
-def _parsed_definition(sql: str, alias: str) -> exp.Expression:
+def _parsed_definition(sql: str, alias: str) -> exp.Expr:
     tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
     for node in tree.walk():
         # The parser's token positions are of no use here, and copying them (a deepcopy of
@@ -443,7 +443,7 @@ def _parsed_definition(sql: str, alias: str) -> exp.Expression:
     return tree
 
 
-def _definition_expr(sql: str, alias: str) -> exp.Expression:
+def _definition_expr(sql: str, alias: str) -> exp.Expr:
     """A trusted expression from a reviewed definition, columns qualified with ``alias``.
 
     Parsing is the costliest step of compiling, and definitions are immutable per release,
@@ -454,7 +454,7 @@ def _definition_expr(sql: str, alias: str) -> exp.Expression:
     return _parsed_definition(sql, alias).__deepcopy__(None)
 
 
-def _trunc(expression: exp.Expression, grain: str) -> exp.Expression:
+def _trunc(expression: exp.Expr, grain: str) -> exp.Expr:
     return exp.TimestampTrunc(this=expression, unit=exp.Var(this=grain.upper()))
 
 
@@ -465,9 +465,9 @@ class _Source:
     model: SemanticModel
     manifest: Manifest
     metric_name: str
-    joins: dict[tuple[str, ...], tuple[SemanticModel, exp.Expression]] = field(default_factory=dict)
+    joins: dict[tuple[str, ...], tuple[SemanticModel, exp.Expr]] = field(default_factory=dict)
     # Metric() filter subqueries (CTE name → join condition), LEFT JOINed after the entities.
-    metric_joins: dict[str, exp.Expression] = field(default_factory=dict)
+    metric_joins: dict[str, exp.Expr] = field(default_factory=dict)
 
     @property
     def alias(self) -> str:
@@ -514,7 +514,7 @@ class _Source:
             current, alias = target, target_alias
         return current, alias
 
-    def item_expr(self, item: GroupByItem, measure: Measure) -> exp.Expression:
+    def item_expr(self, item: GroupByItem, measure: Measure) -> exp.Expr:
         if item.kind == "time" and item.element == METRIC_TIME:
             dim = self.model.dimensions.get(measure.agg_time_dimension)
             if dim is None:
@@ -549,7 +549,7 @@ class _Source:
             )
         return _definition_expr(dim.expr, alias)
 
-    def _time(self, dim: Any, alias: str, item: GroupByItem) -> exp.Expression:
+    def _time(self, dim: Any, alias: str, item: GroupByItem) -> exp.Expr:
         grain = item.grain or dim.grain or "day"
         allowed = GRAINS[GRAINS.index(dim.grain or "day") :]
         if grain not in allowed:
@@ -560,7 +560,7 @@ class _Source:
             )
         return _trunc(_definition_expr(dim.expr, alias), grain)
 
-    def from_clause(self, select: exp.Select, base: exp.Expression | None = None) -> exp.Select:
+    def from_clause(self, select: exp.Select, base: exp.Expr | None = None) -> exp.Select:
         """FROM the model's table (or ``base``, a derived table under the model's alias) and
         LEFT JOINs to every model the items reached."""
         select = select.from_(
@@ -596,7 +596,7 @@ _PARTIAL_AGGS = {
 }
 
 
-def _aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
+def _aggregate(measure: Measure, value: exp.Expr) -> exp.Expr:
     if measure.agg in _AGGS:
         return _AGGS[measure.agg](value)
     if measure.agg in ("median", "percentile"):
@@ -615,7 +615,7 @@ def _aggregate(measure: Measure, value: exp.Expression) -> exp.Expression:
 
 def _where(
     filters: tuple[str, ...], source: _Source, measure: Measure, location: str
-) -> list[exp.Expression]:
+) -> list[exp.Expr]:
     if not filters:
         return []
     from semantic.compiler.where import parse_where, substitute
@@ -623,7 +623,7 @@ def _where(
     conditions = []
     for index, template in enumerate(filters):
         parsed = parse_where(template, location=f"{location}[{index}]")
-        columns: dict[str, exp.Expression] = {}
+        columns: dict[str, exp.Expr] = {}
         for ref in parsed.refs:
             if ref.kind == "metric":
                 columns[ref.placeholder] = _metric_filter_column(
@@ -662,7 +662,7 @@ class _FilterCtes:
     """
 
     stack: tuple[str, ...] = ()
-    ctes: dict[str, exp.Expression] = field(default_factory=dict)
+    ctes: dict[str, exp.Expr] = field(default_factory=dict)
 
     def add(self, name: str, select: exp.Select, nested: _FilterCtes) -> None:
         """Registers a subquery (compiled under ``nested``) as CTE ``name``, hoisting its own
@@ -720,7 +720,7 @@ def _bounded_name(name: str, limit: int = MAX_IDENTIFIER) -> str:
     return name[: limit - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
-def _renamed_tables(tree: exp.Expression, names: Mapping[str, str]) -> exp.Expression:
+def _renamed_tables(tree: exp.Expr, names: Mapping[str, str]) -> exp.Expr:
     """``tree`` with references to the CTEs ``names`` (unqualified tables) renamed; each keeps
     its old name as alias, so the columns qualified with it still resolve."""
     if not names:
@@ -734,7 +734,7 @@ def _renamed_tables(tree: exp.Expression, names: Mapping[str, str]) -> exp.Expre
     return tree
 
 
-def _metric_filter_column(ref: Any, source: _Source, location: str) -> exp.Expression:
+def _metric_filter_column(ref: Any, source: _Source, location: str) -> exp.Expr:
     """``{{ Metric('revenue', group_by=['account']) }}`` in a filter, MetricFlow's semantics:
     the metric is computed per ``account`` by the same compiler (with its own filters, but no
     query where or time range), LEFT JOINed to the filtered rows on their own ``account``
@@ -988,7 +988,7 @@ def _query_select(
         ctes.append((f"agg_{index}_{model_name}", select))
 
     final = _combine(ctes, keys)
-    outputs = [exp.column(k, table="combined") for k in keys]
+    outputs: list[exp.Expr] = [exp.column(k, table="combined") for k in keys]
     for name in query.metrics:
         outputs.append(
             _metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name, copy=False)
@@ -1031,14 +1031,14 @@ def compile_query(
     filter_ctes.prepend_to(result)
 
     started = time.perf_counter()
-    result = optimize(result, level)
+    tree = optimize(result, level)
     timings["sql_passes"] = time.perf_counter() - started
 
     started = time.perf_counter()
     header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
         f"{m}@{manifest.metrics[m].version}" for m in query.metrics
     )
-    sql = header + "\n" + render(result, query.dialect)
+    sql = header + "\n" + render(tree, query.dialect)
     timings["render"] = time.perf_counter() - started
     return CompiledQuery(
         sql=sql,
@@ -1088,7 +1088,7 @@ def _period_bounds(start: dt.date, end: dt.date, grain: str) -> tuple[dt.date, d
 
 def _time_range(
     query: MetricQuery, source: _Source, measure: Measure, items: list[GroupByItem]
-) -> list[exp.Expression]:
+) -> list[exp.Expr]:
     if not (query.start_time or query.end_time):
         return []
     dim = source.model.dimensions.get(measure.agg_time_dimension)
@@ -1104,13 +1104,11 @@ def _time_range(
     return _day_range(column, low if query.start_time else None, high if query.end_time else None)
 
 
-def _day_range(
-    column: exp.Expression, first: dt.date | None, last: dt.date | None
-) -> list[exp.Expression]:
+def _day_range(column: exp.Expr, first: dt.date | None, last: dt.date | None) -> list[exp.Expr]:
     """``first <= DATE_TRUNC('day', column) <= last``, written on the bare column
     (``column >= first AND column < last + 1 day``) so the warehouse can prune storage by
     the column's min/max statistics, which a truncated column defeats."""
-    bounds: list[exp.Expression] = []
+    bounds: list[exp.Expr] = []
     if first is not None:
         bounds.append(exp.GTE(this=column, expression=_timestamp_literal(first)))
     if last is not None:
@@ -1132,11 +1130,11 @@ def _date(value: str, location: str) -> dt.date:
         ) from None
 
 
-def _timestamp_literal(day: dt.date) -> exp.Expression:
+def _timestamp_literal(day: dt.date) -> exp.Expr:
     return exp.cast(exp.Literal.string(f"{day.isoformat()} 00:00:00"), TIMESTAMP.copy())
 
 
-def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expression:
+def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expr:
     """Merges the aggregations into one row per group-by key, as one subquery.
 
     MetricFlow FULL OUTER JOINs the aggregations. Here the distinct keys of all of them (a
@@ -1157,7 +1155,7 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
         for name, _ in ctes[1:]:
             select = _join(select, _cte_ref(name), kind="CROSS")
         return select.subquery("combined", copy=False)
-    union: exp.Expression = exp.select(*[exp.column(k) for k in keys]).from_(
+    union: exp.Query = exp.select(*[exp.column(k) for k in keys]).from_(
         _cte_ref(ctes[0][0]), copy=False
     )
     for name, _ in ctes[1:]:
@@ -1181,9 +1179,7 @@ def _combine(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Express
     return select.subquery("combined", copy=False)
 
 
-def _metric_value(
-    metric: Metric, manifest: Manifest, leaves: Mapping[str, list[Leaf]]
-) -> exp.Expression:
+def _metric_value(metric: Metric, manifest: Manifest, leaves: Mapping[str, list[Leaf]]) -> exp.Expr:
     return _metric_expr(metric, manifest, ())
 
 
@@ -1211,7 +1207,7 @@ def _conversion_select(
                 location="metrics",
             )
 
-    def day(source: _Source, measure: Measure) -> exp.Expression:
+    def day(source: _Source, measure: Measure) -> exp.Expr:
         dim = source.model.dimensions[measure.agg_time_dimension]
         return _trunc(_definition_expr(dim.expr, source.alias), "day")
 
@@ -1309,7 +1305,7 @@ def _conversion_select(
     return select
 
 
-def _property_expr(source: _Source, name: str, metric: str) -> exp.Expression:
+def _property_expr(source: _Source, name: str, metric: str) -> exp.Expr:
     """A conversion constant property: a local dimension (a time dimension at its own grain,
     as MetricFlow resolves it) or entity of the source's model."""
     model = source.model
@@ -1339,7 +1335,7 @@ def _non_additive_select(
     source: _Source,
     items: list[GroupByItem],
     leaves: list[Leaf],
-    conditions: list[exp.Expression],
+    conditions: list[exp.Expr],
     anchor: Measure,
 ) -> exp.Select:
     """A semi-additive measure (end-of-period MRR), MetricFlow's semantics: keep only the rows
@@ -1434,7 +1430,7 @@ def _cumulative_select(
     source: _Source,
     items: list[GroupByItem],
     leaves: list[Leaf],
-    conditions: list[exp.Expression],
+    conditions: list[exp.Expr],
     manifest: Manifest,
     query: MetricQuery,
     anchor: Measure,
@@ -1469,7 +1465,7 @@ def _cumulative_select(
     aggs = {leaf.measure.agg for leaf in leaves}
     partial = aggs <= set(_PARTIAL_AGGS)
     distinct = not partial and aggs <= {"count_distinct", "min", "max"}
-    values: list[exp.Expression] = []
+    values: list[exp.Expr] = []
     for n, leaf in enumerate(leaves):
         value = _definition_expr(leaf.measure.expr, source.alias)
         if partial:
@@ -1521,13 +1517,13 @@ def _cumulative_select(
     spine = manifest.time_spine
     spine_day = exp.column(spine.column, table="spine")
     row_day = exp.column("row_day", table="source_rows")
-    on: exp.Expression = exp.LTE(this=row_day, expression=spine_day)
+    on: exp.Expr = exp.LTE(this=row_day, expression=spine_day)
     all_time = not spec.window and not spec.grain_to_date
     if all_time and partial:
         # All time: a running total per group over its days, then each spine day takes the
         # total of the latest day with rows (a day joins the run [row_day, next_day)). The
         # spine join then touches one row per (day, group) instead of every earlier row.
-        partition = [exp.column(i.column) for i in others]
+        partition: list[exp.Expr] = [exp.column(i.column) for i in others]
         order = exp.Order(expressions=[exp.Ordered(this=exp.column("row_day"))])
         running = exp.WindowSpec(
             kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
@@ -1576,7 +1572,7 @@ def _cumulative_select(
             exp.GTE(this=row_day.copy(), expression=_trunc(spine_day.copy(), spec.grain_to_date)),
         )
 
-    def combine(leaf: Leaf, value: exp.Expression) -> exp.Expression:
+    def combine(leaf: Leaf, value: exp.Expr) -> exp.Expr:
         if not partial:
             return _aggregate(leaf.measure, value)
         # All time: one run per spine day and group, so MAX() just picks its value.
@@ -1612,7 +1608,7 @@ def _cumulative_select(
 
     period = _trunc(exp.column("spine_day", table="daily"), grain)
     partition = [period.copy(), *[exp.column(i.column, table="daily") for i in others]]
-    outputs: list[exp.Expression] = []
+    outputs: list[exp.Expr] = []
     for item in items:
         if item is time_item:
             outputs.append(period.copy().as_(item.column, copy=False))
@@ -1632,7 +1628,7 @@ def _cumulative_select(
         )
         order = exp.Order(expressions=[exp.Ordered(this=exp.column("spine_day", table="daily"))])
         if spec.period_agg == "average":
-            window_value: exp.Expression = exp.Window(
+            window_value: exp.Expr = exp.Window(
                 this=exp.Avg(this=value), partition_by=[p.copy() for p in partition]
             )
         else:
@@ -1685,7 +1681,7 @@ def _spine_join(
     query: MetricQuery,
     *,
     time_item: GroupByItem,
-    target: exp.Expression,
+    target: exp.Expr,
     join_type: str,
 ) -> exp.Select:
     """Time-spine periods at the query grain joined to an aggregation on ``target`` (an
@@ -1733,7 +1729,7 @@ def _offset_select(
     period = exp.column("period", table="time_spine")
     if offset[0] == "window":
         count, unit = offset[1].split()
-        target: exp.Expression = exp.Sub(
+        target: exp.Expr = exp.Sub(
             this=period,
             expression=exp.Interval(
                 this=exp.Literal.string(count), unit=exp.Var(this=unit.rstrip("s").upper())
@@ -1782,12 +1778,12 @@ def _metric_expr(
     manifest: Manifest,
     filters: tuple[str, ...],
     offset: tuple[str, str] | None = None,
-) -> exp.Expression:
+) -> exp.Expr:
     filters = filters + metric.filters
     params = metric.params
     if metric.type == "conversion":
         base, converted = _conversion_leaves(metric, manifest, filters, offset)
-        conversions: exp.Expression = exp.column(converted.alias, table="combined")
+        conversions: exp.Expr = exp.column(converted.alias, table="combined")
         if str(_conversion_params(metric).get("calculation", "conversion_rate")) == "conversions":
             return conversions
         return exp.Div(
@@ -1798,7 +1794,7 @@ def _metric_expr(
         )
     if metric.type in ("simple", "cumulative"):
         leaf = _measure_leaf(metric, manifest, filters, offset)
-        value: exp.Expression = exp.column(leaf.alias, table="combined")
+        value: exp.Expr = exp.column(leaf.alias, table="combined")
         if leaf.fill_nulls_with is not None:
             # Filled at the input metric, so ratios and derived metrics see the filled value.
             value = exp.Coalesce(this=value, expressions=[exp.Literal.number(leaf.fill_nulls_with)])
@@ -1828,7 +1824,7 @@ def _metric_expr(
     for division in list(tree.find_all(exp.Div)):
         division.set("this", exp.cast(division.this, DOUBLE.copy()))
 
-    def substitute(node: exp.Expression) -> exp.Expression:
+    def substitute(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Column) or node.table or node.name not in names:
             return node
         value = names[node.name].copy()

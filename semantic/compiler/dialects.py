@@ -13,15 +13,15 @@ from __future__ import annotations
 from sqlglot import exp
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _interval(value: exp.Expression, unit: str) -> exp.Expression:
+def _interval(value: exp.Expr, unit: str) -> exp.Expr:
     return exp.Interval(this=value, unit=exp.Var(this=unit))
 
 
-def mysql_trunc(value: exp.Expression, unit: str) -> exp.Expression:
+def mysql_trunc(value: exp.Expr, unit: str) -> exp.Expr:
     """A DATETIME at the start of ``unit`` containing ``value``, in MySQL functions.
 
     Example:
@@ -53,14 +53,14 @@ def mysql_trunc(value: exp.Expression, unit: str) -> exp.Expression:
     return exp.Cast(this=start, to=exp.DataType.build("DATETIME"))
 
 
-def _mysql_rewrite(node: exp.Expression) -> exp.Expression:
+def _mysql_rewrite(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.TimestampTrunc):
         unit = node.args["unit"].name if node.args.get("unit") else "DAY"
         return mysql_trunc(node.this, unit)
     return node
 
 
-def render(tree: exp.Expression, dialect: str, *, pretty: bool = True) -> str:
+def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
     """SQL text of ``tree`` (built for this call, so it is rewritten in place) in ``dialect``.
 
     Example:

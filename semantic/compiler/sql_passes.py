@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 
 from sqlglot import exp
 
-SqlPass = Callable[[exp.Expression], exp.Expression]
+SqlPass = Callable[[exp.Expr], exp.Expr]
 
 
 def _scope_columns(select: exp.Select) -> Iterator[exp.Column]:
     """Columns of ``select`` itself, not of the subqueries inside it (their own scopes)."""
-    stack: list[exp.Expression] = list(select.iter_expressions())
+    stack: list[exp.Expr] = list(select.iter_expressions())
     while stack:
         node = stack.pop()
         if isinstance(node, exp.Column):
@@ -38,7 +38,7 @@ def _join_alias(join: exp.Join) -> str | None:
     return table.alias
 
 
-def nest_dimension_joins(tree: exp.Expression) -> exp.Expression:
+def nest_dimension_joins(tree: exp.Expr) -> exp.Expr:
     """Joins a chain of dimension tables to each other first, then once to the facts.
 
     ``facts LEFT JOIN users ON … LEFT JOIN accounts ON users.account_id = accounts.id``
@@ -57,13 +57,13 @@ def nest_dimension_joins(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _selects(tree: exp.Expression) -> Iterator[exp.Select]:
+def _selects(tree: exp.Expr) -> Iterator[exp.Select]:
     """The SELECTs of the query's FROM/JOIN/CTE/set-operation structure.
 
     Walking only that structure, not every expression node, keeps the pass at a few
     microseconds; a subquery inside an expression is simply left as it is.
     """
-    stack: list[exp.Expression] = [tree]
+    stack: list[exp.Expr] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, exp.Select):
@@ -138,20 +138,20 @@ def _nest(select: exp.Select) -> None:
             )
         ]
         root_join = joins[root]
-        inner = exp.select(*projections).from_(root_join.this.copy(), copy=False)
-        inner.set("joins", [join.copy() for join in inner_joins])
+        inner_select = exp.select(*projections).from_(root_join.this.copy(), copy=False)
+        inner_select.set("joins", [join.copy() for join in inner_joins])
         for column in outer_columns:
             if column.table in member_aliases and id(column) not in moving:
                 column.set("this", exp.to_identifier(needed[(column.table, column.name)]))
                 column.set("table", exp.to_identifier(root_alias))
-        root_join.set("this", inner.subquery(root_alias, copy=False))
+        root_join.set("this", inner_select.subquery(root_alias, copy=False))
     select.set("joins", [join for index, join in enumerate(joins) if parent[index] is None])
 
 
 SQL_PASSES: tuple[SqlPass, ...] = (nest_dimension_joins,)
 
 
-def optimize(tree: exp.Expression, level: int | None = None) -> exp.Expression:
+def optimize(tree: exp.Expr, level: int | None = None) -> exp.Expr:
     """Runs the first ``level`` passes of ``SQL_PASSES`` (all of them when None)."""
     for sql_pass in SQL_PASSES[: len(SQL_PASSES) if level is None else level]:
         tree = sql_pass(tree)

@@ -181,7 +181,7 @@ _LIST_PARAMS = frozenset({"entity_path", "group_by"})
 _KWARG_ALIASES: dict[str, dict[str, str]] = {"TimeDimension": {"grain": "time_granularity_name"}}
 _METHODS = frozenset({"grain", "date_part"})
 
-_FUNCTIONS: dict[type[exp.Expression], str] = {
+_FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Abs: "ABS",
     exp.Case: "CASE",
     exp.Cast: "CAST",
@@ -215,8 +215,17 @@ _FUNCTION_ALIASES = {
     "UCASE": "UPPER",
 }
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
-_PREDICATES = (*_COMPARISONS, exp.And, exp.Or, exp.Not, exp.In, exp.Between, exp.Is)
-_PREDICATES += (exp.Like, exp.ILike)
+_PREDICATES = (
+    *_COMPARISONS,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.In,
+    exp.Between,
+    exp.Is,
+    exp.Like,
+    exp.ILike,
+)
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg)
 _OPERATORS = frozenset((*_PREDICATES, *_ARITHMETIC, exp.Paren))
 _LITERALS = frozenset((exp.Literal, exp.Boolean, exp.Null))
@@ -312,7 +321,7 @@ class ParsedWhere:
     """A checked filter: a boolean sqlglot tree whose only columns are placeholders."""
 
     template: str
-    expression: exp.Expression
+    expression: exp.Expr
     refs: tuple[QueryItemRef, ...]
 
 
@@ -349,7 +358,7 @@ def parse_where(
     return _Reader(template, location, tuple(custom_granularity_names)).read()
 
 
-def substitute(parsed: ParsedWhere, columns: Mapping[str, exp.Expression]) -> exp.Expression:
+def substitute(parsed: ParsedWhere, columns: Mapping[str, exp.Expr]) -> exp.Expr:
     """Replaces each placeholder of a parsed filter with its SQL expression.
 
     Args:
@@ -373,7 +382,7 @@ def substitute(parsed: ParsedWhere, columns: Mapping[str, exp.Expression]) -> ex
         raise CompileError(f"no SQL expression for filter items: {', '.join(missing)}")
     names = {ref.placeholder for ref in parsed.refs}
 
-    def replace(node: exp.Expression) -> exp.Expression:
+    def replace(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and node.name in names and not node.table:
             value = columns[node.name].copy()
             return value if isinstance(value, _ATOMIC) else exp.Paren(this=value)
@@ -515,7 +524,8 @@ class _Reader:
         Jinja's lexer reports only line numbers, so the scan is ours; ``cross_check`` then
         makes sure Jinja sees the very same expressions in the whole template.
         """
-        template, blocks, index = self.template, [], 0
+        template, index = self.template, 0
+        blocks: list[_Block] = []
         while True:
             found = [(template.find(d, index), d) for d in ("{{", "{%", "{#")]
             found = [(at, d) for at, d in found if at >= 0]
@@ -592,7 +602,8 @@ class _Reader:
     ) -> tuple[str, nodes.Call, list[nodes.Call]]:
         """Splits ``Dimension(…).grain(…)`` into the builder call and its method calls."""
         methods: list[nodes.Call] = []
-        node: nodes.Node = expr
+        # None: a Filter's node, which Jinja leaves empty inside a {% filter %} block.
+        node: nodes.Node | None = expr
         while isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
             methods.append(node)
             node = node.node.node
@@ -604,7 +615,8 @@ class _Reader:
                 node = node.node
             # Name the offending attribute nearest the base (`.grain` alone is merely misused).
             unusual = [name for name in attributes if name not in _METHODS]
-            attribute = (unusual or attributes or [None])[-1]
+            named = unusual or attributes
+            attribute = named[-1] if named else None
             if attribute is not None:
                 message = MSG_JINJA_ATTRIBUTE.format(name=attribute, text=text)
                 raise self.fail(message, HINT_JINJA_METHOD, span)
@@ -970,7 +982,7 @@ class _Reader:
                 hint = HINT_CONFUSABLE_QUOTE.format(example=EXAMPLE_FILTER)
                 raise self.fail_sql(message, hint, (at, at + 1))
 
-    def parse(self, sql: str, tokens: list[Token]) -> exp.Expression:
+    def parse(self, sql: str, tokens: list[Token]) -> exp.Expr:
         hint = HINT_SQL_SYNTAX.format(example=EXAMPLE_FILTER)
         try:
             trees = _DIALECT.parser().parse_into(exp.Condition, tokens, sql)
@@ -1012,7 +1024,7 @@ class _Reader:
 
     # the tree
 
-    def node_span(self, node: exp.Expression) -> tuple[int, int] | None:
+    def node_span(self, node: exp.Expr) -> tuple[int, int] | None:
         """The SQL span of a node: its tokens' metadata, and a call's closing parenthesis."""
         starts, ends = [], []
         for child in node.walk():
@@ -1027,8 +1039,11 @@ class _Reader:
         index = (
             self.token_index.get(node.meta.get("start", -1)) if isinstance(node, exp.Func) else None
         )
-        calls = index is not None and index + 1 < len(self.tokens)
-        if calls and self.tokens[index + 1].token_type == TokenType.L_PAREN:
+        if (
+            index is not None
+            and index + 1 < len(self.tokens)
+            and self.tokens[index + 1].token_type == TokenType.L_PAREN
+        ):
             depth = 0
             for token in self.tokens[index + 1 :]:
                 depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(token.token_type, 0)
@@ -1037,12 +1052,12 @@ class _Reader:
                     break
         return min(starts), end
 
-    def fail_node(self, node: exp.Expression, message: str, hint: str | None) -> QueryError:
+    def fail_node(self, node: exp.Expr, message: str, hint: str | None) -> QueryError:
         return self.fail_sql(message, hint, self.node_span(node))
 
-    def check_tree(self, tree: exp.Expression, placeholders: set[str]) -> None:
+    def check_tree(self, tree: exp.Expr, placeholders: set[str]) -> None:
         """Walks the tree (outer nodes first, left to right) against the allow-list."""
-        stack: list[tuple[exp.Expression, int]] = [(tree, 1)]
+        stack: list[tuple[exp.Expr, int]] = [(tree, 1)]
         used: set[str] = set()
         while stack:
             node, depth = stack.pop()
@@ -1062,14 +1077,14 @@ class _Reader:
         if used != placeholders:
             raise CompileError(f"filter items without a column: {sorted(placeholders - used)}")
 
-    def check_node(self, node: exp.Expression) -> None:
+    def check_node(self, node: exp.Expr) -> None:
         kind = type(node)
         if isinstance(node, exp.SetOperation):
             message = MSG_SET_OPERATION.format(keyword=node.key.upper())
             raise self.fail_node(node, message, HINT_SUBQUERY)
         if isinstance(node, exp.Query | exp.Subquery | exp.Exists):
             raise self.fail_node(node, MSG_SUBQUERY, HINT_SUBQUERY)
-        if kind is exp.Column:
+        if type(node) is exp.Column:
             self.check_column(node)
         elif kind is exp.Identifier:
             if type(node.parent) is not exp.Column:
@@ -1081,7 +1096,7 @@ class _Reader:
         elif kind is exp.Interval:
             if type(node.this) is not exp.Literal:
                 raise self.fail_node(node, MSG_INTERVAL, HINT_INTERVAL)
-        elif kind is exp.Var:
+        elif type(node) is exp.Var:
             self.check_var(node)
         elif kind is exp.If and type(node.parent) is exp.Case:
             pass
@@ -1093,7 +1108,7 @@ class _Reader:
         else:
             raise self.fail_node(node, self.not_allowed(node), HINT_SYNTAX_NOT_ALLOWED)
 
-    def not_allowed(self, node: exp.Expression) -> str:
+    def not_allowed(self, node: exp.Expr) -> str:
         what = _SYNTAX_NAMES.get(type(node))
         if what is None:
             what = f"`{self.template_text(self.node_span(node), node.sql())}`"
@@ -1138,7 +1153,7 @@ class _Reader:
         hint = HINT_BARE_COLUMN.format(suggestion=suggestion)
         raise self.fail_sql(MSG_BARE_COLUMN.format(name=name), hint, span)
 
-    def check_operator(self, node: exp.Expression) -> None:
+    def check_operator(self, node: exp.Expr) -> None:
         if type(node) is exp.In:
             if node.args.get("query") is not None:
                 raise self.fail_node(node, MSG_SUBQUERY, HINT_SUBQUERY)
@@ -1153,7 +1168,7 @@ class _Reader:
         elif type(node) is exp.Is and type(node.expression) not in (exp.Null, exp.Boolean):
             raise self.fail_node(node, self.not_allowed(node), HINT_SYNTAX_NOT_ALLOWED)
 
-    def check_function(self, node: exp.Expression) -> None:
+    def check_function(self, node: exp.Expr) -> None:
         if type(node) is exp.Cast:
             to = node.args.get("to")
             params = to.expressions if isinstance(to, exp.DataType) else []
@@ -1172,7 +1187,9 @@ class _Reader:
                 raise self.fail_node(node, message, hint)
         elif type(node) is exp.DateTrunc:
             unit = node.args.get("unit")
-            value = unit.name.upper() if type(unit) in (exp.Literal, exp.Var) else None
+            value = (
+                unit.name.upper() if type(unit) is exp.Literal or type(unit) is exp.Var else None
+            )
             if value not in _TRUNC_UNITS:
                 shown = "?"
                 if isinstance(unit, exp.Expression):
@@ -1192,7 +1209,7 @@ class _Reader:
         else:
             raise self.fail_node(node, self.not_allowed(node), HINT_SYNTAX_NOT_ALLOWED)
 
-    def check_unit(self, node: exp.Expression, function: str, units: frozenset[str]) -> None:
+    def check_unit(self, node: exp.Expr, function: str, units: frozenset[str]) -> None:
         if node.name.upper() not in units:
             message = MSG_UNIT.format(
                 unit=self.template_text(self.node_span(node), node.name), function=function
@@ -1201,14 +1218,14 @@ class _Reader:
                 node, message, HINT_CHOICES.format(choices=", ".join(sorted(units)))
             )
 
-    def check_root(self, tree: exp.Expression) -> None:
+    def check_root(self, tree: exp.Expr) -> None:
         root = tree
         while type(root) is exp.Paren:
             root = root.this
         kind = type(root)
         if kind in _CONDITION_ROOTS:
             return
-        if kind is exp.Cast and root.to.this == _T.BOOLEAN:
+        if type(root) is exp.Cast and root.to.this == _T.BOOLEAN:
             return
         if kind is exp.Literal:
             what = "a string" if root.is_string else "a number"
@@ -1226,7 +1243,7 @@ class _Reader:
         raise self.fail_node(tree, MSG_NOT_CONDITION.format(what=what), hint)
 
 
-_SYNTAX_NAMES: dict[type[exp.Expression], str] = {
+_SYNTAX_NAMES: dict[type[exp.Expr], str] = {
     exp.Star: "*",
     exp.Placeholder: "query parameters such as ? or :name",
     exp.Parameter: "parameters such as @name",
@@ -1254,14 +1271,14 @@ def _own_span(meta: Mapping[str, Any] | None) -> tuple[int, int] | None:
     return None
 
 
-def _is_literal(node: exp.Expression) -> bool:
+def _is_literal(node: exp.Expr) -> bool:
     """A constant: 'x', 1, TRUE, NULL, -1, DATE '2026-01-01'."""
     kind = type(node)
     if kind in _LITERALS:
         return True
     if kind is exp.Neg:
         return type(node.this) is exp.Literal and not node.this.is_string
-    if kind is exp.Cast:
+    if type(node) is exp.Cast:
         return (
             type(node.this) is exp.Literal
             and node.this.is_string
