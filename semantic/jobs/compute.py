@@ -1,0 +1,526 @@
+"""Compute metric values into the registry: create a run, claim it, scan, upsert, record.
+
+Exactly-once in effect, whatever the broker does:
+
+* a run is *claimed* with a conditional UPDATE (queued/retrying, or running with an expired
+  lease) that bumps ``attempts``; that number is the run's fencing token;
+* each chunk's values, revisions and the run's counters are written in ONE transaction that
+  first advances ``chunks_done`` with ``WHERE attempts = <token> AND chunks_done = k``: a
+  worker whose lease was taken over (it was paused, or presumed dead) writes nothing;
+* a re-delivered task resumes after the last committed chunk, and a value row is unique per
+  (metric, grain, period, slice), so a retry can only update it;
+* runs touching the same (metric, grain) serialize on a ``ComputeLock`` lease.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from registry.definitions.issues import did_you_mean
+from registry.models import Kind, Release, ReleaseItem
+from registry.services.audit import audit_event_create
+from semantic.compiler.manifest import Manifest
+from semantic.compiler.spec import MetricQuery
+from semantic.jobs.periods import as_date, canonical_slice, canonical_value, chunks, period_floor
+from semantic.models import ComputeLock, ComputeRun, MetricValue, ValueRevision
+from semantic.services import compile_metric_query, manifest_for_release, release_resolve
+from tally.errors import NotFound, QueryError, TallyError, UserError, WarehouseError
+
+logger = logging.getLogger("tally.jobs")
+
+DEFAULT_LOOKBACK_DAYS = 3
+TRANSIENT_CODES = {"warehouse_unavailable", "warehouse_timeout", "compute_locked", "run_busy"}
+UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24}
+UNIT_DAYS |= {"m": 1 / 1440, "min": 1 / 1440, "minutes": 1 / 1440, "w": 7.0, "week": 7.0}
+
+UNKNOWN_METRIC_MESSAGE = "unknown metric {name!r} in release {release}"
+BAD_RANGE_MESSAGE = "start {start} is after end {end}"
+
+
+class ComputeTransientError(TallyError):
+    """The run could not proceed now (warehouse down or slow, series locked); retry later."""
+
+    default_code = "compute_transient"
+
+    def __init__(self, message: str, *, code: str, retry_in: float, details: Any = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_in = retry_in
+
+
+class _Fenced(Exception):
+    """Another attempt took the run over; this one must stop without writing."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    chunks_done: int
+    chunks_total: int
+    values_written: int
+    values_revised: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+# --------------------------------------------------------------------------- create
+
+
+def metric_sources(manifest: Manifest, name: str) -> frozenset[str]:
+    """Semantic models a metric reads (through ratio/derived inputs too)."""
+    metric = manifest.metrics[name]
+    params = metric.params
+    found: set[str] = set()
+    for key in ("measure", "numerator", "denominator"):
+        ref = params.get(key)
+        if key == "measure" and ref:
+            measure = ref["name"] if isinstance(ref, dict) else ref
+            if measure in manifest.measures:
+                found.add(manifest.measures[measure].semantic_model)
+        elif ref:
+            found |= metric_sources(manifest, ref["name"] if isinstance(ref, dict) else ref)
+    for ref in params.get("metrics") or ():
+        found |= metric_sources(manifest, ref["name"] if isinstance(ref, dict) else ref)
+    conversion = params.get("conversion_type_params") or {}
+    for key in ("base_measure", "conversion_measure"):
+        ref = conversion.get(key)
+        measure = ref["name"] if isinstance(ref, dict) else ref
+        if measure in manifest.measures:
+            found.add(manifest.measures[measure].semantic_model)
+    return frozenset(found)
+
+
+def metric_groups(manifest: Manifest, metrics: Iterable[str]) -> list[tuple[str, ...]]:
+    """Metrics grouped by the set of semantic models they read: one warehouse query per group.
+
+    Example (fixtures): ``events_tracked`` and ``daily_active_users`` both read ``events``,
+    so they share a scan; ``revenue`` reads ``invoices`` and gets its own query.
+    """
+    groups: dict[frozenset[str], list[str]] = {}
+    for name in sorted(set(metrics)):
+        groups.setdefault(metric_sources(manifest, name), []).append(name)
+    return [tuple(names) for _, names in sorted(groups.items(), key=lambda kv: sorted(kv[0]))]
+
+
+def lookback_days_for(*, release: Release, metrics: Sequence[str]) -> int:
+    """Trailing days a run recomputes: the largest latency/freshness SLA of the contracts of
+    the tables the metrics read (whole days, at least one), else DEFAULT_LOOKBACK_DAYS."""
+    from registry.definitions.contracts import contract_tables
+
+    manifest = manifest_for_release(release)
+    tables = {
+        manifest.semantic_models[model].relation[2].lower()
+        for name in metrics
+        for model in metric_sources(manifest, name)
+    }
+    specs = ReleaseItem.objects.filter(release=release, definition__kind=Kind.CONTRACT)
+    best: float | None = None
+    for spec in specs.values_list("version__spec", flat=True):
+        if not {t.lower() for t in contract_tables(spec)} & tables:
+            continue
+        for sla in spec.get("slaProperties") or ():
+            if sla.get("property") not in ("latency", "freshness"):
+                continue
+            try:
+                days = float(sla["value"]) * UNIT_DAYS[str(sla.get("unit", "d")).lower()]
+            except (KeyError, TypeError, ValueError):
+                continue
+            best = days if best is None else max(best, days)
+    return DEFAULT_LOOKBACK_DAYS if best is None else max(1, math.ceil(best))
+
+
+@transaction.atomic(durable=True)
+def compute_run_create(
+    *,
+    metrics: Sequence[str],
+    grain: str = "day",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    slices: Sequence[str] = (),
+    release_ref: str | None = None,
+    lookback_days: int | None = None,
+    chunk_periods: int | None = None,
+    trigger: str = "manual",
+    enqueue: bool = True,
+    acting_user: Any,
+) -> ComputeRun:
+    """Records a queued run (default range: the trailing lookback window up to today) and
+    enqueues its task after commit."""
+    release = release_resolve(release_ref)
+    manifest = manifest_for_release(release)
+    names = sorted({m.strip() for m in metrics if m.strip()})
+    if not names:
+        raise QueryError("name at least one metric", code="no_metrics", location="metrics")
+    for name in names:
+        if name not in manifest.metrics:
+            raise QueryError(
+                UNKNOWN_METRIC_MESSAGE.format(name=name, release=release.name),
+                code="unknown_metric",
+                location="metrics",
+                hint=did_you_mean(name, list(manifest.metrics)),
+            )
+    if end is None:
+        end = timezone.now().date()
+    if start is None:
+        days = (
+            lookback_days
+            if lookback_days is not None
+            else lookback_days_for(release=release, metrics=names)
+        )
+        start = end - dt.timedelta(days=days)
+    if start > end:
+        raise QueryError(
+            BAD_RANGE_MESSAGE.format(start=start, end=end),
+            code="bad_time_range",
+            location="start",
+            hint="give --start on or before --end",
+        )
+    task_id = str(uuid.uuid4())
+    run = ComputeRun(
+        metrics=names,
+        release=release,
+        grain=grain,
+        start=period_floor(start, grain),
+        end=end,
+        slices=list(slices),
+        trigger=trigger,
+        chunks_total=sum(1 for _ in chunks(start, end, grain, chunk_periods)),
+        timings={"chunk_periods": chunk_periods} if chunk_periods else {},
+        warehouse=settings.WAREHOUSE.display_url[:300],
+        celery_task_id=task_id if enqueue else "",
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    run.full_clean()
+    run.save()
+    audit_event_create(
+        actor=acting_user,
+        action="compute_run.create",
+        object_kind="compute_run",
+        object_name=str(run.pk),
+        release=release,
+        payload={"metrics": names, "grain": grain, "start": str(run.start), "end": str(end)},
+    )
+    if enqueue:
+        from semantic.tasks import compute_run as compute_run_task
+
+        transaction.on_commit(lambda: compute_run_task.apply_async(args=(run.pk,), task_id=task_id))
+    return run
+
+
+# --------------------------------------------------------------------------- claim
+
+
+def _claim(run_id: int, task_id: str) -> tuple[ComputeRun | None, str]:
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=_setting("TALLY_COMPUTE_LEASE_S", 600))
+    claimable = Q(status__in=[ComputeRun.Status.QUEUED, ComputeRun.Status.RETRYING]) | Q(
+        status=ComputeRun.Status.RUNNING, lease_expires_at__lt=now
+    )
+    updates: dict[str, Any] = {
+        "status": ComputeRun.Status.RUNNING,
+        "lease_expires_at": lease,
+        "attempts": F("attempts") + 1,
+    }
+    if task_id:
+        updates["celery_task_id"] = task_id
+    changed = ComputeRun.objects.filter(claimable, pk=run_id).update(**updates)
+    run = ComputeRun.objects.filter(pk=run_id).select_related("release").first()
+    if run is None:
+        raise NotFound(f"no compute run {run_id}", code="run_not_found")
+    if changed != 1:
+        return None, run.status
+    if run.started_at is None:
+        ComputeRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
+    return run, run.status
+
+
+def _lock_keys(run: ComputeRun) -> list[str]:
+    return sorted(f"{name}|{run.grain}" for name in run.metrics)
+
+
+def _locks_acquire(run: ComputeRun) -> None:
+    """Takes every (metric, grain) lease of the run, in sorted order (no deadlock between
+    runs that overlap), waiting up to TALLY_COMPUTE_LOCK_WAIT_S for a busy one."""
+    lease_s = _setting("TALLY_COMPUTE_LEASE_S", 600)
+    wait_until = time.monotonic() + _setting("TALLY_COMPUTE_LOCK_WAIT_S", 30)
+    for key in _lock_keys(run):
+        # A concurrent run may create the row between get_or_create's read and insert.
+        with suppress(IntegrityError):
+            ComputeLock.objects.get_or_create(key=key)
+        while True:
+            now = timezone.now()
+            taken = (
+                ComputeLock.objects.filter(key=key)
+                .filter(Q(run__isnull=True) | Q(run=run) | Q(expires_at__lt=now))
+                .update(run=run, expires_at=now + dt.timedelta(seconds=lease_s))
+            )
+            if taken == 1:
+                break
+            if time.monotonic() > wait_until:
+                holder = ComputeLock.objects.filter(key=key).values_list("run_id", flat=True)
+                raise ComputeTransientError(
+                    f"{key.replace('|', ' at grain ')} is being computed by run {holder.first()}",
+                    code="compute_locked",
+                    retry_in=_setting("TALLY_COMPUTE_RETRY_BASE_S", 5),
+                )
+            time.sleep(0.2)
+
+
+def _locks_release(run: ComputeRun) -> None:
+    ComputeLock.objects.filter(key__in=_lock_keys(run), run=run).update(run=None, expires_at=None)
+
+
+def _renew(run: ComputeRun, token: int) -> None:
+    lease = timezone.now() + dt.timedelta(seconds=_setting("TALLY_COMPUTE_LEASE_S", 600))
+    renewed = ComputeRun.objects.filter(pk=run.pk, attempts=token).update(lease_expires_at=lease)
+    if renewed != 1:
+        raise _Fenced()
+    ComputeLock.objects.filter(key__in=_lock_keys(run), run=run).update(expires_at=lease)
+
+
+# --------------------------------------------------------------------------- execute
+
+
+def compute_run_execute(
+    *,
+    run_id: int,
+    task_id: str = "",
+    final_attempt: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> ComputeRun:
+    """Claims the run and computes its remaining chunks; idempotent (a finished run, or one a
+    live attempt holds, is left alone). Raises ComputeTransientError, after recording it, when
+    the caller should retry later; permanent errors are stored on the run as ``failed``."""
+    run, status = _claim(run_id, task_id)
+    if run is None:
+        if status == ComputeRun.Status.RUNNING:
+            # A live attempt holds the lease (a duplicate delivery): look again after it.
+            raise ComputeTransientError(
+                f"run {run_id} is being computed by another worker",
+                code="run_busy",
+                retry_in=_setting("TALLY_COMPUTE_LEASE_S", 600),
+            )
+        return ComputeRun.objects.get(pk=run_id)
+    token = run.attempts
+    try:
+        _locks_acquire(run)
+        try:
+            _compute_chunks(run, token, on_progress)
+        finally:
+            _locks_release(run)
+    except _Fenced:
+        logger.warning("run %s: attempt %s was taken over; stopping", run_id, token)
+        return ComputeRun.objects.get(pk=run_id)
+    except (WarehouseError, ComputeTransientError) as exc:
+        if exc.code in TRANSIENT_CODES and not final_attempt:
+            retry_in = _setting("TALLY_COMPUTE_RETRY_BASE_S", 5) * 2 ** min(run.retries, 6)
+            ComputeRun.objects.filter(pk=run_id, attempts=token).update(
+                status=ComputeRun.Status.RETRYING,
+                retries=F("retries") + 1,
+                error=exc.as_body(),
+                lease_expires_at=None,
+            )
+            raise ComputeTransientError(
+                exc.message, code=exc.code, retry_in=retry_in, details=exc.details
+            ) from exc
+        _finish(run_id, token, ComputeRun.Status.FAILED, error=exc.as_body())
+    except UserError as exc:
+        _finish(run_id, token, ComputeRun.Status.FAILED, error=exc.as_body())
+    except Exception as exc:
+        logger.exception("run %s failed", run_id)
+        body = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        _finish(run_id, token, ComputeRun.Status.FAILED, error={**body, "hint": None})
+    else:
+        _finish(run_id, token, ComputeRun.Status.SUCCEEDED, error=None)
+    return ComputeRun.objects.get(pk=run_id)
+
+
+def _finish(run_id: int, token: int, status: str, *, error: Any) -> None:
+    ComputeRun.objects.filter(pk=run_id, attempts=token).update(
+        status=status, error=error, finished_at=timezone.now(), lease_expires_at=None
+    )
+
+
+def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback | None) -> None:
+    from semantic.time_spine import time_spine_ensure
+    from semantic.warehouse.execute import execute, sql_hash
+
+    manifest = manifest_for_release(run.release)
+    groups = metric_groups(manifest, run.metrics)
+    versions = _metric_versions(run.release, run.metrics)
+    warehouse = settings.WAREHOUSE
+    timeout_s = _setting("TALLY_COMPUTE_TIMEOUT_S", 300)
+    size = run.timings.get("chunk_periods")
+    all_chunks = list(chunks(run.start, run.end, run.grain, size))
+    hashes: list[str] = []
+    for index, (first, last) in enumerate(all_chunks):
+        if index < run.chunks_done:
+            continue  # committed by an earlier attempt
+        _renew(run, token)
+        started = time.perf_counter()
+        computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]] = {}
+        rows_returned = 0
+        for group in groups:
+            query = MetricQuery(
+                metrics=group,
+                group_by=(f"metric_time__{run.grain}", *run.slices),
+                start_time=first.isoformat(),
+                end_time=last.isoformat(),
+                dialect=warehouse.dialect,
+            )
+            compiled = compile_metric_query(query=query, release_ref=run.release.name)
+            time_spine_ensure(sql=compiled.sql, release_ref=run.release.name)
+            hashes.append(sql_hash(compiled.sql))
+            result = execute(warehouse, compiled.sql, timeout_s=timeout_s, row_cap=10_000_000)
+            rows_returned += result.row_count
+            width = 1 + len(run.slices)
+            for row in result.rows:
+                period = as_date(row[0])
+                # Widening to whole periods (and cumulative windows) can return periods
+                # outside the chunk; each chunk owns only its own.
+                if not first <= period <= last:
+                    continue
+                plain, digest = canonical_slice(dict(zip(run.slices, row[1:width], strict=True)))
+                for name, raw in zip(group, row[width:], strict=True):
+                    computed[(name, period, digest)] = (canonical_value(raw), plain)
+        scan_s = time.perf_counter() - started
+        _chunk_write(
+            run, token, index, first, last, computed, versions, rows_returned, len(groups), scan_s
+        )
+        if on_progress is not None:
+            fresh = ComputeRun.objects.get(pk=run.pk)
+            on_progress(
+                Progress(
+                    fresh.chunks_done,
+                    fresh.chunks_total,
+                    fresh.values_written,
+                    fresh.values_revised,
+                )
+            )
+    if hashes:
+        # One hash names the whole run's SQL (all groups, all chunks) for the run list.
+        ComputeRun.objects.filter(pk=run.pk, attempts=token).update(
+            sql_hash=sql_hash("\n".join(hashes))
+        )
+
+
+def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]:
+    rows = ReleaseItem.objects.filter(
+        release=release, definition__kind=Kind.METRIC, definition__name__in=list(metrics)
+    ).values_list("definition__name", "version_id")
+    return dict(rows)
+
+
+@transaction.atomic(durable=True)
+def _chunk_write(
+    run: ComputeRun,
+    token: int,
+    index: int,
+    first: dt.date,
+    last: dt.date,
+    computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]],
+    versions: dict[str, int],
+    rows_returned: int,
+    queries: int,
+    scan_s: float,
+) -> None:
+    """Upserts one chunk's values: unchanged rows untouched, changed rows revised, new rows
+    inserted; the run's progress advances in the same transaction (fenced by the token)."""
+    written_started = time.perf_counter()
+    advanced = ComputeRun.objects.filter(pk=run.pk, attempts=token, chunks_done=index).update(
+        chunks_done=index + 1
+    )
+    if advanced != 1:
+        raise _Fenced()
+    existing = {
+        (v.metric_name, v.period_start, v.slice_hash): v
+        for v in MetricValue.objects.select_for_update().filter(
+            metric_name__in=run.metrics, grain=run.grain, period_start__range=(first, last)
+        )
+    }
+    now = timezone.now()
+    new: list[MetricValue] = []
+    changed: list[MetricValue] = []
+    repointed: list[MetricValue] = []
+    revisions: list[ValueRevision] = []
+    unchanged = 0
+    for (name, period, digest), (value, plain) in computed.items():
+        version_id = versions[name]
+        current = existing.get((name, period, digest))
+        if current is None:
+            new.append(
+                MetricValue(
+                    metric_name=name,
+                    metric_version_id=version_id,
+                    release=run.release,
+                    grain=run.grain,
+                    period_start=period,
+                    slice=plain,
+                    slice_hash=digest,
+                    value=value,
+                    run=run,
+                    computed_at=now,
+                )
+            )
+            continue
+        if current.value == value:
+            unchanged += 1
+            if current.metric_version_id != version_id:
+                # Same number under a new version: point at it, no restatement.
+                current.metric_version_id, current.release = version_id, run.release
+                repointed.append(current)
+            continue
+        revisions.append(
+            ValueRevision(
+                value=current,
+                old_value=current.value,
+                new_value=value,
+                old_run_id=current.run_id,
+                run=run,
+                old_metric_version_id=current.metric_version_id,
+                new_metric_version_id=version_id,
+                reason="late_data"
+                if current.metric_version_id == version_id
+                else "definition_changed",
+            )
+        )
+        current.value, current.run, current.computed_at = value, run, now
+        current.metric_version_id, current.release = version_id, run.release
+        current.revision_count += 1
+        changed.append(current)
+    MetricValue.objects.bulk_create(new, batch_size=2000)
+    MetricValue.objects.bulk_update(
+        changed,
+        ["value", "run", "computed_at", "metric_version", "release", "revision_count"],
+        batch_size=1000,
+    )
+    MetricValue.objects.bulk_update(repointed, ["metric_version", "release"], batch_size=1000)
+    ValueRevision.objects.bulk_create(revisions, batch_size=2000)
+    timings = dict(run.timings)
+    timings["scan_s"] = round(timings.get("scan_s", 0) + scan_s, 4)
+    timings["write_s"] = round(timings.get("write_s", 0) + time.perf_counter() - written_started, 4)
+    run.timings = timings
+    ComputeRun.objects.filter(pk=run.pk).update(
+        queries=F("queries") + queries,
+        rows_returned=F("rows_returned") + rows_returned,
+        values_written=F("values_written") + len(new) + len(changed),
+        values_revised=F("values_revised") + len(changed),
+        values_unchanged=F("values_unchanged") + unchanged,
+        timings=timings,
+    )

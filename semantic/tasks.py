@@ -1,0 +1,22 @@
+"""Celery tasks of the semantic app: thin wrappers that take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from semantic.jobs.compute import ComputeTransientError, compute_run_execute
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def compute_run(self, run_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Computes one ComputeRun; retried with backoff only on transient warehouse errors."""
+    max_retries = int(getattr(settings, "TALLY_COMPUTE_MAX_RETRIES", 5))
+    try:
+        compute_run_execute(
+            run_id=run_id,
+            task_id=self.request.id or "",
+            final_attempt=self.request.retries >= max_retries,
+        )
+    except ComputeTransientError as exc:
+        raise self.retry(exc=exc, countdown=exc.retry_in, max_retries=max_retries) from exc
