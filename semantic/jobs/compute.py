@@ -254,7 +254,7 @@ def _lock_keys(run: ComputeRun) -> list[str]:
     return sorted(f"{name}|{run.grain}" for name in run.metrics)
 
 
-def _locks_acquire(run: ComputeRun) -> None:
+def _locks_acquire(run: ComputeRun, token: int) -> None:
     """Takes every (metric, grain) lease of the run, in sorted order (no deadlock between
     runs that overlap), waiting up to TALLY_COMPUTE_LOCK_WAIT_S for a busy one."""
     lease_s = _setting("TALLY_COMPUTE_LEASE_S", 600)
@@ -279,6 +279,8 @@ def _locks_acquire(run: ComputeRun) -> None:
                     code="compute_locked",
                     retry_in=_setting("TALLY_COMPUTE_RETRY_BASE_S", 5),
                 )
+            # Waiting is still working on the run: keep its claim alive meanwhile.
+            _renew(run, token)
             time.sleep(0.2)
 
 
@@ -319,7 +321,14 @@ def compute_run_execute(
         return ComputeRun.objects.get(pk=run_id)
     token = run.attempts
     try:
-        _locks_acquire(run)
+        waited = time.perf_counter()
+        _locks_acquire(run, token)
+        run.timings = {
+            **run.timings,
+            "locked_at": timezone.now().isoformat(),
+            "lock_wait_s": round(time.perf_counter() - waited, 4),
+        }
+        ComputeRun.objects.filter(pk=run.pk, attempts=token).update(timings=run.timings)
         try:
             _compute_chunks(run, token, on_progress)
         finally:

@@ -63,7 +63,7 @@ def chunks(
     current = period_floor(start, grain)
     while current <= end:
         last = current
-        for _ in range(size):
+        for _ in range(size - 1):
             following = period_next(last, grain)
             if following > end:
                 break
