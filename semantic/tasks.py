@@ -20,3 +20,11 @@ def compute_run(self, run_id: int) -> None:  # type: ignore[no-untyped-def]
         )
     except ComputeTransientError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_in, max_retries=max_retries) from exc
+
+
+@shared_task(acks_late=True)
+def schedules_dispatch() -> int:
+    """Beat calls this every minute: enqueue a compute run for each due metric schedule."""
+    from semantic.jobs.schedules import schedules_enqueue_due
+
+    return len(schedules_enqueue_due())

@@ -117,3 +117,51 @@ def test_unknown_metric_is_a_query_error_with_a_hint(synced: Path) -> None:
         compute_run_create(metrics=["events_trackd"], enqueue=False, acting_user=None)
     assert info.value.code == "unknown_metric" and "events_tracked" in (info.value.hint or "")
     assert not ComputeRun.objects.exists()
+
+
+def test_a_held_lock_makes_the_run_retry_later(synced: Path, settings: object) -> None:
+    """A run whose series another live run holds waits, then asks to be retried (transient
+    compute_locked); once the lock is free the same run completes."""
+    from django.utils import timezone
+
+    from semantic.jobs.compute import ComputeTransientError
+    from semantic.models import ComputeLock
+
+    settings.TALLY_COMPUTE_LOCK_WAIT_S = 0.3  # type: ignore[attr-defined]
+    holder = compute_run_create(
+        metrics=["revenue"], start=START, end=END, enqueue=False, acting_user=None
+    )
+    ComputeLock.objects.create(
+        key="revenue|day", run=holder, expires_at=timezone.now() + dt.timedelta(minutes=5)
+    )
+    waiting = compute_run_create(
+        metrics=["revenue"], start=START, end=END, enqueue=False, acting_user=None
+    )
+    with pytest.raises(ComputeTransientError) as info:
+        compute_run_execute(run_id=waiting.pk, final_attempt=False)
+    assert info.value.code == "compute_locked"
+    stalled = ComputeRun.objects.get(pk=waiting.pk)
+    assert (stalled.status, stalled.retries, stalled.chunks_done) == ("retrying", 1, 0)
+    ComputeLock.objects.filter(key="revenue|day").update(run=None)
+    assert compute_run_execute(run_id=waiting.pk).status == "succeeded"
+
+
+def test_a_permanent_error_fails_the_run_with_the_error_stored(synced: Path) -> None:
+    """An unknown slice dimension is not retried: the run fails with code and hint stored."""
+    run = run_once(["revenue"], slices=["account__plann"])
+    assert run.status == "failed" and run.retries == 0
+    assert run.error["code"] == "unknown_dimension" and run.error["hint"]
+    assert not MetricValue.objects.exists()
+
+
+def test_a_taken_over_attempt_writes_nothing(synced: Path) -> None:
+    """Fencing: once a newer attempt claimed the run, the old one's chunk write is refused."""
+    from semantic.jobs.compute import _chunk_write, _Fenced
+
+    run = compute_run_create(
+        metrics=["revenue"], start=START, end=END, enqueue=False, acting_user=None
+    )
+    ComputeRun.objects.filter(pk=run.pk).update(attempts=2)
+    with pytest.raises(_Fenced):
+        _chunk_write(run, 1, 0, START, END, {}, {}, 0, 0, 0.0)
+    assert ComputeRun.objects.get(pk=run.pk).chunks_done == 0
