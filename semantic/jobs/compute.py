@@ -15,17 +15,17 @@ Exactly-once in effect, whatever the broker does:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -255,14 +255,23 @@ def _lock_keys(run: ComputeRun) -> list[str]:
 
 
 def _locks_acquire(run: ComputeRun, token: int) -> None:
-    """Takes every (metric, grain) lease of the run, in sorted order (no deadlock between
-    runs that overlap), waiting up to TALLY_COMPUTE_LOCK_WAIT_S for a busy one."""
+    """Takes every (metric, grain) lease of the run, waiting up to TALLY_COMPUTE_LOCK_WAIT_S
+    for busy ones: first all at once (one UPDATE), else one by one in sorted order, so two
+    runs that overlap cannot each hold what the other waits for."""
     lease_s = _setting("TALLY_COMPUTE_LEASE_S", 600)
+    keys = _lock_keys(run)
+    # A concurrent run may insert the same rows: ignore_conflicts keeps the first.
+    ComputeLock.objects.bulk_create([ComputeLock(key=k) for k in keys], ignore_conflicts=True)
+    now = timezone.now()
+    free = Q(run__isnull=True) | Q(run=run) | Q(expires_at__lt=now)
+    expires = now + dt.timedelta(seconds=lease_s)
+    if ComputeLock.objects.filter(free, key__in=keys).update(run=run, expires_at=expires) == len(
+        keys
+    ):
+        return
+    _locks_release(run)
     wait_until = time.monotonic() + _setting("TALLY_COMPUTE_LOCK_WAIT_S", 30)
-    for key in _lock_keys(run):
-        # A concurrent run may create the row between get_or_create's read and insert.
-        with suppress(IntegrityError):
-            ComputeLock.objects.get_or_create(key=key)
+    for key in keys:
         while True:
             now = timezone.now()
             taken = (
@@ -322,7 +331,11 @@ def compute_run_execute(
     token = run.attempts
     try:
         waited = time.perf_counter()
-        _locks_acquire(run, token)
+        try:
+            _locks_acquire(run, token)
+        except BaseException:
+            _locks_release(run)  # what it took before giving up
+            raise
         run.timings = {
             **run.timings,
             "locked_at": timezone.now().isoformat(),
@@ -457,14 +470,27 @@ def _chunk_write(
     )
     if advanced != 1:
         raise _Fenced()
+    # Tuples, not model instances: a year of 30 daily metrics is 11k rows per chunk, and
+    # building/saving that many instances costs more than the warehouse scan.
     existing = {
-        (v.metric_name, v.period_start, v.slice_hash): v
-        for v in MetricValue.objects.select_for_update().filter(
-            metric_name__in=run.metrics, grain=run.grain, period_start__range=(first, last)
+        (name, period, digest): (pk, value, version_id, run_id, revisions)
+        for pk, name, period, digest, value, version_id, run_id, revisions in (
+            MetricValue.objects.select_for_update()
+            .filter(metric_name__in=run.metrics, grain=run.grain, period_start__range=(first, last))
+            .values_list(
+                "pk",
+                "metric_name",
+                "period_start",
+                "slice_hash",
+                "value",
+                "metric_version_id",
+                "run_id",
+                "revision_count",
+            )
         )
     }
     now = timezone.now()
-    new: list[MetricValue] = []
+    new: list[tuple[Any, ...]] = []
     changed: list[MetricValue] = []
     repointed: list[MetricValue] = []
     revisions: list[ValueRevision] = []
@@ -473,47 +499,36 @@ def _chunk_write(
         version_id = versions[name]
         current = existing.get((name, period, digest))
         if current is None:
-            new.append(
-                MetricValue(
-                    metric_name=name,
-                    metric_version_id=version_id,
-                    release=run.release,
-                    grain=run.grain,
-                    period_start=period,
-                    slice=plain,
-                    slice_hash=digest,
-                    value=value,
-                    run=run,
-                    computed_at=now,
-                )
-            )
+            new.append((name, version_id, period, plain, digest, value))
             continue
-        if current.value == value:
+        pk, old_value, old_version_id, old_run_id, revision_count = current
+        if old_value == value:
             unchanged += 1
-            if current.metric_version_id != version_id:
+            if old_version_id != version_id:
                 # Same number under a new version: point at it, no restatement.
-                current.metric_version_id, current.release = version_id, run.release
-                repointed.append(current)
+                repointed.append(
+                    MetricValue(pk=pk, metric_version_id=version_id, release_id=run.release_id)
+                )
             continue
         revisions.append(
             ValueRevision(
-                value=current,
-                old_value=current.value,
+                value_id=pk,
+                old_value=old_value,
                 new_value=value,
-                old_run_id=current.run_id,
+                old_run_id=old_run_id,
                 run=run,
-                old_metric_version_id=current.metric_version_id,
+                old_metric_version_id=old_version_id,
                 new_metric_version_id=version_id,
-                reason="late_data"
-                if current.metric_version_id == version_id
-                else "definition_changed",
+                reason="late_data" if old_version_id == version_id else "definition_changed",
             )
         )
-        current.value, current.run, current.computed_at = value, run, now
-        current.metric_version_id, current.release = version_id, run.release
-        current.revision_count += 1
-        changed.append(current)
-    MetricValue.objects.bulk_create(new, batch_size=2000)
+        changed.append(
+            MetricValue(
+                pk=pk, value=value, run_id=run.pk, computed_at=now, metric_version_id=version_id,
+                release_id=run.release_id, revision_count=revision_count + 1,
+            )
+        )  # fmt: skip
+    _insert_values(run, now, new)
     MetricValue.objects.bulk_update(
         changed,
         ["value", "run", "computed_at", "metric_version", "release", "revision_count"],
@@ -533,3 +548,26 @@ def _chunk_write(
         values_unchanged=F("values_unchanged") + unchanged,
         timings=timings,
     )
+
+
+_INSERT_COLUMNS = ("metric_name", "metric_version_id", "release_id", "grain", "period_start",
+                   "slice", "slice_hash", "value", "run_id", "computed_at", "revision_count")  # fmt: skip
+
+
+def _insert_values(run: ComputeRun, now: dt.datetime, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany of new values (the ORM's per-field preparation dominated backfills)."""
+    if not rows:
+        return
+    ops = connection.ops
+    computed_at = ops.adapt_datetimefield_value(now)
+    table = connection.ops.quote_name(MetricValue._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _INSERT_COLUMNS)
+    marks = ", ".join(["%s"] * len(_INSERT_COLUMNS))
+    params = [
+        (name, version_id, run.release_id, run.grain, ops.adapt_datefield_value(period),
+         json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+         digest, value, run.pk, computed_at, 0)
+        for name, version_id, period, plain, digest, value in rows
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)

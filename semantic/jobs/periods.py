@@ -74,13 +74,18 @@ def chunks(
 
 
 def canonical_value(value: Any) -> str | None:
-    """Exact decimal text of a metric value; floats rounded to FLOAT_DIGITS significant digits."""
+    """Exact decimal text of a metric value; floats rounded to FLOAT_DIGITS significant digits,
+    timestamps as ISO text."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()  # min/max of a time column (first_event_at)
+    if isinstance(value, str):
+        return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return None

@@ -67,6 +67,8 @@ def test_unchanged_rerun_writes_no_revisions(synced: Path) -> None:
     assert second.values_unchanged == first.values_written > 0
     assert list(MetricValue.objects.values_list("pk", "value", "run_id")) == before
     assert not ValueRevision.objects.exists()
+    plans = {v.slice["account__plan"] for v in MetricValue.objects.all()}
+    assert plans >= {"free", "pro"}
 
 
 def test_late_event_restates_its_day_as_a_revision(synced: Path) -> None:
