@@ -157,3 +157,29 @@ class MetricSchedule(models.Model):
 
     class Meta:
         ordering = ["name"]
+
+
+class AuditResult(models.Model):
+    """One check of one audit batch: contract rules on the live warehouse, value anomalies,
+    reconciliation of stored values. Append-only; the UI shows the newest batch."""
+
+    class Status(models.TextChoices):
+        PASS = "pass"
+        FAIL = "fail"
+        ERROR = "error"  # the check itself could not run
+
+    batch = models.UUIDField(db_index=True)
+    check_name = models.CharField(max_length=40)  # schema_drift, null_values, … anomaly, reconcile
+    target = models.CharField(max_length=300)  # contract:table.column or metric/grain/day
+    severity = models.CharField(max_length=10, default="error")  # error | warning
+    status = models.CharField(max_length=10, choices=Status.choices)
+    message = models.TextField()
+    observed = models.JSONField(null=True, blank=True)
+    expected = models.JSONField(null=True, blank=True)  # anomaly: {"low", "high", "median"}
+    evidence_sql = models.TextField(blank=True)
+    owner = models.CharField(max_length=100, blank=True)  # team slug to alert
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["check_name", "status"], name="audit_check_status_idx")]

@@ -28,3 +28,11 @@ def schedules_dispatch() -> int:
     from semantic.jobs.schedules import schedules_enqueue_due
 
     return len(schedules_enqueue_due())
+
+
+@shared_task(acks_late=True)
+def audit_all() -> int:
+    """Scheduled audit of every contract, stored series and a reconciliation sample."""
+    from semantic.jobs.audits import audit_run
+
+    return len(audit_run())

@@ -124,7 +124,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 3600)
 }
 CELERY_BEAT_SCHEDULE = {
-    "tally-schedules-dispatch": {"task": "semantic.tasks.schedules_dispatch", "schedule": 60.0}
+    "tally-schedules-dispatch": {"task": "semantic.tasks.schedules_dispatch", "schedule": 60.0},
+    "tally-audit-all": {"task": "semantic.tasks.audit_all", "schedule": 3600.0},
 }
 
 # Compute jobs (semantic/jobs): the claim/lock lease, waits, retries and the per-query timeout.

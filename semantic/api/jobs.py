@@ -10,8 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from semantic.jobs.compute import compute_run_create
-from semantic.jobs.selectors import revisions_for_value, run_get, run_list, value_list
-from semantic.models import GRAIN_CHOICES, ComputeRun, MetricValue
+from semantic.jobs.selectors import (
+    audit_result_list,
+    revisions_for_value,
+    run_get,
+    run_list,
+    value_list,
+)
+from semantic.models import GRAIN_CHOICES, AuditResult, ComputeRun, MetricValue
 from tally.errors import NotFound
 
 GRAINS = [g for g, _ in GRAIN_CHOICES]
@@ -142,3 +148,28 @@ class ValueRevisionListApi(APIView):
             raise NotFound(f"no stored value {value_id}", code="value_not_found")
         revisions = revisions_for_value(value_id=value_id)
         return Response({"results": RevisionOutput(revisions, many=True).data})
+
+
+@extend_schema_serializer(component_name="AuditResult")
+class AuditOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditResult
+        fields = ["id", "batch", "check_name", "target", "severity", "status", "message",
+                  "observed", "expected", "evidence_sql", "owner", "created_at"]  # fmt: skip
+
+
+class AuditListApi(APIView):
+    @extend_schema_serializer(component_name="AuditFilter")
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=AuditResult.Status.values, required=False)
+        check_name = serializers.CharField(required=False, max_length=40)
+
+    @extend_schema(parameters=[FilterSerializer], responses=AuditOutput(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(
+            audit_result_list(**filters.validated_data), request, view=self
+        )
+        return paginator.get_paginated_response(AuditOutput(page, many=True).data)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("runs", jobs.RunListApi.as_view(), name="runs"),
     path("runs/<int:run_id>", jobs.RunDetailApi.as_view(), name="run-detail"),
     path("values", jobs.ValueListApi.as_view(), name="values"),
+    path("audits", jobs.AuditListApi.as_view(), name="audits"),
     path(
         "values/<int:value_id>/revisions",
         jobs.ValueRevisionListApi.as_view(),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
-from semantic.models import ComputeRun, MetricValue, ValueRevision
+from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
 
 
 def run_list(*, status: str | None = None, metric: str | None = None) -> QuerySet[ComputeRun]:
@@ -56,3 +56,15 @@ def revisions_for_value(*, value_id: int) -> QuerySet[ValueRevision]:
         .select_related("old_metric_version", "new_metric_version")
         .order_by("-id")
     )
+
+
+def audit_result_list(
+    *, status: str | None = None, check_name: str | None = None
+) -> QuerySet[AuditResult]:
+    """Audit results, newest first, by status and check."""
+    results = AuditResult.objects.order_by("-id")
+    if status:
+        results = results.filter(status=status)
+    if check_name:
+        results = results.filter(check_name=check_name)
+    return results
