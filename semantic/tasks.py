@@ -35,4 +35,4 @@ def audit_all() -> int:
     """Scheduled audit of every contract, stored series and a reconciliation sample."""
     from semantic.jobs.audits import audit_run
 
-    return len(audit_run())
+    return len(audit_run(alert=True))

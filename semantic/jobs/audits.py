@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from registry.models import Kind, Release, ReleaseItem
 from semantic.compiler.spec import MetricQuery
+from semantic.jobs.alerts import audit_alerts_send, metric_owners
 from semantic.jobs.compute import UNIT_DAYS
 from semantic.jobs.periods import as_date, canonical_value
 from semantic.models import AuditResult, MetricValue
@@ -413,9 +414,11 @@ def audit_run(
     release_ref: str | None = None,
     sample: int = RECONCILE_SAMPLE,
     seed: int | None = None,
+    alert: bool = False,
 ) -> list[AuditResult]:
     """Runs the chosen audits and stores one result row per check (one batch id); read-only
-    on the warehouse. Results are append-only, so a re-run adds a batch and rewrites none."""
+    on the warehouse. Results are append-only, so a re-run adds a batch and rewrites none;
+    with ``alert`` the owning teams of failing checks are emailed and their webhooks called."""
     now = now or timezone.now()
     release: Release = release_resolve(release_ref)
     findings: list[Finding] = []
@@ -430,6 +433,10 @@ def audit_run(
         findings += _anomalies(metrics, now.date())
     if "reconcile" in checks:
         findings += _reconcile(metrics, sample, seed)
+    owners = metric_owners([f.target.split("/", 1)[0] for f in findings if not f.owner])
+    for f in findings:
+        # Value checks name the metric first; its owning team gets the alert.
+        f.owner = f.owner or owners.get(f.target.split("/", 1)[0], "")
     batch = uuid.uuid4()
     results = [
         AuditResult(
@@ -439,4 +446,7 @@ def audit_run(
         )
         for f in findings
     ]  # fmt: skip
-    return AuditResult.objects.bulk_create(results)
+    stored = AuditResult.objects.bulk_create(results)
+    if alert:
+        audit_alerts_send(results=stored)
+    return stored

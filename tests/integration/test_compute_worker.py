@@ -23,6 +23,14 @@ from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT, require_service, run_tally
 
 BROKER = "redis://127.0.0.1:6379/7"
+# `celery` with this checkout's packages only: an editable install of another checkout (a
+# shared virtualenv) would otherwise answer autodiscovery's imports of modules this
+# checkout lacks (say registry.tasks) from that other tree.
+WORKER_MAIN = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+    "if not type(f).__module__.startswith('__editable__')]; "
+    "sys.argv[0] = 'celery'; from celery.__main__ import main; main()"
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +72,7 @@ class Worker:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tally", "worker", "--pool", "solo",
+            [sys.executable, "-c", WORKER_MAIN, "-A", "tally", "worker", "--pool", "solo",
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT,
             env={**os.environ, **env},

@@ -30,6 +30,9 @@ class Command(TallyCommand):
         parser.add_argument("--sample", type=int, default=20, help="values to reconcile")
         parser.add_argument("--release", default=None)
         parser.add_argument("--all", action="store_true", help="also print passing checks")
+        parser.add_argument(
+            "--alert", action="store_true", help="email/webhook the owners of failing checks"
+        )
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -41,6 +44,7 @@ class Command(TallyCommand):
             now=now,
             release_ref=opts["release"],
             sample=opts["sample"],
+            alert=opts["alert"],
         )
         if opts["format"] == "json":
             keys = ("check_name", "target", "severity", "status", "message", "observed",

@@ -136,3 +136,42 @@ def test_audit_cli_exits_non_zero_on_an_error_and_api_lists_it(
     client.force_login(django_user_model.objects.create_user("auditor"))  # type: ignore[attr-defined]
     body = client.get("/api/v1/audits?status=fail&check_name=schema_drift").json()  # type: ignore[attr-defined]
     assert body["count"] == 1 and "anonymous_id" in body["results"][0]["message"]
+
+
+def test_failing_checks_alert_the_owning_team_by_email_and_webhook(
+    synced: Path, mailoutbox: list[object]
+) -> None:
+    """A planted fault on events mails product-analytics and posts to its webhook."""
+    import http.server
+    import json as jsonlib
+    import threading
+
+    from registry.models import Team
+
+    received: list[dict[str, object]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(jsonlib.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    Team.objects.filter(slug="product-analytics").update(
+        webhook_url=f"http://127.0.0.1:{server.server_port}/hook"
+    )
+    con = duckdb.connect(str(synced))
+    con.execute("ALTER TABLE events DROP COLUMN anonymous_id")
+    con.close()
+    events_audit(synced, alert=True)
+    server.server_close()
+    (mail,) = mailoutbox
+    assert mail.to == ["product-analytics@tally.example"]  # type: ignore[attr-defined]
+    assert "anonymous_id" in mail.body  # type: ignore[attr-defined]
+    (hook,) = received
+    assert hook["team"] == "product-analytics"
+    assert any(r["check"] == "schema_drift" for r in hook["results"])  # type: ignore[union-attr]
