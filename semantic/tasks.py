@@ -16,7 +16,9 @@ def compute_run(self, run_id: int) -> None:  # type: ignore[no-untyped-def]
         compute_run_execute(
             run_id=run_id,
             task_id=self.request.id or "",
-            final_attempt=self.request.retries >= max_retries,
+            # In-process (no broker) a retry would re-run at once inside the caller's request:
+            # the demo records the transient error on the run instead.
+            final_attempt=bool(self.request.is_eager) or self.request.retries >= max_retries,
         )
     except ComputeTransientError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_in, max_retries=max_retries) from exc

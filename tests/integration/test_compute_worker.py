@@ -28,7 +28,7 @@ BROKER = "redis://127.0.0.1:6379/7"
 # checkout lacks (say registry.tasks) from that other tree.
 WORKER_MAIN = (
     "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
-    "if not type(f).__module__.startswith('__editable__')]; "
+    "if not getattr(f, '__module__', '').startswith('__editable__')]; "
     "sys.argv[0] = 'celery'; from celery.__main__ import main; main()"
 )
 

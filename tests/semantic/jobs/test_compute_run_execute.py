@@ -167,3 +167,20 @@ def test_a_taken_over_attempt_writes_nothing(synced: Path) -> None:
     with pytest.raises(_Fenced):
         _chunk_write(run, 1, 0, START, END, {}, {}, 0, 0, 0.0)
     assert ComputeRun.objects.get(pk=run.pk).chunks_done == 0
+
+
+def test_in_process_task_stores_a_transient_error_instead_of_retrying(
+    synced: Path, settings: object, tmp_path: Path, django_capture_on_commit_callbacks: object
+) -> None:
+    """With no broker (the demo) an unreachable warehouse fails the run with the error
+    stored, rather than re-running the task inside the caller."""
+    from semantic.warehouse.config import parse_warehouse_url
+    from tests.conftest import ROOT
+
+    settings.WAREHOUSE = parse_warehouse_url(  # type: ignore[attr-defined]
+        f"duckdb:///{tmp_path / 'missing.duckdb'}", base_dir=ROOT
+    )
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        run = compute_run_create(metrics=["revenue"], start=START, end=END, acting_user=None)
+    failed = ComputeRun.objects.get(pk=run.pk)
+    assert failed.status == "failed" and failed.error["code"] == "warehouse_unavailable"
