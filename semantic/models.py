@@ -32,6 +32,9 @@ class ComputeRun(models.Model):
     start = models.DateField()
     end = models.DateField()
     slices = models.JSONField(default=list, blank=True)  # group-by dimensions beyond metric_time
+    # Count only rows loaded on or before this day (each source's load column is its contract's
+    # freshness element): replays what the warehouse held then; a later run restates it.
+    as_of = models.DateField(null=True, blank=True)
     trigger = models.CharField(max_length=20, default="manual")  # manual | schedule | demo
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -59,6 +59,7 @@ DEMO_METRICS = (
     "gross_mrr_started", "gross_mrr_ended", "signups",
 )  # fmt: skip
 DEMO_DAYS = 365
+DEMO_LATE_DAYS = 2
 
 UNKNOWN_METRIC_MESSAGE = "unknown metric {name!r} in release {release}"
 BAD_RANGE_MESSAGE = "start {start} is after end {end}"
@@ -159,6 +160,36 @@ def lookback_days_for(*, release: Release, metrics: Sequence[str]) -> int:
     return DEFAULT_LOOKBACK_DAYS if best is None else max(1, math.ceil(best))
 
 
+def load_filters(*, release: Release, as_of: dt.date) -> dict[str, str]:
+    """Semantic model → a where filter keeping rows loaded on or before ``as_of``, for every
+    model whose contract names a load column (its freshness SLA element) that the model
+    exposes as a time dimension."""
+    from registry.definitions.contracts import contract_tables
+
+    loaded: dict[str, str] = {}  # table -> load column
+    specs = ReleaseItem.objects.filter(release=release, definition__kind=Kind.CONTRACT)
+    for spec in specs.values_list("version__spec", flat=True):
+        for sla in spec.get("slaProperties") or ():
+            element = str(sla.get("element") or "")
+            if sla.get("property") == "freshness" and "." in element:
+                table, column = element.split(".", 1)
+                if table in contract_tables(spec):
+                    loaded[table.lower()] = column.lower()
+    filters: dict[str, str] = {}
+    for name, model in manifest_for_release(release).semantic_models.items():
+        column = loaded.get(model.relation[2].lower())
+        if not column or not model.primary_entity:
+            continue
+        for dim in model.dimensions.values():
+            if dim.type == "time" and column in (dim.name.lower(), dim.expr.strip().lower()):
+                filters[name] = (
+                    f"{{{{ TimeDimension('{model.primary_entity}__{dim.name}', 'day') }}}}"
+                    f" <= '{as_of.isoformat()}'"
+                )
+                break
+    return filters
+
+
 @transaction.atomic(durable=True)
 def compute_run_create(
     *,
@@ -170,6 +201,7 @@ def compute_run_create(
     release_ref: str | None = None,
     lookback_days: int | None = None,
     chunk_periods: int | None = None,
+    as_of: dt.date | None = None,
     trigger: str = "manual",
     enqueue: bool = True,
     acting_user: Any,
@@ -213,6 +245,7 @@ def compute_run_create(
         start=period_floor(start, grain),
         end=end,
         slices=list(slices),
+        as_of=as_of,
         trigger=trigger,
         chunks_total=sum(1 for _ in chunks(start, end, grain, chunk_periods)),
         timings={"chunk_periods": chunk_periods} if chunk_periods else {},
@@ -404,6 +437,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
     timeout_s = _setting("TALLY_COMPUTE_TIMEOUT_S", 300)
     size = run.timings.get("chunk_periods")
     all_chunks = list(chunks(run.start, run.end, run.grain, size))
+    loads = load_filters(release=run.release, as_of=run.as_of) if run.as_of else {}
     hashes: list[str] = []
     for index, (first, last) in enumerate(all_chunks):
         if index < run.chunks_done:
@@ -416,6 +450,9 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
             query = MetricQuery(
                 metrics=group,
                 group_by=(f"metric_time__{run.grain}", *run.slices),
+                where=tuple(
+                    loads[m] for m in sorted(metric_sources(manifest, group[0])) if m in loads
+                ),
                 start_time=first.isoformat(),
                 end_time=last.isoformat(),
                 dialect=warehouse.dialect,
@@ -588,14 +625,21 @@ def _insert_values(run: ComputeRun, now: dt.datetime, rows: list[tuple[Any, ...]
 
 
 def demo_values_ensure(*, end: dt.date, acting_user: Any) -> str:
-    """Computes DEMO_METRICS daily over the demo's last DEMO_DAYS once (in-process); a later
-    demo start finds the values and does nothing."""
+    """Computes DEMO_METRICS daily over the demo's last DEMO_DAYS once (in-process), after a
+    replay of the last week as the warehouse held it DEMO_LATE_DAYS earlier, so that the late
+    arrivals show up as revisions; a later demo start finds the values and does nothing."""
     if MetricValue.objects.exists():
         return f"reusing {MetricValue.objects.count():,} stored values"
     manifest = manifest_for_release(release_resolve(None))
     metrics = [m for m in DEMO_METRICS if m in manifest.metrics]
     if not metrics:
         return "no demo metrics in this release"
+    earlier = compute_run_create(
+        metrics=metrics, start=end - dt.timedelta(days=6), end=end,
+        as_of=end - dt.timedelta(days=DEMO_LATE_DAYS), trigger="demo", enqueue=False,
+        acting_user=acting_user,
+    )  # fmt: skip
+    compute_run_execute(run_id=earlier.pk)
     run = compute_run_create(
         metrics=metrics, start=end - dt.timedelta(days=DEMO_DAYS - 1), end=end,
         chunk_periods=DEMO_DAYS, trigger="demo", enqueue=False, acting_user=acting_user,
@@ -603,4 +647,7 @@ def demo_values_ensure(*, end: dt.date, acting_user: Any) -> str:
     run = compute_run_execute(run_id=run.pk)
     if run.status != ComputeRun.Status.SUCCEEDED:
         return f"run {run.pk} {run.status}: {(run.error or {}).get('message')}"
-    return f"run {run.pk}: {run.values_written:,} values of {len(metrics)} metrics"
+    return (
+        f"run {run.pk}: {run.values_written:,} values of {len(metrics)} metrics, "
+        f"{run.values_revised} revised by late arrivals"
+    )

@@ -55,6 +55,10 @@ class Command(TallyCommand):
         parser.add_argument("--lookback-days", type=int, default=None)
         parser.add_argument("--chunk-periods", type=int, default=None, help="periods per query")
         parser.add_argument(
+            "--as-of", type=_iso_date, default=None,
+            help="count only rows loaded by this day (replay; the next run restates it)",
+        )  # fmt: skip
+        parser.add_argument(
             "--no-wait", action="store_true", help="enqueue and print the run id (needs a broker)"
         )
         parser.add_argument("--format", choices=["text", "json"], default="text")
@@ -71,6 +75,7 @@ class Command(TallyCommand):
             release_ref=opts["release"],
             lookback_days=opts["lookback_days"],
             chunk_periods=opts["chunk_periods"],
+            as_of=opts["as_of"],
             enqueue=not in_process,
             acting_user=None,
         )
@@ -150,6 +155,7 @@ def run_summary(run: ComputeRun) -> dict[str, Any]:
         "start": run.start,
         "end": run.end,
         "slices": run.slices,
+        "as_of": run.as_of,
         "release": run.release.name,
         "trigger": run.trigger,
         "attempts": run.attempts,

@@ -184,3 +184,31 @@ def test_in_process_task_stores_a_transient_error_instead_of_retrying(
         run = compute_run_create(metrics=["revenue"], start=START, end=END, acting_user=None)
     failed = ComputeRun.objects.get(pk=run.pk)
     assert failed.status == "failed" and failed.error["code"] == "warehouse_unavailable"
+
+
+def test_as_of_replay_is_restated_by_the_late_arrivals(synced: Path) -> None:
+    """A run as of two days before the end counts only events received by then; the next
+    normal run restates the recent days as late_data revisions (the demo shows this)."""
+    end = dt.date(2026, 10, 31)
+    replay = run_once(["events_tracked", "revenue"], start=dt.date(2026, 10, 25), end=end,
+                      as_of=dt.date(2026, 10, 29))  # fmt: skip
+    assert replay.status == "succeeded", replay.error
+    before = dict(
+        MetricValue.objects.filter(metric_name="events_tracked").values_list(
+            "period_start", "value"
+        )
+    )
+    current = run_once(["events_tracked", "revenue"], start=dt.date(2026, 10, 25), end=end)
+    revisions = list(ValueRevision.objects.select_related("value"))
+    assert current.values_revised == len(revisions) > 0
+    assert {r.reason for r in revisions} == {"late_data"}
+    # Only event counts are restated: the invoices contract's load column is issued_at itself.
+    assert {r.value.metric_name for r in revisions} == {"events_tracked"}
+    after = dict(
+        MetricValue.objects.filter(metric_name="events_tracked").values_list(
+            "period_start", "value"
+        )
+    )
+    assert all(int(after[d]) >= int(v) for d, v in before.items())
+    assert any(int(after[d]) > int(v) for d, v in before.items())
+    assert end not in before and end in after  # nothing that day had been received by then
