@@ -23,6 +23,8 @@ MODULES = [
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
     "semantic.warehouse.time_spine",
+    "semantic.jobs.periods",
+    "semantic.jobs.schedules",
     "bench.runner",
     "bench.synthetic",
 ]
