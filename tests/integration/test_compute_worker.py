@@ -1,7 +1,7 @@
 """Compute runs on a REAL Celery worker over Redis, with the registry on PostgreSQL.
 
 The worker is `celery -A tally worker --pool solo` in a subprocess (solo: the task runs in
-the worker's own process, so kill -9 kills the task too). Redis DB 7 is this suite's own.
+the worker's own process, so kill -9 kills the task too).
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ import pytest
 from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT, require_service, run_tally
 
-BROKER = "redis://127.0.0.1:6379/7"
+# Redis DB 7 is this suite's own; under xdist (`./dev test` runs -n 2) each pytest worker
+# gets its own DB, or one worker's Celery process would take the other's tasks.
+_XDIST = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+BROKER = f"redis://127.0.0.1:6379/{7 + int(_XDIST or 0) % 4}"
 # `celery` with this checkout's packages only: an editable install of another checkout (a
 # shared virtualenv) would otherwise answer autodiscovery's imports of modules this
 # checkout lacks (say registry.tasks) from that other tree.
