@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from registry.definitions.issues import did_you_mean
@@ -34,10 +34,19 @@ from registry.models import Kind, Release, ReleaseItem
 from registry.services.audit import audit_event_create
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import MetricQuery
+from semantic.jobs.claims import (
+    ComputeTransientError,
+    Fenced,
+    jobs_setting,
+    lease_renew,
+    locks_acquire,
+    locks_release,
+    run_claim,
+)
 from semantic.jobs.periods import as_date, canonical_slice, canonical_value, chunks, period_floor
-from semantic.models import ComputeLock, ComputeRun, MetricValue, ValueRevision
+from semantic.models import ComputeRun, MetricValue, ValueRevision
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
-from tally.errors import NotFound, QueryError, TallyError, UserError, WarehouseError
+from tally.errors import QueryError, UserError, WarehouseError
 
 logger = logging.getLogger("tally.jobs")
 
@@ -65,20 +74,6 @@ UNKNOWN_METRIC_MESSAGE = "unknown metric {name!r} in release {release}"
 BAD_RANGE_MESSAGE = "start {start} is after end {end}"
 
 
-class ComputeTransientError(TallyError):
-    """The run could not proceed now (warehouse down or slow, series locked); retry later."""
-
-    default_code = "compute_transient"
-
-    def __init__(self, message: str, *, code: str, retry_in: float, details: Any = None) -> None:
-        super().__init__(message, code=code, details=details)
-        self.retry_in = retry_in
-
-
-class _Fenced(Exception):
-    """Another attempt took the run over; this one must stop without writing."""
-
-
 @dataclass(frozen=True)
 class Progress:
     chunks_done: int
@@ -88,10 +83,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
 
 
 # --------------------------------------------------------------------------- create
@@ -270,88 +261,6 @@ def compute_run_create(
     return run
 
 
-# --------------------------------------------------------------------------- claim
-
-
-def _claim(run_id: int, task_id: str) -> tuple[ComputeRun | None, str]:
-    now = timezone.now()
-    lease = now + dt.timedelta(seconds=_setting("TALLY_COMPUTE_LEASE_S", 600))
-    claimable = Q(status__in=[ComputeRun.Status.QUEUED, ComputeRun.Status.RETRYING]) | Q(
-        status=ComputeRun.Status.RUNNING, lease_expires_at__lt=now
-    )
-    updates: dict[str, Any] = {
-        "status": ComputeRun.Status.RUNNING,
-        "lease_expires_at": lease,
-        "attempts": F("attempts") + 1,
-    }
-    if task_id:
-        updates["celery_task_id"] = task_id
-    changed = ComputeRun.objects.filter(claimable, pk=run_id).update(**updates)
-    run = ComputeRun.objects.filter(pk=run_id).select_related("release").first()
-    if run is None:
-        raise NotFound(f"no compute run {run_id}", code="run_not_found")
-    if changed != 1:
-        return None, run.status
-    if run.started_at is None:
-        ComputeRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
-    return run, run.status
-
-
-def _lock_keys(run: ComputeRun) -> list[str]:
-    return sorted(f"{name}|{run.grain}" for name in run.metrics)
-
-
-def _locks_acquire(run: ComputeRun, token: int) -> None:
-    """Takes every (metric, grain) lease of the run, waiting up to TALLY_COMPUTE_LOCK_WAIT_S
-    for busy ones: first all at once (one UPDATE), else one by one in sorted order, so two
-    runs that overlap cannot each hold what the other waits for."""
-    lease_s = _setting("TALLY_COMPUTE_LEASE_S", 600)
-    keys = _lock_keys(run)
-    # A concurrent run may insert the same rows: ignore_conflicts keeps the first.
-    ComputeLock.objects.bulk_create([ComputeLock(key=k) for k in keys], ignore_conflicts=True)
-    now = timezone.now()
-    free = Q(run__isnull=True) | Q(run=run) | Q(expires_at__lt=now)
-    expires = now + dt.timedelta(seconds=lease_s)
-    if ComputeLock.objects.filter(free, key__in=keys).update(run=run, expires_at=expires) == len(
-        keys
-    ):
-        return
-    _locks_release(run)
-    wait_until = time.monotonic() + _setting("TALLY_COMPUTE_LOCK_WAIT_S", 30)
-    for key in keys:
-        while True:
-            now = timezone.now()
-            taken = (
-                ComputeLock.objects.filter(key=key)
-                .filter(Q(run__isnull=True) | Q(run=run) | Q(expires_at__lt=now))
-                .update(run=run, expires_at=now + dt.timedelta(seconds=lease_s))
-            )
-            if taken == 1:
-                break
-            if time.monotonic() > wait_until:
-                holder = ComputeLock.objects.filter(key=key).values_list("run_id", flat=True)
-                raise ComputeTransientError(
-                    f"{key.replace('|', ' at grain ')} is being computed by run {holder.first()}",
-                    code="compute_locked",
-                    retry_in=_setting("TALLY_COMPUTE_RETRY_BASE_S", 5),
-                )
-            # Waiting is still working on the run: keep its claim alive meanwhile.
-            _renew(run, token)
-            time.sleep(0.2)
-
-
-def _locks_release(run: ComputeRun) -> None:
-    ComputeLock.objects.filter(key__in=_lock_keys(run), run=run).update(run=None, expires_at=None)
-
-
-def _renew(run: ComputeRun, token: int) -> None:
-    lease = timezone.now() + dt.timedelta(seconds=_setting("TALLY_COMPUTE_LEASE_S", 600))
-    renewed = ComputeRun.objects.filter(pk=run.pk, attempts=token).update(lease_expires_at=lease)
-    if renewed != 1:
-        raise _Fenced()
-    ComputeLock.objects.filter(key__in=_lock_keys(run), run=run).update(expires_at=lease)
-
-
 # --------------------------------------------------------------------------- execute
 
 
@@ -365,23 +274,23 @@ def compute_run_execute(
     """Claims the run and computes its remaining chunks; idempotent (a finished run, or one a
     live attempt holds, is left alone). Raises ComputeTransientError, after recording it, when
     the caller should retry later; permanent errors are stored on the run as ``failed``."""
-    run, status = _claim(run_id, task_id)
+    run, status = run_claim(run_id, task_id)
     if run is None:
         if status == ComputeRun.Status.RUNNING:
             # A live attempt holds the lease (a duplicate delivery): look again after it.
             raise ComputeTransientError(
                 f"run {run_id} is being computed by another worker",
                 code="run_busy",
-                retry_in=_setting("TALLY_COMPUTE_LEASE_S", 600),
+                retry_in=jobs_setting("TALLY_COMPUTE_LEASE_S", 600),
             )
         return ComputeRun.objects.get(pk=run_id)
     token = run.attempts
     try:
         waited = time.perf_counter()
         try:
-            _locks_acquire(run, token)
+            locks_acquire(run, token)
         except BaseException:
-            _locks_release(run)  # what it took before giving up
+            locks_release(run)  # what it took before giving up
             raise
         run.timings = {
             **run.timings,
@@ -392,13 +301,13 @@ def compute_run_execute(
         try:
             _compute_chunks(run, token, on_progress)
         finally:
-            _locks_release(run)
-    except _Fenced:
+            locks_release(run)
+    except Fenced:
         logger.warning("run %s: attempt %s was taken over; stopping", run_id, token)
         return ComputeRun.objects.get(pk=run_id)
     except (WarehouseError, ComputeTransientError) as exc:
         if exc.code in TRANSIENT_CODES and not final_attempt:
-            retry_in = _setting("TALLY_COMPUTE_RETRY_BASE_S", 5) * 2 ** min(run.retries, 6)
+            retry_in = jobs_setting("TALLY_COMPUTE_RETRY_BASE_S", 5) * 2 ** min(run.retries, 6)
             ComputeRun.objects.filter(pk=run_id, attempts=token).update(
                 status=ComputeRun.Status.RETRYING,
                 retries=F("retries") + 1,
@@ -434,7 +343,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
     groups = metric_groups(manifest, run.metrics)
     versions = _metric_versions(run.release, run.metrics)
     warehouse = settings.WAREHOUSE
-    timeout_s = _setting("TALLY_COMPUTE_TIMEOUT_S", 300)
+    timeout_s = jobs_setting("TALLY_COMPUTE_TIMEOUT_S", 300)
     size = run.timings.get("chunk_periods")
     all_chunks = list(chunks(run.start, run.end, run.grain, size))
     loads = load_filters(release=run.release, as_of=run.as_of) if run.as_of else {}
@@ -442,7 +351,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
     for index, (first, last) in enumerate(all_chunks):
         if index < run.chunks_done:
             continue  # committed by an earlier attempt
-        _renew(run, token)
+        lease_renew(run, token)
         started = time.perf_counter()
         computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]] = {}
         rows_returned = 0
@@ -520,7 +429,7 @@ def _chunk_write(
         chunks_done=index + 1
     )
     if advanced != 1:
-        raise _Fenced()
+        raise Fenced()
     # Tuples, not model instances: a year of 30 daily metrics is 11k rows per chunk, and
     # building/saving that many instances costs more than the warehouse scan.
     existing = {
