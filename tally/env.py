@@ -213,6 +213,25 @@ def parse_time_spine_range(
     return low, high
 
 
+def env_number(variable: str, default: float, environ: Mapping[str, str] | None = None) -> float:
+    """A positive number from the environment (default when unset), or a ConfigError.
+
+    Example:
+        >>> env_number("TALLY_X", 5, {"TALLY_X": "0.5"}), env_number("TALLY_X", 5, {})
+        (0.5, 5.0)
+    """
+    raw = (os.environ if environ is None else environ).get(variable, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(variable, f"expected a positive number, got {raw!r}")
+    return value
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Reads and checks every setting from the environment.
 

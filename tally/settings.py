@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tally.env import BASE_DIR, VAR_DIR, load_config
+from tally.env import BASE_DIR, VAR_DIR, env_number, load_config
 
 CONFIG = load_config()
 
@@ -117,6 +117,23 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis re-delivers a message whose worker died (kill -9: no ack, no reject) once it has been
+# unacknowledged this long; keep it above the longest task (a compute chunk is bounded by
+# TALLY_COMPUTE_TIMEOUT_S, and runs resume after their last committed chunk).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 3600)
+}
+CELERY_BEAT_SCHEDULE = {
+    "tally-schedules-dispatch": {"task": "semantic.tasks.schedules_dispatch", "schedule": 60.0},
+    "tally-audit-all": {"task": "semantic.tasks.audit_all", "schedule": 3600.0},
+}
+
+# Compute jobs (semantic/jobs): the claim/lock lease, waits, retries and the per-query timeout.
+TALLY_COMPUTE_LEASE_S = env_number("TALLY_COMPUTE_LEASE_S", 600)
+TALLY_COMPUTE_LOCK_WAIT_S = env_number("TALLY_COMPUTE_LOCK_WAIT_S", 30)
+TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
+TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
+TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
 
 LOGGING = {
     "version": 1,

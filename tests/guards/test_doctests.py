@@ -27,6 +27,8 @@ MODULES = [
     "lineage.graph",
     "lineage.sql_lineage",
     "lineage.sql_cases",
+    "semantic.jobs.periods",
+    "semantic.jobs.schedules",
     "bench.runner",
     "bench.synthetic",
 ]

@@ -46,6 +46,7 @@ class Command(TallyCommand):
         self._step("registry", lambda: call_command("migrate", interactive=False, verbosity=0))
         self._step("warehouse", lambda: self._warehouse(opts))
         self._step("definitions", lambda: self._definitions(opts["definitions"]))
+        self._step("values", lambda: self._values(opts))
         self._step("demo admin", self._admin)
         self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
         self.stdout.write(f"  login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
@@ -83,6 +84,12 @@ class Command(TallyCommand):
             f"release {result.release.name}: {counts['add'] + counts['restore']} added, "
             f"{counts['change']} changed, {counts['retire']} retired"
         )
+
+    def _values(self, opts: dict[str, Any]) -> str:
+        from semantic.jobs.compute import demo_values_ensure
+        from semantic.warehouse.demo import DEFAULT_END_DATE
+
+        return demo_values_ensure(end=DEFAULT_END_DATE, acting_user=None)
 
     def _admin(self) -> str:
         user_model = get_user_model()

@@ -1,0 +1,1 @@
+"""Background computation of metric values: runs, values, revisions, locks and schedules."""
