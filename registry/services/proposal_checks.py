@@ -119,6 +119,30 @@ def _owner(spec: dict[str, Any] | None) -> str | None:
     return str(meta["owner"]) if meta.get("owner") else None
 
 
+def _stored_values(metrics: list[str]) -> list[dict[str, Any]]:
+    """Current computed values of the affected metrics, per metric and grain: the numbers
+    dashboards show today that the change would restate on the next compute."""
+    from django.db.models import Count, Max, Min
+
+    from semantic.models import MetricValue
+
+    rows = (
+        MetricValue.objects.filter(metric_name__in=metrics)
+        .values("metric_name", "grain")
+        .annotate(values=Count("id"), first=Min("period_start"), last=Max("period_start"))
+        .order_by("metric_name", "grain")
+    )
+    return [
+        {
+            "metric": row["metric_name"],
+            "grain": row["grain"],
+            "values": row["values"],
+            "periods": f"{row['first']}..{row['last']}",
+        }
+        for row in rows
+    ]
+
+
 def check_impact(inputs: _Inputs) -> Result:
     keys = [(c.kind, c.name) for c in inputs.changes]
     # Downstream of what changes, in the release as it would be (and of what is retired).
@@ -149,11 +173,12 @@ def check_impact(inputs: _Inputs) -> Result:
         "saved_queries": saved,
         "owners": owners,
         "releases_pinning_current_versions": [f"r{n}" for n in releases],
-        # Stored values come with compute jobs (lineage); none are recorded yet.
-        "stored_values": [],
+        "stored_values": _stored_values(metrics),
     }
+    stored = sum(row["values"] for row in details["stored_values"])
     summary = (
         f"{len(keys)} changed, {len(details['downstream_metrics'])} downstream metric(s), "
+        f"{stored} stored value(s), "
         f"{len(saved)} saved quer{'y' if len(saved) == 1 else 'ies'}, owners: "
         + (", ".join(owners) or "none")
     )

@@ -90,6 +90,33 @@ def test_impact_lists_downstream_metrics_owners_and_releases(
     assert compile_check.details["dialects"][:3] == ["duckdb", "postgres", "mysql"]
 
 
+def test_impact_counts_the_stored_values_a_change_would_restate(
+    analyst: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Values computed for mrr and for arpa (which divides mrr) are listed per metric."""
+    from semantic.jobs.compute import compute_run_create, compute_run_execute
+
+    run = compute_run_create(
+        metrics=["mrr", "arpa"], grain="month", start=dt.date(2026, 8, 1),
+        end=dt.date(2026, 10, 31), enqueue=False, acting_user=None,
+    )  # fmt: skip
+    compute_run_execute(run_id=run.pk)
+    proposal = committed(
+        django_capture_on_commit_callbacks,
+        proposal_create,
+        acting_user=analyst,
+        title="MRR counting half the churn",
+        files={"mrr.yml": MRR_HALF_CHURN},
+    )
+    impact = _checks(proposal)["impact"]
+    stored = {row["metric"]: row for row in impact.details["stored_values"]}
+    assert set(stored) == {"mrr", "arpa"}
+    assert stored["mrr"] == {
+        "metric": "mrr", "grain": "month", "values": 3, "periods": "2026-08-01..2026-10-01"
+    }  # fmt: skip
+    assert "6 stored value(s)" in impact.summary
+
+
 def test_a_check_runs_once_per_revision_and_kind(
     analyst: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
