@@ -1557,19 +1557,37 @@ def _cumulative_select(
             copy=False,
         )
         rows = runs
-    if spec.window:
-        count, unit = spec.window
-        start = exp.Sub(
-            this=spine_day.copy(),
-            expression=exp.Interval(
-                this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
-            ),
+    spine_source: exp.Expr = _table(spine.relation, "spine")
+    if spec.window or spec.grain_to_date:
+        # Each spine day's window bounds are computed once per day, in a derived spine, as
+        # timestamps like row_day: bounds computed inside the join condition are evaluated
+        # per (day, row) pair and cost a third of the query on DuckDB (measured).
+        day = exp.column(spine.column, table="spine_days")
+        if spec.window:
+            count, unit = spec.window
+            lower: exp.Expr = exp.Sub(
+                this=day.copy(),
+                expression=exp.Interval(
+                    this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
+                ),
+            )
+        else:
+            lower = _trunc(day.copy(), str(spec.grain_to_date))
+        spine_source = (
+            exp.select(
+                day,
+                exp.Cast(this=day.copy(), to=TIMESTAMP.copy()).as_("day_end", copy=False),
+                lower.as_("window_start", copy=False),
+            )
+            .from_(_table(spine.relation, "spine_days"), copy=False)
+            .subquery("spine", copy=False)
         )
-        on = exp.and_(on, exp.GT(this=row_day.copy(), expression=start), copy=False)
-    if spec.grain_to_date:
         on = exp.and_(
-            on,
-            exp.GTE(this=row_day.copy(), expression=_trunc(spine_day.copy(), spec.grain_to_date)),
+            exp.LTE(this=row_day.copy(), expression=exp.column("day_end", table="spine")),
+            (exp.GT if spec.window else exp.GTE)(
+                this=row_day.copy(), expression=exp.column("window_start", table="spine")
+            ),
+            copy=False,
         )
 
     def combine(leaf: Leaf, value: exp.Expr) -> exp.Expr:
@@ -1587,7 +1605,7 @@ def _cumulative_select(
         ],
     )
     daily = _join(
-        daily.from_(_table(spine.relation, "spine"), copy=False),
+        daily.from_(spine_source, copy=False),
         rows.subquery("source_rows", copy=False),
         on=on,
         kind="INNER",
