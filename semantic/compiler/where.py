@@ -1181,7 +1181,7 @@ class _Reader:
                     type(p) is exp.DataTypeParam and type(p.this) is exp.Literal for p in params
                 )
             ):
-                shown = to.sql() if isinstance(to, exp.Expression) else "?"
+                shown = to.sql() if isinstance(to, exp.Expr) else "?"
                 message = MSG_CAST_TYPE.format(type=shown)
                 hint = HINT_CAST_TYPE.format(types=", ".join(sorted(set(_CAST_TYPES.values()))))
                 raise self.fail_node(node, message, hint)
@@ -1192,7 +1192,7 @@ class _Reader:
             )
             if value not in _TRUNC_UNITS:
                 shown = "?"
-                if isinstance(unit, exp.Expression):
+                if isinstance(unit, exp.Expr):
                     shown = self.template_text(self.node_span(unit), unit.sql())
                 message = MSG_UNIT.format(unit=shown, function="DATE_TRUNC")
                 choices = ", ".join(sorted(_TRUNC_UNITS))
