@@ -16,6 +16,8 @@ from lineage.selectors import (
     lineage_path,
     lineage_upstream,
 )
+from lineage.trace import value_trace
+from semantic.compiler.spec import DIALECTS
 
 
 class NodeInput(serializers.Serializer):
@@ -97,3 +99,15 @@ class LineageOpenLineageApi(APIView):
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
         return Response(lineage_openlineage(node=data["node"], release_ref=data.get("release")))
+
+
+class ValueTraceApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        dialect = serializers.ChoiceField(choices=list(DIALECTS), required=False, allow_null=True)
+        rows = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, value_id: int) -> Response:
+        data = _input(self.InputSerializer, request)
+        trace = value_trace(value_id=value_id, dialect=data.get("dialect"), rows=data.get("rows"))
+        return Response(trace.as_dict())

@@ -356,16 +356,10 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]] = {}
         rows_returned = 0
         for group in groups:
-            query = MetricQuery(
-                metrics=group,
-                group_by=(f"metric_time__{run.grain}", *run.slices),
-                where=tuple(
-                    loads[m] for m in sorted(metric_sources(manifest, group[0])) if m in loads
-                ),
-                start_time=first.isoformat(),
-                end_time=last.isoformat(),
+            query = run_chunk_query(
+                run=run, manifest=manifest, group=group, first=first, last=last, loads=loads,
                 dialect=warehouse.dialect,
-            )
+            )  # fmt: skip
             compiled = compile_metric_query(query=query, release_ref=run.release.name)
             time_spine_ensure(sql=compiled.sql, release_ref=run.release.name)
             hashes.append(sql_hash(compiled.sql))
@@ -400,6 +394,28 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         ComputeRun.objects.filter(pk=run.pk, attempts=token).update(
             sql_hash=sql_hash("\n".join(hashes))
         )
+
+
+def run_chunk_query(
+    *,
+    run: ComputeRun,
+    manifest: Manifest,
+    group: tuple[str, ...],
+    first: dt.date,
+    last: dt.date,
+    loads: dict[str, str],
+    dialect: str,
+) -> MetricQuery:
+    """The query a run executes for one source group and chunk (value tracing rebuilds the
+    run's SQL with it, so both must stay this one function)."""
+    return MetricQuery(
+        metrics=group,
+        group_by=(f"metric_time__{run.grain}", *run.slices),
+        where=tuple(loads[m] for m in sorted(metric_sources(manifest, group[0])) if m in loads),
+        start_time=first.isoformat(),
+        end_time=last.isoformat(),
+        dialect=dialect,
+    )
 
 
 def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]:
