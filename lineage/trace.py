@@ -30,6 +30,7 @@ from lineage.graph import (
     add_stored_value,
     metric_id,
     openlineage_column_lineage,
+    path,
     resolve_node,
     upstream_tree,
 )
@@ -393,8 +394,8 @@ def _value_graph(
 
 
 def _source_columns(sub: nx.MultiDiGraph, value_node: str) -> tuple[dict[str, Any], ...]:
-    """Warehouse columns above the value, DIRECT or INDIRECT as OpenLineage marks them, with
-    the first hop each takes (the expression that reads it)."""
+    """Warehouse columns above the value, DIRECT or INDIRECT as OpenLineage marks them, each
+    with its shortest path down to the value and the expression at every hop."""
     facet = openlineage_column_lineage(sub, value_node)
     out = []
     for field_ in facet["fields"].values():
@@ -402,9 +403,8 @@ def _source_columns(sub: nx.MultiDiGraph, value_node: str) -> tuple[dict[str, An
             column = f"{item['name']}.{item['field']}"
             node = f"column:{column}"
             hops = [
-                {"to": target, "edge": data.get("type"), "expr": data.get("expr") or ""}
-                for _, target, data in sorted(sub.out_edges(node, data=True), key=lambda e: e[1])
-                if data.get("type") != "contains"
+                {"node": hop.node, "edge": hop.edge_type, "expr": hop.expr}
+                for hop in path(sub, node, value_node)
             ]
             transformation = item["transformations"][0]
             out.append(
