@@ -21,6 +21,7 @@ DJANGO_FREE = [
     "semantic.compiler.where",
     "semantic.compiler.sql_passes",
     "semantic.compiler.saved",
+    "semantic.compiler.drilldown",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
