@@ -264,3 +264,30 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         time_spine_start=spine_start,
         time_spine_end=spine_end,
     )
+
+
+def env_openlineage(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Where OpenLineage run events go: ``url`` (an HTTP endpoint) or ``file`` (one JSON event
+    per line, relative to the repository root), the job ``namespace``; empty when unset.
+
+    Example:
+        >>> env_openlineage({"TALLY_OPENLINEAGE_URL": "http://marquez:5000"})["url"]
+        'http://marquez:5000'
+        >>> env_openlineage({"TALLY_OPENLINEAGE_URL": "marquez"})
+        Traceback (most recent call last):
+        ...
+        tally.env.ConfigError: TALLY_OPENLINEAGE_URL: expected an http(s):// URL, got 'marquez'
+    """
+    source = os.environ if environ is None else environ
+    url = source.get("TALLY_OPENLINEAGE_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("TALLY_OPENLINEAGE_URL", f"expected an http(s):// URL, got {url!r}")
+    file = source.get("TALLY_OPENLINEAGE_FILE", "").strip()
+    if file and not os.path.isabs(file):
+        file = str(BASE_DIR / file)
+    return {
+        "url": url,
+        "endpoint": source.get("TALLY_OPENLINEAGE_ENDPOINT", "").strip() or "api/v1/lineage",
+        "file": file,
+        "namespace": source.get("TALLY_OPENLINEAGE_NAMESPACE", "").strip() or "tally",
+    }

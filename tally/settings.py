@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tally.env import BASE_DIR, VAR_DIR, env_number, load_config
+from tally.env import BASE_DIR, VAR_DIR, env_number, env_openlineage, load_config
 
 CONFIG = load_config()
 
@@ -134,6 +134,12 @@ TALLY_COMPUTE_LOCK_WAIT_S = env_number("TALLY_COMPUTE_LOCK_WAIT_S", 30)
 TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
 TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
 TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
+
+# OpenLineage run events of compute runs (lineage/openlineage.py): START, COMPLETE, FAIL to an
+# HTTP endpoint (TALLY_OPENLINEAGE_URL, e.g. Marquez) or a file (TALLY_OPENLINEAGE_FILE, one
+# JSON event per line); neither set means no events.
+TALLY_OPENLINEAGE = env_openlineage()
+TALLY_OPENLINEAGE_TIMEOUT_S = env_number("TALLY_OPENLINEAGE_TIMEOUT_S", 5)
 
 LOGGING = {
     "version": 1,

@@ -52,7 +52,7 @@ from semantic.compiler.compile import (
     parse_group_by,
 )
 from semantic.compiler.dialects import render
-from semantic.compiler.manifest import GRAINS, Manifest, Metric
+from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT
 from tally.errors import QueryError
@@ -197,6 +197,29 @@ def drilldown_selects(
             )
         )
     return tuple(parts)
+
+
+def metric_measures(manifest: Manifest, metric: str) -> tuple[Measure, ...]:
+    """Every measure a metric aggregates (through ratio, derived and conversion inputs).
+
+    Example:
+        >>> from semantic.compiler.manifest import build_manifest
+        >>> model = {"name": "orders", "model": "ref('orders')", "defaults":
+        ...     {"agg_time_dimension": "ordered_at"}, "entities": [{"name": "order",
+        ...     "type": "primary", "expr": "id"}], "dimensions": [{"name": "ordered_at",
+        ...     "type": "time", "type_params": {"time_granularity": "day"}}], "measures":
+        ...     [{"name": "amount", "agg": "sum"}, {"name": "orders", "agg": "count", "expr": "id"}]}
+        >>> specs = [("semantic_model", "orders", model, "1.0"), ("metric", "aov", {"name": "aov",
+        ...     "type": "ratio", "type_params": {"numerator": "sales", "denominator": "n"}}, "1.0")]
+        >>> specs += [("metric", n, {"name": n, "type": "simple", "type_params": {"measure": m}},
+        ...     "1.0") for n, m in (("sales", "amount"), ("n", "orders"))]
+        >>> [m.name for m in metric_measures(build_manifest(specs), "aov")]
+        ['amount', 'orders']
+    """
+    # By name: a semi-additive measure's spec is a dict, so Measure is not hashable.
+    found = {leaf.measure.name: leaf.measure for _, _, leaf in _metric_parts(
+        manifest.metrics[metric], manifest)}  # fmt: skip
+    return tuple(found.values())
 
 
 def _metric_parts(metric: Metric, manifest: Manifest) -> list[tuple[str, str, Leaf]]:

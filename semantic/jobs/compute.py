@@ -285,6 +285,7 @@ def compute_run_execute(
             )
         return ComputeRun.objects.get(pk=run_id)
     token = run.attempts
+    _openlineage_emit(run, "START")
     try:
         waited = time.perf_counter()
         try:
@@ -326,7 +327,22 @@ def compute_run_execute(
         _finish(run_id, token, ComputeRun.Status.FAILED, error={**body, "hint": None})
     else:
         _finish(run_id, token, ComputeRun.Status.SUCCEEDED, error=None)
-    return ComputeRun.objects.get(pk=run_id)
+    finished = ComputeRun.objects.select_related("release").get(pk=run_id)
+    _openlineage_emit(finished, "COMPLETE" if finished.status == "succeeded" else "FAIL")
+    return finished
+
+
+def _openlineage_emit(run: ComputeRun, event_type: str) -> None:
+    """Sends the run's OpenLineage event when a transport is configured; lineage never fails
+    a run (run_event_emit logs its own errors; this guards the import too)."""
+    try:
+        from openlineage.client.event_v2 import RunState
+
+        from lineage.openlineage import run_event_emit
+
+        run_event_emit(run=run, event_type=RunState(event_type))
+    except Exception:
+        logger.exception("OpenLineage %s event of run %s not sent", event_type, run.pk)
 
 
 def _finish(run_id: int, token: int, status: str, *, error: Any) -> None:
