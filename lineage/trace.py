@@ -51,6 +51,11 @@ from tally.errors import NotFound, QueryError
 MSG_UNKNOWN_VALUE = "no stored value with id {value_id}"
 HINT_UNKNOWN_VALUE = "list stored values with GET /api/v1/values?metric=NAME (each row has its id)"
 MSG_BAD_DIALECT = "unsupported dialect {dialect!r}"
+NOTE_REPOINTED = (
+    "release {value_release} recomputed this value with the same result under metric version "
+    "{version}; the SQL, definitions and drill-down are those of run {run} (release "
+    "{run_release}, metric version {run_version}), which computed it"
+)
 # Recompiling every chunk of a run to check its sql_hash costs a compile per (chunk, group);
 # past this many the check is skipped (a 365-chunk daily backfill would take seconds).
 MAX_HASH_CHECK_QUERIES = 48
@@ -117,6 +122,7 @@ class ValueTrace:
     lineage: dict[str, Any]
     source_columns: tuple[dict[str, Any], ...]
     drilldown: tuple[DrillDown, ...]
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         value, run = self.value, self.run
@@ -161,6 +167,7 @@ class ValueTrace:
             "source_columns": list(self.source_columns),
             "lineage": self.lineage,
             "drilldown": [d.as_dict() for d in self.drilldown],
+            "notes": list(self.notes),
         }
 
     def lines(self) -> Iterator[str]:
@@ -173,6 +180,8 @@ class ValueTrace:
             f"release {value.release.name}"
         )
         ended = f", finished {run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else ""
+        for note in self.notes:
+            yield f"  note: {note}"
         yield (
             f"run {run.pk}: {run.status}, release {self.release.name}, {run.grain} "
             f"{run.start} .. {run.end}{ended}"
@@ -258,7 +267,19 @@ def value_trace(
     release = run.release
     manifest = manifest_for_release(release)
     name = value.metric_name
-    version = f"{value.metric_version.major}.{value.metric_version.minor}"
+    version = value.metric_version.semver
+    notes: list[str] = []
+    if value.release_id != run.release_id:
+        # An unchanged number under a new version is repointed, not rewritten (compute.py).
+        notes.append(
+            NOTE_REPOINTED.format(
+                value_release=value.release.name,
+                version=version,
+                run=run.pk,
+                run_release=release.name,
+                run_version=manifest.metrics[name].version if name in manifest.metrics else "?",
+            )
+        )
     run_dialect = _run_dialect(run)
 
     loads = load_filters(release=release, as_of=run.as_of) if run.as_of else {}
@@ -314,6 +335,7 @@ def value_trace(
         lineage=upstream_tree(sub, value_node).as_dict(),
         source_columns=_source_columns(sub, value_node),
         drilldown=drilldown,
+        notes=tuple(notes),
     )
 
 

@@ -14,7 +14,7 @@ import sqlglot
 from django.core.management import call_command
 from django.test import Client
 
-from lineage.trace import MSG_UNKNOWN_VALUE, ValueNotFound, value_trace
+from lineage.trace import MSG_UNKNOWN_VALUE, NOTE_REPOINTED, ValueNotFound, value_trace
 from semantic.jobs.compute import compute_run_create, compute_run_execute
 from semantic.models import ComputeRun, MetricValue
 from tally.errors import QueryError
@@ -270,3 +270,37 @@ def test_trace_command_prints_a_report_json_and_rows(
         call_command("trace", "424242")
     assert exited.value.code == 1
     assert "error[unknown_value]: no stored value with id 424242" in capsys.readouterr().err
+
+
+def test_value_repointed_to_a_new_version_traces_the_run_that_computed_it(
+    computed: Path, tmp_path: Path
+) -> None:
+    """A description-only change (minor bump) recomputed with the same number repoints the
+    value to version 1.1 without rewriting it: the trace says so, and its SQL and
+    definitions stay those of the run (release r1) that computed the number."""
+    import shutil
+
+    from registry.services.definitions import definitions_sync
+    from tests.conftest import ROOT
+
+    first = _run(["revenue"], start=dt.date(2026, 9, 1), end=dt.date(2026, 9, 2))
+    folder = tmp_path / "defs"
+    shutil.copytree(ROOT / "fixtures", folder)
+    metrics = folder / "metrics" / "revenue.yml"
+    metrics.write_text(
+        metrics.read_text().replace(
+            "Amount of paid invoices, by invoice issue date.", "Paid invoice amounts by issue date."
+        )
+    )
+    definitions_sync(root=folder, acting_user=None)
+    second = _run(["revenue"], start=dt.date(2026, 9, 1), end=dt.date(2026, 9, 2))
+    assert second.values_unchanged > 0 and second.values_written == 0
+    value = _values("revenue")[0]
+    assert value.run_id == first.pk and value.release.name == "r2"
+    trace = value_trace(value_id=value.pk).as_dict()
+    assert trace["value"]["metric_version"] == "1.1" and trace["run"]["release"] == "r1"
+    assert trace["notes"] == [
+        NOTE_REPOINTED.format(value_release="r2", version="1.1", run=first.pk,
+                              run_release="r1", run_version="1.0")
+    ]  # fmt: skip
+    assert trace["compiled"]["sql"].startswith("-- tally release r1: revenue@1.0")
