@@ -335,6 +335,9 @@ def compute_run_execute(
 def _openlineage_emit(run: ComputeRun, event_type: str) -> None:
     """Sends the run's OpenLineage event when a transport is configured; lineage never fails
     a run (run_event_emit logs its own errors; this guards the import too)."""
+    sink = getattr(settings, "TALLY_OPENLINEAGE", None) or {}
+    if not (sink.get("url") or sink.get("file")):
+        return  # no sink: build nothing (the default; compute runs pay nothing for lineage)
     try:
         from openlineage.client.event_v2 import RunState
 
