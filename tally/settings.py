@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tally.env import BASE_DIR, VAR_DIR, env_number, load_config
+from tally.env import BASE_DIR, VAR_DIR, env_number, env_pii_mask, env_pii_salt, load_config
 
 CONFIG = load_config()
 
@@ -134,6 +134,12 @@ TALLY_COMPUTE_LOCK_WAIT_S = env_number("TALLY_COMPUTE_LOCK_WAIT_S", 30)
 TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
 TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
 TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
+
+# PII masking (semantic/compiler/policies.py): the salt of the pseudonyms, set on the warehouse
+# session when a query runs and never written into SQL, output or logs; and the default mask
+# of PII columns whose contract does not choose one (hash | null).
+TALLY_PII_SALT = env_pii_salt(SECRET_KEY)
+TALLY_PII_MASK = env_pii_mask()
 
 LOGGING = {
     "version": 1,

@@ -23,6 +23,11 @@ from registry.definitions.project import (
 )
 
 GRAINS = ("day", "week", "month", "quarter", "year")
+# How a PII column is shown to a principal without view_pii: a salted hash pseudonym (stays
+# joinable and countable) or NULL. A contract picks per column with the ODCS custom property
+# ``tallyMask``; otherwise the compile's default (setting TALLY_PII_MASK) applies.
+MASK_MODES = ("hash", "null")
+MASK_PROPERTY = "tallyMask"
 # One-row-per-entity types: joining *to* a model on such an entity cannot fan out.
 UNIQUE_ENTITY_TYPES = ("primary", "unique", "natural")
 
@@ -62,6 +67,11 @@ class SemanticModel:
     dimensions: Mapping[str, Dimension]
     measures: Mapping[str, Measure]
     primary_entity: str | None
+    # Row policies declared in ``config.meta.tally.row_policies`` (raw mappings, checked at
+    # sync; the compiler parses them and fails closed on anything malformed).
+    row_policies: tuple[Mapping[str, Any], ...] = ()
+    # PII columns of the model's table (from its contract) → mask mode ("" = the default).
+    pii_columns: Mapping[str, str] = field(default_factory=dict)
 
     def unique_entities(self) -> set[str]:
         return {e.name for e in self.entities.values() if e.type in UNIQUE_ENTITY_TYPES}
@@ -106,6 +116,15 @@ class Manifest:
     _unique_index: dict[str, tuple[SemanticModel, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+
+    def row_policies(self, entity: str) -> tuple[tuple[SemanticModel, int, Mapping[str, Any]], ...]:
+        """(declaring model, index, policy) of every row policy on ``entity``, in model order."""
+        return tuple(
+            (model, index, policy)
+            for model in self.semantic_models.values()
+            for index, policy in enumerate(model.row_policies)
+            if isinstance(policy, Mapping) and policy.get("entity") == entity
+        )
 
     def models_with_unique_entity(self, entity: str) -> tuple[SemanticModel, ...]:
         found = self._unique_index.get(entity)
@@ -164,6 +183,9 @@ def _semantic_model(
             use_discrete_percentile=bool(params.get("use_discrete_percentile")),
             non_additive=m.get("non_additive_dimension"),
         )
+    meta = (spec.get("config") or {}).get("meta") or {}
+    tally_meta = meta.get("tally") if isinstance(meta, Mapping) else None
+    policies = (tally_meta or {}).get("row_policies") if isinstance(tally_meta, Mapping) else None
     return SemanticModel(
         name=obj.name,
         relation=(relation.database, relation.schema, relation.table),
@@ -172,7 +194,46 @@ def _semantic_model(
         measures=measures,
         primary_entity=spec.get("primary_entity")
         or next((e.name for e in entities.values() if e.type == "primary"), None),
+        # A malformed (non-list) value is kept as one policy the compiler refuses: dropping it
+        # would silently open every row.
+        row_policies=tuple(policies)
+        if isinstance(policies, list)
+        else ((policies,) if policies else ()),
+        pii_columns=_pii_columns(obj, contracts, relation.table),
     )
+
+
+def _pii_columns(
+    obj: DefinitionObject, contracts: list[DefinitionObject], table: str
+) -> dict[str, str]:
+    """PII columns of ``table`` in the contract that covers it, with their mask mode."""
+    from registry.definitions.contracts import contract_tables
+
+    wanted = ((obj.spec.get("config") or {}).get("meta") or {}).get("contract")
+    for contract in contracts:
+        if wanted and contract.name != wanted:
+            continue
+        for schema_object in contract.spec.get("schema") or []:
+            name = schema_object.get("physicalName") or schema_object.get("name")
+            if name != table:
+                continue
+            columns = {c.name: c for c in contract_tables({"schema": [schema_object]})[table]}
+            found: dict[str, str] = {}
+            for prop in schema_object.get("properties") or []:
+                column = columns.get(str(prop.get("physicalName") or prop.get("name")))
+                if column is None or not column.is_pii:
+                    continue
+                mode = next(
+                    (
+                        str(custom.get("value") or "").lower()
+                        for custom in prop.get("customProperties") or []
+                        if isinstance(custom, Mapping) and custom.get("property") == MASK_PROPERTY
+                    ),
+                    "",
+                )
+                found[column.name] = mode
+            return found
+    return {}
 
 
 def _time_spine(project_spec: Mapping[str, Any] | None, schema: str) -> TimeSpine:
