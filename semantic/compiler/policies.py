@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,19 @@ def policy_location(model: str, index: int) -> str:
 
 
 def parse_policy_filter(text: Any, location: str) -> ParsedWhere:
+    # Parsing (Jinja + sqlglot) is most of the cost of securing a compile, and a release's
+    # policies never change: each (text, location) is parsed once per process.
+    if not isinstance(text, str):
+        return _parse_policy_filter(text, location)
+    return _parse_policy_filter_cached(text, location)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_policy_filter_cached(text: str, location: str) -> ParsedWhere:
+    return _parse_policy_filter(text, location)
+
+
+def _parse_policy_filter(text: Any, location: str) -> ParsedWhere:
     """A policy filter with every ``{{ principal.X }}`` as a marker literal, checked like a
     query's where (same allow-list, no bare columns, no subqueries).
 
