@@ -65,8 +65,9 @@ def _with_email(kind: str, name: str, spec: dict[str, Any]) -> None:
 
 
 @cache
-def pii_manifest() -> Manifest:
-    """fixtures/ (tenant policy on account) plus users.email as a dimension and a measure."""
+def pii_manifest(schema: str = "main") -> Manifest:
+    """fixtures/ (tenant policy on account) plus users.email as a dimension and a measure;
+    ``schema`` is where the warehouse keeps the tables (PostgreSQL: public)."""
     rows = _rows_with(_with_email)
     rows.append(
         (
@@ -80,7 +81,7 @@ def pii_manifest() -> Manifest:
             "1.0",
         )
     )
-    return build_manifest(rows, release="r1")
+    return build_manifest(rows, release="r1", default_schema=schema, schema_map={"main": schema})
 
 
 @cache
