@@ -520,3 +520,59 @@ def check_unmasked(condition: exp.Expr, source: _Source, access: Access, locatio
                 location=location,
                 hint=HINT_MASKED_FILTER,
             )
+
+
+@dataclass(frozen=True)
+class SecuredSelect:
+    """A query secured for a principal, and the session variables it reads."""
+
+    tree: exp.Expr
+    parameters: tuple[str, ...]
+
+
+def secure_select(
+    tree: exp.Expr,
+    manifest: Manifest,
+    principal: Principal | None,
+    *,
+    dialect: str,
+    mask_default: str = "hash",
+) -> SecuredSelect:
+    """Applies a principal's PII masks and row policies to any query that reads semantic
+    models' tables (under their ``schema.table`` relation, columns qualified by the table's
+    alias), e.g. the trace drill-down's row reads. ``tree`` is copied, never changed.
+
+    Args:
+        tree: The query, as the compiler or a caller built it (not yet rendered).
+        manifest: The release it reads.
+        principal: Who reads the rows; None returns the tree as it is (trusted caller).
+        dialect: The dialect it will be rendered for (the salt's syntax depends on it).
+        mask_default: The mask of PII columns whose contract does not choose one.
+
+    Returns:
+        The secured tree and the session variables execution must set (see
+        ``CompiledQuery.parameters``).
+
+    Raises:
+        QueryError: a malformed row policy or principal attribute.
+
+    Example:
+        >>> import sqlglot
+        >>> from semantic.compiler.manifest import build_manifest
+        >>> model = {"name": "people", "node_relation": {"alias": "people", "schema_name":
+        ...     "main"}, "entities": [{"name": "person", "type": "primary", "expr": "id"}],
+        ...     "dimensions": [{"name": "org", "type": "categorical"}], "config": {"meta":
+        ...     {"tally": {"row_policies": [{"entity": "person", "filter":
+        ...     "{{ Dimension('person__org') }} = {{ principal.org }}"}]}}}}
+        >>> manifest = build_manifest([("semantic_model", "people", model, "1.0")])
+        >>> select = sqlglot.parse_one("SELECT p.id FROM main.people AS p")
+        >>> secured = secure_select(select, manifest, Principal("u", {"org": "acme"}),
+        ...     dialect="duckdb")
+        >>> secured.tree.sql()
+        "SELECT p.id FROM (SELECT people.* FROM main.people AS people WHERE people.org = 'acme') AS p"
+    """
+    if principal is None:
+        return SecuredSelect(tree, ())
+    access = Access(manifest, principal, dialect, mask_default)
+    secured = secure_tables(mask_columns(tree.copy(), access), access)
+    return SecuredSelect(secured, ("tally_pii_salt",) if access.masked else ())

@@ -21,6 +21,8 @@ DJANGO_FREE = [
     "semantic.compiler.where",
     "semantic.compiler.sql_passes",
     "semantic.compiler.saved",
+    "semantic.compiler.policies",
+    "semantic.compiler.principal",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
