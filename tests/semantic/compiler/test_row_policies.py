@@ -342,6 +342,27 @@ def test_a_list_attribute_in_an_equality_is_refused() -> None:
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
+@pytest.mark.parametrize("level", [None, 0], ids=["optimized", "O0"])
+def test_masks_survive_joins_and_sql_passes(
+    duck: duckdb.DuckDBPyConnection, level: int | None
+) -> None:
+    """A masked dimension one and two joins away (events → users, with accounts), optimised
+    or not: the same counts per pseudonym as per address."""
+    query = MetricQuery(
+        metrics=("events_tracked", "tracked_revenue"), group_by=("user__email", "account__plan")
+    )
+    principal = _as("t", unrestricted=True)
+    masked = _run(duck, compile_query(query, MANIFEST, level=level, principal=principal))
+    plain = _run(duck, compile_query(query, MANIFEST, level=level))
+
+    # Columns: account__plan, user__email, then the metrics.
+    def without_email(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return sorted(((r[0], *r[2:]) for r in rows), key=repr)
+
+    assert without_email(masked) == without_email(plain)
+    assert not {row[1] for row in masked} & {row[1] for row in plain}
+
+
 def test_grouping_by_a_masked_dimension_yields_pseudonyms(duck: duckdb.DuckDBPyConnection) -> None:
     """users.email (classification: pii) groups as MD5(salt:email) for a principal without
     view_pii: one pseudonym per address, no address in the rows or the SQL."""
