@@ -522,6 +522,42 @@ def check_unmasked(condition: exp.Expr, source: _Source, access: Access, locatio
             )
 
 
+MSG_STAR_OVER_PII = "a * read of {model!r} would show its PII columns unmasked to {principal}"
+
+
+def _refuse_star_over_pii(tree: exp.Expr, access: Access) -> None:
+    """Masks replace columns by name; a ``*`` or ``t.*`` projection of a model with masked
+    columns would pass them through raw, so a caller's read must name its columns."""
+    if not access.masks:
+        return
+    by_relation = _models_by_relation(access.manifest)
+    for select in tree.find_all(exp.Select):
+        masked: dict[str, str] = {}
+        sources = [select.args.get("from_"), *(select.args.get("joins") or ())]
+        for source in sources:
+            table = source.this if source is not None else None
+            if not isinstance(table, exp.Table) or not table.db:
+                continue
+            for model in by_relation.get(_relation_of(table), ()):
+                if access.masked_columns(model):
+                    masked[table.alias_or_name] = model.name
+        if not masked:
+            continue
+        for projection in select.expressions:
+            star_of = None
+            if isinstance(projection, exp.Star):
+                star_of = next(iter(masked.values()))
+            elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+                star_of = masked.get(projection.table)
+            if star_of is not None:
+                raise QueryError(
+                    MSG_STAR_OVER_PII.format(model=star_of, principal=access.principal.name),
+                    code="masked_column",
+                    location="select",
+                    hint="name the columns to read; PII columns are then masked",
+                )
+
+
 @dataclass(frozen=True)
 class SecuredSelect:
     """A query secured for a principal, and the session variables it reads."""
@@ -574,5 +610,6 @@ def secure_select(
     if principal is None:
         return SecuredSelect(tree, ())
     access = Access(manifest, principal, dialect, mask_default)
+    _refuse_star_over_pii(tree, access)
     secured = secure_tables(mask_columns(tree.copy(), access), access)
     return SecuredSelect(secured, ("tally_pii_salt",) if access.masked else ())

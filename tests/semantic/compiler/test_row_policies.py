@@ -532,3 +532,16 @@ def test_secure_select_filters_and_masks_a_row_level_read(
     )
     assert rows and sorted(rows) == sorted(expected)
     assert secure_select(read, MANIFEST, None, dialect="duckdb").tree is read
+
+
+def test_secure_select_refuses_a_star_over_pii_columns() -> None:
+    """A * read would pass masked columns through raw: refused unless the principal may view
+    PII."""
+    from semantic.compiler.policies import secure_select
+
+    for sql in ("SELECT * FROM main.users AS u", "SELECT u.* FROM main.users AS u"):
+        read = sqlglot.parse_one(sql, read="duckdb")
+        with pytest.raises(QueryError) as raised:
+            secure_select(read, MANIFEST, _as("t1"), dialect="duckdb")
+        assert raised.value.code == "masked_column"
+        secure_select(read, MANIFEST, _as("t1", view_pii=True), dialect="duckdb")
