@@ -206,6 +206,19 @@ ADVERSARIAL: dict[str, MetricQuery] = {
     "offset": MetricQuery(
         metrics=("revenue_growth_mom",), group_by=("metric_time__month",), **RANGE
     ),
+    "offset_to_grain": MetricQuery(
+        metrics=("mrr_change_month_to_date", "logo_retention"),
+        group_by=("metric_time__day",),
+        **RANGE,
+    ),
+    "join_to_timespine": MetricQuery(
+        metrics=("new_accounts", "churned_accounts"), group_by=("metric_time__day",), **RANGE
+    ),
+    "where_on_entity_keys": MetricQuery(
+        metrics=("events_tracked", "signups"),
+        group_by=("account",),
+        where=("{{ Entity('account') }} > 0 OR {{ Entity('account') }} IS NULL",),
+    ),
     "non_additive": MetricQuery(
         metrics=("current_mrr",), group_by=("metric_time__month", "account__plan")
     ),
