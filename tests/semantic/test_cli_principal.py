@@ -117,3 +117,12 @@ def test_no_binding_means_no_rows(env: dict[str, str]) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == []
+
+
+def test_a_malformed_principal_attr_is_an_error(env: dict[str, str]) -> None:
+    result = run_tally("compile", "--metrics", "signups", "--principal-attr", "tenant", env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "principal_attr[0]: error[bad_principal]: --principal-attr 'tenant' is not KEY=VALUE",
+        "  hint: e.g. --principal-attr tenant_id=t1 --principal-attr regions=EU,US",
+    ]

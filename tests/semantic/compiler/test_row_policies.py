@@ -558,3 +558,33 @@ def test_secure_select_refuses_a_star_over_pii_columns() -> None:
             secure_select(read, MANIFEST, _as("t1"), dialect="duckdb")
         assert raised.value.code == "masked_column"
         secure_select(read, MANIFEST, _as("t1", view_pii=True), dialect="duckdb")
+
+
+def test_error_texts() -> None:
+    """Snapshots of the user-facing texts of row policies and masks."""
+    from semantic.compiler.policies import secure_select
+
+    with pytest.raises(QueryError) as raised:
+        compile_query(
+            ADVERSARIAL["simple_on_facts"], MANIFEST, principal=Principal("u", {"tenant_id": ["a"]})
+        )
+    assert raised.value.message == (
+        "principal attribute 'tenant_id' is a list; compare it with IN, e.g. "
+        "{{ Dimension('account__region') }} IN {{ principal.tenant_id }}"
+    )
+    with pytest.raises(QueryError) as raised:
+        compile_query(
+            ADVERSARIAL["simple_on_facts"], MANIFEST, principal=Principal("u", {"tenant_id": {}})
+        )
+    assert raised.value.message == "principal attribute 'tenant_id' has a value of type dict"
+    with pytest.raises(QueryError) as raised:
+        secure_select(
+            sqlglot.parse_one("SELECT * FROM main.users AS u"),
+            MANIFEST,
+            _as("t1"),
+            dialect="duckdb",
+        )
+    assert raised.value.message == (
+        "a * read of 'users' would show its PII columns unmasked to user:t1"
+    )
+    assert raised.value.hint == "name the columns to read; PII columns are then masked"
