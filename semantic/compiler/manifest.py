@@ -150,7 +150,7 @@ def _expr(element: Mapping[str, Any]) -> str:
 
 
 def _semantic_model(
-    obj: DefinitionObject, contracts: list[DefinitionObject], schema: str
+    obj: DefinitionObject, contracts: list[DefinitionObject], schema: str, pii: PiiIndex
 ) -> SemanticModel:
     spec = obj.spec
     relation = resolve_relation(obj, contracts, default_schema=schema)
@@ -199,23 +199,23 @@ def _semantic_model(
         row_policies=tuple(policies)
         if isinstance(policies, list)
         else ((policies,) if policies else ()),
-        pii_columns=_pii_columns(obj, contracts, relation.table),
+        pii_columns=_pii_columns(obj, pii, relation.table),
     )
 
 
-def _pii_columns(
-    obj: DefinitionObject, contracts: list[DefinitionObject], table: str
-) -> dict[str, str]:
-    """PII columns of ``table`` in the contract that covers it, with their mask mode."""
+PiiIndex = dict[str, list[tuple[str, dict[str, str]]]]
+
+
+def _pii_index(contracts: list[DefinitionObject]) -> PiiIndex:
+    """Table → [(contract, {PII column: mask mode})] in contract order, built once per
+    manifest (a registry can hold a thousand contracts)."""
     from registry.definitions.contracts import contract_tables
 
-    wanted = ((obj.spec.get("config") or {}).get("meta") or {}).get("contract")
+    index: PiiIndex = {}
     for contract in contracts:
-        if wanted and contract.name != wanted:
-            continue
         for schema_object in contract.spec.get("schema") or []:
-            name = schema_object.get("physicalName") or schema_object.get("name")
-            if name != table:
+            table = str(schema_object.get("physicalName") or schema_object.get("name") or "")
+            if not table:
                 continue
             columns = {c.name: c for c in contract_tables({"schema": [schema_object]})[table]}
             found: dict[str, str] = {}
@@ -223,7 +223,7 @@ def _pii_columns(
                 column = columns.get(str(prop.get("physicalName") or prop.get("name")))
                 if column is None or not column.is_pii:
                     continue
-                mode = next(
+                found[column.name] = next(
                     (
                         str(custom.get("value") or "").lower()
                         for custom in prop.get("customProperties") or []
@@ -231,8 +231,17 @@ def _pii_columns(
                     ),
                     "",
                 )
-                found[column.name] = mode
-            return found
+            index.setdefault(table, []).append((contract.name, found))
+    return index
+
+
+def _pii_columns(obj: DefinitionObject, index: PiiIndex, table: str) -> dict[str, str]:
+    """PII columns of ``table`` in the contract that covers it (as resolve_relation picks it),
+    with their mask mode."""
+    wanted = ((obj.spec.get("config") or {}).get("meta") or {}).get("contract")
+    for contract, columns in index.get(table, ()):
+        if not wanted or contract == wanted:
+            return columns
     return {}
 
 
@@ -282,6 +291,7 @@ def build_manifest(
     contracts = [
         DefinitionObject(CONTRACT, n, dict(s), "", 0) for k, n, s, _ in rows if k == CONTRACT
     ]
+    pii = _pii_index(contracts)
     models: dict[str, SemanticModel] = {}
     metrics: dict[str, Metric] = {}
     saved: dict[str, Mapping[str, Any]] = {}
@@ -291,7 +301,7 @@ def build_manifest(
         versions[f"{kind}:{name}"] = version
         if kind == SEMANTIC_MODEL:
             obj = DefinitionObject(kind, name, dict(spec), "", 0)
-            models[name] = _semantic_model(obj, contracts, default_schema)
+            models[name] = _semantic_model(obj, contracts, default_schema, pii)
         elif kind == METRIC:
             metrics[name] = Metric(name, str(spec["type"]), spec, version)
         elif kind == SAVED_QUERY:
