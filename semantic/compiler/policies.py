@@ -91,6 +91,15 @@ def policy_location(model: str, index: int) -> str:
 
 
 def parse_policy_filter(text: Any, location: str) -> ParsedWhere:
+    """A policy filter with every ``{{ principal.X }}`` as a marker literal, checked like a
+    query's where (same allow-list, no bare columns, no subqueries).
+
+    Example:
+        >>> parsed = parse_policy_filter(
+        ...     "{{ Dimension('account__tenant_id') }} = {{ principal.tenant_id }}", "p")
+        >>> parsed.expression.sql()
+        "__tally_ref_0 = ('__tally_principal__tenant_id')"
+    """
     # Parsing (Jinja + sqlglot) is most of the cost of securing a compile, and a release's
     # policies never change: each (text, location) is parsed once per process.
     if not isinstance(text, str):
@@ -104,15 +113,6 @@ def _parse_policy_filter_cached(text: str, location: str) -> ParsedWhere:
 
 
 def _parse_policy_filter(text: Any, location: str) -> ParsedWhere:
-    """A policy filter with every ``{{ principal.X }}`` as a marker literal, checked like a
-    query's where (same allow-list, no bare columns, no subqueries).
-
-    Example:
-        >>> parsed = parse_policy_filter(
-        ...     "{{ Dimension('account__tenant_id') }} = {{ principal.tenant_id }}", "p")
-        >>> parsed.expression.sql()
-        "__tally_ref_0 = ('__tally_principal__tenant_id')"
-    """
     if not isinstance(text, str) or not text.strip():
         raise _policy_error(location, "filter must be a non-empty text")
     # Parenthesised so that ``x IN {{ principal.regions }}`` parses as an IN list; any other
