@@ -232,6 +232,41 @@ def env_number(variable: str, default: float, environ: Mapping[str, str] | None 
     return value
 
 
+PII_MASK_MODES = ("hash", "null")
+
+
+def env_pii_salt(secret_key: str, environ: Mapping[str, str] | None = None) -> str:
+    """TALLY_PII_SALT, or (unset) a salt derived from SECRET_KEY, so that the demo masks PII
+    with nothing configured; production sets its own so rotating SECRET_KEY does not change
+    every pseudonym.
+
+    Example:
+        >>> env_pii_salt("k", {"TALLY_PII_SALT": "s3cret"}), len(env_pii_salt("k", {}))
+        ('s3cret', 64)
+    """
+    raw = (os.environ if environ is None else environ).get("TALLY_PII_SALT", "")
+    if raw:
+        return raw
+    import hashlib
+
+    return hashlib.sha256(f"tally-pii-salt:{secret_key}".encode()).hexdigest()
+
+
+def env_pii_mask(environ: Mapping[str, str] | None = None) -> str:
+    """TALLY_PII_MASK: how PII columns without their own contract choice are masked.
+
+    Example:
+        >>> env_pii_mask({}), env_pii_mask({"TALLY_PII_MASK": "NULL"})
+        ('hash', 'null')
+    """
+    raw = (os.environ if environ is None else environ).get("TALLY_PII_MASK", "").strip().lower()
+    if not raw:
+        return "hash"
+    if raw not in PII_MASK_MODES:
+        raise ConfigError("TALLY_PII_MASK", f"unknown mask {raw!r}", "use hash or null")
+    return raw
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Reads and checks every setting from the environment.
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tally.env import BASE_DIR, VAR_DIR, env_number, env_openlineage, load_config
+from tally.env import (
+    BASE_DIR,
+    VAR_DIR,
+    env_number,
+    env_openlineage,
+    env_pii_mask,
+    env_pii_salt,
+    load_config,
+)
 
 CONFIG = load_config()
 
@@ -140,6 +148,12 @@ TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
 # JSON event per line); neither set means no events.
 TALLY_OPENLINEAGE = env_openlineage()
 TALLY_OPENLINEAGE_TIMEOUT_S = env_number("TALLY_OPENLINEAGE_TIMEOUT_S", 5)
+
+# PII masking (semantic/compiler/policies.py): the salt of the pseudonyms, set on the warehouse
+# session when a query runs and never written into SQL, output or logs; and the default mask
+# of PII columns whose contract does not choose one (hash | null).
+TALLY_PII_SALT = env_pii_salt(SECRET_KEY)
+TALLY_PII_MASK = env_pii_mask()
 
 LOGGING = {
     "version": 1,

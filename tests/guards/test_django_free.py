@@ -22,6 +22,8 @@ DJANGO_FREE = [
     "semantic.compiler.sql_passes",
     "semantic.compiler.saved",
     "semantic.compiler.drilldown",
+    "semantic.compiler.policies",
+    "semantic.compiler.principal",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",

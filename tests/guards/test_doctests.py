@@ -21,6 +21,7 @@ MODULES = [
     "semantic.compiler.where",
     "semantic.compiler.sql_passes",
     "semantic.compiler.drilldown",
+    "semantic.compiler.policies",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
