@@ -382,7 +382,11 @@ def _drill(part: DrillDownPart, dialect: str, *, rows: int | None, run_dialect: 
     warehouse = settings.WAREHOUSE
     # The rows come from the configured warehouse, in its own dialect, whatever was asked
     # for display.
-    result = execute(warehouse, part.sql(warehouse.dialect), timeout_s=60, row_cap=max(rows, 1))
+    secured = part.secured(warehouse.dialect)
+    # The salt of PII masks is a session variable, set here and never part of the SQL shown.
+    variables = {"tally_pii_salt": settings.TALLY_PII_SALT} if secured.parameters else None
+    result = execute(warehouse, part.sql(warehouse.dialect), timeout_s=60,
+                     row_cap=max(rows, 1), variables=variables)  # fmt: skip
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows

@@ -30,7 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from semantic.compiler.compile import (
     _FILTER_CTES,
@@ -52,7 +54,8 @@ from semantic.compiler.compile import (
     parse_group_by,
 )
 from semantic.compiler.dialects import render
-from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric
+from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
+from semantic.compiler.policies import SecuredSelect, secure_select
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT
 from tally.errors import QueryError
@@ -120,10 +123,21 @@ class DrillDownPart:
     # "model.dimension" of every slice item the rows are restricted by (for lineage).
     slice_dimensions: tuple[str, ...]
     select: exp.Select = field(compare=False, repr=False)
+    # Who reads the rows (None: a trusted caller) and the release they are read under: the
+    # principal's row policies and masks are applied when the read is rendered.
+    principal: Principal | None = field(default=None, compare=False, repr=False)
+    manifest: Manifest | None = field(default=None, compare=False, repr=False)
+
+    def secured(self, dialect: str) -> SecuredSelect:
+        """The read with the principal's row policies and PII masks, and the session
+        variables it needs (the salt) when run."""
+        if self.principal is None or self.manifest is None:
+            return SecuredSelect(self.select, ())
+        return secure_select(self.select, self.manifest, self.principal, dialect=dialect)
 
     def sql(self, dialect: str, *, pretty: bool = True) -> str:
         """The read as SQL text for ``dialect`` (the tree is copied, never rewritten)."""
-        return render(self.select.copy(), dialect, pretty=pretty)
+        return render(self.secured(dialect).tree.copy(), dialect, pretty=pretty)
 
 
 def drilldown_selects(
@@ -148,7 +162,8 @@ def drilldown_selects(
         where: the query filters the value was computed under (a replay's load filter).
         limit: at most this many rows per read (ordered by metric_time); None: all.
         principal: who reads the rows; None is a trusted caller. Row-level security applies
-            its row policies to these reads through this argument (no policy here yet).
+            its row policies and PII masks to these reads (``DrillDownPart.secured``); a
+            principal who may not see PII gets the model's named columns, not ``t.*``.
 
     Returns:
         One part per measure aggregation, in the order the metric names its inputs.
@@ -171,9 +186,6 @@ def drilldown_selects(
         >>> part.first_day, part.last_day, part.reaggregate
         (datetime.date(2026, 1, 1), datetime.date(2026, 1, 31), 'SUM(measure_value)')
     """
-    # Row policies of ``principal`` are the access-control layer's (issue #9): they reach
-    # these reads through the same compiler entry points as compile_query's.
-    del principal
     if metric not in manifest.metrics:
         raise _error(f"unknown metric {metric!r}", code="unknown_metric", location="metric")
     if grain not in GRAINS:
@@ -194,9 +206,28 @@ def drilldown_selects(
                 slice_values=dict(slice_values or {}),
                 where=tuple(where),
                 limit=limit,
+                principal=principal,
             )
         )
     return tuple(parts)
+
+
+def _row_columns(model: SemanticModel, alias: str, principal: Principal | None) -> list[exp.Expr]:
+    """``alias.*``, or the model's own columns by name when ``principal`` may not see its PII
+    columns (masks replace columns by name, so a ``*`` read of such a model is refused)."""
+    if principal is None or principal.view_pii or not model.pii_columns:
+        return [exp.Column(this=exp.Star(), table=exp.to_identifier(alias))]
+    names: dict[str, None] = {}
+    fields = [*model.entities.values(), *model.dimensions.values(), *model.measures.values()]
+    for item in fields:
+        try:
+            parsed = sqlglot.parse_one(item.expr) if item.expr else None
+        except ParseError:  # an expression, not a column: the read names plain columns only
+            continue
+        if isinstance(parsed, exp.Column) and not parsed.table:
+            names.setdefault(parsed.name)
+    names.update(dict.fromkeys(sorted(model.pii_columns)))
+    return [exp.column(name, table=alias) for name in names]
 
 
 def metric_measures(manifest: Manifest, metric: str) -> tuple[Measure, ...]:
@@ -255,6 +286,7 @@ def _part(
     slice_values: dict[str, Any],
     where: tuple[str, ...],
     limit: int | None,
+    principal: Principal | None = None,
 ) -> DrillDownPart:
     measure = leaf.measure
     model = manifest.semantic_models[measure.semantic_model]
@@ -334,9 +366,7 @@ def _part(
         _FILTER_CTES.reset(token)
     conditions += _day_range(time_column.copy(), first_day, last)
 
-    select = exp.select(
-        *columns, exp.Column(this=exp.Star(), table=exp.to_identifier(source.alias))
-    )
+    select = exp.select(*columns, *_row_columns(model, source.alias, principal))
     select = source.from_clause(select)
     for condition in conditions:
         select = select.where(condition, copy=False)
@@ -360,6 +390,8 @@ def _part(
         notes=tuple(notes),
         slice_dimensions=tuple(slice_dimensions),
         select=select,
+        principal=principal,
+        manifest=manifest,
     )
 
 
