@@ -218,10 +218,14 @@ def _row_columns(model: SemanticModel, alias: str, principal: Principal | None) 
     if principal is None or principal.view_pii or not model.pii_columns:
         return [exp.Column(this=exp.Star(), table=exp.to_identifier(alias))]
     names: dict[str, None] = {}
-    fields = [*model.entities.values(), *model.dimensions.values(), *model.measures.values()]
-    for item in fields:
+    exprs = [
+        *(e.expr for e in model.entities.values()),
+        *(d.expr for d in model.dimensions.values()),
+        *(m.expr for m in model.measures.values()),
+    ]
+    for text in exprs:
         try:
-            parsed = sqlglot.parse_one(item.expr) if item.expr else None
+            parsed = sqlglot.parse_one(text) if text else None
         except ParseError:  # an expression, not a column: the read names plain columns only
             continue
         if isinstance(parsed, exp.Column) and not parsed.table:
