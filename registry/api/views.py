@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from registry.definitions.changes import classify_change
 from registry.models import Kind, Status, Tier
+from registry.roles import Action
 from registry.selectors import (
     definition_get,
     definition_list,
@@ -68,6 +69,8 @@ class DefinitionSummaryOutput(serializers.Serializer):
 
 
 class DefinitionListApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionFilter")
     class FilterSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, max_length=200)
@@ -93,6 +96,8 @@ class DefinitionListApi(APIView):
 
 
 class DefinitionDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionDetail")
     class OutputSerializer(DefinitionSummaryOutput):
         spec = serializers.JSONField(source="current_version.spec", default=None)
@@ -105,6 +110,8 @@ class DefinitionDetailApi(APIView):
 
 
 class DefinitionVersionDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionVersionDetail")
     class OutputSerializer(VersionOutput):
         spec = serializers.JSONField()
@@ -117,6 +124,8 @@ class DefinitionVersionDetailApi(APIView):
 
 
 class DefinitionDiffApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionDiffInput")
     class InputSerializer(serializers.Serializer):
         from_version = serializers.CharField(
@@ -175,6 +184,8 @@ class ReleaseOutput(serializers.Serializer):
 
 
 class ReleaseListApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(responses=ReleaseOutput(many=True))
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
@@ -183,6 +194,8 @@ class ReleaseListApi(APIView):
 
 
 class ReleaseDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="ReleaseDetail")
     class OutputSerializer(ReleaseOutput):
         versions = serializers.SerializerMethodField()
