@@ -68,6 +68,7 @@ class Scope(StrEnum):
     QUERY = "query"
     PROPOSE = "propose"
     AUDIT = "audit"
+    PII = "pii"
 
 
 # What a token with a scope may do (further limited by its user's own actions).
@@ -77,6 +78,8 @@ SCOPE_ACTIONS: dict[Scope, frozenset[Action]] = {
     Scope.QUERY: frozenset({Action.READ, Action.QUERY}),
     Scope.PROPOSE: frozenset({Action.READ, Action.PROPOSE, Action.COMMENT}),
     Scope.AUDIT: frozenset({Action.READ, Action.VIEW_AUDIT_LOG}),
+    # Unmasked PII in compiled SQL and results, for a user who may see it anyway.
+    Scope.PII: frozenset({Action.VIEW_PII}),
 }
 
 

@@ -30,7 +30,7 @@ class Command(TallyCommand):
         owner = create.add_mutually_exclusive_group(required=True)
         owner.add_argument("--user", default=None)
         owner.add_argument("--service", default=None, help="service account name")
-        create.add_argument("--scope", required=True, help="read,compile,query,propose,audit")
+        create.add_argument("--scope", required=True, help="read,compile,query,propose,audit,pii")
         create.add_argument("--name", default=None)
         create.add_argument("--expires", default=None, help="30d, 12h, 2w (default: never)")
         create.add_argument("--tenant", default="", help="tenant_id for row policies")
