@@ -42,19 +42,25 @@ def test_the_model_refuses_to_change_or_delete_a_row(event: AuditEvent) -> None:
 
 def test_the_database_refuses_an_update_behind_the_orms_back(event: AuditEvent) -> None:
     """A hand-written UPDATE hits the trigger (SQLite and PostgreSQL)."""
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE registry_auditevent SET action = 'rewritten' WHERE id = %s", [event.pk]
-            )
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE registry_auditevent SET action = 'rewritten' WHERE id = %s", [event.pk]
+        )
     assert AuditEvent.objects.get(pk=event.pk).action == "test.event"
 
 
 @pytest.mark.postgres_only
 def test_postgres_refuses_a_delete_behind_the_orms_back(event: AuditEvent) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM registry_auditevent WHERE id = %s", [event.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM registry_auditevent WHERE id = %s", [event.pk])
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
