@@ -45,6 +45,8 @@ class ValueOutput(serializers.ModelSerializer):
                   "slice", "slice_hash", "value", "run", "computed_at", "revision_count"]  # fmt: skip
 
 
+# Named apart from the proposals API's RevisionOutput (spectacular W001: one schema name).
+@extend_schema_serializer(component_name="ValueRevision")
 class RevisionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     old_value = serializers.CharField(allow_null=True)
