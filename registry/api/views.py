@@ -30,6 +30,13 @@ KIND_SEGMENTS = {
 }
 
 
+# The URL accepts only these segments; saying so in the schema keeps clients (and the
+# fuzz test) on real routes.
+COLLECTION_PARAM = OpenApiParameter(
+    "collection", str, OpenApiParameter.PATH, enum=list(KIND_SEGMENTS)
+)
+
+
 def _kind(segment: str) -> str:
     try:
         return KIND_SEGMENTS[segment]
@@ -82,7 +89,7 @@ class DefinitionListApi(APIView):
     @extend_schema(
         parameters=[
             FilterSerializer,
-            OpenApiParameter("collection", str, OpenApiParameter.PATH, enum=list(KIND_SEGMENTS)),
+            COLLECTION_PARAM,
         ],
         responses=DefinitionSummaryOutput(many=True),
     )
@@ -103,7 +110,7 @@ class DefinitionDetailApi(APIView):
         spec = serializers.JSONField(source="current_version.spec", default=None)
         versions = VersionOutput(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[COLLECTION_PARAM], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str) -> Response:
         definition = definition_get(kind=_kind(collection), name=name)
         return Response(self.OutputSerializer(definition).data)
@@ -116,7 +123,7 @@ class DefinitionVersionDetailApi(APIView):
     class OutputSerializer(VersionOutput):
         spec = serializers.JSONField()
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[COLLECTION_PARAM], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str, version: str) -> Response:
         definition = definition_get(kind=_kind(collection), name=name)
         found = definition_version_get(definition=definition, ref=version)
@@ -145,7 +152,7 @@ class DefinitionDiffApi(APIView):
 
     OutputSerializer = extend_schema_serializer(component_name="DefinitionDiff")(OutputSerializer)
 
-    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    @extend_schema(parameters=[InputSerializer, COLLECTION_PARAM], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
