@@ -161,3 +161,21 @@ def test_cli_exports_json_and_csv(history: None) -> None:
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert {"query.run", "query.compile", "token.create"} <= {r["action"] for r in table}
     assert json.loads(table[0]["payload"]) is not None
+
+
+def test_cli_compile_is_audited_and_runs_as_a_user(
+    fixtures_registry: None, django_user_model: Any, capsys: Any
+) -> None:
+    """`tally compile --as-user` compiles for that user's principal and records it."""
+    user = django_user_model.objects.create_user("ana")
+    role_grant(user=user, role="analyst")
+    call_command("compile", "--metrics", "revenue", "--as-user", "ana", stdout=io.StringIO())
+    row = AuditEvent.objects.get(action="query.compile")
+    assert (row.actor, row.principal) == (user, "user:ana")
+    call_command("compile", "--metrics", "revenue", stdout=io.StringIO())
+    operator = AuditEvent.objects.filter(action="query.compile").first()
+    assert operator is not None and operator.actor is None
+    assert operator.payload["principal"] is None
+    with pytest.raises(SystemExit):
+        call_command("compile", "--metrics", "revenue", "--as-user", "ghost")
+    assert "as_user: error[unknown_user]: no user 'ghost'" in capsys.readouterr().err
