@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    # {% load rules %}{% has_perm "registry.review" user proposal as can %} in templates.
+    "rules",
     "tally",
     "registry",
     "semantic",
@@ -56,6 +58,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.context_processors.access",
             ],
         },
     },

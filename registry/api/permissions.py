@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from registry.models import ApiToken
 from registry.permissions import access_require
 from registry.roles import Action
+from registry.services.audit import audit_event_create
 from tally.errors import PermissionDenied
 
 # Any signed-in user or token, whatever their roles (e.g. /me, one's own tokens).
@@ -53,10 +54,26 @@ class ActionPermission(permissions.BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False  # DRF answers 401 (the bearer authenticator sends WWW-Authenticate)
         if needed != SIGNED_IN:
-            access_require(request.user, needed, token=request_token(request))
+            _checked(request, needed)
         return True
 
 
 def require(request: Request, action: Action, obj: Any = None) -> None:
     """Object-level check inside a view (e.g. merge needs merge in the proposal's domains)."""
-    access_require(request.user, action, obj=obj, token=request_token(request))
+    _checked(request, action, obj)
+
+
+def _checked(request: Request, action: Action, obj: Any = None) -> None:
+    # A refusal is itself audited (`access.denied`): probing for rights leaves a trail. The
+    # row is written outside any service transaction, so the refusal does not roll it back.
+    try:
+        access_require(request.user, action, obj=obj, token=request_token(request))
+    except PermissionDenied as exc:
+        audit_event_create(
+            actor=request.user,
+            action="access.denied",
+            object_kind="endpoint",
+            object_name=f"{request.method} {request.path}",
+            payload={"action": action.value, "reason": exc.message},
+        )
+        raise

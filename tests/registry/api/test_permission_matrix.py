@@ -10,7 +10,7 @@ import pytest
 from django.conf import LazySettings
 from django.test import Client
 
-from registry.models import Domain, Release
+from registry.models import AuditEvent, Domain, Release
 from registry.services.access import role_grant, token_create
 from registry.services.proposals import proposal_create
 from semantic.warehouse.config import parse_warehouse_url
@@ -160,6 +160,9 @@ def test_a_token_never_exceeds_its_user(client: Client, matrix_users: dict[str, 
     )
     assert response.status_code == 403
     assert "roles (viewer)" in response.json()["error"]["message"]
+    denied = AuditEvent.objects.get(action="access.denied")
+    assert denied.object_name == "POST /api/v1/query" and denied.token_id == created.token.pk
+    assert denied.payload["action"] == "query" and denied.actor == matrix_users["viewer"]
 
 
 # --------------------------------------------------------------------------- per domain
