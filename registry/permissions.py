@@ -16,6 +16,7 @@ from typing import Any
 
 import rules
 from django.conf import settings
+from django.db.models import Q
 
 from registry.models import ApiToken, Definition, Domain, Proposal, RoleGrant, TeamMembership
 from registry.roles import (
@@ -132,19 +133,19 @@ def domains_of(obj: Any) -> set[str]:
         from registry.selectors import proposal_changes
 
         out: set[str] = set()
-        keys = []
+        released = Q(pk__in=[])
         for change in proposal_changes(proposal=obj):
             meta = ((change.spec or {}).get("config") or {}).get("meta") or {}
             if meta.get("domain"):
                 out.add(str(meta["domain"]))
-            keys.append((change.kind, change.name))
-        # A retirement has no spec: the definition's current domain governs it.
-        for kind, name in keys:
-            definition = (
-                Definition.objects.filter(kind=kind, name=name).select_related("domain").first()
+            released |= Q(kind=change.kind, name=change.name)
+        # The released definition's domain governs too (a retirement has no spec, and moving
+        # a metric out of a domain needs that domain's rights as well). One query.
+        out |= set(
+            Definition.objects.filter(released, domain__isnull=False).values_list(
+                "domain__slug", flat=True
             )
-            if definition is not None and definition.domain_id:
-                out.add(definition.domain.slug)
+        )
         return out
     raise TypeError(f"no domain for {type(obj).__name__}")
 

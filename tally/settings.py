@@ -111,6 +111,12 @@ REST_FRAMEWORK = {
     # Default deny: a view must declare `access = {METHOD: Action}` (registry/api/permissions.py).
     "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.ActionPermission"],
     "DEFAULT_THROTTLE_CLASSES": ["tally.throttling.ActionRateThrottle"],
+    # JSON only outside DEBUG: the browsable API needs inline scripts the CSP refuses, and
+    # /api/docs/ is the interactive client.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tally.errors.api_exception_handler",

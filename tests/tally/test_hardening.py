@@ -165,3 +165,9 @@ def test_check_deploy_flags_the_development_settings(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "security.W009" in result.stderr + result.stdout  # the development SECRET_KEY
+
+
+def test_the_api_answers_json_even_to_a_browser(sign_in: Any) -> None:
+    """The browsable API (inline scripts, refused by the CSP) is off outside DEBUG."""
+    response = sign_in("ana").get("/api/v1/me", HTTP_ACCEPT="text/html")
+    assert response["Content-Type"] == "application/json"
