@@ -169,5 +169,7 @@ def test_check_deploy_flags_the_development_settings(tmp_path: Path) -> None:
 
 def test_the_api_answers_json_even_to_a_browser(sign_in: Any) -> None:
     """The browsable API (inline scripts, refused by the CSP) is off outside DEBUG."""
-    response = sign_in("ana").get("/api/v1/me", HTTP_ACCEPT="text/html")
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = sign_in("ana").get("/api/v1/me", HTTP_ACCEPT=browser)
+    assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
