@@ -223,3 +223,66 @@ def test_team_membership_makes_a_domain_reviewer(owner: Any, registry_r1: Releas
     assert "reviewer@product" in user_grants(owner).labels()
     assert owner.has_perm("registry.review", Domain.objects.get(slug="product"))
     assert not owner.has_perm("registry.view_audit_log")
+
+
+# --------------------------------------------------------------------------- messages and roles API
+
+
+def test_denial_messages_say_who_what_and_why(client: Client, matrix_users: dict[str, Any]) -> None:
+    """Snapshot of the two denial texts: by role, and by token scope."""
+    client.force_login(matrix_users["viewer"])
+    error = client.post(
+        "/api/v1/compile", {"metrics": ["revenue"]}, content_type="application/json"
+    ).json()["error"]
+    assert error == {
+        "code": "forbidden",
+        "message": "'as-viewer' may not compile: your roles (viewer) do not allow it",
+        "hint": "ask an admin: tally role grant as-viewer ROLE [--domain D]",
+        "location": None,
+        "details": {"action": "compile", "domains": []},
+    }
+    created = token_create(
+        acting_user=None, scopes=["read"], user=matrix_users["admin"], name="looker"
+    )
+    error = (
+        Client()
+        .post(
+            "/api/v1/compile",
+            {"metrics": ["revenue"]},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {created.raw}",
+        )
+        .json()["error"]
+    )
+    assert error["message"] == (
+        "token 'looker' may not compile: the token's scopes (read) do not include it"
+    )
+    assert error["hint"] == (
+        "create a token with a scope that allows it (tally token create --scope …)"
+    )
+
+
+def test_admins_grant_and_revoke_roles_over_the_api(
+    client: Client, matrix_users: dict[str, Any]
+) -> None:
+    client.force_login(matrix_users["admin"])
+    granted = client.post(
+        "/api/v1/roles",
+        {"user": "as-viewer", "role": "reviewer", "domain": "product"},
+        content_type="application/json",
+    )
+    assert granted.status_code == 201, granted.json()
+    assert (granted.json()["role"], granted.json()["domain"]) == ("reviewer", "product")
+    listed = client.get("/api/v1/roles?user=as-viewer").json()["results"]
+    assert {(g["role"], g["domain"]) for g in listed} == {("viewer", None), ("reviewer", "product")}
+    missing_domain = client.post(
+        "/api/v1/roles", {"user": "as-viewer", "role": "editor"}, content_type="application/json"
+    )
+    assert missing_domain.status_code == 400
+    assert missing_domain.json()["error"]["location"] == "domain"
+    revoked = client.post(
+        "/api/v1/roles/revoke",
+        {"user": "as-viewer", "role": "reviewer", "domain": "product"},
+        content_type="application/json",
+    )
+    assert revoked.json() == {"revoked": 1}
