@@ -43,8 +43,9 @@ def add_query_arguments(parser: CommandParser) -> None:
     )
 
 
-def principal_from_options(opts: dict[str, Any]) -> tuple[Any, Any]:
-    """(principal, acting user) for --as-user; (None, None) is the trusted operator."""
+def as_user_from_options(opts: dict[str, Any]) -> tuple[Any, Any]:
+    """(principal, acting user) for --as-user: that user's roles and attributes, as the API
+    would compile for them; (None, None) is the trusted operator."""
     if not opts.get("as_user"):
         return None, None
     from registry.permissions import principal_for
@@ -67,4 +68,4 @@ def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
     )
 
 
-__all__ = ["DIALECTS", "add_query_arguments", "principal_from_options", "query_from_options"]
+__all__ = ["DIALECTS", "add_query_arguments", "as_user_from_options", "query_from_options"]

@@ -8,7 +8,7 @@ from django.core.management.base import CommandParser
 from semantic.audited import metric_query_compile
 from semantic.management.commands._query_args import (
     add_query_arguments,
-    principal_from_options,
+    as_user_from_options,
     query_from_options,
 )
 from semantic.services import saved_query_apply
@@ -30,7 +30,7 @@ class Command(TallyCommand):
             query = saved_query_apply(
                 name=opts["saved_query"], query=query, release_ref=opts["release"]
             )
-        principal, user = principal_from_options(opts)
+        principal, user = as_user_from_options(opts)
         compiled = metric_query_compile(
             query=query, release_ref=opts["release"], principal=principal, acting_user=user
         )
