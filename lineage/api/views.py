@@ -17,6 +17,9 @@ from lineage.selectors import (
     lineage_upstream,
 )
 from lineage.trace import value_trace
+from registry.api.permissions import request_token
+from registry.permissions import access_require, principal_for
+from registry.roles import Action
 from semantic.compiler.spec import DIALECTS
 
 
@@ -32,6 +35,8 @@ def _input(serializer: type[serializers.Serializer], request: Request) -> dict[s
 
 
 class LineageUpstreamApi(APIView):
+    access = {"GET": Action.READ}
+
     class InputSerializer(NodeInput):
         depth = serializers.IntegerField(required=False, min_value=1, max_value=50, default=12)
 
@@ -45,6 +50,8 @@ class LineageUpstreamApi(APIView):
 
 
 class LineageDownstreamApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
@@ -54,6 +61,8 @@ class LineageDownstreamApi(APIView):
 
 
 class LineagePathApi(APIView):
+    access = {"GET": Action.READ}
+
     class InputSerializer(serializers.Serializer):
         source = serializers.CharField(max_length=500)
         target = serializers.CharField(max_length=500)
@@ -72,6 +81,8 @@ class LineagePathApi(APIView):
 
 
 class LineageNodeListApi(APIView):
+    access = {"GET": Action.READ}
+
     class InputSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
         kind = serializers.ChoiceField(
@@ -95,6 +106,8 @@ class LineageNodeListApi(APIView):
 
 
 class LineageOpenLineageApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
@@ -106,8 +119,20 @@ class ValueTraceApi(APIView):
         dialect = serializers.ChoiceField(choices=list(DIALECTS), required=False, allow_null=True)
         rows = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
 
+    access = {"GET": Action.VIEW_VALUES}
+
     @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, value_id: int) -> Response:
         data = _input(self.InputSerializer, request)
-        trace = value_trace(value_id=value_id, dialect=data.get("dialect"), rows=data.get("rows"))
+        token = request_token(request)
+        if data.get("rows"):
+            # Reading source rows is a query: it needs the query right, and row policies
+            # and masks of the caller apply to the drill-down.
+            access_require(request.user, Action.QUERY, token=token)
+        trace = value_trace(
+            value_id=value_id,
+            dialect=data.get("dialect"),
+            rows=data.get("rows"),
+            principal=principal_for(request.user, token=token),
+        )
         return Response(trace.as_dict())

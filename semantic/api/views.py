@@ -6,20 +6,19 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.api.permissions import request_token
+from registry.permissions import principal_for
+from registry.roles import Action
 from registry.selectors import release_get
+from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.compile import queryable_items
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
-from semantic.services import (
-    compile_metric_query,
-    manifest_for_release,
-    query_execute,
-    saved_query_apply,
-)
+from semantic.services import manifest_for_release, saved_query_apply
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 
 MAX_ITEMS = 100
@@ -80,6 +79,9 @@ def _plain(value: Any) -> Any:
 
 
 class CompileApi(APIView):
+    access = {"POST": Action.COMPILE}
+    throttle_scope = "compile"
+
     @extend_schema_serializer(component_name="CompileOutput")
     class OutputSerializer(serializers.Serializer):
         sql = serializers.CharField()
@@ -94,11 +96,19 @@ class CompileApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         query = _with_saved(data, _query(data, data.get("dialect") or settings.WAREHOUSE.dialect))
-        compiled = compile_metric_query(query=query, release_ref=data.get("release"))
+        compiled = metric_query_compile(
+            query=query,
+            release_ref=data.get("release"),
+            principal=principal_for(request.user, token=request_token(request)),
+            acting_user=request.user,
+        )
         return Response(self.OutputSerializer(compiled).data)
 
 
 class QueryApi(APIView):
+    access = {"POST": Action.QUERY}
+    throttle_scope = "query"
+
     @extend_schema_serializer(component_name="QueryOutput")
     class OutputSerializer(serializers.Serializer):
         columns = serializers.ListField(child=serializers.CharField())
@@ -114,7 +124,12 @@ class QueryApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         query = _with_saved(data, _query(data, settings.WAREHOUSE.dialect))
-        answer = query_execute(query=query, release_ref=data.get("release"))
+        answer = metric_query_run(
+            query=query,
+            release_ref=data.get("release"),
+            principal=principal_for(request.user, token=request_token(request)),
+            acting_user=request.user,
+        )
         payload = {
             "columns": list(answer.columns),
             "rows": [[_plain(v) for v in row] for row in answer.rows],
@@ -127,6 +142,8 @@ class QueryApi(APIView):
 
 
 class MetricDimensionsApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="MetricDimensions")
     class OutputSerializer(serializers.Serializer):
         metric = serializers.CharField()
@@ -144,6 +161,9 @@ class MetricDimensionsApi(APIView):
 
 class TimeSpineApi(APIView):
     """GET reports the release's time spine; POST builds or refreshes Tally's own (staff)."""
+
+    # Anyone who reads definitions may see the status; rewriting a warehouse table is compute.
+    access = {"GET": Action.READ, "POST": Action.COMPUTE}
 
     @extend_schema_serializer(component_name="TimeSpineRefreshInput")
     class InputSerializer(serializers.Serializer):
@@ -170,12 +190,6 @@ class TimeSpineApi(APIView):
         planned_end = serializers.DateField(allow_null=True)
         planned_from = serializers.CharField()
         warnings = serializers.ListField(child=serializers.CharField())
-
-    def get_permissions(self) -> list[Any]:
-        # Anyone signed in may read the status; rewriting a warehouse table is for staff.
-        if self.request.method == "POST":
-            return [permissions.IsAdminUser()]
-        return super().get_permissions()
 
     @staticmethod
     def _body(status: TimeSpineStatus) -> dict[str, Any]:

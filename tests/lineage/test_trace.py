@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from lineage.trace import MSG_UNKNOWN_VALUE, NOTE_REPOINTED, ValueNotFound, value_trace
+from registry.services.access import role_grant
 from semantic.jobs.compute import compute_run_create, compute_run_execute
 from semantic.models import ComputeRun, MetricValue
 from tally.errors import QueryError
@@ -234,7 +235,9 @@ def test_trace_api_returns_the_trace_and_rows(
 ) -> None:
     """GET /api/v1/values/{id}/trace?rows=N runs the drill-down; an unknown id is a 404
     with code unknown_value; a bad dialect is a 400; the endpoint is in the OpenAPI schema."""
-    client.force_login(django_user_model.objects.create_user("auditor"))
+    auditor = django_user_model.objects.create_user("auditor")
+    role_grant(user=auditor, role="auditor")
+    client.force_login(auditor)
     _run(["revenue"])
     value = _values("revenue")[0]
     response = client.get(f"/api/v1/values/{value.pk}/trace", {"rows": 1})

@@ -50,6 +50,12 @@ def add_query_arguments(parser: CommandParser) -> None:
         action="store_true",
         help="compile as a principal that may not view PII (PII columns masked)",
     )
+    parser.add_argument(
+        "--as-user",
+        default=None,
+        help="compile for this user's roles and attributes (row policies, masking); "
+        "default: the operator, unrestricted",
+    )
 
 
 def principal_from_options(opts: dict[str, Any]) -> Principal | None:
@@ -72,6 +78,18 @@ def principal_from_options(opts: dict[str, Any]) -> Principal | None:
     return Principal(name="cli", attributes=attributes, view_pii=not opts.get("no_pii"))
 
 
+def as_user_from_options(opts: dict[str, Any]) -> tuple[Any, Any]:
+    """(principal, acting user) for --as-user: that user's roles and attributes, as the API
+    would compile for them; (None, None) is the trusted operator."""
+    if not opts.get("as_user"):
+        return None, None
+    from registry.permissions import principal_for
+    from registry.services.access import user_get
+
+    user = user_get(opts["as_user"], field="as_user")
+    return principal_for(user), user
+
+
 def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
     return MetricQuery(
         metrics=opts["metrics"],
@@ -85,4 +103,10 @@ def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
     )
 
 
-__all__ = ["DIALECTS", "add_query_arguments", "principal_from_options", "query_from_options"]
+__all__ = [
+    "DIALECTS",
+    "add_query_arguments",
+    "as_user_from_options",
+    "principal_from_options",
+    "query_from_options",
+]

@@ -5,12 +5,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
+from semantic.audited import metric_query_compile
 from semantic.management.commands._query_args import (
     add_query_arguments,
+    as_user_from_options,
     principal_from_options,
     query_from_options,
 )
-from semantic.services import compile_metric_query, saved_query_apply
+from semantic.services import saved_query_apply
 from tally.management.base import TallyCommand
 
 
@@ -29,8 +31,12 @@ class Command(TallyCommand):
             query = saved_query_apply(
                 name=opts["saved_query"], query=query, release_ref=opts["release"]
             )
-        compiled = compile_metric_query(
-            query=query, release_ref=opts["release"], principal=principal_from_options(opts)
+        principal, user = as_user_from_options(opts)
+        compiled = metric_query_compile(
+            query=query,
+            release_ref=opts["release"],
+            principal=principal or principal_from_options(opts),
+            acting_user=user,
         )
         self.stdout.write(compiled.sql)
         if opts["explain"]:

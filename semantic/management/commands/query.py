@@ -10,12 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
+from semantic.audited import metric_query_run
 from semantic.management.commands._query_args import (
     add_query_arguments,
+    as_user_from_options,
     principal_from_options,
     query_from_options,
 )
-from semantic.services import query_execute, saved_query_apply
+from semantic.services import saved_query_apply
 from tally.management.base import TallyCommand
 
 
@@ -41,8 +43,12 @@ class Command(TallyCommand):
             query = saved_query_apply(
                 name=opts["saved_query"], query=query, release_ref=opts["release"]
             )
-        answer = query_execute(
-            query=query, release_ref=opts["release"], principal=principal_from_options(opts)
+        principal, user = as_user_from_options(opts)
+        answer = metric_query_run(
+            query=query,
+            release_ref=opts["release"],
+            principal=principal or principal_from_options(opts),
+            acting_user=user,
         )
         if opts["show_sql"]:
             self.stdout.write(answer.compiled.sql)
