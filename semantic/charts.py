@@ -196,13 +196,17 @@ def explore_chart(
         )
         if len(metric_cols) > 1:
             # Metrics of different units share no axis: one panel each.
-            spec["encoding"].pop("color")
-            spec = {**_base(0), "data": {"values": data},
-                    "facet": {"row": {"field": "metric", "type": "nominal", "title": None}},
-                    "resolve": {"scale": {"y": "independent"}},
-                    "spec": {"width": WIDTH, "height": 160, "mark": spec["mark"],
-                             "encoding": {**spec["encoding"], "color": {"value": ACCENT}}}}  # fmt: skip
-            spec.pop("height")
+            # Compositions cannot fit a container's width: panels get a fixed one.
+            encoding = {**spec["encoding"], "color": {"value": ACCENT}}
+            base = _base(0)
+            spec = {
+                "$schema": base["$schema"],
+                "config": base["config"],
+                "data": {"values": data},
+                "facet": {"row": {"field": "metric", "type": "nominal", "title": None}},
+                "resolve": {"scale": {"y": "independent"}},
+                "spec": {"width": 720, "height": 150, "mark": spec["mark"], "encoding": encoding},
+            }
         return spec
     spec.update(
         {

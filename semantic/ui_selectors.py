@@ -111,6 +111,9 @@ def metric_series_get(*, metric: str, grain: str | None = None) -> Series:
     flagged = {a.target.split("/")[2] for a in anomalies}
     values = [_number(v) for _, _, v, _ in rows]
     band = expected_band(values, SEASON.get(grain, 1))
+    if all(v is None or v >= 0 for v in values):
+        # A series that is never negative (counts, amounts) cannot be expected below zero.
+        band = [(max(r[0], 0.0), r[1]) if r else None for r in band]
     points: list[Point] = []
     for (pk, period, _, revised), value, rng in zip(rows, values, band, strict=True):
         day = period.isoformat()

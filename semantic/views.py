@@ -101,9 +101,13 @@ def _explore_form(request: HttpRequest) -> tuple[ExploreForm, dict[str, Any]]:
 def _query(data: dict[str, Any]) -> MetricQuery:
     where = tuple(line.strip() for line in (data.get("where") or "").splitlines() if line.strip())
     order = tuple(o.strip() for o in (data.get("order_by") or "").split(",") if o.strip())
+    group_by = tuple(data.get("group_by") or ())
+    if not order:
+        # A time series reads left to right: default to its time column, oldest first.
+        order = tuple(g for g in group_by if g.startswith("metric_time"))[:1]
     return MetricQuery(
         metrics=tuple(data["metrics"]),
-        group_by=tuple(data.get("group_by") or ()),
+        group_by=group_by,
         where=where,
         start_time=data["start_time"].isoformat() if data.get("start_time") else None,
         end_time=data["end_time"].isoformat() if data.get("end_time") else None,
@@ -116,6 +120,8 @@ def _query(data: dict[str, Any]) -> MetricQuery:
 def _cell(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0) and value.tzinfo is None:
+        return value.date().isoformat()  # a period start: the date says it all
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value

@@ -86,3 +86,18 @@ def elapsed(run: Any) -> str:
         return "–"
     end = getattr(run, "finished_at", None) or timezone.now()
     return f"{(end - started).total_seconds():.1f} s"
+
+
+@register.filter
+def cell_is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@register.filter
+def cell(value: Any) -> str:
+    """A result cell: ∅ for NULL, numbers with separators, everything else as text."""
+    if value is None:
+        return "∅"
+    if cell_is_number(value):
+        return number(value)
+    return str(value)
