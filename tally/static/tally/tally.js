@@ -17,8 +17,11 @@
           if (trace) {
             // Any stored point opens the trace of that value.
             result.view.addEventListener("click", function (event, item) {
-              var id = item && item.datum && item.datum.id;
-              if (id) window.location.href = trace.replace("/0/", "/" + id + "/");
+              // The "nearest point" overlay (a voronoi mark) wraps the point's scene item,
+              // whose own datum is the stored value: unwrap until a datum carries its id.
+              var datum = item && item.datum;
+              while (datum && datum.id === undefined && datum.datum) datum = datum.datum;
+              if (datum && datum.id) window.location.href = trace.replace("/0/", "/" + datum.id + "/");
             });
           }
         })
