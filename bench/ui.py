@@ -100,7 +100,7 @@ def _store_values(metric: str, days: int) -> None:
             run=run,
             computed_at=now,
             revision_count=1 if i % 30 == 0 else 0,
-        )  # fmt: skip
+        )
         for i in range(days)
     ]
     MetricValue.objects.bulk_create(values, batch_size=1000)
