@@ -101,3 +101,9 @@ def cell(value: Any) -> str:
     if cell_is_number(value):
         return number(value)
     return str(value)
+
+
+@register.filter
+def passing(results: Any) -> list[Any]:
+    """The audit results that passed (the page lists failures and folds these)."""
+    return [r for r in results if getattr(r, "status", "") == "pass"]
