@@ -107,3 +107,9 @@ def cell(value: Any) -> str:
 def passing(results: Any) -> list[Any]:
     """The audit results that passed (the page lists failures and folds these)."""
     return [r for r in results if getattr(r, "status", "") == "pass"]
+
+
+@register.filter
+def check_names(results: Any) -> list[str]:
+    """The distinct check names of audit results, in first-seen order."""
+    return list(dict.fromkeys(getattr(r, "check_name", "") for r in results))
