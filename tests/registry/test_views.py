@@ -3,7 +3,6 @@ rights (who sees which button) and errors rendered as pages, never 500s."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -255,10 +254,25 @@ def test_contract_page_shows_schema_pii_rules_and_consumers(client: Client, outs
     assert client.get("/contracts/nope").status_code == 404
 
 
-def test_catalog_search_json_of_the_chart_is_not_needed_for_a_fragment(
-    client: Client, outsider: Any
+def test_proposal_page_draws_the_numbers_diff_of_a_meaning_change(
+    client: Client, analyst: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """The results fragment renders no script (it is swapped into an existing page)."""
-    fragment = _htmx(_as(client, outsider), "/metrics?q=revenue")
-    assert b"<script" not in fragment.content
-    assert json.dumps("revenue")[1:-1].encode() in fragment.content
+    """A major change runs old and new on the warehouse: the page charts both by month."""
+    _as(client, analyst)
+    current = client.get("/metrics/revenue/edit").context["form"].initial["definition"]
+    changed = current.replace("= ''paid''", "!= ''void''")
+    assert changed != current
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/metrics/revenue/edit",
+            {"title": "Revenue: count open invoices", "definition": changed},
+        )
+    page = client.get(f"/proposals/{Proposal.objects.get().pk}")
+    numbers = page.context["checks_by_kind"]["numbers"]
+    assert numbers.status == "passed", numbers.summary
+    entry = next(m for m in numbers.details["metrics"] if m["metric"] == "revenue")
+    rows = entry["by_month"]
+    assert rows and any(r["new"] != r["old"] for r in rows)  # open invoices now count
+    spec = entry["chart"]
+    assert {d["which"] for d in spec["data"]["values"]} == {"old", "new"}
+    assert b'data-vega-spec="numbers-revenue"' in page.content
