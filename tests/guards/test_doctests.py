@@ -20,6 +20,7 @@ MODULES = [
     "semantic.compiler.dialects",
     "semantic.compiler.where",
     "semantic.compiler.sql_passes",
+    "semantic.compiler.explain",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
