@@ -9,4 +9,5 @@ from lineage import views
 urlpatterns = [
     path("lineage", views.lineage, name="lineage"),
     path("lineage/impact", views.lineage_impact, name="lineage-impact"),
+    path("lineage/nodes", views.lineage_nodes, name="lineage-nodes"),
 ]

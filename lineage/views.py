@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from lineage.selectors import lineage_node_list
 from lineage.ui_selectors import lineage_impact_get, lineage_view_get, node_page_url
 from tally.ui import is_htmx
 
@@ -39,3 +40,12 @@ def lineage_impact(request: HttpRequest) -> HttpResponse:
         context["report"] = report
         context["metrics"] = [(m, node_page_url(m)) for m in report.impact.metrics]
     return render(request, "lineage/impact.html", context)
+
+
+@login_required
+@require_GET
+def lineage_nodes(request: HttpRequest) -> HttpResponse:
+    # Suggestions for the node box (a <datalist>), as the user types.
+    text = request.GET.get("node", "").strip()[:200]
+    nodes = lineage_node_list(q=text, limit=30) if len(text) >= 2 else []
+    return render(request, "lineage/_node_options.html", {"nodes": nodes})

@@ -179,6 +179,35 @@ def metric_slice_get(
     return SlicedSeries(dimension, rows, answer.compiled.sql)
 
 
+def metric_chart_get(*, metric: str, grain: str, dimension: str = "") -> dict[str, Any]:
+    """The chart fragment of the metric page: the stored series at a grain, or (with a
+    dimension) the metric per value of that dimension over the stored series' range."""
+    from semantic.charts import series_chart, sliced_chart
+
+    series = metric_series_get(metric=metric, grain=grain)
+    context: dict[str, Any] = {"metric": metric, "grain": series.grain, "dimension": dimension}
+    if not dimension:
+        context["series"] = series
+        context["chart"] = (
+            series_chart(series.points, metric=metric, grain=series.grain)
+            if series.points
+            else None
+        )
+        return context
+    start = dt.date.fromisoformat(series.points[0]["period"]) if series.points else None
+    end = dt.date.fromisoformat(series.points[-1]["period"]) if series.points else None
+    try:
+        sliced = metric_slice_get(
+            metric=metric, grain=series.grain, dimension=dimension, start=start, end=end
+        )
+    except UserError as exc:
+        context["error"] = exc
+    else:
+        context["sliced"] = sliced
+        context["chart"] = sliced_chart(sliced.rows, metric=metric, dimension=dimension)
+    return context
+
+
 def _iso(value: Any) -> Any:
     return value.isoformat()[:10] if isinstance(value, dt.date | dt.datetime) else value
 

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from semantic.charts import explore_chart, sliced_chart
+from semantic.charts import explore_chart
 from semantic.compiler.spec import MetricQuery
 from semantic.forms import (
     AuditFilterForm,
@@ -26,8 +26,7 @@ from semantic.ui_selectors import (
     audit_page_list,
     explore_options_get,
     explore_run,
-    metric_series_get,
-    metric_slice_get,
+    metric_chart_get,
     metric_sql_get,
     run_detail_get,
     run_page_list,
@@ -42,29 +41,9 @@ from tally.ui import is_htmx
 def metric_chart(request: HttpRequest, name: str) -> HttpResponse:
     form = MetricChartForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
-    grain = data.get("grain") or "day"
-    dimension = data.get("dimension") or ""
-    context: dict[str, Any] = {"metric": name, "grain": grain, "dimension": dimension}
-    if dimension:
-        series = metric_series_get(metric=name, grain=grain)
-        start = dt.date.fromisoformat(series.points[0]["period"]) if series.points else None
-        end = dt.date.fromisoformat(series.points[-1]["period"]) if series.points else None
-        try:
-            sliced = metric_slice_get(
-                metric=name, grain=grain, dimension=dimension, start=start, end=end
-            )
-        except UserError as exc:
-            context["error"] = exc
-        else:
-            context["sliced"] = sliced
-            context["chart"] = sliced_chart(sliced.rows, metric=name, dimension=dimension)
-    else:
-        context["series"] = series = metric_series_get(metric=name, grain=grain)
-        from semantic.charts import series_chart
-
-        context["chart"] = (
-            series_chart(series.points, metric=name, grain=series.grain) if series.points else None
-        )
+    context = metric_chart_get(
+        metric=name, grain=data.get("grain") or "day", dimension=data.get("dimension") or ""
+    )
     return render(request, "semantic/_metric_chart.html", context)
 
 

@@ -76,3 +76,10 @@ def test_impact_of_a_column_lists_metrics_owners_and_releases(
     assert "metric:revenue@1.0" in report.impact.metrics
     assert "product-analytics" in report.impact.owners
     assert b'href="/metrics/revenue_per_event"' in response.content
+
+
+def test_node_box_suggests_nodes_as_you_type(signed_in: Client) -> None:
+    response = signed_in.get("/lineage/nodes?node=revenue", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert b'<option value="metric:revenue@1.0">' in response.content
+    assert signed_in.get("/lineage/nodes?node=r").content.strip() == b""
