@@ -57,7 +57,8 @@ def _form_error(request: HttpRequest, form: Any) -> None:
 @require_GET
 def catalog(request: HttpRequest) -> HttpResponse:
     form = CatalogForm(request.GET)
-    data = form.cleaned_data if form.is_valid() else {}
+    form.is_valid()  # cleaned_data keeps the valid fields; the page lists the others' errors
+    data = form.cleaned_data
     page = catalog_page_get(
         filters=CatalogFilters(
             q=data.get("q") or "",
@@ -148,13 +149,14 @@ def _back(proposal_id: int) -> HttpResponseRedirect:
 @login_required
 @require_POST
 def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         _form_error(request, form)
         return _back(proposal_id)
     try:
         proposal_review(
-            proposal=proposal_get(proposal_id=proposal_id),
+            proposal=proposal,
             acting_user=request.user,
             verdict=form.cleaned_data["verdict"],
             body=form.cleaned_data["body"],
@@ -170,13 +172,14 @@ def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse
 @login_required
 @require_POST
 def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
         _form_error(request, form)
         return _back(proposal_id)
     try:
         proposal_comment(
-            proposal=proposal_get(proposal_id=proposal_id),
+            proposal=proposal,
             acting_user=request.user,
             **form.cleaned_data,
         )
@@ -188,10 +191,9 @@ def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpRespons
 @login_required
 @require_POST
 def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
     try:
-        proposal = proposal_merge(
-            proposal=proposal_get(proposal_id=proposal_id), acting_user=request.user
-        )
+        proposal = proposal_merge(proposal=proposal, acting_user=request.user)
     except UserError as exc:
         _flash_error(request, exc)
     else:
@@ -205,10 +207,9 @@ def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
 def proposal_close_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     form = CloseForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    proposal = proposal_get(proposal_id=proposal_id)
     try:
-        proposal_close(
-            proposal=proposal_get(proposal_id=proposal_id), acting_user=request.user, reason=reason
-        )
+        proposal_close(proposal=proposal, acting_user=request.user, reason=reason)
     except UserError as exc:
         _flash_error(request, exc)
     else:
@@ -219,8 +220,9 @@ def proposal_close_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def proposal_open_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
     try:
-        proposal_open(proposal=proposal_get(proposal_id=proposal_id), acting_user=request.user)
+        proposal_open(proposal=proposal, acting_user=request.user)
     except UserError as exc:
         _flash_error(request, exc)
     else:

@@ -182,7 +182,8 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
     form = RunFilterForm(request.GET)
-    data = form.cleaned_data if form.is_valid() else {}
+    form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
+    data = form.cleaned_data
     runs = run_page_list(status=data.get("status") or "", metric=data.get("metric") or "")
     active = any(r.status in ("queued", "running", "retrying") for r in runs)
     context = {"runs": runs, "form": form, "active": active}
@@ -202,7 +203,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
-    data = form.cleaned_data if form.is_valid() else {}
+    form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
+    data = form.cleaned_data
     results = audit_page_list(
         status=data.get("status") or "", check_name=data.get("check_name") or ""
     )

@@ -276,3 +276,18 @@ def test_proposal_page_draws_the_numbers_diff_of_a_meaning_change(
     spec = entry["chart"]
     assert {d["which"] for d in spec["data"]["values"]} == {"old", "new"}
     assert b'data-vega-spec="numbers-revenue"' in page.content
+
+
+def test_a_bad_filter_is_reported_and_the_good_ones_still_apply(
+    client: Client, outsider: Any
+) -> None:
+    response = _as(client, outsider).get("/metrics?tier=bogus&q=revenue")
+    assert response.status_code == 200
+    assert b"Some filters were ignored" in response.content
+    assert {d.name for d in response.context["page"].rows} == {"revenue", "revenue_per_event"}
+
+
+def test_actions_on_a_missing_proposal_are_404_pages(client: Client, owner: Any) -> None:
+    _as(client, owner)
+    for action in ("review", "comment", "merge", "close", "open", "checks"):
+        assert client.post(f"/proposals/99999/{action}").status_code == 404, action
