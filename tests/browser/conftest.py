@@ -109,6 +109,8 @@ def sign_in(browser: Any, live_server: Any, demo_registry: dict[str, Any]) -> It
         page = context.new_page()
         page.goto(f"{live_server.url}/metrics")
         assert "/accounts/login/" in page.url  # pages need a signed-in user
+        if len(contexts) == 1:
+            shot(page, "sign-in")
         page.fill("#id_username", username)
         page.fill("#id_password", PASSWORD)
         page.click("button[type=submit]")
