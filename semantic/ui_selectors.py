@@ -142,11 +142,15 @@ def _is_time(item: str) -> bool:
     return item.rsplit("__", 1)[-1] in GRAINS
 
 
+MAX_SLICES = 10
+
+
 @dataclass(frozen=True)
 class SlicedSeries:
     dimension: str
     rows: list[dict[str, Any]]
     sql: str
+    slices: int  # distinct values the dimension had; only the MAX_SLICES largest are drawn
 
 
 def metric_slice_get(
@@ -176,7 +180,17 @@ def metric_slice_get(
         }
         for r in answer.rows
     ]
-    return SlicedSeries(dimension, rows, answer.compiled.sql)
+    # A dimension with hundreds of values (account names) would draw a hairball: keep the
+    # values with the largest absolute totals over the range.
+    weight: dict[str, float] = {}
+    for row in rows:
+        value = row["value"]
+        weight[row["slice"]] = weight.get(row["slice"], 0.0) + (
+            abs(value) if isinstance(value, int | float) else 0.0
+        )
+    top = set(sorted(weight, key=lambda k: -weight[k])[:MAX_SLICES])
+    kept = [row for row in rows if row["slice"] in top]
+    return SlicedSeries(dimension, kept, answer.compiled.sql, len(weight))
 
 
 def metric_chart_get(*, metric: str, grain: str, dimension: str = "") -> dict[str, Any]:

@@ -203,3 +203,14 @@ def test_trace_page_shows_value_version_release_run_and_sql(
     assert 'id="trace-lineage"' in text  # the block the full trace fills
     missing = signed_in.get("/values/999999/trace")
     assert missing.status_code == 404 and b"click a point of its chart" in missing.content
+
+
+def test_slicing_by_a_dimension_with_many_values_draws_the_largest_ten(
+    signed_in: Client, computed: Path
+) -> None:
+    response = signed_in.get("/metrics/events_tracked/chart?grain=day&dimension=account__name")
+    assert response.status_code == 200
+    sliced = response.context["sliced"]
+    assert sliced.slices > 10
+    assert len({r["slice"] for r in sliced.rows}) == 10
+    assert b"the 10 largest of" in response.content
