@@ -62,7 +62,3 @@ def may_comment(user: Any, proposal: Proposal) -> bool:
         bool(getattr(user, "is_authenticated", False)) and proposal.state != Proposal.State.MERGED
     )
 
-
-def may_compute(user: Any) -> bool:
-    """Start a compute run from the UI: staff or a team member."""
-    return may_propose(user)
