@@ -61,4 +61,3 @@ def may_comment(user: Any, proposal: Proposal) -> bool:
     return (
         bool(getattr(user, "is_authenticated", False)) and proposal.state != Proposal.State.MERGED
     )
-
