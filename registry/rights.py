@@ -61,3 +61,8 @@ def may_comment(user: Any, proposal: Proposal) -> bool:
     return (
         bool(getattr(user, "is_authenticated", False)) and proposal.state != Proposal.State.MERGED
     )
+
+
+def may_rerun_checks(user: Any, proposal: Proposal, policy: Policy) -> bool:
+    """Re-run the checks (warehouse queries): the author or a reviewer, before a merge."""
+    return may_close(user, proposal, policy)

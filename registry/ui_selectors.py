@@ -238,6 +238,7 @@ class ProposalRights:
     close: bool
     open: bool
     comment: bool
+    rerun_checks: bool
 
 
 def proposal_rights_get(*, user: Any, proposal: Proposal, policy: Policy) -> ProposalRights:
@@ -248,6 +249,7 @@ def proposal_rights_get(*, user: Any, proposal: Proposal, policy: Policy) -> Pro
         close=rights.may_close(user, proposal, policy),
         open=rights.may_open(user, proposal),
         comment=rights.may_comment(user, proposal),
+        rerun_checks=rights.may_rerun_checks(user, proposal, policy),
     )
 
 

@@ -29,6 +29,7 @@ from registry.services.proposals import (
     proposal_open,
     proposal_review,
 )
+from registry.services.review_policy import proposal_policy_get
 from registry.ui_selectors import (
     CatalogFilters,
     catalog_page_get,
@@ -234,8 +235,11 @@ def proposal_open_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
 @require_POST
 def proposal_checks_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
-    if not rights.may_comment(request.user, proposal):
-        raise PermissionDenied("this proposal is merged; its checks are final", code="not_allowed")
+    if not rights.may_rerun_checks(request.user, proposal, proposal_policy_get(proposal=proposal)):
+        raise PermissionDenied(
+            "only the author or a reviewer may re-run the checks of an unmerged proposal",
+            code="not_allowed",
+        )
     try:
         proposal_checks_rerun(proposal=proposal, acting_user=request.user)
     except UserError as exc:

@@ -193,6 +193,8 @@ def test_proposal_buttons_follow_the_users_rights(
     assert 'id="approve-button"' in as_reviewer
     as_viewer = _as(client, outsider).get(f"/proposals/{pid}").content.decode()
     assert 'id="approve-button"' not in as_viewer and 'id="merge-button"' not in as_viewer
+    assert f"/proposals/{pid}/checks" not in as_viewer
+    assert client.post(f"/proposals/{pid}/checks").status_code == 403
     assert "You are not in a team that reviews this proposal" in as_viewer
 
 
