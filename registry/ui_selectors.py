@@ -335,6 +335,8 @@ def contract_page_get(*, name: str, user: Any) -> dict[str, Any]:
     page = definition_page_get(kind=Kind.CONTRACT, name=name, user=user)
     spec = page.definition.current_version.spec if page.definition.current_version else {}
     audits = _latest_audits(f"{name}:")
+    servers = spec.get("servers") or [{}]
+    schema = servers[0].get("schema") or "main"
     objects = []
     for obj in spec.get("schema") or []:
         table = obj.get("physicalName") or obj.get("name")
@@ -345,6 +347,8 @@ def contract_page_get(*, name: str, user: Any) -> dict[str, Any]:
                 {
                     **prop,
                     "pii": str(prop.get("classification", "")).lower() == "pii",
+                    # The warehouse column's lineage id: its impact page lists what reads it.
+                    "lineage_node": f"column:{schema}.{table}.{column}",
                     "audits": audits.get(f"{name}:{table}.{column}", []),
                 }
             )

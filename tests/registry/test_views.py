@@ -253,6 +253,7 @@ def test_contract_page_shows_schema_pii_rules_and_consumers(client: Client, outs
     text = page.content.decode()
     assert "revenue" in page.context["consumers"]["metrics"]
     assert "Freshness and SLA" in text
+    assert "/lineage/impact?node=column%3Amain.events.revenue" in text
     assert client.get("/contracts/nope").status_code == 404
 
 
