@@ -23,6 +23,7 @@ MODULES = [
     "semantic.compiler.sql_passes",
     "semantic.compiler.drilldown",
     "semantic.compiler.policies",
+    "semantic.compiler.explain",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.loader",
