@@ -101,12 +101,16 @@ def demo_registry(
 def sign_in(browser: Any, live_server: Any, demo_registry: dict[str, Any]) -> Iterator[Any]:
     """sign_in(username) → a page signed in through the sign-in form, in its own context."""
     contexts: list[Any] = []
+    # Script errors, Content-Security-Policy refusals among them, fail the journey.
+    errors: list[str] = []
 
     def open_as(username: str) -> Any:
         context = browser.new_context(viewport={"width": 1360, "height": 900})
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        page.on("console", lambda message: _console_error(errors, page.url, message))
         page.goto(f"{live_server.url}/metrics")
         assert "/accounts/login/" in page.url  # pages need a signed-in user
         if len(contexts) == 1:
@@ -120,6 +124,13 @@ def sign_in(browser: Any, live_server: Any, demo_registry: dict[str, Any]) -> It
     yield open_as
     for context in contexts:
         context.close()
+    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
+
+
+def _console_error(errors: list[str], url: str, message: Any) -> None:
+    # A 403/404 page the journey opens on purpose logs "Failed to load resource": not a fault.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        errors.append(f"{url}: {message.text}")
 
 
 def shot(page: Any, name: str) -> None:

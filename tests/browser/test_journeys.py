@@ -4,10 +4,12 @@ point, propose → approve → merge, explore lineage, and what a viewer may not
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
 
@@ -15,6 +17,13 @@ pytestmark = [pytest.mark.slow]
 
 OWNER = "mei.tanaka@tally.example"  # product-analytics: owns events_tracked
 REVIEWER = "jonas.berg@tally.example"  # product-analytics member
+
+
+def _until(condition: Any, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the page did not get there in time"
+        time.sleep(0.05)
 
 
 def _chart_marks(page: Any, selector: str) -> int:
@@ -27,10 +36,8 @@ def test_sign_in_search_and_read_a_metric_with_its_chart(sign_in: Any) -> None:
     shot(page, "catalog")
     # Search as you type: the list narrows without a page load.
     page.fill("#q", "events tracked")
-    page.wait_for_function(
-        "document.querySelectorAll('#metric-list > li').length < 10"
-        " && document.querySelector('#result-count').textContent.includes('events tracked')"
-    )
+    expect(page.locator("#result-count")).to_contain_text("events tracked")
+    assert page.locator("#metric-list > li").count() < 10
     shot(page, "catalog-search")
     page.click("#metric-list a[href='/metrics/events_tracked']")
     page.wait_for_url("**/metrics/events_tracked")
@@ -40,9 +47,7 @@ def test_sign_in_search_and_read_a_metric_with_its_chart(sign_in: Any) -> None:
     assert _chart_marks(page, "#metric-chart") >= 90
     assert page.locator("#metric-sql-text").inner_text().startswith("-- tally release r1")
     page.select_option("#dialect", "snowflake")
-    page.wait_for_function(
-        "document.querySelector('#metric-sql-text').textContent.includes('DATE_TRUNC')"
-    )
+    expect(page.locator("#metric-sql-text")).to_contain_text("DATE_TRUNC")
     shot(page, "metric")
 
 
@@ -109,7 +114,8 @@ def test_lineage_explorer_expands_a_node(sign_in: Any) -> None:
     expandable = page.locator("#graph a.gexpand").first
     node = expandable.get_attribute("data-expand")
     expandable.click()
-    page.wait_for_function(f"document.querySelectorAll('#graph g.gnode').length > {before}")
+    # Polled from Python: the page's CSP refuses the eval behind page.wait_for_function.
+    _until(lambda: page.locator("#graph g.gnode").count() > before)
     assert node in unquote(page.url)  # the expansion is in the address: shareable, back works
     # Pan and zoom change the view box, not the page.
     svg = page.locator("#graph svg")

@@ -7,10 +7,18 @@
     root.querySelectorAll("[data-vega-spec]").forEach(function (el) {
       if (el.dataset.rendered) return;
       var source = document.getElementById(el.dataset.vegaSpec);
-      if (!source || typeof vegaEmbed === "undefined") return;
+      if (!source || typeof vegaEmbed === "undefined" || typeof vegaInterpreter === "undefined") return;
       el.dataset.rendered = "pending";
       var spec = JSON.parse(source.textContent);
-      vegaEmbed(el, spec, { actions: false, renderer: "svg", tooltip: { theme: "light" } })
+      // ast + the interpreter: Vega evaluates its expressions without eval, which the
+      // Content-Security-Policy (script-src 'self') refuses.
+      vegaEmbed(el, spec, {
+        actions: false,
+        renderer: "svg",
+        tooltip: { theme: "light" },
+        ast: true,
+        expr: vegaInterpreter.expressionInterpreter,
+      })
         .then(function (result) {
           el.dataset.rendered = "1";
           var trace = el.dataset.traceUrl;
