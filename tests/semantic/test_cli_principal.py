@@ -19,7 +19,6 @@ SALT = "cli-salt-3b1f0c9a"
 EMAIL_DIMENSION = """\
       - name: email
         type: categorical
-        label: Email (PII)
 """
 EMAIL_MEASURE = """\
       - name: distinct_emails
@@ -41,7 +40,7 @@ def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
     shutil.copytree(ROOT / "fixtures", defs)
     users = defs / "semantic_models" / "users.yml"
     text = users.read_text()
-    text = text.replace("    dimensions:\n", "    dimensions:\n" + EMAIL_DIMENSION, 1)
+    assert EMAIL_DIMENSION in text  # fixtures/ expose email as a (masked) dimension
     users.write_text(text.rstrip("\n") + "\n" + EMAIL_MEASURE)
     (defs / "metrics" / "pii.yml").write_text(EMAIL_METRIC)
     env = {
