@@ -33,11 +33,14 @@ def value_list(
     start: dt.date | None = None,
     end: dt.date | None = None,
     slice_hash: str | None = None,
+    exclude_metrics: Sequence[str] = (),
 ) -> QuerySet[MetricValue]:
     """Current values in key order (metric, grain, period, slice); the unique index serves it."""
     values = MetricValue.objects.select_related("metric_version", "release")
     if metrics:
         values = values.filter(metric_name__in=list(metrics))
+    if exclude_metrics:
+        values = values.exclude(metric_name__in=list(exclude_metrics))
     if grain:
         values = values.filter(grain=grain)
     if start:
