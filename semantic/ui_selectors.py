@@ -24,7 +24,7 @@ from semantic.compiler.spec import DIALECTS, MetricQuery
 from semantic.jobs.audits import ANOMALY_K, ANOMALY_MIN_HISTORY, ANOMALY_WEEKS
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
-from semantic.permissions import stored_values_require
+from semantic.permissions import stored_values_hidden, stored_values_require
 from semantic.services import (
     QueryAnswer,
     compile_metric_query,
@@ -371,9 +371,16 @@ def run_detail_get(*, run_id: int) -> ComputeRun:
     return run
 
 
-def audit_page_list(*, status: str = "", check_name: str = "") -> QuerySet[AuditResult]:
-    """Audit results newest first, by status and check."""
-    return audit_result_list(status=status or None, check_name=check_name or None)
+def audit_page_list(
+    *, principal: Principal, status: str = "", check_name: str = ""
+) -> QuerySet[AuditResult]:
+    """Audit results newest first, by status and check; value checks of metrics whose stored
+    values the principal may not read are left out (they carry the observed value)."""
+    return audit_result_list(
+        status=status or None,
+        check_name=check_name or None,
+        exclude_metrics=stored_values_hidden(principal=principal),
+    )
 
 
 def audit_check_names() -> list[str]:

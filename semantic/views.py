@@ -230,7 +230,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
     data = form.cleaned_data
     results = audit_page_list(
-        status=data.get("status") or "", check_name=data.get("check_name") or ""
+        principal=principal_for(request.user),
+        status=data.get("status") or "",
+        check_name=data.get("check_name") or "",
     )
     page = Paginator(results, 100).get_page(request.GET.get("page"))
     return render(

@@ -193,7 +193,11 @@ class AuditListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = LimitOffsetPagination()
+        # Value checks carry the observed value: hidden with the stored values themselves.
+        hidden = stored_values_hidden(
+            principal=principal_for(request.user, token=request_token(request))
+        )
         page = paginator.paginate_queryset(
-            audit_result_list(**filters.validated_data), request, view=self
+            audit_result_list(**filters.validated_data, exclude_metrics=hidden), request, view=self
         )
         return paginator.get_paginated_response(AuditOutput(page, many=True).data)

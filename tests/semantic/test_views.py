@@ -349,6 +349,11 @@ def test_stored_values_of_a_row_policied_metric_are_refused_to_a_restricted_user
     sliced = client.get("/metrics/events_tracked/chart?grain=day&dimension=account__tenant_id")
     assert sliced.status_code == 200
     assert {r["slice"] for r in sliced.context["sliced"].rows} == {tenant}
+    # Value checks carry the observed value: the audits page and API leave them out for her.
+    audits = client.get("/audits?check_name=anomaly")
+    assert audits.status_code == 200 and b"events_tracked/day/" not in audits.content
+    api = client.get("/api/v1/audits?check_name=anomaly")
+    assert api.status_code == 200 and api.json()["results"] == []
 
 
 def test_an_auditor_still_reads_stored_values_and_traces(signed_in: Client, computed: Path) -> None:
@@ -358,3 +363,5 @@ def test_an_auditor_still_reads_stored_values_and_traces(signed_in: Client, comp
     assert signed_in.get(f"/values/{value.pk}/trace").status_code == 200
     page = signed_in.get("/metrics/events_tracked").content.decode()
     assert 'id="metric-chart"' in page and HINT_STORED_VALUES not in page
+    api = signed_in.get("/api/v1/audits?check_name=anomaly").json()["results"]
+    assert "events_tracked/day/2026-10-28" in {a["target"] for a in api}
