@@ -439,7 +439,7 @@ def value_trace_get(*, value_id: int, principal: Principal) -> ValueTrace:
 # --------------------------------------------------------------------------- metric page
 
 
-MSG_NEEDS = "{action} needs the {action} right, which your roles do not include"
+MSG_NO_COMPILE = "the SQL panel needs the compile right, which your roles do not include"
 
 
 def metric_page_get(
@@ -481,7 +481,7 @@ def metric_page_get(
             except UserError as exc:
                 sql_error = exc.message
         else:
-            sql_error = MSG_NEEDS.format(action="compile").capitalize()
+            sql_error = MSG_NO_COMPILE
         try:
             dimensions = metric_dimensions_get(metric=name) if user_can(user, Action.QUERY) else []
         except UserError:

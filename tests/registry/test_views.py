@@ -13,6 +13,7 @@ from django.test import Client
 from registry.models import AuditEvent, Proposal, Release
 from registry.services.definitions import definitions_sync
 from registry.services.proposals import SELF_REVIEW
+from semantic.ui_selectors import MSG_NO_COMPILE
 from tests.registry.proposals_setup import METRICS_YAML, metric_yaml, write_registry
 
 pytestmark = pytest.mark.django_db
@@ -118,7 +119,7 @@ def test_metric_page_shows_meaning_definition_versions_and_owners(
     # A viewer (no team) gets no edit button, and no SQL: compiling needs the compile right.
     assert 'id="edit-metric"' not in text
     assert 'data-copy="metric-sql-text"' not in text
-    assert "Compile needs the compile right" in text
+    assert MSG_NO_COMPILE in text
 
 
 def test_metric_page_shows_compiled_sql_to_a_user_who_may_compile(

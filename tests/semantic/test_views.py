@@ -23,7 +23,7 @@ from semantic.jobs.audits import audit_run
 from semantic.jobs.compute import compute_run_create, compute_run_execute
 from semantic.models import MetricValue
 from semantic.permissions import HINT_STORED_VALUES
-from semantic.ui_selectors import expected_band
+from semantic.ui_selectors import MSG_NO_COMPILE, expected_band
 from semantic.warehouse.config import parse_warehouse_url
 from tests.conftest import ROOT
 
@@ -325,7 +325,7 @@ def test_a_viewer_gets_403_with_the_reason_on_explore_and_sql(
     # Five pages need query or compile outright; the chart needs query only to slice.
     assert AuditEvent.objects.filter(action="access.denied", object_kind="page").count() == 5
     page = client.get("/metrics/revenue").content.decode()
-    assert "Compile needs the compile right" in page and "metric-sql-text" not in page
+    assert MSG_NO_COMPILE in page and "metric-sql-text" not in page
 
 
 def test_stored_values_of_a_row_policied_metric_are_refused_to_a_restricted_user(
