@@ -45,6 +45,7 @@ from semantic.compiler.spec import DIALECTS
 from semantic.jobs.compute import load_filters, metric_groups, run_chunk_query
 from semantic.jobs.periods import chunks
 from semantic.models import ComputeRun, MetricValue
+from semantic.permissions import stored_values_require
 from semantic.services import compile_metric_query, manifest_for_release
 from tally.errors import NotFound, QueryError
 
@@ -242,7 +243,9 @@ def value_trace(
     """Traces one stored value: definitions, compiled SQL, run, contracts, source columns and
     drill-down SQL (run on the warehouse when ``rows`` is given, at most ``rows`` rows per read).
 
-    ``principal`` is who reads the drill-down rows (None: trusted); it goes to the compiler.
+    ``principal`` is who reads (None: trusted). A restricted one may not trace a value of a
+    metric that row policies narrow (the value is a total over every tenant: 403); otherwise
+    it goes to the drill-down compiler, so its rows are secured for it.
     """
     value = (
         MetricValue.objects.select_related("run__release", "release", "metric_version")
@@ -256,6 +259,7 @@ def value_trace(
             hint=HINT_UNKNOWN_VALUE,
             location="value_id",
         )
+    stored_values_require(principal=principal, metrics=[value.metric_name], release=value.release)
     if dialect is not None and dialect not in DIALECTS:
         raise QueryError(
             MSG_BAD_DIALECT.format(dialect=dialect),

@@ -7,7 +7,8 @@ from django.views.decorators.http import require_GET
 
 from lineage.selectors import lineage_node_list
 from lineage.ui_selectors import lineage_impact_get, lineage_view_get, node_page_url
-from tally.ui import is_htmx
+from registry.roles import Action
+from tally.ui import is_htmx, page_access
 
 MAX_DEPTH = 4
 
@@ -19,6 +20,7 @@ def _depth(request: HttpRequest) -> int:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def lineage(request: HttpRequest) -> HttpResponse:
     node = request.GET.get("node", "").strip()[:500]
     context = {"node": node, "depth": _depth(request), "depths": range(1, MAX_DEPTH + 1)}
@@ -32,6 +34,7 @@ def lineage(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def lineage_impact(request: HttpRequest) -> HttpResponse:
     node = request.GET.get("node", "").strip()[:500]
     context: dict[str, object] = {"node": node}
@@ -44,6 +47,7 @@ def lineage_impact(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def lineage_nodes(request: HttpRequest) -> HttpResponse:
     # Suggestions for the node box (a <datalist>), as the user types.
     text = request.GET.get("node", "").strip()[:200]

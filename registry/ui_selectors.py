@@ -214,7 +214,7 @@ def definition_page_get(*, kind: str, name: str, user: Any) -> DefinitionPage:
         if deprecation and deprecation.replacement
         else None,
         deprecation_reason=deprecation.reason if deprecation else "",
-        may_propose=rights.may_propose(user) and definition.status != Status.RETIRED,
+        may_propose=rights.may_propose(user, definition) and definition.status != Status.RETIRED,
     )
 
 

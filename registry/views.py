@@ -18,7 +18,9 @@ from registry.forms import (
     ProposeEditForm,
     ReviewForm,
 )
-from registry.models import Kind
+from registry.models import Kind, Status
+from registry.permissions import access_require, principal_for
+from registry.roles import Action
 from registry.selectors import proposal_get
 from registry.services.proposal_checks import proposal_checks_rerun
 from registry.services.proposals import (
@@ -41,7 +43,9 @@ from registry.ui_selectors import (
 )
 from semantic.ui_selectors import metric_page_get
 from tally.errors import PermissionDenied, UserError
-from tally.ui import is_htmx
+from tally.ui import is_htmx, page_access
+
+HINT_RETIRED = "propose a new metric, or restore {name} with a proposal that adds it again"
 
 
 def _flash_error(request: HttpRequest, exc: UserError) -> None:
@@ -56,6 +60,7 @@ def _form_error(request: HttpRequest, form: Any) -> None:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def catalog(request: HttpRequest) -> HttpResponse:
     form = CatalogForm(request.GET)
     form.is_valid()  # cleaned_data keeps the valid fields; the page lists the others' errors
@@ -77,10 +82,12 @@ def catalog(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def metric_detail(request: HttpRequest, name: str) -> HttpResponse:
     page = metric_page_get(
         name=name,
         user=request.user,
+        principal=principal_for(request.user),
         grain=request.GET.get("grain") or None,
         dialect=request.GET.get("dialect") or None,
     )
@@ -89,13 +96,14 @@ def metric_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@page_access(Action.PROPOSE)
 def metric_edit(request: HttpRequest, name: str) -> HttpResponse:
     page = definition_page_get(kind=Kind.METRIC, name=name, user=request.user)
-    if not page.may_propose:
-        raise PermissionDenied(
-            "only team members may propose changes",
-            code="not_allowed",
-            hint="ask the owning team to add you, or comment on an open proposal",
+    # Proposing needs the propose action in the metric's own domain.
+    access_require(request.user, Action.PROPOSE, obj=page.definition)
+    if page.definition.status == Status.RETIRED:
+        raise UserError(
+            f"{name} is retired", code="definition_retired", hint=HINT_RETIRED.format(name=name)
         )
     if request.method == "POST":
         form = ProposeEditForm(request.POST)
@@ -126,6 +134,7 @@ def metric_edit(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def proposal_list(request: HttpRequest) -> HttpResponse:
     form = ProposalFilterForm(request.GET)
     state = form.cleaned_data["state"] if form.is_valid() else ""
@@ -138,6 +147,7 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
     page = proposal_page_get(proposal_id=proposal_id, user=request.user)
     return render(request, "registry/proposal.html", page)
@@ -149,8 +159,10 @@ def _back(proposal_id: int) -> HttpResponseRedirect:
 
 @login_required
 @require_POST
+@page_access(Action.REVIEW)
 def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
+    access_require(request.user, Action.REVIEW, obj=proposal)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         _form_error(request, form)
@@ -172,6 +184,7 @@ def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse
 
 @login_required
 @require_POST
+@page_access(Action.COMMENT)
 def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
     form = CommentForm(request.POST)
@@ -191,8 +204,10 @@ def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpRespons
 
 @login_required
 @require_POST
+@page_access(Action.MERGE)
 def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
+    access_require(request.user, Action.MERGE, obj=proposal)
     try:
         proposal = proposal_merge(proposal=proposal, acting_user=request.user)
     except UserError as exc:
@@ -205,6 +220,7 @@ def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@page_access(Action.PROPOSE)
 def proposal_close_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     form = CloseForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
@@ -220,6 +236,7 @@ def proposal_close_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@page_access(Action.PROPOSE)
 def proposal_open_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
     try:
@@ -233,6 +250,7 @@ def proposal_open_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@page_access(Action.PROPOSE)
 def proposal_checks_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
     if not rights.may_rerun_checks(request.user, proposal, proposal_policy_get(proposal=proposal)):
@@ -254,12 +272,14 @@ def proposal_checks_post(request: HttpRequest, proposal_id: int) -> HttpResponse
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def contract_list(request: HttpRequest) -> HttpResponse:
     return render(request, "registry/contracts.html", {"contracts": contract_list_get()})
 
 
 @login_required
 @require_GET
+@page_access(Action.READ)
 def contract_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request, "registry/contract.html", contract_page_get(name=name, user=request.user)

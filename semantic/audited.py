@@ -104,11 +104,12 @@ def metric_query_run(
     release_ref: str | None,
     principal: Principal | None,
     acting_user: Any,
+    row_cap: int = 100_000,
 ) -> QueryAnswer:
     """Runs a query for a principal; the ``query.run`` audit row holds SQL hash and row count."""
     try:
         answer: QueryAnswer = query_execute(
-            query=query, release_ref=release_ref, principal=principal
+            query=query, release_ref=release_ref, principal=principal, row_cap=row_cap
         )
     except TallyError as exc:
         _audit("query.run", query=query, principal=principal, acting_user=acting_user, error=exc)

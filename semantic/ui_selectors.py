@@ -13,21 +13,25 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from registry.models import Definition, Kind
+from registry.permissions import access_require, user_can
+from registry.roles import Action
 from registry.selectors import release_get_latest_or_none
+from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.compile import CompiledQuery, queryable_items
 from semantic.compiler.explain import explain_metric
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from semantic.jobs.audits import ANOMALY_K, ANOMALY_MIN_HISTORY, ANOMALY_WEEKS
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
+from semantic.permissions import stored_values_hidden, stored_values_require
 from semantic.services import (
     QueryAnswer,
     compile_metric_query,
     manifest_for_release,
-    query_execute,
     release_resolve,
 )
-from tally.errors import NotFound, UserError
+from tally.errors import NotFound, PermissionDenied, UserError
 
 GRAINS = ("day", "week", "month", "quarter", "year")
 EMPTY_SLICE = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # sha256("{}")
@@ -154,13 +158,21 @@ class SlicedSeries:
 
 
 def metric_slice_get(
-    *, metric: str, grain: str, dimension: str, start: dt.date | None, end: dt.date | None
+    *,
+    metric: str,
+    grain: str,
+    dimension: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    principal: Principal,
+    acting_user: Any,
 ) -> SlicedSeries:
-    """The metric by period and one dimension, run live on the warehouse over the range the
-    stored series covers (stored values are unsliced unless a run asked for slices)."""
+    """The metric by period and one dimension, run live on the warehouse for ``principal``
+    (row policies, masks; audited) over the range the stored series covers (stored values
+    are unsliced unless a run asked for slices)."""
     if grain not in GRAINS:
         raise UserError(f"unknown grain {grain!r}", code="bad_grain", hint=", ".join(GRAINS))
-    answer = query_execute(
+    answer = metric_query_run(
         query=MetricQuery(
             metrics=(metric,),
             group_by=(f"metric_time__{grain}", dimension),
@@ -168,6 +180,9 @@ def metric_slice_get(
             end_time=end.isoformat() if end else None,
             dialect=settings.WAREHOUSE.dialect,
         ),
+        release_ref=None,
+        principal=principal,
+        acting_user=acting_user,
         row_cap=20_000,
     )
     names = list(answer.columns)
@@ -193,12 +208,29 @@ def metric_slice_get(
     return SlicedSeries(dimension, kept, answer.compiled.sql, len(weight))
 
 
-def metric_chart_get(*, metric: str, grain: str, dimension: str = "") -> dict[str, Any]:
-    """The chart fragment of the metric page: the stored series at a grain, or (with a
-    dimension) the metric per value of that dimension over the stored series' range."""
+def _series_for(*, metric: str, grain: str | None, principal: Principal) -> Series:
+    """The stored series, or PermissionDenied when ``principal`` may not read its values."""
+    stored_values_require(principal=principal, metrics=[metric])
+    return metric_series_get(metric=metric, grain=grain)
+
+
+def metric_chart_get(
+    *, metric: str, grain: str, principal: Principal, user: Any, dimension: str = ""
+) -> dict[str, Any]:
+    """The chart fragment of the metric page: the stored series at a grain (403 when the
+    principal may not read them), or (with a dimension, which needs ``query``) the metric per
+    value of that dimension, queried for the principal, over the stored series' range."""
     from semantic.charts import series_chart, sliced_chart
 
-    series = metric_series_get(metric=metric, grain=grain)
+    if not dimension:
+        series = _series_for(metric=metric, grain=grain, principal=principal)
+    else:
+        access_require(user, Action.QUERY)
+        try:
+            series = _series_for(metric=metric, grain=grain, principal=principal)
+        except PermissionDenied:
+            # The stored range is unknown to this reader: slice over all time instead.
+            series = Series(metric, grain if grain in GRAINS else "day", [], [], [], 0)
     context: dict[str, Any] = {"metric": metric, "grain": series.grain, "dimension": dimension}
     if not dimension:
         context["series"] = series
@@ -212,8 +244,9 @@ def metric_chart_get(*, metric: str, grain: str, dimension: str = "") -> dict[st
     end = dt.date.fromisoformat(series.points[-1]["period"]) if series.points else None
     try:
         sliced = metric_slice_get(
-            metric=metric, grain=series.grain, dimension=dimension, start=start, end=end
-        )
+            metric=metric, grain=series.grain, dimension=dimension, start=start, end=end,
+            principal=principal, acting_user=user,
+        )  # fmt: skip
     except UserError as exc:
         context["error"] = exc
     else:
@@ -233,16 +266,22 @@ def _float(value: Any) -> Any:
         return value
 
 
-def metric_sql_get(*, metric: str, grain: str, dialect: str) -> CompiledQuery:
-    """The SQL of the metric by period for one dialect (latest release; compile cache)."""
+def metric_sql_get(
+    *, metric: str, grain: str, dialect: str, principal: Principal, acting_user: Any
+) -> CompiledQuery:
+    """The SQL of the metric by period for one dialect, compiled for ``principal`` (its row
+    policies and masks show; audited) from the latest release (compile cache)."""
     if dialect not in DIALECTS:
         raise UserError(
             f"unknown dialect {dialect!r}", code="bad_dialect", hint=", ".join(DIALECTS)
         )
     if grain not in GRAINS:
         raise UserError(f"unknown grain {grain!r}", code="bad_grain", hint=", ".join(GRAINS))
-    return compile_metric_query(
-        query=MetricQuery(metrics=(metric,), group_by=(f"metric_time__{grain}",), dialect=dialect)
+    return metric_query_compile(
+        query=MetricQuery(metrics=(metric,), group_by=(f"metric_time__{grain}",), dialect=dialect),
+        release_ref=None,
+        principal=principal,
+        acting_user=acting_user,
     )
 
 
@@ -254,9 +293,12 @@ def metric_meaning_get(*, metric: str) -> str:
     return explain_metric(manifest_for_release(release), metric)
 
 
-def metric_audits_get(*, metric: str, contracts: list[str]) -> list[AuditResult]:
-    """The newest result of each check on the metric's values and on the contracts it reads."""
-    wanted = Q(target__startswith=f"{metric}/")
+def metric_audits_get(
+    *, metric: str, contracts: list[str], values: bool = True
+) -> list[AuditResult]:
+    """The newest result of each check on the metric's values (unless ``values`` is False)
+    and on the contracts it reads."""
+    wanted = Q(target__startswith=f"{metric}/") if values else Q(pk__in=[])
     for contract in contracts:
         wanted |= Q(target__startswith=f"{contract}:")
     latest: dict[tuple[str, str], AuditResult] = {}
@@ -277,13 +319,20 @@ class ExploreResult:
     dialect: str
 
 
-def explore_run(*, query: MetricQuery, show_dialect: str) -> ExploreResult:
-    """Runs a query on the warehouse and compiles it for the dialect the user reads."""
-    answer = query_execute(query=query)
+def explore_run(
+    *, query: MetricQuery, show_dialect: str, principal: Principal, acting_user: Any
+) -> ExploreResult:
+    """Runs a query on the warehouse for ``principal`` (row policies, masks) and compiles it
+    for the dialect the user reads; both land in the audit log as the API's do."""
+    answer = metric_query_run(
+        query=query, release_ref=None, principal=principal, acting_user=acting_user
+    )
     sql = answer.compiled.sql
     if show_dialect != settings.WAREHOUSE.dialect:
         shown = MetricQuery(**{**query.__dict__, "dialect": show_dialect})
-        sql = compile_metric_query(query=shown).sql
+        sql = metric_query_compile(
+            query=shown, release_ref=None, principal=principal, acting_user=acting_user
+        ).sql
     return ExploreResult(answer, sql, show_dialect)
 
 
@@ -322,9 +371,16 @@ def run_detail_get(*, run_id: int) -> ComputeRun:
     return run
 
 
-def audit_page_list(*, status: str = "", check_name: str = "") -> QuerySet[AuditResult]:
-    """Audit results newest first, by status and check."""
-    return audit_result_list(status=status or None, check_name=check_name or None)
+def audit_page_list(
+    *, principal: Principal, status: str = "", check_name: str = ""
+) -> QuerySet[AuditResult]:
+    """Audit results newest first, by status and check; value checks of metrics whose stored
+    values the principal may not read are left out (they carry the observed value)."""
+    return audit_result_list(
+        status=status or None,
+        check_name=check_name or None,
+        exclude_metrics=stored_values_hidden(principal=principal),
+    )
 
 
 def audit_check_names() -> list[str]:
@@ -344,9 +400,10 @@ class ValueTrace:
     sql_error: str
 
 
-def value_trace_get(*, value_id: int) -> ValueTrace:
+def value_trace_get(*, value_id: int, principal: Principal) -> ValueTrace:
     """What the registry knows of one stored value: metric version, release, run, the SQL that
-    computed it (recompiled from the run's release; the compile cache keeps it cheap)."""
+    computed it (recompiled from the run's release; the compile cache keeps it cheap). A
+    restricted principal may not trace a value of a metric row policies narrow (403)."""
     value = (
         MetricValue.objects.select_related(
             "metric_version__definition", "release", "run__release", "run__created_by"
@@ -360,9 +417,11 @@ def value_trace_get(*, value_id: int) -> ValueTrace:
             code="value_not_found",
             hint="open a metric page and click a point of its chart",
         )
+    stored_values_require(principal=principal, metrics=[value.metric_name], release=value.release)
     run = value.run
     sql, error = "", ""
     try:
+        # The SQL the trusted run executed (as the trace API's compiled_sql): no principal.
         group_by = (f"metric_time__{value.grain}", *sorted(value.slice))
         sql = compile_metric_query(
             query=MetricQuery(
@@ -380,29 +439,51 @@ def value_trace_get(*, value_id: int) -> ValueTrace:
 # --------------------------------------------------------------------------- metric page
 
 
+MSG_NO_COMPILE = "the SQL panel needs the compile right, which your roles do not include"
+
+
 def metric_page_get(
-    *, name: str, user: Any, grain: str | None = None, dialect: str | None = None
+    *,
+    name: str,
+    user: Any,
+    principal: Principal,
+    grain: str | None = None,
+    dialect: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the metric page shows: the definition page (YAML, versions with diffs,
-    releases, owners), its meaning, the stored series and chart, SQL for a dialect, audits of
-    its values and contracts, the dimensions to slice by and a small upstream graph."""
+    """Everything the metric page shows, as far as the user may see it: the definition page
+    (YAML, versions with diffs, releases, owners), its meaning, the stored series and chart
+    (``view_values``, and not for a restricted principal on a row-policied metric), SQL for a
+    dialect (``compile``, for the principal), audits of its values and contracts, the
+    dimensions to slice by (``query``) and a small upstream graph."""
     from lineage.ui_selectors import contracts_upstream_get, lineage_view_get
     from registry.ui_selectors import definition_page_get
     from semantic.charts import series_chart
 
     page = definition_page_get(kind=Kind.METRIC, name=name, user=user)
     live = page.definition.status != "retired"
-    series = metric_series_get(metric=name, grain=grain)
+    values_error: UserError | None = None
+    try:
+        access_require(user, Action.VIEW_VALUES)
+        series = _series_for(metric=name, grain=grain, principal=principal)
+    except PermissionDenied as exc:
+        values_error = exc
+        series = Series(name, grain if grain in GRAINS else "day", [], [], [], 0)
     dialect = dialect if dialect in DIALECTS else settings.WAREHOUSE.dialect
     sql, sql_error, dimensions, graph, graph_error = "", "", [], None, ""
     contracts: list[str] = []
     if live:
+        if user_can(user, Action.COMPILE):
+            try:
+                sql = metric_sql_get(
+                    metric=name, grain=series.grain, dialect=dialect, principal=principal,
+                    acting_user=user,
+                ).sql  # fmt: skip
+            except UserError as exc:
+                sql_error = exc.message
+        else:
+            sql_error = MSG_NO_COMPILE
         try:
-            sql = metric_sql_get(metric=name, grain=series.grain, dialect=dialect).sql
-        except UserError as exc:
-            sql_error = exc.message
-        try:
-            dimensions = metric_dimensions_get(metric=name)
+            dimensions = metric_dimensions_get(metric=name) if user_can(user, Action.QUERY) else []
         except UserError:
             dimensions = []
         version = page.definition.current_version
@@ -417,6 +498,7 @@ def metric_page_get(
         "definition": page.definition,
         "meaning": metric_meaning_get(metric=name) if live else "",
         "series": series,
+        "error": values_error,
         "chart": series_chart(series.points, metric=name, grain=series.grain)
         if series.points
         else None,
@@ -425,7 +507,8 @@ def metric_page_get(
         "sql": sql,
         "sql_error": sql_error,
         "dimensions": dimensions,
-        "audits": metric_audits_get(metric=name, contracts=contracts),
+        # Value audits carry observed values: hidden with the values themselves.
+        "audits": metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
         "graph": graph,
         "graph_error": graph_error,
     }

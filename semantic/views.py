@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from registry.permissions import principal_for
+from registry.roles import Action
 from semantic.charts import explore_chart
 from semantic.compiler.spec import MetricQuery
 from semantic.forms import (
@@ -33,22 +35,28 @@ from semantic.ui_selectors import (
     value_trace_get,
 )
 from tally.errors import UserError
-from tally.ui import is_htmx
+from tally.ui import is_htmx, page_access
 
 
 @login_required
 @require_GET
+@page_access(Action.VIEW_VALUES)
 def metric_chart(request: HttpRequest, name: str) -> HttpResponse:
     form = MetricChartForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
     context = metric_chart_get(
-        metric=name, grain=data.get("grain") or "day", dimension=data.get("dimension") or ""
+        metric=name,
+        grain=data.get("grain") or "day",
+        dimension=data.get("dimension") or "",
+        principal=principal_for(request.user),
+        user=request.user,
     )
     return render(request, "semantic/_metric_chart.html", context)
 
 
 @login_required
 @require_GET
+@page_access(Action.COMPILE)
 def metric_sql(request: HttpRequest, name: str) -> HttpResponse:
     form = MetricSqlForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
@@ -56,7 +64,11 @@ def metric_sql(request: HttpRequest, name: str) -> HttpResponse:
     context: dict[str, Any] = {"metric": name, "dialect": dialect}
     try:
         context["sql"] = metric_sql_get(
-            metric=name, grain=data.get("grain") or "day", dialect=dialect
+            metric=name,
+            grain=data.get("grain") or "day",
+            dialect=dialect,
+            principal=principal_for(request.user),
+            acting_user=request.user,
         ).sql
     except UserError as exc:
         context["sql_error"] = exc.message
@@ -108,6 +120,7 @@ def _cell(value: Any) -> Any:
 
 @login_required
 @require_GET
+@page_access(Action.QUERY)
 def explore(request: HttpRequest) -> HttpResponse:
     form, options = _explore_form(request)
     context: dict[str, Any] = {"form": form, "options": options}
@@ -115,7 +128,10 @@ def explore(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             result = explore_run(
-                query=_query(data), show_dialect=data.get("dialect") or settings.WAREHOUSE.dialect
+                query=_query(data),
+                show_dialect=data.get("dialect") or settings.WAREHOUSE.dialect,
+                principal=principal_for(request.user),
+                acting_user=request.user,
             )
         except UserError as exc:
             context["error"] = exc
@@ -134,6 +150,7 @@ def explore(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.QUERY)
 def explore_options(request: HttpRequest) -> HttpResponse:
     form, options = _explore_form(request)
     return render(
@@ -145,6 +162,7 @@ def explore_options(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.QUERY)
 def explore_csv(request: HttpRequest) -> HttpResponse:
     form, _ = _explore_form(request)
     if not (form.is_bound and form.is_valid()):
@@ -157,7 +175,10 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
         )  # fmt: skip
     try:
         result = explore_run(
-            query=_query(form.cleaned_data), show_dialect=settings.WAREHOUSE.dialect
+            query=_query(form.cleaned_data),
+            show_dialect=settings.WAREHOUSE.dialect,
+            principal=principal_for(request.user),
+            acting_user=request.user,
         )
     except UserError as exc:
         return render(
@@ -180,6 +201,7 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.VIEW_VALUES)
 def run_list(request: HttpRequest) -> HttpResponse:
     form = RunFilterForm(request.GET)
     form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
@@ -193,6 +215,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.VIEW_VALUES)
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = run_detail_get(run_id=run_id)
     template = "semantic/_run_status.html" if is_htmx(request) else "semantic/run.html"
@@ -201,12 +224,15 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.VIEW_VALUES)
 def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
     data = form.cleaned_data
     results = audit_page_list(
-        status=data.get("status") or "", check_name=data.get("check_name") or ""
+        principal=principal_for(request.user),
+        status=data.get("status") or "",
+        check_name=data.get("check_name") or "",
     )
     page = Paginator(results, 100).get_page(request.GET.get("page"))
     return render(
@@ -219,7 +245,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@page_access(Action.VIEW_VALUES)
 def value_trace(request: HttpRequest, value_id: int) -> HttpResponse:
-    return render(
-        request, "semantic/value_trace.html", {"trace": value_trace_get(value_id=value_id)}
-    )
+    trace = value_trace_get(value_id=value_id, principal=principal_for(request.user))
+    return render(request, "semantic/value_trace.html", {"trace": trace})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,39 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             for url, label, prefix in NAV
         ]
     }
+
+
+def page_access(
+    action: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A page needs ``action`` (the one its API endpoint needs): else the 403 page with who,
+    what and why. A refusal is audited (``access.denied``), as the API's are. Goes under
+    ``@login_required``, so a signed-out visitor is sent to sign in first."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            # Imported here: tally is imported by every app, the registry comes later.
+            from registry.permissions import access_require
+            from registry.services.audit import audit_event_create
+
+            try:
+                access_require(request.user, action)
+            except PermissionDenied as exc:
+                audit_event_create(
+                    actor=request.user,
+                    action="access.denied",
+                    object_kind="page",
+                    object_name=f"{request.method} {request.path}",
+                    payload={"action": str(action), "reason": exc.message},
+                )
+                raise
+            return view(request, *args, **kwargs)
+
+        setattr(wrapped, "tally_access", action)  # noqa: B010 (read by the access test)
+        return wrapped
+
+    return decorate
 
 
 def error_page(

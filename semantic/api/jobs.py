@@ -9,6 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.api.permissions import request_token
+from registry.permissions import principal_for
 from registry.roles import Action
 from semantic.jobs.compute import compute_run_create
 from semantic.jobs.selectors import (
@@ -19,6 +21,7 @@ from semantic.jobs.selectors import (
     value_list,
 )
 from semantic.models import GRAIN_CHOICES, AuditResult, ComputeRun, MetricValue
+from semantic.permissions import stored_values_hidden, stored_values_require
 from tally.errors import NotFound
 
 GRAINS = [g for g, _ in GRAIN_CHOICES]
@@ -136,8 +139,12 @@ class ValueListApi(APIView):
         filters = self.FilterSerializer(data=params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
+        principal = principal_for(request.user, token=request_token(request))
+        # Named metrics are refused with the reason; an unfiltered list leaves them out.
+        stored_values_require(principal=principal, metrics=data["metric"])
         values = value_list(
             metrics=data["metric"],
+            exclude_metrics=stored_values_hidden(principal=principal),
             grain=data.get("grain"),
             start=data.get("start"),
             end=data.get("end"),
@@ -153,8 +160,14 @@ class ValueRevisionListApi(APIView):
 
     @extend_schema(responses=ValueRevisionOutput(many=True))
     def get(self, request: Request, value_id: int) -> Response:
-        if not MetricValue.objects.filter(pk=value_id).exists():
+        value = MetricValue.objects.filter(pk=value_id).select_related("release").first()
+        if value is None:
             raise NotFound(f"no stored value {value_id}", code="value_not_found")
+        stored_values_require(
+            principal=principal_for(request.user, token=request_token(request)),
+            metrics=[value.metric_name],
+            release=value.release,
+        )
         revisions = revisions_for_value(value_id=value_id)
         return Response({"results": ValueRevisionOutput(revisions, many=True).data})
 
@@ -180,7 +193,11 @@ class AuditListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = LimitOffsetPagination()
+        # Value checks carry the observed value: hidden with the stored values themselves.
+        hidden = stored_values_hidden(
+            principal=principal_for(request.user, token=request_token(request))
+        )
         page = paginator.paginate_queryset(
-            audit_result_list(**filters.validated_data), request, view=self
+            audit_result_list(**filters.validated_data, exclude_metrics=hidden), request, view=self
         )
         return paginator.get_paginated_response(AuditOutput(page, many=True).data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
 
@@ -33,11 +33,14 @@ def value_list(
     start: dt.date | None = None,
     end: dt.date | None = None,
     slice_hash: str | None = None,
+    exclude_metrics: Sequence[str] = (),
 ) -> QuerySet[MetricValue]:
     """Current values in key order (metric, grain, period, slice); the unique index serves it."""
     values = MetricValue.objects.select_related("metric_version", "release")
     if metrics:
         values = values.filter(metric_name__in=list(metrics))
+    if exclude_metrics:
+        values = values.exclude(metric_name__in=list(exclude_metrics))
     if grain:
         values = values.filter(grain=grain)
     if start:
@@ -59,10 +62,16 @@ def revisions_for_value(*, value_id: int) -> QuerySet[ValueRevision]:
 
 
 def audit_result_list(
-    *, status: str | None = None, check_name: str | None = None
+    *, status: str | None = None, check_name: str | None = None, exclude_metrics: Sequence[str] = ()
 ) -> QuerySet[AuditResult]:
-    """Audit results, newest first, by status and check."""
+    """Audit results, newest first, by status and check; without the checks of the stored
+    values of ``exclude_metrics`` (targets ``metric/grain/period``)."""
     results = AuditResult.objects.order_by("-id")
+    if exclude_metrics:
+        hidden = Q()
+        for metric in exclude_metrics:
+            hidden |= Q(target__startswith=f"{metric}/")
+        results = results.exclude(hidden)
     if status:
         results = results.filter(status=status)
     if check_name:

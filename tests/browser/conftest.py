@@ -76,6 +76,7 @@ def demo_registry(
     from semantic.jobs.compute import compute_run_create, compute_run_execute
     from semantic.services import caches_clear
     from semantic.warehouse.config import parse_warehouse_url
+    from tally.management.commands.demo import demo_roles_ensure
 
     path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(browser_warehouse, path)
@@ -94,6 +95,8 @@ def demo_registry(
     for user in users.all():
         user.set_password(PASSWORD)
         user.save(update_fields=["password"])
+    # The roles `tally demo` grants its team members (the viewer stays a viewer).
+    assert demo_roles_ensure() > 0
     return {"warehouse": path}
 
 

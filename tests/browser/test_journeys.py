@@ -143,6 +143,11 @@ def test_a_viewer_sees_no_edit_or_approve_buttons(sign_in: Any) -> None:
     viewer = sign_in("viewer")
     viewer.goto(f"{base}/metrics/events_tracked")
     assert viewer.locator("#edit-metric").count() == 0
+    # A viewer reads definitions but neither compiles nor (row policies: no tenant) reads the
+    # stored totals of every tenant: the page says why instead.
+    assert "needs the compile right" in viewer.locator("#sql-area").inner_text()
+    assert "query the metric instead" in viewer.locator("#chart-area").inner_text()
+    shot(viewer, "metric-as-viewer")
     viewer.goto(proposal_url)
     assert viewer.locator("#approve-button").count() == 0
     assert viewer.locator("#merge-button").count() == 0
@@ -150,7 +155,11 @@ def test_a_viewer_sees_no_edit_or_approve_buttons(sign_in: Any) -> None:
     shot(viewer, "proposal-as-viewer")
     denied = viewer.goto(f"{base}/metrics/events_tracked/edit")
     assert denied is not None and denied.status == 403
+    assert "may not propose" in viewer.locator(".errorpage").inner_text()
     shot(viewer, "403")
+    explore = viewer.goto(f"{base}/explore?metrics=events_tracked")
+    assert explore is not None and explore.status == 403
+    assert "your roles (viewer) do not allow it" in viewer.locator(".errorpage").inner_text()
     missing = viewer.goto(f"{base}/metrics/no_such_metric")
     assert missing is not None and missing.status == 404
     shot(viewer, "404")

@@ -8,6 +8,10 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from registry import rights
+from registry.models import Domain, Kind
+from registry.permissions import grants_forget
+from registry.selectors import definition_get
+from registry.services.access import role_grant
 from registry.services.proposals import proposal_create
 from registry.services.review_policy import proposal_policy_get
 from tests.registry.proposals_setup import metric_yaml
@@ -26,13 +30,23 @@ def _proposal(owner: Any, *, draft: bool = False) -> Any:
     )
 
 
-def test_only_team_members_and_staff_may_propose(
+def test_propose_follows_the_roles_in_the_definitions_domain(
     owner: Any, outsider: Any, django_user_model: Any
 ) -> None:
-    assert rights.may_propose(owner)
-    assert not rights.may_propose(outsider)
+    """Re-pointed at registry.permissions: team membership makes the owner reviewer in the
+    product domain; an editor grant counts in its own domain only; staff is no role."""
+    revenue = definition_get(kind=Kind.METRIC, name="revenue")  # domain product
+    assert rights.may_propose(owner) and rights.may_propose(owner, revenue)
+    assert not rights.may_propose(outsider) and not rights.may_propose(outsider, revenue)
     assert not rights.may_propose(AnonymousUser())
-    assert rights.may_propose(django_user_model.objects.create_user("ops", is_staff=True))
+    assert not rights.may_propose(django_user_model.objects.create_user("ops", is_staff=True))
+    elsewhere = django_user_model.objects.create_user("eddie")
+    Domain.objects.create(slug="finance", name="Finance")
+    role_grant(user=elsewhere, role="editor", domain="finance")
+    assert rights.may_propose(elsewhere) and not rights.may_propose(elsewhere, revenue)
+    role_grant(user=outsider, role="editor", domain="product")
+    grants_forget(outsider)
+    assert rights.may_propose(outsider, revenue)
 
 
 def test_reviewers_review_authors_merge_viewers_comment(

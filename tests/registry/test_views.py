@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from registry.models import Proposal, Release
+from registry.models import AuditEvent, Proposal, Release
 from registry.services.definitions import definitions_sync
-from registry.services.proposals import NOT_A_REVIEWER
+from registry.services.proposals import SELF_REVIEW
+from semantic.ui_selectors import MSG_NO_COMPILE
 from tests.registry.proposals_setup import METRICS_YAML, metric_yaml, write_registry
 
 pytestmark = pytest.mark.django_db
@@ -115,9 +116,21 @@ def test_metric_page_shows_meaning_definition_versions_and_owners(
     assert "name: revenue_per_event" in text  # the YAML
     assert "v1.0" in text and "r1" in text
     assert "owner" in text and "reviewer" in text  # product-analytics members
-    assert 'data-copy="metric-sql-text"' in text  # compiled SQL with a copy button
-    # A viewer (no team) gets no edit button.
+    # A viewer (no team) gets no edit button, and no SQL: compiling needs the compile right.
     assert 'id="edit-metric"' not in text
+    assert 'data-copy="metric-sql-text"' not in text
+    assert MSG_NO_COMPILE in text
+
+
+def test_metric_page_shows_compiled_sql_to_a_user_who_may_compile(
+    client: Client, reviewer: Any
+) -> None:
+    """A team member (reviewer in the domain: compile and query everywhere) sees the SQL, and
+    the page's compile lands in the audit log as the API's does."""
+    text = _as(client, reviewer).get("/metrics/revenue_per_event").content.decode()
+    assert 'data-copy="metric-sql-text"' in text  # compiled SQL with a copy button
+    event = AuditEvent.objects.filter(action="query.compile").latest("id")
+    assert event.actor == reviewer and event.object_name == "revenue_per_event"
 
 
 def test_metric_page_of_an_unknown_metric_is_a_404_page_with_a_hint(
@@ -152,9 +165,12 @@ def test_team_member_proposes_a_change_from_the_edit_page(
 
 
 def test_edit_page_refuses_a_viewer_with_a_403_page(client: Client, outsider: Any) -> None:
+    """The 403 page says who may not do what where, and why (the roles)."""
     response = _as(client, outsider).get("/metrics/revenue/edit")
     assert response.status_code == 403
-    assert b"only team members may propose changes" in response.content
+    text = response.content.decode()
+    assert "&#x27;outsider&#x27; may not propose: your roles" in text
+    assert "your roles (viewer) do not allow it" in text and "tally role grant" in text
 
 
 def test_broken_yaml_on_the_edit_page_is_a_form_error_not_a_500(client: Client, owner: Any) -> None:
@@ -218,18 +234,36 @@ def test_approve_and_merge_through_the_pages_publish_a_new_version(
     assert "type_params.measure" in page
 
 
-def test_failed_actions_show_a_message_not_a_500(
+def test_actions_outside_the_users_roles_are_403_pages_with_the_reason(
     client: Client, owner: Any, outsider: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
+    """A viewer posting a review or a merge is refused before any service runs: a 403 page
+    naming the action and the roles, and an access.denied audit row."""
     pid = _proposal(client, owner, django_capture_on_commit_callbacks)
     _as(client, outsider)
+    for action, url in (("review", "review"), ("merge", "merge"), ("propose", "close")):
+        response = client.post(f"/proposals/{pid}/{url}", {"verdict": "approve"})
+        assert response.status_code == 403, url
+        text = response.content.decode()
+        assert f"may not {action}" in text and "your roles (viewer)" in text, url
+    assert AuditEvent.objects.filter(action="access.denied", actor=outsider).count() == 3
+    assert Proposal.objects.get(pk=pid).state == "open"
+
+
+def test_failed_actions_show_a_message_not_a_500(
+    client: Client, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A user who holds the role but whom the service refuses (the author reviewing their own
+    proposal, merging without an approval) gets the service's message on the page."""
+    pid = _proposal(client, owner, django_capture_on_commit_callbacks)
     response = client.post(f"/proposals/{pid}/review", {"verdict": "approve"}, follow=True)
     assert response.status_code == 200
-    assert NOT_A_REVIEWER.format(user="outsider") in response.content.decode()
+    assert SELF_REVIEW in response.content.decode()
     bad = client.post(f"/proposals/{pid}/review", {"verdict": "maybe"}, follow=True)
     assert b"verdict:" in bad.content
     merge = client.post(f"/proposals/{pid}/merge", follow=True)
-    assert merge.status_code == 200 and b"only the author or a reviewer can merge" in merge.content
+    assert merge.status_code == 200 and b"cannot merge yet" in merge.content
+    assert Proposal.objects.get(pk=pid).state == "open"  # blocked: no approval yet
     assert client.get("/proposals/99999").status_code == 404
 
 

@@ -10,15 +10,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from registry.models import AuditEvent
+from registry.services.access import access_profile_set, role_grant
 from registry.services.definitions import definitions_sync
 from semantic.jobs.audits import audit_run
 from semantic.jobs.compute import compute_run_create, compute_run_execute
 from semantic.models import MetricValue
-from semantic.ui_selectors import expected_band
+from semantic.permissions import HINT_STORED_VALUES
+from semantic.ui_selectors import MSG_NO_COMPILE, expected_band
 from semantic.warehouse.config import parse_warehouse_url
 from tests.conftest import ROOT
 
@@ -58,8 +63,36 @@ def computed(synced: Path) -> Path:
 
 @pytest.fixture
 def signed_in(client: Client, django_user_model: Any) -> Client:
-    client.force_login(django_user_model.objects.create_user("analyst"))
+    """An auditor: compiles and queries, and, unrestricted, reads the stored values of the
+    fixtures' metrics (every fixture model carries account, which has a row policy)."""
+    user = django_user_model.objects.create_user("auditor")
+    role_grant(user=user, role="auditor")
+    client.force_login(user)
     return client
+
+
+def _tenant_of_most_paid_invoices(path: Path) -> str:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT a.tenant_id FROM invoices AS i JOIN accounts AS a ON a.id = i.account_id "
+            "WHERE i.status = 'paid' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return str(row[0])
+
+
+@pytest.fixture
+def tenant_analyst(client: Client, django_user_model: Any, synced: Path) -> tuple[Client, str]:
+    """An analyst bound to one tenant by her profile: row policies apply to her."""
+    tenant = _tenant_of_most_paid_invoices(synced)
+    user = django_user_model.objects.create_user("ana")
+    role_grant(user=user, role="analyst")
+    access_profile_set(user=user, attributes={"tenant_id": tenant})
+    client.force_login(user)
+    return client, tenant
 
 
 def _spec(response: Any, element_id: str) -> dict[str, Any]:
@@ -214,3 +247,121 @@ def test_slicing_by_a_dimension_with_many_values_draws_the_largest_ten(
     assert sliced.slices > 10
     assert len({r["slice"] for r in sliced.rows}) == 10
     assert b"the 10 largest of" in response.content
+
+
+# --------------------------------------------------------------------------- access
+
+
+def test_explore_as_a_tenant_bound_analyst_returns_only_her_tenants_rows(
+    tenant_analyst: tuple[Client, str], synced: Path
+) -> None:
+    """Bug: the UI ran queries as a trusted caller, so a tenant-bound user read every
+    tenant's rows through Explore. Now the page queries for her principal (row policies),
+    and the run is in the audit log as the API's are."""
+    client, tenant = tenant_analyst
+    response = client.get(
+        "/explore?metrics=revenue&group_by=account__tenant_id&group_by=account__plan"
+    )
+    assert response.status_code == 200, response.content
+    columns = response.context["columns"]
+    t, p, v = (columns.index(c) for c in ("account__tenant_id", "account__plan", "revenue"))
+    rows = response.context["rows"]
+    assert rows and {row[t] for row in rows} == {tenant}
+    con = duckdb.connect(str(synced), read_only=True)
+    expected = con.execute(
+        "SELECT a.plan, SUM(i.amount) FROM invoices AS i JOIN accounts AS a "
+        "ON a.id = i.account_id WHERE i.status = 'paid' AND a.tenant_id = ? GROUP BY 1",
+        [tenant],
+    ).fetchall()
+    every_tenant = con.execute("SELECT count(DISTINCT tenant_id) FROM accounts").fetchone()
+    con.close()
+    assert every_tenant is not None and every_tenant[0] > 1
+    assert sorted((row[p], float(row[v])) for row in rows) == sorted(
+        (plan, float(total)) for plan, total in expected
+    )
+    csv_rows = client.get(
+        "/explore.csv?metrics=revenue&group_by=account__tenant_id"
+    ).content.decode().strip().splitlines()[1:]  # fmt: skip
+    assert csv_rows and {line.split(",")[0] for line in csv_rows} == {tenant}
+    event = AuditEvent.objects.filter(action="query.run").latest("id")
+    assert event.actor is not None and event.actor.username == "ana"
+    assert event.payload["principal"]["attributes"] == {"tenant_id": tenant}
+    assert event.payload["principal"]["unrestricted"] is False
+
+
+def test_sql_panel_shows_the_secured_sql_and_never_the_salt(
+    tenant_analyst: tuple[Client, str], synced: Path
+) -> None:
+    """The SQL a restricted user reads is the SQL run for her: the row policy with her tenant
+    in it, and masks reading the salt by name, never its value."""
+    client, tenant = tenant_analyst
+    panel = client.get("/metrics/revenue/sql?grain=month").content.decode()
+    assert "tenant_id" in panel and f"&#x27;{tenant}&#x27;" in panel
+    explore = client.get("/explore?metrics=signups&group_by=user__email&limit=5")
+    sql = explore.context["result"].sql
+    assert "tally_pii_salt" in sql and "MD5(" in sql.upper()
+    assert django_settings.TALLY_PII_SALT not in explore.content.decode()
+    assert not any("@" in str(v) for row in explore.context["rows"] for v in row)
+
+
+def test_a_viewer_gets_403_with_the_reason_on_explore_and_sql(
+    client: Client, django_user_model: Any, synced: Path
+) -> None:
+    """Viewers read and see values but may not query or compile: the pages say so."""
+    client.force_login(django_user_model.objects.create_user("vera"))
+    for url in (
+        "/explore",
+        "/explore?metrics=revenue",
+        "/explore.csv?metrics=revenue",
+        "/explore/options?metrics=revenue",
+        "/metrics/revenue/sql",
+        "/metrics/events_tracked/chart?dimension=event__event_type",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        text = response.content.decode()
+        assert "may not" in text and "your roles (viewer) do not allow it" in text, url
+    assert not AuditEvent.objects.filter(action__startswith="query.").exists()
+    # Five pages need query or compile outright; the chart needs query only to slice.
+    assert AuditEvent.objects.filter(action="access.denied", object_kind="page").count() == 5
+    page = client.get("/metrics/revenue").content.decode()
+    assert MSG_NO_COMPILE in page and "metric-sql-text" not in page
+
+
+def test_stored_values_of_a_row_policied_metric_are_refused_to_a_restricted_user(
+    tenant_analyst: tuple[Client, str], computed: Path
+) -> None:
+    """Stored values are totals over every tenant: a tenant-bound analyst gets a 403 with the
+    reason on the chart and the trace, the metric page shows the reason instead of the
+    chart and the value audits; slicing (a live query) still works, for her tenant."""
+    client, tenant = tenant_analyst
+    value = MetricValue.objects.filter(metric_name="events_tracked").first()
+    assert value is not None
+    for url in (f"/values/{value.pk}/trace", "/metrics/events_tracked/chart?grain=day"):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert HINT_STORED_VALUES in response.content.decode(), url
+    page = client.get("/metrics/events_tracked")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert HINT_STORED_VALUES in text and 'id="metric-chart"' not in text
+    assert "events_tracked/day/2026-10-28" not in text  # the anomaly audit's observed value
+    sliced = client.get("/metrics/events_tracked/chart?grain=day&dimension=account__tenant_id")
+    assert sliced.status_code == 200
+    assert {r["slice"] for r in sliced.context["sliced"].rows} == {tenant}
+    # Value checks carry the observed value: the audits page and API leave them out for her.
+    audits = client.get("/audits?check_name=anomaly")
+    assert audits.status_code == 200 and b"events_tracked/day/" not in audits.content
+    api = client.get("/api/v1/audits?check_name=anomaly")
+    assert api.status_code == 200 and api.json()["results"] == []
+
+
+def test_an_auditor_still_reads_stored_values_and_traces(signed_in: Client, computed: Path) -> None:
+    """Unrestricted principals are unchanged: the auditor sees the chart and the trace."""
+    value = MetricValue.objects.filter(metric_name="events_tracked").first()
+    assert value is not None
+    assert signed_in.get(f"/values/{value.pk}/trace").status_code == 200
+    page = signed_in.get("/metrics/events_tracked").content.decode()
+    assert 'id="metric-chart"' in page and HINT_STORED_VALUES not in page
+    api = signed_in.get("/api/v1/audits?check_name=anomaly").json()["results"]
+    assert "events_tracked/day/2026-10-28" in {a["target"] for a in api}

@@ -39,6 +39,8 @@ def test_demo_sets_up_everything_then_reuses_it(registry_url: str, tmp_path: Pat
     # events the last week may hold no late arrival; at the demo's 200k it holds hundreds).
     assert "values of 30 metrics" in first.stdout and "revised by late arrivals" in first.stdout
     assert "login: admin / tally-demo" in first.stdout
+    # The seven team members of fixtures/governance.yml read every tenant (the viewer does not).
+    assert "7 auditor grant(s)" in first.stdout
     assert (tmp_path / "warehouse.duckdb").exists()
 
     started = time.perf_counter()

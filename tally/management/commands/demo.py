@@ -20,6 +20,27 @@ DEMO_PASSWORD = "tally-demo"
 # A signed-in user in no team: sees everything, may comment, never edits or approves.
 DEMO_VIEWER = "viewer"
 DEFAULT_ADDR = "127.0.0.1:8000"
+# The demo's data teams work for the company, not for one tenant: they read every tenant's
+# rows and stored values. Team membership makes them reviewer in their domain (query,
+# compile, propose, review), which row policies restrict; auditor is the smallest
+# unrestricted role (it adds reading the audit log, never PII or review rights).
+DEMO_TEAM_ROLE = "auditor"
+
+
+def demo_roles_ensure() -> int:
+    """Grants DEMO_TEAM_ROLE to every team member (idempotent); returns how many were new."""
+    from registry.models import RoleGrant, TeamMembership
+    from registry.services.access import role_grant
+
+    members = get_user_model().objects.filter(
+        pk__in=TeamMembership.objects.values_list("user_id", flat=True)
+    )
+    had = set(
+        RoleGrant.objects.filter(role=DEMO_TEAM_ROLE, domain=None).values_list("user_id", flat=True)
+    )
+    for user in members:
+        role_grant(user=user, role=DEMO_TEAM_ROLE)
+    return sum(1 for user in members if user.pk not in had)
 
 
 class Command(TallyCommand):
@@ -54,9 +75,11 @@ class Command(TallyCommand):
         self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
         self.stdout.write(f"  login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
         self.stdout.write(
-            f"  also (password {DEMO_PASSWORD}): {DEMO_VIEWER} (read-only), and the team members "
-            "of fixtures/governance.yml, e.g. sara.okafor@tally.example (finance-data) proposes, "
-            "tomas.silva@tally.example reviews, ada.nwosu@tally.example certifies"
+            f"  also (password {DEMO_PASSWORD}): {DEMO_VIEWER} (viewer: reads, comments, no "
+            "queries), and the team members of fixtures/governance.yml (reviewer in their "
+            f"domain, {DEMO_TEAM_ROLE} everywhere), e.g. sara.okafor@tally.example "
+            "(finance-data) proposes, tomas.silva@tally.example reviews, "
+            "ada.nwosu@tally.example certifies"
         )
         self.stdout.write(
             f"  API token: tally token create --user {DEMO_USERNAME} --scope read,compile,query"
@@ -133,4 +156,7 @@ class Command(TallyCommand):
                     user.set_password(DEMO_PASSWORD)
                     user.save(update_fields=["password"])
                     changed += 1
-        return f"{changed} password(s) set" if changed else "exist"
+        granted = demo_roles_ensure()  # its own transactions (role_grant is durable)
+        done = [f"{changed} password(s) set"] if changed else []
+        done += [f"{granted} {DEMO_TEAM_ROLE} grant(s)"] if granted else []
+        return ", ".join(done) or "exist"
