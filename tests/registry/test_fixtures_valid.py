@@ -261,8 +261,14 @@ def test_events_contract_tolerates_duplicates_and_three_days_of_late_arrivals() 
     assert (latency.value, latency.unit) == (3, "d")
 
 
-def test_pii_columns_are_classified_tagged_and_never_read_by_a_semantic_model() -> None:
-    """users.email and events.anonymous_id are marked pii and no definition reads them."""
+def test_pii_columns_are_classified_tagged_and_masked_wherever_a_semantic_model_reads_them() -> (
+    None
+):
+    """users.email and events.anonymous_id are marked pii; a semantic model reads a PII column
+    only as a whole column (users.email, a dimension), which the compiler then masks for
+    anyone without view_pii (its manifest lists the column among the model's PII columns)."""
+    from tests.semantic.conftest import fixtures_manifest
+
     marked = set()
     for contract in contracts().values():
         for schema_object in contract.schema_ or []:
@@ -271,10 +277,16 @@ def test_pii_columns_are_classified_tagged_and_never_read_by_a_semantic_model() 
                     assert "pii" in (prop.tags or []), (schema_object.name, prop.name)
                     marked.add((schema_object.name, prop.name))
     assert marked == PII_COLUMNS
+    manifest = fixtures_manifest()
+    read = set()
     for semantic_model in authored_manifest().semantic_models:
         table = semantic_model.node_relation.alias
+        masked = set(manifest.semantic_models[semantic_model.name].pii_columns)
         for _, sql in element_reads(semantic_model):
-            assert not {(table, column) for column in expr_columns(sql)} & PII_COLUMNS
+            for column in {(table, c) for c in expr_columns(sql)} & PII_COLUMNS:
+                assert column[1] in masked and sql.strip() == column[1], (semantic_model.name, sql)
+                read.add(column)
+    assert read == {("users", "email")}
 
 
 def test_semantic_model_expressions_read_only_columns_their_contract_declares() -> None:
