@@ -135,6 +135,14 @@ TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
 TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
 TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
 
+# SQL API (`tally serve-sql`): most rows one statement may return (more is an error, 54000),
+# the per-statement timeout, and how many client connections are served at once.
+TALLY_SQL_ROW_CAP = int(env_number("TALLY_SQL_ROW_CAP", 1_000_000))
+TALLY_SQL_TIMEOUT_S = env_number("TALLY_SQL_TIMEOUT_S", 120)
+TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
+# POST /api/v1/query?format=arrow|csv streams up to this many rows (JSON keeps its own cap).
+TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000_000))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
