@@ -176,6 +176,16 @@ _MACROS = (
     "CREATE MACRO tally_col_description(o, n) AS "
     "(SELECT max(description) FROM pg_catalog.pg_description d "
     "WHERE d.objoid = o AND d.objsubid = n)",
+    # PostgreSQL spells these types out (SQLAlchemy's reflection only knows those names).
+    "CREATE MACRO tally_format_type(t, m) AS CASE format_type(t, m) "
+    "WHEN 'int8' THEN 'bigint' WHEN 'int4' THEN 'integer' WHEN 'int2' THEN 'smallint' "
+    "WHEN 'float8' THEN 'double precision' WHEN 'float4' THEN 'real' WHEN 'bool' THEN 'boolean' "
+    "WHEN 'varchar' THEN 'character varying' "
+    "WHEN 'timestamp' THEN 'timestamp without time zone' ELSE format_type(t, m) END",
+    "CREATE MACRO tally_to_regtype(n) AS "
+    "(SELECT min(oid) FROM pg_catalog.pg_type t WHERE t.typname = n)",
+    "CREATE MACRO tally_to_regclass(n) AS "
+    "(SELECT min(oid) FROM pg_catalog.pg_class c WHERE c.relname = split_part(n, '.', -1))",
     "CREATE MACRO tally_obj_description(o) AS "
     "(SELECT max(description) FROM pg_catalog.pg_description d "
     "WHERE d.objoid = o AND d.objsubid = 0)",
@@ -332,6 +342,8 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
     }
     null_functions = {
         "pg_get_expr",
+        "pg_get_serial_sequence",
+        "json_build_object",
         "pg_get_constraintdef",
         "pg_get_indexdef",
         "pg_get_viewdef",
@@ -366,7 +378,11 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
             and (node.name.lower() in _MISSING_TABLES or node.name.lower() in _EXTENDED_TABLES)
         ):
             function = exp.Anonymous(this=f"tally_{node.name.lower()}", expressions=[])
-            return exp.Table(this=function, alias=node.args.get("alias"))
+            # Keep the catalog's name as the alias: SQLAlchemy writes pg_class.relname.
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+            return exp.Table(this=function, alias=alias)
+        if isinstance(node, exp.Column) and node.args.get("db") is not None:
+            node.set("db", None)  # pg_catalog.pg_class.relname → pg_class.relname
         if isinstance(node, exp.Operator):
             operator = str(node.args.get("operator", "")).split(".")[-1]
             if operator in _REGEX_OPERATORS:
@@ -408,6 +424,8 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
                 return exp.false()
             if name in null_functions:
                 return exp.null()
+            if name in ("to_regtype", "to_regclass", "format_type"):
+                return exp.Anonymous(this=f"tally_{name}", expressions=list(node.expressions))
             if name == "col_description":
                 args = list(node.expressions)
                 return exp.Anonymous(this="tally_col_description", expressions=args)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import ssl
@@ -80,6 +81,15 @@ WRITE_STATEMENTS = (
     exp.Alter,
     exp.TruncateTable,
     exp.Merge,
+)
+# SET forms sqlglot leaves as a Command: SET [SESSION|LOCAL] name TO|= value, SET TIME ZONE v.
+_SET_COMMAND = re.compile(
+    r"^\s*(?:session\s+|local\s+)?(time\s+zone|[\w.]+)\s*(?:\bto\b|=)?\s*(.*?)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_NOISE = re.compile(
+    r"^\s*(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK\s+TO(?:\s+SAVEPOINT)?)\b[^;]*;?\s*$",
+    re.IGNORECASE,
 )
 # QueryError codes that mean "no such column" to a SQL client.
 _UNDEFINED_CODES = {"unknown_metric", "unknown_dimension", "unknown_item"}
@@ -546,6 +556,12 @@ class Connection:
     # ------------------------------------------------------------------ statements
 
     def _parse(self, sql: str) -> list[exp.Expr]:
+        noise = _NOISE.match(sql)
+        if noise is not None:
+            # Savepoints (psycopg's nested transactions) mean nothing on read-only data, and
+            # sqlglot reads some of their forms as other statements.
+            keyword = " ".join(noise.group(1).upper().split())
+            return [exp.Command(this=keyword, expression=exp.Literal.string(""))]
         try:
             return [t for t in sqlglot.parse(sql, read="postgres") if t is not None]
         except (ParseError, TokenError) as exc:
@@ -596,7 +612,15 @@ class Connection:
         keyword = str(tree.this).upper()
         rest = tree.expression.name if isinstance(tree.expression, exp.Expr) else ""
         if keyword == "SHOW":
-            return self._show(rest.strip().split()[0] if rest.strip() else "")
+            return self._show(rest)
+        if keyword == "SET":
+            match = _SET_COMMAND.match(rest)
+            if match is None:
+                raise SqlError(SYNTAX_ERROR, f"cannot read SET {rest}")
+            key = " ".join(match.group(1).lower().split())
+            key = "timezone" if key == "time zone" else key
+            self.settings[key] = match.group(2).strip().strip("'\"")
+            return Result(tag="SET")
         if keyword in ("BEGIN", "START"):
             self.tx = "T"
             return Result(tag="BEGIN")
@@ -783,7 +807,9 @@ def _parameter_count(prepared: Prepared) -> int:
 def _is_transaction_end(tree: exp.Expr) -> bool:
     if isinstance(tree, exp.Commit | exp.Rollback):
         return True
-    return isinstance(tree, exp.Command) and str(tree.this).upper() in ("END", "ABORT")
+    return isinstance(tree, exp.Command) and (
+        str(tree.this).upper() in ("END", "ABORT") or str(tree.this).upper().startswith("ROLLBACK")
+    )
 
 
 def _duckdb_sqlstate(exc: Exception) -> str:

@@ -65,11 +65,12 @@ class SqlApiError(Exception):
         self.hint = hint
 
 
-def unsupported(what: str) -> SqlApiError:
+def unsupported(what: str, hint: str | None = None) -> SqlApiError:
     """0A000 naming the construct."""
     return SqlApiError(
         MSG_UNSUPPORTED.format(what=what, schema=SCHEMA, table=TABLE),
         sqlstate=FEATURE_NOT_SUPPORTED,
+        hint=hint,
     )
 
 
@@ -223,7 +224,7 @@ def _check_shape(select: exp.Select) -> None:
         if isinstance(node, exp.Window):
             raise unsupported("a window function")
         if isinstance(node, exp.Star):
-            raise unsupported("SELECT *; name the metrics and group-by columns")
+            raise unsupported("SELECT *", hint="name the metrics and group-by columns")
 
 
 def _check_from(select: exp.Select) -> None:
