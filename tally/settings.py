@@ -140,8 +140,10 @@ TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
 TALLY_SQL_ROW_CAP = int(env_number("TALLY_SQL_ROW_CAP", 1_000_000))
 TALLY_SQL_TIMEOUT_S = env_number("TALLY_SQL_TIMEOUT_S", 120)
 TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
-# POST /api/v1/query?format=arrow|csv streams up to this many rows (JSON keeps its own cap).
+# POST /api/v1/query?format=arrow streams up to this many rows; the JSON answer, built in
+# memory, holds at most TALLY_QUERY_ROW_CAP (and says "truncated").
 TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000_000))
+TALLY_QUERY_ROW_CAP = int(env_number("TALLY_QUERY_ROW_CAP", 100_000))
 
 LOGGING = {
     "version": 1,

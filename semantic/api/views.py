@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import permissions, serializers
+from rest_framework import permissions, renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +23,7 @@ from semantic.services import (
     query_execute,
     saved_query_apply,
 )
+from semantic.streams import ARROW_MEDIA_TYPE, arrow_ipc_chunks, query_stream
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 
 MAX_ITEMS = 100
@@ -98,7 +102,29 @@ class CompileApi(APIView):
         return Response(self.OutputSerializer(compiled).data)
 
 
+class ArrowStreamRenderer(renderers.BaseRenderer):
+    """Lets content negotiation pick ``?format=arrow`` / ``Accept: …arrow.stream``; the view
+    streams the body itself (a StreamingHttpResponse never reaches a renderer)."""
+
+    media_type = ARROW_MEDIA_TYPE
+    format = "arrow"
+    charset = None
+    render_style = "binary"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> Any:
+        # Only errors are rendered here; they go out as JSON.
+        return renderers.JSONRenderer().render(data)
+
+
 class QueryApi(APIView):
+    renderer_classes = [
+        renderers.JSONRenderer,
+        renderers.BrowsableAPIRenderer,
+        ArrowStreamRenderer,
+    ]
+
     @extend_schema_serializer(component_name="QueryOutput")
     class OutputSerializer(serializers.Serializer):
         columns = serializers.ListField(child=serializers.CharField())
@@ -114,7 +140,11 @@ class QueryApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         query = _with_saved(data, _query(data, settings.WAREHOUSE.dialect))
-        answer = query_execute(query=query, release_ref=data.get("release"))
+        if request.accepted_renderer.format == "arrow":
+            return _arrow_response(query, data.get("release"), request)
+        answer = query_execute(
+            query=query, release_ref=data.get("release"), row_cap=settings.TALLY_QUERY_ROW_CAP
+        )
         payload = {
             "columns": list(answer.columns),
             "rows": [[_plain(v) for v in row] for row in answer.rows],
@@ -124,6 +154,26 @@ class QueryApi(APIView):
             "truncated": answer.truncated,
         }
         return Response(self.OutputSerializer(payload).data)
+
+
+def _arrow_response(query: MetricQuery, release: str | None, request: Request) -> Any:
+    def chunks() -> Iterator[bytes]:
+        with query_stream(
+            query=query,
+            principal=None,
+            release_ref=release,
+            row_cap=settings.TALLY_QUERY_STREAM_ROW_CAP,
+            timeout_s=settings.TALLY_COMPUTE_TIMEOUT_S,
+        ) as result:
+            yield from arrow_ipc_chunks(result)
+
+    body = chunks()
+    # Compile and start the query now, so that a bad query or a warehouse error is still an
+    # ordinary 400/502 JSON answer; only rows are streamed.
+    first = next(body)
+    response = StreamingHttpResponse(itertools.chain([first], body), content_type=ARROW_MEDIA_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class MetricDimensionsApi(APIView):

@@ -10,16 +10,11 @@ from sqlglot import exp
 
 from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.principal import Principal
-from semantic.compiler.spec import MetricQuery
-from semantic.services import (
-    _release_key,
-    compile_metric_query,
-    manifest_for_release,
-    release_resolve,
-)
+from semantic.services import _release_key, manifest_for_release, release_resolve
 from semantic.sqlapi.catalog import Catalog
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import MappedQuery, map_select
+from semantic.streams import metric_query_compile
 
 _catalogs: dict[tuple[int, str], Catalog] = {}
 _lock = threading.Lock()
@@ -40,19 +35,6 @@ def sql_catalog_get(*, release_ref: str | None = None) -> Catalog:
                 _catalogs.pop(next(iter(_catalogs)))
             _catalogs[key] = catalog
     return catalog
-
-
-def metric_query_compile(*, query: MetricQuery, principal: Principal | None) -> CompiledQuery:
-    """Compiles for the warehouse on behalf of ``principal``: the one place the SQL API and
-    the streaming endpoints hand a principal to the compiler.
-
-    Row-level security (the ``principal=`` keyword of compile_metric_query) is not merged
-    yet; until it is, the principal is only authenticated, and every signed-in user sees
-    what the HTTP API shows them.
-    """
-    if query.dialect != settings.WAREHOUSE.dialect:
-        query = MetricQuery(**{**query.__dict__, "dialect": settings.WAREHOUSE.dialect})
-    return compile_metric_query(query=query)
 
 
 def sql_select_compile(
