@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tally.env import BASE_DIR, VAR_DIR, env_number, load_config
 
 CONFIG = load_config()
@@ -144,6 +146,8 @@ TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
 # memory, holds at most TALLY_QUERY_ROW_CAP (and says "truncated").
 TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000_000))
 TALLY_QUERY_ROW_CAP = int(env_number("TALLY_QUERY_ROW_CAP", 100_000))
+# Set to a schema name to rewrite `tally publish-views` views on every new release.
+TALLY_PUBLISHED_VIEWS_SCHEMA = os.environ.get("TALLY_PUBLISHED_VIEWS_SCHEMA", "").strip()
 
 LOGGING = {
     "version": 1,
