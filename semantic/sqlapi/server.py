@@ -92,7 +92,7 @@ _NOISE = re.compile(
     re.IGNORECASE,
 )
 # QueryError codes that mean "no such column" to a SQL client.
-_UNDEFINED_CODES = {"unknown_metric", "unknown_dimension", "unknown_item"}
+_UNDEFINED_CODES = {"unknown_metric", "unknown_dimension", "unreachable_dimension"}
 STREAM_BATCH = 2_000
 
 
@@ -712,8 +712,7 @@ class Connection:
             if isinstance(exc, duckdb.InterruptException):
                 raise SqlError(QUERY_CANCELED, MSG_TIMEOUT) from None
             if isinstance(exc, duckdb.Error):
-                first = str(exc).splitlines()[0]
-                raise SqlError(_duckdb_sqlstate(exc), first) from None
+                raise SqlError(_duckdb_sqlstate(exc), _duckdb_message(exc)) from None
             raise
         finally:
             self._end()
@@ -824,6 +823,18 @@ def _duckdb_sqlstate(exc: Exception) -> str:
     if isinstance(exc, duckdb.PermissionException):
         return "42501"
     return "XX000"
+
+
+_DUCKDB_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+
+
+def _duckdb_message(exc: Exception) -> str:
+    # The catalog engine is an implementation detail: say it the way PostgreSQL does.
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    missing = _DUCKDB_MISSING_TABLE.search(first)
+    if missing:
+        return f'relation "{missing.group(1)}" does not exist'
+    return re.sub(r"^\w+ Error: ", "", first)
 
 
 def _tally_sql_error(exc: TallyError) -> SqlError:

@@ -221,6 +221,8 @@ def _check_shape(select: exp.Select) -> None:
     for node in select.walk():
         if node is not select and isinstance(node, exp.Query | exp.Subquery):
             raise unsupported("a subquery")
+        if isinstance(node, exp.Count):
+            raise unsupported("COUNT()", hint="metrics carry their own aggregation")
         if isinstance(node, exp.Window):
             raise unsupported("a window function")
         if isinstance(node, exp.Star):
@@ -273,8 +275,6 @@ def _select_item(item: exp.Expr, table: SqlTable) -> SqlColumn:
                     sqlstate=FEATURE_NOT_SUPPORTED,
                 )
             return column
-        if name == "count":
-            raise unsupported("COUNT(); metrics carry their own aggregation")
         raise SqlApiError(
             MSG_UNKNOWN_FUNCTION.format(name=name.upper(), schema=SCHEMA, table=TABLE),
             sqlstate=UNDEFINED_FUNCTION,

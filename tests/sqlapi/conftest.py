@@ -1,0 +1,117 @@
+"""A registry (fixtures synced), a demo warehouse, and real `tally serve-sql` and Django
+servers in subprocesses on free ports, shared by the SQL API and client tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_tally
+
+USER, PASSWORD = "ana", "s3cret-pw"
+EVENTS, SEED = 20_000, 42
+
+
+@dataclass(frozen=True)
+class Servers:
+    env: dict[str, str]
+    sql_port: int
+    http_port: int
+    warehouse: Path
+
+    def url(self, *, user: str = USER, password: str = PASSWORD, port: int | None = None) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{port or self.sql_port}/tally"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_sql_server(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """`tally serve-sql --port 0`; returns the process and the port it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tally.cli", "serve-sql", "--port", "0", *extra],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "listening on" not in line:
+        process.kill()
+        raise AssertionError(f"serve-sql did not start: {line}{process.stderr.read()}")
+    return process, int(line.rsplit(":", 1)[1].split()[0])
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _wait_http(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"runserver did not listen on {port}")
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    root = tmp_path_factory.mktemp("sqlapi")
+    warehouse = root / "wh.duckdb"
+    env = {
+        "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
+        "WAREHOUSE_URL": f"duckdb:///{warehouse}",
+        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+    }
+    create_users = (
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user({USER!r}, password={PASSWORD!r})"
+    )
+    for args in (
+        ("migrate", "-v0"),
+        ("generate-demo", "--events", str(EVENTS), "--seed", str(SEED), "--out", str(warehouse)),
+        ("sync", str(ROOT / "fixtures")),
+        ("shell", "-c", create_users),
+    ):
+        result = run_tally(*args, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+    sql, sql_port = start_sql_server(env)
+    http_port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{http_port}"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_http(http_port)
+        yield Servers(env=env, sql_port=sql_port, http_port=http_port, warehouse=warehouse)
+    finally:
+        stop(sql)
+        web.terminate()
+        web.wait(timeout=10)
