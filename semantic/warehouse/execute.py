@@ -111,6 +111,7 @@ ColumnKind = Literal[
 
 TIMEOUT_MESSAGE = "the query ran longer than {timeout_s:g} s and was cancelled"
 TIMEOUT_HINT = "narrow the time range or the group-by, add a limit, or raise the timeout"
+CANCELLED_MESSAGE = "the query was cancelled"
 UNAVAILABLE_MESSAGE = "cannot reach the warehouse {url}: {reason}"
 UNAVAILABLE_HINT = "check WAREHOUSE_URL and that the warehouse is running and reachable"
 
@@ -296,6 +297,9 @@ def stream(
             context.reraise(session, exc)
         if cancel is not None:
             cancel.bind(session.interrupt)
+            # interrupt() on an idle connection does nothing: a cancel that came first wins here.
+            if cancel.requested:
+                raise WarehouseError(CANCELLED_MESSAGE, code="warehouse_cancelled")
         try:
             session.run(_strip_terminator(sql), params)
             columns = session.describe()
