@@ -315,8 +315,8 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
         >>> import sqlglot
         >>> info = SessionInfo(user="ana", database="tally", pid=7)
         >>> rewrite(sqlglot.parse_one("SELECT version(), current_user", read="postgres"),
-        ...         info, {}).sql("duckdb")[:40]
-        "SELECT 'PostgreSQL 15.0 (Tally SQL API) o"
+        ...         info, {}).sql("duckdb")
+        "SELECT 'PostgreSQL 15.0 (Tally SQL API) on x86_64-pc-linux-gnu', 'ana'"
     """
     constants: dict[str, Any] = {
         "version": VERSION_TEXT,
