@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +22,7 @@ from semantic.services import (
     query_execute,
     saved_query_apply,
 )
-from semantic.streams import ARROW_MEDIA_TYPE, arrow_ipc_chunks, query_stream
+from semantic.streams import ARROW_MEDIA_TYPE, arrow_response_chunks
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 
 MAX_ITEMS = 100
@@ -157,17 +156,13 @@ class QueryApi(APIView):
 
 
 def _arrow_response(query: MetricQuery, release: str | None, request: Request) -> Any:
-    def chunks() -> Iterator[bytes]:
-        with query_stream(
-            query=query,
-            principal=None,
-            release_ref=release,
-            row_cap=settings.TALLY_QUERY_STREAM_ROW_CAP,
-            timeout_s=settings.TALLY_COMPUTE_TIMEOUT_S,
-        ) as result:
-            yield from arrow_ipc_chunks(result)
-
-    body = chunks()
+    body = arrow_response_chunks(
+        query=query,
+        principal=None,
+        release_ref=release,
+        row_cap=settings.TALLY_QUERY_STREAM_ROW_CAP,
+        timeout_s=settings.TALLY_COMPUTE_TIMEOUT_S,
+    )
     # Compile and start the query now, so that a bad query or a warehouse error is still an
     # ordinary 400/502 JSON answer; only rows are streamed.
     first = next(body)
