@@ -69,7 +69,6 @@ def _tally(env: dict[str, str], *args: str) -> None:
 def run(options: argparse.Namespace) -> list[Row]:
     import psycopg
     import pyarrow as pa
-    import requests
 
     _NOTES.clear()
     repeat = options.repeat or 5
@@ -198,7 +197,12 @@ def _translate_row(n: int, repeat: int) -> Row:
             map_select(sqlglot.parse_one(SMALL_SQL, read="postgres"), table, dialect="duckdb")
 
     stats = measure(translate, repeat=repeat)
-    return Row("SQL API's own step: parse + map (in-process)", n, stats.map(lambda s: s / n * 1000), "ms/query")
+    return Row(
+        "SQL API's own step: parse + map (in-process)",
+        n,
+        stats.map(lambda s: s / n * 1000),
+        "ms/query",
+    )
 
 
 def _login(root: str) -> Any:
