@@ -254,8 +254,26 @@ class Deprecation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+class AuditLogImmutable(Exception):
+    """Raised by any attempt to change or delete an audit row through the ORM."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """A queryset that refuses bulk UPDATE and DELETE (the audit log is append-only)."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogImmutable("the audit log is append-only: audit rows cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutable("the audit log is append-only: audit rows cannot be deleted")
+
+
 class AuditEvent(models.Model):
-    """Append-only log of every state change (a trigger refuses UPDATE and DELETE)."""
+    """Append-only log of every state change, token use, compile and query.
+
+    The model refuses save() of an existing row, delete() and queryset update()/delete();
+    database triggers refuse UPDATE (SQLite, PostgreSQL) and DELETE (PostgreSQL).
+    """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -266,9 +284,155 @@ class AuditEvent(models.Model):
     object_name = models.CharField(max_length=255, blank=True)
     release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.PROTECT)
     payload = models.JSONField(default=dict)
+    # Access control (0005). Nullable without defaults: SQLite adds them in place, so the
+    # table (and its no-update trigger) is not rebuilt.
+    token = models.ForeignKey(
+        "ApiToken", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    principal = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    sql_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    row_count = models.BigIntegerField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [
+            # The audit-log API filters by action or actor within a time range.
+            models.Index(fields=["action", "at"], name="auditevent_action_at"),
+            models.Index(fields=["actor", "at"], name="auditevent_actor_at"),
+        ]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogImmutable("the audit log is append-only: audit rows cannot be updated")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutable("the audit log is append-only: audit rows cannot be deleted")
+
+
+# --------------------------------------------------------------------------- access control
+
+
+class RoleGrant(models.Model):
+    """A role held by a user, globally or (editor, reviewer) in one domain.
+
+    Team membership adds implicit grants on top (see registry/permissions.py): members of a
+    domain's owning team review in that domain, members of data governance hold governance.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    role = models.CharField(max_length=20)
+    domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="role_grants"
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "role", "domain_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    role__in=[
+                        "viewer",
+                        "analyst",
+                        "editor",
+                        "reviewer",
+                        "governance",
+                        "auditor",
+                        "admin",
+                    ]
+                ),
+                name="role_grant_role_valid",
+            ),
+            # Domain roles name their domain; global roles never do.
+            models.CheckConstraint(
+                condition=(Q(role__in=["editor", "reviewer"]) & Q(domain__isnull=False))
+                | (~Q(role__in=["editor", "reviewer"]) & Q(domain__isnull=True)),
+                name="role_grant_domain_matches_role",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role", "domain"], name="role_grant_unique_domain"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role"],
+                condition=Q(domain__isnull=True),
+                name="role_grant_unique_global",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.domain_id}" if self.domain_id else self.role
+
+
+class AccessProfile(models.Model):
+    """Attributes row policies read for a user (tenant_id, regions…), keyed by name."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_profile"
+    )
+    attributes = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class ApiToken(models.Model):
+    """A bearer token for a BI tool or service: stored as a lookup prefix + HMAC digest only.
+
+    ``tly_<prefix>_<secret>``: the prefix finds the row, HMAC-SHA256(server key, whole token)
+    is compared in constant time. The raw token is shown once and never stored.
+    """
+
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+    # The identity the token acts as: a person, or the service account's own user row.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens"
+    )
+    # Non-empty for a service account's token: then its scopes alone decide what it may do.
+    service = models.CharField(max_length=100, blank=True)
+    scopes = models.JSONField(default=list)
+    # Tenant binding: attributes row policies see for this token (override the user's).
+    tenant = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(digest=""), name="api_token_digest_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
 
 
 # --------------------------------------------------------------------------- review workflow

@@ -20,7 +20,6 @@ from django.conf import settings
 from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.services import compile_metric_query
 from semantic.time_spine import time_spine_ensure
 from semantic.warehouse.execute import CancelScope, Column, RowBatches, stream
 
@@ -29,18 +28,21 @@ STREAM_BATCH_ROWS = 65_536
 
 
 def metric_query_compile(
-    *, query: MetricQuery, principal: Principal | None, release_ref: str | None = None
+    *,
+    query: MetricQuery,
+    principal: Principal | None,
+    acting_user: Any,
+    release_ref: str | None = None,
 ) -> CompiledQuery:
-    """Compiles for the configured warehouse on behalf of ``principal``: the one place the
-    SQL API and the streaming endpoints hand a principal to the compiler.
+    """Compiles for the configured warehouse on behalf of ``principal`` (row policies and
+    masking, through access control's audited adapter, which writes the audit row)."""
+    from semantic.audited import metric_query_compile as audited_compile
 
-    Row-level security (the ``principal=`` keyword of compile_metric_query) is not merged
-    yet; until it is, the principal is authenticated only, and every signed-in user sees
-    what ``POST /api/v1/query`` shows them.
-    """
     if query.dialect != settings.WAREHOUSE.dialect:
         query = MetricQuery(**{**query.__dict__, "dialect": settings.WAREHOUSE.dialect})
-    return compile_metric_query(query=query, release_ref=release_ref)
+    return audited_compile(
+        query=query, release_ref=release_ref, principal=principal, acting_user=acting_user
+    )
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ def query_stream(
     *,
     query: MetricQuery,
     principal: Principal | None,
+    acting_user: Any,
     release_ref: str | None = None,
     row_cap: int,
     timeout_s: float,
@@ -62,7 +65,9 @@ def query_stream(
     cancel: CancelScope | None = None,
 ) -> Iterator[QueryStream]:
     """Compiles and runs a query, yielding its batches as the warehouse cursor returns them."""
-    compiled = metric_query_compile(query=query, principal=principal, release_ref=release_ref)
+    compiled = metric_query_compile(
+        query=query, principal=principal, acting_user=acting_user, release_ref=release_ref
+    )
     time_spine_ensure(sql=compiled.sql, release_ref=release_ref)
     with stream(
         settings.WAREHOUSE,
@@ -137,6 +142,7 @@ def arrow_response_chunks(
     *,
     query: MetricQuery,
     principal: Principal | None,
+    acting_user: Any,
     release_ref: str | None,
     row_cap: int,
     timeout_s: float,
@@ -147,6 +153,7 @@ def arrow_response_chunks(
         yield from _duckdb_arrow_chunks(
             query=query,
             principal=principal,
+            acting_user=acting_user,
             release_ref=release_ref,
             row_cap=row_cap,
             timeout_s=timeout_s,
@@ -155,6 +162,7 @@ def arrow_response_chunks(
     with query_stream(
         query=query,
         principal=principal,
+        acting_user=acting_user,
         release_ref=release_ref,
         row_cap=row_cap,
         timeout_s=timeout_s,
@@ -166,6 +174,7 @@ def _duckdb_arrow_chunks(
     *,
     query: MetricQuery,
     principal: Principal | None,
+    acting_user: Any,
     release_ref: str | None,
     row_cap: int,
     timeout_s: float,
@@ -176,7 +185,9 @@ def _duckdb_arrow_chunks(
     from semantic.warehouse.execute import TIMEOUT_HINT, TIMEOUT_MESSAGE, open_duckdb, sql_hash
     from tally.errors import WarehouseError
 
-    compiled = metric_query_compile(query=query, principal=principal, release_ref=release_ref)
+    compiled = metric_query_compile(
+        query=query, principal=principal, acting_user=acting_user, release_ref=release_ref
+    )
     time_spine_ensure(sql=compiled.sql, release_ref=release_ref)
     config = settings.WAREHOUSE
     assert config.path is not None

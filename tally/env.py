@@ -8,6 +8,8 @@ traceback about something downstream.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +64,16 @@ class Config:
     broker_url: str | None
     time_spine_start: dt.date | None = None
     time_spine_end: dt.date | None = None
+    # Access control and hardening (issue #8).
+    https: bool = False
+    behind_proxy: bool = False
+    token_key: str = ""
+    default_role: str = "viewer"
+    rate_compile: str = "120/min"
+    rate_query: str = "60/min"
+    max_body_bytes: int = 10 * 1024 * 1024
+    cache_url: str | None = None
+    csrf_trusted_origins: tuple[str, ...] = ()
 
 
 def _resolve_sqlite_path(name: str) -> str:
@@ -232,6 +244,50 @@ def env_number(variable: str, default: float, environ: Mapping[str, str] | None 
     return value
 
 
+ROLES = ("viewer", "analyst", "editor", "reviewer", "governance", "auditor", "admin")
+RATE_PERIODS = ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")
+
+
+def parse_rate(variable: str, value: str | None, default: str) -> str:
+    """A throttle rate ``N/period`` (DRF's format), e.g. ``120/min``.
+
+    Example:
+        >>> parse_rate("TALLY_RATE_QUERY", "30/hour", "60/min")
+        '30/hour'
+    """
+    if value is None or not value.strip():
+        return default
+    count, _, period = value.strip().partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in RATE_PERIODS:
+        raise ConfigError(variable, f"{value!r} is not a rate", "use N/s, N/min, N/hour or N/day")
+    return value.strip()
+
+
+def parse_default_role(value: str | None) -> str:
+    """TALLY_DEFAULT_ROLE: the role every signed-in person holds (``none`` = no role).
+
+    Example:
+        >>> parse_default_role("none"), parse_default_role(None)
+        ('', 'viewer')
+    """
+    if value is None or not value.strip():
+        return "viewer"
+    role = value.strip().lower()
+    if role == "none":
+        return ""
+    if role not in ROLES:
+        raise ConfigError(
+            "TALLY_DEFAULT_ROLE", f"unknown role {value!r}", "one of: none, " + ", ".join(ROLES)
+        )
+    return role
+
+
+def derive_token_key(secret_key: str) -> str:
+    """The API-token HMAC key when TALLY_TOKEN_KEY is unset: derived from SECRET_KEY, so
+    rotating SECRET_KEY invalidates every token (set TALLY_TOKEN_KEY to decouple them)."""
+    return hmac.new(secret_key.encode(), b"tally-api-token-key", hashlib.sha256).hexdigest()
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Reads and checks every setting from the environment.
 
@@ -240,9 +296,32 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """
     env = os.environ if environ is None else environ
     debug = parse_bool("DEBUG", env.get("DEBUG"), default=False)
+    https = parse_bool("TALLY_HTTPS", env.get("TALLY_HTTPS"), default=False)
     secret_key = env.get("SECRET_KEY") or DEV_SECRET_KEY
     if len(secret_key) < 32:
         raise ConfigError("SECRET_KEY", "shorter than 32 characters", "generate a long random key")
+    if https and secret_key == DEV_SECRET_KEY:
+        # A production deployment (TALLY_HTTPS) never runs on the key in the source.
+        raise ConfigError(
+            "SECRET_KEY",
+            "unset, but TALLY_HTTPS is on (production)",
+            "set a long random key: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+        )
+    token_key = env.get("TALLY_TOKEN_KEY") or derive_token_key(secret_key)
+    if len(token_key) < 32:
+        raise ConfigError(
+            "TALLY_TOKEN_KEY", "shorter than 32 characters", "generate a long random key"
+        )
+    raw_body = env.get("TALLY_MAX_BODY_BYTES", "").strip()
+    if raw_body and (not raw_body.isdigit() or int(raw_body) < 1024):
+        raise ConfigError(
+            "TALLY_MAX_BODY_BYTES", f"{raw_body!r} is not a size", "bytes, at least 1024"
+        )
+    cache_url = (env.get("TALLY_CACHE_URL") or "").strip() or None
+    if cache_url and urlsplit(cache_url).scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            "TALLY_CACHE_URL", f"unsupported cache {cache_url!r}", "redis://host:6379/1"
+        )
     database, vendor = parse_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     try:
         warehouse = parse_warehouse_url(
@@ -263,4 +342,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         broker_url=parse_broker_url(env.get("CELERY_BROKER_URL")),
         time_spine_start=spine_start,
         time_spine_end=spine_end,
+        https=https,
+        behind_proxy=parse_bool("TALLY_BEHIND_PROXY", env.get("TALLY_BEHIND_PROXY"), False),
+        token_key=token_key,
+        default_role=parse_default_role(env.get("TALLY_DEFAULT_ROLE")),
+        rate_compile=parse_rate("TALLY_RATE_COMPILE", env.get("TALLY_RATE_COMPILE"), "120/min"),
+        rate_query=parse_rate("TALLY_RATE_QUERY", env.get("TALLY_RATE_QUERY"), "60/min"),
+        max_body_bytes=int(raw_body) if raw_body else 10 * 1024 * 1024,
+        cache_url=cache_url,
+        csrf_trusted_origins=tuple(
+            o.strip() for o in (env.get("CSRF_TRUSTED_ORIGINS") or "").split(",") if o.strip()
+        ),
     )

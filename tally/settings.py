@@ -23,6 +23,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    # {% load rules %}{% has_perm "registry.review" user proposal as can %} in templates.
+    "rules",
     "tally",
     "registry",
     "semantic",
@@ -31,11 +33,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tally.middleware.SecurityHeadersMiddleware",
+    # Refuses an oversized body (413) before anything reads it.
+    "tally.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tally.middleware.AccessContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -54,6 +60,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "registry.context_processors.access",
             ],
         },
     },
@@ -70,6 +77,12 @@ WAREHOUSE = CONFIG.warehouse
 # Range of the time spine Tally maintains (`tally time-spine`); None = cover the data.
 TIME_SPINE_START = CONFIG.time_spine_start
 TIME_SPINE_END = CONFIG.time_spine_end
+
+# rules' backend answers user.has_perm("registry.<action>", obj) from registry/permissions.py.
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -91,11 +104,21 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bearer first: an anonymous call is answered 401 with `WWW-Authenticate: Bearer`.
+    # Session (with CSRF) serves the UI; Basic is gone (passwords are not API credentials).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "registry.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Default deny: a view must declare `access = {METHOD: Action}` (registry/api/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.ActionPermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["tally.throttling.ActionRateThrottle"],
+    # JSON only outside DEBUG: the browsable API needs inline scripts the CSP refuses, and
+    # /api/docs/ is the interactive client.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tally.errors.api_exception_handler",
@@ -109,6 +132,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema and docs are public (the API's shape is no secret; every call it lists
+    # needs a token or a session). Declared explicitly so the default-deny walk sees it.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
 # Celery: with no broker, tasks run in-process (demo only); otherwise a real worker.
@@ -166,3 +192,48 @@ TALLY_GOVERNANCE_TEAM = "data-governance"
 TALLY_NUMBERS_DIFF_DAYS = 90
 # …for at most this many changed metrics per proposal (each costs four warehouse queries).
 TALLY_NUMBERS_DIFF_MAX_METRICS = 10
+
+# --------------------------------------------------------------------------- access control (#8)
+# Every signed-in person holds this role ("" = none); see registry/roles.py for the table.
+TALLY_DEFAULT_ROLE = CONFIG.default_role
+# HMAC key of API tokens (TALLY_TOKEN_KEY, else derived from SECRET_KEY).
+TALLY_TOKEN_KEY = CONFIG.token_key
+# Per token (else per user) on compile and query; 429 with a Retry-After past it.
+TALLY_RATE_LIMITS = {"compile": CONFIG.rate_compile, "query": CONFIG.rate_query}
+# Request bodies (proposals carry definition files up to 5 MB each).
+TALLY_MAX_BODY_BYTES = CONFIG.max_body_bytes
+DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.cache_url}
+        if CONFIG.cache_url
+        # One process's memory: rate limits then hold per web process, not across them.
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Security headers (SecurityMiddleware, XFrameOptionsMiddleware, tally.middleware).
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+TALLY_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_TRUSTED_ORIGINS = list(CONFIG.csrf_trusted_origins)
+# TALLY_HTTPS=true is production behind TLS: redirect, secure cookies, HSTS.
+SECURE_SSL_REDIRECT = CONFIG.https
+SESSION_COOKIE_SECURE = CONFIG.https
+CSRF_COOKIE_SECURE = CONFIG.https
+SECURE_HSTS_SECONDS = 31_536_000 if CONFIG.https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = CONFIG.https
+if CONFIG.behind_proxy:
+    # Only behind a proxy that sets (and strips client-sent) X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS preload is an opt-in submission to browser lists, not a header default.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,23 @@ def run_tally(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def sign_in(client: Any, django_user_model: Any) -> Any:
+    """Signs the test client in as a user holding roles: ``sign_in("ana", "analyst")``.
+
+    The API denies by default, so every API test says which role its caller holds instead
+    of relying on an open endpoint. Returns the client; the user is ``client.user``.
+    """
+    from registry.services.access import role_grant
+
+    def _sign_in(username: str, *roles: str, domain: str | None = None, **fields: Any) -> Any:
+        user, _ = django_user_model.objects.get_or_create(username=username, defaults=fields)
+        for role in roles:
+            role_grant(user=user, role=role, domain=domain)
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return _sign_in

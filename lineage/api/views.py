@@ -16,6 +16,7 @@ from lineage.selectors import (
     lineage_path,
     lineage_upstream,
 )
+from registry.roles import Action
 
 
 class NodeInput(serializers.Serializer):
@@ -30,6 +31,8 @@ def _input(serializer: type[serializers.Serializer], request: Request) -> dict[s
 
 
 class LineageUpstreamApi(APIView):
+    access = {"GET": Action.READ}
+
     class InputSerializer(NodeInput):
         depth = serializers.IntegerField(required=False, min_value=1, max_value=50, default=12)
 
@@ -43,6 +46,8 @@ class LineageUpstreamApi(APIView):
 
 
 class LineageDownstreamApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
@@ -52,6 +57,8 @@ class LineageDownstreamApi(APIView):
 
 
 class LineagePathApi(APIView):
+    access = {"GET": Action.READ}
+
     class InputSerializer(serializers.Serializer):
         source = serializers.CharField(max_length=500)
         target = serializers.CharField(max_length=500)
@@ -70,6 +77,8 @@ class LineagePathApi(APIView):
 
 
 class LineageNodeListApi(APIView):
+    access = {"GET": Action.READ}
+
     class InputSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
         kind = serializers.ChoiceField(
@@ -93,6 +102,8 @@ class LineageNodeListApi(APIView):
 
 
 class LineageOpenLineageApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)

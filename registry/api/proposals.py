@@ -11,7 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.api.permissions import require
 from registry.models import Proposal, Review
+from registry.roles import Action
 from registry.selectors import (
     proposal_checks,
     proposal_comments,
@@ -127,6 +129,8 @@ class FilesInput(serializers.Serializer):
 
 
 class ProposalListApi(APIView):
+    access = {"GET": Action.READ, "POST": Action.PROPOSE}
+
     @extend_schema_serializer(component_name="ProposalFilter")
     class FilterSerializer(serializers.Serializer):
         state = serializers.ChoiceField(choices=Proposal.State.values, required=False)
@@ -165,6 +169,8 @@ class ProposalListApi(APIView):
 
 
 class ProposalDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(responses=ProposalDetailOutput)
     def get(self, request: Request, proposal_id: int) -> Response:
         return _detail(proposal_get(proposal_id=proposal_id))
@@ -184,6 +190,8 @@ class RevisionOutput(serializers.Serializer):
 
 
 class ProposalRevisionsApi(APIView):
+    access = {"GET": Action.READ, "POST": Action.PROPOSE}
+
     @extend_schema_serializer(component_name="ProposalRevisionInput")
     class InputSerializer(FilesInput):
         replace = serializers.BooleanField(required=False, default=False)
@@ -207,6 +215,8 @@ class ProposalRevisionsApi(APIView):
 
 
 class ProposalReviewsApi(APIView):
+    access = {"GET": Action.READ, "POST": Action.REVIEW}
+
     @extend_schema_serializer(component_name="ProposalReviewInput")
     class InputSerializer(serializers.Serializer):
         verdict = serializers.ChoiceField(choices=Review.Verdict.values)
@@ -221,8 +231,10 @@ class ProposalReviewsApi(APIView):
     def post(self, request: Request, proposal_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        proposal = proposal_get(proposal_id=proposal_id)
+        require(request, Action.REVIEW, proposal)
         review = proposal_review(
-            proposal=proposal_get(proposal_id=proposal_id),
+            proposal=proposal,
             acting_user=request.user,
             **data.validated_data,
         )
@@ -230,6 +242,8 @@ class ProposalReviewsApi(APIView):
 
 
 class ProposalCommentsApi(APIView):
+    access = {"GET": Action.READ, "POST": Action.COMMENT}
+
     @extend_schema_serializer(component_name="ProposalCommentInput")
     class InputSerializer(serializers.Serializer):
         body = serializers.CharField()
@@ -258,6 +272,8 @@ class ProposalCommentsApi(APIView):
 
 
 class ProposalChecksApi(APIView):
+    access = {"GET": Action.READ, "POST": Action.PROPOSE}
+
     @extend_schema_serializer(component_name="ProposalCheckFilter")
     class FilterSerializer(serializers.Serializer):
         revision = serializers.IntegerField(required=False, min_value=1)
@@ -281,6 +297,8 @@ class ProposalChecksApi(APIView):
 
 
 class ProposalOpenApi(APIView):
+    access = {"POST": Action.PROPOSE}
+
     @extend_schema(request=None, responses=ProposalDetailOutput)
     def post(self, request: Request, proposal_id: int) -> Response:
         proposal = proposal_open(
@@ -290,15 +308,19 @@ class ProposalOpenApi(APIView):
 
 
 class ProposalMergeApi(APIView):
+    access = {"POST": Action.MERGE}
+
     @extend_schema(request=None, responses=ProposalDetailOutput)
     def post(self, request: Request, proposal_id: int) -> Response:
-        proposal = proposal_merge(
-            proposal=proposal_get(proposal_id=proposal_id), acting_user=request.user
-        )
+        proposal = proposal_get(proposal_id=proposal_id)
+        require(request, Action.MERGE, proposal)
+        proposal = proposal_merge(proposal=proposal, acting_user=request.user)
         return _detail(proposal)
 
 
 class ProposalCloseApi(APIView):
+    access = {"POST": Action.PROPOSE}
+
     @extend_schema_serializer(component_name="ProposalCloseInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, default="", allow_blank=True)
@@ -316,6 +338,8 @@ class ProposalCloseApi(APIView):
 
 
 class ProposalRebaseApi(APIView):
+    access = {"POST": Action.PROPOSE}
+
     @extend_schema(request=None, responses=ProposalDetailOutput)
     def post(self, request: Request, proposal_id: int) -> Response:
         proposal = proposal_rebase(
@@ -333,6 +357,8 @@ class TimelineOutput(serializers.Serializer):
 
 
 class ProposalTimelineApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(responses=TimelineOutput(many=True))
     def get(self, request: Request, proposal_id: int) -> Response:
         events = proposal_timeline(proposal=proposal_get(proposal_id=proposal_id))

@@ -2,12 +2,18 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from registry.api import proposals, views
+from registry.api import access, proposals, views
 
 COLLECTION = r"(?P<collection>metrics|semantic-models|saved-queries|contracts)"
 NAME = r"(?P<name>[A-Za-z0-9_.\-]+)"
 
 urlpatterns = [
+    path("me", access.MeApi.as_view(), name="me"),
+    path("tokens", access.TokenListApi.as_view(), name="token-list"),
+    path("tokens/<int:token_id>", access.TokenDetailApi.as_view(), name="token-detail"),
+    path("roles", access.RoleListApi.as_view(), name="role-list"),
+    path("roles/revoke", access.RoleRevokeApi.as_view(), name="role-revoke"),
+    path("audit-log", access.AuditLogApi.as_view(), name="audit-log"),
     re_path(rf"^{COLLECTION}$", views.DefinitionListApi.as_view(), name="definition-list"),
     re_path(
         rf"^{COLLECTION}/{NAME}$", views.DefinitionDetailApi.as_view(), name="definition-detail"

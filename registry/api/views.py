@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from registry.definitions.changes import classify_change
 from registry.models import Kind, Status, Tier
+from registry.roles import Action
 from registry.selectors import (
     definition_get,
     definition_list,
@@ -27,6 +28,13 @@ KIND_SEGMENTS = {
     "saved-queries": Kind.SAVED_QUERY,
     "contracts": Kind.CONTRACT,
 }
+
+
+# The URL accepts only these segments; saying so in the schema keeps clients (and the
+# fuzz test) on real routes.
+COLLECTION_PARAM = OpenApiParameter(
+    "collection", str, OpenApiParameter.PATH, enum=list(KIND_SEGMENTS)
+)
 
 
 def _kind(segment: str) -> str:
@@ -68,6 +76,8 @@ class DefinitionSummaryOutput(serializers.Serializer):
 
 
 class DefinitionListApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionFilter")
     class FilterSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, max_length=200)
@@ -79,7 +89,7 @@ class DefinitionListApi(APIView):
     @extend_schema(
         parameters=[
             FilterSerializer,
-            OpenApiParameter("collection", str, OpenApiParameter.PATH, enum=list(KIND_SEGMENTS)),
+            COLLECTION_PARAM,
         ],
         responses=DefinitionSummaryOutput(many=True),
     )
@@ -93,23 +103,27 @@ class DefinitionListApi(APIView):
 
 
 class DefinitionDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionDetail")
     class OutputSerializer(DefinitionSummaryOutput):
         spec = serializers.JSONField(source="current_version.spec", default=None)
         versions = VersionOutput(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[COLLECTION_PARAM], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str) -> Response:
         definition = definition_get(kind=_kind(collection), name=name)
         return Response(self.OutputSerializer(definition).data)
 
 
 class DefinitionVersionDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionVersionDetail")
     class OutputSerializer(VersionOutput):
         spec = serializers.JSONField()
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[COLLECTION_PARAM], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str, version: str) -> Response:
         definition = definition_get(kind=_kind(collection), name=name)
         found = definition_version_get(definition=definition, ref=version)
@@ -117,6 +131,8 @@ class DefinitionVersionDetailApi(APIView):
 
 
 class DefinitionDiffApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="DefinitionDiffInput")
     class InputSerializer(serializers.Serializer):
         from_version = serializers.CharField(
@@ -136,7 +152,7 @@ class DefinitionDiffApi(APIView):
 
     OutputSerializer = extend_schema_serializer(component_name="DefinitionDiff")(OutputSerializer)
 
-    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer)
+    @extend_schema(parameters=[InputSerializer, COLLECTION_PARAM], responses=OutputSerializer)
     def get(self, request: Request, collection: str, name: str) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -175,6 +191,8 @@ class ReleaseOutput(serializers.Serializer):
 
 
 class ReleaseListApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema(responses=ReleaseOutput(many=True))
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
@@ -183,6 +201,8 @@ class ReleaseListApi(APIView):
 
 
 class ReleaseDetailApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="ReleaseDetail")
     class OutputSerializer(ReleaseOutput):
         versions = serializers.SerializerMethodField()

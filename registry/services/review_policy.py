@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from registry.definitions.changes import MAJOR, classify_change
-from registry.models import Domain, Proposal, ProposalChange, ProposalCheck, Review, TeamMembership
+from registry.models import Domain, Proposal, ProposalChange, ProposalCheck, Review
 from registry.selectors import PinnedSpec, proposal_changes, proposal_checks, release_specs
 
 CERTIFIED = "certified"
@@ -123,12 +123,11 @@ def proposal_policy_get(
 
 
 def team_slugs_of(user: Any) -> set[str]:
-    """The teams a user belongs to."""
-    if not getattr(user, "pk", None):
-        return set()
-    return set(
-        TeamMembership.objects.filter(user=user).values_list("team__slug", flat=True).distinct()
-    )
+    """The teams a user reviews for: their teams, plus those an explicit role grant stands
+    for (reviewer in a domain = its owning team; governance or admin = data governance)."""
+    from registry.permissions import review_teams_of
+
+    return review_teams_of(user)
 
 
 def can_review(user: Any, policy: Policy) -> bool:
@@ -176,9 +175,9 @@ def approval_blockers(proposal: Proposal, policy: Policy) -> list[Blocker]:
                 f"{len(approvers)} of {policy.min_approvals} required approvals",
             )
         )
-    covered = set(
-        TeamMembership.objects.filter(user__in=approvers).values_list("team__slug", flat=True)
-    )
+    covered: set[str] = set()
+    for approver in approvers:
+        covered |= team_slugs_of(approver)
     for team in policy.required_teams:
         if team not in covered:
             out.append(Blocker("team_approval_missing", f"needs an approval from team {team}"))

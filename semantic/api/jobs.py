@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.roles import Action
 from semantic.jobs.compute import compute_run_create
 from semantic.jobs.selectors import (
     audit_result_list,
@@ -44,6 +45,8 @@ class ValueOutput(serializers.ModelSerializer):
                   "slice", "slice_hash", "value", "run", "computed_at", "revision_count"]  # fmt: skip
 
 
+# Named apart from the proposals API's RevisionOutput (spectacular W001: one schema name).
+@extend_schema_serializer(component_name="ValueRevision")
 class RevisionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     old_value = serializers.CharField(allow_null=True)
@@ -57,6 +60,8 @@ class RevisionOutput(serializers.Serializer):
 
 
 class RunListApi(APIView):
+    access = {"GET": Action.VIEW_VALUES, "POST": Action.COMPUTE}
+
     @extend_schema_serializer(component_name="RunFilter")
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=ComputeRun.Status.values, required=False)
@@ -101,6 +106,8 @@ class RunListApi(APIView):
 
 
 class RunDetailApi(APIView):
+    access = {"GET": Action.VIEW_VALUES}
+
     @extend_schema(responses=RunOutput)
     def get(self, request: Request, run_id: int) -> Response:
         run = run_get(run_id=run_id)
@@ -110,6 +117,8 @@ class RunDetailApi(APIView):
 
 
 class ValueListApi(APIView):
+    access = {"GET": Action.VIEW_VALUES}
+
     @extend_schema_serializer(component_name="ValueFilter")
     class FilterSerializer(serializers.Serializer):
         metric = serializers.ListField(
@@ -142,6 +151,8 @@ class ValueListApi(APIView):
 
 
 class ValueRevisionListApi(APIView):
+    access = {"GET": Action.VIEW_VALUES}
+
     @extend_schema(responses=RevisionOutput(many=True))
     def get(self, request: Request, value_id: int) -> Response:
         if not MetricValue.objects.filter(pk=value_id).exists():
@@ -159,6 +170,8 @@ class AuditOutput(serializers.ModelSerializer):
 
 
 class AuditListApi(APIView):
+    access = {"GET": Action.VIEW_VALUES}
+
     @extend_schema_serializer(component_name="AuditFilter")
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=AuditResult.Status.values, required=False)

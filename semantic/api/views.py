@@ -8,20 +8,21 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import permissions, renderers, serializers
+from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from registry.api.permissions import request_token
+from registry.permissions import principal_for
+from registry.roles import Action
 from registry.selectors import release_get
+from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.compile import queryable_items
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
-from semantic.services import (
-    compile_metric_query,
-    manifest_for_release,
-    query_execute,
-    saved_query_apply,
-)
+from semantic.services import manifest_for_release, saved_query_apply
 from semantic.streams import ARROW_MEDIA_TYPE, arrow_response_chunks
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 
@@ -83,6 +84,9 @@ def _plain(value: Any) -> Any:
 
 
 class CompileApi(APIView):
+    access = {"POST": Action.COMPILE}
+    throttle_scope = "compile"
+
     @extend_schema_serializer(component_name="CompileOutput")
     class OutputSerializer(serializers.Serializer):
         sql = serializers.CharField()
@@ -97,7 +101,12 @@ class CompileApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         query = _with_saved(data, _query(data, data.get("dialect") or settings.WAREHOUSE.dialect))
-        compiled = compile_metric_query(query=query, release_ref=data.get("release"))
+        compiled = metric_query_compile(
+            query=query,
+            release_ref=data.get("release"),
+            principal=principal_for(request.user, token=request_token(request)),
+            acting_user=request.user,
+        )
         return Response(self.OutputSerializer(compiled).data)
 
 
@@ -118,11 +127,9 @@ class ArrowStreamRenderer(renderers.BaseRenderer):
 
 
 class QueryApi(APIView):
-    renderer_classes = [
-        renderers.JSONRenderer,
-        renderers.BrowsableAPIRenderer,
-        ArrowStreamRenderer,
-    ]
+    access = {"POST": Action.QUERY}
+    throttle_scope = "query"
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, ArrowStreamRenderer]
 
     @extend_schema_serializer(component_name="QueryOutput")
     class OutputSerializer(serializers.Serializer):
@@ -139,10 +146,15 @@ class QueryApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         query = _with_saved(data, _query(data, settings.WAREHOUSE.dialect))
+        principal = principal_for(request.user, token=request_token(request))
         if request.accepted_renderer.format == "arrow":
-            return _arrow_response(query, data.get("release"), request)
-        answer = query_execute(
-            query=query, release_ref=data.get("release"), row_cap=settings.TALLY_QUERY_ROW_CAP
+            return _arrow_response(query, data.get("release"), principal, request)
+        answer = metric_query_run(
+            query=query,
+            release_ref=data.get("release"),
+            principal=principal,
+            acting_user=request.user,
+            row_cap=settings.TALLY_QUERY_ROW_CAP,
         )
         payload = {
             "columns": list(answer.columns),
@@ -155,10 +167,13 @@ class QueryApi(APIView):
         return Response(self.OutputSerializer(payload).data)
 
 
-def _arrow_response(query: MetricQuery, release: str | None, request: Request) -> Any:
+def _arrow_response(
+    query: MetricQuery, release: str | None, principal: Principal, request: Request
+) -> Any:
     body = arrow_response_chunks(
         query=query,
-        principal=None,
+        principal=principal,
+        acting_user=request.user,
         release_ref=release,
         row_cap=settings.TALLY_QUERY_STREAM_ROW_CAP,
         timeout_s=settings.TALLY_COMPUTE_TIMEOUT_S,
@@ -172,6 +187,8 @@ def _arrow_response(query: MetricQuery, release: str | None, request: Request) -
 
 
 class MetricDimensionsApi(APIView):
+    access = {"GET": Action.READ}
+
     @extend_schema_serializer(component_name="MetricDimensions")
     class OutputSerializer(serializers.Serializer):
         metric = serializers.CharField()
@@ -189,6 +206,9 @@ class MetricDimensionsApi(APIView):
 
 class TimeSpineApi(APIView):
     """GET reports the release's time spine; POST builds or refreshes Tally's own (staff)."""
+
+    # Anyone who reads definitions may see the status; rewriting a warehouse table is compute.
+    access = {"GET": Action.READ, "POST": Action.COMPUTE}
 
     @extend_schema_serializer(component_name="TimeSpineRefreshInput")
     class InputSerializer(serializers.Serializer):
@@ -215,12 +235,6 @@ class TimeSpineApi(APIView):
         planned_end = serializers.DateField(allow_null=True)
         planned_from = serializers.CharField()
         warnings = serializers.ListField(child=serializers.CharField())
-
-    def get_permissions(self) -> list[Any]:
-        # Anyone signed in may read the status; rewriting a warehouse table is for staff.
-        if self.request.method == "POST":
-            return [permissions.IsAdminUser()]
-        return super().get_permissions()
 
     @staticmethod
     def _body(status: TimeSpineStatus) -> dict[str, Any]:

@@ -38,9 +38,8 @@ from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from semantic.compiler.principal import Principal
 from semantic.sqlapi import wire
-from semantic.sqlapi.auth import AuthenticationFailed, authenticate
+from semantic.sqlapi.auth import AuthenticationFailed, Identity, NotAllowed, authenticate_connection
 from semantic.sqlapi.catalog import SERVER_VERSION, SessionInfo
 from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
 from semantic.sqlapi.translate import (
@@ -246,7 +245,7 @@ class Connection:
         self.secret = 0
         self.user = ""
         self.database = "tally"
-        self.principal: Principal | None = None
+        self.identity: Identity | None = None
         self.settings: dict[str, str] = {
             "server_version": SERVER_VERSION,
             "server_encoding": "UTF8",
@@ -353,9 +352,11 @@ class Connection:
         password = payload.rstrip(b"\x00").decode("utf-8", "replace")
         close_old_connections()
         try:
-            self.principal = authenticate(self.user, password)
+            self.identity = authenticate_connection(self.user, password)
         except AuthenticationFailed as exc:
             raise Fatal(INVALID_PASSWORD, str(exc)) from None
+        except NotAllowed as exc:
+            raise Fatal("28000", str(exc)) from None
         finally:
             close_old_connections()
         self.pid, self.secret = self.server.register(self)
@@ -727,8 +728,12 @@ class Connection:
         close_old_connections()
         try:
             catalog = sql_catalog_get()
+            assert self.identity is not None
             mapped, compiled = sql_select_compile(
-                select=tree, table=catalog.table, principal=self.principal
+                select=tree,
+                table=catalog.table,
+                principal=self.identity.principal,
+                acting_user=self.identity.account,
             )
             time_spine_ensure(sql=compiled.sql)
         finally:

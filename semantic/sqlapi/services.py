@@ -4,6 +4,7 @@ SELECT on it compiled for the warehouse (for a principal)."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.conf import settings
 from sqlglot import exp
@@ -38,8 +39,12 @@ def sql_catalog_get(*, release_ref: str | None = None) -> Catalog:
 
 
 def sql_select_compile(
-    *, select: exp.Expr, table: SqlTable, principal: Principal | None
+    *, select: exp.Expr, table: SqlTable, principal: Principal | None, acting_user: Any
 ) -> tuple[MappedQuery, CompiledQuery]:
-    """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse."""
+    """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
+    on behalf of the connection's principal (audited like the HTTP API's compiles)."""
     mapped = map_select(select, table, dialect=settings.WAREHOUSE.dialect)
-    return mapped, metric_query_compile(query=mapped.query, principal=principal)
+    compiled = metric_query_compile(
+        query=mapped.query, principal=principal, acting_user=acting_user
+    )
+    return mapped, compiled

@@ -16,6 +16,7 @@ DJANGO_FREE = [
     "registry.definitions.changes",
     "registry.definitions.export",
     "registry.definitions.merge",
+    "registry.roles",
     "semantic.compiler.manifest",
     "semantic.compiler.compile",
     "semantic.compiler.where",

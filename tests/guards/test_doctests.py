@@ -16,6 +16,7 @@ MODULES = [
     "registry.definitions.changes",
     "registry.definitions.export",
     "registry.definitions.merge",
+    "registry.roles",
     "semantic.warehouse.config",
     "semantic.compiler.dialects",
     "semantic.compiler.where",

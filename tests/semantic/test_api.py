@@ -19,11 +19,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(client: Client, django_user_model: Any, settings: Settings, warehouse_path: Path) -> Client:
+def api(sign_in: Any, settings: Settings, warehouse_path: Path) -> Client:
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
     settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse_path}", base_dir=ROOT)
-    client.force_login(django_user_model.objects.create_user("analyst"))
-    return client
+    return sign_in("analyst", "analyst")  # type: ignore[no-any-return]
 
 
 def post(client: Client, path: str, body: dict[str, Any]) -> Any:

@@ -26,6 +26,8 @@ class Servers:
     sql_port: int
     http_port: int
     warehouse: Path
+    # An API token of USER (query scope): the password BI tools use, and the client's.
+    token: str
 
     def url(self, *, user: str = USER, password: str = PASSWORD, port: int | None = None) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{port or self.sql_port}/tally"
@@ -85,11 +87,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     env = {
         "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
         "WAREHOUSE_URL": f"duckdb:///{warehouse}",
-        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+        # The tests send far more queries per minute than a person would.
+        "TALLY_RATE_QUERY": "100000/min",
+        "TALLY_RATE_COMPILE": "100000/min",
     }
     create_users = (
         "from django.contrib.auth.models import User; "
-        f"User.objects.create_user({USER!r}, password={PASSWORD!r})"
+        "from registry.services.access import role_grant, token_create; "
+        f"u = User.objects.create_user({USER!r}, password={PASSWORD!r}); "
+        "role_grant(user=u, role='analyst'); "
+        "User.objects.create_user('visitor', password='visitor-pw'); "
+        "print(token_create(acting_user=None, user=u, scopes='read,compile,query').raw)"
     )
     for args in (
         ("migrate", "-v0"),
@@ -99,6 +107,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ):
         result = run_tally(*args, env=env, timeout=300)
         assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("tly_")
     sql, sql_port = start_sql_server(env)
     http_port = free_port()
     web = subprocess.Popen(
@@ -110,7 +120,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     )
     try:
         _wait_http(http_port)
-        yield Servers(env=env, sql_port=sql_port, http_port=http_port, warehouse=warehouse)
+        yield Servers(
+            env=env, sql_port=sql_port, http_port=http_port, warehouse=warehouse, token=token
+        )
     finally:
         stop(sql)
         web.terminate()

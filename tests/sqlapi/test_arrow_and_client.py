@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from tally.client import Tally, TallyApiError
-from tests.sqlapi.conftest import PASSWORD, USER, Servers
+from tests.sqlapi.conftest import Servers
 
 QUERY = {
     "metrics": ["revenue", "active_accounts"],
@@ -19,7 +19,10 @@ QUERY = {
 
 def post(servers: Servers, path: str, **kwargs: object) -> requests.Response:
     return requests.post(
-        f"{servers.http}/api/v1/{path}", auth=(USER, PASSWORD), timeout=60, **kwargs
+        f"{servers.http}/api/v1/{path}",
+        headers={"Authorization": f"Bearer {servers.token}"},
+        timeout=60,
+        **kwargs,
     )  # type: ignore[arg-type]
 
 
@@ -60,7 +63,7 @@ def test_arrow_errors_are_json_with_a_code(servers: Servers) -> None:
 def test_client_returns_pandas_and_polars_frames(servers: Servers) -> None:
     """Tally(...).query gives a DataFrame; compile, metrics and dimensions answer."""
     pytest.importorskip("pandas")
-    client = Tally(servers.http, username=USER, password=PASSWORD)
+    client = Tally(servers.http, servers.token)
     frame = client.query(**QUERY)
     assert list(frame.columns) == QUERY["group_by"] + QUERY["metrics"]
     assert len(frame) > 10 and frame["revenue"].dtype == "float64"
@@ -75,14 +78,14 @@ def test_client_returns_pandas_and_polars_frames(servers: Servers) -> None:
 
 
 def test_client_raises_the_api_error_message(servers: Servers) -> None:
-    client = Tally(servers.http, username=USER, password=PASSWORD)
+    client = Tally(servers.http, servers.token)
     with pytest.raises(TallyApiError) as caught:
         client.query(metrics=["revenu"])
     assert caught.value.code == "unknown_metric" and caught.value.status == 400
     assert caught.value.hint == "did you mean 'revenue'?"
     with pytest.raises(TallyApiError) as denied:
-        Tally(servers.http, username=USER, password="wrong").metrics()
-    assert denied.value.status in (401, 403)
+        Tally(servers.http, "tly_000000000000_wrong").metrics()
+    assert denied.value.status == 401 and denied.value.message
 
 
 def test_client_sends_the_token_as_bearer_header() -> None:

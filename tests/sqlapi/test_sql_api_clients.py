@@ -172,6 +172,19 @@ def test_unknown_combination_reports_the_compiler_message(servers: Servers) -> N
         assert caught.value.sqlstate == "42703"
 
 
+def test_api_token_is_a_password_and_roles_decide(servers: Servers) -> None:
+    """A Tally API token works as the password (any user name); a person without a
+    query role is refused with 28000 at connect."""
+    with psycopg.connect(servers.url(user="powerbi", password=servers.token)) as conn:
+        assert conn.execute("SELECT revenue FROM metrics").fetchone()[0] > 0
+    with pytest.raises(psycopg.OperationalError) as bad_token:
+        psycopg.connect(servers.url(password="tly_000000000000_nope"))
+    assert "password authentication failed" in str(bad_token.value)
+    with pytest.raises(psycopg.OperationalError) as viewer:
+        psycopg.connect(servers.url(user="visitor", password="visitor-pw"))
+    assert 'role "visitor" may not query metrics' in str(viewer.value)
+
+
 def test_wrong_password_is_refused_with_28p01(servers: Servers) -> None:
     """A wrong password gets FATAL 28P01 and no session; the server keeps serving."""
     with pytest.raises(psycopg.OperationalError) as caught:

@@ -35,6 +35,24 @@ def add_query_arguments(parser: CommandParser) -> None:
     )
     parser.add_argument("--release", default=None, help="pin a release (default: latest)")
     parser.add_argument("--explain", action="store_true", help="also print compile stage timings")
+    parser.add_argument(
+        "--as-user",
+        default=None,
+        help="compile for this user's roles and attributes (row policies, masking); "
+        "default: the operator, unrestricted",
+    )
+
+
+def as_user_from_options(opts: dict[str, Any]) -> tuple[Any, Any]:
+    """(principal, acting user) for --as-user: that user's roles and attributes, as the API
+    would compile for them; (None, None) is the trusted operator."""
+    if not opts.get("as_user"):
+        return None, None
+    from registry.permissions import principal_for
+    from registry.services.access import user_get
+
+    user = user_get(opts["as_user"], field="as_user")
+    return principal_for(user), user
 
 
 def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
@@ -50,4 +68,4 @@ def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
     )
 
 
-__all__ = ["DIALECTS", "add_query_arguments", "query_from_options"]
+__all__ = ["DIALECTS", "add_query_arguments", "as_user_from_options", "query_from_options"]

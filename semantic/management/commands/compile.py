@@ -5,8 +5,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
-from semantic.management.commands._query_args import add_query_arguments, query_from_options
-from semantic.services import compile_metric_query, saved_query_apply
+from semantic.audited import metric_query_compile
+from semantic.management.commands._query_args import (
+    add_query_arguments,
+    as_user_from_options,
+    query_from_options,
+)
+from semantic.services import saved_query_apply
 from tally.management.base import TallyCommand
 
 
@@ -25,7 +30,10 @@ class Command(TallyCommand):
             query = saved_query_apply(
                 name=opts["saved_query"], query=query, release_ref=opts["release"]
             )
-        compiled = compile_metric_query(query=query, release_ref=opts["release"])
+        principal, user = as_user_from_options(opts)
+        compiled = metric_query_compile(
+            query=query, release_ref=opts["release"], principal=principal, acting_user=user
+        )
         self.stdout.write(compiled.sql)
         if opts["explain"]:
             for stage, seconds in compiled.timings.items():

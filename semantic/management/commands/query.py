@@ -10,8 +10,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
-from semantic.management.commands._query_args import add_query_arguments, query_from_options
-from semantic.services import query_execute, saved_query_apply
+from semantic.audited import metric_query_run
+from semantic.management.commands._query_args import (
+    add_query_arguments,
+    as_user_from_options,
+    query_from_options,
+)
+from semantic.services import saved_query_apply
 from tally.management.base import TallyCommand
 
 
@@ -37,7 +42,10 @@ class Command(TallyCommand):
             query = saved_query_apply(
                 name=opts["saved_query"], query=query, release_ref=opts["release"]
             )
-        answer = query_execute(query=query, release_ref=opts["release"])
+        principal, user = as_user_from_options(opts)
+        answer = metric_query_run(
+            query=query, release_ref=opts["release"], principal=principal, acting_user=user
+        )
         if opts["show_sql"]:
             self.stdout.write(answer.compiled.sql)
         columns = list(answer.columns)

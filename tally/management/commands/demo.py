@@ -50,6 +50,9 @@ class Command(TallyCommand):
         self._step("demo admin", self._admin)
         self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
         self.stdout.write(f"  login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        self.stdout.write(
+            f"  API token: tally token create --user {DEMO_USERNAME} --scope read,compile,query"
+        )
         if opts["no_serve"]:
             return
         self.stdout.write(f"  open http://{opts['addr']}/  (Ctrl-C to stop)")

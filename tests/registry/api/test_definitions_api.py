@@ -36,9 +36,10 @@ def viewer_client(client: Client, django_user_model: Any) -> Client:
 
 
 def test_list_requires_sign_in(client: Client, synced: Path) -> None:
-    """Anonymous callers get 403 with the error envelope."""
+    """Anonymous callers get 401 (with a Bearer challenge) and the error envelope."""
     response = client.get("/api/v1/metrics")
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
@@ -46,7 +47,8 @@ def test_list_metrics_is_paginated_and_has_governance_fields(
     viewer_client: Client, synced: Path, django_assert_num_queries: Any
 ) -> None:
     """Two queries per page (count + rows) whatever the page size."""
-    with django_assert_num_queries(4):  # session + user + count + page
+    # session + user + role grants + teams (access check) + count + page
+    with django_assert_num_queries(6):
         response = viewer_client.get("/api/v1/metrics?limit=1")
     assert response.status_code == 200
     body = response.json()

@@ -32,7 +32,7 @@ def _create(client: Client, capture: Any, **extra: Any) -> dict[str, Any]:
 
 def test_proposals_need_a_signed_in_user(client: Client, registry_r1: Any) -> None:
     response = client.get("/api/v1/proposals")
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
@@ -198,8 +198,8 @@ def test_list_filters_by_state_in_constant_queries(
         files={"revenue.yml": metric_yaml(replace={"label: Revenue": "label: Sales"})},
         draft=True,
     )
-    # session + user, count, page
-    with django_assert_num_queries(4):
+    # session + user, role grants + teams (access check), count, page
+    with django_assert_num_queries(6):
         response = client.get("/api/v1/proposals?state=open")
     assert [p["state"] for p in response.json()["results"]] == ["open"]
 

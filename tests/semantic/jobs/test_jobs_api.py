@@ -15,9 +15,9 @@ from semantic.models import MetricValue
 
 
 @pytest.fixture
-def api(client: Client, django_user_model: Any, synced: Path) -> Client:
-    client.force_login(django_user_model.objects.create_user("analyst"))
-    return client
+def api(sign_in: Any, synced: Path) -> Client:
+    # Governance: reads values and starts compute runs.
+    return sign_in("analyst", "governance")  # type: ignore[no-any-return]
 
 
 def compute(metric: str, start: dt.date, end: dt.date) -> int:
@@ -54,7 +54,8 @@ def test_runs_list_filters_by_status(api: Client, django_assert_num_queries: Any
     """The run list pages and filters by status in a fixed number of queries."""
     compute("revenue", dt.date(2026, 9, 1), dt.date(2026, 9, 3))
     compute("events_tracked", dt.date(2026, 9, 1), dt.date(2026, 9, 3))
-    with django_assert_num_queries(4):  # session, user, count, page
+    # session, user, role grants, teams (access check), count, page
+    with django_assert_num_queries(6):
         body = api.get("/api/v1/runs?status=succeeded").json()
     assert body["count"] == 2 and {r["status"] for r in body["results"]} == {"succeeded"}
     assert api.get("/api/v1/runs?status=failed").json()["count"] == 0
@@ -67,7 +68,7 @@ def test_values_filter_by_metric_grain_and_range(
     """Values come back in period order, filtered by metric, grain and date range."""
     compute("revenue", dt.date(2026, 9, 1), dt.date(2026, 9, 10))
     compute("events_tracked", dt.date(2026, 9, 1), dt.date(2026, 9, 10))
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         body = api.get(
             "/api/v1/values?metric=revenue&grain=day&start=2026-09-03&end=2026-09-05"
         ).json()

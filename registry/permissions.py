@@ -1,0 +1,276 @@
+"""May this user (or token) do X? The decisions every interface (API, CLI, UI) calls.
+
+Effective roles = explicit ``RoleGrant`` rows + what team membership implies (a member of a
+domain's owning team is ``reviewer`` in that domain; a member of data governance holds
+``governance``) + ``TALLY_DEFAULT_ROLE`` for every signed-in person + ``admin`` for
+superusers. A token narrows its user's actions to its scopes; a service account's token
+may do exactly its scopes. ``rules`` permissions (``registry.<action>``) expose the same
+decisions to ``user.has_perm`` and templates (``{% has_perm %}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import rules
+from django.conf import settings
+from django.db.models import Q
+
+from registry.models import ApiToken, Definition, Domain, Proposal, RoleGrant, TeamMembership
+from registry.roles import (
+    DOMAIN_ACTIONS,
+    ROLE_ACTIONS,
+    UNRESTRICTED_ROLES,
+    Action,
+    Role,
+    actions_of_scopes,
+)
+from semantic.compiler.principal import Principal
+from tally.errors import PermissionDenied
+
+DENIED = "{who} may not {action}{where}: {why}"
+# Stable error codes of denials; reviews keep the code the review service has always used.
+DENIAL_CODES = {Action.REVIEW: "not_a_reviewer"}
+_CACHE_ATTR = "_tally_grants"
+
+
+@dataclass(frozen=True)
+class Grants:
+    """A user's effective roles: global ones, and per domain slug."""
+
+    global_roles: frozenset[Role] = frozenset()
+    domain_roles: dict[str, frozenset[Role]] = field(default_factory=dict)
+
+    def actions(self, domain: str | None = None) -> frozenset[Action]:
+        """Actions allowed in ``domain`` (None: anywhere, i.e. in at least one domain)."""
+        out: set[Action] = set()
+        for role in self.global_roles:
+            out |= ROLE_ACTIONS[role]
+        for slug, roles in self.domain_roles.items():
+            for role in roles:
+                # A domain role's non-domain actions (read, compile…) hold everywhere.
+                allowed = ROLE_ACTIONS[role]
+                out |= allowed - DOMAIN_ACTIONS
+                if domain is None or domain == slug:
+                    out |= allowed & DOMAIN_ACTIONS
+        return frozenset(out)
+
+    def labels(self) -> list[str]:
+        """``["analyst", "reviewer@product"]``: for messages, ``tally role list`` and /me."""
+        out = sorted(r.value for r in self.global_roles)
+        for slug in sorted(self.domain_roles):
+            out += [f"{r.value}@{slug}" for r in sorted(self.domain_roles[slug])]
+        return out
+
+
+def _default_role() -> Role | None:
+    value = str(getattr(settings, "TALLY_DEFAULT_ROLE", "") or "")
+    return Role(value) if value else None
+
+
+def user_grants(user: Any) -> Grants:
+    """The effective roles of a user (cached on the user object for one request)."""
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return Grants()
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    from registry.services.review_policy import governance_team
+
+    global_roles: set[Role] = set()
+    domains: dict[str, set[Role]] = {}
+    if user.is_superuser:
+        global_roles.add(Role.ADMIN)
+    default = _default_role()
+    if default is not None:
+        global_roles.add(default)
+    for role, slug in RoleGrant.objects.filter(user=user).values_list("role", "domain__slug"):
+        if slug:
+            domains.setdefault(slug, set()).add(Role(role))
+        else:
+            global_roles.add(Role(role))
+    # One query: each team of the user with every domain it owns (NULL when it owns none).
+    for team, slug in TeamMembership.objects.filter(user=user).values_list(
+        "team__slug", "team__domain__slug"
+    ):
+        if team == governance_team():
+            global_roles.add(Role.GOVERNANCE)
+        if slug:
+            domains.setdefault(slug, set()).add(Role.REVIEWER)
+    grants = Grants(frozenset(global_roles), {k: frozenset(v) for k, v in domains.items()})
+    setattr(user, _CACHE_ATTR, grants)
+    return grants
+
+
+def grants_forget(user: Any) -> None:
+    """Drops the per-object cache after a grant changes (the CLI and tests reuse users)."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def user_actions(user: Any, *, token: ApiToken | None = None) -> frozenset[Action]:
+    """Every action the user (through ``token``, if any) may do somewhere."""
+    allowed = user_grants(user).actions()
+    if token is None:
+        return allowed
+    scoped = actions_of_scopes(token.scopes)
+    return scoped if token.service else allowed & scoped
+
+
+def domains_of(obj: Any) -> set[str]:
+    """The domain slugs an object belongs to (a proposal: those of every changed definition)."""
+    if obj is None:
+        return set()
+    if isinstance(obj, str):
+        return {obj}
+    if isinstance(obj, Domain):
+        return {obj.slug}
+    if isinstance(obj, Definition):
+        return {obj.domain.slug} if obj.domain_id else set()
+    if isinstance(obj, Proposal):
+        from registry.selectors import proposal_changes
+
+        out: set[str] = set()
+        released = Q(pk__in=[])
+        for change in proposal_changes(proposal=obj):
+            meta = ((change.spec or {}).get("config") or {}).get("meta") or {}
+            if meta.get("domain"):
+                out.add(str(meta["domain"]))
+            released |= Q(kind=change.kind, name=change.name)
+        # The released definition's domain governs too (a retirement has no spec, and moving
+        # a metric out of a domain needs that domain's rights as well). One query.
+        out |= set(
+            Definition.objects.filter(released, domain__isnull=False).values_list(
+                "domain__slug", flat=True
+            )
+        )
+        return out
+    raise TypeError(f"no domain for {type(obj).__name__}")
+
+
+def _why(user: Any, action: Action, token: ApiToken | None) -> tuple[str, str]:
+    if token is not None and action not in actions_of_scopes(token.scopes):
+        scopes = ",".join(token.scopes) or "none"
+        return (
+            f"the token's scopes ({scopes}) do not include it",
+            "create a token with a scope that allows it (tally token create --scope …)",
+        )
+    roles = ", ".join(user_grants(user).labels()) or "none"
+    return (
+        f"your roles ({roles}) do not allow it",
+        f"ask an admin: tally role grant {getattr(user, 'username', 'USER')} ROLE [--domain D]",
+    )
+
+
+def user_can(
+    user: Any, action: Action | str, *, obj: Any = None, token: ApiToken | None = None
+) -> bool:
+    """True when ``user`` (through ``token``) may do ``action``, in every domain of ``obj``."""
+    action = Action(action)
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if token is not None:
+        if action not in actions_of_scopes(token.scopes):
+            return False
+        if token.service:
+            # A service account has no roles: its scopes are its grant.
+            return True
+    grants = user_grants(user)
+    if action not in DOMAIN_ACTIONS or obj is None:
+        return action in grants.actions()
+    slugs = domains_of(obj)
+    if not slugs:
+        return action in grants.actions()
+    if action == Action.REVIEW:
+        # Reviewing one domain of a proposal is enough; the review policy decides the rest.
+        return any(action in grants.actions(slug) for slug in slugs)
+    return all(action in grants.actions(slug) for slug in slugs)
+
+
+def access_require(
+    user: Any, action: Action | str, *, obj: Any = None, token: ApiToken | None = None
+) -> None:
+    """Raises a 403 PermissionDenied whose message says who, what and why."""
+    if user_can(user, action, obj=obj, token=token):
+        return
+    action = Action(action)
+    slugs = sorted(domains_of(obj)) if action in DOMAIN_ACTIONS else []
+    where = f" in domain {', '.join(slugs)}" if slugs else ""
+    who = f"token {token.name!r}" if token is not None else repr(getattr(user, "username", "?"))
+    why, hint = _why(user, action, token)
+    raise PermissionDenied(
+        DENIED.format(who=who, action=action.value, where=where, why=why),
+        code=DENIAL_CODES.get(action, "forbidden"),
+        hint=hint,
+        details={"action": action.value, "domains": slugs},
+    )
+
+
+def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
+    """The compiler's Principal for a request's user or token (row policies, masking)."""
+    from registry.models import AccessProfile
+
+    attributes: dict[str, Any] = {}
+    # A service account's attributes are its token's alone; a person's token adds to (and
+    # overrides) the person's profile.
+    if token is None or not token.service:
+        profile = AccessProfile.objects.filter(user=user).first() if user.pk else None
+        if profile is not None:
+            attributes.update(profile.attributes)
+    if token is not None:
+        attributes.update(token.attributes or {})
+        if token.tenant:
+            attributes["tenant_id"] = token.tenant
+    grants = user_grants(user)
+    # A tenant-bound or service token is always restricted, whoever created it.
+    unrestricted = bool(grants.global_roles & UNRESTRICTED_ROLES) and (
+        token is None or (not token.service and not token.tenant)
+    )
+    name = f"token:{token.name}" if token is not None else f"user:{user.username}"
+    return Principal(
+        name=name,
+        attributes=attributes,
+        view_pii=user_can(user, Action.VIEW_PII, token=token),
+        unrestricted=unrestricted,
+    )
+
+
+def review_teams_of(user: Any) -> set[str]:
+    """Teams a user reviews for: memberships, plus the owners of domains they hold reviewer
+    in, plus data governance for the governance role (explicit grants count like teams)."""
+    from registry.services.review_policy import governance_team
+
+    if not getattr(user, "pk", None):
+        return set()
+    teams = set(TeamMembership.objects.filter(user=user).values_list("team__slug", flat=True))
+    grants = RoleGrant.objects.filter(user=user)
+    teams |= set(
+        grants.filter(role=Role.REVIEWER, domain__owner__isnull=False).values_list(
+            "domain__owner__slug", flat=True
+        )
+    )
+    if grants.filter(role__in=[Role.GOVERNANCE, Role.ADMIN]).exists() or user.is_superuser:
+        teams.add(governance_team())
+    return teams
+
+
+def grant_labels(grants: Iterable[RoleGrant]) -> list[str]:
+    return [f"{g.role}@{g.domain.slug}" if g.domain_id else g.role for g in grants]
+
+
+# --------------------------------------------------------------------------- rules (has_perm)
+
+
+def _predicate(action: Action) -> Any:
+    @rules.predicate(name=f"can_{action.value}")
+    def check(user: Any, obj: Any = None) -> bool:
+        return user_can(user, action, obj=obj)
+
+    return check
+
+
+for _action in Action:
+    # user.has_perm("registry.review", proposal), {% has_perm "registry.query" user %}.
+    rules.set_perm(f"registry.{_action.value}", _predicate(_action))
