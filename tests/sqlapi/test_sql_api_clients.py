@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -254,3 +255,35 @@ def test_fifty_concurrent_connections_for_twenty_seconds(servers: Servers) -> No
         thread.join(timeout=120)
     assert not errors, errors[:3]
     assert all(count > 0 for count in counts)
+
+
+def test_prepared_statements_run_again_with_new_parameters(servers: Servers) -> None:
+    """psycopg's server-side prepared statements (named Parse, Describe, repeated Bind)."""
+    with psycopg.connect(servers.url(), autocommit=True) as conn:
+        sql = "SELECT metric_time__year, revenue FROM metrics WHERE account__plan = %s ORDER BY 1"
+        pro = conn.execute(sql, ["pro"], prepare=True).fetchall()
+        enterprise = conn.execute(sql, ["enterprise"], prepare=True).fetchall()
+        assert pro and enterprise and pro != enterprise
+        assert conn.execute(sql, ["pro"], prepare=True).fetchall() == pro
+
+
+def test_tls_when_configured(servers: Servers, tmp_path: Path) -> None:
+    """With --tls-cert/--tls-key the server answers SSLRequest with S and speaks TLS."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    process, port = start_sql_server(servers.env, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        url = servers.url(port=port) + "?sslmode=require"
+        with psycopg.connect(url) as conn:
+            assert conn.pgconn.ssl_in_use
+            assert conn.execute("SELECT revenue FROM metrics").fetchone()[0] > 0
+        # Without TLS configured the same request is answered N, and plain connections work.
+        with psycopg.connect(servers.url() + "?sslmode=prefer") as conn:
+            assert not conn.pgconn.ssl_in_use
+    finally:
+        stop(process)
