@@ -48,6 +48,7 @@ from semantic.sqlapi.translate import (
     SYNTAX_ERROR,
     SqlApiError,
     bind_parameters,
+    map_select,
     reads_metrics_table,
     unsupported,
 )
@@ -93,6 +94,8 @@ _NOISE = re.compile(
 # QueryError codes that mean "no such column" to a SQL client.
 _UNDEFINED_CODES = {"unknown_metric", "unknown_dimension", "unreachable_dimension"}
 STREAM_BATCH = 2_000
+STARTUP_TIMEOUT_S = 30.0
+STARTUP_SLOTS = 32
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ class SqlServer:
         self._backends: dict[int, Connection] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Bounds threads, including connections still in startup (never authenticated).
+        self._slots = threading.BoundedSemaphore(config.max_connections + STARTUP_SLOTS)
         self._next_pid = os.getpid() * 1000 % 2**30
         self.tls: ssl.SSLContext | None = None
         if config.tls_cert and config.tls_key:
@@ -191,6 +196,17 @@ class SqlServer:
                     break
                 raise
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not self._slots.acquire(blocking=False):
+                with suppress(OSError):
+                    client.sendall(
+                        wire.error_response(
+                            TOO_MANY_CONNECTIONS,
+                            "sorry, too many clients already",
+                            severity="FATAL",
+                        )
+                    )
+                    client.close()
+                continue
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def stop(self) -> None:
@@ -233,6 +249,7 @@ class SqlServer:
             with suppress(OSError):
                 conn.sock.close()
             close_old_connections()
+            self._slots.release()
 
 
 class Connection:
@@ -305,8 +322,11 @@ class Connection:
 
     def run(self) -> None:
         try:
+            # A client that connects and says nothing must not hold a thread for good.
+            self.sock.settimeout(STARTUP_TIMEOUT_S)
             if not self._startup():
                 return
+            self.sock.settimeout(None)
             self._loop()
         except Fatal as exc:
             self.fatal(exc.sqlstate, exc.message)
@@ -411,6 +431,12 @@ class Connection:
             except (struct.error, ValueError, UnicodeDecodeError) as exc:
                 self._error(SqlError(PROTOCOL_VIOLATION, f"malformed message: {exc}"))
                 skipping = True
+            except (Fatal, ConnectionError, OSError):
+                raise
+            except Exception:
+                log.exception("sql api: extended-protocol message %r failed", kind)
+                self._error(SqlError(INTERNAL_ERROR, "internal error"))
+                skipping = True
 
     def _error(self, exc: SqlError) -> None:
         if self.tx == "T":
@@ -439,6 +465,11 @@ class Connection:
                     self.send(wire.command_complete(result.tag))
             except SqlError as exc:
                 self._error(exc)
+                return
+            except Exception:
+                # A bug must cost the statement, not the connection or the server.
+                log.exception("sql api: statement failed: %s", tree.sql("postgres")[:500])
+                self._error(SqlError(INTERNAL_ERROR, "internal error"))
                 return
 
     def _send_rows(self, result: Result, max_rows: int | None) -> int:
@@ -498,8 +529,7 @@ class Connection:
                     for i in range(count)
                 ]
                 self.send(wire.parameter_description(oids))
-                described = self._run_portal(Portal(prepared, [None] * count))
-                fields = described.fields
+                fields = self._describe(prepared, count)
             else:
                 portal = self._portal(name)
                 fields = self._run_portal(portal).fields
@@ -540,6 +570,23 @@ class Connection:
         if name not in self.portals:
             raise SqlError("34000", f'portal "{name}" does not exist')
         return self.portals[name]
+
+    def _describe(self, prepared: Prepared, count: int) -> list[wire.Field] | None:
+        """Row description of a statement before its parameters are known: a metric
+        SELECT is mapped only (its columns' types are the catalog's), never run."""
+        if not prepared.trees:
+            return None
+        tree = prepared.trees[0]
+        if isinstance(tree, exp.Query) and reads_metrics_table(tree):
+            try:
+                bound = bind_parameters(tree, [None] * count)
+                mapped = map_select(
+                    bound, sql_catalog_get().table, dialect=settings.WAREHOUSE.dialect
+                )
+            except SqlApiError as exc:
+                raise SqlError(exc.sqlstate, exc.message, exc.hint) from None
+            return [wire.Field(shown, wire.OIDS[c.pg_type]) for shown, _n, c in mapped.outputs]
+        return self._run_portal(Portal(prepared, [None] * count)).fields
 
     def _run_portal(self, portal: Portal) -> Result:
         if portal.result is None:
