@@ -272,7 +272,7 @@ def pg_column_names(tree: exp.Expr) -> exp.Expr:
     ``version()``, ``?column?`` for an expression), which DuckDB would spell differently."""
     if not isinstance(tree, exp.Select):
         return tree
-    named = []
+    named: list[exp.Expr] = []
     for item in tree.expressions:
         if isinstance(item, exp.Alias | exp.Column | exp.Star) or (
             isinstance(item, exp.Dot) and isinstance(item.expression, exp.Star)
