@@ -99,9 +99,10 @@ def run(options: argparse.Namespace) -> list[Row]:
                "--out", str(Path(tmp) / "wh.duckdb"))  # fmt: skip
         _tally(env, "sync", str(ROOT / "fixtures"))
         token = _tally(env, "shell", "-c", TOKEN_SCRIPT).strip().splitlines()[-1]
+        server_log = Path(tmp) / "serve-sql.log"
         sql = subprocess.Popen(
             [sys.executable, "-m", "tally.cli", "serve-sql", "--port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=server_log.open("w"), text=True,
         )  # fmt: skip
         assert sql.stdout is not None
         sql_port = int(sql.stdout.readline().rsplit(":", 1)[1].split()[0])
@@ -179,6 +180,12 @@ def run(options: argparse.Namespace) -> list[Row]:
             )
             if options.soak_seconds:
                 rows.extend(_soak(dsn, options.soak_seconds))
+                problems = [
+                    line for line in server_log.read_text().splitlines()
+                    if "Error" in line and "unsupported syntax" not in line
+                ]  # fmt: skip
+                if problems:
+                    _NOTES.append(f"server log: {problems[-3:]}")
             conn.close()
         finally:
             sql.terminate()

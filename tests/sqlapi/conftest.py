@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,20 +45,23 @@ def free_port() -> int:
 
 
 def start_sql_server(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], int]:
-    """`tally serve-sql --port 0`; returns the process and the port it printed."""
+    """`tally serve-sql --port 0`; returns the process and the port it printed. Its log
+    goes to a file (an unread pipe would fill up and stall the server)."""
+    log = tempfile.NamedTemporaryFile(prefix="tally-serve-sql-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "tally.cli", "serve-sql", "--port", "0", *extra],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
     if "listening on" not in line:
         process.kill()
-        raise AssertionError(f"serve-sql did not start: {line}{process.stderr.read()}")
+        raise AssertionError(f"serve-sql did not start: {line}{Path(log.name).read_text()}")
+    process.log_path = log.name  # type: ignore[attr-defined]
     return process, int(line.rsplit(":", 1)[1].split()[0])
 
 
