@@ -47,7 +47,8 @@ def free_port() -> int:
 def start_sql_server(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], int]:
     """`tally serve-sql --port 0`; returns the process and the port it printed. Its log
     goes to a file (an unread pipe would fill up and stall the server)."""
-    log = tempfile.NamedTemporaryFile(prefix="tally-serve-sql-", suffix=".log", delete=False)
+    # Kept open for the server process, which outlives this function.
+    log = tempfile.NamedTemporaryFile(prefix="tally-serve-sql-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "tally.cli", "serve-sql", "--port", "0", *extra],
         cwd=ROOT,
