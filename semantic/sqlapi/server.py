@@ -911,6 +911,8 @@ def _tally_sql_error(exc: TallyError) -> SqlError:
 
 def serve(config: ServerConfig, *, ready: Callable[[SqlServer], None] | None = None) -> None:
     """Binds, reports through ``ready`` (the bound server), and serves until stopped."""
+    # sqlglot warns on every SET/SHOW it reads as a plain command; those are expected here.
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
     server = SqlServer(config)
     server.bind()
     if ready is not None:
