@@ -85,6 +85,20 @@ def _wait_http(port: int) -> None:
     raise AssertionError(f"runserver did not listen on {port}")
 
 
+def start_web(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """Django's runserver on a free port, once it listens."""
+    port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_http(port)
+    return web, port
+
+
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     root = tmp_path_factory.mktemp("sqlapi")
@@ -115,16 +129,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("tly_")
     sql, sql_port = start_sql_server(env)
-    http_port = free_port()
-    web = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{http_port}"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web, http_port = start_web(env)
     try:
-        _wait_http(http_port)
         yield Servers(
             env=env, sql_port=sql_port, http_port=http_port, warehouse=warehouse, token=token
         )

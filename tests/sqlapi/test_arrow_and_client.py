@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 import requests
 
-from tally.client import Tally, TallyApiError
-from tests.sqlapi.conftest import Servers
+from tally.client import Tally, TallyApiError, TruncatedResult
+from tests.sqlapi.conftest import Servers, start_web
 
 QUERY = {
     "metrics": ["revenue", "active_accounts"],
@@ -94,3 +94,35 @@ def test_client_sends_the_token_as_bearer_header() -> None:
     assert client.session.headers["Authorization"] == "Bearer tly_abc_def"
     with pytest.raises(TallyApiError, match="cannot reach Tally"):
         client.metrics()
+
+
+def test_row_cap_is_signalled_in_the_stream_and_raised_by_the_client(servers: Servers) -> None:
+    """Above TALLY_QUERY_STREAM_ROW_CAP the last batch says truncated; the client raises
+    TruncatedResult rather than returning part of the result."""
+    web, port = start_web({**servers.env, "TALLY_QUERY_STREAM_ROW_CAP": "5"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        response = requests.post(
+            f"{url}/api/v1/query?format=arrow",
+            json={"metrics": ["events_tracked"], "group_by": ["metric_time__day"]},
+            headers={"Authorization": f"Bearer {servers.token}"},
+            timeout=60,
+        )
+        reader = pa.ipc.open_stream(response.content)
+        last = None
+        rows = 0
+        while True:
+            try:
+                batch, custom = reader.read_next_batch_with_custom_metadata()
+            except StopIteration:
+                break
+            rows += batch.num_rows
+            last = custom
+        assert rows == 5 and dict(last)[b"tally.truncated"] == b"true"
+        with pytest.raises(TruncatedResult):
+            Tally(url, servers.token).query(
+                metrics=["events_tracked"], group_by=["metric_time__day"]
+            )
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
