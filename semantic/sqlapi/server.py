@@ -415,6 +415,10 @@ class Connection:
                 continue
             if kind == b"S":
                 skipping = False
+                # Sync ends the implicit transaction: its portals (and their buffered rows)
+                # go, as PostgreSQL drops them; inside BEGIN … COMMIT they stay.
+                if self.tx == "I":
+                    self.portals.clear()
                 self.send(wire.ready_for_query(self.tx))
                 self.flush()
                 continue
@@ -537,6 +541,9 @@ class Connection:
         elif kind == b"E":
             portal = self._portal(reader.cstr())
             max_rows = reader.int32()
+            if not portal.prepared.trees:
+                self.send(wire.EMPTY_QUERY)
+                return
             result = self._run_portal(portal)
             if result.fields is None:
                 self.send(wire.command_complete(result.tag))
