@@ -56,6 +56,7 @@ def run(options: argparse.Namespace) -> list[Row]:
 
         from registry.services.definitions import definitions_sync
         from semantic.compiler.compile import compile_query
+        from semantic.compiler.principal import Principal
         from semantic.compiler.spec import MetricQuery
         from semantic.services import compile_metric_query, manifest_for_release, release_resolve
         from tests.conformance.test_conformance import EXPECTED, _query, conformance_manifest
@@ -72,6 +73,17 @@ def run(options: argparse.Namespace) -> list[Row]:
                 "tally: compile, no cache [reference]",
                 1,
                 _back_to_back(lambda: compile_query(reference, manifest), samples=repeat),
+            ),
+            Row(
+                # Row policies on every read and masks (issue #8): what a tenant's token costs.
+                "tally: compile for a tenant principal, no cache [reference]",
+                1,
+                _back_to_back(
+                    lambda: compile_query(
+                        reference, manifest, principal=Principal("bench", {"tenant_id": "t1"})
+                    ),
+                    samples=repeat,
+                ),
             ),
             Row(
                 "tally: cache hit [reference]",

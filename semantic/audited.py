@@ -7,8 +7,6 @@ every call, refused ones included, appends who, what, the SQL hash and the rows 
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 from registry.services.audit import audit_event_create
@@ -22,15 +20,6 @@ from semantic.services import (
     release_resolve,
 )
 from tally.errors import TallyError
-
-
-def _with_principal(fn: Callable[..., Any], principal: Principal | None, **kwargs: Any) -> Any:
-    # The adapter between access control and row-level security: the semantic services
-    # take `principal=` once the row-policy work is merged; until then they apply no row
-    # policy to anyone, and the principal is only recorded in the audit log.
-    if "principal" in inspect.signature(fn).parameters:
-        kwargs["principal"] = principal
-    return fn(**kwargs)
 
 
 def _payload(query: MetricQuery, principal: Principal | None) -> dict[str, Any]:
@@ -91,8 +80,8 @@ def metric_query_compile(
 ) -> CompiledQuery:
     """Compiles for a principal and appends a ``query.compile`` audit row (or ``…_failed``)."""
     try:
-        compiled: CompiledQuery = _with_principal(
-            compile_metric_query, principal, query=query, release_ref=release_ref
+        compiled: CompiledQuery = compile_metric_query(
+            query=query, release_ref=release_ref, principal=principal
         )
     except TallyError as exc:
         _audit(
@@ -119,8 +108,8 @@ def metric_query_run(
 ) -> QueryAnswer:
     """Runs a query for a principal; the ``query.run`` audit row holds SQL hash and row count."""
     try:
-        answer: QueryAnswer = _with_principal(
-            query_execute, principal, query=query, release_ref=release_ref, row_cap=row_cap
+        answer: QueryAnswer = query_execute(
+            query=query, release_ref=release_ref, principal=principal, row_cap=row_cap
         )
     except TallyError as exc:
         _audit("query.run", query=query, principal=principal, acting_user=acting_user, error=exc)

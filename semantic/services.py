@@ -16,6 +16,7 @@ from registry.models import Release, ReleaseItem
 from registry.selectors import release_get
 from semantic.compiler.compile import CompiledQuery, compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.principal import Principal
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
 
@@ -105,16 +106,34 @@ def _forget_latest(**kwargs: Any) -> None:
     _latest.clear()
 
 
-def compile_metric_query(*, query: MetricQuery, release_ref: str | None = None) -> CompiledQuery:
-    """Compiles a query against a release (default latest); cached by (release, query)."""
+def compile_metric_query(
+    *, query: MetricQuery, release_ref: str | None = None, principal: Principal | None = None
+) -> CompiledQuery:
+    """Compiles a query against a release (default latest) for a principal (None: trusted,
+    no row policy or masking); cached by (release, query, principal's policy key)."""
     release = release_resolve(release_ref)
-    key = (_release_key(release), query.cache_key())
+    key = (
+        _release_key(release),
+        query.cache_key(),
+        None if principal is None else principal.cache_key(),
+    )
     cached = _compiled.get(key)
     if cached is not None:
         return cached
-    compiled = compile_query(query, manifest_for_release(release))
+    compiled = compile_query(
+        query,
+        manifest_for_release(release),
+        principal=principal,
+        mask_default=settings.TALLY_PII_MASK,
+    )
     _compiled.put(key, compiled)
     return compiled
+
+
+def session_variables(compiled: CompiledQuery) -> dict[str, str]:
+    """The values of the session variables a compiled query reads (the PII salt), for the
+    executor to bind; never shown or logged."""
+    return {"tally_pii_salt": settings.TALLY_PII_SALT} if compiled.parameters else {}
 
 
 @dataclass(frozen=True)
@@ -131,18 +150,26 @@ def query_execute(
     release_ref: str | None = None,
     timeout_s: float = 60,
     row_cap: int = 100_000,
+    principal: Principal | None = None,
 ) -> QueryAnswer:
     """Compiles for the configured warehouse's dialect and runs the SQL there (building
-    Tally's time spine first when the SQL reads it and the warehouse lacks it)."""
+    Tally's time spine first when the SQL reads it and the warehouse lacks it); a principal's
+    row policies and masks are in the SQL, the PII salt is bound on the session."""
     from semantic.time_spine import time_spine_ensure
     from semantic.warehouse.execute import execute
 
     warehouse = settings.WAREHOUSE
     if query.dialect != warehouse.dialect:
         query = MetricQuery(**{**query.__dict__, "dialect": warehouse.dialect})
-    compiled = compile_metric_query(query=query, release_ref=release_ref)
+    compiled = compile_metric_query(query=query, release_ref=release_ref, principal=principal)
     time_spine_ensure(sql=compiled.sql, release_ref=release_ref)
-    result = execute(warehouse, compiled.sql, timeout_s=timeout_s, row_cap=row_cap)
+    result = execute(
+        warehouse,
+        compiled.sql,
+        timeout_s=timeout_s,
+        row_cap=row_cap,
+        variables=session_variables(compiled),
+    )
     return QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
+from semantic.services import session_variables
 from semantic.time_spine import time_spine_ensure
 from semantic.warehouse.execute import CancelScope, Column, RowBatches, stream
 
@@ -75,6 +76,7 @@ def query_stream(
         timeout_s=timeout_s,
         row_cap=row_cap,
         batch_size=batch_size,
+        variables=session_variables(compiled),
         cancel=cancel,
     ) as (columns, batches):
         yield QueryStream(compiled, columns, batches)
@@ -182,7 +184,13 @@ def _duckdb_arrow_chunks(
     import duckdb
     import pyarrow as pa
 
-    from semantic.warehouse.execute import TIMEOUT_HINT, TIMEOUT_MESSAGE, open_duckdb, sql_hash
+    from semantic.warehouse.execute import (
+        TIMEOUT_HINT,
+        TIMEOUT_MESSAGE,
+        _checked_variables,
+        open_duckdb,
+        sql_hash,
+    )
     from tally.errors import WarehouseError
 
     compiled = metric_query_compile(
@@ -196,6 +204,9 @@ def _duckdb_arrow_chunks(
     timer.daemon = True
     try:
         con.execute("SET SESSION TimeZone = 'UTC'")
+        # The PII salt of masked columns: a bound value, never part of the SQL.
+        for name, value in _checked_variables(session_variables(compiled)).items():
+            con.execute(f"SET VARIABLE {name} = $1", [value])
         timer.start()
         try:
             reader = con.sql(compiled.sql).to_arrow_reader(STREAM_BATCH_ROWS)

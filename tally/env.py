@@ -244,6 +244,41 @@ def env_number(variable: str, default: float, environ: Mapping[str, str] | None 
     return value
 
 
+PII_MASK_MODES = ("hash", "null")
+
+
+def env_pii_salt(secret_key: str, environ: Mapping[str, str] | None = None) -> str:
+    """TALLY_PII_SALT, or (unset) a salt derived from SECRET_KEY, so that the demo masks PII
+    with nothing configured; production sets its own so rotating SECRET_KEY does not change
+    every pseudonym.
+
+    Example:
+        >>> env_pii_salt("k", {"TALLY_PII_SALT": "s3cret"}), len(env_pii_salt("k", {}))
+        ('s3cret', 64)
+    """
+    raw = (os.environ if environ is None else environ).get("TALLY_PII_SALT", "")
+    if raw:
+        return raw
+    import hashlib
+
+    return hashlib.sha256(f"tally-pii-salt:{secret_key}".encode()).hexdigest()
+
+
+def env_pii_mask(environ: Mapping[str, str] | None = None) -> str:
+    """TALLY_PII_MASK: how PII columns without their own contract choice are masked.
+
+    Example:
+        >>> env_pii_mask({}), env_pii_mask({"TALLY_PII_MASK": "NULL"})
+        ('hash', 'null')
+    """
+    raw = (os.environ if environ is None else environ).get("TALLY_PII_MASK", "").strip().lower()
+    if not raw:
+        return "hash"
+    if raw not in PII_MASK_MODES:
+        raise ConfigError("TALLY_PII_MASK", f"unknown mask {raw!r}", "use hash or null")
+    return raw
+
+
 ROLES = ("viewer", "analyst", "editor", "reviewer", "governance", "auditor", "admin")
 RATE_PERIODS = ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")
 
@@ -354,3 +389,30 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             o.strip() for o in (env.get("CSRF_TRUSTED_ORIGINS") or "").split(",") if o.strip()
         ),
     )
+
+
+def env_openlineage(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Where OpenLineage run events go: ``url`` (an HTTP endpoint) or ``file`` (one JSON event
+    per line, relative to the repository root), the job ``namespace``; empty when unset.
+
+    Example:
+        >>> env_openlineage({"TALLY_OPENLINEAGE_URL": "http://marquez:5000"})["url"]
+        'http://marquez:5000'
+        >>> env_openlineage({"TALLY_OPENLINEAGE_URL": "marquez"})
+        Traceback (most recent call last):
+        ...
+        tally.env.ConfigError: TALLY_OPENLINEAGE_URL: expected an http(s):// URL, got 'marquez'
+    """
+    source = os.environ if environ is None else environ
+    url = source.get("TALLY_OPENLINEAGE_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("TALLY_OPENLINEAGE_URL", f"expected an http(s):// URL, got {url!r}")
+    file = source.get("TALLY_OPENLINEAGE_FILE", "").strip()
+    if file and not os.path.isabs(file):
+        file = str(BASE_DIR / file)
+    return {
+        "url": url,
+        "endpoint": source.get("TALLY_OPENLINEAGE_ENDPOINT", "").strip() or "api/v1/lineage",
+        "file": file,
+        "namespace": source.get("TALLY_OPENLINEAGE_NAMESPACE", "").strip() or "tally",
+    }

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 
-from tally.env import BASE_DIR, VAR_DIR, env_number, load_config
+from tally.env import (
+    BASE_DIR,
+    VAR_DIR,
+    env_number,
+    env_openlineage,
+    env_pii_mask,
+    env_pii_salt,
+    load_config,
+)
 
 CONFIG = load_config()
 
@@ -45,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A TallyError raised by a web UI view becomes an error page (the API renders its own).
+    "tally.ui.UserErrorPageMiddleware",
 ]
 
 ROOT_URLCONF = "tally.urls"
@@ -61,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registry.context_processors.access",
+                "tally.ui.navigation",
             ],
         },
     },
@@ -88,7 +99,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "admin:login"
+# The web UI's own sign-in page (Django's LoginView); every UI page needs a signed-in user.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "catalog"
+LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -174,6 +188,18 @@ TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000
 TALLY_QUERY_ROW_CAP = int(env_number("TALLY_QUERY_ROW_CAP", 100_000))
 # Set to a schema name to rewrite `tally publish-views` views on every new release.
 TALLY_PUBLISHED_VIEWS_SCHEMA = os.environ.get("TALLY_PUBLISHED_VIEWS_SCHEMA", "").strip()
+
+# OpenLineage run events of compute runs (lineage/openlineage.py): START, COMPLETE, FAIL to an
+# HTTP endpoint (TALLY_OPENLINEAGE_URL, e.g. Marquez) or a file (TALLY_OPENLINEAGE_FILE, one
+# JSON event per line); neither set means no events.
+TALLY_OPENLINEAGE = env_openlineage()
+TALLY_OPENLINEAGE_TIMEOUT_S = env_number("TALLY_OPENLINEAGE_TIMEOUT_S", 5)
+
+# PII masking (semantic/compiler/policies.py): the salt of the pseudonyms, set on the warehouse
+# session when a query runs and never written into SQL, output or logs; and the default mask
+# of PII columns whose contract does not choose one (hash | null).
+TALLY_PII_SALT = env_pii_salt(SECRET_KEY)
+TALLY_PII_MASK = env_pii_mask()
 
 LOGGING = {
     "version": 1,

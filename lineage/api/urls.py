@@ -11,4 +11,5 @@ urlpatterns = [
     path("lineage/path", views.LineagePathApi.as_view(), name="lineage-path"),
     path("lineage/nodes", views.LineageNodeListApi.as_view(), name="lineage-nodes"),
     path("lineage/openlineage", views.LineageOpenLineageApi.as_view(), name="lineage-openlineage"),
+    path("values/<int:value_id>/trace", views.ValueTraceApi.as_view(), name="value-trace"),
 ]

@@ -16,7 +16,11 @@ from lineage.selectors import (
     lineage_path,
     lineage_upstream,
 )
+from lineage.trace import value_trace
+from registry.api.permissions import request_token
+from registry.permissions import access_require, principal_for
 from registry.roles import Action
+from semantic.compiler.spec import DIALECTS
 
 
 class NodeInput(serializers.Serializer):
@@ -108,3 +112,27 @@ class LineageOpenLineageApi(APIView):
     def get(self, request: Request) -> Response:
         data = _input(NodeInput, request)
         return Response(lineage_openlineage(node=data["node"], release_ref=data.get("release")))
+
+
+class ValueTraceApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        dialect = serializers.ChoiceField(choices=list(DIALECTS), required=False, allow_null=True)
+        rows = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+
+    access = {"GET": Action.VIEW_VALUES}
+
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, value_id: int) -> Response:
+        data = _input(self.InputSerializer, request)
+        token = request_token(request)
+        if data.get("rows"):
+            # Reading source rows is a query: it needs the query right, and row policies
+            # and masks of the caller apply to the drill-down.
+            access_require(request.user, Action.QUERY, token=token)
+        trace = value_trace(
+            value_id=value_id,
+            dialect=data.get("dialect"),
+            rows=data.get("rows"),
+            principal=principal_for(request.user, token=token),
+        )
+        return Response(trace.as_dict())

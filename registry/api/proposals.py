@@ -184,7 +184,7 @@ class RevisionChangeOutput(serializers.Serializer):
     line = serializers.IntegerField(source="source_line")
 
 
-class RevisionOutput(serializers.Serializer):
+class ProposalRevisionOutput(serializers.Serializer):
     revision = serializers.IntegerField()
     changes = RevisionChangeOutput(many=True)
 
@@ -196,11 +196,11 @@ class ProposalRevisionsApi(APIView):
     class InputSerializer(FilesInput):
         replace = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(responses=RevisionOutput(many=True))
+    @extend_schema(responses=ProposalRevisionOutput(many=True))
     def get(self, request: Request, proposal_id: int) -> Response:
         revisions = proposal_revisions(proposal=proposal_get(proposal_id=proposal_id))
         rows = [{"revision": n, "changes": changes} for n, changes in revisions.items()]
-        return Response(RevisionOutput(rows, many=True).data)
+        return Response(ProposalRevisionOutput(rows, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ProposalDetailOutput})
     def post(self, request: Request, proposal_id: int) -> Response:

@@ -40,6 +40,8 @@ def check_project(project: Project) -> None:
         _check_with_dsi(project)
     if not project.issues.has_errors:
         _check_filters(project)
+        _check_row_policies(project)
+    _check_masks(project)
 
 
 def _metric_filters(spec: dict[str, Any]) -> Iterator[tuple[list[Any], str, str | None]]:
@@ -138,6 +140,51 @@ def _check_filters(project: Project) -> None:
                         file=obj.file,
                         line=line,
                         hint=did_you_mean(name, items),
+                        object=obj.name,
+                    )
+
+
+def _check_row_policies(project: Project) -> None:
+    """Row policies (``config.meta.tally.row_policies``) the compiler could not apply: shape,
+    entity, filter syntax, items not reachable from the entity's home model. The compiler
+    refuses them too (fail closed); here they get the file and line."""
+    from semantic.compiler.manifest import build_manifest
+    from semantic.compiler.policies import check_row_policies
+
+    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
+    for model, index, error in check_row_policies(manifest):
+        obj = project.objects[(SEMANTIC_MODEL, model)]
+        project.issues.add(
+            error.code,
+            error.message,
+            file=obj.file,
+            line=_loc(obj, ["config", "meta", "tally", "row_policies", index]),
+            hint=error.hint,
+            object=obj.name,
+        )
+
+
+def _check_masks(project: Project) -> None:
+    """A contract column's ``tallyMask`` custom property must name a mask mode."""
+    from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY
+
+    for obj in project.of_kind(CONTRACT):
+        for s_index, schema_object in enumerate(obj.spec.get("schema") or []):
+            for p_index, prop in enumerate(schema_object.get("properties") or []):
+                for c_index, custom in enumerate(prop.get("customProperties") or []):
+                    if not isinstance(custom, dict) or custom.get("property") != MASK_PROPERTY:
+                        continue
+                    value = str(custom.get("value") or "").lower()
+                    if value in MASK_MODES:
+                        continue
+                    path = ["schema", s_index, "properties", p_index, "customProperties", c_index]
+                    project.issues.add(
+                        "bad_mask",
+                        f"{MASK_PROPERTY} of {prop.get('name')!r} in contract {obj.name!r} is "
+                        f"{custom.get('value')!r}",
+                        file=obj.file,
+                        line=_loc(obj, path),
+                        hint=did_you_mean(value, MASK_MODES) or "use hash or null",
                         object=obj.name,
                     )
 

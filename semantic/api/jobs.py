@@ -45,9 +45,7 @@ class ValueOutput(serializers.ModelSerializer):
                   "slice", "slice_hash", "value", "run", "computed_at", "revision_count"]  # fmt: skip
 
 
-# Named apart from the proposals API's RevisionOutput (spectacular W001: one schema name).
-@extend_schema_serializer(component_name="ValueRevision")
-class RevisionOutput(serializers.Serializer):
+class ValueRevisionOutput(serializers.Serializer):
     id = serializers.IntegerField()
     old_value = serializers.CharField(allow_null=True)
     new_value = serializers.CharField(allow_null=True)
@@ -153,12 +151,12 @@ class ValueListApi(APIView):
 class ValueRevisionListApi(APIView):
     access = {"GET": Action.VIEW_VALUES}
 
-    @extend_schema(responses=RevisionOutput(many=True))
+    @extend_schema(responses=ValueRevisionOutput(many=True))
     def get(self, request: Request, value_id: int) -> Response:
         if not MetricValue.objects.filter(pk=value_id).exists():
             raise NotFound(f"no stored value {value_id}", code="value_not_found")
         revisions = revisions_for_value(value_id=value_id)
-        return Response({"results": RevisionOutput(revisions, many=True).data})
+        return Response({"results": ValueRevisionOutput(revisions, many=True).data})
 
 
 @extend_schema_serializer(component_name="AuditResult")

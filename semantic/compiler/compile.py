@@ -29,6 +29,7 @@ from sqlglot import exp
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.dialects import render
 from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from semantic.compiler.sql_passes import optimize
 from tally.errors import QueryError
@@ -144,6 +145,9 @@ class CompiledQuery:
     release: str
     versions: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    # Session variables / parameters the SQL reads and execution must set (by name, never
+    # a value): "tally_pii_salt" when PII is shown as salted pseudonyms.
+    parameters: tuple[str, ...] = ()
 
 
 def _error(message: str, *, code: str, location: str, hint: str | None = None) -> QueryError:
@@ -649,7 +653,13 @@ def _where(
                 kind = "time" if ref.kind == "time_dimension" or ref.grain else "dimension"
                 item = GroupByItem(ref.text, kind, ref.name, path, ref.grain)
             columns[ref.placeholder] = source.item_expr(item, measure)
-        conditions.append(substitute(parsed, columns))
+        condition = substitute(parsed, columns)
+        access = _ACCESS.get(None)
+        if access is not None and access.masks:
+            from semantic.compiler.policies import check_unmasked
+
+            check_unmasked(condition, source, access, f"{location}[{index}]")
+        conditions.append(condition)
     return conditions
 
 
@@ -693,6 +703,8 @@ class _FilterCtes:
 
 
 _FILTER_CTES: contextvars.ContextVar[_FilterCtes] = contextvars.ContextVar("_FILTER_CTES")
+# Row policies and masking of the compile in progress (None: a trusted caller, nothing to do).
+_ACCESS: contextvars.ContextVar[Any] = contextvars.ContextVar("_ACCESS", default=None)
 # Metric() filters may nest (a metric whose own filter has a Metric()); beyond this depth the
 # definitions are almost certainly a mistake, and each level compiles a whole query.
 MAX_FILTER_METRIC_DEPTH = 4
@@ -1010,29 +1022,58 @@ def _query_select(
 
 
 def compile_query(
-    query: MetricQuery, manifest: Manifest, *, level: int | None = None
+    query: MetricQuery,
+    manifest: Manifest,
+    *,
+    level: int | None = None,
+    principal: Principal | None = None,
+    mask_default: str = "hash",
 ) -> CompiledQuery:
     """Compiles a metric query to SQL for its dialect.
 
     ``level`` runs that many of ``SQL_PASSES`` (0: none; default: all); every level gives
-    the same rows.
+    the same rows. ``principal`` (None: a trusted caller) injects the row policies into
+    every read of a semantic model and masks PII columns (``mask_default``: "hash" or
+    "null" for columns whose contract does not choose); see semantic.compiler.policies.
 
     Raises:
         QueryError: unknown names (with suggestions), unreachable dimensions, bad filters,
-            unsupported options; never an exception of another type for user input.
+            unsupported options, a filter on a masked column, a malformed row policy; never
+            an exception of another type for user input.
     """
     timings: dict[str, float] = {}
     filter_ctes = _FilterCtes()
     token = _FILTER_CTES.set(filter_ctes)
+    access = None
+    if principal is not None:
+        from semantic.compiler.policies import Access
+
+        access = Access(manifest, principal, query.dialect, mask_default)
+    access_token = _ACCESS.set(access)
     try:
         result, keys = _query_select(query, manifest, timings)
     finally:
         _FILTER_CTES.reset(token)
+        _ACCESS.reset(access_token)
     filter_ctes.prepend_to(result)
+
+    if access is not None:
+        from semantic.compiler.policies import mask_columns
+
+        started = time.perf_counter()
+        mask_columns(result, access)  # in place: the root is a SELECT, never replaced
+        timings["mask"] = time.perf_counter() - started
 
     started = time.perf_counter()
     tree = optimize(result, level)
     timings["sql_passes"] = time.perf_counter() - started
+
+    if access is not None:
+        from semantic.compiler.policies import secure_tables
+
+        started = time.perf_counter()
+        tree = secure_tables(tree, access)
+        timings["row_policies"] = time.perf_counter() - started
 
     started = time.perf_counter()
     header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
@@ -1047,6 +1088,7 @@ def compile_query(
         release=manifest.release,
         versions={m: manifest.metrics[m].version for m in query.metrics},
         timings=timings,
+        parameters=("tally_pii_salt",) if access is not None and access.masked else (),
     )
 
 

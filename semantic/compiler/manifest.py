@@ -23,6 +23,11 @@ from registry.definitions.project import (
 )
 
 GRAINS = ("day", "week", "month", "quarter", "year")
+# How a PII column is shown to a principal without view_pii: a salted hash pseudonym (stays
+# joinable and countable) or NULL. A contract picks per column with the ODCS custom property
+# ``tallyMask``; otherwise the compile's default (setting TALLY_PII_MASK) applies.
+MASK_MODES = ("hash", "null")
+MASK_PROPERTY = "tallyMask"
 # One-row-per-entity types: joining *to* a model on such an entity cannot fan out.
 UNIQUE_ENTITY_TYPES = ("primary", "unique", "natural")
 
@@ -62,6 +67,11 @@ class SemanticModel:
     dimensions: Mapping[str, Dimension]
     measures: Mapping[str, Measure]
     primary_entity: str | None
+    # Row policies declared in ``config.meta.tally.row_policies`` (raw mappings, checked at
+    # sync; the compiler parses them and fails closed on anything malformed).
+    row_policies: tuple[Mapping[str, Any], ...] = ()
+    # PII columns of the model's table (from its contract) → mask mode ("" = the default).
+    pii_columns: Mapping[str, str] = field(default_factory=dict)
 
     def unique_entities(self) -> set[str]:
         return {e.name for e in self.entities.values() if e.type in UNIQUE_ENTITY_TYPES}
@@ -107,6 +117,15 @@ class Manifest:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    def row_policies(self, entity: str) -> tuple[tuple[SemanticModel, int, Mapping[str, Any]], ...]:
+        """(declaring model, index, policy) of every row policy on ``entity``, in model order."""
+        return tuple(
+            (model, index, policy)
+            for model in self.semantic_models.values()
+            for index, policy in enumerate(model.row_policies)
+            if isinstance(policy, Mapping) and policy.get("entity") == entity
+        )
+
     def models_with_unique_entity(self, entity: str) -> tuple[SemanticModel, ...]:
         found = self._unique_index.get(entity)
         if found is None:
@@ -131,7 +150,7 @@ def _expr(element: Mapping[str, Any]) -> str:
 
 
 def _semantic_model(
-    obj: DefinitionObject, contracts: list[DefinitionObject], schema: str
+    obj: DefinitionObject, contracts: list[DefinitionObject], schema: str, pii: PiiIndex
 ) -> SemanticModel:
     spec = obj.spec
     relation = resolve_relation(obj, contracts, default_schema=schema)
@@ -164,6 +183,9 @@ def _semantic_model(
             use_discrete_percentile=bool(params.get("use_discrete_percentile")),
             non_additive=m.get("non_additive_dimension"),
         )
+    meta = (spec.get("config") or {}).get("meta") or {}
+    tally_meta = meta.get("tally") if isinstance(meta, Mapping) else None
+    policies = (tally_meta or {}).get("row_policies") if isinstance(tally_meta, Mapping) else None
     return SemanticModel(
         name=obj.name,
         relation=(relation.database, relation.schema, relation.table),
@@ -172,7 +194,55 @@ def _semantic_model(
         measures=measures,
         primary_entity=spec.get("primary_entity")
         or next((e.name for e in entities.values() if e.type == "primary"), None),
+        # A malformed (non-list) value is kept as one policy the compiler refuses: dropping it
+        # would silently open every row.
+        row_policies=tuple(policies)
+        if isinstance(policies, list)
+        else ((policies,) if policies else ()),
+        pii_columns=_pii_columns(obj, pii, relation.table),
     )
+
+
+PiiIndex = dict[str, list[tuple[str, dict[str, str]]]]
+
+
+def _pii_index(contracts: list[DefinitionObject]) -> PiiIndex:
+    """Table → [(contract, {PII column: mask mode})] in contract order, built once per
+    manifest (a registry can hold a thousand contracts)."""
+    from registry.definitions.contracts import contract_tables
+
+    index: PiiIndex = {}
+    for contract in contracts:
+        for schema_object in contract.spec.get("schema") or []:
+            table = str(schema_object.get("physicalName") or schema_object.get("name") or "")
+            if not table:
+                continue
+            columns = {c.name: c for c in contract_tables({"schema": [schema_object]})[table]}
+            found: dict[str, str] = {}
+            for prop in schema_object.get("properties") or []:
+                column = columns.get(str(prop.get("physicalName") or prop.get("name")))
+                if column is None or not column.is_pii:
+                    continue
+                found[column.name] = next(
+                    (
+                        str(custom.get("value") or "").lower()
+                        for custom in prop.get("customProperties") or []
+                        if isinstance(custom, Mapping) and custom.get("property") == MASK_PROPERTY
+                    ),
+                    "",
+                )
+            index.setdefault(table, []).append((contract.name, found))
+    return index
+
+
+def _pii_columns(obj: DefinitionObject, index: PiiIndex, table: str) -> dict[str, str]:
+    """PII columns of ``table`` in the contract that covers it (as resolve_relation picks it),
+    with their mask mode."""
+    wanted = ((obj.spec.get("config") or {}).get("meta") or {}).get("contract")
+    for contract, columns in index.get(table, ()):
+        if not wanted or contract == wanted:
+            return columns
+    return {}
 
 
 def _time_spine(project_spec: Mapping[str, Any] | None, schema: str) -> TimeSpine:
@@ -221,6 +291,7 @@ def build_manifest(
     contracts = [
         DefinitionObject(CONTRACT, n, dict(s), "", 0) for k, n, s, _ in rows if k == CONTRACT
     ]
+    pii = _pii_index(contracts)
     models: dict[str, SemanticModel] = {}
     metrics: dict[str, Metric] = {}
     saved: dict[str, Mapping[str, Any]] = {}
@@ -230,7 +301,7 @@ def build_manifest(
         versions[f"{kind}:{name}"] = version
         if kind == SEMANTIC_MODEL:
             obj = DefinitionObject(kind, name, dict(spec), "", 0)
-            models[name] = _semantic_model(obj, contracts, default_schema)
+            models[name] = _semantic_model(obj, contracts, default_schema, pii)
         elif kind == METRIC:
             metrics[name] = Metric(name, str(spec["type"]), spec, version)
         elif kind == SAVED_QUERY:

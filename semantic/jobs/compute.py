@@ -285,6 +285,7 @@ def compute_run_execute(
             )
         return ComputeRun.objects.get(pk=run_id)
     token = run.attempts
+    _openlineage_emit(run, "START")
     try:
         waited = time.perf_counter()
         try:
@@ -326,7 +327,25 @@ def compute_run_execute(
         _finish(run_id, token, ComputeRun.Status.FAILED, error={**body, "hint": None})
     else:
         _finish(run_id, token, ComputeRun.Status.SUCCEEDED, error=None)
-    return ComputeRun.objects.get(pk=run_id)
+    finished = ComputeRun.objects.select_related("release").get(pk=run_id)
+    _openlineage_emit(finished, "COMPLETE" if finished.status == "succeeded" else "FAIL")
+    return finished
+
+
+def _openlineage_emit(run: ComputeRun, event_type: str) -> None:
+    """Sends the run's OpenLineage event when a transport is configured; lineage never fails
+    a run (run_event_emit logs its own errors; this guards the import too)."""
+    sink = getattr(settings, "TALLY_OPENLINEAGE", None) or {}
+    if not (sink.get("url") or sink.get("file")):
+        return  # no sink: build nothing (the default; compute runs pay nothing for lineage)
+    try:
+        from openlineage.client.event_v2 import RunState
+
+        from lineage.openlineage import run_event_emit
+
+        run_event_emit(run=run, event_type=RunState(event_type))
+    except Exception:
+        logger.exception("OpenLineage %s event of run %s not sent", event_type, run.pk)
 
 
 def _finish(run_id: int, token: int, status: str, *, error: Any) -> None:
@@ -356,16 +375,10 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]] = {}
         rows_returned = 0
         for group in groups:
-            query = MetricQuery(
-                metrics=group,
-                group_by=(f"metric_time__{run.grain}", *run.slices),
-                where=tuple(
-                    loads[m] for m in sorted(metric_sources(manifest, group[0])) if m in loads
-                ),
-                start_time=first.isoformat(),
-                end_time=last.isoformat(),
+            query = run_chunk_query(
+                run=run, manifest=manifest, group=group, first=first, last=last, loads=loads,
                 dialect=warehouse.dialect,
-            )
+            )  # fmt: skip
             compiled = compile_metric_query(query=query, release_ref=run.release.name)
             time_spine_ensure(sql=compiled.sql, release_ref=run.release.name)
             hashes.append(sql_hash(compiled.sql))
@@ -400,6 +413,28 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         ComputeRun.objects.filter(pk=run.pk, attempts=token).update(
             sql_hash=sql_hash("\n".join(hashes))
         )
+
+
+def run_chunk_query(
+    *,
+    run: ComputeRun,
+    manifest: Manifest,
+    group: tuple[str, ...],
+    first: dt.date,
+    last: dt.date,
+    loads: dict[str, str],
+    dialect: str,
+) -> MetricQuery:
+    """The query a run executes for one source group and chunk (value tracing rebuilds the
+    run's SQL with it, so both must stay this one function)."""
+    return MetricQuery(
+        metrics=group,
+        group_by=(f"metric_time__{run.grain}", *run.slices),
+        where=tuple(loads[m] for m in sorted(metric_sources(manifest, group[0])) if m in loads),
+        start_time=first.isoformat(),
+        end_time=last.isoformat(),
+        dialect=dialect,
+    )
 
 
 def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]:

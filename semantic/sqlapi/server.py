@@ -38,6 +38,8 @@ from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from semantic.compiler.compile import CompiledQuery
+from semantic.services import session_variables
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import AuthenticationFailed, Identity, NotAllowed, authenticate_connection
 from semantic.sqlapi.catalog import SERVER_VERSION, SessionInfo
@@ -801,21 +803,25 @@ class Connection:
         ]
         encoders = [wire.text_encoder(f.type_oid) for f in fields]
         return Result(
-            tag="SELECT", fields=fields, rows=self._stream_rows(compiled.sql, picks, encoders)
+            tag="SELECT", fields=fields, rows=self._stream_rows(compiled, picks, encoders)
         )
 
     def _stream_rows(
-        self, sql: str, picks: list[int], encoders: list[Callable[[Any], bytes | None]]
+        self,
+        compiled: CompiledQuery,
+        picks: list[int],
+        encoders: list[Callable[[Any], bytes | None]],
     ) -> Iterator[list[bytes | None]]:
         config = self.server.config
         scope = self._begin()
         try:
             with stream(
                 settings.WAREHOUSE,
-                sql,
+                compiled.sql,
                 timeout_s=config.timeout_s,
                 row_cap=config.row_cap,
                 batch_size=STREAM_BATCH,
+                variables=session_variables(compiled),
                 cancel=scope,
             ) as (_columns, batches):
                 for batch in batches:

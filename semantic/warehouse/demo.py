@@ -1055,7 +1055,8 @@ CREATE TABLE accounts (
     industry VARCHAR NOT NULL,
     seats INTEGER NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    churned_at TIMESTAMP
+    churned_at TIMESTAMP,
+    tenant_id VARCHAR NOT NULL
 );
 CREATE TABLE users (
     id BIGINT PRIMARY KEY,
@@ -1101,10 +1102,14 @@ CREATE TABLE invoices (
 _DIMENSIONS = """
 INSERT INTO accounts
 SELECT
-    id, name, parent_account_id, {plans}[plan_idx + 1], {regions}[region_idx + 1], industry,
-    seats, make_timestamp(created_us), make_timestamp(churned_us)
-FROM _demo_accounts
-ORDER BY id;
+    a.id, a.name, a.parent_account_id, {plans}[a.plan_idx + 1], {regions}[a.region_idx + 1],
+    a.industry, a.seats, make_timestamp(a.created_us), make_timestamp(a.churned_us),
+    -- The tenant is the root of the account's hierarchy (an enterprise and its sub-accounts),
+    -- what row-level security in the demo filters on. Derived, so no random draw moves.
+    't' || COALESCE(p.parent_account_id, a.parent_account_id, a.id)
+FROM _demo_accounts AS a
+LEFT JOIN _demo_accounts AS p ON p.id = a.parent_account_id
+ORDER BY a.id;
 
 INSERT INTO users
 SELECT id, account_id, handle || id || '@' || domain, country, role, make_timestamp(signup_us)

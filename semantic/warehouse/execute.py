@@ -59,6 +59,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -196,6 +197,7 @@ def execute(
     timeout_s: float = 60,
     row_cap: int = 1_000_000,
     params: Params = None,
+    variables: Mapping[str, str] | None = None,
 ) -> QueryResult:
     """Runs one query and returns all its rows (up to ``row_cap``), normalised.
 
@@ -209,6 +211,9 @@ def execute(
         row_cap: most rows returned; ``truncated`` says whether more existed.
         params: bind parameters in the driver's paramstyle (``%s`` for PostgreSQL and
             MySQL, ``?`` or ``$1`` for DuckDB); None sends the SQL as written.
+        variables: session variables the SQL reads (e.g. ``tally_pii_salt``, see
+            semantic.compiler.policies), set with bound parameters before it runs, so
+            their values appear in no SQL text.
 
     Returns:
         The :class:`QueryResult`.
@@ -229,7 +234,13 @@ def execute(
     """
     started = time.perf_counter()
     with stream(
-        config, sql, timeout_s=timeout_s, row_cap=row_cap, batch_size=10_000, params=params
+        config,
+        sql,
+        timeout_s=timeout_s,
+        row_cap=row_cap,
+        batch_size=10_000,
+        params=params,
+        variables=variables,
     ) as (columns, batches):
         rows = tuple(row for batch in batches for row in batch)
     return QueryResult(
@@ -250,6 +261,7 @@ def stream(
     row_cap: int = 1_000_000,
     batch_size: int = 10_000,
     params: Params = None,
+    variables: Mapping[str, str] | None = None,
     cancel: CancelScope | None = None,
 ) -> Iterator[tuple[tuple[Column, ...], RowBatches]]:
     """Runs one query and yields its columns and an iterator of row batches.
@@ -267,6 +279,7 @@ def stream(
         row_cap: most rows yielded in total.
         batch_size: rows per fetch and per yielded batch (the last may be shorter).
         params: bind parameters in the driver's paramstyle.
+        variables: session variables to set first (see :func:`execute`).
         cancel: lets another thread interrupt the query (and the fetching of its rows).
 
     Yields:
@@ -286,6 +299,7 @@ def stream(
     _check_limits(timeout_s=timeout_s, row_cap=row_cap, batch_size=batch_size)
     context = _ErrorContext(config=config, sql_hash=sql_hash(sql), timeout_s=timeout_s)
     session = _session_for(config, timeout_s)
+    session.variables = _checked_variables(variables)
     deadline = time.monotonic() + timeout_s
     batches: RowBatches | None = None
     try:
@@ -528,6 +542,17 @@ def _first_line(text: str) -> str:
 Verdict = Literal["timeout", "unavailable", "error"]
 
 
+_VARIABLE_NAME = re.compile(r"^tally_[a-z_]+$")
+
+
+def _checked_variables(variables: Mapping[str, str] | None) -> dict[str, str]:
+    # Names go into SET statements as identifiers: only Tally's own, fixed names.
+    for name in variables or {}:
+        if not _VARIABLE_NAME.match(name):
+            raise ValueError(f"not a Tally session variable: {name!r}")
+    return dict(variables or {})
+
+
 class _Session:
     """One connection running one query on one engine."""
 
@@ -536,6 +561,8 @@ class _Session:
         self.timeout_s = timeout_s
         self.conn: Any = None
         self.cursor: Any = None
+        # Session variables the query reads; values are only ever bound parameters.
+        self.variables: dict[str, str] = {}
 
     def open(self) -> None:
         self.conn = connect(self.config, timeout_s=min(self.timeout_s, _MAX_CONNECT_TIMEOUT_S))
@@ -595,6 +622,8 @@ class _DuckDBSession(_Session):
     def run(self, sql: str, params: Params) -> None:
         # Session-scoped, so a shared read-write instance keeps its own TimeZone.
         self.conn.execute("SET SESSION TimeZone = 'UTC'")
+        for name, value in self.variables.items():
+            self.conn.execute(f"SET VARIABLE {name} = $1", [value])
         self.timer = threading.Timer(self.timeout_s, self._interrupt)
         self.timer.daemon = True
         self.timer.start()
@@ -650,6 +679,11 @@ class _PostgresSession(_Session):
         # per statement, so it bounds the DECLARE and every FETCH separately.
         self.conn.execute("SET TimeZone TO 'UTC'")
         self.conn.execute(f"SET statement_timeout = {max(1, int(self.timeout_s * 1000))}")
+        for name, value in self.variables.items():
+            # Custom settings need a dotted name: tally_pii_salt → tally.pii_salt. Local to
+            # the transaction the named cursor runs in.
+            setting = name.replace("tally_", "tally.", 1)
+            self.conn.execute("SELECT set_config(%s, %s, true)", (setting, value))
         self.cursor = self.conn.cursor(name=f"tally_{uuid.uuid4().hex[:16]}")
         self.cursor.execute(sql, params)
 
@@ -695,6 +729,8 @@ class _MySQLSession(_Session):
             # TIMESTAMP columns are converted to the session zone on the way out.
             setup.execute("SET SESSION time_zone = '+00:00'")
             self._set_timeout(setup)
+            for name, value in self.variables.items():
+                setup.execute(f"SET @{name} = %s", (value,))
         finally:
             setup.close()
         self.cursor = self.conn.cursor(pymysql.cursors.SSCursor)

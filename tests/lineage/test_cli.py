@@ -58,3 +58,33 @@ def test_import_sql_then_upstream_reaches_raw_columns(env: dict[str, str]) -> No
     hops = json.loads(path.stdout)
     assert hops[0]["node"] == "column:raw.tracking_events.amount_cents"
     assert hops[-1]["node"] == "metric:tracked_revenue@1.0"
+
+
+def test_trace_of_a_computed_value(
+    registry_url: str, tmp_path: Path, lineage_warehouse_path: Path
+) -> None:
+    """`tally trace ID` after `tally compute`: the report, --rows as JSON, and exit 1 with
+    the error for an id that does not exist."""
+    import shutil
+
+    warehouse = tmp_path / "wh.duckdb"
+    shutil.copyfile(lineage_warehouse_path, warehouse)
+    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
+    for args in (
+        ("migrate", "-v0"),
+        ("sync", str(ROOT / "fixtures")),
+        ("compute", "revenue", "--start", "2026-09-01", "--end", "2026-09-02"),
+    ):
+        result = run_tally(*args, env=env)
+        assert result.returncode == 0, result.stderr
+    report = run_tally("trace", "1", env=env)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("value 1: revenue@1.0 = ")
+    assert "drill-down [value] revenue: sum of invoice_amount on main.invoices" in report.stdout
+    rows = run_tally("trace", "1", "--rows", "--limit", "1", "--format", "json", env=env)
+    assert rows.returncode == 0, rows.stderr
+    (drill,) = json.loads(rows.stdout)["drilldown"]
+    assert len(drill["rows"]) == 1 and drill["columns"][0] == "measure_value"
+    missing = run_tally("trace", "999", env=env)
+    assert missing.returncode == 1
+    assert "error[unknown_value]: no stored value with id 999" in missing.stderr

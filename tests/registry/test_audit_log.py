@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from registry.models import AuditEvent, AuditLogImmutable, Release
-from registry.services.access import role_grant, token_create
+from registry.services.access import access_profile_set, role_grant, token_create
 from registry.services.audit import audit_event_create
 from tests.registry.proposals_setup import metric_yaml
 
@@ -71,6 +71,8 @@ def test_postgres_refuses_a_delete_behind_the_orms_back(event: AuditEvent) -> No
 def analyst_client(client: Client, fixtures_registry: None, django_user_model: Any) -> Client:
     user = django_user_model.objects.create_user("ana")
     role_grant(user=user, role="analyst")
+    # An analyst reads her own tenant's rows (the fixtures' row policy on account).
+    access_profile_set(user=user, attributes={"tenant_id": "t1"})
     client.force_login(user)
     return client
 
@@ -169,6 +171,8 @@ def test_cli_compile_is_audited_and_runs_as_a_user(
     """`tally compile --as-user` compiles for that user's principal and records it."""
     user = django_user_model.objects.create_user("ana")
     role_grant(user=user, role="analyst")
+    # An analyst reads her own tenant's rows (the fixtures' row policy on account).
+    access_profile_set(user=user, attributes={"tenant_id": "t1"})
     call_command("compile", "--metrics", "revenue", "--as-user", "ana", stdout=io.StringIO())
     row = AuditEvent.objects.get(action="query.compile")
     assert (row.actor, row.principal) == (user, "user:ana")

@@ -29,6 +29,8 @@ class Servers:
     warehouse: Path
     # An API token of USER (query scope): the password BI tools use, and the client's.
     token: str
+    # A service token bound to tenant t13: row policies apply to it.
+    tenant_token: str
 
     def url(self, *, user: str = USER, password: str = PASSWORD, port: int | None = None) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{port or self.sql_port}/tally"
@@ -114,8 +116,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         "from django.contrib.auth.models import User; "
         "from registry.services.access import role_grant, token_create; "
         f"u = User.objects.create_user({USER!r}, password={PASSWORD!r}); "
-        "role_grant(user=u, role='analyst'); "
+        # auditor: row policies do not apply, so answers equal the trusted `tally query`.
+        "role_grant(user=u, role='auditor'); "
         "User.objects.create_user('visitor', password='visitor-pw'); "
+        "print(token_create(acting_user=None, service='bi-t13', tenant='t13', "
+        "scopes='read,query').raw); "
         "print(token_create(acting_user=None, user=u, scopes='read,compile,query').raw)"
     )
     for args in (
@@ -126,13 +131,18 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ):
         result = run_tally(*args, env=env, timeout=300)
         assert result.returncode == 0, result.stderr
-    token = result.stdout.strip().splitlines()[-1]
-    assert token.startswith("tly_")
+    tenant_token, token = result.stdout.strip().splitlines()[-2:]
+    assert token.startswith("tly_") and tenant_token.startswith("tly_")
     sql, sql_port = start_sql_server(env)
     web, http_port = start_web(env)
     try:
         yield Servers(
-            env=env, sql_port=sql_port, http_port=http_port, warehouse=warehouse, token=token
+            env=env,
+            sql_port=sql_port,
+            http_port=http_port,
+            warehouse=warehouse,
+            token=token,
+            tenant_token=tenant_token,
         )
     finally:
         stop(sql)

@@ -186,6 +186,36 @@ def test_api_token_is_a_password_and_roles_decide(servers: Servers) -> None:
     assert 'role "visitor" may not query metrics' in str(viewer.value)
 
 
+def test_row_policies_apply_as_over_http(servers: Servers) -> None:
+    """A tenant-bound token sees only its tenant's rows over SQL, exactly as over HTTP."""
+    import requests
+
+    sql = (
+        "SELECT metric_time__year, account__plan, revenue FROM metrics "
+        "ORDER BY metric_time__year, account__plan"
+    )
+    with psycopg.connect(servers.url(user="bi", password=servers.tenant_token)) as conn:
+        tenant = conn.execute(sql).fetchall()
+    with psycopg.connect(servers.url(password=servers.token)) as conn:
+        everyone = conn.execute(sql).fetchall()
+    http = requests.post(
+        f"{servers.http}/api/v1/query",
+        json={
+            "metrics": ["revenue"],
+            "group_by": ["metric_time__year", "account__plan"],
+            "order_by": ["metric_time__year", "account__plan"],
+        },
+        headers={"Authorization": f"Bearer {servers.tenant_token}"},
+        timeout=60,
+    )
+    assert http.status_code == 200, http.text
+    as_http = [(y[:10], p, v) for y, p, v in http.json()["rows"]]
+    as_sql = [(y.isoformat(), p, None if v is None else float(v)) for y, p, v in tenant]
+    assert as_sql == as_http
+    total = sum(float(v or 0) for *_k, v in tenant)
+    assert 0 < total < sum(float(v or 0) for *_k, v in everyone)
+
+
 def test_wrong_password_is_refused_with_28p01(servers: Servers) -> None:
     """A wrong password gets FATAL 28P01 and no session; the server keeps serving."""
     with pytest.raises(psycopg.OperationalError) as caught:

@@ -36,8 +36,17 @@ class Command(TallyCommand):
         nodes.add_argument("q", nargs="?", default="")
         nodes.add_argument("--kind", default="")
         nodes.add_argument("--limit", type=int, default=100)
-        ol = sub.add_parser("openlineage", help="OpenLineage column-lineage facet of a node")
+        ol = sub.add_parser(
+            "openlineage",
+            help="OpenLineage column-lineage facet of a node, or a compute run's run events "
+            "(NODE = compute_run:ID or ID; one JSON event per line)",
+        )
         ol.add_argument("node")
+        ol.add_argument(
+            "--emit",
+            action="store_true",
+            help="also send a run's events to TALLY_OPENLINEAGE_URL / TALLY_OPENLINEAGE_FILE",
+        )
         export = sub.add_parser("export", help="write the release graph as JSON or GraphML")
         export.add_argument("out", type=Path)
         export.add_argument("--as", dest="as_format", choices=["json", "graphml"], default="json")
@@ -100,8 +109,20 @@ class Command(TallyCommand):
             self.stdout.write(node["id"])
 
     def _openlineage(self, opts: dict[str, Any]) -> None:
-        from lineage.selectors import lineage_openlineage
+        from lineage.selectors import lineage_openlineage, run_id_of
 
+        run_id = run_id_of(opts["node"])
+        if run_id is not None:
+            found = lineage_openlineage(node=opts["node"])
+            for event in found["events"]:
+                self.stdout.write(json.dumps(event, sort_keys=True))
+            if opts["emit"]:
+                from lineage.openlineage import run_events_emit
+
+                sent = run_events_emit(run_id=run_id)
+                self.stderr.write(f"sent {sent} event(s)" if sent else "no transport configured "
+                                  "(set TALLY_OPENLINEAGE_URL or TALLY_OPENLINEAGE_FILE)")  # fmt: skip
+            return
         self.stdout.write(
             json.dumps(
                 lineage_openlineage(node=opts["node"], release_ref=opts["release"]), indent=2

@@ -6,7 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
+from tally.errors import UserError
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -36,11 +38,44 @@ def add_query_arguments(parser: CommandParser) -> None:
     parser.add_argument("--release", default=None, help="pin a release (default: latest)")
     parser.add_argument("--explain", action="store_true", help="also print compile stage timings")
     parser.add_argument(
+        "--principal-attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="inspect row policies: compile as a principal with this attribute (a value with "
+        "commas is a list, e.g. regions=EU,US); repeatable",
+    )
+    parser.add_argument(
+        "--no-pii",
+        action="store_true",
+        help="compile as a principal that may not view PII (PII columns masked)",
+    )
+    parser.add_argument(
         "--as-user",
         default=None,
         help="compile for this user's roles and attributes (row policies, masking); "
         "default: the operator, unrestricted",
     )
+
+
+def principal_from_options(opts: dict[str, Any]) -> Principal | None:
+    """The principal the operator asked to compile as (a testing aid), or None (trusted)."""
+    pairs = opts.get("principal_attr") or []
+    if not pairs and not opts.get("no_pii"):
+        return None
+    attributes: dict[str, Any] = {}
+    for index, pair in enumerate(pairs):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise UserError(
+                f"--principal-attr {pair!r} is not KEY=VALUE",
+                code="bad_principal",
+                location=f"principal_attr[{index}]",
+                hint="e.g. --principal-attr tenant_id=t1 --principal-attr regions=EU,US",
+            )
+        items = [v.strip() for v in value.split(",")]
+        attributes[key.strip()] = items if len(items) > 1 else items[0]
+    return Principal(name="cli", attributes=attributes, view_pii=not opts.get("no_pii"))
 
 
 def as_user_from_options(opts: dict[str, Any]) -> tuple[Any, Any]:
@@ -68,4 +103,10 @@ def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
     )
 
 
-__all__ = ["DIALECTS", "add_query_arguments", "as_user_from_options", "query_from_options"]
+__all__ = [
+    "DIALECTS",
+    "add_query_arguments",
+    "as_user_from_options",
+    "principal_from_options",
+    "query_from_options",
+]

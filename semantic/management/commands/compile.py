@@ -9,6 +9,7 @@ from semantic.audited import metric_query_compile
 from semantic.management.commands._query_args import (
     add_query_arguments,
     as_user_from_options,
+    principal_from_options,
     query_from_options,
 )
 from semantic.services import saved_query_apply
@@ -32,7 +33,10 @@ class Command(TallyCommand):
             )
         principal, user = as_user_from_options(opts)
         compiled = metric_query_compile(
-            query=query, release_ref=opts["release"], principal=principal, acting_user=user
+            query=query,
+            release_ref=opts["release"],
+            principal=principal or principal_from_options(opts),
+            acting_user=user,
         )
         self.stdout.write(compiled.sql)
         if opts["explain"]:

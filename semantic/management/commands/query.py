@@ -14,6 +14,7 @@ from semantic.audited import metric_query_run
 from semantic.management.commands._query_args import (
     add_query_arguments,
     as_user_from_options,
+    principal_from_options,
     query_from_options,
 )
 from semantic.services import saved_query_apply
@@ -44,7 +45,10 @@ class Command(TallyCommand):
             )
         principal, user = as_user_from_options(opts)
         answer = metric_query_run(
-            query=query, release_ref=opts["release"], principal=principal, acting_user=user
+            query=query,
+            release_ref=opts["release"],
+            principal=principal or principal_from_options(opts),
+            acting_user=user,
         )
         if opts["show_sql"]:
             self.stdout.write(answer.compiled.sql)

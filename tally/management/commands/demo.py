@@ -17,6 +17,8 @@ from tally.management.base import TallyCommand
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "tally-demo"
+# A signed-in user in no team: sees everything, may comment, never edits or approves.
+DEMO_VIEWER = "viewer"
 DEFAULT_ADDR = "127.0.0.1:8000"
 
 
@@ -48,8 +50,14 @@ class Command(TallyCommand):
         self._step("definitions", lambda: self._definitions(opts["definitions"]))
         self._step("values", lambda: self._values(opts))
         self._step("demo admin", self._admin)
+        self._step("demo users", self._users)
         self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
         self.stdout.write(f"  login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        self.stdout.write(
+            f"  also (password {DEMO_PASSWORD}): {DEMO_VIEWER} (read-only), and the team members "
+            "of fixtures/governance.yml, e.g. sara.okafor@tally.example (finance-data) proposes, "
+            "tomas.silva@tally.example reviews, ada.nwosu@tally.example certifies"
+        )
         self.stdout.write(
             f"  API token: tally token create --user {DEMO_USERNAME} --scope read,compile,query"
         )
@@ -105,3 +113,24 @@ class Command(TallyCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
         return "created" if created else "exists"
+
+    def _users(self) -> str:
+        # The governance sync creates team members without a password; the demo lets you sign
+        # in as them to try the review flow. Only users without a usable password are touched.
+        from registry.models import TeamMembership
+
+        user_model = get_user_model()
+        changed = 0
+        with transaction.atomic():
+            viewer, _ = user_model.objects.get_or_create(
+                username=DEMO_VIEWER, defaults={"email": "viewer@example.com"}
+            )
+            members = user_model.objects.filter(
+                pk__in=TeamMembership.objects.values_list("user_id", flat=True)
+            )
+            for user in [viewer, *members]:
+                if not user.has_usable_password():
+                    user.set_password(DEMO_PASSWORD)
+                    user.save(update_fields=["password"])
+                    changed += 1
+        return f"{changed} password(s) set" if changed else "exist"

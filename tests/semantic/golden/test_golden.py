@@ -17,6 +17,7 @@ import sqlglot
 
 from semantic.compiler.compile import compile_query
 from semantic.compiler.manifest import Manifest
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
 
 GOLDEN = Path(__file__).resolve().parent
@@ -68,13 +69,33 @@ CASES: dict[str, tuple[str, MetricQuery]] = {
 }
 
 
-def _render(case: str, doc: str, query: MetricQuery, sql: str) -> str:
+# Compiled for a principal: row policies and PII masks in the SQL (semantic/compiler/policies.py),
+# over fixtures/ plus users.email exposed (tests/semantic/compiler/test_row_policies.py).
+PRINCIPAL_CASES: dict[str, tuple[str, MetricQuery, Principal]] = {
+    "row_policy_and_mask": (
+        "A tenant's row policy on every read (accounts by the condition, users and events by a "
+        "semi-join on account_id) and users.email masked as a salted MD5, salt by name only.",
+        MetricQuery(
+            metrics=("events_tracked", "distinct_user_emails"),
+            group_by=("metric_time__month", "account__region"),
+            where=("{{ Dimension('account__plan') }} = 'pro'",),
+        ),
+        Principal("token:golden", {"tenant_id": "t1"}),
+    ),
+}
+
+
+def _render(
+    case: str, doc: str, query: MetricQuery, sql: str, principal: Principal | None = None
+) -> str:
     header = [
         f"-- case: {case}",
         f"-- guards: {doc}",
         "-- query: " + json.dumps(asdict(query), sort_keys=True),
         "-- test: tests/semantic/golden/test_golden.py",
     ]
+    if principal is not None:
+        header.insert(3, "-- principal: " + json.dumps(asdict(principal), sort_keys=True))
     return "\n".join(header) + "\n" + sql.rstrip() + ";\n"
 
 
@@ -89,6 +110,27 @@ def test_compiled_sql_matches_golden(
     doc, base = CASES[case]
     query = MetricQuery(**{**asdict(base), "dialect": dialect})
     text = _render(case, doc, query, compile_query(query, manifest, level=level).sql)
+    _check_golden(case, dialect, level, text, request)
+
+
+@pytest.mark.parametrize("level", [None, 0], ids=["optimized", "O0"])
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("case", sorted(PRINCIPAL_CASES))
+def test_secured_sql_matches_golden(
+    case: str, dialect: str, level: int | None, request: pytest.FixtureRequest
+) -> None:
+    """SQL compiled for a principal (row policies, masks) equals its reviewed golden file."""
+    from tests.semantic.compiler.test_row_policies import pii_manifest
+
+    doc, base, principal = PRINCIPAL_CASES[case]
+    query = MetricQuery(**{**asdict(base), "dialect": dialect})
+    compiled = compile_query(query, pii_manifest(), level=level, principal=principal)
+    _check_golden(case, dialect, level, _render(case, doc, query, compiled.sql, principal), request)
+
+
+def _check_golden(
+    case: str, dialect: str, level: int | None, text: str, request: pytest.FixtureRequest
+) -> None:
     # Every golden must parse back in its own dialect (a golden that doesn't run is useless).
     assert sqlglot.parse(text, read=dialect)
     path = GOLDEN / case / (f"{dialect}.sql" if level is None else f"{dialect}.O0.sql")

@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from registry import rights
+from registry.forms import (
+    CatalogForm,
+    CloseForm,
+    CommentForm,
+    ProposalFilterForm,
+    ProposeEditForm,
+    ReviewForm,
+)
+from registry.models import Kind
+from registry.selectors import proposal_get
+from registry.services.proposal_checks import proposal_checks_rerun
+from registry.services.proposals import (
+    proposal_close,
+    proposal_comment,
+    proposal_create,
+    proposal_merge,
+    proposal_open,
+    proposal_review,
+)
+from registry.services.review_policy import proposal_policy_get
+from registry.ui_selectors import (
+    CatalogFilters,
+    catalog_page_get,
+    contract_list_get,
+    contract_page_get,
+    definition_page_get,
+    proposal_list_get,
+    proposal_page_get,
+)
+from semantic.ui_selectors import metric_page_get
+from tally.errors import PermissionDenied, UserError
+from tally.ui import is_htmx
+
+
+def _flash_error(request: HttpRequest, exc: UserError) -> None:
+    hint = f" — {exc.hint}" if exc.hint else ""
+    messages.error(request, f"{exc.message}{hint}")
+
+
+def _form_error(request: HttpRequest, form: Any) -> None:
+    for field, errors in form.errors.items():
+        messages.error(request, f"{field}: {' '.join(errors)}")
+
+
+@login_required
+@require_GET
+def catalog(request: HttpRequest) -> HttpResponse:
+    form = CatalogForm(request.GET)
+    form.is_valid()  # cleaned_data keeps the valid fields; the page lists the others' errors
+    data = form.cleaned_data
+    page = catalog_page_get(
+        filters=CatalogFilters(
+            q=data.get("q") or "",
+            owner=data.get("owner") or "",
+            domain=data.get("domain") or "",
+            tier=data.get("tier") or "",
+            status=data.get("status") or "",
+            offset=data.get("offset") or 0,
+        )
+    )
+    context = {"page": page, "form": form, "invalid": not form.is_valid()}
+    template = "registry/_catalog_results.html" if is_htmx(request) else "registry/catalog.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def metric_detail(request: HttpRequest, name: str) -> HttpResponse:
+    page = metric_page_get(
+        name=name,
+        user=request.user,
+        grain=request.GET.get("grain") or None,
+        dialect=request.GET.get("dialect") or None,
+    )
+    return render(request, "registry/metric.html", page)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def metric_edit(request: HttpRequest, name: str) -> HttpResponse:
+    page = definition_page_get(kind=Kind.METRIC, name=name, user=request.user)
+    if not page.may_propose:
+        raise PermissionDenied(
+            "only team members may propose changes",
+            code="not_allowed",
+            hint="ask the owning team to add you, or comment on an open proposal",
+        )
+    if request.method == "POST":
+        form = ProposeEditForm(request.POST)
+        if form.is_valid():
+            try:
+                proposal = proposal_create(
+                    acting_user=request.user,
+                    title=form.cleaned_data["title"],
+                    description=form.cleaned_data["description"],
+                    files={f"metrics/{name}.yml": form.cleaned_data["definition"]},
+                    retire=[],
+                    open_now=not form.cleaned_data["draft"],
+                )
+            except UserError as exc:
+                form.add_error(None, f"{exc.message}" + (f" — {exc.hint}" if exc.hint else ""))
+            else:
+                messages.success(request, f"Proposal #{proposal.pk} opened; checks are running.")
+                return redirect("proposal-detail", proposal_id=proposal.pk)
+    else:
+        form = ProposeEditForm(
+            initial={"title": f"{name}: ", "definition": page.spec_yaml, "description": ""}
+        )
+    return render(request, "registry/metric_edit.html", {"page": page, "form": form})
+
+
+# --------------------------------------------------------------------------- proposals
+
+
+@login_required
+@require_GET
+def proposal_list(request: HttpRequest) -> HttpResponse:
+    form = ProposalFilterForm(request.GET)
+    state = form.cleaned_data["state"] if form.is_valid() else ""
+    return render(
+        request,
+        "registry/proposals.html",
+        {"proposals": proposal_list_get(state=state), "form": form, "state": state},
+    )
+
+
+@login_required
+@require_GET
+def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    page = proposal_page_get(proposal_id=proposal_id, user=request.user)
+    return render(request, "registry/proposal.html", page)
+
+
+def _back(proposal_id: int) -> HttpResponseRedirect:
+    return redirect("proposal-detail", proposal_id=proposal_id)
+
+
+@login_required
+@require_POST
+def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        _form_error(request, form)
+        return _back(proposal_id)
+    try:
+        proposal_review(
+            proposal=proposal,
+            acting_user=request.user,
+            verdict=form.cleaned_data["verdict"],
+            body=form.cleaned_data["body"],
+        )
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        verdict = form.cleaned_data["verdict"]
+        messages.success(request, "Approved." if verdict == "approve" else "Changes requested.")
+    return _back(proposal_id)
+
+
+@login_required
+@require_POST
+def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        _form_error(request, form)
+        return _back(proposal_id)
+    try:
+        proposal_comment(
+            proposal=proposal,
+            acting_user=request.user,
+            **form.cleaned_data,
+        )
+    except UserError as exc:
+        _flash_error(request, exc)
+    return HttpResponseRedirect(reverse("proposal-detail", args=[proposal_id]) + "#discussion")
+
+
+@login_required
+@require_POST
+def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
+    try:
+        proposal = proposal_merge(proposal=proposal, acting_user=request.user)
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        release = proposal.merged_release.name if proposal.merged_release else "?"
+        messages.success(request, f"Merged as release {release}.")
+    return _back(proposal_id)
+
+
+@login_required
+@require_POST
+def proposal_close_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    form = CloseForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    proposal = proposal_get(proposal_id=proposal_id)
+    try:
+        proposal_close(proposal=proposal, acting_user=request.user, reason=reason)
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        messages.success(request, "Closed.")
+    return _back(proposal_id)
+
+
+@login_required
+@require_POST
+def proposal_open_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
+    try:
+        proposal_open(proposal=proposal, acting_user=request.user)
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        messages.success(request, "Opened for review.")
+    return _back(proposal_id)
+
+
+@login_required
+@require_POST
+def proposal_checks_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = proposal_get(proposal_id=proposal_id)
+    if not rights.may_rerun_checks(request.user, proposal, proposal_policy_get(proposal=proposal)):
+        raise PermissionDenied(
+            "only the author or a reviewer may re-run the checks of an unmerged proposal",
+            code="not_allowed",
+        )
+    try:
+        proposal_checks_rerun(proposal=proposal, acting_user=request.user)
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        messages.success(request, "Checks re-run.")
+    return _back(proposal_id)
+
+
+# --------------------------------------------------------------------------- contracts
+
+
+@login_required
+@require_GET
+def contract_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "registry/contracts.html", {"contracts": contract_list_get()})
+
+
+@login_required
+@require_GET
+def contract_detail(request: HttpRequest, name: str) -> HttpResponse:
+    return render(
+        request, "registry/contract.html", contract_page_get(name=name, user=request.user)
+    )

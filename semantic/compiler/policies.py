@@ -1,0 +1,615 @@
+"""Row-level security and PII masking, applied to a compiled tree for one principal.
+
+Row policies are declared on entities, in a semantic model's ``config.meta``::
+
+    config:
+      meta:
+        tally:
+          row_policies:
+            - entity: account
+              filter: "{{ Dimension('account__tenant_id') }} = {{ principal.tenant_id }}"
+
+A policy restricts every read of every semantic model that carries its entity (primary,
+unique or foreign): the model where the entity is primary (its *home*) is filtered by the
+condition itself, any other model by a semi-join of its entity key to the home's keys that
+pass (``account_id IN (SELECT id FROM accounts WHERE …)``). The compiler never builds a read
+of a model without going through ``secure_tables``: every table reference of a semantic
+model in the final tree (CTEs of Metric() filters, conversion, cumulative, non-additive and
+time-spine joined aggregations alike) is replaced by a filtered derived table under the same
+alias, so no query shape can reach the raw table.
+
+``{{ principal.X }}`` becomes a sqlglot literal of the principal's attribute (a list in an
+``IN``); a missing attribute turns the whole policy into FALSE: no rows, never all rows.
+
+PII columns (ODCS ``classification: pii`` or tag ``pii`` in the model's contract) are shown
+to principals without ``view_pii`` as ``MD5(salt || ':' || value)`` (joinable, and
+count-distinct stays exact) or NULL. The salt is never in the SQL: it is a session variable
+or bind parameter named ``tally_pii_salt`` in each dialect's own syntax, which Tally sets
+with a bound parameter when it executes (see ``semantic.warehouse.execute``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from semantic.compiler.compile import (
+    _definition_expr,
+    _Source,
+    _trunc,
+)
+from semantic.compiler.manifest import MASK_MODES, Manifest, SemanticModel
+from semantic.compiler.principal import Principal
+from semantic.compiler.where import ParsedWhere, parse_where, substitute
+from tally.errors import QueryError
+
+PRINCIPAL_ITEM = re.compile(r"\{\{\s*principal\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+PRINCIPAL_MARKER = "__tally_principal__"
+SALT_NAME = "tally_pii_salt"
+# PostgreSQL/Redshift custom settings need a dotted name.
+SALT_SETTING = "tally.pii_salt"
+POLICY_KEYS = frozenset({"entity", "filter", "description"})
+
+MSG_BAD_POLICY = "row policy {where}: {detail}"
+HINT_BAD_POLICY = (
+    "write {entity: account, filter: \"{{ Dimension('account__tenant_id') }} = "
+    '{{ principal.tenant_id }}"}'
+)
+MSG_POLICY_ITEM = "{item} does not start with the policy's entity {entity!r}"
+MSG_POLICY_METRIC = "{item}: a row policy may only read dimensions and entities"
+MSG_NO_HOME = "no semantic model has {entity!r} as its primary or unique entity"
+MSG_LIST_ATTRIBUTE = (
+    "principal attribute {name!r} is a list; compare it with IN, e.g. "
+    "{{{{ Dimension('account__region') }}}} IN {{{{ principal.{name} }}}}"
+)
+MSG_BAD_ATTRIBUTE = "principal attribute {name!r} has a value of type {type}"
+MSG_MASKED_FILTER = "{location} reads {column}, a PII column that is masked for {principal}"
+HINT_MASKED_FILTER = (
+    "filter on a dimension that is not PII; only principals allowed to view PII may filter on it"
+)
+
+
+def _policy_error(where: str, detail: str, *, hint: str | None = HINT_BAD_POLICY) -> QueryError:
+    return QueryError(
+        MSG_BAD_POLICY.format(where=where, detail=detail),
+        code="bad_row_policy",
+        location=where,
+        hint=hint,
+    )
+
+
+def policy_location(model: str, index: int) -> str:
+    """Where a policy is written, as errors name it."""
+    return f"semantic model {model}: config.meta.tally.row_policies[{index}]"
+
+
+def parse_policy_filter(text: Any, location: str) -> ParsedWhere:
+    """A policy filter with every ``{{ principal.X }}`` as a marker literal, checked like a
+    query's where (same allow-list, no bare columns, no subqueries).
+
+    Example:
+        >>> parsed = parse_policy_filter(
+        ...     "{{ Dimension('account__tenant_id') }} = {{ principal.tenant_id }}", "p")
+        >>> parsed.expression.sql()
+        "__tally_ref_0 = ('__tally_principal__tenant_id')"
+    """
+    # Parsing (Jinja + sqlglot) is most of the cost of securing a compile, and a release's
+    # policies never change: each (text, location) is parsed once per process.
+    if not isinstance(text, str):
+        return _parse_policy_filter(text, location)
+    return _parse_policy_filter_cached(text, location)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_policy_filter_cached(text: str, location: str) -> ParsedWhere:
+    return _parse_policy_filter(text, location)
+
+
+def _parse_policy_filter(text: Any, location: str) -> ParsedWhere:
+    if not isinstance(text, str) or not text.strip():
+        raise _policy_error(location, "filter must be a non-empty text")
+    # Parenthesised so that ``x IN {{ principal.regions }}`` parses as an IN list; any other
+    # spelling ({{ principal['x'] }}, {{ user.x }}) stays Jinja and parse_where refuses it.
+    marked = PRINCIPAL_ITEM.sub(lambda m: f"('{PRINCIPAL_MARKER}{m.group(1)}')", text)
+    try:
+        return parse_where(marked, location=location)
+    except QueryError as error:
+        raise _policy_error(location, error.message, hint=error.hint) from None
+
+
+def _marker(node: exp.Expr) -> str | None:
+    if isinstance(node, exp.Literal) and node.is_string and node.this.startswith(PRINCIPAL_MARKER):
+        return str(node.this)[len(PRINCIPAL_MARKER) :]
+    return None
+
+
+def _literal(name: str, value: Any) -> exp.Expr:
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return exp.Literal.number(value)
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return exp.Literal.string(value.isoformat())
+    raise QueryError(
+        MSG_BAD_ATTRIBUTE.format(name=name, type=type(value).__name__),
+        code="bad_principal",
+        location=f"principal.{name}",
+        hint="principal attributes are text, numbers, booleans or lists of them",
+    )
+
+
+def bind_principal(condition: exp.Expr, principal: Principal) -> exp.Expr:
+    """Replaces the principal markers of a substituted policy condition with literals.
+
+    A missing (or None) attribute makes the whole condition FALSE; an empty list makes its
+    ``IN`` FALSE.
+
+    Example:
+        >>> cond = parse_policy_filter(
+        ...     "{{ Dimension('account__region') }} IN {{ principal.regions }}", "p").expression
+        >>> bind_principal(cond, Principal("u", {"regions": ["EU", "US"]})).sql()
+        "__tally_ref_0 IN ('EU', 'US')"
+        >>> bind_principal(cond, Principal("u", {})).sql()
+        'FALSE'
+    """
+    missing = False
+
+    def values(name: str) -> list[Any] | None:
+        value = principal.attributes.get(name)
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return sorted(value, key=repr) if isinstance(value, (set, frozenset)) else list(value)
+        return [value]
+
+    def replace(node: exp.Expr) -> exp.Expr:
+        nonlocal missing
+        if isinstance(node, exp.In) and len(node.expressions) == 1:
+            name = _marker(node.expressions[0])
+            if name is not None:
+                found = values(name)
+                if found is None:
+                    missing = True
+                    return node
+                if not found:
+                    return exp.false()
+                return exp.In(this=node.this, expressions=[_literal(name, v) for v in found])
+        if isinstance(node, exp.Paren):
+            name = _marker(node.this)
+            if name is not None:
+                value = principal.attributes.get(name)
+                if value is None:
+                    missing = True
+                    return node
+                if isinstance(value, (list, tuple, set, frozenset)):
+                    raise QueryError(
+                        MSG_LIST_ATTRIBUTE.format(name=name),
+                        code="bad_principal",
+                        location=f"principal.{name}",
+                    )
+                return _literal(name, value)
+        return node
+
+    bound = condition.copy().transform(replace, copy=False)
+    return exp.false() if missing else bound
+
+
+def policy_home(manifest: Manifest, entity: str, where: str) -> SemanticModel:
+    """The model a policy's dimensions are read from: where ``entity`` is primary (else the
+    one model where it is unique)."""
+    homes = manifest.models_with_unique_entity(entity)
+    primary = [m for m in homes if m.primary_entity == entity]
+    if len(primary) == 1:
+        return primary[0]
+    if len(homes) == 1:
+        return homes[0]
+    if not homes:
+        raise _policy_error(where, MSG_NO_HOME.format(entity=entity), hint=None)
+    raise _policy_error(
+        where,
+        f"{entity!r} is primary or unique in several models: "
+        + ", ".join(sorted(m.name for m in homes)),
+        hint="declare the entity primary in exactly one semantic model",
+    )
+
+
+def _check_policy_shape(model: SemanticModel, index: int, policy: Any) -> tuple[str, Any]:
+    where = policy_location(model.name, index)
+    if not isinstance(policy, Mapping):
+        raise _policy_error(where, "a row policy is a mapping with entity and filter")
+    unknown = sorted(str(k) for k in policy if k not in POLICY_KEYS)
+    if unknown:
+        raise _policy_error(where, "unknown key(s) " + ", ".join(map(repr, unknown)))
+    entity = policy.get("entity")
+    if not isinstance(entity, str) or not entity:
+        raise _policy_error(where, "entity must be the name of an entity")
+    if entity not in model.entities:
+        raise _policy_error(
+            where,
+            f"{entity!r} is not an entity of {model.name!r}",
+            hint="entities: " + ", ".join(sorted(model.entities)),
+        )
+    return entity, policy.get("filter")
+
+
+def policy_condition(
+    manifest: Manifest,
+    source: _Source,
+    entity: str,
+    parsed: ParsedWhere,
+    where: str,
+) -> exp.Expr:
+    """A policy's condition over ``source`` (a read of the entity's home model), its items
+    resolved from the home model (the leading entity name stripped) and still holding the
+    principal markers."""
+    columns: dict[str, exp.Expr] = {}
+    for ref in parsed.refs:
+        if ref.kind == "metric":
+            raise _policy_error(where, MSG_POLICY_METRIC.format(item=ref.text))
+        path = tuple(ref.entity_path)
+        if ref.kind == "entity" and not path and ref.name == entity:
+            columns[ref.placeholder] = _definition_expr(
+                source.model.entities[entity].expr, source.alias
+            )
+            continue
+        if not path or path[0] != entity:
+            raise _policy_error(where, MSG_POLICY_ITEM.format(item=ref.text, entity=entity))
+        model, alias = source.walk(path[1:], ref.text)
+        dim = model.dimensions.get(ref.name)
+        if dim is None and ref.name in model.entities and not ref.grain:
+            columns[ref.placeholder] = _definition_expr(model.entities[ref.name].expr, alias)
+            continue
+        if dim is None:
+            raise _policy_error(
+                where,
+                f"{ref.text} is not a dimension of {model.name!r}",
+                hint="dimensions: " + ", ".join(sorted(model.dimensions)),
+            )
+        value = _definition_expr(dim.expr, alias)
+        if dim.type == "time" and ref.grain:
+            value = _trunc(value, ref.grain)
+        columns[ref.placeholder] = value
+    return substitute(parsed, columns)
+
+
+def check_row_policies(manifest: Manifest) -> list[tuple[str, int, QueryError]]:
+    """Every row policy of the manifest that the compiler would refuse, as
+    (model, index, error): shape, entity, filter syntax, items and the entity's home.
+
+    Example:
+        >>> check_row_policies(Manifest("", {}, {}, {}, {}, None))
+        []
+    """
+    found = []
+    for model in manifest.semantic_models.values():
+        for index, policy in enumerate(model.row_policies):
+            try:
+                entity, text = _check_policy_shape(model, index, policy)
+                where = policy_location(model.name, index)
+                parsed = parse_policy_filter(text, where)
+                home = policy_home(manifest, entity, where)
+                policy_condition(
+                    manifest,
+                    _Source(home, manifest, f"row policy on {entity}"),
+                    entity,
+                    parsed,
+                    where,
+                )
+            except QueryError as error:
+                found.append((model.name, index, error))
+    return found
+
+
+@dataclass
+class Access:
+    """What one compile enforces for one principal; built once per compile."""
+
+    manifest: Manifest
+    principal: Principal
+    dialect: str
+    mask_default: str = "hash"
+    masked: bool = False  # a hash mask was emitted: execution must set the salt
+    _conditions: dict[str, exp.Select | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.restricted:
+            # Fail closed: a policy the manifest could not even read as {entity, filter}
+            # must refuse the compile, not silently stop applying.
+            for model in self.manifest.semantic_models.values():
+                for index, policy in enumerate(model.row_policies):
+                    _check_policy_shape(model, index, policy)
+
+    @property
+    def restricted(self) -> bool:
+        return not self.principal.unrestricted
+
+    @property
+    def masks(self) -> bool:
+        return not self.principal.view_pii
+
+    def masked_columns(self, model: SemanticModel) -> Mapping[str, str]:
+        """PII column → mask mode for this principal (empty when it may view PII)."""
+        if not self.masks or not model.pii_columns:
+            return {}
+        return {
+            column: (mode if mode in MASK_MODES else ("null" if mode else self.mask_default))
+            for column, mode in model.pii_columns.items()
+        }
+
+    def secured_read(self, model: SemanticModel) -> exp.Select | None:
+        """``SELECT m.* FROM table AS m WHERE <policies>`` for a model, None when no
+        policy applies; built once per model and copied at each read."""
+        if model.name in self._conditions:
+            return self._conditions[model.name]
+        select = _secured_select(self.manifest, model, self.principal)
+        self._conditions[model.name] = select
+        return select
+
+
+def _secured_select(
+    manifest: Manifest, model: SemanticModel, principal: Principal
+) -> exp.Select | None:
+    own = _Source(model, manifest, f"row policies of {model.name}")
+    conditions: list[exp.Expr] = []
+    for entity in model.entities:
+        for declaring, index, policy in manifest.row_policies(entity):
+            where = policy_location(declaring.name, index)
+            _, text = _check_policy_shape(declaring, index, policy)
+            parsed = parse_policy_filter(text, where)
+            home = policy_home(manifest, entity, where)
+            if home.name == model.name:
+                condition = policy_condition(manifest, own, entity, parsed, where)
+                conditions.append(bind_principal(condition, principal))
+                continue
+            # Any other model carrying the entity: its key must be one the home lets through
+            # (a semi-join: no fan-out, and a NULL key matches nothing).
+            home_source = _Source(home, manifest, f"row policy on {entity}")
+            condition = bind_principal(
+                policy_condition(manifest, home_source, entity, parsed, where), principal
+            )
+            keys = exp.select(_definition_expr(home.entities[entity].expr, home_source.alias))
+            keys = home_source.from_clause(keys).where(condition, copy=False)
+            conditions.append(
+                exp.In(
+                    this=_definition_expr(model.entities[entity].expr, own.alias),
+                    query=keys.subquery(copy=False),
+                )
+            )
+    if not conditions:
+        return None
+    select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(own.alias)))
+    select = own.from_clause(select)
+    return select.where(exp.and_(*conditions, copy=False), copy=False)
+
+
+def _models_by_relation(manifest: Manifest) -> dict[tuple[str, str, str], list[SemanticModel]]:
+    found: dict[tuple[str, str, str], list[SemanticModel]] = {}
+    for model in manifest.semantic_models.values():
+        database, schema, table = model.relation
+        found.setdefault((database or "", schema, table), []).append(model)
+    return found
+
+
+def _relation_of(table: exp.Table) -> tuple[str, str, str]:
+    return (table.catalog or "", table.db, table.name)
+
+
+def secure_tables(tree: exp.Expr, access: Access) -> exp.Expr:
+    """Replaces every read of a semantic model's table in ``tree`` with its row-policy
+    filtered derived table, under the same alias.
+
+    Runs on the finished tree (after the SQL passes), so it sees every table reference the
+    compiler or a pass emitted, wherever it sits.
+    """
+    if not access.restricted:
+        return tree
+    by_relation = _models_by_relation(access.manifest)
+    for table in list(tree.find_all(exp.Table)):
+        if not table.db:
+            continue  # a CTE reference
+        models = by_relation.get(_relation_of(table))
+        if not models:
+            continue  # the time spine or another non-model table
+        alias = table.alias_or_name
+        reads = [r for r in (access.secured_read(m) for m in models) if r is not None]
+        if not reads:
+            continue
+        secured = reads[0].copy()
+        for extra in reads[1:]:
+            # Two models on one table: a row must pass the policies of both.
+            secured = secured.where(extra.args["where"].this.copy(), copy=False)
+        table.replace(secured.subquery(alias, copy=False))
+    return tree
+
+
+def pii_salt(dialect: str) -> exp.Expr:
+    """The salt as each dialect names a session variable or query parameter (never a value).
+
+    Example:
+        >>> [pii_salt(d).sql(d) for d in ("duckdb", "postgres", "mysql")]
+        ["GETVARIABLE('tally_pii_salt')", "CURRENT_SETTING('tally.pii_salt')", '@tally_pii_salt']
+    """
+    if dialect == "duckdb":
+        return exp.Anonymous(this="GETVARIABLE", expressions=[exp.Literal.string(SALT_NAME)])
+    if dialect in ("postgres", "redshift"):
+        return exp.Anonymous(this="CURRENT_SETTING", expressions=[exp.Literal.string(SALT_SETTING)])
+    if dialect in ("mysql", "snowflake", "bigquery"):
+        # @var (MySQL user variable, BigQuery named parameter), $var (Snowflake variable).
+        return exp.Parameter(this=exp.Var(this=SALT_NAME))
+    if dialect in ("databricks", "spark"):
+        # A session variable: DECLARE VARIABLE tally_pii_salt STRING; SET VAR …
+        return exp.column(SALT_NAME, table="session", db="system")
+    if dialect == "clickhouse":
+        return exp.Placeholder(this=exp.Var(this=SALT_NAME), kind=exp.DataType.build("String"))
+    # Trino has no session variables: a positional parameter (EXECUTE … USING).
+    return exp.Placeholder()
+
+
+TEXT = exp.DataType.build("VARCHAR")
+
+
+def mask_expression(column: exp.Expr, mode: str, dialect: str) -> exp.Expr:
+    """The masked form of a PII column: ``MD5(salt || ':' || value)`` or NULL.
+
+    Example:
+        >>> mask_expression(exp.column("email", table="u"), "hash", "duckdb").sql("duckdb")
+        "CASE WHEN u.email IS NULL THEN NULL ELSE MD5(GETVARIABLE('tally_pii_salt') || ':' || CAST(u.email AS TEXT)) END"
+    """
+    if mode == "null":
+        return exp.cast(exp.Null(), TEXT.copy())
+    text = exp.Concat(
+        expressions=[pii_salt(dialect), exp.Literal.string(":"), exp.cast(column, TEXT.copy())],
+        safe=False,
+    )
+    return exp.Case(
+        ifs=[exp.If(this=exp.Is(this=column.copy(), expression=exp.Null()), true=exp.Null())],
+        default=exp.MD5(this=text),
+    )
+
+
+def mask_columns(tree: exp.Expr, access: Access) -> exp.Expr:
+    """Replaces every column of ``tree`` that reads a PII column of a semantic model (by the
+    alias of a table reference of the model) with its mask. Runs before the SQL passes, on
+    the tree the compiler built, where a model's alias always names that model's table."""
+    if not access.masks:
+        return tree
+    by_relation = _models_by_relation(access.manifest)
+    masked: dict[str, dict[str, str]] = {}
+    for table in tree.find_all(exp.Table):
+        for model in by_relation.get(_relation_of(table), ()) if table.db else ():
+            columns = access.masked_columns(model)
+            if columns:
+                masked.setdefault(table.alias_or_name, {}).update(columns)
+    if not masked:
+        return tree
+    for column in list(tree.find_all(exp.Column)):
+        modes = masked.get(column.table)
+        mode = modes.get(column.name) if modes else None
+        if mode is None or isinstance(column.this, exp.Star):
+            continue
+        access.masked = access.masked or mode == "hash"
+        column.replace(mask_expression(column.copy(), mode, access.dialect))
+    return tree
+
+
+def check_unmasked(condition: exp.Expr, source: _Source, access: Access, location: str) -> None:
+    """Refuses a filter that reads a PII column masked for the principal: comparing
+    pseudonyms would silently match nothing, and comparing values would reveal them."""
+    aliases = {source.alias: source.model}
+    for key, (target, _) in source.joins.items():
+        aliases["__".join(key) + "__" + target.name] = target
+    for column in condition.find_all(exp.Column):
+        model = aliases.get(column.table)
+        if model is not None and column.name in access.masked_columns(model):
+            raise QueryError(
+                MSG_MASKED_FILTER.format(
+                    location=location,
+                    column=f"{model.name}.{column.name}",
+                    principal=access.principal.name,
+                ),
+                code="masked_column",
+                location=location,
+                hint=HINT_MASKED_FILTER,
+            )
+
+
+MSG_STAR_OVER_PII = "a * read of {model!r} would show its PII columns unmasked to {principal}"
+
+
+def _refuse_star_over_pii(tree: exp.Expr, access: Access) -> None:
+    """Masks replace columns by name; a ``*`` or ``t.*`` projection of a model with masked
+    columns would pass them through raw, so a caller's read must name its columns."""
+    if not access.masks:
+        return
+    by_relation = _models_by_relation(access.manifest)
+    for select in tree.find_all(exp.Select):
+        masked: dict[str, str] = {}
+        sources = [select.args.get("from_"), *(select.args.get("joins") or ())]
+        for source in sources:
+            table = source.this if source is not None else None
+            if not isinstance(table, exp.Table) or not table.db:
+                continue
+            for model in by_relation.get(_relation_of(table), ()):
+                if access.masked_columns(model):
+                    masked[table.alias_or_name] = model.name
+        if not masked:
+            continue
+        for projection in select.expressions:
+            star_of = None
+            if isinstance(projection, exp.Star):
+                star_of = next(iter(masked.values()))
+            elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+                star_of = masked.get(projection.table)
+            if star_of is not None:
+                raise QueryError(
+                    MSG_STAR_OVER_PII.format(model=star_of, principal=access.principal.name),
+                    code="masked_column",
+                    location="select",
+                    hint="name the columns to read; PII columns are then masked",
+                )
+
+
+@dataclass(frozen=True)
+class SecuredSelect:
+    """A query secured for a principal, and the session variables it reads."""
+
+    tree: exp.Expr
+    parameters: tuple[str, ...]
+
+
+def secure_select(
+    tree: exp.Expr,
+    manifest: Manifest,
+    principal: Principal | None,
+    *,
+    dialect: str,
+    mask_default: str = "hash",
+) -> SecuredSelect:
+    """Applies a principal's PII masks and row policies to any query that reads semantic
+    models' tables (under their ``schema.table`` relation, columns qualified by the table's
+    alias), e.g. the trace drill-down's row reads. ``tree`` is copied, never changed.
+
+    Args:
+        tree: The query, as the compiler or a caller built it (not yet rendered).
+        manifest: The release it reads.
+        principal: Who reads the rows; None returns the tree as it is (trusted caller).
+        dialect: The dialect it will be rendered for (the salt's syntax depends on it).
+        mask_default: The mask of PII columns whose contract does not choose one.
+
+    Returns:
+        The secured tree and the session variables execution must set (see
+        ``CompiledQuery.parameters``).
+
+    Raises:
+        QueryError: a malformed row policy or principal attribute.
+
+    Example:
+        >>> import sqlglot
+        >>> from semantic.compiler.manifest import build_manifest
+        >>> model = {"name": "people", "node_relation": {"alias": "people", "schema_name":
+        ...     "main"}, "entities": [{"name": "person", "type": "primary", "expr": "id"}],
+        ...     "dimensions": [{"name": "org", "type": "categorical"}], "config": {"meta":
+        ...     {"tally": {"row_policies": [{"entity": "person", "filter":
+        ...     "{{ Dimension('person__org') }} = {{ principal.org }}"}]}}}}
+        >>> manifest = build_manifest([("semantic_model", "people", model, "1.0")])
+        >>> select = sqlglot.parse_one("SELECT p.id FROM main.people AS p")
+        >>> secured = secure_select(select, manifest, Principal("u", {"org": "acme"}),
+        ...     dialect="duckdb")
+        >>> secured.tree.sql()
+        "SELECT p.id FROM (SELECT people.* FROM main.people AS people WHERE people.org = 'acme') AS p"
+    """
+    if principal is None:
+        return SecuredSelect(tree, ())
+    access = Access(manifest, principal, dialect, mask_default)
+    _refuse_star_over_pii(tree, access)
+    secured = secure_tables(mask_columns(tree.copy(), access), access)
+    return SecuredSelect(secured, ("tally_pii_salt",) if access.masked else ())

@@ -1,0 +1,431 @@
+"""READS for the web UI's semantic pages: a metric's stored series (with anomalies, revisions
+and the expected range), a sliced series from the warehouse, explore queries, runs, audits
+and the trace page of one stored value."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+
+from registry.models import Definition, Kind
+from registry.selectors import release_get_latest_or_none
+from semantic.compiler.compile import CompiledQuery, queryable_items
+from semantic.compiler.explain import explain_metric
+from semantic.compiler.spec import DIALECTS, MetricQuery
+from semantic.jobs.audits import ANOMALY_K, ANOMALY_MIN_HISTORY, ANOMALY_WEEKS
+from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
+from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
+from semantic.services import (
+    QueryAnswer,
+    compile_metric_query,
+    manifest_for_release,
+    query_execute,
+    release_resolve,
+)
+from tally.errors import NotFound, UserError
+
+GRAINS = ("day", "week", "month", "quarter", "year")
+EMPTY_SLICE = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # sha256("{}")
+# Same weekday for daily series (weekly seasonality); the previous periods otherwise.
+SEASON = {"day": 7}
+
+
+class Point(TypedDict):
+    id: int
+    period: str
+    value: float | None
+    revised: int
+    anomaly: bool
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class Series:
+    metric: str
+    grain: str
+    grains: list[tuple[str, int]]  # grains with stored values, and how many
+    points: list[Point]
+    anomalies: list[AuditResult]
+    revised: int
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None  # timestamps (first_event_at): no numeric chart
+
+
+def expected_band(values: list[float | None], season: int) -> list[tuple[float, float] | None]:
+    """Each point's expected range from the same season over the previous ANOMALY_WEEKS
+    periods: median ± K·1.4826·MAD (with the same floors as the anomaly audit)."""
+    out: list[tuple[float, float] | None] = []
+    for i in range(len(values)):
+        history = [
+            v
+            for k in range(1, ANOMALY_WEEKS + 1)
+            if (j := i - k * season) >= 0 and (v := values[j]) is not None
+        ]
+        if len(history) < ANOMALY_MIN_HISTORY:
+            out.append(None)
+            continue
+        median = statistics.median(history)
+        mad = statistics.median(abs(x - median) for x in history)
+        scale = max(1.4826 * mad, abs(median) * 0.1 / ANOMALY_K, 1.0 / ANOMALY_K)
+        out.append((median - ANOMALY_K * scale, median + ANOMALY_K * scale))
+    return out
+
+
+def metric_series_get(*, metric: str, grain: str | None = None) -> Series:
+    """The stored (unsliced) values of a metric at one grain (default: the finest stored),
+    each with its revision count, anomaly flag and expected range."""
+    grains = [
+        (g, n)
+        for g, n in MetricValue.objects.filter(metric_name=metric, slice_hash=EMPTY_SLICE)
+        .values_list("grain")
+        .annotate(n=Count("id"))
+        if g in GRAINS
+    ]
+    grains.sort(key=lambda gn: GRAINS.index(gn[0]))
+    if grain not in dict(grains):
+        grain = grains[0][0] if grains else "day"
+    # The unique index (metric, grain, period, slice) serves this scan in period order.
+    rows = list(
+        MetricValue.objects.filter(metric_name=metric, grain=grain, slice_hash=EMPTY_SLICE)
+        .order_by("period_start")
+        .values_list("id", "period_start", "value", "revision_count")
+    )
+    anomalies = list(
+        AuditResult.objects.filter(
+            check_name="anomaly", target__startswith=f"{metric}/{grain}/", status="fail"
+        ).order_by("-id")[:200]
+    )
+    flagged = {a.target.split("/")[2] for a in anomalies}
+    values = [_number(v) for _, _, v, _ in rows]
+    band = expected_band(values, SEASON.get(grain, 1))
+    if all(v is None or v >= 0 for v in values):
+        # A series that is never negative (counts, amounts) cannot be expected below zero.
+        band = [(max(r[0], 0.0), r[1]) if r else None for r in band]
+    points: list[Point] = []
+    for (pk, period, _, revised), value, rng in zip(rows, values, band, strict=True):
+        day = period.isoformat()
+        points.append(
+            {
+                "id": pk,
+                "period": day,
+                "value": value,
+                "revised": revised,
+                "anomaly": day in flagged,
+                "low": rng[0] if rng else None,
+                "high": rng[1] if rng else None,
+            }
+        )
+    return Series(metric, grain, grains, points, anomalies, sum(1 for p in points if p["revised"]))
+
+
+def metric_dimensions_get(*, metric: str) -> list[str]:
+    """The categorical group-by items a metric accepts in the latest release (no time items)."""
+    release = release_resolve(None)
+    items = queryable_items(manifest_for_release(release), metric)
+    return [i for i in items if "metric_time" not in i and i.count("__") >= 1 and not _is_time(i)]
+
+
+def _is_time(item: str) -> bool:
+    return item.rsplit("__", 1)[-1] in GRAINS
+
+
+MAX_SLICES = 10
+
+
+@dataclass(frozen=True)
+class SlicedSeries:
+    dimension: str
+    rows: list[dict[str, Any]]
+    sql: str
+    slices: int  # distinct values the dimension had; only the MAX_SLICES largest are drawn
+
+
+def metric_slice_get(
+    *, metric: str, grain: str, dimension: str, start: dt.date | None, end: dt.date | None
+) -> SlicedSeries:
+    """The metric by period and one dimension, run live on the warehouse over the range the
+    stored series covers (stored values are unsliced unless a run asked for slices)."""
+    if grain not in GRAINS:
+        raise UserError(f"unknown grain {grain!r}", code="bad_grain", hint=", ".join(GRAINS))
+    answer = query_execute(
+        query=MetricQuery(
+            metrics=(metric,),
+            group_by=(f"metric_time__{grain}", dimension),
+            start_time=start.isoformat() if start else None,
+            end_time=end.isoformat() if end else None,
+            dialect=settings.WAREHOUSE.dialect,
+        ),
+        row_cap=20_000,
+    )
+    names = list(answer.columns)
+    t, d, v = names.index(f"metric_time__{grain}"), names.index(dimension), names.index(metric)
+    rows = [
+        {
+            "period": _iso(r[t]),
+            "slice": "(none)" if r[d] is None else str(r[d]),
+            "value": _float(r[v]),
+        }
+        for r in answer.rows
+    ]
+    # A dimension with hundreds of values (account names) would draw a hairball: keep the
+    # values with the largest absolute totals over the range.
+    weight: dict[str, float] = {}
+    for row in rows:
+        value = row["value"]
+        weight[row["slice"]] = weight.get(row["slice"], 0.0) + (
+            abs(value) if isinstance(value, int | float) else 0.0
+        )
+    top = set(sorted(weight, key=lambda k: -weight[k])[:MAX_SLICES])
+    kept = [row for row in rows if row["slice"] in top]
+    return SlicedSeries(dimension, kept, answer.compiled.sql, len(weight))
+
+
+def metric_chart_get(*, metric: str, grain: str, dimension: str = "") -> dict[str, Any]:
+    """The chart fragment of the metric page: the stored series at a grain, or (with a
+    dimension) the metric per value of that dimension over the stored series' range."""
+    from semantic.charts import series_chart, sliced_chart
+
+    series = metric_series_get(metric=metric, grain=grain)
+    context: dict[str, Any] = {"metric": metric, "grain": series.grain, "dimension": dimension}
+    if not dimension:
+        context["series"] = series
+        context["chart"] = (
+            series_chart(series.points, metric=metric, grain=series.grain)
+            if series.points
+            else None
+        )
+        return context
+    start = dt.date.fromisoformat(series.points[0]["period"]) if series.points else None
+    end = dt.date.fromisoformat(series.points[-1]["period"]) if series.points else None
+    try:
+        sliced = metric_slice_get(
+            metric=metric, grain=series.grain, dimension=dimension, start=start, end=end
+        )
+    except UserError as exc:
+        context["error"] = exc
+    else:
+        context["sliced"] = sliced
+        context["chart"] = sliced_chart(sliced.rows, metric=metric, dimension=dimension)
+    return context
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat()[:10] if isinstance(value, dt.date | dt.datetime) else value
+
+
+def _float(value: Any) -> Any:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return value
+
+
+def metric_sql_get(*, metric: str, grain: str, dialect: str) -> CompiledQuery:
+    """The SQL of the metric by period for one dialect (latest release; compile cache)."""
+    if dialect not in DIALECTS:
+        raise UserError(
+            f"unknown dialect {dialect!r}", code="bad_dialect", hint=", ".join(DIALECTS)
+        )
+    if grain not in GRAINS:
+        raise UserError(f"unknown grain {grain!r}", code="bad_grain", hint=", ".join(GRAINS))
+    return compile_metric_query(
+        query=MetricQuery(metrics=(metric,), group_by=(f"metric_time__{grain}",), dialect=dialect)
+    )
+
+
+def metric_meaning_get(*, metric: str) -> str:
+    """The metric in plain words, from the latest release."""
+    release = release_get_latest_or_none()
+    if release is None:
+        return ""
+    return explain_metric(manifest_for_release(release), metric)
+
+
+def metric_audits_get(*, metric: str, contracts: list[str]) -> list[AuditResult]:
+    """The newest result of each check on the metric's values and on the contracts it reads."""
+    wanted = Q(target__startswith=f"{metric}/")
+    for contract in contracts:
+        wanted |= Q(target__startswith=f"{contract}:")
+    latest: dict[tuple[str, str], AuditResult] = {}
+    for result in AuditResult.objects.filter(wanted).order_by("-id")[:500]:
+        # One badge per (check, target kind): the newest decides.
+        key = (result.check_name, result.target if "/" not in result.target else "values")
+        latest.setdefault(key, result)
+    return sorted(latest.values(), key=lambda r: (r.status == "pass", r.check_name, r.target))
+
+
+# --------------------------------------------------------------------------- explore
+
+
+@dataclass(frozen=True)
+class ExploreResult:
+    answer: QueryAnswer
+    sql: str  # in the dialect the user asked to see
+    dialect: str
+
+
+def explore_run(*, query: MetricQuery, show_dialect: str) -> ExploreResult:
+    """Runs a query on the warehouse and compiles it for the dialect the user reads."""
+    answer = query_execute(query=query)
+    sql = answer.compiled.sql
+    if show_dialect != settings.WAREHOUSE.dialect:
+        shown = MetricQuery(**{**query.__dict__, "dialect": show_dialect})
+        sql = compile_metric_query(query=shown).sql
+    return ExploreResult(answer, sql, show_dialect)
+
+
+def explore_options_get(*, metrics: list[str]) -> dict[str, Any]:
+    """Metric names of the latest release and the group-by items every chosen metric accepts."""
+    release = release_resolve(None)
+    manifest = manifest_for_release(release)
+    names = sorted(manifest.metrics)
+    chosen = [m for m in metrics if m in manifest.metrics]
+    common: list[str] = []
+    if chosen:
+        sets = [queryable_items(manifest, m) for m in chosen]
+        first = sets[0]
+        rest = [set(s) for s in sets[1:]]
+        common = [i for i in first if all(i in s for s in rest)]
+    labels = dict(
+        Definition.objects.filter(kind=Kind.METRIC, name__in=names).values_list("name", "label")
+    )
+    return {"release": release.name, "metrics": [(n, labels.get(n) or n) for n in names],
+            "group_by": common}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- runs, audits
+
+
+def run_page_list(*, status: str = "", metric: str = "") -> list[ComputeRun]:
+    """The newest 100 runs for the runs page."""
+    return list(run_list(status=status or None, metric=metric or None)[:100])
+
+
+def run_detail_get(*, run_id: int) -> ComputeRun:
+    """One run; NotFound otherwise."""
+    run = ComputeRun.objects.select_related("release", "created_by").filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"no compute run {run_id}", code="run_not_found", hint="see the runs list")
+    return run
+
+
+def audit_page_list(*, status: str = "", check_name: str = "") -> QuerySet[AuditResult]:
+    """Audit results newest first, by status and check."""
+    return audit_result_list(status=status or None, check_name=check_name or None)
+
+
+def audit_check_names() -> list[str]:
+    """Every check name that has results."""
+    return sorted(set(AuditResult.objects.values_list("check_name", flat=True).distinct()))
+
+
+# --------------------------------------------------------------------------- value trace
+
+
+@dataclass(frozen=True)
+class ValueTrace:
+    value: MetricValue
+    run: ComputeRun
+    revisions: list[ValueRevision]
+    sql: str
+    sql_error: str
+
+
+def value_trace_get(*, value_id: int) -> ValueTrace:
+    """What the registry knows of one stored value: metric version, release, run, the SQL that
+    computed it (recompiled from the run's release; the compile cache keeps it cheap)."""
+    value = (
+        MetricValue.objects.select_related(
+            "metric_version__definition", "release", "run__release", "run__created_by"
+        )
+        .filter(pk=value_id)
+        .first()
+    )
+    if value is None:
+        raise NotFound(
+            f"no stored value {value_id}",
+            code="value_not_found",
+            hint="open a metric page and click a point of its chart",
+        )
+    run = value.run
+    sql, error = "", ""
+    try:
+        group_by = (f"metric_time__{value.grain}", *sorted(value.slice))
+        sql = compile_metric_query(
+            query=MetricQuery(
+                metrics=(value.metric_name,),
+                group_by=group_by,
+                dialect=settings.WAREHOUSE.dialect,
+            ),
+            release_ref=run.release.name,
+        ).sql
+    except UserError as exc:
+        error = exc.message
+    return ValueTrace(value, run, list(revisions_for_value(value_id=value_id)), sql, error)
+
+
+# --------------------------------------------------------------------------- metric page
+
+
+def metric_page_get(
+    *, name: str, user: Any, grain: str | None = None, dialect: str | None = None
+) -> dict[str, Any]:
+    """Everything the metric page shows: the definition page (YAML, versions with diffs,
+    releases, owners), its meaning, the stored series and chart, SQL for a dialect, audits of
+    its values and contracts, the dimensions to slice by and a small upstream graph."""
+    from lineage.ui_selectors import contracts_upstream_get, lineage_view_get
+    from registry.ui_selectors import definition_page_get
+    from semantic.charts import series_chart
+
+    page = definition_page_get(kind=Kind.METRIC, name=name, user=user)
+    live = page.definition.status != "retired"
+    series = metric_series_get(metric=name, grain=grain)
+    dialect = dialect if dialect in DIALECTS else settings.WAREHOUSE.dialect
+    sql, sql_error, dimensions, graph, graph_error = "", "", [], None, ""
+    contracts: list[str] = []
+    if live:
+        try:
+            sql = metric_sql_get(metric=name, grain=series.grain, dialect=dialect).sql
+        except UserError as exc:
+            sql_error = exc.message
+        try:
+            dimensions = metric_dimensions_get(metric=name)
+        except UserError:
+            dimensions = []
+        version = page.definition.current_version
+        node = f"metric:{name}@{version.semver}" if version else f"metric:{name}"
+        try:
+            graph = lineage_view_get(node=node, depth=2)
+            contracts = contracts_upstream_get(node=node)
+        except UserError as exc:
+            graph_error = exc.message
+    return {
+        "page": page,
+        "definition": page.definition,
+        "meaning": metric_meaning_get(metric=name) if live else "",
+        "series": series,
+        "chart": series_chart(series.points, metric=name, grain=series.grain)
+        if series.points
+        else None,
+        "dialect": dialect,
+        "dialects": DIALECTS,
+        "sql": sql,
+        "sql_error": sql_error,
+        "dimensions": dimensions,
+        "audits": metric_audits_get(metric=name, contracts=contracts),
+        "graph": graph,
+        "graph_error": graph_error,
+    }

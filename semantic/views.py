@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from semantic.charts import explore_chart
+from semantic.compiler.spec import MetricQuery
+from semantic.forms import (
+    AuditFilterForm,
+    ExploreForm,
+    MetricChartForm,
+    MetricSqlForm,
+    RunFilterForm,
+)
+from semantic.ui_selectors import (
+    audit_check_names,
+    audit_page_list,
+    explore_options_get,
+    explore_run,
+    metric_chart_get,
+    metric_sql_get,
+    run_detail_get,
+    run_page_list,
+    value_trace_get,
+)
+from tally.errors import UserError
+from tally.ui import is_htmx
+
+
+@login_required
+@require_GET
+def metric_chart(request: HttpRequest, name: str) -> HttpResponse:
+    form = MetricChartForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {}
+    context = metric_chart_get(
+        metric=name, grain=data.get("grain") or "day", dimension=data.get("dimension") or ""
+    )
+    return render(request, "semantic/_metric_chart.html", context)
+
+
+@login_required
+@require_GET
+def metric_sql(request: HttpRequest, name: str) -> HttpResponse:
+    form = MetricSqlForm(request.GET)
+    data = form.cleaned_data if form.is_valid() else {}
+    dialect = data.get("dialect") or settings.WAREHOUSE.dialect
+    context: dict[str, Any] = {"metric": name, "dialect": dialect}
+    try:
+        context["sql"] = metric_sql_get(
+            metric=name, grain=data.get("grain") or "day", dialect=dialect
+        ).sql
+    except UserError as exc:
+        context["sql_error"] = exc.message
+    return render(request, "semantic/_metric_sql.html", context)
+
+
+# --------------------------------------------------------------------------- explore
+
+
+def _explore_form(request: HttpRequest) -> tuple[ExploreForm, dict[str, Any]]:
+    options = explore_options_get(metrics=request.GET.getlist("metrics"))
+    form = ExploreForm(
+        request.GET if request.GET.get("metrics") else None,
+        metrics=options["metrics"],
+        group_by=options["group_by"],
+        initial={"dialect": settings.WAREHOUSE.dialect, "limit": 1000},
+    )
+    return form, options
+
+
+def _query(data: dict[str, Any]) -> MetricQuery:
+    where = tuple(line.strip() for line in (data.get("where") or "").splitlines() if line.strip())
+    order = tuple(o.strip() for o in (data.get("order_by") or "").split(",") if o.strip())
+    group_by = tuple(data.get("group_by") or ())
+    if not order:
+        # A time series reads left to right: default to its time column, oldest first.
+        order = tuple(g for g in group_by if g.startswith("metric_time"))[:1]
+    return MetricQuery(
+        metrics=tuple(data["metrics"]),
+        group_by=group_by,
+        where=where,
+        start_time=data["start_time"].isoformat() if data.get("start_time") else None,
+        end_time=data["end_time"].isoformat() if data.get("end_time") else None,
+        order_by=order,
+        limit=data.get("limit") or 1000,
+        dialect=settings.WAREHOUSE.dialect,
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0) and value.tzinfo is None:
+        return value.date().isoformat()  # a period start: the date says it all
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+@login_required
+@require_GET
+def explore(request: HttpRequest) -> HttpResponse:
+    form, options = _explore_form(request)
+    context: dict[str, Any] = {"form": form, "options": options}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = explore_run(
+                query=_query(data), show_dialect=data.get("dialect") or settings.WAREHOUSE.dialect
+            )
+        except UserError as exc:
+            context["error"] = exc
+        else:
+            rows = [[_cell(v) for v in row] for row in result.answer.rows]
+            context.update(
+                result=result,
+                rows=rows,
+                columns=list(result.answer.columns),
+                chart=explore_chart(result.answer.columns, rows, metrics=data["metrics"]),
+                csv_query=request.GET.urlencode(),
+            )
+    template = "semantic/_explore_result.html" if is_htmx(request) else "semantic/explore.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def explore_options(request: HttpRequest) -> HttpResponse:
+    form, options = _explore_form(request)
+    return render(
+        request,
+        "semantic/_group_by_options.html",
+        {"form": form, "options": options, "chosen": request.GET.getlist("group_by")},
+    )
+
+
+@login_required
+@require_GET
+def explore_csv(request: HttpRequest) -> HttpResponse:
+    form, _ = _explore_form(request)
+    if not (form.is_bound and form.is_valid()):
+        return render(
+            request,
+            "errors/error.html",
+            {"title": "Cannot export", "error": {"code": "bad_query",
+                                                 "message": "pick at least one metric to export"}},
+            status=400,
+        )  # fmt: skip
+    try:
+        result = explore_run(
+            query=_query(form.cleaned_data), show_dialect=settings.WAREHOUSE.dialect
+        )
+    except UserError as exc:
+        return render(
+            request,
+            "errors/error.html",
+            {"title": "Cannot export", "error": exc.as_body()},
+            status=exc.http_status,
+        )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="tally-explore.csv"'
+    writer = csv.writer(response)
+    writer.writerow(result.answer.columns)
+    for row in result.answer.rows:
+        writer.writerow([_cell(v) for v in row])
+    return response
+
+
+# --------------------------------------------------------------------------- runs, audits, values
+
+
+@login_required
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    form = RunFilterForm(request.GET)
+    form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
+    data = form.cleaned_data
+    runs = run_page_list(status=data.get("status") or "", metric=data.get("metric") or "")
+    active = any(r.status in ("queued", "running", "retrying") for r in runs)
+    context = {"runs": runs, "form": form, "active": active}
+    template = "semantic/_runs_table.html" if is_htmx(request) else "semantic/runs.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_detail_get(run_id=run_id)
+    template = "semantic/_run_status.html" if is_htmx(request) else "semantic/run.html"
+    return render(request, template, {"run": run})
+
+
+@login_required
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    form.is_valid()  # a bad filter is shown on its field; the valid ones still apply
+    data = form.cleaned_data
+    results = audit_page_list(
+        status=data.get("status") or "", check_name=data.get("check_name") or ""
+    )
+    page = Paginator(results, 100).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "semantic/audits.html",
+        {"page": page, "form": form, "checks": audit_check_names(),
+         "query": request.GET.copy().urlencode()},
+    )  # fmt: skip
+
+
+@login_required
+@require_GET
+def value_trace(request: HttpRequest, value_id: int) -> HttpResponse:
+    return render(
+        request, "semantic/value_trace.html", {"trace": value_trace_get(value_id=value_id)}
+    )

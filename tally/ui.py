@@ -1,0 +1,79 @@
+"""Web UI plumbing shared by every app's views: error pages for TallyError, htmx helpers, nav."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from tally.errors import NotFound, PermissionDenied, TallyError, UserError
+
+logger = logging.getLogger("tally.ui")
+
+# Top navigation: (url name, label, the path prefix that marks it current).
+NAV = (
+    ("catalog", "Catalog", "/metrics"),
+    ("explore", "Explore", "/explore"),
+    ("proposal-list", "Proposals", "/proposals"),
+    ("contract-list", "Contracts", "/contracts"),
+    ("lineage", "Lineage", "/lineage"),
+    ("run-list", "Runs", "/runs"),
+    ("audit-list", "Audits", "/audits"),
+)
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """True for a request htmx sent (it wants a fragment, not a whole page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """Template context: the navigation entries, the current one marked."""
+    path = request.path
+    return {
+        "nav": [
+            {"url": url, "label": label, "current": path.startswith(prefix)}
+            for url, label, prefix in NAV
+        ]
+    }
+
+
+def error_page(
+    request: HttpRequest, error: TallyError, *, status: int | None = None
+) -> HttpResponse:
+    """Renders a TallyError as a page (a fragment for htmx) with its message and hint."""
+    status = status or error.http_status
+    template = "errors/_message.html" if is_htmx(request) else "errors/error.html"
+    if isinstance(error, UserError):
+        body = error.as_body()
+    else:
+        body = {"code": error.code, "message": "internal error; it has been logged"}
+    title = {403: "Not allowed", 404: "Not found"}.get(status, "Something is wrong")
+    return render(
+        request, template, {"error": body, "title": title, "status": status}, status=status
+    )
+
+
+class UserErrorPageMiddleware:
+    """A TallyError escaping a UI view is a page with its status (404, 403, 400, 409),
+    never a 500; the API (/api/) keeps its own JSON handler."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if request.path.startswith("/api/") or not isinstance(exc, TallyError):
+            return None
+        if not isinstance(exc, UserError):
+            logger.error("internal error %s: %s", exc.code, exc.message, exc_info=exc)
+            return error_page(request, exc, status=500)
+        if isinstance(exc, NotFound | PermissionDenied):
+            return error_page(request, exc)
+        # A 502 from the warehouse is still the user's page to read, not a crash.
+        return error_page(request, exc, status=exc.http_status)

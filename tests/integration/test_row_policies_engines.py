@@ -1,0 +1,112 @@
+"""Row policies and PII masks give the same rows on DuckDB, PostgreSQL and MariaDB.
+
+DuckDB's secured rows equal the hand-filtered ones (tests/semantic/compiler/
+test_row_policies.py); here the same secured queries, compiled for each engine's dialect
+and run with the salt bound as a session variable, must return DuckDB's rows, pseudonyms
+included (MD5 of the same salt and value is the same hex on every engine).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from semantic.compiler.compile import compile_query
+from semantic.compiler.principal import Principal
+from semantic.compiler.spec import MetricQuery
+from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
+from semantic.warehouse.demo import build_demo_warehouse
+from semantic.warehouse.execute import execute
+from semantic.warehouse.loader import copy_duckdb_tables
+from tests.conftest import ROOT, require_service
+from tests.integration.test_engines import DIGITS, _comparable
+from tests.semantic.compiler.test_row_policies import ADVERSARIAL, pii_manifest
+
+SALT = "engines-salt-51c2"
+CASES = {
+    name: ADVERSARIAL[name]
+    for name in (
+        "simple_on_facts",
+        "dimension_through_join",
+        "derived",
+        "cumulative_window",
+        "conversion",
+        "non_additive",
+        "metric_in_where",
+        "pii_aggregate",
+    )
+}
+CASES["group_by_masked_email"] = MetricQuery(
+    metrics=("signups",), group_by=("user__email", "account__region")
+)
+
+
+@pytest.fixture(scope="module")
+def engines(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[WarehouseConfig, str]]]:
+    """engine → (config, schema) with the demo loaded; databases dropped afterwards."""
+    require_service("postgres")
+    require_service("mariadb")
+    import psycopg
+    import pymysql
+
+    source: Path = tmp_path_factory.mktemp("rls_engines") / "demo.duckdb"
+    build_demo_warehouse(source, events=5_000, seed=11)
+    name = f"tally_rls_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    maria = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    maria.cursor().execute(f"CREATE DATABASE `{name}`")
+    pg = parse_warehouse_url(f"postgresql://postgres@127.0.0.1:5432/{name}", base_dir=ROOT)
+    my = parse_warehouse_url(f"mysql://root@127.0.0.1:3306/{name}", base_dir=ROOT)
+    try:
+        copy_duckdb_tables(source, pg, schema="public")
+        copy_duckdb_tables(source, my)
+        yield {
+            "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
+            "postgres": (pg, "public"),
+            "mysql": (my, name),
+        }
+    finally:
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        maria.close()
+
+
+def _rows(engines: dict, engine: str, query: MetricQuery, tenant: str, digits: int) -> list:
+    config, schema = engines[engine]
+    query = MetricQuery(**{**query.__dict__, "dialect": config.dialect})
+    compiled = compile_query(
+        query, pii_manifest(schema), principal=Principal(f"user:{tenant}", {"tenant_id": tenant})
+    )
+    variables = {"tally_pii_salt": SALT} if compiled.parameters else None
+    assert SALT not in compiled.sql
+    result = execute(config, compiled.sql, variables=variables)
+    return sorted(_comparable(list(result.rows), digits), key=repr)
+
+
+def _tenant(engines: dict) -> str:
+    config, _ = engines["duckdb"]
+    result = execute(
+        config, "SELECT tenant_id FROM accounts GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
+    return str(result.rows[0][0])
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mysql"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_secured_rows_equal_duckdb_rows(case: str, engine: str, engines: dict) -> None:
+    """A tenant's secured, masked query returns DuckDB's rows on PostgreSQL and MariaDB."""
+    tenant = _tenant(engines)
+    digits = DIGITS[engine]
+    expected = _rows(engines, "duckdb", CASES[case], tenant, digits)
+    assert expected, f"{case}: the tenant should have rows"
+    assert _rows(engines, engine, CASES[case], tenant, digits) == expected

@@ -1,0 +1,296 @@
+"""Web UI pages of the registry through the Django test client: status, content, empty states,
+rights (who sees which button) and errors rendered as pages, never 500s."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from registry.models import Proposal, Release
+from registry.services.definitions import definitions_sync
+from registry.services.proposals import NOT_A_REVIEWER
+from tests.registry.proposals_setup import METRICS_YAML, metric_yaml, write_registry
+
+pytestmark = pytest.mark.django_db
+
+CHANGE = {"measure: revenue": "measure: events_tracked"}
+
+
+def _as(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+def _htmx(client: Client, url: str) -> Any:
+    return client.get(url, headers={"HX-Request": "true"})
+
+
+def test_pages_need_a_signed_in_user(client: Client, registry_r1: Release) -> None:
+    for url in ("/metrics", "/metrics/revenue", "/proposals", "/contracts", "/explore", "/runs"):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_sign_in_page_signs_in_and_lands_on_the_catalog(client: Client, owner: Any) -> None:
+    owner.set_password("pw-123456")
+    owner.save()
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200 and b"Sign in to Tally" in page.content
+    wrong = client.post("/accounts/login/", {"username": "owner", "password": "nope"})
+    assert wrong.status_code == 200 and b"did not match" in wrong.content
+    right = client.post("/accounts/login/", {"username": "owner", "password": "pw-123456"})
+    assert right.status_code == 302 and right["Location"] == "/metrics"
+
+
+def test_catalog_lists_metrics_with_facets_and_certification(client: Client, outsider: Any) -> None:
+    response = _as(client, outsider).get("/metrics")
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert [d.name for d in page.rows] == ["events_tracked", "revenue", "revenue_per_event"]
+    assert dict(page.facets["tier"]) == {"certified": 1, "standard": 2}
+    assert dict(page.facets["owner"]) == {"product-analytics": 3}
+    assert b'class="badge certified"' in response.content
+
+
+def test_catalog_search_matches_every_word_over_name_owner_and_tier(
+    client: Client, outsider: Any
+) -> None:
+    """Typing narrows the list: an htmx request gets only the results fragment."""
+    _as(client, outsider)
+    fragment = _htmx(client, "/metrics?q=product+certified")
+    assert fragment.status_code == 200
+    assert b"<html" not in fragment.content
+    assert [d.name for d in fragment.context["page"].rows] == ["events_tracked"]
+    by_label = _htmx(client, "/metrics?q=per+event")
+    assert [d.name for d in by_label.context["page"].rows] == ["revenue_per_event"]
+    faceted = client.get("/metrics?tier=standard")
+    assert [d.name for d in faceted.context["page"].rows] == ["revenue", "revenue_per_event"]
+    # Facet counts ignore their own facet, so the other tiers stay clickable.
+    assert dict(faceted.context["page"].facets["tier"]) == {"certified": 1, "standard": 2}
+
+
+def test_catalog_empty_states_say_what_to_do(
+    client: Client, db: None, django_user_model: Any
+) -> None:
+    client.force_login(django_user_model.objects.create_user("newcomer"))
+    empty = client.get("/metrics")
+    assert b"The registry has no metrics yet" in empty.content
+    assert b"tally sync" in empty.content
+    none = client.get("/metrics?q=zzz")
+    assert b"No metric matches these filters" in none.content
+
+
+def test_catalog_marks_a_deprecated_metric_with_its_replacement(
+    client: Client, outsider: Any, tmp_path: Path
+) -> None:
+    deprecated = METRICS_YAML.replace(
+        "meta: {owner: product-analytics, domain: product, tier: certified}",
+        "meta: {owner: product-analytics, domain: product, tier: certified,\n"
+        "             deprecated: {replacement: revenue, reason: use revenue}}",
+    )
+    root = write_registry(tmp_path / "defs2")
+    (root / "metrics/product.yml").write_text(deprecated, encoding="utf-8")
+    assert definitions_sync(root=root, acting_user=None).release is not None
+    response = _as(client, outsider).get("/metrics")
+    assert response.context["page"].replacements, response.content
+    text = response.content.decode()
+    assert 'class="deprecated"' in text
+    assert re.search(r'use <a href="/metrics/revenue">revenue</a> instead', text)
+    page = client.get("/metrics/events_tracked")
+    assert b"This metric is deprecated" in page.content
+
+
+def test_metric_page_shows_meaning_definition_versions_and_owners(
+    client: Client, outsider: Any
+) -> None:
+    response = _as(client, outsider).get("/metrics/revenue_per_event")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "revenue_per_event is revenue divided by events_tracked." in text
+    assert "name: revenue_per_event" in text  # the YAML
+    assert "v1.0" in text and "r1" in text
+    assert "owner" in text and "reviewer" in text  # product-analytics members
+    assert 'data-copy="metric-sql-text"' in text  # compiled SQL with a copy button
+    # A viewer (no team) gets no edit button.
+    assert 'id="edit-metric"' not in text
+
+
+def test_metric_page_of_an_unknown_metric_is_a_404_page_with_a_hint(
+    client: Client, outsider: Any
+) -> None:
+    response = _as(client, outsider).get("/metrics/revenu")
+    assert response.status_code == 404
+    assert b"no metric named" in response.content
+    assert b"revenue" in response.content  # did-you-mean
+
+
+def test_team_member_proposes_a_change_from_the_edit_page(
+    client: Client, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    _as(client, owner)
+    page = client.get("/metrics/revenue")
+    assert b'id="edit-metric"' in page.content
+    form = client.get("/metrics/revenue/edit")
+    assert form.status_code == 200 and b"name: revenue" in form.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/metrics/revenue/edit",
+            {
+                "title": "Count events",
+                "description": "why",
+                "definition": metric_yaml(replace=CHANGE),
+            },
+        )
+    proposal = Proposal.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/proposals/{proposal.pk}"
+    assert proposal.state == "open" and proposal.author == owner
+
+
+def test_edit_page_refuses_a_viewer_with_a_403_page(client: Client, outsider: Any) -> None:
+    response = _as(client, outsider).get("/metrics/revenue/edit")
+    assert response.status_code == 403
+    assert b"only team members may propose changes" in response.content
+
+
+def test_broken_yaml_on_the_edit_page_is_a_form_error_not_a_500(client: Client, owner: Any) -> None:
+    response = _as(client, owner).post(
+        "/metrics/revenue/edit",
+        {"title": "Broken", "definition": "metrics:\n  - name: revenue\n    type: [unclosed"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors()
+    assert not Proposal.objects.exists()
+
+
+def _proposal(client: Client, owner: Any, capture: Any) -> int:
+    with capture(execute=True):
+        client.force_login(owner)
+        client.post(
+            "/metrics/revenue/edit",
+            {"title": "Count events", "definition": metric_yaml(replace=CHANGE)},
+        )
+    return Proposal.objects.get().pk
+
+
+def test_proposal_buttons_follow_the_users_rights(
+    client: Client,
+    owner: Any,
+    reviewer: Any,
+    outsider: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    pid = _proposal(client, owner, django_capture_on_commit_callbacks)
+    as_author = client.get(f"/proposals/{pid}").content.decode()
+    assert 'id="approve-button"' not in as_author  # authors never review their own
+    assert 'id="merge-button"' in as_author and "disabled" in as_author  # blocked: no approval
+    assert "needs an approval from team product-analytics" in as_author
+    as_reviewer = _as(client, reviewer).get(f"/proposals/{pid}").content.decode()
+    assert 'id="approve-button"' in as_reviewer
+    as_viewer = _as(client, outsider).get(f"/proposals/{pid}").content.decode()
+    assert 'id="approve-button"' not in as_viewer and 'id="merge-button"' not in as_viewer
+    assert f"/proposals/{pid}/checks" not in as_viewer
+    assert client.post(f"/proposals/{pid}/checks").status_code == 403
+    assert "You are not in a team that reviews this proposal" in as_viewer
+
+
+def test_approve_and_merge_through_the_pages_publish_a_new_version(
+    client: Client, owner: Any, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    pid = _proposal(client, owner, capture)
+    detail = client.get(f"/proposals/{pid}")
+    assert {c.kind: c.status for c in detail.context["checks"]}["compile"] == "passed"
+    _as(client, reviewer)
+    with capture(execute=True):
+        approved = client.post(f"/proposals/{pid}/review", {"verdict": "approve", "body": "ok"})
+    assert approved.status_code == 302
+    with capture(execute=True):
+        client.post(f"/proposals/{pid}/merge")
+    proposal = Proposal.objects.get(pk=pid)
+    assert proposal.state == "merged" and proposal.merged_release is not None
+    page = client.get("/metrics/revenue").content.decode()
+    assert "v2.0" in page and "major" in page  # the new version, with its diff level
+    assert "type_params.measure" in page
+
+
+def test_failed_actions_show_a_message_not_a_500(
+    client: Client, owner: Any, outsider: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    pid = _proposal(client, owner, django_capture_on_commit_callbacks)
+    _as(client, outsider)
+    response = client.post(f"/proposals/{pid}/review", {"verdict": "approve"}, follow=True)
+    assert response.status_code == 200
+    assert NOT_A_REVIEWER.format(user="outsider") in response.content.decode()
+    bad = client.post(f"/proposals/{pid}/review", {"verdict": "maybe"}, follow=True)
+    assert b"verdict:" in bad.content
+    merge = client.post(f"/proposals/{pid}/merge", follow=True)
+    assert merge.status_code == 200 and b"only the author or a reviewer can merge" in merge.content
+    assert client.get("/proposals/99999").status_code == 404
+
+
+def test_proposal_list_and_its_empty_state(
+    client: Client, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    _as(client, owner)
+    assert b"No proposals yet" in client.get("/proposals").content
+    _proposal(client, owner, django_capture_on_commit_callbacks)
+    listing = client.get("/proposals").content.decode()
+    assert "Count events" in listing
+    assert b"No merged proposals" in client.get("/proposals?state=merged").content
+
+
+def test_contract_page_shows_schema_pii_rules_and_consumers(client: Client, outsider: Any) -> None:
+    _as(client, outsider)
+    listing = client.get("/contracts")
+    assert listing.status_code == 200 and b"/contracts/events" in listing.content
+    page = client.get("/contracts/events")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "revenue" in page.context["consumers"]["metrics"]
+    assert "Freshness and SLA" in text
+    assert "/lineage/impact?node=column%3Amain.events.revenue" in text
+    assert client.get("/contracts/nope").status_code == 404
+
+
+def test_proposal_page_draws_the_numbers_diff_of_a_meaning_change(
+    client: Client, analyst: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A major change runs old and new on the warehouse: the page charts both by month."""
+    _as(client, analyst)
+    current = client.get("/metrics/revenue/edit").context["form"].initial["definition"]
+    changed = current.replace("= ''paid''", "!= ''void''")
+    assert changed != current
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/metrics/revenue/edit",
+            {"title": "Revenue: count open invoices", "definition": changed},
+        )
+    page = client.get(f"/proposals/{Proposal.objects.get().pk}")
+    numbers = page.context["checks_by_kind"]["numbers"]
+    assert numbers.status == "passed", numbers.summary
+    entry = next(m for m in numbers.details["metrics"] if m["metric"] == "revenue")
+    rows = entry["by_month"]
+    assert rows and any(r["new"] != r["old"] for r in rows)  # open invoices now count
+    spec = entry["chart"]
+    assert {d["which"] for d in spec["data"]["values"]} == {"old", "new"}
+    assert b'data-vega-spec="numbers-revenue"' in page.content
+
+
+def test_a_bad_filter_is_reported_and_the_good_ones_still_apply(
+    client: Client, outsider: Any
+) -> None:
+    response = _as(client, outsider).get("/metrics?tier=bogus&q=revenue")
+    assert response.status_code == 200
+    assert b"Some filters were ignored" in response.content
+    assert {d.name for d in response.context["page"].rows} == {"revenue", "revenue_per_event"}
+
+
+def test_actions_on_a_missing_proposal_are_404_pages(client: Client, owner: Any) -> None:
+    _as(client, owner)
+    for action in ("review", "comment", "merge", "close", "open", "checks"):
+        assert client.post(f"/proposals/99999/{action}").status_code == 404, action

@@ -1,0 +1,216 @@
+"""Web UI pages of the semantic layer through the Django test client: the metric chart (stored
+values, revisions, anomalies, expected range), SQL per dialect, explore (chart, rows, CSV,
+SQL), runs, audits and the trace page of a value; errors are pages, never 500s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from pytest_django.fixtures import Settings
+
+from registry.services.definitions import definitions_sync
+from semantic.jobs.audits import audit_run
+from semantic.jobs.compute import compute_run_create, compute_run_execute
+from semantic.models import MetricValue
+from semantic.ui_selectors import expected_band
+from semantic.warehouse.config import parse_warehouse_url
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.django_db
+END = dt.date(2026, 10, 31)
+
+
+@pytest.fixture
+def synced(db: None, tmp_path: Path, warehouse_path: Path, settings: Settings) -> Path:
+    """fixtures/ synced over a private copy of the small demo warehouse."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse_path, path)
+    settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{path}", base_dir=ROOT)
+    definitions_sync(root=ROOT / "fixtures", acting_user=None)
+    return path
+
+
+@pytest.fixture
+def computed(synced: Path) -> Path:
+    """events_tracked daily since July, first as of three days early (so late events restate
+    the last days), then in full; one day tampered to 10x and flagged by the anomaly audit."""
+    for as_of in (END - dt.timedelta(days=3), None):
+        run = compute_run_create(
+            metrics=["events_tracked"], start=dt.date(2026, 7, 1), end=END, as_of=as_of,
+            enqueue=False, acting_user=None,
+        )  # fmt: skip
+        assert compute_run_execute(run_id=run.pk).status == "succeeded"
+    day = MetricValue.objects.get(metric_name="events_tracked", period_start=dt.date(2026, 10, 28))
+    MetricValue.objects.filter(pk=day.pk).update(value=str(int(day.value) * 10))
+    audit_run(
+        metrics=["events_tracked"],
+        checks=("anomaly",),
+        now=dt.datetime(2026, 10, 31, 23, tzinfo=dt.UTC),
+    )
+    return synced
+
+
+@pytest.fixture
+def signed_in(client: Client, django_user_model: Any) -> Client:
+    client.force_login(django_user_model.objects.create_user("analyst"))
+    return client
+
+
+def _spec(response: Any, element_id: str) -> dict[str, Any]:
+    text = response.content.decode()
+    start = text.index(f'<script id="{element_id}" type="application/json">')
+    start = text.index(">", start) + 1
+    return json.loads(text[start : text.index("</script>", start)])
+
+
+def test_expected_band_is_the_seasonal_median_plus_minus_mad() -> None:
+    """Same weekday over the previous 8 weeks; fewer than 4 such days give no band."""
+    flat = [10.0] * 70
+    band = expected_band(flat, 7)
+    assert band[:28] == [None] * 28
+    low, high = band[28]  # type: ignore[misc]
+    assert low < 10.0 < high
+    assert band[35] == band[28]
+
+
+def test_metric_chart_marks_revisions_anomalies_and_the_expected_range(
+    signed_in: Client, computed: Path
+) -> None:
+    page = signed_in.get("/metrics/events_tracked")
+    assert page.status_code == 200
+    spec = _spec(page, "metric-chart-spec")
+    points = spec["data"]["values"]
+    assert len(points) == (END - dt.date(2026, 7, 1)).days + 1
+    assert any(p["revised"] for p in points)  # late events restated the last days
+    (flagged,) = [p for p in points if p["anomaly"]]
+    assert flagged["period"] == "2026-10-28"
+    assert flagged["value"] > flagged["high"]
+    assert all(p["low"] is None or p["low"] <= p["high"] for p in points)
+    # Each point carries its stored value's id: the click target of "trace this number".
+    assert MetricValue.objects.filter(pk=points[-1]["id"]).exists()
+    assert b'data-trace-url="/values/0/trace"' in page.content
+
+
+def test_metric_chart_fragment_by_grain_and_sliced_by_a_dimension(
+    signed_in: Client, computed: Path
+) -> None:
+    # Only daily values are stored: another grain falls back to the stored one.
+    weekly = signed_in.get(
+        "/metrics/events_tracked/chart?grain=week", headers={"HX-Request": "true"}
+    )
+    assert weekly.status_code == 200 and weekly.context["series"].grain == "day"
+    assert b"<html" not in weekly.content
+    sliced = signed_in.get("/metrics/events_tracked/chart?grain=day&dimension=event__event_type")
+    spec = _spec(sliced, "metric-chart-spec")
+    assert {"page_view", "login"} <= {r["slice"] for r in spec["data"]["values"]}
+    bad = signed_in.get("/metrics/events_tracked/chart?grain=day&dimension=event__nope")
+    assert bad.status_code == 200 and b"notice bad" in bad.content
+
+
+def test_metric_sql_for_a_dialect_and_a_bad_dialect(signed_in: Client, synced: Path) -> None:
+    response = signed_in.get("/metrics/revenue/sql?dialect=snowflake&grain=month")
+    assert response.status_code == 200
+    assert b"DATE_TRUNC(&#x27;MONTH&#x27;" in response.content
+    assert b"revenue@1.0" in response.content
+    # An unknown dialect falls back to the warehouse's own (the form refuses it).
+    fallback = signed_in.get("/metrics/revenue/sql?dialect=oracle9")
+    assert fallback.status_code == 200 and b"metric-sql-text" in fallback.content
+
+
+def test_metric_without_values_shows_an_empty_state(signed_in: Client, synced: Path) -> None:
+    page = signed_in.get("/metrics/mrr")
+    assert page.status_code == 200
+    assert b"No stored values for this metric yet" in page.content
+
+
+def test_explore_runs_a_query_with_chart_rows_and_sql(signed_in: Client, synced: Path) -> None:
+    empty = signed_in.get("/explore")
+    assert empty.status_code == 200 and b"Build a query on the left" in empty.content
+    response = signed_in.get(
+        "/explore?metrics=revenue&group_by=metric_time__month&group_by=invoice__status"
+        "&start_time=2026-01-01&end_time=2026-06-30&dialect=bigquery"
+    )
+    assert response.status_code == 200
+    assert response.context["columns"] == ["metric_time__month", "invoice__status", "revenue"]
+    months = [row[0] for row in response.context["rows"]]
+    assert months == sorted(months) and months[0] == "2026-01-01"
+    assert response.context["result"].dialect == "bigquery"
+    assert "TIMESTAMP_TRUNC(invoices.issued_at, MONTH)" in response.context["result"].sql
+    spec = _spec(response, "explore-chart-spec")
+    assert spec["mark"]["type"] == "line"
+
+
+def test_explore_csv_has_every_row(signed_in: Client, synced: Path) -> None:
+    url = "/explore.csv?metrics=revenue&group_by=metric_time__month"
+    response = signed_in.get(url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().strip().splitlines()
+    assert lines[0] == "metric_time__month,revenue"
+    page = signed_in.get(url.replace(".csv", ""))
+    assert len(lines) - 1 == len(page.context["rows"])
+    nothing = signed_in.get("/explore.csv")
+    assert nothing.status_code == 400
+
+
+def test_explore_errors_are_messages_not_500s(signed_in: Client, synced: Path) -> None:
+    where = signed_in.get("/explore?metrics=revenue&where=drop+table+x")
+    assert where.status_code == 200 and where.context["error"].code
+    unknown = signed_in.get("/explore?metrics=revenu")
+    assert unknown.status_code == 200 and unknown.context["form"].errors
+    dates = signed_in.get("/explore?metrics=revenue&start_time=2026-05-01&end_time=2026-01-01")
+    assert dates.status_code == 200 and "end_time" in dates.context["form"].errors
+
+
+def test_explore_group_by_options_follow_the_chosen_metrics(
+    signed_in: Client, synced: Path
+) -> None:
+    response = signed_in.get("/explore/options?metrics=revenue&metrics=mrr")
+    options = response.context["options"]["group_by"]
+    assert "metric_time__month" in options and "invoice__status" not in options
+
+
+def test_runs_audits_and_their_empty_states(signed_in: Client, computed: Path) -> None:
+    runs = signed_in.get("/runs")
+    assert runs.status_code == 200 and len(runs.context["runs"]) == 2
+    run_id = runs.context["runs"][0].pk
+    detail = signed_in.get(f"/runs/{run_id}")
+    assert detail.status_code == 200 and b"succeeded" in detail.content
+    assert signed_in.get("/runs/999999").status_code == 404
+    assert b"No compute runs match" in signed_in.get("/runs?status=failed").content
+    audits = signed_in.get("/audits?check_name=anomaly")
+    assert audits.status_code == 200 and b"events_tracked/day/2026-10-28" in audits.content
+    assert b"No audit results match" in signed_in.get("/audits?check_name=nothing").content
+
+
+def test_trace_page_shows_value_version_release_run_and_sql(
+    signed_in: Client, computed: Path
+) -> None:
+    value = MetricValue.objects.filter(metric_name="events_tracked", revision_count__gt=0).first()
+    assert value is not None
+    page = signed_in.get(f"/values/{value.pk}/trace")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "events_tracked</a> v1.0" in text and value.release.name in text
+    assert f"/runs/{value.run_id}" in text
+    assert "metric_time__day" in text  # the SQL that computes it
+    assert "late_data" in text  # its revision
+    assert 'id="trace-lineage"' in text  # the block the full trace fills
+    missing = signed_in.get("/values/999999/trace")
+    assert missing.status_code == 404 and b"click a point of its chart" in missing.content
+
+
+def test_slicing_by_a_dimension_with_many_values_draws_the_largest_ten(
+    signed_in: Client, computed: Path
+) -> None:
+    response = signed_in.get("/metrics/events_tracked/chart?grain=day&dimension=account__name")
+    assert response.status_code == 200
+    sliced = response.context["sliced"]
+    assert sliced.slices > 10
+    assert len({r["slice"] for r in sliced.rows}) == 10
+    assert b"the 10 largest of" in response.content
