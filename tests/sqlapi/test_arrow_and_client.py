@@ -126,3 +126,32 @@ def test_row_cap_is_signalled_in_the_stream_and_raised_by_the_client(servers: Se
     finally:
         web.terminate()
         web.wait(timeout=10)
+
+
+def test_masked_pii_is_the_same_pseudonym_over_sql_json_and_arrow(servers: Servers) -> None:
+    """A principal without view_pii gets pseudonyms (the salt bound on the warehouse
+    session) and the same ones through every interface."""
+    import psycopg
+
+    body = {
+        "metrics": ["signups"],
+        "group_by": ["user__email"],
+        "order_by": ["user__email"],
+        "limit": 5,
+    }
+    headers = {"Authorization": f"Bearer {servers.tenant_token}"}
+    as_json = requests.post(
+        f"{servers.http}/api/v1/query", json=body, headers=headers, timeout=60
+    ).json()
+    arrow = requests.post(
+        f"{servers.http}/api/v1/query?format=arrow", json=body, headers=headers, timeout=60
+    )
+    table = pa.ipc.open_stream(arrow.content).read_all()
+    with psycopg.connect(servers.url(user="bi", password=servers.tenant_token)) as conn:
+        over_sql = conn.execute(
+            "SELECT user__email, signups FROM metrics ORDER BY user__email LIMIT 5"
+        ).fetchall()
+    emails = [row[0] for row in as_json["rows"]]
+    assert emails and not any("@" in (e or "") for e in emails)
+    assert table.column("user__email").to_pylist() == emails
+    assert [row[0] for row in over_sql] == emails
