@@ -38,3 +38,11 @@ def audit_all() -> int:
     from semantic.jobs.audits import audit_run
 
     return len(audit_run(alert=True))
+
+
+@shared_task(acks_late=True)
+def publish_views(schema: str, release: str) -> int:
+    """Rewrites the published views of a release (on merge, when configured)."""
+    from semantic.published_views import views_publish
+
+    return len(views_publish(schema=schema, release_ref=release))

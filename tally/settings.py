@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tally.env import (
     BASE_DIR,
     VAR_DIR,
@@ -174,6 +176,18 @@ TALLY_COMPUTE_LOCK_WAIT_S = env_number("TALLY_COMPUTE_LOCK_WAIT_S", 30)
 TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
 TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
 TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
+
+# SQL API (`tally serve-sql`): most rows one statement may return (more is an error, 54000),
+# the per-statement timeout, and how many client connections are served at once.
+TALLY_SQL_ROW_CAP = int(env_number("TALLY_SQL_ROW_CAP", 1_000_000))
+TALLY_SQL_TIMEOUT_S = env_number("TALLY_SQL_TIMEOUT_S", 120)
+TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
+# POST /api/v1/query?format=arrow streams up to this many rows; the JSON answer, built in
+# memory, holds at most TALLY_QUERY_ROW_CAP (and says "truncated").
+TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000_000))
+TALLY_QUERY_ROW_CAP = int(env_number("TALLY_QUERY_ROW_CAP", 100_000))
+# Set to a schema name to rewrite `tally publish-views` views on every new release.
+TALLY_PUBLISHED_VIEWS_SCHEMA = os.environ.get("TALLY_PUBLISHED_VIEWS_SCHEMA", "").strip()
 
 # OpenLineage run events of compute runs (lineage/openlineage.py): START, COMPLETE, FAIL to an
 # HTTP endpoint (TALLY_OPENLINEAGE_URL, e.g. Marquez) or a file (TALLY_OPENLINEAGE_FILE, one

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import itertools
 from typing import Any
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from registry.api.permissions import request_token
@@ -17,8 +20,10 @@ from registry.roles import Action
 from registry.selectors import release_get
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.compile import queryable_items
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from semantic.services import manifest_for_release, saved_query_apply
+from semantic.streams import ARROW_MEDIA_TYPE, arrow_response_chunks
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 
 MAX_ITEMS = 100
@@ -105,9 +110,26 @@ class CompileApi(APIView):
         return Response(self.OutputSerializer(compiled).data)
 
 
+class ArrowStreamRenderer(renderers.BaseRenderer):
+    """Lets content negotiation pick ``?format=arrow`` / ``Accept: …arrow.stream``; the view
+    streams the body itself (a StreamingHttpResponse never reaches a renderer)."""
+
+    media_type = ARROW_MEDIA_TYPE
+    format = "arrow"
+    charset = None
+    render_style = "binary"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> Any:
+        # Only errors are rendered here; they go out as JSON.
+        return renderers.JSONRenderer().render(data)
+
+
 class QueryApi(APIView):
     access = {"POST": Action.QUERY}
     throttle_scope = "query"
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, ArrowStreamRenderer]
 
     @extend_schema_serializer(component_name="QueryOutput")
     class OutputSerializer(serializers.Serializer):
@@ -124,11 +146,15 @@ class QueryApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         query = _with_saved(data, _query(data, settings.WAREHOUSE.dialect))
+        principal = principal_for(request.user, token=request_token(request))
+        if request.accepted_renderer.format == "arrow":
+            return _arrow_response(query, data.get("release"), principal, request)
         answer = metric_query_run(
             query=query,
             release_ref=data.get("release"),
-            principal=principal_for(request.user, token=request_token(request)),
+            principal=principal,
             acting_user=request.user,
+            row_cap=settings.TALLY_QUERY_ROW_CAP,
         )
         payload = {
             "columns": list(answer.columns),
@@ -139,6 +165,25 @@ class QueryApi(APIView):
             "truncated": answer.truncated,
         }
         return Response(self.OutputSerializer(payload).data)
+
+
+def _arrow_response(
+    query: MetricQuery, release: str | None, principal: Principal, request: Request
+) -> Any:
+    body = arrow_response_chunks(
+        query=query,
+        principal=principal,
+        acting_user=request.user,
+        release_ref=release,
+        row_cap=settings.TALLY_QUERY_STREAM_ROW_CAP,
+        timeout_s=settings.TALLY_COMPUTE_TIMEOUT_S,
+    )
+    # Compile and start the query now, so that a bad query or a warehouse error is still an
+    # ordinary 400/502 JSON answer; only rows are streamed.
+    first = next(body)
+    response = StreamingHttpResponse(itertools.chain([first], body), content_type=ARROW_MEDIA_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class MetricDimensionsApi(APIView):

@@ -81,6 +81,7 @@ __all__ = [
     "TIMEOUT_MESSAGE",
     "UNAVAILABLE_HINT",
     "UNAVAILABLE_MESSAGE",
+    "CancelScope",
     "Column",
     "ColumnKind",
     "QueryResult",
@@ -111,6 +112,7 @@ ColumnKind = Literal[
 
 TIMEOUT_MESSAGE = "the query ran longer than {timeout_s:g} s and was cancelled"
 TIMEOUT_HINT = "narrow the time range or the group-by, add a limit, or raise the timeout"
+CANCELLED_MESSAGE = "the query was cancelled"
 UNAVAILABLE_MESSAGE = "cannot reach the warehouse {url}: {reason}"
 UNAVAILABLE_HINT = "check WAREHOUSE_URL and that the warehouse is running and reachable"
 
@@ -151,6 +153,31 @@ class QueryResult:
     truncated: bool
     elapsed_s: float
     row_count: int
+
+
+class CancelScope:
+    """Lets another thread interrupt the query a :func:`stream` runs (a CancelRequest of
+    the SQL API, a closed client). ``cancel()`` before the query starts interrupts it as
+    soon as it does; ``requested`` tells the caller why its query failed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._interrupt: Callable[[], None] | None = None
+        self.requested = False
+
+    def bind(self, interrupt: Callable[[], None] | None) -> None:
+        with self._lock:
+            self._interrupt = interrupt
+            requested = self.requested
+        if requested and interrupt is not None:
+            interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.requested = True
+            interrupt = self._interrupt
+        if interrupt is not None:
+            interrupt()
 
 
 def sql_hash(sql: str) -> str:
@@ -235,6 +262,7 @@ def stream(
     batch_size: int = 10_000,
     params: Params = None,
     variables: Mapping[str, str] | None = None,
+    cancel: CancelScope | None = None,
 ) -> Iterator[tuple[tuple[Column, ...], RowBatches]]:
     """Runs one query and yields its columns and an iterator of row batches.
 
@@ -252,6 +280,7 @@ def stream(
         batch_size: rows per fetch and per yielded batch (the last may be shorter).
         params: bind parameters in the driver's paramstyle.
         variables: session variables to set first (see :func:`execute`).
+        cancel: lets another thread interrupt the query (and the fetching of its rows).
 
     Yields:
         ``(columns, batches)``: a tuple of :class:`Column` and a :class:`RowBatches`.
@@ -280,6 +309,11 @@ def stream(
             raise context.unavailable(str(exc)) from exc
         except Exception as exc:
             context.reraise(session, exc)
+        if cancel is not None:
+            cancel.bind(session.interrupt)
+            # interrupt() on an idle connection does nothing: a cancel that came first wins here.
+            if cancel.requested:
+                raise WarehouseError(CANCELLED_MESSAGE, code="warehouse_cancelled")
         try:
             session.run(_strip_terminator(sql), params)
             columns = session.describe()
@@ -295,6 +329,8 @@ def stream(
         )
         yield columns, batches
     finally:
+        if cancel is not None:
+            cancel.bind(None)
         if batches is not None:
             batches._closed = True
         session.close(drained=batches is not None and batches._drained)
@@ -546,6 +582,9 @@ class _Session:
     def classify(self, exc: Exception) -> Verdict | None:
         raise NotImplementedError
 
+    def interrupt(self) -> None:
+        """Stops the running statement from another thread (best effort)."""
+
     def message(self, exc: Exception) -> str:
         return str(exc)
 
@@ -573,6 +612,10 @@ class _DuckDBSession(_Session):
     def _interrupt(self) -> None:
         # Set the flag first: the InterruptException can surface before interrupt() returns.
         self.timed_out = True
+        with suppress(Exception):
+            self.conn.interrupt()
+
+    def interrupt(self) -> None:
         with suppress(Exception):
             self.conn.interrupt()
 
@@ -626,6 +669,10 @@ class _PostgresSession(_Session):
         # JSON and UUID arrive as their text, as on the other engines.
         for type_name in ("json", "jsonb", "uuid"):
             self.conn.adapters.register_loader(type_name, TextLoader)
+
+    def interrupt(self) -> None:
+        with suppress(Exception):
+            self.conn.cancel_safe(timeout=5)
 
     def run(self, sql: str, params: Params) -> None:
         # The SETs open the transaction the named cursor needs; statement_timeout is

@@ -32,6 +32,11 @@ DJANGO_FREE = [
     "semantic.warehouse.time_spine",
     "lineage.graph",
     "lineage.sql_lineage",
+    "semantic.sqlapi.wire",
+    "semantic.sqlapi.table",
+    "semantic.sqlapi.translate",
+    "semantic.sqlapi.catalog",
+    "tally.client",
 ]
 
 

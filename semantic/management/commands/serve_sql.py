@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
+
+from semantic.sqlapi.server import ServerConfig, SqlServer, serve
+from tally.management.base import TallyCommand
+
+
+class Command(TallyCommand):
+    help = (
+        "Serve the SQL API: BI tools and SQL clients connect as to PostgreSQL "
+        "(user = a Tally user, password = its password or API token) and query tally.metrics."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=5433)
+        parser.add_argument("--tls-cert", default=None, help="PEM certificate: enables TLS")
+        parser.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if bool(opts["tls_cert"]) != bool(opts["tls_key"]):
+            raise CommandError("--tls-cert and --tls-key go together")
+        config = ServerConfig(
+            host=opts["host"],
+            port=opts["port"],
+            tls_cert=opts["tls_cert"],
+            tls_key=opts["tls_key"],
+            row_cap=settings.TALLY_SQL_ROW_CAP,
+            timeout_s=settings.TALLY_SQL_TIMEOUT_S,
+            max_connections=settings.TALLY_SQL_MAX_CONNECTIONS,
+        )
+
+        def ready(server: SqlServer) -> None:
+            tls = " (TLS)" if server.tls is not None else ""
+            self.stdout.write(f"Tally SQL API listening on {config.host}:{server.port}{tls}")
+            self.stdout.flush()
+            sys.stdout.flush()
+
+        try:
+            serve(config, ready=ready)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+        except KeyboardInterrupt:
+            pass

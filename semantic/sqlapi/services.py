@@ -1,0 +1,50 @@
+"""What the SQL API server asks of the semantic layer: the table of a release, and a
+SELECT on it compiled for the warehouse (for a principal)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.conf import settings
+from sqlglot import exp
+
+from semantic.compiler.compile import CompiledQuery
+from semantic.compiler.principal import Principal
+from semantic.services import _release_key, manifest_for_release, release_resolve
+from semantic.sqlapi.catalog import Catalog
+from semantic.sqlapi.table import SqlTable, sql_table_build
+from semantic.sqlapi.translate import MappedQuery, map_select
+from semantic.streams import metric_query_compile
+
+_catalogs: dict[tuple[int, str], Catalog] = {}
+_lock = threading.Lock()
+
+
+def sql_catalog_get(*, release_ref: str | None = None) -> Catalog:
+    """The ``tally.metrics`` table and its DuckDB catalog for a release (latest by default),
+    built once per process and release."""
+    release = release_resolve(release_ref)
+    key = _release_key(release)
+    with _lock:
+        catalog = _catalogs.get(key)
+        if catalog is None:
+            catalog = Catalog(sql_table_build(manifest_for_release(release)))
+            # Keep the current and the previous release: connections opened before a
+            # merge keep answering from the catalog they described to their client.
+            while len(_catalogs) >= 2:
+                _catalogs.pop(next(iter(_catalogs)))
+            _catalogs[key] = catalog
+    return catalog
+
+
+def sql_select_compile(
+    *, select: exp.Expr, table: SqlTable, principal: Principal | None, acting_user: Any
+) -> tuple[MappedQuery, CompiledQuery]:
+    """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
+    on behalf of the connection's principal (audited like the HTTP API's compiles)."""
+    mapped = map_select(select, table, dialect=settings.WAREHOUSE.dialect)
+    compiled = metric_query_compile(
+        query=mapped.query, principal=principal, acting_user=acting_user
+    )
+    return mapped, compiled

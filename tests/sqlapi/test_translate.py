@@ -1,0 +1,118 @@
+"""SELECT on tally.metrics → MetricQuery (Django-free), and the refusals' texts."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+
+from semantic.compiler.compile import compile_query
+from semantic.compiler.spec import MetricQuery
+from semantic.sqlapi.table import SqlTable, sql_table_build
+from semantic.sqlapi.translate import (
+    MSG_METRIC_IN_WHERE,
+    MSG_UNKNOWN_COLUMN,
+    MSG_UNSUPPORTED,
+    SqlApiError,
+    bind_parameters,
+    map_select,
+)
+from tests.semantic.conftest import fixtures_manifest
+
+
+@pytest.fixture(scope="module")
+def table() -> SqlTable:
+    return sql_table_build(fixtures_manifest())
+
+
+def mapped(sql: str, table: SqlTable, params: list[object] | None = None) -> MetricQuery:
+    tree = sqlglot.parse_one(sql, read="postgres")
+    if params is not None:
+        tree = bind_parameters(tree, params)
+    return map_select(tree, table, dialect="duckdb").query
+
+
+def test_table_has_group_by_items_at_each_grain_and_metrics(table: SqlTable) -> None:
+    """Columns: entities, dimensions, time dimensions per grain, then one per metric."""
+    names = [c.name for c in table.columns]
+    assert {f"metric_time__{g}" for g in ("day", "week", "month", "quarter", "year")} <= set(names)
+    assert table.column("revenue") is not None and table.column("revenue").role == "metric"
+    assert table.column("account__plan").filter_call == "Dimension('account__plan')"
+    assert table.column("metric_time__month").filter_call == "TimeDimension('metric_time', 'month')"
+    assert table.column("account").role == "entity"
+    assert table.column("signups").pg_type == "int8"
+    assert table.column("revenue").description == "Amount of paid invoices, by invoice issue date."
+
+
+def test_issue_example_maps_to_metricflow_query(table: SqlTable) -> None:
+    """The issue's BI query: MEASURE(), WHERE on a dimension, positional GROUP/ORDER BY."""
+    query = mapped(
+        "SELECT metric_time__month, account__plan, MEASURE(revenue) FROM metrics "
+        "WHERE account__region = 'EU' GROUP BY 1, 2 ORDER BY 1",
+        table,
+    )
+    assert query == MetricQuery(
+        metrics=("revenue",),
+        group_by=("metric_time__month", "account__plan"),
+        where=("{{ Dimension('account__region') }} = 'EU'",),
+        order_by=("metric_time__month",),
+    )
+
+
+def test_sum_and_bare_metric_forms_are_the_same_query(table: SqlTable) -> None:
+    """SUM(revenue), MEASURE(revenue) and bare revenue all mean the metric itself."""
+    forms = [
+        "SELECT tally.metrics.account__plan, SUM(revenue) FROM tally.metrics GROUP BY 1",
+        "SELECT account__plan, MEASURE(revenue) FROM metrics GROUP BY account__plan",
+        "SELECT account__plan, revenue FROM metrics",
+    ]
+    queries = {mapped(sql, table) for sql in forms}
+    assert len(queries) == 1
+
+
+def test_where_becomes_checked_filters_and_parameters_bind_as_literals(table: SqlTable) -> None:
+    """Each AND-ed condition is one filter; a parameter is a quoted literal, never SQL."""
+    query = mapped(
+        "SELECT revenue FROM metrics WHERE (account__plan IN ($1, 'pro') OR account__region = $2)"
+        " AND metric_time__day >= $3 LIMIT $4",
+        table,
+        ["x' OR 1=1 --", "EMEA", "2025-01-01", 5],
+    )
+    assert query.where == (
+        "{{ Dimension('account__plan') }} IN ('x'' OR 1=1 --', 'pro') "
+        "OR {{ Dimension('account__region') }} = 'EMEA'",
+        "{{ TimeDimension('metric_time', 'day') }} >= '2025-01-01'",
+    )
+    assert query.limit == 5
+    # The compiler accepts the filters (its own allow-list) and quotes the literal.
+    sql = compile_query(query, fixtures_manifest()).sql
+    assert "'x'' OR 1=1 --'" in sql
+
+
+def test_order_by_alias_and_metric_descending(table: SqlTable) -> None:
+    query = mapped("SELECT account__plan AS p, revenue AS r FROM metrics ORDER BY r DESC, p", table)
+    assert query.order_by == ("-revenue", "account__plan")
+
+
+@pytest.mark.parametrize(
+    ("sql", "sqlstate", "message"),
+    [
+        ("SELECT * FROM metrics", "0A000", MSG_UNSUPPORTED.format(what="SELECT *", schema="tally", table="metrics")),
+        ("SELECT revenue FROM metrics m JOIN metrics n ON TRUE", "0A000", MSG_UNSUPPORTED.format(what="JOIN", schema="tally", table="metrics")),
+        ("SELECT revenue FROM metrics GROUP BY 1 HAVING revenue > 1", "0A000", MSG_UNSUPPORTED.format(what="HAVING", schema="tally", table="metrics")),
+        ("SELECT revenue FROM metrics LIMIT 5 OFFSET 5", "0A000", MSG_UNSUPPORTED.format(what="OFFSET", schema="tally", table="metrics")),
+        ("SELECT revenue FROM (SELECT 1) AS t", "0A000", MSG_UNSUPPORTED.format(what="a subquery", schema="tally", table="metrics")),
+        ("SELECT revenue FROM metrics WHERE revenue > 1", "0A000", MSG_METRIC_IN_WHERE.format(name="revenue")),
+        ("SELECT plan FROM metrics", "42703", MSG_UNKNOWN_COLUMN.format(name="plan", schema="tally", table="metrics")),
+        ("SELECT SUM(account__plan) FROM metrics", "0A000", "SUM() of account__plan is not supported: account__plan is a group-by column"),
+        ("SELECT revenue FROM metrics GROUP BY revenue", "42803", "cannot GROUP BY metric revenue"),
+        ("SELECT revenue FROM metrics ORDER BY 3", "42P10", "position 3 is not in select list"),
+        ("SELECT upper(account__plan) FROM metrics", "42883", "function UPPER() is not supported on tally.metrics"),
+    ],
+)  # fmt: skip
+def test_refusals_name_the_construct(
+    table: SqlTable, sql: str, sqlstate: str, message: str
+) -> None:
+    """Snapshot of each refusal's SQLSTATE and text."""
+    with pytest.raises(SqlApiError) as caught:
+        mapped(sql, table)
+    assert (caught.value.sqlstate, caught.value.message) == (sqlstate, message)
