@@ -8,7 +8,9 @@ and the compiler applies its row policies. Unrestricted principals (and trusted 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
+from typing import Any
 
 from registry.models import Release
 from semantic.compiler.policies import metric_has_row_policies
@@ -24,6 +26,11 @@ MSG_STORED_VALUES = (
 HINT_STORED_VALUES = (
     "stored values are totals over every tenant; query the metric instead, row policies apply "
     "(Explore, or POST /api/v1/query)"
+)
+
+MSG_NUMBERS_HIDDEN = (
+    "numbers diff: {shown} metric(s) shown, {hidden} hidden (their stored values are totals "
+    "over every tenant)"
 )
 
 
@@ -70,3 +77,34 @@ def stored_values_hidden(*, principal: Principal | None) -> list[str]:
     return sorted(
         name for name in set(names) if not stored_values_allowed(principal=principal, metric=name)
     )
+
+
+def checks_visible(checks: Iterable[Any], *, principal: Principal | None) -> list[Any]:
+    """A proposal's checks as ``principal`` may read them. The numbers diff shows stored
+    totals over every tenant, so a restricted principal gets it without the metrics whose
+    stored values it may not read (``details.hidden`` counts them and says why). The checks
+    are copied, never changed."""
+    checks = list(checks)
+    if not _restricted(principal):
+        return checks
+    out = []
+    for check in checks:
+        metrics = (check.details or {}).get("metrics") if check.kind == "numbers" else None
+        if metrics:
+            shown = [
+                m
+                for m in metrics
+                if stored_values_allowed(principal=principal, metric=str(m.get("metric")))
+            ]
+            if len(shown) < len(metrics):
+                hidden = len(metrics) - len(shown)
+                check = copy.copy(check)
+                # The summary quotes the changes: replaced, not trimmed.
+                check.summary = MSG_NUMBERS_HIDDEN.format(shown=len(shown), hidden=hidden)
+                check.details = {
+                    **check.details,
+                    "metrics": shown,
+                    "hidden": {"count": hidden, "reason": HINT_STORED_VALUES},
+                }
+        out.append(check)
+    return out

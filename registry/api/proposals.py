@@ -11,8 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry.api.permissions import require
+from registry.api.permissions import request_token, require
 from registry.models import Proposal, Review
+from registry.permissions import principal_for
 from registry.roles import Action
 from registry.selectors import (
     proposal_checks,
@@ -35,6 +36,8 @@ from registry.services.proposals import (
     proposal_review,
     proposal_update,
 )
+from semantic.compiler.principal import Principal
+from semantic.permissions import checks_visible
 
 
 class ProposalSummaryOutput(serializers.Serializer):
@@ -112,8 +115,15 @@ class ProposalDetailOutput(serializers.Serializer):
     mergeable = serializers.BooleanField()
 
 
-def _detail(proposal: Proposal, status: int = 200) -> Response:
-    return Response(ProposalDetailOutput(proposal_overview(proposal=proposal)).data, status=status)
+def _principal(request: Request) -> Principal:
+    return principal_for(request.user, token=request_token(request))
+
+
+def _detail(proposal: Proposal, request: Request, status: int = 200) -> Response:
+    overview = proposal_overview(proposal=proposal)
+    # The numbers diff holds stored totals over every tenant: shown as the caller may read them.
+    overview["checks"] = checks_visible(overview["checks"], principal=_principal(request))
+    return Response(ProposalDetailOutput(overview).data, status=status)
 
 
 class FilesInput(serializers.Serializer):
@@ -165,7 +175,7 @@ class ProposalListApi(APIView):
             retire=args["retire"],
             open_now=not args["draft"],
         )
-        return _detail(proposal, status=201)
+        return _detail(proposal, request, status=201)
 
 
 class ProposalDetailApi(APIView):
@@ -173,7 +183,7 @@ class ProposalDetailApi(APIView):
 
     @extend_schema(responses=ProposalDetailOutput)
     def get(self, request: Request, proposal_id: int) -> Response:
-        return _detail(proposal_get(proposal_id=proposal_id))
+        return _detail(proposal_get(proposal_id=proposal_id), request)
 
 
 class RevisionChangeOutput(serializers.Serializer):
@@ -211,7 +221,7 @@ class ProposalRevisionsApi(APIView):
             acting_user=request.user,
             **data.validated_data,
         )
-        return _detail(proposal, status=201)
+        return _detail(proposal, request, status=201)
 
 
 class ProposalReviewsApi(APIView):
@@ -286,6 +296,7 @@ class ProposalChecksApi(APIView):
             proposal=proposal_get(proposal_id=proposal_id),
             revision=filters.validated_data.get("revision"),
         )
+        checks = checks_visible(checks, principal=_principal(request))
         return Response(CheckOutput(checks, many=True).data)
 
     @extend_schema(request=None, responses={202: CheckOutput(many=True)})
@@ -304,7 +315,7 @@ class ProposalOpenApi(APIView):
         proposal = proposal_open(
             proposal=proposal_get(proposal_id=proposal_id), acting_user=request.user
         )
-        return _detail(proposal)
+        return _detail(proposal, request)
 
 
 class ProposalMergeApi(APIView):
@@ -315,7 +326,7 @@ class ProposalMergeApi(APIView):
         proposal = proposal_get(proposal_id=proposal_id)
         require(request, Action.MERGE, proposal)
         proposal = proposal_merge(proposal=proposal, acting_user=request.user)
-        return _detail(proposal)
+        return _detail(proposal, request)
 
 
 class ProposalCloseApi(APIView):
@@ -334,7 +345,7 @@ class ProposalCloseApi(APIView):
             acting_user=request.user,
             **data.validated_data,
         )
-        return _detail(proposal)
+        return _detail(proposal, request)
 
 
 class ProposalRebaseApi(APIView):
@@ -345,7 +356,7 @@ class ProposalRebaseApi(APIView):
         proposal = proposal_rebase(
             proposal=proposal_get(proposal_id=proposal_id), acting_user=request.user
         )
-        return _detail(proposal)
+        return _detail(proposal, request)
 
 
 class TimelineOutput(serializers.Serializer):

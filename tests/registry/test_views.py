@@ -11,9 +11,11 @@ import pytest
 from django.test import Client
 
 from registry.models import AuditEvent, Proposal, Release
+from registry.services.access import role_grant
 from registry.services.definitions import definitions_sync
 from registry.services.proposals import SELF_REVIEW
 from semantic.ui_selectors import MSG_NO_COMPILE
+from tests.registry.factories import UserFactory
 from tests.registry.proposals_setup import METRICS_YAML, metric_yaml, write_registry
 
 pytestmark = pytest.mark.django_db
@@ -304,7 +306,16 @@ def test_proposal_page_draws_the_numbers_diff_of_a_meaning_change(
             "/metrics/revenue/edit",
             {"title": "Revenue: count open invoices", "definition": changed},
         )
-    page = client.get(f"/proposals/{Proposal.objects.get().pk}")
+    url = f"/proposals/{Proposal.objects.get().pk}"
+    # The author holds no tenant binding, and revenue's reads are row-policied: the diff of
+    # stored totals over every tenant is not hers to read (counted, with the reason).
+    hidden = client.get(url)
+    assert hidden.context["checks_by_kind"]["numbers"].details["hidden"]["count"] >= 1
+    assert b'id="numbers-hidden"' in hidden.content and b"numbers-revenue" not in hidden.content
+    # An auditor reads every tenant's totals: the page charts old and new.
+    auditor = UserFactory(username="audrey")
+    role_grant(user=auditor, role="auditor")
+    page = _as(client, auditor).get(url)
     numbers = page.context["checks_by_kind"]["numbers"]
     assert numbers.status == "passed", numbers.summary
     entry = next(m for m in numbers.details["metrics"] if m["metric"] == "revenue")

@@ -121,3 +121,28 @@ def test_values_apis_still_serve_an_auditor(
     assert client.get("/api/v1/values").json()["count"] == 7
     assert client.get(f"/api/v1/values/{computed.pk}/revisions").status_code == 200
     assert client.get(f"/api/v1/values/{computed.pk}/trace").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_restricted_principal_reads_the_numbers_diff_without_row_policied_metrics() -> None:
+    """A proposal's numbers diff quotes stored totals over every tenant: a tenant-bound
+    principal gets it without those metrics (counted, with the reason, and a summary that no
+    longer quotes them); an unrestricted one gets it as stored; the stored check is unchanged."""
+    from registry.models import ProposalCheck
+    from semantic.compiler.principal import Principal
+    from semantic.permissions import MSG_NUMBERS_HIDDEN, checks_visible
+
+    definitions_sync(root=ROOT / "fixtures", acting_user=None)
+    metrics = [{"metric": "revenue", "by_month": [{"key": "2026-01", "old": 1, "new": 2}]}]
+    numbers = ProposalCheck(kind="numbers", summary="revenue +100%", details={"metrics": metrics})
+    other = ProposalCheck(kind="impact", summary="1 downstream", details={"metrics": metrics})
+    tenant = Principal("token:bi", {"tenant_id": "t1"})
+    shown_numbers, shown_other = checks_visible([numbers, other], principal=tenant)
+    assert shown_numbers.details["metrics"] == []
+    assert shown_numbers.details["hidden"] == {"count": 1, "reason": HINT_STORED_VALUES}
+    assert shown_numbers.summary == MSG_NUMBERS_HIDDEN.format(shown=0, hidden=1)
+    assert shown_other is other  # only the numbers diff carries stored totals
+    assert numbers.details == {"metrics": metrics} and numbers.summary == "revenue +100%"
+    auditor = Principal("user:audrey", unrestricted=True)
+    assert checks_visible([numbers], principal=auditor) == [numbers]
+    assert checks_visible([numbers], principal=None) == [numbers]
