@@ -27,7 +27,6 @@ from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
 from semantic.permissions import stored_values_hidden, stored_values_require
 from semantic.services import (
     QueryAnswer,
-    compile_metric_query,
     manifest_for_release,
     release_resolve,
 )
@@ -398,12 +397,22 @@ class ValueTrace:
     revisions: list[ValueRevision]
     sql: str
     sql_error: str
+    # lineage.trace.value_trace(...).as_dict(): definitions, contracts, source columns, the
+    # upstream tree and the drill-down reads (with their first rows when asked for).
+    full: dict[str, Any] | None = None
 
 
-def value_trace_get(*, value_id: int, principal: Principal) -> ValueTrace:
-    """What the registry knows of one stored value: metric version, release, run, the SQL that
-    computed it (recompiled from the run's release; the compile cache keeps it cheap). A
-    restricted principal may not trace a value of a metric row policies narrow (403)."""
+TRACE_ROWS = 20
+
+
+def value_trace_get(*, value_id: int, principal: Principal, rows: int | None = None) -> ValueTrace:
+    """One stored value traced (lineage.trace.value_trace, as the API and CLI trace it): its
+    metric version, release, run, the SQL the run executed, definitions, contracts, source
+    columns and drill-down reads under ``principal``'s row policies and masks (their first
+    ``rows`` rows when given). A restricted principal may not trace a value of a metric row
+    policies narrow (403)."""
+    from lineage.trace import value_trace
+
     value = (
         MetricValue.objects.select_related(
             "metric_version__definition", "release", "run__release", "run__created_by"
@@ -418,22 +427,12 @@ def value_trace_get(*, value_id: int, principal: Principal) -> ValueTrace:
             hint="open a metric page and click a point of its chart",
         )
     stored_values_require(principal=principal, metrics=[value.metric_name], release=value.release)
-    run = value.run
-    sql, error = "", ""
+    revisions = list(revisions_for_value(value_id=value_id))
     try:
-        # The SQL the trusted run executed (as the trace API's compiled_sql): no principal.
-        group_by = (f"metric_time__{value.grain}", *sorted(value.slice))
-        sql = compile_metric_query(
-            query=MetricQuery(
-                metrics=(value.metric_name,),
-                group_by=group_by,
-                dialect=settings.WAREHOUSE.dialect,
-            ),
-            release_ref=run.release.name,
-        ).sql
+        full = value_trace(value_id=value_id, rows=rows, principal=principal).as_dict()
     except UserError as exc:
-        error = exc.message
-    return ValueTrace(value, run, list(revisions_for_value(value_id=value_id)), sql, error)
+        return ValueTrace(value, value.run, revisions, "", exc.message)
+    return ValueTrace(value, value.run, revisions, full["compiled"]["sql"], "", full)
 
 
 # --------------------------------------------------------------------------- metric page

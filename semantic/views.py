@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from registry.permissions import principal_for
+from registry.permissions import principal_for, user_can
 from registry.roles import Action
 from semantic.charts import explore_chart
 from semantic.compiler.spec import MetricQuery
@@ -24,6 +24,7 @@ from semantic.forms import (
     RunFilterForm,
 )
 from semantic.ui_selectors import (
+    TRACE_ROWS,
     audit_check_names,
     audit_page_list,
     explore_options_get,
@@ -247,5 +248,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @page_access(Action.VIEW_VALUES)
 def value_trace(request: HttpRequest, value_id: int) -> HttpResponse:
-    trace = value_trace_get(value_id=value_id, principal=principal_for(request.user))
+    # The drill-down's rows are a query of the warehouse: shown to those who may query.
+    rows = TRACE_ROWS if user_can(request.user, Action.QUERY) else None
+    trace = value_trace_get(value_id=value_id, principal=principal_for(request.user), rows=rows)
     return render(request, "semantic/value_trace.html", {"trace": trace})

@@ -233,7 +233,17 @@ def test_trace_page_shows_value_version_release_run_and_sql(
     assert f"/runs/{value.run_id}" in text
     assert "metric_time__day" in text  # the SQL that computes it
     assert "late_data" in text  # its revision
-    assert 'id="trace-lineage"' in text  # the block the full trace fills
+    # The full trace: source columns, definitions and contracts, the drill-down reads with
+    # their first rows (the signed-in auditor may query), and the upstream tree.
+    trace = page.context["trace"].full
+    assert trace["value"]["id"] == value.pk
+    assert "main.events.event_id" in text and "semantic_model events v1.0" in text
+    (drill,) = trace["drilldown"]
+    assert drill["exact"] and drill["rows"] and 'class="small drill-rows"' in text
+    # The rows shown are the value's: their distinct event ids count to it (all fetched).
+    if not drill["truncated"]:
+        assert len({row[0] for row in drill["rows"]}) == int(float(value.value))
+    assert 'id="trace-lineage"' in text and "compute_run" in text
     missing = signed_in.get("/values/999999/trace")
     assert missing.status_code == 404 and b"click a point of its chart" in missing.content
 
