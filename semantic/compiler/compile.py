@@ -1600,6 +1600,30 @@ def _cumulative_select(
         )
         rows = runs
     spine_source: exp.Expr = _table(spine.relation, "spine")
+    # All time, the last value of each coarser period: a running total never drops a group
+    # once it has rows, so each period's last spine day carries every group's last value.
+    # Joining only that day per period spares the join and the window over every day.
+    last_day_only = all_time and partial and grain != "day" and spec.period_agg == "last"
+    if last_day_only:
+        days = exp.column(spine.column, table="spine_days")
+        last_days = (
+            exp.select(exp.Max(this=days.copy()).as_(spine.column, copy=False))
+            .from_(_table(spine.relation, "spine_days"), copy=False)
+            .group_by(_trunc(days.copy(), grain), copy=False)
+        )
+        if query.start_time or query.end_time:
+            first = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+            last = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+            low, high = _period_bounds(first, last, grain)
+            if query.start_time:
+                last_days = last_days.where(
+                    exp.GTE(this=days.copy(), expression=_timestamp_literal(low)), copy=False
+                )
+            if query.end_time:
+                last_days = last_days.where(
+                    exp.LTE(this=days.copy(), expression=_timestamp_literal(high)), copy=False
+                )
+        spine_source = last_days.subquery("spine", copy=False)
     if spec.window or spec.grain_to_date:
         # Each spine day's window bounds are computed once per day, in a derived spine, as
         # timestamps like row_day: bounds computed inside the join condition are evaluated
@@ -1676,7 +1700,7 @@ def _cumulative_select(
             outputs.append(exp.column(item.column, table="daily").as_(item.column, copy=False))
     for leaf in leaves:
         value = exp.column(leaf.alias, table="daily")
-        if grain == "day":
+        if grain == "day" or last_day_only:
             outputs.append(value.as_(leaf.alias, copy=False))
             continue
         frame = exp.WindowSpec(
@@ -1701,7 +1725,7 @@ def _cumulative_select(
             )
         outputs.append(window_value.as_(leaf.alias, copy=False))
     final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
-    return final.distinct(copy=False) if grain != "day" else final
+    return final.distinct(copy=False) if grain != "day" and not last_day_only else final
 
 
 def _unbounded(query: MetricQuery) -> MetricQuery:

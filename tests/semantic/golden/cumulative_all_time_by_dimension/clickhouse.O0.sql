@@ -4,20 +4,25 @@
 -- test: tests/semantic/golden/test_golden.py
 -- tally release r1: accounts_created_to_date@1.0
 WITH agg_0_accounts AS (
-  SELECT DISTINCT
+  SELECT
     dateTrunc('MONTH', daily.spine_day) AS metric_time__month,
     daily.account__plan AS account__plan,
-    LAST_VALUE(daily.new_accounts__all_last) OVER (
-      PARTITION BY dateTrunc('MONTH', daily.spine_day), daily.account__plan
-      ORDER BY daily.spine_day
-      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-    ) AS new_accounts__all_last
+    daily.new_accounts__all_last AS new_accounts__all_last
   FROM (
     SELECT
       spine.date_day AS spine_day,
       source_rows.account__plan,
       MAX(source_rows.value_0) AS new_accounts__all_last
-    FROM main.time_spine AS spine
+    FROM (
+      SELECT
+        MAX(spine_days.date_day) AS date_day
+      FROM main.time_spine AS spine_days
+      WHERE
+        spine_days.date_day >= CAST('2026-01-01 00:00:00' AS Nullable(DateTime))
+        AND spine_days.date_day <= CAST('2026-06-30 00:00:00' AS Nullable(DateTime))
+      GROUP BY
+        dateTrunc('MONTH', spine_days.date_day)
+    ) AS spine
     INNER JOIN (
       SELECT
         row_day,
