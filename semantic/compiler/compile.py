@@ -1605,11 +1605,11 @@ def _cumulative_select(
     # Joining only that day per period spares the join and the window over every day.
     last_day_only = all_time and partial and grain != "day" and spec.period_agg == "last"
     if last_day_only:
-        days = exp.column(spine.column, table="spine_days")
+        spine_days = exp.column(spine.column, table="spine_days")
         last_days = (
-            exp.select(exp.Max(this=days.copy()).as_(spine.column, copy=False))
+            exp.select(exp.Max(this=spine_days.copy()).as_(spine.column, copy=False))
             .from_(_table(spine.relation, "spine_days"), copy=False)
-            .group_by(_trunc(days.copy(), grain), copy=False)
+            .group_by(_trunc(spine_days.copy(), grain), copy=False)
         )
         if query.start_time or query.end_time:
             first = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
@@ -1617,11 +1617,11 @@ def _cumulative_select(
             low, high = _period_bounds(first, last, grain)
             if query.start_time:
                 last_days = last_days.where(
-                    exp.GTE(this=days.copy(), expression=_timestamp_literal(low)), copy=False
+                    exp.GTE(this=spine_days.copy(), expression=_timestamp_literal(low)), copy=False
                 )
             if query.end_time:
                 last_days = last_days.where(
-                    exp.LTE(this=days.copy(), expression=_timestamp_literal(high)), copy=False
+                    exp.LTE(this=spine_days.copy(), expression=_timestamp_literal(high)), copy=False
                 )
         spine_source = last_days.subquery("spine", copy=False)
     if spec.window or spec.grain_to_date:
