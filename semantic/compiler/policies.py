@@ -112,7 +112,26 @@ def _parse_policy_filter_cached(text: str, location: str) -> ParsedWhere:
     return _parse_policy_filter(text, location)
 
 
+# dbt renders Jinja in every YAML string it reads, config.meta included, and knows neither
+# Dimension() there nor principal: a policy wrapped in {% raw %} … {% endraw %} reaches dbt as
+# plain text, so the same files parse in dbt/MetricFlow and in Tally.
+RAW_BLOCK = re.compile(r"^\s*\{%-?\s*raw\s*-?%\}(.*)\{%-?\s*endraw\s*-?%\}\s*$", re.S)
+
+
+def unwrap_raw(text: str) -> str:
+    """The text inside a ``{% raw %} … {% endraw %}`` wrapper, or the text as it is.
+
+    Example:
+        >>> unwrap_raw("{% raw %}{{ principal.tenant_id }}{% endraw %}")
+        '{{ principal.tenant_id }}'
+    """
+    match = RAW_BLOCK.match(text)
+    return match.group(1) if match else text
+
+
 def _parse_policy_filter(text: Any, location: str) -> ParsedWhere:
+    if isinstance(text, str):
+        text = unwrap_raw(text)
     if not isinstance(text, str) or not text.strip():
         raise _policy_error(location, "filter must be a non-empty text")
     # Parenthesised so that ``x IN {{ principal.regions }}`` parses as an IN list; any other

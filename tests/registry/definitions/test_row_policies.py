@@ -10,7 +10,9 @@ from tests.conftest import ROOT
 
 GOOD_POLICY = (
     "            - entity: account\n"
-    "              filter: \"{{ Dimension('account__tenant_id') }} = {{ principal.tenant_id }}\"\n"
+    "              # {% raw %}: dbt renders Jinja in config.meta; Tally reads the text inside.\n"
+    "              filter: \"{% raw %}{{ Dimension('account__tenant_id') }} = "
+    '{{ principal.tenant_id }}{% endraw %}"\n'
 )
 
 
@@ -81,3 +83,25 @@ def test_an_unknown_mask_mode_in_a_contract_is_refused(tmp_path: Path) -> None:
     errors = load_project(root).issues.errors
     assert [e.code for e in errors] == ["bad_mask"]
     assert errors[0].hint == "did you mean 'hash'?"
+
+
+def test_the_fixture_policies_pass_through_dbts_jinja_rendering_unchanged() -> None:
+    """dbt renders every YAML string with Jinja (StrictUndefined: Dimension and principal are
+    unknown to it); a {% raw %} policy comes out as the text Tally reads, so the same files
+    parse in dbt/MetricFlow and in Tally."""
+    import jinja2
+    import yaml
+
+    from semantic.compiler.policies import unwrap_raw
+    from tests.conftest import ROOT
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    seen = 0
+    for path in sorted((ROOT / "fixtures" / "semantic_models").glob("*.yml")):
+        for model in yaml.safe_load(path.read_text()).get("semantic_models", []):
+            meta = (model.get("config") or {}).get("meta") or {}
+            for policy in (meta.get("tally") or {}).get("row_policies", []):
+                text = policy["filter"]
+                assert env.from_string(text).render() == unwrap_raw(text) != text
+                seen += 1
+    assert seen
