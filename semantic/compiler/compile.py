@@ -1611,18 +1611,8 @@ def _cumulative_select(
             .from_(_table(spine.relation, "spine_days"), copy=False)
             .group_by(_trunc(spine_days.copy(), grain), copy=False)
         )
-        if query.start_time or query.end_time:
-            first = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
-            last = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
-            low, high = _period_bounds(first, last, grain)
-            if query.start_time:
-                last_days = last_days.where(
-                    exp.GTE(this=spine_days.copy(), expression=_timestamp_literal(low)), copy=False
-                )
-            if query.end_time:
-                last_days = last_days.where(
-                    exp.LTE(this=spine_days.copy(), expression=_timestamp_literal(high)), copy=False
-                )
+        for bound in _spine_day_range(spine_days, query, grain):
+            last_days = last_days.where(bound, copy=False)
         spine_source = last_days.subquery("spine", copy=False)
     if spec.window or spec.grain_to_date:
         # Each spine day's window bounds are computed once per day, in a derived spine, as
@@ -1676,18 +1666,8 @@ def _cumulative_select(
         on=on,
         kind="INNER",
     )
-    if query.start_time or query.end_time:
-        start_day = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
-        end_day = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
-        low, high = _period_bounds(start_day, end_day, grain)
-        if query.start_time:
-            daily = daily.where(
-                exp.GTE(this=spine_day.copy(), expression=_timestamp_literal(low)), copy=False
-            )
-        if query.end_time:
-            daily = daily.where(
-                exp.LTE(this=spine_day.copy(), expression=_timestamp_literal(high)), copy=False
-            )
+    for bound in _spine_day_range(spine_day, query, grain):
+        daily = daily.where(bound, copy=False)
     daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False)
 
     period = _trunc(exp.column("spine_day", table="daily"), grain)
@@ -1726,6 +1706,21 @@ def _cumulative_select(
         outputs.append(window_value.as_(leaf.alias, copy=False))
     final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
     return final.distinct(copy=False) if grain != "day" and not last_day_only else final
+
+
+def _spine_day_range(day: exp.Expr, query: MetricQuery, grain: str) -> list[exp.Expr]:
+    """Bounds of spine days to the query's time range, widened to whole ``grain`` periods."""
+    if not (query.start_time or query.end_time):
+        return []
+    first = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+    last = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+    low, high = _period_bounds(first, last, grain)
+    bounds: list[exp.Expr] = []
+    if query.start_time:
+        bounds.append(exp.GTE(this=day.copy(), expression=_timestamp_literal(low)))
+    if query.end_time:
+        bounds.append(exp.LTE(this=day.copy(), expression=_timestamp_literal(high)))
+    return bounds
 
 
 def _unbounded(query: MetricQuery) -> MetricQuery:
