@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars
 import pyarrow as pa
 import pytest
 import requests
@@ -62,12 +63,10 @@ def test_arrow_errors_are_json_with_a_code(servers: Servers) -> None:
 
 def test_client_returns_pandas_and_polars_frames(servers: Servers) -> None:
     """Tally(...).query gives a DataFrame; compile, metrics and dimensions answer."""
-    pytest.importorskip("pandas")
     client = Tally(servers.http, servers.token)
     frame = client.query(**QUERY)
     assert list(frame.columns) == QUERY["group_by"] + QUERY["metrics"]
     assert len(frame) > 10 and frame["revenue"].dtype == "float64"
-    polars = pytest.importorskip("polars")
     assert isinstance(client.query(metrics=["revenue"], frame="polars"), polars.DataFrame)
     compiled = client.compile(
         metrics=["revenue"], group_by=["metric_time__month"], dialect="snowflake"

@@ -11,8 +11,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pandas
 import psycopg
 import pytest
+import sqlalchemy
 
 from tests.conftest import run_tally
 from tests.sqlapi.conftest import PASSWORD, USER, Servers, start_sql_server, stop
@@ -95,7 +97,6 @@ def test_psycopg_extended_protocol_with_parameters(servers: Servers) -> None:
 
 def test_sqlalchemy_reflects_tables_and_columns(servers: Servers) -> None:
     """SQLAlchemy's PostgreSQL dialect connects and reflects tally.metrics with comments."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     engine = sqlalchemy.create_engine(
         servers.url().replace("postgresql://", "postgresql+psycopg://")
     )
@@ -115,8 +116,6 @@ def test_sqlalchemy_reflects_tables_and_columns(servers: Servers) -> None:
 
 def test_pandas_read_sql_returns_a_dataframe(servers: Servers) -> None:
     """pandas.read_sql through SQLAlchemy gets typed columns."""
-    pandas = pytest.importorskip("pandas")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
     engine = sqlalchemy.create_engine(
         servers.url().replace("postgresql://", "postgresql+psycopg://")
     )
