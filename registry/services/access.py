@@ -259,6 +259,34 @@ def _service_user(service: str) -> Any:
     return user
 
 
+MSG_WIDER_BINDING = (
+    "a token cannot see more than its user: {what} differs from your own row-policy attributes"
+)
+
+
+def _own_binding_check(user: Any, *, tenant: str, attributes: dict[str, Any]) -> None:
+    """A person's own token may narrow what its user sees, never widen it: a restricted user
+    can bind a token only to the tenant and attribute values of their own profile (the token's
+    binding overrides the profile's in the principal). Unrestricted users and token managers
+    may bind any tenant, which only narrows what they see."""
+    from registry.permissions import principal_for, user_can
+
+    if not (tenant or attributes) or user_can(user, Action.MANAGE_TOKENS):
+        return
+    own = principal_for(user)
+    if own.unrestricted:
+        return
+    wanted = {**attributes, **({"tenant_id": tenant} if tenant else {})}
+    for key, value in wanted.items():
+        if own.attributes.get(key) != value:
+            raise PermissionDenied(
+                MSG_WIDER_BINDING.format(what="tenant" if key == "tenant_id" else repr(key)),
+                code="forbidden",
+                location="tenant" if key == "tenant_id" else "attributes",
+                hint="leave the binding out (the token takes your profile's), or ask an admin",
+            )
+
+
 @transaction.atomic(durable=True)
 def token_create(
     *,
@@ -299,6 +327,7 @@ def token_create(
                     location="scopes",
                     hint="drop those scopes, or ask an admin for a role that allows them",
                 )
+            _own_binding_check(acting_user, tenant=tenant, attributes=attributes or {})
     if tenant and len(tenant) > 100:
         raise UserError("tenant is longer than 100 characters", code="invalid", location="tenant")
     prefix = secrets.token_hex(6)

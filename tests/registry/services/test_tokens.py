@@ -258,3 +258,26 @@ def test_a_service_token_has_only_its_own_attributes(django_user_model: Any) -> 
     assert not principal.unrestricted and not principal.view_pii
     assert created.token.user.username == "svc.powerbi-eu"
     assert not created.token.user.has_usable_password()
+
+
+def test_a_persons_own_token_may_narrow_but_never_widen_their_binding(
+    client: Client, analyst: Any, django_user_model: Any
+) -> None:
+    """A tenant-bound analyst cannot mint a token for another tenant (or other attribute
+    values) to read rows her profile does not allow; her own tenant is fine; an unrestricted
+    user may bind a token to any tenant, which only narrows what it sees."""
+    from registry.services.access import MSG_WIDER_BINDING, access_profile_set
+
+    access_profile_set(user=analyst, attributes={"tenant_id": "t1", "regions": ["EU"]})
+    for binding in ({"tenant": "t2"}, {"attributes": {"regions": ["EU", "US"]}}):
+        with pytest.raises(PermissionDenied) as refused:
+            token_create(acting_user=analyst, user=analyst, scopes="query", **binding)
+        assert refused.value.message.startswith(MSG_WIDER_BINDING.split("{")[0])
+    assert not ApiToken.objects.filter(user=analyst).exists()
+    same = token_create(acting_user=analyst, user=analyst, scopes="query", tenant="t1")
+    assert principal_for(analyst, token=same.token).attributes["tenant_id"] == "t1"
+    governor = django_user_model.objects.create_user("gov")
+    role_grant(user=governor, role="governance")
+    narrowed = token_create(acting_user=governor, user=governor, scopes="query", tenant="t2")
+    principal = principal_for(governor, token=narrowed.token)
+    assert principal.attributes["tenant_id"] == "t2" and not principal.unrestricted
