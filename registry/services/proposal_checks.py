@@ -621,12 +621,23 @@ def _jsonable(value: Any) -> Any:
 def proposal_checks_rerun(*, proposal: Proposal, acting_user: Any) -> list[ProposalCheck]:
     """Resets the current revision's checks to pending and runs them again (also the ones a
     lost worker left running); refused once the proposal is merged or closed."""
-    from registry.services.proposals import UNMERGED, _enqueue_checks, _lock, _require_state
+    from registry.services.proposals import (
+        UNMERGED,
+        _enqueue_checks,
+        _lock,
+        _may_manage,
+        _require_state,
+    )
 
     if not getattr(acting_user, "pk", None):
         raise PermissionDenied("sign in to re-run checks", code="not_authenticated")
     proposal = _lock(proposal)
     _require_state(proposal, UNMERGED, "re-checked")
+    # The checks query the warehouse: as for closing, only the author or a reviewer.
+    if not _may_manage(acting_user, proposal):
+        raise PermissionDenied(
+            "only the author or a reviewer can re-run the checks", code="not_allowed"
+        )
     ProposalCheck.objects.filter(proposal=proposal, revision=proposal.revision).update(
         status=Status.PENDING, summary="", details={}, started_at=None, finished_at=None
     )

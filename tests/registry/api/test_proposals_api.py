@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from registry.services.access import role_grant
 from tests.registry.proposals_setup import metric_yaml
 
 pytestmark = pytest.mark.django_db
@@ -205,7 +206,7 @@ def test_list_filters_by_state_in_constant_queries(
 
 
 def test_revisions_and_check_reruns_through_the_api(
-    client: Client, owner: Any, django_capture_on_commit_callbacks: Any
+    client: Client, owner: Any, django_capture_on_commit_callbacks: Any, django_user_model: Any
 ) -> None:
     capture = django_capture_on_commit_callbacks
     pid = _create(_as(client, owner), capture)["proposal"]["id"]
@@ -228,6 +229,12 @@ def test_revisions_and_check_reruns_through_the_api(
     checks = client.get(f"/api/v1/proposals/{pid}/checks").json()
     assert {c["revision"] for c in checks} == {2}
     assert {c["kind"]: c["status"] for c in checks}["validation"] == "passed"
+    # An editor who neither wrote nor reviews it may not make it query the warehouse again.
+    stranger = django_user_model.objects.create_user("edna")
+    role_grant(user=stranger, role="editor", domain="product")
+    denied = _as(client, stranger).post(f"/api/v1/proposals/{pid}/checks")
+    assert (denied.status_code, denied.json()["error"]["code"]) == (403, "not_allowed")
+    _as(client, owner)
     closed = client.post(f"/api/v1/proposals/{pid}/close", {"reason": "x"})
     assert closed.json()["proposal"]["state"] == "closed"
     refused = client.post(f"/api/v1/proposals/{pid}/checks")
