@@ -292,6 +292,7 @@ def proposal_create(
     proposal.full_clean()
     proposal.save()
     _write_changes(proposal, items)
+    _require_propose_in_domains(acting_user, proposal)
     _audit(proposal, acting_user, "create", changes=_summary(items))
     if open_now:
         _enqueue_checks(proposal)
@@ -373,6 +374,7 @@ def proposal_update(
         proposal.state = Proposal.State.OPEN
     proposal.save(update_fields=["revision", "state", "updated_at"])
     _write_changes(proposal, items)
+    _require_propose_in_domains(acting_user, proposal)
     _audit(proposal, acting_user, "update", changes=_summary(items))
     if proposal.state != Proposal.State.DRAFT:
         _enqueue_checks(proposal)
@@ -504,6 +506,15 @@ def proposal_comment(
     )
     _audit(proposal, acting_user, "comment", definition=definition, field_path=field_path)
     return comment
+
+
+def _require_propose_in_domains(user: Any, proposal: Proposal) -> None:
+    """Proposing needs the propose action in the domain of every changed definition (its new
+    and its released one); a refusal rolls the whole write back."""
+    from registry.permissions import access_require
+    from registry.roles import Action
+
+    access_require(user, Action.PROPOSE, obj=proposal)
 
 
 def _may_manage(user: Any, proposal: Proposal) -> bool:

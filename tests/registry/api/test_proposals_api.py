@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from registry.services.access import role_grant
+from tests.conftest import ROOT
 from tests.registry.proposals_setup import metric_yaml
 
 pytestmark = pytest.mark.django_db
@@ -239,3 +240,33 @@ def test_revisions_and_check_reruns_through_the_api(
     assert closed.json()["proposal"]["state"] == "closed"
     refused = client.post(f"/api/v1/proposals/{pid}/checks")
     assert (refused.status_code, refused.json()["error"]["code"]) == (400, "proposal_not_open")
+
+
+def test_proposing_needs_propose_in_the_changed_definitions_domain(
+    client: Client, fixtures_registry: None, django_user_model: Any
+) -> None:
+    """An editor of growth may not propose a change to a revenue metric through the API (as
+    the UI's edit page refuses it); nothing is written; in growth the same editor may."""
+    from registry.models import Proposal
+
+    editor = django_user_model.objects.create_user("eddie")
+    role_grant(user=editor, role="editor", domain="growth")
+    revenue = (ROOT / "fixtures" / "metrics" / "revenue.yml").read_text()
+    changed = revenue.replace("Amount of paid invoices", "Amount of paid invoices (edited)", 1)
+    assert changed != revenue
+    denied = _as(client, editor).post(
+        "/api/v1/proposals",
+        {"title": "edit revenue", "files": {"revenue.yml": changed}},
+        content_type="application/json",
+    )
+    assert denied.status_code == 403, denied.json()
+    assert "revenue" in denied.json()["error"]["message"]
+    assert not Proposal.objects.exists()
+    growth = (ROOT / "fixtures" / "metrics" / "growth.yml").read_text()
+    edited = growth.replace("description: ", "description: (edited) ", 1)
+    created = client.post(
+        "/api/v1/proposals",
+        {"title": "edit growth", "files": {"growth.yml": edited}},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.json()
