@@ -95,7 +95,11 @@ def require_service(name: str) -> None:
     if service_reachable(name):
         return
     host, port = SERVICES[name]
-    message = f"{name} is not reachable on {host}:{port}"
+    unavailable(f"{name} is not reachable on {host}:{port}")
+
+
+def unavailable(message: str) -> None:
+    """Something a test needs is missing: skip locally, fail under CI=true (never skip)."""
     if IN_CI:
         pytest.fail(f"{message} (CI=true: a test never skips for a missing service)")
     pytest.skip(message)

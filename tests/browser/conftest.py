@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
-from tests.conftest import IN_CI, ROOT
+from tests.conftest import ROOT, unavailable
 
 # Playwright's sync API runs an asyncio loop in this thread; Django then refuses ORM calls
 # from it (SynchronousOnlyOperation) although they are plain blocking calls here.
@@ -29,26 +30,16 @@ PASSWORD = "browser-test-pw"
 END = dt.date(2026, 10, 31)
 
 
-def _unavailable(message: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: a browser test never skips)")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[test]')")
     if not Path(CHROMIUM).exists():
-        _unavailable(f"{CHROMIUM} is missing (./dev test installs it: apt-get install chromium)")
+        unavailable(f"{CHROMIUM} is missing (./dev test installs it: apt-get install chromium)")
     manager = sync_playwright().start()
     try:
         try:
             instance = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         except Exception as exc:  # the launch error names what is wrong with the binary
-            _unavailable(f"chromium did not start: {exc}")
+            unavailable(f"chromium did not start: {exc}")
         yield instance
         instance.close()
     finally:

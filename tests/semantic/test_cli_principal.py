@@ -72,7 +72,9 @@ def _tenants(env: dict[str, str]) -> list[tuple[str, int]]:
 
 def test_query_as_a_tenant_sees_only_its_rows(env: dict[str, str]) -> None:
     """--principal-attr tenant_id=… returns that tenant's signups only, grouped by tenant."""
-    for tenant, users in _tenants(env):
+    tenants = _tenants(env)
+    assert len(tenants) == 2
+    for tenant, users in tenants:
         result = run_tally(
             "query", "--metrics", "signups", "--group-by", "account__tenant_id",
             "--principal-attr", f"tenant_id={tenant}", "--format", "json", env=env,

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 import sqlglot
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from registry.definitions.project import load_project
@@ -260,7 +260,9 @@ def test_each_tenant_gets_exactly_its_hand_filtered_rows(
         expected = _run(by_hand[tenant], plain)
         assert _run(duck, secured) == expected, f"{case} leaks for {tenant}"
         seen.append(expected)
-    assert seen[0] != seen[1] or not any(seen[0]), "the two tenants should see different data"
+    # Non-vacuous: each tenant sees rows, and not the same ones.
+    assert any(seen[0]) and any(seen[1]), f"{case}: a tenant saw no rows, nothing was compared"
+    assert seen[0] != seen[1], "the two tenants should see different data"
 
 
 def test_a_principal_without_a_tenant_gets_no_rows(
@@ -511,7 +513,7 @@ def test_any_query_for_a_tenant_equals_the_hand_filtered_result(
     try:
         plain = compile_query(query, MANIFEST)
     except QueryError:
-        return
+        reject()  # Hypothesis fails as Unsatisfiable if it never finds a valid query
     secured = compile_query(query, MANIFEST, principal=_as(tenant, view_pii=True))
     assert _run(duck, secured) == _run(by_hand[tenant], plain)
     for dialect in DIALECTS:
