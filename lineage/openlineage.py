@@ -68,7 +68,6 @@ OUTPUT_FIELDS = (
     ("value", "VARCHAR", "exact decimal text of the metric value"),
 )
 ENDED = {ComputeRun.Status.SUCCEEDED: RunState.COMPLETE, ComputeRun.Status.FAILED: RunState.FAIL}
-RUN_NODE_PREFIX = "compute_run:"
 # A lineage server that is down must not hold a compute run up for long: two quick retries
 # (the client's default is five with backoff, ~10 s per event).
 HTTP_RETRY = {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.2,

@@ -10,7 +10,6 @@ decisions to ``user.has_perm`` and templates (``{% has_perm %}``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,10 +253,6 @@ def review_teams_of(user: Any) -> set[str]:
     if grants.filter(role__in=[Role.GOVERNANCE, Role.ADMIN]).exists() or user.is_superuser:
         teams.add(governance_team())
     return teams
-
-
-def grant_labels(grants: Iterable[RoleGrant]) -> list[str]:
-    return [f"{g.role}@{g.domain.slug}" if g.domain_id else g.role for g in grants]
 
 
 # --------------------------------------------------------------------------- rules (has_perm)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from django.db.models import Count, F, Q, QuerySet
 
 from registry import rights
 from registry.definitions.changes import classify_change, diff_specs
+from registry.definitions.export import dump_yaml
 from registry.models import (
     Definition,
     DefinitionVersion,
@@ -168,7 +168,8 @@ def spec_as_yaml(kind: str, spec: dict[str, Any] | None) -> str:
         body = {"semantic_models": [spec]}
     elif kind == Kind.SAVED_QUERY:
         body = {"saved_queries": [spec]}
-    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+    # As `tally export` writes it (multi-line filters as block scalars).
+    return dump_yaml(body)
 
 
 def definition_page_get(*, kind: str, name: str, user: Any) -> DefinitionPage:

@@ -29,11 +29,6 @@ _context: contextvars.ContextVar[AccessContext] = contextvars.ContextVar(
 )
 
 
-def access_context_get() -> AccessContext:
-    """The access context of the current request (empty outside one)."""
-    return _context.get()
-
-
 def access_context_bind(**changes: Any) -> contextvars.Token[AccessContext]:
     """Sets fields of the current context; returns the token that restores the old one."""
     return _context.set(replace(_context.get(), **changes))

@@ -57,7 +57,7 @@ from semantic.compiler.dialects import render
 from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
 from semantic.compiler.policies import SecuredSelect, secure_select
 from semantic.compiler.principal import Principal
-from semantic.compiler.spec import DIALECTS, MAX_LIMIT
+from semantic.compiler.spec import MAX_LIMIT
 from tally.errors import QueryError
 
 MEASURE_COLUMN = "measure_value"
@@ -479,8 +479,3 @@ def _cumulative_days(
 def _conversion_of(manifest: Manifest, metric: str) -> dict[str, str]:
     params = manifest.metrics[metric].params.get("conversion_type_params") or {}
     return {"entity": str(params.get("entity")), "window": str(params.get("window") or "ever")}
-
-
-def is_dialect(name: str) -> bool:
-    """Whether the compiler renders ``name`` (the drill-down's ``dialect`` argument)."""
-    return name in DIALECTS

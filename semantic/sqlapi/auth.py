@@ -1,4 +1,4 @@
-"""Who a SQL API connection is: ``authenticate(user, password) -> Principal``.
+"""Who a SQL API connection is: ``authenticate_connection(user, password) -> Identity``.
 
 The server calls this once, at the startup message, with the user name and the password
 the client sent (cleartext inside the connection: use TLS outside localhost).
@@ -63,9 +63,3 @@ def authenticate_connection(user: str, password: str) -> Identity:
     if not user_can(account, Action.QUERY, token=token):
         raise NotAllowed(MSG_NO_QUERY.format(user=user))
     return Identity(principal_for(account, token=token), account, token)
-
-
-def authenticate(user: str, password: str) -> Principal:
-    """The principal of a user name and password (a Tally API token, or the user's own
-    password), or AuthenticationFailed / NotAllowed."""
-    return authenticate_connection(user, password).principal
