@@ -307,9 +307,7 @@ def value_trace(
         limit=rows,
         principal=principal,
     )
-    drilldown = tuple(
-        _drill(part, dialect or run_dialect, rows=rows, run_dialect=run_dialect) for part in parts
-    )
+    drilldown = tuple(_drill(part, dialect or run_dialect, rows=rows) for part in parts)
 
     _, graph = lineage_graph_get(release_ref=release.name)
     metric_node = metric_id(name, manifest.metrics[name].version)
@@ -377,20 +375,24 @@ def _sql_matches_run(
     return sql_hash("\n".join(hashes)) == run.sql_hash
 
 
-def _drill(part: DrillDownPart, dialect: str, *, rows: int | None, run_dialect: str) -> DrillDown:
-    sql = part.sql(dialect)
+def _drill(part: DrillDownPart, dialect: str, *, rows: int | None) -> DrillDown:
+    from semantic.compiler.dialects import render
+
+    shown = part.secured(dialect)
+    sql = render(shown.tree.copy(), dialect, pretty=True)
     if rows is None:
         return DrillDown(part, sql, dialect)
+    from semantic.services import session_variables
     from semantic.warehouse.execute import execute
 
     warehouse = settings.WAREHOUSE
     # The rows come from the configured warehouse, in its own dialect, whatever was asked
-    # for display.
-    secured = part.secured(warehouse.dialect)
-    # The salt of PII masks is a session variable, set here and never part of the SQL shown.
-    variables = {"tally_pii_salt": settings.TALLY_PII_SALT} if secured.parameters else None
-    result = execute(warehouse, part.sql(warehouse.dialect), timeout_s=60,
-                     row_cap=max(rows, 1), variables=variables)  # fmt: skip
+    # for display; the PII salt is a session variable, never part of the SQL shown.
+    same = warehouse.dialect == dialect
+    secured = shown if same else part.secured(warehouse.dialect)
+    run_sql = sql if same else render(secured.tree.copy(), warehouse.dialect, pretty=True)
+    result = execute(warehouse, run_sql, timeout_s=60, row_cap=max(rows, 1),
+                     variables=session_variables(secured) or None)  # fmt: skip
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows

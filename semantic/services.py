@@ -16,6 +16,7 @@ from registry.models import Release, ReleaseItem
 from registry.selectors import release_get
 from semantic.compiler.compile import CompiledQuery, compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.policies import SALT_NAME, SecuredSelect
 from semantic.compiler.principal import Principal
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
@@ -130,10 +131,10 @@ def compile_metric_query(
     return compiled
 
 
-def session_variables(compiled: CompiledQuery) -> dict[str, str]:
-    """The values of the session variables a compiled query reads (the PII salt), for the
-    executor to bind; never shown or logged."""
-    return {"tally_pii_salt": settings.TALLY_PII_SALT} if compiled.parameters else {}
+def session_variables(compiled: CompiledQuery | SecuredSelect) -> dict[str, str]:
+    """The values of the session variables a compiled (or secured) query reads (the PII
+    salt), for the executor to bind; never shown or logged."""
+    return {SALT_NAME: settings.TALLY_PII_SALT} if compiled.parameters else {}
 
 
 @dataclass(frozen=True)

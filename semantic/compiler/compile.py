@@ -1088,7 +1088,7 @@ def compile_query(
         release=manifest.release,
         versions={m: manifest.metrics[m].version for m in query.metrics},
         timings=timings,
-        parameters=("tally_pii_salt",) if access is not None and access.masked else (),
+        parameters=access.parameters if access is not None else (),
     )
 
 

@@ -352,6 +352,11 @@ class Access:
         return not self.principal.unrestricted
 
     @property
+    def parameters(self) -> tuple[str, ...]:
+        """The session variables the secured SQL reads: the salt once a hash mask is in it."""
+        return (SALT_NAME,) if self.masked else ()
+
+    @property
     def masks(self) -> bool:
         return not self.principal.view_pii
 
@@ -631,7 +636,7 @@ def secure_select(
     access = Access(manifest, principal, dialect, mask_default)
     _refuse_star_over_pii(tree, access)
     secured = secure_tables(mask_columns(tree.copy(), access), access)
-    return SecuredSelect(secured, ("tally_pii_salt",) if access.masked else ())
+    return SecuredSelect(secured, access.parameters)
 
 
 def _metric_family(manifest: Manifest, metric: str) -> tuple[set[str], bool]:
