@@ -1736,19 +1736,9 @@ def _spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Se
         .from_(_table(spine.relation, "spine"), copy=False)
         .distinct(copy=False)
     )
-    if query.start_time or query.end_time:
-        start = _date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
-        end = _date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
-        low, high = _period_bounds(start, end, grain)
-        day = _trunc(exp.column(spine.column, table="spine"), "day")
-        if query.start_time:
-            periods = periods.where(
-                exp.GTE(this=day, expression=_timestamp_literal(low)), copy=False
-            )
-        if query.end_time:
-            periods = periods.where(
-                exp.LTE(this=day.copy(), expression=_timestamp_literal(high)), copy=False
-            )
+    day = _trunc(exp.column(spine.column, table="spine"), "day")
+    for bound in _spine_day_range(day, query, grain):
+        periods = periods.where(bound, copy=False)
     return periods
 
 
