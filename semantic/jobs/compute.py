@@ -89,27 +89,10 @@ ProgressCallback = Callable[[Progress], None]
 
 
 def metric_sources(manifest: Manifest, name: str) -> frozenset[str]:
-    """Semantic models a metric reads (through ratio/derived inputs too)."""
-    metric = manifest.metrics[name]
-    params = metric.params
-    found: set[str] = set()
-    for key in ("measure", "numerator", "denominator"):
-        ref = params.get(key)
-        if key == "measure" and ref:
-            measure = ref["name"] if isinstance(ref, dict) else ref
-            if measure in manifest.measures:
-                found.add(manifest.measures[measure].semantic_model)
-        elif ref:
-            found |= metric_sources(manifest, ref["name"] if isinstance(ref, dict) else ref)
-    for ref in params.get("metrics") or ():
-        found |= metric_sources(manifest, ref["name"] if isinstance(ref, dict) else ref)
-    conversion = params.get("conversion_type_params") or {}
-    for key in ("base_measure", "conversion_measure"):
-        ref = conversion.get(key)
-        measure = ref["name"] if isinstance(ref, dict) else ref
-        if measure in manifest.measures:
-            found.add(manifest.measures[measure].semantic_model)
-    return frozenset(found)
+    """Semantic models a metric reads (through ratio, derived and conversion inputs too)."""
+    from semantic.compiler.drilldown import metric_measures
+
+    return frozenset(m.semantic_model for m in metric_measures(manifest, name))
 
 
 def metric_groups(manifest: Manifest, metrics: Iterable[str]) -> list[tuple[str, ...]]:
