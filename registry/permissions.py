@@ -207,6 +207,41 @@ def access_require(
     )
 
 
+def access_require_audited(
+    user: Any,
+    action: Action | str,
+    *,
+    kind: str,
+    where: str,
+    obj: Any = None,
+    token: ApiToken | None = None,
+) -> None:
+    """``access_require``, with the refusal itself audited (``access.denied``: probing for
+    rights leaves a trail). Call it outside service transactions, so that the refusal does
+    not roll its audit row back. ``kind``/``where`` name what was refused (an endpoint or a
+    page, and its method and path)."""
+    try:
+        access_require(user, action, obj=obj, token=token)
+    except PermissionDenied as exc:
+        from registry.services.audit import audit_event_create
+
+        audit_event_create(
+            actor=user,
+            action="access.denied",
+            object_kind=kind,
+            object_name=where,
+            payload={"action": Action(action).value, "reason": exc.message},
+        )
+        raise
+
+
+def page_require(request: Any, action: Action | str, obj: Any = None) -> None:
+    """A web page's check (its action, or the action on an object), refusals audited."""
+    access_require_audited(
+        request.user, action, kind="page", where=f"{request.method} {request.path}", obj=obj
+    )
+
+
 def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
     """The compiler's Principal for a request's user or token (row policies, masking)."""
     from registry.models import AccessProfile

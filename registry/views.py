@@ -19,7 +19,7 @@ from registry.forms import (
     ReviewForm,
 )
 from registry.models import Kind, Status
-from registry.permissions import access_require, principal_for
+from registry.permissions import page_require, principal_for
 from registry.roles import Action
 from registry.selectors import proposal_get
 from registry.services.proposal_checks import proposal_checks_rerun
@@ -100,7 +100,7 @@ def metric_detail(request: HttpRequest, name: str) -> HttpResponse:
 def metric_edit(request: HttpRequest, name: str) -> HttpResponse:
     page = definition_page_get(kind=Kind.METRIC, name=name, user=request.user)
     # Proposing needs the propose action in the metric's own domain.
-    access_require(request.user, Action.PROPOSE, obj=page.definition)
+    page_require(request, Action.PROPOSE, obj=page.definition)
     if page.definition.status == Status.RETIRED:
         raise UserError(
             f"{name} is retired", code="definition_retired", hint=HINT_RETIRED.format(name=name)
@@ -162,7 +162,7 @@ def _back(proposal_id: int) -> HttpResponseRedirect:
 @page_access(Action.REVIEW)
 def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
-    access_require(request.user, Action.REVIEW, obj=proposal)
+    page_require(request, Action.REVIEW, obj=proposal)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         _form_error(request, form)
@@ -207,7 +207,7 @@ def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpRespons
 @page_access(Action.MERGE)
 def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     proposal = proposal_get(proposal_id=proposal_id)
-    access_require(request.user, Action.MERGE, obj=proposal)
+    page_require(request, Action.MERGE, obj=proposal)
     try:
         proposal = proposal_merge(proposal=proposal, acting_user=request.user)
     except UserError as exc:

@@ -53,20 +53,9 @@ def page_access(
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             # Imported here: tally is imported by every app, the registry comes later.
-            from registry.permissions import access_require
-            from registry.services.audit import audit_event_create
+            from registry.permissions import page_require
 
-            try:
-                access_require(request.user, action)
-            except PermissionDenied as exc:
-                audit_event_create(
-                    actor=request.user,
-                    action="access.denied",
-                    object_kind="page",
-                    object_name=f"{request.method} {request.path}",
-                    payload={"action": str(action), "reason": exc.message},
-                )
-                raise
+            page_require(request, action)
             return view(request, *args, **kwargs)
 
         setattr(wrapped, "tally_access", action)  # noqa: B010 (read by the access test)

@@ -13,9 +13,8 @@ from rest_framework import permissions
 from rest_framework.request import Request
 
 from registry.models import ApiToken
-from registry.permissions import access_require
+from registry.permissions import access_require_audited
 from registry.roles import Action
-from registry.services.audit import audit_event_create
 from tally.errors import PermissionDenied
 
 # Any signed-in user or token, whatever their roles (e.g. /me, one's own tokens).
@@ -64,16 +63,11 @@ def require(request: Request, action: Action, obj: Any = None) -> None:
 
 
 def _checked(request: Request, action: Action, obj: Any = None) -> None:
-    # A refusal is itself audited (`access.denied`): probing for rights leaves a trail. The
-    # row is written outside any service transaction, so the refusal does not roll it back.
-    try:
-        access_require(request.user, action, obj=obj, token=request_token(request))
-    except PermissionDenied as exc:
-        audit_event_create(
-            actor=request.user,
-            action="access.denied",
-            object_kind="endpoint",
-            object_name=f"{request.method} {request.path}",
-            payload={"action": action.value, "reason": exc.message},
-        )
-        raise
+    access_require_audited(
+        request.user,
+        action,
+        kind="endpoint",
+        where=f"{request.method} {request.path}",
+        obj=obj,
+        token=request_token(request),
+    )

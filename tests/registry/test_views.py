@@ -175,6 +175,23 @@ def test_edit_page_refuses_a_viewer_with_a_403_page(client: Client, outsider: An
     assert "your roles (viewer) do not allow it" in text and "tally role grant" in text
 
 
+def test_a_refusal_in_another_domain_is_a_403_page_and_audited(
+    client: Client, registry_r1: Any, django_user_model: Any
+) -> None:
+    """An editor of another domain may open no edit page of a product metric: the 403 page
+    names the domain, and the refusal leaves an access.denied row (as the API's do)."""
+    from registry.models import Domain
+
+    Domain.objects.create(slug="growth", name="Growth")
+    editor = django_user_model.objects.create_user("eddie")
+    role_grant(user=editor, role="editor", domain="growth")
+    response = _as(client, editor).get("/metrics/revenue/edit")
+    assert response.status_code == 403 and "in domain product" in response.content.decode()
+    denied = AuditEvent.objects.get(action="access.denied", actor=editor)
+    assert (denied.object_kind, denied.object_name) == ("page", "GET /metrics/revenue/edit")
+    assert denied.payload["action"] == "propose"
+
+
 def test_broken_yaml_on_the_edit_page_is_a_form_error_not_a_500(client: Client, owner: Any) -> None:
     response = _as(client, owner).post(
         "/metrics/revenue/edit",
