@@ -7,7 +7,6 @@ rows of what changed.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -18,8 +17,6 @@ from typing import Any
 import networkx as nx
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 
 from lineage.graph import (
     PINNED_IN,
@@ -34,8 +31,6 @@ from lineage.graph import (
 from lineage.models import LineageBuild, LineageEdge, LineageNode, Origin
 from lineage.sql_lineage import ColumnEdge, SqlModel, project_edges
 from registry.models import Release, ReleaseItem
-
-logger = logging.getLogger("tally.lineage")
 
 GRAPH_CACHE_SIZE = 4
 # Written separately from node attributes, so they are not duplicated in the JSON column.
@@ -469,23 +464,3 @@ def lineage_sql_import(
         indirect=sum(e.subtype == "indirect" for e in edges),
         columns=len({(e.target_table, e.target_column) for e in edges}),
     )
-
-
-# --------------------------------------------------------------------------- publish hook
-
-
-@receiver(post_save, sender=Release)
-def _release_published(sender: Any, instance: Release, created: bool, **kwargs: Any) -> None:
-    # After commit: the release's items are written in the same transaction, after the row.
-    if created and not kwargs.get("raw"):
-        release_id = instance.pk
-        transaction.on_commit(lambda: _update_after_publish(release_id))
-
-
-def _update_after_publish(release_id: int) -> None:
-    from lineage.tasks import update_release_lineage
-
-    try:
-        update_release_lineage.delay(release_id)
-    except Exception:  # lineage must never fail a publish; the next publish rebuilds it
-        logger.exception("lineage update of release %s failed", release_id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 from django.conf import settings
@@ -42,12 +42,15 @@ from semantic.compiler.drilldown import DrillDownPart, drilldown_selects
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS
-from semantic.jobs.compute import load_filters, metric_groups, run_chunk_query
-from semantic.jobs.periods import chunks
+from semantic.jobs.queries import metric_groups, run_chunk_query, run_chunks, run_load_filters
 from semantic.models import ComputeRun, MetricValue
 from semantic.permissions import stored_values_require
 from semantic.services import compile_metric_query, manifest_for_release
 from tally.errors import NotFound, QueryError
+
+if TYPE_CHECKING:
+    from semantic.compiler.policies import SecuredSelect
+    from semantic.warehouse.execute import QueryResult
 
 MSG_UNKNOWN_VALUE = "no stored value with id {value_id}"
 HINT_UNKNOWN_VALUE = "list stored values with GET /api/v1/values?metric=NAME (each row has its id)"
@@ -286,15 +289,15 @@ def value_trace(
         )
     run_dialect = _run_dialect(run)
 
-    loads = load_filters(release=release, as_of=run.as_of) if run.as_of else {}
+    loads = run_load_filters(run)
     groups = metric_groups(manifest, run.metrics)
     group = next(g for g in groups if name in g)
-    run_chunks = list(chunks(run.start, run.end, run.grain, run.timings.get("chunk_periods")))
-    first, last = next(c for c in run_chunks if c[0] <= value.period_start <= c[1])
+    chunks = run_chunks(run)
+    first, last = next(c for c in chunks if c[0] <= value.period_start <= c[1])
     query = run_chunk_query(run=run, manifest=manifest, group=group, first=first, last=last,
                             loads=loads, dialect=run_dialect)  # fmt: skip
     compiled = compile_metric_query(query=query, release_ref=release.name)
-    matches = _sql_matches_run(run, manifest, groups, run_chunks, loads, run_dialect)
+    matches = _sql_matches_run(run, manifest, groups, chunks, loads, run_dialect)
 
     period_end = _period_bounds(value.period_start, value.period_start, value.grain)[1]
     parts = drilldown_selects(
@@ -350,7 +353,7 @@ def _sql_matches_run(
     run: ComputeRun,
     manifest: Manifest,
     groups: list[tuple[str, ...]],
-    run_chunks: list[tuple[dt.date, dt.date]],
+    chunks: list[tuple[dt.date, dt.date]],
     loads: dict[str, str],
     dialect: str,
 ) -> bool | None:
@@ -363,10 +366,10 @@ def _sql_matches_run(
 
     if not run.sql_hash or run.attempts > 1:
         return None
-    if len(run_chunks) * len(groups) > MAX_HASH_CHECK_QUERIES:
+    if len(chunks) * len(groups) > MAX_HASH_CHECK_QUERIES:
         return None
     hashes = []
-    for first, last in run_chunks:
+    for first, last in chunks:
         for group in groups:
             query = run_chunk_query(run=run, manifest=manifest, group=group, first=first,
                                     last=last, loads=loads, dialect=dialect)  # fmt: skip
@@ -382,21 +385,28 @@ def _drill(part: DrillDownPart, dialect: str, *, rows: int | None) -> DrillDown:
     sql = render(shown.tree.copy(), dialect, pretty=True)
     if rows is None:
         return DrillDown(part, sql, dialect)
-    from semantic.services import session_variables
-    from semantic.warehouse.execute import execute
-
     warehouse = settings.WAREHOUSE
     # The rows come from the configured warehouse, in its own dialect, whatever was asked
     # for display; the PII salt is a session variable, never part of the SQL shown.
     same = warehouse.dialect == dialect
     secured = shown if same else part.secured(warehouse.dialect)
     run_sql = sql if same else render(secured.tree.copy(), warehouse.dialect, pretty=True)
-    result = execute(warehouse, run_sql, timeout_s=60, row_cap=max(rows, 1),
-                     variables=session_variables(secured) or None)  # fmt: skip
+    result = _drill_execute(secured, run_sql, row_cap=max(rows, 1))
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows
     return DrillDown(part, sql, dialect, columns, result.rows[:rows], truncated)
+
+
+def _drill_execute(secured: SecuredSelect, sql: str, *, row_cap: int) -> QueryResult:
+    """Runs one secured drill-down read on the configured warehouse, its session variables
+    (the PII salt) set for the query (trace's one warehouse sequence; a plain read of the
+    sources, so no time spine is involved)."""
+    from semantic.services import session_variables
+    from semantic.warehouse.execute import execute
+
+    return execute(settings.WAREHOUSE, sql, timeout_s=60, row_cap=row_cap,
+                   variables=session_variables(secured) or None)  # fmt: skip
 
 
 def _value_graph(

@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from semantic.jobs.compute import compute_run_create, compute_run_execute, metric_groups
+from semantic.jobs.compute import compute_run_create, compute_run_execute
+from semantic.jobs.queries import metric_groups
 from semantic.models import ComputeRun, MetricValue, ValueRevision
 from semantic.services import manifest_for_release, release_resolve
 
