@@ -34,7 +34,7 @@ MODULES = [
     "lineage.graph.delta",
     "lineage.graph.queries",
     "lineage.graph.export",
-    "lineage.sql_lineage",
+    "lineage.sql_lineage.statements",
     "lineage.sql_cases",
     "semantic.jobs.periods",
     "semantic.sqlapi.wire",
