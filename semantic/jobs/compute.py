@@ -10,12 +10,15 @@ Exactly-once in effect, whatever the broker does:
 * a re-delivered task resumes after the last committed chunk, and a value row is unique per
   (metric, grain, period, slice), so a retry can only update it;
 * runs touching the same (metric, grain) serialize on a ``ComputeLock`` lease.
+
+This module creates and executes runs; the pieces sit beside it: ``claims`` (claim, lease,
+fencing, series locks), ``queries`` (the queries a run scans, shared with lineage), ``writes``
+(one chunk's fenced upsert) and ``signals`` (run start and end, which lineage listens to).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import time
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -51,7 +54,8 @@ from semantic.jobs.queries import (
     run_load_filters,
 )
 from semantic.jobs.signals import compute_run_finished, compute_run_started
-from semantic.models import ComputeRun, MetricValue, ValueRevision
+from semantic.jobs.writes import chunk_write
+from semantic.models import ComputeRun, MetricValue
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
 from tally.errors import QueryError, UserError, WarehouseError
 
@@ -330,7 +334,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
                 for name, raw in zip(group, row[width:], strict=True):
                     computed[(name, period, digest)] = (canonical_value(raw), plain)
         scan_s = time.perf_counter() - started
-        _chunk_write(
+        chunk_write(
             run, token, index, first, last, computed, versions, rows_returned, len(groups), scan_s
         )
         if on_progress is not None:
@@ -366,130 +370,6 @@ def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]
         release=release, definition__kind=Kind.METRIC, definition__name__in=list(metrics)
     ).values_list("definition__name", "version_id")
     return dict(rows)
-
-
-@transaction.atomic(durable=True)
-def _chunk_write(
-    run: ComputeRun,
-    token: int,
-    index: int,
-    first: dt.date,
-    last: dt.date,
-    computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]],
-    versions: dict[str, int],
-    rows_returned: int,
-    queries: int,
-    scan_s: float,
-) -> None:
-    """Upserts one chunk's values: unchanged rows untouched, changed rows revised, new rows
-    inserted; the run's progress advances in the same transaction (fenced by the token)."""
-    written_started = time.perf_counter()
-    advanced = ComputeRun.objects.filter(pk=run.pk, attempts=token, chunks_done=index).update(
-        chunks_done=index + 1
-    )
-    if advanced != 1:
-        raise Fenced()
-    # Tuples, not model instances: a year of 30 daily metrics is 11k rows per chunk, and
-    # building/saving that many instances costs more than the warehouse scan.
-    existing = {
-        (name, period, digest): (pk, value, version_id, run_id, revisions)
-        for pk, name, period, digest, value, version_id, run_id, revisions in (
-            MetricValue.objects.select_for_update()
-            .filter(metric_name__in=run.metrics, grain=run.grain, period_start__range=(first, last))
-            .values_list(
-                "pk",
-                "metric_name",
-                "period_start",
-                "slice_hash",
-                "value",
-                "metric_version_id",
-                "run_id",
-                "revision_count",
-            )
-        )
-    }
-    now = timezone.now()
-    new: list[tuple[Any, ...]] = []
-    changed: list[MetricValue] = []
-    repointed: list[MetricValue] = []
-    revisions: list[ValueRevision] = []
-    unchanged = 0
-    for (name, period, digest), (value, plain) in computed.items():
-        version_id = versions[name]
-        current = existing.get((name, period, digest))
-        if current is None:
-            new.append((name, version_id, period, plain, digest, value))
-            continue
-        pk, old_value, old_version_id, old_run_id, revision_count = current
-        if old_value == value:
-            unchanged += 1
-            if old_version_id != version_id:
-                # Same number under a new version: point at it, no restatement.
-                repointed.append(
-                    MetricValue(pk=pk, metric_version_id=version_id, release_id=run.release_id)
-                )
-            continue
-        revisions.append(
-            ValueRevision(
-                value_id=pk,
-                old_value=old_value,
-                new_value=value,
-                old_run_id=old_run_id,
-                run=run,
-                old_metric_version_id=old_version_id,
-                new_metric_version_id=version_id,
-                reason="late_data" if old_version_id == version_id else "definition_changed",
-            )
-        )
-        changed.append(
-            MetricValue(
-                pk=pk, value=value, run_id=run.pk, computed_at=now, metric_version_id=version_id,
-                release_id=run.release_id, revision_count=revision_count + 1,
-            )
-        )  # fmt: skip
-    _insert_values(run, now, new)
-    MetricValue.objects.bulk_update(
-        changed,
-        ["value", "run", "computed_at", "metric_version", "release", "revision_count"],
-        batch_size=1000,
-    )
-    MetricValue.objects.bulk_update(repointed, ["metric_version", "release"], batch_size=1000)
-    ValueRevision.objects.bulk_create(revisions, batch_size=2000)
-    timings = dict(run.timings)
-    timings["scan_s"] = round(timings.get("scan_s", 0) + scan_s, 4)
-    timings["write_s"] = round(timings.get("write_s", 0) + time.perf_counter() - written_started, 4)
-    run.timings = timings
-    ComputeRun.objects.filter(pk=run.pk).update(
-        queries=F("queries") + queries,
-        rows_returned=F("rows_returned") + rows_returned,
-        values_written=F("values_written") + len(new) + len(changed),
-        values_revised=F("values_revised") + len(changed),
-        values_unchanged=F("values_unchanged") + unchanged,
-        timings=timings,
-    )
-
-
-_INSERT_COLUMNS = ("metric_name", "metric_version_id", "release_id", "grain", "period_start",
-                   "slice", "slice_hash", "value", "run_id", "computed_at", "revision_count")  # fmt: skip
-
-
-def _insert_values(run: ComputeRun, now: dt.datetime, rows: list[tuple[Any, ...]]) -> None:
-    """One executemany of new values (the ORM's per-field preparation dominated backfills)."""
-    if not rows:
-        return
-    ops = connection.ops
-    computed_at = ops.adapt_datetimefield_value(now)
-    table = connection.ops.quote_name(MetricValue._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _INSERT_COLUMNS)
-    marks = ", ".join(["%s"] * len(_INSERT_COLUMNS))
-    params = [
-        (name, version_id, run.release_id, run.grain, ops.adapt_datefield_value(period),
-         json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-         digest, value, run.pk, computed_at, 0)
-        for name, version_id, period, plain, digest, value in rows
-    ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)
 
 
 def demo_values_ensure(*, end: dt.date, acting_user: Any) -> str:
