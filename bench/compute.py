@@ -134,8 +134,9 @@ def _measure(repeat: int, warmup: int) -> list[Row]:
     from django.core.management import call_command
 
     from registry.services.definitions import definitions_sync
-    from semantic.jobs.compute import compute_run_create, compute_run_execute, metric_groups
+    from semantic.jobs.compute import compute_run_create, compute_run_execute
     from semantic.jobs.periods import canonical_value
+    from semantic.jobs.queries import metric_groups
     from semantic.models import MetricValue, ValueRevision
     from semantic.services import manifest_for_release, release_resolve
     from semantic.warehouse.execute import execute

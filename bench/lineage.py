@@ -304,14 +304,14 @@ def _stored_worker(metrics: int, tables: int, repeat: int) -> None:
     from django.db import transaction
 
     from lineage.graph import build_graph, graph_apply_delta, graph_delta
-    from lineage.services import _stored_delta, _write_delta
+    from lineage.storage import stored_delta, write_delta
 
     call_command("migrate", verbosity=0)
     rows = synthetic_rows(tables=tables, metrics=metrics)
     graph = build_graph(rows, release="r1")
     started = time.perf_counter()
     with transaction.atomic():
-        _write_delta(_stored_delta(graph), 1)
+        write_delta(stored_delta(graph), 1)
     full = time.perf_counter() - started
     index = next(i for i, r in enumerate(rows) if r[0] == "metric" and r[1] == "metric_1")
     samples = []
@@ -324,7 +324,7 @@ def _stored_worker(metrics: int, tables: int, repeat: int) -> None:
         started = time.perf_counter()
         with transaction.atomic():
             delta = graph_delta(graph, rows, release=f"r{number}")
-            _write_delta(delta, number)
+            write_delta(delta, number)
         graph_apply_delta(graph, delta, release=f"r{number}", versions=versions)
         samples.append(time.perf_counter() - started)
     print(

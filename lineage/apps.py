@@ -7,5 +7,6 @@ class LineageConfig(AppConfig):
     name = "lineage"
 
     def ready(self) -> None:
-        # Connects the post_save hook that stores each published release's lineage.
-        from lineage import services  # noqa: F401
+        # Connects the receivers: each published release's lineage is stored, and compute
+        # runs send their OpenLineage events (the apps below never import lineage).
+        from lineage import receivers  # noqa: F401

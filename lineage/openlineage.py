@@ -48,7 +48,9 @@ from lineage.graph import (
     expression_columns,
     metric_id,
     openlineage_column_lineage,
+    resolve_node,
 )
+from lineage.selectors import lineage_graph_get
 from semantic.compiler.drilldown import drilldown_selects, metric_measures
 from semantic.compiler.manifest import Manifest
 from semantic.models import ComputeRun
@@ -146,6 +148,29 @@ def run_events_json(*, run_id: int) -> list[dict[str, Any]]:
     return [Serde.to_dict(event) for event in run_events(run=run)]
 
 
+def run_id_of(node: str) -> int | None:
+    """The compute run a node names (``compute_run:42`` or ``42``), else None."""
+    text = node.strip().removeprefix("compute_run:")
+    return int(text) if text.isdigit() else None
+
+
+def lineage_openlineage(*, node: str, release_ref: str | None = None) -> dict[str, Any]:
+    """The OpenLineage view of a node: a compute run's run events (``{"events": [...]}``,
+    as they are sent), or any other node's column-lineage facet wrapped as a dataset."""
+    run_id = run_id_of(node)
+    if run_id is not None:
+        return {"run": run_id, "events": run_events_json(run_id=run_id)}
+
+    release, graph = lineage_graph_get(release_ref=release_ref)
+    resolved = resolve_node(graph, node)
+    return {
+        "namespace": "tally",
+        "name": resolved,
+        "release": release.name,
+        "facets": {"columnLineage": openlineage_column_lineage(graph, resolved)},
+    }
+
+
 def run_uuid(run: ComputeRun) -> str:
     """A stable UUID per run (OpenLineage wants UUIDs; ids restart in a rebuilt registry)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"tally:compute_run:{run.pk}:{run.created_at}"))
@@ -153,7 +178,6 @@ def run_uuid(run: ComputeRun) -> str:
 
 def run_event(*, run: ComputeRun, event_type: RunState) -> RunEvent:
     """One OpenLineage run event of a compute run, with inputs, output and column lineage."""
-    from lineage.selectors import lineage_graph_get
     from semantic.services import manifest_for_release
 
     namespace = settings.TALLY_OPENLINEAGE["namespace"]
@@ -377,12 +401,11 @@ def _schema_facet(graph: nx.MultiDiGraph, table: str) -> schema_dataset.SchemaDa
 def _first_chunk_sql(run: ComputeRun, manifest: Manifest) -> str:
     """The SQL of the run's first chunk, one statement per source group (later chunks differ
     only in their time range)."""
-    from semantic.jobs.compute import load_filters, metric_groups, run_chunk_query
-    from semantic.jobs.periods import chunks
+    from semantic.jobs.queries import metric_groups, run_chunk_query, run_chunks, run_load_filters
     from semantic.services import compile_metric_query
 
-    first = next(iter(chunks(run.start, run.end, run.grain, run.timings.get("chunk_periods"))))
-    loads = load_filters(release=run.release, as_of=run.as_of) if run.as_of else {}
+    first = run_chunks(run)[0]
+    loads = run_load_filters(run)
     statements = []
     for group in metric_groups(manifest, [m for m in run.metrics if m in manifest.metrics]):
         query = run_chunk_query(run=run, manifest=manifest, group=group, first=first[0],

@@ -97,30 +97,3 @@ def lineage_node_list(
         }
         for n in found[:limit]
     ]
-
-
-def run_id_of(node: str) -> int | None:
-    """The compute run a node names (``compute_run:42`` or ``42``), else None."""
-    text = node.strip().removeprefix("compute_run:")
-    return int(text) if text.isdigit() else None
-
-
-def lineage_openlineage(*, node: str, release_ref: str | None = None) -> dict[str, Any]:
-    """The OpenLineage view of a node: a compute run's run events (``{"events": [...]}``,
-    as they are sent), or any other node's column-lineage facet wrapped as a dataset."""
-    from lineage.graph import openlineage_column_lineage
-
-    run_id = run_id_of(node)
-    if run_id is not None:
-        from lineage.openlineage import run_events_json
-
-        return {"run": run_id, "events": run_events_json(run_id=run_id)}
-
-    release, graph = lineage_graph_get(release_ref=release_ref)
-    resolved = resolve_node(graph, node)
-    return {
-        "namespace": "tally",
-        "name": resolved,
-        "release": release.name,
-        "facets": {"columnLineage": openlineage_column_lineage(graph, resolved)},
-    }

@@ -8,15 +8,14 @@ run's ``sql_hash`` confirms it when the run is small enough to recompile whole).
 lineage graph of the release gives the contracts and source columns; the value and its
 run are attached to a copy of the metric's upstream (``add_compiled_query`` →
 ``add_compute_run`` → ``add_stored_value``), so the tree starts at the value itself.
-The drill-down SQL comes from the compiler (``semantic.compiler.drilldown``).
+The drill-down SQL comes from the compiler (``semantic.compiler.drilldown``); the result's
+JSON and text report are in ``lineage.trace_report``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 from django.conf import settings
@@ -35,6 +34,7 @@ from lineage.graph import (
     upstream_tree,
 )
 from lineage.selectors import lineage_graph_get
+from lineage.trace_report import DrillDown, ValueTrace
 from registry.definitions.rules import metric_inputs
 from registry.models import Kind, Release, ReleaseItem
 from semantic.compiler.compile import _period_bounds
@@ -42,12 +42,15 @@ from semantic.compiler.drilldown import DrillDownPart, drilldown_selects
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS
-from semantic.jobs.compute import load_filters, metric_groups, run_chunk_query
-from semantic.jobs.periods import chunks
+from semantic.jobs.queries import metric_groups, run_chunk_query, run_chunks, run_load_filters
 from semantic.models import ComputeRun, MetricValue
 from semantic.permissions import stored_values_require
 from semantic.services import compile_metric_query, manifest_for_release
 from tally.errors import NotFound, QueryError
+
+if TYPE_CHECKING:
+    from semantic.compiler.policies import SecuredSelect
+    from semantic.warehouse.execute import QueryResult
 
 MSG_UNKNOWN_VALUE = "no stored value with id {value_id}"
 HINT_UNKNOWN_VALUE = "list stored values with GET /api/v1/values?metric=NAME (each row has its id)"
@@ -67,170 +70,6 @@ ENGINE_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres", "postgres": "po
 
 class ValueNotFound(NotFound):
     default_code = "unknown_value"
-
-
-@dataclass(frozen=True)
-class DrillDown:
-    """One drill-down read with its SQL (and, when asked, the rows it returns)."""
-
-    part: DrillDownPart
-    sql: str
-    dialect: str
-    columns: tuple[str, ...] | None = None
-    rows: tuple[tuple[Any, ...], ...] | None = None
-    truncated: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        part = self.part
-        out: dict[str, Any] = {
-            "role": part.role,
-            "metric": part.metric,
-            "measure": part.measure,
-            "agg": part.agg,
-            "semantic_model": part.semantic_model,
-            "table": part.table,
-            "first_day": part.first_day.isoformat() if part.first_day else None,
-            "last_day": part.last_day.isoformat(),
-            "filters": list(part.filters),
-            "reaggregate": part.reaggregate,
-            "exact": part.exact,
-            "notes": list(part.notes),
-            "dialect": self.dialect,
-            "sql": self.sql,
-        }
-        if self.rows is not None:
-            out["columns"] = list(self.columns or ())
-            out["rows"] = [list(r) for r in self.rows]
-            out["truncated"] = self.truncated
-        return out
-
-
-@dataclass(frozen=True)
-class ValueTrace:
-    """Everything an auditor needs to re-derive one stored value."""
-
-    value: MetricValue
-    run: ComputeRun
-    release: Release
-    metric_version: str
-    period_end: dt.date
-    definitions: tuple[dict[str, Any], ...]
-    contracts: tuple[dict[str, Any], ...]
-    compiled_sql: str
-    compiled_dialect: str
-    query: dict[str, Any]
-    sql_matches_run: bool | None
-    lineage: dict[str, Any]
-    source_columns: tuple[dict[str, Any], ...]
-    drilldown: tuple[DrillDown, ...]
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        value, run = self.value, self.run
-        return {
-            "value": {
-                "id": value.pk,
-                "metric": value.metric_name,
-                "metric_version": self.metric_version,
-                "release": value.release.name,
-                "grain": value.grain,
-                "period_start": value.period_start.isoformat(),
-                "period_end": self.period_end.isoformat(),
-                "slice": value.slice,
-                "value": value.value,
-                "computed_at": value.computed_at.isoformat(),
-                "revision_count": value.revision_count,
-            },
-            "run": {
-                "id": run.pk,
-                "status": run.status,
-                "release": self.release.name,
-                "metrics": run.metrics,
-                "grain": run.grain,
-                "start": run.start.isoformat(),
-                "end": run.end.isoformat(),
-                "slices": run.slices,
-                "as_of": run.as_of.isoformat() if run.as_of else None,
-                "created_at": run.created_at.isoformat(),
-                "started_at": run.started_at.isoformat() if run.started_at else None,
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "warehouse": run.warehouse,
-                "sql_hash": run.sql_hash,
-            },
-            "definitions": list(self.definitions),
-            "contracts": list(self.contracts),
-            "compiled": {
-                "dialect": self.compiled_dialect,
-                "query": self.query,
-                "sql": self.compiled_sql,
-                "matches_run_sql_hash": self.sql_matches_run,
-            },
-            "source_columns": list(self.source_columns),
-            "lineage": self.lineage,
-            "drilldown": [d.as_dict() for d in self.drilldown],
-            "notes": list(self.notes),
-        }
-
-    def lines(self) -> Iterator[str]:
-        """A readable report, section by section."""
-        value, run = self.value, self.run
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(value.slice.items())) or "all"
-        yield f"value {value.pk}: {value.metric_name}@{self.metric_version} = {value.value}"
-        yield (
-            f"  {value.grain} {value.period_start} .. {self.period_end}, slice {shown}, "
-            f"release {value.release.name}"
-        )
-        ended = f", finished {run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else ""
-        for note in self.notes:
-            yield f"  note: {note}"
-        yield (
-            f"run {run.pk}: {run.status}, release {self.release.name}, {run.grain} "
-            f"{run.start} .. {run.end}{ended}"
-        )
-        yield ""
-        yield "definitions:"
-        for item in self.definitions:
-            yield f"  {item['kind']} {item['name']}@{item['version']}"
-        yield "contracts of the tables read:"
-        for item in self.contracts or ({"name": "none", "version": "", "tables": []},):
-            tables = ", ".join(item["tables"])
-            yield f"  {item['name']} {item['version']}  ({tables})"
-        yield "source columns:"
-        for column in self.source_columns:
-            yield f"  {column['column']}  [{column['type']}, {column['subtype']}]"
-        yield ""
-        check = {True: "matches the run's sql_hash", False: "DIFFERS from the run's sql_hash",
-                 None: "not checked against the run's sql_hash"}[self.sql_matches_run]  # fmt: skip
-        yield f"compiled SQL ({self.compiled_dialect}; {check}):"
-        yield from ("  " + line for line in self.compiled_sql.splitlines())
-        yield ""
-        yield "lineage (upstream of the value):"
-        yield from ("  " + line for line in self._tree_lines(self.lineage, 0))
-        for drill in self.drilldown:
-            part = drill.part
-            yield ""
-            first = part.first_day or "the first row"
-            yield (
-                f"drill-down [{part.role}] {part.metric}: {part.agg} of {part.measure} on "
-                f"{part.table}, rows {first} .. {part.last_day}"
-            )
-            exact = "equals" if part.exact else "is not simply"
-            yield f"  {part.reaggregate} over these rows {exact} the input's value"
-            for note in part.notes:
-                yield f"  note: {note}"
-            yield from ("  " + line for line in drill.sql.splitlines())
-            if drill.rows is not None:
-                yield f"  rows ({len(drill.rows)}{', truncated' if drill.truncated else ''}):"
-                yield "  " + " | ".join(drill.columns or ())
-                for row in drill.rows:
-                    yield "  " + " | ".join("NULL" if v is None else str(v) for v in row)
-
-    def _tree_lines(self, hop: dict[str, Any], depth: int) -> Iterator[str]:
-        arrow = f"← [{hop['edge']}{'' if hop['subtype'] == 'direct' else ', indirect'}] "
-        expr = f"  = {hop['expr']}" if hop["expr"] else ""
-        yield f"{'  ' * depth}{arrow if depth else ''}{hop['kind']} {hop['label']}{expr}"
-        for child in hop["upstream"]:
-            yield from self._tree_lines(child, depth + 1)
 
 
 def value_trace(
@@ -286,15 +125,15 @@ def value_trace(
         )
     run_dialect = _run_dialect(run)
 
-    loads = load_filters(release=release, as_of=run.as_of) if run.as_of else {}
+    loads = run_load_filters(run)
     groups = metric_groups(manifest, run.metrics)
     group = next(g for g in groups if name in g)
-    run_chunks = list(chunks(run.start, run.end, run.grain, run.timings.get("chunk_periods")))
-    first, last = next(c for c in run_chunks if c[0] <= value.period_start <= c[1])
+    chunks = run_chunks(run)
+    first, last = next(c for c in chunks if c[0] <= value.period_start <= c[1])
     query = run_chunk_query(run=run, manifest=manifest, group=group, first=first, last=last,
                             loads=loads, dialect=run_dialect)  # fmt: skip
     compiled = compile_metric_query(query=query, release_ref=release.name)
-    matches = _sql_matches_run(run, manifest, groups, run_chunks, loads, run_dialect)
+    matches = _sql_matches_run(run, manifest, groups, chunks, loads, run_dialect)
 
     period_end = _period_bounds(value.period_start, value.period_start, value.grain)[1]
     parts = drilldown_selects(
@@ -350,7 +189,7 @@ def _sql_matches_run(
     run: ComputeRun,
     manifest: Manifest,
     groups: list[tuple[str, ...]],
-    run_chunks: list[tuple[dt.date, dt.date]],
+    chunks: list[tuple[dt.date, dt.date]],
     loads: dict[str, str],
     dialect: str,
 ) -> bool | None:
@@ -363,10 +202,10 @@ def _sql_matches_run(
 
     if not run.sql_hash or run.attempts > 1:
         return None
-    if len(run_chunks) * len(groups) > MAX_HASH_CHECK_QUERIES:
+    if len(chunks) * len(groups) > MAX_HASH_CHECK_QUERIES:
         return None
     hashes = []
-    for first, last in run_chunks:
+    for first, last in chunks:
         for group in groups:
             query = run_chunk_query(run=run, manifest=manifest, group=group, first=first,
                                     last=last, loads=loads, dialect=dialect)  # fmt: skip
@@ -382,21 +221,28 @@ def _drill(part: DrillDownPart, dialect: str, *, rows: int | None) -> DrillDown:
     sql = render(shown.tree.copy(), dialect, pretty=True)
     if rows is None:
         return DrillDown(part, sql, dialect)
-    from semantic.services import session_variables
-    from semantic.warehouse.execute import execute
-
     warehouse = settings.WAREHOUSE
     # The rows come from the configured warehouse, in its own dialect, whatever was asked
     # for display; the PII salt is a session variable, never part of the SQL shown.
     same = warehouse.dialect == dialect
     secured = shown if same else part.secured(warehouse.dialect)
     run_sql = sql if same else render(secured.tree.copy(), warehouse.dialect, pretty=True)
-    result = execute(warehouse, run_sql, timeout_s=60, row_cap=max(rows, 1),
-                     variables=session_variables(secured) or None)  # fmt: skip
+    result = _drill_execute(secured, run_sql, row_cap=max(rows, 1))
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows
     return DrillDown(part, sql, dialect, columns, result.rows[:rows], truncated)
+
+
+def _drill_execute(secured: SecuredSelect, sql: str, *, row_cap: int) -> QueryResult:
+    """Runs one secured drill-down read on the configured warehouse, its session variables
+    (the PII salt) set for the query (trace's one warehouse sequence; a plain read of the
+    sources, so no time spine is involved)."""
+    from semantic.services import session_variables
+    from semantic.warehouse.execute import execute
+
+    return execute(settings.WAREHOUSE, sql, timeout_s=60, row_cap=row_cap,
+                   variables=session_variables(secured) or None)  # fmt: skip
 
 
 def _value_graph(

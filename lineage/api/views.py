@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 from lineage.selectors import (
     lineage_impact,
     lineage_node_list,
-    lineage_openlineage,
     lineage_path,
     lineage_upstream,
 )
@@ -110,6 +109,9 @@ class LineageOpenLineageApi(APIView):
 
     @extend_schema(parameters=[NodeInput], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
+        # Imported here: the OpenLineage client loads only when an OpenLineage view is asked.
+        from lineage.openlineage import lineage_openlineage
+
         data = _input(NodeInput, request)
         return Response(lineage_openlineage(node=data["node"], release_ref=data.get("release")))
 

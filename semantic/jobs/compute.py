@@ -10,30 +10,32 @@ Exactly-once in effect, whatever the broker does:
 * a re-delivered task resumes after the last committed chunk, and a value row is unique per
   (metric, grain, period, slice), so a retry can only update it;
 * runs touching the same (metric, grain) serialize on a ``ComputeLock`` lease.
+
+This module creates and executes runs; the pieces sit beside it: ``claims`` (claim, lease,
+fencing, series locks), ``queries`` (the queries a run scans, shared with lineage), ``writes``
+(one chunk's fenced upsert) and ``signals`` (run start and end, which lineage listens to).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from registry.definitions.issues import did_you_mean
 from registry.models import Kind, Release, ReleaseItem
 from registry.services.audit import audit_event_create
-from semantic.compiler.manifest import Manifest
-from semantic.compiler.spec import MetricQuery
 from semantic.jobs.claims import (
     ComputeTransientError,
     Fenced,
@@ -44,9 +46,21 @@ from semantic.jobs.claims import (
     run_claim,
 )
 from semantic.jobs.periods import as_date, canonical_slice, canonical_value, chunks, period_floor
-from semantic.models import ComputeRun, MetricValue, ValueRevision
+from semantic.jobs.queries import (
+    metric_groups,
+    metric_sources,
+    run_chunk_query,
+    run_chunks,
+    run_load_filters,
+)
+from semantic.jobs.signals import compute_run_finished, compute_run_started
+from semantic.jobs.writes import chunk_write
+from semantic.models import ComputeRun, MetricValue
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
 from tally.errors import QueryError, UserError, WarehouseError
+
+if TYPE_CHECKING:
+    from semantic.warehouse.execute import QueryResult
 
 logger = logging.getLogger("tally.jobs")
 
@@ -88,25 +102,6 @@ ProgressCallback = Callable[[Progress], None]
 # --------------------------------------------------------------------------- create
 
 
-def metric_sources(manifest: Manifest, name: str) -> frozenset[str]:
-    """Semantic models a metric reads (through ratio, derived and conversion inputs too)."""
-    from semantic.compiler.drilldown import metric_measures
-
-    return frozenset(m.semantic_model for m in metric_measures(manifest, name))
-
-
-def metric_groups(manifest: Manifest, metrics: Iterable[str]) -> list[tuple[str, ...]]:
-    """Metrics grouped by the set of semantic models they read: one warehouse query per group.
-
-    Example (fixtures): ``events_tracked`` and ``daily_active_users`` both read ``events``,
-    so they share a scan; ``revenue`` reads ``invoices`` and gets its own query.
-    """
-    groups: dict[frozenset[str], list[str]] = {}
-    for name in sorted(set(metrics)):
-        groups.setdefault(metric_sources(manifest, name), []).append(name)
-    return [tuple(names) for _, names in sorted(groups.items(), key=lambda kv: sorted(kv[0]))]
-
-
 def lookback_days_for(*, release: Release, metrics: Sequence[str]) -> int:
     """Trailing days a run recomputes: the largest latency/freshness SLA of the contracts of
     the tables the metrics read (whole days, at least one), else DEFAULT_LOOKBACK_DAYS."""
@@ -132,36 +127,6 @@ def lookback_days_for(*, release: Release, metrics: Sequence[str]) -> int:
                 continue
             best = days if best is None else max(best, days)
     return DEFAULT_LOOKBACK_DAYS if best is None else max(1, math.ceil(best))
-
-
-def load_filters(*, release: Release, as_of: dt.date) -> dict[str, str]:
-    """Semantic model → a where filter keeping rows loaded on or before ``as_of``, for every
-    model whose contract names a load column (its freshness SLA element) that the model
-    exposes as a time dimension."""
-    from registry.definitions.contracts import contract_tables
-
-    loaded: dict[str, str] = {}  # table -> load column
-    specs = ReleaseItem.objects.filter(release=release, definition__kind=Kind.CONTRACT)
-    for spec in specs.values_list("version__spec", flat=True):
-        for sla in spec.get("slaProperties") or ():
-            element = str(sla.get("element") or "")
-            if sla.get("property") == "freshness" and "." in element:
-                table, column = element.split(".", 1)
-                if table in contract_tables(spec):
-                    loaded[table.lower()] = column.lower()
-    filters: dict[str, str] = {}
-    for name, model in manifest_for_release(release).semantic_models.items():
-        column = loaded.get(model.relation[2].lower())
-        if not column or not model.primary_entity:
-            continue
-        for dim in model.dimensions.values():
-            if dim.type == "time" and column in (dim.name.lower(), dim.expr.strip().lower()):
-                filters[name] = (
-                    f"{{{{ TimeDimension('{model.primary_entity}__{dim.name}', 'day') }}}}"
-                    f" <= '{as_of.isoformat()}'"
-                )
-                break
-    return filters
 
 
 @transaction.atomic(durable=True)
@@ -268,7 +233,7 @@ def compute_run_execute(
             )
         return ComputeRun.objects.get(pk=run_id)
     token = run.attempts
-    _openlineage_emit(run, "START")
+    _signal(compute_run_started, run)
     try:
         waited = time.perf_counter()
         try:
@@ -311,24 +276,19 @@ def compute_run_execute(
     else:
         _finish(run_id, token, ComputeRun.Status.SUCCEEDED, error=None)
     finished = ComputeRun.objects.select_related("release").get(pk=run_id)
-    _openlineage_emit(finished, "COMPLETE" if finished.status == "succeeded" else "FAIL")
+    _signal(compute_run_finished, finished)
     return finished
 
 
-def _openlineage_emit(run: ComputeRun, event_type: str) -> None:
-    """Sends the run's OpenLineage event when a transport is configured; lineage never fails
-    a run (run_event_emit logs its own errors; this guards the import too)."""
-    sink = getattr(settings, "TALLY_OPENLINEAGE", None) or {}
-    if not (sink.get("url") or sink.get("file")):
-        return  # no sink: build nothing (the default; compute runs pay nothing for lineage)
-    try:
-        from openlineage.client.event_v2 import RunState
-
-        from lineage.openlineage import run_event_emit
-
-        run_event_emit(run=run, event_type=RunState(event_type))
-    except Exception:
-        logger.exception("OpenLineage %s event of run %s not sent", event_type, run.pk)
+def _signal(signal: Signal, run: ComputeRun) -> None:
+    """Tells the apps listening (lineage's OpenLineage events) about the run; a receiver's
+    error is logged and never fails the run."""
+    for receiver, result in signal.send_robust(sender=ComputeRun, run=run):
+        if isinstance(result, Exception):
+            logger.error(
+                "run %s: receiver %r of a compute run signal failed", run.pk, receiver,
+                exc_info=result,
+            )  # fmt: skip
 
 
 def _finish(run_id: int, token: int, status: str, *, error: Any) -> None:
@@ -338,19 +298,16 @@ def _finish(run_id: int, token: int, status: str, *, error: Any) -> None:
 
 
 def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback | None) -> None:
-    from semantic.time_spine import time_spine_ensure
-    from semantic.warehouse.execute import execute, sql_hash
+    from semantic.warehouse.execute import sql_hash
 
     manifest = manifest_for_release(run.release)
     groups = metric_groups(manifest, run.metrics)
     versions = _metric_versions(run.release, run.metrics)
-    warehouse = settings.WAREHOUSE
+    dialect = settings.WAREHOUSE.dialect
     timeout_s = jobs_setting("TALLY_COMPUTE_TIMEOUT_S", 300)
-    size = run.timings.get("chunk_periods")
-    all_chunks = list(chunks(run.start, run.end, run.grain, size))
-    loads = load_filters(release=run.release, as_of=run.as_of) if run.as_of else {}
+    loads = run_load_filters(run)
     hashes: list[str] = []
-    for index, (first, last) in enumerate(all_chunks):
+    for index, (first, last) in enumerate(run_chunks(run)):
         if index < run.chunks_done:
             continue  # committed by an earlier attempt
         lease_renew(run, token)
@@ -360,12 +317,11 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         for group in groups:
             query = run_chunk_query(
                 run=run, manifest=manifest, group=group, first=first, last=last, loads=loads,
-                dialect=warehouse.dialect,
+                dialect=dialect,
             )  # fmt: skip
             compiled = compile_metric_query(query=query, release_ref=run.release.name)
-            time_spine_ensure(sql=compiled.sql, release_ref=run.release.name)
             hashes.append(sql_hash(compiled.sql))
-            result = execute(warehouse, compiled.sql, timeout_s=timeout_s, row_cap=10_000_000)
+            result = _group_execute(compiled.sql, release_ref=run.release.name, timeout_s=timeout_s)
             rows_returned += result.row_count
             width = 1 + len(run.slices)
             for row in result.rows:
@@ -378,7 +334,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
                 for name, raw in zip(group, row[width:], strict=True):
                     computed[(name, period, digest)] = (canonical_value(raw), plain)
         scan_s = time.perf_counter() - started
-        _chunk_write(
+        chunk_write(
             run, token, index, first, last, computed, versions, rows_returned, len(groups), scan_s
         )
         if on_progress is not None:
@@ -398,26 +354,15 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         )
 
 
-def run_chunk_query(
-    *,
-    run: ComputeRun,
-    manifest: Manifest,
-    group: tuple[str, ...],
-    first: dt.date,
-    last: dt.date,
-    loads: dict[str, str],
-    dialect: str,
-) -> MetricQuery:
-    """The query a run executes for one source group and chunk (value tracing rebuilds the
-    run's SQL with it, so both must stay this one function)."""
-    return MetricQuery(
-        metrics=group,
-        group_by=(f"metric_time__{run.grain}", *run.slices),
-        where=tuple(loads[m] for m in sorted(metric_sources(manifest, group[0])) if m in loads),
-        start_time=first.isoformat(),
-        end_time=last.isoformat(),
-        dialect=dialect,
-    )
+def _group_execute(sql: str, *, release_ref: str, timeout_s: float) -> QueryResult:
+    """Runs one source group's compiled SQL on the configured warehouse: the time spine the
+    SQL joins is ensured first, then every row is fetched (the compute job's one warehouse
+    sequence; no principal, so no session variables)."""
+    from semantic.time_spine import time_spine_ensure
+    from semantic.warehouse.execute import execute
+
+    time_spine_ensure(sql=sql, release_ref=release_ref)
+    return execute(settings.WAREHOUSE, sql, timeout_s=timeout_s, row_cap=10_000_000)
 
 
 def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]:
@@ -425,130 +370,6 @@ def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]
         release=release, definition__kind=Kind.METRIC, definition__name__in=list(metrics)
     ).values_list("definition__name", "version_id")
     return dict(rows)
-
-
-@transaction.atomic(durable=True)
-def _chunk_write(
-    run: ComputeRun,
-    token: int,
-    index: int,
-    first: dt.date,
-    last: dt.date,
-    computed: dict[tuple[str, dt.date, str], tuple[str | None, dict[str, Any]]],
-    versions: dict[str, int],
-    rows_returned: int,
-    queries: int,
-    scan_s: float,
-) -> None:
-    """Upserts one chunk's values: unchanged rows untouched, changed rows revised, new rows
-    inserted; the run's progress advances in the same transaction (fenced by the token)."""
-    written_started = time.perf_counter()
-    advanced = ComputeRun.objects.filter(pk=run.pk, attempts=token, chunks_done=index).update(
-        chunks_done=index + 1
-    )
-    if advanced != 1:
-        raise Fenced()
-    # Tuples, not model instances: a year of 30 daily metrics is 11k rows per chunk, and
-    # building/saving that many instances costs more than the warehouse scan.
-    existing = {
-        (name, period, digest): (pk, value, version_id, run_id, revisions)
-        for pk, name, period, digest, value, version_id, run_id, revisions in (
-            MetricValue.objects.select_for_update()
-            .filter(metric_name__in=run.metrics, grain=run.grain, period_start__range=(first, last))
-            .values_list(
-                "pk",
-                "metric_name",
-                "period_start",
-                "slice_hash",
-                "value",
-                "metric_version_id",
-                "run_id",
-                "revision_count",
-            )
-        )
-    }
-    now = timezone.now()
-    new: list[tuple[Any, ...]] = []
-    changed: list[MetricValue] = []
-    repointed: list[MetricValue] = []
-    revisions: list[ValueRevision] = []
-    unchanged = 0
-    for (name, period, digest), (value, plain) in computed.items():
-        version_id = versions[name]
-        current = existing.get((name, period, digest))
-        if current is None:
-            new.append((name, version_id, period, plain, digest, value))
-            continue
-        pk, old_value, old_version_id, old_run_id, revision_count = current
-        if old_value == value:
-            unchanged += 1
-            if old_version_id != version_id:
-                # Same number under a new version: point at it, no restatement.
-                repointed.append(
-                    MetricValue(pk=pk, metric_version_id=version_id, release_id=run.release_id)
-                )
-            continue
-        revisions.append(
-            ValueRevision(
-                value_id=pk,
-                old_value=old_value,
-                new_value=value,
-                old_run_id=old_run_id,
-                run=run,
-                old_metric_version_id=old_version_id,
-                new_metric_version_id=version_id,
-                reason="late_data" if old_version_id == version_id else "definition_changed",
-            )
-        )
-        changed.append(
-            MetricValue(
-                pk=pk, value=value, run_id=run.pk, computed_at=now, metric_version_id=version_id,
-                release_id=run.release_id, revision_count=revision_count + 1,
-            )
-        )  # fmt: skip
-    _insert_values(run, now, new)
-    MetricValue.objects.bulk_update(
-        changed,
-        ["value", "run", "computed_at", "metric_version", "release", "revision_count"],
-        batch_size=1000,
-    )
-    MetricValue.objects.bulk_update(repointed, ["metric_version", "release"], batch_size=1000)
-    ValueRevision.objects.bulk_create(revisions, batch_size=2000)
-    timings = dict(run.timings)
-    timings["scan_s"] = round(timings.get("scan_s", 0) + scan_s, 4)
-    timings["write_s"] = round(timings.get("write_s", 0) + time.perf_counter() - written_started, 4)
-    run.timings = timings
-    ComputeRun.objects.filter(pk=run.pk).update(
-        queries=F("queries") + queries,
-        rows_returned=F("rows_returned") + rows_returned,
-        values_written=F("values_written") + len(new) + len(changed),
-        values_revised=F("values_revised") + len(changed),
-        values_unchanged=F("values_unchanged") + unchanged,
-        timings=timings,
-    )
-
-
-_INSERT_COLUMNS = ("metric_name", "metric_version_id", "release_id", "grain", "period_start",
-                   "slice", "slice_hash", "value", "run_id", "computed_at", "revision_count")  # fmt: skip
-
-
-def _insert_values(run: ComputeRun, now: dt.datetime, rows: list[tuple[Any, ...]]) -> None:
-    """One executemany of new values (the ORM's per-field preparation dominated backfills)."""
-    if not rows:
-        return
-    ops = connection.ops
-    computed_at = ops.adapt_datetimefield_value(now)
-    table = connection.ops.quote_name(MetricValue._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _INSERT_COLUMNS)
-    marks = ", ".join(["%s"] * len(_INSERT_COLUMNS))
-    params = [
-        (name, version_id, run.release_id, run.grain, ops.adapt_datefield_value(period),
-         json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-         digest, value, run.pk, computed_at, 0)
-        for name, version_id, period, plain, digest, value in rows
-    ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)
 
 
 def demo_values_ensure(*, end: dt.date, acting_user: Any) -> str:

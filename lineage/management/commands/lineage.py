@@ -109,7 +109,7 @@ class Command(TallyCommand):
             self.stdout.write(node["id"])
 
     def _openlineage(self, opts: dict[str, Any]) -> None:
-        from lineage.selectors import lineage_openlineage, run_id_of
+        from lineage.openlineage import lineage_openlineage, run_id_of
 
         run_id = run_id_of(opts["node"])
         if run_id is not None:

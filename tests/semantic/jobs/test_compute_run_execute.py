@@ -8,7 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from semantic.jobs.compute import compute_run_create, compute_run_execute, metric_groups
+from semantic.jobs.compute import compute_run_create, compute_run_execute
+from semantic.jobs.queries import metric_groups
 from semantic.models import ComputeRun, MetricValue, ValueRevision
 from semantic.services import manifest_for_release, release_resolve
 
@@ -158,14 +159,15 @@ def test_a_permanent_error_fails_the_run_with_the_error_stored(synced: Path) -> 
 
 def test_a_taken_over_attempt_writes_nothing(synced: Path) -> None:
     """Fencing: once a newer attempt claimed the run, the old one's chunk write is refused."""
-    from semantic.jobs.compute import Fenced, _chunk_write
+    from semantic.jobs.claims import Fenced
+    from semantic.jobs.writes import chunk_write
 
     run = compute_run_create(
         metrics=["revenue"], start=START, end=END, enqueue=False, acting_user=None
     )
     ComputeRun.objects.filter(pk=run.pk).update(attempts=2)
     with pytest.raises(Fenced):
-        _chunk_write(run, 1, 0, START, END, {}, {}, 0, 0, 0.0)
+        chunk_write(run, 1, 0, START, END, {}, {}, 0, 0, 0.0)
     assert ComputeRun.objects.get(pk=run.pk).chunks_done == 0
 
 

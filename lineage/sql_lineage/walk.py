@@ -1,0 +1,300 @@
+"""The scope walk: every output column's direct and indirect sources, in one pass over a
+statement's scopes (CTEs, derived tables, set operations, subqueries, UNNEST/LATERAL)."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
+
+from lineage.sql_lineage.edges import ColumnSources, relation_of
+
+
+class ScopeWalker:
+    """Lineage of every output column of one qualified query, memoised per scope."""
+
+    def __init__(self, default_schema: str) -> None:
+        self.default_schema = default_schema
+        self.outputs_memo: dict[int, list[tuple[str, ColumnSources]]] = {}
+        self.rows_memo: dict[int, ColumnSources] = {}
+        self.in_progress: set[int] = set()
+        self.rows_in_progress: set[int] = set()
+        self.canonical: dict[int, Scope] = {}
+
+    def index(self, root: Scope) -> ScopeWalker:
+        """Remembers every scope of the tree by its expression (see column_sources)."""
+        for scope in root.traverse():
+            self.canonical.setdefault(id(scope.expression), scope)
+        return self
+
+    def outputs(self, scope: Scope) -> list[tuple[str, ColumnSources]]:
+        key = id(scope)
+        if key in self.outputs_memo:
+            return self.outputs_memo[key]
+        if key in self.in_progress:
+            # A recursive CTE reading itself: its rows start from the anchor branch, whose
+            # lineage (plus what the recursive branch adds directly) is the CTE's.
+            anchor = scope.set_operation_scopes[0] if scope.set_operation_scopes else None
+            return (
+                self.outputs(anchor)
+                if anchor is not None and id(anchor) not in self.in_progress
+                else []
+            )
+        self.in_progress.add(key)
+        try:
+            result = self._outputs(scope)
+        finally:
+            self.in_progress.discard(key)
+        # Inside a recursive CTE, the rows of one of its own branches may still be half
+        # computed; such a result is used once but not remembered.
+        if not self.rows_in_progress or not (
+            self.rows_in_progress & {id(s) for s in scope.traverse()}
+        ):
+            self.outputs_memo[key] = result
+        return result
+
+    def _outputs(self, scope: Scope) -> list[tuple[str, ColumnSources]]:
+        node = scope.expression
+        if isinstance(node, exp.SetOperation):
+            # UNION/INTERSECT/EXCEPT: column i is fed by column i of every branch.
+            branches = [self.outputs(s) for s in scope.set_operation_scopes]
+            names = [name for name, _ in branches[0]] if branches else []
+            merged = []
+            for index, name in enumerate(names):
+                lineage = ColumnSources()
+                for branch in branches:
+                    if index < len(branch):
+                        lineage.merge(branch[index][1])
+                merged.append((name, lineage))
+            return merged
+        if not isinstance(node, exp.Select):
+            return []
+        rows = self.row_sources(scope)
+        result = []
+        for projection in node.expressions:
+            lineage = self.expr_sources(scope, projection)
+            for key, transformation in rows.indirect.items():
+                lineage.indirect.setdefault(key, transformation)
+            result.append((projection.alias_or_name, lineage))
+        return result
+
+    def row_sources(self, scope: Scope) -> ColumnSources:
+        """Columns that decide which rows a scope yields (all of them indirect)."""
+        key = id(scope)
+        if key in self.rows_memo:
+            return self.rows_memo[key]
+        rows = ColumnSources()
+        self.rows_memo[key] = rows  # guards recursive CTEs
+        self.rows_in_progress.add(key)
+        try:
+            self._row_sources(scope, rows)
+        finally:
+            self.rows_in_progress.discard(key)
+        return rows
+
+    def _row_sources(self, scope: Scope, rows: ColumnSources) -> None:
+        node = scope.expression
+        if isinstance(node, exp.SetOperation):
+            for branch in scope.set_operation_scopes:
+                rows.merge(self.row_sources(branch))
+            return
+        if not isinstance(node, exp.Select):
+            return
+        # In the order SQL states them: a column that is both a join key and a filter is
+        # reported once, with its first role.
+        clauses: list[tuple[exp.Expr | None, str]] = []
+        for join in node.args.get("joins") or []:
+            clauses.append((join.args.get("on"), "join"))
+            for using in join.args.get("using") or []:
+                clauses.append((using, "join"))
+        clauses += [
+            (node.args.get("where"), "filter"),
+            (node.args.get("group"), "group_by"),
+            (node.args.get("having"), "filter"),
+            (node.args.get("qualify"), "filter"),
+            (node.args.get("order"), "sort"),
+        ]
+        for clause, transformation in clauses:
+            if clause is None:
+                continue
+            if transformation == "join" and isinstance(clause, exp.Identifier):
+                # JOIN … USING (k): k of every joined source decides which rows meet.
+                for selectable, _ in scope.selected_sources.values():
+                    for key in self.column_sources(
+                        scope, exp.column(clause.name, selectable.alias_or_name)
+                    ).direct:
+                        rows.indirect.setdefault(key, "join")
+                continue
+            rows.merge(self.expr_sources(scope, clause), as_indirect=transformation)
+        # Rows of a derived table, CTE or lateral source are already filtered by its own
+        # clauses, whether or not this scope reads any of its columns.
+        for _, source in scope.selected_sources.values():
+            query = _query_scope(source) if isinstance(source, Scope) else None
+            if query is not None:
+                rows.merge(self.row_sources(query), as_indirect="filter")
+
+    def column_sources(self, scope: Scope, column: exp.Column) -> ColumnSources:
+        lineage = ColumnSources()
+        name = column.name.lower()
+        source = scope.sources.get(column.table) if column.table else None
+        outer = scope.parent
+        while source is None and column.table and outer is not None:
+            # A correlated subquery reads a column of an enclosing query.
+            source, scope = outer.sources.get(column.table), outer
+            outer = outer.parent
+        if source is None and not column.table:
+            # Unqualified after qualify: a projection alias (ORDER BY a), or a name sqlglot
+            # could not place. An alias reads what its projection reads.
+            select = scope.expression
+            if isinstance(select, exp.Select) and not _in_projection(column, select):
+                for projection in select.expressions:
+                    if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
+                        return self.expr_sources(scope, projection)
+            # Otherwise take the one source that can hold it, if there is exactly one.
+            candidates = list(scope.sources.values())
+            source = candidates[0] if len(candidates) == 1 else None
+        if isinstance(source, exp.Table):
+            lineage.add_direct((relation_of(source, self.default_schema), name), "identity")
+        elif isinstance(source, Scope):
+            # sqlglot gives a recursive CTE's self-reference a scope of its own (with no
+            # sources); the traversed scope of the same expression has them.
+            source = self.canonical.get(id(source.expression), source)
+            query = _query_scope(source)
+            if query is not None:
+                outputs = self.outputs(query)
+                match = [lin for out, lin in outputs if out.lower() == name]
+                if match:
+                    lineage.merge(match[0])
+                elif name == "*":
+                    for _, lin in outputs:
+                        lineage.merge(lin)
+                else:
+                    lineage.merge(self.through_star(query, name))
+            else:
+                # UNNEST / LATERAL FLATTEN / LATERAL VIEW EXPLODE: the produced columns come
+                # from the arrays it reads, which refer to sources of the enclosing scope.
+                outer = source.parent or scope
+                for inner in source.expression.find_all(exp.Column):
+                    lineage.merge(self.column_sources(outer, inner), hop="transformation")
+        return lineage
+
+    def through_star(self, scope: Scope, name: str) -> ColumnSources:
+        """A column an outer query reads from a ``SELECT *`` that could not be expanded (its
+        source's columns are unknown): it passes through the star from the star's source.
+        sqlglot's own lineage stops here; we follow it."""
+        lineage = ColumnSources()
+        node = scope.expression
+        if isinstance(node, exp.SetOperation):
+            for branch in scope.set_operation_scopes:
+                lineage.merge(self.through_star(branch, name))
+            return lineage
+        if not isinstance(node, exp.Select):
+            return lineage
+        for projection in node.expressions:
+            star = projection if isinstance(projection, exp.Star) else projection.this
+            if isinstance(projection, exp.Column) and isinstance(star, exp.Star):
+                tables = [projection.table]
+            elif isinstance(projection, exp.Star):
+                tables = list(scope.selected_sources)
+            else:
+                continue
+            if len(tables) != 1:
+                continue  # a bare * over several unknown sources: the column's origin is ambiguous
+            lineage.merge(self.column_sources(scope, exp.column(name, table=tables[0])))
+            rows = self.row_sources(scope)
+            for key, transformation in rows.indirect.items():
+                lineage.indirect.setdefault(key, transformation)
+        return lineage
+
+    def expr_sources(self, scope: Scope, expression: exp.Expr) -> ColumnSources:
+        """Sources of one expression: direct for values, indirect for conditions inside it."""
+        lineage = ColumnSources()
+        target = expression.this if isinstance(expression, exp.Alias) else expression
+        select = scope.expression
+        subqueries = {id(s.expression): s for s in scope.subquery_scopes}
+        for node in target.walk():
+            if isinstance(node, (exp.Select, exp.SetOperation)) and id(node) in subqueries:
+                # Scalar or IN/EXISTS subquery: its value flows (direct) unless it sits in a
+                # condition; its own filters decide the value (indirect).
+                sub = subqueries[id(node)]
+                context = _context(node, target)
+                for _, inner in self.outputs(sub)[:1]:
+                    if context in (None, "aggregation"):
+                        lineage.merge(
+                            inner, hop="transformation" if context is None else "aggregation"
+                        )
+                    else:
+                        lineage.merge(inner, as_indirect=context)
+                continue
+            if not isinstance(node, exp.Column) or _inside_other_select(node, select, target):
+                continue
+            context = _context(node, target)
+            sources = self.column_sources(scope, node)
+            if context in (None, "aggregation"):
+                hop = (
+                    "aggregation"
+                    if context
+                    else ("identity" if node is target else "transformation")
+                )
+                lineage.merge(sources, hop=hop)
+            else:
+                lineage.merge(sources, as_indirect=context)
+        return lineage
+
+
+def _in_projection(node: exp.Expr, select: exp.Select) -> bool:
+    projections = {id(p) for p in select.expressions}
+    current: exp.Expr | None = node
+    while current is not None and current is not select:
+        if id(current) in projections:
+            return True
+        current = current.parent
+    return False
+
+
+def _query_scope(scope: Scope) -> Scope | None:
+    """The scope of the query a source stands for: itself for a derived table or CTE, the
+    inner SELECT's for ``LATERAL (SELECT …)``; None for UNNEST/FLATTEN-like functions."""
+    if isinstance(scope.expression, (exp.Select, exp.SetOperation)):
+        return scope
+    inner = scope.expression.this if isinstance(scope.expression, exp.Lateral) else None
+    if isinstance(inner, exp.Subquery):
+        inner = inner.this
+    if isinstance(inner, (exp.Select, exp.SetOperation)):
+        for child in scope.traverse():
+            if child.expression is inner:
+                return child
+    return None
+
+
+def _context(node: exp.Expr, top: exp.Expr) -> str | None:
+    """How ``node`` takes part in ``top``: None (its value flows), aggregation, or an indirect
+    role (window partition/order, CASE/IF condition)."""
+    aggregated = False
+    child = node
+    parent = node.parent
+    while parent is not None and child is not top:
+        if isinstance(parent, exp.Window) and child.arg_key in ("partition_by", "order"):
+            return "window"
+        if isinstance(parent, exp.If) and child.arg_key == "this":
+            return "conditional"
+        if isinstance(parent, exp.Case) and child.arg_key == "this":
+            return "conditional"  # CASE x WHEN …: x picks the branch
+        if isinstance(parent, exp.Filter) and child.arg_key == "expression":
+            return "filter"  # COUNT(*) FILTER (WHERE …)
+        if isinstance(parent, exp.AggFunc):
+            aggregated = True
+        child, parent = parent, parent.parent
+    return "aggregation" if aggregated else None
+
+
+def _inside_other_select(node: exp.Expr, select: exp.Expr, top: exp.Expr) -> bool:
+    # Only the nodes between the column and the expression being walked matter: a SELECT
+    # among them means the column belongs to a nested query (handled as its own scope).
+    if node is top:
+        return False
+    parent = node.parent
+    while parent is not None and parent is not top and parent is not select:
+        if isinstance(parent, (exp.Select, exp.SetOperation)):
+            return True
+        parent = parent.parent
+    return False
