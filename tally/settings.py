@@ -226,6 +226,11 @@ TALLY_DEFAULT_ROLE = CONFIG.default_role
 TALLY_TOKEN_KEY = CONFIG.token_key
 # Per token (else per user) on compile and query; 429 with a Retry-After past it.
 TALLY_RATE_LIMITS = {"compile": CONFIG.rate_compile, "query": CONFIG.rate_query}
+# Password sign-ins (web, /admin/, SQL API): failures per account and per client address within
+# a window before sign-in is locked (429 / 28P01) until the window ends; counters in CACHES.
+TALLY_LOGIN_MAX_FAILURES_ACCOUNT = int(env_number("TALLY_LOGIN_MAX_FAILURES_ACCOUNT", 5))
+TALLY_LOGIN_MAX_FAILURES_ADDRESS = int(env_number("TALLY_LOGIN_MAX_FAILURES_ADDRESS", 20))
+TALLY_LOGIN_WINDOW_S = int(env_number("TALLY_LOGIN_WINDOW_S", 900))
 # Request bodies (proposals carry definition files up to 5 MB each).
 TALLY_MAX_BODY_BYTES = CONFIG.max_body_bytes
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes

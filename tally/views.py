@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from registry.forms import LOGIN_LOCKED, SignInForm
 from tally.health import health_check_all
 
 
@@ -43,3 +49,24 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 def server_error(request: HttpRequest) -> HttpResponse:
     # No context processors beyond the request: the failure may be in one of them.
     return render(request, "500.html", status=500)
+
+
+def login_locked_status(response: HttpResponse) -> HttpResponse:
+    """A sign-in page refused because the account or address is locked answers 429."""
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if form is not None and form.has_error(NON_FIELD_ERRORS, LOGIN_LOCKED):
+        response.status_code = 429
+    return response
+
+
+class SignInView(auth_views.LoginView):
+    form_class = SignInForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return login_locked_status(super().form_invalid(form))
+
+
+def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    # /admin/login/ with the throttled form (admin.site.login_form, set in tally/urls.py).
+    return login_locked_status(admin.site.login(request, extra_context))
