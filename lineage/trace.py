@@ -392,7 +392,7 @@ def _drill(part: DrillDownPart, dialect: str, *, rows: int | None) -> DrillDown:
     secured = shown if same else part.secured(warehouse.dialect)
     run_sql = sql if same else render(secured.tree.copy(), warehouse.dialect, pretty=True)
     result = execute(warehouse, run_sql, timeout_s=60, row_cap=max(rows, 1),
-                     variables=session_variables(secured) or None)  # fmt: skip
+                     variables=session_variables(secured, principal=part.principal) or None)  # fmt: skip
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows

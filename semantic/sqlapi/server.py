@@ -821,7 +821,7 @@ class Connection:
                 timeout_s=config.timeout_s,
                 row_cap=config.row_cap,
                 batch_size=STREAM_BATCH,
-                variables=session_variables(compiled),
+                variables=session_variables(compiled, principal=self.identity.principal),
                 cancel=scope,
             ) as (_columns, batches):
                 for batch in batches:

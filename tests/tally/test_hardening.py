@@ -108,19 +108,19 @@ def test_basic_auth_is_not_accepted(client: Client, django_user_model: Any) -> N
 )
 def test_bad_access_settings_name_their_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as error:
-        load_config(env)
+        load_config({"TALLY_DEMO": "1", **env})
     assert error.value.variable == variable
 
 
 def test_access_defaults() -> None:
-    config = load_config({})
+    config = load_config({"TALLY_DEMO": "1"})
     assert (config.default_role, config.rate_compile, config.rate_query) == (
         "viewer",
         "120/min",
         "60/min",
     )
     assert len(config.token_key) == 64 and config.https is False
-    assert load_config({"TALLY_DEFAULT_ROLE": "none"}).default_role == ""
+    assert load_config({"TALLY_DEMO": "1", "TALLY_DEFAULT_ROLE": "none"}).default_role == ""
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -145,6 +145,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
         env={
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "TALLY_PII_SALT": secrets.token_urlsafe(50),
             "TALLY_HTTPS": "1",
             "ALLOWED_HOSTS": "tally.example.com",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite3'}",
