@@ -404,6 +404,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(
             "TALLY_MAX_BODY_BYTES", f"{raw_body!r} is not a size", "bytes, at least 1024"
         )
+    for variable in ("TALLY_MAX_DEFINITION_BYTES", "TALLY_MAX_DEFINITION_NODES"):
+        # Read where definitions are parsed (registry/definitions/yaml_source.py, Django-free);
+        # checked here so a typo stops start-up instead of silently meaning the default.
+        raw_limit = env.get(variable, "").strip()
+        if raw_limit and (not raw_limit.isdigit() or int(raw_limit) < 1):
+            raise ConfigError(variable, f"{raw_limit!r} is not a positive integer")
     cache_url = (env.get("TALLY_CACHE_URL") or "").strip() or None
     if cache_url and urlsplit(cache_url).scheme not in ("redis", "rediss"):
         raise ConfigError(
