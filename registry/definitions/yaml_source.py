@@ -80,6 +80,12 @@ def limit_from_env(variable: str, default: int) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else default
 
 
+def _size_text(size: int) -> str:
+    # "5 MB", "1.5 MB", "2 KB": the limit as people set it.
+    unit, scale = ("MB", 2**20) if size >= 2**20 else ("KB", 2**10)
+    return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+
+
 def max_file_bytes() -> int:
     """The size limit of one definitions file (TALLY_MAX_DEFINITION_BYTES)."""
     return limit_from_env("TALLY_MAX_DEFINITION_BYTES", MAX_FILE_BYTES)
@@ -255,7 +261,7 @@ def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | 
         issues.add(
             "file_too_large",
             f"file is {size / 1024 / 1024:.1f} MB; the limit for one definitions file is "
-            f"{limit / 1024 / 1024:.1f} MB",
+            f"{_size_text(limit)}",
             file=shown_as,
             hint="split it into several files (one per semantic model or domain); the limit "
             "is TALLY_MAX_DEFINITION_BYTES",
