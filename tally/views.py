@@ -11,6 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from registry.forms import LOGIN_LOCKED, SignInForm
+from registry.permissions import user_can
+from registry.roles import Action
 from tally.health import health_check_all
 
 
@@ -19,10 +21,20 @@ from tally.health import health_check_all
 def healthz(request: HttpRequest) -> JsonResponse:
     results = health_check_all()
     ok = all(r.ok for r in results)
+    # Details name the warehouse's path, user and host and the errors' texts: only for
+    # signed-in admins; the public probe (load balancers, uptime checks) gets ok/fail.
+    admin = request.user.is_authenticated and (
+        request.user.is_superuser or user_can(request.user, Action.MANAGE_ROLES)
+    )
     body = {
         "status": "ok" if ok else "fail",
         "checks": {
-            r.name: {"ok": r.ok, "detail": r.detail, "latency_ms": r.latency_ms} for r in results
+            r.name: {
+                "ok": r.ok,
+                "latency_ms": r.latency_ms,
+                **({"detail": r.detail} if admin else {}),
+            }
+            for r in results
         },
     }
     return JsonResponse(body, status=200 if ok else 503)
