@@ -156,7 +156,7 @@ class _LineLoader(_BaseLoader):
     """SafeLoader that records lines and refuses duplicate keys (PyYAML keeps the last one)
     and documents that expand past the node limit."""
 
-    def get_node(self) -> yaml.Node:
+    def get_node(self) -> yaml.Node | None:
         # Measured between composing and constructing: nothing has been built yet.
         node = super().get_node()
         if node is not None:
