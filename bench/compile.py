@@ -49,6 +49,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="tally-bench-compile-") as tmp:
         os.environ["DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'registry.sqlite3'}"
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+        os.environ.setdefault("TALLY_DEMO", "1")  # demo data: development secrets
         import django
 
         django.setup()

@@ -119,6 +119,7 @@ def run(options: argparse.Namespace) -> list[Row]:
         os.environ["WAREHOUSE_URL"] = f"duckdb:///{path}"
         os.environ.pop("CELERY_BROKER_URL", None)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+        os.environ.setdefault("TALLY_DEMO", "1")  # demo data: development secrets
         return _measure(repeat, warmup)
 
 

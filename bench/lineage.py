@@ -297,6 +297,7 @@ def _stored_worker(metrics: int, tables: int, repeat: int) -> None:
     tmp = Path(tempfile.mkdtemp())
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+    os.environ.setdefault("TALLY_DEMO", "1")  # demo data: development secrets
     import django
 
     django.setup()

@@ -203,6 +203,7 @@ def _worker(store: str, repeat: int) -> dict[str, tuple[int, list[float]]]:
         url, pg_name = _database_url(store, tmp)
         os.environ["DATABASE_URL"] = url
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+        os.environ.setdefault("TALLY_DEMO", "1")  # demo data: development secrets
         try:
             return _measure_all(tmp, repeat)
         finally:

@@ -61,6 +61,7 @@ def run(options: argparse.Namespace) -> list[Row]:
             "WAREHOUSE_URL": f"duckdb:///{wh}",
             "CELERY_BROKER_URL": BROKER,
             "DJANGO_SETTINGS_MODULE": "tally.settings",
+            "TALLY_DEMO": "1",
         }
         redis.Redis.from_url(BROKER).flushdb()
         os.environ.update(env)

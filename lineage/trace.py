@@ -227,14 +227,16 @@ def _drill(part: DrillDownPart, dialect: str, *, rows: int | None) -> DrillDown:
     same = warehouse.dialect == dialect
     secured = shown if same else part.secured(warehouse.dialect)
     run_sql = sql if same else render(secured.tree.copy(), warehouse.dialect, pretty=True)
-    result = _drill_execute(secured, run_sql, row_cap=max(rows, 1))
+    result = _drill_execute(secured, run_sql, row_cap=max(rows, 1), principal=part.principal)
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows
     return DrillDown(part, sql, dialect, columns, result.rows[:rows], truncated)
 
 
-def _drill_execute(secured: SecuredSelect, sql: str, *, row_cap: int) -> QueryResult:
+def _drill_execute(
+    secured: SecuredSelect, sql: str, *, row_cap: int, principal: Principal
+) -> QueryResult:
     """Runs one secured drill-down read on the configured warehouse, its session variables
     (the PII salt) set for the query (trace's one warehouse sequence; a plain read of the
     sources, so no time spine is involved)."""
@@ -242,7 +244,7 @@ def _drill_execute(secured: SecuredSelect, sql: str, *, row_cap: int) -> QueryRe
     from semantic.warehouse.execute import execute
 
     return execute(settings.WAREHOUSE, sql, timeout_s=60, row_cap=row_cap,
-                   variables=session_variables(secured) or None)  # fmt: skip
+                   variables=session_variables(secured, principal=principal) or None)  # fmt: skip
 
 
 def _value_graph(

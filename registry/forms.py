@@ -1,8 +1,63 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
 
 from registry.models import Proposal, Review, Status, Tier
+from registry.services.logins import LoginLocked, login_authenticate
+
+# The error code a throttled sign-in form carries; the views answer it with HTTP 429.
+LOGIN_LOCKED = "login_locked"
+
+
+class ThrottledSignInMixin:
+    """Django's sign-in form with the password check run through ``login_authenticate``:
+    throttled per account and address, failures audited."""
+
+    interface = "web"
+    cleaned_data: dict[str, Any]
+    request: Any
+    user_cache: Any
+
+    @property
+    def locked_message(self) -> str:
+        """The lock-out message when this attempt was refused for too many failures."""
+        for error in self.non_field_errors().as_data():  # type: ignore[attr-defined]
+            if error.code == LOGIN_LOCKED:
+                return str(error.message)
+        return ""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is None or not password:
+            return self.cleaned_data
+        ip = (self.request.META.get("REMOTE_ADDR") or None) if self.request else None
+        try:
+            self.user_cache = login_authenticate(
+                username=username,
+                ip=ip,
+                interface=self.interface,
+                check=lambda: authenticate(self.request, username=username, password=password),
+            )
+        except LoginLocked as exc:
+            raise forms.ValidationError(f"{exc.message} ({exc.hint})", code=LOGIN_LOCKED) from None
+        if self.user_cache is None:
+            raise self.get_invalid_login_error()  # type: ignore[attr-defined]
+        self.confirm_login_allowed(self.user_cache)  # type: ignore[attr-defined]
+        return self.cleaned_data
+
+
+class SignInForm(ThrottledSignInMixin, AuthenticationForm):
+    interface = "web"
+
+
+class AdminSignInForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    interface = "admin"
 
 
 class CatalogForm(forms.Form):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from collections import OrderedDict
@@ -131,10 +133,24 @@ def compile_metric_query(
     return compiled
 
 
-def session_variables(compiled: CompiledQuery | SecuredSelect) -> dict[str, str]:
+def pii_salt_for(principal: Principal | None) -> str:
+    """The pseudonym salt a principal's query binds: TALLY_PII_SALT, or with
+    TALLY_PII_SALT_PER_TENANT an HMAC of it and the principal's tenant binding, so the same
+    person's pseudonym differs between tenants (a principal bound to no tenant: the salt)."""
+    salt: str = settings.TALLY_PII_SALT
+    tenant = principal.attributes.get("tenant_id") if principal is not None else None
+    if not settings.TALLY_PII_SALT_PER_TENANT or tenant is None or tenant == "":
+        return salt
+    return hmac.new(salt.encode(), f"tenant:{tenant}".encode(), hashlib.sha256).hexdigest()
+
+
+def session_variables(
+    compiled: CompiledQuery | SecuredSelect, *, principal: Principal | None
+) -> dict[str, str]:
     """The values of the session variables a compiled (or secured) query reads (the PII
-    salt), for the executor to bind; never shown or logged."""
-    return {SALT_NAME: settings.TALLY_PII_SALT} if compiled.parameters else {}
+    salt of the principal it was compiled for), for the executor to bind; never shown or
+    logged. ``principal`` is required so that no caller binds the shared salt by mistake."""
+    return {SALT_NAME: pii_salt_for(principal)} if compiled.parameters else {}
 
 
 @dataclass(frozen=True)
@@ -169,7 +185,7 @@ def query_execute(
         compiled.sql,
         timeout_s=timeout_s,
         row_cap=row_cap,
-        variables=session_variables(compiled),
+        variables=session_variables(compiled, principal=principal),
     )
     return QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
 

@@ -76,7 +76,7 @@ def query_stream(
         timeout_s=timeout_s,
         row_cap=row_cap,
         batch_size=batch_size,
-        variables=session_variables(compiled),
+        variables=session_variables(compiled, principal=principal),
         cancel=cancel,
     ) as (columns, batches):
         yield QueryStream(compiled, columns, batches)
@@ -205,7 +205,9 @@ def _duckdb_arrow_chunks(
     try:
         con.execute("SET SESSION TimeZone = 'UTC'")
         # The PII salt of masked columns: a bound value, never part of the SQL.
-        for name, value in _checked_variables(session_variables(compiled)).items():
+        for name, value in _checked_variables(
+            session_variables(compiled, principal=principal)
+        ).items():
             con.execute(f"SET VARIABLE {name} = $1", [value])
         timer.start()
         try:

@@ -36,6 +36,8 @@ from semantic.ui_selectors import (
     value_trace_get,
 )
 from tally.errors import UserError
+from tally.spreadsheet import csv_safe_row
+from tally.throttling import rate_limit_check
 from tally.ui import is_htmx, page_access
 
 
@@ -45,6 +47,8 @@ from tally.ui import is_htmx, page_access
 def metric_chart(request: HttpRequest, name: str) -> HttpResponse:
     form = MetricChartForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
+    if data.get("dimension"):
+        rate_limit_check(request, "query")  # slicing queries the warehouse
     context = metric_chart_get(
         metric=name,
         grain=data.get("grain") or "day",
@@ -127,6 +131,7 @@ def explore(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "options": options}
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
+        rate_limit_check(request, "query")
         try:
             result = explore_run(
                 query=_query(data),
@@ -174,6 +179,7 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
                                                  "message": "pick at least one metric to export"}},
             status=400,
         )  # fmt: skip
+    rate_limit_check(request, "query")
     try:
         result = explore_run(
             query=_query(form.cleaned_data),
@@ -191,9 +197,10 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="tally-explore.csv"'
     writer = csv.writer(response)
-    writer.writerow(result.answer.columns)
+    writer.writerow(csv_safe_row(result.answer.columns))
     for row in result.answer.rows:
-        writer.writerow([_cell(v) for v in row])
+        # Dimension values are warehouse data anyone may have typed: never a formula.
+        writer.writerow(csv_safe_row(_cell(v) for v in row))
     return response
 
 
@@ -250,5 +257,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 def value_trace(request: HttpRequest, value_id: int) -> HttpResponse:
     # The drill-down's rows are a query of the warehouse: shown to those who may query.
     rows = TRACE_ROWS if user_can(request.user, Action.QUERY) else None
+    if rows:
+        rate_limit_check(request, "query")  # the drill-down's rows are a warehouse query
     trace = value_trace_get(value_id=value_id, principal=principal_for(request.user), rows=rows)
     return render(request, "semantic/value_trace.html", {"trace": trace})

@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None, prog: str = "tally") -> int:
     """Runs one command and returns its exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
+    if args and _command_name(args[0]) == "demo":
+        # `tally demo` is demo mode: it may run on the development SECRET_KEY and PII salt
+        # (tally/env.py demo_mode); set before the settings load.
+        os.environ.setdefault("TALLY_DEMO", "1")
     try:
         import django
 

@@ -26,7 +26,8 @@ VAR_DIR = BASE_DIR / "var"
 
 DEFAULT_DATABASE_URL = "sqlite:///var/tally.sqlite3"
 DEFAULT_WAREHOUSE_URL = "duckdb:///var/warehouse.duckdb"
-# Only a development key; production sets SECRET_KEY (check --deploy flags the default).
+# Only a development key, used in demo/debug mode (see ``demo_mode``); anywhere else
+# SECRET_KEY must be set, and TALLY_PII_SALT too.
 DEV_SECRET_KEY = "django-insecure-tally-demo-key-change-me-in-production-0123456789"
 
 REGISTRY_ENGINES = {
@@ -74,6 +75,11 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     cache_url: str | None = None
     csrf_trusted_origins: tuple[str, ...] = ()
+    # DEBUG=true, `tally demo` or the test settings: development secrets allowed (issue 18).
+    demo: bool = False
+    # The PII pseudonym salt; per_tenant: one salt per tenant binding (HMAC of this salt).
+    pii_salt: str = ""
+    pii_salt_per_tenant: bool = False
 
 
 def _resolve_sqlite_path(name: str) -> str:
@@ -247,20 +253,67 @@ def env_number(variable: str, default: float, environ: Mapping[str, str] | None 
 PII_MASK_MODES = ("hash", "null")
 
 
-def env_pii_salt(secret_key: str, environ: Mapping[str, str] | None = None) -> str:
-    """TALLY_PII_SALT, or (unset) a salt derived from SECRET_KEY, so that the demo masks PII
-    with nothing configured; production sets its own so rotating SECRET_KEY does not change
-    every pseudonym.
+HINT_GENERATE = "generate one: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+DEMO_MODE_TEXT = "outside demo/debug mode (DEBUG=true, `tally demo`, the test settings)"
+
+
+def demo_mode(environ: Mapping[str, str]) -> bool:
+    """Demo/debug mode, the only one that runs on development secrets: ``DEBUG=true``, or
+    ``TALLY_DEMO=1``, which the ``tally demo`` command and the test settings
+    (tally/settings_test.py) set before the settings load.
 
     Example:
-        >>> env_pii_salt("k", {"TALLY_PII_SALT": "s3cret"}), len(env_pii_salt("k", {}))
-        ('s3cret', 64)
+        >>> demo_mode({}), demo_mode({"DEBUG": "true"}), demo_mode({"TALLY_DEMO": "1"})
+        (False, True, True)
     """
-    raw = (os.environ if environ is None else environ).get("TALLY_PII_SALT", "")
+    return parse_bool("DEBUG", environ.get("DEBUG"), False) or parse_bool(
+        "TALLY_DEMO", environ.get("TALLY_DEMO"), False
+    )
+
+
+def env_secret_key(environ: Mapping[str, str], *, demo: bool) -> str:
+    """SECRET_KEY: required (32+ characters, not the development key) outside demo/debug mode.
+
+    Example:
+        >>> env_secret_key({}, demo=True) == DEV_SECRET_KEY
+        True
+    """
+    raw = environ.get("SECRET_KEY") or ""
+    if not raw and not demo:
+        raise ConfigError(
+            "SECRET_KEY", f"unset, and it is required {DEMO_MODE_TEXT}", HINT_GENERATE
+        )
+    if raw == DEV_SECRET_KEY and not demo:
+        raise ConfigError(
+            "SECRET_KEY", f"the public development key {DEMO_MODE_TEXT}", HINT_GENERATE
+        )
+    secret_key = raw or DEV_SECRET_KEY
+    if len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY", "shorter than 32 characters", HINT_GENERATE)
+    return secret_key
+
+
+def env_pii_salt(secret_key: str, environ: Mapping[str, str], *, demo: bool) -> str:
+    """TALLY_PII_SALT: required outside demo/debug mode (a salt known to outsiders lets anyone
+    reverse pseudonyms with a list of names); in demo mode, unset, it derives from SECRET_KEY.
+
+    Example:
+        >>> env_pii_salt("k", {"TALLY_PII_SALT": "s" * 32}, demo=False) == "s" * 32
+        True
+        >>> len(env_pii_salt("k", {}, demo=True))
+        64
+    """
+    raw = environ.get("TALLY_PII_SALT", "")
+    if raw and len(raw) < 32 and not demo:
+        raise ConfigError("TALLY_PII_SALT", "shorter than 32 characters", HINT_GENERATE)
     if raw:
         return raw
-    import hashlib
-
+    if not demo:
+        raise ConfigError(
+            "TALLY_PII_SALT",
+            f"unset, and it is required {DEMO_MODE_TEXT}",
+            HINT_GENERATE + " (keep it: changing it changes every pseudonym)",
+        )
     return hashlib.sha256(f"tally-pii-salt:{secret_key}".encode()).hexdigest()
 
 
@@ -332,9 +385,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     debug = parse_bool("DEBUG", env.get("DEBUG"), default=False)
     https = parse_bool("TALLY_HTTPS", env.get("TALLY_HTTPS"), default=False)
-    secret_key = env.get("SECRET_KEY") or DEV_SECRET_KEY
-    if len(secret_key) < 32:
-        raise ConfigError("SECRET_KEY", "shorter than 32 characters", "generate a long random key")
+    demo = demo_mode(env)
+    secret_key = env_secret_key(env, demo=demo)
     if https and secret_key == DEV_SECRET_KEY:
         # A production deployment (TALLY_HTTPS) never runs on the key in the source.
         raise ConfigError(
@@ -352,6 +404,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(
             "TALLY_MAX_BODY_BYTES", f"{raw_body!r} is not a size", "bytes, at least 1024"
         )
+    for variable in ("TALLY_MAX_DEFINITION_BYTES", "TALLY_MAX_DEFINITION_NODES"):
+        # Read where definitions are parsed (registry/definitions/yaml_source.py, Django-free);
+        # checked here so a typo stops start-up instead of silently meaning the default.
+        raw_limit = env.get(variable, "").strip()
+        if raw_limit and (not raw_limit.isdigit() or int(raw_limit) < 1):
+            raise ConfigError(variable, f"{raw_limit!r} is not a positive integer")
     cache_url = (env.get("TALLY_CACHE_URL") or "").strip() or None
     if cache_url and urlsplit(cache_url).scheme not in ("redis", "rediss"):
         raise ConfigError(
@@ -387,6 +445,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         cache_url=cache_url,
         csrf_trusted_origins=tuple(
             o.strip() for o in (env.get("CSRF_TRUSTED_ORIGINS") or "").split(",") if o.strip()
+        ),
+        demo=demo,
+        pii_salt=env_pii_salt(secret_key, env, demo=demo),
+        pii_salt_per_tenant=parse_bool(
+            "TALLY_PII_SALT_PER_TENANT", env.get("TALLY_PII_SALT_PER_TENANT"), False
         ),
     )
 

@@ -10,7 +10,6 @@ from tally.env import (
     env_number,
     env_openlineage,
     env_pii_mask,
-    env_pii_salt,
     load_config,
 )
 
@@ -196,9 +195,13 @@ TALLY_OPENLINEAGE = env_openlineage()
 TALLY_OPENLINEAGE_TIMEOUT_S = env_number("TALLY_OPENLINEAGE_TIMEOUT_S", 5)
 
 # PII masking (semantic/compiler/policies.py): the salt of the pseudonyms, set on the warehouse
-# session when a query runs and never written into SQL, output or logs; and the default mask
-# of PII columns whose contract does not choose one (hash | null).
-TALLY_PII_SALT = env_pii_salt(SECRET_KEY)
+# session when a query runs and never written into SQL, output or logs (required outside
+# demo/debug mode); per tenant, each tenant binding gets its own salt (HMAC of this one) so
+# pseudonyms do not link across tenants; and the default mask of PII columns whose contract
+# does not choose one (hash | null).
+TALLY_DEMO = CONFIG.demo
+TALLY_PII_SALT = CONFIG.pii_salt
+TALLY_PII_SALT_PER_TENANT = CONFIG.pii_salt_per_tenant
 TALLY_PII_MASK = env_pii_mask()
 
 LOGGING = {
@@ -226,6 +229,11 @@ TALLY_DEFAULT_ROLE = CONFIG.default_role
 TALLY_TOKEN_KEY = CONFIG.token_key
 # Per token (else per user) on compile and query; 429 with a Retry-After past it.
 TALLY_RATE_LIMITS = {"compile": CONFIG.rate_compile, "query": CONFIG.rate_query}
+# Password sign-ins (web, /admin/, SQL API): failures per account and per client address within
+# a window before sign-in is locked (429 / 28P01) until the window ends; counters in CACHES.
+TALLY_LOGIN_MAX_FAILURES_ACCOUNT = int(env_number("TALLY_LOGIN_MAX_FAILURES_ACCOUNT", 5))
+TALLY_LOGIN_MAX_FAILURES_ADDRESS = int(env_number("TALLY_LOGIN_MAX_FAILURES_ADDRESS", 20))
+TALLY_LOGIN_WINDOW_S = int(env_number("TALLY_LOGIN_WINDOW_S", 900))
 # Request bodies (proposals carry definition files up to 5 MB each).
 TALLY_MAX_BODY_BYTES = CONFIG.max_body_bytes
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes

@@ -1,12 +1,26 @@
-"""Rate limits on compile and query, per API token (else per user), from settings."""
+"""Rate limits on compile and query, per user (whichever token or session they come with),
+from settings; the same budget for the API, the UI's Explore/CSV, chart slicing and trace
+rows, so neither minting more tokens nor switching to the UI buys more."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+
+from tally.errors import UserError
+
+MSG_RATE_LIMITED = "too many {scope} requests: the limit is {rate} per user"
+
+
+class RateLimited(UserError):
+    """Over the per-user rate of a scope (HTTP 429)."""
+
+    http_status = 429
+    default_code = "rate_limited"
 
 
 class ActionRateThrottle(SimpleRateThrottle):
@@ -32,12 +46,30 @@ class ActionRateThrottle(SimpleRateThrottle):
         self.num_requests, self.duration = self.parse_rate(rate)
         return super().allow_request(request, view)
 
-    def get_cache_key(self, request: Request, view: Any) -> str:
-        auth = request.auth
-        if auth is not None and hasattr(auth, "prefix"):
-            ident = f"token:{auth.prefix}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
+    def get_cache_key(self, request: Request | HttpRequest, view: Any) -> str:
+        # Per user, never per token: each token a user mints would otherwise be a new budget.
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            ident = f"user:{user.pk}"
         else:
             ident = f"ip:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class _Scoped:
+    def __init__(self, scope: str) -> None:
+        self.throttle_scope = scope
+
+
+def rate_limit_check(request: HttpRequest | Request, scope: str) -> None:
+    """Counts one ``scope`` request for the request's user (the UI's pages that query, and
+    API endpoints that query only with some parameters); raises RateLimited past the rate."""
+    throttle = ActionRateThrottle()
+    if throttle.allow_request(request, _Scoped(scope)):  # type: ignore[arg-type]
+        return
+    wait = throttle.wait()
+    raise RateLimited(
+        MSG_RATE_LIMITED.format(scope=scope, rate=throttle.rate),
+        hint=f"wait {int(wait or 1) + 1} s and try again; the limits are TALLY_RATE_QUERY and "
+        "TALLY_RATE_COMPILE",
+    )

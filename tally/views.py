@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from registry.forms import LOGIN_LOCKED, SignInForm
+from registry.permissions import user_can
+from registry.roles import Action
 from tally.health import health_check_all
 
 
@@ -13,10 +21,20 @@ from tally.health import health_check_all
 def healthz(request: HttpRequest) -> JsonResponse:
     results = health_check_all()
     ok = all(r.ok for r in results)
+    # Details name the warehouse's path, user and host and the errors' texts: only for
+    # signed-in admins; the public probe (load balancers, uptime checks) gets ok/fail.
+    admin = request.user.is_authenticated and (
+        request.user.is_superuser or user_can(request.user, Action.MANAGE_ROLES)
+    )
     body = {
         "status": "ok" if ok else "fail",
         "checks": {
-            r.name: {"ok": r.ok, "detail": r.detail, "latency_ms": r.latency_ms} for r in results
+            r.name: {
+                "ok": r.ok,
+                "latency_ms": r.latency_ms,
+                **({"detail": r.detail} if admin else {}),
+            }
+            for r in results
         },
     }
     return JsonResponse(body, status=200 if ok else 503)
@@ -43,3 +61,24 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 def server_error(request: HttpRequest) -> HttpResponse:
     # No context processors beyond the request: the failure may be in one of them.
     return render(request, "500.html", status=500)
+
+
+def login_locked_status(response: HttpResponse) -> HttpResponse:
+    """A sign-in page refused because the account or address is locked answers 429."""
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if form is not None and form.has_error(NON_FIELD_ERRORS, LOGIN_LOCKED):
+        response.status_code = 429
+    return response
+
+
+class SignInView(auth_views.LoginView):
+    form_class = SignInForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        return login_locked_status(super().form_invalid(form))
+
+
+def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    # /admin/login/ with the throttled form (admin.site.login_form, set in tally/urls.py).
+    return login_locked_status(admin.site.login(request, extra_context))

@@ -20,6 +20,7 @@ from registry.api.permissions import request_token
 from registry.permissions import access_require, principal_for
 from registry.roles import Action
 from semantic.compiler.spec import DIALECTS
+from tally.throttling import rate_limit_check
 
 
 class NodeInput(serializers.Serializer):
@@ -131,6 +132,7 @@ class ValueTraceApi(APIView):
             # Reading source rows is a query: it needs the query right, and row policies
             # and masks of the caller apply to the drill-down.
             access_require(request.user, Action.QUERY, token=token)
+            rate_limit_check(request, "query")  # issue 18: reading rows is a query
         trace = value_trace(
             value_id=value_id,
             dialect=data.get("dialect"),

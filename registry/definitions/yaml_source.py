@@ -1,5 +1,12 @@
 """Reading definition files safely: size limits, UTF-8, YAML with line numbers kept per key.
 
+Bounded input (issue 18): a file over ``TALLY_MAX_DEFINITION_BYTES`` is refused unread, and
+each YAML document is measured as composed, before anything is built from it: aliases share
+nodes, so an 800-byte "billion laughs" document composes in microseconds but expands to
+hundreds of millions of nodes in everything that walks it afterwards (schema validation,
+JSON, diffs). A document that expands to more than ``TALLY_MAX_DEFINITION_NODES`` nodes, or
+refers to itself through an alias, is refused at the line where it blows up.
+
 PyYAML loses positions once a document becomes dicts and lists; ``LineDict`` and
 ``LineList`` keep the line of every key and item so that an error deep inside an object
 (a jsonschema path, an unknown measure) still points at ``file:line``.
@@ -17,8 +24,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from registry.definitions.issues import IssueSet
+from tally.errors import UserError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_NODES = 250_000
+# Longest file name (as given, in UTF-8 bytes) a proposal may carry: most file systems'.
+MAX_NAME_BYTES = 255
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 YAML_SUFFIXES = (".yml", ".yaml")
 # dbt's own configuration files: YAML, but not semantic definitions.
@@ -54,6 +65,83 @@ class _DuplicateKey(yaml.MarkedYAMLError):
     pass
 
 
+class _TooComplex(yaml.MarkedYAMLError):
+    """A document expands (through aliases) past the node limit, or into itself."""
+
+
+def limit_from_env(variable: str, default: int) -> int:
+    """A positive integer limit from the environment (checked at start-up by tally.env).
+
+    Example:
+        >>> limit_from_env("TALLY_UNSET_LIMIT_FOR_DOCTEST", 7)
+        7
+    """
+    raw = os.environ.get(variable, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def _size_text(size: int) -> str:
+    # "5 MB", "1.5 MB", "2 KB": the limit as people set it.
+    unit, scale = ("MB", 2**20) if size >= 2**20 else ("KB", 2**10)
+    return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def max_file_bytes() -> int:
+    """The size limit of one definitions file (TALLY_MAX_DEFINITION_BYTES)."""
+    return limit_from_env("TALLY_MAX_DEFINITION_BYTES", MAX_FILE_BYTES)
+
+
+def max_nodes() -> int:
+    """The most nodes one YAML document may expand to (TALLY_MAX_DEFINITION_NODES)."""
+    return limit_from_env("TALLY_MAX_DEFINITION_NODES", MAX_NODES)
+
+
+def expanded_size_check(root: yaml.Node, limit: int) -> int:
+    """The number of nodes ``root`` expands to with every alias written out; raises at the
+    innermost collection past ``limit``, or at one that contains itself.
+
+    Iterative, memoised per node: the cost is the composed size, not the expanded one.
+
+    Example:
+        >>> expanded_size_check(yaml.compose("a: &x [1, 2]\\nb: [*x, *x]"), 100)
+        13
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node]
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            sizes[key] = 1
+            continue
+        if done:
+            open_nodes.discard(key)
+            size = 1 + sum(sizes[id(child)] for child in children)
+            if size > limit:
+                raise _TooComplex(
+                    None,
+                    None,
+                    f"this YAML expands to more than {limit:,} nodes (aliases repeat content)",
+                    node.start_mark,
+                )
+            sizes[key] = size
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise _TooComplex(None, None, "an alias refers to its own anchor", node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
 # libyaml's C scanner/parser is ~10x faster than PyYAML's pure-Python one; the constructor
 # (where lines are recorded) stays in Python either way.
 # mypy needs a static base class: it checks against SafeLoader, whose constructor API is the
@@ -65,7 +153,15 @@ else:
 
 
 class _LineLoader(_BaseLoader):
-    """SafeLoader that records lines and refuses duplicate keys (PyYAML keeps the last one)."""
+    """SafeLoader that records lines and refuses duplicate keys (PyYAML keeps the last one)
+    and documents that expand past the node limit."""
+
+    def get_node(self) -> yaml.Node | None:
+        # Measured between composing and constructing: nothing has been built yet.
+        node = super().get_node()
+        if node is not None:
+            expanded_size_check(node, max_nodes())
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
         self.flatten_mapping(node)
@@ -109,6 +205,30 @@ class SourceFile:
     text: str
 
 
+def file_name_check(name: str) -> None:
+    """Refuses a definitions file name no file system takes (a NUL or other control
+    character, more than 255 bytes) with a clear error instead of an OSError later.
+
+    Example:
+        >>> file_name_check("metrics/revenue.yml")
+        >>> file_name_check("a\\x00.yml")
+        Traceback (most recent call last):
+        ...
+        tally.errors.UserError: file name 'a\\x00.yml' contains a control character
+    """
+    shown = repr(name[:60] + ("…" if len(name) > 60 else ""))
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        problem, hint = "contains a control character", "use letters, digits, - _ . and /"
+    elif len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        problem = f"is longer than {MAX_NAME_BYTES} bytes"
+        hint = "use a shorter name (folders included)"
+    else:
+        return
+    raise UserError(
+        f"file name {shown} {problem}", code="bad_file_name", hint=hint, location="files"
+    )
+
+
 def discover_files(root: Path) -> list[Path]:
     """Every YAML file under ``root`` (or ``root`` itself), in a stable order."""
     if root.is_file():
@@ -136,13 +256,15 @@ def display_path(path: Path, root: Path) -> str:
 def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | None:
     """Reads and parses one file, recording (not raising) size, encoding and YAML errors."""
     size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    limit = max_file_bytes()
+    if size > limit:
         issues.add(
             "file_too_large",
             f"file is {size / 1024 / 1024:.1f} MB; the limit for one definitions file is "
-            f"{MAX_FILE_BYTES // 1024 // 1024} MB",
+            f"{_size_text(limit)}",
             file=shown_as,
-            hint="split it into several files (one per semantic model or domain)",
+            hint="split it into several files (one per semantic model or domain); the limit "
+            "is TALLY_MAX_DEFINITION_BYTES",
         )
         return None
     raw = path.read_bytes()
@@ -160,6 +282,17 @@ def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | 
         return None
     try:
         documents = tuple(d for d in yaml.load_all(text, Loader=_LineLoader) if d is not None)
+    except _TooComplex as exc:
+        mark = exc.problem_mark
+        issues.add(
+            "yaml_too_complex",
+            exc.problem or "this YAML expands too far",
+            file=shown_as,
+            line=mark.line + 1 if mark is not None else 0,
+            hint="write the repeated content out or use fewer aliases; the limit per document "
+            "is TALLY_MAX_DEFINITION_NODES",
+        )
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0

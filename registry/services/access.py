@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from registry.models import AccessProfile, ApiToken, Domain, RoleGrant
-from registry.permissions import access_require, grants_forget, user_actions
+from registry.permissions import access_require, grants_forget, user_actions, user_can
 from registry.roles import DOMAIN_ROLES, Action, Role, Scope, actions_of_scopes
 from registry.services.audit import access_context_bind, audit_event_create
 from tally.errors import NotFound, PermissionDenied, UserError
@@ -372,6 +372,22 @@ def token_get(*, ref: str | int) -> ApiToken:
     if found is None:
         raise NotFound(f"no token {ref!r}", code="unknown_token", hint="tally token list")
     return found
+
+
+def token_get_visible(*, ref: str | int, user: Any) -> ApiToken:
+    """A token ``user`` may see (their own, or any with manage_tokens); one NotFound, the
+    same text, for a token that does not exist and one that is someone else's, so the
+    answer does not reveal which ids exist."""
+    text = str(ref)
+    query = ApiToken.objects.select_related("user")
+    found = (
+        query.filter(pk=int(text)).first() if text.isdigit() else query.filter(prefix=text).first()
+    )
+    if found is not None and (
+        found.user_id == getattr(user, "pk", None) or user_can(user, Action.MANAGE_TOKENS)
+    ):
+        return found
+    raise NotFound(f"no token {text!r}", code="unknown_token", hint="tally token list")
 
 
 @transaction.atomic(durable=True)

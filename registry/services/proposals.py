@@ -22,6 +22,7 @@ from registry.definitions.changes import classify_change, content_hash, diff_spe
 from registry.definitions.issues import IssueSet
 from registry.definitions.merge import merge3
 from registry.definitions.project import KINDS, DefinitionObject, Project, load_project
+from registry.definitions.yaml_source import file_name_check
 from registry.models import (
     Comment,
     Definition,
@@ -88,6 +89,7 @@ class ProposedDefinition:
 
 
 def _safe_relative(name: str) -> str:
+    file_name_check(name)  # issue 18: NUL / over 255 bytes → 400, not an OSError (500)
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or not path.parts:
         raise UserError(

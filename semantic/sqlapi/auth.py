@@ -9,6 +9,10 @@ the client sent (cleartext inside the connection: use TLS outside localhost).
 * Anything else is the Django user's own password (``django.contrib.auth.authenticate``),
   for people connecting with psql; that user's roles must allow querying.
 
+Every attempt goes through ``login_authenticate`` (registry/services/logins.py): throttled
+per user name and client address, each failure audited; while locked the connection is
+refused with 28P01 before the password is checked.
+
 The principal (row policies, masking) comes from ``registry.permissions.principal_for``,
 the same function the HTTP API uses, so a token sees the same rows over SQL and HTTP.
 """
@@ -23,6 +27,7 @@ from django.contrib.auth import authenticate as django_authenticate
 from registry.permissions import principal_for, user_can
 from registry.roles import Action
 from registry.services.access import TokenInvalid, token_authenticate
+from registry.services.logins import LoginLocked, login_authenticate
 from semantic.compiler.principal import Principal
 
 MSG_AUTH_FAILED = 'password authentication failed for user "{user}"'
@@ -47,19 +52,46 @@ class Identity:
     token: Any = None
 
 
-def authenticate_connection(user: str, password: str) -> Identity:
-    """The identity of a startup message's user and password (token or Django password)."""
-    token = None
+def peer_address(sock: Any) -> str | None:
+    """The client's IP address of a connected socket (None for a Unix socket or a closed one)."""
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return None
+    return peer[0] if isinstance(peer, tuple) and peer else None
+
+
+def _check_credentials(user: str, password: str) -> tuple[Any, Any] | None:
+    # (account, token), or None for a wrong user name, password or token.
     if password.startswith(TOKEN_PREFIX):
         try:
             token = token_authenticate(password)
         except TokenInvalid:
-            raise AuthenticationFailed(MSG_AUTH_FAILED.format(user=user)) from None
-        account = token.user
-    else:
-        account = django_authenticate(username=user, password=password) if password else None
-        if account is None or not account.is_active:
-            raise AuthenticationFailed(MSG_AUTH_FAILED.format(user=user))
+            return None
+        return token.user, token
+    account = django_authenticate(username=user, password=password) if password else None
+    if account is None or not account.is_active:
+        return None
+    return account, None
+
+
+def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Identity:
+    """The identity of a startup message's user and password (token or Django password),
+    throttled per user name and the client address of ``peer`` (the connection's socket)."""
+    address = peer_address(peer) if peer is not None else None
+    try:
+        found = login_authenticate(
+            username=user,
+            ip=address,
+            interface="sql",
+            check=lambda: _check_credentials(user, password),
+        )
+    except LoginLocked as exc:
+        # The startup FATAL has no hint field here: the message says what to do.
+        raise AuthenticationFailed(f"{exc.message}; {exc.hint}") from None
+    if found is None:
+        raise AuthenticationFailed(MSG_AUTH_FAILED.format(user=user))
+    account, token = found
     if not user_can(account, Action.QUERY, token=token):
         raise NotAllowed(MSG_NO_QUERY.format(user=user))
     return Identity(principal_for(account, token=token), account, token)

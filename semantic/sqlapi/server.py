@@ -374,7 +374,7 @@ class Connection:
         password = payload.rstrip(b"\x00").decode("utf-8", "replace")
         close_old_connections()
         try:
-            self.identity = authenticate_connection(self.user, password)
+            self.identity = authenticate_connection(self.user, password, peer=self.sock)
         except AuthenticationFailed as exc:
             raise Fatal(INVALID_PASSWORD, str(exc)) from None
         except NotAllowed as exc:
@@ -821,7 +821,7 @@ class Connection:
                 timeout_s=config.timeout_s,
                 row_cap=config.row_cap,
                 batch_size=STREAM_BATCH,
-                variables=session_variables(compiled),
+                variables=session_variables(compiled, principal=self.identity.principal),
                 cancel=scope,
             ) as (_columns, batches):
                 for batch in batches:

@@ -21,7 +21,7 @@ from tests.conftest import run_tally
 
 def test_defaults_give_embedded_sqlite_duckdb_and_in_process_tasks() -> None:
     """With nothing set, the demo runs on files under var/ and without a broker."""
-    config = load_config({})
+    config = load_config({"TALLY_DEMO": "1"})
     assert config.database_vendor == "sqlite"
     assert config.database["NAME"] == str(BASE_DIR / "var" / "tally.sqlite3")
     assert config.warehouse.engine == "duckdb"
@@ -68,7 +68,7 @@ def test_absolute_sqlite_path_is_kept() -> None:
 def test_malformed_setting_names_its_variable(variable: str, value: str, fragment: str) -> None:
     """Every malformed variable raises ConfigError whose text starts with the variable name."""
     with pytest.raises(ConfigError) as info:
-        load_config({variable: value})
+        load_config({"TALLY_DEMO": "1", variable: value})
     assert info.value.variable == variable
     assert str(info.value).startswith(f"{variable}: ")
     assert fragment in str(info.value)
@@ -77,7 +77,7 @@ def test_malformed_setting_names_its_variable(variable: str, value: str, fragmen
 def test_error_text_snapshot() -> None:
     """The exact wording users see for a bad DATABASE_URL (snapshot)."""
     with pytest.raises(ConfigError) as info:
-        load_config({"DATABASE_URL": "mysql://root@127.0.0.1/tally"})
+        load_config({"TALLY_DEMO": "1", "DATABASE_URL": "mysql://root@127.0.0.1/tally"})
     assert str(info.value) == (
         "DATABASE_URL: the registry cannot run on 'mysql' "
         "(hint: supported registry stores are sqlite and postgresql)"

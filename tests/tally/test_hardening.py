@@ -54,16 +54,20 @@ def test_an_oversized_body_is_413_before_it_is_read(
     assert error["hint"]
 
 
-def test_compile_is_rate_limited_per_token(
+def test_compile_is_rate_limited_per_user(
     client: Client, django_user_model: Any, settings: LazySettings
 ) -> None:
-    """Past the rate the answer is 429 with the error envelope; another token is unaffected."""
+    """Past the rate the answer is 429 with the error envelope; the user's other token shares
+    the budget (issue 18), another user's token is unaffected."""
     settings.TALLY_RATE_LIMITS = {"compile": "2/min", "query": "2/min"}
     cache.clear()
     user = django_user_model.objects.create_user("ana")
     role_grant(user=user, role="analyst")
     first = token_create(acting_user=None, scopes=["compile"], user=user).raw
     second = token_create(acting_user=None, scopes=["compile"], user=user).raw
+    someone = django_user_model.objects.create_user("bo")
+    role_grant(user=someone, role="analyst")
+    theirs = token_create(acting_user=None, scopes=["compile"], user=someone).raw
 
     def compile_with(raw: str) -> Any:
         return client.post(
@@ -77,7 +81,8 @@ def test_compile_is_rate_limited_per_token(
     assert statuses[:2] != [429, 429] and statuses[2] == 429
     limited = compile_with(first)
     assert limited.json()["error"]["code"] == "throttled" and "Retry-After" in limited
-    assert compile_with(second).status_code != 429
+    assert compile_with(second).status_code == 429
+    assert compile_with(theirs).status_code != 429
     # Reading definitions is not throttled.
     assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {first}").status_code == 200
     cache.clear()
@@ -108,19 +113,19 @@ def test_basic_auth_is_not_accepted(client: Client, django_user_model: Any) -> N
 )
 def test_bad_access_settings_name_their_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as error:
-        load_config(env)
+        load_config({"TALLY_DEMO": "1", **env})
     assert error.value.variable == variable
 
 
 def test_access_defaults() -> None:
-    config = load_config({})
+    config = load_config({"TALLY_DEMO": "1"})
     assert (config.default_role, config.rate_compile, config.rate_query) == (
         "viewer",
         "120/min",
         "60/min",
     )
     assert len(config.token_key) == 64 and config.https is False
-    assert load_config({"TALLY_DEFAULT_ROLE": "none"}).default_role == ""
+    assert load_config({"TALLY_DEMO": "1", "TALLY_DEFAULT_ROLE": "none"}).default_role == ""
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -145,6 +150,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
         env={
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "TALLY_PII_SALT": secrets.token_urlsafe(50),
             "TALLY_HTTPS": "1",
             "ALLOWED_HOSTS": "tally.example.com",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite3'}",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -27,10 +28,11 @@ def duckdb_warehouse(tmp_path: Path, settings: SettingsWrapper) -> Path:
 
 @pytest.mark.django_db
 def test_healthz_is_200_when_everything_answers(
-    client: Client, duckdb_warehouse: Path, settings: SettingsWrapper
+    client: Client, duckdb_warehouse: Path, settings: SettingsWrapper, django_user_model: Any
 ) -> None:
-    """All three checks pass with an embedded warehouse and in-process tasks."""
+    """All three checks pass (their details shown to a signed-in admin) with an embedded warehouse and in-process tasks."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    client.force_login(django_user_model.objects.create_superuser("root"))
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -69,9 +71,10 @@ def test_healthz_is_503_when_the_broker_is_down(
 
 @pytest.mark.django_db
 def test_healthz_is_503_when_the_warehouse_file_is_missing(
-    client: Client, tmp_path: Path, settings: SettingsWrapper
+    client: Client, tmp_path: Path, settings: SettingsWrapper, django_user_model: Any
 ) -> None:
     """A missing DuckDB file is reported, not silently created empty."""
+    client.force_login(django_user_model.objects.create_superuser("root"))
     missing = tmp_path / "nope.duckdb"
     settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{missing}", base_dir=tmp_path)
     response = client.get("/healthz")

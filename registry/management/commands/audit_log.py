@@ -12,6 +12,7 @@ from registry.access_selectors import audit_event_list
 from registry.services.access import parse_duration
 from tally.errors import UserError
 from tally.management.base import TallyCommand
+from tally.spreadsheet import csv_safe
 
 FIELDS = ["id", "at", "actor", "principal", "token", "ip", "action", "object_kind",
           "object_name", "release", "sql_hash", "row_count", "payload"]  # fmt: skip
@@ -62,7 +63,8 @@ class Command(TallyCommand):
             writer = csv.DictWriter(self.stdout, fieldnames=FIELDS, lineterminator="\n")
             writer.writeheader()
             for row in rows:
-                writer.writerow({**row, "payload": json.dumps(row["payload"], sort_keys=True)})
+                cells = {**row, "payload": json.dumps(row["payload"], sort_keys=True)}
+                writer.writerow({key: csv_safe(value) for key, value in cells.items()})
         else:
             for row in rows:
                 who = row["principal"] or row["actor"] or "-"

@@ -19,6 +19,7 @@ from semantic.management.commands._query_args import (
 )
 from semantic.services import saved_query_apply
 from tally.management.base import TallyCommand
+from tally.spreadsheet import csv_safe_row
 
 
 def _plain(value: Any) -> Any:
@@ -65,8 +66,8 @@ class Command(TallyCommand):
             self.stdout.write(json.dumps(body, indent=2, default=str))
         elif opts["format"] == "csv":
             writer = csv.writer(sys.stdout)
-            writer.writerow(columns)
-            writer.writerows(rows)
+            writer.writerow(csv_safe_row(columns))
+            writer.writerows(csv_safe_row(row) for row in rows)
         else:
             self._table(columns, rows)
         if opts["explain"]:
