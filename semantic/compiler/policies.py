@@ -40,13 +40,12 @@ from typing import Any
 
 from sqlglot import exp
 
-from semantic.compiler.compile import (
-    _definition_expr,
-    _Source,
-    _trunc,
-)
+from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.joins import Source
 from semantic.compiler.manifest import MASK_MODES, Manifest, SemanticModel
+from semantic.compiler.plan import metric_inputs, metric_measures
 from semantic.compiler.principal import Principal
+from semantic.compiler.time import trunc
 from semantic.compiler.where import ParsedWhere, parse_where, substitute
 from tally.errors import QueryError
 
@@ -262,7 +261,7 @@ def _check_policy_shape(model: SemanticModel, index: int, policy: Any) -> tuple[
 
 def policy_condition(
     manifest: Manifest,
-    source: _Source,
+    source: Source,
     entity: str,
     parsed: ParsedWhere,
     where: str,
@@ -276,7 +275,7 @@ def policy_condition(
             raise _policy_error(where, MSG_POLICY_METRIC.format(item=ref.text))
         path = tuple(ref.entity_path)
         if ref.kind == "entity" and not path and ref.name == entity:
-            columns[ref.placeholder] = _definition_expr(
+            columns[ref.placeholder] = definition_expr(
                 source.model.entities[entity].expr, source.alias
             )
             continue
@@ -285,7 +284,7 @@ def policy_condition(
         model, alias = source.walk(path[1:], ref.text)
         dim = model.dimensions.get(ref.name)
         if dim is None and ref.name in model.entities and not ref.grain:
-            columns[ref.placeholder] = _definition_expr(model.entities[ref.name].expr, alias)
+            columns[ref.placeholder] = definition_expr(model.entities[ref.name].expr, alias)
             continue
         if dim is None:
             raise _policy_error(
@@ -293,9 +292,9 @@ def policy_condition(
                 f"{ref.text} is not a dimension of {model.name!r}",
                 hint="dimensions: " + ", ".join(sorted(model.dimensions)),
             )
-        value = _definition_expr(dim.expr, alias)
+        value = definition_expr(dim.expr, alias)
         if dim.type == "time" and ref.grain:
-            value = _trunc(value, ref.grain)
+            value = trunc(value, ref.grain)
         columns[ref.placeholder] = value
     return substitute(parsed, columns)
 
@@ -318,7 +317,7 @@ def check_row_policies(manifest: Manifest) -> list[tuple[str, int, QueryError]]:
                 home = policy_home(manifest, entity, where)
                 policy_condition(
                     manifest,
-                    _Source(home, manifest, f"row policy on {entity}"),
+                    Source(home, manifest, f"row policy on {entity}"),
                     entity,
                     parsed,
                     where,
@@ -382,7 +381,7 @@ class Access:
 def _secured_select(
     manifest: Manifest, model: SemanticModel, principal: Principal
 ) -> exp.Select | None:
-    own = _Source(model, manifest, f"row policies of {model.name}")
+    own = Source(model, manifest, f"row policies of {model.name}")
     conditions: list[exp.Expr] = []
     for entity in model.entities:
         for declaring, index, policy in manifest.row_policies(entity):
@@ -396,15 +395,15 @@ def _secured_select(
                 continue
             # Any other model carrying the entity: its key must be one the home lets through
             # (a semi-join: no fan-out, and a NULL key matches nothing).
-            home_source = _Source(home, manifest, f"row policy on {entity}")
+            home_source = Source(home, manifest, f"row policy on {entity}")
             condition = bind_principal(
                 policy_condition(manifest, home_source, entity, parsed, where), principal
             )
-            keys = exp.select(_definition_expr(home.entities[entity].expr, home_source.alias))
+            keys = exp.select(definition_expr(home.entities[entity].expr, home_source.alias))
             keys = home_source.from_clause(keys).where(condition, copy=False)
             conditions.append(
                 exp.In(
-                    this=_definition_expr(model.entities[entity].expr, own.alias),
+                    this=definition_expr(model.entities[entity].expr, own.alias),
                     query=keys.subquery(copy=False),
                 )
             )
@@ -525,7 +524,7 @@ def mask_columns(tree: exp.Expr, access: Access) -> exp.Expr:
     return tree
 
 
-def check_unmasked(condition: exp.Expr, source: _Source, access: Access, location: str) -> None:
+def check_unmasked(condition: exp.Expr, source: Source, access: Access, location: str) -> None:
     """Refuses a filter that reads a PII column masked for the principal: comparing
     pseudonyms would silently match nothing, and comparing values would reveal them."""
     aliases = {source.alias: source.model}
@@ -642,7 +641,6 @@ def secure_select(
 def _metric_family(manifest: Manifest, metric: str) -> tuple[set[str], bool]:
     """The metric and every metric it reads (inputs, cumulative base, ``Metric()`` filters),
     and whether the walk was complete (False: an unknown metric or an unreadable filter)."""
-    from semantic.compiler.compile import _metric_inputs
 
     seen: set[str] = set()
     todo = [metric]
@@ -656,7 +654,7 @@ def _metric_family(manifest: Manifest, metric: str) -> tuple[set[str], bool]:
         if found is None:
             complete = False
             continue
-        todo += [str(ref["name"]) for ref in _metric_inputs(found)]
+        todo += [str(ref["name"]) for ref in metric_inputs(found)]
         cumulative = found.params.get("cumulative_type_params") or {}
         if cumulative.get("metric"):
             base = cumulative["metric"]
@@ -705,8 +703,6 @@ def metric_has_row_policies(manifest: Manifest, metric: str) -> bool:
     if any(not isinstance(p, Mapping) or not isinstance(p.get("entity"), str) for p in policies):
         return True  # a malformed policy could be on any entity: fail closed
     policied = {str(p["entity"]) for p in policies}
-    # Imported here: the drill-down module imports this one.
-    from semantic.compiler.drilldown import metric_measures
 
     family, complete = _metric_family(manifest, metric)
     if not complete:
