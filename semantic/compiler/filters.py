@@ -33,22 +33,12 @@ from semantic.compiler.time import day_range, period_bounds
 from tally.errors import QueryError
 
 MSG_FILTER_METRIC_GROUP_BY = "{item} in a filter needs exactly one group_by entity, not {count}"
-
-
 HINT_FILTER_METRIC_GROUP_BY = "e.g. {{{{ Metric('{name}', group_by=['account']) }}}} > 100"
-
-
 MSG_FILTER_METRIC_NOT_ENTITY = "group_by {group_by!r} of {item} is not an entity"
-
-
 MSG_FILTER_METRIC_UNJOINABLE = "{item} cannot filter {model!r}: it has no entity {entity!r}"
-
-
 HINT_FILTER_METRIC_UNJOINABLE = (
     "a Metric() filter joins on an entity of the filtered model; {model!r} has: {entities}"
 )
-
-
 MSG_FILTER_METRIC_CYCLE = "Metric() filters depend on themselves: {path}"
 
 
@@ -156,8 +146,6 @@ MAX_FILTER_METRIC_DEPTH = 4
 # PostgreSQL truncates identifiers to 63 characters (two CTEs could then share a name) and
 # MySQL refuses names over 64: filter CTE names stay below both, with room for a suffix.
 MAX_FILTER_NAME = 40
-
-
 MAX_IDENTIFIER = 60
 
 

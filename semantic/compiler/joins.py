@@ -22,17 +22,11 @@ from semantic.compiler.resolve import METRIC_TIME, MSG_UNKNOWN_METRIC, GroupByIt
 from semantic.compiler.time import trunc
 
 MSG_UNKNOWN_ITEM = "unknown group-by item {name!r} for metric {metric!r}"
-
-
 MSG_UNREACHABLE = "{name!r} cannot be reached from metric {metric!r}"
-
-
 MSG_FAN_OUT = (
     "joining {model!r} on entity {entity!r} would fan out the measure: {entity!r} is not "
     "unique in {model!r}"
 )
-
-
 MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows ({allowed})"
 
 

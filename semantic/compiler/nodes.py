@@ -11,11 +11,7 @@ from sqlglot import exp
 # Built once: DataType.build and string arguments to sqlglot's builders run the parser, which
 # is most of the cost of a compile when done per node.
 DOUBLE = exp.DataType.build("DOUBLE")
-
-
 TIMESTAMP = exp.DataType.build("TIMESTAMP")
-
-
 INT = exp.DataType.build("INT")
 
 
