@@ -1,7 +1,8 @@
 """Combine: merge the aggregation CTEs on the group-by keys, then order and limit.
 
-CTEs combine by FULL OUTER JOIN on the group-by keys, as MetricFlow does, so a key present
-in one aggregation only still appears (with NULLs for the others).
+The result has the rows of MetricFlow's FULL OUTER JOIN on the group-by keys: a key present
+in one aggregation only still appears, with NULLs for the others (see ``combine_ctes`` for
+why it is written as a UNION of keys with null-safe LEFT JOINs).
 """
 
 from __future__ import annotations
