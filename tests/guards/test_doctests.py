@@ -26,6 +26,7 @@ MODULES = [
     "semantic.compiler.sql_passes",
     "semantic.compiler.drilldown",
     "semantic.compiler.policies",
+    "semantic.compiler.policy_reach",
     "semantic.compiler.explain",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
