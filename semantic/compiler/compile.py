@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from semantic.compiler.dialects import render
 from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes
 from semantic.compiler.manifest import Manifest
+from semantic.compiler.policies import Access, mask_columns, secure_tables
 from semantic.compiler.principal import Principal
 from semantic.compiler.query import query_select
 from semantic.compiler.spec import MetricQuery
@@ -68,8 +69,6 @@ def compile_query(
     token = FILTER_CTES.set(filter_ctes)
     access = None
     if principal is not None:
-        from semantic.compiler.policies import Access
-
         access = Access(manifest, principal, query.dialect, mask_default)
     access_token = ACCESS.set(access)
     try:
@@ -80,8 +79,6 @@ def compile_query(
     filter_ctes.prepend_to(result)
 
     if access is not None:
-        from semantic.compiler.policies import mask_columns
-
         started = time.perf_counter()
         mask_columns(result, access)  # in place: the root is a SELECT, never replaced
         timings["mask"] = time.perf_counter() - started
@@ -91,8 +88,6 @@ def compile_query(
     timings["sql_passes"] = time.perf_counter() - started
 
     if access is not None:
-        from semantic.compiler.policies import secure_tables
-
         started = time.perf_counter()
         tree = secure_tables(tree, access)
         timings["row_policies"] = time.perf_counter() - started

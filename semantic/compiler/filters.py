@@ -21,6 +21,7 @@ from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.joins import MSG_UNREACHABLE, Source, queryable_items
 from semantic.compiler.manifest import Manifest, Measure
 from semantic.compiler.plan import leaves_of
+from semantic.compiler.policies import check_unmasked
 from semantic.compiler.resolve import (
     METRIC_TIME,
     MSG_UNKNOWN_METRIC,
@@ -77,8 +78,6 @@ def filter_conditions(
         condition = substitute(parsed, columns)
         access = ACCESS.get(None)
         if access is not None and access.masks:
-            from semantic.compiler.policies import check_unmasked
-
             check_unmasked(condition, source, access, f"{location}[{index}]")
         conditions.append(condition)
     return conditions
