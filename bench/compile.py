@@ -56,7 +56,7 @@ def run(options: argparse.Namespace) -> list[Row]:
         from django.core.management import call_command
 
         from registry.services.definitions import definitions_sync
-        from semantic.compiler.compile import compile_query
+        from semantic.compiler.api import compile_query
         from semantic.compiler.principal import Principal
         from semantic.compiler.spec import MetricQuery
         from semantic.services import compile_metric_query, manifest_for_release, release_resolve

@@ -97,7 +97,7 @@ def _measure_all(repeat: int) -> dict[str, tuple[int, list[float]]]:
     from registry.services import proposal_checks
     from registry.services.definitions import definitions_sync
     from registry.services.proposals import proposal_create
-    from semantic.compiler.compile import compile_query
+    from semantic.compiler.api import compile_query
     from semantic.compiler.spec import MetricQuery
     from semantic.warehouse.demo import DEFAULT_END_DATE
     from semantic.warehouse.execute import execute

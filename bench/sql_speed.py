@@ -199,7 +199,7 @@ def _run_case(
     con: duckdb.DuckDBPyConnection, case: str, *, n: int, repeat: int, warmup: int
 ) -> list[Row]:
     """Rows of one case: verify the results of every variant, then time each of them."""
-    from semantic.compiler.compile import compile_query
+    from semantic.compiler.api import compile_query
     from tally.errors import QueryError
     from tests.conformance.test_conformance import EXPECTED, _query, conformance_manifest
 

@@ -37,7 +37,7 @@ from lineage.selectors import lineage_graph_get
 from lineage.trace_report import DrillDown, ValueTrace
 from registry.definitions.rules import metric_inputs
 from registry.models import Kind, Release, ReleaseItem
-from semantic.compiler.compile import _period_bounds
+from semantic.compiler.api import period_bounds as _period_bounds
 from semantic.compiler.drilldown import DrillDownPart, drilldown_selects
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal

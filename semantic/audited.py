@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.services.audit import audit_event_create
-from semantic.compiler.compile import CompiledQuery
+from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.services import (

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from registry.models import Release
-from semantic.compiler.policies import metric_has_row_policies
+from semantic.compiler.policy_reach import metric_has_row_policies
 from semantic.compiler.principal import Principal
 from semantic.models import MetricValue
 from semantic.services import manifest_for_release, release_resolve

@@ -16,7 +16,7 @@ from django.dispatch import receiver
 
 from registry.models import Release, ReleaseItem
 from registry.selectors import release_get
-from semantic.compiler.compile import CompiledQuery, compile_query
+from semantic.compiler.api import CompiledQuery, compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.policies import SALT_NAME, SecuredSelect
 from semantic.compiler.principal import Principal

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from semantic.compiler.compile import CompiledQuery
+from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.services import session_variables

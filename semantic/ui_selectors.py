@@ -17,7 +17,7 @@ from registry.permissions import access_require, user_can
 from registry.roles import Action
 from registry.selectors import release_get_latest_or_none
 from semantic.audited import metric_query_compile, metric_query_run
-from semantic.compiler.compile import CompiledQuery, queryable_items
+from semantic.compiler.api import CompiledQuery, queryable_items
 from semantic.compiler.explain import explain_metric
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery

@@ -79,7 +79,7 @@ def _texts(value: Any) -> list[str]:
 def _check_filters(project: Project) -> None:
     """Every item a metric's filters name must be reachable from that metric (DSI does not
     check filter names; a typo would otherwise surface only when someone queries)."""
-    from semantic.compiler.compile import check_filter_metric, queryable_items
+    from semantic.compiler.api import check_filter_metric, queryable_items
     from semantic.compiler.manifest import build_manifest
     from semantic.compiler.where import parse_where
     from tally.errors import QueryError

@@ -34,7 +34,7 @@ from registry.selectors import (
     release_specs,
 )
 from registry.services.audit import audit_event_create
-from semantic.compiler.compile import compile_query, queryable_items
+from semantic.compiler.api import compile_query, queryable_items
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from tally.errors import PermissionDenied, TallyError, UserError

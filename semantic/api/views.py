@@ -19,7 +19,7 @@ from registry.permissions import principal_for
 from registry.roles import Action
 from registry.selectors import release_get
 from semantic.audited import metric_query_compile, metric_query_run
-from semantic.compiler.compile import queryable_items
+from semantic.compiler.api import queryable_items
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from semantic.services import manifest_for_release, saved_query_apply

@@ -6,13 +6,13 @@ base and conversion events), :func:`drilldown_selects` builds the fact rows of t
 measure's semantic model restricted exactly as the compiler restricts them:
 
 * the period: the measure's ``agg_time_dimension`` between the period's first and last day
-  (the compiler's own ``_day_range``, on the bare column), widened for cumulative windows
+  (the compiler's own ``day_range``, on the bare column), widened for cumulative windows
   and to-date metrics to every day the value accumulates, and shifted for offset inputs;
 * the slice: each group-by item equal to the value's slice value, through the same entity
-  joins the compiler makes (``_Source.walk``: LEFT JOINs to one-row-per-entity models only,
+  joins the compiler makes (``Source.walk``: LEFT JOINs to one-row-per-entity models only,
   so the fact rows never fan out);
 * the measure filter, the metric filter, the input filter and the query's own where, through
-  the compiler's filter rendering (``_where``), Metric() filters included.
+  the compiler's filter rendering (``filter_conditions``), Metric() filters included.
 
 Each read returns ``measure_value`` (the measure's expression, not aggregated),
 ``metric_time`` (the raw agg time column), the slice columns, then every column of the fact
@@ -34,30 +34,22 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from semantic.compiler.compile import (
-    _FILTER_CTES,
-    METRIC_TIME,
-    TIMESTAMP,
-    GroupByItem,
-    Leaf,
-    _as_tuple,
-    _day_range,
-    _definition_expr,
-    _error,
-    _FilterCtes,
-    _leaves,
-    _metric_inputs,
-    _offset_of,
-    _period_bounds,
-    _Source,
-    _where,
-    parse_group_by,
-)
+from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.dialects import render
-from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
+from semantic.compiler.filters import FILTER_CTES, FilterCtes, filter_conditions
+from semantic.compiler.joins import Source
+from semantic.compiler.manifest import GRAINS, Manifest, SemanticModel
+from semantic.compiler.nodes import TIMESTAMP
+from semantic.compiler.plan import Leaf, metric_parts
+
+# Re-exported: the compute job and lineage read a metric's measures from here.
+from semantic.compiler.plan import metric_measures as metric_measures
 from semantic.compiler.policies import SecuredSelect, secure_select
 from semantic.compiler.principal import Principal
+from semantic.compiler.query import query_select
+from semantic.compiler.resolve import METRIC_TIME, GroupByItem, parse_group_by, query_error
 from semantic.compiler.spec import MAX_LIMIT
+from semantic.compiler.time import day_range, period_bounds
 from tally.errors import QueryError
 
 MEASURE_COLUMN = "measure_value"
@@ -187,14 +179,14 @@ def drilldown_selects(
         (datetime.date(2026, 1, 1), datetime.date(2026, 1, 31), 'SUM(measure_value)')
     """
     if metric not in manifest.metrics:
-        raise _error(f"unknown metric {metric!r}", code="unknown_metric", location="metric")
+        raise query_error(f"unknown metric {metric!r}", code="unknown_metric", location="metric")
     if grain not in GRAINS:
-        raise _error(MSG_BAD_GRAIN.format(grain=grain), code="bad_grain", location="grain")
+        raise query_error(MSG_BAD_GRAIN.format(grain=grain), code="bad_grain", location="grain")
     if limit is not None and not 0 <= limit <= MAX_LIMIT:
-        raise _error(f"limit {limit} is out of range", code="bad_limit", location="limit",
+        raise query_error(f"limit {limit} is out of range", code="bad_limit", location="limit",
                      hint=f"use 0 to {MAX_LIMIT:,}")  # fmt: skip
     parts = []
-    for role, input_metric, leaf in _metric_parts(manifest.metrics[metric], manifest):
+    for role, input_metric, leaf in metric_parts(manifest.metrics[metric], manifest):
         parts.append(
             _part(
                 manifest,
@@ -234,51 +226,6 @@ def _row_columns(model: SemanticModel, alias: str, principal: Principal | None) 
     return [exp.column(name, table=alias) for name in names]
 
 
-def metric_measures(manifest: Manifest, metric: str) -> tuple[Measure, ...]:
-    """Every measure a metric aggregates (through ratio, derived and conversion inputs).
-
-    Example:
-        >>> from semantic.compiler.manifest import build_manifest
-        >>> model = {"name": "orders", "model": "ref('orders')", "defaults":
-        ...     {"agg_time_dimension": "ordered_at"}, "entities": [{"name": "order",
-        ...     "type": "primary", "expr": "id"}], "dimensions": [{"name": "ordered_at",
-        ...     "type": "time", "type_params": {"time_granularity": "day"}}], "measures":
-        ...     [{"name": "amount", "agg": "sum"}, {"name": "orders", "agg": "count", "expr": "id"}]}
-        >>> specs = [("semantic_model", "orders", model, "1.0"), ("metric", "aov", {"name": "aov",
-        ...     "type": "ratio", "type_params": {"numerator": "sales", "denominator": "n"}}, "1.0")]
-        >>> specs += [("metric", n, {"name": n, "type": "simple", "type_params": {"measure": m}},
-        ...     "1.0") for n, m in (("sales", "amount"), ("n", "orders"))]
-        >>> [m.name for m in metric_measures(build_manifest(specs), "aov")]
-        ['amount', 'orders']
-    """
-    # By name: a semi-additive measure's spec is a dict, so Measure is not hashable.
-    found = {leaf.measure.name: leaf.measure for _, _, leaf in _metric_parts(
-        manifest.metrics[metric], manifest)}  # fmt: skip
-    return tuple(found.values())
-
-
-def _metric_parts(metric: Metric, manifest: Manifest) -> list[tuple[str, str, Leaf]]:
-    """(role, input metric, leaf) for every aggregation: the compiler's own expansion
-    (``_leaves``), applied per input so each part says which input it belongs to."""
-    if metric.type in ("ratio", "derived"):
-        out: list[tuple[str, str, Leaf]] = []
-        for index, ref in enumerate(_metric_inputs(metric)):
-            if metric.type == "ratio":
-                role = ("numerator", "denominator")[index]
-            else:
-                role = f"input {ref.get('alias') or ref['name']}"
-            child = manifest.metrics[str(ref["name"])]
-            # As _leaves does for a ratio/derived metric: its own filters, then the input's.
-            filters = metric.filters + _as_tuple(ref.get("filter"))
-            for leaf in _leaves(child, manifest, filters, (metric.name,), _offset_of(ref)):
-                out.append((role, child.name, leaf))
-        return out
-    leaves = _leaves(metric, manifest, (), ())
-    if metric.type == "conversion":
-        return [("base events", metric.name, leaves[0]), ("conversions", metric.name, leaves[1])]
-    return [("value", metric.name, leaf) for leaf in leaves]
-
-
 def _part(
     manifest: Manifest,
     *,
@@ -294,11 +241,11 @@ def _part(
 ) -> DrillDownPart:
     measure = leaf.measure
     model = manifest.semantic_models[measure.semantic_model]
-    source = _Source(model, manifest, measure.name)
+    source = Source(model, manifest, measure.name)
     notes: list[str] = []
     exact = measure.agg in ADDITIVE_AGGS and not measure.non_additive
 
-    first, last = _period_bounds(period_start, period_start, grain)
+    first, last = period_bounds(period_start, period_start, grain)
     if leaf.offset is not None:
         first, last = _offset_period(first, grain, leaf.offset)
         notes.append(NOTE_OFFSET.format(offset=" ".join(leaf.offset), first=first, last=last))
@@ -333,14 +280,14 @@ def _part(
 
     dim = model.dimensions.get(measure.agg_time_dimension)
     if dim is None:
-        raise _error(
+        raise query_error(
             f"measure {measure.name!r} has no agg_time_dimension",
             code="unreachable_dimension",
             location="metric",
         )
-    time_column = _definition_expr(dim.expr, source.alias)
+    time_column = definition_expr(dim.expr, source.alias)
     columns: list[exp.Expr] = [
-        _definition_expr(measure.expr, source.alias).as_(MEASURE_COLUMN, copy=False),
+        definition_expr(measure.expr, source.alias).as_(MEASURE_COLUMN, copy=False),
         time_column.copy().as_(TIME_COLUMN, copy=False),
     ]
     conditions: list[exp.Expr] = []
@@ -361,14 +308,14 @@ def _part(
     if leaf.conversion is not None and slice_values:
         notes.append("the slice applies to the base events, not to these conversion events")
 
-    filter_ctes = _FilterCtes()
-    token = _FILTER_CTES.set(filter_ctes)
+    filter_ctes = FilterCtes(query_select)
+    token = FILTER_CTES.set(filter_ctes)
     try:
-        conditions += _where(query_where, source, measure, "where")
-        conditions += _where(own_filters, source, measure, "filter")
+        conditions += filter_conditions(query_where, source, measure, "where")
+        conditions += filter_conditions(own_filters, source, measure, "filter")
     finally:
-        _FILTER_CTES.reset(token)
-    conditions += _day_range(time_column.copy(), first_day, last)
+        FILTER_CTES.reset(token)
+    conditions += day_range(time_column.copy(), first_day, last)
 
     select = exp.select(*columns, *_row_columns(model, source.alias, principal))
     select = source.from_clause(select)
@@ -441,8 +388,8 @@ def _offset_period(first: dt.date, grain: str, offset: tuple[str, str]) -> tuple
         count, unit = offset[1].split()
         shifted = _shift(first, int(count), unit.rstrip("s").lower(), back=True)
     else:
-        shifted = _period_bounds(first, first, offset[1])[0]
-    return _period_bounds(shifted, shifted, grain)
+        shifted = period_bounds(first, first, offset[1])[0]
+    return period_bounds(shifted, shifted, grain)
 
 
 def _cumulative_days(
@@ -465,7 +412,7 @@ def _cumulative_days(
         low = _shift(days[0], count, unit, back=True) + dt.timedelta(days=1)
         how = f"trailing {count} {unit}"
     elif spec.grain_to_date:
-        low = _period_bounds(days[0], days[0], spec.grain_to_date)[0]
+        low = period_bounds(days[0], days[0], spec.grain_to_date)[0]
         how = f"{spec.grain_to_date} to date"
     else:
         low = None

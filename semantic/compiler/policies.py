@@ -40,13 +40,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from semantic.compiler.compile import (
-    _definition_expr,
-    _Source,
-    _trunc,
-)
+from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.joins import Source
 from semantic.compiler.manifest import MASK_MODES, Manifest, SemanticModel
 from semantic.compiler.principal import Principal
+from semantic.compiler.time import trunc
 from semantic.compiler.where import ParsedWhere, parse_where, substitute
 from tally.errors import QueryError
 
@@ -262,7 +260,7 @@ def _check_policy_shape(model: SemanticModel, index: int, policy: Any) -> tuple[
 
 def policy_condition(
     manifest: Manifest,
-    source: _Source,
+    source: Source,
     entity: str,
     parsed: ParsedWhere,
     where: str,
@@ -276,7 +274,7 @@ def policy_condition(
             raise _policy_error(where, MSG_POLICY_METRIC.format(item=ref.text))
         path = tuple(ref.entity_path)
         if ref.kind == "entity" and not path and ref.name == entity:
-            columns[ref.placeholder] = _definition_expr(
+            columns[ref.placeholder] = definition_expr(
                 source.model.entities[entity].expr, source.alias
             )
             continue
@@ -285,7 +283,7 @@ def policy_condition(
         model, alias = source.walk(path[1:], ref.text)
         dim = model.dimensions.get(ref.name)
         if dim is None and ref.name in model.entities and not ref.grain:
-            columns[ref.placeholder] = _definition_expr(model.entities[ref.name].expr, alias)
+            columns[ref.placeholder] = definition_expr(model.entities[ref.name].expr, alias)
             continue
         if dim is None:
             raise _policy_error(
@@ -293,9 +291,9 @@ def policy_condition(
                 f"{ref.text} is not a dimension of {model.name!r}",
                 hint="dimensions: " + ", ".join(sorted(model.dimensions)),
             )
-        value = _definition_expr(dim.expr, alias)
+        value = definition_expr(dim.expr, alias)
         if dim.type == "time" and ref.grain:
-            value = _trunc(value, ref.grain)
+            value = trunc(value, ref.grain)
         columns[ref.placeholder] = value
     return substitute(parsed, columns)
 
@@ -318,7 +316,7 @@ def check_row_policies(manifest: Manifest) -> list[tuple[str, int, QueryError]]:
                 home = policy_home(manifest, entity, where)
                 policy_condition(
                     manifest,
-                    _Source(home, manifest, f"row policy on {entity}"),
+                    Source(home, manifest, f"row policy on {entity}"),
                     entity,
                     parsed,
                     where,
@@ -382,7 +380,7 @@ class Access:
 def _secured_select(
     manifest: Manifest, model: SemanticModel, principal: Principal
 ) -> exp.Select | None:
-    own = _Source(model, manifest, f"row policies of {model.name}")
+    own = Source(model, manifest, f"row policies of {model.name}")
     conditions: list[exp.Expr] = []
     for entity in model.entities:
         for declaring, index, policy in manifest.row_policies(entity):
@@ -396,15 +394,15 @@ def _secured_select(
                 continue
             # Any other model carrying the entity: its key must be one the home lets through
             # (a semi-join: no fan-out, and a NULL key matches nothing).
-            home_source = _Source(home, manifest, f"row policy on {entity}")
+            home_source = Source(home, manifest, f"row policy on {entity}")
             condition = bind_principal(
                 policy_condition(manifest, home_source, entity, parsed, where), principal
             )
-            keys = exp.select(_definition_expr(home.entities[entity].expr, home_source.alias))
+            keys = exp.select(definition_expr(home.entities[entity].expr, home_source.alias))
             keys = home_source.from_clause(keys).where(condition, copy=False)
             conditions.append(
                 exp.In(
-                    this=_definition_expr(model.entities[entity].expr, own.alias),
+                    this=definition_expr(model.entities[entity].expr, own.alias),
                     query=keys.subquery(copy=False),
                 )
             )
@@ -525,7 +523,7 @@ def mask_columns(tree: exp.Expr, access: Access) -> exp.Expr:
     return tree
 
 
-def check_unmasked(condition: exp.Expr, source: _Source, access: Access, location: str) -> None:
+def check_unmasked(condition: exp.Expr, source: Source, access: Access, location: str) -> None:
     """Refuses a filter that reads a PII column masked for the principal: comparing
     pseudonyms would silently match nothing, and comparing values would reveal them."""
     aliases = {source.alias: source.model}
@@ -637,96 +635,3 @@ def secure_select(
     _refuse_star_over_pii(tree, access)
     secured = secure_tables(mask_columns(tree.copy(), access), access)
     return SecuredSelect(secured, access.parameters)
-
-
-def _metric_family(manifest: Manifest, metric: str) -> tuple[set[str], bool]:
-    """The metric and every metric it reads (inputs, cumulative base, ``Metric()`` filters),
-    and whether the walk was complete (False: an unknown metric or an unreadable filter)."""
-    from semantic.compiler.compile import _metric_inputs
-
-    seen: set[str] = set()
-    todo = [metric]
-    complete = True
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        found = manifest.metrics.get(name)
-        if found is None:
-            complete = False
-            continue
-        todo += [str(ref["name"]) for ref in _metric_inputs(found)]
-        cumulative = found.params.get("cumulative_type_params") or {}
-        if cumulative.get("metric"):
-            base = cumulative["metric"]
-            todo.append(str(base["name"] if isinstance(base, Mapping) else base))
-        for index, text in enumerate(found.filters):
-            try:
-                parsed = parse_where(text, location=f"filter[{index}]")
-            except QueryError:
-                complete = False
-                continue
-            todo += [ref.name for ref in parsed.refs if ref.kind == "metric"]
-    return seen, complete
-
-
-def metric_has_row_policies(manifest: Manifest, metric: str) -> bool:
-    """Whether a read of ``metric`` can be narrowed by a row policy: some semantic model it
-    aggregates, or any model reachable from those by entity joins (slices and filters join
-    them), carries an entity that has a row policy. Unknown metrics and unreadable filters
-    count as policied when the manifest has any policy (fail closed).
-
-    Stored values are computed by trusted runs over every row, so a restricted principal may
-    read them only for metrics where this is False.
-
-    Args:
-        manifest: The release the metric is read in.
-        metric: The metric's name.
-
-    Returns:
-        True when a row policy can apply to one of the metric's reads.
-
-    Example:
-        >>> from semantic.compiler.manifest import build_manifest
-        >>> model = {"name": "people", "node_relation": {"alias": "people", "schema_name":
-        ...     "main"}, "defaults": {"agg_time_dimension": "joined_at"}, "entities":
-        ...     [{"name": "person", "type": "primary", "expr": "id"}], "dimensions": [{"name":
-        ...     "joined_at", "type": "time", "type_params": {"time_granularity": "day"}}],
-        ...     "measures": [{"name": "people", "agg": "count", "expr": "id"}]}
-        >>> spec = {"name": "n", "type": "simple", "type_params": {"measure": "people"}}
-        >>> metric_has_row_policies(build_manifest([("semantic_model", "people", model,
-        ...     "1.0"), ("metric", "n", spec, "1.0")]), "n")
-        False
-    """
-    policies = [p for m in manifest.semantic_models.values() for p in m.row_policies]
-    if not policies:
-        return False
-    if any(not isinstance(p, Mapping) or not isinstance(p.get("entity"), str) for p in policies):
-        return True  # a malformed policy could be on any entity: fail closed
-    policied = {str(p["entity"]) for p in policies}
-    # Imported here: the drill-down module imports this one.
-    from semantic.compiler.drilldown import metric_measures
-
-    family, complete = _metric_family(manifest, metric)
-    if not complete:
-        return True
-    try:
-        models = {m.semantic_model for name in family for m in metric_measures(manifest, name)}
-    except (KeyError, QueryError):
-        return True  # a metric the compiler cannot expand either: fail closed
-    # Every model a join can reach: a policy on a joined model changes sliced and filtered
-    # values even when the aggregated rows themselves are not narrowed.
-    todo = list(models)
-    while todo:
-        model = manifest.semantic_models.get(todo.pop())
-        if model is None:
-            return True
-        for entity in model.entities:
-            for other in manifest.models_with_unique_entity(entity):
-                if other.name not in models:
-                    models.add(other.name)
-                    todo.append(other.name)
-    return any(
-        entity in policied for name in models for entity in manifest.semantic_models[name].entities
-    )

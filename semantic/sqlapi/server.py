@@ -38,7 +38,7 @@ from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from semantic.compiler.compile import CompiledQuery
+from semantic.compiler.api import CompiledQuery
 from semantic.services import session_variables
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import AuthenticationFailed, Identity, NotAllowed, authenticate_connection

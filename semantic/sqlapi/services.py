@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from sqlglot import exp
 
-from semantic.compiler.compile import CompiledQuery
+from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.services import _release_key, manifest_for_release, release_resolve
 from semantic.sqlapi.catalog import Catalog

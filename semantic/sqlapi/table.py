@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from semantic.compiler.compile import queryable_items
+from semantic.compiler.api import queryable_items
 from semantic.compiler.manifest import GRAINS, Manifest
 
 SCHEMA = "tally"

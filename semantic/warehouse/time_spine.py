@@ -36,7 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from registry.definitions.project import DEFAULT_TIME_SPINE
-from semantic.compiler.compile import DEFINITION_DIALECT
+from semantic.compiler.api import DEFINITION_DIALECT
 from semantic.compiler.manifest import Manifest, TimeSpine
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from registry.definitions.project import load_project
-from semantic.compiler.compile import compile_query
+from semantic.compiler.api import compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery

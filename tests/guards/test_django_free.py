@@ -17,14 +17,6 @@ DJANGO_FREE = [
     "registry.definitions.export",
     "registry.definitions.merge",
     "registry.roles",
-    "semantic.compiler.manifest",
-    "semantic.compiler.compile",
-    "semantic.compiler.where",
-    "semantic.compiler.sql_passes",
-    "semantic.compiler.saved",
-    "semantic.compiler.drilldown",
-    "semantic.compiler.policies",
-    "semantic.compiler.principal",
     "semantic.warehouse.config",
     "semantic.warehouse.demo",
     "semantic.warehouse.execute",
@@ -50,6 +42,11 @@ DJANGO_FREE = [
     "semantic.sqlapi.catalog",
     "tally.client",
 ]
+# Every module of the compiler, found on disk: a new stage is covered without being listed.
+DJANGO_FREE += sorted(
+    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for path in (ROOT / "semantic" / "compiler").rglob("*.py")
+)
 
 
 @pytest.mark.parametrize("module", DJANGO_FREE)

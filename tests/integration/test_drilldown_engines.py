@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from semantic.compiler.compile import compile_query
+from semantic.compiler.api import compile_query
 from semantic.compiler.drilldown import drilldown_selects
 from semantic.compiler.spec import MetricQuery
 from semantic.warehouse.config import WarehouseConfig

@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings
 from registry.services.access import access_profile_set, role_grant
 from registry.services.definitions import definitions_sync
 from semantic.compiler.manifest import build_manifest
-from semantic.compiler.policies import metric_has_row_policies
+from semantic.compiler.policy_reach import metric_has_row_policies
 from semantic.jobs.compute import compute_run_create, compute_run_execute
 from semantic.models import MetricValue
 from semantic.permissions import HINT_STORED_VALUES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
-from semantic.compiler.compile import compile_query
+from semantic.compiler.api import compile_query
 from semantic.compiler.spec import MetricQuery
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import (

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from semantic.compiler.compile import compile_query, parse_group_by, queryable_items
+from semantic.compiler.api import compile_query, parse_group_by, queryable_items
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from tally.errors import QueryError
@@ -377,7 +377,7 @@ def test_metric_filter_in_a_metric_definition_and_nested(duck: Any) -> None:
 
 def test_a_metric_whose_filter_needs_itself_is_refused() -> None:
     """A Metric() filter cycle is a bad_where error naming the cycle, not a RecursionError."""
-    from semantic.compiler.compile import MSG_FILTER_METRIC_CYCLE
+    from semantic.compiler.filters import MSG_FILTER_METRIC_CYCLE
 
     looping = {
         "name": "looping_revenue",
@@ -394,7 +394,7 @@ def test_a_metric_whose_filter_needs_itself_is_refused() -> None:
 
 
 def _metric_filter_error_cases() -> list[Any]:
-    from semantic.compiler import compile as c
+    from semantic.compiler import filters as c
     from semantic.compiler import where as w
 
     return [
@@ -523,7 +523,7 @@ def test_constant_property_joins_base_and_conversion_events_on_it(duck: Any) -> 
 
 def test_unknown_constant_property_is_refused_with_suggestion(manifest: Manifest) -> None:
     """A constant property that is no dimension or entity of a model is unknown_dimension."""
-    from semantic.compiler.compile import MSG_UNKNOWN_PROPERTY
+    from semantic.compiler.kinds.conversion import MSG_UNKNOWN_PROPERTY
 
     small = manifest_with(_same_user_conversion(base_property="usr", conversion_property="user"))
     with pytest.raises(QueryError) as info:
@@ -553,7 +553,7 @@ def test_conversion_events_from_another_model_need_not_reach_the_group_by(duck: 
     measure's model, so a conversion from events to signups (users) could not be filtered or
     grouped by an events-only dimension. They belong to the base events (MetricFlow). The
     expected rows are MetricFlow 0.213.0's answer on the same data."""
-    from semantic.compiler.compile import queryable_items
+    from semantic.compiler.api import queryable_items
 
     cross = {
         "name": "cross_model_conversion",

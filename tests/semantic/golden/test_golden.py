@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from semantic.compiler.compile import compile_query
+from semantic.compiler.api import compile_query
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery

@@ -1,0 +1,78 @@
+"""Combine: merge the aggregation CTEs on the group-by keys, then order and limit.
+
+The result has the rows of MetricFlow's FULL OUTER JOIN on the group-by keys: a key present
+in one aggregation only still appears, with NULLs for the others (see ``combine_ctes`` for
+why it is written as a UNION of keys with null-safe LEFT JOINs).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from registry.definitions.issues import did_you_mean
+from semantic.compiler.nodes import append_join, cte_ref
+from semantic.compiler.resolve import query_error
+from semantic.compiler.spec import MetricQuery
+
+
+def combine_ctes(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expr:
+    """Merges the aggregations into one row per group-by key, as one subquery.
+
+    MetricFlow FULL OUTER JOINs the aggregations. Here the distinct keys of all of them (a
+    UNION, which also merges NULL keys) LEFT JOIN each aggregation null-safely: the same rows,
+    and it runs everywhere (MySQL/MariaDB have no FULL JOIN; PostgreSQL refuses a FULL JOIN on
+    a null-safe condition). Each aggregation is unique per key, so nothing fans out.
+    """
+    if len(ctes) == 1:
+        return (
+            exp.select(exp.Star())
+            .from_(cte_ref(ctes[0][0]), copy=False)
+            .subquery("combined", copy=False)
+        )
+    values = [(name, [c.alias_or_name for c in cte.expressions[len(keys) :]]) for name, cte in ctes]
+    if not keys:
+        select = exp.select(*[exp.column(v, table=n) for n, names in values for v in names])
+        select = select.from_(cte_ref(ctes[0][0]), copy=False)
+        for name, _ in ctes[1:]:
+            select = append_join(select, cte_ref(name), kind="CROSS")
+        return select.subquery("combined", copy=False)
+    union: exp.Query = exp.select(*[exp.column(k) for k in keys]).from_(
+        cte_ref(ctes[0][0]), copy=False
+    )
+    for name, _ in ctes[1:]:
+        branch = exp.select(*[exp.column(k) for k in keys]).from_(cte_ref(name), copy=False)
+        union = exp.union(union, branch, distinct=True, copy=False)
+    select = exp.select(
+        *[exp.column(k, table="all_keys") for k in keys],
+        *[exp.column(v, table=n) for n, names in values for v in names],
+    ).from_(union.subquery("all_keys", copy=False), copy=False)
+    for name, _ in ctes:
+        condition = exp.and_(
+            *[
+                exp.NullSafeEQ(
+                    this=exp.column(k, table="all_keys"), expression=exp.column(k, table=name)
+                )
+                for k in keys
+            ],
+            copy=False,
+        )
+        select = append_join(select, cte_ref(name), on=condition, side="LEFT")
+    return select.subquery("combined", copy=False)
+
+
+def order_limit(select: exp.Select, query: MetricQuery, keys: list[str]) -> exp.Select:
+    outputs = [*keys, *query.metrics]
+    for index, raw in enumerate(query.order_by):
+        descending = raw.startswith("-")
+        name = raw.lstrip("-").strip().lower()
+        if name not in outputs:
+            raise query_error(
+                f"cannot order by {name!r}: it is not an output of the query",
+                code="bad_order_by",
+                location=f"order_by[{index}]",
+                hint=did_you_mean(name, outputs) or "order by a requested metric or group-by item",
+            )
+        select = select.order_by(exp.Ordered(this=exp.column(name), desc=descending), copy=False)
+    if query.limit is not None:
+        select = select.limit(query.limit, copy=False)
+    return select

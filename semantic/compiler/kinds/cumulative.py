@@ -1,0 +1,266 @@
+"""Cumulative metrics: running totals over a trailing window, to date, or all time.
+
+Aggregates per day, joins the day spine to every earlier day in the window, then rolls the
+days up to the requested grain with the metric's period aggregation (first, last, average).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot import exp
+
+from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.joins import Source
+from semantic.compiler.kinds.simple import PARTIAL_AGGREGATIONS, aggregate
+from semantic.compiler.manifest import Manifest, Measure
+from semantic.compiler.nodes import TIMESTAMP, append_join, relation_table
+from semantic.compiler.plan import Leaf
+from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_date, query_error
+from semantic.compiler.spec import MetricQuery
+from semantic.compiler.time import day_range, period_bounds, spine_day_range, trunc
+
+MSG_WINDOW_WITHOUT_TIME = (
+    "a cumulative metric over a window or to date (measure {name!r}) needs metric_time in "
+    "group_by: its value is defined per day"
+)
+
+
+def cumulative_select(
+    source: Source,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    conditions: list[exp.Expr],
+    manifest: Manifest,
+    query: MetricQuery,
+    anchor: Measure,
+) -> exp.Select:
+    """A cumulative aggregation, MetricFlow's semantics: for every time-spine day, aggregate
+    the rows of the trailing window (or of the period to date, or of all time) up to that
+    day; at a coarser grain keep the first/last/average daily value of each period."""
+    spec = leaves[0].cumulative
+    assert spec is not None
+    time_item = next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+    if time_item is None:
+        raise query_error(
+            MSG_WINDOW_WITHOUT_TIME.format(name=leaves[0].measure.name),
+            code="missing_metric_time",
+            location="group_by",
+            hint="group by metric_time (at any grain); only all-time cumulative metrics can "
+            "be queried without it",
+        )
+    grain = time_item.grain or "day"
+    others = [i for i in items if i is not time_item]
+    dim = source.model.dimensions.get(anchor.agg_time_dimension)
+    if dim is None:
+        raise query_error(
+            f"measure {anchor.name!r} has no agg_time_dimension for metric_time",
+            code="unreachable_dimension",
+            location="group_by",
+        )
+    # Reduce the rows before the window fan-out, as a careful analyst would: decomposable
+    # aggregations (sum, count, min, max) pre-aggregate per (day, group); count-distinct
+    # keeps distinct (day, group, value) tuples only. Both preserve which days have rows,
+    # so the spine join below keeps MetricFlow's row set.
+    aggs = {leaf.measure.agg for leaf in leaves}
+    partial = aggs <= set(PARTIAL_AGGREGATIONS)
+    distinct = not partial and aggs <= {"count_distinct", "min", "max"}
+    values: list[exp.Expr] = []
+    for n, leaf in enumerate(leaves):
+        value = definition_expr(leaf.measure.expr, source.alias)
+        if partial:
+            value = aggregate(leaf.measure, value)
+        values.append(value.as_(f"value_{n}", copy=False))
+    rows = exp.select(
+        trunc(definition_expr(dim.expr, source.alias), "day").as_("row_day", copy=False),
+        *[source.item_expr(i, anchor).as_(i.column, copy=False) for i in others],
+        *values,
+    )
+    rows = source.from_clause(rows)
+    for condition in conditions:
+        rows = rows.where(condition, copy=False)
+    # A row without a time never reaches a spine day; dropping it here also keeps it out of
+    # the running windows below (MySQL sorts NULLs first).
+    rows = rows.where(
+        exp.Not(this=exp.Is(this=definition_expr(dim.expr, source.alias), expression=exp.Null())),
+        copy=False,
+    )
+    if partial:
+        rows = rows.group_by(
+            *[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False
+        )
+    elif distinct:
+        rows = rows.distinct(copy=False)
+    # Only rows that can reach an output day: up to the range's end, and (for a window or
+    # to-date metric) from the window before its start. The warehouse can then skip the rest
+    # of the table instead of feeding all of it into the range join.
+    if query.start_time or query.end_time:
+        first = query_date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+        last = query_date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+        low, high = period_bounds(first, last, grain)
+        earliest = None
+        if query.start_time and (spec.window or spec.grain_to_date):
+            earliest = low
+            if spec.window:
+                count, unit = spec.window
+                days = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[unit] * count
+                earliest = low - dt.timedelta(days=days)
+            elif spec.grain_to_date:
+                earliest = period_bounds(low, low, spec.grain_to_date)[0]
+        for bound in day_range(
+            definition_expr(dim.expr, source.alias),
+            earliest,
+            high if query.end_time else None,
+        ):
+            rows = rows.where(bound, copy=False)
+
+    spine = manifest.time_spine
+    spine_day = exp.column(spine.column, table="spine")
+    row_day = exp.column("row_day", table="source_rows")
+    on: exp.Expr = exp.LTE(this=row_day, expression=spine_day)
+    all_time = not spec.window and not spec.grain_to_date
+    if all_time and partial:
+        # All time: a running total per group over its days, then each spine day takes the
+        # total of the latest day with rows (a day joins the run [row_day, next_day)). The
+        # spine join then touches one row per (day, group) instead of every earlier row.
+        partition: list[exp.Expr] = [exp.column(i.column) for i in others]
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column("row_day"))])
+        running = exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        )
+        runs = exp.select(
+            exp.column("row_day"),
+            *[exp.column(i.column) for i in others],
+            exp.Window(
+                this=exp.Lead(this=exp.column("row_day")),
+                partition_by=[p.copy() for p in partition],
+                order=order.copy(),
+            ).as_("next_day", copy=False),
+            *[
+                exp.Window(
+                    this=PARTIAL_AGGREGATIONS[leaf.measure.agg](exp.column(f"value_{n}")),
+                    partition_by=[p.copy() for p in partition],
+                    order=order.copy(),
+                    spec=running.copy(),
+                ).as_(f"value_{n}", copy=False)
+                for n, leaf in enumerate(leaves)
+            ],
+        ).from_(rows.subquery("daily_rows", copy=False), copy=False)
+        next_day = exp.column("next_day", table="source_rows")
+        on = exp.and_(
+            on,
+            exp.or_(
+                exp.Is(this=next_day, expression=exp.Null()),
+                exp.GT(this=next_day.copy(), expression=spine_day.copy()),
+                copy=False,
+            ),
+            copy=False,
+        )
+        rows = runs
+    spine_source: exp.Expr = relation_table(spine.relation, "spine")
+    # All time, the last value of each coarser period: a running total never drops a group
+    # once it has rows, so each period's last spine day carries every group's last value.
+    # Joining only that day per period spares the join and the window over every day.
+    last_day_only = all_time and partial and grain != "day" and spec.period_agg == "last"
+    if last_day_only:
+        spine_days = exp.column(spine.column, table="spine_days")
+        last_days = (
+            exp.select(exp.Max(this=spine_days.copy()).as_(spine.column, copy=False))
+            .from_(relation_table(spine.relation, "spine_days"), copy=False)
+            .group_by(trunc(spine_days.copy(), grain), copy=False)
+        )
+        for bound in spine_day_range(spine_days, query, grain):
+            last_days = last_days.where(bound, copy=False)
+        spine_source = last_days.subquery("spine", copy=False)
+    if spec.window or spec.grain_to_date:
+        # Each spine day's window bounds are computed once per day, in a derived spine, as
+        # timestamps like row_day: bounds computed inside the join condition are evaluated
+        # per (day, row) pair and cost a third of the query on DuckDB (measured).
+        day = exp.column(spine.column, table="spine_days")
+        if spec.window:
+            count, unit = spec.window
+            lower: exp.Expr = exp.Sub(
+                this=day.copy(),
+                expression=exp.Interval(
+                    this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
+                ),
+            )
+        else:
+            lower = trunc(day.copy(), str(spec.grain_to_date))
+        spine_source = (
+            exp.select(
+                day,
+                exp.Cast(this=day.copy(), to=TIMESTAMP.copy()).as_("day_end", copy=False),
+                lower.as_("window_start", copy=False),
+            )
+            .from_(relation_table(spine.relation, "spine_days"), copy=False)
+            .subquery("spine", copy=False)
+        )
+        on = exp.and_(
+            exp.LTE(this=row_day.copy(), expression=exp.column("day_end", table="spine")),
+            (exp.GT if spec.window else exp.GTE)(
+                this=row_day.copy(), expression=exp.column("window_start", table="spine")
+            ),
+            copy=False,
+        )
+
+    def combine(leaf: Leaf, value: exp.Expr) -> exp.Expr:
+        if not partial:
+            return aggregate(leaf.measure, value)
+        # All time: one run per spine day and group, so MAX() just picks its value.
+        return PARTIAL_AGGREGATIONS["max" if all_time else leaf.measure.agg](value)
+
+    daily = exp.select(
+        spine_day.copy().as_("spine_day", copy=False),
+        *[exp.column(i.column, table="source_rows") for i in others],
+        *[
+            combine(leaf, exp.column(f"value_{n}", table="source_rows")).as_(leaf.alias, copy=False)
+            for n, leaf in enumerate(leaves)
+        ],
+    )
+    daily = append_join(
+        daily.from_(spine_source, copy=False),
+        rows.subquery("source_rows", copy=False),
+        on=on,
+        kind="INNER",
+    )
+    for bound in spine_day_range(spine_day, query, grain):
+        daily = daily.where(bound, copy=False)
+    daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False)
+
+    period = trunc(exp.column("spine_day", table="daily"), grain)
+    partition = [period.copy(), *[exp.column(i.column, table="daily") for i in others]]
+    outputs: list[exp.Expr] = []
+    for item in items:
+        if item is time_item:
+            outputs.append(period.copy().as_(item.column, copy=False))
+        else:
+            outputs.append(exp.column(item.column, table="daily").as_(item.column, copy=False))
+    for leaf in leaves:
+        value = exp.column(leaf.alias, table="daily")
+        if grain == "day" or last_day_only:
+            outputs.append(value.as_(leaf.alias, copy=False))
+            continue
+        frame = exp.WindowSpec(
+            kind="ROWS",
+            start="UNBOUNDED",
+            start_side="PRECEDING",
+            end="UNBOUNDED",
+            end_side="FOLLOWING",
+        )
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column("spine_day", table="daily"))])
+        if spec.period_agg == "average":
+            window_value: exp.Expr = exp.Window(
+                this=exp.Avg(this=value), partition_by=[p.copy() for p in partition]
+            )
+        else:
+            fn = exp.LastValue if spec.period_agg == "last" else exp.FirstValue
+            window_value = exp.Window(
+                this=fn(this=value),
+                partition_by=[p.copy() for p in partition],
+                order=order,
+                spec=frame,
+            )
+        outputs.append(window_value.as_(leaf.alias, copy=False))
+    final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
+    return final.distinct(copy=False) if grain != "day" and not last_day_only else final

@@ -1,0 +1,192 @@
+"""One metric query → one SELECT with its CTEs (the pipeline short of passes and rendering).
+
+``query_select`` runs the stages in order: resolve the names (``resolve_items``), plan the
+leaves and group them into aggregations (``plan_aggregations``: leaves that read the same
+model under the same filters share one scan), build each aggregation with its metric kind
+(``aggregation_select``), combine them and compute the metrics on top (``metrics_select``),
+then order and limit. Metric() filters call back in here for their subqueries.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlglot import exp
+
+from semantic.compiler.combine import combine_ctes, order_limit
+from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.filters import filter_conditions, time_range
+from semantic.compiler.joins import Source
+from semantic.compiler.kinds.conversion import conversion_select
+from semantic.compiler.kinds.cumulative import cumulative_select
+from semantic.compiler.kinds.derived import metric_value
+from semantic.compiler.kinds.non_additive import non_additive_select, non_additive_tag
+from semantic.compiler.kinds.offset import offset_select
+from semantic.compiler.kinds.simple import aggregate
+from semantic.compiler.manifest import Manifest
+from semantic.compiler.plan import Leaf, leaves_of
+from semantic.compiler.resolve import GroupByItem, check_query, output_order, parse_group_by
+from semantic.compiler.spec import MetricQuery
+from semantic.compiler.time import join_to_time_spine, metric_time_item, unbounded
+
+# What makes two leaves share one aggregation: (model, agg time dimension, filters,
+# join_to_timespine, cumulative tag, offset, non-additive tag, conversion tag).
+GroupKey = tuple[str, str, tuple[str, ...], bool, str, str, str, str]
+
+
+def query_select(
+    query: MetricQuery, manifest: Manifest, timings: dict[str, float]
+) -> tuple[exp.Select, list[str]]:
+    """The query as one SELECT with its CTEs, and its group-by output columns; Metric()
+    filter subqueries are left in the current ``FILTER_CTES`` for the caller to place."""
+    started = time.perf_counter()
+    items = resolve_items(query, manifest)
+    timings["resolve"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    metric_leaves, groups = plan_aggregations(query, manifest)
+    timings["plan"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    keys = [item.column for item in items]
+    ctes = [
+        (f"agg_{index}_{key[0]}", aggregation_select(key, leaves, items, manifest, query))
+        for index, (key, leaves) in enumerate(sorted(groups.items()))
+    ]
+    result = order_limit(metrics_select(ctes, keys, query, manifest, metric_leaves), query, keys)
+    timings["to_sql"] = time.perf_counter() - started
+    return result, keys
+
+
+def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
+    """The checked request's group-by items, in MetricFlow's output column order."""
+    check_query(query, manifest)
+    return sorted(
+        (parse_group_by(g, f"group_by[{i}]") for i, g in enumerate(query.group_by)),
+        key=output_order,
+    )
+
+
+def plan_aggregations(
+    query: MetricQuery, manifest: Manifest
+) -> tuple[dict[str, list[Leaf]], dict[GroupKey, list[Leaf]]]:
+    """Each metric's leaves, and the leaves grouped into aggregations (one scan each)."""
+    metric_leaves: dict[str, list[Leaf]] = {}
+    # One aggregation per (model, agg time dimension, filters): measures that share all three
+    # share a scan; a different agg_time_dimension means a different metric_time column.
+    groups: dict[GroupKey, list[Leaf]] = {}
+    for name in query.metrics:
+        leaves = leaves_of(manifest.metrics[name], manifest, (), ())
+        metric_leaves[name] = leaves
+        for leaf in leaves:
+            key = (
+                leaf.measure.semantic_model,
+                leaf.measure.agg_time_dimension,
+                tuple(sorted(set(leaf.filters))),
+                leaf.join_to_timespine,
+                leaf.cumulative.tag if leaf.cumulative else "",
+                " ".join(leaf.offset) if leaf.offset else "",
+                non_additive_tag(leaf.measure),
+                leaf.conversion.tag if leaf.conversion else "",
+            )
+            bucket = groups.setdefault(key, [])
+            if leaf.alias not in {other.alias for other in bucket}:
+                bucket.append(leaf)
+    return metric_leaves, groups
+
+
+def aggregation_select(
+    key: GroupKey,
+    leaves: list[Leaf],
+    items: list[GroupByItem],
+    manifest: Manifest,
+    query: MetricQuery,
+) -> exp.Select:
+    """One aggregation's SELECT (a CTE of the query), built by its metric kind."""
+    model_name, _, filters, spine, cumulative, offset, _na, conv = key
+    model = manifest.semantic_models[model_name]
+    source = Source(model, manifest, leaves[0].measure.name)
+    anchor = leaves[0].measure
+    if conv:
+        # Conversions read base and conversion events themselves; the group-by items and
+        # the query's where belong to the base events, which the conversion events' model
+        # need not reach (MetricFlow's semantics).
+        select = conversion_select(leaves[0], items, manifest, query)
+        if offset:
+            select = offset_select(select, items, leaves, manifest, query)
+        return select
+    select = exp.select(
+        *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
+    )
+    for leaf in leaves:
+        value = definition_expr(leaf.measure.expr, source.alias)
+        select = select.select(
+            aggregate(leaf.measure, value).as_(leaf.alias, copy=False), copy=False
+        )
+    conditions = filter_conditions(tuple(query.where), source, anchor, "where") + filter_conditions(
+        filters, source, anchor, "filter"
+    )
+    spec = leaves[0].cumulative
+    if spec and not spec.window and not spec.grain_to_date and not metric_time_item(items):
+        # All-time without metric_time is the total over every row, as in MetricFlow: a
+        # plain aggregation (also what a Metric() filter on it groups by entity).
+        cumulative = ""
+    if cumulative:
+        select = cumulative_select(
+            source,
+            items,
+            leaves,
+            conditions,
+            manifest,
+            query if not offset else unbounded(query),
+            anchor,
+        )
+        if offset:
+            select = offset_select(select, items, leaves, manifest, query)
+        return select
+    if not offset:
+        # An offset input reads periods before the range; the range applies after shifting.
+        conditions += time_range(query, source, anchor, items)
+    if anchor.non_additive:
+        select = non_additive_select(source, items, leaves, conditions, anchor)
+    else:
+        select = source.from_clause(select)
+        for condition in conditions:
+            select = select.where(condition, copy=False)
+    if items:
+        select = select.group_by(
+            *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
+        )
+    if spine:
+        select = join_to_time_spine(select, items, leaves, manifest, query)
+    if offset:
+        select = offset_select(select, items, leaves, manifest, query)
+    return select
+
+
+def metrics_select(
+    ctes: list[tuple[str, exp.Select]],
+    keys: list[str],
+    query: MetricQuery,
+    manifest: Manifest,
+    metric_leaves: dict[str, list[Leaf]],
+) -> exp.Select:
+    """The aggregations combined on their keys, each metric computed on top, under WITH."""
+    final = combine_ctes(ctes, keys)
+    outputs: list[exp.Expr] = [exp.column(k, table="combined") for k in keys]
+    for name in query.metrics:
+        outputs.append(
+            metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name, copy=False)
+        )
+    result = exp.select(*outputs).from_(final, copy=False)
+    if ctes:
+        result.set(
+            "with_",
+            exp.With(
+                expressions=[
+                    exp.CTE(this=cte, alias=exp.TableAlias(this=exp.to_identifier(name)))
+                    for name, cte in ctes
+                ]
+            ),
+        )
+    return result

@@ -1,0 +1,169 @@
+"""Time: grain truncation, period bounds, the query's day range, and the time spine.
+
+``trunc`` is the one date-truncation helper of the compiler (definitions' time dimensions,
+metric_time, the spine); ``period_bounds`` is what lineage and drill-down share with the
+compiler to say which days a period covers. The spine is the generated day series that
+cumulative and offset metrics and ``join_to_timespine`` measures join onto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot import exp
+
+from semantic.compiler.manifest import Manifest
+from semantic.compiler.nodes import TIMESTAMP, append_join, relation_table
+from semantic.compiler.plan import Leaf
+from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_date
+from semantic.compiler.spec import MetricQuery
+
+
+def trunc(expression: exp.Expr, grain: str) -> exp.Expr:
+    return exp.TimestampTrunc(this=expression, unit=exp.Var(this=grain.upper()))
+
+
+def period_bounds(start: dt.date, end: dt.date, grain: str) -> tuple[dt.date, dt.date]:
+    """Widens [start, end] to whole periods of ``grain``, as MetricFlow does: a query for
+    2026-01-01..2026-06-30 by week reads 2025-12-29..2026-07-05.
+
+    Example:
+        >>> period_bounds(dt.date(2026, 1, 1), dt.date(2026, 6, 30), "week")
+        (datetime.date(2025, 12, 29), datetime.date(2026, 7, 5))
+    """
+
+    def floor(day: dt.date) -> dt.date:
+        if grain == "week":
+            return day - dt.timedelta(days=day.weekday())
+        if grain == "month":
+            return day.replace(day=1)
+        if grain == "quarter":
+            return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+        if grain == "year":
+            return day.replace(month=1, day=1)
+        return day
+
+    def next_period(day: dt.date) -> dt.date:
+        if grain == "week":
+            return day + dt.timedelta(days=7)
+        months = {"month": 1, "quarter": 3, "year": 12}.get(grain)
+        if months is None:
+            return day + dt.timedelta(days=1)
+        total = day.year * 12 + day.month - 1 + months
+        return dt.date(total // 12, total % 12 + 1, 1)
+
+    try:
+        return floor(start), next_period(floor(end)) - dt.timedelta(days=1)
+    except (ValueError, OverflowError):
+        # An open end (9999-12-31) has no next period: the range runs to the last date.
+        return floor(start), dt.date.max
+
+
+def day_range(column: exp.Expr, first: dt.date | None, last: dt.date | None) -> list[exp.Expr]:
+    """``first <= DATE_TRUNC('day', column) <= last``, written on the bare column
+    (``column >= first AND column < last + 1 day``) so the warehouse can prune storage by
+    the column's min/max statistics, which a truncated column defeats."""
+    bounds: list[exp.Expr] = []
+    if first is not None:
+        bounds.append(exp.GTE(this=column, expression=timestamp_literal(first)))
+    if last is not None:
+        bounds.append(
+            exp.LT(this=column.copy(), expression=timestamp_literal(last + dt.timedelta(days=1)))
+        )
+    return bounds
+
+
+def timestamp_literal(day: dt.date) -> exp.Expr:
+    return exp.cast(exp.Literal.string(f"{day.isoformat()} 00:00:00"), TIMESTAMP.copy())
+
+
+def spine_day_range(day: exp.Expr, query: MetricQuery, grain: str) -> list[exp.Expr]:
+    """Bounds of spine days to the query's time range, widened to whole ``grain`` periods."""
+    if not (query.start_time or query.end_time):
+        return []
+    first = query_date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
+    last = query_date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
+    low, high = period_bounds(first, last, grain)
+    bounds: list[exp.Expr] = []
+    if query.start_time:
+        bounds.append(exp.GTE(this=day.copy(), expression=timestamp_literal(low)))
+    if query.end_time:
+        bounds.append(exp.LTE(this=day.copy(), expression=timestamp_literal(high)))
+    return bounds
+
+
+def unbounded(query: MetricQuery) -> MetricQuery:
+    return MetricQuery(**{**query.__dict__, "start_time": None, "end_time": None})
+
+
+def spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Select:
+    """Distinct time-spine periods at ``grain``, within the query's (widened) time range."""
+    spine = manifest.time_spine
+    period = trunc(exp.column(spine.column, table="spine"), grain)
+    periods = (
+        exp.select(period.as_("period", copy=False))
+        .from_(relation_table(spine.relation, "spine"), copy=False)
+        .distinct(copy=False)
+    )
+    day = trunc(exp.column(spine.column, table="spine"), "day")
+    for bound in spine_day_range(day, query, grain):
+        periods = periods.where(bound, copy=False)
+    return periods
+
+
+def spine_join(
+    select: exp.Select,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+    *,
+    time_item: GroupByItem,
+    target: exp.Expr,
+    join_type: str,
+) -> exp.Select:
+    """Time-spine periods at the query grain joined to an aggregation on ``target`` (an
+    expression over ``time_spine.period``); metric_time comes from the spine."""
+    outputs = []
+    for item in items:
+        if item is time_item:
+            outputs.append(exp.column("period", table="time_spine").as_(item.column, copy=False))
+        else:
+            outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
+    outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
+    periods = spine_periods(manifest, time_item.grain or "day", query)
+    return append_join(
+        exp.select(*outputs).from_(periods.subquery("time_spine", copy=False), copy=False),
+        select.subquery("agg", copy=False),
+        on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
+        side="LEFT" if join_type == "left" else None,
+        kind="INNER" if join_type == "inner" else None,
+    )
+
+
+def metric_time_item(items: list[GroupByItem]) -> GroupByItem | None:
+    return next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
+
+
+def join_to_time_spine(
+    select: exp.Select,
+    items: list[GroupByItem],
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+) -> exp.Select:
+    """Every time-spine period gets a row (join_to_timespine), as in MetricFlow: the spine at
+    the query's metric_time grain LEFT JOINs the aggregation on metric_time only."""
+    time_item = metric_time_item(items)
+    if time_item is None:
+        return select
+    return spine_join(
+        select,
+        items,
+        leaves,
+        manifest,
+        query,
+        time_item=time_item,
+        target=exp.column("period", table="time_spine"),
+        join_type="left",
+    )
