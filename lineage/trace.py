@@ -37,7 +37,7 @@ from lineage.selectors import lineage_graph_get
 from lineage.trace_report import DrillDown, ValueTrace
 from registry.definitions.rules import metric_inputs
 from registry.models import Kind, Release, ReleaseItem
-from semantic.compiler.api import period_bounds as _period_bounds
+from semantic.compiler.api import period_bounds
 from semantic.compiler.drilldown import DrillDownPart, drilldown_selects
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
@@ -135,7 +135,7 @@ def value_trace(
     compiled = compile_metric_query(query=query, release_ref=release.name)
     matches = _sql_matches_run(run, manifest, groups, chunks, loads, run_dialect)
 
-    period_end = _period_bounds(value.period_start, value.period_start, value.grain)[1]
+    period_end = period_bounds(value.period_start, value.period_start, value.grain)[1]
     parts = drilldown_selects(
         manifest,
         metric=name,
