@@ -40,6 +40,10 @@ DEFINITION_DIALECT = "duckdb"
 MSG_UNKNOWN_METRIC = "unknown metric {name!r}"
 MSG_UNKNOWN_ITEM = "unknown group-by item {name!r} for metric {metric!r}"
 MSG_UNREACHABLE = "{name!r} cannot be reached from metric {metric!r}"
+MSG_NOT_AN_ENTITY = (
+    "{name!r} is not an entity: {model!r} has no entity of that name (use Dimension() for "
+    "a dimension)"
+)
 MSG_FAN_OUT = (
     "joining {model!r} on entity {entity!r} would fan out the measure: {entity!r} is not "
     "unique in {model!r}"
@@ -643,6 +647,14 @@ def _where(
                 )
                 if path:
                     model, alias = source.walk(path, ref.text)
+                    if ref.name not in model.entities:
+                        raise _error(
+                            MSG_NOT_AN_ENTITY.format(name=ref.text, model=model.name),
+                            code="unknown_entity",
+                            location=f"{location}[{index}]",
+                            hint=did_you_mean(ref.name, model.entities)
+                            or "entities: " + ", ".join(sorted(model.entities)),
+                        )
                     columns[ref.placeholder] = _definition_expr(
                         model.entities[ref.name].expr, alias
                     )
