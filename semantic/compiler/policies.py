@@ -485,11 +485,12 @@ def barrier(select: exp.Select, dialect: str) -> exp.Select:
     return select
 
 
-def _nest(outer: exp.Select, inner: exp.Select, alias: str) -> exp.Select:
-    """``outer`` reading ``inner`` (as ``alias``) in place of its own table: a row must pass
-    both reads' policies, whatever their aliases and joins."""
+def _nest(outer: exp.Select, inner: exp.Select) -> exp.Select:
+    """``outer`` reading ``inner`` in place of its own table (under the table's alias, which
+    its conditions name): a row must pass both reads' policies, whatever their aliases and
+    joins."""
     table = outer.args["from_"].this
-    table.replace(inner.subquery(alias, copy=False))
+    table.replace(inner.subquery(table.alias_or_name, copy=False))
     return outer
 
 
@@ -519,7 +520,7 @@ def secure_tables(tree: exp.Expr, access: Access) -> exp.Expr:
         secured = reads[0]
         for extra in reads[1:]:
             # Several models on one table: a row must pass the policies of all of them.
-            secured = _nest(extra, secured, secured.args["from_"].this.alias_or_name)
+            secured = _nest(extra, secured)
         secured = barrier(secured, access.dialect)
         table.replace(secured.subquery(alias, copy=False))
     return tree
