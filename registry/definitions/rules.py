@@ -271,11 +271,12 @@ def _check_policy_coverage(project: Project) -> None:
                     ),
                     object=obj.name,
                 )  # fmt: skip
-        columns = {column.lower() for column, _ in _element_columns(obj)}
-        columns |= contract_columns.get(key[2], set())
+        # The columns the model reads or its table has (contract), case-folded.
+        read = {column.lower() for column, _ in _element_columns(obj)}
+        read |= contract_columns.get(key[2], set())
         for entity in sorted(policied - own - reported):
             for column, other in keys.get(entity, ()):
-                if other is obj or column not in columns:
+                if other is obj or column not in read:
                     continue
                 project.issues.add(
                     "policy_entity_missing",
