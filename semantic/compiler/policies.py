@@ -806,6 +806,15 @@ def metric_has_row_policies(manifest: Manifest, metric: str) -> bool:
                 if other.name not in models:
                     models.add(other.name)
                     todo.append(other.name)
-    return any(
+    if any(
         entity in policied for name in models for entity in manifest.semantic_models[name].entities
-    )
+    ):
+        return True
+    # A model over a table (case-folded) that a policied model also reads is secured by that
+    # model's policies at compile time (secure_tables), so its values are narrowed too.
+    covered = {
+        relation_key(m.relation)
+        for m in manifest.semantic_models.values()
+        if policied & set(m.entities)
+    }
+    return any(relation_key(manifest.semantic_models[name].relation) in covered for name in models)

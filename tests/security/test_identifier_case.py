@@ -148,3 +148,12 @@ def test_validation_refuses_an_upper_case_model_without_the_policy_entity(
     assert found, [i.message for i in project.issues.errors]
     assert found[0].file.endswith("shadow.yml") and found[0].line > 0
     assert "'account'" in found[0].message and found[0].hint
+
+
+def test_stored_values_of_a_metric_over_upper_case_users_count_as_policied() -> None:
+    """Its compiles are narrowed by the users policy, so its stored (all-tenant) values must
+    stay hidden from restricted principals, as for any policied metric."""
+    from semantic.compiler.policies import metric_has_row_policies
+
+    manifest = _manifest_with(_shadow("USERS", "shadow_user", ["email"]))
+    assert metric_has_row_policies(manifest, "shadow_users_rows")
