@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from registry.definitions.project import load_project
+from registry.definitions.rules import MSG_POLICY_TABLE
 from semantic.compiler.compile import compile_query
 from semantic.compiler.manifest import build_manifest
 from semantic.compiler.principal import Principal
@@ -147,7 +148,13 @@ def test_validation_refuses_an_upper_case_model_without_the_policy_entity(
     found = [i for i in project.issues.errors if i.code == "policy_entity_missing"]
     assert found, [i.message for i in project.issues.errors]
     assert found[0].file.endswith("shadow.yml") and found[0].line > 0
-    assert "'account'" in found[0].message and found[0].hint
+    assert found[0].message == MSG_POLICY_TABLE.format(
+        model=f"shadow_{table.lower()}",
+        table=f"main.{table.lower()}",
+        other=table.lower(),
+        entity="account",
+    )
+    assert found[0].hint
 
 
 def test_stored_values_of_a_metric_over_upper_case_users_count_as_policied() -> None:
