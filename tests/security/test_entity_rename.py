@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,35 @@ def test_the_fixtures_carry_every_policy_entity() -> None:
     """The demo definitions pass the rule: no false positive on the shipped models."""
     project = load_project(ROOT / "fixtures")
     assert not [i for i in project.issues.errors if i.code == "policy_entity_missing"]
+
+
+@pytest.mark.django_db
+def test_a_proposal_renaming_the_account_entity_fails_its_validation_check(
+    django_capture_on_commit_callbacks: Any, settings: Any, tmp_path: Path
+) -> None:
+    """At propose time: the validation check runs the same rules and names the file."""
+    from registry.models import ProposalCheck
+    from registry.services.definitions import definitions_sync
+    from registry.services.proposals import proposal_create
+    from semantic.warehouse.config import parse_warehouse_url
+    from semantic.warehouse.demo import build_demo_warehouse
+    from tests.registry.factories import UserFactory
+    from tests.registry.proposals_setup import committed
+
+    warehouse = tmp_path / "demo.duckdb"
+    build_demo_warehouse(warehouse, events=500, seed=3)
+    settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse}", base_dir=ROOT)
+    definitions_sync(root=ROOT / "fixtures", acting_user=None)
+    text = (ROOT / "fixtures" / "semantic_models" / "events.yml").read_text()
+    renamed = "      - name: acct\n        type: foreign\n        expr: account_id\n"
+    proposal = committed(
+        django_capture_on_commit_callbacks,
+        proposal_create,
+        acting_user=UserFactory(username="jonas.berg@tally.example"),
+        title="Rename the account entity of events",
+        files={"semantic_models/events.yml": text.replace(ACCOUNT_ENTITY, renamed)},
+    )
+    check = ProposalCheck.objects.get(proposal=proposal, kind="validation")
+    assert check.status == "failed", check.summary
+    found = [i for i in check.details["issues"] if i["code"] == "policy_entity_missing"]
+    assert found and found[0]["file"].endswith("events.yml") and found[0]["line"] > 0
