@@ -7,7 +7,7 @@ import hmac
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -65,7 +65,22 @@ def _release_key(release: Release) -> tuple[int, str]:
 
 
 def manifest_for_release(release: Release) -> Manifest:
-    """The compiler's snapshot of a release (built once per process and release)."""
+    """The compiler's snapshot of a release (built once per process and release); for a
+    release older than the current one, with the current release's manifest attached as
+    ``security``, so its row policies and PII masks apply too (security always comes from the
+    latest release; see semantic.compiler.policies.Access)."""
+    current = release_resolve(None)
+    if _release_key(current) == _release_key(release):
+        return _manifest_of(release)
+    key = ("secured", _release_key(release), _release_key(current))
+    cached = _manifests.get(key)
+    if cached is None:
+        cached = replace(_manifest_of(release), security=_manifest_of(current))
+        _manifests.put(key, cached)
+    return cached
+
+
+def _manifest_of(release: Release) -> Manifest:
     key = _release_key(release)
     cached = _manifests.get(key)
     if cached is not None:
@@ -113,10 +128,12 @@ def compile_metric_query(
     *, query: MetricQuery, release_ref: str | None = None, principal: Principal | None = None
 ) -> CompiledQuery:
     """Compiles a query against a release (default latest) for a principal (None: trusted,
-    no row policy or masking); cached by (release, query, principal's policy key)."""
+    no row policy or masking) with the row policies and masks of that release and of the
+    current one; cached by (release, current release, query, principal's policy key)."""
     release = release_resolve(release_ref)
     key = (
         _release_key(release),
+        _release_key(release_resolve(None)),
         query.cache_key(),
         None if principal is None else principal.cache_key(),
     )

@@ -14,6 +14,7 @@ from registry.definitions.contracts import ContractColumn, contract_tables
 from registry.definitions.issues import Severity, did_you_mean
 from registry.definitions.project import (
     CONTRACT,
+    DEFAULT_SCHEMA,
     METRIC,
     PROJECT,
     PROJECT_NAME,
@@ -25,6 +26,7 @@ from registry.definitions.project import (
     default_project_configuration,
     line_at,
     meta_of,
+    resolve_relation,
 )
 
 MAX_CYCLES_REPORTED = 5
@@ -41,6 +43,7 @@ def check_project(project: Project) -> None:
     if not project.issues.has_errors:
         _check_filters(project)
         _check_row_policies(project)
+        _check_policy_coverage(project)
     _check_masks(project)
 
 
@@ -162,6 +165,132 @@ def _check_row_policies(project: Project) -> None:
             hint=error.hint,
             object=obj.name,
         )
+
+
+MSG_POLICY_TABLE = (
+    "semantic model {model!r} reads {table}, the table of {other!r}, whose rows row policies "
+    "on entity {entity!r} filter; {model!r} does not carry {entity!r}, so its reads would "
+    "not be filtered"
+)
+MSG_POLICY_KEY = (
+    "semantic model {model!r} reads column {column!r}, the key of entity {entity!r} in "
+    "{other!r}, which row policies filter, but does not carry {entity!r}: tenant filtering "
+    "would silently stop applying to its table"
+)
+HINT_POLICY_ENTITY = (
+    "declare entity {entity!r} on {model!r} (type: foreign, expr: {column}) as {other!r} "
+    "does; row policies reach a model only through the policy's entity"
+)
+# Entity types that make a model an entity's home (one row per entity).
+_HOME_TYPES = frozenset({"primary", "unique", "natural"})
+
+
+def _policied_entities(project: Project) -> set[str]:
+    found: set[str] = set()
+    for obj in project.of_kind(SEMANTIC_MODEL):
+        tally = meta_of(obj).get("tally")
+        policies = tally.get("row_policies") if isinstance(tally, dict) else None
+        for policy in policies if isinstance(policies, list) else ():
+            if isinstance(policy, dict) and isinstance(policy.get("entity"), str):
+                found.add(policy["entity"])
+    return found
+
+
+def _entities_of(obj: DefinitionObject) -> dict[str, dict[str, Any]]:
+    return {str(e.get("name")): e for e in obj.spec.get("entities") or [] if isinstance(e, dict)}
+
+
+def _key_column(element: dict[str, Any]) -> str | None:
+    """The column an entity is keyed on when its expr is one bare column."""
+    expr = element.get("expr")
+    if expr is None or expr is True:
+        return str(element.get("name")).lower()
+    try:
+        tree = sqlglot.parse_one(str(expr))
+    except sqlglot.errors.ParseError:
+        return None
+    return tree.name.lower() if isinstance(tree, exp.Column) and tree.name else None
+
+
+def _check_policy_coverage(project: Project) -> None:
+    """Fail closed: a row policy reaches a model only through its entity, so a model that
+    could read a policy's rows without carrying the entity is refused. Two ways to get there:
+    another model over the same table (compared case-folded: ``main.USERS`` is ``users``)
+    carries the entity; or the model reads the column another model keys the entity on
+    (``account_id``): renaming or dropping the ``account`` entity of ``events`` would
+    otherwise silently stop tenant filtering for every event."""
+    policied = _policied_entities(project)
+    if not policied:
+        return
+    models = project.of_kind(SEMANTIC_MODEL)
+    contracts = project.of_kind(CONTRACT)
+    entities = {obj.name: _entities_of(obj) for obj in models}
+    tables: dict[str, tuple[str, str, str]] = {}
+    on_table: dict[tuple[str, str, str], list[DefinitionObject]] = {}
+    for obj in models:
+        relation = resolve_relation(obj, contracts, default_schema=DEFAULT_SCHEMA)
+        key = (
+            (relation.database or "").lower(),
+            (relation.schema or "").lower(),
+            relation.table.lower(),
+        )
+        tables[obj.name] = key
+        on_table.setdefault(key, []).append(obj)
+    # entity → [(key column, carrying model)] over foreign (many-per-entity) carriers: the
+    # home's key (often ``id``) names too many unrelated columns to mean the entity.
+    keys: dict[str, list[tuple[str, DefinitionObject]]] = {}
+    for obj in models:
+        for name, element in entities[obj.name].items():
+            column = _key_column(element)
+            if name in policied and column and element.get("type") not in _HOME_TYPES:
+                keys.setdefault(name, []).append((column, obj))
+    contract_columns: dict[str, set[str]] = {}
+    for contract in contracts:
+        for table, columns in contract_tables(contract.spec).items():
+            contract_columns.setdefault(table.lower(), set()).update(
+                c.name.lower() for c in columns
+            )
+    for obj in models:
+        own = set(entities[obj.name])
+        key = tables[obj.name]
+        reported: set[str] = set()
+        for other in on_table[key]:
+            for entity in sorted((set(entities[other.name]) & policied) - own - reported):
+                reported.add(entity)
+                column = _key_column(entities[other.name][entity]) or entity
+                project.issues.add(
+                    "policy_entity_missing",
+                    MSG_POLICY_TABLE.format(
+                        model=obj.name, table=".".join(p for p in key if p), other=other.name,
+                        entity=entity,
+                    ),
+                    file=obj.file,
+                    line=_loc(obj, ["entities"]) if obj.spec.get("entities") else obj.line,
+                    hint=HINT_POLICY_ENTITY.format(
+                        entity=entity, model=obj.name, column=column, other=other.name
+                    ),
+                    object=obj.name,
+                )  # fmt: skip
+        # The columns the model reads or its table has (contract), case-folded.
+        read = {column.lower() for column, _ in _element_columns(obj)}
+        read |= contract_columns.get(key[2], set())
+        for entity in sorted(policied - own - reported):
+            for column, other in keys.get(entity, ()):
+                if other is obj or column not in read:
+                    continue
+                project.issues.add(
+                    "policy_entity_missing",
+                    MSG_POLICY_KEY.format(
+                        model=obj.name, column=column, entity=entity, other=other.name
+                    ),
+                    file=obj.file,
+                    line=_loc(obj, ["entities"]) if obj.spec.get("entities") else obj.line,
+                    hint=HINT_POLICY_ENTITY.format(
+                        entity=entity, model=obj.name, column=column, other=other.name
+                    ),
+                    object=obj.name,
+                )
+                break
 
 
 def _check_masks(project: Project) -> None:
@@ -408,12 +537,13 @@ def _check_contract_coverage(project: Project) -> None:
     covering: dict[str, tuple[DefinitionObject, list[ContractColumn]]] = {}
     for contract in project.of_kind(CONTRACT):
         for table, columns in contract_tables(contract.spec).items():
-            covering[table] = (contract, columns)
+            covering[table.lower()] = (contract, columns)
     for obj in project.of_kind(SEMANTIC_MODEL):
         table = semantic_model_table(obj)
-        if table not in covering:
+        # Case-folded: a model on USERS reads the table the users contract covers.
+        if table.lower() not in covering:
             continue
-        contract, columns = covering[table]
+        contract, columns = covering[table.lower()]
         names = {c.name for c in columns}
         reported: set[str] = set()
         for column, path in _element_columns(obj):

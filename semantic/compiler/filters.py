@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.definition_sql import definition_expr
-from semantic.compiler.joins import MSG_UNREACHABLE, Source, queryable_items
+from semantic.compiler.joins import MSG_NOT_AN_ENTITY, MSG_UNREACHABLE, Source, queryable_items
 from semantic.compiler.manifest import Manifest, Measure
 from semantic.compiler.plan import leaves_of
 from semantic.compiler.policies import check_unmasked
@@ -67,6 +67,14 @@ def filter_conditions(
                 )
                 if path:
                     model, alias = source.walk(path, ref.text)
+                    if ref.name not in model.entities:
+                        raise query_error(
+                            MSG_NOT_AN_ENTITY.format(name=ref.text, model=model.name),
+                            code="unknown_entity",
+                            location=f"{location}[{index}]",
+                            hint=did_you_mean(ref.name, model.entities)
+                            or "entities: " + ", ".join(sorted(model.entities)),
+                        )
                     columns[ref.placeholder] = definition_expr(model.entities[ref.name].expr, alias)
                     continue
             elif ref.name == METRIC_TIME:

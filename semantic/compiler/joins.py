@@ -23,6 +23,10 @@ from semantic.compiler.time import trunc
 
 MSG_UNKNOWN_ITEM = "unknown group-by item {name!r} for metric {metric!r}"
 MSG_UNREACHABLE = "{name!r} cannot be reached from metric {metric!r}"
+MSG_NOT_AN_ENTITY = (
+    "{name!r} is not an entity: {model!r} has no entity of that name (use Dimension() for "
+    "a dimension)"
+)
 MSG_FAN_OUT = (
     "joining {model!r} on entity {entity!r} would fan out the measure: {entity!r} is not "
     "unique in {model!r}"

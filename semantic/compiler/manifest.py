@@ -28,6 +28,26 @@ GRAINS = ("day", "week", "month", "quarter", "year")
 # ``tallyMask``; otherwise the compile's default (setting TALLY_PII_MASK) applies.
 MASK_MODES = ("hash", "null")
 MASK_PROPERTY = "tallyMask"
+# (database, schema, table), case-folded: how Tally compares the tables two reads name.
+RelationKey = tuple[str, str, str]
+
+
+def relation_key(relation: tuple[str | None, str | None, str]) -> RelationKey:
+    """A relation as engines compare unquoted identifiers, folded to lower case on every part.
+
+    DuckDB and MariaDB (lower_case_table_names on the usual platforms) resolve ``USERS`` and
+    ``users`` to one table and PostgreSQL folds unquoted names to lower case; a quoted
+    PostgreSQL ``"USERS"`` is another table, but treating it as ``users`` only adds
+    protections (fail closed), never removes them.
+
+    Example:
+        >>> relation_key((None, "Main", "USERS"))
+        ('', 'main', 'users')
+    """
+    database, schema, table = relation
+    return ((database or "").lower(), (schema or "").lower(), table.lower())
+
+
 # One-row-per-entity types: joining *to* a model on such an entity cannot fan out.
 UNIQUE_ENTITY_TYPES = ("primary", "unique", "natural")
 
@@ -111,6 +131,10 @@ class Manifest:
     saved_queries: Mapping[str, Mapping[str, Any]]
     time_spine: TimeSpine
     versions: Mapping[str, str] = field(default_factory=dict)
+    # The current release's manifest when this one is an older, pinned release: its row
+    # policies and PII classifications apply on top of this one's (security always comes
+    # from the latest release too). None when this is the current release.
+    security: Manifest | None = field(default=None, compare=False, repr=False)
     # Join targets by entity, filled on first use: every join of every compile asks. Not an
     # init field, so dataclasses.replace() starts a fresh index for the new models.
     _unique_index: dict[str, tuple[SemanticModel, ...]] = field(
@@ -218,6 +242,8 @@ def _pii_index(contracts: list[DefinitionObject]) -> PiiIndex:
             if not table:
                 continue
             columns = {c.name: c for c in contract_tables({"schema": [schema_object]})[table]}
+            # Keyed case-folded: a model on USERS reads the table the users contract covers.
+            table = table.lower()
             found: dict[str, str] = {}
             for prop in schema_object.get("properties") or []:
                 column = columns.get(str(prop.get("physicalName") or prop.get("name")))
@@ -239,7 +265,7 @@ def _pii_columns(obj: DefinitionObject, index: PiiIndex, table: str) -> dict[str
     """PII columns of ``table`` in the contract that covers it (as resolve_relation picks it),
     with their mask mode."""
     wanted = ((obj.spec.get("config") or {}).get("meta") or {}).get("contract")
-    for contract, columns in index.get(table, ()):
+    for contract, columns in index.get(table.lower(), ()):
         if not wanted or contract == wanted:
             return columns
     return {}

@@ -42,7 +42,13 @@ from sqlglot import exp
 
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.joins import Source
-from semantic.compiler.manifest import MASK_MODES, Manifest, SemanticModel
+from semantic.compiler.manifest import (
+    MASK_MODES,
+    Manifest,
+    RelationKey,
+    SemanticModel,
+    relation_key,
+)
 from semantic.compiler.principal import Principal
 from semantic.compiler.time import trunc
 from semantic.compiler.where import ParsedWhere, parse_where, substitute
@@ -335,15 +341,41 @@ class Access:
     dialect: str
     mask_default: str = "hash"
     masked: bool = False  # a hash mask was emitted: execution must set the salt
-    _conditions: dict[str, exp.Select | None] = field(default_factory=dict)
+    _conditions: dict[tuple[int, str], exp.Select | None] = field(default_factory=dict)
+
+    _by_relation: dict[RelationKey, list[tuple[Manifest, SemanticModel]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
+        # Security comes from the pinned release *and* the current one (``manifest.security``,
+        # attached by the service when a query pins an older release): a row policy or a PII
+        # classification added later applies to every read, whatever the query pins.
+        for manifest in self.manifests:
+            for model in manifest.semantic_models.values():
+                key = relation_key(model.relation)
+                self._by_relation.setdefault(key, []).append((manifest, model))
         if self.restricted:
             # Fail closed: a policy the manifest could not even read as {entity, filter}
             # must refuse the compile, not silently stop applying.
-            for model in self.manifest.semantic_models.values():
-                for index, policy in enumerate(model.row_policies):
-                    _check_policy_shape(model, index, policy)
+            for manifest in self.manifests:
+                for model in manifest.semantic_models.values():
+                    for index, policy in enumerate(model.row_policies):
+                        _check_policy_shape(model, index, policy)
+
+    @property
+    def manifests(self) -> tuple[Manifest, ...]:
+        """The manifests whose policies and masks apply: the compiled one, then the current
+        release's when the compiled one is older."""
+        security = self.manifest.security
+        return (self.manifest,) if security is None else (self.manifest, security)
+
+    def models_on(self, table: exp.Table) -> list[tuple[Manifest, SemanticModel]]:
+        """Every semantic model (of every applying manifest) over the table ``table`` reads,
+        with identifiers compared case-folded; empty for CTE references."""
+        if not table.db:
+            return []
+        return self._by_relation.get(relation_key((table.catalog, table.db, table.name)), [])
 
     @property
     def restricted(self) -> bool:
@@ -359,21 +391,32 @@ class Access:
         return not self.principal.view_pii
 
     def masked_columns(self, model: SemanticModel) -> Mapping[str, str]:
-        """PII column → mask mode for this principal (empty when it may view PII)."""
-        if not self.masks or not model.pii_columns:
+        """PII column (lower-cased) → mask mode for this principal, over every model of any
+        applying manifest on the same table (empty when it may view PII). A column PII in
+        any of them is masked; "null" wins over "hash" (the stricter)."""
+        if not self.masks:
             return {}
-        return {
-            column: (mode if mode in MASK_MODES else ("null" if mode else self.mask_default))
-            for column, mode in model.pii_columns.items()
-        }
+        found: dict[str, str] = {}
+        key = relation_key(model.relation)
+        for _, other in self._by_relation.get(key, [(self.manifest, model)]):
+            for column, mode in other.pii_columns.items():
+                chosen = mode if mode in MASK_MODES else ("null" if mode else self.mask_default)
+                if found.get(column.lower()) != "null":
+                    found[column.lower()] = chosen
+        return found
 
-    def secured_read(self, model: SemanticModel) -> exp.Select | None:
-        """``SELECT m.* FROM table AS m WHERE <policies>`` for a model, None when no
-        policy applies; built once per model and copied at each read."""
-        if model.name in self._conditions:
-            return self._conditions[model.name]
-        select = _secured_select(self.manifest, model, self.principal)
-        self._conditions[model.name] = select
+    def secured_read(
+        self, model: SemanticModel, manifest: Manifest | None = None
+    ) -> exp.Select | None:
+        """``SELECT m.* FROM table AS m WHERE <policies>`` for a model of ``manifest``
+        (default: the compiled one), None when no policy applies; built once per model and
+        copied at each read."""
+        manifest = manifest or self.manifest
+        key = (id(manifest), model.name)
+        if key in self._conditions:
+            return self._conditions[key]
+        select = _secured_select(manifest, model, self.principal)
+        self._conditions[key] = select
         return select
 
 
@@ -413,16 +456,40 @@ def _secured_select(
     return select.where(exp.and_(*conditions, copy=False), copy=False)
 
 
-def _models_by_relation(manifest: Manifest) -> dict[tuple[str, str, str], list[SemanticModel]]:
-    found: dict[tuple[str, str, str], list[SemanticModel]] = {}
-    for model in manifest.semantic_models.values():
-        database, schema, table = model.relation
-        found.setdefault((database or "", schema, table), []).append(model)
-    return found
+# The largest LIMIT MySQL/MariaDB accept: their documented "all rows" (they have no OFFSET
+# without LIMIT).
+MYSQL_ALL_ROWS = 18446744073709551615
 
 
-def _relation_of(table: exp.Table) -> tuple[str, str, str]:
-    return (table.catalog or "", table.db, table.name)
+def barrier(select: exp.Select, dialect: str) -> exp.Select:
+    """Makes a secured read an optimisation barrier where the engine has one, so that no
+    predicate of the enclosing query is evaluated on a row the policy removes (a filter that
+    raises, e.g. ``CAST(… AS INT)``, would print that row's value in its error).
+
+    PostgreSQL neither pulls up nor pushes quals into a subquery with OFFSET; MariaDB
+    neither merges (derived_merge) nor pushes conditions into a derived table with a LIMIT;
+    DuckDB does not push filters through a LIMIT/OFFSET node. Proven with error-oracle
+    queries in tests/security/test_filter_oracle.py; other dialects are unchanged (see the
+    README's limits).
+
+    Example:
+        >>> barrier(exp.select("a.*").from_("t AS a"), "postgres").sql("postgres")
+        'SELECT a.* FROM t AS a OFFSET 0'
+    """
+    if dialect in ("postgres", "duckdb"):
+        return select.offset(0, copy=False)
+    if dialect == "mysql":
+        return select.limit(exp.Literal.number(MYSQL_ALL_ROWS), copy=False)
+    return select
+
+
+def _nest(outer: exp.Select, inner: exp.Select) -> exp.Select:
+    """``outer`` reading ``inner`` in place of its own table (under the table's alias, which
+    its conditions name): a row must pass both reads' policies, whatever their aliases and
+    joins."""
+    table = outer.args["from_"].this
+    table.replace(inner.subquery(table.alias_or_name, copy=False))
+    return outer
 
 
 def secure_tables(tree: exp.Expr, access: Access) -> exp.Expr:
@@ -430,25 +497,29 @@ def secure_tables(tree: exp.Expr, access: Access) -> exp.Expr:
     filtered derived table, under the same alias.
 
     Runs on the finished tree (after the SQL passes), so it sees every table reference the
-    compiler or a pass emitted, wherever it sits.
+    compiler or a pass emitted, wherever it sits. Tables are matched case-folded (a model on
+    ``main.USERS`` reads ``main.users``), and every model over the table, of the compiled
+    release and of the current one, adds its policies.
     """
     if not access.restricted:
         return tree
-    by_relation = _models_by_relation(access.manifest)
     for table in list(tree.find_all(exp.Table)):
-        if not table.db:
-            continue  # a CTE reference
-        models = by_relation.get(_relation_of(table))
+        models = access.models_on(table)
         if not models:
-            continue  # the time spine or another non-model table
+            continue  # a CTE reference, the time spine or another non-model table
         alias = table.alias_or_name
-        reads = [r for r in (access.secured_read(m) for m in models) if r is not None]
+        reads = [
+            r.copy()
+            for r in (access.secured_read(model, manifest) for manifest, model in models)
+            if r is not None
+        ]
         if not reads:
             continue
-        secured = reads[0].copy()
+        secured = reads[0]
         for extra in reads[1:]:
-            # Two models on one table: a row must pass the policies of both.
-            secured = secured.where(extra.args["where"].this.copy(), copy=False)
+            # Several models on one table: a row must pass the policies of all of them.
+            secured = _nest(extra, secured)
+        secured = barrier(secured, access.dialect)
         table.replace(secured.subquery(alias, copy=False))
     return tree
 
@@ -504,10 +575,9 @@ def mask_columns(tree: exp.Expr, access: Access) -> exp.Expr:
     the tree the compiler built, where a model's alias always names that model's table."""
     if not access.masks:
         return tree
-    by_relation = _models_by_relation(access.manifest)
     masked: dict[str, dict[str, str]] = {}
     for table in tree.find_all(exp.Table):
-        for model in by_relation.get(_relation_of(table), ()) if table.db else ():
+        for _, model in access.models_on(table):
             columns = access.masked_columns(model)
             if columns:
                 masked.setdefault(table.alias_or_name, {}).update(columns)
@@ -515,7 +585,8 @@ def mask_columns(tree: exp.Expr, access: Access) -> exp.Expr:
         return tree
     for column in list(tree.find_all(exp.Column)):
         modes = masked.get(column.table)
-        mode = modes.get(column.name) if modes else None
+        # Column names compared case-folded, as the engines resolve unquoted names.
+        mode = modes.get(column.name.lower()) if modes else None
         if mode is None or isinstance(column.this, exp.Star):
             continue
         access.masked = access.masked or mode == "hash"
@@ -531,7 +602,7 @@ def check_unmasked(condition: exp.Expr, source: Source, access: Access, location
         aliases["__".join(key) + "__" + target.name] = target
     for column in condition.find_all(exp.Column):
         model = aliases.get(column.table)
-        if model is not None and column.name in access.masked_columns(model):
+        if model is not None and column.name.lower() in access.masked_columns(model):
             raise QueryError(
                 MSG_MASKED_FILTER.format(
                     location=location,
@@ -552,15 +623,14 @@ def _refuse_star_over_pii(tree: exp.Expr, access: Access) -> None:
     columns would pass them through raw, so a caller's read must name its columns."""
     if not access.masks:
         return
-    by_relation = _models_by_relation(access.manifest)
     for select in tree.find_all(exp.Select):
         masked: dict[str, str] = {}
         sources = [select.args.get("from_"), *(select.args.get("joins") or ())]
         for source in sources:
             table = source.this if source is not None else None
-            if not isinstance(table, exp.Table) or not table.db:
+            if not isinstance(table, exp.Table):
                 continue
-            for model in by_relation.get(_relation_of(table), ()):
+            for _, model in access.models_on(table):
                 if access.masked_columns(model):
                     masked[table.alias_or_name] = model.name
         if not masked:
@@ -627,7 +697,7 @@ def secure_select(
         >>> secured = secure_select(select, manifest, Principal("u", {"org": "acme"}),
         ...     dialect="duckdb")
         >>> secured.tree.sql()
-        "SELECT p.id FROM (SELECT people.* FROM main.people AS people WHERE people.org = 'acme') AS p"
+        "SELECT p.id FROM (SELECT people.* FROM main.people AS people WHERE people.org = 'acme' OFFSET 0) AS p"
     """
     if principal is None:
         return SecuredSelect(tree, ())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from semantic.compiler.manifest import Manifest
+from semantic.compiler.manifest import Manifest, relation_key
 from semantic.compiler.plan import metric_inputs, metric_measures
 from semantic.compiler.where import parse_where
 from tally.errors import QueryError
@@ -74,6 +74,15 @@ def metric_has_row_policies(manifest: Manifest, metric: str) -> bool:
         ...     "1.0"), ("metric", "n", spec, "1.0")]), "n")
         False
     """
+    security = manifest.security
+    if security is not None:
+        # An older release: the current release's policies apply to its reads too. The
+        # metric may not exist (or read other models) there: then any policy counts.
+        if metric in security.metrics:
+            if metric_has_row_policies(security, metric):
+                return True
+        elif any(m.row_policies for m in security.semantic_models.values()):
+            return True
     policies = [p for m in manifest.semantic_models.values() for p in m.row_policies]
     if not policies:
         return False
@@ -100,6 +109,15 @@ def metric_has_row_policies(manifest: Manifest, metric: str) -> bool:
                 if other.name not in models:
                     models.add(other.name)
                     todo.append(other.name)
-    return any(
+    if any(
         entity in policied for name in models for entity in manifest.semantic_models[name].entities
-    )
+    ):
+        return True
+    # A model over a table (case-folded) that a policied model also reads is secured by that
+    # model's policies at compile time (secure_tables), so its values are narrowed too.
+    covered = {
+        relation_key(m.relation)
+        for m in manifest.semantic_models.values()
+        if policied & set(m.entities)
+    }
+    return any(relation_key(manifest.semantic_models[name].relation) in covered for name in models)

@@ -38,11 +38,21 @@ class MetricQuery:
     dialect: str = "duckdb"
 
     def cache_key(self) -> tuple[object, ...]:
-        """Normalised identity: whitespace in filters and item case do not matter."""
+        """Normalised identity: the case of group-by and order items and the whitespace
+        around a filter do not matter. A filter's text is otherwise kept as written: folding
+        whitespace inside it would also fold it inside string literals, so ``'a  b'`` and
+        ``'a b'`` would share one compile (another query's SQL served and audited).
+
+        Example:
+            >>> a = MetricQuery(metrics=("m",), where=("{{ Dimension('u__n') }} = 'a  b'",))
+            >>> b = MetricQuery(metrics=("m",), where=("{{ Dimension('u__n') }} = 'a b'",))
+            >>> a.cache_key() == b.cache_key()
+            False
+        """
         return (
             tuple(m.strip().lower() for m in self.metrics),
             tuple(g.strip().lower() for g in self.group_by),
-            tuple(" ".join(w.split()) for w in self.where),
+            tuple(w.strip() for w in self.where),
             self.start_time,
             self.end_time,
             tuple(o.strip().lower() for o in self.order_by),

@@ -21,6 +21,7 @@ WITH agg_0_events AS (
         WHERE
           accounts.tenant_id = 't1'
       )
+    OFFSET 0
   ) AS events
   LEFT JOIN (
     SELECT
@@ -28,6 +29,7 @@ WITH agg_0_events AS (
     FROM main.accounts AS accounts
     WHERE
       accounts.tenant_id = 't1'
+    OFFSET 0
   ) AS account__accounts
     ON events.account_id = account__accounts.id
   WHERE
@@ -58,6 +60,7 @@ WITH agg_0_events AS (
         WHERE
           accounts.tenant_id = 't1'
       )
+    OFFSET 0
   ) AS users
   LEFT JOIN (
     SELECT
@@ -65,6 +68,7 @@ WITH agg_0_events AS (
     FROM main.accounts AS accounts
     WHERE
       accounts.tenant_id = 't1'
+    OFFSET 0
   ) AS account__accounts
     ON users.account_id = account__accounts.id
   WHERE
