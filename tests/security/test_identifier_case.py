@@ -160,7 +160,7 @@ def test_validation_refuses_an_upper_case_model_without_the_policy_entity(
 def test_stored_values_of_a_metric_over_upper_case_users_count_as_policied() -> None:
     """Its compiles are narrowed by the users policy, so its stored (all-tenant) values must
     stay hidden from restricted principals, as for any policied metric."""
-    from semantic.compiler.policies import metric_has_row_policies
+    from semantic.compiler.policy_reach import metric_has_row_policies
 
     manifest = _manifest_with(_shadow("USERS", "shadow_user", ["email"]))
     assert metric_has_row_policies(manifest, "shadow_users_rows")
