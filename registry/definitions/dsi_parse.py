@@ -48,6 +48,7 @@ def _strip_dbt_config(node: Any) -> Any:
 
 
 def is_disabled(node: Any) -> bool:
+    """``config: {enabled: false}``: dbt skips the object, and so does Tally."""
     config = node.get("config") if isinstance(node, dict) else None
     return isinstance(config, dict) and config.get("enabled") is False
 

@@ -29,6 +29,7 @@ from registry.definitions.objects import (
 
 @cache
 def dsi_validators() -> dict[str, Any]:
+    """DSI's JSON-schema validator per object kind (built once)."""
     from dbt_semantic_interfaces.parsing import schemas
 
     return {
@@ -41,6 +42,7 @@ def dsi_validators() -> dict[str, Any]:
 
 @cache
 def odcs_validator() -> Any:
+    """The ODCS v3 JSON-schema validator (built once from the package's schema)."""
     import importlib.resources
 
     schema = json.loads(
@@ -93,6 +95,7 @@ def _schema_error_text(err: SchemaError, obj: str) -> tuple[str, str | None]:
 def report_schema_errors(
     errors: Iterable[SchemaError], node: Any, file: str, obj: str, issues: IssueSet
 ) -> bool:
+    """Adds one issue per distinct schema error of an object; True when there was any."""
     # oneOf/anyOf produce a tree of alternatives; best_match per top-level error picks the
     # branch the author most likely meant instead of listing every alternative.
     best = [jsonschema.exceptions.best_match([e]) if e.context else e for e in errors]
@@ -130,6 +133,7 @@ def report_schema_errors(
 
 
 def pydantic_error(exc: Exception, node: Any, file: str, obj: str, issues: IssueSet) -> None:
+    """Adds the issues of a pydantic validation error (at most five), located in the YAML."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         for err in errors()[:5]:

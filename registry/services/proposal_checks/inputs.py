@@ -13,8 +13,6 @@ from registry.selectors import PinnedSpec, proposal_changes, release_specs
 from semantic.compiler.manifest import Manifest, build_manifest
 
 Status = ProposalCheck.CheckStatus
-
-
 Result = tuple[str, str, dict[str, Any]]  # (status, summary, details)
 
 
