@@ -94,11 +94,12 @@ def _measure_all(repeat: int) -> dict[str, tuple[int, list[float]]]:
 
     from registry.definitions.export import ExportItem, export_files
     from registry.selectors import release_items_for_export, release_specs
-    from registry.services import proposal_checks
     from registry.services.definitions import definitions_sync
+    from registry.services.proposal_checks.inputs import CheckInputs
     from registry.services.proposals import proposal_create
     from semantic.compiler.api import compile_query
     from semantic.compiler.spec import MetricQuery
+    from semantic.proposal_checks.numbers import check_numbers
     from semantic.warehouse.demo import DEFAULT_END_DATE
     from semantic.warehouse.execute import execute
     from tests.conftest import ROOT
@@ -114,13 +115,13 @@ def _measure_all(repeat: int) -> dict[str, tuple[int, list[float]]]:
         acting_user=user, title="bench mrr", files={"mrr.yml": MRR_CHANGE}, open_now=False
     )
     today = DEFAULT_END_DATE + dt.timedelta(days=1)
-    inputs = proposal_checks._Inputs(mrr, mrr.revision)
-    status, summary, _ = proposal_checks.check_numbers(inputs, today=today)
+    inputs = CheckInputs(mrr, mrr.revision)
+    status, summary, _ = check_numbers(inputs, today=today)
     assert status == "passed", summary
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
-        proposal_checks.check_numbers(proposal_checks._Inputs(mrr, mrr.revision), today=today)
+        check_numbers(CheckInputs(mrr, mrr.revision), today=today)
         samples.append(time.perf_counter() - started)
     out["numbers_diff mrr 90d"] = (1, samples)
     query = MetricQuery(

@@ -110,8 +110,8 @@ def _measure_all(tmp: Path, repeat: int, clock: Any) -> dict[str, tuple[int, lis
     from django.db import connection
 
     from bench.synthetic import write_synthetic_registry
-    from registry.definitions.project import load_project
     from registry.services.definitions import definitions_sync
+    from semantic.compiler.definition_checks import load_project
 
     call_command("migrate", verbosity=0)
     folder = write_synthetic_registry(

@@ -201,7 +201,7 @@ def _translate_row(n: int, repeat: int) -> Row:
     MetricQuery (in this process, on the fixtures' table)."""
     import sqlglot
 
-    from registry.definitions.project import load_project
+    from semantic.compiler.definition_checks import load_project
     from semantic.compiler.manifest import build_manifest
     from semantic.sqlapi.table import sql_table_build
     from semantic.sqlapi.translate import map_select

@@ -26,6 +26,7 @@ from registry.roles import (
     Role,
     actions_of_scopes,
 )
+from registry.services.review_policy import governance_team
 from semantic.compiler.principal import Principal
 from tally.errors import PermissionDenied
 
@@ -76,8 +77,6 @@ def user_grants(user: Any) -> Grants:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    from registry.services.review_policy import governance_team
-
     global_roles: set[Role] = set()
     domains: dict[str, set[Role]] = {}
     if user.is_superuser:
@@ -269,25 +268,6 @@ def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
         view_pii=user_can(user, Action.VIEW_PII, token=token),
         unrestricted=unrestricted,
     )
-
-
-def review_teams_of(user: Any) -> set[str]:
-    """Teams a user reviews for: memberships, plus the owners of domains they hold reviewer
-    in, plus data governance for the governance role (explicit grants count like teams)."""
-    from registry.services.review_policy import governance_team
-
-    if not getattr(user, "pk", None):
-        return set()
-    teams = set(TeamMembership.objects.filter(user=user).values_list("team__slug", flat=True))
-    grants = RoleGrant.objects.filter(user=user)
-    teams |= set(
-        grants.filter(role=Role.REVIEWER, domain__owner__isnull=False).values_list(
-            "domain__owner__slug", flat=True
-        )
-    )
-    if grants.filter(role__in=[Role.GOVERNANCE, Role.ADMIN]).exists() or user.is_superuser:
-        teams.add(governance_team())
-    return teams
 
 
 # --------------------------------------------------------------------------- rules (has_perm)

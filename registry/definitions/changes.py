@@ -47,7 +47,8 @@ class FieldChange:
         return {"path": self.path, "op": self.op, "old": self.old, "new": self.new}
 
 
-def _key_for(item: Any) -> Any:
+def key_for(item: Any) -> Any:
+    """The key a list element is matched by across two versions: its name, else None."""
     # Lists of named objects (measures, dimensions, metrics inputs) diff by name, so a
     # reordering is not reported as every element changing.
     return item.get("name") if isinstance(item, dict) and "name" in item else None
@@ -72,8 +73,8 @@ def diff_specs(old: Any, new: Any, path: str = "") -> Iterator[FieldChange]:
                 yield from diff_specs(old[key], new[key], sub)
         return
     if isinstance(old, list) and isinstance(new, list):
-        old_keys = [_key_for(i) for i in old]
-        new_keys = [_key_for(i) for i in new]
+        old_keys = [key_for(i) for i in old]
+        new_keys = [key_for(i) for i in new]
         if None not in old_keys and None not in new_keys:
             old_by, new_by = (
                 dict(zip(old_keys, old, strict=True)),

@@ -11,14 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.definitions.issues import IssueSet
-from registry.definitions.project import (
-    CONTRACT,
-    DefinitionObject,
-    _odcs_validator,
-    _pydantic_error,
-    _report_schema_errors,
-    plain,
-)
+from registry.definitions.objects import CONTRACT, DefinitionObject, plain
+from registry.definitions.schema_errors import odcs_validator, pydantic_error, report_schema_errors
 
 # Numeric logical types from narrow to wide: integer → number is a compatible widening;
 # any other change of logical type (integer → string…) breaks consumers.
@@ -49,13 +43,13 @@ def parse_contract(raw: Any, file: str, line: int, issues: IssueSet) -> Definiti
     from open_data_contract_standard.model import OpenDataContractStandard
 
     label = str(raw.get("name") or raw.get("id") or "?")
-    errors = list(_odcs_validator().iter_errors(plain(raw)))
-    if _report_schema_errors(errors, raw, file, label, issues):
+    errors = list(odcs_validator().iter_errors(plain(raw)))
+    if report_schema_errors(errors, raw, file, label, issues):
         return None
     try:
         parsed = OpenDataContractStandard.model_validate(plain(raw))
     except Exception as exc:  # pydantic ValidationError
-        _pydantic_error(exc, raw, file, label, issues)
+        pydantic_error(exc, raw, file, label, issues)
         return None
     spec = parsed.model_dump(mode="json", exclude_none=True, by_alias=True)
     name = parsed.name or parsed.id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry.definitions.changes import _key_for
+from registry.definitions.changes import key_for
 
 _MISSING: Any = object()
 
@@ -41,7 +41,7 @@ def _named(items: Any) -> dict[Any, Any] | None:
         return None
     keyed = {}
     for item in items:
-        key = _key_for(item)
+        key = key_for(item)
         if key is None or key in keyed:
             return None
         keyed[key] = item

@@ -1,5 +1,8 @@
 """Cross-object rules: references (with did-you-mean), cycles, governance, contract coverage,
-then dbt-semantic-interfaces' own semantic validations over the whole manifest."""
+then dbt-semantic-interfaces' own semantic validations over the whole manifest.
+
+Rules that need the compiler (metric filters, row policies, masks) live on the compiler's
+floor, in ``semantic/compiler/definition_checks.py``: this floor never imports the compiler."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from sqlglot import exp
 
 from registry.definitions.contracts import ContractColumn, contract_tables
 from registry.definitions.issues import Severity, did_you_mean
-from registry.definitions.project import (
+from registry.definitions.objects import (
     CONTRACT,
     DEFAULT_SCHEMA,
     METRIC,
@@ -24,16 +27,19 @@ from registry.definitions.project import (
     DefinitionObject,
     Project,
     default_project_configuration,
-    line_at,
     meta_of,
-    resolve_relation,
+    object_line,
 )
+from registry.definitions.relations import resolve_relation
 
 MAX_CYCLES_REPORTED = 5
 
 
 def check_project(project: Project) -> None:
-    """Runs every cross-object rule; issues go to ``project.issues``."""
+    """Runs every cross-object rule of this floor; issues go to ``project.issues``.
+
+    The rules that need the compiler run after these, in
+    ``semantic.compiler.definition_checks.check_definitions``."""
     _check_governance(project)
     _check_references(project)
     _check_cycles(project)
@@ -41,130 +47,7 @@ def check_project(project: Project) -> None:
     if not project.issues.has_errors:
         _check_with_dsi(project)
     if not project.issues.has_errors:
-        _check_filters(project)
-        _check_row_policies(project)
         _check_policy_coverage(project)
-    _check_masks(project)
-
-
-def _metric_filters(spec: dict[str, Any]) -> Iterator[tuple[list[Any], str, str | None]]:
-    """(path, filter text, input metric whose items it may use or None for the metric itself)."""
-    for index, text in enumerate(_texts(spec.get("filter"))):
-        yield ["filter", index], text, None
-    params = spec.get("type_params") or {}
-    measure = params.get("measure")
-    if isinstance(measure, dict):
-        for text in _texts(measure.get("filter")):
-            yield ["type_params", "measure", "filter"], text, None
-    for side in ("numerator", "denominator"):
-        ref = params.get(side)
-        if isinstance(ref, dict):
-            for text in _texts(ref.get("filter")):
-                yield ["type_params", side, "filter"], text, str(ref.get("name"))
-    for index, ref in enumerate(params.get("metrics") or []):
-        if isinstance(ref, dict):
-            for text in _texts(ref.get("filter")):
-                yield ["type_params", "metrics", index, "filter"], text, str(ref.get("name"))
-    conversion = params.get("conversion_type_params") or {}
-    for side in ("base_measure", "conversion_measure"):
-        ref = conversion.get(side)
-        if isinstance(ref, dict):
-            for text in _texts(ref.get("filter")):
-                yield ["type_params", "conversion_type_params", side, "filter"], text, None
-
-
-def _texts(value: Any) -> list[str]:
-    if not value:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def _check_filters(project: Project) -> None:
-    """Every item a metric's filters name must be reachable from that metric (DSI does not
-    check filter names; a typo would otherwise surface only when someone queries)."""
-    from semantic.compiler.api import check_filter_metric, queryable_items
-    from semantic.compiler.manifest import build_manifest
-    from semantic.compiler.where import parse_where
-    from tally.errors import QueryError
-
-    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
-    reachable: dict[str, set[str]] = {}
-
-    def items_of(metric: str) -> set[str] | None:
-        if metric not in reachable:
-            try:
-                reachable[metric] = set(queryable_items(manifest, metric))
-            except QueryError:
-                reachable[metric] = set()
-        return reachable[metric] or None
-
-    for obj in project.of_kind(METRIC):
-        for path, text, scope in _metric_filters(obj.spec):
-            line = _loc(obj, path)
-            try:
-                parsed = parse_where(text, location=".".join(map(str, path)))
-            except QueryError as exc:
-                project.issues.add(
-                    "bad_filter",
-                    exc.message,
-                    file=obj.file,
-                    line=line,
-                    hint=exc.hint,
-                    object=obj.name,
-                )
-                continue
-            items = items_of(scope or obj.name)
-            if items is None:
-                continue
-            for ref in parsed.refs:
-                if ref.kind == "metric":
-                    # Metric('m', group_by=['entity']): m must exist, group by the entity,
-                    # and the filtered metric's own models must carry that entity.
-                    try:
-                        check_filter_metric(
-                            manifest, ref, scope or obj.name, ".".join(map(str, path))
-                        )
-                    except QueryError as exc:
-                        project.issues.add(
-                            exc.code,
-                            f"filter of metric {obj.name!r}: {exc.message}",
-                            file=obj.file,
-                            line=line,
-                            hint=exc.hint,
-                            object=obj.name,
-                        )
-                    continue
-                name = "__".join([*ref.entity_path, ref.name])
-                if name not in items:
-                    project.issues.add(
-                        "unknown_dimension",
-                        f"filter of metric {obj.name!r} reads {name!r}, which "
-                        f"{scope or obj.name!r} cannot reach",
-                        file=obj.file,
-                        line=line,
-                        hint=did_you_mean(name, items),
-                        object=obj.name,
-                    )
-
-
-def _check_row_policies(project: Project) -> None:
-    """Row policies (``config.meta.tally.row_policies``) the compiler could not apply: shape,
-    entity, filter syntax, items not reachable from the entity's home model. The compiler
-    refuses them too (fail closed); here they get the file and line."""
-    from semantic.compiler.manifest import build_manifest
-    from semantic.compiler.policies import check_row_policies
-
-    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
-    for model, index, error in check_row_policies(manifest):
-        obj = project.objects[(SEMANTIC_MODEL, model)]
-        project.issues.add(
-            error.code,
-            error.message,
-            file=obj.file,
-            line=_loc(obj, ["config", "meta", "tally", "row_policies", index]),
-            hint=error.hint,
-            object=obj.name,
-        )
 
 
 MSG_POLICY_TABLE = (
@@ -265,14 +148,14 @@ def _check_policy_coverage(project: Project) -> None:
                         entity=entity,
                     ),
                     file=obj.file,
-                    line=_loc(obj, ["entities"]) if obj.spec.get("entities") else obj.line,
+                    line=object_line(obj, ["entities"]) if obj.spec.get("entities") else obj.line,
                     hint=HINT_POLICY_ENTITY.format(
                         entity=entity, model=obj.name, column=column, other=other.name
                     ),
                     object=obj.name,
                 )  # fmt: skip
         # The columns the model reads or its table has (contract), case-folded.
-        read = {column.lower() for column, _ in _element_columns(obj)}
+        read = {column.lower() for column, _ in element_columns(obj)}
         read |= contract_columns.get(key[2], set())
         for entity in sorted(policied - own - reported):
             for column, other in keys.get(entity, ()):
@@ -284,42 +167,13 @@ def _check_policy_coverage(project: Project) -> None:
                         model=obj.name, column=column, entity=entity, other=other.name
                     ),
                     file=obj.file,
-                    line=_loc(obj, ["entities"]) if obj.spec.get("entities") else obj.line,
+                    line=object_line(obj, ["entities"]) if obj.spec.get("entities") else obj.line,
                     hint=HINT_POLICY_ENTITY.format(
                         entity=entity, model=obj.name, column=column, other=other.name
                     ),
                     object=obj.name,
                 )
                 break
-
-
-def _check_masks(project: Project) -> None:
-    """A contract column's ``tallyMask`` custom property must name a mask mode."""
-    from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY
-
-    for obj in project.of_kind(CONTRACT):
-        for s_index, schema_object in enumerate(obj.spec.get("schema") or []):
-            for p_index, prop in enumerate(schema_object.get("properties") or []):
-                for c_index, custom in enumerate(prop.get("customProperties") or []):
-                    if not isinstance(custom, dict) or custom.get("property") != MASK_PROPERTY:
-                        continue
-                    value = str(custom.get("value") or "").lower()
-                    if value in MASK_MODES:
-                        continue
-                    path = ["schema", s_index, "properties", p_index, "customProperties", c_index]
-                    project.issues.add(
-                        "bad_mask",
-                        f"{MASK_PROPERTY} of {prop.get('name')!r} in contract {obj.name!r} is "
-                        f"{custom.get('value')!r}",
-                        file=obj.file,
-                        line=_loc(obj, path),
-                        hint=did_you_mean(value, MASK_MODES) or "use hash or null",
-                        object=obj.name,
-                    )
-
-
-def _loc(obj: DefinitionObject, path: list[Any]) -> int:
-    return line_at(obj.source, path) if obj.source is not None else obj.line
 
 
 # --------------------------------------------------------------------------- governance
@@ -336,7 +190,7 @@ def _check_governance(project: Project) -> None:
                 "bad_tier",
                 f"tier {tier!r} of {obj.name!r} is not a tier",
                 file=obj.file,
-                line=_loc(obj, [*path, "tier"]),
+                line=object_line(obj, [*path, "tier"]),
                 hint=did_you_mean(str(tier), TIERS) or "use " + ", ".join(TIERS),
                 object=obj.name,
             )
@@ -346,7 +200,7 @@ def _check_governance(project: Project) -> None:
                 "unknown_team",
                 f"owner {owner!r} of {obj.name!r} is not a declared team",
                 file=obj.file,
-                line=_loc(obj, [*path, "owner"]),
+                line=object_line(obj, [*path, "owner"]),
                 hint=did_you_mean(str(owner), project.teams) or "declare it under teams:",
                 object=obj.name,
             )
@@ -356,7 +210,7 @@ def _check_governance(project: Project) -> None:
                 "unknown_domain",
                 f"domain {domain!r} of {obj.name!r} is not a declared domain",
                 file=obj.file,
-                line=_loc(obj, [*path, "domain"]),
+                line=object_line(obj, [*path, "domain"]),
                 hint=did_you_mean(str(domain), project.domains) or "declare it under domains:",
                 object=obj.name,
             )
@@ -430,7 +284,7 @@ def _check_references(project: Project) -> None:
                     f"unknown_{kind}",
                     f"metric {obj.name!r} reads unknown {kind} {name!r}",
                     file=obj.file,
-                    line=_loc(obj, path),
+                    line=object_line(obj, path),
                     hint=did_you_mean(name, known[kind]) or f"define a {kind} named {name!r}",
                     object=obj.name,
                 )
@@ -441,7 +295,7 @@ def _check_references(project: Project) -> None:
                     "unknown_metric",
                     f"saved query {obj.name!r} reads unknown metric {name!r}",
                     file=obj.file,
-                    line=_loc(obj, ["query_params", "metrics", index]),
+                    line=object_line(obj, ["query_params", "metrics", index]),
                     hint=did_you_mean(name, metrics),
                     object=obj.name,
                 )
@@ -453,7 +307,7 @@ def _check_references(project: Project) -> None:
                 "unknown_metric",
                 f"metric {obj.name!r} is deprecated in favour of unknown metric {replacement!r}",
                 file=obj.file,
-                line=_loc(obj, ["config", "meta", "deprecated", "replacement"]),
+                line=object_line(obj, ["config", "meta", "deprecated", "replacement"]),
                 hint=did_you_mean(str(replacement), metrics),
                 object=obj.name,
             )
@@ -465,7 +319,7 @@ def _check_references(project: Project) -> None:
                 "unknown_contract",
                 f"semantic model {obj.name!r} names unknown contract {wanted!r}",
                 file=obj.file,
-                line=_loc(obj, ["config", "meta", "contract"]),
+                line=object_line(obj, ["config", "meta", "contract"]),
                 hint=did_you_mean(str(wanted), contracts) or "add the ODCS contract file",
                 object=obj.name,
             )
@@ -516,7 +370,8 @@ def semantic_model_table(obj: DefinitionObject) -> str:
     return str((obj.spec.get("node_relation") or {}).get("alias"))
 
 
-def _element_columns(obj: DefinitionObject) -> Iterator[tuple[str, list[Any]]]:
+def element_columns(obj: DefinitionObject) -> Iterator[tuple[str, list[Any]]]:
+    """(column, path in spec) of every column a semantic model's elements read."""
     for group in ("entities", "dimensions", "measures"):
         for index, element in enumerate(obj.spec.get(group) or []):
             expr = element.get("expr")
@@ -546,7 +401,7 @@ def _check_contract_coverage(project: Project) -> None:
         contract, columns = covering[table.lower()]
         names = {c.name for c in columns}
         reported: set[str] = set()
-        for column, path in _element_columns(obj):
+        for column, path in element_columns(obj):
             if column in names or column in reported:
                 continue
             reported.add(column)
@@ -555,7 +410,7 @@ def _check_contract_coverage(project: Project) -> None:
                 f"semantic model {obj.name!r} reads {table}.{column}, which contract "
                 f"{contract.name!r} does not cover",
                 file=obj.file,
-                line=_loc(obj, path),
+                line=object_line(obj, path),
                 hint=did_you_mean(column, names) or f"add {column} to {contract.file}",
                 object=obj.name,
             )

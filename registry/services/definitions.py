@@ -19,10 +19,9 @@ from registry.definitions.project import (
     SEMANTIC_MODEL,
     DefinitionObject,
     Project,
-    load_project,
     meta_of,
 )
-from registry.definitions.rules import _element_columns, metric_inputs, semantic_model_table
+from registry.definitions.rules import element_columns, metric_inputs, semantic_model_table
 from registry.definitions.yaml_source import tree_digest
 from registry.models import (
     ChangeKind,
@@ -37,6 +36,7 @@ from registry.models import (
     TeamMembership,
 )
 from registry.services.audit import audit_event_create
+from semantic.compiler.definition_checks import load_project
 
 ADD, CHANGE, RETIRE, RESTORE = "add", "change", "retire", "restore"
 
@@ -137,7 +137,7 @@ def _affected_by(project: Project, table: str, columns: set[str]) -> tuple[str, 
     for sm in project.of_kind(SEMANTIC_MODEL):
         if semantic_model_table(sm) != table:
             continue
-        read = {column for column, _ in _element_columns(sm)}
+        read = {column for column, _ in element_columns(sm)}
         if read & columns or not columns:
             models.add(sm.name)
             measures.update(m["name"] for m in sm.spec.get("measures") or [])

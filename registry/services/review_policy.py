@@ -17,7 +17,16 @@ from typing import Any
 from django.conf import settings
 
 from registry.definitions.changes import MAJOR, classify_change
-from registry.models import Domain, Proposal, ProposalChange, ProposalCheck, Review
+from registry.models import (
+    Domain,
+    Proposal,
+    ProposalChange,
+    ProposalCheck,
+    Review,
+    RoleGrant,
+    TeamMembership,
+)
+from registry.roles import Role
 from registry.selectors import PinnedSpec, proposal_changes, proposal_checks, release_specs
 
 CERTIFIED = "certified"
@@ -125,9 +134,18 @@ def proposal_policy_get(
 def team_slugs_of(user: Any) -> set[str]:
     """The teams a user reviews for: their teams, plus those an explicit role grant stands
     for (reviewer in a domain = its owning team; governance or admin = data governance)."""
-    from registry.permissions import review_teams_of
-
-    return review_teams_of(user)
+    if not getattr(user, "pk", None):
+        return set()
+    teams = set(TeamMembership.objects.filter(user=user).values_list("team__slug", flat=True))
+    grants = RoleGrant.objects.filter(user=user)
+    teams |= set(
+        grants.filter(role=Role.REVIEWER, domain__owner__isnull=False).values_list(
+            "domain__owner__slug", flat=True
+        )
+    )
+    if grants.filter(role__in=[Role.GOVERNANCE, Role.ADMIN]).exists() or user.is_superuser:
+        teams.add(governance_team())
+    return teams
 
 
 def can_review(user: Any, policy: Policy) -> bool:

@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from registry.definitions.project import load_project
 from semantic.compiler.api import compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery

@@ -42,7 +42,9 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("compiler", ("semantic.compiler",)),
     ("registry", ("registry",)),
     ("semantic", ("semantic",)),
-    ("jobs", ("semantic.jobs", "semantic.tasks", "registry.tasks")),
+    # registry.apps connects registry.tasks' receivers to the signals the registry's services
+    # send (registry/signals.py): the wiring sits on the floor of what it wires.
+    ("jobs", ("semantic.jobs", "semantic.tasks", "registry.tasks", "registry.apps")),
     ("lineage", ("lineage",)),
     (
         "interfaces",

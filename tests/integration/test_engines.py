@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.definitions.project import load_project
 from semantic.compiler.api import compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url

@@ -27,7 +27,7 @@ from lineage.graph import (
     upstream,
     upstream_tree,
 )
-from registry.definitions.project import load_project
+from semantic.compiler.definition_checks import load_project
 from tests.conftest import ROOT
 
 

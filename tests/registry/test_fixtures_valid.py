@@ -36,8 +36,9 @@ from dbt_semantic_interfaces.validations.semantic_manifest_validator import (
 from open_data_contract_standard.model import OpenDataContractStandard
 from sqlglot import exp
 
-from registry.definitions.project import Project, load_project
+from registry.definitions.project import Project
 from registry.definitions.rules import build_manifest
+from semantic.compiler.definition_checks import load_project
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 CONTRACTS = FIXTURES / "contracts"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from registry.definitions.project import load_project
 from registry.definitions.rules import HINT_POLICY_ENTITY, MSG_POLICY_KEY
+from semantic.compiler.definition_checks import load_project
 from tests.conftest import ROOT
 
 ACCOUNT_ENTITY = "      - name: account\n        type: foreign\n        expr: account_id\n"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from semantic.compiler.compile import compile_query
+from semantic.compiler.api import compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url

@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from registry.definitions.project import load_project
 from registry.definitions.rules import MSG_POLICY_TABLE
-from semantic.compiler.compile import compile_query
+from semantic.compiler.api import compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import build_manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery

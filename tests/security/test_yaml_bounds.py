@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from registry.definitions.project import load_project
+from semantic.compiler.definition_checks import load_project
 from tally.env import ConfigError, load_config
 from tests.registry.conftest import owner, registry_r1  # noqa: F401 (fixtures)
 

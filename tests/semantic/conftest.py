@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from registry.definitions.project import load_project
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT

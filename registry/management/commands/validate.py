@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from registry.definitions.project import load_project
+from semantic.compiler.definition_checks import load_project
 from tally.management.base import TallyCommand
 
 PLURALS = {

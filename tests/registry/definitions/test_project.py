@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from registry.definitions.issues import Issue
-from registry.definitions.project import CONTRACT, METRIC, SEMANTIC_MODEL, load_project
+from registry.definitions.project import CONTRACT, METRIC, SEMANTIC_MODEL
 from registry.definitions.yaml_source import MAX_FILE_BYTES
+from semantic.compiler.definition_checks import load_project
 from tests.registry.defs import CONTRACT_YAML, METRICS_YAML, SEMANTIC_MODEL_YAML, write
 
 
@@ -377,7 +378,7 @@ def test_deprecation_must_name_an_existing_replacement(good: Path) -> None:
 def test_stored_specs_are_valid_input_so_exports_parse_back(root: Path) -> None:
     """Every canonical spec passes DSI's own input schema (where filters as strings, windows
     as '7 days', export schema keys), which is what makes export → sync a no-op."""
-    from registry.definitions.project import _dsi_validators
+    from registry.definitions.schema_errors import dsi_validators as _dsi_validators
 
     project = load_project(root)
     assert project.issues.errors == []

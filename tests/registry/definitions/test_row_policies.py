@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from registry.definitions.project import load_project
+from semantic.compiler.definition_checks import load_project
 from tests.conftest import ROOT
 
 GOOD_POLICY = (

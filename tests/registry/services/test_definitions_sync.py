@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from registry.definitions.project import load_project
 from registry.models import AuditEvent, Definition, DefinitionVersion, Release, ReleaseItem, Status
 from registry.services.definitions import definitions_apply, definitions_sync
+from semantic.compiler.definition_checks import load_project
 from tally.errors import DefinitionError
 from tests.registry.defs import CONTRACT_YAML, METRICS_YAML, SEMANTIC_MODEL_YAML, write
 

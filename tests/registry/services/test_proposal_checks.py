@@ -10,8 +10,8 @@ import pytest
 import time_machine
 
 from registry.models import Proposal, ProposalCheck
-from registry.services.proposal_checks import proposal_check_run
 from registry.services.proposals import proposal_create
+from semantic.proposal_checks.run import proposal_check_run
 from tests.conftest import ROOT
 from tests.registry.proposals_setup import committed
 

@@ -224,7 +224,7 @@ def test_domain_min_approvals_comes_from_governance_yaml(
 
 
 def test_domain_min_approvals_must_be_a_small_whole_number(tmp_path: Any) -> None:
-    from registry.definitions.project import load_project
+    from semantic.compiler.definition_checks import load_project
     from tests.registry.proposals_setup import GOVERNANCE_YAML, write_registry
 
     folder = write_registry(tmp_path / "bad")

@@ -290,7 +290,7 @@ def test_decimal_results_keep_exact_sums(manifest: Manifest, duck: Any) -> None:
 
 def manifest_with(*metrics: dict[str, Any]) -> Manifest:
     """fixtures/ plus some metrics written for one test."""
-    from registry.definitions.project import load_project
+    from semantic.compiler.definition_checks import load_project
     from semantic.compiler.manifest import build_manifest
     from tests.conftest import ROOT
 

@@ -22,8 +22,8 @@ import sqlglot
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from registry.definitions.project import load_project
 from semantic.compiler.api import CompiledQuery, compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.policies import MSG_MASKED_FILTER, check_row_policies
 from semantic.compiler.principal import Principal

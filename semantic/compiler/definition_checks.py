@@ -1,0 +1,190 @@
+"""The definition rules that need the compiler: metric filters, row policies and masks.
+
+They run after ``registry.definitions.rules.check_project`` (which never imports the
+compiler) in ``load_project`` here, the loader ``tally validate``, ``tally sync`` and
+proposals use, so that every caller reports the same issues with the same file:line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from registry.definitions import rules
+from registry.definitions.issues import did_you_mean
+from registry.definitions.objects import CONTRACT, METRIC, SEMANTIC_MODEL, Project, object_line
+from registry.definitions.project import read_project
+from semantic.compiler.compile import check_filter_metric, queryable_items
+from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY, build_manifest
+from semantic.compiler.policies import check_row_policies
+from semantic.compiler.where import parse_where
+from tally.errors import QueryError
+
+
+def load_project(root: Path, *, validate: bool = True) -> Project:
+    """Reads every definition under ``root`` and runs every rule, the compiler's included.
+
+    Args:
+        root: a folder (or one file) of dbt Semantic Layer YAML, ODCS contracts and
+            governance (teams/domains) YAML.
+        validate: also run the cross-object rules (references, contracts, DSI's semantic
+            validations, then filters, row policies and masks). Parsing-level errors are
+            always reported.
+
+    Returns:
+        The project with its objects and every issue found; nothing raised for bad input.
+
+    Example:
+        >>> load_project(Path("/nonexistent")).issues.errors[0].code
+        'no_such_path'
+    """
+    project = read_project(root)
+    if validate and not project.issues.has_errors:
+        rules.check_project(project)
+        check_definitions(project)
+    return project
+
+
+def check_definitions(project: Project) -> None:
+    """Runs the rules that need the compiler on a project ``rules.check_project`` has checked;
+    issues go to ``project.issues`` (filters and row policies only when it found no error)."""
+    if not project.issues.has_errors:
+        check_filters(project)
+        check_row_policy_definitions(project)
+    check_masks(project)
+
+
+def _metric_filters(spec: dict[str, Any]) -> Iterator[tuple[list[Any], str, str | None]]:
+    """(path, filter text, input metric whose items it may use or None for the metric itself)."""
+    for index, text in enumerate(_texts(spec.get("filter"))):
+        yield ["filter", index], text, None
+    params = spec.get("type_params") or {}
+    measure = params.get("measure")
+    if isinstance(measure, dict):
+        for text in _texts(measure.get("filter")):
+            yield ["type_params", "measure", "filter"], text, None
+    for side in ("numerator", "denominator"):
+        ref = params.get(side)
+        if isinstance(ref, dict):
+            for text in _texts(ref.get("filter")):
+                yield ["type_params", side, "filter"], text, str(ref.get("name"))
+    for index, ref in enumerate(params.get("metrics") or []):
+        if isinstance(ref, dict):
+            for text in _texts(ref.get("filter")):
+                yield ["type_params", "metrics", index, "filter"], text, str(ref.get("name"))
+    conversion = params.get("conversion_type_params") or {}
+    for side in ("base_measure", "conversion_measure"):
+        ref = conversion.get(side)
+        if isinstance(ref, dict):
+            for text in _texts(ref.get("filter")):
+                yield ["type_params", "conversion_type_params", side, "filter"], text, None
+
+
+def _texts(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def check_filters(project: Project) -> None:
+    """Every item a metric's filters name must be reachable from that metric (DSI does not
+    check filter names; a typo would otherwise surface only when someone queries)."""
+    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
+    reachable: dict[str, set[str]] = {}
+
+    def items_of(metric: str) -> set[str] | None:
+        if metric not in reachable:
+            try:
+                reachable[metric] = set(queryable_items(manifest, metric))
+            except QueryError:
+                reachable[metric] = set()
+        return reachable[metric] or None
+
+    for obj in project.of_kind(METRIC):
+        for path, text, scope in _metric_filters(obj.spec):
+            line = object_line(obj, path)
+            try:
+                parsed = parse_where(text, location=".".join(map(str, path)))
+            except QueryError as exc:
+                project.issues.add(
+                    "bad_filter",
+                    exc.message,
+                    file=obj.file,
+                    line=line,
+                    hint=exc.hint,
+                    object=obj.name,
+                )
+                continue
+            items = items_of(scope or obj.name)
+            if items is None:
+                continue
+            for ref in parsed.refs:
+                if ref.kind == "metric":
+                    # Metric('m', group_by=['entity']): m must exist, group by the entity,
+                    # and the filtered metric's own models must carry that entity.
+                    try:
+                        check_filter_metric(
+                            manifest, ref, scope or obj.name, ".".join(map(str, path))
+                        )
+                    except QueryError as exc:
+                        project.issues.add(
+                            exc.code,
+                            f"filter of metric {obj.name!r}: {exc.message}",
+                            file=obj.file,
+                            line=line,
+                            hint=exc.hint,
+                            object=obj.name,
+                        )
+                    continue
+                name = "__".join([*ref.entity_path, ref.name])
+                if name not in items:
+                    project.issues.add(
+                        "unknown_dimension",
+                        f"filter of metric {obj.name!r} reads {name!r}, which "
+                        f"{scope or obj.name!r} cannot reach",
+                        file=obj.file,
+                        line=line,
+                        hint=did_you_mean(name, items),
+                        object=obj.name,
+                    )
+
+
+def check_row_policy_definitions(project: Project) -> None:
+    """Row policies (``config.meta.tally.row_policies``) the compiler could not apply: shape,
+    entity, filter syntax, items not reachable from the entity's home model. The compiler
+    refuses them too (fail closed); here they get the file and line."""
+    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
+    for model, index, error in check_row_policies(manifest):
+        obj = project.objects[(SEMANTIC_MODEL, model)]
+        project.issues.add(
+            error.code,
+            error.message,
+            file=obj.file,
+            line=object_line(obj, ["config", "meta", "tally", "row_policies", index]),
+            hint=error.hint,
+            object=obj.name,
+        )
+
+
+def check_masks(project: Project) -> None:
+    """A contract column's ``tallyMask`` custom property must name a mask mode."""
+    for obj in project.of_kind(CONTRACT):
+        for s_index, schema_object in enumerate(obj.spec.get("schema") or []):
+            for p_index, prop in enumerate(schema_object.get("properties") or []):
+                for c_index, custom in enumerate(prop.get("customProperties") or []):
+                    if not isinstance(custom, dict) or custom.get("property") != MASK_PROPERTY:
+                        continue
+                    value = str(custom.get("value") or "").lower()
+                    if value in MASK_MODES:
+                        continue
+                    path = ["schema", s_index, "properties", p_index, "customProperties", c_index]
+                    project.issues.add(
+                        "bad_mask",
+                        f"{MASK_PROPERTY} of {prop.get('name')!r} in contract {obj.name!r} is "
+                        f"{custom.get('value')!r}",
+                        file=obj.file,
+                        line=object_line(obj, path),
+                        hint=did_you_mean(value, MASK_MODES) or "use hash or null",
+                        object=obj.name,
+                    )

@@ -1,0 +1,206 @@
+"""The numbers check: old and new definitions run side by side on the warehouse, by month
+and by the metric's main dimension, so a reviewer sees how a change moves the numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from registry.definitions.project import METRIC
+from registry.definitions.rules import metric_inputs
+from registry.services.proposal_checks.inputs import CheckInputs, Result, Status, metrics_to_check
+from semantic.compiler.api import compile_query, queryable_items
+from semantic.compiler.manifest import Manifest
+from semantic.compiler.spec import MetricQuery
+from semantic.warehouse.execute import execute
+from tally.errors import TallyError
+
+
+def _first_measure(
+    manifest: Manifest, metric: str, seen: frozenset[str] = frozenset()
+) -> str | None:
+    """The first measure a metric reads, through ratio/derived/cumulative inputs."""
+    if metric in seen or metric not in manifest.metrics:
+        return None
+    for kind, name, _ in metric_inputs(dict(manifest.metrics[metric].spec)):
+        if kind == "measure" and name in manifest.measures:
+            return name
+        if kind == "metric":
+            found = _first_measure(manifest, name, seen | {metric})
+            if found:
+                return found
+    return None
+
+
+def main_dimension(manifest: Manifest, metric: str) -> str | None:
+    """``config.meta.main_dimension`` if set, else the first categorical dimension of the
+    model the metric's first measure lives in (through its primary entity), else the first
+    categorical dimension the metric can be grouped by."""
+    spec = manifest.metrics[metric].spec
+    meta = (spec.get("config") or {}).get("meta") or {}
+    try:
+        items = set(queryable_items(manifest, metric))
+    except TallyError:
+        return None
+    if meta.get("main_dimension") in items:
+        return str(meta["main_dimension"])
+    measure = _first_measure(manifest, metric)
+    if measure is not None:
+        model = manifest.semantic_models[manifest.measures[measure].semantic_model]
+        for dim in model.dimensions.values():
+            name = f"{model.primary_entity}__{dim.name}"
+            if dim.type == "categorical" and name in items:
+                return name
+    # Only categorical dimensions: entities and ids would split the numbers per row.
+    categorical = sorted(
+        f"{model.primary_entity}__{dim.name}"
+        for model in manifest.semantic_models.values()
+        for dim in model.dimensions.values()
+        if dim.type == "categorical"
+    )
+    return next((name for name in categorical if name in items), None)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal | int | float):
+        return float(value)
+    return None
+
+
+def _change_pct(old: float | None, new: float | None) -> float | None:
+    if old is None or new is None or old == 0:
+        return None
+    return round((new - old) / abs(old) * 100, 2)
+
+
+def _diff_rows(old: dict[Any, Any], new: dict[Any, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k is None, str(k))):
+        o, n = _number(old.get(key)), _number(new.get(key))
+        rows.append({"key": key if not isinstance(key, dt.date) else key.isoformat()[:10],
+                     "old": o, "new": n, "change_pct": _change_pct(o, n)})  # fmt: skip
+    return rows
+
+
+def _run(query: MetricQuery, manifest: Manifest, metric: str) -> dict[Any, Any]:
+    """Runs one query; rows keyed by the group-by value (a tuple when there are several)."""
+    compiled = compile_query(query, manifest)
+    result = execute(settings.WAREHOUSE, compiled.sql, timeout_s=60, row_cap=10_000)
+    names = [c.name for c in result.columns]
+    keys = [names.index(k) for k in query.group_by]
+    value = names.index(metric)
+    return {
+        (row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys)): row[value]
+        for row in result.rows
+    }
+
+
+def _run_pair(
+    query: MetricQuery, old: Manifest, new: Manifest, metric: str
+) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """The old and the new definition's answers, run at the same time on two connections
+    (the warehouse, not Python, does the work: drivers release the GIL while they wait)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        old_rows = pool.submit(_run, query, old, metric)
+        new_rows = pool.submit(_run, query, new, metric)
+        return old_rows.result(), new_rows.result()
+
+
+def _by_dimension(
+    query: MetricQuery, old: Manifest, new: Manifest, metric: str
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Old vs new per value of the main dimension, in the latest month the query returns.
+
+    Per month rather than over the whole window: semi-additive metrics (MRR) have no total
+    over 90 days, and the latest month is what a reviewer compares with the dashboard."""
+    old_rows, new_rows = _run_pair(query, old, new, metric)
+    months = sorted({k[0] for k in (*old_rows, *new_rows) if k[0] is not None})
+    if not months:
+        return None, []
+    last = months[-1]
+
+    def pick(rows: dict[Any, Any]) -> dict[Any, Any]:
+        return {k[1]: v for k, v in rows.items() if k[0] == last}
+
+    period = last.isoformat()[:10] if isinstance(last, dt.date) else str(last)
+    return period, _diff_rows(pick(old_rows), pick(new_rows))
+
+
+def check_numbers(inputs: CheckInputs, *, today: dt.date | None = None) -> Result:
+    days = int(settings.TALLY_NUMBERS_DIFF_DAYS)
+    end = today or timezone.now().date()
+    start = end - dt.timedelta(days=days)
+    metrics = [
+        m
+        for m in metrics_to_check(inputs, meaning_only=True)
+        if (METRIC, m) in inputs.base  # a new metric has no old numbers to compare
+    ][: int(settings.TALLY_NUMBERS_DIFF_MAX_METRICS)]
+    if not metrics:
+        # Labels, descriptions and governance meta cannot move a number.
+        return Status.PASSED, "no change that can alter numbers", {"metrics": [], "window": None}
+    new, old = inputs.manifest(new=True), inputs.manifest(new=False)
+    dialect = settings.WAREHOUSE.dialect
+    results = []
+    headline: tuple[float, str] | None = None
+    for metric in metrics:
+        common: dict[str, Any] = {
+            "metrics": (metric,),
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "dialect": dialect,
+        }
+        by_month = MetricQuery(group_by=("metric_time__month",), **common)
+        entry: dict[str, Any] = {"metric": metric, "by_month": [], "by_dimension": []}
+        try:
+            entry["by_month"] = _diff_rows(*_run_pair(by_month, old, new, metric))
+        except TallyError as exc:
+            entry["error"] = {"code": exc.code, "message": exc.message}
+        dim = main_dimension(new, metric)
+        entry["dimension"] = dim
+        if "error" not in entry and dim is not None and dim in queryable_items(old, metric):
+            # Only the latest complete month: the breakdown reviewers compare with their
+            # dashboards, and a third of the rows to compute.
+            month_end = end.replace(day=1) - dt.timedelta(days=1)
+            by_dim = MetricQuery(
+                group_by=("metric_time__month", dim),
+                **{
+                    **common,
+                    "start_time": month_end.replace(day=1).isoformat(),
+                    "end_time": month_end.isoformat(),
+                },
+            )
+            try:
+                entry["dimension_period"], entry["by_dimension"] = _by_dimension(
+                    by_dim, old, new, metric
+                )
+            except TallyError as exc:
+                # The monthly diff still stands; say why the breakdown is missing.
+                entry["dimension_error"] = {"code": exc.code, "message": exc.message}
+        for row in entry["by_month"]:
+            if row["change_pct"] is not None and (
+                headline is None or abs(row["change_pct"]) > abs(headline[0])
+            ):
+                headline = (
+                    row["change_pct"],
+                    f"{metric} {row['change_pct']:+.1f}% in {row['key'][:7]}",
+                )
+        results.append(entry)
+    window = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
+    errors = [r for r in results if "error" in r]
+    if errors and len(errors) == len(results):
+        return Status.ERROR, f"numbers diff failed: {errors[0]['error']['message']}", {
+            "window": window, "metrics": results,
+        }  # fmt: skip
+    summary = (
+        f"largest monthly change: {headline[1]}"
+        if headline and headline[0]
+        else "no change in the numbers"
+    )
+    return Status.PASSED, f"{summary} (last {days} days)", {"window": window, "metrics": results}
