@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from semantic.compiler.manifest import Manifest
-from semantic.services import manifest_for_release, release_resolve
+from semantic.manifests import manifest_for_release, release_resolve
 from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.spine_build import spine_build
 from semantic.warehouse.time_spine import (
     PROJECT_SPINE_HINT,
     PROJECT_SPINE_MESSAGE,
@@ -30,7 +31,6 @@ from semantic.warehouse.time_spine import (
     data_range,
     is_tally_spine,
     qualified_name,
-    spine_build,
     spine_read,
     year_padded,
 )

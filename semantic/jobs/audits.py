@@ -369,7 +369,7 @@ def _anomalies(metrics: Sequence[str] | None, now: dt.date) -> Iterator[Finding]
 
 def _reconcile(metrics: Sequence[str] | None, sample: int, seed: int | None) -> Iterator[Finding]:
     """Recomputes a random sample of stored unsliced values and flags any difference."""
-    from semantic.warehouse.execute import execute
+    from semantic.warehouse.run import run_compiled
 
     values = MetricValue.objects.filter(slice_hash=_EMPTY_SLICE).select_related("release")
     if metrics:
@@ -386,7 +386,7 @@ def _reconcile(metrics: Sequence[str] | None, sample: int, seed: int | None) -> 
         target = f"{value.metric_name}/{value.grain}/{day}"
         compiled = compile_metric_query(query=query, release_ref=value.release.name)
         try:
-            rows = execute(warehouse, compiled.sql, timeout_s=120).rows
+            rows = run_compiled(compiled, release_ref=value.release.name, timeout_s=120).rows
         except WarehouseError as exc:
             yield Finding("reconcile", target, "error", exc.message, evidence_sql=compiled.sql)
             continue

@@ -38,8 +38,6 @@ from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from semantic.compiler.compile import CompiledQuery
-from semantic.services import session_variables
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import AuthenticationFailed, Identity, NotAllowed, authenticate_connection
 from semantic.sqlapi.catalog import SERVER_VERSION, SessionInfo
@@ -54,8 +52,8 @@ from semantic.sqlapi.translate import (
     reads_metrics_table,
     unsupported,
 )
-from semantic.time_spine import time_spine_ensure
-from semantic.warehouse.execute import CancelScope, stream
+from semantic.warehouse.execute import CancelScope
+from semantic.warehouse.run import ReadyQuery, compiled_prepare, stream_compiled
 from tally.errors import TallyError, UserError
 
 log = logging.getLogger(__name__)
@@ -791,7 +789,7 @@ class Connection:
                 principal=self.identity.principal,
                 acting_user=self.identity.account,
             )
-            time_spine_ensure(sql=compiled.sql)
+            ready = compiled_prepare(compiled)
         finally:
             close_old_connections()
         names = [c.lower() for c in compiled.columns]
@@ -802,26 +800,22 @@ class Connection:
             wire.Field(shown, wire.OIDS[column.pg_type]) for shown, _name, column in mapped.outputs
         ]
         encoders = [wire.text_encoder(f.type_oid) for f in fields]
-        return Result(
-            tag="SELECT", fields=fields, rows=self._stream_rows(compiled, picks, encoders)
-        )
+        return Result(tag="SELECT", fields=fields, rows=self._stream_rows(ready, picks, encoders))
 
     def _stream_rows(
         self,
-        compiled: CompiledQuery,
+        ready: ReadyQuery,
         picks: list[int],
         encoders: list[Callable[[Any], bytes | None]],
     ) -> Iterator[list[bytes | None]]:
         config = self.server.config
         scope = self._begin()
         try:
-            with stream(
-                settings.WAREHOUSE,
-                compiled.sql,
+            with stream_compiled(
+                ready,
                 timeout_s=config.timeout_s,
                 row_cap=config.row_cap,
                 batch_size=STREAM_BATCH,
-                variables=session_variables(compiled),
                 cancel=scope,
             ) as (_columns, batches):
                 for batch in batches:

@@ -55,6 +55,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "registry.context_processors",
             "registry.management",
             "semantic.api",
+            "semantic.apps",
             "semantic.views",
             "semantic.forms",
             "semantic.urls",
