@@ -51,7 +51,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="tally-bench-proposals-") as tmp:
         warehouse = options.warehouse
         if warehouse is None:
-            from semantic.warehouse.demo import build_demo_warehouse
+            from semantic.demo import build_demo_warehouse
 
             warehouse = Path(tmp) / "warehouse.duckdb"
             build_demo_warehouse(warehouse, events=options.events, seed=SEED)
@@ -98,7 +98,7 @@ def _measure_all(repeat: int) -> dict[str, tuple[int, list[float]]]:
     from registry.services.proposals import proposal_create
     from semantic.compiler.compile import compile_query
     from semantic.compiler.spec import MetricQuery
-    from semantic.warehouse.demo import DEFAULT_END_DATE
+    from semantic.demo import DEFAULT_END_DATE
     from semantic.warehouse.execute import execute
     from tests.conftest import ROOT
 
