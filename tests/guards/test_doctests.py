@@ -30,6 +30,7 @@ MODULES = [
     "semantic.warehouse.sessions",
     "semantic.warehouse.values",
     "semantic.warehouse.loader",
+    "semantic.warehouse.load_common",
     "semantic.warehouse.time_spine",
     "lineage.graph",
     "lineage.sql_lineage",
