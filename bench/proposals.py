@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Benchmark, Row, Stats
+from bench.runner import Benchmark, Row, Stats, run_worker
 
 DEFAULT_EVENTS = 10_000_000
 SEED = 42
@@ -55,15 +54,10 @@ def run(options: argparse.Namespace) -> list[Row]:
 
             warehouse = Path(tmp) / "warehouse.duckdb"
             build_demo_warehouse(warehouse, events=options.events, seed=SEED)
-        result = subprocess.run(
+        samples: dict[str, Any] = run_worker(
             [sys.executable, "-m", "bench.proposals", str(warehouse.resolve()), str(repeat)],
-            capture_output=True,
-            text=True,
-            check=False,
+            label="worker",
         )
-    if result.returncode != 0:
-        raise RuntimeError(f"worker failed:\n{result.stderr[-3000:]}")
-    samples: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return [Row(case, n, Stats(tuple(values))) for case, (n, values) in samples.items()]
 
 

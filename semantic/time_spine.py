@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from semantic.compiler.manifest import Manifest
+from semantic.grains import GRAINS, period_floor
 from semantic.manifests import manifest_for_release, release_resolve
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.spine_build import spine_build
@@ -74,16 +75,9 @@ class TimeSpineStatus:
 
 
 def _trunc(day: dt.date, grain: str) -> dt.date:
-    """The first day of ``day``'s period at ``grain``, to compare a coarse spine with data."""
-    if grain == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    if grain == "quarter":
-        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-    if grain == "year":
-        return day.replace(month=1, day=1)
-    return day
+    """The first day of ``day``'s period at ``grain``, to compare a coarse spine with data
+    (a grain finer than a day, or a custom one, compares day by day)."""
+    return period_floor(day, grain) if grain in GRAINS else day
 
 
 def _planned(

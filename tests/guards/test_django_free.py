@@ -26,6 +26,8 @@ DJANGO_FREE = [
     "semantic.compiler.policies",
     "semantic.compiler.principal",
     "semantic.warehouse.config",
+    "semantic.grains",
+    "semantic.anomaly",
     "semantic.demo",
     "semantic.warehouse.execute",
     "semantic.warehouse.results",

@@ -36,6 +36,8 @@ MODULES = [
     "lineage.sql_lineage",
     "lineage.sql_cases",
     "semantic.jobs.periods",
+    "semantic.anomaly",
+    "semantic.grains",
     "semantic.sqlapi.wire",
     "semantic.sqlapi.table",
     "semantic.sqlapi.translate",
