@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.runner import Benchmark, Row, Stats, measure
+from bench.runner import Benchmark, Row, Stats, measure, run_worker
 
 REPO = Path(__file__).resolve().parents[1]
 MF_PYTHON = REPO / ".venv-mf" / "bin" / "python"
@@ -111,14 +110,11 @@ def run(options: argparse.Namespace) -> list[Row]:
         )
     if not options.no_metricflow and MF_PYTHON.exists():
         names = ",".join(CONFORMANCE_CASES)
-        result = subprocess.run(
+        samples = run_worker(
             [str(MF_PYTHON), str(REPO / "scripts" / "metricflow" / "bench_compile.py"),
              "--tally-python", sys.executable, "--names", names, "--repeat", "10"],
-            capture_output=True, text=True, check=False,
+            label="MetricFlow timing", tail=2000,
         )  # fmt: skip
-        if result.returncode != 0:
-            raise RuntimeError(f"MetricFlow timing failed:\n{result.stderr[-2000:]}")
-        samples = json.loads(result.stdout.strip().splitlines()[-1])
         medians = [Stats(tuple(v)).median for v in samples.values()]
         # Same ten queries on both sides: each row is the median over queries of each
         # query's median compile time, so the ratio compares like with like.

@@ -105,7 +105,7 @@ def hand_sql() -> dict[str, str]:
 
 
 def run(options: argparse.Namespace) -> list[Row]:
-    from semantic.warehouse.demo import build_demo_warehouse
+    from semantic.demo import build_demo_warehouse
 
     _NOTES.clear()
     repeat = options.repeat or 3

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(options: argparse.Namespace) -> list[Row]:
     """Measures the floor and the generator at each size; seconds first, then events/s."""
     # Imported here so that `python -m bench --list` stays cheap.
-    from semantic.warehouse.demo import build_demo_warehouse
+    from semantic.demo import build_demo_warehouse
 
     seconds: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as tmp:

@@ -20,7 +20,7 @@ import random
 import time
 from typing import Any
 
-from bench.runner import Benchmark, Row, Stats, measure, throughput
+from bench.runner import Benchmark, Row, Stats, measure, run_worker, throughput
 
 # The machine these figures come from is shared; process CPU time measures this code's cost
 # without the waits other processes cause (the stored-write rows use wall time: they wait on
@@ -268,18 +268,13 @@ def run(options: argparse.Namespace) -> list[Row]:
 
 def _stored_rows(options: argparse.Namespace) -> list[Row]:
     """Runs the stored-lineage worker (its own process: Django binds one database per process)."""
-    import json
-    import subprocess
     import sys
 
-    result = subprocess.run(
+    samples = run_worker(
         [sys.executable, "-m", "bench.lineage", "stored", str(options.metrics), str(options.tables),
          str(options.repeat or 5)],
-        capture_output=True, text=True, check=False,
+        label="stored worker",
     )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"stored worker failed:\n{result.stderr[-3000:]}")
-    samples = json.loads(result.stdout.strip().splitlines()[-1])
     return [
         Row(f"{case} [sqlite]", options.metrics, Stats(tuple(v))) for case, v in samples.items()
     ]

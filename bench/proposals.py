@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Benchmark, Row, Stats
+from bench.runner import Benchmark, Row, Stats, run_worker
 
 DEFAULT_EVENTS = 10_000_000
 SEED = 42
@@ -51,19 +50,14 @@ def run(options: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="tally-bench-proposals-") as tmp:
         warehouse = options.warehouse
         if warehouse is None:
-            from semantic.warehouse.demo import build_demo_warehouse
+            from semantic.demo import build_demo_warehouse
 
             warehouse = Path(tmp) / "warehouse.duckdb"
             build_demo_warehouse(warehouse, events=options.events, seed=SEED)
-        result = subprocess.run(
+        samples: dict[str, Any] = run_worker(
             [sys.executable, "-m", "bench.proposals", str(warehouse.resolve()), str(repeat)],
-            capture_output=True,
-            text=True,
-            check=False,
+            label="worker",
         )
-    if result.returncode != 0:
-        raise RuntimeError(f"worker failed:\n{result.stderr[-3000:]}")
-    samples: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return [Row(case, n, Stats(tuple(values))) for case, (n, values) in samples.items()]
 
 
@@ -99,8 +93,8 @@ def _measure_all(repeat: int) -> dict[str, tuple[int, list[float]]]:
     from registry.services.proposals import proposal_create
     from semantic.compiler.api import compile_query
     from semantic.compiler.spec import MetricQuery
+    from semantic.demo import DEFAULT_END_DATE
     from semantic.proposal_checks.numbers import check_numbers
-    from semantic.warehouse.demo import DEFAULT_END_DATE
     from semantic.warehouse.execute import execute
     from tests.conftest import ROOT
 

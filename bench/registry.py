@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Benchmark, Row, Stats
+from bench.runner import Benchmark, Row, Stats, run_worker
 
 STORES = ("sqlite", "postgresql")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -51,15 +50,9 @@ def run(options: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     repeat = options.repeat or 5
     for store in options.stores:
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.registry", store, str(repeat)],
-            capture_output=True,
-            text=True,
-            check=False,
+        samples: dict[str, Any] = run_worker(
+            [sys.executable, "-m", "bench.registry", store, str(repeat)], label=f"{store} worker"
         )
-        if result.returncode != 0:
-            raise RuntimeError(f"{store} worker failed:\n{result.stderr[-3000:]}")
-        samples: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
         for case, (n, values) in samples.items():
             rows.append(Row(f"{case} [{store}]", n, Stats(tuple(values))))
     return rows

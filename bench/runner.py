@@ -15,16 +15,18 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import json
 import os
 import pkgutil
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import IO
+from typing import IO, Any
 
 __all__ = [
     "Benchmark",
@@ -34,6 +36,7 @@ __all__ = [
     "main",
     "measure",
     "print_table",
+    "run_worker",
     "throughput",
 ]
 
@@ -240,6 +243,19 @@ def print_table(
 ) -> None:
     """Prints :func:`format_table` output (to stdout by default)."""
     print(format_table(rows, baseline=baseline), file=file or sys.stdout)
+
+
+def run_worker(command: Sequence[str], *, label: str, tail: int = 3000) -> Any:
+    """Runs a benchmark worker in its own process (Django binds one database per process)
+    and returns the JSON its last stdout line holds.
+
+    Raises:
+        RuntimeError: the worker exited non-zero; the message ends with its stderr's tail.
+    """
+    result = subprocess.run(list(command), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{label} failed:\n{result.stderr[-tail:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

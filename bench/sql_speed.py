@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(options: argparse.Namespace) -> list[Row]:
     """Builds or opens the warehouse, checks every case's rows, then times each SQL variant."""
     # Heavy imports here so that `python -m bench --list` stays cheap.
-    from semantic.warehouse.demo import build_demo_warehouse
+    from semantic.demo import build_demo_warehouse
 
     _NOTES.clear()
     repeat = options.repeat or DEFAULT_REPEAT

@@ -17,13 +17,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Benchmark, Row, Stats
+from bench.runner import Benchmark, Row, Stats, run_worker
 
 STORES = ("sqlite", "postgresql")
 DAYS = 3 * 365 + 1
@@ -48,15 +47,9 @@ def run(options: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     repeat = options.repeat or 20
     for store in options.stores:
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.ui", store, str(repeat)],
-            capture_output=True,
-            text=True,
-            check=False,
+        samples: dict[str, Any] = run_worker(
+            [sys.executable, "-m", "bench.ui", store, str(repeat)], label=f"{store} worker"
         )
-        if result.returncode != 0:
-            raise RuntimeError(f"{store} worker failed:\n{result.stderr[-3000:]}")
-        samples: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
         for case, (n, values) in samples.items():
             rows.append(Row(f"{case} [{store}]", n, Stats(tuple(values))))
     return rows

@@ -49,7 +49,7 @@ def _rss_kb(pid: int, field: str = "VmRSS") -> int:
 def run(options: argparse.Namespace) -> list[Row]:
     import redis
 
-    from semantic.warehouse.demo import build_demo_warehouse
+    from semantic.demo import build_demo_warehouse
 
     _NOTES.clear()
     with tempfile.TemporaryDirectory(prefix="tally-bench-soak-") as tmp:

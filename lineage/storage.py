@@ -3,13 +3,14 @@ release ranges, and the delta writes that keep those ranges (see lineage/models.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import networkx as nx
 
 from lineage.graph import PINNED_IN, GraphDelta
 from lineage.models import LineageEdge, LineageNode, Origin
+from tally.bulk import rows_insert
 
 # Written separately from node attributes, so they are not duplicated in the JSON column.
 NODE_FIELDS = ("kind", "label", "src")
@@ -74,7 +75,7 @@ def _edge_values(
 
 
 def _insert(model: type[Any], objs: Iterable[Any], *, batch: int = 2000) -> None:
-    """Inserts unsaved rows with executemany instead of bulk_create.
+    """Inserts unsaved rows (objects or dicts) with executemany instead of bulk_create.
 
     A full graph is hundreds of thousands of rows; bulk_create spends most of its time
     compiling each field of each row. Plain values go as they are; JSON goes through the
@@ -83,24 +84,18 @@ def _insert(model: type[Any], objs: Iterable[Any], *, batch: int = 2000) -> None
     from django.db import connection, models
 
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
     getters = [
         (f.attname, f.get_db_prep_save if isinstance(f, models.JSONField) else None) for f in fields
     ]
-    pending: list[list[Any]] = []
-    with connection.cursor() as cursor:
+
+    def prepared() -> Iterator[list[Any]]:
         for obj in objs:
             values = obj if isinstance(obj, dict) else obj.__dict__
-            pending.append(
-                [prep(values[name], connection) if prep else values[name] for name, prep in getters]
-            )
-            if len(pending) >= batch:
-                cursor.executemany(sql, pending)
-                pending = []
-        if pending:
-            cursor.executemany(sql, pending)
+            yield [
+                prep(values[name], connection) if prep else values[name] for name, prep in getters
+            ]
+
+    rows_insert(model._meta.db_table, [f.column for f in fields], prepared(), batch=batch)
 
 
 def _stored(graph: nx.MultiDiGraph) -> tuple[dict[str, Any], dict[tuple[str, str, str], Any]]:

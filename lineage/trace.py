@@ -46,11 +46,11 @@ from semantic.jobs.queries import metric_groups, run_chunk_query, run_chunks, ru
 from semantic.models import ComputeRun, MetricValue
 from semantic.permissions import stored_values_require
 from semantic.services import compile_metric_query, manifest_for_release
+from semantic.warehouse.run import run_compiled
 from tally.errors import NotFound, QueryError
 
 if TYPE_CHECKING:
-    from semantic.compiler.policies import SecuredSelect
-    from semantic.warehouse.execute import QueryResult
+    pass
 
 MSG_UNKNOWN_VALUE = "no stored value with id {value_id}"
 HINT_UNKNOWN_VALUE = "list stored values with GET /api/v1/values?metric=NAME (each row has its id)"
@@ -227,24 +227,13 @@ def _drill(part: DrillDownPart, dialect: str, *, rows: int | None) -> DrillDown:
     same = warehouse.dialect == dialect
     secured = shown if same else part.secured(warehouse.dialect)
     run_sql = sql if same else render(secured.tree.copy(), warehouse.dialect, pretty=True)
-    result = _drill_execute(secured, run_sql, row_cap=max(rows, 1), principal=part.principal)
+    result = run_compiled(
+        secured, principal=part.principal, sql=run_sql, timeout_s=60, row_cap=max(rows, 1)
+    )
     columns = tuple(c.name for c in result.columns)
     # A LIMIT n read returning n rows may have had more.
     truncated = result.truncated or len(result.rows) >= rows
     return DrillDown(part, sql, dialect, columns, result.rows[:rows], truncated)
-
-
-def _drill_execute(
-    secured: SecuredSelect, sql: str, *, row_cap: int, principal: Principal
-) -> QueryResult:
-    """Runs one secured drill-down read on the configured warehouse, its session variables
-    (the PII salt) set for the query (trace's one warehouse sequence; a plain read of the
-    sources, so no time spine is involved)."""
-    from semantic.services import session_variables
-    from semantic.warehouse.execute import execute
-
-    return execute(settings.WAREHOUSE, sql, timeout_s=60, row_cap=row_cap,
-                   variables=session_variables(secured, principal=principal) or None)  # fmt: skip
 
 
 def _value_graph(

@@ -6,6 +6,7 @@ for each saved query, with a comment naming the release and the metric versions,
 that only read tables (spreadsheets, dbt sources, reverse ETL) read governed numbers.
 Idempotent: the same release gives the same statements, and a view is replaced in place.
 All views of one run are written in one transaction (PostgreSQL, DuckDB).
+The refresh on a new release is wired in semantic.tasks (a job), next to its task.
 """
 
 from __future__ import annotations
@@ -13,20 +14,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import sqlglot
 from django.conf import settings
-from django.db import transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from sqlglot import exp
 
-from registry.models import Release
 from semantic.compiler.spec import MetricQuery
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
 from semantic.time_spine import time_spine_ensure
-from semantic.warehouse.time_spine import _create_schema, _transaction, _Writer
+from semantic.warehouse.writer import Writer, create_schema, statements_apply
 from tally.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -61,7 +57,7 @@ def views_publish(*, schema: str, release_ref: str | None = None) -> list[Publis
     warehouse = settings.WAREHOUSE
     release = release_resolve(release_ref)
     manifest = manifest_for_release(release)
-    statements: list[exp.Expr] = [_create_schema(schema)]
+    statements: list[exp.Expr] = [create_schema(schema)]
     published: list[PublishedView] = []
     for name in sorted(manifest.saved_queries):
         if not _IDENTIFIER.match(name):
@@ -83,28 +79,9 @@ def views_publish(*, schema: str, release_ref: str | None = None) -> list[Publis
         if comment is not None:
             statements.append(comment)
         published.append(PublishedView(f"{schema}.{name}", name, text, compiled.sql))
-    writer = _Writer(warehouse)
+    writer = Writer(warehouse)
     try:
-        _transaction(writer, statements)
+        statements_apply(writer, statements)
     finally:
         writer.close()
     return published
-
-
-@receiver(post_save, sender=Release)
-def _release_published(sender: Any, instance: Release, created: bool, **kwargs: Any) -> None:
-    # Opt-in: rewriting warehouse views on every merge needs write access to the warehouse
-    # (a DuckDB file must not be held open by a reader at that moment).
-    schema = getattr(settings, "TALLY_PUBLISHED_VIEWS_SCHEMA", "")
-    if created and schema and not kwargs.get("raw"):
-        release_name = instance.name
-        transaction.on_commit(lambda: _refresh_after_publish(schema, release_name))
-
-
-def _refresh_after_publish(schema: str, release_name: str) -> None:
-    from semantic.tasks import publish_views
-
-    try:
-        publish_views.delay(schema, release_name)
-    except Exception:  # views must never fail a publish; the next one rewrites them all
-        logger.exception("publishing views of %s failed", release_name)

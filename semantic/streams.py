@@ -20,9 +20,8 @@ from django.conf import settings
 from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.services import session_variables
-from semantic.time_spine import time_spine_ensure
-from semantic.warehouse.execute import CancelScope, Column, RowBatches, stream
+from semantic.warehouse.execute import CancelScope, Column, RowBatches
+from semantic.warehouse.run import compiled_prepare, stream_compiled
 
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 STREAM_BATCH_ROWS = 65_536
@@ -69,14 +68,13 @@ def query_stream(
     compiled = metric_query_compile(
         query=query, principal=principal, acting_user=acting_user, release_ref=release_ref
     )
-    time_spine_ensure(sql=compiled.sql, release_ref=release_ref)
-    with stream(
-        settings.WAREHOUSE,
-        compiled.sql,
+    with stream_compiled(
+        compiled,
+        principal=principal,
+        release_ref=release_ref,
         timeout_s=timeout_s,
         row_cap=row_cap,
         batch_size=batch_size,
-        variables=session_variables(compiled, principal=principal),
         cancel=cancel,
     ) as (columns, batches):
         yield QueryStream(compiled, columns, batches)
@@ -184,34 +182,25 @@ def _duckdb_arrow_chunks(
     import duckdb
     import pyarrow as pa
 
-    from semantic.warehouse.execute import (
-        TIMEOUT_HINT,
-        TIMEOUT_MESSAGE,
-        _checked_variables,
-        open_duckdb,
-        sql_hash,
-    )
+    from semantic.warehouse.execute import TIMEOUT_HINT, TIMEOUT_MESSAGE, sql_hash
+    from semantic.warehouse.sessions import duckdb_session_setup, open_duckdb
     from tally.errors import WarehouseError
 
     compiled = metric_query_compile(
         query=query, principal=principal, acting_user=acting_user, release_ref=release_ref
     )
-    time_spine_ensure(sql=compiled.sql, release_ref=release_ref)
+    ready = compiled_prepare(compiled, principal=principal, release_ref=release_ref)
     config = settings.WAREHOUSE
     assert config.path is not None
     con = open_duckdb(config.path)
     timer = threading.Timer(timeout_s, con.interrupt)
     timer.daemon = True
     try:
-        con.execute("SET SESSION TimeZone = 'UTC'")
         # The PII salt of masked columns: a bound value, never part of the SQL.
-        for name, value in _checked_variables(
-            session_variables(compiled, principal=principal)
-        ).items():
-            con.execute(f"SET VARIABLE {name} = $1", [value])
+        duckdb_session_setup(con, ready.variables)
         timer.start()
         try:
-            reader = con.sql(compiled.sql).to_arrow_reader(STREAM_BATCH_ROWS)
+            reader = con.sql(ready.sql).to_arrow_reader(STREAM_BATCH_ROWS)
         except duckdb.InterruptException as exc:
             raise WarehouseError(
                 TIMEOUT_MESSAGE.format(timeout_s=timeout_s),

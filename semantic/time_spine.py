@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from semantic.compiler.manifest import Manifest
-from semantic.services import manifest_for_release, release_resolve
+from semantic.grains import GRAINS, period_floor
+from semantic.manifests import manifest_for_release, release_resolve
 from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.spine_build import spine_build
 from semantic.warehouse.time_spine import (
     PROJECT_SPINE_HINT,
     PROJECT_SPINE_MESSAGE,
@@ -30,7 +32,6 @@ from semantic.warehouse.time_spine import (
     data_range,
     is_tally_spine,
     qualified_name,
-    spine_build,
     spine_read,
     year_padded,
 )
@@ -74,16 +75,9 @@ class TimeSpineStatus:
 
 
 def _trunc(day: dt.date, grain: str) -> dt.date:
-    """The first day of ``day``'s period at ``grain``, to compare a coarse spine with data."""
-    if grain == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    if grain == "quarter":
-        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-    if grain == "year":
-        return day.replace(month=1, day=1)
-    return day
+    """The first day of ``day``'s period at ``grain``, to compare a coarse spine with data
+    (a grain finer than a day, or a custom one, compares day by day)."""
+    return period_floor(day, grain) if grain in GRAINS else day
 
 
 def _planned(

@@ -5,7 +5,6 @@ and the trace page of one stored value."""
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -16,12 +15,12 @@ from registry.models import Definition, Kind
 from registry.permissions import access_require, user_can
 from registry.roles import Action
 from registry.selectors import release_get_latest_or_none
+from semantic.anomaly import ANOMALY_WEEKS, anomaly_band
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import CompiledQuery, queryable_items
 from semantic.compiler.explain import explain_metric
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
-from semantic.jobs.audits import ANOMALY_K, ANOMALY_MIN_HISTORY, ANOMALY_WEEKS
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
 from semantic.permissions import stored_values_hidden, stored_values_require
@@ -77,13 +76,8 @@ def expected_band(values: list[float | None], season: int) -> list[tuple[float, 
             for k in range(1, ANOMALY_WEEKS + 1)
             if (j := i - k * season) >= 0 and (v := values[j]) is not None
         ]
-        if len(history) < ANOMALY_MIN_HISTORY:
-            out.append(None)
-            continue
-        median = statistics.median(history)
-        mad = statistics.median(abs(x - median) for x in history)
-        scale = max(1.4826 * mad, abs(median) * 0.1 / ANOMALY_K, 1.0 / ANOMALY_K)
-        out.append((median - ANOMALY_K * scale, median + ANOMALY_K * scale))
+        band = anomaly_band(history)
+        out.append(None if band is None else (band.low, band.high))
     return out
 
 

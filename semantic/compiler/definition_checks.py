@@ -15,7 +15,7 @@ from registry.definitions import rules
 from registry.definitions.issues import did_you_mean
 from registry.definitions.objects import CONTRACT, METRIC, SEMANTIC_MODEL, Project, object_line
 from registry.definitions.project import read_project
-from semantic.compiler.compile import check_filter_metric, queryable_items
+from semantic.compiler.api import check_filter_metric, queryable_items
 from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY, build_manifest
 from semantic.compiler.policies import check_row_policies
 from semantic.compiler.where import parse_where

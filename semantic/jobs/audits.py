@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import statistics
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from registry.models import Kind, Release, ReleaseItem
+from semantic.anomaly import ANOMALY_WEEKS, anomaly_band
 from semantic.compiler.spec import MetricQuery
 from semantic.jobs.alerts import audit_alerts_send, metric_owners
 from semantic.jobs.compute import UNIT_DAYS
@@ -42,9 +42,6 @@ from semantic.models import AuditResult, MetricValue
 from semantic.services import compile_metric_query, release_resolve
 from tally.errors import WarehouseError
 
-ANOMALY_K = 4.0
-ANOMALY_WEEKS = 8
-ANOMALY_MIN_HISTORY = 4
 ANOMALY_RECENT_DAYS = 14
 RECONCILE_SAMPLE = 20
 _EMPTY_SLICE = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # sha256("{}")
@@ -348,13 +345,10 @@ def _anomalies(metrics: Sequence[str] | None, now: dt.date) -> Iterator[Finding]
                 for week in range(1, ANOMALY_WEEKS + 1)
                 if (d := day - dt.timedelta(weeks=week)) in points
             ]
-            if len(history) < ANOMALY_MIN_HISTORY:
+            band = anomaly_band(history)
+            if band is None:
                 continue
-            median = statistics.median(history)
-            mad = statistics.median(abs(x - median) for x in history)
-            # A flat history has MAD 0: allow 10% (or 1) around it instead of nothing.
-            scale = max(1.4826 * mad, abs(median) * 0.1 / ANOMALY_K, 1.0 / ANOMALY_K)
-            low, high = median - ANOMALY_K * scale, median + ANOMALY_K * scale
+            low, high, median = band.low, band.high, band.median
             x = points[day]
             if low <= x <= high:
                 continue
@@ -369,7 +363,7 @@ def _anomalies(metrics: Sequence[str] | None, now: dt.date) -> Iterator[Finding]
 
 def _reconcile(metrics: Sequence[str] | None, sample: int, seed: int | None) -> Iterator[Finding]:
     """Recomputes a random sample of stored unsliced values and flags any difference."""
-    from semantic.warehouse.execute import execute
+    from semantic.warehouse.run import run_compiled
 
     values = MetricValue.objects.filter(slice_hash=_EMPTY_SLICE).select_related("release")
     if metrics:
@@ -386,7 +380,9 @@ def _reconcile(metrics: Sequence[str] | None, sample: int, seed: int | None) -> 
         target = f"{value.metric_name}/{value.grain}/{day}"
         compiled = compile_metric_query(query=query, release_ref=value.release.name)
         try:
-            rows = execute(warehouse, compiled.sql, timeout_s=120).rows
+            rows = run_compiled(
+                compiled, principal=None, release_ref=value.release.name, timeout_s=120
+            ).rows
         except WarehouseError as exc:
             yield Finding("reconcile", target, "error", exc.message, evidence_sql=compiled.sql)
             continue

@@ -53,14 +53,19 @@ from semantic.jobs.queries import (
     run_chunks,
     run_load_filters,
 )
-from semantic.jobs.signals import compute_run_finished, compute_run_started
+from semantic.jobs.signals import (
+    compute_run_finished,
+    compute_run_requested,
+    compute_run_started,
+)
 from semantic.jobs.writes import chunk_write
 from semantic.models import ComputeRun, MetricValue
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
+from semantic.warehouse.run import run_compiled
 from tally.errors import QueryError, UserError, WarehouseError
 
 if TYPE_CHECKING:
-    from semantic.warehouse.execute import QueryResult
+    pass
 
 logger = logging.getLogger("tally.jobs")
 
@@ -203,10 +208,14 @@ def compute_run_create(
         payload={"metrics": names, "grain": grain, "start": str(run.start), "end": str(end)},
     )
     if enqueue:
-        from semantic.tasks import compute_run as compute_run_task
-
-        transaction.on_commit(lambda: compute_run_task.apply_async(args=(run.pk,), task_id=task_id))
+        transaction.on_commit(lambda: _request_run(run.pk, task_id))
     return run
+
+
+def _request_run(run_id: int, task_id: str) -> None:
+    # Without a connected receiver the run would stay queued forever: fail loudly instead.
+    if not compute_run_requested.send(sender=ComputeRun, run_id=run_id, task_id=task_id):
+        raise RuntimeError("no task queue is connected for compute runs (semantic.tasks)")
 
 
 # --------------------------------------------------------------------------- execute
@@ -321,7 +330,13 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
             )  # fmt: skip
             compiled = compile_metric_query(query=query, release_ref=run.release.name)
             hashes.append(sql_hash(compiled.sql))
-            result = _group_execute(compiled.sql, release_ref=run.release.name, timeout_s=timeout_s)
+            result = run_compiled(
+                compiled,
+                principal=None,
+                release_ref=run.release.name,
+                timeout_s=timeout_s,
+                row_cap=10_000_000,
+            )
             rows_returned += result.row_count
             width = 1 + len(run.slices)
             for row in result.rows:
@@ -352,17 +367,6 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         ComputeRun.objects.filter(pk=run.pk, attempts=token).update(
             sql_hash=sql_hash("\n".join(hashes))
         )
-
-
-def _group_execute(sql: str, *, release_ref: str, timeout_s: float) -> QueryResult:
-    """Runs one source group's compiled SQL on the configured warehouse: the time spine the
-    SQL joins is ensured first, then every row is fetched (the compute job's one warehouse
-    sequence; no principal, so no session variables)."""
-    from semantic.time_spine import time_spine_ensure
-    from semantic.warehouse.execute import execute
-
-    time_spine_ensure(sql=sql, release_ref=release_ref)
-    return execute(settings.WAREHOUSE, sql, timeout_s=timeout_s, row_cap=10_000_000)
 
 
 def _metric_versions(release: Release, metrics: Sequence[str]) -> dict[str, int]:

@@ -16,38 +16,25 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+from semantic.grains import period_floor, period_next
+
+__all__ = [
+    "CHUNK_PERIODS",
+    "FLOAT_DIGITS",
+    "as_date",
+    "canonical_slice",
+    "canonical_value",
+    "chunks",
+    "period_floor",
+    "period_next",
+]
+
 # Periods per chunk of a backfill: one warehouse query per chunk and source group, small
 # enough for a visible progress bar, large enough that a year of days is a handful of scans.
 CHUNK_PERIODS = {"day": 92, "week": 26, "month": 12, "quarter": 8, "year": 5}
 # Floats are compared at 12 significant digits: a parallel SUM of doubles may differ in the
 # last bits between two runs over identical data, and that is not a restatement.
 FLOAT_DIGITS = 12
-
-
-def period_floor(day: dt.date, grain: str) -> dt.date:
-    """The first day of the period of ``grain`` containing ``day`` (ISO weeks start Monday)."""
-    if grain == "day":
-        return day
-    if grain == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    if grain == "quarter":
-        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-    if grain == "year":
-        return day.replace(month=1, day=1)
-    raise ValueError(f"unknown grain {grain!r}")
-
-
-def period_next(start: dt.date, grain: str) -> dt.date:
-    """The first day of the period after the one starting at ``start``."""
-    if grain == "day":
-        return start + dt.timedelta(days=1)
-    if grain == "week":
-        return start + dt.timedelta(days=7)
-    months = {"month": 1, "quarter": 3, "year": 12}[grain]
-    month = start.month - 1 + months
-    return start.replace(year=start.year + month // 12, month=month % 12 + 1, day=1)
 
 
 def chunks(

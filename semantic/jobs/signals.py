@@ -17,3 +17,9 @@ compute_run_started = Signal()
 # Sent once an attempt has stored the run's outcome. Keyword arguments: ``run``, the
 # ComputeRun re-read with its release (status ``succeeded`` or ``failed``).
 compute_run_finished = Signal()
+
+# Sent from ``transaction.on_commit`` when a created run should be queued. Keyword
+# arguments: ``run_id`` and ``task_id`` (the Celery task id the run records). The receiver
+# in ``semantic/tasks.py`` (connected by ``SemanticConfig.ready``) enqueues the task, so the
+# job never imports its own task module.
+compute_run_requested = Signal()

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from semantic.jobs.claims import Fenced
 from semantic.models import ComputeRun, MetricValue, ValueRevision
+from tally.bulk import rows_insert
 
 
 @transaction.atomic(durable=True)
@@ -128,14 +129,10 @@ def _insert_values(run: ComputeRun, now: dt.datetime, rows: list[tuple[Any, ...]
         return
     ops = connection.ops
     computed_at = ops.adapt_datetimefield_value(now)
-    table = connection.ops.quote_name(MetricValue._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _INSERT_COLUMNS)
-    marks = ", ".join(["%s"] * len(_INSERT_COLUMNS))
     params = [
         (name, version_id, run.release_id, run.grain, ops.adapt_datefield_value(period),
          json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
          digest, value, run.pk, computed_at, 0)
         for name, version_id, period, plain, digest, value in rows
     ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)
+    rows_insert(MetricValue._meta.db_table, _INSERT_COLUMNS, params)

@@ -17,7 +17,7 @@ from registry.services.proposal_checks.inputs import CheckInputs, Result, Status
 from semantic.compiler.api import compile_query, queryable_items
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import MetricQuery
-from semantic.warehouse.execute import execute
+from semantic.warehouse.run import run_compiled
 from tally.errors import TallyError
 
 
@@ -92,7 +92,7 @@ def _diff_rows(old: dict[Any, Any], new: dict[Any, Any]) -> list[dict[str, Any]]
 def _run(query: MetricQuery, manifest: Manifest, metric: str) -> dict[Any, Any]:
     """Runs one query; rows keyed by the group-by value (a tuple when there are several)."""
     compiled = compile_query(query, manifest)
-    result = execute(settings.WAREHOUSE, compiled.sql, timeout_s=60, row_cap=10_000)
+    result = run_compiled(compiled, principal=None, timeout_s=60, row_cap=10_000)
     names = [c.name for c in result.columns]
     keys = [names.index(k) for k in query.group_by]
     value = names.index(metric)

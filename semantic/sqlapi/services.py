@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
-from semantic.services import _release_key, manifest_for_release, release_resolve
+from semantic.manifests import manifest_for_release, release_key, release_resolve
 from semantic.sqlapi.catalog import Catalog
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import MappedQuery, map_select
@@ -25,7 +25,7 @@ def sql_catalog_get(*, release_ref: str | None = None) -> Catalog:
     """The ``tally.metrics`` table and its DuckDB catalog for a release (latest by default),
     built once per process and release."""
     release = release_resolve(release_ref)
-    key = _release_key(release)
+    key = release_key(release)
     with _lock:
         catalog = _catalogs.get(key)
         if catalog is None:

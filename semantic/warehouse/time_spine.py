@@ -1,5 +1,8 @@
 """The time spine: Tally's own day table in the warehouse, and reading any spine's range.
 
+Building the spine is :mod:`semantic.warehouse.spine_build`; this module holds the shared
+shapes (ranges, limits, errors) and the reads.
+
 Cumulative, offset and ``join_to_timespine`` metrics read a table with one row per day.
 When a project declares none (no dbt ``time_spine`` model), the manifest points at
 ``tally_time_spine (date_day DATE PRIMARY KEY)`` in the default schema, and this module
@@ -27,8 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +40,8 @@ from registry.definitions.project import DEFAULT_TIME_SPINE
 from semantic.compiler.api import DEFINITION_DIALECT
 from semantic.compiler.manifest import Manifest, TimeSpine
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.connections import WarehouseUnavailable, connect
-from semantic.warehouse.execute import UNAVAILABLE_HINT, UNAVAILABLE_MESSAGE, execute, sql_hash
-from tally.errors import UserError, WarehouseError
+from semantic.warehouse.execute import execute
+from tally.errors import UserError
 
 __all__ = [
     "MAX_SPINE_DAYS",
@@ -55,10 +55,12 @@ __all__ = [
     "checked_range",
     "data_range",
     "data_range_query",
+    "date_literal",
     "is_tally_spine",
     "qualified_name",
-    "spine_build",
+    "relation_table",
     "spine_read",
+    "string_literal",
     "year_padded",
 ]
 
@@ -197,18 +199,18 @@ def check_engine(config: WarehouseConfig) -> None:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _table(relation: tuple[str | None, str, str], alias: str | None = None) -> exp.Table:
+def relation_table(relation: tuple[str | None, str, str], alias: str | None = None) -> exp.Table:
     database, schema, name = relation
     table = exp.table_(name, db=schema, catalog=database)
     return table.as_(alias, copy=False) if alias else table
 
 
-def _string(value: str) -> exp.Literal:
+def string_literal(value: str) -> exp.Literal:
     return exp.Literal.string(value)
 
 
-def _date(value: dt.date) -> exp.Cast:
-    return exp.cast(_string(value.isoformat()), exp.DataType.Type.DATE)
+def date_literal(value: dt.date) -> exp.Cast:
+    return exp.cast(string_literal(value.isoformat()), exp.DataType.Type.DATE)
 
 
 def _as_date(value: Any) -> dt.date | None:
@@ -224,8 +226,10 @@ def _catalog_query(config: WarehouseConfig, relation: tuple[str | None, str, str
     if config.engine == "postgresql":
         # to_regclass resolves the name as the compiled SQL does (unquoted names fold to
         # lower case) and is NULL for a missing table instead of raising.
-        regclass = exp.func("to_regclass", _string(_table(relation).sql(dialect="postgres")))
-        return exp.select(exp.func("obj_description", regclass, _string("pg_class"))).where(
+        regclass = exp.func(
+            "to_regclass", string_literal(relation_table(relation).sql(dialect="postgres"))
+        )
+        return exp.select(exp.func("obj_description", regclass, string_literal("pg_class"))).where(
             exp.Not(this=exp.Is(this=regclass.copy(), expression=exp.Null()))
         )
     tables = exp.table_("tables", db="information_schema")
@@ -237,8 +241,8 @@ def _catalog_query(config: WarehouseConfig, relation: tuple[str | None, str, str
     return (
         exp.select(exp.column("table_comment"))
         .from_(tables)
-        .where(exp.EQ(this=schema_col, expression=_string(schema)))
-        .where(exp.EQ(this=name_col, expression=_string(name)))
+        .where(exp.EQ(this=schema_col, expression=string_literal(schema)))
+        .where(exp.EQ(this=name_col, expression=string_literal(name)))
     )
 
 
@@ -276,7 +280,7 @@ def spine_read(
     day = exp.column(column, table="spine")
     bounds = exp.select(
         exp.Min(this=day), exp.Max(this=day.copy()), exp.Count(this=exp.Star())
-    ).from_(_table(relation, "spine"))
+    ).from_(relation_table(relation, "spine"))
     ((low, high, rows),) = execute(
         config, bounds.sql(dialect=config.dialect), timeout_s=timeout_s
     ).rows
@@ -329,7 +333,7 @@ MAX(CAST(src.at AS DATE)) AS hi FROM main.events AS src) AS r
         for day in days:
             scans.append(
                 exp.select(exp.Min(this=day).as_("lo"), exp.Max(this=day.copy()).as_("hi")).from_(
-                    _table(model.relation, "src")
+                    relation_table(model.relation, "src")
                 )
             )
     if not scans:
@@ -361,292 +365,3 @@ def data_range(
     if low is None or high is None:
         return None
     return DayRange(low, high)
-
-
-# --- building ------------------------------------------------------------------------------
-
-
-def _day_series(config: WarehouseConfig, span: DayRange) -> exp.Select:
-    """``SELECT … AS date_day`` yielding each day of ``span`` once."""
-    if config.engine in ("duckdb", "postgresql"):
-        series = exp.GenerateSeries(
-            start=exp.cast(_string(span.start.isoformat()), exp.DataType.Type.TIMESTAMP),
-            end=exp.cast(_string(span.end.isoformat()), exp.DataType.Type.TIMESTAMP),
-            step=exp.Interval(this=_string("1"), unit=exp.Var(this="DAY")),
-        )
-        source = exp.Table(
-            this=series,
-            alias=exp.TableAlias(this=exp.to_identifier("g"), columns=[exp.to_identifier("d")]),
-        )
-        day = exp.cast(exp.column("d", table="g"), exp.DataType.Type.DATE)
-        return exp.select(day.as_(SPINE_COLUMN)).from_(source)
-    # MySQL/MariaDB: offsets 0..10^k-1 from k cross-joined digit tables, cut at span.days.
-    digits: exp.Query = exp.select(exp.Literal.number(0).as_("n"))
-    for digit in range(1, 10):
-        digits = exp.union(digits, exp.select(exp.Literal.number(digit).as_("n")), distinct=False)
-    places = len(str(span.days - 1)) if span.days > 1 else 1
-    offset: exp.Expression = exp.column("n", table="d0")
-    select = exp.select().from_(digits.subquery("d0"))
-    for place in range(1, places):
-        alias = f"d{place}"
-        select = select.join(digits.subquery(alias), join_type="CROSS")
-        offset = exp.Add(
-            this=offset,
-            expression=exp.Mul(
-                this=exp.column("n", table=alias), expression=exp.Literal.number(10**place)
-            ),
-        )
-    day = exp.DateAdd(this=_date(span.start), expression=offset, unit=exp.Var(this="DAY"))
-    return select.select(exp.cast(day, exp.DataType.Type.DATE).as_(SPINE_COLUMN), copy=False).where(
-        exp.LT(this=offset.copy(), expression=exp.Literal.number(span.days))
-    )
-
-
-def _schema_exists(config: WarehouseConfig, schema: str) -> bool:
-    column: exp.Expression = exp.column("schema_name")
-    if config.engine == "duckdb":
-        column, schema = exp.Lower(this=column), schema.lower()
-    query = (
-        exp.select(exp.Literal.number(1))
-        .from_(exp.table_("schemata", db="information_schema"))
-        .where(exp.EQ(this=column, expression=_string(schema)))
-    )
-    return bool(execute(config, query.sql(dialect=config.dialect)).rows)
-
-
-def _create_schema(schema: str) -> exp.Create:
-    # On MySQL/MariaDB a schema is a database: CREATE SCHEMA is CREATE DATABASE there.
-    return exp.Create(this=exp.Table(db=exp.to_identifier(schema)), kind="SCHEMA", exists=True)
-
-
-def _create(relation: tuple[str | None, str, str]) -> exp.Create:
-    column = exp.ColumnDef(
-        this=exp.to_identifier(SPINE_COLUMN),
-        kind=exp.DataType.build("DATE"),
-        constraints=[
-            exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()),
-            exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint()),
-        ],
-    )
-    return exp.Create(this=exp.Schema(this=_table(relation), expressions=[column]), kind="TABLE")
-
-
-def _comment(
-    config: WarehouseConfig, relation: tuple[str | None, str, str], text: str
-) -> exp.Expression:
-    if config.engine == "mysql":
-        return exp.Alter(
-            this=_table(relation),
-            kind="TABLE",
-            actions=[exp.SchemaCommentProperty(this=_string(text))],
-        )
-    return exp.Comment(this=_table(relation), kind="TABLE", expression=_string(text))
-
-
-def _rename(
-    config: WarehouseConfig,
-    source: tuple[str | None, str, str],
-    target: tuple[str | None, str, str],
-) -> exp.Alter:
-    # PostgreSQL and DuckDB take a bare new name (the schema stays); MySQL moves an unqualified
-    # name into the session's database, so there the target is qualified.
-    new = _table(target) if config.engine == "mysql" else exp.table_(target[2])
-    return exp.Alter(this=_table(source), kind="TABLE", actions=[exp.AlterRename(this=new)])
-
-
-def _missing_days(relation: tuple[str | None, str, str], series: exp.Select) -> exp.Insert:
-    held = (
-        exp.select(exp.Literal.number(1))
-        .from_(_table(relation, "cur"))
-        .where(
-            exp.EQ(
-                this=exp.column(SPINE_COLUMN, table="cur"),
-                expression=exp.column(SPINE_COLUMN, table="s"),
-            )
-        )
-    )
-    rows = (
-        exp.select(exp.column(SPINE_COLUMN, table="s"))
-        .from_(series.subquery("s"))
-        .where(exp.Not(this=exp.Exists(this=held)))
-    )
-    return exp.insert(rows, _table(relation), columns=[SPINE_COLUMN])
-
-
-def _outside_days(relation: tuple[str | None, str, str], span: DayRange) -> exp.Delete:
-    day = exp.column(SPINE_COLUMN)
-    return exp.delete(_table(relation)).where(
-        exp.or_(
-            exp.LT(this=day, expression=_date(span.start)),
-            exp.GT(this=day.copy(), expression=_date(span.end)),
-        )
-    )
-
-
-class _Writer:
-    """One read-write connection; runs rendered statements and maps driver errors."""
-
-    def __init__(self, config: WarehouseConfig) -> None:
-        self.config = config
-        try:
-            self.conn = connect(config)
-        except WarehouseUnavailable as exc:
-            raise WarehouseError(
-                UNAVAILABLE_MESSAGE.format(url=config.display_url, reason=str(exc)),
-                code="warehouse_unavailable",
-                hint=UNAVAILABLE_HINT,
-            ) from exc
-        # DuckDB's cursor() is a second connection with its own transaction, so BEGIN and
-        # COMMIT must go through the connection itself.
-        self.cursor = self.conn if config.engine == "duckdb" else self.conn.cursor()
-
-    def run(self, statement: exp.Expression) -> None:
-        sql = statement.sql(dialect=self.config.dialect)
-        try:
-            self.cursor.execute(sql)
-        except Exception as exc:  # any driver error: the statement text is in the log only
-            logger.warning("time spine statement failed: %s: %s", sql, exc)
-            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-            raise WarehouseError(
-                lines[0] if lines else "the warehouse rejected a time spine statement",
-                code="warehouse_error",
-                details={"dialect": self.config.dialect, "sql_hash": sql_hash(sql)},
-            ) from exc
-
-    def begin(self) -> None:
-        # psycopg and PyMySQL open a transaction implicitly; DuckDB's Python API autocommits.
-        if self.config.engine == "duckdb":
-            self.cursor.execute("BEGIN TRANSACTION")
-
-    def commit(self) -> None:
-        self.conn.commit()
-
-    def rollback(self) -> None:
-        try:
-            self.conn.rollback()
-        except (
-            Exception
-        ):  # nothing open (DuckDB after a failed BEGIN); the error that led here counts
-            logger.debug("rollback after a failed time spine build", exc_info=True)
-
-    def close(self) -> None:
-        try:
-            self.conn.close()
-        except Exception:
-            logger.debug("closing the time spine connection", exc_info=True)
-
-
-def _transaction(writer: _Writer, statements: Iterable[exp.Expression]) -> None:
-    writer.begin()
-    try:
-        for statement in statements:
-            writer.run(statement)
-        writer.commit()
-    except BaseException:
-        writer.rollback()
-        raise
-
-
-def spine_build(
-    config: WarehouseConfig,
-    span: DayRange,
-    *,
-    relation: tuple[str | None, str, str] = (None, "main", SPINE_TABLE),
-    note: str = "",
-) -> SpineTable:
-    """Creates or refreshes Tally's spine to hold exactly the days of ``span``, atomically.
-
-    Idempotent: a second call with the same range deletes and inserts nothing. See the
-    module docstring for how each engine keeps readers from seeing a half-built spine.
-
-    Args:
-        config: the warehouse.
-        span: the days to hold (checked with :func:`checked_range`).
-        relation: where the spine lives (the manifest's time spine).
-        note: where the range came from, recorded in the table comment.
-
-    Returns:
-        The spine as built.
-
-    Raises:
-        TimeSpineError: the engine is unsupported or the range is refused.
-        WarehouseError: the warehouse cannot be reached or rejected a statement.
-    """
-    check_engine(config)
-    span = checked_range(span.start, span.end)
-    comment = f"Tally time spine {span}" + (f" ({note})" if note else "")
-    writer = _Writer(config)
-    try:
-        current = spine_read(config, relation)
-        if not current.exists:
-            # Only a missing schema is created: CREATE SCHEMA IF NOT EXISTS still needs the
-            # right to create schemas on PostgreSQL, which a table owner may not have.
-            schema = [] if _schema_exists(config, relation[1]) else [_create_schema(relation[1])]
-            try:
-                _create_by_rename(writer, span, relation, schema, comment)
-            except WarehouseError:
-                # Another process built it meanwhile (our rename lost the race): refresh theirs.
-                if not spine_read(config, relation).exists:
-                    raise
-                _refresh_in_place(writer, span, relation, comment)
-        else:
-            _refresh_in_place(writer, span, relation, comment)
-    finally:
-        writer.close()
-    built = spine_read(config, relation)
-    logger.info("time spine %s holds %s (%d rows)", qualified_name(relation), span, built.rows)
-    return built
-
-
-def _create_by_rename(
-    writer: _Writer,
-    span: DayRange,
-    relation: tuple[str | None, str, str],
-    schema: list[exp.Expression],
-    comment: str,
-) -> None:
-    config = writer.config
-    # A unique staging name: two processes building at once never share a half-filled table.
-    staging = (relation[0], relation[1], f"{relation[2]}__build_{uuid.uuid4().hex[:8]}")
-    fill = exp.insert(_day_series(config, span), _table(staging), columns=[SPINE_COLUMN])
-    if config.engine != "mysql":
-        _transaction(
-            writer,
-            [
-                *schema,
-                _create(staging),
-                fill,
-                _rename(config, staging, relation),
-                _comment(config, relation, comment),
-            ],
-        )
-        return
-    try:
-        for statement in (*schema, _create(staging)):
-            writer.run(statement)
-        _transaction(writer, [fill])
-        writer.run(_rename(config, staging, relation))
-        writer.run(_comment(config, relation, comment))
-    finally:
-        # After a successful rename there is nothing left to drop; after a failure the staging
-        # table would linger, since MySQL cannot roll back its creation.
-        try:
-            writer.run(exp.Drop(tables=[_table(staging)], kind="TABLE", exists=True))
-        except WarehouseError:
-            logger.warning("could not drop staging table %s", qualified_name(staging))
-
-
-def _refresh_in_place(
-    writer: _Writer, span: DayRange, relation: tuple[str | None, str, str], comment: str
-) -> None:
-    config = writer.config
-    statements: list[exp.Expression] = [
-        _outside_days(relation, span),
-        _missing_days(relation, _day_series(config, span)),
-    ]
-    if config.engine != "mysql":
-        statements.append(_comment(config, relation, comment))
-    _transaction(writer, statements)
-    if config.engine == "mysql":
-        # ALTER TABLE … COMMENT commits implicitly, so it follows the data transaction.
-        writer.run(_comment(config, relation, comment))

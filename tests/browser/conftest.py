@@ -48,7 +48,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def browser_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from semantic.warehouse.demo import build_demo_warehouse
+    from semantic.demo import build_demo_warehouse
 
     path = tmp_path_factory.mktemp("browser-warehouse") / "demo.duckdb"
     build_demo_warehouse(path, events=20_000, seed=42)

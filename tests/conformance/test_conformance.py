@@ -24,7 +24,7 @@ from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
-from semantic.warehouse.demo import build_demo_warehouse
+from semantic.demo import build_demo_warehouse
 from tally.errors import QueryError
 from tests.conformance.normalize import normalize_rows, row_sort_key, rows_equal
 from tests.conftest import ROOT

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from semantic.warehouse.demo import build_demo_warehouse
+from semantic.demo import build_demo_warehouse
 from tests.conftest import ROOT, require_service, run_tally
 
 # Redis DB 7 is this suite's own; under xdist (`./dev test` runs -n 2) each pytest worker

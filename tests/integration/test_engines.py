@@ -20,8 +20,8 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from semantic.warehouse.execute import execute
 from semantic.warehouse.loader import copy_duckdb_tables
 from tally.errors import QueryError, WarehouseError

@@ -12,8 +12,8 @@ from pytest_django.fixtures import Settings
 
 from lineage.services import graphs
 from registry.services.definitions import definitions_sync
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT
 
 WAREHOUSE_EVENTS = 20_000

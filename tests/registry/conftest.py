@@ -10,8 +10,8 @@ from django.conf import LazySettings
 
 from registry.models import Release
 from registry.services.definitions import definitions_sync
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT
 from tests.registry.factories import UserFactory
 from tests.registry.proposals_setup import write_registry

@@ -10,7 +10,7 @@ import pytest
 
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
-from semantic.warehouse.demo import build_demo_warehouse
+from semantic.demo import build_demo_warehouse
 from tests.conftest import ROOT
 
 WAREHOUSE_EVENTS = 20_000

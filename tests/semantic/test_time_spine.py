@@ -240,3 +240,27 @@ def test_a_query_that_cannot_read_the_data_range_says_why(no_spine_release: str,
         "cannot read the data's range to build the time spine main.tally_time_spine: "
     )
     assert "TALLY_TIME_SPINE_START" in (caught.value.hint or "")
+
+
+def test_reconcile_audit_builds_a_missing_spine_before_recomputing(
+    no_spine_release: str, wh: Path
+) -> None:
+    """Bug: the reconcile audit ran compiled SQL without the time-spine check every other
+    executor makes, so a stored join_to_timespine value whose spine had gone (a rebuilt
+    warehouse) was reported as a warehouse error instead of being recomputed."""
+    from semantic.jobs.audits import audit_run
+    from semantic.jobs.compute import compute_run_create, compute_run_execute
+    from semantic.time_spine import time_spine_forget
+
+    run = compute_run_create(
+        metrics=["new_accounts"], start=dt.date(2026, 9, 1), end=dt.date(2026, 9, 5),
+        enqueue=False, acting_user=None,
+    )  # fmt: skip
+    compute_run_execute(run_id=run.pk)
+    con = duckdb.connect(str(wh))
+    con.execute("DROP TABLE tally_time_spine")
+    con.close()
+    time_spine_forget()
+    results = audit_run(metrics=["new_accounts"], checks=("reconcile",))
+    assert results and {r.status for r in results} == {"pass"}
+    assert _has_table(wh, "tally_time_spine")

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from semantic.warehouse.demo import DEFAULT_END_DATE, build_demo_warehouse
+from semantic.demo import DEFAULT_END_DATE, build_demo_warehouse
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from registry.services.definitions import definitions_sync
-from semantic.warehouse.demo import build_demo_warehouse, demo_warehouse_exists
+from semantic.demo import build_demo_warehouse, demo_warehouse_exists
 from tally.env import BASE_DIR
 from tally.management.base import TallyCommand
 
@@ -120,8 +120,8 @@ class Command(TallyCommand):
         )
 
     def _values(self, opts: dict[str, Any]) -> str:
+        from semantic.demo import DEFAULT_END_DATE
         from semantic.jobs.compute import demo_values_ensure
-        from semantic.warehouse.demo import DEFAULT_END_DATE
 
         return demo_values_ensure(end=DEFAULT_END_DATE, acting_user=None)
 

@@ -92,7 +92,7 @@ def queries(draw: st.DrawFn) -> MetricQuery:
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
-    from semantic.warehouse.demo import build_demo_warehouse
+    from semantic.demo import build_demo_warehouse
 
     path: Path = tmp_path_factory.mktemp("props") / "demo.duckdb"
     build_demo_warehouse(path, events=3_000, seed=5)

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semantic.warehouse import demo
-from semantic.warehouse.demo import (
+from semantic import demo
+from semantic.demo import (
     DEFAULT_END_DATE,
     HISTORY_DAYS,
     TABLES,
@@ -24,6 +24,7 @@ from semantic.warehouse.demo import (
     demo_warehouse_exists,
     table_checksums,
 )
+from semantic.demo import build as demo_build
 
 EVENTS = 20_000
 
@@ -61,7 +62,7 @@ def checksums_of(events: int, seed: int, **config: Any) -> dict[str, str]:
 def failing_build(monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes the next build fail after every table has been written."""
     monkeypatch.setattr(
-        demo, "_BUILD_STEPS", (*demo._BUILD_STEPS, "SELECT error('injected failure')")
+        demo_build, "_BUILD_STEPS", (*demo_build._BUILD_STEPS, "SELECT error('injected failure')")
     )
 
 

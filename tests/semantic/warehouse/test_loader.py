@@ -18,8 +18,8 @@ import psycopg
 import pymysql
 import pytest
 
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.demo import build_demo_warehouse
 from semantic.warehouse.execute import execute
 from semantic.warehouse.loader import (
     DEMO_TABLES,

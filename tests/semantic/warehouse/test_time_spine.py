@@ -22,6 +22,7 @@ from semantic.compiler.manifest import Manifest
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
 from semantic.warehouse.connections import connect
 from semantic.warehouse.execute import execute
+from semantic.warehouse.spine_build import spine_build
 from semantic.warehouse.time_spine import (
     MAX_SPINE_DAYS,
     SPINE_TABLE,
@@ -30,7 +31,6 @@ from semantic.warehouse.time_spine import (
     DayRange,
     TimeSpineError,
     data_range,
-    spine_build,
     spine_read,
 )
 from tally.errors import WarehouseError

@@ -1,0 +1,150 @@
+"""The SQL API's connection state and error shapes: server settings, prepared statements,
+portals, results, the SQLSTATEs it answers with, and how Tally's errors map onto them."""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlglot import exp
+
+from semantic.sqlapi import wire
+from semantic.sqlapi.translate import SYNTAX_ERROR
+from tally.errors import TallyError, UserError
+
+log = logging.getLogger("semantic.sqlapi.server")
+
+QUERY_CANCELED = "57014"
+PROGRAM_LIMIT = "54000"
+TOO_MANY_CONNECTIONS = "53300"
+INVALID_PASSWORD = "28P01"
+PROTOCOL_VIOLATION = "08P01"
+IN_FAILED_TRANSACTION = "25P02"
+INTERNAL_ERROR = "XX000"
+
+MSG_CANCELED = "canceling statement due to user request"
+MSG_TIMEOUT = "canceling statement due to statement timeout"
+MSG_ROW_CAP = "the result has more than {cap:,} rows (TALLY_SQL_ROW_CAP)"
+HINT_ROW_CAP = "add a LIMIT, a coarser time grain or a WHERE"
+MSG_IN_FAILED = "current transaction is aborted, commands ignored until end of transaction block"
+
+_UNDEFINED_CODES = {"unknown_metric", "unknown_dimension", "unreachable_dimension"}
+STREAM_BATCH = 2_000
+STARTUP_TIMEOUT_S = 30.0
+STARTUP_SLOTS = 32
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5433
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    row_cap: int = 1_000_000
+    timeout_s: float = 120.0
+    max_connections: int = 200
+
+
+@dataclass
+class Prepared:
+    sql: str
+    trees: list[exp.Expr]
+    param_oids: list[int]
+
+
+@dataclass
+class Portal:
+    prepared: Prepared
+    params: list[Any]
+    result: Result | None = None
+    sent: int = 0
+
+
+@dataclass
+class Result:
+    """A statement's answer: a command tag, or rows (fields + encoded row iterator)."""
+
+    tag: str
+    fields: list[wire.Field] | None = None
+    rows: Iterator[list[bytes | None]] | None = None
+    buffered: list[list[bytes | None]] = field(default_factory=list)
+
+
+class SqlError(Exception):
+    """Rendered as an ErrorResponse; the connection goes on."""
+
+    def __init__(self, sqlstate: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.message = message
+        self.hint = hint
+
+
+class Fatal(Exception):
+    """Rendered as a FATAL ErrorResponse; the connection is closed."""
+
+    def __init__(self, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.message = message
+
+
+class Backend(Protocol):
+    """What a connection asks of its server (semantic.sqlapi.server.SqlServer)."""
+
+    config: ServerConfig
+    tls: ssl.SSLContext | None
+
+    def register(self, conn: Any) -> tuple[int, int]: ...
+
+    def cancel(self, pid: int, secret: int) -> None: ...
+
+
+def duckdb_sqlstate(exc: Exception) -> str:
+    import duckdb
+
+    if isinstance(exc, duckdb.CatalogException):
+        return "42P01"
+    if isinstance(exc, duckdb.BinderException):
+        return "42703"
+    if isinstance(exc, duckdb.ParserException):
+        return SYNTAX_ERROR
+    if isinstance(exc, duckdb.PermissionException):
+        return "42501"
+    return "XX000"
+
+
+_DUCKDB_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+
+
+def duckdb_message(exc: Exception) -> str:
+    # The catalog engine is an implementation detail: say it the way PostgreSQL does.
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    missing = _DUCKDB_MISSING_TABLE.search(first)
+    if missing:
+        return f'relation "{missing.group(1)}" does not exist'
+    return re.sub(r"^\w+ Error: ", "", first)
+
+
+def tally_sql_error(exc: TallyError) -> SqlError:
+    if not isinstance(exc, UserError):
+        log.error("sql api: internal error %s", exc)
+        return SqlError(INTERNAL_ERROR, "internal error")
+    if exc.code in _UNDEFINED_CODES:
+        sqlstate = "42703"
+    elif exc.code == "warehouse_timeout":
+        sqlstate = QUERY_CANCELED
+    elif exc.code == "warehouse_unavailable":
+        sqlstate = "08006"
+    elif exc.code == "warehouse_error":
+        sqlstate = "58000"
+    elif exc.code == "bad_where":
+        sqlstate = SYNTAX_ERROR
+    else:
+        sqlstate = "22023"
+    message = exc.message
+    return SqlError(sqlstate, message, exc.hint)

@@ -1,0 +1,335 @@
+"""Statement execution of the SQL API: parse, then SET/SHOW/transaction commands, catalog
+SELECTs (catalog.py) and SELECTs on tally.metrics (compiled and streamed from the warehouse),
+with per-connection settings, transaction state and cancellation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import sqlglot
+from django.db import close_old_connections
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from semantic.sqlapi import wire
+from semantic.sqlapi.catalog import SessionInfo
+from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
+from semantic.sqlapi.session import (
+    HINT_ROW_CAP,
+    IN_FAILED_TRANSACTION,
+    MSG_CANCELED,
+    MSG_IN_FAILED,
+    MSG_ROW_CAP,
+    MSG_TIMEOUT,
+    PROGRAM_LIMIT,
+    QUERY_CANCELED,
+    STREAM_BATCH,
+    Backend,
+    Result,
+    SqlError,
+    duckdb_message,
+    duckdb_sqlstate,
+    tally_sql_error,
+)
+from semantic.sqlapi.translate import (
+    READ_ONLY,
+    SYNTAX_ERROR,
+    SqlApiError,
+    bind_parameters,
+    reads_metrics_table,
+    unsupported,
+)
+from semantic.warehouse.execute import CancelScope
+from semantic.warehouse.run import ReadyQuery, compiled_prepare, stream_compiled
+from tally.errors import TallyError
+
+log = logging.getLogger("semantic.sqlapi.server")
+
+WRITE_STATEMENTS = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Merge,
+)
+# SET forms sqlglot leaves as a Command: SET [SESSION|LOCAL] name TO|= value, SET TIME ZONE v.
+SET_COMMAND = re.compile(
+    r"^\s*(?:session\s+|local\s+)?(time\s+zone|[\w.]+)\s*(?:\bto\b|=)?\s*(.*?)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+NOISE = re.compile(
+    r"^\s*(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK\s+TO(?:\s+SAVEPOINT)?)\b[^;]*;?\s*$",
+    re.IGNORECASE,
+)
+# QueryError codes that mean "no such column" to a SQL client.
+
+
+class StatementRunner:
+    """Runs statements for one connection (mixed into semantic.sqlapi.connection.Connection)."""
+
+    server: Backend
+    identity: Any
+    user: str
+    database: str
+    pid: int
+    settings: dict[str, str]
+    tx: str
+    _cancel_lock: threading.Lock
+    _cancel: CancelScope | None
+
+    def _parse(self, sql: str) -> list[exp.Expr]:
+        noise = NOISE.match(sql)
+        if noise is not None:
+            # Savepoints (psycopg's nested transactions) mean nothing on read-only data, and
+            # sqlglot reads some of their forms as other statements.
+            keyword = " ".join(noise.group(1).upper().split())
+            return [exp.Command(this=keyword, expression=exp.Literal.string(""))]
+        try:
+            return [t for t in sqlglot.parse(sql, read="postgres") if t is not None]
+        except (ParseError, TokenError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+            raise SqlError(SYNTAX_ERROR, f"syntax error: {first}") from None
+
+    def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
+        if self.tx == "E" and not is_transaction_end(tree):
+            raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
+        try:
+            if params or any(isinstance(n, exp.Parameter) for n in tree.walk()):
+                tree = bind_parameters(tree, params)
+            return self._dispatch(tree)
+        except SqlApiError as exc:
+            raise SqlError(exc.sqlstate, exc.message, exc.hint) from None
+        except TallyError as exc:
+            raise tally_sql_error(exc) from None
+
+    def _dispatch(self, tree: exp.Expr) -> Result:
+        if isinstance(tree, exp.Transaction):
+            self.tx = "T"
+            return Result(tag="BEGIN")
+        if isinstance(tree, exp.Commit):
+            self.tx = "I"
+            return Result(tag="COMMIT")
+        if isinstance(tree, exp.Rollback):
+            self.tx = "I"
+            return Result(tag="ROLLBACK")
+        if isinstance(tree, exp.Set):
+            return self._set(tree)
+        if isinstance(tree, exp.Show):
+            return self._show(tree.name)
+        if isinstance(tree, WRITE_STATEMENTS):
+            raise SqlError(
+                READ_ONLY, f"cannot execute {tree.key.upper()} in a read-only transaction"
+            )
+        if isinstance(tree, exp.Copy):
+            raise unsupported("COPY")
+        if isinstance(tree, exp.Command):
+            return self._command(tree)
+        if isinstance(tree, exp.Query):
+            if reads_metrics_table(tree):
+                return self._metrics(tree)
+            return self._catalog(tree)
+        raise unsupported(f"{tree.key.upper()} statement")
+
+    def _command(self, tree: exp.Command) -> Result:
+        keyword = str(tree.this).upper()
+        rest = tree.expression.name if isinstance(tree.expression, exp.Expr) else ""
+        if keyword == "SHOW":
+            return self._show(rest)
+        if keyword == "SET":
+            match = SET_COMMAND.match(rest)
+            if match is None:
+                raise SqlError(SYNTAX_ERROR, f"cannot read SET {rest}")
+            key = " ".join(match.group(1).lower().split())
+            key = "timezone" if key == "time zone" else key
+            self.settings[key] = match.group(2).strip().strip("'\"")
+            return Result(tag="SET")
+        if keyword in ("BEGIN", "START"):
+            self.tx = "T"
+            return Result(tag="BEGIN")
+        if keyword in ("END", "ABORT"):
+            self.tx = "I"
+            return Result(tag="COMMIT" if keyword == "END" else "ROLLBACK")
+        tags = {
+            "DISCARD": "DISCARD ALL",
+            "DEALLOCATE": "DEALLOCATE",
+            "RESET": "RESET",
+            "LISTEN": "LISTEN",
+            "UNLISTEN": "UNLISTEN",
+            "SAVEPOINT": "SAVEPOINT",
+            "RELEASE": "RELEASE",
+            "CLOSE": "CLOSE ALL",
+        }
+        if keyword in tags:
+            return Result(tag=tags[keyword])
+        if keyword in ("COPY",):
+            raise unsupported("COPY")
+        if keyword in (
+            "GRANT",
+            "REVOKE",
+            "VACUUM",
+            "ANALYZE",
+            "COMMENT",
+            "REFRESH",
+            "CALL",
+            "DO",
+            "LOCK",
+            "REINDEX",
+            "CLUSTER",
+        ):
+            raise SqlError(READ_ONLY, f"cannot execute {keyword} in a read-only transaction")
+        raise unsupported(f"{keyword} statement")
+
+    def _set(self, tree: exp.Set) -> Result:
+        for item in tree.expressions:
+            assignment = item.this if isinstance(item, exp.SetItem) else item
+            if isinstance(assignment, exp.EQ | exp.PropertyEQ):
+                key = assignment.left.name.lower()
+                value = assignment.right
+                text = (
+                    value.name
+                    if isinstance(value, exp.Literal | exp.Column | exp.Identifier)
+                    else value.sql("postgres")
+                )
+                if key in ("time zone", "timezone"):
+                    key = "timezone"
+                self.settings[key] = text
+        return Result(tag="SET")
+
+    def _show(self, name: str) -> Result:
+        key = name.strip().strip('"').lower()
+        if key == "all":
+            fields = [
+                wire.Field("name", wire.OIDS["text"]),
+                wire.Field("setting", wire.OIDS["text"]),
+            ]
+            rows = [[k.encode(), v.encode()] for k, v in sorted(self.settings.items())]
+            return Result(tag="SHOW", fields=fields, rows=iter(rows))
+        if key == "transaction isolation level":
+            key = "transaction_isolation"
+        value = self.settings.get(key)
+        if value is None:
+            raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
+        return Result(
+            tag="SHOW", fields=[wire.Field(key, wire.OIDS["text"])], rows=iter([[value.encode()]])
+        )
+
+    def _catalog(self, tree: exp.Expr) -> Result:
+        catalog = sql_catalog_get()
+        config = self.server.config
+        scope = self._begin()
+        try:
+            fields, rows = catalog.run(
+                tree,
+                SessionInfo(user=self.user, database=self.database, pid=self.pid),
+                self.settings,
+                timeout_s=config.timeout_s,
+                on_start=scope.bind,
+                row_cap=config.row_cap,
+            )
+        except Exception as exc:
+            if scope.requested:
+                raise SqlError(QUERY_CANCELED, MSG_CANCELED) from None
+            import duckdb
+
+            if isinstance(exc, duckdb.InterruptException):
+                raise SqlError(QUERY_CANCELED, MSG_TIMEOUT) from None
+            if isinstance(exc, duckdb.Error):
+                raise SqlError(duckdb_sqlstate(exc), duckdb_message(exc)) from None
+            raise
+        finally:
+            self._end()
+        if len(rows) > config.row_cap:
+            raise SqlError(PROGRAM_LIMIT, MSG_ROW_CAP.format(cap=config.row_cap), HINT_ROW_CAP)
+        encoders = [wire.text_encoder(oid) for _, oid in fields]
+        encoded = ([enc(v) for enc, v in zip(encoders, row, strict=True)] for row in rows)
+        tag = "SELECT"
+        return Result(tag=tag, fields=[wire.Field(name, oid) for name, oid in fields], rows=encoded)
+
+    def _metrics(self, tree: exp.Expr) -> Result:
+        close_old_connections()
+        try:
+            catalog = sql_catalog_get()
+            assert self.identity is not None
+            mapped, compiled = sql_select_compile(
+                select=tree,
+                table=catalog.table,
+                principal=self.identity.principal,
+                acting_user=self.identity.account,
+            )
+            ready = compiled_prepare(compiled, principal=self.identity.principal)
+        finally:
+            close_old_connections()
+        names = [c.lower() for c in compiled.columns]
+        picks = []
+        for _shown, name, _column in mapped.outputs:
+            picks.append(names.index(name.lower()))
+        fields = [
+            wire.Field(shown, wire.OIDS[column.pg_type]) for shown, _name, column in mapped.outputs
+        ]
+        encoders = [wire.text_encoder(f.type_oid) for f in fields]
+        return Result(tag="SELECT", fields=fields, rows=self._stream_rows(ready, picks, encoders))
+
+    def _stream_rows(
+        self,
+        ready: ReadyQuery,
+        picks: list[int],
+        encoders: list[Callable[[Any], bytes | None]],
+    ) -> Iterator[list[bytes | None]]:
+        config = self.server.config
+        scope = self._begin()
+        try:
+            with stream_compiled(
+                ready,
+                timeout_s=config.timeout_s,
+                row_cap=config.row_cap,
+                batch_size=STREAM_BATCH,
+                cancel=scope,
+            ) as (_columns, batches):
+                for batch in batches:
+                    if scope.requested:
+                        raise SqlError(QUERY_CANCELED, MSG_CANCELED)
+                    for row in batch:
+                        yield [encoders[i](row[p]) for i, p in enumerate(picks)]
+                if batches.truncated:
+                    raise SqlError(
+                        PROGRAM_LIMIT, MSG_ROW_CAP.format(cap=config.row_cap), HINT_ROW_CAP
+                    )
+        except TallyError as exc:
+            if scope.requested:
+                raise SqlError(QUERY_CANCELED, MSG_CANCELED) from None
+            raise tally_sql_error(exc) from None
+        finally:
+            self._end()
+
+    # ------------------------------------------------------------------ cancel
+
+    def _begin(self) -> CancelScope:
+        scope = CancelScope()
+        with self._cancel_lock:
+            self._cancel = scope
+        return scope
+
+    def _end(self) -> None:
+        with self._cancel_lock:
+            self._cancel = None
+
+    def cancel_running(self) -> None:
+        with self._cancel_lock:
+            scope = self._cancel
+        if scope is not None:
+            scope.cancel()
+
+
+def is_transaction_end(tree: exp.Expr) -> bool:
+    if isinstance(tree, exp.Commit | exp.Rollback):
+        return True
+    return isinstance(tree, exp.Command) and (
+        str(tree.this).upper() in ("END", "ABORT") or str(tree.this).upper().startswith("ROLLBACK")
+    )

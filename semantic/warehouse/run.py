@@ -1,0 +1,156 @@
+"""The one way to run compiled SQL on the configured warehouse.
+
+Every executor (metric queries, streams, the SQL API, compute chunks, audits, drill-down
+reads, proposal numbers-diffs) needs the same three steps, in this order: build Tally's time
+spine when the SQL reads it and the warehouse lacks it, bind the session variables the SQL
+reads (the PII salt, never part of the SQL text), then execute or stream. ``run_compiled``
+and ``stream_compiled`` do all three; ``compiled_prepare`` does the first two for callers
+that must build the spine at another moment than they run the SQL (the SQL API describes
+a result before it streams it).
+
+Unlike the rest of this package it reads Django settings and the registry (the spine's
+release); it is the seam between the semantic services and DB-API execution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+
+from semantic.compiler.policies import SALT_NAME
+from semantic.compiler.principal import Principal
+from semantic.time_spine import time_spine_ensure
+from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.execute import (
+    CancelScope,
+    Column,
+    QueryResult,
+    RowBatches,
+    execute,
+    stream,
+)
+
+__all__ = [
+    "ReadyQuery",
+    "compiled_prepare",
+    "pii_salt_for",
+    "run_compiled",
+    "session_variables",
+    "stream_compiled",
+]
+
+
+class Compiled(Protocol):
+    """What running needs of a compiled query (a CompiledQuery, a SecuredSelect)."""
+
+    @property
+    def parameters(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class ReadyQuery:
+    """SQL ready to run: its time spine exists, its session variables are bound values."""
+
+    sql: str
+    variables: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def pii_salt_for(principal: Principal | None) -> str:
+    """The pseudonym salt a principal's query binds: TALLY_PII_SALT, or with
+    TALLY_PII_SALT_PER_TENANT an HMAC of it and the principal's tenant binding, so the same
+    person's pseudonym differs between tenants (a principal bound to no tenant: the salt)."""
+    salt: str = settings.TALLY_PII_SALT
+    tenant = principal.attributes.get("tenant_id") if principal is not None else None
+    if not settings.TALLY_PII_SALT_PER_TENANT or tenant is None or tenant == "":
+        return salt
+    return hmac.new(salt.encode(), f"tenant:{tenant}".encode(), hashlib.sha256).hexdigest()
+
+
+def session_variables(compiled: Compiled, *, principal: Principal | None) -> dict[str, str]:
+    """The values of the session variables a compiled (or secured) query reads (the PII
+    salt of the principal it was compiled for), for the executor to bind; never shown or
+    logged. ``principal`` is required so that no caller binds the shared salt by mistake."""
+    return {SALT_NAME: pii_salt_for(principal)} if compiled.parameters else {}
+
+
+def compiled_prepare(
+    compiled: Compiled | ReadyQuery,
+    *,
+    principal: Principal | None,
+    sql: str | None = None,
+    release_ref: str | None = None,
+) -> ReadyQuery:
+    """Builds the time spine the SQL reads when missing and binds its session variables.
+
+    Args:
+        compiled: the compiled query (its ``sql`` and ``parameters``), or an already
+            prepared one (returned as it is).
+        sql: the text to run when it is not ``compiled.sql`` (a SecuredSelect rendered
+            for the warehouse's dialect).
+        principal: whom the query was compiled for (None: trusted); picks the PII salt.
+        release_ref: the release whose manifest names the time spine (default latest).
+    """
+    if isinstance(compiled, ReadyQuery):
+        return compiled
+    text = sql if sql is not None else getattr(compiled, "sql", None)
+    if not isinstance(text, str):
+        raise TypeError("compiled_prepare needs the SQL: pass sql= for a query without .sql")
+    time_spine_ensure(sql=text, release_ref=release_ref)
+    return ReadyQuery(text, session_variables(compiled, principal=principal))
+
+
+def run_compiled(
+    compiled: Compiled | ReadyQuery,
+    *,
+    principal: Principal | None,
+    sql: str | None = None,
+    release_ref: str | None = None,
+    config: WarehouseConfig | None = None,
+    timeout_s: float = 60,
+    row_cap: int = 1_000_000,
+) -> QueryResult:
+    """Runs a compiled query on the warehouse (default: the configured one) and returns all
+    its rows up to ``row_cap``; see :func:`compiled_prepare` and
+    :func:`semantic.warehouse.execute.execute`."""
+    ready = compiled_prepare(compiled, principal=principal, sql=sql, release_ref=release_ref)
+    return execute(
+        config or settings.WAREHOUSE,
+        ready.sql,
+        timeout_s=timeout_s,
+        row_cap=row_cap,
+        variables=ready.variables,
+    )
+
+
+@contextmanager
+def stream_compiled(
+    compiled: Compiled | ReadyQuery,
+    *,
+    principal: Principal | None,
+    sql: str | None = None,
+    release_ref: str | None = None,
+    config: WarehouseConfig | None = None,
+    timeout_s: float = 60,
+    row_cap: int = 1_000_000,
+    batch_size: int = 10_000,
+    cancel: CancelScope | None = None,
+) -> Iterator[tuple[tuple[Column, ...], RowBatches]]:
+    """Runs a compiled query and yields ``(columns, batches)`` as
+    :func:`semantic.warehouse.execute.stream` does, after :func:`compiled_prepare`."""
+    ready = compiled_prepare(compiled, principal=principal, sql=sql, release_ref=release_ref)
+    with stream(
+        config or settings.WAREHOUSE,
+        ready.sql,
+        timeout_s=timeout_s,
+        row_cap=row_cap,
+        batch_size=batch_size,
+        variables=ready.variables,
+        cancel=cancel,
+    ) as result:
+        yield result
