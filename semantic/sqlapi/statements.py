@@ -287,6 +287,7 @@ class StatementRunner:
         try:
             with stream_compiled(
                 ready,
+                principal=self.identity.principal if self.identity else None,
                 timeout_s=config.timeout_s,
                 row_cap=config.row_cap,
                 batch_size=STREAM_BATCH,

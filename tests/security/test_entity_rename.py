@@ -67,8 +67,8 @@ def test_a_proposal_renaming_the_account_entity_fails_its_validation_check(
     from registry.models import ProposalCheck
     from registry.services.definitions import definitions_sync
     from registry.services.proposals import proposal_create
+    from semantic.demo import build_demo_warehouse
     from semantic.warehouse.config import parse_warehouse_url
-    from semantic.warehouse.demo import build_demo_warehouse
     from tests.registry.factories import UserFactory
     from tests.registry.proposals_setup import committed
 

@@ -25,8 +25,8 @@ import pytest
 from semantic.compiler.api import compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from semantic.warehouse.execute import execute
 from semantic.warehouse.loader import copy_duckdb_tables
 from tests.conftest import ROOT, require_service

@@ -22,7 +22,7 @@ from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import build_manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.warehouse.demo import build_demo_warehouse
+from semantic.demo import build_demo_warehouse
 from tests.conftest import ROOT
 from tests.semantic.compiler.test_row_policies import _rows_with
 

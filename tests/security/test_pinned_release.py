@@ -22,10 +22,10 @@ from registry.services.access import token_create
 from registry.services.definitions import definitions_sync
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
+from semantic.demo import build_demo_warehouse
 from semantic.permissions import stored_values_allowed
 from semantic.services import compile_metric_query, release_resolve
 from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from tally.errors import QueryError
 from tests.conftest import ROOT
 

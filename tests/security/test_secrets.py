@@ -18,8 +18,8 @@ from django.test import Client
 
 from registry.services.access import access_profile_set, role_grant
 from registry.services.definitions import definitions_sync
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from tally.env import DEV_SECRET_KEY, ConfigError, load_config
 from tests.conftest import ROOT
 

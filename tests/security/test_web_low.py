@@ -20,8 +20,8 @@ from django.test import Client
 from registry.services.access import role_grant, token_create
 from registry.services.audit import audit_event_create
 from registry.services.definitions import definitions_sync
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.demo import build_demo_warehouse
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
