@@ -42,6 +42,8 @@ def check_project(project: Project) -> None:
         _check_filters(project)
         _check_row_policies(project)
     _check_masks(project)
+    # Security hook (issue 18): unconditional, so no later check ever runs a refused expression.
+    check_definition_expressions(project)
 
 
 def _metric_filters(spec: dict[str, Any]) -> Iterator[tuple[list[Any], str, str | None]]:
@@ -162,6 +164,25 @@ def _check_row_policies(project: Project) -> None:
             hint=error.hint,
             object=obj.name,
         )
+
+
+def check_definition_expressions(project: Project) -> None:
+    """Definition expressions the guard refuses (subqueries, file and system functions,
+    other tables' columns…; see semantic.compiler.definition_guard). The compiler refuses
+    them too (fail closed); here they get the file and line, before any check runs them."""
+    from semantic.compiler.definition_guard import definition_problems
+
+    for (kind, _name), obj in project.objects.items():
+        for path, error in definition_problems(kind, obj.spec):
+            project.issues.add(
+                error.code,
+                f"{kind.replace('_', ' ')} {obj.name!r}, {'.'.join(map(str, path))}: "
+                f"{error.message}",
+                file=obj.file,
+                line=_loc(obj, path),
+                hint=error.hint,
+                object=obj.name,
+            )
 
 
 def _check_masks(project: Project) -> None:

@@ -22,6 +22,7 @@ from registry.definitions.changes import classify_change, content_hash, diff_spe
 from registry.definitions.issues import IssueSet
 from registry.definitions.merge import merge3
 from registry.definitions.project import KINDS, DefinitionObject, Project, load_project
+from registry.definitions.rules import check_definition_expressions
 from registry.models import (
     Comment,
     Definition,
@@ -123,6 +124,9 @@ def proposed_from_files(files: Mapping[str, str]) -> list[ProposedDefinition]:
             target.write_text(text, encoding="utf-8")
         # Cross-object rules need the whole release: the validation check runs them.
         project = load_project(root, validate=False)
+        # Security hook (issue 18): refuse unchecked definition expressions with file:line
+        # before the proposal exists, so no check ever runs them on the warehouse.
+        check_definition_expressions(project)
     prefix = f"{root.name}/"
 
     def shown(file: str) -> str:

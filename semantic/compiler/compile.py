@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
+from semantic.compiler.definition_guard import parse_definition
 from semantic.compiler.dialects import render
 from semantic.compiler.manifest import GRAINS, Manifest, Measure, Metric, SemanticModel
 from semantic.compiler.principal import Principal
@@ -35,7 +35,6 @@ from semantic.compiler.sql_passes import optimize
 from tally.errors import QueryError
 
 METRIC_TIME = "metric_time"
-DEFINITION_DIALECT = "duckdb"
 
 MSG_UNKNOWN_METRIC = "unknown metric {name!r}"
 MSG_UNKNOWN_ITEM = "unknown group-by item {name!r} for metric {metric!r}"
@@ -437,7 +436,9 @@ def _table(relation: tuple[str | None, str, str], alias: str) -> exp.Expr:
 
 @functools.lru_cache(maxsize=8192)
 def _parsed_definition(sql: str, alias: str) -> exp.Expr:
-    tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
+    # Security hook (issue 18): definitions are data; the guard refuses anything but columns,
+    # literals, operators and allowed functions (fail closed, whatever validation said).
+    tree = parse_definition(sql, location=f"{alias}.expr", own=alias)
     for node in tree.walk():
         # The parser's token positions are of no use here, and copying them (a deepcopy of
         # a dict per identifier) was the largest single cost of compiling.
@@ -1887,7 +1888,10 @@ def _metric_expr(
     names = {
         ref.get("alias") or ref["name"]: value for ref, value in zip(inputs, values, strict=True)
     }
-    tree = sqlglot.parse_one(str(params["expr"]), read=DEFINITION_DIALECT)
+    # Security hook (issue 18): only the inputs' names, literals, operators and functions.
+    tree = parse_definition(
+        params["expr"], location=f"{metric.name}.type_params.expr", inputs=names
+    )
     # Division is real division, as on DuckDB (MetricFlow's reference engine): PostgreSQL
     # would truncate integers and MySQL would keep four decimals.
     for division in list(tree.find_all(exp.Div)):

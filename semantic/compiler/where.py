@@ -31,6 +31,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from dbt_semantic_interfaces.call_parameter_sets import (
@@ -1311,3 +1312,15 @@ def _hoist_entity_links(
 
 def _key(ref: QueryItemRef) -> tuple[object, ...]:
     return (ref.kind, ref.name, ref.entity_path, ref.grain, ref.date_part, ref.group_by)
+
+
+# --- public views of the allow-list ------------------------------------------------------
+# Read-only views for semantic.compiler.definition_guard, which checks definition
+# expressions against the same functions, CAST types and date parts as user filters.
+FILTER_FUNCTIONS: Mapping[type[exp.Expr], str] = MappingProxyType(_FUNCTIONS)
+FILTER_NODES: frozenset[type[exp.Expr]] = _OPERATORS | _LITERALS
+FUNCTION_ALIASES: Mapping[str, str] = MappingProxyType(_FUNCTION_ALIASES)
+CAST_TYPES: Mapping[Any, str] = MappingProxyType(_CAST_TYPES)
+DATE_PARTS: frozenset[str] = _DATE_PARTS
+TRUNC_UNITS: frozenset[str] = _TRUNC_UNITS
+INTERVAL_UNITS: frozenset[str] = _INTERVAL_UNITS
