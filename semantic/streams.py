@@ -203,7 +203,7 @@ def _duckdb_arrow_chunks(
     timer = threading.Timer(timeout_s, con.interrupt)
     timer.daemon = True
     try:
-        con.execute("SET SESSION TimeZone = 'UTC'")
+        # TimeZone is UTC for the whole (locked) instance: see duckdb_user_connect.
         # The PII salt of masked columns: a bound value, never part of the SQL.
         for name, value in _checked_variables(session_variables(compiled)).items():
             con.execute(f"SET VARIABLE {name} = $1", [value])

@@ -73,7 +73,7 @@ from typing import Any, Literal, NoReturn
 import duckdb
 
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.connections import WarehouseUnavailable, connect
+from semantic.warehouse.connections import WarehouseUnavailable, connect, duckdb_user_connect
 from tally.errors import TallyError, WarehouseError
 
 __all__ = [
@@ -455,21 +455,22 @@ def open_duckdb(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
         >>> con.close()
     """
     name = os.fspath(path)
+    # Security hook (issue 18): user connections, no external access, configuration locked.
     if name == ":memory:":
-        return duckdb.connect(":memory:")
+        return duckdb_user_connect(":memory:", read_only=False)
     if not os.path.exists(name):
         raise WarehouseUnavailable(
             f"DuckDB file {name} does not exist (run `tally generate-demo` or `tally demo` "
             "to build the demo warehouse)"
         )
     try:
-        return duckdb.connect(name, read_only=True)
+        return duckdb_user_connect(name, read_only=True)
     except duckdb.ConnectionException:
         pass
     except duckdb.Error as exc:
         raise WarehouseUnavailable(f"cannot open DuckDB file {name}: {exc}") from exc
     try:
-        return duckdb.connect(name)
+        return duckdb_user_connect(name, read_only=False)
     except duckdb.Error as exc:
         raise WarehouseUnavailable(f"cannot open DuckDB file {name}: {exc}") from exc
 
@@ -620,8 +621,7 @@ class _DuckDBSession(_Session):
             self.conn.interrupt()
 
     def run(self, sql: str, params: Params) -> None:
-        # Session-scoped, so a shared read-write instance keeps its own TimeZone.
-        self.conn.execute("SET SESSION TimeZone = 'UTC'")
+        # TimeZone is UTC for the whole (locked) instance: see duckdb_user_connect.
         for name, value in self.variables.items():
             self.conn.execute(f"SET VARIABLE {name} = $1", [value])
         self.timer = threading.Timer(self.timeout_s, self._interrupt)

@@ -42,8 +42,8 @@ from typing import Any, Literal
 import duckdb
 
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.connections import WarehouseUnavailable, connect
-from semantic.warehouse.execute import UNAVAILABLE_HINT, open_duckdb
+from semantic.warehouse.connections import WarehouseUnavailable, connect_admin, open_duckdb_admin
+from semantic.warehouse.execute import UNAVAILABLE_HINT
 from tally.errors import WarehouseError
 
 __all__ = [
@@ -116,7 +116,7 @@ def copy_duckdb_tables(
     :data:`INDEXES` are created.
 
     Args:
-        source: DuckDB file (opened read-only, see :func:`open_duckdb`) or an open connection.
+        source: DuckDB file (opened read-only, see :func:`open_duckdb_admin`) or an open connection.
         target: a ``postgresql`` or ``mysql`` warehouse.
         tables: tables of DuckDB's ``main`` schema to copy, in order.
         schema: target schema (PostgreSQL) or database (MySQL), created if missing;
@@ -272,7 +272,8 @@ def _source_connection(
         return
     if not os.path.exists(source):
         raise ValueError(f"DuckDB file {os.fspath(source)} does not exist")
-    con = open_duckdb(source)
+    # Admin connection (issue 18): the copy exports CSV files, which user connections cannot.
+    con = open_duckdb_admin(source)
     try:
         yield con
     finally:
@@ -663,7 +664,7 @@ def _open_target(target: WarehouseConfig, *, local_infile: bool = False) -> Any:
                 raise WarehouseUnavailable(
                     f"cannot connect to {target.display_url}: {exc}"
                 ) from exc
-        conn = connect(target)
+        conn = connect_admin(target)
         if target.engine == "mysql":
             conn.autocommit(True)
         return conn
