@@ -304,7 +304,7 @@ class _Checker:
             raise self.fail(MSG_STATEMENT.format(keyword=node.key.upper()), HINT_SYNTAX)
         if kind is exp.Window:
             raise self.fail(MSG_WINDOW, HINT_WINDOW)
-        if kind is exp.Column:
+        if isinstance(node, exp.Column) and kind is exp.Column:
             self.check_column(node)
         elif kind is exp.Identifier:
             if type(node.parent) is not exp.Column:
@@ -316,7 +316,7 @@ class _Checker:
         elif kind is exp.Interval:
             if type(node.this) is not exp.Literal:
                 raise self.fail(MSG_INTERVAL, HINT_SYNTAX)
-        elif kind is exp.Var:
+        elif isinstance(node, exp.Var) and kind is exp.Var:
             self.check_var(node)
         elif kind in (exp.DataType, exp.DataTypeParam):
             if not isinstance(node.parent, exp.Cast | exp.DataType):
