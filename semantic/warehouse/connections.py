@@ -127,11 +127,12 @@ def duckdb_user_connect(path: str, *, read_only: bool) -> Any:
     except duckdb.InvalidInputException:
         # Another user connection of this process's instance locked it already.
         pass
+    # fetchall: DuckDB refuses the next statement while a result is left unfinished.
     settings = con.execute(
         "SELECT current_setting('enable_external_access'), current_setting('lock_configuration'),"
         " current_setting('TimeZone')"
-    ).fetchone()
-    if settings is None or tuple(settings) != (False, True, "UTC"):
+    ).fetchall()
+    if settings != [(False, True, "UTC")]:
         con.close()
         raise WarehouseUnavailable(MSG_DUCKDB_UNLOCKED.format(path=path))
     return con
