@@ -196,6 +196,7 @@ def _duckdb_arrow_chunks(
     timer = threading.Timer(timeout_s, con.interrupt)
     timer.daemon = True
     try:
+        # TimeZone is UTC for the whole (locked) instance: see duckdb_user_connect.
         # The PII salt of masked columns: a bound value, never part of the SQL.
         duckdb_session_setup(con, ready.variables)
         timer.start()

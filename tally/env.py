@@ -7,6 +7,7 @@ traceback about something downstream.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -422,6 +423,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         )
     except WarehouseURLError as exc:
         raise ConfigError("WAREHOUSE_URL", exc.problem, exc.hint) from exc
+    # Querying as a superuser or a file-reading role is refused unless explicitly allowed.
+    allow_privileged = parse_bool(
+        "TALLY_WAREHOUSE_ALLOW_PRIVILEGED", env.get("TALLY_WAREHOUSE_ALLOW_PRIVILEGED"), False
+    )
+    warehouse = dataclasses.replace(warehouse, allow_privileged=allow_privileged)
     spine_start, spine_end = parse_time_spine_range(
         env.get("TALLY_TIME_SPINE_START"), env.get("TALLY_TIME_SPINE_END")
     )

@@ -172,3 +172,63 @@ def sign_in(client: Any, django_user_model: Any) -> Any:
         return client
 
     return _sign_in
+
+
+# --------------------------------------------------------------------------- warehouse roles
+
+# The least-privilege warehouse role the README documents (Security): Tally refuses to query
+# as a superuser or a role that can read server files, so tests that query a server
+# warehouse connect as this role; loading the data stays with the admin connection.
+READER_ROLE = "tally_reader"
+READER_PASSWORD = "tally-reader-test"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_reader_url(database: str, schemas: tuple[str, ...] = ("public",)) -> str:
+    """Grants the README's read-only role SELECT on ``schemas`` of ``database``; its URL."""
+    import psycopg
+    from psycopg import sql
+
+    role = sql.Identifier(READER_ROLE)
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        # CREATE ROLE has no IF NOT EXISTS, and parallel test processes share the cluster.
+        conn.execute(
+            sql.SQL(
+                "DO $$ BEGIN CREATE ROLE {} LOGIN PASSWORD {}; "
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            ).format(role, sql.Literal(READER_PASSWORD))
+        )
+    url = f"postgresql://postgres@127.0.0.1:5432/{database}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role)
+        )
+        for schema in schemas:
+            name = sql.Identifier(schema)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(name, role))
+            conn.execute(
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(name, role)
+            )
+            conn.execute(
+                sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}"
+                ).format(name, role)
+            )
+    return f"postgresql://{READER_ROLE}:{READER_PASSWORD}@127.0.0.1:5432/{database}"
+
+
+def mariadb_reader_url(database: str) -> str:
+    """Grants the README's read-only user SELECT on ``database``; its URL."""
+    import pymysql
+
+    conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE USER IF NOT EXISTS '{READER_ROLE}'@'%%' IDENTIFIED BY %s",
+                [READER_PASSWORD],
+            )
+            cur.execute(f"GRANT SELECT ON `{database}`.* TO '{READER_ROLE}'@'%'")
+    finally:
+        conn.close()
+    return f"mysql://{READER_ROLE}:{READER_PASSWORD}@127.0.0.1:3306/{database}"

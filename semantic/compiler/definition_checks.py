@@ -16,6 +16,7 @@ from registry.definitions.issues import did_you_mean
 from registry.definitions.objects import CONTRACT, METRIC, SEMANTIC_MODEL, Project, object_line
 from registry.definitions.project import read_project
 from semantic.compiler.api import check_filter_metric, queryable_items
+from semantic.compiler.definition_guard import definition_problems
 from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY, build_manifest
 from semantic.compiler.policies import check_row_policies
 from semantic.compiler.where import parse_where
@@ -53,6 +54,25 @@ def check_definitions(project: Project) -> None:
         check_filters(project)
         check_row_policy_definitions(project)
     check_masks(project)
+    # Issue 18: unconditional, so no later check ever runs a refused expression.
+    check_definition_expressions(project)
+
+
+def check_definition_expressions(project: Project) -> None:
+    """Definition expressions the guard refuses (subqueries, file and system functions,
+    other tables' columns…; see semantic.compiler.definition_guard). The compiler refuses
+    them too (fail closed); here they get the file and line, before any check runs them."""
+    for (kind, _name), obj in project.objects.items():
+        for path, error in definition_problems(kind, obj.spec):
+            project.issues.add(
+                error.code,
+                f"{kind.replace('_', ' ')} {obj.name!r}, {'.'.join(map(str, path))}: "
+                f"{error.message}",
+                file=obj.file,
+                line=object_line(obj, path),
+                hint=error.hint,
+                object=obj.name,
+            )
 
 
 def _metric_filters(spec: dict[str, Any]) -> Iterator[tuple[list[Any], str, str | None]]:

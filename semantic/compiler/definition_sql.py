@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import functools
 
-import sqlglot
 from sqlglot import exp
 
-DEFINITION_DIALECT = "duckdb"
+from semantic.compiler.definition_guard import DEFINITION_DIALECT
+from semantic.compiler.definition_guard import parse_definition as checked_definition
+
+__all__ = ["DEFINITION_DIALECT", "definition_expr", "parse_definition"]
 
 
 @functools.lru_cache(maxsize=8192)
 def parse_definition(sql: str, alias: str) -> exp.Expr:
-    tree = sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
+    # Definitions are data (issue 18): the guard refuses anything but columns, literals,
+    # operators and allowed functions, fail closed whatever validation said.
+    tree = checked_definition(sql, location=f"{alias}.expr", own=alias)
     for node in tree.walk():
         # The parser's token positions are of no use here, and copying them (a deepcopy of
         # a dict per identifier) was the largest single cost of compiling.

@@ -42,6 +42,9 @@ class WarehouseConfig:
     password: str | None = field(default=None, repr=False)
     database: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    # TALLY_WAREHOUSE_ALLOW_PRIVILEGED: let Tally query as a superuser or a role that can
+    # read server files (refused by default; see semantic.warehouse.connections).
+    allow_privileged: bool = False
 
     @property
     def display_url(self) -> str:

@@ -16,9 +16,8 @@ from typing import Any, Literal
 import duckdb
 
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.connections import WarehouseUnavailable, connect
+from semantic.warehouse.connections import WarehouseUnavailable, connect_admin, open_duckdb_admin
 from semantic.warehouse.results import UNAVAILABLE_HINT
-from semantic.warehouse.sessions import open_duckdb
 from tally.errors import WarehouseError
 
 __all__ = [
@@ -195,7 +194,8 @@ def source_connection(
         return
     if not os.path.exists(source):
         raise ValueError(f"DuckDB file {os.fspath(source)} does not exist")
-    con = open_duckdb(source)
+    # Admin connection (issue 18): the copy exports CSV files, which user connections cannot.
+    con = open_duckdb_admin(source)
     try:
         yield con
     finally:
@@ -310,7 +310,7 @@ def open_target(target: WarehouseConfig, *, local_infile: bool = False) -> Any:
                 raise WarehouseUnavailable(
                     f"cannot connect to {target.display_url}: {exc}"
                 ) from exc
-        conn = connect(target)
+        conn = connect_admin(target)
         if target.engine == "mysql":
             conn.autocommit(True)
         return conn

@@ -76,7 +76,7 @@ def copy_duckdb_tables(
     :data:`INDEXES` are created.
 
     Args:
-        source: DuckDB file (opened read-only, see :func:`open_duckdb`) or an open connection.
+        source: DuckDB file (opened read-only, see :func:`open_duckdb_admin`) or an open connection.
         target: a ``postgresql`` or ``mysql`` warehouse.
         tables: tables of DuckDB's ``main`` schema to copy, in order.
         schema: target schema (PostgreSQL) or database (MySQL), created if missing;

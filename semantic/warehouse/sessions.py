@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.connections import WarehouseUnavailable, connect
+from semantic.warehouse.connections import WarehouseUnavailable, connect, duckdb_user_connect
 from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
 from semantic.warehouse.values import time_of_day, to_str, utc_naive
 
@@ -52,21 +52,23 @@ def open_duckdb(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
         >>> con.close()
     """
     name = os.fspath(path)
+    # Least privilege (issue 18): user connections have no external access and a locked
+    # configuration (connections.duckdb_user_connect).
     if name == ":memory:":
-        return duckdb.connect(":memory:")
+        return duckdb_user_connect(":memory:", read_only=False)
     if not os.path.exists(name):
         raise WarehouseUnavailable(
             f"DuckDB file {name} does not exist (run `tally generate-demo` or `tally demo` "
             "to build the demo warehouse)"
         )
     try:
-        return duckdb.connect(name, read_only=True)
+        return duckdb_user_connect(name, read_only=True)
     except duckdb.ConnectionException:
         pass
     except duckdb.Error as exc:
         raise WarehouseUnavailable(f"cannot open DuckDB file {name}: {exc}") from exc
     try:
-        return duckdb.connect(name)
+        return duckdb_user_connect(name, read_only=False)
     except duckdb.Error as exc:
         raise WarehouseUnavailable(f"cannot open DuckDB file {name}: {exc}") from exc
 
@@ -83,10 +85,9 @@ def checked_variables(variables: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def duckdb_session_setup(conn: duckdb.DuckDBPyConnection, variables: Mapping[str, str]) -> None:
-    """What every query on a DuckDB connection needs first: a UTC session and Tally's session
-    variables (values bound, names checked), e.g. before the Arrow reader of semantic.streams."""
-    # Session-scoped, so a shared read-write instance keeps its own TimeZone.
-    conn.execute("SET SESSION TimeZone = 'UTC'")
+    """What every query on a DuckDB connection needs first: Tally's session variables
+    (values bound, names checked), e.g. before the Arrow reader of semantic.streams. The
+    instance is UTC and its configuration locked from the start (duckdb_user_connect)."""
     for name, value in checked_variables(variables).items():
         conn.execute(f"SET VARIABLE {name} = $1", [value])
 

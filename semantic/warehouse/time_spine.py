@@ -33,11 +33,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
 from registry.definitions.project import DEFAULT_TIME_SPINE
-from semantic.compiler.api import DEFINITION_DIALECT
+from semantic.compiler.definition_guard import parse_definition
 from semantic.compiler.manifest import Manifest, TimeSpine
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import execute
@@ -290,7 +289,8 @@ def spine_read(
 
 @functools.lru_cache(maxsize=1024)
 def _parsed(sql: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read=DEFINITION_DIALECT)
+    # Security hook (issue 18): the data-range scan runs definition expressions too.
+    return parse_definition(sql, location="time dimension expr")
 
 
 def _qualified(sql: str, alias: str) -> exp.Expression:

@@ -27,7 +27,7 @@ from semantic.warehouse.loader import copy_duckdb_tables
 from tally.errors import QueryError, WarehouseError
 from tests.conformance.normalize import normalize_rows, row_sort_key, rows_equal
 from tests.conformance.test_conformance import _query
-from tests.conftest import ROOT, require_service
+from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
 
 EXPECTED = ROOT / "tests" / "conformance" / "expected"
 # (case, engine) pairs the engine cannot run yet, each with the reason; the test asserts the
@@ -78,6 +78,9 @@ def engines(source: Path) -> Iterator[dict[str, tuple[WarehouseConfig, str]]]:
     try:
         copy_duckdb_tables(source, pg, schema="public")
         copy_duckdb_tables(source, my)
+        # Loaded as the admin; queried as the README's read-only role (issue 18).
+        pg = parse_warehouse_url(postgres_reader_url(name, ("public",)), base_dir=ROOT)
+        my = parse_warehouse_url(mariadb_reader_url(name), base_dir=ROOT)
         yield {
             "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
             "postgres": (pg, "public"),

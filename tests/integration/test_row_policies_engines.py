@@ -22,7 +22,7 @@ from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
 from semantic.warehouse.execute import execute
 from semantic.warehouse.loader import copy_duckdb_tables
-from tests.conftest import ROOT, require_service
+from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
 from tests.integration.test_engines import DIGITS, _comparable
 from tests.semantic.compiler.test_row_policies import ADVERSARIAL, pii_manifest
 
@@ -67,6 +67,9 @@ def engines(
     try:
         copy_duckdb_tables(source, pg, schema="public")
         copy_duckdb_tables(source, my)
+        # Loaded as the admin; queried as the README's read-only role (issue 18).
+        pg = parse_warehouse_url(postgres_reader_url(name, ("public",)), base_dir=ROOT)
+        my = parse_warehouse_url(mariadb_reader_url(name), base_dir=ROOT)
         yield {
             "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
             "postgres": (pg, "public"),

@@ -18,6 +18,7 @@ from django.test import Client
 from registry.services.access import access_profile_set, role_grant, token_create
 from registry.services.definitions import definitions_sync
 from semantic.warehouse.config import parse_warehouse_url
+from semantic.warehouse.connections import duckdb_user_connect
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.django_db
 def warehouse(settings: Any, warehouse_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
     settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse_path}", base_dir=ROOT)
-    con = duckdb.connect(str(warehouse_path), read_only=True)
+    # Tally's own kind of connection: a query never shares an unrestricted DuckDB instance.
+    con = duckdb_user_connect(str(warehouse_path), read_only=True)
     yield con
     con.close()
 

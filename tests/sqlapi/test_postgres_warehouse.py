@@ -12,7 +12,7 @@ import pytest
 
 from semantic.warehouse.config import parse_warehouse_url
 from semantic.warehouse.loader import copy_duckdb_tables
-from tests.conftest import ROOT, require_service
+from tests.conftest import ROOT, postgres_reader_url, require_service
 from tests.sqlapi.conftest import Servers, start_sql_server, stop
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -34,7 +34,8 @@ def pg_warehouse(servers: Servers) -> Iterator[str]:
         copy_duckdb_tables(
             servers.warehouse, parse_warehouse_url(url, base_dir=ROOT), schema="main"
         )
-        yield url
+        # Loaded as the admin; queried as the README's read-only role (issue 18).
+        yield postgres_reader_url(name, ("main",))
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

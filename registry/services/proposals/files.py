@@ -13,6 +13,7 @@ from registry.definitions.project import KINDS, load_project
 from registry.definitions.yaml_source import file_name_check
 from registry.selectors import PinnedSpec
 from registry.services.proposals.base import ProposedDefinition
+from semantic.compiler.definition_checks import check_definition_expressions
 from tally.errors import NotFound, UserError
 
 MAX_FILES = 200
@@ -56,6 +57,9 @@ def proposed_from_files(files: Mapping[str, str]) -> list[ProposedDefinition]:
             target.write_text(text, encoding="utf-8")
         # Cross-object rules need the whole release: the validation check runs them.
         project = load_project(root, validate=False)
+        # Issue 18: refuse unchecked definition expressions with file:line before the
+        # proposal exists, so no check ever runs them on the warehouse.
+        check_definition_expressions(project)
     prefix = f"{root.name}/"
 
     def shown(file: str) -> str:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import sqlglot
 from sqlglot import exp
 
-from semantic.compiler.definition_sql import DEFINITION_DIALECT
+from semantic.compiler.definition_guard import parse_definition
 from semantic.compiler.manifest import Manifest, Metric
 from semantic.compiler.nodes import DOUBLE
 from semantic.compiler.plan import (
@@ -74,7 +73,11 @@ def metric_expr(
     names = {
         ref.get("alias") or ref["name"]: value for ref, value in zip(inputs, values, strict=True)
     }
-    tree = sqlglot.parse_one(str(params["expr"]), read=DEFINITION_DIALECT)
+    # Definitions are data (issue 18): only the inputs' names, literals, operators and
+    # allowed functions.
+    tree = parse_definition(
+        params["expr"], location=f"{metric.name}.type_params.expr", inputs=names
+    )
     # Division is real division, as on DuckDB (MetricFlow's reference engine): PostgreSQL
     # would truncate integers and MySQL would keep four decimals.
     for division in list(tree.find_all(exp.Div)):

@@ -22,7 +22,8 @@ import pymysql
 import pytest
 
 from semantic.demo import build_demo_warehouse
-from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
+from semantic.warehouse.connections import duckdb_user_connect
 from semantic.warehouse.execute import (
     TIMEOUT_HINT,
     TIMEOUT_MESSAGE,
@@ -33,7 +34,7 @@ from semantic.warehouse.execute import (
 )
 from semantic.warehouse.loader import DEMO_TABLES, copy_duckdb_tables
 from tally.errors import WarehouseError
-from tests.conftest import require_service
+from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
 
 ENGINES = ["duckdb", "postgresql", "mysql"]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -82,7 +83,17 @@ def unique_name() -> str:
     return f"tally_exec_{uuid.uuid4().hex[:12]}"
 
 
-def server_config(engine: str, database: str) -> WarehouseConfig:
+def server_config(
+    engine: str, database: str, schemas: tuple[str, ...] = ("public",)
+) -> WarehouseConfig:
+    """The README's read-only role on ``database``: how Tally queries a server warehouse."""
+    if engine == "postgresql":
+        return parse_warehouse_url(postgres_reader_url(database, schemas), base_dir=ROOT)
+    return parse_warehouse_url(mariadb_reader_url(database), base_dir=ROOT)
+
+
+def admin_config(engine: str, database: str) -> WarehouseConfig:
+    """The superuser, for loading data (the loader's admin connection)."""
     if engine == "postgresql":
         return WarehouseConfig(
             engine="postgresql",
@@ -110,7 +121,8 @@ def engine_config(request: pytest.FixtureRequest, tmp_path: Path) -> WarehouseCo
         return duckdb_config(tmp_path / "empty.duckdb")
     if engine == "postgresql":
         require_service("postgres")
-        return server_config(engine, "postgres")
+        # No tables read: CONNECT only, nothing granted on the cluster's own database.
+        return server_config(engine, "postgres", schemas=())
     require_service("mariadb")
     return server_config(engine, "test")
 
@@ -140,8 +152,8 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, W
             cur.execute(f"CREATE DATABASE `{name}`")
         configs = {"duckdb": duckdb_config(path)}
         for engine in ("postgresql", "mysql"):
+            copy_duckdb_tables(path, admin_config(engine, name), tables=(*DEMO_TABLES, "samples"))
             configs[engine] = server_config(engine, name)
-            copy_duckdb_tables(path, configs[engine], tables=(*DEMO_TABLES, "samples"))
         yield configs
     finally:
         with admin.cursor() as cur:
@@ -332,14 +344,29 @@ def test_an_unreachable_warehouse_raises_warehouse_unavailable(engine: str, tmp_
 
 
 def test_duckdb_reuses_a_file_this_process_holds_open_read_write(tmp_path: Path) -> None:
-    """Guards the in-process case (demo server, jobs): no 'different configuration' error."""
+    """Guards the in-process case (demo server, jobs): no 'different configuration' error
+    while Tally's own read-write connection (the time spine writer's) holds the file."""
     path = tmp_path / "held.duckdb"
-    holder = duckdb.connect(str(path))
+    holder = duckdb_user_connect(str(path), read_only=False)
     try:
         holder.execute("CREATE TABLE t AS SELECT 41 + 1 AS answer")
         assert execute(duckdb_config(path), "SELECT answer FROM t").rows == ((42,),)
         # The holder keeps working afterwards: we closed only our own connection.
         assert holder.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+    finally:
+        holder.close()
+
+
+def test_duckdb_refuses_a_file_this_process_holds_open_without_restrictions(
+    tmp_path: Path,
+) -> None:
+    """Fail closed (issue 18): a query never shares an instance that can read files."""
+    path = tmp_path / "open.duckdb"
+    holder = duckdb.connect(str(path))
+    try:
+        with pytest.raises(WarehouseError) as caught:
+            execute(duckdb_config(path), "SELECT 1")
+        assert caught.value.code == "warehouse_unavailable"
     finally:
         holder.close()
 

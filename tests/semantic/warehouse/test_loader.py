@@ -79,6 +79,8 @@ a \\ backslash	tab ünïcødé 😀', TIMESTAMP '2038-01-19 03:14:08', TIMESTAMP
 """
 
 
+# The loader is an admin tool and these tests inspect what it wrote (types, indexes,
+# collations) as that admin: the superuser override is explicit here, never in query tests.
 def pg_config(database: str) -> WarehouseConfig:
     return WarehouseConfig(
         engine="postgresql",
@@ -87,12 +89,19 @@ def pg_config(database: str) -> WarehouseConfig:
         port=5432,
         user="postgres",
         database=database,
+        allow_privileged=True,
     )
 
 
 def mariadb_config(database: str) -> WarehouseConfig:
     return WarehouseConfig(
-        engine="mysql", dialect="mysql", host="127.0.0.1", port=3306, user="root", database=database
+        engine="mysql",
+        dialect="mysql",
+        host="127.0.0.1",
+        port=3306,
+        user="root",
+        database=database,
+        allow_privileged=True,
     )
 
 

@@ -7,6 +7,7 @@ with a unique name, dropped afterwards.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -40,6 +41,12 @@ ENGINES = ("duckdb", "postgres", "mysql")
 THREE_YEARS = DayRange(dt.date(2024, 1, 1), dt.date(2026, 12, 31))
 
 
+def _admin(url: str) -> WarehouseConfig:
+    # Building the spine creates schemas and tables, as an operator's `tally time-spine
+    # build` does: the superuser override is explicit (queries use the read-only role).
+    return dataclasses.replace(parse_warehouse_url(url, base_dir=ROOT), allow_privileged=True)
+
+
 @pytest.fixture(params=ENGINES)
 def warehouse(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -61,7 +68,7 @@ def warehouse(
         try:
             url = f"postgresql://postgres@127.0.0.1:5432/{name}"
             # "main", as the manifest names it: the build creates the schema when missing.
-            yield parse_warehouse_url(url, base_dir=ROOT), (None, "main", SPINE_TABLE)
+            yield _admin(url), (None, "main", SPINE_TABLE)
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -73,7 +80,7 @@ def warehouse(
     maria.cursor().execute(f"CREATE DATABASE `{name}`")
     try:
         url = f"mysql://root@127.0.0.1:3306/{name}"
-        yield parse_warehouse_url(url, base_dir=ROOT), (None, name, SPINE_TABLE)
+        yield _admin(url), (None, name, SPINE_TABLE)
     finally:
         maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         maria.close()
