@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from semantic.compiler.grains import GRAINS, period_floor
 from semantic.compiler.manifest import Manifest
-from semantic.grains import GRAINS, period_floor
 from semantic.manifests import manifest_for_release, release_resolve
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.spine_build import spine_build

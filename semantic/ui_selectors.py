@@ -19,6 +19,7 @@ from semantic.anomaly import ANOMALY_WEEKS, anomaly_band
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import CompiledQuery, queryable_items
 from semantic.compiler.explain import explain_metric
+from semantic.compiler.grains import GRAINS
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
@@ -31,7 +32,6 @@ from semantic.services import (
 )
 from tally.errors import NotFound, PermissionDenied, UserError
 
-GRAINS = ("day", "week", "month", "quarter", "year")
 EMPTY_SLICE = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # sha256("{}")
 # Same weekday for daily series (weekly seasonality); the previous periods otherwise.
 SEASON = {"day": 7}

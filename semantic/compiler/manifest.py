@@ -22,7 +22,6 @@ from registry.definitions.project import (
     resolve_relation,
 )
 
-GRAINS = ("day", "week", "month", "quarter", "year")
 # How a PII column is shown to a principal without view_pii: a salted hash pseudonym (stays
 # joinable and countable) or NULL. A contract picks per column with the ODCS custom property
 # ``tallyMask``; otherwise the compile's default (setting TALLY_PII_MASK) applies.

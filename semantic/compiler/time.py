@@ -12,6 +12,7 @@ import datetime as dt
 
 from sqlglot import exp
 
+from semantic.compiler.grains import GRAINS, period_floor, period_next
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.nodes import TIMESTAMP, append_join, relation_table
 from semantic.compiler.plan import Leaf
@@ -32,25 +33,12 @@ def period_bounds(start: dt.date, end: dt.date, grain: str) -> tuple[dt.date, dt
         (datetime.date(2025, 12, 29), datetime.date(2026, 7, 5))
     """
 
+    # A finer or custom grain widens nothing here: its periods are whole days.
     def floor(day: dt.date) -> dt.date:
-        if grain == "week":
-            return day - dt.timedelta(days=day.weekday())
-        if grain == "month":
-            return day.replace(day=1)
-        if grain == "quarter":
-            return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-        if grain == "year":
-            return day.replace(month=1, day=1)
-        return day
+        return period_floor(day, grain) if grain in GRAINS else day
 
     def next_period(day: dt.date) -> dt.date:
-        if grain == "week":
-            return day + dt.timedelta(days=7)
-        months = {"month": 1, "quarter": 3, "year": 12}.get(grain)
-        if months is None:
-            return day + dt.timedelta(days=1)
-        total = day.year * 12 + day.month - 1 + months
-        return dt.date(total // 12, total % 12 + 1, 1)
+        return period_next(day, grain if grain in GRAINS else "day")
 
     try:
         return floor(start), next_period(floor(end)) - dt.timedelta(days=1)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from semantic.grains import period_floor, period_next
+from semantic.compiler.grains import period_floor, period_next
 
 __all__ = [
     "CHUNK_PERIODS",

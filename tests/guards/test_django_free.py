@@ -18,7 +18,7 @@ DJANGO_FREE = [
     "registry.definitions.merge",
     "registry.roles",
     "semantic.warehouse.config",
-    "semantic.grains",
+    "semantic.compiler.grains",
     "semantic.anomaly",
     "semantic.demo",
     "semantic.warehouse.execute",

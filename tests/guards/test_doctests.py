@@ -46,7 +46,7 @@ MODULES = [
     "lineage.sql_cases",
     "semantic.jobs.periods",
     "semantic.anomaly",
-    "semantic.grains",
+    "semantic.compiler.grains",
     "semantic.sqlapi.wire",
     "semantic.sqlapi.table",
     "semantic.sqlapi.translate",

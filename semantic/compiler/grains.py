@@ -1,8 +1,8 @@
 """Calendar periods of the standard grains (day, week, month, quarter, year), in Python.
 
-The one runtime definition of "the period containing a day": stored values, compute chunks
-and the time spine's coverage check all use it. (The compiler truncates in SQL, per dialect.)
-Django-free.
+The one definition of "the period containing a day" in Python: the compiler's period bounds,
+stored values, compute chunks and the time spine's coverage check all use it. (In SQL the
+compiler truncates with ``time.trunc``, rendered per dialect.) Django-free.
 
 Example:
     >>> period_floor(dt.date(2024, 5, 17), "month"), period_floor(dt.date(2024, 5, 17), "week")
