@@ -37,8 +37,9 @@ from sqlglot.errors import ParseError
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.dialects import render
 from semantic.compiler.filters import FILTER_CTES, FilterCtes, filter_conditions
+from semantic.compiler.grains import GRAINS
 from semantic.compiler.joins import Source
-from semantic.compiler.manifest import GRAINS, Manifest, SemanticModel
+from semantic.compiler.manifest import Manifest, SemanticModel
 from semantic.compiler.nodes import TIMESTAMP
 from semantic.compiler.plan import Leaf, metric_parts
 

@@ -15,7 +15,8 @@ from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.definition_sql import definition_expr
-from semantic.compiler.manifest import GRAINS, Manifest, Measure, SemanticModel
+from semantic.compiler.grains import GRAINS
+from semantic.compiler.manifest import Manifest, Measure, SemanticModel
 from semantic.compiler.nodes import append_join, cte_ref, relation_table
 from semantic.compiler.plan import leaves_of
 from semantic.compiler.resolve import METRIC_TIME, MSG_UNKNOWN_METRIC, GroupByItem, query_error

@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from registry.definitions.issues import did_you_mean
-from semantic.compiler.manifest import GRAINS, Manifest
+from semantic.compiler.grains import GRAINS
+from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from tally.errors import QueryError
 

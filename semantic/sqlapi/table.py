@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from semantic.compiler.api import queryable_items
-from semantic.compiler.manifest import GRAINS, Manifest
+from semantic.compiler.grains import GRAINS
+from semantic.compiler.manifest import Manifest
 
 SCHEMA = "tally"
 TABLE = "metrics"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semantic.compiler.api import compile_query, queryable_items
-from semantic.compiler.manifest import GRAINS
+from semantic.compiler.grains import GRAINS
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from tests.semantic.conftest import fixtures_manifest
 
