@@ -17,9 +17,10 @@ from lineage.graph import (
     upstream_tree,
 )
 from lineage.models import LineageNode, Origin
-from lineage.services import graphs, load_graph, release_key
+from lineage.services import graphs, load_graph
 from registry.models import Release
 from registry.selectors import release_get
+from semantic.manifests import release_key
 
 
 def lineage_graph_get(*, release_ref: str | None = None) -> tuple[Release, nx.MultiDiGraph]:

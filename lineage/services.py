@@ -8,12 +8,9 @@ release) is in lineage/receivers.py.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import networkx as nx
 from django.db import transaction
@@ -33,48 +30,14 @@ from lineage.models import LineageBuild, LineageEdge, LineageNode, Origin
 from lineage.sql_lineage import ColumnEdge, SqlModel, project_edges
 from lineage.storage import EDGE_FIELDS, edge_row, node_row, stored_delta, write_delta
 from registry.models import Release, ReleaseItem
+from semantic.manifests import release_key
+from tally.lru import LRU
 
 GRAPH_CACHE_SIZE = 4
 
 
-class _GraphCache:
-    """A small thread-safe LRU of release graphs, keyed like semantic's manifest cache."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, nx.MultiDiGraph] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> nx.MultiDiGraph | None:
-        with self._lock:
-            graph = self._data.get(key)
-            if graph is not None:
-                self._data.move_to_end(key)
-            return graph
-
-    def pop(self, key: Any) -> nx.MultiDiGraph | None:
-        with self._lock:
-            return self._data.pop(key, None)
-
-    def put(self, key: Any, graph: nx.MultiDiGraph) -> None:
-        with self._lock:
-            self._data[key] = graph
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-graphs = _GraphCache(GRAPH_CACHE_SIZE)
-
-
-def release_key(release: Release) -> tuple[int, str]:
-    # Number plus creation time, as in semantic.services: a rebuilt registry (tests, a
-    # restored backup) reuses numbers.
-    return (release.number, release.created_at.isoformat())
+# Release graphs, keyed like semantic's manifest cache (release_key).
+graphs: LRU[tuple[int, str], nx.MultiDiGraph] = LRU(GRAPH_CACHE_SIZE)
 
 
 def release_rows(release: Release) -> list[DefinitionRow]:

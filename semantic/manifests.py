@@ -7,9 +7,7 @@ time spine services both read releases through here, so neither imports the othe
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -19,36 +17,10 @@ from django.dispatch import receiver
 from registry.models import Release, ReleaseItem
 from registry.selectors import release_get
 from semantic.compiler.manifest import Manifest, build_manifest
+from tally.lru import LRU
 
 MANIFEST_CACHE_SIZE = 8
 LATEST_TTL_S = 1.0
-
-
-class LRU:
-    """A small thread-safe LRU; releases are immutable, so entries never go stale."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            if key not in self._data:
-                return None
-            self._data.move_to_end(key)
-            return self._data[key]
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
 
 
 _manifests = LRU(MANIFEST_CACHE_SIZE)

@@ -12,7 +12,6 @@ from semantic.compiler.principal import Principal
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
 from semantic.manifests import (
-    LRU,
     manifest_for_release,
     manifests_forget,
     release_key,
@@ -20,6 +19,7 @@ from semantic.manifests import (
 )
 from semantic.time_spine import time_spine_forget
 from semantic.warehouse.run import pii_salt_for, run_compiled, session_variables
+from tally.lru import LRU
 
 # Re-exported: most callers read releases and manifests through this module.
 __all__ = [

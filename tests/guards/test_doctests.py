@@ -47,6 +47,7 @@ MODULES = [
     "semantic.jobs.periods",
     "semantic.anomaly",
     "semantic.compiler.grains",
+    "tally.lru",
     "semantic.sqlapi.wire",
     "semantic.sqlapi.table",
     "semantic.sqlapi.translate",

@@ -32,6 +32,8 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tally.apps",
             "tally.mail",
             "tally.throttling",
+            "tally.lru",
+            "tally.bulk",
             "tally.templatetags",
             "registry.roles",
             "semantic.warehouse.config",

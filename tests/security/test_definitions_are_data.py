@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from registry.definitions.project import load_project
 from registry.models import Proposal, ProposalCheck
 from registry.services.proposals import proposal_create
 from semantic.compiler.api import compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.definition_guard import (
     MSG_FUNCTION,
     MSG_SUBQUERY,

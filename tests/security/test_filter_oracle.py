@@ -29,7 +29,7 @@ from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
 from semantic.warehouse.execute import execute
 from semantic.warehouse.loader import copy_duckdb_tables
-from tests.conftest import ROOT, require_service
+from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
 from tests.semantic.compiler.test_row_policies import pii_manifest
 
 MARK = "zq"
@@ -64,10 +64,13 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     try:
         copy_duckdb_tables(source, pg, schema="public")
         copy_duckdb_tables(source, my)
+        # Queries run as the README's read-only role, as Tally does in production.
+        pg_reader = parse_warehouse_url(postgres_reader_url(name, ("public",)), base_dir=ROOT)
+        my_reader = parse_warehouse_url(mariadb_reader_url(name), base_dir=ROOT)
         yield {
             "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
-            "postgres": (pg, "public"),
-            "mysql": (my, name),
+            "postgres": (pg_reader, "public"),
+            "mysql": (my_reader, name),
             "database": name,
         }
     finally:

@@ -26,6 +26,7 @@ from semantic.demo import build_demo_warehouse
 from semantic.permissions import stored_values_allowed
 from semantic.services import compile_metric_query, release_resolve
 from semantic.warehouse.config import parse_warehouse_url
+from semantic.warehouse.connections import duckdb_user_connect
 from tally.errors import QueryError
 from tests.conftest import ROOT
 
@@ -71,7 +72,7 @@ def releases(
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
     assert release_resolve(None).name == "r2"
     settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse_path}", base_dir=ROOT)
-    con = duckdb.connect(str(warehouse_path), read_only=True)
+    con = duckdb_user_connect(str(warehouse_path), read_only=True)
     yield con
     con.close()
 

@@ -169,7 +169,7 @@ def test_mariadb_refuses_root_and_answers_as_the_read_only_user() -> None:
 
 @pytest.mark.parametrize(("value", "allowed"), [(None, False), ("0", False), ("1", True)])
 def test_the_override_is_read_from_the_environment(value: Any, allowed: bool) -> None:
-    environ = {"SECRET_KEY": "x" * 50}
+    environ = {"SECRET_KEY": "x" * 50, "TALLY_PII_SALT": "s" * 40}
     if value is not None:
         environ[OVERRIDE] = value
     warehouse: WarehouseConfig = load_config(environ).warehouse

@@ -8,10 +8,11 @@ from semantic.compiler.definition_sql import DEFINITION_DIALECT, definition_expr
 
 
 def test_bare_columns_are_qualified_with_the_alias() -> None:
-    """Every unqualified column reads from the scan's alias; qualified ones are kept."""
-    tree = definition_expr("CASE WHEN seats < 10 THEN t.x ELSE seats END", "accounts")
+    """Every unqualified column reads from the scan's alias; columns qualified by the model's
+    own name are kept (any other qualifier is refused by the definition guard)."""
+    tree = definition_expr("CASE WHEN seats < 10 THEN accounts.x ELSE seats END", "accounts")
     assert tree.sql(DEFINITION_DIALECT) == (
-        "CASE WHEN accounts.seats < 10 THEN t.x ELSE accounts.seats END"
+        "CASE WHEN accounts.seats < 10 THEN accounts.x ELSE accounts.seats END"
     )
 
 
