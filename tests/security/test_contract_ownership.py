@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from registry.definitions.objects import governance_of
 from registry.definitions.project import load_project
 from registry.models import Definition, Proposal
 from registry.services.proposals import ProposedDefinition, proposal_create
@@ -28,8 +29,6 @@ GOVERNOR = "ada.nwosu@tally.example"
 
 
 def test_fixture_contracts_and_saved_queries_have_an_owner_and_a_domain() -> None:
-    from registry.definitions.objects import governance_of
-
     project = load_project(ROOT / "fixtures")
     for kind in ("contract", "saved_query"):
         for obj in project.of_kind(kind):
@@ -39,8 +38,6 @@ def test_fixture_contracts_and_saved_queries_have_an_owner_and_a_domain() -> Non
 
 
 def test_contract_domain_and_owner_come_from_odcs_fields() -> None:
-    from registry.definitions.objects import governance_of
-
     spec = {"domain": "growth", "customProperties": [{"property": "owner", "value": "g-team"}]}
     assert dict(governance_of("contract", spec)) == {"domain": "growth", "owner": "g-team"}
     # ODCS 3.1 team object: its name is the owning team when no owner property is set.
@@ -57,7 +54,9 @@ def test_unknown_contract_owner_and_missing_domain_are_reported_with_file_and_li
     shutil.copytree(ROOT / "fixtures", root)
     users = root / "contracts" / "users.odcs.yaml"
     text = users.read_text()
-    text = text.replace("domain: growth\n", "").replace("value: growth-analytics", "value: grwth")
+    text = text.replace("domain: growth\n", "").replace(
+        "value: growth-analytics", "value: growth-analytcs"
+    )
     users.write_text(text)
     project = load_project(root)
     found = {i.code: i for i in project.issues.issues if i.object == "users"}

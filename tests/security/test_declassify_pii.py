@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from registry.definitions.changes import classify_change
+from registry.definitions.contracts import contract_declassifications
 from tally.errors import ConflictError, PermissionDenied
 from tests.conftest import ROOT
 
@@ -45,16 +46,12 @@ def _masked(value: str | None) -> dict[str, Any]:
     ids=["unclassified", "removed", "mask-weakened", "mask-dropped"],
 )
 def test_declassifications_are_detected(new: list[dict[str, Any]], expected: str) -> None:
-    from registry.definitions.contracts import contract_declassifications
-
     old = _contract([_masked("null")]) if "tallyMask" in expected else _contract([EMAIL])
     assert contract_declassifications(old, _contract(new)) == [expected]
     assert classify_change("contract", old, _contract(new)).declassified == (expected,)
 
 
 def test_classifying_is_not_a_declassification() -> None:
-    from registry.definitions.contracts import contract_declassifications
-
     plain = _contract([{"name": "email", "logicalType": "string"}])
     assert contract_declassifications(plain, _contract([EMAIL])) == []
     assert contract_declassifications(_contract([EMAIL]), _contract([_masked("null")])) == []
@@ -215,7 +212,9 @@ def test_classifying_pii_needs_only_the_normal_review(
         proposal_create,
         acting_user=_user(DATA_OWNER),
         title="country is personal",
-        files={"contracts/users.odcs.yaml": text.replace(old, old + "        classification: pii\n")},
+        files={
+            "contracts/users.odcs.yaml": text.replace(old, old + "        classification: pii\n")
+        },
     )
     _approve(capture, proposal, OWNER_MEMBER)
     assert proposal_merge(proposal=proposal, acting_user=_user(OWNER_MEMBER)).state == "merged"
