@@ -198,6 +198,24 @@ def test_the_api_shows_the_declassification_blocker(
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("fixtures_r1")
+def test_the_proposal_page_shows_who_must_approve_the_declassification(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.test import Client
+
+    proposal = _propose(django_capture_on_commit_callbacks, DATA_OWNER)
+    client = Client()
+    client.force_login(_user(GOVERNOR))
+    page = client.get(f"/proposals/{proposal.pk}").content.decode()
+    assert (
+        "declassifies PII (contract:users: users.email: classification pii → none): needs an "
+        "approval from the data owner, team growth-analytics"
+    ) in page
+    assert 'id="declassifies"' in page
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("fixtures_r1")
 def test_classifying_pii_needs_only_the_normal_review(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
