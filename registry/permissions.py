@@ -17,6 +17,7 @@ import rules
 from django.conf import settings
 from django.db.models import Q
 
+from registry.definitions.objects import PROJECT, governance_of
 from registry.models import ApiToken, Definition, Domain, Proposal, RoleGrant, TeamMembership
 from registry.roles import (
     DOMAIN_ACTIONS,
@@ -133,17 +134,24 @@ def domains_of(obj: Any) -> set[str]:
         out: set[str] = set()
         released = Q(pk__in=[])
         for change in proposal_changes(proposal=obj):
-            meta = ((change.spec or {}).get("config") or {}).get("meta") or {}
-            if meta.get("domain"):
-                out.add(str(meta["domain"]))
+            if change.kind == PROJECT:
+                # The project configuration (time spine) serves every domain.
+                out |= set(Domain.objects.values_list("slug", flat=True))
+                continue
+            domain = governance_of(change.kind, change.spec).get("domain")
+            if domain:
+                out.add(str(domain))
             released |= Q(kind=change.kind, name=change.name)
         # The released definition's domain governs too (a retirement has no spec, and moving
-        # a metric out of a domain needs that domain's rights as well). One query.
-        out |= set(
-            Definition.objects.filter(released, domain__isnull=False).values_list(
-                "domain__slug", flat=True
-            )
-        )
+        # a metric out of a domain needs that domain's rights as well): the head's domain, and
+        # the one its released spec names (heads synced before contracts and saved queries had
+        # domains carry none). One query.
+        for kind, slug, spec in Definition.objects.filter(released).values_list(
+            "kind", "domain__slug", "current_version__spec"
+        ):
+            domain = slug or governance_of(kind, spec).get("domain")
+            if domain:
+                out.add(str(domain))
         return out
     raise TypeError(f"no domain for {type(obj).__name__}")
 

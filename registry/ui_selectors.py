@@ -263,6 +263,8 @@ def proposal_page_get(*, proposal_id: int, user: Any) -> dict[str, Any]:
         overview["policy"]["min_approvals"],
         tuple(overview["policy"]["certifies"]),
         overview["policy"]["reasons"],
+        tuple(overview["policy"]["declassifies"]),
+        tuple(overview["policy"]["declassify_teams"]),
     )
     from registry.permissions import principal_for
     from semantic.charts import numbers_diff_chart

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from registry.definitions.contracts import contract_changes
+from registry.definitions.contracts import contract_changes, contract_declassifications
 
 MAJOR = "major"
 MINOR = "minor"
@@ -103,6 +103,9 @@ class VersionBump:
     level: str  # MAJOR | MINOR
     changes: tuple[FieldChange, ...]
     reasons: tuple[str, ...]
+    # Contract columns whose PII protection the change removes or weakens: a change kind of
+    # its own, reviewed by the data owner and data governance whatever its level.
+    declassified: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -114,7 +117,8 @@ class VersionBump:
 
 
 def classify_change(kind: str, old: dict[str, Any], new: dict[str, Any]) -> VersionBump:
-    """Major when any change can alter numbers (or, for contracts, breaks consumers).
+    """Major when any change can alter numbers (or, for contracts, breaks consumers); for a
+    contract, also the PII columns it declassifies (``declassified``).
 
     Example:
         >>> classify_change("metric", {"name": "m", "label": "A"}, {"name": "m", "label": "B"}).level
@@ -125,6 +129,7 @@ def classify_change(kind: str, old: dict[str, Any], new: dict[str, Any]) -> Vers
         # Compatible contract changes (a column added, a type widened) are minor even though
         # they touch the schema: consumers keep working. Only breaking ones are major.
         breaking = tuple(c.describe() for c in contract_changes(old, new) if c.breaking)
-        return VersionBump(MAJOR if breaking else MINOR, changes, breaking)
+        declassified = tuple(contract_declassifications(old, new))
+        return VersionBump(MAJOR if breaking else MINOR, changes, breaking, declassified)
     meaning = tuple(c.path for c in changes if not _is_metadata(c.path, METADATA_KEYS))
     return VersionBump(MAJOR if meaning else MINOR, changes, meaning)

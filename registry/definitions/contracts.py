@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.definitions.issues import IssueSet
-from registry.definitions.objects import CONTRACT, DefinitionObject, plain
+from registry.definitions.objects import CONTRACT, DefinitionObject, custom_property, plain
 from registry.definitions.schema_errors import odcs_validator, pydantic_error, report_schema_errors
 
 # Numeric logical types from narrow to wide: integer → number is a compatible widening;
@@ -30,6 +30,8 @@ class ContractColumn:
     unique: bool
     classification: str | None
     tags: tuple[str, ...]
+    # The column's ``tallyMask`` custom property (hash|null), None when it sets none.
+    mask: str | None = None
 
     @property
     def is_pii(self) -> bool:
@@ -74,11 +76,51 @@ def contract_tables(spec: dict[str, Any]) -> dict[str, list[ContractColumn]]:
                 unique=bool(p.get("unique")),
                 classification=p.get("classification"),
                 tags=tuple(p.get("tags") or ()),
+                mask=_mask_of(p),
             )
             for p in obj.get("properties") or []
             if p.get("physicalName") or p.get("name")
         ]
     return tables
+
+
+# Must match semantic.compiler.manifest.MASK_PROPERTY (the compiler reads the same property).
+MASK_PROPERTY = "tallyMask"
+
+
+def _mask_of(prop: dict[str, Any]) -> str | None:
+    value = custom_property(prop.get("customProperties"), MASK_PROPERTY)
+    return str(value).lower() if value is not None else None
+
+
+def contract_declassifications(old: dict[str, Any], new: dict[str, Any] | None) -> list[str]:
+    """Every PII column of ``old`` that ``new`` protects less: its classification (and tag)
+    dropped, the column (or its table, or the whole contract: ``new`` None) gone from the
+    contract (moving it elsewhere starts here), or its ``tallyMask`` weakened from ``null``.
+    Classifying a column (adding PII) is never one.
+
+    Example:
+        >>> old = {"schema": [{"name": "u", "properties": [{"name": "e", "classification": "pii"}]}]}
+        >>> contract_declassifications(old, {"schema": [{"name": "u", "properties": [{"name": "e"}]}]})
+        ['u.e: classification pii → none']
+    """
+    after = contract_tables(new or {})
+    out: list[str] = []
+    for table, columns in sorted(contract_tables(old).items()):
+        now = {c.name: c for c in after.get(table, [])}
+        for column in sorted(columns, key=lambda c: c.name):
+            if not column.is_pii:
+                continue
+            where = f"{table}.{column.name}"
+            moved = now.get(column.name)
+            if moved is None:
+                out.append(f"{where}: PII column removed from the contract")
+            elif not moved.is_pii:
+                was = column.classification or "pii (tag)"
+                out.append(f"{where}: classification {was} → {moved.classification or 'none'}")
+            elif column.mask == "null" and moved.mask != "null":
+                out.append(f"{where}: {MASK_PROPERTY} null → {moved.mask or 'default'}")
+    return out
 
 
 def contract_schema_name(spec: dict[str, Any]) -> str | None:
@@ -172,3 +214,5 @@ def _column_changes(
         yield ContractChange(
             table, old.name, f"classification {old.classification} → {new.classification}", False
         )
+    if old.mask != new.mask:
+        yield ContractChange(table, old.name, f"{MASK_PROPERTY} {old.mask} → {new.mask}", False)

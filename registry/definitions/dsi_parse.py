@@ -108,6 +108,11 @@ def parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSet
         issues.add("schema", f"a {kind} must be a mapping", file=file, line=line)
         return None
     node = _strip_dbt_config(raw) if kind != SEMANTIC_MODEL else raw
+    saved_meta: dict[str, Any] | None = None
+    if kind == SAVED_QUERY and "config" in node:
+        ok, saved_meta = _saved_query_meta(node.pop("config"), raw, file, name, issues)
+        if not ok:
+            return None
     if kind == METRIC:
         _expand_metric_shorthand(node)
     ref = None
@@ -137,10 +142,46 @@ def parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSet
         ),
     )
     spec = canonical_dsi_spec(parsed)
+    if saved_meta:
+        spec["config"] = {"meta": saved_meta}
     if ref is not None:
         spec.pop("node_relation", None)
         spec["model"] = f"ref('{ref}')"
     return spec, parsed
+
+
+def _saved_query_meta(
+    config: Any, raw: Any, file: str, name: str, issues: IssueSet
+) -> tuple[bool, dict[str, Any] | None]:
+    """A saved query's ``config.meta`` (owner, domain, tier, review), as dbt writes it: DSI's
+    saved query has no config, so Tally keeps it beside the spec (the dbt-only config keys,
+    cache or export_as, are already dropped). Returns (valid, meta)."""
+    line = raw.line_of("config") if isinstance(raw, LineDict) else 0
+    if not isinstance(config, dict):
+        issues.add(
+            "schema",
+            f"config of {name} must be a mapping",
+            file=file,
+            line=line,
+            hint="write config: {meta: {owner: team-slug, domain: domain-slug}}",
+            object=name,
+        )
+        return False, None
+    unknown = sorted(str(k) for k in config if k != "meta")
+    meta = config.get("meta")
+    if unknown or (meta is not None and not isinstance(meta, dict)):
+        issues.add(
+            "schema",
+            f"unknown key {unknown[0]!r} in config of {name}"
+            if unknown
+            else f"config.meta of {name} must be a mapping",
+            file=file,
+            line=line,
+            hint="a saved query's config holds meta: {owner, domain, tier, review}",
+            object=name,
+        )
+        return False, None
+    return True, plain(meta) if meta else None
 
 
 def _expand_metric_shorthand(node: dict[Any, Any]) -> None:

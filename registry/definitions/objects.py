@@ -129,6 +129,57 @@ def meta_of(obj: DefinitionObject) -> Mapping[str, Any]:
     return config.get("meta") or {}
 
 
+# The ODCS custom property that names a contract's owning team (``customProperties``), as
+# ``config.meta.owner`` does on a semantic-layer object.
+OWNER_PROPERTY = "owner"
+
+
+def custom_property(items: Any, name: str) -> Any:
+    """The value of ODCS ``customProperties`` entry ``name`` (None when absent).
+
+    Example:
+        >>> custom_property([{"property": "owner", "value": "growth"}], "owner")
+        'growth'
+    """
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and item.get("property") == name:
+            return item.get("value")
+    return None
+
+
+def governance_of(kind: str, spec: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """Owner, domain, tier and review policy of a definition of any kind (``{}`` for none).
+
+    Metrics, semantic models and saved queries carry them in ``config.meta``. An ODCS contract
+    uses the standard's own fields: its top-level ``domain``, and as owner the custom property
+    ``owner`` (a team slug) or, failing that, the name of an ODCS 3.1 ``team`` object. The
+    project configuration has none here: it belongs to data governance and to every domain
+    (the registry applies that, it knows the governance team).
+
+    Example:
+        >>> governance_of("saved_query", {"config": {"meta": {"domain": "revenue"}}})
+        {'domain': 'revenue'}
+        >>> governance_of("contract", {"domain": "growth", "team": {"name": "growth-analytics"}})
+        {'owner': 'growth-analytics', 'domain': 'growth'}
+    """
+    if not spec or kind == PROJECT:
+        return {}
+    if kind == CONTRACT:
+        out: dict[str, Any] = {}
+        team = spec.get("team")
+        owner = custom_property(spec.get("customProperties"), OWNER_PROPERTY) or (
+            team.get("name") if isinstance(team, dict) else None
+        )
+        if owner:
+            out["owner"] = owner
+        if spec.get("domain"):
+            out["domain"] = spec["domain"]
+        return out
+    config = spec.get("config") or {}
+    meta = config.get("meta") if isinstance(config, Mapping) else None
+    return meta if isinstance(meta, Mapping) else {}
+
+
 def default_project_configuration() -> dict[str, Any]:
     """The time spine Tally maintains itself when a project declares none."""
     return {

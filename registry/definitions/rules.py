@@ -6,7 +6,7 @@ floor, in ``semantic/compiler/definition_checks.py``: this floor never imports t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import networkx as nx
@@ -27,6 +27,7 @@ from registry.definitions.objects import (
     DefinitionObject,
     Project,
     default_project_configuration,
+    governance_of,
     meta_of,
     object_line,
 )
@@ -41,6 +42,7 @@ def check_project(project: Project) -> None:
     The rules that need the compiler run after these, in
     ``semantic.compiler.definition_checks.check_definitions``."""
     _check_governance(project)
+    _check_governance_domains(project)
     _check_references(project)
     _check_cycles(project)
     _check_contract_coverage(project)
@@ -179,51 +181,104 @@ def _check_policy_coverage(project: Project) -> None:
 # --------------------------------------------------------------------------- governance
 
 
+# Where each governed kind writes its owner and domain (for file:line and hints).
+_GOVERNANCE_PATHS: dict[str, tuple[list[Any], list[Any], str, str]] = {
+    METRIC: (["config", "meta", "owner"], ["config", "meta", "domain"], "", ""),
+    SEMANTIC_MODEL: (["config", "meta", "owner"], ["config", "meta", "domain"], "", ""),
+    SAVED_QUERY: (
+        ["config", "meta", "owner"],
+        ["config", "meta", "domain"],
+        "add config: {meta: {owner: team-slug}}",
+        "add config: {meta: {domain: domain-slug}}",
+    ),
+    CONTRACT: (
+        ["customProperties"],
+        ["domain"],
+        "add customProperties: [{property: owner, value: team-slug}] (the ODCS custom "
+        "property Tally reads as the owning team)",
+        "add the ODCS top-level domain: domain-slug",
+    ),
+}
+
+
 def _check_governance(project: Project) -> None:
+    """Owner, domain and tier of every governed definition name declared teams and domains.
+    A metric without owner is a warning; so is a contract or saved query without owner or
+    domain (it could then be proposed from any domain; the fixtures give every one both)."""
     issues = project.issues
-    for obj in [*project.of_kind(METRIC), *project.of_kind(SEMANTIC_MODEL)]:
-        meta = meta_of(obj)
-        path = ["config", "meta"]
-        tier = meta.get("tier")
-        if tier is not None and tier not in TIERS:
-            issues.add(
-                "bad_tier",
-                f"tier {tier!r} of {obj.name!r} is not a tier",
-                file=obj.file,
-                line=object_line(obj, [*path, "tier"]),
-                hint=did_you_mean(str(tier), TIERS) or "use " + ", ".join(TIERS),
-                object=obj.name,
-            )
-        owner = meta.get("owner")
-        if owner is not None and project.teams and owner not in project.teams:
-            issues.add(
-                "unknown_team",
-                f"owner {owner!r} of {obj.name!r} is not a declared team",
-                file=obj.file,
-                line=object_line(obj, [*path, "owner"]),
-                hint=did_you_mean(str(owner), project.teams) or "declare it under teams:",
-                object=obj.name,
-            )
-        domain = meta.get("domain")
-        if domain is not None and project.domains and domain not in project.domains:
-            issues.add(
-                "unknown_domain",
-                f"domain {domain!r} of {obj.name!r} is not a declared domain",
-                file=obj.file,
-                line=object_line(obj, [*path, "domain"]),
-                hint=did_you_mean(str(domain), project.domains) or "declare it under domains:",
-                object=obj.name,
-            )
-        if obj.kind == METRIC and owner is None:
-            issues.add(
-                "no_owner",
-                f"metric {obj.name!r} has no owner",
-                file=obj.file,
-                line=obj.line,
-                hint="add config: {meta: {owner: team-slug}}",
-                object=obj.name,
-                severity=Severity.WARNING,
-            )
+    for kind, (owner_path, domain_path, owner_hint, domain_hint) in _GOVERNANCE_PATHS.items():
+        for obj in project.of_kind(kind):
+            meta = governance_of(kind, obj.spec)
+            _check_governance_meta(project, obj, meta, owner_path, domain_path)
+            if kind == METRIC and meta.get("owner") is None:
+                issues.add(
+                    "no_owner",
+                    f"metric {obj.name!r} has no owner",
+                    file=obj.file,
+                    line=obj.line,
+                    hint="add config: {meta: {owner: team-slug}}",
+                    object=obj.name,
+                    severity=Severity.WARNING,
+                )
+            if kind not in (SAVED_QUERY, CONTRACT):
+                continue
+            label = kind.replace("_", " ")
+            for field_name, hint in (("owner", owner_hint), ("domain", domain_hint)):
+                if meta.get(field_name) is None:
+                    issues.add(
+                        f"no_{field_name}",
+                        f"{label} {obj.name!r} has no {field_name}: an editor of any domain "
+                        "may propose changing it",
+                        file=obj.file,
+                        line=obj.line,
+                        hint=hint,
+                        object=obj.name,
+                        severity=Severity.WARNING,
+                    )
+
+
+def _check_governance_meta(
+    project: Project,
+    obj: DefinitionObject,
+    meta: Mapping[str, Any],
+    owner_path: list[Any],
+    domain_path: list[Any],
+) -> None:
+    issues = project.issues
+    tier = meta.get("tier")
+    if tier is not None and tier not in TIERS:
+        issues.add(
+            "bad_tier",
+            f"tier {tier!r} of {obj.name!r} is not a tier",
+            file=obj.file,
+            line=object_line(obj, ["config", "meta", "tier"]),
+            hint=did_you_mean(str(tier), TIERS) or "use " + ", ".join(TIERS),
+            object=obj.name,
+        )
+    owner = meta.get("owner")
+    if owner is not None and project.teams and owner not in project.teams:
+        issues.add(
+            "unknown_team",
+            f"owner {owner!r} of {obj.name!r} is not a declared team",
+            file=obj.file,
+            line=object_line(obj, owner_path),
+            hint=did_you_mean(str(owner), project.teams) or "declare it under teams:",
+            object=obj.name,
+        )
+    domain = meta.get("domain")
+    if domain is not None and project.domains and domain not in project.domains:
+        issues.add(
+            "unknown_domain",
+            f"domain {domain!r} of {obj.name!r} is not a declared domain",
+            file=obj.file,
+            line=object_line(obj, domain_path),
+            hint=did_you_mean(str(domain), project.domains) or "declare it under domains:",
+            object=obj.name,
+        )
+
+
+def _check_governance_domains(project: Project) -> None:
+    issues = project.issues
     for domain in project.domains.values():
         if domain.owner and project.teams and domain.owner not in project.teams:
             issues.add(

@@ -13,9 +13,11 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from registry.definitions.changes import MAJOR, FieldChange, classify_change, content_hash
 from registry.definitions.contracts import contract_changes
+from registry.definitions.objects import governance_of
 from registry.definitions.project import (
     CONTRACT,
     METRIC,
+    PROJECT,
     SEMANTIC_MODEL,
     DefinitionObject,
     Project,
@@ -36,6 +38,7 @@ from registry.models import (
     TeamMembership,
 )
 from registry.services.audit import audit_event_create
+from registry.services.review_policy import governance_team
 from semantic.compiler.definition_checks import load_project
 
 ADD, CHANGE, RETIRE, RESTORE = "add", "change", "retire", "restore"
@@ -319,7 +322,7 @@ def _apply_governance(project: Project) -> tuple[dict[str, Team], dict[str, Doma
                 user.save(update_fields=["password"])
             TeamMembership.objects.update_or_create(team=team, user=user, defaults={"role": role})
     for obj in project.objects.values():
-        owner = meta_of(obj).get("owner") if obj.kind in (METRIC, SEMANTIC_MODEL) else None
+        owner = governance_of(obj.kind, obj.spec).get("owner")
         if owner and owner not in teams:
             teams[owner] = Team.objects.create(slug=owner, name=owner)
     domains = {d.slug: d for d in Domain.objects.all()}
@@ -344,7 +347,7 @@ def _apply_governance(project: Project) -> tuple[dict[str, Team], dict[str, Doma
             domain.min_approvals = spec.min_approvals
             domain.save(update_fields=["name", "description", "owner", "min_approvals"])
     for obj in project.objects.values():
-        domain_slug = meta_of(obj).get("domain") if obj.kind in (METRIC, SEMANTIC_MODEL) else None
+        domain_slug = governance_of(obj.kind, obj.spec).get("domain")
         if domain_slug and domain_slug not in domains:
             domains[domain_slug] = Domain.objects.create(slug=domain_slug, name=domain_slug)
     return teams, domains
@@ -353,7 +356,9 @@ def _apply_governance(project: Project) -> tuple[dict[str, Team], dict[str, Doma
 def _head_fields(
     obj: DefinitionObject, teams: dict[str, Team], domains: dict[str, Domain]
 ) -> dict[str, Any]:
-    meta = meta_of(obj) if obj.kind != CONTRACT else {}
+    meta = governance_of(obj.kind, obj.spec)
+    # The project configuration serves every domain and belongs to data governance.
+    owner = governance_team() if obj.kind == PROJECT else meta.get("owner")
     spec = obj.spec
     description = spec.get("description") or ""
     if isinstance(description, dict):  # ODCS descriptions are objects (purpose, usage…)
@@ -365,7 +370,7 @@ def _head_fields(
         "label": label,
         "description": str(description),
         "metric_type": str(spec.get("type") or "") if obj.kind == METRIC else "",
-        "owner": teams.get(meta.get("owner")) if meta.get("owner") else None,
+        "owner": teams.get(str(owner)) if owner else None,
         "domain": domains.get(meta.get("domain")) if meta.get("domain") else None,
         "tier": str(meta.get("tier") or ""),
     }

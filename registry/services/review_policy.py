@@ -6,6 +6,12 @@ named in the definition's ``config.meta.review.teams``), at least ``min_approval
 change certifies a definition, re-certifies it (a major bump of a certified definition) or
 takes its certification away. For an existing definition the *released* version's policy
 applies, so a proposal cannot loosen the rules it is reviewed under.
+
+Contracts (owner: ODCS ``customProperties.owner``, domain: ODCS ``domain``) and saved queries
+(``config.meta``) are governed the same way; the project configuration is owned by data
+governance. Declassifying PII on a contract (``classify_change(...).declassified``) needs an
+approval from the data owner (the contract's owning team, else its domain's) *and* from data
+governance, whatever else the policy says.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 from django.conf import settings
 
 from registry.definitions.changes import MAJOR, classify_change
+from registry.definitions.objects import CONTRACT, PROJECT, governance_of
 from registry.models import (
     Domain,
     Proposal,
@@ -36,7 +43,7 @@ BLOCKING_CHECKS = (
     ProposalCheck.CheckKind.CONTRACTS,
     ProposalCheck.CheckKind.COMPILE,
 )
-GOVERNED_KINDS = ("metric", "semantic_model", "saved_query")
+DECLASSIFICATION_MISSING = "declassification_approval_missing"
 
 
 def governance_team() -> str:
@@ -44,9 +51,7 @@ def governance_team() -> str:
 
 
 def _meta(spec: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any]:
-    if not spec or kind not in GOVERNED_KINDS:
-        return {}
-    return (spec.get("config") or {}).get("meta") or {}
+    return governance_of(kind, spec)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ class Policy:
     # "metric:mrr" for each definition whose merge records a (re-)certification.
     certifies: tuple[str, ...] = ()
     reasons: dict[str, list[str]] = field(default_factory=dict)
+    # "contract:users: users.email: classification pii → none" for each PII column the
+    # proposal declassifies; ``declassify_teams`` (data owner first, then data governance)
+    # must each approve it.
+    declassifies: tuple[str, ...] = ()
+    declassify_teams: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +75,8 @@ class Policy:
             "min_approvals": self.min_approvals,
             "certifies": list(self.certifies),
             "reasons": self.reasons,
+            "declassifies": list(self.declassifies),
+            "declassify_teams": list(self.declassify_teams),
         }
 
 
@@ -95,6 +107,8 @@ def proposal_policy_get(
     teams: dict[str, list[str]] = {}
     minimum = 1
     certifies: list[str] = []
+    declassifies: list[str] = []
+    declassify_teams: list[str] = []
 
     def need(team: str | None, why: str) -> None:
         if team:
@@ -107,7 +121,11 @@ def proposal_policy_get(
         new_meta = _meta(change.spec, change.kind)
         # The released policy governs an existing definition; a new one brings its own.
         review = (old_meta if old else new_meta).get("review") or {}
-        if review.get("teams"):
+        if change.kind == PROJECT:
+            need(
+                governance_team(), f"{label}: the project configuration is owned by data governance"
+            )
+        elif review.get("teams"):
             for team in review["teams"]:
                 need(team, f"{label}: config.meta.review.teams")
         else:
@@ -128,7 +146,33 @@ def proposal_policy_get(
             change.spec is None or new_meta.get("tier") != CERTIFIED
         ):
             need(governance_team(), f"{label}: removing a certification needs data governance")
-    return Policy(tuple(sorted(teams)), minimum, tuple(certifies), teams)
+        if change.kind == CONTRACT and old is not None:
+            found = classify_change(CONTRACT, old.spec, dict(change.spec or {})).declassified
+            if found:
+                declassifies += [f"{label}: {item}" for item in found]
+                # The data owner: the released contract's owning team, else its domain's.
+                domain = domains.get(str(old_meta.get("domain") or ""))
+                owner = old_meta.get("owner") or (
+                    domain.owner.slug if domain is not None and domain.owner is not None else None
+                )
+                for team, why in (
+                    (owner, "the data owner"),
+                    (governance_team(), "data governance"),
+                ):
+                    if team:
+                        need(team, f"{label}: declassifying PII needs {why}")
+                        if team not in declassify_teams:
+                            declassify_teams.append(str(team))
+                # Two people: the data owner's and governance's approvals are not one click.
+                minimum = max(minimum, 2)
+    return Policy(
+        tuple(sorted(teams)),
+        minimum,
+        tuple(certifies),
+        teams,
+        tuple(declassifies),
+        tuple(declassify_teams),
+    )
 
 
 def team_slugs_of(user: Any) -> set[str]:
@@ -196,8 +240,18 @@ def approval_blockers(proposal: Proposal, policy: Policy) -> list[Blocker]:
     covered: set[str] = set()
     for approver in approvers:
         covered |= team_slugs_of(approver)
-    for team in policy.required_teams:
+    for team in policy.declassify_teams:
         if team not in covered:
+            who = "data governance" if team == governance_team() else "the data owner"
+            out.append(
+                Blocker(
+                    DECLASSIFICATION_MISSING,
+                    f"declassifies PII ({'; '.join(policy.declassifies)}): needs an approval "
+                    f"from {who}, team {team}",
+                )
+            )
+    for team in policy.required_teams:
+        if team not in covered and team not in policy.declassify_teams:
             out.append(Blocker("team_approval_missing", f"needs an approval from team {team}"))
     return out
 

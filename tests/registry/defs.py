@@ -58,6 +58,9 @@ id: events-contract
 name: events
 version: 1.0.0
 status: active
+domain: product
+customProperties:
+  - {property: owner, value: product-analytics}
 schema:
   - name: events
     physicalName: events

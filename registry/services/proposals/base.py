@@ -32,6 +32,7 @@ SELF_REVIEW = "you cannot review your own proposal"
 NOT_A_REVIEWER = "{user} is not a member of a team that reviews this proposal"
 STALE_BASE = "proposal #{id} is based on {base}, but the latest release is {latest}"
 MERGE_BLOCKED = "proposal #{id} cannot merge yet: {first}"
+DECLASSIFICATION_BLOCKED = "proposal #{id} cannot merge: it {missing}"
 NO_CHANGES = "nothing to propose: every definition given matches the latest release"
 
 

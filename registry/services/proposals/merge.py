@@ -12,6 +12,7 @@ from registry.models import Proposal, ProposalChange, Release, Review
 from registry.selectors import PinnedSpec, proposal_changes, release_specs
 from registry.services.definitions import definitions_apply_locked, release_head_lock
 from registry.services.proposals.base import (
+    DECLASSIFICATION_BLOCKED,
     MERGE_BLOCKED,
     REVIEWABLE,
     STALE_BASE,
@@ -24,6 +25,7 @@ from registry.services.proposals.base import (
 )
 from registry.services.review_policy import (
     CERTIFIED,
+    DECLASSIFICATION_MISSING,
     current_reviews,
     merge_blockers,
     needs_certification,
@@ -91,6 +93,8 @@ def proposal_merge(*, proposal: Proposal | int, acting_user: Any) -> Proposal:
 
     Raises:
         ConflictError: the base release is stale or the proposal merged meanwhile (409).
+        ConflictError: ``declassification_unapproved`` (409): the proposal declassifies PII
+            and the data owner's or data governance's approval is missing.
         ReviewError: ``merge_blocked`` (checks or approvals) with every blocker in details.
     """
     require_signed_in(acting_user)
@@ -112,6 +116,17 @@ def proposal_merge(*, proposal: Proposal | int, acting_user: Any) -> Proposal:
             hint=f"rebase it: `tally rebase {proposal.pk}` or POST …/proposals/{proposal.pk}/rebase",
         )
     blockers = merge_blockers(proposal, latest_release_id=latest_id)
+    declassifying = [b for b in blockers if b.code == DECLASSIFICATION_MISSING]
+    if declassifying:
+        raise ConflictError(
+            DECLASSIFICATION_BLOCKED.format(
+                id=proposal.pk, missing="; ".join(b.message for b in declassifying)
+            ),
+            code="declassification_unapproved",
+            hint="a member of each team named must approve; declassifying PII needs both the "
+            "data owner's and data governance's approval",
+            details=[b.as_dict() for b in blockers],
+        )
     if blockers:
         raise ReviewError(
             MERGE_BLOCKED.format(id=proposal.pk, first=blockers[0].message),
