@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from registry.definitions.contracts import MASK_PROPERTY
 from registry.definitions.project import (
     CONTRACT,
     DEFAULT_SCHEMA,
@@ -26,7 +27,6 @@ from registry.definitions.project import (
 # joinable and countable) or NULL. A contract picks per column with the ODCS custom property
 # ``tallyMask``; otherwise the compile's default (setting TALLY_PII_MASK) applies.
 MASK_MODES = ("hash", "null")
-MASK_PROPERTY = "tallyMask"
 # (database, schema, table), case-folded: how Tally compares the tables two reads name.
 RelationKey = tuple[str, str, str]
 
