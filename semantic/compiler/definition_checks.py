@@ -18,7 +18,7 @@ from registry.definitions.project import read_project
 from semantic.compiler.api import check_filter_metric, queryable_items
 from semantic.compiler.definition_guard import definition_problems
 from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY, build_manifest
-from semantic.compiler.policies import check_row_policies
+from semantic.compiler.policy_rules import check_row_policies
 from semantic.compiler.where import parse_where
 from tally.errors import QueryError
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from semantic.compiler.policies import SALT_NAME
+from semantic.compiler.policy_rules import SALT_NAME
 from semantic.compiler.principal import Principal
 from semantic.time_spine import time_spine_ensure
 from semantic.warehouse.config import WarehouseConfig

@@ -26,6 +26,7 @@ MODULES = [
     "semantic.compiler.sql_passes",
     "semantic.compiler.drilldown",
     "semantic.compiler.policies",
+    "semantic.compiler.policy_rules",
     "semantic.compiler.policy_reach",
     "semantic.compiler.explain",
     "semantic.demo.build",

@@ -92,7 +92,7 @@ def test_the_fixture_policies_pass_through_dbts_jinja_rendering_unchanged() -> N
     import jinja2
     import yaml
 
-    from semantic.compiler.policies import unwrap_raw
+    from semantic.compiler.policy_rules import unwrap_raw
     from tests.conftest import ROOT
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)

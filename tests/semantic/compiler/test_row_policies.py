@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from semantic.compiler.api import CompiledQuery, compile_query
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
-from semantic.compiler.policies import MSG_MASKED_FILTER, check_row_policies
+from semantic.compiler.policy_rules import MSG_MASKED_FILTER, check_row_policies
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from semantic.warehouse.execute import normalize_rows_for_compare
