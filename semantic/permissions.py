@@ -56,8 +56,12 @@ MSG_CHECK_EVENT_HIDDEN = (
 UNRESTRICTED_KEY = "unrestricted"
 
 
-def _restricted(principal: Principal | None) -> bool:
+def principal_restricted(principal: Principal | None) -> bool:
+    """True when row policies apply to ``principal`` (None: a trusted caller)."""
     return principal is not None and not principal.unrestricted
+
+
+_restricted = principal_restricted
 
 
 def stored_values_allowed(
