@@ -141,7 +141,8 @@ def explore(request: HttpRequest) -> HttpResponse:
                 acting_user=request.user,
             )
         except UserError as exc:
-            context["error"] = error_body(exc, request=request)
+            context["error"] = exc
+            context["error_body"] = error_body(exc, request=request)
         else:
             rows = [[_cell(v) for v in row] for row in result.answer.rows]
             context.update(

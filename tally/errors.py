@@ -30,7 +30,9 @@ WAREHOUSE_HIDDEN_HINT = (
 # WarehouseError codes whose message Tally writes itself and which quote no warehouse text:
 # shown as they are. Every other code (warehouse_error, warehouse_unavailable, any new one)
 # is hidden: fail closed.
-WAREHOUSE_OWN_MESSAGES = frozenset({"warehouse_timeout", "warehouse_cancelled"})
+WAREHOUSE_OWN_MESSAGES = frozenset(
+    {"warehouse_timeout", "warehouse_cancelled", "warehouse_table_exists"}
+)
 INTERNAL_MESSAGE = "internal error; it has been logged"
 
 
@@ -134,11 +136,14 @@ class WarehouseError(UserError):
         hint: str | None = None,
         location: str | None = None,
         details: Any = None,
+        public: bool = False,
     ) -> None:
         code = code or self.default_code
         self.warehouse_message: str | None = None
         self.reference: str | None = None
-        if code in WAREHOUSE_OWN_MESSAGES:
+        # ``public``: the caller wrote ``message`` itself and quotes no warehouse text (see
+        # ``in_context``); anything else is hidden unless its code says Tally wrote it.
+        if public or code in WAREHOUSE_OWN_MESSAGES:
             super().__init__(message, code=code, hint=hint, location=location, details=details)
             return
         # Hidden at construction, not at rendering: a check summary, an audit row, a compute
@@ -160,6 +165,15 @@ class WarehouseError(UserError):
         )
         self.warehouse_message, self.reference = message, reference
         logger.warning("warehouse error %s [reference %s]: %s", code, reference, message)
+
+    def in_context(self, message: str, *, hint: str | None = None) -> WarehouseError:
+        """This error with Tally's context around it; ``message`` may quote ``self.message``
+        (already generic) but no warehouse text. Keeps the reference and the raw text."""
+        error = WarehouseError(
+            message, code=self.code, hint=hint or self.hint, details=self.details, public=True
+        )
+        error.warehouse_message, error.reference = self.warehouse_message, self.reference
+        return error
 
     def admin_body(self) -> ErrorBody:
         """``as_body()`` plus the warehouse's own text: for administrators only."""

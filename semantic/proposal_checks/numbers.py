@@ -67,8 +67,11 @@ def _first_measure(
 def pii_dimension(manifest: Manifest, name: str) -> bool:
     """True when ``entity__dim`` may read a PII column: a model carrying the entity has the
     dimension and its expression names a column classified PII on that model's table (in
-    this manifest or the current release's, ``manifest.security``). Errs towards True."""
-    entity, _, dim_name = name.rpartition("__")
+    this manifest or the current release's, ``manifest.security``). A multi-hop name
+    (``user__account__plan``) is judged by its last entity; a dimension read by any model
+    carrying that entity counts, so the test errs towards PII."""
+    path, _, dim_name = name.rpartition("__")
+    entity = path.rsplit("__", 1)[-1]
     manifests = [manifest] + ([manifest.security] if manifest.security is not None else [])
     pii_by_table: dict[Any, set[str]] = {}
     for source in manifests:
