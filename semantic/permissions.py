@@ -131,16 +131,23 @@ def computed_as(principal: Principal | None) -> dict[str, Any]:
 
 
 def numbers_visible(
-    *, reader: Principal | None, computed: Mapping[str, Any] | None, metric: str
+    *,
+    reader: Principal | None,
+    computed: Mapping[str, Any] | None,
+    metric: str,
+    policied: bool | None,
 ) -> bool:
     """May ``reader`` see a metric's numbers computed as ``computed`` (``computed_as``; None
-    for checks recorded before it existed: computed with full trust)?"""
+    for checks recorded before it existed: computed with full trust)? ``policied``: whether a
+    row policy could narrow the metric's reads in the check's own (old or proposed)
+    definitions, as the check recorded it (None: not recorded, counts as policied)."""
     if not _restricted(reader):
         return True
     if computed and computed.get("key") == visibility_key(reader):
         return True
-    # No row policy narrows the metric: every principal's query gives the same numbers.
-    return stored_values_allowed(principal=reader, metric=metric)
+    # No row policy narrows the metric, in the check's definitions nor in the current
+    # release: every principal's query gives the same numbers.
+    return policied is False and stored_values_allowed(principal=reader, metric=metric)
 
 
 def checks_visible(checks: Iterable[Any], *, principal: Principal | None) -> list[Any]:
@@ -159,7 +166,12 @@ def checks_visible(checks: Iterable[Any], *, principal: Principal | None) -> lis
             shown = [
                 m
                 for m in metrics
-                if numbers_visible(reader=principal, computed=computed, metric=str(m.get("metric")))
+                if numbers_visible(
+                    reader=principal,
+                    computed=computed,
+                    metric=str(m.get("metric")),
+                    policied=m.get("row_policied"),
+                )
             ]
             if len(shown) < len(metrics):
                 hidden = len(metrics) - len(shown)
@@ -189,9 +201,11 @@ def timeline_visible(events: Iterable[Any], *, principal: Principal | None) -> l
         if event.action == "proposal.check" and payload.get("kind") == "numbers":
             metrics = payload.get("metrics")
             computed = payload.get("computed_as")
+            open_metrics = set(payload.get("unpolicied_metrics") or [])
             hidden = (
                 [m for m in metrics if not numbers_visible(
-                    reader=principal, computed=computed, metric=str(m))]
+                    reader=principal, computed=computed, metric=str(m),
+                    policied=m not in open_metrics)]
                 if isinstance(metrics, list)
                 else None
             )  # fmt: skip

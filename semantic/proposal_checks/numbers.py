@@ -26,6 +26,7 @@ from registry.definitions.rules import metric_inputs
 from registry.services.proposal_checks.inputs import CheckInputs, Result, Status, metrics_to_check
 from semantic.compiler.api import compile_query, queryable_items
 from semantic.compiler.manifest import Manifest, relation_key
+from semantic.compiler.policy_reach import metric_has_row_policies
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.manifests import manifest_for_release, release_key, release_resolve
@@ -233,7 +234,15 @@ def check_numbers(inputs: CheckInputs, *, today: dt.date | None = None) -> Resul
             "dialect": dialect,
         }
         by_month = MetricQuery(group_by=("metric_time__month",), **common)
-        entry: dict[str, Any] = {"metric": metric, "by_month": [], "by_dimension": []}
+        entry: dict[str, Any] = {
+            "metric": metric,
+            "by_month": [],
+            "by_dimension": [],
+            # Whether a row policy can narrow it, old or new: readers bound otherwise than
+            # the author see a narrowed metric's numbers only under the same binding.
+            "row_policied": metric_has_row_policies(old, metric)
+            or metric_has_row_policies(new, metric),
+        }
         try:
             entry["by_month"] = _diff_rows(*_run_pair(by_month, old, new, metric, principal))
         except TallyError as exc:

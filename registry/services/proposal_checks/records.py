@@ -55,8 +55,10 @@ def proposal_check_record(
         # The timeline shows the summary under the check's own visibility rule
         # (semantic.permissions.timeline_visible): whom it ran as, and which metrics it covers.
         payload["computed_as"] = details["computed_as"]
-        payload["metrics"] = [
-            str(m.get("metric")) for m in details.get("metrics") or [] if isinstance(m, dict)
+        entries = [m for m in details.get("metrics") or [] if isinstance(m, dict)]
+        payload["metrics"] = [str(m.get("metric")) for m in entries]
+        payload["unpolicied_metrics"] = [
+            str(m.get("metric")) for m in entries if m.get("row_policied") is False
         ]
     audit_event_create(
         actor=acting_user,
