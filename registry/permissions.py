@@ -292,3 +292,18 @@ def _predicate(action: Action) -> Any:
 for _action in Action:
     # user.has_perm("registry.review", proposal), {% has_perm "registry.query" user %}.
     rules.set_perm(f"registry.{_action.value}", _predicate(_action))
+
+
+def user_is_admin(user: Any, *, token: ApiToken | None = None) -> bool:
+    """An administrator (superuser or the global admin role), not through a tenant-bound or
+    service token: who may read the warehouse's own error texts."""
+    if token is not None and (token.service or token.tenant):
+        return False
+    return Role.ADMIN in user_grants(user).global_roles
+
+
+def request_is_admin(request: Any) -> bool:
+    """``user_is_admin`` for a request (a session, or the API token it authenticated with)."""
+    auth = getattr(request, "auth", None)
+    token = auth if isinstance(auth, ApiToken) else None
+    return user_is_admin(getattr(request, "user", None), token=token)

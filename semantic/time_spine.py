@@ -229,11 +229,9 @@ def _data_for_query(warehouse: WarehouseConfig, manifest: Manifest, table: str) 
     try:
         return data_range(warehouse, manifest)
     except WarehouseError as exc:
-        raise WarehouseError(
-            DATA_RANGE_FAILED.format(table=table, reason=exc.message),
-            code=exc.code,
-            hint=DATA_RANGE_HINT,
-            details=exc.details,
+        # exc.message is already the generic text (with its log reference): kept, not re-hidden.
+        raise exc.in_context(
+            DATA_RANGE_FAILED.format(table=table, reason=exc.message), hint=DATA_RANGE_HINT
         ) from exc
 
 

@@ -24,7 +24,11 @@ from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
-from semantic.permissions import stored_values_hidden, stored_values_require
+from semantic.permissions import (
+    audit_results_visible,
+    stored_values_hidden,
+    stored_values_require,
+)
 from semantic.services import (
     QueryAnswer,
     manifest_for_release,
@@ -501,7 +505,10 @@ def metric_page_get(
         "sql_error": sql_error,
         "dimensions": dimensions,
         # Value audits carry observed values: hidden with the values themselves.
-        "audits": metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
+        "audits": audit_results_visible(
+            metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
+            principal=principal,
+        ),
         "graph": graph,
         "graph_error": graph_error,
     }

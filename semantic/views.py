@@ -23,6 +23,7 @@ from semantic.forms import (
     MetricSqlForm,
     RunFilterForm,
 )
+from semantic.permissions import audit_results_visible
 from semantic.ui_selectors import (
     TRACE_ROWS,
     audit_check_names,
@@ -35,7 +36,7 @@ from semantic.ui_selectors import (
     run_page_list,
     value_trace_get,
 )
-from tally.errors import UserError
+from tally.errors import UserError, error_body
 from tally.spreadsheet import csv_safe_row
 from tally.throttling import rate_limit_check
 from tally.ui import is_htmx, page_access
@@ -141,6 +142,7 @@ def explore(request: HttpRequest) -> HttpResponse:
             )
         except UserError as exc:
             context["error"] = exc
+            context["error_body"] = error_body(exc, request=request)
         else:
             rows = [[_cell(v) for v in row] for row in result.answer.rows]
             context.update(
@@ -191,7 +193,7 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "errors/error.html",
-            {"title": "Cannot export", "error": exc.as_body()},
+            {"title": "Cannot export", "error": error_body(exc, request=request)},
             status=exc.http_status,
         )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -243,6 +245,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         check_name=data.get("check_name") or "",
     )
     page = Paginator(results, 100).get_page(request.GET.get("page"))
+    # Contract findings measured over every tenant: observed values hidden for this user.
+    page.object_list = audit_results_visible(
+        page.object_list, principal=principal_for(request.user)
+    )
     return render(
         request,
         "semantic/audits.html",

@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from tally.errors import NotFound, PermissionDenied, TallyError, UserError
+from tally.errors import NotFound, PermissionDenied, TallyError, UserError, error_body
 
 logger = logging.getLogger("tally.ui")
 
@@ -70,10 +70,8 @@ def error_page(
     """Renders a TallyError as a page (a fragment for htmx) with its message and hint."""
     status = status or error.http_status
     template = "errors/_message.html" if is_htmx(request) else "errors/error.html"
-    if isinstance(error, UserError):
-        body = error.as_body()
-    else:
-        body = {"code": error.code, "message": "internal error; it has been logged"}
+    # One renderer for every page: the warehouse's own text only for administrators.
+    body = error_body(error, request=request)
     title = {403: "Not allowed", 404: "Not found"}.get(status, "Something is wrong")
     return render(
         request, template, {"error": body, "title": title, "status": status}, status=status

@@ -26,6 +26,7 @@ from registry.services.access import (
     token_revoke,
     user_get,
 )
+from semantic.permissions import timeline_visible
 from tally.errors import PermissionDenied
 
 NO_TOKEN_MINTING = "an API token cannot manage tokens"
@@ -287,5 +288,9 @@ class AuditLogApi(APIView):
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(
             audit_event_list(**params.validated_data), request, view=self
+        )
+        # Numbers-check summaries follow the checks' visibility (a tenant-bound token).
+        page = timeline_visible(
+            page or [], principal=principal_for(request.user, token=request_token(request))
         )
         return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)

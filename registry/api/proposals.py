@@ -37,7 +37,7 @@ from registry.services.proposals import (
     proposal_update,
 )
 from semantic.compiler.principal import Principal
-from semantic.permissions import checks_visible
+from semantic.permissions import checks_visible, timeline_visible
 
 
 class ProposalSummaryOutput(serializers.Serializer):
@@ -373,4 +373,6 @@ class ProposalTimelineApi(APIView):
     @extend_schema(responses=TimelineOutput(many=True))
     def get(self, request: Request, proposal_id: int) -> Response:
         events = proposal_timeline(proposal=proposal_get(proposal_id=proposal_id))
+        # A numbers check's summary follows the check's visibility (who could run it).
+        events = timeline_visible(events, principal=_principal(request))
         return Response(TimelineOutput(events, many=True).data)

@@ -21,7 +21,12 @@ from semantic.jobs.selectors import (
     value_list,
 )
 from semantic.models import GRAIN_CHOICES, AuditResult, ComputeRun, MetricValue
-from semantic.permissions import stored_values_hidden, stored_values_require
+from semantic.permissions import (
+    MSG_AUDIT_HIDDEN,
+    audit_results_visible,
+    stored_values_hidden,
+    stored_values_require,
+)
 from tally.errors import NotFound
 
 GRAINS = [g for g, _ in GRAIN_CHOICES]
@@ -194,10 +199,15 @@ class AuditListApi(APIView):
         filters.is_valid(raise_exception=True)
         paginator = LimitOffsetPagination()
         # Value checks carry the observed value: hidden with the stored values themselves.
-        hidden = stored_values_hidden(
-            principal=principal_for(request.user, token=request_token(request))
-        )
+        principal = principal_for(request.user, token=request_token(request))
+        hidden = stored_values_hidden(principal=principal)
         page = paginator.paginate_queryset(
             audit_result_list(**filters.validated_data, exclude_metrics=hidden), request, view=self
         )
-        return paginator.get_paginated_response(AuditOutput(page, many=True).data)
+        # Contract findings measured over every tenant: observed values hidden, counted.
+        shown = audit_results_visible(page or [], principal=principal)
+        response = paginator.get_paginated_response(AuditOutput(shown, many=True).data)
+        masked = sum(1 for r in shown if getattr(r, "hidden_reason", None))
+        if masked:
+            response.data["hidden"] = {"count": masked, "reason": MSG_AUDIT_HIDDEN}
+        return response

@@ -1,10 +1,20 @@
 """The numbers check: old and new definitions run side by side on the warehouse, by month
-and by the metric's main dimension, so a reviewer sees how a change moves the numbers."""
+and by the metric's main dimension, so a reviewer sees how a change moves the numbers.
+
+It runs as the proposal's author (``check_principal``: the author's row policies, PII always
+masked), with the current release's row policies and PII classifications on top of both
+definitions (a proposal cannot drop a policy for its own check), and records the principal's
+visibility key, which decides who else sees the numbers (``semantic.permissions``). A PII
+dimension is never a breakdown: an explicit ``main_dimension`` on one is refused (the
+breakdown is skipped with the reason), and the default pick skips them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +25,28 @@ from registry.definitions.project import METRIC
 from registry.definitions.rules import metric_inputs
 from registry.services.proposal_checks.inputs import CheckInputs, Result, Status, metrics_to_check
 from semantic.compiler.api import compile_query, queryable_items
-from semantic.compiler.manifest import Manifest
+from semantic.compiler.manifest import Manifest, relation_key
+from semantic.compiler.policy_reach import metric_has_row_policies
+from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
+from semantic.manifests import manifest_for_release, release_key, release_resolve
+from semantic.permissions import check_principal, computed_as, principal_restricted
 from semantic.warehouse.run import run_compiled
-from tally.errors import TallyError
+from tally.errors import NotFound, TallyError
+
+PII_DIMENSION_CODE = "pii_main_dimension"
+MSG_NO_ROWS_FOR_AUTHOR = (
+    "no numbers to compare: the author's row policies return no rows for these metrics "
+    "(last {days} days)"
+)
+MSG_PII_DIMENSION = (
+    "{metric}: main dimension {dimension} is classified PII; the numbers check never groups "
+    "by a PII dimension"
+)
+HINT_PII_DIMENSION = (
+    "set config.meta.main_dimension to a dimension that is not PII (a plan, a country, a "
+    "segment), or leave it out"
+)
 
 
 def _first_measure(
@@ -37,10 +65,35 @@ def _first_measure(
     return None
 
 
+def pii_dimension(manifest: Manifest, name: str) -> bool:
+    """True when ``entity__dim`` may read a PII column: a model carrying the entity has the
+    dimension and its expression names a column classified PII on that model's table (in
+    this manifest or the current release's, ``manifest.security``). A multi-hop name
+    (``user__account__plan``) is judged by its last entity; a dimension read by any model
+    carrying that entity counts, so the test errs towards PII."""
+    path, _, dim_name = name.rpartition("__")
+    entity = path.rsplit("__", 1)[-1]
+    manifests = [manifest] + ([manifest.security] if manifest.security is not None else [])
+    pii_by_table: dict[Any, set[str]] = {}
+    for source in manifests:
+        for model in source.semantic_models.values():
+            columns = pii_by_table.setdefault(relation_key(model.relation), set())
+            columns.update(c.lower() for c in model.pii_columns)
+    for model in manifest.semantic_models.values():
+        dim = model.dimensions.get(dim_name)
+        if dim is None or (entity and entity not in model.entities):
+            continue
+        words = set(re.findall(r"[a-z_][a-z0-9_]*", (dim.expr or dim.name).lower()))
+        if words & pii_by_table.get(relation_key(model.relation), set()):
+            return True
+    return False
+
+
 def main_dimension(manifest: Manifest, metric: str) -> str | None:
     """``config.meta.main_dimension`` if set, else the first categorical dimension of the
     model the metric's first measure lives in (through its primary entity), else the first
-    categorical dimension the metric can be grouped by."""
+    categorical dimension the metric can be grouped by; never a PII dimension (an explicit
+    PII ``main_dimension`` is refused by ``main_dimension_refusal``)."""
     spec = manifest.metrics[metric].spec
     meta = (spec.get("config") or {}).get("meta") or {}
     try:
@@ -48,13 +101,14 @@ def main_dimension(manifest: Manifest, metric: str) -> str | None:
     except TallyError:
         return None
     if meta.get("main_dimension") in items:
-        return str(meta["main_dimension"])
+        chosen = str(meta["main_dimension"])
+        return None if pii_dimension(manifest, chosen) else chosen
     measure = _first_measure(manifest, metric)
     if measure is not None:
         model = manifest.semantic_models[manifest.measures[measure].semantic_model]
         for dim in model.dimensions.values():
             name = f"{model.primary_entity}__{dim.name}"
-            if dim.type == "categorical" and name in items:
+            if dim.type == "categorical" and name in items and not pii_dimension(manifest, name):
                 return name
     # Only categorical dimensions: entities and ids would split the numbers per row.
     categorical = sorted(
@@ -63,7 +117,24 @@ def main_dimension(manifest: Manifest, metric: str) -> str | None:
         for dim in model.dimensions.values()
         if dim.type == "categorical"
     )
-    return next((name for name in categorical if name in items), None)
+    return next(
+        (name for name in categorical if name in items and not pii_dimension(manifest, name)),
+        None,
+    )
+
+
+def main_dimension_refusal(manifest: Manifest, metric: str) -> dict[str, str] | None:
+    """The error body when the metric's explicit ``config.meta.main_dimension`` is PII."""
+    meta = (manifest.metrics[metric].spec.get("config") or {}).get("meta") or {}
+    chosen = meta.get("main_dimension")
+    if not chosen or not pii_dimension(manifest, str(chosen)):
+        return None
+    return {
+        "code": PII_DIMENSION_CODE,
+        "message": MSG_PII_DIMENSION.format(metric=metric, dimension=chosen),
+        "hint": HINT_PII_DIMENSION,
+        "location": f"metric {metric}: config.meta.main_dimension",
+    }
 
 
 def _number(value: Any) -> float | None:
@@ -89,10 +160,15 @@ def _diff_rows(old: dict[Any, Any], new: dict[Any, Any]) -> list[dict[str, Any]]
     return rows
 
 
-def _run(query: MetricQuery, manifest: Manifest, metric: str) -> dict[Any, Any]:
-    """Runs one query; rows keyed by the group-by value (a tuple when there are several)."""
-    compiled = compile_query(query, manifest)
-    result = run_compiled(compiled, principal=None, timeout_s=60, row_cap=10_000)
+def _run(
+    query: MetricQuery, manifest: Manifest, metric: str, principal: Principal
+) -> dict[Any, Any]:
+    """Runs one query as ``principal``; rows keyed by the group-by value (a tuple when there
+    are several)."""
+    compiled = compile_query(
+        query, manifest, principal=principal, mask_default=settings.TALLY_PII_MASK
+    )
+    result = run_compiled(compiled, principal=principal, timeout_s=60, row_cap=10_000)
     names = [c.name for c in result.columns]
     keys = [names.index(k) for k in query.group_by]
     value = names.index(metric)
@@ -103,24 +179,24 @@ def _run(query: MetricQuery, manifest: Manifest, metric: str) -> dict[Any, Any]:
 
 
 def _run_pair(
-    query: MetricQuery, old: Manifest, new: Manifest, metric: str
+    query: MetricQuery, old: Manifest, new: Manifest, metric: str, principal: Principal
 ) -> tuple[dict[Any, Any], dict[Any, Any]]:
     """The old and the new definition's answers, run at the same time on two connections
     (the warehouse, not Python, does the work: drivers release the GIL while they wait)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        old_rows = pool.submit(_run, query, old, metric)
-        new_rows = pool.submit(_run, query, new, metric)
+        old_rows = pool.submit(_run, query, old, metric, principal)
+        new_rows = pool.submit(_run, query, new, metric, principal)
         return old_rows.result(), new_rows.result()
 
 
 def _by_dimension(
-    query: MetricQuery, old: Manifest, new: Manifest, metric: str
+    query: MetricQuery, old: Manifest, new: Manifest, metric: str, principal: Principal
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """Old vs new per value of the main dimension, in the latest month the query returns.
 
     Per month rather than over the whole window: semi-additive metrics (MRR) have no total
     over 90 days, and the latest month is what a reviewer compares with the dashboard."""
-    old_rows, new_rows = _run_pair(query, old, new, metric)
+    old_rows, new_rows = _run_pair(query, old, new, metric, principal)
     months = sorted({k[0] for k in (*old_rows, *new_rows) if k[0] is not None})
     if not months:
         return None, []
@@ -145,7 +221,8 @@ def check_numbers(inputs: CheckInputs, *, today: dt.date | None = None) -> Resul
     if not metrics:
         # Labels, descriptions and governance meta cannot move a number.
         return Status.PASSED, "no change that can alter numbers", {"metrics": [], "window": None}
-    new, old = inputs.manifest(new=True), inputs.manifest(new=False)
+    new, old = _secured(inputs, new=True), _secured(inputs, new=False)
+    principal = check_principal(inputs.proposal.author)
     dialect = settings.WAREHOUSE.dialect
     results = []
     headline: tuple[float, str] | None = None
@@ -157,13 +234,24 @@ def check_numbers(inputs: CheckInputs, *, today: dt.date | None = None) -> Resul
             "dialect": dialect,
         }
         by_month = MetricQuery(group_by=("metric_time__month",), **common)
-        entry: dict[str, Any] = {"metric": metric, "by_month": [], "by_dimension": []}
+        entry: dict[str, Any] = {
+            "metric": metric,
+            "by_month": [],
+            "by_dimension": [],
+            # Whether a row policy can narrow it, old or new: readers bound otherwise than
+            # the author see a narrowed metric's numbers only under the same binding.
+            "row_policied": metric_has_row_policies(old, metric)
+            or metric_has_row_policies(new, metric),
+        }
         try:
-            entry["by_month"] = _diff_rows(*_run_pair(by_month, old, new, metric))
+            entry["by_month"] = _diff_rows(*_run_pair(by_month, old, new, metric, principal))
         except TallyError as exc:
             entry["error"] = {"code": exc.code, "message": exc.message}
         dim = main_dimension(new, metric)
         entry["dimension"] = dim
+        refusal = main_dimension_refusal(new, metric)
+        if refusal is not None:
+            entry["dimension_error"] = refusal
         if "error" not in entry and dim is not None and dim in queryable_items(old, metric):
             # Only the latest complete month: the breakdown reviewers compare with their
             # dashboards, and a third of the rows to compute.
@@ -178,7 +266,7 @@ def check_numbers(inputs: CheckInputs, *, today: dt.date | None = None) -> Resul
             )
             try:
                 entry["dimension_period"], entry["by_dimension"] = _by_dimension(
-                    by_dim, old, new, metric
+                    by_dim, old, new, metric, principal
                 )
             except TallyError as exc:
                 # The monthly diff still stands; say why the breakdown is missing.
@@ -193,14 +281,31 @@ def check_numbers(inputs: CheckInputs, *, today: dt.date | None = None) -> Resul
                 )
         results.append(entry)
     window = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
+    details = {"window": window, "metrics": results, "computed_as": computed_as(principal)}
     errors = [r for r in results if "error" in r]
     if errors and len(errors) == len(results):
-        return Status.ERROR, f"numbers diff failed: {errors[0]['error']['message']}", {
-            "window": window, "metrics": results,
-        }  # fmt: skip
+        return Status.ERROR, f"numbers diff failed: {errors[0]['error']['message']}", details
+    if principal_restricted(principal) and not any(r["by_month"] for r in results):
+        # Not "no change": the author's row policies gave the check nothing to compare.
+        return Status.PASSED, MSG_NO_ROWS_FOR_AUTHOR.format(days=days), details
     summary = (
         f"largest monthly change: {headline[1]}"
         if headline and headline[0]
         else "no change in the numbers"
     )
-    return Status.PASSED, f"{summary} (last {days} days)", {"window": window, "metrics": results}
+    return Status.PASSED, f"{summary} (last {days} days)", details
+
+
+def _secured(inputs: CheckInputs, *, new: bool) -> Manifest:
+    """The proposed (or base) manifest with the current release's row policies and PII
+    classifications on top, as a pinned query gets them: a proposal that drops a policy or a
+    classification does not drop it for its own check."""
+    manifest = inputs.manifest(new=new)
+    try:
+        current = release_resolve(None)
+    except NotFound:
+        return manifest  # no release yet: no policy to keep
+    base = inputs.proposal.base_release
+    if not new and base is not None and release_key(base) == release_key(current):
+        return manifest  # the base is the current release: its own policies are the ones
+    return replace(manifest, security=manifest_for_release(current))

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from semantic.sqlapi import wire
 from semantic.sqlapi.translate import SYNTAX_ERROR
-from tally.errors import TallyError, UserError
+from tally.errors import TallyError, UserError, WarehouseError, error_body
 
 log = logging.getLogger("semantic.sqlapi.server")
 
@@ -140,11 +140,13 @@ def tally_sql_error(exc: TallyError) -> SqlError:
         sqlstate = QUERY_CANCELED
     elif exc.code == "warehouse_unavailable":
         sqlstate = "08006"
-    elif exc.code == "warehouse_error":
+    elif exc.code == "warehouse_error" or isinstance(exc, WarehouseError):
         sqlstate = "58000"
     elif exc.code == "bad_where":
         sqlstate = SYNTAX_ERROR
     else:
         sqlstate = "22023"
-    message = exc.message
-    return SqlError(sqlstate, message, exc.hint)
+    # The one renderer (tally.errors.error_body): a WarehouseError's own text never reaches a
+    # SQL client, administrators included (they read it in the server log by reference).
+    body = error_body(exc)
+    return SqlError(sqlstate, body["message"], body["hint"])

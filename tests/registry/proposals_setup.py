@@ -101,3 +101,22 @@ def committed(capture: Callable[..., Any], fn: Callable[..., Any], **kwargs: Any
     """Calls a service and runs what it enqueued on commit (checks, e-mails), as in production."""
     with capture(execute=True):
         return fn(**kwargs)
+
+
+def bind_to_tenant(user: Any, warehouse_path: Path, rank: int = 0) -> str:
+    """Binds ``user`` to the demo warehouse's tenant of that size rank (0: the largest), as a
+    tenant-bound editor: proposal checks run as their author, under the author's row policy."""
+    import duckdb
+
+    from registry.services.access import access_profile_set
+
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT tenant_id FROM accounts GROUP BY 1 ORDER BY count(*) DESC, 1"
+        ).fetchall()
+    finally:
+        con.close()
+    tenant = str(rows[rank][0])
+    access_profile_set(user=user, attributes={"tenant_id": tenant})
+    return tenant

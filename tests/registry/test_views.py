@@ -16,7 +16,12 @@ from registry.services.definitions import definitions_sync
 from registry.services.proposals import SELF_REVIEW
 from semantic.ui_selectors import MSG_NO_COMPILE
 from tests.registry.factories import UserFactory
-from tests.registry.proposals_setup import METRICS_YAML, metric_yaml, write_registry
+from tests.registry.proposals_setup import (
+    METRICS_YAML,
+    bind_to_tenant,
+    metric_yaml,
+    write_registry,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -311,9 +316,10 @@ def test_contract_page_shows_schema_pii_rules_and_consumers(client: Client, outs
 
 
 def test_proposal_page_draws_the_numbers_diff_of_a_meaning_change(
-    client: Client, analyst: Any, django_capture_on_commit_callbacks: Any
+    client: Client, analyst: Any, warehouse_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     """A major change runs old and new on the warehouse: the page charts both by month."""
+    bind_to_tenant(analyst, warehouse_path)  # the check runs under the author's tenant policy
     _as(client, analyst)
     current = client.get("/metrics/revenue/edit").context["form"].initial["definition"]
     changed = current.replace("= 'paid'", "!= 'void'")
@@ -324,12 +330,14 @@ def test_proposal_page_draws_the_numbers_diff_of_a_meaning_change(
             {"title": "Revenue: count open invoices", "definition": changed},
         )
     url = f"/proposals/{Proposal.objects.get().pk}"
-    # The author holds no tenant binding, and revenue's reads are row-policied: the diff of
-    # stored totals over every tenant is not hers to read (counted, with the reason).
-    hidden = client.get(url)
+    # Another tenant's editor, and revenue's reads are row-policied: numbers computed under
+    # the author's tenant policy are not his to read (counted, with the reason).
+    stranger = UserFactory(username="stranger")
+    bind_to_tenant(stranger, warehouse_path, rank=1)
+    hidden = _as(client, stranger).get(url)
     assert hidden.context["checks_by_kind"]["numbers"].details["hidden"]["count"] >= 1
     assert b'id="numbers-hidden"' in hidden.content and b"numbers-revenue" not in hidden.content
-    # An auditor reads every tenant's totals: the page charts old and new.
+    # An auditor reads every tenant's numbers: the page charts old and new.
     auditor = UserFactory(username="audrey")
     role_grant(user=auditor, role="auditor")
     page = _as(client, auditor).get(url)

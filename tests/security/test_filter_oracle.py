@@ -132,7 +132,8 @@ def _raised_or_warned(engines: dict[str, Any], engine: str, sql: str) -> list[st
     try:
         execute(config, sql)
     except Exception as error:  # any engine error is the oracle's answer
-        return [str(error)]
+        # The warehouse's own text (users get a generic message; the oracle reads the raw).
+        return [getattr(error, "warehouse_message", None) or str(error)]
     return []
 
 

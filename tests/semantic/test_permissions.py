@@ -130,7 +130,7 @@ def test_a_restricted_principal_reads_the_numbers_diff_without_row_policied_metr
     longer quotes them); an unrestricted one gets it as stored; the stored check is unchanged."""
     from registry.models import ProposalCheck
     from semantic.compiler.principal import Principal
-    from semantic.permissions import MSG_NUMBERS_HIDDEN, checks_visible
+    from semantic.permissions import HIDDEN_CHECK_REASON, MSG_NUMBERS_HIDDEN, checks_visible
 
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
     metrics = [{"metric": "revenue", "by_month": [{"key": "2026-01", "old": 1, "new": 2}]}]
@@ -139,7 +139,7 @@ def test_a_restricted_principal_reads_the_numbers_diff_without_row_policied_metr
     tenant = Principal("token:bi", {"tenant_id": "t1"})
     shown_numbers, shown_other = checks_visible([numbers, other], principal=tenant)
     assert shown_numbers.details["metrics"] == []
-    assert shown_numbers.details["hidden"] == {"count": 1, "reason": HINT_STORED_VALUES}
+    assert shown_numbers.details["hidden"] == {"count": 1, "reason": HIDDEN_CHECK_REASON}
     assert shown_numbers.summary == MSG_NUMBERS_HIDDEN.format(shown=0, hidden=1)
     assert shown_other is other  # only the numbers diff carries stored totals
     assert numbers.details == {"metrics": metrics} and numbers.summary == "revenue +100%"

@@ -38,6 +38,13 @@ def print_proposal(command: BaseCommand, proposal: Any, *, verbose: bool = True)
                     out(
                         f"        {row['key']}: {row['old']} → {row['new']} {_pct(row['change_pct'])}"
                     )
+                for key in ("error", "dimension_error"):
+                    if metric.get(key):
+                        # Already generic for a warehouse error (code and log reference).
+                        error = metric[key]
+                        out(f"      {metric['metric']}: error[{error['code']}]: {error['message']}")
+                        if error.get("hint"):
+                            out(f"        hint: {error['hint']}")
                 if metric.get("dimension"):
                     out(f"      {metric['metric']} by {metric['dimension']}:")
                     for row in metric.get("by_dimension", [])[:20]:

@@ -45,17 +45,27 @@ def proposal_check_record(
     check.status, check.summary, check.details = status, summary[:2000], details
     check.finished_at = timezone.now()
     check.save(update_fields=["status", "summary", "details", "finished_at"])
+    payload: dict[str, Any] = {
+        "kind": check.kind,
+        "revision": check.revision,
+        "status": status,
+        "summary": summary,
+    }
+    if "computed_as" in details:
+        # The timeline shows the summary under the check's own visibility rule
+        # (semantic.permissions.timeline_visible): whom it ran as, and which metrics it covers.
+        payload["computed_as"] = details["computed_as"]
+        entries = [m for m in details.get("metrics") or [] if isinstance(m, dict)]
+        payload["metrics"] = [str(m.get("metric")) for m in entries]
+        payload["unpolicied_metrics"] = [
+            str(m.get("metric")) for m in entries if m.get("row_policied") is False
+        ]
     audit_event_create(
         actor=acting_user,
         action="proposal.check",
         object_kind="proposal",
         object_name=str(check.proposal_id),
-        payload={
-            "kind": check.kind,
-            "revision": check.revision,
-            "status": status,
-            "summary": summary,
-        },
+        payload=payload,
     )
     return check
 

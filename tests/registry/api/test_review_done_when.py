@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import time_machine
 from django.test import Client
 
 from tests.registry.factories import UserFactory
+from tests.registry.proposals_setup import bind_to_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -32,12 +34,14 @@ QUERY = {"metrics": ["mrr"], "group_by": ["metric_time__month"], "start_time": "
 
 @time_machine.travel(dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC), tick=False)
 def test_change_to_mrr_is_proposed_checked_approved_certified_merged_and_r1_still_answers(
-    client: Client, analyst: Any, django_capture_on_commit_callbacks: Any
+    client: Client, analyst: Any, warehouse_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     """From the API alone: propose a change to mrr, a reviewer sees the checks and the
     numbers diff, finance and data governance approve, it merges into r2, and pinning r1
     still returns the old numbers."""
     capture = django_capture_on_commit_callbacks
+    # A tenant-bound editor: the numbers check runs under her row policy.
+    bind_to_tenant(analyst, warehouse_path)
     reviewer = UserFactory(username="tomas.silva@tally.example")
     governor = UserFactory(username="ada.nwosu@tally.example")
 
@@ -52,8 +56,8 @@ def test_change_to_mrr_is_proposed_checked_approved_certified_merged_and_r1_stil
     pid = created.json()["proposal"]["id"]
 
     client.force_login(reviewer)
-    # The reviewer holds no tenant binding: the diff of stored totals over every tenant is
-    # hidden from him (counted, with the reason); data governance reads it.
+    # The reviewer holds no tenant binding: numbers computed under the author's tenant policy
+    # are hidden from him (counted, with the reason); data governance reads them.
     seen = client.get(f"/api/v1/proposals/{pid}").json()
     numbers = next(c for c in seen["checks"] if c["kind"] == "numbers")
     assert numbers["details"]["hidden"]["count"] >= 1 and not numbers["details"]["metrics"]
@@ -94,6 +98,8 @@ def test_change_to_mrr_is_proposed_checked_approved_certified_merged_and_r1_stil
     assert (detail["version"], detail["certified_by"]) == ("2.0", "ada.nwosu@tally.example")
     assert detail["certified_at"] is not None
     assert detail["versions"][0]["certified_by"] == "ada.nwosu@tally.example"
+    # The check ran as its author: her own queries answer what it showed.
+    client.force_login(analyst)
     old = client.post("/api/v1/query", QUERY | {"release": "r1"}, content_type="application/json")
     new = client.post("/api/v1/query", QUERY | {"release": "r2"}, content_type="application/json")
     assert old.status_code == new.status_code == 200

@@ -4,6 +4,7 @@ compile on every dialect, contracts, validation, idempotence."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from registry.models import Proposal, ProposalCheck
 from registry.services.proposals import proposal_create
 from semantic.proposal_checks.run import proposal_check_run
 from tests.conftest import ROOT
-from tests.registry.proposals_setup import committed
+from tests.registry.proposals_setup import bind_to_tenant, committed
 
 pytestmark = pytest.mark.django_db
 
@@ -38,10 +39,12 @@ def _checks(proposal: Proposal) -> dict[str, ProposalCheck]:
 
 @time_machine.travel(dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC), tick=False)
 def test_numbers_diff_shows_old_and_new_mrr_by_month_and_by_main_dimension(
-    analyst: Any, django_capture_on_commit_callbacks: Any
+    analyst: Any, warehouse_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     """A reviewer sees 'MRR rises n% in October' before approving: old and new values for
-    the last 90 days by month and by the metric's main dimension, with the change."""
+    the last 90 days by month and by the metric's main dimension, with the change (run as
+    the author, a tenant-bound editor: the author's tenant's numbers)."""
+    bind_to_tenant(analyst, warehouse_path)
     proposal = committed(
         django_capture_on_commit_callbacks,
         proposal_create,
