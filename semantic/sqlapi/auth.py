@@ -15,6 +15,12 @@ refused with 28P01 before the password is checked.
 
 The principal (row policies, masking) comes from ``registry.permissions.principal_for``,
 the same function the HTTP API uses, so a token sees the same rows over SQL and HTTP.
+
+Before every statement the server calls ``identity_recheck``: the token is read again (not
+revoked, not expired, its user active), the account must still hold the query right, and the
+principal is derived again, so a revoked token or a removed role ends the session
+(``SessionEnded``, rendered as FATAL 28000 and audited) and a changed row-policy binding
+applies to the next statement.
 """
 
 from __future__ import annotations
@@ -23,15 +29,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import authenticate as django_authenticate
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
 
+from registry.models import ApiToken
 from registry.permissions import principal_for, user_can
 from registry.roles import Action
 from registry.services.access import TokenInvalid, token_authenticate
+from registry.services.audit import (
+    access_context_bind,
+    access_context_reset,
+    audit_event_create,
+)
 from registry.services.logins import LoginLocked, login_authenticate
 from semantic.compiler.principal import Principal
 
 MSG_AUTH_FAILED = 'password authentication failed for user "{user}"'
 MSG_NO_QUERY = 'role "{user}" may not query metrics'
+MSG_SESSION_ENDED = "terminating connection: {reason}"
+MSG_NO_LONGER_QUERY = 'role "{user}" may no longer query metrics'
 TOKEN_PREFIX = "tly_"
 
 
@@ -41,6 +58,15 @@ class AuthenticationFailed(Exception):
 
 class NotAllowed(Exception):
     """Authenticated, but not allowed to query (rendered as FATAL 28000)."""
+
+
+class SessionEnded(Exception):
+    """A running session lost its right to query (rendered as FATAL 28000)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -94,4 +120,54 @@ def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Id
     account, token = found
     if not user_can(account, Action.QUERY, token=token):
         raise NotAllowed(MSG_NO_QUERY.format(user=user))
+    return Identity(principal_for(account, token=token), account, token)
+
+
+def _lost_right(identity: Identity) -> tuple[str, str, Any, Any]:
+    # (reason, message, account, token); reason "" while the session may go on.
+    token = identity.token
+    if token is not None:
+        fresh = ApiToken.objects.select_related("user").filter(pk=token.pk).first()
+        if fresh is None or fresh.revoked_at is not None:
+            return "token_revoked", "token revoked", identity.account, token
+        if fresh.expires_at is not None and fresh.expires_at <= timezone.now():
+            return "token_expired", "token expired", identity.account, token
+        account = fresh.user
+        token = fresh
+    else:
+        account = get_user_model().objects.filter(pk=identity.account.pk).first()
+        if account is None:
+            return "user_deleted", "user deleted", identity.account, None
+    if not account.is_active:
+        return "user_inactive", "user deactivated", account, token
+    if not user_can(account, Action.QUERY, token=token):
+        user = token.name if token is not None and token.service else account.get_username()
+        return "query_right_removed", MSG_NO_LONGER_QUERY.format(user=user), account, token
+    return "", "", account, token
+
+
+def identity_recheck(identity: Identity, *, session: str) -> Identity:
+    """The session's identity as of now: the token and the account read again, the query
+    right checked, the principal derived again (a changed tenant or role applies at once).
+
+    Raises:
+        SessionEnded: the token is revoked or expired, the user is gone or inactive, or the
+            query right was removed; an audit row ``sql.session_end`` (with the reason and
+            ``session``, the client's user name) is written first.
+    """
+    reason, message, account, token = _lost_right(identity)
+    if reason:
+        bound = access_context_bind(token=token, principal=identity.principal.name)
+        try:
+            with transaction.atomic():
+                audit_event_create(
+                    actor=account,
+                    action="sql.session_end",
+                    object_kind="token" if token is not None else "user",
+                    object_name=token.name if token is not None else account.get_username(),
+                    payload={"reason": reason, "session": session, "interface": "sql"},
+                )
+        finally:
+            access_context_reset(bound)
+        raise SessionEnded(reason, MSG_SESSION_ENDED.format(reason=message))
     return Identity(principal_for(account, token=token), account, token)

@@ -16,19 +16,25 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from semantic.sqlapi import wire
+from semantic.sqlapi.auth import SessionEnded, identity_recheck
 from semantic.sqlapi.catalog import SessionInfo
 from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
 from semantic.sqlapi.session import (
+    CONFIGURATION_LIMIT,
+    HINT_QUERY_TOO_LONG,
     HINT_ROW_CAP,
     IN_FAILED_TRANSACTION,
+    INVALID_AUTHORIZATION,
     MSG_CANCELED,
     MSG_IN_FAILED,
+    MSG_QUERY_TOO_LONG,
     MSG_ROW_CAP,
     MSG_TIMEOUT,
     PROGRAM_LIMIT,
     QUERY_CANCELED,
     STREAM_BATCH,
     Backend,
+    Fatal,
     Result,
     SqlError,
     duckdb_message,
@@ -46,6 +52,7 @@ from semantic.sqlapi.translate import (
 from semantic.warehouse.execute import CancelScope
 from semantic.warehouse.run import ReadyQuery, compiled_prepare, stream_compiled
 from tally.errors import TallyError
+from tally.throttling import RateLimited, rate_limit_check_user
 
 log = logging.getLogger("semantic.sqlapi.server")
 
@@ -85,6 +92,15 @@ class StatementRunner:
     _cancel: CancelScope | None
 
     def _parse(self, sql: str) -> list[exp.Expr]:
+        # Parsing is pure Python and superlinear on some inputs: bound the text first.
+        limit = self.server.config.max_query_bytes
+        if len(sql) > limit or len(sql.encode("utf-8")) > limit:
+            size = len(sql.encode("utf-8"))
+            raise SqlError(
+                PROGRAM_LIMIT,
+                MSG_QUERY_TOO_LONG.format(size=size, limit=limit),
+                HINT_QUERY_TOO_LONG,
+            )
         noise = NOISE.match(sql)
         if noise is not None:
             # Savepoints (psycopg's nested transactions) mean nothing on read-only data, and
@@ -97,7 +113,19 @@ class StatementRunner:
             first = str(exc).splitlines()[0] if str(exc) else "syntax error"
             raise SqlError(SYNTAX_ERROR, f"syntax error: {first}") from None
 
+    def _recheck(self) -> None:
+        """The session's token and grants as of now, before each statement (FATAL 28000
+        when its right to query is gone; a changed principal applies from here on)."""
+        close_old_connections()
+        try:
+            self.identity = identity_recheck(self.identity, session=self.user)
+        except SessionEnded as exc:
+            raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
+        finally:
+            close_old_connections()
+
     def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
+        self._recheck()
         if self.tx == "E" and not is_transaction_end(tree):
             raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
         try:
@@ -229,7 +257,7 @@ class StatementRunner:
                 tree,
                 SessionInfo(user=self.user, database=self.database, pid=self.pid),
                 self.settings,
-                timeout_s=config.timeout_s,
+                timeout_s=min(config.timeout_s, config.catalog_timeout_s),
                 on_start=scope.bind,
                 row_cap=config.row_cap,
             )
@@ -253,10 +281,15 @@ class StatementRunner:
         return Result(tag=tag, fields=[wire.Field(name, oid) for name, oid in fields], rows=encoded)
 
     def _metrics(self, tree: exp.Expr) -> Result:
+        assert self.identity is not None
+        try:
+            # The HTTP API's per-user query budget (TALLY_RATE_QUERY), under the same key.
+            rate_limit_check_user(self.identity.account, "query")
+        except RateLimited as exc:
+            raise SqlError(CONFIGURATION_LIMIT, exc.message, exc.hint) from None
         close_old_connections()
         try:
             catalog = sql_catalog_get()
-            assert self.identity is not None
             mapped, compiled = sql_select_compile(
                 select=tree,
                 table=catalog.table,
