@@ -189,8 +189,8 @@ TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
 # TALLY_SQL_MAX_QUERY_BYTES is refused before it is parsed (54000).
 TALLY_SQL_AUTH_TIMEOUT_S = env_number("TALLY_SQL_AUTH_TIMEOUT_S", 10)
 TALLY_SQL_IDLE_TIMEOUT_S = env_number("TALLY_SQL_IDLE_TIMEOUT_S", 900)
-TALLY_SQL_MAX_UNAUTH_PER_ADDRESS = int(env_number("TALLY_SQL_MAX_UNAUTH_PER_ADDRESS", 10))
-TALLY_SQL_MAX_UNAUTH = int(env_number("TALLY_SQL_MAX_UNAUTH", 64))
+TALLY_SQL_MAX_UNAUTH_PER_ADDRESS = int(env_number("TALLY_SQL_MAX_UNAUTH_PER_ADDRESS", 32))
+TALLY_SQL_MAX_UNAUTH = int(env_number("TALLY_SQL_MAX_UNAUTH", 128))
 TALLY_SQL_MAX_QUERY_BYTES = int(env_number("TALLY_SQL_MAX_QUERY_BYTES", 100_000))
 # The in-memory DuckDB answering pg_catalog/information_schema queries: its memory limit (no
 # spilling to disk) and a statement timeout of its own (catalog queries take milliseconds).

@@ -74,8 +74,8 @@ class ServerConfig:
     max_connections: int = 200
     auth_timeout_s: float = 10.0
     idle_timeout_s: float = 900.0
-    max_unauth_per_address: int = 10
-    max_unauth: int = 64
+    max_unauth_per_address: int = 32
+    max_unauth: int = 128
     max_query_bytes: int = 100_000
     catalog_timeout_s: float = 10.0
 

@@ -5,12 +5,17 @@ filters, lists and names with 400, a code and a hint."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from django.test import Client
+from pytest_django.fixtures import Settings
 
+from registry.services.definitions import definitions_sync
+from semantic.warehouse.config import parse_warehouse_url
+from tests.conftest import ROOT
 from tests.security.sqlapi_support import sql_server, url
 
 
@@ -47,7 +52,10 @@ def test_sql_api_default_cap_refuses_a_megabyte_of_query_text() -> None:
 
 
 @pytest.fixture
-def analyst(sign_in: Any) -> Client:
+def analyst(sign_in: Any, settings: Settings, warehouse_path: Path) -> Client:
+    # A release and a warehouse: the refusal must come before anything is parsed or run.
+    definitions_sync(root=ROOT / "fixtures", acting_user=None)
+    settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse_path}", base_dir=ROOT)
     return sign_in("analyst", "analyst")  # type: ignore[no-any-return]
 
 
