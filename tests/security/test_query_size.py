@@ -14,6 +14,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from registry.services.definitions import definitions_sync
+from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
 from tests.conftest import ROOT
 from tests.security.sqlapi_support import sql_server, url
@@ -49,6 +50,13 @@ def test_sql_api_default_cap_refuses_a_megabyte_of_query_text() -> None:
             conn.execute("SELECT " + " + ".join(["1"] * 400_000))
         assert info.value.sqlstate == "54000"
         assert conn.execute("SELECT 3").fetchone() == (3,)
+
+
+@pytest.fixture(scope="module")
+def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
+    build_demo_warehouse(path, events=3000, seed=7)
+    return path
 
 
 @pytest.fixture
