@@ -78,6 +78,7 @@ class Connection(ExtendedProtocol):
         self.unauth_address: str | None = None
         # The end of startup and authentication (monotonic), None once authenticated.
         self._deadline: float | None = None
+        self._checked_at = 0.0
 
     # ------------------------------------------------------------------ io
 
@@ -187,6 +188,7 @@ class Connection(ExtendedProtocol):
             close_old_connections()
         self.pid, self.secret = self.server.register(self)
         self._deadline = None
+        self._checked_at = time.monotonic()
         self.server.authenticated(self)
         self.send(wire.auth_request(0))
         for name in (

@@ -63,6 +63,8 @@ class ServerConfig:
         max_query_bytes: the longest query text (simple Query or Parse) read; longer is
             refused before parsing (54000).
         catalog_timeout_s: a catalog query's timeout (the lower of it and ``timeout_s``).
+        recheck_s: statements that do not read the warehouse re-check the session's token
+            and grants only when the last check is older than this (metric queries always).
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +80,7 @@ class ServerConfig:
     max_unauth: int = 128
     max_query_bytes: int = 100_000
     catalog_timeout_s: float = 10.0
+    recheck_s: float = 1.0
 
 
 @dataclass

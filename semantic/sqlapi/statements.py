@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -90,6 +91,8 @@ class StatementRunner:
     tx: str
     _cancel_lock: threading.Lock
     _cancel: CancelScope | None
+    # When the identity was last checked (monotonic seconds).
+    _checked_at: float
 
     def _parse(self, sql: str) -> list[exp.Expr]:
         # Parsing is pure Python and superlinear on some inputs: bound the text first.
@@ -113,19 +116,25 @@ class StatementRunner:
             first = str(exc).splitlines()[0] if str(exc) else "syntax error"
             raise SqlError(SYNTAX_ERROR, f"syntax error: {first}") from None
 
-    def _recheck(self) -> None:
-        """The session's token and grants as of now, before each statement (FATAL 28000
-        when its right to query is gone; a changed principal applies from here on)."""
+    def _recheck(self, *, reads_data: bool) -> None:
+        """The session's token and grants as of now (FATAL 28000 when its right to query is
+        gone; a changed principal applies from here on): before every statement that reads
+        the warehouse, and before other statements (catalog, SET, SHOW) once the last check
+        is older than ``recheck_s``, as BI tools send them in bursts."""
+        now = time.monotonic()
+        if not reads_data and now - self._checked_at < self.server.config.recheck_s:
+            return
         close_old_connections()
         try:
             self.identity = identity_recheck(self.identity, session=self.user)
+            self._checked_at = now
         except SessionEnded as exc:
             raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
         finally:
             close_old_connections()
 
     def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
-        self._recheck()
+        self._recheck(reads_data=isinstance(tree, exp.Query) and reads_metrics_table(tree))
         if self.tx == "E" and not is_transaction_end(tree):
             raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
         try:

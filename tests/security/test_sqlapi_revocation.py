@@ -1,6 +1,7 @@
-"""Issue 18, principle 7: a SQL API session is re-checked before every statement. A revoked
-or expired token ends it (FATAL 28000 and an audit row), a removed role too, and a changed
-row-policy binding applies to the running session at once."""
+"""Issue 18, principle 7: a SQL API session is re-checked before every statement that reads
+the warehouse (and other statements at most TALLY_SQL_RECHECK_S apart). A revoked or expired
+token ends it (FATAL 28000 and an audit row), a removed role too, and a changed row-policy
+binding applies to the running session at once."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_a_dead_token_ends_the_running_session(change: str, reason: str) -> None
             f"token = ApiToken.objects.get(prefix={_prefix(raw)!r})\n" + change
         )
         with pytest.raises(psycopg.OperationalError) as info:
-            conn.execute("SELECT 1").fetchall()
+            conn.execute(SUM_REVENUE).fetchall()
         assert info.value.sqlstate == "28000"
         assert reason in str(info.value)
         assert conn.closed or conn.broken
@@ -82,7 +83,7 @@ def test_a_removed_role_ends_a_password_session() -> None:
             "role_revoke(user=User.objects.get(username='carl'), role='analyst')\n"
         )
         with pytest.raises(psycopg.OperationalError) as info:
-            conn.execute("SELECT 1").fetchall()
+            conn.execute(SUM_REVENUE).fetchall()
         assert info.value.sqlstate == "28000"
         assert "may no longer query" in str(info.value)
     # A new session is refused as well.

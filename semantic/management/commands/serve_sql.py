@@ -39,6 +39,7 @@ class Command(TallyCommand):
             max_unauth=settings.TALLY_SQL_MAX_UNAUTH,
             max_query_bytes=settings.TALLY_SQL_MAX_QUERY_BYTES,
             catalog_timeout_s=settings.TALLY_SQL_CATALOG_TIMEOUT_S,
+            recheck_s=settings.TALLY_SQL_RECHECK_S,
         )
 
         def ready(server: SqlServer) -> None:
