@@ -192,8 +192,8 @@ TALLY_SQL_IDLE_TIMEOUT_S = env_number("TALLY_SQL_IDLE_TIMEOUT_S", 900)
 TALLY_SQL_MAX_UNAUTH_PER_ADDRESS = int(env_number("TALLY_SQL_MAX_UNAUTH_PER_ADDRESS", 32))
 TALLY_SQL_MAX_UNAUTH = int(env_number("TALLY_SQL_MAX_UNAUTH", 128))
 TALLY_SQL_MAX_QUERY_BYTES = int(env_number("TALLY_SQL_MAX_QUERY_BYTES", 100_000))
-# A session's token and grants are re-checked before every statement that reads the
-# warehouse, and before other statements (catalog, SET) at most this often.
+# A session's token (or user) row is read again before every metric query; its roles and
+# principal are derived again before a statement once the last such check is this old.
 TALLY_SQL_RECHECK_S = env_number("TALLY_SQL_RECHECK_S", 1)
 # The in-memory DuckDB answering pg_catalog/information_schema queries: its memory limit (no
 # spilling to disk) and a statement timeout of its own (catalog queries take milliseconds).

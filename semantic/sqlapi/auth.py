@@ -16,9 +16,9 @@ refused with 28P01 before the password is checked.
 The principal (row policies, masking) comes from ``registry.permissions.principal_for``,
 the same function the HTTP API uses, so a token sees the same rows over SQL and HTTP.
 
-Before every statement the server calls ``identity_recheck``: the token is read again (not
-revoked, not expired, its user active), the account must still hold the query right, and the
-principal is derived again, so a revoked token or a removed role ends the session
+Before statements the server calls ``identity_recheck``: the token is read again (not
+revoked, not expired, its user active) and, when due, the account's query right is checked
+and the principal derived again, so a revoked token or a removed role ends the session
 (``SessionEnded``, rendered as FATAL 28000 and audited) and a changed row-policy binding
 applies to the next statement.
 """
@@ -123,39 +123,54 @@ def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Id
     return Identity(principal_for(account, token=token), account, token)
 
 
-def _lost_right(identity: Identity) -> tuple[str, str, Any, Any]:
-    # (reason, message, account, token); reason "" while the session may go on.
+def _token_binding(token: Any) -> tuple[Any, ...]:
+    # What of a token row shapes the principal and the query right.
+    return (token.user_id, token.service, token.tenant, token.attributes, sorted(token.scopes))
+
+
+def _lost_right(identity: Identity, *, grants: bool) -> tuple[str, str, Any, Any, bool]:
+    # (reason, message, account, token, derive): reason "" while the session may go on;
+    # derive: the grants and the principal must be derived again.
     token = identity.token
+    derive = grants
     if token is not None:
         fresh = ApiToken.objects.select_related("user").filter(pk=token.pk).first()
         if fresh is None or fresh.revoked_at is not None:
-            return "token_revoked", "token revoked", identity.account, token
+            return "token_revoked", "token revoked", identity.account, token, False
         if fresh.expires_at is not None and fresh.expires_at <= timezone.now():
-            return "token_expired", "token expired", identity.account, token
+            return "token_expired", "token expired", identity.account, token, False
+        derive = derive or _token_binding(fresh) != _token_binding(token)
         account = fresh.user
         token = fresh
     else:
         account = get_user_model().objects.filter(pk=identity.account.pk).first()
         if account is None:
-            return "user_deleted", "user deleted", identity.account, None
+            return "user_deleted", "user deleted", identity.account, None, False
+        derive = derive or account.is_superuser != identity.account.is_superuser
     if not account.is_active:
-        return "user_inactive", "user deactivated", account, token
-    if not user_can(account, Action.QUERY, token=token):
+        return "user_inactive", "user deactivated", account, token, False
+    if derive and not user_can(account, Action.QUERY, token=token):
         user = token.name if token is not None and token.service else account.get_username()
-        return "query_right_removed", MSG_NO_LONGER_QUERY.format(user=user), account, token
-    return "", "", account, token
+        message = MSG_NO_LONGER_QUERY.format(user=user)
+        return "query_right_removed", message, account, token, False
+    return "", "", account, token, derive
 
 
-def identity_recheck(identity: Identity, *, session: str) -> Identity:
-    """The session's identity as of now: the token and the account read again, the query
-    right checked, the principal derived again (a changed tenant or role applies at once).
+def identity_recheck(identity: Identity, *, session: str, grants: bool = True) -> Identity:
+    """The session's identity as of now.
+
+    The token (or, for a password session, the user) is read again: one query, which ends
+    the session when the token is revoked or expired or the user is gone or inactive. With
+    ``grants`` (or when the token's user, scopes, tenant or attributes changed) the query
+    right is checked again and the principal derived again, so a changed role or tenant
+    applies from here on.
 
     Raises:
-        SessionEnded: the token is revoked or expired, the user is gone or inactive, or the
-            query right was removed; an audit row ``sql.session_end`` (with the reason and
-            ``session``, the client's user name) is written first.
+        SessionEnded: the session lost its right to query; an audit row
+            ``sql.session_end`` (with the reason and ``session``, the client's user name) is
+            written first.
     """
-    reason, message, account, token = _lost_right(identity)
+    reason, message, account, token, derive = _lost_right(identity, grants=grants)
     if reason:
         bound = access_context_bind(token=token, principal=identity.principal.name)
         try:
@@ -170,4 +185,6 @@ def identity_recheck(identity: Identity, *, session: str) -> Identity:
         finally:
             access_context_reset(bound)
         raise SessionEnded(reason, MSG_SESSION_ENDED.format(reason=message))
+    if not derive:
+        return Identity(identity.principal, account, token)
     return Identity(principal_for(account, token=token), account, token)

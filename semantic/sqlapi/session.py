@@ -63,8 +63,9 @@ class ServerConfig:
         max_query_bytes: the longest query text (simple Query or Parse) read; longer is
             refused before parsing (54000).
         catalog_timeout_s: a catalog query's timeout (the lower of it and ``timeout_s``).
-        recheck_s: statements that do not read the warehouse re-check the session's token
-            and grants only when the last check is older than this (metric queries always).
+        recheck_s: a session's roles (grants) and principal are derived again before a
+            statement once the last such check is this old; the token or user row itself is
+            read again before every metric query.
     """
 
     host: str = "127.0.0.1"

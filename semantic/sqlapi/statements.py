@@ -117,27 +117,40 @@ class StatementRunner:
             raise SqlError(SYNTAX_ERROR, f"syntax error: {first}") from None
 
     def _recheck(self, *, reads_data: bool) -> None:
-        """The session's token and grants as of now (FATAL 28000 when its right to query is
-        gone; a changed principal applies from here on): before every statement that reads
-        the warehouse, and before other statements (catalog, SET, SHOW) once the last check
-        is older than ``recheck_s``, as BI tools send them in bursts."""
+        """The session's right to query as of now (FATAL 28000 when it is gone).
+
+        Before every statement that reads the warehouse the token (or user) row is read
+        again: revocation, expiry, deactivation and a changed token binding (tenant,
+        attributes, scopes) apply at once. The roles (grants) and the principal are derived
+        again once the last full check is ``recheck_s`` old, before any statement; catalog,
+        SET and SHOW statements (no rows) do nothing in between, as BI tools send them in
+        bursts.
+        """
         now = time.monotonic()
-        if not reads_data and now - self._checked_at < self.server.config.recheck_s:
+        grants = now - self._checked_at >= self.server.config.recheck_s
+        if not reads_data and not grants:
             return
         close_old_connections()
         try:
-            self.identity = identity_recheck(self.identity, session=self.user)
-            self._checked_at = now
+            self.identity = identity_recheck(self.identity, session=self.user, grants=grants)
+            if grants:
+                self._checked_at = now
         except SessionEnded as exc:
-            raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
-        finally:
             close_old_connections()
+            raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
+        except BaseException:
+            close_old_connections()
+            raise
+        if not reads_data:
+            close_old_connections()
+        # A metric query goes on on the same registry connection (_metrics closes it).
 
     def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
-        self._recheck(reads_data=isinstance(tree, exp.Query) and reads_metrics_table(tree))
-        if self.tx == "E" and not is_transaction_end(tree):
-            raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
+        reads_data = isinstance(tree, exp.Query) and reads_metrics_table(tree)
+        self._recheck(reads_data=reads_data)
         try:
+            if self.tx == "E" and not is_transaction_end(tree):
+                raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
             if params or any(isinstance(n, exp.Parameter) for n in tree.walk()):
                 tree = bind_parameters(tree, params)
             return self._dispatch(tree)
@@ -145,6 +158,10 @@ class StatementRunner:
             raise SqlError(exc.sqlstate, exc.message, exc.hint) from None
         except TallyError as exc:
             raise tally_sql_error(exc) from None
+        finally:
+            if reads_data:
+                # The re-check's registry connection, if the metric query did not close it.
+                close_old_connections()
 
     def _dispatch(self, tree: exp.Expr) -> Result:
         if isinstance(tree, exp.Transaction):
@@ -296,7 +313,6 @@ class StatementRunner:
             rate_limit_check_user(self.identity.account, "query")
         except RateLimited as exc:
             raise SqlError(CONFIGURATION_LIMIT, exc.message, exc.hint) from None
-        close_old_connections()
         try:
             catalog = sql_catalog_get()
             mapped, compiled = sql_select_compile(

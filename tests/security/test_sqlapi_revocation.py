@@ -1,7 +1,7 @@
-"""Issue 18, principle 7: a SQL API session is re-checked before every statement that reads
-the warehouse (and other statements at most TALLY_SQL_RECHECK_S apart). A revoked or expired
-token ends it (FATAL 28000 and an audit row), a removed role too, and a changed row-policy
-binding applies to the running session at once."""
+"""Issue 18, principle 7: a SQL API session is re-checked before its statements. A revoked
+or expired token ends it at the next metric query (FATAL 28000 and an audit row), a removed
+role once its grants are re-derived (TALLY_SQL_RECHECK_S), and a changed tenant binding of
+its token applies to the running session at once."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ def test_a_dead_token_ends_the_running_session(change: str, reason: str) -> None
 
 
 def test_a_removed_role_ends_a_password_session() -> None:
-    with sql_server() as port, psycopg.connect(url(port, user="carl")) as conn:
+    # Roles are derived again once the last check is TALLY_SQL_RECHECK_S old: here always.
+    recheck = {"TALLY_SQL_RECHECK_S": "0.001"}
+    with sql_server(**recheck) as port, psycopg.connect(url(port, user="carl")) as conn:
         assert conn.execute(SUM_REVENUE).fetchall()
         tally_shell(
             "from django.contrib.auth.models import User\n"
@@ -106,3 +108,16 @@ def test_a_changed_tenant_binding_applies_to_the_running_session() -> None:
             expected = fresh.execute(SUM_REVENUE).fetchall()
     assert after == expected
     assert after != before
+
+
+def test_a_deactivated_user_ends_a_password_session_at_the_next_metric_query() -> None:
+    with sql_server() as port, psycopg.connect(url(port, user="fred")) as conn:
+        assert conn.execute(SUM_REVENUE).fetchall()
+        tally_shell(
+            "from django.contrib.auth.models import User\n"
+            "User.objects.filter(username='fred').update(is_active=False)\n"
+        )
+        with pytest.raises(psycopg.OperationalError) as info:
+            conn.execute(SUM_REVENUE).fetchall()
+        assert info.value.sqlstate == "28000"
+        assert "user deactivated" in str(info.value)
