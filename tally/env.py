@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +250,27 @@ def env_number(variable: str, default: float, environ: Mapping[str, str] | None 
     if not value > 0:
         raise ConfigError(variable, f"expected a positive number, got {raw!r}")
     return value
+
+
+_MEMORY_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)\s*$", re.IGNORECASE)
+
+
+def env_memory_size(variable: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """A memory size such as ``256MB`` or ``1GiB`` from the environment (default when unset),
+    in DuckDB's spelling, or a ConfigError.
+
+    Example:
+        >>> env_memory_size("TALLY_X", "256MB", {"TALLY_X": " 64 mib "}), env_memory_size("TALLY_X", "256MB", {})
+        ('64MiB', '256MB')
+    """
+    raw = (os.environ if environ is None else environ).get(variable, "").strip() or default
+    found = _MEMORY_SIZE.match(raw)
+    if found is None or not float(found.group(1)) > 0:
+        raise ConfigError(
+            variable, f"expected a memory size, got {raw!r}", "for example 256MB or 1GiB"
+        )
+    unit = {u.lower(): u for u in ("KB", "MB", "GB", "KiB", "MiB", "GiB")}[found.group(2).lower()]
+    return f"{found.group(1)}{unit}"
 
 
 PII_MASK_MODES = ("hash", "null")

@@ -7,6 +7,7 @@ import os
 from tally.env import (
     BASE_DIR,
     VAR_DIR,
+    env_memory_size,
     env_number,
     env_openlineage,
     env_pii_mask,
@@ -181,6 +182,23 @@ TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
 TALLY_SQL_ROW_CAP = int(env_number("TALLY_SQL_ROW_CAP", 1_000_000))
 TALLY_SQL_TIMEOUT_S = env_number("TALLY_SQL_TIMEOUT_S", 120)
 TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
+# Bounds on SQL API input (issue 18): a connection must finish startup and authentication
+# within TALLY_SQL_AUTH_TIMEOUT_S; an authenticated session idle for TALLY_SQL_IDLE_TIMEOUT_S
+# is closed; unauthenticated connections are capped per client address and in total (they
+# never take the TALLY_SQL_MAX_CONNECTIONS slots); a query text over
+# TALLY_SQL_MAX_QUERY_BYTES is refused before it is parsed (54000).
+TALLY_SQL_AUTH_TIMEOUT_S = env_number("TALLY_SQL_AUTH_TIMEOUT_S", 10)
+TALLY_SQL_IDLE_TIMEOUT_S = env_number("TALLY_SQL_IDLE_TIMEOUT_S", 900)
+TALLY_SQL_MAX_UNAUTH_PER_ADDRESS = int(env_number("TALLY_SQL_MAX_UNAUTH_PER_ADDRESS", 32))
+TALLY_SQL_MAX_UNAUTH = int(env_number("TALLY_SQL_MAX_UNAUTH", 128))
+TALLY_SQL_MAX_QUERY_BYTES = int(env_number("TALLY_SQL_MAX_QUERY_BYTES", 100_000))
+# A session's token (or user) row is read again before every metric query; its roles and
+# principal are derived again before a statement once the last such check is this old.
+TALLY_SQL_RECHECK_S = env_number("TALLY_SQL_RECHECK_S", 1)
+# The in-memory DuckDB answering pg_catalog/information_schema queries: its memory limit (no
+# spilling to disk) and a statement timeout of its own (catalog queries take milliseconds).
+TALLY_SQL_CATALOG_MEMORY = env_memory_size("TALLY_SQL_CATALOG_MEMORY", "256MB")
+TALLY_SQL_CATALOG_TIMEOUT_S = env_number("TALLY_SQL_CATALOG_TIMEOUT_S", 10)
 # POST /api/v1/query?format=arrow streams up to this many rows; the JSON answer, built in
 # memory, holds at most TALLY_QUERY_ROW_CAP (and says "truncated").
 TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000_000))

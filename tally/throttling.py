@@ -4,6 +4,7 @@ rows, so neither minting more tokens nor switching to the UI buys more."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -73,3 +74,15 @@ def rate_limit_check(request: HttpRequest | Request, scope: str) -> None:
         hint=f"wait {int(wait or 1) + 1} s and try again; the limits are TALLY_RATE_QUERY and "
         "TALLY_RATE_COMPILE",
     )
+
+
+@dataclass(frozen=True)
+class _UserOnly:
+    # What the throttle reads of a request when its user is authenticated.
+    user: Any
+
+
+def rate_limit_check_user(user: Any, scope: str) -> None:
+    """Counts one ``scope`` request for ``user`` outside HTTP (the SQL API), under the same
+    key as the user's HTTP requests; raises RateLimited past the rate."""
+    rate_limit_check(_UserOnly(user), scope)  # type: ignore[arg-type]

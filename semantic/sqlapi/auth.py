@@ -15,6 +15,12 @@ refused with 28P01 before the password is checked.
 
 The principal (row policies, masking) comes from ``registry.permissions.principal_for``,
 the same function the HTTP API uses, so a token sees the same rows over SQL and HTTP.
+
+Before statements the server calls ``identity_recheck``: the token is read again (not
+revoked, not expired, its user active) and, when due, the account's query right is checked
+and the principal derived again, so a revoked token or a removed role ends the session
+(``SessionEnded``, rendered as FATAL 28000 and audited) and a changed row-policy binding
+applies to the next statement.
 """
 
 from __future__ import annotations
@@ -23,15 +29,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import authenticate as django_authenticate
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
 
+from registry.models import ApiToken
 from registry.permissions import principal_for, user_can
 from registry.roles import Action
 from registry.services.access import TokenInvalid, token_authenticate
+from registry.services.audit import (
+    access_context_bind,
+    access_context_reset,
+    audit_event_create,
+)
 from registry.services.logins import LoginLocked, login_authenticate
 from semantic.compiler.principal import Principal
 
 MSG_AUTH_FAILED = 'password authentication failed for user "{user}"'
 MSG_NO_QUERY = 'role "{user}" may not query metrics'
+MSG_SESSION_ENDED = "terminating connection: {reason}"
+MSG_NO_LONGER_QUERY = 'role "{user}" may no longer query metrics'
 TOKEN_PREFIX = "tly_"
 
 
@@ -41,6 +58,15 @@ class AuthenticationFailed(Exception):
 
 class NotAllowed(Exception):
     """Authenticated, but not allowed to query (rendered as FATAL 28000)."""
+
+
+class SessionEnded(Exception):
+    """A running session lost its right to query (rendered as FATAL 28000)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -94,4 +120,71 @@ def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Id
     account, token = found
     if not user_can(account, Action.QUERY, token=token):
         raise NotAllowed(MSG_NO_QUERY.format(user=user))
+    return Identity(principal_for(account, token=token), account, token)
+
+
+def _token_binding(token: Any) -> tuple[Any, ...]:
+    # What of a token row shapes the principal and the query right.
+    return (token.user_id, token.service, token.tenant, token.attributes, sorted(token.scopes))
+
+
+def _lost_right(identity: Identity, *, grants: bool) -> tuple[str, str, Any, Any, bool]:
+    # (reason, message, account, token, derive): reason "" while the session may go on;
+    # derive: the grants and the principal must be derived again.
+    token = identity.token
+    derive = grants
+    if token is not None:
+        fresh = ApiToken.objects.select_related("user").filter(pk=token.pk).first()
+        if fresh is None or fresh.revoked_at is not None:
+            return "token_revoked", "token revoked", identity.account, token, False
+        if fresh.expires_at is not None and fresh.expires_at <= timezone.now():
+            return "token_expired", "token expired", identity.account, token, False
+        derive = derive or _token_binding(fresh) != _token_binding(token)
+        account = fresh.user
+        token = fresh
+    else:
+        account = get_user_model().objects.filter(pk=identity.account.pk).first()
+        if account is None:
+            return "user_deleted", "user deleted", identity.account, None, False
+        derive = derive or account.is_superuser != identity.account.is_superuser
+    if not account.is_active:
+        return "user_inactive", "user deactivated", account, token, False
+    if derive and not user_can(account, Action.QUERY, token=token):
+        user = token.name if token is not None and token.service else account.get_username()
+        message = MSG_NO_LONGER_QUERY.format(user=user)
+        return "query_right_removed", message, account, token, False
+    return "", "", account, token, derive
+
+
+def identity_recheck(identity: Identity, *, session: str, grants: bool = True) -> Identity:
+    """The session's identity as of now.
+
+    The token (or, for a password session, the user) is read again: one query, which ends
+    the session when the token is revoked or expired or the user is gone or inactive. With
+    ``grants`` (or when the token's user, scopes, tenant or attributes changed) the query
+    right is checked again and the principal derived again, so a changed role or tenant
+    applies from here on.
+
+    Raises:
+        SessionEnded: the session lost its right to query; an audit row
+            ``sql.session_end`` (with the reason and ``session``, the client's user name) is
+            written first.
+    """
+    reason, message, account, token, derive = _lost_right(identity, grants=grants)
+    if reason:
+        bound = access_context_bind(token=token, principal=identity.principal.name)
+        try:
+            with transaction.atomic():
+                audit_event_create(
+                    actor=account,
+                    action="sql.session_end",
+                    object_kind="token" if token is not None else "user",
+                    object_name=token.name if token is not None else account.get_username(),
+                    payload={"reason": reason, "session": session, "interface": "sql"},
+                )
+        finally:
+            access_context_reset(bound)
+        raise SessionEnded(reason, MSG_SESSION_ENDED.format(reason=message))
+    if not derive:
+        return Identity(identity.principal, account, token)
     return Identity(principal_for(account, token=token), account, token)

@@ -87,9 +87,15 @@ class SessionInfo:
 class Catalog:
     """The in-memory DuckDB catalog of one release's ``tally.metrics``."""
 
-    def __init__(self, table: SqlTable) -> None:
+    def __init__(self, table: SqlTable, *, memory_limit: str = "256MB") -> None:
         self.table = table
-        self._db = duckdb.connect(":memory:")
+        # Bounded: one thread, ``memory_limit`` with nothing spilled to disk (no temporary
+        # directory), and (below) no external access and a locked configuration; each
+        # query runs under a timeout (``run``).
+        self._db = duckdb.connect(
+            ":memory:",
+            config={"threads": 1, "memory_limit": memory_limit, "temp_directory": ""},
+        )
         self._lock = threading.Lock()
         self._db.execute(exp.Create(this=exp.to_identifier(SCHEMA), kind="SCHEMA").sql("duckdb"))
         columns = [

@@ -1,6 +1,10 @@
 """One SQL API client connection: socket I/O, startup (TLS, cancel requests, password
 authentication), then the message loop with the simple query flow; extended-protocol
-messages and statements are handled by the mixins it inherits."""
+messages and statements are handled by the mixins it inherits.
+
+Startup and authentication must end within ``auth_timeout_s`` (one deadline for every read,
+so a client trickling bytes gains nothing), then every read or write waits at most
+``idle_timeout_s``: an idle session is closed with FATAL 57P05."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from contextlib import suppress
 
 from django.db import close_old_connections
@@ -18,10 +23,13 @@ from semantic.sqlapi.auth import AuthenticationFailed, Identity, NotAllowed, aut
 from semantic.sqlapi.catalog import SERVER_VERSION
 from semantic.sqlapi.extended import ExtendedProtocol
 from semantic.sqlapi.session import (
+    IDLE_SESSION_TIMEOUT,
     INTERNAL_ERROR,
+    INVALID_AUTHORIZATION,
     INVALID_PASSWORD,
+    MSG_AUTH_TIMEOUT,
+    MSG_IDLE_TIMEOUT,
     PROTOCOL_VIOLATION,
-    STARTUP_TIMEOUT_S,
     Backend,
     Fatal,
     Portal,
@@ -66,12 +74,22 @@ class Connection(ExtendedProtocol):
         self._cancel_lock = threading.Lock()
         self._cancel: CancelScope | None = None
         self._out: list[bytes] = []
+        # Set by the server while the connection counts as unauthenticated.
+        self.unauth_address: str | None = None
+        # The end of startup and authentication (monotonic), None once authenticated.
+        self._deadline: float | None = None
+        self._checked_at = 0.0
 
     # ------------------------------------------------------------------ io
 
     def _recv(self, size: int) -> bytes:
         chunks = []
         while size:
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(MSG_AUTH_TIMEOUT)
+                self.sock.settimeout(remaining)
             chunk = self.sock.recv(min(size, 1 << 20))
             if not chunk:
                 raise ConnectionError("client closed the connection")
@@ -104,12 +122,18 @@ class Connection(ExtendedProtocol):
     # ------------------------------------------------------------------ startup
 
     def run(self) -> None:
+        config = self.server.config
         try:
             # A client that connects and says nothing must not hold a thread for good.
-            self.sock.settimeout(STARTUP_TIMEOUT_S)
-            if not self._startup():
+            self._deadline = time.monotonic() + config.auth_timeout_s
+            self.sock.settimeout(config.auth_timeout_s)
+            try:
+                started = self._startup()
+            except TimeoutError:
+                raise Fatal(PROTOCOL_VIOLATION, MSG_AUTH_TIMEOUT) from None
+            if not started:
                 return
-            self.sock.settimeout(None)
+            self.sock.settimeout(config.idle_timeout_s)
             self._loop()
         except Fatal as exc:
             self.fatal(exc.sqlstate, exc.message)
@@ -159,10 +183,13 @@ class Connection(ExtendedProtocol):
         except AuthenticationFailed as exc:
             raise Fatal(INVALID_PASSWORD, str(exc)) from None
         except NotAllowed as exc:
-            raise Fatal("28000", str(exc)) from None
+            raise Fatal(INVALID_AUTHORIZATION, str(exc)) from None
         finally:
             close_old_connections()
         self.pid, self.secret = self.server.register(self)
+        self._deadline = None
+        self._checked_at = time.monotonic()
+        self.server.authenticated(self)
         self.send(wire.auth_request(0))
         for name in (
             "server_version",
@@ -187,7 +214,10 @@ class Connection(ExtendedProtocol):
     def _loop(self) -> None:
         skipping = False  # after an error in the extended flow: discard until Sync
         while True:
-            kind, payload = self._read_message()
+            try:
+                kind, payload = self._read_message()
+            except TimeoutError:
+                raise Fatal(IDLE_SESSION_TIMEOUT, MSG_IDLE_TIMEOUT) from None
             if kind == b"X":
                 return
             if kind == b"Q":
@@ -253,6 +283,8 @@ class Connection(ExtendedProtocol):
             except SqlError as exc:
                 self._error(exc)
                 return
+            except (Fatal, ConnectionError, TimeoutError):
+                raise
             except Exception:
                 # A bug must cost the statement, not the connection or the server.
                 log.exception("sql api: statement failed: %s", tree.sql("postgres")[:500])

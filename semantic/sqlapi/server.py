@@ -2,8 +2,16 @@
 
 Threads rather than asyncio: every statement ends in blocking work (the Django ORM for the
 release, a DB-API warehouse driver), and a thread per connection keeps each client's
-Django database connection its own. ``TALLY_SQL_MAX_CONNECTIONS`` bounds the threads; a
-connection past it gets FATAL 53300 (too_many_connections), as PostgreSQL answers.
+Django database connection its own. ``TALLY_SQL_MAX_CONNECTIONS`` bounds the authenticated
+sessions; a connection past it gets FATAL 53300 (too_many_connections), as PostgreSQL
+answers. Connections still in startup and authentication never take one of those slots:
+they are capped per client address (``TALLY_SQL_MAX_UNAUTH_PER_ADDRESS``) and in total
+(``TALLY_SQL_MAX_UNAUTH``), refused with FATAL 53300 past either, and closed when they have
+not authenticated within ``TALLY_SQL_AUTH_TIMEOUT_S``; so idle sockets from one address
+cannot lock other clients out, and the threads stay bounded by the sum of the caps.
+
+Parsing a query holds the GIL but runs in the connection's own thread, so a long parse
+slows other connections rather than stopping them; ``TALLY_SQL_MAX_QUERY_BYTES`` bounds it.
 
 Per statement:
 
@@ -39,7 +47,13 @@ from django.db import close_old_connections
 from semantic.sqlapi import wire
 from semantic.sqlapi.connection import Connection
 from semantic.sqlapi.services import sql_catalog_get
-from semantic.sqlapi.session import STARTUP_SLOTS, TOO_MANY_CONNECTIONS, Fatal, ServerConfig
+from semantic.sqlapi.session import (
+    MSG_TOO_MANY_UNAUTH,
+    MSG_TOO_MANY_UNAUTH_TOTAL,
+    TOO_MANY_CONNECTIONS,
+    Fatal,
+    ServerConfig,
+)
 
 __all__ = ["Connection", "ServerConfig", "SqlServer", "serve"]
 
@@ -55,8 +69,9 @@ class SqlServer:
         self._backends: dict[int, Connection] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        # Bounds threads, including connections still in startup (never authenticated).
-        self._slots = threading.BoundedSemaphore(config.max_connections + STARTUP_SLOTS)
+        # Connections not authenticated yet, per client address (and their sum).
+        self._unauth: dict[str, int] = {}
+        self._unauth_total = 0
         self._next_pid = os.getpid() * 1000 % 2**30
         self.tls: ssl.SSLContext | None = None
         if config.tls_cert and config.tls_key:
@@ -83,24 +98,26 @@ class SqlServer:
         close_old_connections()
         while not self._stopping.is_set():
             try:
-                client, _ = self._sock.accept()
+                client, peer = self._sock.accept()
             except OSError:
                 if self._stopping.is_set():
                     break
                 raise
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if not self._slots.acquire(blocking=False):
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            refusal = self._unauth_admit(address)
+            if refusal is not None:
                 with suppress(OSError):
+                    client.settimeout(1.0)
                     client.sendall(
-                        wire.error_response(
-                            TOO_MANY_CONNECTIONS,
-                            "sorry, too many clients already",
-                            severity="FATAL",
-                        )
+                        wire.error_response(TOO_MANY_CONNECTIONS, refusal, severity="FATAL")
                     )
+                with suppress(OSError):
                     client.close()
                 continue
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            conn = Connection(self, client)
+            conn.unauth_address = address
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -118,6 +135,31 @@ class SqlServer:
             self._backends[pid] = conn
         return pid, secret
 
+    def _unauth_admit(self, address: str) -> str | None:
+        """Counts a new connection as unauthenticated; the refusal message past a cap."""
+        with self._lock:
+            if self._unauth_total >= self.config.max_unauth:
+                return MSG_TOO_MANY_UNAUTH_TOTAL
+            if self._unauth.get(address, 0) >= self.config.max_unauth_per_address:
+                return MSG_TOO_MANY_UNAUTH.format(address=address)
+            self._unauth[address] = self._unauth.get(address, 0) + 1
+            self._unauth_total += 1
+        return None
+
+    def authenticated(self, conn: Connection) -> None:
+        """The connection no longer counts as unauthenticated (authenticated, or gone);
+        calling it again changes nothing."""
+        with self._lock:
+            address, conn.unauth_address = conn.unauth_address, None
+            if address is None:
+                return
+            self._unauth_total -= 1
+            left = self._unauth.get(address, 0) - 1
+            if left > 0:
+                self._unauth[address] = left
+            else:
+                self._unauth.pop(address, None)
+
     def unregister(self, pid: int) -> None:
         with self._lock:
             self._backends.pop(pid, None)
@@ -131,18 +173,17 @@ class SqlServer:
         ):
             conn.cancel_running()
 
-    def _serve(self, client: socket.socket) -> None:
-        conn = Connection(self, client)
+    def _serve(self, conn: Connection) -> None:
         try:
             conn.run()
         except Exception:
             log.exception("sql api: connection failed")
         finally:
+            self.authenticated(conn)
             self.unregister(conn.pid)
             with suppress(OSError):
                 conn.sock.close()
             close_old_connections()
-            self._slots.release()
 
 
 def serve(config: ServerConfig, *, ready: Callable[[SqlServer], None] | None = None) -> None:

@@ -23,13 +23,17 @@ _lock = threading.Lock()
 
 def sql_catalog_get(*, release_ref: str | None = None) -> Catalog:
     """The ``tally.metrics`` table and its DuckDB catalog for a release (latest by default),
-    built once per process and release."""
+    built once per process and release (at most two are kept, each within
+    TALLY_SQL_CATALOG_MEMORY)."""
     release = release_resolve(release_ref)
     key = release_key(release)
     with _lock:
         catalog = _catalogs.get(key)
         if catalog is None:
-            catalog = Catalog(sql_table_build(manifest_for_release(release)))
+            catalog = Catalog(
+                sql_table_build(manifest_for_release(release)),
+                memory_limit=settings.TALLY_SQL_CATALOG_MEMORY,
+            )
             # Keep the current and the previous release: connections opened before a
             # merge keep answering from the catalog they described to their client.
             while len(_catalogs) >= 2:

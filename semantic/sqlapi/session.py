@@ -19,9 +19,13 @@ from tally.errors import TallyError, UserError, WarehouseError, error_body
 log = logging.getLogger("semantic.sqlapi.server")
 
 QUERY_CANCELED = "57014"
+IDLE_SESSION_TIMEOUT = "57P05"
 PROGRAM_LIMIT = "54000"
 TOO_MANY_CONNECTIONS = "53300"
+OUT_OF_MEMORY = "53200"
+CONFIGURATION_LIMIT = "53400"
 INVALID_PASSWORD = "28P01"
+INVALID_AUTHORIZATION = "28000"
 PROTOCOL_VIOLATION = "08P01"
 IN_FAILED_TRANSACTION = "25P02"
 INTERNAL_ERROR = "XX000"
@@ -31,15 +35,39 @@ MSG_TIMEOUT = "canceling statement due to statement timeout"
 MSG_ROW_CAP = "the result has more than {cap:,} rows (TALLY_SQL_ROW_CAP)"
 HINT_ROW_CAP = "add a LIMIT, a coarser time grain or a WHERE"
 MSG_IN_FAILED = "current transaction is aborted, commands ignored until end of transaction block"
+MSG_AUTH_TIMEOUT = "canceling authentication due to timeout"
+MSG_IDLE_TIMEOUT = "terminating connection due to idle-session timeout"
+MSG_TOO_MANY_UNAUTH = "too many unauthenticated connections from {address}"
+MSG_TOO_MANY_UNAUTH_TOTAL = "too many unauthenticated connections"
+MSG_QUERY_TOO_LONG = "the query text has {size:,} bytes; the limit is {limit:,}"
+HINT_QUERY_TOO_LONG = (
+    "send a shorter query (fewer literals or IN-list items, or a saved query); the limit "
+    "is TALLY_SQL_MAX_QUERY_BYTES"
+)
 
 _UNDEFINED_CODES = {"unknown_metric", "unknown_dimension", "unreachable_dimension"}
 STREAM_BATCH = 2_000
-STARTUP_TIMEOUT_S = 30.0
-STARTUP_SLOTS = 32
 
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """What ``tally serve-sql`` is started with (settings ``TALLY_SQL_*``).
+
+    Attributes:
+        max_connections: authenticated sessions at once (past it: FATAL 53300).
+        auth_timeout_s: a connection must finish startup and authentication within this.
+        idle_timeout_s: an authenticated session waiting this long for a message is closed.
+        max_unauth_per_address: connections not yet authenticated, per client address.
+        max_unauth: connections not yet authenticated, in total; neither cap takes a slot
+            of ``max_connections``.
+        max_query_bytes: the longest query text (simple Query or Parse) read; longer is
+            refused before parsing (54000).
+        catalog_timeout_s: a catalog query's timeout (the lower of it and ``timeout_s``).
+        recheck_s: a session's roles (grants) and principal are derived again before a
+            statement once the last such check is this old; the token or user row itself is
+            read again before every metric query.
+    """
+
     host: str = "127.0.0.1"
     port: int = 5433
     tls_cert: str | None = None
@@ -47,6 +75,13 @@ class ServerConfig:
     row_cap: int = 1_000_000
     timeout_s: float = 120.0
     max_connections: int = 200
+    auth_timeout_s: float = 10.0
+    idle_timeout_s: float = 900.0
+    max_unauth_per_address: int = 32
+    max_unauth: int = 128
+    max_query_bytes: int = 100_000
+    catalog_timeout_s: float = 10.0
+    recheck_s: float = 1.0
 
 
 @dataclass
@@ -101,6 +136,8 @@ class Backend(Protocol):
 
     def register(self, conn: Any) -> tuple[int, int]: ...
 
+    def authenticated(self, conn: Any) -> None: ...
+
     def cancel(self, pid: int, secret: int) -> None: ...
 
 
@@ -115,6 +152,8 @@ def duckdb_sqlstate(exc: Exception) -> str:
         return SYNTAX_ERROR
     if isinstance(exc, duckdb.PermissionException):
         return "42501"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return OUT_OF_MEMORY
     return "XX000"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,19 +17,25 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from semantic.sqlapi import wire
+from semantic.sqlapi.auth import SessionEnded, identity_recheck
 from semantic.sqlapi.catalog import SessionInfo
 from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
 from semantic.sqlapi.session import (
+    CONFIGURATION_LIMIT,
+    HINT_QUERY_TOO_LONG,
     HINT_ROW_CAP,
     IN_FAILED_TRANSACTION,
+    INVALID_AUTHORIZATION,
     MSG_CANCELED,
     MSG_IN_FAILED,
+    MSG_QUERY_TOO_LONG,
     MSG_ROW_CAP,
     MSG_TIMEOUT,
     PROGRAM_LIMIT,
     QUERY_CANCELED,
     STREAM_BATCH,
     Backend,
+    Fatal,
     Result,
     SqlError,
     duckdb_message,
@@ -46,6 +53,7 @@ from semantic.sqlapi.translate import (
 from semantic.warehouse.execute import CancelScope
 from semantic.warehouse.run import ReadyQuery, compiled_prepare, stream_compiled
 from tally.errors import TallyError
+from tally.throttling import RateLimited, rate_limit_check_user
 
 log = logging.getLogger("semantic.sqlapi.server")
 
@@ -83,8 +91,19 @@ class StatementRunner:
     tx: str
     _cancel_lock: threading.Lock
     _cancel: CancelScope | None
+    # When the identity was last checked (monotonic seconds).
+    _checked_at: float
 
     def _parse(self, sql: str) -> list[exp.Expr]:
+        # Parsing is pure Python and superlinear on some inputs: bound the text first.
+        limit = self.server.config.max_query_bytes
+        if len(sql) > limit or len(sql.encode("utf-8")) > limit:
+            size = len(sql.encode("utf-8"))
+            raise SqlError(
+                PROGRAM_LIMIT,
+                MSG_QUERY_TOO_LONG.format(size=size, limit=limit),
+                HINT_QUERY_TOO_LONG,
+            )
         noise = NOISE.match(sql)
         if noise is not None:
             # Savepoints (psycopg's nested transactions) mean nothing on read-only data, and
@@ -97,10 +116,41 @@ class StatementRunner:
             first = str(exc).splitlines()[0] if str(exc) else "syntax error"
             raise SqlError(SYNTAX_ERROR, f"syntax error: {first}") from None
 
-    def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
-        if self.tx == "E" and not is_transaction_end(tree):
-            raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
+    def _recheck(self, *, reads_data: bool) -> None:
+        """The session's right to query as of now (FATAL 28000 when it is gone).
+
+        Before every statement that reads the warehouse the token (or user) row is read
+        again: revocation, expiry, deactivation and a changed token binding (tenant,
+        attributes, scopes) apply at once. The roles (grants) and the principal are derived
+        again once the last full check is ``recheck_s`` old, before any statement; catalog,
+        SET and SHOW statements (no rows) do nothing in between, as BI tools send them in
+        bursts.
+        """
+        now = time.monotonic()
+        grants = now - self._checked_at >= self.server.config.recheck_s
+        if not reads_data and not grants:
+            return
+        close_old_connections()
         try:
+            self.identity = identity_recheck(self.identity, session=self.user, grants=grants)
+            if grants:
+                self._checked_at = now
+        except SessionEnded as exc:
+            close_old_connections()
+            raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
+        except BaseException:
+            close_old_connections()
+            raise
+        if not reads_data:
+            close_old_connections()
+        # A metric query goes on on the same registry connection (_metrics closes it).
+
+    def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
+        reads_data = isinstance(tree, exp.Query) and reads_metrics_table(tree)
+        self._recheck(reads_data=reads_data)
+        try:
+            if self.tx == "E" and not is_transaction_end(tree):
+                raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
             if params or any(isinstance(n, exp.Parameter) for n in tree.walk()):
                 tree = bind_parameters(tree, params)
             return self._dispatch(tree)
@@ -108,6 +158,10 @@ class StatementRunner:
             raise SqlError(exc.sqlstate, exc.message, exc.hint) from None
         except TallyError as exc:
             raise tally_sql_error(exc) from None
+        finally:
+            if reads_data:
+                # The re-check's registry connection, if the metric query did not close it.
+                close_old_connections()
 
     def _dispatch(self, tree: exp.Expr) -> Result:
         if isinstance(tree, exp.Transaction):
@@ -229,7 +283,7 @@ class StatementRunner:
                 tree,
                 SessionInfo(user=self.user, database=self.database, pid=self.pid),
                 self.settings,
-                timeout_s=config.timeout_s,
+                timeout_s=min(config.timeout_s, config.catalog_timeout_s),
                 on_start=scope.bind,
                 row_cap=config.row_cap,
             )
@@ -253,10 +307,14 @@ class StatementRunner:
         return Result(tag=tag, fields=[wire.Field(name, oid) for name, oid in fields], rows=encoded)
 
     def _metrics(self, tree: exp.Expr) -> Result:
-        close_old_connections()
+        assert self.identity is not None
+        try:
+            # The HTTP API's per-user query budget (TALLY_RATE_QUERY), under the same key.
+            rate_limit_check_user(self.identity.account, "query")
+        except RateLimited as exc:
+            raise SqlError(CONFIGURATION_LIMIT, exc.message, exc.hint) from None
         try:
             catalog = sql_catalog_get()
-            assert self.identity is not None
             mapped, compiled = sql_select_compile(
                 select=tree,
                 table=catalog.table,

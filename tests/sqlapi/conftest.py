@@ -111,6 +111,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         # The tests send far more queries per minute than a person would.
         "TALLY_RATE_QUERY": "100000/min",
         "TALLY_RATE_COMPILE": "100000/min",
+        # The soak test's 50 clients all connect from 127.0.0.1 at once, like a BI server's
+        # connection pool.
+        "TALLY_SQL_MAX_UNAUTH_PER_ADDRESS": "64",
     }
     create_users = (
         "from django.contrib.auth.models import User; "

@@ -33,6 +33,13 @@ class Command(TallyCommand):
             row_cap=settings.TALLY_SQL_ROW_CAP,
             timeout_s=settings.TALLY_SQL_TIMEOUT_S,
             max_connections=settings.TALLY_SQL_MAX_CONNECTIONS,
+            auth_timeout_s=settings.TALLY_SQL_AUTH_TIMEOUT_S,
+            idle_timeout_s=settings.TALLY_SQL_IDLE_TIMEOUT_S,
+            max_unauth_per_address=settings.TALLY_SQL_MAX_UNAUTH_PER_ADDRESS,
+            max_unauth=settings.TALLY_SQL_MAX_UNAUTH,
+            max_query_bytes=settings.TALLY_SQL_MAX_QUERY_BYTES,
+            catalog_timeout_s=settings.TALLY_SQL_CATALOG_TIMEOUT_S,
+            recheck_s=settings.TALLY_SQL_RECHECK_S,
         )
 
         def ready(server: SqlServer) -> None:

@@ -1,0 +1,123 @@
+"""Issue 18, principle 7: a SQL API session is re-checked before its statements. A revoked
+or expired token ends it at the next metric query (FATAL 28000 and an audit row), a removed
+role once its grants are re-derived (TALLY_SQL_RECHECK_S), and a changed tenant binding of
+its token applies to the running session at once."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from tests.security.sqlapi_support import PASSWORD, sql_server, tally_shell, url
+
+SUM_REVENUE = "SELECT revenue FROM metrics"
+
+
+def _new_token(name: str, **kwargs: str) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    out = tally_shell(
+        "from django.contrib.auth.models import User\n"
+        "from registry.services.access import token_create\n"
+        f"print(token_create(acting_user=None, name={name!r}, {args}).raw)\n"
+    )
+    return out.strip().splitlines()[-1]
+
+
+def _prefix(raw: str) -> str:
+    return raw.split("_")[1]
+
+
+def _session_events(prefix: str) -> list[dict[str, object]]:
+    out = tally_shell(
+        "import json\n"
+        "from registry.models import AuditEvent\n"
+        "rows = AuditEvent.objects.filter(action='sql.session_end', "
+        f"token__prefix={prefix!r}).values('action', 'payload', 'principal')\n"
+        "print(json.dumps(list(rows)))\n"
+    )
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "from registry.services.access import token_revoke\n"
+            "token_revoke(token=token, acting_user=None)\n",
+            "token revoked",
+        ),
+        (
+            "from django.utils import timezone\n"
+            "ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now())\n",
+            "token expired",
+        ),
+    ],
+    ids=["revoked", "expired"],
+)
+def test_a_dead_token_ends_the_running_session(change: str, reason: str) -> None:
+    raw = _new_token(f"bi-{reason.split()[1]}", user=None, service="bi", scopes="read,query")
+    with sql_server() as port, psycopg.connect(url(port, user="bi", password=raw)) as conn:
+        assert conn.execute(SUM_REVENUE).fetchall()
+        tally_shell(
+            "from registry.models import ApiToken\n"
+            f"token = ApiToken.objects.get(prefix={_prefix(raw)!r})\n" + change
+        )
+        with pytest.raises(psycopg.OperationalError) as info:
+            conn.execute(SUM_REVENUE).fetchall()
+        assert info.value.sqlstate == "28000"
+        assert reason in str(info.value)
+        assert conn.closed or conn.broken
+    events = _session_events(_prefix(raw))
+    assert len(events) == 1, events
+    assert events[0]["payload"]["reason"] == reason.replace(" ", "_")  # type: ignore[index]
+
+
+def test_a_removed_role_ends_a_password_session() -> None:
+    # Roles are derived again once the last check is TALLY_SQL_RECHECK_S old: here always.
+    recheck = {"TALLY_SQL_RECHECK_S": "0.001"}
+    with sql_server(**recheck) as port, psycopg.connect(url(port, user="carl")) as conn:
+        assert conn.execute(SUM_REVENUE).fetchall()
+        tally_shell(
+            "from django.contrib.auth.models import User\n"
+            "from registry.services.access import role_revoke\n"
+            "role_revoke(user=User.objects.get(username='carl'), role='analyst')\n"
+        )
+        with pytest.raises(psycopg.OperationalError) as info:
+            conn.execute(SUM_REVENUE).fetchall()
+        assert info.value.sqlstate == "28000"
+        assert "may no longer query" in str(info.value)
+    # A new session is refused as well.
+    with sql_server() as port, pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(url(port, user="carl", password=PASSWORD)).close()
+    assert 'role "carl" may not query metrics' in str(refused.value)
+
+
+def test_a_changed_tenant_binding_applies_to_the_running_session() -> None:
+    raw = _new_token("bi-tenant", service="bi-moving", tenant="t13", scopes="read,query")
+    with sql_server() as port:
+        with psycopg.connect(url(port, user="bi", password=raw)) as conn:
+            before = conn.execute(SUM_REVENUE).fetchall()
+            tally_shell(
+                "from registry.models import ApiToken\n"
+                f"ApiToken.objects.filter(prefix={_prefix(raw)!r}).update(tenant='t14')\n"
+            )
+            after = conn.execute(SUM_REVENUE).fetchall()
+        with psycopg.connect(url(port, user="bi", password=raw)) as fresh:
+            expected = fresh.execute(SUM_REVENUE).fetchall()
+    assert after == expected
+    assert after != before
+
+
+def test_a_deactivated_user_ends_a_password_session_at_the_next_metric_query() -> None:
+    with sql_server() as port, psycopg.connect(url(port, user="fred")) as conn:
+        assert conn.execute(SUM_REVENUE).fetchall()
+        tally_shell(
+            "from django.contrib.auth.models import User\n"
+            "User.objects.filter(username='fred').update(is_active=False)\n"
+        )
+        with pytest.raises(psycopg.OperationalError) as info:
+            conn.execute(SUM_REVENUE).fetchall()
+        assert info.value.sqlstate == "28000"
+        assert "user deactivated" in str(info.value)
