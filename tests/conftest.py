@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +234,46 @@ def mariadb_reader_url(database: str) -> str:
     finally:
         conn.close()
     return f"mysql://{READER_ROLE}:{READER_PASSWORD}@127.0.0.1:3306/{database}"
+
+
+@contextmanager
+def demo_on_engines(source: Path, prefix: str) -> Iterator[dict[str, Any]]:
+    """The demo warehouse ``source`` loaded into a fresh PostgreSQL and MariaDB database
+    (as the admin), yielding engine → (config, schema) that query as the README's read-only
+    role, plus ``"database"``: the databases' name. Both databases are dropped afterwards."""
+    require_service("postgres")
+    require_service("mariadb")
+    import psycopg
+    import pymysql
+
+    from semantic.warehouse.config import parse_warehouse_url
+    from semantic.warehouse.loader import copy_duckdb_tables
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    maria = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    maria.cursor().execute(f"CREATE DATABASE `{name}`")
+    try:
+        copy_duckdb_tables(
+            source,
+            parse_warehouse_url(f"postgresql://postgres@127.0.0.1:5432/{name}", base_dir=ROOT),
+            schema="public",
+        )
+        copy_duckdb_tables(
+            source, parse_warehouse_url(f"mysql://root@127.0.0.1:3306/{name}", base_dir=ROOT)
+        )
+        # Loaded as the admin; queried as the README's read-only role (issue 18).
+        pg = parse_warehouse_url(postgres_reader_url(name, ("public",)), base_dir=ROOT)
+        my = parse_warehouse_url(mariadb_reader_url(name), base_dir=ROOT)
+        yield {
+            "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
+            "postgres": (pg, "public"),
+            "mysql": (my, name),
+            "database": name,
+        }
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        maria.close()

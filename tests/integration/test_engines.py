@@ -8,8 +8,6 @@ schema as the default) and the normalised rows are compared with DuckDB's.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -21,13 +19,15 @@ from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
 from semantic.demo import build_demo_warehouse
-from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
+from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import execute
-from semantic.warehouse.loader import copy_duckdb_tables
 from tally.errors import QueryError, WarehouseError
 from tests.conformance.normalize import normalize_rows, row_sort_key, rows_equal
 from tests.conformance.test_conformance import _query
-from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
+from tests.conftest import (
+    ROOT,
+    demo_on_engines,
+)
 
 EXPECTED = ROOT / "tests" / "conformance" / "expected"
 # (case, engine) pairs the engine cannot run yet, each with the reason; the test asserts the
@@ -63,36 +63,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def engines(source: Path) -> Iterator[dict[str, tuple[WarehouseConfig, str]]]:
     """engine → (config, default schema), data loaded; databases dropped afterwards."""
-    require_service("postgres")
-    require_service("mariadb")
-    import psycopg
-    import pymysql
-
-    name = f"tally_eng_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    maria = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
-    maria.cursor().execute(f"CREATE DATABASE `{name}`")
-    pg = parse_warehouse_url(f"postgresql://postgres@127.0.0.1:5432/{name}", base_dir=ROOT)
-    my = parse_warehouse_url(f"mysql://root@127.0.0.1:3306/{name}", base_dir=ROOT)
-    try:
-        copy_duckdb_tables(source, pg, schema="public")
-        copy_duckdb_tables(source, my)
-        # Loaded as the admin; queried as the README's read-only role (issue 18).
-        pg = parse_warehouse_url(postgres_reader_url(name, ("public",)), base_dir=ROOT)
-        my = parse_warehouse_url(mariadb_reader_url(name), base_dir=ROOT)
-        yield {
-            "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
-            "postgres": (pg, "public"),
-            "mysql": (my, name),
-        }
-    finally:
-        with psycopg.connect(
-            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        maria.close()
+    with demo_on_engines(source, "tally_eng") as loaded:
+        yield loaded
 
 
 def _comparable(rows: list, digits: int) -> list:

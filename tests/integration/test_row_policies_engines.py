@@ -8,8 +8,6 @@ included (MD5 of the same salt and value is the same hex on every engine).
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +17,11 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.demo import build_demo_warehouse
-from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
+from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import execute
-from semantic.warehouse.loader import copy_duckdb_tables
-from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
+from tests.conftest import (
+    demo_on_engines,
+)
 from tests.integration.test_engines import DIGITS, _comparable
 from tests.semantic.compiler.test_row_policies import ADVERSARIAL, pii_manifest
 
@@ -50,38 +49,10 @@ def engines(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, tuple[WarehouseConfig, str]]]:
     """engine → (config, schema) with the demo loaded; databases dropped afterwards."""
-    require_service("postgres")
-    require_service("mariadb")
-    import psycopg
-    import pymysql
-
     source: Path = tmp_path_factory.mktemp("rls_engines") / "demo.duckdb"
     build_demo_warehouse(source, events=5_000, seed=11)
-    name = f"tally_rls_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    maria = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
-    maria.cursor().execute(f"CREATE DATABASE `{name}`")
-    pg = parse_warehouse_url(f"postgresql://postgres@127.0.0.1:5432/{name}", base_dir=ROOT)
-    my = parse_warehouse_url(f"mysql://root@127.0.0.1:3306/{name}", base_dir=ROOT)
-    try:
-        copy_duckdb_tables(source, pg, schema="public")
-        copy_duckdb_tables(source, my)
-        # Loaded as the admin; queried as the README's read-only role (issue 18).
-        pg = parse_warehouse_url(postgres_reader_url(name, ("public",)), base_dir=ROOT)
-        my = parse_warehouse_url(mariadb_reader_url(name), base_dir=ROOT)
-        yield {
-            "duckdb": (parse_warehouse_url(f"duckdb:///{source}", base_dir=ROOT), "main"),
-            "postgres": (pg, "public"),
-            "mysql": (my, name),
-        }
-    finally:
-        with psycopg.connect(
-            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        maria.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        maria.close()
+    with demo_on_engines(source, "tally_rls") as loaded:
+        yield loaded
 
 
 def _rows(engines: dict, engine: str, query: MetricQuery, tenant: str, digits: int) -> list:

@@ -6,6 +6,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# A major change of the certified `mrr` (count half the churn) that moves its numbers.
+MRR_HALF_CHURN = """\
+metrics:
+  - name: mrr
+    label: MRR
+    type: derived
+    type_params:
+      expr: mrr_started_to_date - 0.5 * mrr_ended_to_date
+      metrics:
+        - name: mrr_started_to_date
+        - name: mrr_ended_to_date
+    config:
+      meta: {owner: finance-data, domain: revenue, tier: certified}
+"""
+
+
 GOVERNANCE_YAML = """\
 teams:
   - slug: product-analytics

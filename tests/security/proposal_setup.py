@@ -19,20 +19,6 @@ from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
 from tests.conftest import ROOT
 
-MRR_HALF_CHURN = """\
-metrics:
-  - name: mrr
-    label: MRR
-    type: derived
-    type_params:
-      expr: mrr_started_to_date - 0.5 * mrr_ended_to_date
-      metrics:
-        - name: mrr_started_to_date
-        - name: mrr_ended_to_date
-    config:
-      meta: {owner: finance-data, domain: revenue, tier: certified}
-"""
-
 # The author is a finance-data member (the team owning mrr), as in tests/registry.
 AUTHOR = "sara.okafor@tally.example"
 

@@ -21,9 +21,9 @@ from registry.permissions import principal_for
 from semantic.compiler.spec import MetricQuery
 from semantic.permissions import HIDDEN_CHECK_REASON
 from semantic.services import query_execute
+from tests.registry.proposals_setup import MRR_HALF_CHURN
 from tests.security.proposal_setup import (
     AUTHOR,
-    MRR_HALF_CHURN,
     checks,
     persona,
     propose,

@@ -21,9 +21,9 @@ from django.test import Client
 
 from semantic.jobs.audits import audit_run
 from semantic.permissions import HIDDEN_CHECK_REASON, MSG_AUDIT_HIDDEN
+from tests.registry.proposals_setup import MRR_HALF_CHURN
 from tests.security.proposal_setup import (
     AUTHOR,
-    MRR_HALF_CHURN,
     persona,
     propose,
     reader,

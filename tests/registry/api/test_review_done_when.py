@@ -11,23 +11,10 @@ import time_machine
 from django.test import Client
 
 from tests.registry.factories import UserFactory
-from tests.registry.proposals_setup import bind_to_tenant
+from tests.registry.proposals_setup import MRR_HALF_CHURN, bind_to_tenant
 
 pytestmark = pytest.mark.django_db
 
-MRR_HALF_CHURN = """\
-metrics:
-  - name: mrr
-    label: MRR
-    type: derived
-    type_params:
-      expr: mrr_started_to_date - 0.5 * mrr_ended_to_date
-      metrics:
-        - name: mrr_started_to_date
-        - name: mrr_ended_to_date
-    config:
-      meta: {owner: finance-data, domain: revenue, tier: certified}
-"""
 QUERY = {"metrics": ["mrr"], "group_by": ["metric_time__month"], "start_time": "2026-10-01",
          "end_time": "2026-10-31"}  # fmt: skip
 

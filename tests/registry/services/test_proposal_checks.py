@@ -14,23 +14,9 @@ from registry.models import Proposal, ProposalCheck
 from registry.services.proposals import proposal_create
 from semantic.proposal_checks.run import proposal_check_run
 from tests.conftest import ROOT
-from tests.registry.proposals_setup import bind_to_tenant, committed
+from tests.registry.proposals_setup import MRR_HALF_CHURN, bind_to_tenant, committed
 
 pytestmark = pytest.mark.django_db
-
-MRR_HALF_CHURN = """\
-metrics:
-  - name: mrr
-    label: MRR
-    type: derived
-    type_params:
-      expr: mrr_started_to_date - 0.5 * mrr_ended_to_date
-      metrics:
-        - name: mrr_started_to_date
-        - name: mrr_ended_to_date
-    config:
-      meta: {owner: finance-data, domain: revenue, tier: certified}
-"""
 
 
 def _checks(proposal: Proposal) -> dict[str, ProposalCheck]:
