@@ -1,7 +1,7 @@
 """May a principal read stored values, and a proposal check's numbers? Compute runs are
 trusted: a stored value is a total over every row, every tenant's included. A restricted
 principal (row policies apply to it) may read the stored values of a metric only when no row
-policy can narrow that metric's reads (``semantic.compiler.policies.metric_has_row_policies``);
+policy can narrow that metric's reads (``semantic.compiler.policy_reach.metric_has_row_policies``);
 otherwise it queries the metric, and the compiler applies its row policies. Unrestricted
 principals (and trusted callers, ``None``) read every stored value.
 

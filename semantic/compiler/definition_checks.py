@@ -54,7 +54,8 @@ def check_definitions(project: Project) -> None:
         check_filters(project)
         check_row_policy_definitions(project)
     check_masks(project)
-    # Issue 18: unconditional, so no later check ever runs a refused expression.
+    # Issue 18: unconditional, so every refused expression gets its file and line (the
+    # compiler refuses them too, whichever check reads them first).
     check_definition_expressions(project)
 
 

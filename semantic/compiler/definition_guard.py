@@ -29,6 +29,8 @@ Every refusal is a ``QueryError`` with code ``bad_definition``, a message from o
 from __future__ import annotations
 
 import difflib
+import functools
+import unicodedata
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
@@ -37,6 +39,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from semantic.compiler.where.allow_list import (
+    ALLOWED_CONTROLS,
+    BAD_CATEGORIES,
     CAST_TYPES,
     DATE_PARTS,
     FUNCTION_ALIASES,
@@ -100,6 +104,16 @@ HINT_SYNTAX = (
 )
 MSG_TOO_DEEP = "expression is nested too deeply (more than {limit} levels)"
 HINT_TOO_DEEP = "flatten it, e.g. one CASE with several WHEN branches"
+HINT_TOO_LONG = "move the logic into the model's SQL (a column of its table) and name that column"
+MSG_BAD_CHARACTER = "character {codepoint} ({name}) is not allowed in definition expressions"
+HINT_BAD_CHARACTER = "remove it; invisible and control characters usually come from copy and paste"
+
+# The filters' CAST types, as DuckDB (the definitions' dialect) reads them: it parses
+# TIMESTAMP and DATETIME as TIMESTAMPNTZ.
+DEFINITION_CAST_TYPES: Mapping[Any, str] = {
+    **CAST_TYPES,
+    exp.DataType.Type.TIMESTAMPNTZ: "TIMESTAMP",
+}
 
 # Scalar functions definitions use beyond the filter allow-list (all typed sqlglot nodes,
 # rendered per target dialect by the compiler).
@@ -108,7 +122,6 @@ _EXTRA_FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Date: "DATE",
     exp.DateAdd: "DATE_ADD",
     exp.DateDiff: "DATEDIFF",
-    exp.DateSub: "DATE_SUB",
     exp.Day: "DAY",
     exp.DayOfWeek: "DAYOFWEEK",
     exp.DayOfYear: "DAYOFYEAR",
@@ -191,7 +204,14 @@ def parse_definition(
         raise _fail(MSG_EMPTY, HINT_EMPTY, location)
     if len(text) >= MAX_EXPR_CHARS:
         message = MSG_TOO_LONG.format(length=len(text), limit=MAX_EXPR_CHARS)
-        raise _fail(message, HINT_TOO_DEEP, location)
+        raise _fail(message, HINT_TOO_LONG, location)
+    for char in text:
+        # Invisible and control characters (zero-width, bidi overrides, NUL), refused as in
+        # filters: they can make two names look equal.
+        if char not in ALLOWED_CONTROLS and unicodedata.category(char) in BAD_CATEGORIES:
+            name = unicodedata.name(char, "control character")
+            message = MSG_BAD_CHARACTER.format(codepoint=f"U+{ord(char):04X}", name=name)
+            raise _fail(message, HINT_BAD_CHARACTER, location)
     shown = _clip(text)
     try:
         trees = [t for t in sqlglot.parse(text, read=DEFINITION_DIALECT) if t is not None]
@@ -208,6 +228,20 @@ def parse_definition(
         raise _fail(MSG_STATEMENTS.format(text=shown), HINT_SQL_SYNTAX, location)
     _Checker(location, own, None if inputs is None else frozenset(inputs)).check(trees[0])
     return trees[0]
+
+
+def derived_definition(sql: Any, *, location: str, inputs: Collection[str]) -> exp.Expr:
+    """:func:`parse_definition` of a derived metric's ``expr``, checked once per process for
+    each (expression, inputs) as model expressions are (definitions are immutable per release);
+    the caller gets a private copy it may change."""
+    if not isinstance(sql, str):
+        return parse_definition(sql, location=location, inputs=inputs)
+    return _derived_checked(sql, location, frozenset(inputs)).__deepcopy__(None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _derived_checked(sql: str, location: str, inputs: frozenset[str]) -> exp.Expr:
+    return parse_definition(sql, location=location, inputs=inputs)
 
 
 def definition_expressions(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[list[Any], Any]]:
@@ -288,7 +322,7 @@ class _Checker:
                 raise self.fail(MSG_COMMENT, HINT_COMMENT)
             self.check_node(node)
             for child in reversed(list(node.iter_expressions())):
-                # As in where.py: a left-deep chain of one operator (a + b + c) is generated
+                # As in the filter guard: a left-deep chain of one operator (a + b + c) is generated
                 # iteratively, so only a change of operator adds a level.
                 chained = type(child) is type(node) and isinstance(node, exp.Binary)
                 stack.append((child, depth if chained and child.arg_key == "this" else depth + 1))
@@ -335,7 +369,12 @@ class _Checker:
             raise self.not_allowed(node)
 
     def not_allowed(self, node: exp.Expr) -> QueryError:
-        what = _SYNTAX_NAMES.get(type(node)) or f"`{_clip(node.sql(DEFINITION_DIALECT))}`"
+        try:
+            shown = f"`{_clip(node.sql(DEFINITION_DIALECT))}`"
+        except ValueError:
+            # Some nodes (JSONPath filters and slices) cannot be rendered back: name the kind.
+            shown = type(node).__name__
+        what = _SYNTAX_NAMES.get(type(node)) or shown
         return self.fail(MSG_SYNTAX.format(what=what), HINT_SYNTAX)
 
     def function_not_allowed(self, node: exp.Func) -> QueryError:
@@ -389,7 +428,7 @@ class _Checker:
             params = to.expressions if isinstance(to, exp.DataType) else []
             if (
                 not isinstance(to, exp.DataType)
-                or to.this not in CAST_TYPES
+                or to.this not in DEFINITION_CAST_TYPES
                 or to.args.get("nested")
                 or to.args.get("values")
                 or not all(
@@ -397,7 +436,7 @@ class _Checker:
                 )
             ):
                 shown = to.sql(DEFINITION_DIALECT) if isinstance(to, exp.Expr) else "?"
-                types = ", ".join(sorted(set(CAST_TYPES.values())))
+                types = ", ".join(sorted(set(DEFINITION_CAST_TYPES.values())))
                 raise self.fail(
                     MSG_CAST_TYPE.format(type=shown), HINT_CAST_TYPE.format(types=types)
                 )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from semantic.compiler.definition_guard import parse_definition
+from semantic.compiler.definition_guard import derived_definition
 from semantic.compiler.manifest import Manifest, Metric
 from semantic.compiler.nodes import DOUBLE
 from semantic.compiler.plan import (
@@ -75,7 +75,7 @@ def metric_expr(
     }
     # Definitions are data (issue 18): only the inputs' names, literals, operators and
     # allowed functions.
-    tree = parse_definition(
+    tree = derived_definition(
         params["expr"], location=f"{metric.name}.type_params.expr", inputs=names
     )
     # Division is real division, as on DuckDB (MetricFlow's reference engine): PostgreSQL
