@@ -152,3 +152,36 @@ def test_a_derived_expr_names_only_its_inputs() -> None:
     ((_, error),) = definition_problems("metric", spec)
     assert error.message == "refunds_typo is not an input metric of this derived metric"
     assert error.hint == HINT_DERIVED_COLUMN.format(names="gross, refunds, refunds_total")
+
+
+@pytest.mark.parametrize("expr", ["x -> '$..a'", "x -> '$[1:2]'", "x -> '$[?(@.a)]'"])
+def test_a_json_path_the_guard_cannot_render_is_refused_not_crashed(expr: str) -> None:
+    """Bug: these JSONPath shapes raised ValueError while building the refusal message, so
+    one such expression crashed validation of a proposal instead of giving an issue."""
+    with pytest.raises(QueryError) as raised:
+        parse_definition(expr, location="measures[0].expr", own="accounts")
+    assert raised.value.code == "bad_definition"
+
+
+@pytest.mark.parametrize(
+    ("expr", "rendered"),
+    [
+        ("CAST(created_at AS TIMESTAMP)", "CAST(created_at AS TIMESTAMP)"),
+        ("CAST(created_at AS DATETIME)", "CAST(created_at AS TIMESTAMP)"),
+        ("TIMESTAMP '2020-01-01'", "CAST('2020-01-01' AS TIMESTAMP)"),
+    ],
+)
+def test_casts_to_timestamp_pass_as_in_filters(expr: str, rendered: str) -> None:
+    """Bug: DuckDB reads TIMESTAMP and DATETIME as TIMESTAMPNTZ, which the filters' CAST list
+    lacks, so the guard refused them while its hint listed TIMESTAMP as allowed."""
+    tree = parse_definition(expr, location="dimensions[0].expr", own="accounts")
+    assert tree.sql("postgres") == rendered
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u202e", "\x00"])
+def test_invisible_and_control_characters_are_refused_as_in_filters(char: str) -> None:
+    """Bug: the filter guard refuses zero-width, bidi-override and control characters; the
+    definition guard accepted them (two names could look equal)."""
+    with pytest.raises(QueryError) as raised:
+        parse_definition(f"amount{char}", location="measures[0].expr", own="accounts")
+    assert raised.value.message.startswith("character U+")
