@@ -13,7 +13,14 @@ from typing import Any
 
 from registry.definitions import rules
 from registry.definitions.issues import did_you_mean
-from registry.definitions.objects import CONTRACT, METRIC, SEMANTIC_MODEL, Project, object_line
+from registry.definitions.objects import (
+    CONTRACT,
+    METRIC,
+    SAVED_QUERY,
+    SEMANTIC_MODEL,
+    Project,
+    object_line,
+)
 from registry.definitions.project import read_project
 from semantic.compiler.api import check_filter_metric, queryable_items
 from semantic.compiler.definition_guard import definition_problems
@@ -54,9 +61,31 @@ def check_definitions(project: Project) -> None:
         check_filters(project)
         check_row_policy_definitions(project)
     check_masks(project)
+    check_saved_query_filters(project)
     # Issue 18: unconditional, so every refused expression gets its file and line (the
     # compiler refuses them too, whichever check reads them first).
     check_definition_expressions(project)
+
+
+def check_saved_query_filters(project: Project) -> None:
+    """A saved query's ``where`` goes through the filter guard, as a metric's filters do:
+    found at validate and propose time with file and line, not first when someone runs it
+    (the compiler refuses it then too)."""
+    for obj in project.of_kind(SAVED_QUERY):
+        where = (obj.spec.get("query_params") or {}).get("where") or []
+        for index, text in enumerate([where] if isinstance(where, str) else where):
+            path = ["query_params", "where", index]
+            try:
+                parse_where(text, location=".".join(map(str, path)))
+            except QueryError as exc:
+                project.issues.add(
+                    "bad_filter",
+                    f"where of saved query {obj.name!r}: {exc.message}",
+                    file=obj.file,
+                    line=object_line(obj, path),
+                    hint=exc.hint,
+                    object=obj.name,
+                )
 
 
 def check_definition_expressions(project: Project) -> None:

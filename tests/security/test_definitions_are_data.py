@@ -206,3 +206,22 @@ def test_the_case_error_oracle_is_refused_before_any_check_runs(
     assert raised.value.details[0]["code"] == "bad_definition"
     assert not Proposal.objects.exists()
     assert not ProposalCheck.objects.exists()
+
+
+def test_a_saved_query_filter_reading_files_is_refused_at_validation(tmp_path: Path) -> None:
+    """Adversarial pass: a saved query's `where` with read_text() passed validation (and a
+    proposal's validation check); only running it refused it. It is now an error with
+    file:line, as for metric filters."""
+    root = tmp_path / "fixtures"
+    shutil.copytree(ROOT / "fixtures", root)
+    path = root / "saved_queries.yml"
+    clean = "{{ Dimension('account__plan') }} <> 'free'"
+    text = path.read_text()
+    assert clean in text
+    path.write_text(text.replace(clean, "read_text('/etc/passwd') IS NOT NULL", 1))
+    errors = [i.as_dict() for i in load_project(root).issues.errors]
+    assert [e["code"] for e in errors] == ["bad_filter"]
+    assert errors[0]["file"].endswith("saved_queries.yml")
+    line = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if "read_text" in t)
+    assert errors[0]["line"] == line
+    assert "read_text is not allowed" in errors[0]["message"]
