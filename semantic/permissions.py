@@ -61,15 +61,12 @@ def principal_restricted(principal: Principal | None) -> bool:
     return principal is not None and not principal.unrestricted
 
 
-_restricted = principal_restricted
-
-
 def stored_values_allowed(
     *, principal: Principal | None, metric: str, release: Release | None = None
 ) -> bool:
     """True when ``principal`` may read the stored values of ``metric`` (as of ``release``,
     default the latest)."""
-    if not _restricted(principal):
+    if not principal_restricted(principal):
         return True
     try:
         release = release or release_resolve(None)
@@ -96,7 +93,7 @@ def stored_values_require(
 def stored_values_hidden(*, principal: Principal | None) -> list[str]:
     """The metrics (among those with stored values) whose values ``principal`` may not read;
     empty for unrestricted principals, at the cost of no query."""
-    if not _restricted(principal):
+    if not principal_restricted(principal):
         return []
     # order_by(): the model's default ordering would otherwise join the DISTINCT.
     names = MetricValue.objects.order_by().values_list("metric_name", flat=True).distinct()
@@ -116,7 +113,7 @@ def visibility_key(principal: Principal | None) -> str:
     """Equal for two principals whose row policies give the same rows: "unrestricted" for
     unrestricted (and trusted) ones, else a keyed digest of the attributes policies read (a
     digest, so a stored check does not spell out a tenant binding)."""
-    if not _restricted(principal):
+    if not principal_restricted(principal):
         return UNRESTRICTED_KEY
     assert principal is not None
     text = json.dumps(
@@ -127,7 +124,7 @@ def visibility_key(principal: Principal | None) -> str:
 
 def computed_as(principal: Principal | None) -> dict[str, Any]:
     """What a check stores about the principal it ran as (its visibility key, no attribute)."""
-    return {"key": visibility_key(principal), "restricted": _restricted(principal)}
+    return {"key": visibility_key(principal), "restricted": principal_restricted(principal)}
 
 
 def numbers_visible(
@@ -141,7 +138,7 @@ def numbers_visible(
     for checks recorded before it existed: computed with full trust)? ``policied``: whether a
     row policy could narrow the metric's reads in the check's own (old or proposed)
     definitions, as the check recorded it (None: not recorded, counts as policied)."""
-    if not _restricted(reader):
+    if not principal_restricted(reader):
         return True
     if computed and computed.get("key") == visibility_key(reader):
         return True
@@ -155,7 +152,7 @@ def checks_visible(checks: Iterable[Any], *, principal: Principal | None) -> lis
     metrics whose numbers it could not compute itself (``numbers_visible``; ``details.hidden``
     counts them and says why). The checks are copied, never changed."""
     checks = list(checks)
-    if not _restricted(principal):
+    if not principal_restricted(principal):
         return checks
     out = []
     for check in checks:
@@ -193,7 +190,7 @@ def timeline_visible(events: Iterable[Any], *, principal: Principal | None) -> l
     recorded without the list of metrics is hidden from restricted readers (fail closed).
     The events are copied, never changed."""
     events = list(events)
-    if not _restricted(principal):
+    if not principal_restricted(principal):
         return events
     out = []
     for event in events:
@@ -261,7 +258,7 @@ def audit_results_visible(results: Iterable[Any], *, principal: Principal | None
     closed) keeps its status and threshold, but its observed value and message (computed over
     every tenant) are replaced; ``hidden_reason`` says why. Copies, never changes, the rows."""
     results = list(results)
-    if not _restricted(principal):
+    if not principal_restricted(principal):
         return results
     narrowed, known = _policy_tables()
     out = []

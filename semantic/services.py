@@ -18,7 +18,7 @@ from semantic.manifests import (
     release_resolve,
 )
 from semantic.time_spine import time_spine_forget
-from semantic.warehouse.run import pii_salt_for, run_compiled, session_variables
+from semantic.warehouse.run import run_compiled
 from tally.lru import LRU
 
 # Re-exported: most callers read releases and manifests through this module.
@@ -27,11 +27,9 @@ __all__ = [
     "caches_clear",
     "compile_metric_query",
     "manifest_for_release",
-    "pii_salt_for",
     "query_execute",
     "release_resolve",
     "saved_query_apply",
-    "session_variables",
 ]
 
 COMPILE_CACHE_SIZE = 2048

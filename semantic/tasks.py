@@ -15,7 +15,7 @@ from registry.models import Release
 from semantic.jobs.compute import ComputeTransientError, compute_run_execute
 from semantic.jobs.signals import compute_run_requested
 
-logger = logging.getLogger("semantic.published_views")
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)

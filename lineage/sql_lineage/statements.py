@@ -113,12 +113,6 @@ def _sql(node: exp.Expr, dialect: str) -> str:
     return generator.generate(node, copy=False)
 
 
-def _target_columns(query: exp.Expr, dialect: str) -> list[str]:
-    if isinstance(query, exp.Query):
-        return [s.lower() for s in query.named_selects]
-    return []
-
-
 def _query_edges(
     query: exp.Expr,
     target: Relation,

@@ -29,7 +29,6 @@ HINT_LOCKED = (
 KEY_FORMAT = "tally-login:{kind}:{ident}"
 ACTION_FAILED = "login.failed"
 ACTION_LOCKED = "login.locked"
-INTERFACES = ("web", "admin", "sql")
 
 Account = TypeVar("Account")
 

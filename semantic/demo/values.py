@@ -17,7 +17,6 @@ HISTORY_DAYS = 730
 
 TABLES: tuple[str, ...] = ("accounts", "users", "events", "subscriptions", "invoices")
 # Built alongside TABLES but independent of the seed, so kept out of the seeded set.
-TIME_SPINE_TABLE = "time_spine"
 """The demo tables, in build order."""
 
 MAX_EVENTS = 2_000_000_000

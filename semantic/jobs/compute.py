@@ -63,6 +63,7 @@ from semantic.models import ComputeRun, MetricValue
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
 from semantic.warehouse.run import run_compiled
 from tally.errors import QueryError, UserError, WarehouseError
+from tally.signals import signal_send_required
 
 if TYPE_CHECKING:
     pass
@@ -213,9 +214,7 @@ def compute_run_create(
 
 
 def _request_run(run_id: int, task_id: str) -> None:
-    # Without a connected receiver the run would stay queued forever: fail loudly instead.
-    if not compute_run_requested.send(sender=ComputeRun, run_id=run_id, task_id=task_id):
-        raise RuntimeError("no task queue is connected for compute runs (semantic.tasks)")
+    signal_send_required(compute_run_requested, sender=ComputeRun, run_id=run_id, task_id=task_id)
 
 
 # --------------------------------------------------------------------------- execute

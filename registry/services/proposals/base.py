@@ -18,6 +18,7 @@ from registry.services.audit import audit_event_create
 from registry.services.review_policy import can_review, proposal_policy_get
 from registry.signals import proposal_check_requested, proposal_notification_requested
 from tally.errors import ConflictError, NotFound, PermissionDenied, ReviewError
+from tally.signals import signal_send_required
 
 UNMERGED = (
     Proposal.State.DRAFT,
@@ -134,8 +135,8 @@ def proposal_checks_enqueue(proposal: Proposal) -> None:
         ids.append(check.pk)
     for check_id in ids:
         transaction.on_commit(
-            lambda check_id=check_id: proposal_check_requested.send(
-                sender=ProposalCheck, check_id=check_id
+            lambda check_id=check_id: signal_send_required(
+                proposal_check_requested, sender=ProposalCheck, check_id=check_id
             )
         )
 
@@ -144,7 +145,9 @@ def proposal_notify(proposal: Proposal, event: str) -> None:
     """Asks for the e-mails about one event of a proposal, after commit."""
     pk = proposal.pk
     transaction.on_commit(
-        lambda: proposal_notification_requested.send(sender=Proposal, proposal_id=pk, event=event)
+        lambda: signal_send_required(
+            proposal_notification_requested, sender=Proposal, proposal_id=pk, event=event
+        )
     )
 
 
