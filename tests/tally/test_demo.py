@@ -116,3 +116,17 @@ def test_demo_serves_the_ui_health_and_api_docs(registry_url: str, tmp_path: Pat
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.django_db
+def test_demo_users_can_sign_in_including_the_viewer() -> None:
+    """The viewer is created with an empty password field; the demo still gives it one."""
+    from django.contrib.auth import authenticate, get_user_model
+
+    from tally.management.commands.demo import DEMO_PASSWORD, DEMO_VIEWER, Command
+
+    get_user_model().objects.create(username=DEMO_VIEWER)  # password "" as get_or_create leaves it
+    assert "password(s) set" in Command()._users()
+    assert authenticate(username=DEMO_VIEWER, password=DEMO_PASSWORD) is not None
+    # A second run changes nothing: a password once set is kept.
+    assert "password(s) set" not in Command()._users()

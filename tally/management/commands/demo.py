@@ -139,7 +139,8 @@ class Command(TallyCommand):
 
     def _users(self) -> str:
         # The governance sync creates team members without a password; the demo lets you sign
-        # in as them to try the review flow. Only users without a usable password are touched.
+        # in as them to try the review flow. Only users without a usable password are touched;
+        # an empty password field counts as none (Django calls "" usable, yet nothing matches it).
         from registry.models import TeamMembership
 
         user_model = get_user_model()
@@ -152,7 +153,7 @@ class Command(TallyCommand):
                 pk__in=TeamMembership.objects.values_list("user_id", flat=True)
             )
             for user in [viewer, *members]:
-                if not user.has_usable_password():
+                if not user.password or not user.has_usable_password():
                     user.set_password(DEMO_PASSWORD)
                     user.save(update_fields=["password"])
                     changed += 1
