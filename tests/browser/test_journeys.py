@@ -180,3 +180,22 @@ def test_explore_contracts_runs_and_audits_pages(sign_in: Any) -> None:
         response = page.goto(base + path)
         assert response is not None and response.status == 200, path
         shot(page, name)
+
+
+def test_explore_two_metrics_by_month_and_plan_draws_one_line_per_plan(sign_in: Any) -> None:
+    """Each metric gets its own panel, each plan its own line (they used to zig-zag as one)."""
+    page = sign_in(OWNER)
+    base = page.url.rsplit("/metrics", 1)[0]
+    page.goto(
+        f"{base}/explore?metrics=revenue&metrics=mrr&group_by=metric_time__month"
+        "&group_by=account__plan&start_time=2026-06-01"
+    )
+    page.wait_for_selector("#explore-chart[data-rendered='1'] svg")
+    plans = {
+        cell.strip()
+        for cell in page.locator("#explore-table tbody tr td:nth-child(2)").all_inner_texts()
+    }
+    assert len(plans) >= 2, plans
+    lines = page.locator("#explore-chart svg g.mark-line path").count()
+    assert lines == 2 * len(plans), (lines, plans)
+    shot(page, "explore-two-metrics-by-plan")
