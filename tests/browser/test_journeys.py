@@ -199,3 +199,16 @@ def test_explore_two_metrics_by_month_and_plan_draws_one_line_per_plan(sign_in: 
     lines = page.locator("#explore-chart svg g.mark-line path").count()
     assert lines == 2 * len(plans), (lines, plans)
     shot(page, "explore-two-metrics-by-plan")
+
+
+def test_catalog_facet_survives_typing(sign_in: Any) -> None:
+    """A facet picked in the results fragment stays applied when the search box changes."""
+    page = sign_in(OWNER)
+    facet = page.locator("aside.facets h3:text-is('domain') + ul a:not(.on)").first
+    domain = facet.locator("span").first.inner_text().strip()
+    facet.click()
+    expect(page).to_have_url(re.compile(f"domain={domain}"))
+    expect(page.locator("aside.facets a[aria-current='true']")).to_have_count(1)
+    page.fill("#q", domain)
+    expect(page).to_have_url(re.compile(f"q={domain}.*domain={domain}|domain={domain}.*q={domain}"))
+    expect(page.locator("aside.facets a[aria-current='true']")).to_contain_text(domain)
