@@ -370,8 +370,14 @@ def contract_page_get(*, name: str, user: Any) -> dict[str, Any]:
         consumers["metrics"] = sorted(
             {m.split(":", 1)[1].split("@")[0] for m in report.impact.metrics}
         )
+        # A contract reaches its columns, and they the semantic models' entities, dimensions
+        # and measures (ids `kind:model.element`); the model nodes hang off the table.
         consumers["models"] = sorted(
-            n.split(":", 1)[1] for n in report.impact.nodes if n.startswith("semantic_model:")
+            {
+                rest.split(".", 1)[0] if kind != "semantic_model" else rest
+                for kind, _, rest in (n.partition(":") for n in report.impact.nodes)
+                if kind in ("semantic_model", "entity", "dimension", "measure")
+            }
         )
         consumers["owners"] = list(report.impact.owners)
     all_audits = sorted(

@@ -310,6 +310,8 @@ def test_contract_page_shows_schema_pii_rules_and_consumers(client: Client, outs
     assert page.status_code == 200
     text = page.content.decode()
     assert "revenue" in page.context["consumers"]["metrics"]
+    # The semantic models that read the contract's table are named (it used to say "none").
+    assert "events" in page.context["consumers"]["models"]
     assert "Freshness and SLA" in text
     assert "/lineage/impact?node=column%3Amain.events.revenue" in text
     assert client.get("/contracts/nope").status_code == 404
