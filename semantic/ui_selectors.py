@@ -132,11 +132,34 @@ def metric_series_get(*, metric: str, grain: str | None = None) -> Series:
     return Series(metric, grain, grains, points, anomalies, sum(1 for p in points if p["revised"]))
 
 
-def metric_dimensions_get(*, metric: str) -> list[str]:
-    """The categorical group-by items a metric accepts in the latest release (no time items)."""
+def metric_dimensions_get(*, metric: str) -> list[tuple[str, str]]:
+    """What the metric page offers to slice by: (item, label) for the categorical dimensions
+    the metric accepts in the latest release. Not time items, not entity ids, and not the
+    dimensions that read a contract's PII column (names and e-mails are no slices)."""
     release = release_resolve(None)
-    items = queryable_items(manifest_for_release(release), metric)
-    return [i for i in items if "metric_time" not in i and i.count("__") >= 1 and not _is_time(i)]
+    manifest = manifest_for_release(release)
+    offered = []
+    for item in queryable_items(manifest, metric):
+        path = item.split("__")
+        if "metric_time" in item or len(path) < 2 or _is_time(item):
+            continue
+        *entities, name = path
+        if _sliceable(manifest, entity=entities[-1], name=name):
+            offered.append((item, f"{name.replace('_', ' ')} ({' → '.join(entities)})"))
+    return sorted(offered, key=lambda pair: (pair[0].count("__"), pair[0]))
+
+
+def _sliceable(manifest: Any, *, entity: str, name: str) -> bool:
+    """A categorical, non-PII dimension ``name`` of a model that has ``entity``."""
+    for model in manifest.semantic_models.values():
+        dim = model.dimensions.get(name)
+        has_entity = entity in model.entities or model.primary_entity == entity
+        if dim is None or not has_entity or dim.type != "categorical":
+            continue
+        read = {dim.name.lower(), dim.expr.strip().lower()}
+        if not read & {c.lower() for c in model.pii_columns}:
+            return True
+    return False
 
 
 def _is_time(item: str) -> bool:

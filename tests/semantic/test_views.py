@@ -146,6 +146,21 @@ def test_metric_chart_fragment_by_grain_and_sliced_by_a_dimension(
     assert bad.status_code == 200 and b"notice bad" in bad.content
 
 
+def test_slice_by_offers_categorical_dimensions_with_labels_only(
+    signed_in: Client, computed: Path
+) -> None:
+    """No timestamps, ids, names or e-mails in the slice menu: categorical, non-PII items."""
+    page = signed_in.get("/metrics/events_tracked")
+    offered = dict(page.context["dimensions"])
+    assert offered["event__event_type"] == "event type (event)"
+    assert "account__plan" in offered
+    for item in offered:
+        last = item.rsplit("__", 1)[-1]
+        assert last not in {"email", "created_at", "occurred_at", "account", "user"}, item
+        assert not last.endswith("_at"), item
+    assert b'<option value="event__event_type">event type (event)</option>' in page.content
+
+
 def test_metric_sql_for_a_dialect_and_a_bad_dialect(signed_in: Client, synced: Path) -> None:
     response = signed_in.get("/metrics/revenue/sql?dialect=snowflake&grain=month")
     assert response.status_code == 200
