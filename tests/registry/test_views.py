@@ -366,3 +366,14 @@ def test_actions_on_a_missing_proposal_are_404_pages(client: Client, owner: Any)
     _as(client, owner)
     for action in ("review", "comment", "merge", "close", "open", "checks"):
         assert client.post(f"/proposals/99999/{action}").status_code == 404, action
+
+
+def test_explore_is_offered_only_to_those_who_may_query(
+    client: Client, outsider: Any, analyst: Any
+) -> None:
+    """A viewer is never sent to Explore's 403: no nav entry, no button, no empty-state hint."""
+    viewer_page = _as(client, outsider).get("/metrics").content.decode()
+    assert 'href="/explore' not in viewer_page
+    assert 'href="/explore' not in client.get("/metrics/revenue").content.decode()
+    analyst_page = _as(client, analyst).get("/metrics").content.decode()
+    assert 'href="/explore"' in analyst_page
