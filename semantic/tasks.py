@@ -74,6 +74,27 @@ def _release_published(sender: Any, instance: Release, created: bool, **kwargs: 
         transaction.on_commit(lambda: _refresh_after_publish(schema, release_name))
 
 
+@receiver(post_save, sender=Release)
+def _release_backfills(sender: Any, instance: Release, created: bool, **kwargs: Any) -> None:
+    # Stored values of a metric whose numbers this release changes (a new major version) are
+    # recomputed under it, in the background; the pages say which version is shown meanwhile.
+    if created and getattr(settings, "TALLY_BACKFILL_ON_RELEASE", True) and not kwargs.get("raw"):
+        release_pk = instance.pk
+        transaction.on_commit(lambda: _backfill_after_publish(release_pk), robust=True)
+
+
+def _backfill_after_publish(release_pk: int) -> None:
+    from semantic.jobs.backfill import backfill_stale
+
+    try:
+        runs = backfill_stale(release=Release.objects.get(pk=release_pk))
+    except Exception:  # a backfill must never fail a publish; `tally compute` can redo it
+        logger.exception("queueing the backfill of release %s failed", release_pk)
+        return
+    if runs:
+        logger.info("release %s: %d backfill run(s) queued", release_pk, len(runs))
+
+
 def _refresh_after_publish(schema: str, release_name: str) -> None:
     try:
         publish_views.delay(schema, release_name)

@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
-from registry.models import Definition, Kind
+from registry.models import Definition, Kind, ReleaseItem
 from registry.permissions import access_require, user_can
 from registry.roles import Action
 from registry.selectors import release_get_latest_or_none
@@ -22,6 +22,7 @@ from semantic.compiler.explain import explain_metric
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
+from semantic.jobs.backfill import stored_versions
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
 from semantic.permissions import (
@@ -228,6 +229,25 @@ def metric_slice_get(
     return SlicedSeries(dimension, kept, answer.compiled.sql, len(weight))
 
 
+def series_versions_get(*, metric: str, grain: str) -> dict[str, Any] | None:
+    """When the stored values shown come from another version than the latest release's:
+    which versions, the current one, whether the numbers differ (a major change) and the
+    backfill run that recomputes them. None when they are all of the current version."""
+    release = release_get_latest_or_none()
+    if release is None:
+        return None
+    for state in stored_versions(release=release, metrics=[metric]):
+        if state.grain == grain and state.shown_versions != [state.current]:
+            return {
+                "shown": state.shown_versions,
+                "current": state.current,
+                "stale": state.stale,
+                "run": state.backfill,
+                "release": release.name,
+            }
+    return None
+
+
 def _series_for(*, metric: str, grain: str | None, principal: Principal) -> Series:
     """The stored series, or PermissionDenied when ``principal`` may not read its values."""
     stored_values_require(principal=principal, metrics=[metric])
@@ -254,6 +274,7 @@ def metric_chart_get(
     context: dict[str, Any] = {"metric": metric, "grain": series.grain, "dimension": dimension}
     if not dimension:
         context["series"] = series
+        context["versions"] = series_versions_get(metric=metric, grain=series.grain)
         context["chart"] = (
             series_chart(series.points, metric=metric, grain=series.grain)
             if series.points
@@ -421,6 +442,22 @@ class ValueTrace:
     # lineage.trace.value_trace(...).as_dict(): definitions, contracts, source columns, the
     # upstream tree and the drill-down reads (with their first rows when asked for).
     full: dict[str, Any] | None = None
+    # The metric's version in the latest release, when it is not the value's ("superseded").
+    current: str = ""
+
+
+def _current_semver(metric: str) -> str:
+    release = release_get_latest_or_none()
+    if release is None:
+        return ""
+    item = (
+        ReleaseItem.objects.filter(
+            release=release, definition__kind=Kind.METRIC, definition__name=metric
+        )
+        .select_related("version")
+        .first()
+    )
+    return item.version.semver if item else ""
 
 
 TRACE_ROWS = 20
@@ -449,11 +486,15 @@ def value_trace_get(*, value_id: int, principal: Principal, rows: int | None = N
         )
     stored_values_require(principal=principal, metrics=[value.metric_name], release=value.release)
     revisions = list(revisions_for_value(value_id=value_id))
+    current = _current_semver(value.metric_name)
+    current = "" if current == value.metric_version.semver else current
     try:
         full = value_trace(value_id=value_id, rows=rows, principal=principal).as_dict()
     except UserError as exc:
-        return ValueTrace(value, value.run, revisions, "", exc.message)
-    return ValueTrace(value, value.run, revisions, full["compiled"]["sql"], "", full)
+        return ValueTrace(value, value.run, revisions, "", exc.message, current=current)
+    return ValueTrace(
+        value, value.run, revisions, full["compiled"]["sql"], "", full, current=current
+    )
 
 
 # --------------------------------------------------------------------------- metric page
@@ -518,6 +559,7 @@ def metric_page_get(
         "definition": page.definition,
         "meaning": metric_meaning_get(metric=name) if live else "",
         "series": series,
+        "versions": series_versions_get(metric=name, grain=series.grain) if series.points else None,
         "error": values_error,
         "chart": series_chart(series.points, metric=name, grain=series.grain)
         if series.points

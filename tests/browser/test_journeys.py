@@ -103,6 +103,9 @@ def test_propose_approve_as_another_user_merge_and_see_the_new_version(sign_in: 
     author.goto(f"{base}/metrics/events_tracked")
     assert "v1.1" in author.locator(".pagehead").inner_text()
     assert "Every event the pipeline delivered." in author.locator("#def-yaml").inner_text()
+    # The stored values came from v1.0: said so, and that a description change kept the numbers.
+    note = author.locator("#version-note").inner_text()
+    assert "events_tracked v1.0" in note and "v1.1" in note and "did not alter" in note
 
 
 def test_lineage_explorer_expands_a_node(sign_in: Any) -> None:

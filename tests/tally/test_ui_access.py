@@ -27,6 +27,7 @@ EXPECTED = {
     "contract-detail": Action.READ,
     "metric-chart": Action.VIEW_VALUES,
     "metric-sql": Action.COMPILE,
+    "metric-recompute": Action.COMPUTE,
     "explore": Action.QUERY,
     "explore-options": Action.QUERY,
     "explore-csv": Action.QUERY,
