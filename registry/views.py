@@ -41,7 +41,7 @@ from registry.ui_selectors import (
     proposal_list_get,
     proposal_page_get,
 )
-from semantic.ui_selectors import metric_page_get
+from semantic.ui_selectors import metric_page_get, metrics_health_get
 from tally.errors import PermissionDenied, UserError
 from tally.ui import is_htmx, page_access
 
@@ -75,7 +75,12 @@ def catalog(request: HttpRequest) -> HttpResponse:
             offset=data.get("offset") or 0,
         )
     )
-    context = {"page": page, "form": form, "invalid": not form.is_valid()}
+    # One health badge per metric row (freshness, last audit, anomalies), linking to the
+    # metric's audits.
+    health = metrics_health_get(
+        metrics=[d.name for d in page.rows if d.kind == "metric"], user=request.user
+    )
+    context = {"page": page, "form": form, "invalid": not form.is_valid(), "health": health}
     template = "registry/_catalog_results.html" if is_htmx(request) else "registry/catalog.html"
     return render(request, template, context)
 

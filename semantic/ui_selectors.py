@@ -5,11 +5,12 @@ and the trace page of one stored value."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from registry.models import Definition, Kind, ReleaseItem
 from registry.permissions import access_require, user_can
@@ -350,6 +351,81 @@ def metric_audits_get(
     return sorted(latest.values(), key=lambda r: (r.status == "pass", r.check_name, r.target))
 
 
+@dataclass(frozen=True)
+class Health:
+    """A metric's health from the newest result of each audit on its values and on the
+    contracts it reads: ``failing`` (an error-severity check fails or errs), ``warning``,
+    ``healthy`` or ``unchecked``. Only check names and targets, never observed values."""
+
+    state: str
+    failing: tuple[str, ...]  # "check target" of each failing check, worst first
+    checks: int
+
+    @property
+    def summary(self) -> str:
+        if self.state == "unchecked":
+            return "no audit has run on this metric or the data it reads"
+        if not self.failing:
+            return f"{self.checks} checks pass"
+        shown = "; ".join(self.failing[:4]) + (" …" if len(self.failing) > 4 else "")
+        return f"{len(self.failing)} of {self.checks} checks fail: {shown}"
+
+
+def metrics_health_get(*, metrics: Sequence[str], user: Any) -> dict[str, Health]:
+    """Health of many metrics at once (the catalog's rows): two queries over the audit
+    results, the contracts each metric reads from the release's lineage graph. Value audits
+    count only for a user who may read values."""
+    from lineage.ui_selectors import contracts_upstream_get
+
+    values = user_can(user, Action.VIEW_VALUES)
+    upstream: dict[str, list[str]] = {}
+    for metric in metrics:
+        try:
+            upstream[metric] = contracts_upstream_get(node=f"metric:{metric}")
+        except UserError:
+            upstream[metric] = []
+    prefixes = [f"{c}:" for cs in upstream.values() for c in cs]
+    if values:
+        prefixes += [f"{m}/" for m in metrics]
+    if not prefixes:
+        return {m: Health("unchecked", (), 0) for m in metrics}
+    wanted = Q()
+    for prefix in sorted(set(prefixes)):
+        wanted |= Q(target__startswith=prefix)
+    newest = (
+        AuditResult.objects.filter(wanted)
+        .values("check_name", "target")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    results = list(
+        AuditResult.objects.filter(pk__in=list(newest)).only(
+            "id", "check_name", "target", "severity", "status"
+        )
+    )
+    out = {}
+    for metric in metrics:
+        mine = [f"{c}:" for c in upstream[metric]] + ([f"{metric}/"] if values else [])
+        latest: dict[tuple[str, str], AuditResult] = {}
+        for r in sorted(results, key=lambda r: -r.pk):
+            if r.target.startswith(tuple(mine)):
+                # As on the metric page: one per (check, target), value checks as one.
+                key = (r.check_name, r.target if "/" not in r.target else "values")
+                latest.setdefault(key, r)
+        out[metric] = _health(list(latest.values()))
+    return out
+
+
+def _health(results: list[AuditResult]) -> Health:
+    if not results:
+        return Health("unchecked", (), 0)
+    bad = [r for r in results if r.status != "pass"]
+    errors = [r for r in bad if r.status == "error" or r.severity == "error"]
+    order = sorted(bad, key=lambda r: (r not in errors, r.check_name, r.target))
+    state = "failing" if errors else "warning" if bad else "healthy"
+    return Health(state, tuple(f"{r.check_name} {r.target}" for r in order), len(results))
+
+
 # --------------------------------------------------------------------------- explore
 
 
@@ -554,6 +630,11 @@ def metric_page_get(
             contracts = contracts_upstream_get(node=node)
         except UserError as exc:
             graph_error = exc.message
+    # Value audits carry observed values: hidden with the values themselves.
+    audits = audit_results_visible(
+        metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
+        principal=principal,
+    )
     return {
         "page": page,
         "definition": page.definition,
@@ -569,11 +650,8 @@ def metric_page_get(
         "sql": sql,
         "sql_error": sql_error,
         "dimensions": dimensions,
-        # Value audits carry observed values: hidden with the values themselves.
-        "audits": audit_results_visible(
-            metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
-            principal=principal,
-        ),
+        "audits": audits,
+        "health": _health(audits) if live else None,
         "graph": graph,
         "graph_error": graph_error,
     }
