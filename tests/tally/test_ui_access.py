@@ -20,6 +20,8 @@ EXPECTED = {
     "proposal-review": Action.REVIEW,
     "proposal-comment": Action.COMMENT,
     "proposal-merge": Action.MERGE,
+    "proposal-revise": Action.PROPOSE,
+    "proposal-rebase": Action.PROPOSE,
     "proposal-close": Action.PROPOSE,
     "proposal-open": Action.PROPOSE,
     "proposal-checks": Action.PROPOSE,
