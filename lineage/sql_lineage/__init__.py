@@ -20,7 +20,7 @@ see the columns of tables created earlier (models are ordered by their dependenc
 
 The package is split by concern (all Django-free): ``edges`` (ColumnEdge and the sources of
 one output column), ``walk`` (the scope walk), ``statements`` (statements to edges, the schema
-book) and ``projects`` (folders and dbt manifests). Import the public names from
+book) and ``projects`` (folders and dbt manifests), ``influence`` (every column upstream of one). Import the public names from
 ``lineage.sql_lineage`` itself.
 """
 
@@ -37,6 +37,7 @@ from lineage.sql_lineage.edges import (
     Relation,
     SqlLineageError,
 )
+from lineage.sql_lineage.influence import column_influences
 from lineage.sql_lineage.projects import (
     SqlModel,
     dbt_sources_schema,
@@ -58,6 +59,7 @@ __all__ = [
     "SchemaBook",
     "SqlLineageError",
     "SqlModel",
+    "column_influences",
     "dbt_sources_schema",
     "models_from_dbt_manifest",
     "models_from_dir",

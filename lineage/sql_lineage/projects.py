@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import sqlglot
@@ -28,6 +29,10 @@ class SqlModel:
     schema: str | None = None  # where a bare SELECT model is materialised
     database: str | None = None
     file: str = ""
+    # Names of the models this one reads, when the project states them (dbt's ref()s); None
+    # means unknown, and the order is then guessed from the tables the SQL reads.
+    depends_on: tuple[str, ...] | None = None
+    table: str | None = None  # the table a bare SELECT writes; the model's name by default
 
 
 def _order(
@@ -37,6 +42,9 @@ def _order(
     parsed: dict[str, list[exp.Expr]],
 ) -> list[SqlModel]:
     """Models in dependency order: a model that reads another's table comes after it.
+
+    Stated dependencies (dbt's ``depends_on``) are used as they are; only a model without
+    them has its reads guessed from the tables its SQL names, leaving out CTE references.
     Fills ``parsed`` (model → statements) so that each model is parsed once."""
     graph: nx.DiGraph[str] = nx.DiGraph()
     creates: dict[str, str] = {}
@@ -48,7 +56,7 @@ def _order(
         except SqlglotError:
             continue
         parsed[model.name] = statements
-        made = {model.name.lower()}
+        made = {model.name.lower(), (model.table or model.name).lower()}
         read: set[str] = set()
         for stmt in statements:
             target = (
@@ -60,21 +68,59 @@ def _order(
                 target = target.this
             if isinstance(target, exp.Table):
                 made.add(target.name.lower())
-            ctes = {c.alias_or_name.lower() for c in stmt.find_all(exp.CTE)}
-            read |= {t.name.lower() for t in stmt.find_all(exp.Table) if t.name.lower() not in ctes}
+            if model.depends_on is None:
+                read |= {t.name.lower() for t in stmt.find_all(exp.Table) if not _is_cte_ref(t)}
         for name in made:
             creates.setdefault(name, model.name)
         reads[model.name] = read - made
-    for reader, tables in reads.items():
-        for table in tables:
-            if table in creates and creates[table] != reader:
-                graph.add_edge(creates[table], reader)
+    names = {m.name for m in models}
+    for model in models:
+        if model.depends_on is not None:
+            for upstream in model.depends_on:
+                if upstream in names and upstream != model.name:
+                    graph.add_edge(upstream, model.name)
+            continue
+        for table in reads.get(model.name, ()):
+            if table in creates and creates[table] != model.name:
+                graph.add_edge(creates[table], model.name)
     by_name = {m.name: m for m in models}
     try:
         order = list(nx.lexicographical_topological_sort(graph))
     except nx.NetworkXUnfeasible:
         order = sorted(by_name)
     return [by_name[n] for n in order]
+
+
+def _is_cte_ref(table: exp.Table) -> bool:
+    """Whether ``table`` names a CTE visible where it stands rather than a real table.
+
+    A qualified name (``db.t``) is always a table. An unqualified one is a CTE when a WITH
+    around it defines that name before it: inside a CTE's own body only the CTEs listed
+    earlier are visible (all of them, itself too, under WITH RECURSIVE), so
+    ``order_items AS (SELECT * FROM order_items)`` reads the real table.
+    """
+    if table.args.get("db") is not None or table.args.get("catalog") is not None:
+        return False
+    name = table.name.lower()
+    child: exp.Expr = table
+    cte_above: exp.Expr | None = None  # the nearest CTE whose body holds the table
+    parent = table.parent
+    while parent is not None:
+        if isinstance(parent, exp.CTE):
+            cte_above = parent
+        with_ = parent.args.get("with_")
+        if isinstance(with_, exp.With):
+            recursive = bool(with_.args.get("recursive"))
+            in_body = child is with_  # the table sits inside one of this WITH's CTEs
+            for cte in with_.expressions:
+                if in_body and cte is cte_above and not recursive:
+                    break  # only the CTEs before this one are visible in its body
+                if cte.alias_or_name.lower() == name:
+                    return True
+                if in_body and cte is cte_above:
+                    break
+        child, parent = parent, parent.parent
+    return False
 
 
 def project_edges(
@@ -97,7 +143,11 @@ def project_edges(
                 model.sql, dialect, model.name
             )  # raises the parse error
         for stmt in parsed[model.name]:
-            edges.extend(statement_edges(stmt, model=model.name, book=book, dialect=dialect))
+            edges.extend(
+                statement_edges(
+                    stmt, model=model.name, book=book, dialect=dialect, table=model.table
+                )
+            )
     return edges
 
 
@@ -115,38 +165,67 @@ def models_from_dir(root: Path) -> list[SqlModel]:
 
 def models_from_dbt_manifest(path: Path) -> list[SqlModel]:
     """dbt ``manifest.json`` models (compiled SQL; raw SQL when not compiled) as SqlModels
-    materialised at ``schema.alias``."""
+    materialised at ``database.schema.alias``, ordered by the manifest's ``depends_on``.
+
+    A model is named by its alias; when two models share an alias (in different schemas)
+    both are named ``schema.alias`` so neither replaces the other's stored lineage.
+    """
+    manifest = _read_manifest(path)
+    nodes = {
+        uid: node
+        for uid, node in (manifest.get("nodes") or {}).items()
+        if node.get("resource_type") == "model"
+    }
+    aliases: dict[str, int] = {}
+    for node in nodes.values():
+        alias = str(node.get("alias") or node["name"]).lower()
+        aliases[alias] = aliases.get(alias, 0) + 1
+    names: dict[str, str] = {}
+    for uid, node in nodes.items():
+        alias = str(node.get("alias") or node["name"])
+        names[uid] = f"{node.get('schema')}.{alias}" if aliases[alias.lower()] > 1 else alias
+    models = []
+    for uid, node in nodes.items():
+        sql = node.get("compiled_code") or node.get("compiled_sql")
+        if not sql:
+            continue
+        # ref()s to other models order the project; source()s are tables already there.
+        depends = (node.get("depends_on") or {}).get("nodes") or []
+        models.append(
+            SqlModel(
+                names[uid],
+                sql,
+                schema=node.get("schema"),
+                database=node.get("database"),
+                file=str(node.get("original_file_path", "")),
+                depends_on=tuple(names[d] for d in depends if d in names),
+                table=str(node.get("alias") or node["name"]),
+            )
+        )
+    return models
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SqlLineageError(
             f"cannot read dbt manifest {path}: {exc}",
             code="bad_manifest",
             hint="run `dbt compile` first",
         ) from exc
-    models = []
-    for node in (manifest.get("nodes") or {}).values():
-        if node.get("resource_type") != "model":
-            continue
-        sql = node.get("compiled_code") or node.get("compiled_sql")
-        if not sql:
-            continue
-        name = str(node.get("alias") or node["name"])
-        models.append(
-            SqlModel(
-                name,
-                sql,
-                schema=node.get("schema"),
-                database=node.get("database"),
-                file=str(node.get("original_file_path", "")),
-            )
+    if not isinstance(data, dict):
+        raise SqlLineageError(
+            f"{path} is not a dbt manifest (a JSON object with nodes)",
+            code="bad_manifest",
+            hint="pass target/manifest.json after `dbt compile`",
         )
-    return models
+    return data
 
 
 def dbt_sources_schema(path: Path) -> dict[str, list[str]]:
     """Columns dbt documents for sources and models (``schema.table`` → columns)."""
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest = _read_manifest(path)
     schema: dict[str, list[str]] = {}
     for group in ("sources", "nodes"):
         for node in (manifest.get(group) or {}).values():

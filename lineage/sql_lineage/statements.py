@@ -265,13 +265,14 @@ def _update_edges(
 
 
 def statement_edges(
-    stmt: exp.Expr, *, model: str, book: SchemaBook, dialect: str
+    stmt: exp.Expr, *, model: str, book: SchemaBook, dialect: str, table: str | None = None
 ) -> list[ColumnEdge]:
-    """Column edges of one parsed statement; records any table it creates in ``book``."""
+    """Column edges of one parsed statement; records any table it creates in ``book``.
+    A bare SELECT writes ``table`` (the model's name by default)."""
     default_target = (
         book.default_database.lower() if book.default_database else None,
         book.default_schema,
-        model.lower(),
+        (table or model).lower(),
     )
     if (
         isinstance(stmt, exp.Create)
