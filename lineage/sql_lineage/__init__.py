@@ -44,8 +44,16 @@ from lineage.sql_lineage.projects import (
     models_from_dbt_manifest,
     models_from_dir,
     project_edges,
+    project_lineage,
 )
-from lineage.sql_lineage.statements import SchemaBook, sql_edges, statement_edges
+from lineage.sql_lineage.script import StatementIssue, parse_script
+from lineage.sql_lineage.statements import (
+    SchemaBook,
+    SqlLineage,
+    sql_edges,
+    sql_lineage,
+    statement_edges,
+)
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -57,13 +65,18 @@ __all__ = [
     "ColumnEdge",
     "Relation",
     "SchemaBook",
+    "SqlLineage",
     "SqlLineageError",
     "SqlModel",
+    "StatementIssue",
     "column_influences",
     "dbt_sources_schema",
     "models_from_dbt_manifest",
     "models_from_dir",
+    "parse_script",
     "project_edges",
+    "project_lineage",
     "sql_edges",
+    "sql_lineage",
     "statement_edges",
 ]

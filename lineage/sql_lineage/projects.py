@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from lineage.sql_lineage.edges import DEFAULT_SCHEMA, ColumnEdge, SqlLineageError
+from lineage.sql_lineage.script import ParsedStatement, StatementIssue, parse_script
 from lineage.sql_lineage.statements import (
+    SqlLineage,
     dialect_check,
-    parse_statements,
     schema_book,
-    statement_edges,
+    statements_edges,
 )
 
 
@@ -39,7 +38,8 @@ def _order(
     models: list[SqlModel],
     dialect: str,
     default_schema: str,
-    parsed: dict[str, list[exp.Expr]],
+    parsed: dict[str, list[ParsedStatement]],
+    issues: list[StatementIssue],
 ) -> list[SqlModel]:
     """Models in dependency order: a model that reads another's table comes after it.
 
@@ -51,11 +51,10 @@ def _order(
     reads: dict[str, set[str]] = {}
     for model in models:
         graph.add_node(model.name)
-        try:
-            statements = [s for s in sqlglot.parse(model.sql, read=dialect) if s is not None]
-        except SqlglotError:
-            continue
-        parsed[model.name] = statements
+        found, model_issues = parse_script(model.sql, dialect, file=model.file or model.name)
+        issues.extend(model_issues)
+        parsed[model.name] = found
+        statements = [p.statement for p in found]
         made = {model.name.lower(), (model.table or model.name).lower()}
         read: set[str] = set()
         for stmt in statements:
@@ -123,6 +122,30 @@ def _is_cte_ref(table: exp.Table) -> bool:
     return False
 
 
+def project_lineage(
+    models: Iterable[SqlModel],
+    *,
+    dialect: str = "duckdb",
+    schema: Mapping[str, Iterable[str]] | None = None,
+    default_schema: str = DEFAULT_SCHEMA,
+) -> SqlLineage:
+    """Edges of many models, each seeing the tables the models before it created, and the
+    statements (file, line, reason) whose lineage is missing; the rest still gives edges."""
+    dialect_check(dialect)
+    book = schema_book(schema or {}, default_schema)
+    edges: list[ColumnEdge] = []
+    issues: list[StatementIssue] = []
+    parsed: dict[str, list[ParsedStatement]] = {}
+    for model in _order(list(models), dialect, default_schema, parsed, issues):
+        book.default_schema = (model.schema or default_schema).lower()
+        book.default_database = model.database
+        edges.extend(
+            statements_edges(parsed.get(model.name, ()), issues, model=model.name, book=book,
+                              dialect=dialect, file=model.file or model.name, table=model.table)
+        )  # fmt: skip
+    return SqlLineage(edges, issues)
+
+
 def project_edges(
     models: Iterable[SqlModel],
     *,
@@ -130,25 +153,9 @@ def project_edges(
     schema: Mapping[str, Iterable[str]] | None = None,
     default_schema: str = DEFAULT_SCHEMA,
 ) -> list[ColumnEdge]:
-    """Edges of many models, each seeing the tables the models before it created."""
-    dialect_check(dialect)
-    book = schema_book(schema or {}, default_schema)
-    edges: list[ColumnEdge] = []
-    parsed: dict[str, list[exp.Expr]] = {}
-    for model in _order(list(models), dialect, default_schema, parsed):
-        book.default_schema = (model.schema or default_schema).lower()
-        book.default_database = model.database
-        if model.name not in parsed:
-            parsed[model.name] = parse_statements(
-                model.sql, dialect, model.name
-            )  # raises the parse error
-        for stmt in parsed[model.name]:
-            edges.extend(
-                statement_edges(
-                    stmt, model=model.name, book=book, dialect=dialect, table=model.table
-                )
-            )
-    return edges
+    """Edges of many models (:func:`project_lineage` without its issues)."""
+    return project_lineage(models, dialect=dialect, schema=schema,
+                           default_schema=default_schema).edges  # fmt: skip
 
 
 def models_from_dir(root: Path) -> list[SqlModel]:

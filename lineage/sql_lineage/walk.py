@@ -3,17 +3,22 @@ statement's scopes (CTEs, derived tables, set operations, subqueries, UNNEST/LAT
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from lineage.sql_lineage.edges import ColumnSources, relation_of
+from lineage.sql_lineage.edges import ColumnSources, Relation, relation_of
 
 
 class ScopeWalker:
     """Lineage of every output column of one qualified query, memoised per scope."""
 
-    def __init__(self, default_schema: str) -> None:
+    def __init__(
+        self, default_schema: str, tables: Mapping[Relation, list[str]] | None = None
+    ) -> None:
         self.default_schema = default_schema
+        self.tables = tables or {}  # known columns, to place an unqualified column
         self.outputs_memo: dict[int, list[tuple[str, ColumnSources]]] = {}
         self.rows_memo: dict[int, ColumnSources] = {}
         self.in_progress: set[int] = set()
@@ -71,7 +76,14 @@ class ScopeWalker:
         rows = self.row_sources(scope)
         result = []
         for projection in node.expressions:
-            lineage = self.expr_sources(scope, projection)
+            if isinstance(projection, exp.Star):
+                # A bare * that qualify could not expand (no schema for its sources): every
+                # source's columns flow, as `t.*` of each.
+                lineage = ColumnSources()
+                for alias in scope.selected_sources:
+                    lineage.merge(self.column_sources(scope, exp.column("*", table=alias)))
+            else:
+                lineage = self.expr_sources(scope, projection)
             for key, transformation in rows.indirect.items():
                 lineage.indirect.setdefault(key, transformation)
             result.append((projection.alias_or_name, lineage))
@@ -149,9 +161,15 @@ class ScopeWalker:
                 for projection in select.expressions:
                     if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
                         return self.expr_sources(scope, projection)
-            # Otherwise take the one source that can hold it, if there is exactly one.
-            candidates = list(scope.sources.values())
+            # Otherwise take the one source that can hold it: the FROM/JOIN sources only
+            # (a later CTE's scope also lists the earlier CTEs), less those whose columns
+            # are known and lack it.
+            candidates = [s for _, s in scope.selected_sources.values() if self._may_hold(s, name)]
             source = candidates[0] if len(candidates) == 1 else None
+            if not scope.selected_sources and isinstance(scope.parent, Scope):
+                # A scalar subquery without FROM (`(SELECT a + b AS r)`) reads the columns
+                # of the query around it.
+                return self.column_sources(scope.parent, column)
         if isinstance(source, exp.Table):
             lineage.add_direct((relation_of(source, self.default_schema), name), "identity")
         elif isinstance(source, Scope):
@@ -176,6 +194,17 @@ class ScopeWalker:
                 for inner in source.expression.find_all(exp.Column):
                     lineage.merge(self.column_sources(outer, inner), hop="transformation")
         return lineage
+
+    def _may_hold(self, source: exp.Expr | Scope, name: str) -> bool:
+        """Whether ``source`` can have a column ``name``: unknown columns can hold anything."""
+        if isinstance(source, exp.Table):
+            known = self.tables.get(relation_of(source, self.default_schema))
+            return known is None or name in known
+        query = _query_scope(source) if isinstance(source, Scope) else None
+        if query is None:
+            return True
+        outputs = self.outputs(query)
+        return any(out.lower() in (name, "*") for out, _ in outputs) or not outputs
 
     def through_star(self, scope: Scope, name: str) -> ColumnSources:
         """A column an outer query reads from a ``SELECT *`` that could not be expanded (its
