@@ -40,6 +40,8 @@ from lineage.sql_lineage.edges import (
 from lineage.sql_lineage.influence import column_influences
 from lineage.sql_lineage.projects import (
     SqlModel,
+    dbt_catalog_schema,
+    dbt_schema,
     dbt_sources_schema,
     models_from_dbt_manifest,
     models_from_dir,
@@ -70,6 +72,8 @@ __all__ = [
     "SqlModel",
     "StatementIssue",
     "column_influences",
+    "dbt_catalog_schema",
+    "dbt_schema",
     "dbt_sources_schema",
     "models_from_dbt_manifest",
     "models_from_dir",

@@ -242,3 +242,56 @@ def dbt_sources_schema(path: Path) -> dict[str, list[str]]:
                 prefix = f"{node['database']}." if node.get("database") else ""
                 schema[f"{prefix}{node['schema']}.{name}"] = columns
     return schema
+
+
+def dbt_catalog_schema(path: Path) -> dict[str, list[str]]:
+    """Columns of every relation in a dbt ``catalog.json`` (``dbt docs generate``), in their
+    warehouse order: the real columns, so ``SELECT *`` over a source expands even where the
+    project documents none. ``database.schema.table`` → columns.
+
+    Raises:
+        SqlLineageError: code ``bad_catalog`` when the file is not a dbt catalog.
+    """
+    try:
+        catalog = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SqlLineageError(
+            f"cannot read dbt catalog {path}: {exc}",
+            code="bad_catalog",
+            hint="run `dbt docs generate`, or leave catalog.json out",
+        ) from exc
+    if not isinstance(catalog, dict) or not isinstance(catalog.get("nodes"), dict):
+        raise SqlLineageError(
+            f"{path} is not a dbt catalog (a JSON object with nodes)",
+            code="bad_catalog",
+            hint="pass target/catalog.json after `dbt docs generate`",
+        )
+    schema: dict[str, list[str]] = {}
+    for group in ("sources", "nodes"):
+        for entry in (catalog.get(group) or {}).values():
+            meta = entry.get("metadata") or {}
+            columns = sorted(
+                (entry.get("columns") or {}).values(), key=lambda c: int(c.get("index") or 0)
+            )
+            if not meta.get("schema") or not meta.get("name") or not columns:
+                continue
+            prefix = f"{meta['database']}." if meta.get("database") else ""
+            schema[f"{prefix}{meta['schema']}.{meta['name']}"] = [
+                str(c.get("name")) for c in columns
+            ]
+    return schema
+
+
+def dbt_schema(manifest: Path, catalog: Path | None = None) -> dict[str, list[str]]:
+    """What a dbt project tells of its tables' columns: documented ones from the manifest,
+    replaced by the real ones of ``catalog.json`` where it lists the table. The catalog is
+    looked for beside the manifest when not given."""
+    schema = dbt_sources_schema(manifest)
+    if catalog is None and (manifest.parent / "catalog.json").is_file():
+        catalog = manifest.parent / "catalog.json"
+    if catalog is not None:
+        known = {name.lower(): name for name in schema}
+        for name, columns in dbt_catalog_schema(catalog).items():
+            schema.pop(known.get(name.lower(), name), None)
+            schema[name] = columns
+    return schema
