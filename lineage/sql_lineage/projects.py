@@ -14,6 +14,7 @@ from sqlglot import exp
 from lineage.sql_lineage.edges import DEFAULT_SCHEMA, ColumnEdge, SqlLineageError
 from lineage.sql_lineage.script import ParsedStatement, StatementIssue, parse_script
 from lineage.sql_lineage.statements import (
+    SchemaBook,
     SqlLineage,
     dialect_check,
     schema_book,
@@ -128,11 +129,17 @@ def project_lineage(
     dialect: str = "duckdb",
     schema: Mapping[str, Iterable[str]] | None = None,
     default_schema: str = DEFAULT_SCHEMA,
+    book: SchemaBook | None = None,
 ) -> SqlLineage:
     """Edges of many models, each seeing the tables the models before it created, and the
-    statements (file, line, reason) whose lineage is missing; the rest still gives edges."""
+    statements (file, line, reason) whose lineage is missing; the rest still gives edges.
+    A ``book`` given is filled with every table's columns (``schema`` is added to it)."""
     dialect_check(dialect)
-    book = schema_book(schema or {}, default_schema)
+    if book is None:
+        book = schema_book(schema or {}, default_schema)
+    else:
+        for relation, columns in schema_book(schema or {}, default_schema).tables.items():
+            book.add(relation, columns)
     edges: list[ColumnEdge] = []
     issues: list[StatementIssue] = []
     parsed: dict[str, list[ParsedStatement]] = {}
