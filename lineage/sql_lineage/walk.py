@@ -77,17 +77,44 @@ class ScopeWalker:
         result = []
         for projection in node.expressions:
             if isinstance(projection, exp.Star):
-                # A bare * that qualify could not expand (no schema for its sources): every
-                # source's columns flow, as `t.*` of each.
-                lineage = ColumnSources()
-                for alias in scope.selected_sources:
-                    lineage.merge(self.column_sources(scope, exp.column("*", table=alias)))
-            else:
-                lineage = self.expr_sources(scope, projection)
+                # A bare * that qualify did not expand: the named columns of sources whose
+                # columns are known, and `t.*` of each source whose columns are not.
+                for name, lineage in self._star_outputs(scope):
+                    for key, transformation in rows.indirect.items():
+                        lineage.indirect.setdefault(key, transformation)
+                    result.append((name, lineage))
+                continue
+            lineage = self.expr_sources(scope, projection)
             for key, transformation in rows.indirect.items():
                 lineage.indirect.setdefault(key, transformation)
             result.append((projection.alias_or_name, lineage))
         return result
+
+    def _star_outputs(self, scope: Scope) -> list[tuple[str, ColumnSources]]:
+        named: list[tuple[str, ColumnSources]] = []
+        unknown = ColumnSources()
+        opaque = False
+        for alias, (_, source) in scope.selected_sources.items():
+            query = _query_scope(source) if isinstance(source, Scope) else None
+            outputs = self.outputs(query) if query is not None else []
+            known = (
+                self.tables.get(relation_of(source, self.default_schema))
+                if isinstance(source, exp.Table)
+                else [n for n, _ in outputs]
+                if outputs and all(n != "*" for n, _ in outputs)
+                else None
+            )
+            if not known:
+                opaque = True
+                unknown.merge(self.column_sources(scope, exp.column("*", table=alias)))
+                continue
+            for name in known:
+                sources = ColumnSources()
+                sources.merge(self.column_sources(scope, exp.column(name, table=alias)))
+                named.append((name, sources))
+        if opaque:
+            named.append(("*", unknown))
+        return named
 
     def row_sources(self, scope: Scope) -> ColumnSources:
         """Columns that decide which rows a scope yields (all of them indirect)."""
@@ -161,6 +188,14 @@ class ScopeWalker:
                 for projection in select.expressions:
                     if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
                         return self.expr_sources(scope, projection)
+            elif isinstance(select, exp.Select):
+                # A lateral alias (Snowflake, BigQuery, Databricks, DuckDB): a projection
+                # reads an alias defined before it, unless a source is known to hold the name.
+                earlier = _earlier_alias(column, select, name)
+                if earlier is not None and not any(
+                    self._known_to_hold(s, name) for _, s in scope.selected_sources.values()
+                ):
+                    return self.expr_sources(scope, earlier)
             # Otherwise take the one source that can hold it: the FROM/JOIN sources only
             # (a later CTE's scope also lists the earlier CTEs), less those whose columns
             # are known and lack it.
@@ -194,6 +229,12 @@ class ScopeWalker:
                 for inner in source.expression.find_all(exp.Column):
                     lineage.merge(self.column_sources(outer, inner), hop="transformation")
         return lineage
+
+    def _known_to_hold(self, source: exp.Expr | Scope, name: str) -> bool:
+        if isinstance(source, exp.Table):
+            return name in (self.tables.get(relation_of(source, self.default_schema)) or ())
+        query = _query_scope(source) if isinstance(source, Scope) else None
+        return query is not None and any(out.lower() == name for out, _ in self.outputs(query))
 
     def _may_hold(self, source: exp.Expr | Scope, name: str) -> bool:
         """Whether ``source`` can have a column ``name``: unknown columns can hold anything."""
@@ -268,6 +309,19 @@ class ScopeWalker:
             else:
                 lineage.merge(sources, as_indirect=context)
         return lineage
+
+
+def _earlier_alias(column: exp.Column, select: exp.Select, name: str) -> exp.Alias | None:
+    """The projection aliased ``name`` that comes before the one holding ``column``."""
+    for projection in select.expressions:
+        current: exp.Expr | None = column
+        while current is not None and current is not projection and current is not select:
+            current = current.parent
+        if current is projection:
+            return None  # reached the column's own projection: no earlier alias
+        if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
+            return projection
+    return None
 
 
 def _in_projection(node: exp.Expr, select: exp.Select) -> bool:

@@ -172,3 +172,26 @@ def test_tables_created_earlier_are_the_schema_for_later_statements() -> None:
     assert ("raw.events.amount_cents", "x.s.v", "direct") in found
     assert ("x.s.v", "x.w.v", "direct") in found
     assert ("x.s.k", "x.w.k", "direct") in found
+
+
+def test_lateral_alias_is_read_through_its_projection() -> None:
+    """Snowflake-style `payload_fn(x) AS _l, _l:a AS a` (an alias read by a later projection)
+    traces to the alias's columns, not to a column `_l` of the source."""
+    sql = (
+        "WITH source AS (SELECT * FROM raw.license), renamed AS (SELECT id AS license_id, "
+        "parse_json(payload) AS _l, _l:issued_at::varchar AS issued_at FROM source) "
+        "SELECT * FROM renamed"
+    )
+    found = keys(sql, dialect="snowflake")
+    assert ("raw.license.payload", "main.query.issued_at", "direct") in found
+    assert not any(s == "raw.license._l" for s, _, _ in found)
+    # A column of that name in a source known to hold it wins over the alias.
+    known = keys("SELECT a + 1 AS b, b AS c FROM x.t", {"x.t": ["a", "b"]}, dialect="snowflake")
+    assert ("x.t.b", "main.query.c", "direct") in known
+
+
+def test_bare_star_over_a_cte_of_known_columns_names_them() -> None:
+    """`SELECT * FROM renamed` where renamed lists its columns gives those columns, even when
+    the table under it is unknown (no single `*` output)."""
+    found = keys("WITH r AS (SELECT id AS k, v FROM x.t) SELECT * FROM r")
+    assert found == {("x.t.id", "main.query.k", "direct"), ("x.t.v", "main.query.v", "direct")}
