@@ -76,10 +76,17 @@ class ScopeWalker:
         rows = self.row_sources(scope)
         result = []
         for projection in node.expressions:
-            if isinstance(projection, exp.Star):
-                # A bare * that qualify did not expand: the named columns of sources whose
+            star_of = (
+                list(scope.selected_sources)
+                if isinstance(projection, exp.Star)
+                else [projection.table]
+                if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+                else None
+            )
+            if star_of is not None:
+                # A * or t.* that qualify did not expand: the named columns of sources whose
                 # columns are known, and `t.*` of each source whose columns are not.
-                for name, lineage in self._star_outputs(scope):
+                for name, lineage in self._star_outputs(scope, star_of):
                     for key, transformation in rows.indirect.items():
                         lineage.indirect.setdefault(key, transformation)
                     result.append((name, lineage))
@@ -90,11 +97,16 @@ class ScopeWalker:
             result.append((projection.alias_or_name, lineage))
         return result
 
-    def _star_outputs(self, scope: Scope) -> list[tuple[str, ColumnSources]]:
+    def _star_outputs(self, scope: Scope, aliases: list[str]) -> list[tuple[str, ColumnSources]]:
         named: list[tuple[str, ColumnSources]] = []
         unknown = ColumnSources()
         opaque = False
-        for alias, (_, source) in scope.selected_sources.items():
+        for alias in aliases:
+            if alias not in scope.selected_sources:
+                opaque = True
+                unknown.merge(self.column_sources(scope, exp.column("*", table=alias)))
+                continue
+            _, source = scope.selected_sources[alias]
             query = _query_scope(source) if isinstance(source, Scope) else None
             outputs = self.outputs(query) if query is not None else []
             known = (
@@ -199,7 +211,9 @@ class ScopeWalker:
             # Otherwise take the one source that can hold it: the FROM/JOIN sources only
             # (a later CTE's scope also lists the earlier CTEs), less those whose columns
             # are known and lack it.
-            candidates = [s for _, s in scope.selected_sources.values() if self._may_hold(s, name)]
+            selected = [s for _, s in scope.selected_sources.values()]
+            holders = [s for s in selected if self._known_to_hold(s, name)]
+            candidates = holders or [s for s in selected if self._may_hold(s, name)]
             source = candidates[0] if len(candidates) == 1 else None
             if not scope.selected_sources and isinstance(scope.parent, Scope):
                 # A scalar subquery without FROM (`(SELECT a + b AS r)`) reads the columns
@@ -234,7 +248,9 @@ class ScopeWalker:
         if isinstance(source, exp.Table):
             return name in (self.tables.get(relation_of(source, self.default_schema)) or ())
         query = _query_scope(source) if isinstance(source, Scope) else None
-        return query is not None and any(out.lower() == name for out, _ in self.outputs(query))
+        if query is None:
+            return name in (_table_function_columns(source) or ())
+        return any(out.lower() == name for out, _ in self.outputs(query))
 
     def _may_hold(self, source: exp.Expr | Scope, name: str) -> bool:
         """Whether ``source`` can have a column ``name``: unknown columns can hold anything."""
@@ -243,7 +259,8 @@ class ScopeWalker:
             return known is None or name in known
         query = _query_scope(source) if isinstance(source, Scope) else None
         if query is None:
-            return True
+            known = _table_function_columns(source)
+            return known is None or name in known
         outputs = self.outputs(query)
         return any(out.lower() in (name, "*") for out, _ in outputs) or not outputs
 
@@ -309,6 +326,16 @@ class ScopeWalker:
             else:
                 lineage.merge(sources, as_indirect=context)
         return lineage
+
+
+def _table_function_columns(source: exp.Expr | Scope) -> frozenset[str] | None:
+    """Columns a table function source (UNNEST, FLATTEN, LATERAL VIEW …) produces when known:
+    the column aliases it is given (sqlglot names FLATTEN's fixed SEQ, KEY, … VALUE, THIS
+    itself); None when unknown."""
+    node = source.expression if isinstance(source, Scope) else source
+    alias = node.args.get("alias") if isinstance(node, exp.Expr) else None
+    columns = alias.args.get("columns") if isinstance(alias, exp.TableAlias) else None
+    return frozenset(c.name.lower() for c in columns) if columns else None
 
 
 def _earlier_alias(column: exp.Column, select: exp.Select, name: str) -> exp.Alias | None:

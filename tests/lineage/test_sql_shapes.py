@@ -195,3 +195,22 @@ def test_bare_star_over_a_cte_of_known_columns_names_them() -> None:
     the table under it is unknown (no single `*` output)."""
     found = keys("WITH r AS (SELECT id AS k, v FROM x.t) SELECT * FROM r")
     assert found == {("x.t.id", "main.query.k", "direct"), ("x.t.v", "main.query.v", "direct")}
+
+
+def test_flatten_beside_an_unknown_table_places_unqualified_columns() -> None:
+    """`FROM issues, LATERAL FLATTEN(input => fix_versions)`: `value` is FLATTEN's, the other
+    names the table's; `fv.*` over the CTE then names its columns (found in
+    mattermost-analytics' dim_fix_versions, where all were missed)."""
+    sql = (
+        "WITH b AS (SELECT issue_id, value:name::string AS fix_version, "
+        "REGEXP_SUBSTR(fix_version, 'v') AS semver FROM mm.issues, "
+        "LATERAL FLATTEN(input => fix_versions)) "
+        "SELECT fv.*, rd.rc1 FROM b AS fv LEFT JOIN mm.rd AS rd ON rd.v = fv.semver"
+    )
+    direct = {k for k in keys(sql, dialect="snowflake") if k[2] == "direct"}
+    assert direct == {
+        ("mm.issues.issue_id", "main.query.issue_id", "direct"),
+        ("mm.issues.fix_versions", "main.query.fix_version", "direct"),
+        ("mm.issues.fix_versions", "main.query.semver", "direct"),
+        ("mm.rd.rc1", "main.query.rc1", "direct"),
+    }
