@@ -119,7 +119,14 @@ def influences(graph: nx.MultiDiGraph, node: str, *, direct_only: bool = False) 
     todo = [node]
     while todo:
         current = todo.pop()
-        for source, _, data in graph.in_edges(current, data=True):
+        edges = list(graph.in_edges(current, data=True))
+        star = current.rsplit(".", 1)[0] + ".*"
+        if not any(d.get("type") not in (CONTAINS, PINNED_IN) for _, _, d in edges) and (
+            star != current and star in graph
+        ):
+            # A column of a model whose columns were unknown comes through its `*`.
+            edges = list(graph.in_edges(star, data=True))
+        for source, _, data in edges:
             if data.get("type") in (CONTAINS, PINNED_IN) or source in seen:
                 continue
             if direct_only and data.get("subtype", DIRECT) != DIRECT:

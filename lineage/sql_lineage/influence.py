@@ -38,7 +38,13 @@ def column_influences(
     seen: set[str] = set()
     todo = [wanted]
     while todo:
-        for source in upstream.get(todo.pop(), ()):
+        current = todo.pop()
+        sources = upstream.get(current)
+        if sources is None and not current.endswith(".*"):
+            # A column of a model whose columns were unknown (`SELECT * FROM raw` with no
+            # schema) has no edges of its own: it comes through that model's `*`.
+            sources = upstream.get(current.rsplit(".", 1)[0] + ".*")
+        for source in sources or ():
             if source not in seen:
                 seen.add(source)
                 todo.append(source)

@@ -42,7 +42,14 @@ class SchemaBook:
     _schemas: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def add(self, relation: Relation, columns: Iterable[str]) -> None:
-        self.tables[relation] = [c.lower() for c in columns]
+        names = [c.lower() for c in columns]
+        if "*" in names:
+            # Built from a `*` that could not be expanded: its columns are unknown, and a
+            # later statement must not be told it has only those named.
+            if self.tables.pop(relation, None) is not None:
+                self._schemas.clear()
+            return
+        self.tables[relation] = names
         # Extend the built schemas in place: rebuilding them after every CREATE of a long
         # script or project is quadratic. A table of another nesting depth forces a rebuild.
         database, schema, table = relation

@@ -186,6 +186,9 @@ class ScopeWalker:
     def column_sources(self, scope: Scope, column: exp.Column) -> ColumnSources:
         lineage = ColumnSources()
         name = column.name.lower()
+        pivoted = _pivot_of(scope, column.table) if column.table else None
+        if pivoted is not None:
+            return self._pivot_column(scope, *pivoted, name)
         source = scope.sources.get(column.table) if column.table else None
         outer = scope.parent
         while source is None and column.table and outer is not None:
@@ -243,6 +246,66 @@ class ScopeWalker:
                 for inner in source.expression.find_all(exp.Column):
                     lineage.merge(self.column_sources(outer, inner), hop="transformation")
         return lineage
+
+    def _pivot_column(self, scope: Scope, alias: str, pivot: exp.Pivot, name: str) -> ColumnSources:
+        """A column of a PIVOT/UNPIVOT over source ``alias``: a pivoted cell from its
+        aggregate's columns (the FOR column deciding which rows, indirect); an UNPIVOT value
+        or name column from the columns it folds; any other column passes through."""
+        lineage = ColumnSources()
+        source = scope.sources.get(alias)
+        if isinstance(source, exp.Table) and not source.db:
+            # sqlglot lists a CTE read under a PIVOT as a table: take the CTE's scope.
+            source = scope.cte_sources.get(source.name, source)
+        if source is None:
+            return lineage
+
+        def read(column_name: str) -> ColumnSources:
+            found = ColumnSources()
+            if isinstance(source, Scope):
+                query = _query_scope(source)
+                outputs = self.outputs(query) if query is not None else []
+                match = [lin for out, lin in outputs if out.lower() == column_name]
+                if match:
+                    found.merge(match[0])
+                elif query is not None:
+                    found.merge(self.through_star(query, column_name))
+            elif isinstance(source, exp.Table):
+                found.add_direct(
+                    (relation_of(source, self.default_schema), column_name), "identity"
+                )
+            return found
+
+        aggregates = list(pivot.expressions)
+        fields = [f for f in pivot.args.get("fields") or [] if isinstance(f, exp.In)]
+        if pivot.args.get("unpivot"):
+            values = [
+                v.name.lower()
+                for a in aggregates
+                for v in (a.expressions if isinstance(a, exp.Tuple) else [a])
+            ]
+            names = [f.this.name.lower() for f in fields]
+            if name in values or name in names:
+                position = values.index(name) if name in values else None
+                for field in fields:
+                    for item in field.expressions:
+                        item = item.this if isinstance(item, exp.PivotAlias) else item
+                        members = item.expressions if isinstance(item, exp.Tuple) else [item]
+                        picked = members if position is None else members[position : position + 1]
+                        for member in picked:
+                            for col in member.find_all(exp.Column):
+                                lineage.merge(read(col.name.lower()), hop="transformation")
+                return lineage
+            return read(name)
+        outputs = [c.name.lower() for c in pivot.args.get("columns") or []]
+        if name in outputs and aggregates:
+            aggregate = aggregates[outputs.index(name) % len(aggregates)]
+            for col in aggregate.find_all(exp.Column):
+                lineage.merge(read(col.name.lower()), hop="aggregation")
+            for field in fields:
+                for col in field.this.find_all(exp.Column):
+                    lineage.merge(read(col.name.lower()), as_indirect="filter")
+            return lineage
+        return read(name)
 
     def _known_to_hold(self, source: exp.Expr | Scope, name: str) -> bool:
         if isinstance(source, exp.Table):
@@ -336,6 +399,15 @@ def _table_function_columns(source: exp.Expr | Scope) -> frozenset[str] | None:
     alias = node.args.get("alias") if isinstance(node, exp.Expr) else None
     columns = alias.args.get("columns") if isinstance(alias, exp.TableAlias) else None
     return frozenset(c.name.lower() for c in columns) if columns else None
+
+
+def _pivot_of(scope: Scope, table: str) -> tuple[str, exp.Pivot] | None:
+    """The PIVOT/UNPIVOT a column qualified ``table`` reads: (its source's alias, the pivot)."""
+    for alias, (node, _) in scope.selected_sources.items():
+        for pivot in node.args.get("pivots") or [] if isinstance(node, exp.Expr) else []:
+            if pivot.alias == table or (not pivot.alias and alias == table):
+                return alias, pivot
+    return None
 
 
 def _earlier_alias(column: exp.Column, select: exp.Select, name: str) -> exp.Alias | None:

@@ -214,3 +214,46 @@ def test_flatten_beside_an_unknown_table_places_unqualified_columns() -> None:
         ("mm.issues.fix_versions", "main.query.semver", "direct"),
         ("mm.rd.rc1", "main.query.rc1", "direct"),
     }
+
+
+def test_pivot_cells_come_from_the_aggregated_column() -> None:
+    """A PIVOT cell is an aggregate of the value column (DIRECT) over the rows its FOR column
+    picks (INDIRECT); other columns pass through (sqlglot's own lineage tests)."""
+    found = keys(
+        "SELECT cat_a_s AS other_as, empid FROM x.sample_data "
+        "PIVOT (SUM(value) AS s, MAX(price) FOR category IN ('a' AS cat_a, 'b'))"
+    )
+    assert found >= {
+        ("x.sample_data.value", "main.query.other_as", "direct"),
+        ("x.sample_data.category", "main.query.other_as", "indirect"),
+        ("x.sample_data.empid", "main.query.empid", "direct"),
+    }
+    assert ("x.sample_data.price", "main.query.other_as", "direct") not in found
+
+
+def test_unpivot_value_and_name_columns_come_from_the_folded_columns() -> None:
+    sql = (
+        "WITH src AS (SELECT id, jan, feb FROM x.sales) "
+        "SELECT id, metric_name, score FROM src UNPIVOT (score FOR metric_name IN (jan, feb))"
+    )
+    found = keys(sql, {"x.sales": ["id", "jan", "feb"]}, dialect="snowflake")
+    assert found == {
+        ("x.sales.jan", "main.query.score", "direct"),
+        ("x.sales.feb", "main.query.score", "direct"),
+        ("x.sales.jan", "main.query.metric_name", "direct"),
+        ("x.sales.feb", "main.query.metric_name", "direct"),
+        ("x.sales.id", "main.query.id", "direct"),
+    }
+
+
+def test_a_model_built_from_unexpanded_stars_passes_columns_through_its_star() -> None:
+    """`dataset` = a UNION of `SELECT *` over unknown tables: a later model's `x` reads
+    dataset.x, and every column that influenced it reaches both tables through dataset.*."""
+    from lineage.sql_lineage import SqlModel, column_influences, project_lineage
+
+    found = project_lineage([
+        SqlModel("dataset", "SELECT * FROM db.table_a UNION SELECT * FROM db.table_b"),
+        SqlModel("report", "SELECT x FROM dataset"),
+    ])  # fmt: skip
+    assert ("main.dataset.x", "main.report.x", "direct") in {e.key for e in found.edges}
+    assert {"db.table_a.*", "db.table_b.*"} <= column_influences(found.edges, "main.report.x")
