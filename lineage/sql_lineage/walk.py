@@ -247,17 +247,20 @@ class ScopeWalker:
                     lineage.merge(self.column_sources(outer, inner), hop="transformation")
         return lineage
 
-    def _pivot_column(self, scope: Scope, alias: str, pivot: exp.Pivot, name: str) -> ColumnSources:
-        """A column of a PIVOT/UNPIVOT over source ``alias``: a pivoted cell from its
-        aggregate's columns (the FOR column deciding which rows, indirect); an UNPIVOT value
-        or name column from the columns it folds; any other column passes through."""
-        lineage = ColumnSources()
+    def _pivot_column(
+        self, scope: Scope, alias: str, pivots: list[exp.Pivot], name: str
+    ) -> ColumnSources:
+        """A column of a chain of PIVOT/UNPIVOT operators over source ``alias``, each reading
+        the one before: a pivoted cell from its aggregate's columns (the FOR column deciding
+        which rows, indirect); an UNPIVOT value or name column from the columns it folds; any
+        other column passes through. An alias column list (``AS t(a, b, …)``) renames an
+        operator's output by position, when its input columns are known."""
         source = scope.sources.get(alias)
         if isinstance(source, exp.Table) and not source.db:
             # sqlglot lists a CTE read under a PIVOT as a table: take the CTE's scope.
             source = scope.cte_sources.get(source.name, source)
         if source is None:
-            return lineage
+            return ColumnSources()
 
         def read(column_name: str) -> ColumnSources:
             found = ColumnSources()
@@ -275,37 +278,47 @@ class ScopeWalker:
                 )
             return found
 
-        aggregates = list(pivot.expressions)
-        fields = [f for f in pivot.args.get("fields") or [] if isinstance(f, exp.In)]
-        if pivot.args.get("unpivot"):
-            values = [
-                v.name.lower()
-                for a in aggregates
-                for v in (a.expressions if isinstance(a, exp.Tuple) else [a])
-            ]
-            names = [f.this.name.lower() for f in fields]
-            if name in values or name in names:
-                position = values.index(name) if name in values else None
-                for field in fields:
-                    for item in field.expressions:
-                        item = item.this if isinstance(item, exp.PivotAlias) else item
-                        members = item.expressions if isinstance(item, exp.Tuple) else [item]
-                        picked = members if position is None else members[position : position + 1]
-                        for member in picked:
-                            for col in member.find_all(exp.Column):
-                                lineage.merge(read(col.name.lower()), hop="transformation")
-                return lineage
-            return read(name)
-        outputs = [c.name.lower() for c in pivot.args.get("columns") or []]
-        if name in outputs and aggregates:
-            aggregate = aggregates[outputs.index(name) % len(aggregates)]
-            for col in aggregate.find_all(exp.Column):
-                lineage.merge(read(col.name.lower()), hop="aggregation")
-            for field in fields:
-                for col in field.this.find_all(exp.Column):
-                    lineage.merge(read(col.name.lower()), as_indirect="filter")
-            return lineage
-        return read(name)
+        # Forward: each operator's output columns (None while unknown), for the renames.
+        columns: list[str] | None
+        if isinstance(source, exp.Table):
+            columns = self.tables.get(relation_of(source, self.default_schema))
+        else:
+            query = _query_scope(source)
+            names = [n.lower() for n, _ in self.outputs(query)] if query is not None else []
+            columns = names if names and "*" not in names else None
+        renames: list[dict[str, str]] = []
+        for pivot in pivots:
+            columns = _pivot_outputs(pivot, columns)
+            given = pivot.args.get("alias")
+            listed = [c.name.lower() for c in given.args.get("columns") or []] if given else []
+            rename = dict(zip(listed, columns, strict=False)) if listed and columns else {}
+            renames.append(rename)
+            if rename and columns is not None:
+                columns = [*listed, *columns[len(listed) :]]
+
+        def resolve(stage: int, column_name: str) -> ColumnSources:
+            if stage < 0:
+                return read(column_name)
+            pivot = pivots[stage]
+            column_name = renames[stage].get(column_name, column_name)
+            values, folded, cells = _pivot_parts(pivot)
+            found = ColumnSources()
+            if pivot.args.get("unpivot"):
+                if column_name not in values and column_name not in folded:
+                    return resolve(stage - 1, column_name)
+                for member in folded.get(column_name) or values.get(column_name) or []:
+                    found.merge(resolve(stage - 1, member), hop="transformation")
+                return found
+            if column_name not in cells:
+                return resolve(stage - 1, column_name)
+            aggregate, fors = cells[column_name]
+            for col in aggregate:
+                found.merge(resolve(stage - 1, col), hop="aggregation")
+            for col in fors:
+                found.merge(resolve(stage - 1, col), as_indirect="filter")
+            return found
+
+        return resolve(len(pivots) - 1, name)
 
     def _known_to_hold(self, source: exp.Expr | Scope, name: str) -> bool:
         if isinstance(source, exp.Table):
@@ -322,8 +335,8 @@ class ScopeWalker:
             return known is None or name in known
         query = _query_scope(source) if isinstance(source, Scope) else None
         if query is None:
-            known = _table_function_columns(source)
-            return known is None or name in known
+            produced = _table_function_columns(source)
+            return produced is None or name in produced
         outputs = self.outputs(query)
         return any(out.lower() in (name, "*") for out, _ in outputs) or not outputs
 
@@ -401,13 +414,67 @@ def _table_function_columns(source: exp.Expr | Scope) -> frozenset[str] | None:
     return frozenset(c.name.lower() for c in columns) if columns else None
 
 
-def _pivot_of(scope: Scope, table: str) -> tuple[str, exp.Pivot] | None:
-    """The PIVOT/UNPIVOT a column qualified ``table`` reads: (its source's alias, the pivot)."""
+def _pivot_of(scope: Scope, table: str) -> tuple[str, list[exp.Pivot]] | None:
+    """The PIVOT/UNPIVOT chain a column qualified ``table`` reads: its source's alias and the
+    operators up to the one named ``table`` (or all of them when none is named)."""
     for alias, (node, _) in scope.selected_sources.items():
-        for pivot in node.args.get("pivots") or [] if isinstance(node, exp.Expr) else []:
-            if pivot.alias == table or (not pivot.alias and alias == table):
-                return alias, pivot
+        pivots = list(node.args.get("pivots") or []) if isinstance(node, exp.Expr) else []
+        for index, pivot in enumerate(pivots):
+            if pivot.alias == table:
+                return alias, pivots[: index + 1]
+        if pivots and alias == table:
+            return alias, pivots
     return None
+
+
+def _pivot_parts(
+    pivot: exp.Pivot,
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, tuple[list[str], list[str]]]]:
+    """An operator's columns: UNPIVOT value column → the columns folded into it, UNPIVOT name
+    column → all folded columns; PIVOT cell → (its aggregate's columns, the FOR columns)."""
+    aggregates = list(pivot.expressions)
+    fields = [f for f in pivot.args.get("fields") or [] if isinstance(f, exp.In)]
+    if pivot.args.get("unpivot"):
+        value_names = [
+            v.name.lower()
+            for a in aggregates
+            for v in (a.expressions if isinstance(a, exp.Tuple) else [a])
+        ]
+        values: dict[str, list[str]] = {v: [] for v in value_names}
+        every: list[str] = []
+        for field in fields:
+            for item in field.expressions:
+                item = item.this if isinstance(item, exp.PivotAlias) else item
+                members = item.expressions if isinstance(item, exp.Tuple) else [item]
+                for position, member in enumerate(members):
+                    names = [c.name.lower() for c in member.find_all(exp.Column)]
+                    every += names
+                    if position < len(value_names):
+                        values[value_names[position]] += names
+        return values, {f.this.name.lower(): every for f in fields}, {}
+    outputs = [c.name.lower() for c in pivot.args.get("columns") or []]
+    fors = [c.name.lower() for f in fields for c in f.this.find_all(exp.Column)]
+    cells = {
+        out: (
+            [c.name.lower() for c in aggregates[i % len(aggregates)].find_all(exp.Column)],
+            fors,
+        )
+        for i, out in enumerate(outputs)
+    } if aggregates else {}  # fmt: skip
+    return {}, {}, cells
+
+
+def _pivot_outputs(pivot: exp.Pivot, columns: list[str] | None) -> list[str] | None:
+    """The output columns of an operator over input ``columns`` (None when unknown): the
+    untouched columns in order, then (UNPIVOT) the name and value columns or (PIVOT) cells."""
+    if columns is None:
+        return None
+    values, folded, cells = _pivot_parts(pivot)
+    if pivot.args.get("unpivot"):
+        used = {c for members in folded.values() for c in members}
+        return [c for c in columns if c not in used] + list(folded) + list(values)
+    used = {c for aggregate, fors in cells.values() for c in (*aggregate, *fors)}
+    return [c for c in columns if c not in used] + list(cells)
 
 
 def _earlier_alias(column: exp.Column, select: exp.Select, name: str) -> exp.Alias | None:

@@ -122,7 +122,7 @@ def record(checkout: Path) -> list[Call]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.lineage = wrapped  # the tests call the name they imported
+    module.lineage = wrapped  # type: ignore[attr-defined]  # the tests call the name they imported
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     for case in _cases(suite):
         current["test"] = case.id().rsplit(".", 1)[-1]

@@ -257,3 +257,28 @@ def test_a_model_built_from_unexpanded_stars_passes_columns_through_its_star() -
     ])  # fmt: skip
     assert ("main.dataset.x", "main.report.x", "direct") in {e.key for e in found.edges}
     assert {"db.table_a.*", "db.table_b.*"} <= column_influences(found.edges, "main.report.x")
+
+
+def test_chained_unpivots_and_alias_column_lists_rename_by_position() -> None:
+    """Each operator reads the one before; `AS t(a, b, …)` renames the output by position
+    when the input's columns are known (sqlglot's own lineage tests)."""
+    schema = {"x.m": ["empid", "dept", "jan", "feb", "n", "s"]}
+    found = keys(
+        "SELECT a, b, c, d, e, f FROM x.m UNPIVOT(sales FOR mon IN (jan, feb)) "
+        "UNPIVOT(hc FOR reg IN (n, s)) AS t(a, b, c, d, e, f)",
+        schema,
+        dialect="snowflake",
+    )
+    by_target: dict[str, set[str]] = {}
+    for source, target, subtype in found:
+        if subtype == "direct":
+            by_target.setdefault(target.rsplit(".", 1)[1], set()).add(source)
+    assert by_target == {
+        "a": {"x.m.empid"}, "b": {"x.m.dept"}, "c": {"x.m.jan", "x.m.feb"},
+        "d": {"x.m.jan", "x.m.feb"}, "e": {"x.m.n", "x.m.s"}, "f": {"x.m.n", "x.m.s"},
+    }  # fmt: skip
+    pivoted = keys(
+        "SELECT x FROM (SELECT value, category FROM x.sample_data) AS sd "
+        "PIVOT (SUM(value) FOR category IN ('a', 'b')) AS p(x, y)"
+    )
+    assert ("x.sample_data.value", "main.query.x", "direct") in pivoted
