@@ -224,6 +224,58 @@ def _add(project: Project, obj: DefinitionObject) -> None:
     project.objects[obj.key] = obj
 
 
+def _add_created_metrics(project: Project) -> None:
+    """``create_metric: true`` on a measure: the simple metric of the same name, as dbt's
+    ``CreateProxyMeasureRule`` makes it (description, label and config from the measure).
+
+    A metric already named after the measure wins when it is simple (dbt only warns); any
+    other kind is refused, as dbt refuses it.
+    """
+    models = [o for o in list(project.objects.values()) if o.kind == SEMANTIC_MODEL]
+    for model in models:
+        raw_measures = model.source.get("measures") if isinstance(model.source, dict) else None
+        for index, measure in enumerate(getattr(model.parsed, "measures", None) or ()):
+            if not measure.create_metric:
+                continue
+            line = model.line
+            if isinstance(raw_measures, LineList):
+                line = raw_measures.line_of(index)
+            existing = project.get(METRIC, measure.name)
+            if existing is not None:
+                if existing.spec.get("type") != "simple":
+                    project.issues.add(
+                        "create_metric_conflict",
+                        f"measure {measure.name!r} of {model.name!r} has create_metric: true, "
+                        f"but metric {measure.name!r} ({existing.file}:{existing.line}) is "
+                        f"{existing.spec.get('type')}, not the simple metric it would create",
+                        file=model.file,
+                        line=line,
+                        hint="rename the metric or drop create_metric from the measure",
+                        object=measure.name,
+                    )
+                continue
+            metric = LineDict(
+                {
+                    "name": measure.name,
+                    "type": "simple",
+                    "type_params": {"measure": {"name": measure.name}},
+                    **({"description": measure.description} if measure.description else {}),
+                    **({"label": measure.label} if measure.label else {}),
+                }
+            )
+            config = plain(getattr(measure, "config", None) and measure.config.dict())
+            if isinstance(config, dict) and config.get("meta"):
+                metric["config"] = {"meta": config["meta"]}
+            metric.line, metric.key_lines = line, {}
+            result = parse_dsi_object(METRIC, metric, model.file, line, project.issues)
+            if result is not None:
+                spec, parsed = result
+                _add(
+                    project,
+                    DefinitionObject(METRIC, measure.name, spec, model.file, line, metric, parsed),
+                )
+
+
 def read_project(root: Path) -> Project:
     """Reads every definition under ``root``: parsing- and schema-level issues only.
 
@@ -268,6 +320,7 @@ def read_project(root: Path) -> Project:
                             project,
                             DefinitionObject(kind, name, spec, source.path, line, raw, parsed),
                         )
+    _add_created_metrics(project)
     if not spines and legacy_spine is not None and project.get(PROJECT, PROJECT_NAME) is None:
         legacy = {
             "time_spine_table_configurations": [

@@ -1,0 +1,76 @@
+"""dbt projects as they are (issue 16): ``create_metric: true`` makes the simple metric dbt
+makes, a project root is read as dbt reads it, and dbt's ``semantic_manifest.json`` loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from registry.definitions.project import METRIC
+from semantic.compiler.definition_checks import load_project
+from tests.registry.defs import write
+
+ORDERS = """\
+semantic_models:
+  - name: orders
+    model: ref('orders')
+    defaults: {agg_time_dimension: ordered_at}
+    entities: [{name: order, type: primary, expr: id}]
+    dimensions:
+      - {name: ordered_at, type: time, type_params: {time_granularity: day}}
+    measures:
+      - name: order_total
+        description: Sum of order amounts.
+        label: Order total
+        agg: sum
+        expr: amount
+        create_metric: true
+      - {name: order_count, agg: count, expr: id, create_metric: true}
+      - {name: order_max, agg: max, expr: amount}
+"""
+
+
+def test_create_metric_makes_the_simple_metric_dbt_makes(tmp_path: Path) -> None:
+    """A measure with create_metric: true becomes a simple metric of the same name (it was
+    silently dropped, so MetricFlow's simple_manifest lost its metrics)."""
+    project = load_project(write(tmp_path, {"models/orders.yml": ORDERS}))
+    assert project.issues.errors == [], [e.cli_lines() for e in project.issues.errors]
+    total = project.get(METRIC, "order_total")
+    assert total is not None
+    assert total.spec["type"] == "simple"
+    assert total.spec["type_params"]["measure"]["name"] == "order_total"
+    assert (total.spec["label"], total.spec["description"]) == (
+        "Order total",
+        "Sum of order amounts.",
+    )
+    assert total.file.endswith("orders.yml") and total.line == 9
+    assert project.get(METRIC, "order_count") is not None
+    assert project.get(METRIC, "order_max") is None
+
+
+def test_create_metric_keeps_a_written_simple_metric_of_the_same_name(tmp_path: Path) -> None:
+    metrics = """\
+    metrics:
+      - name: order_total
+        label: Revenue (written)
+        type: simple
+        type_params: {measure: order_total}
+    """
+    project = load_project(write(tmp_path, {"models/orders.yml": ORDERS, "m.yml": metrics}))
+    assert project.issues.errors == []
+    assert project.get(METRIC, "order_total").spec["label"] == "Revenue (written)"
+
+
+def test_create_metric_refuses_a_metric_of_another_kind_with_that_name(tmp_path: Path) -> None:
+    """dbt refuses the same clash (CreateProxyMeasureRule)."""
+    metrics = """\
+    metrics:
+      - name: order_count
+        type: derived
+        type_params: {expr: order_total * 2, metrics: [order_total]}
+    """
+    project = load_project(write(tmp_path, {"models/orders.yml": ORDERS, "m.yml": metrics}))
+    codes = [e.code for e in project.issues.errors]
+    assert "create_metric_conflict" in codes
+    error = project.issues.errors[codes.index("create_metric_conflict")]
+    assert "order_count" in error.message and "derived" in error.message
+    assert error.file.endswith("orders.yml")
