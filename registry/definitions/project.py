@@ -10,6 +10,7 @@ contracts with the ODCS JSON schema and pydantic model. Every issue carries ``fi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -231,6 +232,11 @@ def _add_created_metrics(project: Project) -> None:
     A metric already named after the measure wins when it is simple (dbt only warns); any
     other kind is refused, as dbt refuses it.
     """
+    # DSI's own CreateProxyMeasureRule (run again by the DSI validations) would log "metric
+    # already exists" for every metric made here: they are its own metrics, said once.
+    logging.getLogger("dbt_semantic_interfaces.transformations.proxy_measure").setLevel(
+        logging.ERROR
+    )
     models = [o for o in list(project.objects.values()) if o.kind == SEMANTIC_MODEL]
     for model in models:
         raw_measures = model.source.get("measures") if isinstance(model.source, dict) else None

@@ -178,7 +178,9 @@ def child_main(job_path: Path, out_path: Path) -> None:
 
     result: dict[str, Any] = {"cases": {}}
     try:
-        definitions_sync(root=Path(job["manifest_dir"]), acting_user=None, note="itests")
+        synced = definitions_sync(root=Path(job["manifest_dir"]), acting_user=None, note="itests")
+        result["plan"] = synced.plan.counts()
+        result["release"] = synced.release.name if synced.release is not None else None
     except TallyError as exc:
         details = exc.details if isinstance(exc.details, list) else []
         lines = [f"{d.get('file')}:{d.get('line')}: {d.get('message')}" for d in details[:12]]
@@ -249,6 +251,62 @@ def judge(
     return ("passed", "") if comparison.ok else ("failed", comparison.message)
 
 
+def migrated_template(work: Path) -> Path | None:
+    """A migrated, empty SQLite registry to copy for each manifest (made once)."""
+    template = work / "registry-template.sqlite3"
+    if not template.exists():
+        migrated = run_child({"kind": "migrate", "name": "migrate"}, work, template)
+        if "crash" in migrated:
+            print(migrated["crash"], file=sys.stderr)
+            template.unlink(missing_ok=True)
+            return None
+    return template
+
+
+def sync_manifests(checkout: Path, work: Path, json_out: Path | None) -> int:
+    """Syncs each manifest under MANIFESTS_DIR unchanged (bar ``$source_schema``) into its
+    own empty registry with ``definitions_sync``; prints a Markdown table."""
+    template = migrated_template(work)
+    if template is None:
+        return 2
+    root = checkout / MANIFESTS_DIR
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.y*ml")))
+    names += sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and p.name not in names and any(p.rglob("*.y*ml")) and p.name != "shared"
+    )
+    rows = []
+    print("| manifest | result | objects synced |")
+    print("| --- | --- | ---: |")
+    for name in sorted(set(names) - {"shared"}):
+        registry = work / f"registry-{name}.sqlite3"
+        shutil.copyfile(template, registry)
+        job = {
+            "kind": "run",
+            "name": name,
+            "manifest_dir": str(prepare_manifest(checkout, name, work)),
+            "requests": {},
+        }
+        result = run_child(job, work, registry)
+        if "crash" in result:
+            status, detail = "crashed", result["crash"].strip().splitlines()[-1]
+        elif "sync_error" in result:
+            status, detail = "refused", result["sync_error"].replace("\n", " ")
+        else:
+            plan = result["plan"]
+            status, detail = "synced", str(plan["add"] + plan["restore"])
+        rows.append({"manifest": name, "status": status, "detail": detail})
+        print(f"| {name} | {status} | {detail if status == 'synced' else ''} |", flush=True)
+    print()
+    for row in rows:
+        if row["status"] != "synced":
+            print(f"- {row['manifest']}: {row['detail'][:600]}")
+    if json_out:
+        json_out.write_text(json.dumps({"manifests": rows}, indent=2))
+    return 0 if all(r["status"] == "synced" for r in rows) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkout", type=Path, help="a checkout of dbt-labs/metricflow")
@@ -256,9 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the full result here")
     parser.add_argument("--work", type=Path, default=Path("/tmp/tally-itests"))
     parser.add_argument("--cases", action="store_true", help="list every case")
+    parser.add_argument(
+        "--manifests",
+        action="store_true",
+        help="instead: sync every semantic manifest MetricFlow ships, one table row each",
+    )
     args = parser.parse_args(argv)
 
     checkout: Path = args.checkout.resolve()
+    work: Path = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    if args.manifests:
+        return sync_manifests(checkout, work, args.json)
     files = sorted((checkout / CASES_DIR).glob("itest_*.yaml"))
     if not files:
         parser.error(f"no itest_*.yaml under {checkout / CASES_DIR}: not a metricflow checkout")
@@ -267,8 +334,6 @@ def main(argv: list[str] | None = None) -> int:
         files = [f for f in files if f.stem in wanted or f.stem.removeprefix("itest_") in wanted]
         if not files:
             parser.error(f"--only matched no file: {args.only}")
-    work: Path = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
 
     cases = [case for file in files for case in load_cases(file)]
     warehouse = work / "warehouse.duckdb"
@@ -277,12 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = expected_rows(warehouse, cases)
     requests = {(c.file, c.name): case_request(c, source_schema=SOURCE_SCHEMA) for c in cases}
 
-    template = work / "registry-template.sqlite3"
-    if not template.exists():
-        migrated = run_child({"kind": "migrate", "name": "migrate"}, work, template)
-        if "crash" in migrated:
-            print(migrated["crash"], file=sys.stderr)
-            return 2
+    template = migrated_template(work)
+    if template is None:
+        return 2
 
     actual: dict[tuple[str, str], dict[str, Any]] = {}
     sync_errors: dict[str, str] = {}
