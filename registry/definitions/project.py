@@ -46,7 +46,13 @@ from registry.definitions.objects import (
     plain,
 )
 from registry.definitions.relations import Relation, resolve_relation
-from registry.definitions.yaml_source import LineDict, LineList, SourceFile, read_tree
+from registry.definitions.yaml_source import (
+    LineDict,
+    LineList,
+    SourceFile,
+    dbt_project_at,
+    read_tree,
+)
 
 # The names callers have always imported from here (a project, its objects and how to load
 # one); they live in objects.py and dsi_parse.py so that those need not import the loader.
@@ -300,8 +306,13 @@ def read_project(root: Path) -> Project:
     issues = project.issues
     spines: list[tuple[dict[str, Any], str, int]] = []
     legacy_spine: tuple[str, int] | None = None
-    if root.is_dir() and any(root.rglob(f"{LEGACY_TIME_SPINE}.sql")):
-        legacy_spine = (str(next(root.rglob(f"{LEGACY_TIME_SPINE}.sql"))), 1)
+    if root.is_dir():
+        # In a dbt project only its model-paths hold models (not dbt_packages/, target/).
+        dbt = dbt_project_at(root)
+        for folder in dbt.model_paths if dbt is not None else (root,):
+            found = sorted(folder.rglob(f"{LEGACY_TIME_SPINE}.sql")) if folder.is_dir() else []
+            if found and legacy_spine is None:
+                legacy_spine = (str(found[0]), 1)
     for source in read_tree(root, issues):
         for doc in source.documents:
             for kind, raw, line in _objects_in_document(doc, source, issues):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from registry.definitions.yaml_source import discover_files
 from tally.errors import NotFound, UserError
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -32,9 +33,10 @@ def read_yaml_files(path: Path) -> dict[str, str]:
         return {path.name: path.read_text(encoding="utf-8")}
     if not path.is_dir():
         raise NotFound(f"{path} does not exist", code="no_such_path")
+    # discover_files reads a dbt project root as dbt does (its model-paths only).
     files = {
         str(p.relative_to(path)): p.read_text(encoding="utf-8")
-        for p in sorted(path.rglob("*"))
+        for p in discover_files(path)
         if p.is_file() and p.suffix in YAML_SUFFIXES
     }
     if not files:

@@ -110,7 +110,7 @@ class DuckDbCheckHelpers:
         param = start_time or stop_time
         assert param, "render_time_constraint needs start_time or stop_time"
         date_only = len(param) == 10
-        fmt = "%Y-%m-%d" if date_only else "%Y-%m-%dT%H:%M:%S"
+        fmt = "%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M:%S"
         parts = []
         if start_time:
             parts.append(f"{self.cast_expr_to_ts(expr)} >= {self.cast_to_ts(start_time)}")

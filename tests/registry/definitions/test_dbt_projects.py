@@ -74,3 +74,52 @@ def test_create_metric_refuses_a_metric_of_another_kind_with_that_name(tmp_path:
     error = project.issues.errors[codes.index("create_metric_conflict")]
     assert "order_count" in error.message and "derived" in error.message
     assert error.file.endswith("orders.yml")
+
+
+DBT_ROOT = Path(__file__).resolve().parents[1] / "data" / "dbt_root"
+
+
+def test_a_dbt_project_root_reads_only_its_model_paths() -> None:
+    """Taskfile.yml, .pre-commit-config.yaml, meltano.yml, .user.yml, target/, dbt_packages/
+    and analyses/ beside the models are not definitions (each was an unknown_key error)."""
+    project = load_project(DBT_ROOT)
+    assert project.issues.errors == [], [e.cli_lines() for e in project.issues.errors]
+    assert sorted(project.objects) == [
+        ("metric", "food_orders"),
+        ("metric", "order_total"),
+        ("metric", "orders"),
+        ("project", "default"),
+        ("semantic_model", "orders"),
+    ]
+    assert {o.file for o in project.objects.values()} == {"dbt_root/transform/marts/orders.yml"}
+
+
+def test_model_paths_default_to_models(tmp_path: Path) -> None:
+    root = write(
+        tmp_path / "proj",
+        {
+            "dbt_project.yml": "name: p\nversion: '1'\n",
+            "models/orders.yml": ORDERS,
+            "Taskfile.yml": "tasks: {}\n",
+        },
+    )
+    project = load_project(root)
+    assert project.issues.errors == []
+    assert project.get(METRIC, "order_total") is not None
+
+
+def test_a_bad_model_paths_entry_is_named_with_its_file(tmp_path: Path) -> None:
+    root = write(
+        tmp_path / "proj",
+        {"dbt_project.yml": "name: p\nmodel-paths: ../elsewhere\n", "models/o.yml": ORDERS},
+    )
+    errors = load_project(root).issues.errors
+    assert [e.code for e in errors] == ["dbt_project"]
+    assert errors[0].file.endswith("dbt_project.yml") and "model-paths" in errors[0].message
+
+
+def test_an_empty_model_path_says_which_folders_were_read(tmp_path: Path) -> None:
+    root = write(tmp_path / "proj", {"dbt_project.yml": "name: p\n", "other/o.yml": ORDERS})
+    errors = load_project(root).issues.errors
+    assert [e.code for e in errors] == ["empty_folder"]
+    assert "models/" in errors[0].message and "model-paths" in errors[0].message
