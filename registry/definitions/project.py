@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from registry.definitions import contracts as contract_rules
 from registry.definitions import rules
+from registry.definitions.dbt_manifest import is_semantic_manifest, read_semantic_manifest
 from registry.definitions.dsi_parse import (
     canonical_dsi_spec,
     is_disabled,
@@ -313,7 +314,12 @@ def read_project(root: Path) -> Project:
             found = sorted(folder.rglob(f"{LEGACY_TIME_SPINE}.sql")) if folder.is_dir() else []
             if found and legacy_spine is None:
                 legacy_spine = (str(found[0]), 1)
-    for source in read_tree(root, issues):
+    sources = (
+        read_semantic_manifest(root, root, issues)
+        if is_semantic_manifest(root)
+        else read_tree(root, issues)
+    )
+    for source in sources:
         for doc in source.documents:
             for kind, raw, line in _objects_in_document(doc, source, issues):
                 if kind == "governance":

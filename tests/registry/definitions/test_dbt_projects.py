@@ -123,3 +123,31 @@ def test_an_empty_model_path_says_which_folders_were_read(tmp_path: Path) -> Non
     errors = load_project(root).issues.errors
     assert [e.code for e in errors] == ["empty_folder"]
     assert "models/" in errors[0].message and "model-paths" in errors[0].message
+
+
+MANIFEST_JSON = DBT_ROOT.parent / "dbt_root_manifest" / "semantic_manifest.json"
+
+
+def test_dbts_semantic_manifest_json_loads_as_the_same_objects() -> None:
+    """target/semantic_manifest.json (written by `dbt parse` for tests/registry/data/dbt_root)
+    gives the objects the project's YAML gives; its relations are the ones dbt resolved."""
+    from_json = load_project(MANIFEST_JSON)
+    assert from_json.issues.errors == [], [e.cli_lines() for e in from_json.issues.errors]
+    assert sorted(from_json.objects) == sorted(load_project(DBT_ROOT).objects)
+    model = from_json.get("semantic_model", "orders")
+    assert model.spec["node_relation"]["schema_name"] == "main"
+    food = from_json.get(METRIC, "food_orders")
+    assert food.spec["filter"] == "{{ Dimension('order__is_food_order') }}"
+    assert "input_measures" not in food.spec["type_params"]
+    # JSON has no positions: an object's line is where its name stands in the file.
+    text = MANIFEST_JSON.read_text().splitlines()
+    assert '"name": "food_orders"' in text[food.line - 1]
+
+
+def test_a_json_file_that_is_not_a_semantic_manifest_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "semantic_manifest.json"
+    bad.write_text('{"nodes": {}}')
+    assert [e.code for e in load_project(bad).issues.errors] == ["not_a_semantic_manifest"]
+    bad.write_text('{"metrics": [\n}')
+    errors = load_project(bad).issues.errors
+    assert [e.code for e in errors] == ["json_syntax"] and errors[0].line == 2
