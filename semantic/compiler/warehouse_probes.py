@@ -150,7 +150,7 @@ def columns_read(expr: str) -> list[str]:
     except sqlglot.errors.ParseError:
         return []
     names: list[str] = []
-    for column in tree.find_all(exp.Column):
+    for column in tree.find_all(exp.Column, bfs=False):
         if column.name and column.name not in names:
             names.append(column.name)
     return names
