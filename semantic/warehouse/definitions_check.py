@@ -99,6 +99,16 @@ def definitions_check_warehouse(
         try:
             result = execute(config, probe.sql, timeout_s=timeout_s, row_cap=1)
         except WarehouseError as exc:
+            if exc.code == "warehouse_unavailable":
+                # Lost mid-way (or locked by another process): not a finding about a table.
+                project.issues.add(
+                    "warehouse_unreachable",
+                    MSG_UNREACHABLE.format(url=config.display_url, reason=exc.message),
+                    file=project.root,
+                    hint="check WAREHOUSE_URL and run the check again",
+                    severity=unreachable,
+                )
+                return False
             failed.add((probe.model, probe.element))
             _record(project, manifest, probe, exc, table_columns, show_warehouse_text)
             continue
