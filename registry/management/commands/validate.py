@@ -61,7 +61,7 @@ class Command(TallyCommand):
             for issue in [*errors, *warnings]:
                 for line in issue.cli_lines():
                     (self.stderr if issue in errors else self.stdout).write(line)
-            counts = {}
+            counts: dict[str, int] = {}
             for obj in project.objects.values():
                 counts[obj.kind] = counts.get(obj.kind, 0) + 1
             summary = ", ".join(f"{n} {PLURALS[k]}" for k, n in sorted(counts.items()))
