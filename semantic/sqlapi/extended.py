@@ -18,6 +18,7 @@ from semantic.sqlapi.session import (
     Prepared,
     Result,
     SqlError,
+    row_encoders,
 )
 from semantic.sqlapi.statements import StatementRunner
 from semantic.sqlapi.translate import (
@@ -52,10 +53,10 @@ class ExtendedProtocol(StatementRunner):
                 raise SqlError(
                     SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"
                 )
-            self.prepared[name] = Prepared(sql, trees, oids)
+            self.prepared[name] = Prepared(sql, trees, parameter_types(trees, oids))
             self.send(wire.PARSE_COMPLETE)
         elif kind == b"B":
-            portal, name = reader.cstr(), reader.cstr()
+            portal_name, name = reader.cstr(), reader.cstr()
             prepared = self._statement(name)
             formats = [reader.int16() for _ in range(reader.int16())]
             count = reader.int16()
@@ -69,10 +70,10 @@ class ExtendedProtocol(StatementRunner):
                     values.append(wire.decode_parameter(raw, oid, fmt))
                 except (wire.ProtocolError, ValueError) as exc:
                     raise SqlError("22P02", f"invalid parameter ${index + 1}: {exc}") from None
-            result_formats = [reader.int16() for _ in range(reader.int16())]
-            if any(result_formats):
-                raise SqlError(FEATURE_NOT_SUPPORTED, "binary result format is not supported")
-            self.portals[portal] = Portal(prepared, values)
+            result_formats = tuple(reader.int16() for _ in range(reader.int16()))
+            if any(code not in (0, 1) for code in result_formats):
+                raise SqlError(PROTOCOL_VIOLATION, "unsupported result format code")
+            self.portals[portal_name] = Portal(prepared, values, formats=result_formats)
             self.send(wire.BIND_COMPLETE)
         elif kind == b"D":
             target, name = reader.raw(1), reader.cstr()
@@ -90,6 +91,11 @@ class ExtendedProtocol(StatementRunner):
             else:
                 portal = self._portal(name)
                 fields = self._run_portal(portal).fields
+                if fields is not None:
+                    # The portal's columns carry the format codes it was bound with.
+                    formats = _codes(portal.formats, len(fields))
+                    self.send(wire.row_description(fields, formats))
+                    return
             self.send(wire.row_description(fields) if fields is not None else wire.NO_DATA)
         elif kind == b"E":
             portal = self._portal(reader.cstr())
@@ -104,9 +110,10 @@ class ExtendedProtocol(StatementRunner):
             # The extended flow buffers the (row-capped) result so Describe can come first;
             # Execute with a row limit resumes where the last one stopped.
             rows = result.buffered
+            encoders = row_encoders(result.fields, portal.formats)
             end = len(rows) if max_rows <= 0 else min(len(rows), portal.sent + max_rows)
             for row in rows[portal.sent : end]:
-                self.send(wire.data_row(row))
+                self.send(wire.data_row([enc(v) for enc, v in zip(encoders, row, strict=True)]))
             portal.sent = end
             if end < len(rows):
                 self.send(wire.message(b"s"))  # PortalSuspended
@@ -162,6 +169,67 @@ class ExtendedProtocol(StatementRunner):
         return portal.result
 
 
+# sqlglot type → the OID a parameter cast to it is described with.
+_CAST_OIDS = {
+    exp.DataType.Type.SMALLINT: "int2",
+    exp.DataType.Type.INT: "int4",
+    exp.DataType.Type.BIGINT: "int8",
+    exp.DataType.Type.FLOAT: "float4",
+    exp.DataType.Type.DOUBLE: "float8",
+    exp.DataType.Type.DECIMAL: "numeric",
+    exp.DataType.Type.BOOLEAN: "bool",
+    exp.DataType.Type.DATE: "date",
+    exp.DataType.Type.TIMESTAMP: "timestamp",
+    exp.DataType.Type.TIMESTAMPTZ: "timestamptz",
+    exp.DataType.Type.TEXT: "text",
+    exp.DataType.Type.VARCHAR: "varchar",
+}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike)
+
+
+def parameter_types(trees: list[exp.Expr], declared: list[int]) -> list[int]:
+    """The type of each ``$n`` as PostgreSQL would infer it, where the client left it open
+    (OID 0): a cast's type (``$1::INTEGER``), bigint under LIMIT/OFFSET, a compared
+    ``tally.metrics`` column's type, else text. Drivers that send binary parameters
+    (asyncpg, pgjdbc) encode by these types, so ``LIMIT $1`` must take an integer.
+
+    Example:
+        >>> import sqlglot
+        >>> trees = [sqlglot.parse_one("SELECT 1 LIMIT $1 OFFSET $2::int", read="postgres")]
+        >>> parameter_types(trees, [])
+        [20, 23]
+    """
+    found: dict[int, int] = {}
+    columns: dict[str, str] | None = None
+    for tree in trees:
+        for node in tree.find_all(exp.Parameter):
+            if not (isinstance(node.this, exp.Literal) and str(node.this.this).isdigit()):
+                continue
+            index = int(node.this.this) - 1
+            parent = node.parent
+            oid = 0
+            if isinstance(parent, exp.Cast) and isinstance(parent.to, exp.DataType):
+                oid = wire.OIDS.get(_CAST_OIDS.get(parent.to.this, "text"), 25)
+                parent = parent.parent
+            if not oid and isinstance(parent, exp.Limit | exp.Offset | exp.Fetch):
+                oid = wire.OIDS["int8"]
+            if not oid and isinstance(parent, _COMPARISONS):
+                other = parent.expression if parent.this is node else parent.this
+                if isinstance(other, exp.Column):
+                    if columns is None:
+                        columns = {
+                            c.name.lower(): c.pg_type for c in sql_catalog_get().table.columns
+                        }
+                    pg_type = columns.get(other.name.lower())
+                    oid = wire.OIDS[pg_type] if pg_type else 0
+            if oid:
+                found.setdefault(index, oid)
+    count = max([len(declared), *(i + 1 for i in found)])
+    return [
+        declared[i] if i < len(declared) and declared[i] else found.get(i, 0) for i in range(count)
+    ]
+
+
 def parameter_count(prepared: Prepared) -> int:
     count = len(prepared.param_oids)
     for tree in prepared.trees:
@@ -169,3 +237,10 @@ def parameter_count(prepared: Prepared) -> int:
             if isinstance(node.this, exp.Literal) and str(node.this.this).isdigit():
                 count = max(count, int(node.this.this))
     return count
+
+
+def _codes(formats: tuple[int, ...], count: int) -> list[int]:
+    """Bind's result format codes spread over ``count`` columns (see row_encoders)."""
+    if len(formats) > 1:
+        return list(formats)
+    return [formats[0] if formats else 0] * count

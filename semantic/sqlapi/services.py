@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
+from semantic.dimension_values import dimension_values_compile_audited
 from semantic.manifests import manifest_for_release, release_key, release_resolve
 from semantic.sqlapi.catalog import Catalog
 from semantic.sqlapi.table import SqlTable, sql_table_build
@@ -46,8 +47,20 @@ def sql_select_compile(
     *, select: exp.Expr, table: SqlTable, principal: Principal | None, acting_user: Any
 ) -> tuple[MappedQuery, CompiledQuery]:
     """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
-    on behalf of the connection's principal (audited like the HTTP API's compiles)."""
+    on behalf of the connection's principal (audited like the HTTP API's compiles); with no
+    metric, the query of one column's distinct values (semantic.dimension_values)."""
     mapped = map_select(select, table, dialect=settings.WAREHOUSE.dialect)
+    query = mapped.query
+    if not query.metrics:
+        # SELECT [DISTINCT] dim … [GROUP BY dim]: a filter dropdown asking for the values.
+        return mapped, dimension_values_compile_audited(
+            principal=principal,
+            acting_user=acting_user,
+            dimension=query.group_by[0],
+            where=query.where,
+            limit=query.limit,
+            descending=bool(query.order_by) and query.order_by[0].startswith("-"),
+        )
     compiled = metric_query_compile(
         query=mapped.query, principal=principal, acting_user=acting_user
     )
