@@ -164,7 +164,7 @@ def control_statement(text: str) -> exp.Expr | None:
         return _node(
             FETCH_KEYWORD,
             exp.to_identifier(_name(name)),
-            exp.Literal.number(_fetch_count(direction)),
+            exp.Literal.string(str(_fetch_count(direction))),
             exp.Boolean(this=verb.upper() == "MOVE"),
         )
     match = CLOSE.match(text)

@@ -88,6 +88,9 @@ class ExtendedProtocol(StatementRunner):
                 ]
                 self.send(wire.parameter_description(oids))
                 fields = self._describe(prepared, count)
+            elif name not in self.portals and name in self.cursors:
+                # A DECLAREd cursor is a portal too: psycopg describes it by name.
+                fields = self.cursors[name].fields
             else:
                 portal = self._portal(name)
                 fields = self._run_portal(portal).fields
@@ -122,6 +125,8 @@ class ExtendedProtocol(StatementRunner):
         elif kind == b"C":
             target, name = reader.raw(1), reader.cstr()
             (self.prepared if target == b"S" else self.portals).pop(name, None)
+            if target == b"P":
+                self.cursors.pop(name, None)
             self.send(wire.CLOSE_COMPLETE)
         elif kind in (b"d", b"c", b"f"):
             raise SqlError(FEATURE_NOT_SUPPORTED, "COPY is not supported")
