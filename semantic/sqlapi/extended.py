@@ -10,6 +10,7 @@ from django.conf import settings
 from sqlglot import exp
 
 from semantic.sqlapi import wire
+from semantic.sqlapi.bi_shapes import map_bi_select
 from semantic.sqlapi.services import sql_catalog_get
 from semantic.sqlapi.session import (
     PROTOCOL_VIOLATION,
@@ -26,7 +27,6 @@ from semantic.sqlapi.translate import (
     SYNTAX_ERROR,
     SqlApiError,
     bind_parameters,
-    map_select,
     reads_metrics_table,
 )
 
@@ -152,7 +152,7 @@ class ExtendedProtocol(StatementRunner):
         if isinstance(tree, exp.Query) and reads_metrics_table(tree):
             try:
                 bound = bind_parameters(tree, [None] * count)
-                mapped = map_select(
+                mapped = map_bi_select(
                     bound, sql_catalog_get().table, dialect=settings.WAREHOUSE.dialect
                 )
             except SqlApiError as exc:

@@ -13,9 +13,10 @@ from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.dimension_values import dimension_values_compile_audited
 from semantic.manifests import manifest_for_release, release_key, release_resolve
+from semantic.sqlapi.bi_shapes import map_bi_select
 from semantic.sqlapi.catalog import Catalog
 from semantic.sqlapi.table import SqlTable, sql_table_build
-from semantic.sqlapi.translate import MappedQuery, map_select
+from semantic.sqlapi.translate import MappedQuery
 from semantic.streams import metric_query_compile
 
 _catalogs: dict[tuple[int, str], Catalog] = {}
@@ -49,7 +50,7 @@ def sql_select_compile(
     """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
     on behalf of the connection's principal (audited like the HTTP API's compiles); with no
     metric, the query of one column's distinct values (semantic.dimension_values)."""
-    mapped = map_select(select, table, dialect=settings.WAREHOUSE.dialect)
+    mapped = map_bi_select(select, table, dialect=settings.WAREHOUSE.dialect)
     query = mapped.query
     if not query.metrics:
         # SELECT [DISTINCT] dim … [GROUP BY dim]: a filter dropdown asking for the values.

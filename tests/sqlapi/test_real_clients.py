@@ -32,7 +32,8 @@ NODE_SCRIPT = Path(__file__).parent / "node" / "pg_check.js"
 def _tally_query(servers: Servers, *args: str) -> list[list[Any]]:
     result = run_tally("query", *args, "--format", "json", env=servers.env)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["rows"]  # type: ignore[no-any-return]
+    rows: list[list[Any]] = json.loads(result.stdout)["rows"]
+    return rows
 
 
 def _number(value: Any) -> Decimal | None:
