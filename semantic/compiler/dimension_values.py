@@ -206,7 +206,10 @@ def _outer(
         text = exp.Lower(this=exp.cast(value.copy(), exp.DataType.build("VARCHAR")))
         found = exp.StrPosition(this=text, substr=exp.Lower(this=exp.Literal.string(search)))
         select = select.where(exp.GT(this=found, expression=exp.Literal.number(0)), copy=False)
-    select = select.order_by(exp.Ordered(this=exp.column(column), desc=descending), copy=False)
+    ordered = exp.Ordered(this=exp.column(column))
+    if descending:
+        ordered.set("desc", True)
+    select = select.order_by(ordered, copy=False)
     return select if limit is None else select.limit(limit, copy=False)
 
 
