@@ -90,6 +90,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tally.ui",
             "tally.health",
             "tally.client",
+            "tally.mcp",
             "tally.management",
             "tally.asgi",
             "tally.wsgi",
