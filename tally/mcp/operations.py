@@ -24,7 +24,9 @@ from registry.selectors import definition_get, definition_list, release_get
 from semantic.api.views import query_input_bounds
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import queryable_items
+from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
 from semantic.compiler.spec import MetricQuery
+from semantic.dimension_values import dimension_values
 from semantic.services import manifest_for_release, saved_query_apply
 from tally.errors import UserError
 from tally.mcp.caller import Caller, caller_require
@@ -168,6 +170,48 @@ def dimensions_list(
         accepted = set(queryable_items(manifest, name))
         items = [item for item in items if item in accepted]
     return {"metrics": list(metrics), "release": found.name, "group_by": items}
+
+
+class DimensionValueList(TypedDict):
+    dimension: str
+    values: list[Any]
+    truncated: bool
+    sql: str
+    release: str
+    versions: dict[str, str]
+
+
+def dimension_values_list(
+    caller: Caller,
+    *,
+    dimension: str,
+    metrics: list[str],
+    search: str | None = None,
+    limit: int = VALUES_DEFAULT_LIMIT,
+    release: str | None = None,
+) -> DimensionValueList:
+    """Distinct values of a dimension on the rows the metrics read, under the caller's row
+    policies and masks, as ``GET /api/v1/metrics/{name}/dimensions/{dim}/values`` (a query:
+    the query right and rate; audited)."""
+    caller_require(caller, Action.QUERY, tool="list_dimension_values")
+    rate_limit_check_user(caller.user, "query")
+    answer = dimension_values(
+        principal=caller.principal,
+        dimension=dimension,
+        metrics=tuple(metrics),
+        search=search or None,
+        limit=limit,
+        release=release,
+        acting_user=caller.user,
+    )
+    return {
+        "dimension": answer.dimension,
+        "values": [json_value(v) for v in answer.values],
+        "truncated": answer.truncated,
+        "sql": answer.sql,
+        "release": answer.release,
+        "versions": dict(answer.versions),
+    }
 
 
 def _query(arguments: dict[str, Any], dialect: str) -> MetricQuery:

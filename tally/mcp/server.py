@@ -20,6 +20,9 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
 from registry.services.audit import access_context_bind, access_context_reset
+from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
+from semantic.compiler.dimension_values import MAX_LIMIT as VALUES_MAX_LIMIT
+from semantic.compiler.dimension_values import MAX_SEARCH as VALUES_MAX_SEARCH
 from semantic.compiler.spec import DIALECTS
 from tally.errors import UserError
 from tally.mcp import operations
@@ -109,6 +112,31 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
     ) -> operations.DimensionList:
         return await call(
             ctx, lambda c: operations.dimensions_list(c, metrics=metrics, release=release)
+        )
+
+    @server.tool(
+        description="Distinct values of a dimension (e.g. account__plan) on the rows the given "
+        "metrics read, under your token's row policies and masks; search filters them "
+        "(case-insensitive substring). truncated says more exist than limit."
+    )
+    async def list_dimension_values(
+        ctx: Context[Any, Any],
+        dimension: Annotated[str, Field(max_length=255)],
+        metrics: Names | None = None,
+        search: Annotated[str | None, Field(max_length=VALUES_MAX_SEARCH)] = None,
+        limit: Annotated[int, Field(ge=0, le=VALUES_MAX_LIMIT)] = VALUES_DEFAULT_LIMIT,
+        release: str | None = None,
+    ) -> operations.DimensionValueList:
+        return await call(
+            ctx,
+            lambda c: operations.dimension_values_list(
+                c,
+                dimension=dimension,
+                metrics=metrics or [],
+                search=search,
+                limit=limit,
+                release=release,
+            ),
         )
 
     @server.tool(

@@ -66,7 +66,14 @@ def test_stdio_lists_tools_and_queries_with_sql_release_and_versions(mcp_setup: 
         return {t.name for t in tools.tools}, answer
 
     names, answer = _run(_stdio(mcp_setup, mcp_setup.token), body)
-    assert {"search_metrics", "list_dimensions", "compile", "query", "trace_value"} <= names
+    assert {
+        "search_metrics",
+        "list_dimensions",
+        "list_dimension_values",
+        "compile",
+        "query",
+        "trace_value",
+    } <= names
     assert not answer.is_error, answer.content
     result = answer.structured_content
     assert result["rows"] == _cli_rows(mcp_setup)
@@ -190,3 +197,25 @@ def test_dimensions_compile_and_metric_resource(mcp_setup: McpSetup) -> None:
     assert definition["name"] == "revenue" and definition["owner"] == "finance-data"
     assert definition["spec"]["type"] == "simple"
     assert any(t.uri_template == "tally://metrics/{name}" for t in templates.resource_templates)
+
+
+def test_dimension_values_follow_the_tokens_tenant(mcp_setup: McpSetup, mcp_http: str) -> None:
+    """list_dimension_values under a tenant-bound token lists only that tenant; the auditor's
+    token lists them all, with search and limit."""
+
+    def body(arguments: dict[str, Any]) -> Callable[[Client], Awaitable[Any]]:
+        async def call(client: Client) -> Any:
+            return await client.call_tool("list_dimension_values", arguments)
+
+        return call
+
+    tenants = {"dimension": "account__tenant_id", "metrics": ["revenue"]}
+    restricted = _run(_http(mcp_http, mcp_setup.tenant_token), body(tenants))
+    assert not restricted.is_error, restricted.content
+    assert restricted.structured_content["values"] == ["t13"]
+    everyone = _run(_stdio(mcp_setup, mcp_setup.token), body({**tenants, "limit": 2}))
+    assert everyone.structured_content["truncated"] is True
+    assert len(everyone.structured_content["values"]) == 2
+    searched = _run(_http(mcp_http, mcp_setup.token), body({**tenants, "search": "t13"}))
+    assert "t13" in searched.structured_content["values"]
+    assert all("t13" in v for v in searched.structured_content["values"])
