@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,10 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=2000, help="demo warehouse size")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _wall(command: list[str], *, env: dict[str, str], cwd: Path, repeat: int) -> Stats:
-    """Wall seconds of ``command`` run ``repeat`` times (after one untimed run)."""
+    """Wall seconds of ``command`` run ``repeat`` times (after one untimed run); the CPU
+    seconds of the same runs are kept for the ``(CPU)`` rows (less sensitive to a loaded
+    machine than wall time)."""
     samples = []
+    cpu = []
     for index in range(repeat + 1):
+        before = _children_cpu()
         start = time.perf_counter()
         result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
@@ -49,7 +59,12 @@ def _wall(command: list[str], *, env: dict[str, str], cwd: Path, repeat: int) ->
             raise RuntimeError(f"{' '.join(command[:4])} … failed: {result.stderr[-2000:]}")
         if index:  # the first run warms the OS file cache and writes .pyc files
             samples.append(elapsed)
+            cpu.append(_children_cpu() - before)
+    _CPU[" ".join(command)] = Stats(tuple(cpu))
     return Stats(tuple(samples))
+
+
+_CPU: dict[str, Stats] = {}
 
 
 def _tally(env: dict[str, str], *args: str) -> None:
@@ -63,6 +78,7 @@ def _tally(env: dict[str, str], *args: str) -> None:
 
 def run(options: argparse.Namespace) -> list[Row]:
     _NOTES.clear()
+    _CPU.clear()
     repeat = options.repeat or 15
     with tempfile.TemporaryDirectory(prefix="tally-bench-cli-") as tmp:
         warehouse = Path(tmp) / "wh.duckdb"
@@ -94,6 +110,12 @@ def run(options: argparse.Namespace) -> list[Row]:
         mf_row = _metricflow(options.mf_python, warehouse, Path(tmp), env, repeat)
         if mf_row is not None:
             rows.append(mf_row)
+    # CPU seconds (user + system) of the same processes, in the same order.
+    labels = [row.case for row in rows]
+    rows.extend(
+        Row(f"{label} (CPU)", None, stats, "s CPU")
+        for label, stats in zip(labels, _CPU.values(), strict=True)
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     _NOTES.append(f"{repeat} processes per row; load average at the end {load:.1f}")
     return rows
