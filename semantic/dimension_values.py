@@ -23,7 +23,12 @@ from semantic.manifests import manifest_for_release, release_resolve
 from semantic.warehouse.run import run_compiled
 from tally.errors import TallyError
 
-__all__ = ["DimensionValues", "dimension_values", "dimension_values_compiled"]
+__all__ = [
+    "DimensionValues",
+    "dimension_values",
+    "dimension_values_compile_audited",
+    "dimension_values_compiled",
+]
 
 AUDIT_ACTION = "query.dimension_values"
 
@@ -51,9 +56,11 @@ def dimension_values_compiled(
     metrics: Sequence[str] = (),
     where: Sequence[str] = (),
     search: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: int | None = DEFAULT_LIMIT,
     release: str | None = None,
     dialect: str | None = None,
+    descending: bool = False,
+    probe: bool = True,
 ) -> CompiledQuery:
     """The compiled dimension-values query for a principal (None: trusted) on a release
     (default latest), for the warehouse's dialect unless another is named."""
@@ -67,7 +74,71 @@ def dimension_values_compiled(
         dialect=dialect or settings.WAREHOUSE.dialect,
         principal=principal,
         mask_default=settings.TALLY_PII_MASK,
+        descending=descending,
+        probe=probe,
     )
+
+
+def _payload(
+    principal: Principal | None, dimension: str, metrics: Sequence[str], where: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        "dimension": dimension,
+        "metrics": list(metrics),
+        "where": list(where),
+        "principal": None
+        if principal is None
+        else {
+            "attributes": dict(principal.attributes),
+            "view_pii": principal.view_pii,
+            "unrestricted": principal.unrestricted,
+        },
+    }
+
+
+def dimension_values_compile_audited(
+    *,
+    principal: Principal | None,
+    acting_user: Any,
+    dimension: str,
+    where: Sequence[str] = (),
+    limit: int | None = None,
+    descending: bool = False,
+    release: str | None = None,
+) -> CompiledQuery:
+    """Compiles a dimension's values (the SQL API's ``SELECT DISTINCT dim``, which streams
+    the rows itself) and appends a ``query.dimension_values`` audit row, or ``…_failed``."""
+    payload = {**_payload(principal, dimension, (), where), "limit": limit}
+    try:
+        compiled = dimension_values_compiled(
+            principal=principal,
+            dimension=dimension,
+            where=where,
+            limit=limit,
+            release=release,
+            descending=descending,
+            probe=False,
+        )
+    except TallyError as exc:
+        payload["error"] = {"code": exc.code, "message": exc.message}
+        audit_event_create(
+            actor=acting_user,
+            action=AUDIT_ACTION + "_failed",
+            object_kind="query",
+            object_name=dimension,
+            payload=payload,
+        )
+        raise
+    audit_event_create(
+        actor=acting_user,
+        action=AUDIT_ACTION,
+        object_kind="query",
+        object_name=dimension,
+        release=release_resolve(compiled.release) if compiled.release else None,
+        payload=payload,
+        sql=compiled.sql,
+    )
+    return compiled
 
 
 def dimension_values(
@@ -84,20 +155,7 @@ def dimension_values(
 ) -> DimensionValues:
     """Runs the distinct values of ``dimension`` for a principal and appends a
     ``query.dimension_values`` audit row (``…_failed`` on a refusal)."""
-    payload: dict[str, Any] = {
-        "dimension": dimension,
-        "metrics": list(metrics),
-        "where": list(where),
-        "search": search,
-        "limit": limit,
-        "principal": None
-        if principal is None
-        else {
-            "attributes": dict(principal.attributes),
-            "view_pii": principal.view_pii,
-            "unrestricted": principal.unrestricted,
-        },
-    }
+    payload = {**_payload(principal, dimension, metrics, where), "search": search, "limit": limit}
     compiled: CompiledQuery | None = None
     try:
         compiled = dimension_values_compiled(

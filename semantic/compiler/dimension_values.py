@@ -56,10 +56,12 @@ def dimension_values_compile(
     metrics: Sequence[str] = (),
     where: Sequence[str] = (),
     search: str | None = None,
-    limit: int = DEFAULT_LIMIT,
+    limit: int | None = DEFAULT_LIMIT,
     dialect: str = "duckdb",
     principal: Principal | None = None,
     mask_default: str = "hash",
+    descending: bool = False,
+    probe: bool = True,
 ) -> CompiledQuery:
     """Compiles the query of a group-by item's distinct values.
 
@@ -70,10 +72,13 @@ def dimension_values_compile(
         where: MetricFlow filters (``{{ Dimension('account__region') }} = 'EU'``).
         search: keep values whose text contains this, case-insensitive.
         limit: at most this many values; the SQL reads ``limit + 1`` so that the caller can
-            tell the list was cut.
+            tell the list was cut. None: every value (the SQL API's DISTINCT without LIMIT,
+            bounded by its row cap).
         dialect: the warehouse dialect.
         principal: whom the values are for (None: trusted); row policies and masks apply.
         mask_default: the mask of PII columns whose contract does not choose.
+        descending: order the values from the largest.
+        probe: read ``limit + 1`` rows (False: exactly ``limit``, as a SQL LIMIT).
 
     Returns:
         A CompiledQuery with one column, named as the item.
@@ -106,6 +111,7 @@ def dimension_values_compile(
     item = parse_group_by(dimension, "dimension")
     _check_request(item, limit, search, dialect, metrics)
     timings: dict[str, float] = {}
+    read = limit + 1 if limit is not None and probe else limit
     started = time.perf_counter()
     if metrics:
         compiled = compile_query(
@@ -127,13 +133,13 @@ def dimension_values_compile(
         inner: exp.Expr = sqlglot.parse_one(body, read=dialect)
         parameters = compiled.parameters
         versions = dict(compiled.versions)
-        outer: exp.Expr = _outer(inner, item.text, search, limit)
+        outer: exp.Expr = _outer(inner, item.text, search, read, descending)
     else:
         inner = _model_read(manifest, item, tuple(where), dialect, principal, mask_default)
         # Masks and row policies on the whole tree: the search then compares what the
         # principal may see, never the raw value of a masked column.
         secured = secure_select(
-            _outer(inner, item.text, search, limit),
+            _outer(inner, item.text, search, read, descending),
             manifest,
             principal,
             dialect=dialect,
@@ -156,7 +162,7 @@ def dimension_values_compile(
 
 
 def _check_request(
-    item: GroupByItem, limit: int, search: str | None, dialect: str, metrics: Sequence[str]
+    item: GroupByItem, limit: int | None, search: str | None, dialect: str, metrics: Sequence[str]
 ) -> None:
     if dialect not in DIALECTS:
         raise query_error(
@@ -165,7 +171,7 @@ def _check_request(
             location="dialect",
             hint=did_you_mean(dialect, DIALECTS) or "use one of " + ", ".join(DIALECTS),
         )
-    if not 0 <= limit <= MAX_LIMIT:
+    if limit is not None and not 0 <= limit <= MAX_LIMIT:
         raise query_error(
             MSG_BAD_LIMIT.format(limit=limit),
             code="bad_limit",
@@ -187,7 +193,9 @@ def _check_request(
         )
 
 
-def _outer(inner: exp.Expr, column: str, search: str | None, limit: int) -> exp.Select:
+def _outer(
+    inner: exp.Expr, column: str, search: str | None, limit: int | None, descending: bool
+) -> exp.Select:
     value = exp.column(column, table=INNER)
     select = exp.select(value.as_(column, copy=False)).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(INNER))), copy=False
@@ -198,8 +206,11 @@ def _outer(inner: exp.Expr, column: str, search: str | None, limit: int) -> exp.
         text = exp.Lower(this=exp.cast(value.copy(), exp.DataType.build("VARCHAR")))
         found = exp.StrPosition(this=text, substr=exp.Lower(this=exp.Literal.string(search)))
         select = select.where(exp.GT(this=found, expression=exp.Literal.number(0)), copy=False)
-    select = select.order_by(exp.Ordered(this=exp.column(column)), copy=False)
-    return select.limit(limit + 1, copy=False)
+    ordered = exp.Ordered(this=exp.column(column))
+    if descending:
+        ordered.set("desc", True)
+    select = select.order_by(ordered, copy=False)
+    return select if limit is None else select.limit(limit, copy=False)
 
 
 def _owner(manifest: Manifest, item: GroupByItem) -> SemanticModel:
