@@ -101,6 +101,14 @@ def run(options: argparse.Namespace) -> list[Row]:
                 rows.append(
                     Row(f"{tool}: overhead of {case}", calls, Stats(paired).map(_ms), "ms/call")
                 )
+        # The protocol's own share: MCP against the in-process call that also checks the token.
+        for case, seconds in cases.items():
+            if case not in (IN_PROCESS, WITH_TOKEN):
+                paired = tuple(m - b for m, b in zip(seconds, cases[WITH_TOKEN], strict=True))
+                rows.append(
+                    Row(f"{tool}: protocol share of {case}", calls, Stats(paired).map(_ms),
+                        "ms/call")
+                )  # fmt: skip
     _NOTES.append(
         f"{options.events:,} events; {calls} calls per case, interleaved round by round; "
         "overhead = median of (MCP call - the in-process call of the same round)"
@@ -109,6 +117,7 @@ def run(options: argparse.Namespace) -> list[Row]:
 
 
 IN_PROCESS = "in-process"
+WITH_TOKEN = "in-process + token check per call"
 TOOLS = {"query": ARGUMENTS, "search_metrics": {"query": "revenue"}}
 
 
@@ -165,12 +174,25 @@ def _interleaved(
             }
             found: dict[str, dict[str, list[float]]] = {}
             for tool, arguments in TOOLS.items():
-                cases: dict[str, list[float]] = {IN_PROCESS: [], **{c: [] for c in clients}}
+                cases: dict[str, list[float]] = {
+                    IN_PROCESS: [],
+                    WITH_TOKEN: [],
+                    **{c: [] for c in clients},
+                }
                 run_direct = sync_to_async(direct[tool], thread_sensitive=True)
+                op = direct[tool]
+                # What MCP (and the HTTP API) does per call besides the operation: read the
+                # token again and derive the principal, so that a revoked token stops at once.
+                with_token = sync_to_async(
+                    lambda op=op: op(caller_authenticate(token)), thread_sensitive=True
+                )
                 for index in range(calls + 2):
                     start = time.perf_counter()
                     await run_direct(caller)
                     timings = {IN_PROCESS: time.perf_counter() - start}
+                    start = time.perf_counter()
+                    await with_token()
+                    timings[WITH_TOKEN] = time.perf_counter() - start
                     for case, client in clients.items():
                         start = time.perf_counter()
                         result = await client.call_tool(tool, arguments)
