@@ -108,3 +108,28 @@ def test_celery_worker_still_finds_the_app() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["Celery", "tally"]
+
+
+def test_a_task_sent_by_a_command_goes_to_tallys_celery_app(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Regression: with Celery loaded lazily, `tally sync` sent the release's lineage task
+    through Celery's default app (a broker on localhost, never the configured one or the
+    in-process runner), because lineage.tasks did not load tally.celery."""
+    fresh = {**env, "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('sync') / 'r.sqlite3'}"}
+    assert run_tally("migrate", "-v0", env=fresh).returncode == 0
+    probe = (
+        "import json, sys\n"
+        "from tally.cli import main\n"
+        f"status = main(['sync', {str(ROOT / 'fixtures')!r}])\n"
+        "from celery import current_app\n"
+        "print(json.dumps({'status': status, 'app': current_app.main, "
+        "'sent': 'lineage.tasks' in sys.modules}), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env={**_base_env(), **fresh},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stderr.strip().splitlines()[-1])
+    assert found == {"status": 0, "app": "tally", "sent": True}
