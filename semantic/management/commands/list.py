@@ -8,10 +8,22 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from semantic.management.commands import _list_dimension_values
+from semantic.management.commands import (
+    _list_dimension_values,
+    _list_dimensions,
+    _list_entities,
+    _list_metrics,
+    _list_saved_queries,
+)
 from tally.management.base import TallyCommand
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (_list_dimension_values,)
+SUBCOMMANDS: tuple[ModuleType, ...] = (
+    _list_metrics,
+    _list_dimensions,
+    _list_entities,
+    _list_saved_queries,
+    _list_dimension_values,
+)
 
 
 class Command(TallyCommand):
