@@ -78,10 +78,13 @@ def filter_conditions(
                     columns[ref.placeholder] = definition_expr(model.entities[ref.name].expr, alias)
                     continue
             elif ref.name == METRIC_TIME:
-                item = GroupByItem(ref.text, "time", METRIC_TIME, (), ref.grain or "day")
+                grain = None if ref.date_part else ref.grain or "day"
+                item = GroupByItem(ref.text, "time", METRIC_TIME, (), grain, ref.date_part)
             else:
                 kind = "time" if ref.kind == "time_dimension" or ref.grain else "dimension"
-                item = GroupByItem(ref.text, kind, ref.name, path, ref.grain)
+                if ref.date_part:
+                    kind = "time"
+                item = GroupByItem(ref.text, kind, ref.name, path, ref.grain, ref.date_part)
             columns[ref.placeholder] = source.item_expr(item, measure)
         condition = substitute(parsed, columns)
         access = ACCESS.get(None)

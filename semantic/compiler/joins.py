@@ -14,6 +14,12 @@ from typing import Any
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
+from semantic.compiler.date_parts import (
+    DATE_PART_GRAIN,
+    DATE_PARTS,
+    EXTRACT_PREFIX,
+    date_part_expr,
+)
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
@@ -108,7 +114,7 @@ class Source:
             return definition_expr(model.entities[item.element].expr, alias)
         model, alias = self.walk(item.entity_path, item.text)
         dim = model.dimensions.get(item.element)
-        if dim is None and item.element in model.entities and not item.grain:
+        if dim is None and item.element in model.entities and not (item.grain or item.date_part):
             # An entity reached along a path (account__parent_account): its key column.
             return definition_expr(model.entities[item.element].expr, alias)
         if dim is None:
@@ -120,13 +126,28 @@ class Source:
             )
         if dim.type == "time":
             return self._time(dim, alias, item)
-        if item.grain:
+        if item.grain or item.date_part:
             raise query_error(
                 f"{item.text!r} is not a time dimension", code="bad_grain", location="group_by"
             )
         return definition_expr(dim.expr, alias)
 
     def _time(self, dim: Any, alias: str, item: GroupByItem) -> exp.Expr:
+        if item.date_part:
+            # A date part reads the dimension's own value (MetricFlow extracts from the
+            # column, not from a truncation); it must not be finer than the data.
+            needed = DATE_PART_GRAIN[item.date_part]
+            allowed = GRAINS[GRAINS.index(dim.grain or "day") :]
+            if needed not in allowed:
+                raise query_error(
+                    f"date part {item.date_part!r} is finer than {item.text!r} allows: its "
+                    f"data is at {dim.grain} grain",
+                    code="grain_too_fine",
+                    location="group_by",
+                    hint="date parts of it: "
+                    + ", ".join(p for p in DATE_PARTS if DATE_PART_GRAIN[p] in allowed),
+                )
+            return date_part_expr(definition_expr(dim.expr, alias), item.date_part)
         grain = item.grain or dim.grain or "day"
         allowed = GRAINS[GRAINS.index(dim.grain or "day") :]
         if grain not in allowed:
@@ -177,6 +198,7 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
     # reach the group-by items itself.
     for model_name in {leaf.measure.semantic_model for leaf in leaves if not leaf.conversion}:
         found: set[str] = {f"{METRIC_TIME}__{g}" for g in GRAINS} | {METRIC_TIME}
+        found.update(f"{METRIC_TIME}__{EXTRACT_PREFIX}{p}" for p in DATE_PARTS)
         frontier: list[tuple[SemanticModel, tuple[str, ...]]] = [
             (manifest.semantic_models[model_name], ())
         ]
@@ -192,6 +214,11 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
                 if dim.type == "time":
                     start = GRAINS.index(dim.grain or "day")
                     found.update(f"{base}__{g}" for g in GRAINS[start:])
+                    found.update(
+                        f"{base}__{EXTRACT_PREFIX}{p}"
+                        for p in DATE_PARTS
+                        if DATE_PART_GRAIN[p] in GRAINS[start:]
+                    )
             for entity in model.entities.values():
                 found.add("__".join([*path, entity.name]) if path else entity.name)
                 if len(path) >= MAX_HOPS:

@@ -14,6 +14,7 @@ import time
 from sqlglot import exp
 
 from semantic.compiler.combine import combine_ctes, order_limit
+from semantic.compiler.date_parts import DATE_PART_GRAIN
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.filters import filter_conditions, time_range
 from semantic.compiler.joins import Source
@@ -25,7 +26,13 @@ from semantic.compiler.kinds.offset import offset_select
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.plan import Leaf, leaves_of
-from semantic.compiler.resolve import GroupByItem, check_query, output_order, parse_group_by
+from semantic.compiler.resolve import (
+    GroupByItem,
+    check_query,
+    output_order,
+    parse_group_by,
+    query_error,
+)
 from semantic.compiler.spec import MetricQuery
 from semantic.compiler.time import join_to_time_spine, metric_time_item, unbounded
 
@@ -53,7 +60,12 @@ def query_select(
         (f"agg_{index}_{key[0]}", aggregation_select(key, leaves, items, manifest, query))
         for index, (key, leaves) in enumerate(sorted(groups.items()))
     ]
-    result = order_limit(metrics_select(ctes, keys, query, manifest, metric_leaves), query, keys)
+    result = order_limit(
+        metrics_select(ctes, keys, query, manifest, metric_leaves),
+        query,
+        keys,
+        manifest.time_spine.custom_grain_names,
+    )
     timings["to_sql"] = time.perf_counter() - started
     return result, keys
 
@@ -61,8 +73,9 @@ def query_select(
 def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
     """The checked request's group-by items, in MetricFlow's output column order."""
     check_query(query, manifest)
+    grains = manifest.time_spine.custom_grain_names
     return sorted(
-        (parse_group_by(g, f"group_by[{i}]") for i, g in enumerate(query.group_by)),
+        (parse_group_by(g, f"group_by[{i}]", grains) for i, g in enumerate(query.group_by)),
         key=output_order,
     )
 
@@ -104,6 +117,16 @@ def aggregation_select(
 ) -> exp.Select:
     """One aggregation's SELECT (a CTE of the query), built by its metric kind."""
     model_name, _, filters, spine, cumulative, offset, _na, conv = key
+    time_item = metric_time_item(items)
+    if time_item is not None and time_item.date_part and (spine or cumulative or offset):
+        raise query_error(
+            f"{time_item.text!r} cannot group a metric read against the time spine "
+            "(cumulative, offset or join_to_timespine)",
+            code="unsupported_date_part",
+            location="group_by",
+            hint=f"group by metric_time at a grain instead, e.g. "
+            f"metric_time__{DATE_PART_GRAIN[time_item.date_part]}",
+        )
     model = manifest.semantic_models[model_name]
     source = Source(model, manifest, leaves[0].measure.name)
     anchor = leaves[0].measure
