@@ -92,6 +92,8 @@ _STANDARD: dict[str, Builder] = {
     "dow": lambda v: _extract("ISODOW", v),
     "doy": lambda v: _extract("DOY", v),
 }
+
+
 # PostgreSQL's EXTRACT returns NUMERIC: cast so every engine gives the same integers.
 def _cast_int(builder: Builder) -> Builder:
     return lambda value: _int(builder(value))

@@ -52,7 +52,11 @@ def filter_conditions(
 
     conditions = []
     for index, template in enumerate(filters):
-        parsed = parse_where(template, location=f"{location}[{index}]")
+        parsed = parse_where(
+            template,
+            location=f"{location}[{index}]",
+            custom_granularity_names=source.manifest.time_spine.custom_grain_names,
+        )
         columns: dict[str, exp.Expr] = {}
         for ref in parsed.refs:
             if ref.kind == "metric":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.date_parts import DATE_PARTS, EXTRACT_PREFIX
-from semantic.compiler.grains import GRAINS
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from tally.errors import QueryError
@@ -121,9 +121,19 @@ def parse_group_by(text: str, location: str, custom_grains: tuple[str, ...] = ()
                 hint=did_you_mean(date_part, DATE_PARTS) or "date parts: " + ", ".join(DATE_PARTS),
             )
         parts = parts[:-1]
-    elif len(parts) > 1 and (parts[-1] in GRAINS or parts[-1] in custom_grains):
+    elif len(parts) > 1 and (parts[-1] in ALL_GRAINS or parts[-1] in custom_grains):
         grain = parts[-1]
         parts = parts[:-1]
+    elif len(parts) == 2 and parts[0] == METRIC_TIME:
+        # metric_time has grains, not dimensions: a custom grain the spine does not define.
+        grains = (*ALL_GRAINS, *custom_grains)
+        raise query_error(
+            f"unknown time grain {parts[1]!r} in {text.strip()!r}",
+            code="unknown_grain",
+            location=location,
+            hint=(did_you_mean(parts[1], grains) or "grains: " + ", ".join(grains))
+            + "; a custom grain must be one of the time spine model's custom_granularities",
+        )
     if parts == [METRIC_TIME]:
         return GroupByItem(name, "time", METRIC_TIME, (), grain, date_part)
     if len(parts) == 1:

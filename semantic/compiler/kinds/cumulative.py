@@ -11,6 +11,7 @@ import datetime as dt
 from sqlglot import exp
 
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.grains import SUB_DAILY
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.simple import PARTIAL_AGGREGATIONS, aggregate
 from semantic.compiler.manifest import Manifest, Measure
@@ -18,8 +19,16 @@ from semantic.compiler.nodes import TIMESTAMP, append_join, relation_table
 from semantic.compiler.plan import Leaf
 from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_date, query_error
 from semantic.compiler.spec import MetricQuery
-from semantic.compiler.time import day_range, period_bounds, spine_day_range, trunc
+from semantic.compiler.time import (
+    day_range,
+    period_bounds,
+    spine_day_range,
+    spine_period,
+    trunc,
+)
 
+# The most days one unit of a cumulative window spans (for reading only the rows it can reach).
+WINDOW_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
 MSG_WINDOW_WITHOUT_TIME = (
     "a cumulative metric over a window or to date (measure {name!r}) needs metric_time in "
     "group_by: its value is defined per day"
@@ -50,6 +59,34 @@ def cumulative_select(
             "be queried without it",
         )
     grain = time_item.grain or "day"
+    if grain in SUB_DAILY:
+        raise query_error(
+            f"a cumulative metric is computed per day; it cannot be grouped by {time_item.text!r}",
+            code="grain_too_fine",
+            location="group_by",
+            hint="group it by metric_time__day or coarser",
+        )
+    if spec.window and spec.window[1] not in WINDOW_DAYS:
+        raise query_error(
+            f"a cumulative window of {spec.window[0]} {spec.window[1]} is not supported "
+            f"(measure {leaves[0].measure.name!r})",
+            code="unsupported_metric",
+            location="metric",
+            hint="write the window in day, week, month, quarter or year; group by a custom "
+            "grain (metric_time__<custom>) to report it per custom period, or use "
+            "grain_to_date: <custom grain>",
+        )
+    gtd = spec.grain_to_date
+    if gtd and gtd not in WINDOW_DAYS and manifest.time_spine.custom_column(gtd) is None:
+        raise query_error(
+            f"grain_to_date {gtd!r} of measure {leaves[0].measure.name!r} is neither a "
+            "standard grain nor a custom grain of the time spine",
+            code="unknown_grain",
+            location="metric",
+            hint="custom grains: "
+            + (", ".join(manifest.time_spine.custom_grain_names) or "none")
+            + "; add it to the time spine model's custom_granularities",
+        )
     others = [i for i in items if i is not time_item]
     dim = source.model.dimensions.get(anchor.agg_time_dimension)
     if dim is None:
@@ -103,10 +140,14 @@ def cumulative_select(
             earliest = low
             if spec.window:
                 count, unit = spec.window
-                days = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[unit] * count
+                days = WINDOW_DAYS[unit] * count
                 earliest = low - dt.timedelta(days=days)
-            elif spec.grain_to_date:
+            elif spec.grain_to_date in WINDOW_DAYS:
                 earliest = period_bounds(low, low, spec.grain_to_date)[0]
+            elif spec.grain_to_date:
+                # A custom period (a fiscal year at most, by dbt's convention) starts within
+                # a year before the range does; the window join keeps only its own days.
+                earliest = low - dt.timedelta(days=WINDOW_DAYS["year"])
         for bound in day_range(
             definition_expr(dim.expr, source.alias),
             earliest,
@@ -116,6 +157,12 @@ def cumulative_select(
 
     spine = manifest.time_spine
     spine_day = exp.column(spine.column, table="spine")
+
+    def custom_columns(table: str) -> list[exp.Expr]:
+        # A custom grain's column rides along derived spines, for the period of each day.
+        column = spine.custom_column(grain)
+        return [exp.column(column, table=table)] if column else []
+
     row_day = exp.column("row_day", table="source_rows")
     on: exp.Expr = exp.LTE(this=row_day, expression=spine_day)
     all_time = not spec.window and not spec.grain_to_date
@@ -165,9 +212,12 @@ def cumulative_select(
     if last_day_only:
         spine_days = exp.column(spine.column, table="spine_days")
         last_days = (
-            exp.select(exp.Max(this=spine_days.copy()).as_(spine.column, copy=False))
+            exp.select(
+                exp.Max(this=spine_days.copy()).as_(spine.column, copy=False),
+                *custom_columns("spine_days"),
+            )
             .from_(relation_table(spine.relation, "spine_days"), copy=False)
-            .group_by(trunc(spine_days.copy(), grain), copy=False)
+            .group_by(spine_period(manifest, spine_days.copy(), grain, "spine_days"), copy=False)
         )
         for bound in spine_day_range(spine_days, query, grain):
             last_days = last_days.where(bound, copy=False)
@@ -185,6 +235,15 @@ def cumulative_select(
                     this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
                 ),
             )
+        elif spine.custom_column(str(spec.grain_to_date)) is not None:
+            # To date in a custom grain: from the first spine day of the day's period.
+            lower = exp.Window(
+                this=exp.Min(this=day.copy()),
+                partition_by=[
+                    spine_period(manifest, day.copy(), str(spec.grain_to_date), "spine_days")
+                ],
+            )
+            lower = exp.Cast(this=lower, to=TIMESTAMP.copy())
         else:
             lower = trunc(day.copy(), str(spec.grain_to_date))
         spine_source = (
@@ -192,6 +251,7 @@ def cumulative_select(
                 day,
                 exp.Cast(this=day.copy(), to=TIMESTAMP.copy()).as_("day_end", copy=False),
                 lower.as_("window_start", copy=False),
+                *custom_columns("spine_days"),
             )
             .from_(relation_table(spine.relation, "spine_days"), copy=False)
             .subquery("spine", copy=False)
@@ -210,8 +270,10 @@ def cumulative_select(
         # All time: one run per spine day and group, so MAX() just picks its value.
         return PARTIAL_AGGREGATIONS["max" if all_time else leaf.measure.agg](value)
 
+    custom = spine.custom_column(grain)
     daily = exp.select(
         spine_day.copy().as_("spine_day", copy=False),
+        *([exp.column(custom, table="spine").as_("spine_period")] if custom else []),
         *[exp.column(i.column, table="source_rows") for i in others],
         *[
             combine(leaf, exp.column(f"value_{n}", table="source_rows")).as_(leaf.alias, copy=False)
@@ -226,9 +288,14 @@ def cumulative_select(
     )
     for bound in spine_day_range(spine_day, query, grain):
         daily = daily.where(bound, copy=False)
-    daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False)
+    keys = 1 + len(others) + (1 if custom else 0)
+    daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(keys)], copy=False)
 
-    period = trunc(exp.column("spine_day", table="daily"), grain)
+    period = (
+        exp.column("spine_period", table="daily")
+        if custom
+        else spine_period(manifest, exp.column("spine_day", table="daily"), grain, "daily")
+    )
     partition = [period.copy(), *[exp.column(i.column, table="daily") for i in others]]
     outputs: list[exp.Expr] = []
     for item in items:

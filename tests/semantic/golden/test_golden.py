@@ -77,6 +77,15 @@ CASES: dict[str, tuple[str, MetricQuery]] = {
             order_by=("-metric_time__extract_dow",),
         ),
     ),
+    "custom_grain": (
+        "A custom grain (issue 17): the spine's fiscal_quarter column joined on each row's day, "
+        "a filter on fiscal_year, and a month-to-date cumulative rolled up by fiscal quarter.",
+        MetricQuery(
+            metrics=("revenue", "revenue_month_to_date"),
+            group_by=("metric_time__fiscal_quarter",),
+            where=("{{ TimeDimension('metric_time', 'fiscal_year') }} >= '2025-02-01'",),
+        ),
+    ),
     "ratio_and_percentile": (
         "A percentile measure (WITHIN GROUP) next to averages, no group-by.",
         MetricQuery(metrics=("p90_invoice_amount", "average_invoice_amount")),
