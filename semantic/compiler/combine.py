@@ -71,6 +71,10 @@ def order_limit(
             # MetricFlow's object syntax: TimeDimension('metric_time', 'month').descending(True)
             descending, text = True, text[: text.rindex(".descending")]
         name = item_name(text.lstrip("-"), f"order_by[{index}]", custom_grains)
+        if name == "metric_time" and name not in outputs:
+            # A bare metric_time was named after its default grain (query.resolve_items).
+            bare = (k for k in keys if k.startswith("metric_time__") and "__extract_" not in k)
+            name = next(bare, name)
         if name not in outputs:
             raise query_error(
                 f"cannot order by {name!r}: it is not an output of the query",

@@ -10,6 +10,7 @@ then order and limit. Metric() filters call back in here for their subqueries.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from sqlglot import exp
 
@@ -17,6 +18,7 @@ from semantic.compiler.combine import combine_ctes, order_limit
 from semantic.compiler.date_parts import DATE_PART_GRAIN
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.filters import filter_conditions, time_range
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.conversion import conversion_select
 from semantic.compiler.kinds.cumulative import cumulative_select
@@ -27,6 +29,7 @@ from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.plan import Leaf, leaves_of
 from semantic.compiler.resolve import (
+    METRIC_TIME,
     GroupByItem,
     check_query,
     output_order,
@@ -74,10 +77,37 @@ def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
     """The checked request's group-by items, in MetricFlow's output column order."""
     check_query(query, manifest)
     grains = manifest.time_spine.custom_grain_names
-    return sorted(
-        (parse_group_by(g, f"group_by[{i}]", grains) for i, g in enumerate(query.group_by)),
-        key=output_order,
+    items = [parse_group_by(g, f"group_by[{i}]", grains) for i, g in enumerate(query.group_by)]
+    if any(is_bare_metric_time(item) for item in items):
+        # MetricFlow reads a bare metric_time at the metrics' default grain and names the
+        # column after it (metric_time__day; metric_time__month for monthly data).
+        grain = default_grain(query, manifest)
+        items = [
+            replace(item, text=f"{METRIC_TIME}__{grain}", grain=grain)
+            if is_bare_metric_time(item)
+            else item
+            for item in items
+        ]
+    return sorted(items, key=output_order)
+
+
+def is_bare_metric_time(item: GroupByItem) -> bool:
+    return (
+        item.element == METRIC_TIME and item.kind == "time" and not (item.grain or item.date_part)
     )
+
+
+def default_grain(query: MetricQuery, manifest: Manifest) -> str:
+    """The coarsest data grain among the agg_time_dimensions the query's metrics read."""
+    found = "day"
+    for name in query.metrics:
+        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
+            model = manifest.semantic_models[leaf.measure.semantic_model]
+            dim = model.dimensions.get(leaf.measure.agg_time_dimension)
+            grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
+            if ALL_GRAINS.index(grain) > ALL_GRAINS.index(found):
+                found = grain
+    return found
 
 
 def plan_aggregations(

@@ -116,3 +116,15 @@ def test_bad_date_parts_are_refused_clearly(
     assert error.code == code, error
     if hint is not None:
         assert error.hint == hint
+
+
+def test_bare_metric_time_is_named_after_its_default_grain(manifest: Manifest) -> None:
+    """As MetricFlow: group by metric_time → column metric_time__day (the data's grain)."""
+    compiled = compile_query(
+        MetricQuery(
+            metrics=("events_tracked",), group_by=("metric_time",), order_by=("-metric_time",)
+        ),
+        manifest,
+    )
+    assert compiled.columns == ("metric_time__day", "events_tracked")
+    assert "ORDER BY\n  metric_time__day DESC" in compiled.sql
