@@ -92,6 +92,22 @@ def conversion_select(
     conv_rows = conv.from_clause(exp.select(*conv_columns))
     for condition in conv_conditions:
         conv_rows = conv_rows.where(condition, copy=False)
+    # Every base event is a conversion row of its own (same model, conversion rows
+    # unfiltered, no property that could be NULL, a window of at least one unit), so every
+    # base group is matched: rows with a NULL value need not be read at all, and the groups
+    # come from the base events (MetricFlow's count of 0 where nothing converted).
+    self_matched = (
+        base_model.name == conv_model.name
+        and not conv_conditions
+        and not properties
+        and (spec.window is None or spec.window[0] >= 1)
+    )
+    if self_matched:
+        # The expression, not its alias: PostgreSQL and MySQL resolve no alias in WHERE.
+        value = definition_expr(leaf.measure.expr, conv.alias)
+        conv_rows = conv_rows.where(
+            exp.Not(this=exp.Is(this=value, expression=exp.Null())), copy=False
+        )
     conv_rows = reduced_conversions(conv_rows, leaf.measure, len(properties))
     base_day = exp.column("base_day", table="base_events")
     conversion_day = exp.column("conversion_day", table="conversions")
@@ -149,7 +165,36 @@ def conversion_select(
         select = select.group_by(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
+    if self_matched and items:
+        select = with_base_groups(select, base_rows, items, leaf)
     return select
+
+
+def with_base_groups(
+    select: exp.Select, base_rows: exp.Select, items: list[GroupByItem], leaf: Leaf
+) -> exp.Select:
+    """Every group of the base events, with its conversions (0 for a count where none
+    converted, NULL for other aggregations, as over NULL values only)."""
+    groups = exp.select(*[exp.column(item.column) for item in items]).distinct(copy=False)
+    groups = groups.from_(base_rows.copy().subquery("base_groups", copy=False), copy=False)
+    value: exp.Expr = exp.column(leaf.alias, table="converted")
+    if leaf.measure.agg in ("count", "count_distinct"):
+        value = exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+    out = exp.select(
+        *[exp.column(item.column, table="present") for item in items],
+        value.as_(leaf.alias, copy=False),
+    ).from_(groups.subquery("present", copy=False), copy=False)
+    on = exp.and_(
+        *[
+            exp.NullSafeEQ(
+                this=exp.column(item.column, table="present"),
+                expression=exp.column(item.column, table="converted"),
+            )
+            for item in items
+        ],
+        copy=False,
+    )
+    return append_join(out, select.subquery("converted", copy=False), on=on, side="LEFT")
 
 
 # Aggregations that give the same value over distinct values as over all of them.
