@@ -35,6 +35,83 @@ MSG_WINDOW_WITHOUT_TIME = (
 )
 
 
+def framed_daily(
+    rows: exp.Select,
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+    grain: str,
+    custom: str | None,
+    window: tuple[int, str] | None,
+    grain_to_date: str | None,
+) -> exp.Select:
+    """The daily values of a window or to-date metric without groups, as a running window
+    over the day spine (one row per day) LEFT JOINed to the daily partial aggregates: the
+    same days and values as the range join (a day appears when its window has rows), with
+    one pass over the days instead of a join of every day to every row of its window. A
+    trailing window of N days is the N rows ending at the day; to date, the rows of the
+    day's period so far."""
+    spine = manifest.time_spine
+    day = exp.column(spine.column, table="spine")
+    order = exp.Order(expressions=[exp.Ordered(this=day.copy())])
+    if window is not None:
+        count, unit = window
+        days = count * (7 if unit == "week" else 1)
+        frame = exp.WindowSpec(
+            kind="ROWS",
+            start=exp.Literal.number(days - 1),
+            start_side="PRECEDING",
+            end="CURRENT ROW",
+        )
+        partition: list[exp.Expr] = []
+    else:
+        assert grain_to_date is not None
+        frame = exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        )
+        partition = [spine_period(manifest, day.copy(), grain_to_date, "spine")]
+
+    def framed(value: exp.Expr) -> exp.Expr:
+        return exp.Window(
+            this=value,
+            partition_by=[p.copy() for p in partition],
+            order=order.copy(),
+            spec=frame.copy(),
+        )
+
+    row_day = exp.column("row_day", table="source_rows")
+    windowed = exp.select(
+        day.copy().as_("spine_day", copy=False),
+        *([exp.column(custom, table="spine").as_("spine_period")] if custom else []),
+        *[
+            framed(
+                PARTIAL_AGGREGATIONS[leaf.measure.agg](
+                    exp.column(f"value_{n}", table="source_rows")
+                )
+            ).as_(leaf.alias, copy=False)
+            for n, leaf in enumerate(leaves)
+        ],
+        framed(exp.Count(this=row_day.copy())).as_("rows_in_window", copy=False),
+    ).from_(relation_table(spine.relation, "spine"), copy=False)
+    windowed = append_join(
+        windowed,
+        rows.subquery("source_rows", copy=False),
+        on=exp.EQ(this=row_day, expression=day.copy()),
+        side="LEFT",
+    )
+    daily = exp.select(
+        exp.column("spine_day"),
+        *([exp.column("spine_period")] if custom else []),
+        *[exp.column(leaf.alias) for leaf in leaves],
+    ).from_(windowed.subquery("windowed", copy=False), copy=False)
+    daily = daily.where(
+        exp.GT(this=exp.column("rows_in_window"), expression=exp.Literal.number(0)), copy=False
+    )
+    for bound in spine_day_range(exp.column("spine_day"), query, grain):
+        daily = daily.where(bound, copy=False)
+    return daily
+
+
 def cumulative_select(
     source: Source,
     items: list[GroupByItem],
@@ -290,6 +367,13 @@ def cumulative_select(
         daily = daily.where(bound, copy=False)
     keys = 1 + len(others) + (1 if custom else 0)
     daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(keys)], copy=False)
+    # Without groups, a window of days or weeks (a fixed number of spine rows) or a to-date
+    # metric is a running window over the spine: the range join above is not needed.
+    fixed_rows = spec.window is not None and spec.window[1] in ("day", "week")
+    if partial and not others and (fixed_rows or spec.grain_to_date):
+        daily = framed_daily(
+            rows, leaves, manifest, query, grain, custom, spec.window, spec.grain_to_date
+        )
 
     period = (
         exp.column("spine_period", table="daily")

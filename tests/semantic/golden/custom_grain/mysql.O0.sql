@@ -25,38 +25,44 @@ WITH agg_0_invoices AS (
     ) AS invoice_amount__fa1190297__tdmonth_last
   FROM (
     SELECT
-      spine.date_day AS spine_day,
-      spine.fiscal_quarter_start AS spine_period,
-      SUM(source_rows.value_0) AS invoice_amount__fa1190297__tdmonth_last
+      spine_day,
+      spine_period,
+      invoice_amount__fa1190297__tdmonth_last
     FROM (
       SELECT
-        spine_days.date_day,
-        CAST(spine_days.date_day AS DATETIME) AS day_end,
-        CAST(DATE_FORMAT(spine_days.date_day, '%Y-%m-01') AS DATETIME) AS window_start,
-        spine_days.fiscal_quarter_start
-      FROM main.time_spine AS spine_days
-    ) AS spine
-    INNER JOIN (
-      SELECT
-        CAST(DATE(invoices.issued_at) AS DATETIME) AS row_day,
-        SUM(invoices.amount) AS value_0
-      FROM main.invoices AS invoices
-      LEFT JOIN main.time_spine AS invoices__issued_at__spine
-        ON invoices__issued_at__spine.date_day = CAST(DATE(invoices.issued_at) AS DATETIME)
-      WHERE
-        (
-          invoices__issued_at__spine.fiscal_year_start >= '2025-02-01'
-          AND invoices.status = 'paid'
-        )
-        AND NOT invoices.issued_at IS NULL
-      GROUP BY
-        1
-    ) AS source_rows
-      ON source_rows.row_day <= spine.day_end
-      AND source_rows.row_day >= spine.window_start
-    GROUP BY
-      1,
-      2
+        spine.date_day AS spine_day,
+        spine.fiscal_quarter_start AS spine_period,
+        SUM(source_rows.value_0) OVER (
+          PARTITION BY CAST(DATE_FORMAT(spine.date_day, '%Y-%m-01') AS DATETIME)
+          ORDER BY spine.date_day
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS invoice_amount__fa1190297__tdmonth_last,
+        COUNT(source_rows.row_day) OVER (
+          PARTITION BY CAST(DATE_FORMAT(spine.date_day, '%Y-%m-01') AS DATETIME)
+          ORDER BY spine.date_day
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS rows_in_window
+      FROM main.time_spine AS spine
+      LEFT JOIN (
+        SELECT
+          CAST(DATE(invoices.issued_at) AS DATETIME) AS row_day,
+          SUM(invoices.amount) AS value_0
+        FROM main.invoices AS invoices
+        LEFT JOIN main.time_spine AS invoices__issued_at__spine
+          ON invoices__issued_at__spine.date_day = CAST(DATE(invoices.issued_at) AS DATETIME)
+        WHERE
+          (
+            invoices__issued_at__spine.fiscal_year_start >= '2025-02-01'
+            AND invoices.status = 'paid'
+          )
+          AND NOT invoices.issued_at IS NULL
+        GROUP BY
+          1
+      ) AS source_rows
+        ON source_rows.row_day = spine.date_day
+    ) AS windowed
+    WHERE
+      rows_in_window > 0
   ) AS daily
 )
 SELECT
