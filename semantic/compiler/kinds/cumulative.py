@@ -7,6 +7,7 @@ days up to the requested grain with the metric's period aggregation (first, last
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from sqlglot import exp
 
@@ -22,13 +23,21 @@ from semantic.compiler.spec import MetricQuery
 from semantic.compiler.time import (
     day_range,
     period_bounds,
+    spine_at,
     spine_day_range,
     spine_period,
     trunc,
 )
 
 # The most days one unit of a cumulative window spans (for reading only the rows it can reach).
-WINDOW_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
+WINDOW_DAYS = {
+    **{unit: 1 for unit in SUB_DAILY},
+    "day": 1,
+    "week": 7,
+    "month": 31,
+    "quarter": 92,
+    "year": 366,
+}
 MSG_WINDOW_WITHOUT_TIME = (
     "a cumulative metric over a window or to date (measure {name!r}) needs metric_time in "
     "group_by: its value is defined per day"
@@ -136,13 +145,9 @@ def cumulative_select(
             "be queried without it",
         )
     grain = time_item.grain or "day"
-    if grain in SUB_DAILY:
-        raise query_error(
-            f"a cumulative metric is computed per day; it cannot be grouped by {time_item.text!r}",
-            code="grain_too_fine",
-            location="group_by",
-            hint="group it by metric_time__day or coarser",
-        )
+    # The grain the metric is computed at: a day, or the query's own sub-daily grain (read
+    # against a spine at that grain; see time.spine_at).
+    base_grain = grain if grain in SUB_DAILY else "day"
     if spec.window and spec.window[1] not in WINDOW_DAYS:
         raise query_error(
             f"a cumulative window of {spec.window[0]} {spec.window[1]} is not supported "
@@ -186,7 +191,7 @@ def cumulative_select(
             value = aggregate(leaf.measure, value)
         values.append(value.as_(f"value_{n}", copy=False))
     rows = exp.select(
-        trunc(definition_expr(dim.expr, source.alias), "day").as_("row_day", copy=False),
+        trunc(definition_expr(dim.expr, source.alias), base_grain).as_("row_day", copy=False),
         *[source.item_expr(i, anchor).as_(i.column, copy=False) for i in others],
         *values,
     )
@@ -233,6 +238,9 @@ def cumulative_select(
             rows = rows.where(bound, copy=False)
 
     spine = manifest.time_spine
+    if base_grain != "day":
+        relation, column = spine_at(manifest, base_grain)
+        spine = replace(spine, relation=relation, column=column, custom_granularities=())
     spine_day = exp.column(spine.column, table="spine")
 
     def custom_columns(table: str) -> list[exp.Expr]:
@@ -285,7 +293,7 @@ def cumulative_select(
     # All time, the last value of each coarser period: a running total never drops a group
     # once it has rows, so each period's last spine day carries every group's last value.
     # Joining only that day per period spares the join and the window over every day.
-    last_day_only = all_time and partial and grain != "day" and spec.period_agg == "last"
+    last_day_only = all_time and partial and grain != base_grain and spec.period_agg == "last"
     if last_day_only:
         spine_days = exp.column(spine.column, table="spine_days")
         last_days = (
@@ -369,8 +377,10 @@ def cumulative_select(
     daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(keys)], copy=False)
     # Without groups, a window of days or weeks (a fixed number of spine rows) or a to-date
     # metric is a running window over the spine: the range join above is not needed.
-    fixed_rows = spec.window is not None and spec.window[1] in ("day", "week")
-    if partial and not others and (fixed_rows or spec.grain_to_date):
+    fixed_rows = (
+        base_grain == "day" and spec.window is not None and spec.window[1] in ("day", "week")
+    )
+    if partial and not others and (fixed_rows or (spec.grain_to_date and base_grain == "day")):
         daily = framed_daily(
             rows, leaves, manifest, query, grain, custom, spec.window, spec.grain_to_date
         )
@@ -389,7 +399,7 @@ def cumulative_select(
             outputs.append(exp.column(item.column, table="daily").as_(item.column, copy=False))
     for leaf in leaves:
         value = exp.column(leaf.alias, table="daily")
-        if grain == "day" or last_day_only:
+        if grain == base_grain or last_day_only:
             outputs.append(value.as_(leaf.alias, copy=False))
             continue
         frame = exp.WindowSpec(
@@ -414,4 +424,4 @@ def cumulative_select(
             )
         outputs.append(window_value.as_(leaf.alias, copy=False))
     final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
-    return final.distinct(copy=False) if grain != "day" and not last_day_only else final
+    return final.distinct(copy=False) if grain != base_grain and not last_day_only else final

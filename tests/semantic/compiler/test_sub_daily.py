@@ -26,6 +26,11 @@ PINGS = {
 METRICS = [
     {"name": "pings", "type": "simple", "type_params": {"measure": "pings"}},
     {
+        "name": "pings_last_2_hours",
+        "type": "cumulative",
+        "type_params": {"measure": "pings", "cumulative_type_params": {"window": "2 hours"}},
+    },
+    {
         "name": "pings_every_hour",
         "type": "simple",
         "type_params": {"measure": {"name": "pings", "join_to_timespine": True}},
@@ -118,3 +123,16 @@ def test_hour_on_day_data_names_the_grain_not_an_entity(manifest: Manifest) -> N
         "grain_too_fine",
         "grain 'hour' is finer than 'metric_time__hour' allows: its data is at day grain",
     )
+
+
+def test_cumulative_by_hour_reads_the_hourly_spine(con: duckdb.DuckDBPyConnection) -> None:
+    """A 2-hour trailing count by metric_time__hour: each hour of the hourly spine whose
+    window has pings, as a hand-written join over the hours gives it."""
+    query = MetricQuery(metrics=("pings_last_2_hours",), group_by=("metric_time__hour",))
+    got = sorted(con.execute(compile_query(query, _manifest(DAY_SPINE, HOUR_SPINE)).sql).fetchall())
+    expected = con.execute(
+        "SELECT s.ts_hour, COUNT(p.id) FROM spine_hour AS s JOIN pings AS p "
+        "ON date_trunc('hour', p.pinged_at) <= s.ts_hour "
+        "AND date_trunc('hour', p.pinged_at) > s.ts_hour - INTERVAL 2 HOUR GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert got == expected and len(got) == 13
