@@ -110,7 +110,9 @@ def spine_at(manifest: Manifest, grain: str) -> tuple[tuple[str | None, str, str
     if grain not in SUB_DAILY:
         return spine.relation, spine.column
     finest = SUB_DAILY.index(grain)
-    for spine_grain, relation, column in sorted(spine.finer, key=lambda f: SUB_DAILY.index(f[0])):
+    # The coarsest spine that is fine enough: an hourly spine for hours, not a per-second one.
+    by_grain = sorted(spine.finer, key=lambda f: SUB_DAILY.index(f[0]), reverse=True)
+    for spine_grain, relation, column in by_grain:
         if SUB_DAILY.index(spine_grain) <= finest:
             return relation, column
     raise query_error(

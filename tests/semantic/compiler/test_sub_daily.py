@@ -40,6 +40,11 @@ DAY_SPINE = {
     "node_relation": {"alias": "spine_day", "schema_name": "main"},
     "primary_column": {"name": "date_day", "time_granularity": "day"},
 }
+# Declared but never built here: choosing it for hours would fail the query.
+SECOND_SPINE = {
+    "node_relation": {"alias": "spine_second", "schema_name": "main"},
+    "primary_column": {"name": "ts", "time_granularity": "second"},
+}
 HOUR_SPINE = {
     "node_relation": {"alias": "spine_hour", "schema_name": "main"},
     "primary_column": {"name": "ts_hour", "time_granularity": "hour"},
@@ -126,10 +131,11 @@ def test_hour_on_day_data_names_the_grain_not_an_entity(manifest: Manifest) -> N
 
 
 def test_cumulative_by_hour_reads_the_hourly_spine(con: duckdb.DuckDBPyConnection) -> None:
-    """A 2-hour trailing count by metric_time__hour: each hour of the hourly spine whose
-    window has pings, as a hand-written join over the hours gives it."""
+    """A 2-hour trailing count by metric_time__hour: each hour of the hourly spine (not the
+    per-second one) whose window has pings, as a hand-written join over the hours gives it."""
     query = MetricQuery(metrics=("pings_last_2_hours",), group_by=("metric_time__hour",))
-    got = sorted(con.execute(compile_query(query, _manifest(DAY_SPINE, HOUR_SPINE)).sql).fetchall())
+    manifest = _manifest(DAY_SPINE, SECOND_SPINE, HOUR_SPINE)
+    got = sorted(con.execute(compile_query(query, manifest).sql).fetchall())
     expected = con.execute(
         "SELECT s.ts_hour, COUNT(p.id) FROM spine_hour AS s JOIN pings AS p "
         "ON date_trunc('hour', p.pinged_at) <= s.ts_hour "
