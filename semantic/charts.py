@@ -152,7 +152,10 @@ def explore_chart(
     keys = [c for c in names if c not in metric_cols]
     if not metric_cols or not rows:
         return None
-    time_key = next((k for k in keys if k.startswith("metric_time")), None)
+    # A date part (metric_time__extract_dow) is a category, not a point in time: bars.
+    time_key = next(
+        (k for k in keys if k.startswith("metric_time") and "__extract_" not in k), None
+    )
     x_key = time_key or (keys[0] if keys else None)
     series_keys = [k for k in keys if k != x_key]
     series_title = ", ".join(series_keys)

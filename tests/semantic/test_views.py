@@ -231,6 +231,20 @@ def test_explore_runs_a_query_with_chart_rows_and_sql(signed_in: Client, synced:
     assert spec["mark"]["type"] == "line"
 
 
+def test_explore_groups_by_date_parts_and_fiscal_quarters(signed_in: Client, synced: Path) -> None:
+    """Issue 17: the explore page offers date parts and the spine's custom grains, runs them,
+    and charts a date part as bars (a category), a fiscal quarter as a time line."""
+    options = signed_in.get("/explore/options?metrics=revenue").context["options"]["group_by"]
+    assert {"metric_time__extract_dow", "metric_time__fiscal_quarter"} <= set(options)
+    by_dow = signed_in.get("/explore?metrics=revenue&group_by=metric_time__extract_dow")
+    assert by_dow.status_code == 200, by_dow.context.get("error")
+    assert [row[0] for row in by_dow.context["rows"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert _spec(by_dow, "explore-chart-spec")["mark"]["type"] != "line"
+    fiscal = signed_in.get("/explore?metrics=revenue&group_by=metric_time__fiscal_quarter")
+    assert {row[0][5:7] for row in fiscal.context["rows"]} <= {"02", "05", "08", "11"}
+    assert _spec(fiscal, "explore-chart-spec")["mark"]["type"] == "line"
+
+
 def test_explore_csv_has_every_row(signed_in: Client, synced: Path) -> None:
     url = "/explore.csv?metrics=revenue&group_by=metric_time__month"
     response = signed_in.get(url)

@@ -117,3 +117,20 @@ def test_refusals_name_the_construct(
     with pytest.raises(SqlApiError) as caught:
         mapped(sql, table)
     assert (caught.value.sqlstate, caught.value.message) == (sqlstate, message)
+
+
+def test_date_part_columns_group_and_filter(table: SqlTable) -> None:
+    """``metric_time__extract_year`` is an int8 column of tally.metrics (issue 17); a WHERE on
+    a date part column becomes MetricFlow's TimeDimension(…, date_part_name=…) filter."""
+    column = table.column("metric_time__extract_dow")
+    assert column is not None and column.pg_type == "int8"
+    assert column.filter_call == "TimeDimension('metric_time', date_part_name='dow')"
+    query = mapped(
+        "SELECT metric_time__extract_year, events_tracked FROM metrics "
+        "WHERE metric_time__extract_dow = 1 GROUP BY 1",
+        table,
+    )
+    assert query.group_by == ("metric_time__extract_year",)
+    assert query.where == ("{{ TimeDimension('metric_time', date_part_name='dow') }} = 1",)
+    sql = compile_query(query, fixtures_manifest()).sql
+    assert "EXTRACT(ISODOW FROM events.occurred_at) = 1" in sql
