@@ -159,23 +159,38 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis re-delivers a message whose worker died (kill -9: no ack, no reject) once it has been
-# unacknowledged this long; keep it above the longest task (a compute chunk is bounded by
-# TALLY_COMPUTE_TIMEOUT_S, and runs resume after their last committed chunk).
+# Recovery (README "Operations"): a compute run's worker renews its lease every quarter
+# lease; once a lease has expired (kill -9, lost host) or a queued run's message is overdue
+# (broker restarted without persistence), beat's reaper re-sends the run, which resumes after
+# its last committed chunk. With these defaults a killed worker's run is re-sent within
+# lease + reap interval (~90 s). Redis's own re-delivery of unacknowledged messages (the
+# visibility timeout) is the second line: it must exceed the longest retry countdown
+# (TALLY_COMPUTE_RETRY_MAX_S) and lease, or Redis re-delivers ETA tasks early.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 3600)
+    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 900)
 }
 CELERY_BEAT_SCHEDULE = {
     "tally-schedules-dispatch": {"task": "semantic.tasks.schedules_dispatch", "schedule": 60.0},
     "tally-audit-all": {"task": "semantic.tasks.audit_all", "schedule": 3600.0},
+    "tally-compute-reap": {
+        "task": "semantic.tasks.compute_runs_reap",
+        "schedule": env_number("TALLY_COMPUTE_REAP_EVERY_S", 30),
+    },
 }
 
 # Compute jobs (semantic/jobs): the claim/lock lease, waits, retries and the per-query timeout.
-TALLY_COMPUTE_LEASE_S = env_number("TALLY_COMPUTE_LEASE_S", 600)
+TALLY_COMPUTE_LEASE_S = env_number("TALLY_COMPUTE_LEASE_S", 60)
 TALLY_COMPUTE_LOCK_WAIT_S = env_number("TALLY_COMPUTE_LOCK_WAIT_S", 30)
 TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
+TALLY_COMPUTE_RETRY_MAX_S = env_number("TALLY_COMPUTE_RETRY_MAX_S", 60)
+# Failed attempts IN A ROW before a run fails (a committed chunk resets the count; waiting
+# for a series lock is not a failure).
 TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
 TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
+# The reaper re-sends a queued/retrying run whose message is this overdue.
+TALLY_COMPUTE_REQUEUE_AFTER_S = env_number("TALLY_COMPUTE_REQUEUE_AFTER_S", 60)
+# `tally compute` (waiting) gives up after this long and says what it was waiting for.
+TALLY_COMPUTE_WAIT_S = env_number("TALLY_COMPUTE_WAIT_S", 3600)
 
 # SQL API (`tally serve-sql`): most rows one statement may return (more is an error, 54000),
 # the per-statement timeout, and how many client connections are served at once.
