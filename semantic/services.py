@@ -20,6 +20,7 @@ from semantic.manifests import (
 from semantic.time_spine import time_spine_forget
 from semantic.warehouse.run import run_compiled
 from tally.lru import LRU
+from tally.metrics import COMPILE_CACHE
 
 # Re-exported: most callers read releases and manifests through this module.
 __all__ = [
@@ -51,6 +52,7 @@ def compile_metric_query(
         None if principal is None else principal.cache_key(),
     )
     cached = _compiled.get(key)
+    COMPILE_CACHE.labels("miss" if cached is None else "hit").inc()
     if cached is not None:
         return cached
     compiled = compile_query(

@@ -6,7 +6,10 @@ import os
 from typing import Any
 
 import kombu
-from celery import Celery
+from celery import Celery, signals
+
+from tally.logs import request_id_var
+from tally.metrics import metrics_serve
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
 
@@ -47,3 +50,22 @@ patch_kombu_redis_close()
 app = Celery("tally")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Celery installs its own log handlers unless told not to: Django's LOGGING (JSON lines with
+# request ids) formats the worker's records too.
+app.conf.worker_hijack_root_logger = False
+
+
+@signals.task_prerun.connect
+def _bind_task_id(task_id: str | None = None, **kwargs: Any) -> None:
+    # A task's log lines carry its task id as their request id.
+    request_id_var.set(task_id or "")
+
+
+@signals.task_postrun.connect
+def _unbind_task_id(**kwargs: Any) -> None:
+    request_id_var.set("")
+
+
+@signals.worker_init.connect
+def _serve_worker_metrics(**kwargs: Any) -> None:
+    metrics_serve("TALLY_WORKER_METRICS_PORT")

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request id, latency metric, JSON 500s on API paths (outermost: it sees everything).
+    "tally.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tally.middleware.SecurityHeadersMiddleware",
     # Refuses an oversized body (413) before anything reads it.
@@ -237,13 +239,34 @@ TALLY_PII_SALT = CONFIG.pii_salt
 TALLY_PII_SALT_PER_TENANT = CONFIG.pii_salt_per_tenant
 TALLY_PII_MASK = env_pii_mask()
 
+# Logs: JSON lines with request ids (tally/logs.py) unless TALLY_LOG_FORMAT=plain (the
+# default in demo mode, for humans at a terminal). Django's request errors and Celery's own
+# records go through the same handler, so every 500 and task failure has its traceback.
+TALLY_LOG_FORMAT = os.environ.get("TALLY_LOG_FORMAT", "plain" if CONFIG.demo else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"tally": {"handlers": ["console"], "level": "INFO"}},
+    "filters": {"request_id": {"()": "tally.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "tally.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if TALLY_LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "loggers": {
+        "tally": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "celery": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+# GET /metrics (Prometheus text): for a scraper presenting `Authorization: Bearer <token>`
+# with this token, or a signed-in admin; anyone else gets 403. Unset = admins only.
+TALLY_METRICS_TOKEN = os.environ.get("TALLY_METRICS_TOKEN", "").strip()
 
 # Review workflow (issue #5). Notifications go to the console unless a real backend is set.
 EMAIL_BACKEND = "tally.mail.StderrConsoleBackend"

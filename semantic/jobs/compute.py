@@ -68,6 +68,7 @@ from semantic.models import ComputeRun, MetricValue
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
 from semantic.warehouse.run import run_compiled
 from tally.errors import QueryError, UserError, WarehouseError
+from tally.metrics import CHUNK_SECONDS
 from tally.signals import signal_send_required
 
 logger = logging.getLogger("tally.jobs")
@@ -438,6 +439,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         chunk_write(
             run, token, index, first, last, computed, versions, rows_returned, len(groups), scan_s
         )
+        CHUNK_SECONDS.observe(time.perf_counter() - started)
         if on_progress is not None:
             fresh = ComputeRun.objects.get(pk=run.pk)
             on_progress(

@@ -19,6 +19,7 @@ from django.utils import timezone
 from semantic.jobs.claims import jobs_setting
 from semantic.jobs.compute import compute_run_requeue
 from semantic.models import ComputeRun
+from tally.metrics import RUNS_REAPED
 
 logger = logging.getLogger("tally.jobs")
 
@@ -47,5 +48,6 @@ def compute_runs_reap(*, now: dt.datetime | None = None) -> list[int]:
             logger.warning("reaper: run %s could not be re-sent", run_id, exc_info=True)
             continue
         logger.info("reaper: run %s re-sent", run_id)
+        RUNS_REAPED.inc()
         sent.append(run_id)
     return sent

@@ -54,6 +54,8 @@ from semantic.sqlapi.session import (
     Fatal,
     ServerConfig,
 )
+from tally.logs import new_request_id, request_id_bind
+from tally.metrics import SQL_CONNECTIONS
 
 __all__ = ["Connection", "ServerConfig", "SqlServer", "serve"]
 
@@ -174,6 +176,9 @@ class SqlServer:
             conn.cancel_running()
 
     def _serve(self, conn: Connection) -> None:
+        # Log lines of this connection carry one id (the thread starts with a fresh context).
+        request_id_bind(f"sql-{new_request_id()}")
+        SQL_CONNECTIONS.inc()
         try:
             conn.run()
         except Exception:
@@ -184,6 +189,7 @@ class SqlServer:
             with suppress(OSError):
                 conn.sock.close()
             close_old_connections()
+            SQL_CONNECTIONS.dec()
 
 
 def serve(config: ServerConfig, *, ready: Callable[[SqlServer], None] | None = None) -> None:

@@ -34,6 +34,8 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tally.throttling",
             "tally.lru",
             "tally.bulk",
+            "tally.logs",
+            "tally.metrics",
             "tally.templatetags",
             "registry.roles",
             "semantic.warehouse.config",

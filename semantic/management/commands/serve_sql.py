@@ -8,6 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from semantic.sqlapi.server import ServerConfig, SqlServer, serve
 from tally.management.base import TallyCommand
+from tally.metrics import metrics_serve
 
 
 class Command(TallyCommand):
@@ -48,6 +49,8 @@ class Command(TallyCommand):
             self.stdout.flush()
             sys.stdout.flush()
 
+        # /metrics of this process (connections, queries) on TALLY_SQL_METRICS_PORT, if set.
+        metrics_serve("TALLY_SQL_METRICS_PORT")
         try:
             serve(config, ready=ready)
         except OSError as exc:
