@@ -82,6 +82,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tally.views",
             "tally.ui",
             "tally.health",
+            "tally.doctor",
             "tally.client",
             "tally.management",
             "tally.asgi",
