@@ -42,6 +42,20 @@ CHUNK_SECONDS = Histogram(
 SQL_CONNECTIONS = Gauge(
     "tally_sqlapi_connections", "Open SQL API client connections", multiprocess_mode="livesum"
 )
+SQL_EXECUTIONS = Gauge(
+    "tally_sqlapi_executions",
+    "SQL API metric queries by pool state (running holds a slot, waiting is queued)",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+SQL_EXECUTIONS_PEAK = Gauge(
+    "tally_sqlapi_executions_peak",
+    "Most SQL API metric queries ever running at once in this process",
+    multiprocess_mode="livemax",
+)
+SQL_REFUSED = Counter(
+    "tally_sqlapi_refused_total", "SQL API queries refused by the pool", ["sqlstate"]
+)
 RUNS_REAPED = Counter("tally_compute_runs_reaped_total", "Orphaned compute runs re-sent")
 
 

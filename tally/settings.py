@@ -199,6 +199,12 @@ TALLY_COMPUTE_WAIT_S = env_number("TALLY_COMPUTE_WAIT_S", 3600)
 TALLY_SQL_ROW_CAP = int(env_number("TALLY_SQL_ROW_CAP", 1_000_000))
 TALLY_SQL_TIMEOUT_S = env_number("TALLY_SQL_TIMEOUT_S", 120)
 TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
+# The execution pool (semantic/sqlapi/pool.py): metric queries run at once across all
+# connections (memory ~ slots x one query's scan, not ~ connections), how many more wait
+# (past it 53300), and how long one waits for a slot (past it 57014).
+TALLY_SQL_EXEC_SLOTS = int(env_number("TALLY_SQL_EXEC_SLOTS", 4))
+TALLY_SQL_EXEC_QUEUE = int(env_number("TALLY_SQL_EXEC_QUEUE", 64))
+TALLY_SQL_EXEC_WAIT_S = env_number("TALLY_SQL_EXEC_WAIT_S", 30)
 # Bounds on SQL API input (issue 18): a connection must finish startup and authentication
 # within TALLY_SQL_AUTH_TIMEOUT_S; an authenticated session idle for TALLY_SQL_IDLE_TIMEOUT_S
 # is closed; unauthenticated connections are capped per client address and in total (they

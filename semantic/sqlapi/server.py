@@ -46,6 +46,7 @@ from django.db import close_old_connections
 
 from semantic.sqlapi import wire
 from semantic.sqlapi.connection import Connection
+from semantic.sqlapi.pool import ExecutionPool
 from semantic.sqlapi.services import sql_catalog_get
 from semantic.sqlapi.session import (
     MSG_TOO_MANY_UNAUTH,
@@ -75,6 +76,10 @@ class SqlServer:
         self._unauth: dict[str, int] = {}
         self._unauth_total = 0
         self._next_pid = os.getpid() * 1000 % 2**30
+        # Metric queries of every connection share these slots (memory ~ slots, not clients).
+        self.pool = ExecutionPool(
+            slots=config.exec_slots, queue=config.exec_queue, wait_s=config.exec_wait_s
+        )
         self.tls: ssl.SSLContext | None = None
         if config.tls_cert and config.tls_key:
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -41,6 +41,9 @@ class Command(TallyCommand):
             max_query_bytes=settings.TALLY_SQL_MAX_QUERY_BYTES,
             catalog_timeout_s=settings.TALLY_SQL_CATALOG_TIMEOUT_S,
             recheck_s=settings.TALLY_SQL_RECHECK_S,
+            exec_slots=settings.TALLY_SQL_EXEC_SLOTS,
+            exec_queue=settings.TALLY_SQL_EXEC_QUEUE,
+            exec_wait_s=settings.TALLY_SQL_EXEC_WAIT_S,
         )
 
         def ready(server: SqlServer) -> None:
