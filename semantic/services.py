@@ -100,10 +100,11 @@ def query_execute(
     if result_cache_ttl() > 0:
         # Repeats (dashboard refreshes) are answered from the result cache until the data
         # changes; the key binds the principal's policies, so it never crosses them.
+        release = release_resolve(release_ref)
         key = result_cache_key(
-            release=release_resolve(release_ref), query=query, principal=principal,
+            release=release, query=query, principal=principal,
             variables=session_variables(compiled, principal=principal),
-            version=data_version(release_resolve(release_ref)),
+            version=data_version(release),
         )  # fmt: skip
         hit = result_get(key)
         if hit is not None:
