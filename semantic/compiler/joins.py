@@ -190,7 +190,8 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
                 base = "__".join([*prefix, dim.name])
                 found.add(base)
                 if dim.type == "time":
-                    start = GRAINS.index(dim.grain or "day")
+                    # A sub-daily grain (hour, minute…) still rolls up to every grain here.
+                    start = GRAINS.index(dim.grain) if dim.grain in GRAINS else 0
                     found.update(f"{base}__{g}" for g in GRAINS[start:])
             for entity in model.entities.values():
                 found.add("__".join([*path, entity.name]) if path else entity.name)

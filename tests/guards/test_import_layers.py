@@ -45,7 +45,16 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("compiler", ("semantic.compiler",)),
     ("registry", ("registry",)),
     ("semantic", ("semantic",)),
-    ("jobs", ("semantic.jobs", "semantic.tasks", "registry.tasks")),
+    (
+        "jobs",
+        (
+            "semantic.jobs",
+            "semantic.tasks",
+            "registry.tasks",
+            "semantic.receivers",
+            "registry.receivers",
+        ),
+    ),
     ("lineage", ("lineage",)),
     (
         "interfaces",
@@ -84,6 +93,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tally.health",
             "tally.doctor",
             "tally.client",
+            "tally.mcp",
             "tally.management",
             "tally.asgi",
             "tally.wsgi",

@@ -6,9 +6,10 @@ import pytest
 import sqlglot
 
 from semantic.compiler.api import compile_query
-from semantic.compiler.spec import MetricQuery
+from semantic.compiler.spec import MAX_LIMIT, MetricQuery
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import (
+    MSG_BAD_LIMIT,
     MSG_METRIC_IN_WHERE,
     MSG_UNKNOWN_COLUMN,
     MSG_UNSUPPORTED,
@@ -99,7 +100,7 @@ def test_order_by_alias_and_metric_descending(table: SqlTable) -> None:
         ("SELECT * FROM metrics", "0A000", MSG_UNSUPPORTED.format(what="SELECT *", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics m JOIN metrics n ON TRUE", "0A000", MSG_UNSUPPORTED.format(what="JOIN", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics GROUP BY 1 HAVING revenue > 1", "0A000", MSG_UNSUPPORTED.format(what="HAVING", schema="tally", table="metrics")),
-        ("SELECT revenue FROM metrics LIMIT 5 OFFSET 5", "0A000", MSG_UNSUPPORTED.format(what="OFFSET", schema="tally", table="metrics")),
+        ("SELECT revenue FROM metrics LIMIT 5 OFFSET 'x'", "22023", MSG_BAD_LIMIT.format(clause="OFFSET", limit=MAX_LIMIT)),
         ("SELECT revenue FROM (SELECT 1) AS t", "0A000", MSG_UNSUPPORTED.format(what="a subquery", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics WHERE revenue > 1", "0A000", MSG_METRIC_IN_WHERE.format(name="revenue")),
         ("SELECT plan FROM metrics", "42703", MSG_UNKNOWN_COLUMN.format(name="plan", schema="tally", table="metrics")),

@@ -202,8 +202,10 @@ def test_every_table_is_schema_qualified(manifest: Manifest) -> None:
         (
             q("weekly_active_users", group_by=["account__plan"]),
             "missing_metric_time",
-            "a cumulative metric over a window or to date (measure 'active_users') needs "
-            "metric_time in group_by: its value is defined per day",
+            # Issue 16: the metric asked for, not its measure, with the path tried.
+            "a cumulative metric over a window or to date (metric 'weekly_active_users') needs "
+            "metric_time in group_by: its value is defined per day (path tried: "
+            "weekly_active_users → measure active_users of semantic model 'events')",
             "group by metric_time (at any grain); only all-time cumulative metrics can be "
             "queried without it",
         ),
