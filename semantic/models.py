@@ -45,6 +45,13 @@ class ComputeRun(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0)
+    # Failed attempts since the last committed chunk (the retry budget counts these; a lock
+    # wait or a busy duplicate is not a failure, and every committed chunk resets it).
+    failures_in_a_row = models.PositiveIntegerField(default=0)
+    # When the run's task was last sent to the broker (or, retrying, when it is due): the
+    # reaper re-sends a queued or retrying run whose message is overdue (the broker lost it).
+    # None for runs computed in-process, which no message carries.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     warehouse = models.CharField(max_length=300, blank=True)
     sql_hash = models.CharField(max_length=64, blank=True)
     queries = models.PositiveIntegerField(default=0)

@@ -17,9 +17,18 @@ from semantic.manifests import (
     release_key,
     release_resolve,
 )
+from semantic.result_cache import (
+    data_version,
+    result_cache_key,
+    result_cache_ttl,
+    result_get,
+    result_put,
+    result_versions_forget,
+)
 from semantic.time_spine import time_spine_forget
-from semantic.warehouse.run import run_compiled
+from semantic.warehouse.run import run_compiled, session_variables
 from tally.lru import LRU
+from tally.metrics import COMPILE_CACHE
 
 # Re-exported: most callers read releases and manifests through this module.
 __all__ = [
@@ -51,6 +60,7 @@ def compile_metric_query(
         None if principal is None else principal.cache_key(),
     )
     cached = _compiled.get(key)
+    COMPILE_CACHE.labels("miss" if cached is None else "hit").inc()
     if cached is not None:
         return cached
     compiled = compile_query(
@@ -86,6 +96,20 @@ def query_execute(
     if query.dialect != warehouse.dialect:
         query = MetricQuery(**{**query.__dict__, "dialect": warehouse.dialect})
     compiled = compile_metric_query(query=query, release_ref=release_ref, principal=principal)
+    key = None
+    if result_cache_ttl() > 0:
+        # Repeats (dashboard refreshes) are answered from the result cache until the data
+        # changes; the key binds the principal's policies, so it never crosses them.
+        release = release_resolve(release_ref)
+        key = result_cache_key(
+            release=release, query=query, principal=principal,
+            variables=session_variables(compiled, principal=principal),
+            version=data_version(release),
+        )  # fmt: skip
+        hit = result_get(key)
+        if hit is not None:
+            columns, rows, truncated = hit
+            return QueryAnswer(compiled, columns, rows, truncated)
     result = run_compiled(
         compiled,
         principal=principal,
@@ -93,7 +117,10 @@ def query_execute(
         timeout_s=timeout_s,
         row_cap=row_cap,
     )
-    return QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
+    answer = QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
+    if key is not None:
+        result_put(key, answer.columns, answer.rows, answer.truncated)
+    return answer
 
 
 def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None) -> MetricQuery:
@@ -106,3 +133,4 @@ def caches_clear() -> None:
     time_spine_forget()
     manifests_forget()
     _compiled.clear()
+    result_versions_forget()

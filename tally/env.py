@@ -438,6 +438,21 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(
             "TALLY_CACHE_URL", f"unsupported cache {cache_url!r}", "redis://host:6379/1"
         )
+    if (
+        https
+        and not cache_url
+        and not parse_bool(
+            "TALLY_ALLOW_LOCAL_RATE_LIMITS", env.get("TALLY_ALLOW_LOCAL_RATE_LIMITS"), False
+        )
+    ):
+        # Production must not silently count rate limits and sign-in lockouts per process.
+        raise ConfigError(
+            "TALLY_CACHE_URL",
+            "unset, but TALLY_HTTPS is on (production): rate limits and sign-in lockouts "
+            "would count per web process",
+            "set TALLY_CACHE_URL=redis://host:6379/1 (or TALLY_ALLOW_LOCAL_RATE_LIMITS=1 for "
+            "a single-process deployment)",
+        )
     database, vendor = parse_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     try:
         warehouse = parse_warehouse_url(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
+from prometheus_client import CollectorRegistry, Gauge
 
 from semantic.warehouse.connections import warehouse_ping
 
@@ -65,3 +66,19 @@ CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
 def health_check_all() -> list[CheckResult]:
     """Runs every check; never raises."""
     return [_timed(name, fn) for name, fn in CHECKS]
+
+
+def run_state_metrics() -> CollectorRegistry:
+    """Compute runs by state, read from the registry at scrape time (every process agrees)."""
+    from django.db.models import Count
+
+    from semantic.models import ComputeRun
+
+    registry = CollectorRegistry()
+    gauge = Gauge("tally_compute_runs", "Compute runs by state", ["state"], registry=registry)
+    counts = dict(
+        ComputeRun.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    for state in ComputeRun.Status.values:
+        gauge.labels(state).set(counts.get(state, 0))
+    return registry

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request id, latency metric, JSON 500s on API paths (outermost: it sees everything).
+    "tally.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tally.middleware.SecurityHeadersMiddleware",
     # Refuses an oversized body (413) before anything reads it.
@@ -159,29 +161,50 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Redis re-delivers a message whose worker died (kill -9: no ack, no reject) once it has been
-# unacknowledged this long; keep it above the longest task (a compute chunk is bounded by
-# TALLY_COMPUTE_TIMEOUT_S, and runs resume after their last committed chunk).
+# Recovery (README "Operations"): a compute run's worker renews its lease every quarter
+# lease; once a lease has expired (kill -9, lost host) or a queued run's message is overdue
+# (broker restarted without persistence), beat's reaper re-sends the run, which resumes after
+# its last committed chunk. With these defaults a killed worker's run is re-sent within
+# lease + reap interval (~90 s). Redis's own re-delivery of unacknowledged messages (the
+# visibility timeout) is the second line: it must exceed the longest retry countdown
+# (TALLY_COMPUTE_RETRY_MAX_S) and lease, or Redis re-delivers ETA tasks early.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 3600)
+    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 900)
 }
 CELERY_BEAT_SCHEDULE = {
     "tally-schedules-dispatch": {"task": "semantic.tasks.schedules_dispatch", "schedule": 60.0},
     "tally-audit-all": {"task": "semantic.tasks.audit_all", "schedule": 3600.0},
+    "tally-compute-reap": {
+        "task": "semantic.tasks.compute_runs_reap",
+        "schedule": env_number("TALLY_COMPUTE_REAP_EVERY_S", 30),
+    },
 }
 
 # Compute jobs (semantic/jobs): the claim/lock lease, waits, retries and the per-query timeout.
-TALLY_COMPUTE_LEASE_S = env_number("TALLY_COMPUTE_LEASE_S", 600)
+TALLY_COMPUTE_LEASE_S = env_number("TALLY_COMPUTE_LEASE_S", 60)
 TALLY_COMPUTE_LOCK_WAIT_S = env_number("TALLY_COMPUTE_LOCK_WAIT_S", 30)
 TALLY_COMPUTE_RETRY_BASE_S = env_number("TALLY_COMPUTE_RETRY_BASE_S", 5)
+TALLY_COMPUTE_RETRY_MAX_S = env_number("TALLY_COMPUTE_RETRY_MAX_S", 60)
+# Failed attempts IN A ROW before a run fails (a committed chunk resets the count; waiting
+# for a series lock is not a failure).
 TALLY_COMPUTE_MAX_RETRIES = int(env_number("TALLY_COMPUTE_MAX_RETRIES", 5))
 TALLY_COMPUTE_TIMEOUT_S = env_number("TALLY_COMPUTE_TIMEOUT_S", 300)
+# The reaper re-sends a queued/retrying run whose message is this overdue.
+TALLY_COMPUTE_REQUEUE_AFTER_S = env_number("TALLY_COMPUTE_REQUEUE_AFTER_S", 60)
+# `tally compute` (waiting) gives up after this long and says what it was waiting for.
+TALLY_COMPUTE_WAIT_S = env_number("TALLY_COMPUTE_WAIT_S", 3600)
 
 # SQL API (`tally serve-sql`): most rows one statement may return (more is an error, 54000),
 # the per-statement timeout, and how many client connections are served at once.
 TALLY_SQL_ROW_CAP = int(env_number("TALLY_SQL_ROW_CAP", 1_000_000))
 TALLY_SQL_TIMEOUT_S = env_number("TALLY_SQL_TIMEOUT_S", 120)
 TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
+# The execution pool (semantic/sqlapi/pool.py): metric queries run at once across all
+# connections (memory ~ slots x one query's scan, not ~ connections), how many more wait
+# (past it 53300), and how long one waits for a slot (past it 57014).
+TALLY_SQL_EXEC_SLOTS = int(env_number("TALLY_SQL_EXEC_SLOTS", 4))
+TALLY_SQL_EXEC_QUEUE = int(env_number("TALLY_SQL_EXEC_QUEUE", 64))
+TALLY_SQL_EXEC_WAIT_S = env_number("TALLY_SQL_EXEC_WAIT_S", 30)
 # Bounds on SQL API input (issue 18): a connection must finish startup and authentication
 # within TALLY_SQL_AUTH_TIMEOUT_S; an authenticated session idle for TALLY_SQL_IDLE_TIMEOUT_S
 # is closed; unauthenticated connections are capped per client address and in total (they
@@ -203,6 +226,13 @@ TALLY_SQL_CATALOG_TIMEOUT_S = env_number("TALLY_SQL_CATALOG_TIMEOUT_S", 10)
 # memory, holds at most TALLY_QUERY_ROW_CAP (and says "truncated").
 TALLY_QUERY_STREAM_ROW_CAP = int(env_number("TALLY_QUERY_STREAM_ROW_CAP", 10_000_000))
 TALLY_QUERY_ROW_CAP = int(env_number("TALLY_QUERY_ROW_CAP", 100_000))
+# Result cache of metric queries (semantic/result_cache.py), in CACHES["default"] (Redis with
+# TALLY_CACHE_URL): entries live this long (0 = off), answers up to this many rows are kept,
+# and the warehouse's data version (row counts, newest time values) is looked up again once
+# it is this old, so a changed warehouse shows within that many seconds.
+TALLY_RESULT_CACHE_TTL_S = float(os.environ.get("TALLY_RESULT_CACHE_TTL_S", "300") or 0)
+TALLY_RESULT_CACHE_MAX_ROWS = int(env_number("TALLY_RESULT_CACHE_MAX_ROWS", 10_000))
+TALLY_RESULT_CACHE_VERSION_S = float(os.environ.get("TALLY_RESULT_CACHE_VERSION_S", "5") or 0)
 # Set to a schema name to rewrite `tally publish-views` views on every new release.
 TALLY_PUBLISHED_VIEWS_SCHEMA = os.environ.get("TALLY_PUBLISHED_VIEWS_SCHEMA", "").strip()
 
@@ -222,13 +252,34 @@ TALLY_PII_SALT = CONFIG.pii_salt
 TALLY_PII_SALT_PER_TENANT = CONFIG.pii_salt_per_tenant
 TALLY_PII_MASK = env_pii_mask()
 
+# Logs: JSON lines with request ids (tally/logs.py) unless TALLY_LOG_FORMAT=plain (the
+# default in demo mode, for humans at a terminal). Django's request errors and Celery's own
+# records go through the same handler, so every 500 and task failure has its traceback.
+TALLY_LOG_FORMAT = os.environ.get("TALLY_LOG_FORMAT", "plain" if CONFIG.demo else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"tally": {"handlers": ["console"], "level": "INFO"}},
+    "filters": {"request_id": {"()": "tally.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "tally.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if TALLY_LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
+    "loggers": {
+        "tally": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "celery": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+# GET /metrics (Prometheus text): for a scraper presenting `Authorization: Bearer <token>`
+# with this token, or a signed-in admin; anyone else gets 403. Unset = admins only.
+TALLY_METRICS_TOKEN = os.environ.get("TALLY_METRICS_TOKEN", "").strip()
 
 # Review workflow (issue #5). Notifications go to the console unless a real backend is set.
 EMAIL_BACKEND = "tally.mail.StderrConsoleBackend"

@@ -9,3 +9,7 @@ import os
 os.environ.setdefault("TALLY_DEMO", "1")
 
 from tally.settings import *  # noqa: F403
+
+# The result cache stays off in-process: many tests change the warehouse between two queries
+# within the data-version window; tests/semantic/test_result_cache.py turns it on.
+TALLY_RESULT_CACHE_TTL_S = 0.0

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -9,10 +11,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from registry.forms import LOGIN_LOCKED, SignInForm
 from registry.permissions import request_is_admin
-from tally.health import health_check_all
+from tally.health import health_check_all, run_state_metrics
+from tally.metrics import metrics_exposition
+
+METRICS_DENIED = "metrics need TALLY_METRICS_TOKEN as a Bearer token, or an admin session"
 
 
 @never_cache
@@ -35,6 +41,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
         },
     }
     return JsonResponse(body, status=200 if ok else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition: a scraper with TALLY_METRICS_TOKEN, or a signed-in admin."""
+    offered = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+    expected = settings.TALLY_METRICS_TOKEN
+    allowed = (bool(expected) and hmac.compare_digest(offered, expected)) or request_is_admin(
+        request
+    )
+    if not allowed:
+        return JsonResponse(
+            {"error": {"code": "permission_denied", "message": METRICS_DENIED, "hint": None,
+                       "location": None, "details": None}},
+            status=403,
+        )  # fmt: skip
+    return HttpResponse(metrics_exposition(run_state_metrics()), content_type=CONTENT_TYPE_LATEST)
 
 
 @require_GET

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +99,11 @@ def max_nodes() -> int:
     return limit_from_env("TALLY_MAX_DEFINITION_NODES", MAX_NODES)
 
 
-def expanded_size_check(root: yaml.Node, limit: int) -> int:
+def expanded_size_check(root: yaml.Node, limit: int, byte_limit: int | None = None) -> int:
     """The number of nodes ``root`` expands to with every alias written out; raises at the
-    innermost collection past ``limit``, or at one that contains itself.
+    innermost collection past ``limit`` nodes (or past ``byte_limit`` bytes of scalar text:
+    a few aliases of a long string stay under the node limit and still expand to megabytes),
+    or at one that contains itself.
 
     Iterative, memoised per node: the cost is the composed size, not the expanded one.
 
@@ -109,6 +112,7 @@ def expanded_size_check(root: yaml.Node, limit: int) -> int:
         13
     """
     sizes: dict[int, int] = {}
+    weights: dict[int, int] = {}  # expanded bytes of scalar text
     open_nodes: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -121,10 +125,12 @@ def expanded_size_check(root: yaml.Node, limit: int) -> int:
             children = [part for pair in node.value for part in pair]
         else:
             sizes[key] = 1
+            weights[key] = len(node.value) if isinstance(node.value, str) else 1
             continue
         if done:
             open_nodes.discard(key)
             size = 1 + sum(sizes[id(child)] for child in children)
+            weight = sum(weights[id(child)] for child in children)
             if size > limit:
                 raise _TooComplex(
                     None,
@@ -132,7 +138,16 @@ def expanded_size_check(root: yaml.Node, limit: int) -> int:
                     f"this YAML expands to more than {limit:,} nodes (aliases repeat content)",
                     node.start_mark,
                 )
+            if byte_limit is not None and weight > byte_limit:
+                raise _TooComplex(
+                    None,
+                    None,
+                    f"this YAML expands to more than {_size_text(byte_limit)} of text (aliases "
+                    "repeat content)",
+                    node.start_mark,
+                )
             sizes[key] = size
+            weights[key] = weight
             continue
         if key in sizes:
             continue
@@ -142,6 +157,25 @@ def expanded_size_check(root: yaml.Node, limit: int) -> int:
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
     return sizes[id(root)]
+
+
+def strings_with_lines(value: Any, line: int = 0) -> Iterator[tuple[int, str]]:
+    """Every string (keys included) in a loaded document, with the nearest known line."""
+    stack: list[tuple[Any, int]] = [(value, line)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str):
+            yield at, item
+        elif isinstance(item, dict):
+            lines = getattr(item, "key_lines", {})
+            for key, child in item.items():
+                child_line = lines.get(key, getattr(item, "line", at))
+                stack.append((key, child_line))
+                stack.append((child, child_line))
+        elif isinstance(item, list):
+            lines = getattr(item, "item_lines", [])
+            for index, child in enumerate(item):
+                stack.append((child, lines[index] if index < len(lines) else at))
 
 
 # libyaml's C scanner/parser is ~10x faster than PyYAML's pure-Python one; the constructor
@@ -162,7 +196,7 @@ class _LineLoader(_BaseLoader):
         # Measured between composing and constructing: nothing has been built yet.
         node = super().get_node()
         if node is not None:
-            expanded_size_check(node, max_nodes())
+            expanded_size_check(node, max_nodes(), max_file_bytes())
         return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
@@ -310,21 +344,93 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
+class FileRefused(Exception):
+    """A definitions file that is not read: ``code``, ``message`` and ``hint`` say why."""
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+def read_file_bytes(path: Path, limit: int) -> bytes:
+    """THE way Tally reads a definitions file: a regular file only (not a FIFO, device or
+    socket, even behind a symlink), its size checked before reading and again while reading
+    (a file that grows, or lies in stat, stops at ``limit + 1`` bytes), opened non-blocking
+    so a FIFO swapped in after the check cannot hang the reader.
+
+    Raises:
+        FileRefused: not readable, not a regular file, or larger than ``limit`` bytes.
+    """
+    try:
+        info = os.stat(path)  # follows symlinks: a loop or a dangling link raises here
+    except OSError as exc:
+        raise FileRefused(
+            "unreadable_file",
+            f"cannot read this file: {exc.strerror or exc}",
+            "a symlink loop or a link to nothing: fix or remove the link",
+        ) from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRefused(
+            "not_a_regular_file",
+            "not a regular file (a FIFO, device, socket or folder named .yml)",
+            "definitions must be plain files; remove or rename this entry",
+        )
+    too_large = FileRefused(
+        "file_too_large",
+        f"file is {info.st_size / 1024 / 1024:.1f} MB; the limit for one definitions file is "
+        f"{_size_text(limit)}",
+        "split it into several files (one per semantic model or domain); the limit is "
+        "TALLY_MAX_DEFINITION_BYTES",
+    )
+    if info.st_size > limit:
+        raise too_large
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise FileRefused("unreadable_file", f"cannot open this file: {exc.strerror or exc}",
+                          "check its permissions") from exc  # fmt: skip
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped between stat and open
+            raise FileRefused("not_a_regular_file", "not a regular file",
+                              "definitions must be plain files")  # fmt: skip
+        chunks: list[bytes] = []
+        read = 0
+        while read <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - read))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            read += len(chunk)
+        if read > limit:
+            raise too_large
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def control_character_check(text: str) -> tuple[int, str] | None:
+    """The (line, description) of the first control character a definition may not hold
+    (NUL and the other C0 controls but tab, newline and carriage return; DEL; C1), or None.
+
+    Example:
+        >>> control_character_check("a: 1\\nb: x\\x00y")
+        (2, 'NUL (U+0000)')
+    """
+    for index, ch in enumerate(text):
+        code = ord(ch)
+        if (code < 32 and ch not in "\t\n\r") or 127 <= code < 160:
+            name = "NUL" if code == 0 else "control character"
+            return text.count("\n", 0, index) + 1, f"{name} (U+{code:04X})"
+    return None
+
+
 def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | None:
     """Reads and parses one file, recording (not raising) size, encoding and YAML errors."""
-    size = path.stat().st_size
-    limit = max_file_bytes()
-    if size > limit:
-        issues.add(
-            "file_too_large",
-            f"file is {size / 1024 / 1024:.1f} MB; the limit for one definitions file is "
-            f"{_size_text(limit)}",
-            file=shown_as,
-            hint="split it into several files (one per semantic model or domain); the limit "
-            "is TALLY_MAX_DEFINITION_BYTES",
-        )
+    try:
+        raw = read_file_bytes(path, max_file_bytes())
+    except FileRefused as refused:
+        issues.add(refused.code, refused.message, file=shown_as, hint=refused.hint)
         return None
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -336,6 +442,13 @@ def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | 
             line=line,
             hint="save the file as UTF-8",
         )
+        return None
+    found = control_character_check(text)
+    if found is not None:
+        issues.add(
+            "control_character", f"the file holds a {found[1]}", file=shown_as, line=found[0],
+            hint="remove it: definitions are text, and PostgreSQL refuses NUL in text",
+        )  # fmt: skip
         return None
     try:
         documents = tuple(d for d in yaml.load_all(text, Loader=_LineLoader) if d is not None)
@@ -369,6 +482,16 @@ def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | 
     except yaml.YAMLError as exc:
         issues.add("yaml_syntax", str(exc), file=shown_as)
         return None
+    # An escape ("\\0", "\\x01") puts a control character in a value the raw text lacks.
+    for document in documents:
+        for line, value in strings_with_lines(document):
+            found = control_character_check(value)
+            if found is not None:
+                issues.add(
+                    "control_character", f"a value holds a {found[1]}", file=shown_as, line=line,
+                    hint="remove the escape: definitions are text, and PostgreSQL refuses NUL",
+                )  # fmt: skip
+                return None
     return SourceFile(shown_as, documents, text)
 
 
@@ -386,8 +509,19 @@ def tree_digest(root: Path) -> str:
     if root.exists():
         for path in discover_files(root):
             digest.update(display_path(path, root).encode("utf-8") + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+            try:
+                digest.update(read_file_bytes(path, max_file_bytes()) + b"\0")
+            except FileRefused as refused:  # read_tree reports it; the digest just differs
+                digest.update(f"refused:{refused.code}".encode() + b"\0")
     return digest.hexdigest()
+
+
+def _size_or_zero(path: Path) -> int:
+    # A link to nothing or a loop is reported by read_yaml_file, file by file.
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def read_tree(root: Path, issues: IssueSet) -> Iterator[SourceFile]:
@@ -419,7 +553,7 @@ def read_tree(root: Path, issues: IssueSet) -> Iterator[SourceFile]:
             hint="point at the folder that holds semantic_models:, metrics: and contracts",
         )
         return
-    total = sum(p.stat().st_size for p in files)
+    total = sum(_size_or_zero(p) for p in files)
     if total > MAX_TOTAL_BYTES:
         issues.add(
             "project_too_large",

@@ -12,7 +12,12 @@ from django.contrib.auth import get_user_model
 from registry.definitions.dbt_manifest import is_semantic_manifest, read_semantic_manifest
 from registry.definitions.issues import IssueSet
 from registry.definitions.objects import plain
-from registry.definitions.yaml_source import discover_files
+from registry.definitions.yaml_source import (
+    FileRefused,
+    discover_files,
+    max_file_bytes,
+    read_file_bytes,
+)
 from tally.errors import NotFound, UserError
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -31,6 +36,20 @@ def acting_user(username: str | None) -> Any:
     return user
 
 
+def _read_text(path: Path) -> str:
+    # The one safe reader (regular files, bounded size, non-blocking open).
+    try:
+        raw = read_file_bytes(path, max_file_bytes())
+    except FileRefused as refused:
+        raise UserError(refused.message, code=refused.code, hint=refused.hint,
+                        location=str(path)) from refused  # fmt: skip
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"byte offset {exc.start} is not valid UTF-8", code="not_utf8",
+                        hint="save the file as UTF-8", location=str(path)) from exc  # fmt: skip
+
+
 def read_yaml_files(path: Path) -> dict[str, str]:
     """One file, or every YAML file under a folder, as relative name → text."""
     if is_semantic_manifest(path):
@@ -41,14 +60,14 @@ def read_yaml_files(path: Path) -> dict[str, str]:
         documents = [plain(doc) for source in sources for doc in source.documents]
         return {f"{path.stem}.yml": yaml.safe_dump_all(documents, sort_keys=False)}
     if path.is_file():
-        return {path.name: path.read_text(encoding="utf-8")}
+        return {path.name: _read_text(path)}
     if not path.is_dir():
         raise NotFound(f"{path} does not exist", code="no_such_path")
     # discover_files reads a dbt project root as dbt does (its model-paths only).
     files = {
-        str(p.relative_to(path)): p.read_text(encoding="utf-8")
+        str(p.relative_to(path)): _read_text(p)
         for p in discover_files(path)
-        if p.is_file() and p.suffix in YAML_SUFFIXES
+        if p.suffix in YAML_SUFFIXES and not p.is_dir()
     }
     if not files:
         raise UserError(f"no YAML files under {path}", code="no_files")

@@ -9,15 +9,20 @@ same code serializes them on SQLite and PostgreSQL and a killed worker's lease s
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 import time
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import F, Q
 from django.utils import timezone
 
 from semantic.models import ComputeLock, ComputeRun
 from tally.errors import NotFound, TallyError
+
+logger = logging.getLogger("tally.jobs")
 
 
 class ComputeTransientError(TallyError):
@@ -42,7 +47,7 @@ def jobs_setting(name: str, default: float) -> float:
 def run_claim(run_id: int, task_id: str) -> tuple[ComputeRun | None, str]:
     """Claims the run for one attempt (None and its status when another attempt holds it)."""
     now = timezone.now()
-    lease = now + dt.timedelta(seconds=jobs_setting("TALLY_COMPUTE_LEASE_S", 600))
+    lease = now + dt.timedelta(seconds=jobs_setting("TALLY_COMPUTE_LEASE_S", 60))
     claimable = Q(status__in=[ComputeRun.Status.QUEUED, ComputeRun.Status.RETRYING]) | Q(
         status=ComputeRun.Status.RUNNING, lease_expires_at__lt=now
     )
@@ -73,7 +78,7 @@ def locks_acquire(run: ComputeRun, token: int) -> None:
     """Takes every (metric, grain) lease of the run, waiting up to TALLY_COMPUTE_LOCK_WAIT_S
     for busy ones: first all at once (one UPDATE), else one by one in sorted order, so two
     runs that overlap cannot each hold what the other waits for."""
-    lease_s = jobs_setting("TALLY_COMPUTE_LEASE_S", 600)
+    lease_s = jobs_setting("TALLY_COMPUTE_LEASE_S", 60)
     keys = lock_keys(run)
     # A concurrent run may insert the same rows: ignore_conflicts keeps the first.
     ComputeLock.objects.bulk_create([ComputeLock(key=k) for k in keys], ignore_conflicts=True)
@@ -115,8 +120,50 @@ def locks_release(run: ComputeRun) -> None:
 
 def lease_renew(run: ComputeRun, token: int) -> None:
     """Extends the run's claim and its locks; raises Fenced when another attempt took over."""
-    lease = timezone.now() + dt.timedelta(seconds=jobs_setting("TALLY_COMPUTE_LEASE_S", 600))
+    lease = timezone.now() + dt.timedelta(seconds=jobs_setting("TALLY_COMPUTE_LEASE_S", 60))
     renewed = ComputeRun.objects.filter(pk=run.pk, attempts=token).update(lease_expires_at=lease)
     if renewed != 1:
         raise Fenced()
     ComputeLock.objects.filter(key__in=lock_keys(run), run=run).update(expires_at=lease)
+
+
+class LeaseHeartbeat:
+    """Renews the run's lease from a thread every quarter lease while an attempt works, so a
+    short lease (recovery within a minute of a kill -9) never expires under a long chunk.
+
+    The thread dies with its process, which is the point: a killed worker stops renewing and
+    the reaper re-sends the run once the lease has expired. A renewal that finds the run taken
+    over stops the thread; the attempt itself notices at its next chunk (``lease_renew``
+    raises Fenced), before it writes anything.
+    """
+
+    def __init__(self, run: ComputeRun, token: int) -> None:
+        self.run = run
+        self.token = token
+        self.interval = jobs_setting("TALLY_COMPUTE_LEASE_S", 60) / 4
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-run-{run.pk}", daemon=True)
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    lease_renew(self.run, self.token)
+                except Fenced:
+                    return
+                except DatabaseError:
+                    # The registry blinked: try again next beat (the lease outlives 3 misses).
+                    logger.warning("run %s: lease renewal failed", self.run.pk, exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()  # this thread's own registry connection

@@ -18,6 +18,7 @@ fencing, series locks), ``queries`` (the queries a run scans, shared with lineag
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -25,9 +26,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
@@ -39,6 +43,7 @@ from registry.services.audit import audit_event_create
 from semantic.jobs.claims import (
     ComputeTransientError,
     Fenced,
+    LeaseHeartbeat,
     jobs_setting,
     lease_renew,
     locks_acquire,
@@ -63,15 +68,19 @@ from semantic.models import ComputeRun, MetricValue
 from semantic.services import compile_metric_query, manifest_for_release, release_resolve
 from semantic.warehouse.run import run_compiled
 from tally.errors import QueryError, UserError, WarehouseError
+from tally.metrics import CHUNK_SECONDS
 from tally.signals import signal_send_required
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("tally.jobs")
 
 DEFAULT_LOOKBACK_DAYS = 3
-TRANSIENT_CODES = {"warehouse_unavailable", "warehouse_timeout", "compute_locked", "run_busy"}
+TRANSIENT_CODES = {
+    "warehouse_unavailable", "warehouse_timeout", "registry_unavailable", "compute_locked",
+    "run_busy",
+}  # fmt: skip
+# Transient codes that are not failures: waiting for a series lock or for a live duplicate
+# spends no retry budget (the holder's lease bounds the wait).
+WAITING_CODES = {"compute_locked", "run_busy"}
 UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24}
 UNIT_DAYS |= {"m": 1 / 1440, "min": 1 / 1440, "minutes": 1 / 1440, "w": 7.0, "week": 7.0}
 
@@ -101,7 +110,15 @@ DEMO_DAYS = 365
 DEMO_LATE_DAYS = 2
 
 UNKNOWN_METRIC_MESSAGE = "unknown metric {name!r} in release {release}"
+ENQUEUE_FAILED_MESSAGE = "run {run_id} could not be queued ({reason}); it is marked failed"
 BAD_RANGE_MESSAGE = "start {start} is after end {end}"
+
+
+class ComputeEnqueueError(UserError):
+    """The run's task could not be sent to the broker; the run is recorded as failed."""
+
+    http_status = 503
+    default_code = "broker_unavailable"
 
 
 @dataclass(frozen=True)
@@ -224,7 +241,33 @@ def compute_run_create(
 
 
 def _request_run(run_id: int, task_id: str) -> None:
+    try:
+        signal_send_required(
+            compute_run_requested, sender=ComputeRun, run_id=run_id, task_id=task_id
+        )
+    except Exception as exc:
+        # The broker refused the message (down, unreachable): a run nobody will ever pick up
+        # must not sit `queued`; it is failed with the reason, and the caller told cleanly.
+        logger.warning("run %s: could not be queued: %s: %s", run_id, type(exc).__name__, exc)
+        error = ComputeEnqueueError(
+            ENQUEUE_FAILED_MESSAGE.format(run_id=run_id, reason=f"{type(exc).__name__}: {exc}"),
+            code="broker_unavailable",
+            hint="check that the broker (CELERY_BROKER_URL) is up, then run the command again",
+        )
+        ComputeRun.objects.filter(pk=run_id, status=ComputeRun.Status.QUEUED).update(
+            status=ComputeRun.Status.FAILED, error=error.as_body(), finished_at=timezone.now()
+        )
+        raise error from exc
+    ComputeRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
+
+
+def compute_run_requeue(*, run_id: int) -> str:
+    """Sends a queued, retrying or orphaned run's task again under a fresh task id (the
+    reaper's re-send); returns the task id. The claim makes duplicates harmless."""
+    task_id = str(uuid.uuid4())
+    ComputeRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
     signal_send_required(compute_run_requested, sender=ComputeRun, run_id=run_id, task_id=task_id)
+    return task_id
 
 
 # --------------------------------------------------------------------------- execute
@@ -235,11 +278,17 @@ def compute_run_execute(
     run_id: int,
     task_id: str = "",
     final_attempt: bool = True,
+    heartbeat: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> ComputeRun:
     """Claims the run and computes its remaining chunks; idempotent (a finished run, or one a
     live attempt holds, is left alone). Raises ComputeTransientError, after recording it, when
-    the caller should retry later; permanent errors are stored on the run as ``failed``."""
+    the caller should retry later; permanent errors are stored on the run as ``failed``.
+
+    ``final_attempt`` means no retry can follow (in-process runs); otherwise a transient
+    failure fails the run only once TALLY_COMPUTE_MAX_RETRIES failures came in a row (a
+    committed chunk resets the count; lock waits are not failures). ``heartbeat`` renews the
+    lease from a thread (a real worker; tests in one transaction cannot share it)."""
     run, status = run_claim(run_id, task_id)
     if run is None:
         if status == ComputeRun.Status.RUNNING:
@@ -247,44 +296,34 @@ def compute_run_execute(
             raise ComputeTransientError(
                 f"run {run_id} is being computed by another worker",
                 code="run_busy",
-                retry_in=jobs_setting("TALLY_COMPUTE_LEASE_S", 600),
+                retry_in=jobs_setting("TALLY_COMPUTE_LEASE_S", 60),
             )
         return ComputeRun.objects.get(pk=run_id)
     token = run.attempts
     _signal(compute_run_started, run)
     try:
-        waited = time.perf_counter()
-        try:
-            locks_acquire(run, token)
-        except BaseException:
-            locks_release(run)  # what it took before giving up
-            raise
-        run.timings = {
-            **run.timings,
-            "locked_at": timezone.now().isoformat(),
-            "lock_wait_s": round(time.perf_counter() - waited, 4),
-        }
-        ComputeRun.objects.filter(pk=run.pk, attempts=token).update(timings=run.timings)
-        try:
-            _compute_chunks(run, token, on_progress)
-        finally:
-            locks_release(run)
+        with LeaseHeartbeat(run, token) if heartbeat else contextlib.nullcontext():
+            _lock_and_compute(run, token, on_progress)
     except Fenced:
         logger.warning("run %s: attempt %s was taken over; stopping", run_id, token)
         return ComputeRun.objects.get(pk=run_id)
+    except (DjangoOperationalError, DjangoInterfaceError) as exc:
+        # The registry connection dropped (backend terminated, failover): transient. The
+        # chunk in flight rolled back; a fresh connection records the retry.
+        db_connection.close()
+        logger.warning("run %s: registry error, will retry: %s", run_id, exc)
+        _transient(
+            run, token, final_attempt,
+            ComputeTransientError(
+                f"registry connection lost: {type(exc).__name__}: {exc}".strip(),
+                code="registry_unavailable", retry_in=0,
+            ),
+        )  # fmt: skip
     except (WarehouseError, ComputeTransientError) as exc:
-        if exc.code in TRANSIENT_CODES and not final_attempt:
-            retry_in = jobs_setting("TALLY_COMPUTE_RETRY_BASE_S", 5) * 2 ** min(run.retries, 6)
-            ComputeRun.objects.filter(pk=run_id, attempts=token).update(
-                status=ComputeRun.Status.RETRYING,
-                retries=F("retries") + 1,
-                error=exc.as_body(),
-                lease_expires_at=None,
-            )
-            raise ComputeTransientError(
-                exc.message, code=exc.code, retry_in=retry_in, details=exc.details
-            ) from exc
-        _finish(run_id, token, ComputeRun.Status.FAILED, error=exc.as_body())
+        if exc.code not in TRANSIENT_CODES:
+            _finish(run_id, token, ComputeRun.Status.FAILED, error=exc.as_body())
+        else:
+            _transient(run, token, final_attempt, exc)
     except UserError as exc:
         _finish(run_id, token, ComputeRun.Status.FAILED, error=exc.as_body())
     except Exception as exc:
@@ -296,6 +335,55 @@ def compute_run_execute(
     finished = ComputeRun.objects.select_related("release").get(pk=run_id)
     _signal(compute_run_finished, finished)
     return finished
+
+
+def _lock_and_compute(run: ComputeRun, token: int, on_progress: ProgressCallback | None) -> None:
+    waited = time.perf_counter()
+    try:
+        locks_acquire(run, token)
+    except BaseException:
+        locks_release(run)  # what it took before giving up
+        raise
+    run.timings = {
+        **run.timings,
+        "locked_at": timezone.now().isoformat(),
+        "lock_wait_s": round(time.perf_counter() - waited, 4),
+    }
+    ComputeRun.objects.filter(pk=run.pk, attempts=token).update(timings=run.timings)
+    try:
+        _compute_chunks(run, token, on_progress)
+    finally:
+        locks_release(run)
+
+
+def _transient(
+    run: ComputeRun, token: int, final_attempt: bool, exc: WarehouseError | ComputeTransientError
+) -> None:
+    """Records a transient error and raises it for the task to retry, or fails the run when
+    no retry may follow (in-process, or the budget of failures in a row is spent)."""
+    waiting = exc.code in WAITING_CODES
+    fresh = ComputeRun.objects.filter(pk=run.pk).values_list("failures_in_a_row", flat=True)
+    in_a_row = (fresh.first() or 0) + (0 if waiting else 1)
+    budget = int(jobs_setting("TALLY_COMPUTE_MAX_RETRIES", 5))
+    if final_attempt or in_a_row > budget:
+        _finish(run.pk, token, ComputeRun.Status.FAILED, error=exc.as_body())
+        return
+    base = jobs_setting("TALLY_COMPUTE_RETRY_BASE_S", 5)
+    retry_in = (
+        max(getattr(exc, "retry_in", 0) or 0, base)
+        if waiting
+        else min(base * 2 ** max(in_a_row - 1, 0), jobs_setting("TALLY_COMPUTE_RETRY_MAX_S", 60))
+    )
+    ComputeRun.objects.filter(pk=run.pk, attempts=token).update(
+        status=ComputeRun.Status.RETRYING,
+        retries=F("retries") + 1,
+        failures_in_a_row=in_a_row,
+        error=exc.as_body(),
+        lease_expires_at=None,
+        # Due then: the reaper re-sends it if no message brings it back by then (+ grace).
+        enqueued_at=timezone.now() + dt.timedelta(seconds=retry_in),
+    )
+    raise ComputeTransientError(exc.message, code=exc.code, retry_in=retry_in, details=exc.details)
 
 
 def _signal(signal: Signal, run: ComputeRun) -> None:
@@ -361,6 +449,7 @@ def _compute_chunks(run: ComputeRun, token: int, on_progress: ProgressCallback |
         chunk_write(
             run, token, index, first, last, computed, versions, rows_returned, len(groups), scan_s
         )
+        CHUNK_SECONDS.observe(time.perf_counter() - started)
         if on_progress is not None:
             fresh = ComputeRun.objects.get(pk=run.pk)
             on_progress(

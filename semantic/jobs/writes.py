@@ -35,7 +35,9 @@ def chunk_write(
     inserted; the run's progress advances in the same transaction (fenced by the token)."""
     written_started = time.perf_counter()
     advanced = ComputeRun.objects.filter(pk=run.pk, attempts=token, chunks_done=index).update(
-        chunks_done=index + 1
+        # A committed chunk is progress: the retry budget counts failures in a row.
+        chunks_done=index + 1,
+        failures_in_a_row=0,
     )
     if advanced != 1:
         raise Fenced()

@@ -46,6 +46,7 @@ from django.db import close_old_connections
 
 from semantic.sqlapi import wire
 from semantic.sqlapi.connection import Connection
+from semantic.sqlapi.pool import ExecutionPool
 from semantic.sqlapi.services import sql_catalog_get
 from semantic.sqlapi.session import (
     MSG_TOO_MANY_UNAUTH,
@@ -54,6 +55,8 @@ from semantic.sqlapi.session import (
     Fatal,
     ServerConfig,
 )
+from tally.logs import new_request_id, request_id_bind
+from tally.metrics import SQL_CONNECTIONS
 
 __all__ = ["Connection", "ServerConfig", "SqlServer", "serve"]
 
@@ -73,6 +76,10 @@ class SqlServer:
         self._unauth: dict[str, int] = {}
         self._unauth_total = 0
         self._next_pid = os.getpid() * 1000 % 2**30
+        # Metric queries of every connection share these slots (memory ~ slots, not clients).
+        self.pool = ExecutionPool(
+            slots=config.exec_slots, queue=config.exec_queue, wait_s=config.exec_wait_s
+        )
         self.tls: ssl.SSLContext | None = None
         if config.tls_cert and config.tls_key:
             self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -174,6 +181,9 @@ class SqlServer:
             conn.cancel_running()
 
     def _serve(self, conn: Connection) -> None:
+        # Log lines of this connection carry one id (the thread starts with a fresh context).
+        request_id_bind(f"sql-{new_request_id()}")
+        SQL_CONNECTIONS.inc()
         try:
             conn.run()
         except Exception:
@@ -184,6 +194,7 @@ class SqlServer:
             with suppress(OSError):
                 conn.sock.close()
             close_old_connections()
+            SQL_CONNECTIONS.dec()
 
 
 def serve(config: ServerConfig, *, ready: Callable[[SqlServer], None] | None = None) -> None:

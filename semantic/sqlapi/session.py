@@ -66,6 +66,7 @@ class ServerConfig:
         recheck_s: a session's roles (grants) and principal are derived again before a
             statement once the last such check is this old; the token or user row itself is
             read again before every metric query.
+        exec_slots, exec_queue, exec_wait_s: the execution pool (see ``pool``).
     """
 
     host: str = "127.0.0.1"
@@ -82,6 +83,11 @@ class ServerConfig:
     max_query_bytes: int = 100_000
     catalog_timeout_s: float = 10.0
     recheck_s: float = 1.0
+    # The execution pool (semantic/sqlapi/pool.py): metric queries running at once, how
+    # many more may wait (past it: 53300), and how long one waits (past it: 57014).
+    exec_slots: int = 4
+    exec_queue: int = 64
+    exec_wait_s: float = 30.0
 
 
 @dataclass

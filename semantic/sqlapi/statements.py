@@ -416,14 +416,17 @@ class StatementRunner:
         config = self.server.config
         scope = self._begin()
         try:
-            with stream_compiled(
-                ready,
-                principal=self.identity.principal if self.identity else None,
-                timeout_s=config.timeout_s,
-                row_cap=config.row_cap,
-                batch_size=STREAM_BATCH,
-                cancel=scope,
-            ) as (_columns, batches):
+            with (
+                self.server.pool.slot(),
+                stream_compiled(
+                    ready,
+                    principal=self.identity.principal if self.identity else None,
+                    timeout_s=config.timeout_s,
+                    row_cap=config.row_cap,
+                    batch_size=STREAM_BATCH,
+                    cancel=scope,
+                ) as (_columns, batches),
+            ):
                 for batch in batches:
                     if scope.requested:
                         raise SqlError(QUERY_CANCELED, MSG_CANCELED)

@@ -35,6 +35,8 @@ from semantic.warehouse.execute import (
     execute,
     stream,
 )
+from tally.errors import WarehouseError
+from tally.metrics import QUERIES, WAREHOUSE_ERRORS
 
 __all__ = [
     "ReadyQuery",
@@ -105,6 +107,18 @@ def compiled_prepare(
     return ReadyQuery(text, session_variables(compiled, principal=principal))
 
 
+@contextmanager
+def counted(kind: str) -> Iterator[None]:
+    """Counts a warehouse execution for /metrics, and its error code when it fails."""
+    try:
+        yield
+    except WarehouseError as exc:
+        WAREHOUSE_ERRORS.labels(exc.code).inc()
+        QUERIES.labels(kind, "error").inc()
+        raise
+    QUERIES.labels(kind, "ok").inc()
+
+
 def run_compiled(
     compiled: Compiled | ReadyQuery,
     *,
@@ -119,13 +133,14 @@ def run_compiled(
     its rows up to ``row_cap``; see :func:`compiled_prepare` and
     :func:`semantic.warehouse.execute.execute`."""
     ready = compiled_prepare(compiled, principal=principal, sql=sql, release_ref=release_ref)
-    return execute(
-        config or settings.WAREHOUSE,
-        ready.sql,
-        timeout_s=timeout_s,
-        row_cap=row_cap,
-        variables=ready.variables,
-    )
+    with counted("rows"):
+        return execute(
+            config or settings.WAREHOUSE,
+            ready.sql,
+            timeout_s=timeout_s,
+            row_cap=row_cap,
+            variables=ready.variables,
+        )
 
 
 @contextmanager
@@ -144,13 +159,16 @@ def stream_compiled(
     """Runs a compiled query and yields ``(columns, batches)`` as
     :func:`semantic.warehouse.execute.stream` does, after :func:`compiled_prepare`."""
     ready = compiled_prepare(compiled, principal=principal, sql=sql, release_ref=release_ref)
-    with stream(
-        config or settings.WAREHOUSE,
-        ready.sql,
-        timeout_s=timeout_s,
-        row_cap=row_cap,
-        batch_size=batch_size,
-        variables=ready.variables,
-        cancel=cancel,
-    ) as result:
+    with (
+        counted("stream"),
+        stream(
+            config or settings.WAREHOUSE,
+            ready.sql,
+            timeout_s=timeout_s,
+            row_cap=row_cap,
+            batch_size=batch_size,
+            variables=ready.variables,
+            cancel=cancel,
+        ) as result,
+    ):
         yield result

@@ -109,6 +109,7 @@ def test_basic_auth_is_not_accepted(client: Client, django_user_model: Any) -> N
         ({"TALLY_TOKEN_KEY": "short"}, "TALLY_TOKEN_KEY"),
         ({"TALLY_CACHE_URL": "memcached://x"}, "TALLY_CACHE_URL"),
         ({"TALLY_HTTPS": "1"}, "SECRET_KEY"),
+        ({"TALLY_HTTPS": "1", "SECRET_KEY": "k" * 50}, "TALLY_CACHE_URL"),
     ],
 )
 def test_bad_access_settings_name_their_variable(env: dict[str, str], variable: str) -> None:
@@ -152,6 +153,8 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
             "SECRET_KEY": secrets.token_urlsafe(50),
             "TALLY_PII_SALT": secrets.token_urlsafe(50),
             "TALLY_HTTPS": "1",
+            # Production refuses per-process rate limits (issue 23); not connected by check.
+            "TALLY_CACHE_URL": "redis://127.0.0.1:6379/14",
             "ALLOWED_HOSTS": "tally.example.com",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite3'}",
         },

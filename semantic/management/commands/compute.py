@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandParser
+from django.utils import timezone
 
 from semantic.jobs.compute import Progress, compute_run_create, compute_run_execute
 from semantic.jobs.selectors import run_get
@@ -61,6 +62,11 @@ class Command(TallyCommand):
         parser.add_argument(
             "--no-wait", action="store_true", help="enqueue and print the run id (needs a broker)"
         )
+        parser.add_argument(
+            "--timeout", type=float, default=None,
+            help="stop waiting after this many seconds (default TALLY_COMPUTE_WAIT_S); "
+            "the run carries on in the background",
+        )  # fmt: skip
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -93,7 +99,10 @@ class Command(TallyCommand):
             self.stdout.write(str(run.pk))
             return
         else:
-            run = self._wait(run, show)
+            timeout = opts["timeout"]
+            run = self._wait(
+                run, show, settings.TALLY_COMPUTE_WAIT_S if timeout is None else timeout
+            )
         if show and sys.stderr.isatty():
             self.stderr.write("")
         self._report(run, opts["format"])
@@ -104,12 +113,14 @@ class Command(TallyCommand):
         ending = "\r" if sys.stderr.isatty() else "\n"
         self.stderr.write(bar(progress), ending=ending)
 
-    def _wait(self, run: ComputeRun, show: bool) -> ComputeRun:
-        last: tuple[int, str] | None = None
+    def _wait(self, run: ComputeRun, show: bool, timeout_s: float) -> ComputeRun:
+        deadline = time.monotonic() + timeout_s
+        last: tuple[int, str, str] | None = None
         while True:
             fresh = run_get(run_id=run.pk)
             assert fresh is not None
-            state = (fresh.chunks_done, fresh.status)
+            waiting_for = waiting_reason(fresh)
+            state = (fresh.chunks_done, fresh.status, waiting_for)
             if show and state != last:
                 self._bar(
                     Progress(
@@ -119,11 +130,21 @@ class Command(TallyCommand):
                         fresh.values_revised,
                     )
                 )
-                if fresh.status == ComputeRun.Status.RETRYING and fresh.error:
-                    self.stderr.write(f"  retrying: {fresh.error.get('message')}")
+                if waiting_for:
+                    self.stderr.write(f"  {waiting_for}")
                 last = state
             if fresh.status in DONE:
                 return fresh
+            if time.monotonic() > deadline:
+                self.stderr.write(
+                    f"error[wait_timeout]: gave up waiting after {timeout_s:g}s: run {fresh.pk} "
+                    f"is {fresh.status} ({waiting_for or 'working'})"
+                )
+                self.stderr.write(
+                    f"  hint: the run carries on without this command; follow it with "
+                    f"`tally runs {fresh.pk}` or wait longer with --timeout"
+                )
+                sys.exit(4)
             time.sleep(0.25)
 
     def _report(self, run: ComputeRun, fmt: str) -> None:
@@ -144,6 +165,36 @@ class Command(TallyCommand):
             self.stderr.write(f"error[{run.error.get('code')}]: {run.error.get('message')}")
             if run.error.get("hint"):
                 self.stderr.write(f"  hint: {run.error['hint']}")
+
+
+def waiting_reason(run: ComputeRun) -> str:
+    """What a run that is not moving waits for, in an operator's words ("" when working)."""
+    now = timezone.now()
+    if run.status == ComputeRun.Status.QUEUED:
+        since = f" for {(now - run.created_at).total_seconds():.0f}s" if run.created_at else ""
+        return (
+            f"waiting for a worker to take run {run.pk} (queued{since}; is "
+            "`celery -A tally worker` running against CELERY_BROKER_URL?)"
+        )
+    if run.status == ComputeRun.Status.RETRYING:
+        error = run.error or {}
+        due = (
+            f" in {max((run.enqueued_at - now).total_seconds(), 0):.0f}s" if run.enqueued_at else ""
+        )
+        return (
+            f"retrying{due} after error[{error.get('code')}]: {error.get('message')} "
+            f"({run.failures_in_a_row} failure(s) in a row)"
+        )
+    if (
+        run.status == ComputeRun.Status.RUNNING
+        and run.lease_expires_at is not None
+        and run.lease_expires_at < now
+    ):
+        return (
+            f"the worker of run {run.pk} stopped renewing its lease; the reaper (celery beat) "
+            "re-sends the run to a live worker"
+        )
+    return ""
 
 
 def run_summary(run: ComputeRun) -> dict[str, Any]:

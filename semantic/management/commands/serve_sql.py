@@ -8,6 +8,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from semantic.sqlapi.server import ServerConfig, SqlServer, serve
 from tally.management.base import TallyCommand
+from tally.metrics import metrics_serve
 
 
 class Command(TallyCommand):
@@ -40,6 +41,9 @@ class Command(TallyCommand):
             max_query_bytes=settings.TALLY_SQL_MAX_QUERY_BYTES,
             catalog_timeout_s=settings.TALLY_SQL_CATALOG_TIMEOUT_S,
             recheck_s=settings.TALLY_SQL_RECHECK_S,
+            exec_slots=settings.TALLY_SQL_EXEC_SLOTS,
+            exec_queue=settings.TALLY_SQL_EXEC_QUEUE,
+            exec_wait_s=settings.TALLY_SQL_EXEC_WAIT_S,
         )
 
         def ready(server: SqlServer) -> None:
@@ -48,6 +52,8 @@ class Command(TallyCommand):
             self.stdout.flush()
             sys.stdout.flush()
 
+        # /metrics of this process (connections, queries) on TALLY_SQL_METRICS_PORT, if set.
+        metrics_serve("TALLY_SQL_METRICS_PORT")
         try:
             serve(config, ready=ready)
         except OSError as exc:
