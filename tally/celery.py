@@ -41,7 +41,7 @@ def patch_kombu_redis_close() -> bool:
         return original(self, asynchronous=asynchronous)
 
     _connparams.tally_patched = True  # type: ignore[attr-defined]
-    kombu_redis.Channel._connparams = _connparams
+    kombu_redis.Channel._connparams = _connparams  # type: ignore[method-assign]
     return True
 
 
