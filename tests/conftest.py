@@ -300,7 +300,8 @@ def embedded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def chdb_warehouse(embedded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The demo loaded into chdb (ClickHouse embedded); its WarehouseConfig (schema default)."""
+    """The demo loaded into chdb (ClickHouse embedded), database ``main`` as in DuckDB (the
+    schema fixtures/ names); its WarehouseConfig."""
     from semantic.warehouse.config import parse_warehouse_url
     from semantic.warehouse.loader import copy_duckdb_tables
 
@@ -310,7 +311,7 @@ def chdb_warehouse(embedded_demo: Path, tmp_path_factory: pytest.TempPathFactory
         unavailable(f"chdb is not installed: {exc}")
     path = tmp_path_factory.mktemp("chdb") / "warehouse.chdb"
     config = parse_warehouse_url(f"chdb:///{path}", base_dir=ROOT)
-    copy_duckdb_tables(embedded_demo, config)
+    copy_duckdb_tables(embedded_demo, config, schema="main")
     return config
 
 
@@ -324,7 +325,8 @@ def java_available() -> bool:
 
 @pytest.fixture(scope="session")
 def spark_warehouse(embedded_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The demo loaded into a local Spark warehouse, its one SparkSession started."""
+    """The demo loaded into a local Spark warehouse (database ``main``), its one SparkSession
+    started."""
     from semantic.warehouse.config import parse_warehouse_url
     from semantic.warehouse.connections import warehouse_ping
     from semantic.warehouse.loader import copy_duckdb_tables
@@ -337,6 +339,6 @@ def spark_warehouse(embedded_demo: Path, tmp_path_factory: pytest.TempPathFactor
         unavailable("no java on PATH for local Spark (./dev test installs default-jre-headless)")
     path = tmp_path_factory.mktemp("spark") / "warehouse.spark"
     config = parse_warehouse_url(f"spark:///{path}", base_dir=ROOT)
-    copy_duckdb_tables(embedded_demo, config)
+    copy_duckdb_tables(embedded_demo, config, schema="main")
     warehouse_ping(config, timeout_s=300)
     return config

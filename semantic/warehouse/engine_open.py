@@ -14,8 +14,8 @@ ClickHouse:
 
 Spark:
     ``spark:///path`` runs Spark in local mode in this process (pyspark, a Java 17 runtime),
-    one SparkSession per process; each table is a Parquet directory under ``path`` and is
-    registered in the session's catalog when the session starts. ``sc://host:15002`` (or
+    one SparkSession per process; each table is a Parquet directory ``path/<database>/<table>``
+    and is registered in the session's catalog when the session starts. ``sc://host:15002`` (or
     ``spark://host:15002``) reaches a cluster through Spark Connect. Each query runs in its
     own session (``newSession()`` locally), so session variables (the PII salt) never leak
     between queries; a timeout or cancel interrupts the query's jobs by tag.
@@ -42,6 +42,7 @@ SPARK_CONF: dict[str, str] = {
     # Tally's dimensions are often expressions; small demo data need few shuffle partitions.
     "spark.sql.shuffle.partitions": "4",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 _LOCK = threading.Lock()
@@ -169,19 +170,25 @@ def spark_session(config: WarehouseConfig) -> Any:
             session = builder.getOrCreate()
         except Exception as exc:  # no Java, port clash, …
             raise WarehouseUnavailable(f"cannot start local Spark: {exc}") from exc
+        session.sparkContext.setLogLevel("ERROR")
         spark_register_tables(session, Path(config.path))
         _LOCAL_SPARK[config.path] = session
         return session
 
 
 def spark_register_tables(session: Any, root: Path) -> None:
-    """Registers each Parquet directory under ``root`` as a table of the default database."""
-    for entry in sorted(root.iterdir()):
-        if entry.is_dir() and not entry.name.startswith((".", "_")):
-            location = str(entry.resolve()).replace("'", "\\'")
-            session.sql(
-                f"CREATE TABLE IF NOT EXISTS `{entry.name}` USING parquet LOCATION '{location}'"
-            )
+    """Registers each Parquet directory ``root/<database>/<table>`` as ``database.table``."""
+    for database in sorted(root.iterdir()):
+        if not database.is_dir() or database.name.startswith((".", "_")):
+            continue
+        session.sql(f"CREATE DATABASE IF NOT EXISTS `{database.name}`")
+        for entry in sorted(database.iterdir()):
+            if entry.is_dir() and not entry.name.startswith((".", "_")):
+                location = str(entry.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+                session.sql(
+                    f"CREATE TABLE IF NOT EXISTS `{database.name}`.`{entry.name}` "
+                    f"USING parquet LOCATION '{location}'"
+                )
 
 
 def spark_user_session(config: WarehouseConfig) -> Any:

@@ -1,5 +1,6 @@
 """Copies DuckDB tables into Spark: for a local Spark warehouse (``spark:///dir``) DuckDB
-writes each table as a Parquet directory under ``dir`` (no Spark needed to load); for a
+writes each table as a Parquet directory ``dir/<database>/<table>`` (no Spark needed to
+load; the database is ``schema``, default ``default``); for a
 Spark Connect cluster the rows go over as Arrow into ``saveAsTable`` (see
 semantic.warehouse.loader).
 
@@ -49,12 +50,13 @@ def copy_to_spark(
     if target.host is not None:
         return _copy_to_connect(con, specs, target, schema, replace)
     assert target.path is not None
-    root = Path(target.path)
+    database = schema or "default"
+    root = Path(target.path) / database
     root.mkdir(parents=True, exist_ok=True)
     if not replace:
         for spec in specs:
             if (root / spec.name).exists():
-                raise table_exists(target, spec.name)
+                raise table_exists(target, f"{database}.{spec.name}")
     for spec in specs:
         select = ", ".join(_export_expression(c) for c in spec.columns)
         staging = root / f"_tally_new_{spec.name}"
@@ -71,11 +73,11 @@ def copy_to_spark(
         staging.rename(final)
         shutil.rmtree(retired, ignore_errors=True)
         counts[spec.name] = spec.rows
-    _refresh_local(target, specs)
+    _refresh_local(target, specs, database)
     return counts
 
 
-def _refresh_local(target: WarehouseConfig, specs: list[SourceTable]) -> None:
+def _refresh_local(target: WarehouseConfig, specs: list[SourceTable], database: str) -> None:
     """A local session already running in this process sees the new files and tables."""
     from semantic.warehouse.engine_open import local_spark_running, spark_register_tables
 
@@ -85,7 +87,7 @@ def _refresh_local(target: WarehouseConfig, specs: list[SourceTable]) -> None:
     assert target.path is not None
     spark_register_tables(session, Path(target.path))
     for spec in specs:
-        session.sql(f"REFRESH TABLE `{spec.name}`")
+        session.sql(f"REFRESH TABLE `{database}`.`{spec.name}`")
 
 
 def _copy_to_connect(
