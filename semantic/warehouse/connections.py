@@ -254,7 +254,8 @@ def warehouse_ping(config: WarehouseConfig, *, timeout_s: float = 3.0) -> None:
     conn = connect(config, timeout_s=timeout_s)
     try:
         if config.engine in ("clickhouse", "spark"):
-            conn.ping()
+            if conn.ping() is False:  # clickhouse-connect answers False rather than raising
+                raise WarehouseUnavailable("ping failed")
         else:
             cur = conn.cursor()
             cur.execute("SELECT 1")

@@ -125,6 +125,10 @@ def _clickhouse_code(exc: BaseException) -> int | None:
     return int(digits) if digits else None
 
 
+class ChdbInterrupted(RuntimeError):
+    """The chdb stream was cancelled (timeout or cancel) before its end."""
+
+
 class ChdbSession(ArrowSession):
     """chdb: a read-only connection per query, Arrow streamed chunk by chunk."""
 
@@ -132,6 +136,7 @@ class ChdbSession(ArrowSession):
         super().__init__(config, timeout_s)
         self.stream: Any = None
         self._chunk_batches: list[Any] = []
+        self._interrupted = False
 
     def open(self) -> None:
         assert self.config.path is not None
@@ -172,6 +177,9 @@ class ChdbSession(ArrowSession):
 
         while not self._chunk_batches:
             chunk = self.stream.fetch() if self.stream is not None else None
+            if self._interrupted:
+                # A cancelled chdb stream simply ends: say so rather than look complete.
+                raise ChdbInterrupted("the query was interrupted")
             if chunk is None:
                 return None
             data = chunk.bytes()
@@ -180,6 +188,7 @@ class ChdbSession(ArrowSession):
         return self._chunk_batches.pop(0)
 
     def interrupt(self) -> None:
+        self._interrupted = True
         with suppress(Exception):
             if self.stream is not None:
                 self.stream.cancel()
@@ -187,6 +196,8 @@ class ChdbSession(ArrowSession):
     def classify(self, exc: Exception) -> Verdict | None:
         if isinstance(exc, WarehouseUnavailable):
             return "unavailable"
+        if isinstance(exc, ChdbInterrupted):
+            return "error"
         code = _clickhouse_code(exc)
         if code == _CLICKHOUSE_TIMEOUT:
             return "timeout"
