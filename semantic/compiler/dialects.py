@@ -7,9 +7,10 @@ engine; ``render`` rewrites the few constructs whose meaning differs:
   ``all_keys.k`` literally, so ``combined.k`` would not resolve); ``lead``/``lag`` read a
   Nullable argument (otherwise the missing row gives the type's default, not NULL); a
   calendar truncation stays a DateTime64 (``dateTrunc`` returns a Date for days and
-  longer); ``PERCENTILE_CONT/DISC … WITHIN GROUP`` becomes ``quantileExactInclusive`` /
-  ``quantileExactLow``; ``->>`` gives NULL for a missing key or a JSON null and the raw
-  text of a number (``JSONExtractString`` gives ``''``); ``DATEDIFF('week')`` counts
+  longer); ``PERCENTILE_CONT … WITHIN GROUP`` becomes ``quantileExactInclusive`` and
+  ``PERCENTILE_DISC`` the sorted values' element DuckDB picks; ``->>`` gives NULL for a missing key or a JSON null and the raw
+  text of a number (``JSONExtractString`` gives ``''``); a projected predicate is a Bool,
+  not a UInt8; ``DATEDIFF('week')`` counts
   whole 7-day spans of days as DuckDB does. LEFT JOIN NULLs need ``join_use_nulls=1``,
   which every ClickHouse session of Tally sets (semantic.warehouse.engine_open).
 * Spark/Databricks: ``ROW_NUMBER() OVER ()`` gets an ORDER BY (Spark refuses it without);
@@ -88,10 +89,18 @@ def _unit(node: exp.Expr) -> str:
     return unit.name.upper() if unit is not None else "DAY"
 
 
+_PREDICATES = (exp.Predicate, exp.Connector, exp.Not)
+
+
 def _alias_columns(select: exp.Select) -> None:
-    """``SELECT t.k`` → ``SELECT t.k AS k``: ClickHouse's analyzer names the first literally."""
+    """``SELECT t.k`` → ``SELECT t.k AS k``: ClickHouse's analyzer names the first literally.
+    A projected predicate becomes a Bool (ClickHouse computes it as a UInt8 0/1)."""
     projections = select.expressions
     for index, projection in enumerate(projections):
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, _PREDICATES):
+            inner.replace(exp.Cast(this=inner.copy(), to=exp.DataType.build("BOOLEAN")))
+            continue
         if (
             isinstance(projection, exp.Column)
             and projection.table
@@ -101,21 +110,38 @@ def _alias_columns(select: exp.Select) -> None:
 
 
 def _quantile(node: exp.WithinGroup) -> exp.Expr:
-    """``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` as ClickHouse's exact quantile:
-    linear interpolation (R7, as percentile_cont) or the first value at or past the
-    fraction (percentile_disc)."""
+    """``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` as ClickHouse's exact quantile with
+    linear interpolation (R7, as percentile_cont); ``PERCENTILE_DISC(q)`` as the sorted
+    values' element at 1-based position ceil(n × q) (at least 1), as DuckDB and PostgreSQL
+    pick it (ClickHouse's quantileExact picks position floor(n × q) + 1), NULL for no rows."""
     function = node.this
     order = node.expression
     value = order.expressions[0].this if isinstance(order, exp.Order) else order
-    name = (
-        "quantileExactInclusive" if isinstance(function, exp.PercentileCont) else "quantileExactLow"
-    )
     quantile = function.this
-    argument = value.copy()
-    if name == "quantileExactInclusive":
+    if isinstance(function, exp.PercentileCont):
         # Interpolation needs a float (DuckDB's percentile_cont of a DECIMAL is a DOUBLE too).
-        argument = exp.Anonymous(this="toFloat64", expressions=[argument])
-    return exp.Anonymous(this=f"{name}({quantile.sql('clickhouse')})", expressions=[argument])
+        argument = exp.Anonymous(this="toFloat64", expressions=[value.copy()])
+        return exp.Anonymous(
+            this=f"quantileExactInclusive({quantile.sql('clickhouse')})", expressions=[argument]
+        )
+    count = exp.Count(this=value.copy())
+    position = exp.Anonymous(
+        this="toUInt64",
+        expressions=[
+            exp.Greatest(
+                this=exp.Literal.number(1),
+                expressions=[exp.Ceil(this=exp.Mul(this=count.copy(), expression=quantile.copy()))],
+            )
+        ],
+    )
+    sorted_values = exp.Anonymous(
+        this="arraySort",
+        expressions=[exp.Anonymous(this="groupArray", expressions=[value.copy()])],
+    )
+    return exp.Case(
+        ifs=[exp.If(this=exp.EQ(this=count, expression=exp.Literal.number(0)), true=exp.Null())],
+        default=exp.Anonymous(this="arrayElement", expressions=[sorted_values, position]),
+    )
 
 
 def _clickhouse_json_text(node: exp.JSONExtractScalar) -> exp.Expr:

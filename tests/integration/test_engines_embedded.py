@@ -35,6 +35,8 @@ from tests.semantic.compiler.test_row_policies import pii_manifest
 
 # Both hold the demo in a database named main, as DuckDB does (tests/conftest.py).
 SCHEMAS = {"chdb": "main", "spark": "main"}
+# One xdist worker runs every Spark test (`./dev test` uses --dist loadgroup): one JVM, not two.
+ENGINES = ["chdb", pytest.param("spark", marks=pytest.mark.xdist_group("spark"))]
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def embedded(request: pytest.FixtureRequest, embedded_demo: Path) -> dict[str, A
     return {"engine": engine, "config": config, "duckdb": duck}
 
 
-@pytest.mark.parametrize("embedded", ["chdb", "spark"], indirect=True)
+@pytest.mark.parametrize("embedded", ENGINES, indirect=True)
 @pytest.mark.parametrize("case", CASES)
 def test_embedded_engine_rows_equal_duckdb_rows(case: str, embedded: dict[str, Any]) -> None:
     """Compiled for ClickHouse or Spark, each conformance query returns DuckDB's rows."""
@@ -85,7 +87,7 @@ def _secured_rows(config: Any, schema: str, query: MetricQuery, tenant: str) -> 
     return sorted(_comparable(list(result.rows), 10), key=repr)
 
 
-@pytest.mark.parametrize("embedded", ["chdb", "spark"], indirect=True)
+@pytest.mark.parametrize("embedded", ENGINES, indirect=True)
 @pytest.mark.parametrize("case", sorted(POLICY_CASES))
 def test_embedded_secured_rows_equal_duckdb_rows(case: str, embedded: dict[str, Any]) -> None:
     """Each tenant's secured, masked query returns DuckDB's rows (pseudonyms included)."""
@@ -105,7 +107,7 @@ def test_embedded_secured_rows_equal_duckdb_rows(case: str, embedded: dict[str, 
 # --- drill-down (tests/integration/test_drilldown_engines.py) ------------------------------
 
 
-@pytest.mark.parametrize("embedded", ["chdb", "spark"], indirect=True)
+@pytest.mark.parametrize("embedded", ENGINES, indirect=True)
 @pytest.mark.parametrize(("metric", "item", "wanted"), DRILL_CASES)
 def test_embedded_drilldown_rows_add_up(
     embedded: dict[str, Any], metric: str, item: str, wanted: str

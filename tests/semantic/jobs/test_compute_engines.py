@@ -39,7 +39,9 @@ def _stored() -> dict[tuple[Any, ...], Any]:
     return values
 
 
-@pytest.mark.parametrize("engine", ["chdb", "spark"])
+@pytest.mark.parametrize(
+    "engine", ["chdb", pytest.param("spark", marks=pytest.mark.xdist_group("spark"))]
+)
 def test_compute_run_stores_duckdb_values(
     engine: str,
     request: pytest.FixtureRequest,
