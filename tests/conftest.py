@@ -338,7 +338,13 @@ def spark_warehouse(embedded_demo: Path, tmp_path_factory: pytest.TempPathFactor
     if not java_available():
         unavailable("no java on PATH for local Spark (./dev test installs default-jre-headless)")
     path = tmp_path_factory.mktemp("spark") / "warehouse.spark"
-    config = parse_warehouse_url(f"spark:///{path}", base_dir=ROOT)
+    # Demo-sized data: one shuffle partition and interpreted expressions (no code generation
+    # per query); measured on 7 conformance queries: JVM CPU 57 s → 48 s, wall 124 s → 72 s.
+    options = (
+        "spark.sql.shuffle.partitions=1&spark.sql.codegen.wholeStage=false"
+        "&spark.sql.codegen.factoryMode=NO_CODEGEN"
+    )
+    config = parse_warehouse_url(f"spark:///{path}?{options}", base_dir=ROOT)
     copy_duckdb_tables(embedded_demo, config, schema="main")
     warehouse_ping(config, timeout_s=300)
     return config

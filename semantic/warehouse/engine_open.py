@@ -13,7 +13,8 @@ ClickHouse:
     read-only, per-query settings allowed).
 
 Spark:
-    ``spark:///path`` runs Spark in local mode in this process (pyspark, a Java 17 runtime),
+    ``spark:///path`` runs Spark in local mode in this process (pyspark, a Java 17 runtime;
+    ``spark.*`` query options of the URL are added to the session's configuration),
     one SparkSession per process; each table is a Parquet directory ``path/<database>/<table>``
     and is registered in the session's catalog when the session starts. ``sc://host:15002`` (or
     ``spark://host:15002``) reaches a cluster through Spark Connect. Each query runs in its
@@ -163,7 +164,9 @@ def spark_session(config: WarehouseConfig) -> Any:
         builder = builder.appName("tally").config(
             "spark.sql.warehouse.dir", os.path.abspath(config.path)
         )
-        for key, value in SPARK_CONF.items():
+        # spark.* options of the URL (spark:///dir?spark.sql.shuffle.partitions=1) win.
+        conf = {**SPARK_CONF, **{k: v for k, v in config.options if k.startswith("spark.")}}
+        for key, value in conf.items():
             builder = builder.config(key, value)
         builder = builder.config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         try:
