@@ -181,7 +181,7 @@ def _load_table(
             sink.command(f"INSERT INTO {staging} ({names}) SELECT * FROM file('{source}', Parquet)")
             path.unlink()
         else:
-            table = con.execute(f"SELECT {select} FROM {quote_pg(spec.name)}").fetch_arrow_table()
+            table = con.sql(f"SELECT {select} FROM {quote_pg(spec.name)}").to_arrow_table()
             sink.conn.insert_arrow(f"{database}.{'_tally_new_' + spec.name}", table)
         rows = int(sink.command(f"SELECT count() FROM {staging}"))
         check_count(spec, rows)

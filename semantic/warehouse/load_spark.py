@@ -109,7 +109,7 @@ def _copy_to_connect(
             if not replace and session.catalog.tableExists(spec.name, database):
                 raise table_exists(target, f"{database}.{spec.name}")
             select = ", ".join(_export_expression(c) for c in spec.columns)
-            table = con.execute(f"SELECT {select} FROM {quote_pg(spec.name)}").fetch_arrow_table()
+            table = con.sql(f"SELECT {select} FROM {quote_pg(spec.name)}").to_arrow_table()
             session.createDataFrame(table).write.mode("overwrite").saveAsTable(name)
             counts[spec.name] = table.num_rows
     finally:
