@@ -290,8 +290,8 @@ def run_event(*, run: ComputeRun, event_type: RunState) -> RunEvent:
 def warehouse_namespace() -> str:
     """The warehouse as an OpenLineage dataset namespace (``postgres://host:5432`` …)."""
     wh = settings.WAREHOUSE
-    if wh.engine == "duckdb":
-        return f"duckdb://{wh.path}"
+    if wh.host is None:  # embedded: DuckDB, chdb, Spark local
+        return f"{wh.engine}://{wh.path}"
     scheme = {"postgresql": "postgres"}.get(wh.engine, wh.engine)
     return f"{scheme}://{wh.host}:{wh.port}"
 

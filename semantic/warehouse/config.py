@@ -10,14 +10,24 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 # scheme -> (engine, sqlglot dialect). MariaDB speaks the MySQL protocol and dialect.
+# chdb is ClickHouse embedded in this process (a data directory, like a DuckDB file);
+# clickhouse is a ClickHouse server over HTTP (clickhouse-connect). spark:///dir is Spark
+# embedded in this process (local mode, tables as Parquet under dir); spark://host:port and
+# sc://host:port reach a Spark (or Databricks) cluster through Spark Connect.
 SCHEMES: dict[str, tuple[str, str]] = {
     "duckdb": ("duckdb", "duckdb"),
     "postgresql": ("postgresql", "postgres"),
     "postgres": ("postgresql", "postgres"),
     "mysql": ("mysql", "mysql"),
     "mariadb": ("mysql", "mysql"),
+    "chdb": ("chdb", "clickhouse"),
+    "clickhouse": ("clickhouse", "clickhouse"),
+    "spark": ("spark", "spark"),
+    "sc": ("spark", "spark"),
 }
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "clickhouse": 8123, "spark": 15002}
+# Engines whose data lives in a local path rather than behind a host.
+LOCAL_ENGINES = ("duckdb", "chdb")
 
 
 class WarehouseURLError(ValueError):
@@ -47,10 +57,15 @@ class WarehouseConfig:
     allow_privileged: bool = False
 
     @property
+    def embedded(self) -> bool:
+        """True when the engine runs inside this process (DuckDB, chdb, Spark local)."""
+        return self.host is None
+
+    @property
     def display_url(self) -> str:
         """The URL with the password left out, safe for logs and /healthz."""
-        if self.engine == "duckdb":
-            return f"duckdb:///{self.path}"
+        if self.host is None:
+            return f"{self.engine}:///{self.path}"
         auth = f"{self.user}@" if self.user else ""
         return f"{self.engine}://{auth}{self.host}:{self.port}/{self.database or ''}"
 
@@ -92,23 +107,14 @@ def parse_warehouse_url(value: str, *, base_dir: Path) -> WarehouseConfig:
         )
     engine, dialect = SCHEMES[scheme]
     options = tuple(sorted(parse_qsl(parts.query)))
-    if engine == "duckdb":
-        raw = unquote(parts.path)
-        if parts.netloc:
-            raise WarehouseURLError(
-                f"a DuckDB URL has no host ({parts.netloc!r})",
-                "write duckdb:///relative/path.duckdb or duckdb:////absolute/path.duckdb",
-            )
-        name = raw[1:] if raw.startswith("/") else raw
-        if not name:
-            raise WarehouseURLError("no DuckDB file in the URL", "duckdb:///var/warehouse.duckdb")
-        if name != ":memory:":
-            path = Path(name)
-            name = str(path if path.is_absolute() else base_dir / path)
+    if engine in LOCAL_ENGINES or (engine == "spark" and scheme == "spark" and not parts.netloc):
+        name = _local_path(scheme, parts.netloc, unquote(parts.path), base_dir)
         return WarehouseConfig(engine=engine, dialect=dialect, path=name, options=options)
     if not parts.hostname:
         raise WarehouseURLError(f"no host in {value!r}")
     database = unquote(parts.path.lstrip("/")) or None
+    if database is None and engine in ("clickhouse", "spark"):
+        database = "default"
     if database is None:
         raise WarehouseURLError("no database name in the URL", "end it with /dbname")
     return WarehouseConfig(
@@ -121,3 +127,27 @@ def parse_warehouse_url(value: str, *, base_dir: Path) -> WarehouseConfig:
         database=database,
         options=options,
     )
+
+
+_LOCAL_EXAMPLES = {
+    "duckdb": "duckdb:///var/warehouse.duckdb",
+    "chdb": "chdb:///var/warehouse.chdb",
+    "spark": "spark:///var/warehouse.spark",
+}
+
+
+def _local_path(scheme: str, netloc: str, raw: str, base_dir: Path) -> str:
+    """The data path of an embedded engine's URL (relative to ``base_dir``)."""
+    example = _LOCAL_EXAMPLES[scheme]
+    if netloc:
+        raise WarehouseURLError(
+            f"a {scheme} URL of a local warehouse has no host ({netloc!r})",
+            f"write {example} (relative) or {scheme}:////absolute/path",
+        )
+    name = raw[1:] if raw.startswith("/") else raw
+    if not name:
+        raise WarehouseURLError(f"no {scheme} path in the URL", example)
+    if name == ":memory:":
+        return name
+    path = Path(name)
+    return str(path if path.is_absolute() else base_dir / path)

@@ -1,4 +1,5 @@
-"""DB-API connections to the warehouse named by WAREHOUSE_URL (DuckDB, PostgreSQL, MariaDB).
+"""Connections to the warehouse named by WAREHOUSE_URL (DuckDB, PostgreSQL, MariaDB through
+DB-API; chdb, ClickHouse and Spark through semantic.warehouse.engine_open).
 
 Least privilege (issue 18): every connection that can run a query built from user input is
 a *user* connection. On DuckDB it opens with external access disabled (no read_text,
@@ -17,6 +18,17 @@ import re
 from typing import Any, Protocol
 
 from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.connect_errors import WarehousePrivileged, WarehouseUnavailable
+
+__all__ = [
+    "WarehousePrivileged",
+    "WarehouseUnavailable",
+    "connect",
+    "connect_admin",
+    "duckdb_user_connect",
+    "open_duckdb_admin",
+    "warehouse_ping",
+]
 
 # DuckDB settings of every user connection; lock_configuration is SET after the TimeZone
 # (setting TimeZone needs ICU loaded, which a config given at open time is applied before).
@@ -46,14 +58,6 @@ _MYSQL_GLOBAL_GRANT = re.compile(r"^GRANT (?P<privileges>.+?) ON \*\.\* TO ", re
 _MYSQL_PRIVILEGED = ("ALL PRIVILEGES", "FILE", "SUPER")
 
 
-class WarehouseUnavailable(ConnectionError):
-    """The warehouse cannot be reached (down, missing file, bad credentials)."""
-
-
-class WarehousePrivileged(WarehouseUnavailable):
-    """The warehouse role may read server files or is a superuser; Tally refuses to use it."""
-
-
 class DBAPIConnection(Protocol):
     """The part of PEP 249 Tally uses."""
 
@@ -80,7 +84,10 @@ def connect(config: WarehouseConfig, *, timeout_s: float = 10.0, create: bool = 
             MariaDB), and ``config.allow_privileged`` is not set.
     """
     conn = _open(config, timeout_s=timeout_s, create=create, user=True)
-    if config.engine != "duckdb" and not config.allow_privileged:
+    # Embedded engines open user connections restricted already (DuckDB without external
+    # access, chdb readonly=1); Spark has no roles to check (see docs: read-only access is
+    # the cluster's to grant).
+    if config.engine in _ROLE_CHECKED and not config.allow_privileged:
         try:
             why = _privileged_because(config, conn)
         except Exception as exc:  # any driver error: the role could not be checked
@@ -150,8 +157,15 @@ def open_duckdb_admin(path: str | os.PathLike[str]) -> Any:
         return duckdb.connect(name)
 
 
+_ROLE_CHECKED = ("postgresql", "mysql", "clickhouse")
+
+
 def _privileged_because(config: WarehouseConfig, conn: Any) -> str | None:
     """Why the connected role is too privileged for Tally, or None."""
+    if config.engine == "clickhouse":
+        from semantic.warehouse.engine_open import clickhouse_privileged_because
+
+        return clickhouse_privileged_because(conn)
     cur = conn.cursor()
     try:
         if config.engine == "postgresql":
@@ -219,6 +233,15 @@ def _open(config: WarehouseConfig, *, timeout_s: float, create: bool, user: bool
             )
         except pymysql.Error as exc:
             raise WarehouseUnavailable(f"cannot connect to {config.display_url}: {exc}") from exc
+    if config.engine in ("chdb", "clickhouse", "spark"):
+        from semantic.warehouse import engine_open
+
+        if config.engine == "chdb":
+            assert config.path is not None
+            return engine_open.chdb_connect(config.path, user=user, create=create)
+        if config.engine == "clickhouse":
+            return engine_open.clickhouse_client(config, timeout_s=timeout_s, user=user)
+        return engine_open.SparkHandle(config)
     raise WarehouseUnavailable(f"no driver for warehouse engine {config.engine!r}")
 
 
@@ -230,9 +253,13 @@ def warehouse_ping(config: WarehouseConfig, *, timeout_s: float = 3.0) -> None:
     """
     conn = connect(config, timeout_s=timeout_s)
     try:
-        cur = conn.cursor()
-        cur.execute("SELECT 1")
-        cur.fetchall()
+        if config.engine in ("clickhouse", "spark"):
+            if conn.ping() is False:  # clickhouse-connect answers False rather than raising
+                raise WarehouseUnavailable("ping failed")
+        else:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            cur.fetchall()
     except Exception as exc:  # any driver error means "not healthy"; the text says which
         raise WarehouseUnavailable(f"{config.display_url} did not answer SELECT 1: {exc}") from exc
     finally:

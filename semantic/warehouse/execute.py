@@ -63,6 +63,7 @@ from contextlib import contextmanager
 
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable
+from semantic.warehouse.engines import session_for
 from semantic.warehouse.results import (
     CANCELLED_MESSAGE,
     TIMEOUT_HINT,
@@ -77,7 +78,7 @@ from semantic.warehouse.results import (
     Row,
     sql_hash,
 )
-from semantic.warehouse.sessions import Session, checked_variables, open_duckdb, session_for
+from semantic.warehouse.sessions import Session, checked_variables, open_duckdb
 from semantic.warehouse.values import normalize_rows_for_compare, row_converter
 from tally.errors import WarehouseError
 

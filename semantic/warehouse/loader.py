@@ -1,4 +1,5 @@
-"""Copies DuckDB tables (the demo warehouse) into PostgreSQL or MySQL/MariaDB.
+"""Copies DuckDB tables (the demo warehouse) into PostgreSQL, MySQL/MariaDB, ClickHouse (chdb
+or a server) or Spark (a local Parquet warehouse or a Spark Connect cluster).
 
 So that the same compiled queries run on three engines over the same data: the
 execution tests and the cross-engine conformance suite compare their results.
@@ -16,6 +17,11 @@ How it copies:
       in with one atomic ``RENAME TABLE``, because MySQL DDL commits implicitly. InnoDB
       clusters rows by primary key, so the key is declared up front (the rows arrive in
       key order) and secondary indexes are added after the load.
+    * ClickHouse: a MergeTree table ordered by the primary key, filled from a Parquet file
+      (chdb) or Arrow batches (a server), swapped in with ``EXCHANGE TABLES``
+      (semantic.warehouse.load_clickhouse).
+    * Spark: Parquet directories under a local warehouse, or ``saveAsTable`` through Spark
+      Connect (semantic.warehouse.load_spark).
 
 Type mapping (:func:`target_column_type`) is faithful rather than lossy: BIGINT, INTEGER,
 DECIMAL(p,s), DATE, BOOLEAN keep their types; TIMESTAMP becomes ``timestamp`` /
@@ -39,6 +45,7 @@ from pathlib import Path
 import duckdb
 
 from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.load_clickhouse import copy_to_clickhouse
 from semantic.warehouse.load_common import (
     DEMO_TABLES,
     INDEXES,
@@ -50,6 +57,7 @@ from semantic.warehouse.load_common import (
 )
 from semantic.warehouse.load_mysql import copy_to_mysql
 from semantic.warehouse.load_postgres import copy_to_postgres
+from semantic.warehouse.load_spark import copy_to_spark
 
 __all__ = [
     "DEMO_TABLES",
@@ -100,9 +108,10 @@ def copy_duckdb_tables(
         >>> copy_duckdb_tables("var/warehouse.duckdb", target, schema="demo")  # doctest: +SKIP
         {'accounts': 2000, 'users': 10000, 'events': 200000, ...}
     """
-    if target.engine not in ("postgresql", "mysql"):
+    if target.engine not in ("postgresql", "mysql", "chdb", "clickhouse", "spark"):
         raise ValueError(
-            f"cannot copy into a {target.engine!r} warehouse; supported: postgresql, mysql"
+            f"cannot copy into a {target.engine!r} warehouse; supported: postgresql, mysql, "
+            "chdb, clickhouse, spark"
         )
     with source_connection(source) as con:
         # CSV output of TIMESTAMPTZ is rendered in the session zone; make it UTC.
@@ -111,4 +120,8 @@ def copy_duckdb_tables(
         with tempfile.TemporaryDirectory(prefix="tally-copy-") as tmp:
             if target.engine == "postgresql":
                 return copy_to_postgres(con, specs, target, schema, replace, Path(tmp))
+            if target.engine in ("chdb", "clickhouse"):
+                return copy_to_clickhouse(con, specs, target, schema, replace, Path(tmp))
+            if target.engine == "spark":
+                return copy_to_spark(con, specs, target, schema, replace)
             return copy_to_mysql(con, specs, target, schema, replace, Path(tmp), mysql_bulk)

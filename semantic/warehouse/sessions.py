@@ -342,21 +342,12 @@ class _MySQLSession(Session):
         super().close(drained=drained)
 
 
-_SESSIONS: dict[str, type[Session]] = {
+# The DB-API engines; semantic.warehouse.engines adds ClickHouse and Spark (session_for).
+SESSIONS: dict[str, type[Session]] = {
     "duckdb": _DuckDBSession,
     "postgresql": _PostgresSession,
     "mysql": _MySQLSession,
 }
-
-
-def session_for(config: WarehouseConfig, timeout_s: float) -> Session:
-    try:
-        return _SESSIONS[config.engine](config, timeout_s)
-    except KeyError:
-        raise ValueError(
-            f"no execution support for warehouse engine {config.engine!r}; "
-            f"supported: {', '.join(sorted(_SESSIONS))}"
-        ) from None
 
 
 # --- type kinds ----------------------------------------------------------------------------

@@ -26,6 +26,13 @@ DEFAULT_ADDR = "127.0.0.1:8000"
 # The planted tracking outage is this many days before the data's last day (within the
 # anomaly audit's recent window, and after the late-arrival replay's week).
 OUTAGE_DAYS_BACK = 9
+# `--warehouse NAME`: an embedded engine the demo loads itself (a URL is used as it is).
+DEMO_WAREHOUSES = {
+    "duckdb": "duckdb:///var/warehouse.duckdb",
+    "clickhouse": "chdb:///var/warehouse.chdb",
+    "chdb": "chdb:///var/warehouse.chdb",
+    "spark": "spark:///var/warehouse.spark",
+}
 # The demo's data teams work for the company, not for one tenant: they read every tenant's
 # rows and stored values. Team membership makes them reviewer in their domain (query,
 # compile, propose, review), which row policies restrict; auditor is the smallest
@@ -76,9 +83,25 @@ class Command(TallyCommand):
         parser.add_argument(
             "--no-serve", action="store_true", help="set everything up, then exit without serving"
         )
+        parser.add_argument(
+            "--warehouse",
+            default=None,
+            help="duckdb, clickhouse (chdb, embedded), spark (local) or a WAREHOUSE_URL "
+            "(default: WAREHOUSE_URL)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         started = time.perf_counter()
+        if opts["warehouse"]:
+            from semantic.warehouse.config import WarehouseURLError, parse_warehouse_url
+
+            url = DEMO_WAREHOUSES.get(opts["warehouse"].lower(), opts["warehouse"])
+            try:
+                settings.WAREHOUSE = parse_warehouse_url(url, base_dir=BASE_DIR)
+            except WarehouseURLError as exc:
+                raise CommandError(
+                    f"--warehouse: {exc} (or name one of {', '.join(DEMO_WAREHOUSES)})"
+                ) from exc
         self._step("registry", lambda: call_command("migrate", interactive=False, verbosity=0))
         self._step("warehouse", lambda: self._warehouse(opts))
         self._step("definitions", lambda: self._definitions(opts["definitions"]))
@@ -113,8 +136,10 @@ class Command(TallyCommand):
 
     def _warehouse(self, opts: dict[str, Any]) -> str:
         wh = settings.WAREHOUSE
+        if wh.engine in ("chdb", "spark") and wh.path is not None:
+            return self._embedded_warehouse(wh, opts)
         if wh.engine != "duckdb":
-            return f"using {wh.display_url} as it is (the demo builds only DuckDB warehouses)"
+            return f"using {wh.display_url} as it is (the demo builds DuckDB, chdb and Spark)"
         if wh.path == ":memory:":
             raise CommandError("the demo needs a DuckDB file, not :memory: (WAREHOUSE_URL)")
         if demo_warehouse_exists(wh.path) and not opts["rebuild"]:
@@ -128,6 +153,27 @@ class Command(TallyCommand):
         outage = end - dt.timedelta(days=OUTAGE_DAYS_BACK)
         lost = plant_outage(wh.path, day=outage)
         return f"built {wh.path} up to {end}: {counts}; outage on {outage} ({lost} events lost)"
+
+    def _embedded_warehouse(self, wh: Any, opts: dict[str, Any]) -> str:
+        """chdb or local Spark: the DuckDB demo built beside it, copied in (database main,
+        the schema fixtures/ names) unless already there."""
+        from semantic.warehouse.execute import execute
+        from semantic.warehouse.loader import copy_duckdb_tables
+        from tally.errors import WarehouseError
+
+        source = Path(f"{wh.path}.source.duckdb")
+        if opts["rebuild"] or not demo_warehouse_exists(source):
+            end = opts["end"] or timezone.localdate() - dt.timedelta(days=1)
+            build_demo_warehouse(source, events=opts["events"], seed=opts["seed"], end_date=end)
+            plant_outage(source, day=end - dt.timedelta(days=OUTAGE_DAYS_BACK))
+        elif not opts["rebuild"]:
+            try:
+                execute(wh, "SELECT count(*) FROM main.events", timeout_s=600)
+                return f"reusing {wh.display_url}"
+            except WarehouseError:
+                pass  # not loaded yet
+        counts = copy_duckdb_tables(source, wh, schema="main")
+        return f"loaded {wh.display_url}: " + ", ".join(f"{n} {t}" for t, n in counts.items())
 
     def _definitions(self, root: Path) -> str:
         result = definitions_sync(root=root, acting_user=None, note="tally demo")

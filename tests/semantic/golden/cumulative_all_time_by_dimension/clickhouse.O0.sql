@@ -5,13 +5,13 @@
 -- tally release r1: accounts_created_to_date@1.0
 WITH agg_0_accounts AS (
   SELECT
-    dateTrunc('MONTH', daily.spine_day) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', daily.spine_day), 6) AS metric_time__month,
     daily.account__plan AS account__plan,
     daily.new_accounts__all_last AS new_accounts__all_last
   FROM (
     SELECT
       spine.date_day AS spine_day,
-      source_rows.account__plan,
+      source_rows.account__plan AS account__plan,
       MAX(source_rows.value_0) AS new_accounts__all_last
     FROM (
       SELECT
@@ -21,13 +21,13 @@ WITH agg_0_accounts AS (
         spine_days.date_day >= CAST('2026-01-01 00:00:00' AS Nullable(DateTime))
         AND spine_days.date_day <= CAST('2026-06-30 00:00:00' AS Nullable(DateTime))
       GROUP BY
-        dateTrunc('MONTH', spine_days.date_day)
+        toDateTime64(dateTrunc('MONTH', spine_days.date_day), 6)
     ) AS spine
     INNER JOIN (
       SELECT
         row_day,
         account__plan,
-        lead(row_day) OVER (PARTITION BY account__plan ORDER BY row_day) AS next_day,
+        lead(toNullable(row_day)) OVER (PARTITION BY account__plan ORDER BY row_day) AS next_day,
         SUM(value_0) OVER (
           PARTITION BY account__plan
           ORDER BY row_day
@@ -35,7 +35,7 @@ WITH agg_0_accounts AS (
         ) AS value_0
       FROM (
         SELECT
-          dateTrunc('DAY', accounts.created_at) AS row_day,
+          toDateTime64(dateTrunc('DAY', accounts.created_at), 6) AS row_day,
           accounts.plan AS account__plan,
           COUNT(accounts.id) AS value_0
         FROM main.accounts AS accounts
@@ -62,8 +62,8 @@ WITH agg_0_accounts AS (
   ) AS daily
 )
 SELECT
-  combined.metric_time__month,
-  combined.account__plan,
+  combined.metric_time__month AS metric_time__month,
+  combined.account__plan AS account__plan,
   combined.new_accounts__all_last AS accounts_created_to_date
 FROM (
   SELECT

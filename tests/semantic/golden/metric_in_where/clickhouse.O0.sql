@@ -14,7 +14,7 @@ WITH filter_revenue_by_account__agg_0_invoices AS (
     1
 ), filter_revenue_by_account AS (
   SELECT
-    combined.account,
+    combined.account AS account,
     combined.invoice_amount__fa1190297 AS revenue
   FROM (
     SELECT
@@ -23,7 +23,7 @@ WITH filter_revenue_by_account__agg_0_invoices AS (
   ) AS combined
 ), agg_0_events AS (
   SELECT
-    dateTrunc('MONTH', events.occurred_at) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
   LEFT JOIN filter_revenue_by_account
@@ -34,7 +34,7 @@ WITH filter_revenue_by_account__agg_0_invoices AS (
     1
 )
 SELECT
-  combined.metric_time__month,
+  combined.metric_time__month AS metric_time__month,
   combined.events_tracked AS events_tracked
 FROM (
   SELECT

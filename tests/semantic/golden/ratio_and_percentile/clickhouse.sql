@@ -5,8 +5,7 @@
 -- tally release r1: p90_invoice_amount@1.0, average_invoice_amount@1.0
 WITH agg_0_invoices AS (
   SELECT
-    PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY
-      invoices.amount) AS p90_invoice_amount,
+    quantileExactInclusive(0.9)(toFloat64(invoices.amount)) AS p90_invoice_amount,
     AVG(invoices.amount) AS average_invoice_amount
   FROM main.invoices AS invoices
 )

@@ -5,7 +5,8 @@
 -- tally release r1: p90_invoice_amount@1.0, average_invoice_amount@1.0
 WITH agg_0_invoices AS (
   SELECT
-    PERCENTILE_APPROX(invoices.amount, 0.9) AS p90_invoice_amount,
+    PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY
+      invoices.amount NULLS LAST) AS p90_invoice_amount,
     AVG(invoices.amount) AS average_invoice_amount
   FROM main.invoices AS invoices
 )

@@ -6,7 +6,7 @@
 -- tally release r1: events_tracked@1.0, distinct_user_emails@1.0
 WITH agg_0_events AS (
   SELECT
-    dateTrunc('MONTH', events.occurred_at) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     account__accounts.region AS account__region,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM (
@@ -16,7 +16,7 @@ WITH agg_0_events AS (
     WHERE
       events.account_id IN (
         SELECT
-          accounts.id
+          accounts.id AS id
         FROM main.accounts AS accounts
         WHERE
           accounts.tenant_id = 't1'
@@ -37,7 +37,7 @@ WITH agg_0_events AS (
     2
 ), agg_1_users AS (
   SELECT
-    dateTrunc('MONTH', users.signed_up_at) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', users.signed_up_at), 6) AS metric_time__month,
     account__accounts.region AS account__region,
     COUNT(
       DISTINCT CASE
@@ -59,7 +59,7 @@ WITH agg_0_events AS (
     WHERE
       users.account_id IN (
         SELECT
-          accounts.id
+          accounts.id AS id
         FROM main.accounts AS accounts
         WHERE
           accounts.tenant_id = 't1'
@@ -80,16 +80,16 @@ WITH agg_0_events AS (
     2
 )
 SELECT
-  combined.metric_time__month,
-  combined.account__region,
+  combined.metric_time__month AS metric_time__month,
+  combined.account__region AS account__region,
   combined.events_tracked AS events_tracked,
   combined.distinct_emails AS distinct_user_emails
 FROM (
   SELECT
-    all_keys.metric_time__month,
-    all_keys.account__region,
-    agg_0_events.events_tracked,
-    agg_1_users.distinct_emails
+    all_keys.metric_time__month AS metric_time__month,
+    all_keys.account__region AS account__region,
+    agg_0_events.events_tracked AS events_tracked,
+    agg_1_users.distinct_emails AS distinct_emails
   FROM (
     SELECT
       metric_time__month,

@@ -5,14 +5,14 @@
 -- tally release r1: events_tracked@1.0
 WITH agg_0_events AS (
   SELECT
-    dateTrunc('MONTH', events.occurred_at) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
   GROUP BY
     1
 )
 SELECT
-  combined.metric_time__month,
+  combined.metric_time__month AS metric_time__month,
   combined.events_tracked AS events_tracked
 FROM (
   SELECT

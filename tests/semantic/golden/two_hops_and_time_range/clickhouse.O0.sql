@@ -5,7 +5,7 @@
 -- tally release r1: events_tracked@1.0
 WITH agg_0_events AS (
   SELECT
-    dateTrunc('WEEK', events.occurred_at) AS metric_time__week,
+    toDateTime64(dateTrunc('WEEK', events.occurred_at), 6) AS metric_time__week,
     user__account__accounts.region AS user__account__region,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
@@ -21,8 +21,8 @@ WITH agg_0_events AS (
     2
 )
 SELECT
-  combined.metric_time__week,
-  combined.user__account__region,
+  combined.metric_time__week AS metric_time__week,
+  combined.user__account__region AS user__account__region,
   combined.events_tracked AS events_tracked
 FROM (
   SELECT

@@ -7,15 +7,15 @@ WITH agg_0_accounts AS (
   SELECT
     time_spine.period AS metric_time__month,
     agg.account__plan AS account__plan,
-    agg.new_accounts__spine
+    agg.new_accounts__spine AS new_accounts__spine
   FROM (
     SELECT DISTINCT
-      dateTrunc('MONTH', spine.date_day) AS period
+      toDateTime64(dateTrunc('MONTH', spine.date_day), 6) AS period
     FROM main.time_spine AS spine
   ) AS time_spine
   LEFT JOIN (
     SELECT
-      dateTrunc('MONTH', accounts.created_at) AS metric_time__month,
+      toDateTime64(dateTrunc('MONTH', accounts.created_at), 6) AS metric_time__month,
       accounts.plan AS account__plan,
       COUNT(accounts.id) AS new_accounts__spine
     FROM main.accounts AS accounts
@@ -26,7 +26,7 @@ WITH agg_0_accounts AS (
     ON time_spine.period = agg.metric_time__month
 ), agg_1_events AS (
   SELECT
-    dateTrunc('MONTH', events.occurred_at) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     account__accounts.plan AS account__plan,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
@@ -37,16 +37,16 @@ WITH agg_0_accounts AS (
     2
 )
 SELECT
-  combined.metric_time__month,
-  combined.account__plan,
+  combined.metric_time__month AS metric_time__month,
+  combined.account__plan AS account__plan,
   combined.events_tracked AS events_tracked,
   COALESCE(combined.new_accounts__spine, 0) AS new_accounts
 FROM (
   SELECT
-    all_keys.metric_time__month,
-    all_keys.account__plan,
-    agg_0_accounts.new_accounts__spine,
-    agg_1_events.events_tracked
+    all_keys.metric_time__month AS metric_time__month,
+    all_keys.account__plan AS account__plan,
+    agg_0_accounts.new_accounts__spine AS new_accounts__spine,
+    agg_1_events.events_tracked AS events_tracked
   FROM (
     SELECT
       metric_time__month,
