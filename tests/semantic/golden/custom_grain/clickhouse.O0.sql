@@ -9,7 +9,7 @@ WITH agg_0_invoices AS (
     SUM(invoices.amount) AS invoice_amount__fa1190297
   FROM main.invoices AS invoices
   LEFT JOIN main.time_spine AS invoices__issued_at__spine
-    ON invoices__issued_at__spine.date_day = dateTrunc('DAY', invoices.issued_at)
+    ON invoices__issued_at__spine.date_day = toDateTime64(dateTrunc('DAY', invoices.issued_at), 6)
   WHERE
     invoices__issued_at__spine.fiscal_year_start >= '2025-02-01'
     AND invoices.status = 'paid'
@@ -33,23 +33,23 @@ WITH agg_0_invoices AS (
         spine.date_day AS spine_day,
         spine.fiscal_quarter_start AS spine_period,
         SUM(source_rows.value_0) OVER (
-          PARTITION BY dateTrunc('MONTH', spine.date_day)
+          PARTITION BY toDateTime64(dateTrunc('MONTH', spine.date_day), 6)
           ORDER BY spine.date_day
           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS invoice_amount__fa1190297__tdmonth_last,
         COUNT(source_rows.row_day) OVER (
-          PARTITION BY dateTrunc('MONTH', spine.date_day)
+          PARTITION BY toDateTime64(dateTrunc('MONTH', spine.date_day), 6)
           ORDER BY spine.date_day
           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS rows_in_window
       FROM main.time_spine AS spine
       LEFT JOIN (
         SELECT
-          dateTrunc('DAY', invoices.issued_at) AS row_day,
+          toDateTime64(dateTrunc('DAY', invoices.issued_at), 6) AS row_day,
           SUM(invoices.amount) AS value_0
         FROM main.invoices AS invoices
         LEFT JOIN main.time_spine AS invoices__issued_at__spine
-          ON invoices__issued_at__spine.date_day = dateTrunc('DAY', invoices.issued_at)
+          ON invoices__issued_at__spine.date_day = toDateTime64(dateTrunc('DAY', invoices.issued_at), 6)
         WHERE
           (
             invoices__issued_at__spine.fiscal_year_start >= '2025-02-01'
@@ -68,14 +68,14 @@ WITH agg_0_invoices AS (
   ) AS daily
 )
 SELECT
-  combined.metric_time__fiscal_quarter,
+  combined.metric_time__fiscal_quarter AS metric_time__fiscal_quarter,
   combined.invoice_amount__fa1190297 AS revenue,
   combined.invoice_amount__fa1190297__tdmonth_last AS revenue_month_to_date
 FROM (
   SELECT
-    all_keys.metric_time__fiscal_quarter,
-    agg_0_invoices.invoice_amount__fa1190297,
-    agg_1_invoices.invoice_amount__fa1190297__tdmonth_last
+    all_keys.metric_time__fiscal_quarter AS metric_time__fiscal_quarter,
+    agg_0_invoices.invoice_amount__fa1190297 AS invoice_amount__fa1190297,
+    agg_1_invoices.invoice_amount__fa1190297__tdmonth_last AS invoice_amount__fa1190297__tdmonth_last
   FROM (
     SELECT
       metric_time__fiscal_quarter

@@ -24,10 +24,10 @@ WITH agg_0_events AS (
     4
 )
 SELECT
-  combined.metric_time__extract_dow,
-  combined.metric_time__extract_week,
-  combined.metric_time__extract_year,
-  combined.user__account__created_at__extract_quarter,
+  combined.metric_time__extract_dow AS metric_time__extract_dow,
+  combined.metric_time__extract_week AS metric_time__extract_week,
+  combined.metric_time__extract_year AS metric_time__extract_year,
+  combined.user__account__created_at__extract_quarter AS user__account__created_at__extract_quarter,
   combined.events_tracked AS events_tracked
 FROM (
   SELECT

@@ -13,7 +13,7 @@ WITH agg_0_events AS (
   FROM main.events AS events
   LEFT JOIN (
     SELECT
-      user__users.id,
+      user__users.id AS id,
       user__account__accounts.created_at AS user__account__accounts__created_at
     FROM main.users AS user__users
     LEFT JOIN main.accounts AS user__account__accounts
@@ -29,10 +29,10 @@ WITH agg_0_events AS (
     4
 )
 SELECT
-  combined.metric_time__extract_dow,
-  combined.metric_time__extract_week,
-  combined.metric_time__extract_year,
-  combined.user__account__created_at__extract_quarter,
+  combined.metric_time__extract_dow AS metric_time__extract_dow,
+  combined.metric_time__extract_week AS metric_time__extract_week,
+  combined.metric_time__extract_year AS metric_time__extract_year,
+  combined.user__account__created_at__extract_quarter AS user__account__created_at__extract_quarter,
   combined.events_tracked AS events_tracked
 FROM (
   SELECT
