@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Prefetch, QuerySet
 
-from registry.definitions.export import ExportItem
-from registry.definitions.project import DomainSpec, TeamSpec
+if TYPE_CHECKING:  # imported where used: they load dbt-semantic-interfaces' validators
+    from registry.definitions.export import ExportItem
+    from registry.definitions.project import DomainSpec, TeamSpec
 from registry.models import (
     AuditEvent,
     Comment,
@@ -129,6 +130,8 @@ def definition_version_get(*, definition: Definition, ref: str) -> DefinitionVer
 
 def release_items_for_export(*, release: Release) -> list[ExportItem]:
     """Every definition a release pins, as specs to write out."""
+    from registry.definitions.export import ExportItem
+
     rows = ReleaseItem.objects.filter(release=release).values_list(
         "definition__kind", "definition__name", "version__spec"
     )
@@ -137,6 +140,8 @@ def release_items_for_export(*, release: Release) -> list[ExportItem]:
 
 def governance_for_export() -> tuple[list[TeamSpec], list[DomainSpec]]:
     """Teams (with members) and domains as they are now."""
+    from registry.definitions.project import DomainSpec, TeamSpec
+
     teams = [
         TeamSpec(
             t.slug,
