@@ -3,7 +3,7 @@
 The metric objects live here, below every floor, so the code that does the work records it
 where it happens: the web middleware (request latency), query execution (queries, warehouse
 errors), the compile cache (hits and misses), compute chunks (durations) and the SQL API
-(open connections). Run states are read from the registry when /metrics is scraped.
+(open connections). Run states are read from the registry when /ops/metrics is scraped.
 
 Several processes (gunicorn workers) share one exposition when PROMETHEUS_MULTIPROC_DIR
 names a directory they all write to (prometheus-client's multiprocess mode). The worker

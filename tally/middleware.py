@@ -87,7 +87,7 @@ class AccessContextMiddleware:
 class RequestContextMiddleware:
     """First in the chain: gives every request an id (the client's X-Request-ID when it is a
     safe token), which every log line of the request carries and the response echoes; times
-    the request for /metrics; and turns an unhandled exception on an API path into the JSON
+    the request for /ops/metrics; and turns an unhandled exception on an API path into the JSON
     error shape, logged with its traceback (Django would answer an HTML page and, with DEBUG
     off, log nothing a JSON log reader sees)."""
 

@@ -277,7 +277,7 @@ LOGGING = {
         "celery": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
-# GET /metrics (Prometheus text): for a scraper presenting `Authorization: Bearer <token>`
+# GET /ops/metrics (Prometheus text): for a scraper presenting `Authorization: Bearer <token>`
 # with this token, or a signed-in admin; anyone else gets 403. Unset = admins only.
 TALLY_METRICS_TOKEN = os.environ.get("TALLY_METRICS_TOKEN", "").strip()
 

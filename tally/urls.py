@@ -20,7 +20,8 @@ admin.site.login_form = AdminSignInForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("metrics", views.metrics, name="metrics"),
+    # Prometheus text; /metrics is the catalog.
+    path("ops/metrics", views.metrics, name="metrics"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Before admin.site.urls: the same path, answered 429 while sign-in is locked.

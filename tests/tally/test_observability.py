@@ -1,4 +1,4 @@
-"""Request ids, JSON logs, JSON 500s on API paths and the /metrics endpoint (issue 23)."""
+"""Request ids, JSON logs, JSON 500s on API paths and the /ops/metrics endpoint (issue 23)."""
 
 from __future__ import annotations
 
@@ -61,13 +61,13 @@ def test_json_formatter_writes_one_object_with_request_id_and_traceback() -> Non
 
 @pytest.mark.django_db
 def test_metrics_need_the_token_or_an_admin(client: Client, settings: Settings) -> None:
-    """/metrics is refused (403, JSON) without the scrape token; with it, the exposition has
+    """/ops/metrics is refused (403, JSON) without the scrape token; with it, the exposition has
     request latency and run states."""
     settings.TALLY_METRICS_TOKEN = "s3cret-token"
-    assert client.get("/metrics").status_code == 403
-    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert client.get("/ops/metrics").status_code == 403
+    assert client.get("/ops/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     client.get("/healthz")
-    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
+    response = client.get("/ops/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
     assert response.status_code == 200
     text = response.content.decode()
     assert "tally_http_request_seconds_bucket" in text
@@ -79,6 +79,6 @@ def test_metrics_without_a_token_configured_are_admin_only(
     client: Client, settings: Settings, admin_user: object
 ) -> None:
     settings.TALLY_METRICS_TOKEN = ""
-    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+    assert client.get("/ops/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
     client.force_login(admin_user)  # type: ignore[arg-type]
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/ops/metrics").status_code == 200
