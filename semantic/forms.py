@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django import forms
 
 from semantic.compiler.spec import DIALECTS
@@ -26,13 +28,20 @@ class ExploreForm(forms.Form):
         required=False, min_value=1, max_value=EXPLORE_MAX_ROWS, initial=1000
     )
     dialect = forms.ChoiceField(required=False, choices=[(d, d) for d in DIALECTS])
+    release = forms.ChoiceField(required=False, choices=[])
 
     def __init__(
-        self, *args: object, metrics: list[tuple[str, str]], group_by: list[str], **kwargs: object
+        self,
+        *args: object,
+        metrics: list[tuple[str, str]],
+        group_by: list[str],
+        releases: Sequence[str] = (),
+        **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["metrics"].choices = metrics
         self.fields["group_by"].choices = [(g, g) for g in group_by]
+        self.fields["release"].choices = [("", "latest"), *((r, r) for r in releases)]
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}

@@ -437,25 +437,38 @@ class ExploreResult:
 
 
 def explore_run(
-    *, query: MetricQuery, show_dialect: str, principal: Principal, acting_user: Any
+    *,
+    query: MetricQuery,
+    show_dialect: str,
+    principal: Principal,
+    acting_user: Any,
+    release_ref: str | None = None,
 ) -> ExploreResult:
-    """Runs a query on the warehouse for ``principal`` (row policies, masks) and compiles it
-    for the dialect the user reads; both land in the audit log as the API's do."""
+    """Runs a query on the warehouse for ``principal`` (row policies, masks) under a release
+    (default: the latest) and compiles it for the dialect the user reads; both land in the
+    audit log as the API's do."""
     answer = metric_query_run(
-        query=query, release_ref=None, principal=principal, acting_user=acting_user
+        query=query, release_ref=release_ref, principal=principal, acting_user=acting_user
     )
     sql = answer.compiled.sql
     if show_dialect != settings.WAREHOUSE.dialect:
         shown = MetricQuery(**{**query.__dict__, "dialect": show_dialect})
         sql = metric_query_compile(
-            query=shown, release_ref=None, principal=principal, acting_user=acting_user
+            query=shown, release_ref=release_ref, principal=principal, acting_user=acting_user
         ).sql
     return ExploreResult(answer, sql, show_dialect)
 
 
-def explore_options_get(*, metrics: list[str]) -> dict[str, Any]:
-    """Metric names of the latest release and the group-by items every chosen metric accepts."""
-    release = release_resolve(None)
+EXPLORE_RELEASES = 30  # the release picker's newest releases
+
+
+def explore_options_get(*, metrics: list[str], release_ref: str | None = None) -> dict[str, Any]:
+    """The release's metrics (grouped by domain, with labels and certification), the
+    group-by items every chosen metric accepts (grouped by entity path) and the releases
+    to pick from."""
+    from registry.models import Release
+
+    release = release_resolve(release_ref or None)
     manifest = manifest_for_release(release)
     names = sorted(manifest.metrics)
     chosen = [m for m in metrics if m in manifest.metrics]
@@ -465,11 +478,35 @@ def explore_options_get(*, metrics: list[str]) -> dict[str, Any]:
         first = sets[0]
         rest = [set(s) for s in sets[1:]]
         common = [i for i in first if all(i in s for s in rest)]
-    labels = dict(
-        Definition.objects.filter(kind=Kind.METRIC, name__in=names).values_list("name", "label")
+    heads = {
+        name: (label, domain, tier)
+        for name, label, domain, tier in Definition.objects.filter(
+            kind=Kind.METRIC, name__in=names
+        ).values_list("name", "label", "domain__slug", "tier")
+    }
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        label, domain, tier = heads.get(name, ("", "", ""))
+        by_domain.setdefault(domain or "other", []).append(
+            {"name": name, "label": label or name, "certified": tier == "certified"}
+        )
+    by_entity: dict[str, list[tuple[str, str]]] = {}
+    for item in common:
+        path, _, last = item.rpartition("__")
+        group = "time" if item.startswith("metric_time") else (path.replace("__", " → ") or item)
+        shown = last.replace("_", " ") if path and not item.startswith("metric_time") else item
+        by_entity.setdefault(group, []).append((item, shown))
+    releases = list(
+        Release.objects.order_by("-number").values_list("number", flat=True)[:EXPLORE_RELEASES]
     )
-    return {"release": release.name, "metrics": [(n, labels.get(n) or n) for n in names],
-            "group_by": common}  # fmt: skip
+    return {
+        "release": release.name,
+        "metrics": [(n, heads.get(n, (n,))[0] or n) for n in names],
+        "metrics_by_domain": sorted(by_domain.items()),
+        "group_by": common,
+        "group_by_by_entity": sorted(by_entity.items(), key=lambda kv: (kv[0] != "time", kv[0])),
+        "releases": [f"r{n}" for n in releases],
+    }
 
 
 # --------------------------------------------------------------------------- runs, audits

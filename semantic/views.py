@@ -110,11 +110,17 @@ def metric_sql(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _explore_form(request: HttpRequest) -> tuple[ExploreForm, dict[str, Any]]:
-    options = explore_options_get(metrics=request.GET.getlist("metrics"))
+    release = request.GET.get("release") or None
+    try:
+        options = explore_options_get(metrics=request.GET.getlist("metrics"), release_ref=release)
+    except UserError:
+        # An unknown release: the latest's options; the form then names the bad field.
+        options = explore_options_get(metrics=request.GET.getlist("metrics"))
     form = ExploreForm(
         request.GET if request.GET.get("metrics") else None,
         metrics=options["metrics"],
         group_by=options["group_by"],
+        releases=options["releases"],
         initial={"dialect": settings.WAREHOUSE.dialect, "limit": 1000},
     )
     return form, options
@@ -164,6 +170,7 @@ def explore(request: HttpRequest) -> HttpResponse:
                 show_dialect=data.get("dialect") or settings.WAREHOUSE.dialect,
                 principal=principal_for(request.user),
                 acting_user=request.user,
+                release_ref=data.get("release") or None,
             )
         except UserError as exc:
             context["error"] = exc
@@ -213,6 +220,7 @@ def explore_csv(request: HttpRequest) -> HttpResponse:
             show_dialect=settings.WAREHOUSE.dialect,
             principal=principal_for(request.user),
             acting_user=request.user,
+            release_ref=form.cleaned_data.get("release") or None,
         )
     except UserError as exc:
         return render(

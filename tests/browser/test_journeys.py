@@ -215,3 +215,32 @@ def test_catalog_facet_survives_typing(sign_in: Any) -> None:
     page.fill("#q", domain)
     expect(page).to_have_url(re.compile(f"q={domain}.*domain={domain}|domain={domain}.*q={domain}"))
     expect(page.locator("aside.facets a[aria-current='true']")).to_contain_text(domain)
+
+
+def test_explore_picker_filter_builder_with_suggested_values_and_release(sign_in: Any) -> None:
+    """Search and tick a metric, group by a labelled item, build a filter from a suggested
+    value (the semantic layer's dimension values), pick a release, run."""
+    page = sign_in(OWNER)
+    base = page.url.rsplit("/metrics", 1)[0]
+    page.goto(f"{base}/explore")
+    page.fill("#metric-search", "revenue")
+    visible = page.locator("#metric-picker .pick:visible")
+    assert 0 < visible.count() < page.locator("#metric-picker .pick").count()
+    page.check("#metric-picker input[value='revenue']")
+    page.wait_for_selector("#id_group_by optgroup[label='time']")
+    page.select_option("#id_group_by", ["metric_time__month", "account__plan"])
+    page.select_option("#fb-dimension", "account__plan")
+    page.focus("#fb-value")
+    _until(lambda: page.locator("#fb-values option").count() > 0)
+    suggested = page.eval_on_selector_all("#fb-values option", "os => os.map(o => o.value)")
+    assert "pro" in suggested, suggested
+    page.fill("#fb-value", "pro")
+    page.click("#fb-add")
+    assert page.input_value("#id_where") == "{{ Dimension('account__plan') }} = 'pro'"
+    assert page.locator("#id_release option").count() >= 2  # latest + r1
+    page.select_option("#id_release", "r1")
+    page.click("#run-query")
+    page.wait_for_selector("#explore-chart[data-rendered='1'] svg")
+    plans = set(page.locator("#explore-table tbody tr td:nth-child(2)").all_inner_texts())
+    assert plans == {"pro"}, plans
+    shot(page, "explore-builder")

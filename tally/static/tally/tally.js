@@ -135,6 +135,74 @@
     });
   }
 
+  // Explore: the metric picker's search (every word must match a label or name).
+  document.addEventListener("input", function (event) {
+    if (event.target.id !== "metric-search") return;
+    var words = event.target.value.toLowerCase().split(/\s+/).filter(Boolean);
+    document.querySelectorAll("#metric-picker .pick").forEach(function (pick) {
+      var text = pick.dataset.text || "";
+      var checked = pick.querySelector("input").checked;
+      pick.hidden = !checked && !words.every(function (w) { return text.indexOf(w) >= 0; });
+    });
+    document.querySelectorAll("#metric-picker .pick-group").forEach(function (group) {
+      group.hidden = !group.querySelector(".pick:not([hidden])");
+    });
+  });
+
+  // Explore's filter builder: value suggestions from the semantic layer (the API applies the
+  // user's row policies and masks), and a filter line appended to the filters box.
+  var suggestTimer = null;
+  function firstMetric() {
+    var box = document.querySelector("#metric-picker input[name=metrics]:checked");
+    return box ? box.value : "";
+  }
+  function suggest() {
+    var dim = document.getElementById("fb-dimension"), input = document.getElementById("fb-value");
+    var list = document.getElementById("fb-values"), metric = firstMetric();
+    if (!dim || !input || !list || !metric || !dim.value) return;
+    var release = document.getElementById("id_release");
+    var url = "/api/v1/metrics/" + encodeURIComponent(metric) + "/dimensions/" +
+      encodeURIComponent(dim.value) + "/values?limit=50&search=" + encodeURIComponent(input.value) +
+      (release && release.value ? "&release=" + encodeURIComponent(release.value) : "");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : { values: [] }; })
+      .then(function (body) {
+        list.textContent = "";
+        (body.values || []).forEach(function (v) {
+          if (v === null) return;
+          var option = document.createElement("option");
+          option.value = String(v);
+          list.appendChild(option);
+        });
+        list.dataset.loaded = dim.value;
+      })
+      .catch(function () { /* no suggestions: the value can still be typed */ });
+  }
+  document.addEventListener("focusin", function (event) {
+    if (event.target.id === "fb-value") suggest();
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.id !== "fb-value") return;
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(suggest, 200);
+  });
+  function literal(text) {
+    var t = text.trim();
+    return /^-?\d+(\.\d+)?$/.test(t) ? t : "'" + t.replace(/'/g, "''") + "'";
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("#fb-add")) return;
+    var dim = document.getElementById("fb-dimension"), op = document.getElementById("fb-operator");
+    var input = document.getElementById("fb-value"), where = document.getElementById("id_where");
+    if (!dim || !op || !input || !where || !dim.value || !input.value.trim()) return;
+    var value = op.value === "IN"
+      ? "(" + input.value.split(",").filter(function (v) { return v.trim(); }).map(literal).join(", ") + ")"
+      : literal(input.value);
+    var line = "{{ Dimension('" + dim.value + "') }} " + op.value + " " + value;
+    where.value = where.value.trim() ? where.value.replace(/\s+$/, "") + "\n" + line : line;
+    input.value = "";
+  });
+
   function init(root) { renderCharts(root); initGraphs(root); }
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
