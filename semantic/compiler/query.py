@@ -105,7 +105,7 @@ def aggregation_select(
     """One aggregation's SELECT (a CTE of the query), built by its metric kind."""
     model_name, _, filters, spine, cumulative, offset, _na, conv = key
     model = manifest.semantic_models[model_name]
-    source = Source(model, manifest, leaves[0].measure.name)
+    source = Source(model, manifest, leaves[0].measure.name, leaves[0].measure.agg_time_dimension)
     anchor = leaves[0].measure
     if conv:
         # Conversions read base and conversion events themselves; the group-by items and
