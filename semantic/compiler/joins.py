@@ -238,7 +238,9 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
                 base = "__".join([*path, name])
                 found.add(base)
                 if is_time:
-                    found.update(f"{base}__{g}" for g in GRAINS[GRAINS.index(grain or "day") :])
+                    # A sub-daily grain (hour, minute…) still rolls up to every grain here.
+                    start = GRAINS.index(grain) if grain in GRAINS else 0
+                    found.update(f"{base}__{g}" for g in GRAINS[start:])
         per_model.append(found)
     # A metric over several models accepts only what every one of them can reach.
     common = set.intersection(*per_model) if per_model else set()
