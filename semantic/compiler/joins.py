@@ -54,7 +54,9 @@ class Source:
     # The measure's agg_time_dimension (a dimension of ``model``): SCD joins pick the row
     # valid at that time. Empty where no measure is read (row policies): SCD joins refused.
     time_dimension: str = ""
-    joins: dict[tuple[str, ...], tuple[SemanticModel, exp.Expr]] = field(default_factory=dict)
+    # Table alias → (model joined, ON condition), in join order.
+    joins: dict[str, tuple[SemanticModel, exp.Expr]] = field(default_factory=dict)
+    _aliases: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict, repr=False)
     # Metric() filter subqueries (CTE name → join condition), LEFT JOINed after the entities.
     metric_joins: dict[str, exp.Expr] = field(default_factory=dict)
 
@@ -96,14 +98,21 @@ class Source:
                 location="group_by",
                 hint=chain.hint,
             )
-        # Join keys are the entities actually joined on (a leading local entity is none).
+        # Aliases name the path (a leading local entity included) and the model joined; one
+        # join per chain of (entity, model), however many items read it.
         key: tuple[str, ...] = path[: len(path) - len(chain)]
+        chain_key: tuple[tuple[str, str], ...] = ()
         current, alias = self.model, self.alias
         for hop in chain:
             key = (*key, hop.entity)
+            chain_key = (*chain_key, (hop.entity, hop.model.name))
             target = hop.model
-            target_alias = "__".join(key) + "__" + target.name
-            if key not in self.joins:
+            target_alias = self._aliases.get(chain_key, "")
+            if not target_alias:
+                target_alias = "__".join(key) + "__" + target.name
+                while target_alias in self.joins:
+                    # The same path and model reached through another intermediate model.
+                    target_alias += "_"
                 left = definition_expr(current.entities[hop.entity].expr, alias)
                 right = definition_expr(target.entities[hop.entity].expr, target_alias)
                 condition: exp.Expr = exp.EQ(this=left, expression=right)
@@ -111,7 +120,8 @@ class Source:
                     condition = exp.and_(
                         condition, self._within_validity(target, target_alias, item), copy=False
                     )
-                self.joins[key] = (target, condition)
+                self._aliases[chain_key] = target_alias
+                self.joins[target_alias] = (target, condition)
             current, alias = target, target_alias
         return current, alias
 
@@ -198,8 +208,7 @@ class Source:
             base if base is not None else relation_table(self.model.relation, self.alias),
             copy=False,
         )
-        for key, (target, condition) in self.joins.items():
-            target_alias = "__".join(key) + "__" + target.name
+        for target_alias, (target, condition) in self.joins.items():
             select = append_join(
                 select, relation_table(target.relation, target_alias), on=condition, side="LEFT"
             )

@@ -18,7 +18,7 @@ def test_walk_joins_each_hop_once_to_the_unique_model(manifest: Manifest) -> Non
     model, alias = source.walk(("user", "account"), "user__account__region")
     source.walk(("user",), "user__role")  # the first hop again: no new join
     assert (model.name, alias) == ("accounts", "user__account__accounts")
-    assert list(source.joins) == [("user",), ("user", "account")]
+    assert list(source.joins) == ["user__users", "user__account__accounts"]
     sql = source.from_clause(exp.select("1")).sql("duckdb")
     assert sql == (
         "SELECT 1 FROM main.events AS events "
