@@ -116,6 +116,15 @@ class Source:
                 left = definition_expr(current.entities[hop.entity].expr, alias)
                 right = definition_expr(target.entities[hop.entity].expr, target_alias)
                 condition: exp.Expr = exp.EQ(this=left, expression=right)
+                for mine, theirs in partition_pairs(current, target):
+                    condition = exp.and_(
+                        condition,
+                        exp.EQ(
+                            this=partition_expr(mine, alias),
+                            expression=partition_expr(theirs, target_alias),
+                        ),
+                        copy=False,
+                    )
                 if target.validity is not None:
                     condition = exp.and_(
                         condition, self._within_validity(target, target_alias, item), copy=False
@@ -215,6 +224,20 @@ class Source:
         for name, condition in self.metric_joins.items():
             select = append_join(select, cte_ref(name), on=condition.copy(), side="LEFT")
         return select
+
+
+def partition_pairs(left: SemanticModel, right: SemanticModel) -> list[tuple[Any, Any]]:
+    """Partition dimensions both models declare under one name: a join matches on each."""
+    return [
+        (dim, right.dimensions[name])
+        for name, dim in left.dimensions.items()
+        if dim.is_partition and name in right.dimensions and right.dimensions[name].is_partition
+    ]
+
+
+def partition_expr(dim: Any, alias: str) -> exp.Expr:
+    value = definition_expr(dim.expr, alias)
+    return trunc(value, dim.grain or "day") if dim.type == "time" else value
 
 
 def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:

@@ -66,6 +66,9 @@ class Dimension:
     type: str  # "categorical" | "time"
     expr: str
     grain: str | None = None
+    # ``is_partition``: joins between two models with this partition dimension also match
+    # on it (MetricFlow's partition joins).
+    is_partition: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ def _semantic_model(
             d["type"],
             _expr(d),
             ((d.get("type_params") or {}).get("time_granularity")) if d["type"] == "time" else None,
+            bool(d.get("is_partition")),
         )
         for d in spec.get("dimensions") or []
     }
