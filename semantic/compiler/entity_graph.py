@@ -139,7 +139,8 @@ def _resolve(
     if chains:
         shortest = min(len(chain) for chain in chains)
         # By description: a Hop holds its model, whose mappings are not hashable.
-        best = list({_describe(c): c for c in chains if len(c) == shortest}.values())
+        found = {_describe(c): c for c in chains if len(c) == shortest}
+        best = [found[name] for name in sorted(found)]
         if len(best) == 1:
             return best[0]
         return PathError(
