@@ -94,6 +94,14 @@ def join_refusal(left: SemanticModel, right: SemanticModel, entity: str) -> str 
     return None
 
 
+def is_join_target(model: SemanticModel, entity: str) -> bool:
+    """Whether a join on ``entity`` may go *to* ``model``: one row per entity (at a time)."""
+    found = model.entities.get(entity)
+    if found is None or found.type not in JOINABLE_TO:
+        return False
+    return found.type != "natural" or model.validity is not None
+
+
 def local_entities(model: SemanticModel) -> set[str]:
     """The entity names under which a model's own dimensions are read without a join: its
     primary entity and its one-row-per-entity entities (MetricFlow's local model node)."""

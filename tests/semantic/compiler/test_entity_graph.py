@@ -172,3 +172,33 @@ def test_a_join_to_a_foreign_entity_is_refused_naming_entity_and_models() -> Non
     assert info.value.message == MSG_FAN_OUT.format(
         target="reviews", model="bookings", entity="listing", type="foreign"
     )
+
+
+def test_validation_warns_about_a_dimension_two_models_of_one_entity_hold(tmp_path: Any) -> None:
+    """Issue #16: the ambiguity surfaces at validate with file and line, not first at query."""
+    import shutil
+
+    from semantic.compiler.definition_checks import MSG_AMBIGUOUS_ITEM, load_project
+    from tests.conftest import ROOT
+
+    shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures")
+    (tmp_path / "fixtures" / "semantic_models" / "account_facts.yml").write_text(
+        """version: 2
+semantic_models:
+  - name: account_facts
+    model: ref('accounts')
+    primary_entity: account_fact
+    config: {meta: {owner: growth-analytics, domain: growth, tier: standard}}
+    entities: [{name: account, type: unique, expr: id}]
+    dimensions: [{name: region, type: categorical}]
+"""
+    )
+    issues = load_project(tmp_path / "fixtures").issues
+    assert not issues.errors, [i.cli_lines() for i in issues.errors]
+    found = [i for i in issues.warnings if i.code == "ambiguous_item"]
+    assert [i.message for i in found] == [
+        MSG_AMBIGUOUS_ITEM.format(
+            item="account__region", first="account_facts", second="accounts", entity="account"
+        )
+    ]
+    assert found[0].file.endswith("accounts.yml") and found[0].line > 0
