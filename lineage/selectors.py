@@ -12,6 +12,7 @@ from lineage.graph import (
     Impact,
     PathHop,
     impact,
+    influences,
     path,
     resolve_node,
     upstream_tree,
@@ -69,6 +70,14 @@ def lineage_impact(*, node: str, release_ref: str | None = None) -> ImpactReport
         release.name,
         {k: sorted(set(v), key=lambda r: int(r[1:])) for k, v in pinned.items()},
     )
+
+
+def lineage_influences(
+    *, node: str, release_ref: str | None = None, direct_only: bool = False
+) -> list[str]:
+    """Every column that influenced a node (direct and indirect, or direct only), sorted."""
+    _, graph = lineage_graph_get(release_ref=release_ref)
+    return sorted(influences(graph, resolve_node(graph, node), direct_only=direct_only))
 
 
 def lineage_path(*, a: str, b: str, release_ref: str | None = None) -> list[PathHop]:

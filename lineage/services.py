@@ -27,7 +27,7 @@ from lineage.graph import (
     graph_delta,
 )
 from lineage.models import LineageBuild, LineageEdge, LineageNode, Origin
-from lineage.sql_lineage import ColumnEdge, SqlModel, project_edges
+from lineage.sql_lineage import ColumnEdge, SqlModel, project_lineage
 from lineage.storage import EDGE_FIELDS, edge_row, node_row, stored_delta, write_delta
 from registry.models import Release, ReleaseItem
 from semantic.manifests import release_key
@@ -187,6 +187,8 @@ class SqlImportResult:
     direct: int
     indirect: int
     columns: int
+    # Statements whose lineage is missing: {"file", "line", "reason"} each.
+    issues: tuple[dict[str, str | int], ...] = ()
 
 
 @transaction.atomic
@@ -197,10 +199,12 @@ def lineage_sql_import(
     schema: Mapping[str, Iterable[str]] | None = None,
 ) -> SqlImportResult:
     """Derives column lineage from SQL models and stores it, replacing earlier imports of the
-    same models (one transaction; a model that does not parse stores nothing)."""
-    if schema is None:
-        schema = _contract_schema()
-    edges: list[ColumnEdge] = project_edges(models, dialect=dialect, schema=schema)
+    same models (one transaction). ``schema`` (a dbt project's columns) adds to the tables the
+    latest release's contracts declare; a statement that cannot be read is returned as an
+    issue and the rest of its model is stored."""
+    known = {**_contract_schema(), **(schema or {})}
+    found = project_lineage(models, dialect=dialect, schema=known)
+    edges: list[ColumnEdge] = found.edges
     scratch = nx.MultiDiGraph()
     add_column_edges(scratch, edges)
     names = {m.name for m in models}
@@ -237,4 +241,5 @@ def lineage_sql_import(
         direct=sum(e.subtype == "direct" for e in edges),
         indirect=sum(e.subtype == "indirect" for e in edges),
         columns=len({(e.target_table, e.target_column) for e in edges}),
+        issues=tuple({"file": i.file, "line": i.line, "reason": i.reason} for i in found.issues),
     )

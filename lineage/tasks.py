@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+# The configured app must exist before a task is sent: tally/__init__ no longer loads it, and
+# without it shared_task would send to Celery's default app (a broker on localhost).
+import tally.celery  # noqa: F401
+
 
 @shared_task
 def update_release_lineage(release_id: int) -> None:

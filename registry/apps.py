@@ -9,7 +9,7 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receivers that enqueue proposal checks and e-mails when the services
         # ask for them (registry/signals.py): the services cannot import the jobs floor.
-        from registry import tasks  # noqa: F401
+        from registry import receivers  # noqa: F401
 
         # Renderers (tally.errors) show the warehouse's own error text to administrators
         # only; access control sits above their floor, so the test is installed here.

@@ -84,6 +84,17 @@ class ProposeEditForm(forms.Form):
     draft = forms.BooleanField(required=False)
 
 
+class ReviseForm(forms.Form):
+    """One definition file of a proposal, edited: laid over the current revision."""
+
+    path = forms.CharField(max_length=500)
+    definition = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}),
+        max_length=200_000,
+        strip=False,
+    )
+
+
 class ReviewForm(forms.Form):
     verdict = forms.ChoiceField(choices=Review.Verdict.choices)
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))

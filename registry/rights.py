@@ -76,3 +76,18 @@ def may_comment(user: Any, proposal: Proposal) -> bool:
 def may_rerun_checks(user: Any, proposal: Proposal, policy: Policy) -> bool:
     """Re-run the checks (warehouse queries): the author or a reviewer, before a merge."""
     return may_close(user, proposal, policy)
+
+
+def may_revise(user: Any, proposal: Proposal) -> bool:
+    """Push a revision (edit and resubmit): the author, with ``propose``, before a merge."""
+    return (
+        proposal.state in UNMERGED_STATES
+        and _author(user, proposal)
+        and user_can(user, Action.PROPOSE, obj=proposal)
+    )
+
+
+def may_rebase(user: Any, proposal: Proposal, policy: Policy, *, stale: bool) -> bool:
+    """Rebase onto the latest release: the author or a reviewer, when a release was published
+    after the proposal's base."""
+    return stale and may_close(user, proposal, policy)

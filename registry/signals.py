@@ -2,7 +2,7 @@
 
 The registry's services sit below the jobs floor (``registry.tasks``), so they do not enqueue
 tasks themselves: they send one of these from ``transaction.on_commit`` (a rolled-back write
-never announces anything) and the receivers in ``registry/tasks.py`` enqueue the task, which
+never announces anything) and the receivers in ``registry/receivers.py`` enqueue the task, which
 Celery runs in-process when no broker is configured. ``RegistryConfig.ready`` connects them.
 """
 

@@ -21,14 +21,20 @@ from registry.models import (
     Deprecation,
     Kind,
     Proposal,
+    ProposalChange,
     ReleaseItem,
     Status,
     Team,
     Tier,
 )
-from registry.selectors import definition_get, proposal_get, proposal_list
+from registry.selectors import (
+    definition_get,
+    proposal_get,
+    proposal_list,
+    release_get_latest_or_none,
+)
 from registry.services.proposals import proposal_overview
-from registry.services.review_policy import Policy
+from registry.services.review_policy import Policy, approvals_by_team, current_reviews
 
 CATALOG_PAGE_SIZE = 50
 # Facets of the catalog: (query parameter, the field counted, how a value is shown).
@@ -129,6 +135,7 @@ class VersionRow:
     level: str
     changes: list[dict[str, Any]]
     releases: str
+    proposal: Proposal | None = None  # the merged proposal that published this version
 
 
 @dataclass
@@ -142,6 +149,8 @@ class DefinitionPage:
     deprecation_reason: str
     may_propose: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    # Unmerged proposals whose current revision changes this definition.
+    open_proposals: list[Proposal] = field(default_factory=list)
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -182,6 +191,15 @@ def definition_page_get(*, kind: str, name: str, user: Any) -> DefinitionPage:
         "version_id", "release__number"
     ):
         pinned.setdefault(version_id, []).append(number)
+    # A version is published by the release that first pins it; a proposal merged as that
+    # release is where it was written and reviewed.
+    first_release = {vid: min(numbers) for vid, numbers in pinned.items()}
+    by_release = {
+        p.merged_release.number: p
+        for p in Proposal.objects.filter(
+            merged_release__number__in=set(first_release.values())
+        ).select_related("merged_release", "author", "merged_by")
+    }
     rows = []
     for i, version in enumerate(versions):
         older = versions[i + 1] if i + 1 < len(versions) else None
@@ -191,7 +209,10 @@ def definition_page_get(*, kind: str, name: str, user: Any) -> DefinitionPage:
             bump = classify_change(kind, older.spec, version.spec)
             level = bump.level if bump.changes else "none"
             changes = [c.as_dict() for c in diff_specs(older.spec, version.spec)]
-        rows.append(VersionRow(version, level, changes, _ranges(pinned.get(version.pk, []))))
+        proposal = by_release.get(first_release.get(version.pk, -1))
+        rows.append(
+            VersionRow(version, level, changes, _ranges(pinned.get(version.pk, [])), proposal)
+        )
     members: list[tuple[str, str]] = []
     if definition.owner_id:
         team = Team.objects.prefetch_related("memberships__user").get(pk=definition.owner_id)
@@ -216,7 +237,21 @@ def definition_page_get(*, kind: str, name: str, user: Any) -> DefinitionPage:
         else None,
         deprecation_reason=deprecation.reason if deprecation else "",
         may_propose=rights.may_propose(user, definition) and definition.status != Status.RETIRED,
+        open_proposals=proposals_touching(kind=kind, name=name),
     )
+
+
+def proposals_touching(*, kind: str, name: str, exclude: int | None = None) -> list[Proposal]:
+    """Unmerged proposals whose current revision changes (kind, name), oldest first: the
+    banner that warns two proposals change the same definition."""
+    ids = ProposalChange.objects.filter(
+        kind=kind,
+        name=name,
+        proposal__state__in=rights.UNMERGED_STATES,
+        revision=F("proposal__revision"),
+    ).values_list("proposal_id", flat=True)
+    found = Proposal.objects.filter(pk__in=ids).select_related("author").order_by("pk")
+    return [p for p in found if p.pk != exclude]
 
 
 def contract_list_get() -> list[Definition]:
@@ -240,11 +275,17 @@ class ProposalRights:
     open: bool
     comment: bool
     rerun_checks: bool
+    revise: bool = False
+    rebase: bool = False
 
 
-def proposal_rights_get(*, user: Any, proposal: Proposal, policy: Policy) -> ProposalRights:
+def proposal_rights_get(
+    *, user: Any, proposal: Proposal, policy: Policy, stale: bool = False
+) -> ProposalRights:
     """Which buttons a user gets on a proposal (each decision is one function in rights)."""
     return ProposalRights(
+        revise=rights.may_revise(user, proposal),
+        rebase=rights.may_rebase(user, proposal, policy, stale=stale),
         review=rights.may_review(user, proposal, policy),
         merge=rights.may_merge(user, proposal, policy),
         close=rights.may_close(user, proposal, policy),
@@ -296,11 +337,30 @@ def proposal_page_get(*, proposal_id: int, user: Any) -> dict[str, Any]:
         for c in overview["comments"]
     ]  # fmt: skip
     discussion.sort(key=lambda item: item["at"])
+    # A release published after the proposal's base: its approvals were given against an
+    # older release, and a rebase merges what changed there field by field.
+    latest = release_get_latest_or_none()
+    stale = (
+        proposal.state in rights.UNMERGED_STATES
+        and latest is not None
+        and proposal.base_release_id != latest.pk
+    )
+    for change in overview["changes"]:
+        change["path"] = change.get("file") or f"{change['kind']}s/{change['name']}.yml"
+        change["others"] = (
+            proposals_touching(kind=change["kind"], name=change["name"], exclude=proposal.pk)
+            if proposal.state in rights.UNMERGED_STATES
+            else []
+        )
     return {
         **overview,
         "checks_by_kind": checks,
         "discussion": discussion,
-        "rights": proposal_rights_get(user=user, proposal=proposal, policy=policy),
+        "rights": proposal_rights_get(user=user, proposal=proposal, policy=policy, stale=stale),
+        "latest_release": latest.name if latest else "",
+        "team_approvals": approvals_by_team(proposal, policy),
+        "approvals_given": sum(1 for r in current_reviews(proposal) if r.verdict == "approve"),
+        "stale": stale,
     }
 
 
@@ -370,8 +430,14 @@ def contract_page_get(*, name: str, user: Any) -> dict[str, Any]:
         consumers["metrics"] = sorted(
             {m.split(":", 1)[1].split("@")[0] for m in report.impact.metrics}
         )
+        # A contract reaches its columns, and they the semantic models' entities, dimensions
+        # and measures (ids `kind:model.element`); the model nodes hang off the table.
         consumers["models"] = sorted(
-            n.split(":", 1)[1] for n in report.impact.nodes if n.startswith("semantic_model:")
+            {
+                rest.split(".", 1)[0] if kind != "semantic_model" else rest
+                for kind, _, rest in (n.partition(":") for n in report.impact.nodes)
+                if kind in ("semantic_model", "entity", "dimension", "measure")
+            }
         )
         consumers["owners"] = list(report.impact.owners)
     all_audits = sorted(

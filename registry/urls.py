@@ -19,6 +19,8 @@ urlpatterns = [
         "proposals/<int:proposal_id>/comment", views.proposal_comment_post, name="proposal-comment"
     ),
     path("proposals/<int:proposal_id>/merge", views.proposal_merge_post, name="proposal-merge"),
+    path("proposals/<int:proposal_id>/revise", views.proposal_revise_post, name="proposal-revise"),
+    path("proposals/<int:proposal_id>/rebase", views.proposal_rebase_post, name="proposal-rebase"),
     path("proposals/<int:proposal_id>/close", views.proposal_close_post, name="proposal-close"),
     path("proposals/<int:proposal_id>/open", views.proposal_open_post, name="proposal-open"),
     path("proposals/<int:proposal_id>/checks", views.proposal_checks_post, name="proposal-checks"),

@@ -17,6 +17,7 @@ from registry.forms import (
     ProposalFilterForm,
     ProposeEditForm,
     ReviewForm,
+    ReviseForm,
 )
 from registry.models import Kind, Status
 from registry.permissions import page_require, principal_for
@@ -29,7 +30,9 @@ from registry.services.proposals import (
     proposal_create,
     proposal_merge,
     proposal_open,
+    proposal_rebase,
     proposal_review,
+    proposal_update,
 )
 from registry.services.review_policy import proposal_policy_get
 from registry.ui_selectors import (
@@ -41,8 +44,8 @@ from registry.ui_selectors import (
     proposal_list_get,
     proposal_page_get,
 )
-from semantic.ui_selectors import metric_page_get
-from tally.errors import PermissionDenied, UserError
+from semantic.ui_selectors import metric_page_get, metrics_health_get
+from tally.errors import ConflictError, PermissionDenied, UserError
 from tally.ui import is_htmx, page_access
 
 HINT_RETIRED = "propose a new metric, or restore {name} with a proposal that adds it again"
@@ -75,7 +78,12 @@ def catalog(request: HttpRequest) -> HttpResponse:
             offset=data.get("offset") or 0,
         )
     )
-    context = {"page": page, "form": form, "invalid": not form.is_valid()}
+    # One health badge per metric row (freshness, last audit, anomalies), linking to the
+    # metric's audits.
+    health = metrics_health_get(
+        metrics=[d.name for d in page.rows if d.kind == "metric"], user=request.user
+    )
+    context = {"page": page, "form": form, "invalid": not form.is_valid(), "health": health}
     template = "registry/_catalog_results.html" if is_htmx(request) else "registry/catalog.html"
     return render(request, template, context)
 
@@ -200,6 +208,66 @@ def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpRespons
     except UserError as exc:
         _flash_error(request, exc)
     return HttpResponseRedirect(reverse("proposal-detail", args=[proposal_id]) + "#discussion")
+
+
+@login_required
+@require_POST
+@page_access(Action.PROPOSE)
+def proposal_revise_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """The author pushes a revision from the page (after failed checks or "request
+    changes"): the edited file is laid over the current revision; reviews are dismissed and
+    the checks run again, as over the API."""
+    form = ReviseForm(request.POST)
+    proposal = proposal_get(proposal_id=proposal_id)
+    if not form.is_valid():
+        _form_error(request, form)
+        return _back(proposal_id)
+    try:
+        proposal = proposal_update(
+            proposal=proposal,
+            acting_user=request.user,
+            files={form.cleaned_data["path"]: form.cleaned_data["definition"]},
+        )
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        messages.success(
+            request, f"Revision {proposal.revision} pushed; earlier reviews are dismissed and "
+            "the checks run again."
+        )  # fmt: skip
+    return _back(proposal_id)
+
+
+@login_required
+@require_POST
+@page_access(Action.PROPOSE)
+def proposal_rebase_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """Moves the proposal onto the latest release; conflicts are listed field by field."""
+    proposal = proposal_get(proposal_id=proposal_id)
+    try:
+        proposal = proposal_rebase(proposal=proposal, acting_user=request.user)
+    except ConflictError as exc:
+        _flash_error(request, exc)
+        for conflict in exc.details or []:
+            if isinstance(conflict, dict):
+                messages.error(request, _conflict_text(conflict))
+    except UserError as exc:
+        _flash_error(request, exc)
+    else:
+        base = proposal.base_release.name if proposal.base_release else "?"
+        messages.success(request, f"Rebased onto {base} (revision {proposal.revision}).")
+    return _back(proposal_id)
+
+
+def _conflict_text(conflict: dict[str, Any]) -> str:
+    """One conflicting field: where, and what the base, the release and the proposal say."""
+    where = f"conflict in {conflict.get('definition', '?')} {conflict.get('path', '')}".strip()
+    sides = [
+        f"{label}: {conflict[key]!r}"
+        for key, label in (("base", "base"), ("theirs", "release"), ("ours", "proposal"))
+        if key in conflict
+    ]
+    return where + (f" ({'; '.join(sides)})" if sides else "")
 
 
 @login_required

@@ -143,17 +143,22 @@ def sliced_chart(rows: Sequence[dict[str, Any]], *, metric: str, dimension: str)
 def explore_chart(
     columns: Sequence[str], rows: Sequence[Sequence[Any]], *, metrics: Sequence[str]
 ) -> dict[str, Any] | None:
-    """A line chart when the first time group-by is there (else bars by the first group-by),
-    one series per metric (or per value of a second group-by with one metric); None when
+    """A line chart when a time group-by is there (else bars by the first group-by); one
+    series per value of the other group-bys (their values joined); one panel per metric,
+    each on its own axis, because metrics of different units share no scale. None when
     there is nothing to plot."""
     names = list(columns)
     metric_cols = [m for m in metrics if m in names]
     keys = [c for c in names if c not in metric_cols]
     if not metric_cols or not rows:
         return None
-    time_key = next((k for k in keys if k.startswith("metric_time")), None)
+    # A date part (metric_time__extract_dow) is a category, not a point in time: bars.
+    time_key = next(
+        (k for k in keys if k.startswith("metric_time") and "__extract_" not in k), None
+    )
     x_key = time_key or (keys[0] if keys else None)
-    color_key = next((k for k in keys if k != x_key), None) if len(metric_cols) == 1 else None
+    series_keys = [k for k in keys if k != x_key]
+    series_title = ", ".join(series_keys)
     data = []
     for row in rows:
         rec = dict(zip(names, row, strict=False))
@@ -162,70 +167,68 @@ def explore_chart(
             if not isinstance(value, int | float):
                 continue
             item = {"metric": m, "value": value, "x": str(rec.get(x_key)) if x_key else "all"}
-            if color_key:
-                item["series"] = str(rec.get(color_key))
+            if series_keys:
+                item["series"] = " · ".join(str(rec.get(k)) for k in series_keys)
             data.append(item)
     if not data:
         return None
-    spec = _base(320)
-    series = {"field": "series" if color_key else "metric", "type": "nominal",
-              "title": color_key or "metric"}  # fmt: skip
+    color = (
+        {"field": "series", "type": "nominal", "title": series_title}
+        if series_keys
+        else {"value": ACCENT}
+    )
     tooltip = [{"field": "x", "title": x_key or ""}, {"field": "metric"},
                {"field": "value", "type": "quantitative", "format": ",.4~f"}]  # fmt: skip
-    if color_key:
-        tooltip.append({"field": "series", "title": color_key})
+    if series_keys:
+        tooltip.append({"field": "series", "title": series_title})
     if time_key:
-        spec.update(
-            {
-                "data": {"values": data},
-                "params": [
-                    {
-                        "name": "zoom",
-                        "select": {"type": "interval", "encodings": ["x"]},
-                        "bind": "scales",
-                    }
-                ],
-                "mark": {"type": "line", "point": {"size": 20}, "strokeWidth": 1.6},
-                "encoding": {
-                    "x": {"field": "x", "type": "temporal", "title": None},
-                    "y": {"field": "value", "type": "quantitative", "title": None},
-                    "color": series,
-                    "tooltip": tooltip,
-                },
-            }
-        )
-        if len(metric_cols) > 1:
-            # Metrics of different units share no axis: one panel each.
-            # Compositions cannot fit a container's width: panels get a fixed one.
-            encoding = {**spec["encoding"], "color": {"value": ACCENT}}
-            base = _base(0)
-            spec = {
-                "$schema": base["$schema"],
-                "config": base["config"],
-                "data": {"values": data},
-                "facet": {"row": {"field": "metric", "type": "nominal", "title": None}},
-                "resolve": {"scale": {"y": "independent"}},
-                "spec": {"width": 720, "height": 150, "mark": spec["mark"], "encoding": encoding},
-            }
-        return spec
-    spec.update(
-        {
-            "data": {"values": data[:2000]},
-            "mark": {"type": "bar", "cornerRadiusEnd": 2},
-            "encoding": {
-                "y": {"field": "x", "type": "nominal", "title": x_key, "sort": "-x"},
-                "x": {"field": "value", "type": "quantitative", "title": None},
-                "color": series,
-                "yOffset": {"field": series["field"]}
-                if len(metric_cols) > 1 or color_key
-                else None,
-                "tooltip": tooltip,
-            },
+        mark: dict[str, Any] = {"type": "line", "point": {"size": 20}, "strokeWidth": 1.6}
+        encoding: dict[str, Any] = {
+            "x": {"field": "x", "type": "temporal", "title": None},
+            "y": {"field": "value", "type": "quantitative", "title": None},
+            "color": color,
+            "tooltip": tooltip,
         }
-    )
-    spec["encoding"] = {k: v for k, v in spec["encoding"].items() if v is not None}
-    spec["height"] = {"step": 18}
-    return spec
+        if series_keys:
+            # One line per series: without `detail` Vega-Lite would join all series' points.
+            encoding["detail"] = {"field": "series", "type": "nominal"}
+        zoom = [{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]},
+                 "bind": "scales"}]  # fmt: skip
+        values = data
+    else:
+        mark = {"type": "bar", "cornerRadiusEnd": 2}
+        encoding = {
+            "y": {"field": "x", "type": "nominal", "title": x_key, "sort": "-x"},
+            "x": {"field": "value", "type": "quantitative", "title": None},
+            "color": color,
+            "tooltip": tooltip,
+        }
+        if series_keys:
+            encoding["yOffset"] = {"field": "series"}
+        zoom = []
+        values = data[:2000]
+    if len(metric_cols) == 1:
+        spec = _base(320)
+        spec.update({"data": {"values": values}, "mark": mark, "encoding": encoding})
+        if zoom:
+            spec["params"] = zoom
+        if not time_key:
+            spec["height"] = {"step": 18}
+        return spec
+    # Several metrics: one panel each with its own scale (2,000 accounts must not vanish
+    # next to 71 M of revenue). Compositions cannot fit a container's width: a fixed one.
+    base = _base(0)
+    panel: dict[str, Any] = {"width": 720, "mark": mark, "encoding": encoding}
+    panel["height"] = 150 if time_key else {"step": 18}
+    scales = {"y": "independent"} if time_key else {"x": "independent", "y": "independent"}
+    return {
+        "$schema": base["$schema"],
+        "config": base["config"],
+        "data": {"values": values},
+        "facet": {"row": {"field": "metric", "type": "nominal", "title": None}},
+        "resolve": {"scale": scales},
+        "spec": panel,
+    }
 
 
 def numbers_diff_chart(rows: Sequence[dict[str, Any]], *, metric: str) -> dict[str, Any]:

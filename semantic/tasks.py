@@ -1,21 +1,14 @@
-"""Celery tasks of the semantic app: thin wrappers that take ids and call one service."""
+"""Celery tasks of the semantic app: thin wrappers that take ids and call one service. The
+receivers that enqueue them are in semantic/receivers.py."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 
-from registry.models import Release
+# The configured app must exist before a task is sent: tally/__init__ no longer loads it.
+import tally.celery  # noqa: F401
 from semantic.jobs.compute import ComputeTransientError, compute_run_execute
-from semantic.jobs.signals import compute_run_requested
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -32,12 +25,6 @@ def compute_run(self, run_id: int) -> None:  # type: ignore[no-untyped-def]
         )
     except ComputeTransientError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_in, max_retries=max_retries) from exc
-
-
-@receiver(compute_run_requested, dispatch_uid="semantic.compute_run")
-def enqueue_compute_run(sender: Any, *, run_id: int, task_id: str, **kwargs: Any) -> None:
-    """A created run asked (after its commit) to be queued under its recorded task id."""
-    compute_run.apply_async(args=(run_id,), task_id=task_id)
 
 
 @shared_task(acks_late=True)
@@ -62,20 +49,3 @@ def publish_views(schema: str, release: str) -> int:
     from semantic.published_views import views_publish
 
     return len(views_publish(schema=schema, release_ref=release))
-
-
-@receiver(post_save, sender=Release)
-def _release_published(sender: Any, instance: Release, created: bool, **kwargs: Any) -> None:
-    # Opt-in: rewriting warehouse views on every merge needs write access to the warehouse
-    # (a DuckDB file must not be held open by a reader at that moment).
-    schema = getattr(settings, "TALLY_PUBLISHED_VIEWS_SCHEMA", "")
-    if created and schema and not kwargs.get("raw"):
-        release_name = instance.name
-        transaction.on_commit(lambda: _refresh_after_publish(schema, release_name))
-
-
-def _refresh_after_publish(schema: str, release_name: str) -> None:
-    try:
-        publish_views.delay(schema, release_name)
-    except Exception:  # views must never fail a publish; the next one rewrites them all
-        logger.exception("publishing views of %s failed", release_name)

@@ -5,13 +5,14 @@ and the trace page of one stored value."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from registry.models import Definition, Kind
+from registry.models import Definition, Kind, ReleaseItem
 from registry.permissions import access_require, user_can
 from registry.roles import Action
 from registry.selectors import release_get_latest_or_none
@@ -22,6 +23,7 @@ from semantic.compiler.explain import explain_metric
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
+from semantic.jobs.backfill import stored_versions
 from semantic.jobs.selectors import audit_result_list, revisions_for_value, run_list
 from semantic.models import AuditResult, ComputeRun, MetricValue, ValueRevision
 from semantic.permissions import (
@@ -132,11 +134,34 @@ def metric_series_get(*, metric: str, grain: str | None = None) -> Series:
     return Series(metric, grain, grains, points, anomalies, sum(1 for p in points if p["revised"]))
 
 
-def metric_dimensions_get(*, metric: str) -> list[str]:
-    """The categorical group-by items a metric accepts in the latest release (no time items)."""
+def metric_dimensions_get(*, metric: str) -> list[tuple[str, str]]:
+    """What the metric page offers to slice by: (item, label) for the categorical dimensions
+    the metric accepts in the latest release. Not time items, not entity ids, and not the
+    dimensions that read a contract's PII column (names and e-mails are no slices)."""
     release = release_resolve(None)
-    items = queryable_items(manifest_for_release(release), metric)
-    return [i for i in items if "metric_time" not in i and i.count("__") >= 1 and not _is_time(i)]
+    manifest = manifest_for_release(release)
+    offered = []
+    for item in queryable_items(manifest, metric):
+        path = item.split("__")
+        if "metric_time" in item or len(path) < 2 or _is_time(item):
+            continue
+        *entities, name = path
+        if _sliceable(manifest, entity=entities[-1], name=name):
+            offered.append((item, f"{name.replace('_', ' ')} ({' → '.join(entities)})"))
+    return sorted(offered, key=lambda pair: (pair[0].count("__"), pair[0]))
+
+
+def _sliceable(manifest: Any, *, entity: str, name: str) -> bool:
+    """A categorical, non-PII dimension ``name`` of a model that has ``entity``."""
+    for model in manifest.semantic_models.values():
+        dim = model.dimensions.get(name)
+        has_entity = entity in model.entities or model.primary_entity == entity
+        if dim is None or not has_entity or dim.type != "categorical":
+            continue
+        read = {dim.name.lower(), dim.expr.strip().lower()}
+        if not read & {c.lower() for c in model.pii_columns}:
+            return True
+    return False
 
 
 def _is_time(item: str) -> bool:
@@ -205,6 +230,25 @@ def metric_slice_get(
     return SlicedSeries(dimension, kept, answer.compiled.sql, len(weight))
 
 
+def series_versions_get(*, metric: str, grain: str) -> dict[str, Any] | None:
+    """When the stored values shown come from another version than the latest release's:
+    which versions, the current one, whether the numbers differ (a major change) and the
+    backfill run that recomputes them. None when they are all of the current version."""
+    release = release_get_latest_or_none()
+    if release is None:
+        return None
+    for state in stored_versions(release=release, metrics=[metric]):
+        if state.grain == grain and state.shown_versions != [state.current]:
+            return {
+                "shown": state.shown_versions,
+                "current": state.current,
+                "stale": state.stale,
+                "run": state.backfill,
+                "release": release.name,
+            }
+    return None
+
+
 def _series_for(*, metric: str, grain: str | None, principal: Principal) -> Series:
     """The stored series, or PermissionDenied when ``principal`` may not read its values."""
     stored_values_require(principal=principal, metrics=[metric])
@@ -231,6 +275,7 @@ def metric_chart_get(
     context: dict[str, Any] = {"metric": metric, "grain": series.grain, "dimension": dimension}
     if not dimension:
         context["series"] = series
+        context["versions"] = series_versions_get(metric=metric, grain=series.grain)
         context["chart"] = (
             series_chart(series.points, metric=metric, grain=series.grain)
             if series.points
@@ -304,6 +349,81 @@ def metric_audits_get(
         key = (result.check_name, result.target if "/" not in result.target else "values")
         latest.setdefault(key, result)
     return sorted(latest.values(), key=lambda r: (r.status == "pass", r.check_name, r.target))
+
+
+@dataclass(frozen=True)
+class Health:
+    """A metric's health from the newest result of each audit on its values and on the
+    contracts it reads: ``failing`` (an error-severity check fails or errs), ``warning``,
+    ``healthy`` or ``unchecked``. Only check names and targets, never observed values."""
+
+    state: str
+    failing: tuple[str, ...]  # "check target" of each failing check, worst first
+    checks: int
+
+    @property
+    def summary(self) -> str:
+        if self.state == "unchecked":
+            return "no audit has run on this metric or the data it reads"
+        if not self.failing:
+            return f"{self.checks} checks pass"
+        shown = "; ".join(self.failing[:4]) + (" …" if len(self.failing) > 4 else "")
+        return f"{len(self.failing)} of {self.checks} checks fail: {shown}"
+
+
+def metrics_health_get(*, metrics: Sequence[str], user: Any) -> dict[str, Health]:
+    """Health of many metrics at once (the catalog's rows): two queries over the audit
+    results, the contracts each metric reads from the release's lineage graph. Value audits
+    count only for a user who may read values."""
+    from lineage.ui_selectors import contracts_upstream_get
+
+    values = user_can(user, Action.VIEW_VALUES)
+    upstream: dict[str, list[str]] = {}
+    for metric in metrics:
+        try:
+            upstream[metric] = contracts_upstream_get(node=f"metric:{metric}")
+        except UserError:
+            upstream[metric] = []
+    prefixes = [f"{c}:" for cs in upstream.values() for c in cs]
+    if values:
+        prefixes += [f"{m}/" for m in metrics]
+    if not prefixes:
+        return {m: Health("unchecked", (), 0) for m in metrics}
+    wanted = Q()
+    for prefix in sorted(set(prefixes)):
+        wanted |= Q(target__startswith=prefix)
+    newest = (
+        AuditResult.objects.filter(wanted)
+        .values("check_name", "target")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    results = list(
+        AuditResult.objects.filter(pk__in=list(newest)).only(
+            "id", "check_name", "target", "severity", "status"
+        )
+    )
+    out = {}
+    for metric in metrics:
+        mine = [f"{c}:" for c in upstream[metric]] + ([f"{metric}/"] if values else [])
+        latest: dict[tuple[str, str], AuditResult] = {}
+        for r in sorted(results, key=lambda r: -r.pk):
+            if r.target.startswith(tuple(mine)):
+                # As on the metric page: one per (check, target), value checks as one.
+                key = (r.check_name, r.target if "/" not in r.target else "values")
+                latest.setdefault(key, r)
+        out[metric] = _health(list(latest.values()))
+    return out
+
+
+def _health(results: list[AuditResult]) -> Health:
+    if not results:
+        return Health("unchecked", (), 0)
+    bad = [r for r in results if r.status != "pass"]
+    errors = [r for r in bad if r.status == "error" or r.severity == "error"]
+    order = sorted(bad, key=lambda r: (r not in errors, r.check_name, r.target))
+    state = "failing" if errors else "warning" if bad else "healthy"
+    return Health(state, tuple(f"{r.check_name} {r.target}" for r in order), len(results))
 
 
 # --------------------------------------------------------------------------- explore
@@ -398,6 +518,22 @@ class ValueTrace:
     # lineage.trace.value_trace(...).as_dict(): definitions, contracts, source columns, the
     # upstream tree and the drill-down reads (with their first rows when asked for).
     full: dict[str, Any] | None = None
+    # The metric's version in the latest release, when it is not the value's ("superseded").
+    current: str = ""
+
+
+def _current_semver(metric: str) -> str:
+    release = release_get_latest_or_none()
+    if release is None:
+        return ""
+    item = (
+        ReleaseItem.objects.filter(
+            release=release, definition__kind=Kind.METRIC, definition__name=metric
+        )
+        .select_related("version")
+        .first()
+    )
+    return item.version.semver if item else ""
 
 
 TRACE_ROWS = 20
@@ -426,11 +562,15 @@ def value_trace_get(*, value_id: int, principal: Principal, rows: int | None = N
         )
     stored_values_require(principal=principal, metrics=[value.metric_name], release=value.release)
     revisions = list(revisions_for_value(value_id=value_id))
+    current = _current_semver(value.metric_name)
+    current = "" if current == value.metric_version.semver else current
     try:
         full = value_trace(value_id=value_id, rows=rows, principal=principal).as_dict()
     except UserError as exc:
-        return ValueTrace(value, value.run, revisions, "", exc.message)
-    return ValueTrace(value, value.run, revisions, full["compiled"]["sql"], "", full)
+        return ValueTrace(value, value.run, revisions, "", exc.message, current=current)
+    return ValueTrace(
+        value, value.run, revisions, full["compiled"]["sql"], "", full, current=current
+    )
 
 
 # --------------------------------------------------------------------------- metric page
@@ -490,11 +630,17 @@ def metric_page_get(
             contracts = contracts_upstream_get(node=node)
         except UserError as exc:
             graph_error = exc.message
+    # Value audits carry observed values: hidden with the values themselves.
+    audits = audit_results_visible(
+        metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
+        principal=principal,
+    )
     return {
         "page": page,
         "definition": page.definition,
         "meaning": metric_meaning_get(metric=name) if live else "",
         "series": series,
+        "versions": series_versions_get(metric=name, grain=series.grain) if series.points else None,
         "error": values_error,
         "chart": series_chart(series.points, metric=name, grain=series.grain)
         if series.points
@@ -504,11 +650,8 @@ def metric_page_get(
         "sql": sql,
         "sql_error": sql_error,
         "dimensions": dimensions,
-        # Value audits carry observed values: hidden with the values themselves.
-        "audits": audit_results_visible(
-            metric_audits_get(metric=name, contracts=contracts, values=values_error is None),
-            principal=principal,
-        ),
+        "audits": audits,
+        "health": _health(audits) if live else None,
         "graph": graph,
         "graph_error": graph_error,
     }

@@ -11,6 +11,7 @@ NAME = r"(?P<name>[A-Za-z0-9_.\-]+)"
 urlpatterns = [
     re_path(rf"^metrics/{NAME}/chart$", views.metric_chart, name="metric-chart"),
     re_path(rf"^metrics/{NAME}/sql$", views.metric_sql, name="metric-sql"),
+    re_path(rf"^metrics/{NAME}/recompute$", views.metric_recompute, name="metric-recompute"),
     path("explore", views.explore, name="explore"),
     path("explore/options", views.explore_options, name="explore-options"),
     path("explore.csv", views.explore_csv, name="explore-csv"),

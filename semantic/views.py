@@ -6,11 +6,12 @@ import decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from registry.permissions import principal_for, user_can
 from registry.roles import Action
@@ -40,6 +41,30 @@ from tally.errors import UserError, error_body
 from tally.spreadsheet import csv_safe_row
 from tally.throttling import rate_limit_check
 from tally.ui import is_htmx, page_access
+
+
+@login_required
+@require_POST
+@page_access(Action.COMPUTE)
+def metric_recompute(request: HttpRequest, name: str) -> HttpResponse:
+    """Recompute a metric's stored values under the latest release (one run per stored grain,
+    over the stored range); then the run's page, which follows it."""
+    from registry.selectors import release_get_latest_or_none
+    from semantic.jobs.backfill import metric_recompute as recompute
+
+    release = release_get_latest_or_none()
+    try:
+        runs = recompute(metric=name, release=release, acting_user=request.user) if release else []
+    except UserError as exc:
+        messages.error(request, exc.message)
+        return redirect("metric-detail", name=name)
+    if not runs:
+        messages.info(request, f"{name} has no stored values to recompute.")
+        return redirect("metric-detail", name=name)
+    messages.success(
+        request, f"Recomputing {name}: {len(runs)} run(s) queued under r{release.number}."
+    )
+    return redirect("run-detail", run_id=runs[0].pk)
 
 
 @login_required

@@ -19,7 +19,7 @@ def _command_name(name: str) -> str:
 
 # Options whose values may start with "-" (descending order, as in MetricFlow's --order-by);
 # argparse would otherwise read "-revenue" as an unknown option.
-DASH_VALUE_OPTIONS = ("--order-by",)
+DASH_VALUE_OPTIONS = ("--order-by", "--order")
 
 
 def _attach_dash_values(args: list[str]) -> list[str]:

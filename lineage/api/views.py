@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from lineage.selectors import (
     lineage_impact,
+    lineage_influences,
     lineage_node_list,
     lineage_path,
     lineage_upstream,
@@ -58,6 +59,22 @@ class LineageDownstreamApi(APIView):
         return Response(
             lineage_impact(node=data["node"], release_ref=data.get("release")).as_dict()
         )
+
+
+class LineageInfluencesApi(APIView):
+    access = {"GET": Action.READ}
+
+    class InputSerializer(NodeInput):
+        direct_only = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(parameters=[InputSerializer], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request) -> Response:
+        data = _input(self.InputSerializer, request)
+        columns = lineage_influences(
+            node=data["node"], release_ref=data.get("release"), direct_only=data["direct_only"]
+        )
+        return Response({"node": data["node"], "direct_only": data["direct_only"],
+                         "columns": columns})  # fmt: skip
 
 
 class LineagePathApi(APIView):

@@ -98,6 +98,45 @@ def downstream(graph: nx.MultiDiGraph, node: str) -> set[str]:
     return set(nx.descendants(graph, node))
 
 
+def influences(graph: nx.MultiDiGraph, node: str, *, direct_only: bool = False) -> set[str]:
+    """Every warehouse column that influenced ``node``, through any number of hops, as one set:
+    those its value is computed from (DIRECT) and, unless ``direct_only``, those that decide
+    which rows or branch reach it (INDIRECT: filters, joins, grouping, windows, sorting).
+    Containment (table → column) and release pins are not influence and are not followed.
+
+    Example:
+        >>> G = nx.MultiDiGraph()
+        >>> G.add_node("column:raw.e.a", kind="column"); G.add_node("column:raw.e.k", kind="column")
+        >>> G.add_node("column:main.m.x", kind="column")
+        >>> G.add_edge("column:raw.e.a", "column:main.m.x", type="derives_from", subtype="direct")
+        0
+        >>> G.add_edge("column:raw.e.k", "column:main.m.x", type="filters_by", subtype="indirect")
+        0
+        >>> sorted(influences(G, "column:main.m.x")), sorted(influences(G, "column:main.m.x", direct_only=True))
+        (['column:raw.e.a', 'column:raw.e.k'], ['column:raw.e.a'])
+    """
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        current = todo.pop()
+        edges = list(graph.in_edges(current, data=True))
+        star = current.rsplit(".", 1)[0] + ".*"
+        if not any(d.get("type") not in (CONTAINS, PINNED_IN) for _, _, d in edges) and (
+            star != current and star in graph
+        ):
+            # A column of a model whose columns were unknown comes through its `*`.
+            edges = list(graph.in_edges(star, data=True))
+        for source, _, data in edges:
+            if data.get("type") in (CONTAINS, PINNED_IN) or source in seen:
+                continue
+            if direct_only and data.get("subtype", DIRECT) != DIRECT:
+                continue
+            seen.add(source)
+            todo.append(source)
+    seen.discard(node)
+    return {n for n in seen if graph.nodes[n].get("kind") == "column"}
+
+
 @dataclass(frozen=True)
 class Hop:
     """One node of an upstream tree and the edge that led to it from its child."""

@@ -20,7 +20,7 @@ see the columns of tables created earlier (models are ordered by their dependenc
 
 The package is split by concern (all Django-free): ``edges`` (ColumnEdge and the sources of
 one output column), ``walk`` (the scope walk), ``statements`` (statements to edges, the schema
-book) and ``projects`` (folders and dbt manifests). Import the public names from
+book) and ``projects`` (folders and dbt manifests), ``influence`` (every column upstream of one). Import the public names from
 ``lineage.sql_lineage`` itself.
 """
 
@@ -37,14 +37,25 @@ from lineage.sql_lineage.edges import (
     Relation,
     SqlLineageError,
 )
+from lineage.sql_lineage.influence import column_influences
 from lineage.sql_lineage.projects import (
     SqlModel,
+    dbt_catalog_schema,
+    dbt_schema,
     dbt_sources_schema,
     models_from_dbt_manifest,
     models_from_dir,
     project_edges,
+    project_lineage,
 )
-from lineage.sql_lineage.statements import SchemaBook, sql_edges, statement_edges
+from lineage.sql_lineage.script import StatementIssue, parse_script
+from lineage.sql_lineage.statements import (
+    SchemaBook,
+    SqlLineage,
+    sql_edges,
+    sql_lineage,
+    statement_edges,
+)
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -56,12 +67,20 @@ __all__ = [
     "ColumnEdge",
     "Relation",
     "SchemaBook",
+    "SqlLineage",
     "SqlLineageError",
     "SqlModel",
+    "StatementIssue",
+    "column_influences",
+    "dbt_catalog_schema",
+    "dbt_schema",
     "dbt_sources_schema",
     "models_from_dbt_manifest",
     "models_from_dir",
+    "parse_script",
     "project_edges",
+    "project_lineage",
     "sql_edges",
+    "sql_lineage",
     "statement_edges",
 ]

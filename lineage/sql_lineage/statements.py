@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
@@ -26,7 +25,10 @@ from lineage.sql_lineage.edges import (
     SqlLineageError,
     relation_of,
 )
+from lineage.sql_lineage.script import ParsedStatement, StatementIssue, parse_script
 from lineage.sql_lineage.walk import ScopeWalker
+
+MSG_UNWALKED = "statement's lineage could not be followed ({detail})"
 
 
 @dataclass
@@ -40,7 +42,14 @@ class SchemaBook:
     _schemas: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def add(self, relation: Relation, columns: Iterable[str]) -> None:
-        self.tables[relation] = [c.lower() for c in columns]
+        names = [c.lower() for c in columns]
+        if "*" in names:
+            # Built from a `*` that could not be expanded: its columns are unknown, and a
+            # later statement must not be told it has only those named.
+            if self.tables.pop(relation, None) is not None:
+                self._schemas.clear()
+            return
+        self.tables[relation] = names
         # Extend the built schemas in place: rebuilding them after every CREATE of a long
         # script or project is quadratic. A table of another nesting depth forces a rebuild.
         database, schema, table = relation
@@ -128,7 +137,7 @@ def _query_edges(
     root = build_scope(qualified)
     if root is None:
         return [], []
-    walker = ScopeWalker(book.default_schema).index(root)
+    walker = ScopeWalker(book.default_schema, book.tables).index(root)
     outputs = walker.outputs(root)
     names = [n.lower() for n, _ in outputs]
     if target_columns:
@@ -161,20 +170,24 @@ def _expression_lineage(
     sources: Mapping[str, exp.Expr],
     book: SchemaBook,
     dialect: str,
+    with_: exp.Expr | None = None,
 ) -> ColumnSources:
     """Lineage of a bare expression (MERGE/UPDATE SET values) over named sources, by wrapping
-    it in a SELECT so the same qualify + walk applies."""
+    it in a SELECT so the same qualify + walk applies. ``with_`` is the statement's WITH
+    (``WITH c AS (…) UPDATE t … FROM c``): its CTEs are queries, not tables."""
     select = exp.select(expression.copy().as_("__v"))
     froms = list(sources.values())
     if froms:
         select = select.from_(froms[0].copy())
         for other in froms[1:]:
             select = select.join(other.copy(), join_type="CROSS")
+    if with_ is not None:
+        select.set("with_", with_.copy())
     qualified = _qualified(select, book, dialect)
     root = build_scope(qualified)
     if root is None:
         return ColumnSources()
-    walker = ScopeWalker(book.default_schema).index(root)
+    walker = ScopeWalker(book.default_schema, book.tables).index(root)
     outputs = walker.outputs(root)
     return outputs[0][1] if outputs else ColumnSources()
 
@@ -184,9 +197,10 @@ def _merge_edges(
 ) -> list[ColumnEdge]:
     target_table = stmt.this
     target = relation_of(target_table, book.default_schema)
+    with_ = stmt.args.get("with_")
     using = stmt.args["using"]
     sources = {target_table.alias_or_name: target_table, using.alias_or_name: using}
-    on = _expression_lineage(stmt.args["on"], sources, book, dialect)
+    on = _expression_lineage(stmt.args["on"], sources, book, dialect, with_)
     matched = ColumnSources()
     matched.merge(on, as_indirect="join")
     edges: list[ColumnEdge] = []
@@ -198,7 +212,7 @@ def _merge_edges(
         guard.merge(matched)
         if condition is not None:
             guard.merge(
-                _expression_lineage(condition, sources, book, dialect), as_indirect="filter"
+                _expression_lineage(condition, sources, book, dialect, with_), as_indirect="filter"
             )
         pairs: list[tuple[str, exp.Expr]] = []
         if isinstance(then, exp.Update):
@@ -212,7 +226,7 @@ def _merge_edges(
             values = then.expression.expressions if isinstance(then.expression, exp.Tuple) else []
             pairs = [(c.name.lower(), v) for c, v in zip(columns, values, strict=False)]
         for column, value in pairs:
-            lineage = _expression_lineage(value, sources, book, dialect)
+            lineage = _expression_lineage(value, sources, book, dialect, with_)
             for key, transformation in guard.indirect.items():
                 lineage.indirect.setdefault(key, transformation)
             edges.extend(
@@ -225,6 +239,7 @@ def _update_edges(
     stmt: exp.Update, *, model: str, book: SchemaBook, dialect: str
 ) -> list[ColumnEdge]:
     target_table = stmt.this
+    with_ = stmt.args.get("with_")
     sources: dict[str, exp.Expr] = {target_table.alias_or_name: target_table}
     from_ = stmt.args.get("from_")
     joins = list(stmt.args.get("joins") or [])
@@ -244,20 +259,21 @@ def _update_edges(
     guard = ColumnSources()
     if stmt.args.get("where") is not None:
         guard.merge(
-            _expression_lineage(stmt.args["where"].this, sources, book, dialect),
+            _expression_lineage(stmt.args["where"].this, sources, book, dialect, with_),
             as_indirect="filter",
         )
     for join in joins:
         if join.args.get("on") is not None:
             guard.merge(
-                _expression_lineage(join.args["on"], sources, book, dialect), as_indirect="join"
+                _expression_lineage(join.args["on"], sources, book, dialect, with_),
+                as_indirect="join",
             )
     edges: list[ColumnEdge] = []
     for assignment in stmt.expressions:
         if not isinstance(assignment, exp.EQ):
             continue
         column = assignment.this.name.lower()
-        lineage = _expression_lineage(assignment.expression, sources, book, dialect)
+        lineage = _expression_lineage(assignment.expression, sources, book, dialect, with_)
         for key, transformation in guard.indirect.items():
             lineage.indirect.setdefault(key, transformation)
         edges.extend(_edges(lineage, target, column, _sql(assignment, dialect), model))
@@ -265,25 +281,40 @@ def _update_edges(
 
 
 def statement_edges(
-    stmt: exp.Expr, *, model: str, book: SchemaBook, dialect: str
+    stmt: exp.Expr, *, model: str, book: SchemaBook, dialect: str, table: str | None = None
 ) -> list[ColumnEdge]:
-    """Column edges of one parsed statement; records any table it creates in ``book``."""
+    """Column edges of one parsed statement; records any table it creates in ``book``.
+    A bare SELECT writes ``table`` (the model's name by default)."""
     default_target = (
         book.default_database.lower() if book.default_database else None,
         book.default_schema,
-        model.lower(),
+        (table or model).lower(),
     )
-    if (
-        isinstance(stmt, exp.Create)
-        and stmt.expression is not None
-        and stmt.kind in ("TABLE", "VIEW")
+    if isinstance(stmt, exp.Block) or (
+        isinstance(stmt, exp.Create) and isinstance(stmt.expression, exp.Block)
     ):
+        # A procedure or script block (T-SQL, BigQuery scripting): its statements in order.
+        block = stmt if isinstance(stmt, exp.Block) else stmt.expression
+        edges = []
+        for inner in block.expressions:
+            edges.extend(
+                statement_edges(inner, model=model, book=book, dialect=dialect, table=table)
+            )
+        return edges
+    if isinstance(stmt, (exp.Create, exp.Insert)):
+        stmt = _unwrapped(stmt)
+    if isinstance(stmt, exp.Create) and stmt.kind in ("TABLE", "VIEW"):
         this = stmt.this
-        table = this.this if isinstance(this, exp.Schema) else this
+        table_ = this.this if isinstance(this, exp.Schema) else this
         listed = (
             [c.name.lower() for c in this.expressions] if isinstance(this, exp.Schema) else None
         )
-        target = relation_of(table, book.default_schema)
+        target = relation_of(table_, book.default_schema)
+        if not isinstance(stmt.expression, exp.Query):
+            # CREATE TABLE t (a INT, …): no lineage, but later statements read its columns.
+            if listed:
+                book.add(target, listed)
+            return []
         edges, names = _query_edges(
             stmt.expression, target, listed, model=model, book=book, dialect=dialect
         )
@@ -298,8 +329,8 @@ def statement_edges(
             stmt = stmt.copy()
             stmt.set("expression", query)
         this = stmt.this
-        table = this.this if isinstance(this, exp.Schema) else this
-        target = relation_of(table, book.default_schema)
+        table_ = this.this if isinstance(this, exp.Schema) else this
+        target = relation_of(table_, book.default_schema)
         listed = (
             [c.name.lower() for c in this.expressions] if isinstance(this, exp.Schema) else None
         )
@@ -328,16 +359,90 @@ def statement_edges(
     return []
 
 
-def parse_statements(sql: str, dialect: str, model: str) -> list[exp.Expr]:
-    try:
-        return [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except SqlglotError as exc:
-        raise SqlLineageError(
-            MSG_PARSE.format(model=model, detail=str(exc).splitlines()[0]),
-            code="bad_sql",
-            location=model,
-            hint=f"check that the file is {dialect} SQL (--dialect)",
-        ) from exc
+def _unwrapped(stmt: exp.Expr) -> exp.Expr:
+    """``CREATE VIEW v AS (SELECT …)`` and ``INSERT INTO t (WITH … SELECT …)``: the body in
+    parentheses is the query itself, not a derived table (copied only when unwrapped)."""
+    body = stmt.args.get("expression")
+    if not isinstance(body, exp.Subquery) or not isinstance(body.this, exp.Query):
+        return stmt
+    if body.args.get("alias") is not None:
+        return stmt
+    stmt = stmt.copy()
+    inner = stmt.expression.this
+    while isinstance(inner, exp.Subquery) and isinstance(inner.this, exp.Query):
+        inner = inner.this  # ((SELECT …))
+    stmt.set("expression", inner)
+    return stmt
+
+
+@dataclass(frozen=True)
+class SqlLineage:
+    """Edges of a script or project and the statements whose lineage is missing."""
+
+    edges: list[ColumnEdge]
+    issues: list[StatementIssue]
+
+
+def sql_lineage(
+    sql: str,
+    *,
+    dialect: str = "duckdb",
+    model: str = "query",
+    schema: Mapping[str, Iterable[str]] | SchemaBook | None = None,
+    default_schema: str = DEFAULT_SCHEMA,
+    file: str = "",
+) -> SqlLineage:
+    """Column edges of one SQL model or script, statement by statement: a statement that does
+    not parse, or that cannot be read, is an issue (file, line, reason) and the others still
+    give their edges.
+
+    Args:
+        sql: one or more statements (a procedure's body statements count one by one).
+        dialect: sqlglot dialect name.
+        model: the model's name; a bare SELECT writes the table of this name.
+        schema: known tables as ``{"schema.table": [columns]}`` (or a SchemaBook that later
+            calls share); tables created by earlier statements are added to it.
+        default_schema: schema of unqualified table names.
+        file: named in issues (the model's name when empty).
+
+    Returns:
+        The edges in statement order and the issues.
+
+    Raises:
+        SqlLineageError: code ``unknown_dialect``.
+
+    Example:
+        >>> found = sql_lineage("CREATE TABLE b AS SELECT x FROM a;\\nSELECT (1 FROM;", file="s.sql")
+        >>> [e.key for e in found.edges], [i.line for i in found.issues]
+        ([('main.a.x', 'main.b.x', 'direct')], [2])
+    """
+    dialect_check(dialect)
+    book = schema if isinstance(schema, SchemaBook) else schema_book(schema or {}, default_schema)
+    statements, issues = parse_script(sql, dialect, file=file or model)
+    edges = list(statements_edges(statements, issues, model=model, book=book, dialect=dialect,
+                                   file=file or model))  # fmt: skip
+    return SqlLineage(edges, issues)
+
+
+def statements_edges(
+    statements: Iterable[ParsedStatement],
+    issues: list[StatementIssue],
+    *,
+    model: str,
+    book: SchemaBook,
+    dialect: str,
+    file: str,
+    table: str | None = None,
+) -> Iterator[ColumnEdge]:
+    for parsed in statements:
+        try:
+            yield from statement_edges(
+                parsed.statement, model=model, book=book, dialect=dialect, table=table
+            )
+        except SqlglotError as exc:
+            # A shape the walk cannot follow: this statement's lineage only is lost.
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            issues.append(StatementIssue(file, parsed.line, MSG_UNWALKED.format(detail=detail)))
 
 
 def sql_edges(
@@ -348,32 +453,26 @@ def sql_edges(
     schema: Mapping[str, Iterable[str]] | SchemaBook | None = None,
     default_schema: str = DEFAULT_SCHEMA,
 ) -> list[ColumnEdge]:
-    """Column edges of one SQL model or script.
-
-    Args:
-        sql: one or more statements.
-        dialect: sqlglot dialect name.
-        model: the model's name; a bare SELECT writes the table of this name.
-        schema: known tables as ``{"schema.table": [columns]}`` (or a SchemaBook that later
-            calls share), used to expand ``*`` and resolve unqualified columns.
-        default_schema: schema of unqualified table names.
-
-    Returns:
-        Edges in statement order, direct before indirect per output column.
+    """Column edges of one SQL model or script (:func:`sql_lineage` without its issues).
 
     Raises:
-        SqlLineageError: code ``bad_sql`` when the SQL does not parse.
+        SqlLineageError: code ``bad_sql`` when no statement could be read at all (the
+            first issue's reason), ``unknown_dialect``.
 
     Example:
         >>> [e.key for e in sql_edges("CREATE TABLE b AS SELECT x + 1 AS y FROM a WHERE z > 0")]
         [('main.a.x', 'main.b.y', 'direct'), ('main.a.z', 'main.b.y', 'indirect')]
     """
-    dialect_check(dialect)
-    book = schema if isinstance(schema, SchemaBook) else schema_book(schema or {}, default_schema)
-    edges: list[ColumnEdge] = []
-    for stmt in parse_statements(sql, dialect, model):
-        edges.extend(statement_edges(stmt, model=model, book=book, dialect=dialect))
-    return edges
+    found = sql_lineage(sql, dialect=dialect, model=model, schema=schema,
+                        default_schema=default_schema)  # fmt: skip
+    if found.issues and not found.edges:
+        raise SqlLineageError(
+            MSG_PARSE.format(model=model, detail=found.issues[0].reason),
+            code="bad_sql",
+            location=model,
+            hint=f"check that the file is {dialect} SQL (--dialect)",
+        )
+    return found.edges
 
 
 def dialect_check(dialect: str) -> None:

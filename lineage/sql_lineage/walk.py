@@ -3,17 +3,22 @@ statement's scopes (CTEs, derived tables, set operations, subqueries, UNNEST/LAT
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from lineage.sql_lineage.edges import ColumnSources, relation_of
+from lineage.sql_lineage.edges import ColumnSources, Relation, relation_of
 
 
 class ScopeWalker:
     """Lineage of every output column of one qualified query, memoised per scope."""
 
-    def __init__(self, default_schema: str) -> None:
+    def __init__(
+        self, default_schema: str, tables: Mapping[Relation, list[str]] | None = None
+    ) -> None:
         self.default_schema = default_schema
+        self.tables = tables or {}  # known columns, to place an unqualified column
         self.outputs_memo: dict[int, list[tuple[str, ColumnSources]]] = {}
         self.rows_memo: dict[int, ColumnSources] = {}
         self.in_progress: set[int] = set()
@@ -71,11 +76,57 @@ class ScopeWalker:
         rows = self.row_sources(scope)
         result = []
         for projection in node.expressions:
+            star_of = (
+                list(scope.selected_sources)
+                if isinstance(projection, exp.Star)
+                else [projection.table]
+                if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+                else None
+            )
+            if star_of is not None:
+                # A * or t.* that qualify did not expand: the named columns of sources whose
+                # columns are known, and `t.*` of each source whose columns are not.
+                for name, lineage in self._star_outputs(scope, star_of):
+                    for key, transformation in rows.indirect.items():
+                        lineage.indirect.setdefault(key, transformation)
+                    result.append((name, lineage))
+                continue
             lineage = self.expr_sources(scope, projection)
             for key, transformation in rows.indirect.items():
                 lineage.indirect.setdefault(key, transformation)
             result.append((projection.alias_or_name, lineage))
         return result
+
+    def _star_outputs(self, scope: Scope, aliases: list[str]) -> list[tuple[str, ColumnSources]]:
+        named: list[tuple[str, ColumnSources]] = []
+        unknown = ColumnSources()
+        opaque = False
+        for alias in aliases:
+            if alias not in scope.selected_sources:
+                opaque = True
+                unknown.merge(self.column_sources(scope, exp.column("*", table=alias)))
+                continue
+            _, source = scope.selected_sources[alias]
+            query = _query_scope(source) if isinstance(source, Scope) else None
+            outputs = self.outputs(query) if query is not None else []
+            known = (
+                self.tables.get(relation_of(source, self.default_schema))
+                if isinstance(source, exp.Table)
+                else [n for n, _ in outputs]
+                if outputs and all(n != "*" for n, _ in outputs)
+                else None
+            )
+            if not known:
+                opaque = True
+                unknown.merge(self.column_sources(scope, exp.column("*", table=alias)))
+                continue
+            for name in known:
+                sources = ColumnSources()
+                sources.merge(self.column_sources(scope, exp.column(name, table=alias)))
+                named.append((name, sources))
+        if opaque:
+            named.append(("*", unknown))
+        return named
 
     def row_sources(self, scope: Scope) -> ColumnSources:
         """Columns that decide which rows a scope yields (all of them indirect)."""
@@ -135,6 +186,9 @@ class ScopeWalker:
     def column_sources(self, scope: Scope, column: exp.Column) -> ColumnSources:
         lineage = ColumnSources()
         name = column.name.lower()
+        pivoted = _pivot_of(scope, column.table) if column.table else None
+        if pivoted is not None:
+            return self._pivot_column(scope, *pivoted, name)
         source = scope.sources.get(column.table) if column.table else None
         outer = scope.parent
         while source is None and column.table and outer is not None:
@@ -149,9 +203,25 @@ class ScopeWalker:
                 for projection in select.expressions:
                     if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
                         return self.expr_sources(scope, projection)
-            # Otherwise take the one source that can hold it, if there is exactly one.
-            candidates = list(scope.sources.values())
+            elif isinstance(select, exp.Select):
+                # A lateral alias (Snowflake, BigQuery, Databricks, DuckDB): a projection
+                # reads an alias defined before it, unless a source is known to hold the name.
+                earlier = _earlier_alias(column, select, name)
+                if earlier is not None and not any(
+                    self._known_to_hold(s, name) for _, s in scope.selected_sources.values()
+                ):
+                    return self.expr_sources(scope, earlier)
+            # Otherwise take the one source that can hold it: the FROM/JOIN sources only
+            # (a later CTE's scope also lists the earlier CTEs), less those whose columns
+            # are known and lack it.
+            selected = [s for _, s in scope.selected_sources.values()]
+            holders = [s for s in selected if self._known_to_hold(s, name)]
+            candidates = holders or [s for s in selected if self._may_hold(s, name)]
             source = candidates[0] if len(candidates) == 1 else None
+            if not scope.selected_sources and isinstance(scope.parent, Scope):
+                # A scalar subquery without FROM (`(SELECT a + b AS r)`) reads the columns
+                # of the query around it.
+                return self.column_sources(scope.parent, column)
         if isinstance(source, exp.Table):
             lineage.add_direct((relation_of(source, self.default_schema), name), "identity")
         elif isinstance(source, Scope):
@@ -176,6 +246,99 @@ class ScopeWalker:
                 for inner in source.expression.find_all(exp.Column):
                     lineage.merge(self.column_sources(outer, inner), hop="transformation")
         return lineage
+
+    def _pivot_column(
+        self, scope: Scope, alias: str, pivots: list[exp.Pivot], name: str
+    ) -> ColumnSources:
+        """A column of a chain of PIVOT/UNPIVOT operators over source ``alias``, each reading
+        the one before: a pivoted cell from its aggregate's columns (the FOR column deciding
+        which rows, indirect); an UNPIVOT value or name column from the columns it folds; any
+        other column passes through. An alias column list (``AS t(a, b, …)``) renames an
+        operator's output by position, when its input columns are known."""
+        source = scope.sources.get(alias)
+        if isinstance(source, exp.Table) and not source.db:
+            # sqlglot lists a CTE read under a PIVOT as a table: take the CTE's scope.
+            source = scope.cte_sources.get(source.name, source)
+        if source is None:
+            return ColumnSources()
+
+        def read(column_name: str) -> ColumnSources:
+            found = ColumnSources()
+            if isinstance(source, Scope):
+                query = _query_scope(source)
+                outputs = self.outputs(query) if query is not None else []
+                match = [lin for out, lin in outputs if out.lower() == column_name]
+                if match:
+                    found.merge(match[0])
+                elif query is not None:
+                    found.merge(self.through_star(query, column_name))
+            elif isinstance(source, exp.Table):
+                found.add_direct(
+                    (relation_of(source, self.default_schema), column_name), "identity"
+                )
+            return found
+
+        # Forward: each operator's output columns (None while unknown), for the renames.
+        columns: list[str] | None
+        if isinstance(source, exp.Table):
+            columns = self.tables.get(relation_of(source, self.default_schema))
+        else:
+            query = _query_scope(source)
+            names = [n.lower() for n, _ in self.outputs(query)] if query is not None else []
+            columns = names if names and "*" not in names else None
+        renames: list[dict[str, str]] = []
+        for pivot in pivots:
+            columns = _pivot_outputs(pivot, columns)
+            given = pivot.args.get("alias")
+            listed = [c.name.lower() for c in given.args.get("columns") or []] if given else []
+            rename = dict(zip(listed, columns, strict=False)) if listed and columns else {}
+            renames.append(rename)
+            if rename and columns is not None:
+                columns = [*listed, *columns[len(listed) :]]
+
+        def resolve(stage: int, column_name: str) -> ColumnSources:
+            if stage < 0:
+                return read(column_name)
+            pivot = pivots[stage]
+            column_name = renames[stage].get(column_name, column_name)
+            values, folded, cells = _pivot_parts(pivot)
+            found = ColumnSources()
+            if pivot.args.get("unpivot"):
+                if column_name not in values and column_name not in folded:
+                    return resolve(stage - 1, column_name)
+                for member in folded.get(column_name) or values.get(column_name) or []:
+                    found.merge(resolve(stage - 1, member), hop="transformation")
+                return found
+            if column_name not in cells:
+                return resolve(stage - 1, column_name)
+            aggregate, fors = cells[column_name]
+            for col in aggregate:
+                found.merge(resolve(stage - 1, col), hop="aggregation")
+            for col in fors:
+                found.merge(resolve(stage - 1, col), as_indirect="filter")
+            return found
+
+        return resolve(len(pivots) - 1, name)
+
+    def _known_to_hold(self, source: exp.Expr | Scope, name: str) -> bool:
+        if isinstance(source, exp.Table):
+            return name in (self.tables.get(relation_of(source, self.default_schema)) or ())
+        query = _query_scope(source) if isinstance(source, Scope) else None
+        if query is None:
+            return name in (_table_function_columns(source) or ())
+        return any(out.lower() == name for out, _ in self.outputs(query))
+
+    def _may_hold(self, source: exp.Expr | Scope, name: str) -> bool:
+        """Whether ``source`` can have a column ``name``: unknown columns can hold anything."""
+        if isinstance(source, exp.Table):
+            known = self.tables.get(relation_of(source, self.default_schema))
+            return known is None or name in known
+        query = _query_scope(source) if isinstance(source, Scope) else None
+        if query is None:
+            produced = _table_function_columns(source)
+            return produced is None or name in produced
+        outputs = self.outputs(query)
+        return any(out.lower() in (name, "*") for out, _ in outputs) or not outputs
 
     def through_star(self, scope: Scope, name: str) -> ColumnSources:
         """A column an outer query reads from a ``SELECT *`` that could not be expanded (its
@@ -239,6 +402,92 @@ class ScopeWalker:
             else:
                 lineage.merge(sources, as_indirect=context)
         return lineage
+
+
+def _table_function_columns(source: exp.Expr | Scope) -> frozenset[str] | None:
+    """Columns a table function source (UNNEST, FLATTEN, LATERAL VIEW …) produces when known:
+    the column aliases it is given (sqlglot names FLATTEN's fixed SEQ, KEY, … VALUE, THIS
+    itself); None when unknown."""
+    node = source.expression if isinstance(source, Scope) else source
+    alias = node.args.get("alias") if isinstance(node, exp.Expr) else None
+    columns = alias.args.get("columns") if isinstance(alias, exp.TableAlias) else None
+    return frozenset(c.name.lower() for c in columns) if columns else None
+
+
+def _pivot_of(scope: Scope, table: str) -> tuple[str, list[exp.Pivot]] | None:
+    """The PIVOT/UNPIVOT chain a column qualified ``table`` reads: its source's alias and the
+    operators up to the one named ``table`` (or all of them when none is named)."""
+    for alias, (node, _) in scope.selected_sources.items():
+        pivots = list(node.args.get("pivots") or []) if isinstance(node, exp.Expr) else []
+        for index, pivot in enumerate(pivots):
+            if pivot.alias == table:
+                return alias, pivots[: index + 1]
+        if pivots and alias == table:
+            return alias, pivots
+    return None
+
+
+def _pivot_parts(
+    pivot: exp.Pivot,
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, tuple[list[str], list[str]]]]:
+    """An operator's columns: UNPIVOT value column → the columns folded into it, UNPIVOT name
+    column → all folded columns; PIVOT cell → (its aggregate's columns, the FOR columns)."""
+    aggregates = list(pivot.expressions)
+    fields = [f for f in pivot.args.get("fields") or [] if isinstance(f, exp.In)]
+    if pivot.args.get("unpivot"):
+        value_names = [
+            v.name.lower()
+            for a in aggregates
+            for v in (a.expressions if isinstance(a, exp.Tuple) else [a])
+        ]
+        values: dict[str, list[str]] = {v: [] for v in value_names}
+        every: list[str] = []
+        for field in fields:
+            for item in field.expressions:
+                item = item.this if isinstance(item, exp.PivotAlias) else item
+                members = item.expressions if isinstance(item, exp.Tuple) else [item]
+                for position, member in enumerate(members):
+                    names = [c.name.lower() for c in member.find_all(exp.Column)]
+                    every += names
+                    if position < len(value_names):
+                        values[value_names[position]] += names
+        return values, {f.this.name.lower(): every for f in fields}, {}
+    outputs = [c.name.lower() for c in pivot.args.get("columns") or []]
+    fors = [c.name.lower() for f in fields for c in f.this.find_all(exp.Column)]
+    cells = {
+        out: (
+            [c.name.lower() for c in aggregates[i % len(aggregates)].find_all(exp.Column)],
+            fors,
+        )
+        for i, out in enumerate(outputs)
+    } if aggregates else {}  # fmt: skip
+    return {}, {}, cells
+
+
+def _pivot_outputs(pivot: exp.Pivot, columns: list[str] | None) -> list[str] | None:
+    """The output columns of an operator over input ``columns`` (None when unknown): the
+    untouched columns in order, then (UNPIVOT) the name and value columns or (PIVOT) cells."""
+    if columns is None:
+        return None
+    values, folded, cells = _pivot_parts(pivot)
+    if pivot.args.get("unpivot"):
+        used = {c for members in folded.values() for c in members}
+        return [c for c in columns if c not in used] + list(folded) + list(values)
+    used = {c for aggregate, fors in cells.values() for c in (*aggregate, *fors)}
+    return [c for c in columns if c not in used] + list(cells)
+
+
+def _earlier_alias(column: exp.Column, select: exp.Select, name: str) -> exp.Alias | None:
+    """The projection aliased ``name`` that comes before the one holding ``column``."""
+    for projection in select.expressions:
+        current: exp.Expr | None = column
+        while current is not None and current is not projection and current is not select:
+            current = current.parent
+        if current is projection:
+            return None  # reached the column's own projection: no earlier alias
+        if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
+            return projection
+    return None
 
 
 def _in_projection(node: exp.Expr, select: exp.Select) -> bool:

@@ -209,6 +209,13 @@ def canonical_dsi_spec(parsed: Any) -> dict[str, Any]:
     return _as_written(_drop_empty(data))
 
 
+def as_written_spec(data: dict[str, Any]) -> dict[str, Any]:
+    """DSI's JSON of an object (as dbt's semantic_manifest.json holds it) → the YAML shape:
+    nulls and empty containers dropped, filters as strings, windows as "7 days"."""
+    shaped: dict[str, Any] = _as_written(_drop_empty(data))
+    return shaped
+
+
 def _as_written(value: Any) -> Any:
     """Pydantic's internal shapes → the YAML shapes the spec's schema accepts, so that a
     stored spec can be exported and parsed back to itself (where filters become strings,

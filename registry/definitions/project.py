@@ -10,12 +10,14 @@ contracts with the ODCS JSON schema and pydantic model. Every issue carries ``fi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 from registry.definitions import contracts as contract_rules
 from registry.definitions import rules
+from registry.definitions.dbt_manifest import is_semantic_manifest, read_semantic_manifest
 from registry.definitions.dsi_parse import (
     canonical_dsi_spec,
     is_disabled,
@@ -45,7 +47,13 @@ from registry.definitions.objects import (
     plain,
 )
 from registry.definitions.relations import Relation, resolve_relation
-from registry.definitions.yaml_source import LineDict, LineList, SourceFile, read_tree
+from registry.definitions.yaml_source import (
+    LineDict,
+    LineList,
+    SourceFile,
+    dbt_project_at,
+    read_tree,
+)
 
 # The names callers have always imported from here (a project, its objects and how to load
 # one); they live in objects.py and dsi_parse.py so that those need not import the loader.
@@ -224,6 +232,63 @@ def _add(project: Project, obj: DefinitionObject) -> None:
     project.objects[obj.key] = obj
 
 
+def _add_created_metrics(project: Project) -> None:
+    """``create_metric: true`` on a measure: the simple metric of the same name, as dbt's
+    ``CreateProxyMeasureRule`` makes it (description, label and config from the measure).
+
+    A metric already named after the measure wins when it is simple (dbt only warns); any
+    other kind is refused, as dbt refuses it.
+    """
+    # DSI's own CreateProxyMeasureRule (run again by the DSI validations) would log "metric
+    # already exists" for every metric made here: they are its own metrics, said once.
+    logging.getLogger("dbt_semantic_interfaces.transformations.proxy_measure").setLevel(
+        logging.ERROR
+    )
+    models = [o for o in list(project.objects.values()) if o.kind == SEMANTIC_MODEL]
+    for model in models:
+        raw_measures = model.source.get("measures") if isinstance(model.source, dict) else None
+        for index, measure in enumerate(getattr(model.parsed, "measures", None) or ()):
+            if not measure.create_metric:
+                continue
+            line = model.line
+            if isinstance(raw_measures, LineList):
+                line = raw_measures.line_of(index)
+            existing = project.get(METRIC, measure.name)
+            if existing is not None:
+                if existing.spec.get("type") != "simple":
+                    project.issues.add(
+                        "create_metric_conflict",
+                        f"measure {measure.name!r} of {model.name!r} has create_metric: true, "
+                        f"but metric {measure.name!r} ({existing.file}:{existing.line}) is "
+                        f"{existing.spec.get('type')}, not the simple metric it would create",
+                        file=model.file,
+                        line=line,
+                        hint="rename the metric or drop create_metric from the measure",
+                        object=measure.name,
+                    )
+                continue
+            metric = LineDict(
+                {
+                    "name": measure.name,
+                    "type": "simple",
+                    "type_params": {"measure": {"name": measure.name}},
+                    **({"description": measure.description} if measure.description else {}),
+                    **({"label": measure.label} if measure.label else {}),
+                }
+            )
+            config = plain(getattr(measure, "config", None) and measure.config.dict())
+            if isinstance(config, dict) and config.get("meta"):
+                metric["config"] = {"meta": config["meta"]}
+            metric.line, metric.key_lines = line, {}
+            result = parse_dsi_object(METRIC, metric, model.file, line, project.issues)
+            if result is not None:
+                spec, parsed = result
+                _add(
+                    project,
+                    DefinitionObject(METRIC, measure.name, spec, model.file, line, metric, parsed),
+                )
+
+
 def read_project(root: Path) -> Project:
     """Reads every definition under ``root``: parsing- and schema-level issues only.
 
@@ -242,9 +307,19 @@ def read_project(root: Path) -> Project:
     issues = project.issues
     spines: list[tuple[dict[str, Any], str, int]] = []
     legacy_spine: tuple[str, int] | None = None
-    if root.is_dir() and any(root.rglob(f"{LEGACY_TIME_SPINE}.sql")):
-        legacy_spine = (str(next(root.rglob(f"{LEGACY_TIME_SPINE}.sql"))), 1)
-    for source in read_tree(root, issues):
+    if root.is_dir():
+        # In a dbt project only its model-paths hold models (not dbt_packages/, target/).
+        dbt = dbt_project_at(root)
+        for folder in dbt.model_paths if dbt is not None else (root,):
+            found = sorted(folder.rglob(f"{LEGACY_TIME_SPINE}.sql")) if folder.is_dir() else []
+            if found and legacy_spine is None:
+                legacy_spine = (str(found[0]), 1)
+    sources = (
+        read_semantic_manifest(root, root, issues)
+        if is_semantic_manifest(root)
+        else read_tree(root, issues)
+    )
+    for source in sources:
         for doc in source.documents:
             for kind, raw, line in _objects_in_document(doc, source, issues):
                 if kind == "governance":
@@ -268,6 +343,7 @@ def read_project(root: Path) -> Project:
                             project,
                             DefinitionObject(kind, name, spec, source.path, line, raw, parsed),
                         )
+    _add_created_metrics(project)
     if not spines and legacy_spine is not None and project.get(PROJECT, PROJECT_NAME) is None:
         legacy = {
             "time_spine_table_configurations": [

@@ -37,6 +37,8 @@ DBT_CONFIG_FILES = {
     "dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml",
     "package-lock.yml",
 }  # fmt: skip
+DBT_PROJECT_FILE = "dbt_project.yml"
+DBT_DEFAULT_MODEL_PATHS = ("models",)
 # Folders a dbt project keeps that never hold hand-written definitions.
 SKIP_DIRS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", "__pycache__"}
 
@@ -229,12 +231,52 @@ def file_name_check(name: str) -> None:
     )
 
 
-def discover_files(root: Path) -> list[Path]:
-    """Every YAML file under ``root`` (or ``root`` itself), in a stable order."""
-    if root.is_file():
-        return [root]
+@dataclass(frozen=True)
+class DbtProject:
+    """A dbt project root: the folders dbt reads YAML from (``model-paths``, default
+    ``models``), and what was wrong with ``dbt_project.yml`` if anything."""
+
+    model_paths: tuple[Path, ...]
+    problem: str | None = None
+    line: int = 0
+
+
+def dbt_project_at(root: Path) -> DbtProject | None:
+    """The dbt project rooted at ``root`` (it holds dbt_project.yml), else None.
+
+    Example:
+        >>> dbt_project_at(Path("/nonexistent")) is None
+        True
+    """
+    project_file = root / DBT_PROJECT_FILE
+    if not root.is_dir() or not project_file.is_file():
+        return None
+    default = tuple(root / p for p in DBT_DEFAULT_MODEL_PATHS)
+    try:
+        config = yaml.safe_load(project_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        return DbtProject(default, f"{DBT_PROJECT_FILE} is not readable YAML: {exc}", line)
+    paths = (
+        config.get("model-paths", config.get("source-paths")) if isinstance(config, dict) else None
+    )
+    if paths is None:
+        return DbtProject(default)
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+        return DbtProject(default, f"model-paths in {DBT_PROJECT_FILE} must be a list of folders")
+    resolved = []
+    for path in paths:
+        target = (root / path).resolve()
+        if not target.is_relative_to(root.resolve()):
+            return DbtProject(default, f"model-paths entry {path!r} points outside the project")
+        resolved.append(root / path)
+    return DbtProject(tuple(resolved))
+
+
+def _walk_yaml(folder: Path) -> list[Path]:
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         found.extend(
             Path(dirpath) / f
@@ -242,6 +284,21 @@ def discover_files(root: Path) -> list[Path]:
             if f.endswith(YAML_SUFFIXES) and f not in DBT_CONFIG_FILES
         )
     return found
+
+
+def discover_files(root: Path) -> list[Path]:
+    """Every definitions file under ``root`` (or ``root`` itself), in a stable order.
+
+    A dbt project root (it holds ``dbt_project.yml``) is read as dbt reads it: the YAML under
+    its ``model-paths`` only, so that Taskfile.yml, .pre-commit-config.yaml, meltano.yml and
+    the like beside it are never taken for definitions.
+    """
+    if root.is_file():
+        return [root]
+    dbt = dbt_project_at(root)
+    if dbt is None:
+        return _walk_yaml(root)
+    return [path for folder in dbt.model_paths if folder.is_dir() for path in _walk_yaml(folder)]
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -338,11 +395,26 @@ def read_tree(root: Path, issues: IssueSet) -> Iterator[SourceFile]:
     if not root.exists():
         issues.add("no_such_path", f"{root} does not exist", file=str(root))
         return
+    dbt = dbt_project_at(root)
+    if dbt is not None and dbt.problem is not None:
+        issues.add(
+            "dbt_project",
+            dbt.problem,
+            file=display_path(root / DBT_PROJECT_FILE, root),
+            line=dbt.line,
+            hint="fix dbt_project.yml (dbt refuses it too); Tally read the default models/",
+        )
     files = discover_files(root)
     if not files:
+        where = (
+            " or ".join(str(p.relative_to(root)) + "/" for p in dbt.model_paths)
+            if dbt is not None
+            else ""
+        )
         issues.add(
             "empty_folder",
-            f"no .yml or .yaml files under {root}",
+            f"no .yml or .yaml files under {root}"
+            + (f" (a dbt project: read {where}, its model-paths)" if dbt else ""),
             file=str(root),
             hint="point at the folder that holds semantic_models:, metrics: and contracts",
         )

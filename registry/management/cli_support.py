@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import yaml
 from django.contrib.auth import get_user_model
 
+from registry.definitions.dbt_manifest import is_semantic_manifest, read_semantic_manifest
+from registry.definitions.issues import IssueSet
+from registry.definitions.objects import plain
+from registry.definitions.yaml_source import discover_files
 from tally.errors import NotFound, UserError
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -28,13 +33,21 @@ def acting_user(username: str | None) -> Any:
 
 def read_yaml_files(path: Path) -> dict[str, str]:
     """One file, or every YAML file under a folder, as relative name → text."""
+    if is_semantic_manifest(path):
+        # dbt's semantic_manifest.json: proposed as the YAML documents it holds.
+        issues = IssueSet()
+        sources = list(read_semantic_manifest(path, path, issues))
+        issues.checked()
+        documents = [plain(doc) for source in sources for doc in source.documents]
+        return {f"{path.stem}.yml": yaml.safe_dump_all(documents, sort_keys=False)}
     if path.is_file():
         return {path.name: path.read_text(encoding="utf-8")}
     if not path.is_dir():
         raise NotFound(f"{path} does not exist", code="no_such_path")
+    # discover_files reads a dbt project root as dbt does (its model-paths only).
     files = {
         str(p.relative_to(path)): p.read_text(encoding="utf-8")
-        for p in sorted(path.rglob("*"))
+        for p in discover_files(path)
         if p.is_file() and p.suffix in YAML_SUFFIXES
     }
     if not files:

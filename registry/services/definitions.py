@@ -412,10 +412,12 @@ def definitions_apply_locked(
     digest: str = "",
     source: str = Release.Source.SYNC,
     certifications: dict[tuple[str, str], tuple[Any, Any]] | None = None,
+    version_author: Any = None,
 ) -> SyncResult:
     """definitions_apply's body, for callers that already hold release_head_lock() in their
     own transaction (proposal_merge). ``certifications`` maps (kind, name) to the
-    (user id, time) recorded on the new version."""
+    (user id, time) recorded on the new version; ``version_author`` is who wrote the new
+    versions (a proposal's author), when not the acting user (who merged them)."""
     certifications = certifications or {}
     plan = definitions_plan(project=project, base=base)
     if plan.is_empty:
@@ -452,7 +454,7 @@ def definitions_apply_locked(
         .order_by("definition_id", "number")
         .values("definition_id", "number", "major", "minor")
     }
-    author = author_of(acting_user)
+    author = author_of(version_author if version_author is not None else acting_user)
     new_versions: list[DefinitionVersion] = []
     touched: list[Definition] = []
     for change in plan.changes:

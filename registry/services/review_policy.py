@@ -256,6 +256,19 @@ def approval_blockers(proposal: Proposal, policy: Policy) -> list[Blocker]:
     return out
 
 
+def approvals_by_team(proposal: Proposal, policy: Policy) -> list[tuple[str, list[str]]]:
+    """Each team the policy requires (declassifying teams included), with the usernames of
+    its members who approved the current revision (empty: still required). The same reading
+    of the reviews as approval_blockers, so the page and the blockers never disagree."""
+    approvers = [
+        r.reviewer for r in current_reviews(proposal) if r.verdict == Review.Verdict.APPROVE
+    ]
+    teams = list(dict.fromkeys([*policy.required_teams, *policy.declassify_teams]))
+    return [
+        (team, sorted(a.username for a in approvers if team in team_slugs_of(a))) for team in teams
+    ]
+
+
 def check_blockers(proposal: Proposal) -> list[Blocker]:
     """Blocking checks of the current revision that have not passed."""
     checks = {c.kind: c for c in proposal_checks(proposal=proposal)}

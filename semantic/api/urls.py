@@ -22,4 +22,9 @@ urlpatterns = [
         views.MetricDimensionsApi.as_view(),
         name="metric-dimensions",
     ),
+    path(
+        "metrics/<str:name>/dimensions/<str:dimension>/values",
+        views.DimensionValuesApi.as_view(),
+        name="metric-dimension-values",
+    ),
 ]

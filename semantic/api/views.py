@@ -21,8 +21,12 @@ from registry.roles import Action
 from registry.selectors import release_get
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import queryable_items
+from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
+from semantic.compiler.dimension_values import MAX_LIMIT as VALUES_MAX_LIMIT
+from semantic.compiler.dimension_values import MAX_SEARCH as VALUES_MAX_SEARCH
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
+from semantic.dimension_values import dimension_values
 from semantic.services import manifest_for_release, saved_query_apply
 from semantic.streams import ARROW_MEDIA_TYPE, arrow_response_chunks
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
@@ -259,6 +263,67 @@ class MetricDimensionsApi(APIView):
         return Response(
             self.OutputSerializer({"metric": name, "release": release.name, "group_by": items}).data
         )
+
+
+class DimensionValuesApi(APIView):
+    """Distinct values of a dimension on the rows a metric reads, for the caller (row
+    policies and masks apply), searched and limited: what a filter dropdown asks for."""
+
+    access = {"GET": Action.QUERY}
+    throttle_scope = "query"
+
+    class InputSerializer(serializers.Serializer):
+        search = serializers.CharField(
+            required=False, allow_blank=True, max_length=VALUES_MAX_SEARCH, trim_whitespace=False
+        )
+        limit = serializers.IntegerField(
+            required=False, min_value=0, max_value=VALUES_MAX_LIMIT, default=VALUES_DEFAULT_LIMIT
+        )
+        release = serializers.CharField(required=False, max_length=40)
+
+    @extend_schema_serializer(component_name="DimensionValues")
+    class OutputSerializer(serializers.Serializer):
+        metric = serializers.CharField()
+        dimension = serializers.CharField()
+        values = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
+        truncated = serializers.BooleanField()
+        sql = serializers.CharField()
+        release = serializers.CharField()
+        versions = serializers.DictField(child=serializers.CharField())
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="case-insensitive substring"),
+            OpenApiParameter(
+                "limit", int, description=f"at most this many values (0 to {VALUES_MAX_LIMIT:,})"
+            ),
+            OpenApiParameter("release", str, description="release name (default: latest)"),
+        ],
+        responses=OutputSerializer,
+    )
+    def get(self, request: Request, name: str, dimension: str) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        answer = dimension_values(
+            principal=principal_for(request.user, token=request_token(request)),
+            dimension=dimension,
+            metrics=(name,),
+            search=data.get("search") or None,
+            limit=data["limit"],
+            release=data.get("release"),
+            acting_user=request.user,
+        )
+        payload = {
+            "metric": name,
+            "dimension": answer.dimension,
+            "values": [_plain(v) for v in answer.values],
+            "truncated": answer.truncated,
+            "sql": answer.sql,
+            "release": answer.release,
+            "versions": answer.versions,
+        }
+        return Response(self.OutputSerializer(payload).data)
 
 
 class TimeSpineApi(APIView):

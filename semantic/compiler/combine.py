@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.nodes import append_join, cte_ref
-from semantic.compiler.resolve import query_error
+from semantic.compiler.resolve import item_name, query_error
 from semantic.compiler.spec import MetricQuery
 
 
@@ -60,11 +60,21 @@ def combine_ctes(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Exp
     return select.subquery("combined", copy=False)
 
 
-def order_limit(select: exp.Select, query: MetricQuery, keys: list[str]) -> exp.Select:
+def order_limit(
+    select: exp.Select, query: MetricQuery, keys: list[str], custom_grains: tuple[str, ...] = ()
+) -> exp.Select:
     outputs = [*keys, *query.metrics]
     for index, raw in enumerate(query.order_by):
-        descending = raw.startswith("-")
-        name = raw.lstrip("-").strip().lower()
+        text = raw.strip()
+        descending = text.startswith("-")
+        if text.replace(" ", "").endswith(".descending(True)"):
+            # MetricFlow's object syntax: TimeDimension('metric_time', 'month').descending(True)
+            descending, text = True, text[: text.rindex(".descending")]
+        name = item_name(text.lstrip("-"), f"order_by[{index}]", custom_grains)
+        if name == "metric_time" and name not in outputs:
+            # A bare metric_time was named after its default grain (query.resolve_items).
+            bare = (k for k in keys if k.startswith("metric_time__") and "__extract_" not in k)
+            name = next(bare, name)
         if name not in outputs:
             raise query_error(
                 f"cannot order by {name!r}: it is not an output of the query",

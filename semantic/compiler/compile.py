@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from semantic.compiler.dialects import render
+from semantic.compiler.error_names import name_the_metric
 from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.policies import Access, mask_columns, secure_tables
@@ -29,6 +30,7 @@ from semantic.compiler.principal import Principal
 from semantic.compiler.query import query_select
 from semantic.compiler.spec import MetricQuery
 from semantic.compiler.sql_passes import optimize
+from tally.errors import QueryError
 
 
 @dataclass
@@ -73,6 +75,9 @@ def compile_query(
     access_token = ACCESS.set(access)
     try:
         result, keys = query_select(query, manifest, timings)
+    except QueryError as exc:
+        # Name the metric the user asked for, not the input where the problem surfaced.
+        raise name_the_metric(exc, query, manifest) from exc.__cause__
     finally:
         FILTER_CTES.reset(token)
         ACCESS.reset(access_token)

@@ -16,6 +16,7 @@ from registry.definitions.issues import Severity, did_you_mean
 from registry.definitions.objects import (
     CONTRACT,
     METRIC,
+    PROJECT,
     SAVED_QUERY,
     SEMANTIC_MODEL,
     Project,
@@ -69,6 +70,12 @@ def check_definitions(project: Project) -> None:
     check_definition_expressions(project)
 
 
+def custom_grains(project: Project) -> tuple[str, ...]:
+    """The custom granularities of the project's time spine (dbt ``custom_granularities``)."""
+    rows = [(k, n, o.spec, "") for (k, n), o in project.objects.items() if k == PROJECT]
+    return build_manifest(rows).time_spine.custom_grain_names
+
+
 def check_saved_query_filters(project: Project) -> None:
     """A saved query's ``where`` goes through the filter guard, as a metric's filters do:
     found at validate and propose time with file and line, not first when someone runs it
@@ -78,7 +85,11 @@ def check_saved_query_filters(project: Project) -> None:
         for index, text in enumerate([where] if isinstance(where, str) else where):
             path = ["query_params", "where", index]
             try:
-                parse_where(text, location=".".join(map(str, path)))
+                parse_where(
+                    text,
+                    location=".".join(map(str, path)),
+                    custom_granularity_names=custom_grains(project),
+                )
             except QueryError as exc:
                 project.issues.add(
                     "bad_filter",
@@ -157,7 +168,11 @@ def check_filters(project: Project) -> None:
         for path, text, scope in _metric_filters(obj.spec):
             line = object_line(obj, path)
             try:
-                parsed = parse_where(text, location=".".join(map(str, path)))
+                parsed = parse_where(
+                    text,
+                    location=".".join(map(str, path)),
+                    custom_granularity_names=manifest.time_spine.custom_grain_names,
+                )
             except QueryError as exc:
                 project.issues.add(
                     "bad_filter",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from semantic.compiler.date_parts import MARKER, render_date_part
+
 
 def _fn(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
@@ -69,4 +71,8 @@ def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
     """
     if dialect == "mysql":
         tree = tree.transform(_mysql_rewrite, copy=False)
+    # Date parts are written per engine (see semantic.compiler.date_parts). A walk over the
+    # tree's anonymous functions only; most queries have none and skip the transform.
+    if any(node.name == MARKER for node in tree.find_all(exp.Anonymous)):
+        tree = tree.transform(lambda node: render_date_part(node, dialect), copy=False)
     return tree.sql(dialect=dialect, copy=False, pretty=pretty)

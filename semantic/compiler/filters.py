@@ -52,7 +52,11 @@ def filter_conditions(
 
     conditions = []
     for index, template in enumerate(filters):
-        parsed = parse_where(template, location=f"{location}[{index}]")
+        parsed = parse_where(
+            template,
+            location=f"{location}[{index}]",
+            custom_granularity_names=source.manifest.time_spine.custom_grain_names,
+        )
         columns: dict[str, exp.Expr] = {}
         for ref in parsed.refs:
             if ref.kind == "metric":
@@ -78,10 +82,13 @@ def filter_conditions(
                     columns[ref.placeholder] = definition_expr(model.entities[ref.name].expr, alias)
                     continue
             elif ref.name == METRIC_TIME:
-                item = GroupByItem(ref.text, "time", METRIC_TIME, (), ref.grain or "day")
+                grain = None if ref.date_part else ref.grain or "day"
+                item = GroupByItem(ref.text, "time", METRIC_TIME, (), grain, ref.date_part)
             else:
                 kind = "time" if ref.kind == "time_dimension" or ref.grain else "dimension"
-                item = GroupByItem(ref.text, kind, ref.name, path, ref.grain)
+                if ref.date_part:
+                    kind = "time"
+                item = GroupByItem(ref.text, kind, ref.name, path, ref.grain, ref.date_part)
             columns[ref.placeholder] = source.item_expr(item, measure)
         condition = substitute(parsed, columns)
         access = ACCESS.get(None)

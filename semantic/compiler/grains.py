@@ -16,6 +16,10 @@ from __future__ import annotations
 import datetime as dt
 
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+# Finer than a day, for time dimensions whose time_granularity allows (issue 17). Kept apart
+# from GRAINS: stored values, compute chunks and the UI's periods are whole days.
+SUB_DAILY: tuple[str, ...] = ("second", "minute", "hour")
+ALL_GRAINS: tuple[str, ...] = SUB_DAILY + GRAINS
 
 
 def period_floor(day: dt.date, grain: str) -> dt.date:

@@ -14,6 +14,12 @@ from typing import Any
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
+from semantic.compiler.date_parts import (
+    DATE_PART_GRAIN,
+    DATE_PARTS,
+    EXTRACT_PREFIX,
+    date_part_expr,
+)
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.entity_graph import (
     PathError,
@@ -21,7 +27,7 @@ from semantic.compiler.entity_graph import (
     reachable,
     resolve_path,
 )
-from semantic.compiler.grains import GRAINS
+from semantic.compiler.grains import ALL_GRAINS, GRAINS
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
 from semantic.compiler.nodes import append_join, cte_ref, relation_table
 from semantic.compiler.plan import leaves_of
@@ -41,7 +47,7 @@ MSG_SCD_NO_TIME = (
 HINT_SCD_NO_TIME = (
     "an SCD dimension needs the measure's agg_time_dimension to pick the row valid at that time"
 )
-MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows ({allowed})"
+MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows: its data is at {data} grain"
 
 
 @dataclass
@@ -59,6 +65,8 @@ class Source:
     _aliases: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict, repr=False)
     # Metric() filter subqueries (CTE name → join condition), LEFT JOINed after the entities.
     metric_joins: dict[str, exp.Expr] = field(default_factory=dict)
+    # Day spines joined for custom grains (alias → join condition), LEFT JOINed last.
+    spine_joins: dict[str, exp.Expr] = field(default_factory=dict)
 
     @property
     def alias(self) -> str:
@@ -181,7 +189,7 @@ class Source:
             return definition_expr(model.entities[item.element].expr, alias)
         model, alias = self.walk(item.entity_path, item.text, item.element)
         dim = model.dimensions.get(item.element)
-        if dim is None and item.element in model.entities and not item.grain:
+        if dim is None and item.element in model.entities and not (item.grain or item.date_part):
             # An entity reached along a path (account__parent_account): its key column.
             return definition_expr(model.entities[item.element].expr, alias)
         if dim is None:
@@ -193,22 +201,63 @@ class Source:
             )
         if dim.type == "time":
             return self._time(dim, alias, item)
-        if item.grain:
+        if item.grain or item.date_part:
             raise query_error(
                 f"{item.text!r} is not a time dimension", code="bad_grain", location="group_by"
             )
         return definition_expr(dim.expr, alias)
 
     def _time(self, dim: Any, alias: str, item: GroupByItem) -> exp.Expr:
-        grain = item.grain or dim.grain or "day"
-        allowed = GRAINS[GRAINS.index(dim.grain or "day") :]
-        if grain not in allowed:
+        data_grain = dim.grain or "day"
+        allowed = ALL_GRAINS[ALL_GRAINS.index(data_grain) :] if data_grain in ALL_GRAINS else GRAINS
+        if item.date_part:
+            # A date part reads the dimension's own value (MetricFlow extracts from the
+            # column, not from a truncation); it must not be finer than the data.
+            if DATE_PART_GRAIN[item.date_part] not in allowed:
+                raise query_error(
+                    f"date part {item.date_part!r} is finer than {item.text!r} allows: its "
+                    f"data is at {data_grain} grain",
+                    code="grain_too_fine",
+                    location="group_by",
+                    hint="date parts of it: "
+                    + ", ".join(p for p in DATE_PARTS if DATE_PART_GRAIN[p] in allowed),
+                )
+            return date_part_expr(definition_expr(dim.expr, alias), item.date_part)
+        grain = item.grain or data_grain
+        spine = self.manifest.time_spine
+        custom = spine.custom_column(grain) if grain not in ALL_GRAINS else None
+        if grain not in ALL_GRAINS and custom is None:
+            grains = (*ALL_GRAINS, *spine.custom_grain_names)
             raise query_error(
-                MSG_BAD_GRAIN.format(grain=grain, name=item.text, allowed=", ".join(allowed)),
-                code="bad_grain",
+                f"unknown time grain {grain!r} in {item.text!r}",
+                code="unknown_grain",
                 location="group_by",
+                hint=(did_you_mean(grain, grains) or "grains: " + ", ".join(grains))
+                + "; a custom grain must be one of the time spine model's custom_granularities",
             )
-        return trunc(definition_expr(dim.expr, alias), grain)
+        # A custom grain is a column of the day spine: its periods are made of whole days.
+        if (grain if custom is None else "day") not in allowed:
+            raise query_error(
+                MSG_BAD_GRAIN.format(grain=grain, name=item.text, data=data_grain),
+                code="grain_too_fine",
+                location="group_by",
+                hint="grains it allows: " + ", ".join(allowed),
+            )
+        value = definition_expr(dim.expr, alias)
+        if custom is not None:
+            return self.spine_column(value, alias, dim.name, custom)
+        return trunc(value, grain)
+
+    def spine_column(self, value: exp.Expr, alias: str, dim_name: str, column: str) -> exp.Expr:
+        """``column`` of the day spine for the day of ``value``: a LEFT JOIN of the spine on
+        that day, once per time dimension of the scan (MetricFlow joins it the same way)."""
+        spine = self.manifest.time_spine
+        spine_alias = f"{alias}__{dim_name}__spine"
+        if spine_alias not in self.spine_joins:
+            self.spine_joins[spine_alias] = exp.EQ(
+                this=exp.column(spine.column, table=spine_alias), expression=trunc(value, "day")
+            )
+        return exp.column(column, table=spine_alias)
 
     def from_clause(self, select: exp.Select, base: exp.Expr | None = None) -> exp.Select:
         """FROM the model's table (or ``base``, a derived table under the model's alias) and
@@ -223,6 +272,9 @@ class Source:
             )
         for name, condition in self.metric_joins.items():
             select = append_join(select, cte_ref(name), on=condition.copy(), side="LEFT")
+        for spine_alias, condition in self.spine_joins.items():
+            spine = relation_table(self.manifest.time_spine.relation, spine_alias)
+            select = append_join(select, spine, on=condition.copy(), side="LEFT")
         return select
 
 
@@ -238,6 +290,27 @@ def partition_pairs(left: SemanticModel, right: SemanticModel) -> list[tuple[Any
 def partition_expr(dim: Any, alias: str) -> exp.Expr:
     value = definition_expr(dim.expr, alias)
     return trunc(value, dim.grain or "day") if dim.type == "time" else value
+
+
+def dim_grains(manifest: Manifest, grain: str | None) -> list[str]:
+    """The grains a time dimension at ``grain`` can be grouped by: its own and coarser ones,
+    and the spine's custom grains when its data is daily or finer."""
+    data = grain if grain in ALL_GRAINS else "day"
+    grains = list(ALL_GRAINS[ALL_GRAINS.index(data) :])
+    if "day" in grains:
+        grains += manifest.time_spine.custom_grain_names
+    return grains
+
+
+def time_grains(manifest: Manifest, model_name: str, leaves: list[Any]) -> list[str]:
+    """metric_time's grains for the leaves of one model: those of the finest data among their
+    agg_time_dimensions."""
+    model = manifest.semantic_models[model_name]
+    found: set[str] = set()
+    for leaf in leaves:
+        dim = model.dimensions.get(leaf.measure.agg_time_dimension)
+        found.update(dim_grains(manifest, dim.grain if dim is not None else None))
+    return sorted(found) if found else dim_grains(manifest, "day")
 
 
 def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
@@ -260,7 +333,10 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
     # reach the group-by items itself.
     for model_name in {leaf.measure.semantic_model for leaf in leaves if not leaf.conversion}:
         model = manifest.semantic_models[model_name]
-        found: set[str] = {f"{METRIC_TIME}__{g}" for g in GRAINS} | {METRIC_TIME}
+        model_leaves = [leaf for leaf in leaves if leaf.measure.semantic_model == model_name]
+        found: set[str] = {METRIC_TIME}
+        found.update(f"{METRIC_TIME}__{g}" for g in time_grains(manifest, model_name, model_leaves))
+        found.update(f"{METRIC_TIME}__{EXTRACT_PREFIX}{p}" for p in DATE_PARTS)
         found.update(model.entities)
         for path, target in reachable(manifest, model):
             for name, is_time, grain in _elements(target):
@@ -270,9 +346,13 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
                 base = "__".join([*path, name])
                 found.add(base)
                 if is_time:
-                    # A sub-daily grain (hour, minute…) still rolls up to every grain here.
-                    start = GRAINS.index(grain) if grain in GRAINS else 0
-                    found.update(f"{base}__{g}" for g in GRAINS[start:])
+                    grains = dim_grains(manifest, grain)
+                    found.update(f"{base}__{g}" for g in grains)
+                    found.update(
+                        f"{base}__{EXTRACT_PREFIX}{p}"
+                        for p in DATE_PARTS
+                        if DATE_PART_GRAIN[p] in grains
+                    )
         per_model.append(found)
     # A metric over several models accepts only what every one of them can reach.
     common = set.intersection(*per_model) if per_model else set()

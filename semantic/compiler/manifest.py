@@ -125,6 +125,18 @@ class TimeSpine:
     relation: tuple[str | None, str, str]
     column: str
     grain: str = "day"
+    # dbt's custom_granularities of the spine model: (name, column of the spine holding each
+    # day's period start or label), e.g. ("fiscal_quarter", "fiscal_quarter_start").
+    custom_granularities: tuple[tuple[str, str], ...] = ()
+    # Spines at a finer grain than a day (hour, minute, second), by grain: relation + column.
+    finer: tuple[tuple[str, tuple[str | None, str, str], str], ...] = ()
+
+    @property
+    def custom_grain_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.custom_granularities)
+
+    def custom_column(self, grain: str) -> str | None:
+        return next((column for name, column in self.custom_granularities if name == grain), None)
 
 
 @dataclass(frozen=True)
@@ -312,15 +324,42 @@ def _pii_columns(obj: DefinitionObject, index: PiiIndex, table: str) -> dict[str
 
 
 def _time_spine(project_spec: Mapping[str, Any] | None, schema: str) -> TimeSpine:
+    """The project's day spine (custom granularities included) and any finer spines.
+
+    dbt allows a spine per grain; the compiler joins the day spine for day and coarser
+    grains (and custom ones), and a sub-daily spine only for hour, minute or second.
+    """
     spec = project_spec or {}
+    spines: list[TimeSpine] = []
     for spine in spec.get("time_spines") or []:
         relation = spine.get("node_relation") or {}
         column = spine.get("primary_column") or {}
-        return TimeSpine(
-            (relation.get("database"), relation.get("schema_name") or schema, relation["alias"]),
-            column.get("name", "date_day"),
-            column.get("time_granularity", "day"),
+        customs = tuple(
+            (str(c["name"]).lower(), str(c.get("column_name") or c["name"]))
+            for c in spine.get("custom_granularities") or []
+            if isinstance(c, Mapping) and c.get("name")
         )
+        spines.append(
+            TimeSpine(
+                (
+                    relation.get("database"),
+                    relation.get("schema_name") or schema,
+                    relation["alias"],
+                ),
+                column.get("name", "date_day"),
+                str(column.get("time_granularity", "day")).lower(),
+                customs,
+            )
+        )
+    if spines:
+        day = next((s for s in spines if s.grain == "day"), spines[0])
+        finer = tuple(
+            (s.grain, s.relation, s.column)
+            for s in spines
+            if s.grain in ("hour", "minute", "second") and s is not day
+        )
+        customs = tuple(c for s in spines for c in s.custom_granularities)
+        return replace(day, custom_granularities=customs, finer=finer)
     for legacy in spec.get("time_spine_table_configurations") or []:
         parts = str(legacy["location"]).split(".")
         return TimeSpine(

@@ -10,12 +10,15 @@ then order and limit. Metric() filters call back in here for their subqueries.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from sqlglot import exp
 
 from semantic.compiler.combine import combine_ctes, order_limit
+from semantic.compiler.date_parts import DATE_PART_GRAIN
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.filters import filter_conditions, time_range
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.conversion import conversion_select
 from semantic.compiler.kinds.cumulative import cumulative_select
@@ -25,7 +28,14 @@ from semantic.compiler.kinds.offset import offset_select
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.plan import Leaf, leaves_of
-from semantic.compiler.resolve import GroupByItem, check_query, output_order, parse_group_by
+from semantic.compiler.resolve import (
+    METRIC_TIME,
+    GroupByItem,
+    check_query,
+    output_order,
+    parse_group_by,
+    query_error,
+)
 from semantic.compiler.spec import MetricQuery
 from semantic.compiler.time import join_to_time_spine, metric_time_item, unbounded
 
@@ -53,7 +63,12 @@ def query_select(
         (f"agg_{index}_{key[0]}", aggregation_select(key, leaves, items, manifest, query))
         for index, (key, leaves) in enumerate(sorted(groups.items()))
     ]
-    result = order_limit(metrics_select(ctes, keys, query, manifest, metric_leaves), query, keys)
+    result = order_limit(
+        metrics_select(ctes, keys, query, manifest, metric_leaves),
+        query,
+        keys,
+        manifest.time_spine.custom_grain_names,
+    )
     timings["to_sql"] = time.perf_counter() - started
     return result, keys
 
@@ -61,10 +76,38 @@ def query_select(
 def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
     """The checked request's group-by items, in MetricFlow's output column order."""
     check_query(query, manifest)
-    return sorted(
-        (parse_group_by(g, f"group_by[{i}]") for i, g in enumerate(query.group_by)),
-        key=output_order,
+    grains = manifest.time_spine.custom_grain_names
+    items = [parse_group_by(g, f"group_by[{i}]", grains) for i, g in enumerate(query.group_by)]
+    if any(is_bare_metric_time(item) for item in items):
+        # MetricFlow reads a bare metric_time at the metrics' default grain and names the
+        # column after it (metric_time__day; metric_time__month for monthly data).
+        grain = default_grain(query, manifest)
+        items = [
+            replace(item, text=f"{METRIC_TIME}__{grain}", grain=grain)
+            if is_bare_metric_time(item)
+            else item
+            for item in items
+        ]
+    return sorted(items, key=output_order)
+
+
+def is_bare_metric_time(item: GroupByItem) -> bool:
+    return (
+        item.element == METRIC_TIME and item.kind == "time" and not (item.grain or item.date_part)
     )
+
+
+def default_grain(query: MetricQuery, manifest: Manifest) -> str:
+    """The coarsest data grain among the agg_time_dimensions the query's metrics read."""
+    found = "day"
+    for name in query.metrics:
+        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
+            model = manifest.semantic_models[leaf.measure.semantic_model]
+            dim = model.dimensions.get(leaf.measure.agg_time_dimension)
+            grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
+            if ALL_GRAINS.index(grain) > ALL_GRAINS.index(found):
+                found = grain
+    return found
 
 
 def plan_aggregations(
@@ -104,6 +147,16 @@ def aggregation_select(
 ) -> exp.Select:
     """One aggregation's SELECT (a CTE of the query), built by its metric kind."""
     model_name, _, filters, spine, cumulative, offset, _na, conv = key
+    time_item = metric_time_item(items)
+    if time_item is not None and time_item.date_part and (spine or cumulative or offset):
+        raise query_error(
+            f"{time_item.text!r} cannot group a metric read against the time spine "
+            "(cumulative, offset or join_to_timespine)",
+            code="unsupported_date_part",
+            location="group_by",
+            hint=f"group by metric_time at a grain instead, e.g. "
+            f"metric_time__{DATE_PART_GRAIN[time_item.date_part]}",
+        )
     model = manifest.semantic_models[model_name]
     source = Source(model, manifest, leaves[0].measure.name, leaves[0].measure.agg_time_dimension)
     anchor = leaves[0].measure

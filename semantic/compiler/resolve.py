@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from registry.definitions.issues import did_you_mean
-from semantic.compiler.grains import GRAINS
+from semantic.compiler.date_parts import DATE_PARTS, EXTRACT_PREFIX
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from tally.errors import QueryError
@@ -31,6 +32,7 @@ class GroupByItem:
     element: str
     entity_path: tuple[str, ...]
     grain: str | None = None
+    date_part: str | None = None
 
     @property
     def column(self) -> str:
@@ -86,28 +88,107 @@ def output_order(item: GroupByItem) -> tuple[int, int, str]:
     return (0 if item.element == METRIC_TIME else 1, len(item.entity_path), item.text)
 
 
-def parse_group_by(text: str, location: str) -> GroupByItem:
-    """``metric_time__month`` / ``account__plan`` / ``user__account__region`` / ``account``.
+def parse_group_by(text: str, location: str, custom_grains: tuple[str, ...] = ()) -> GroupByItem:
+    """``metric_time__month`` / ``account__plan`` / ``user__account__region`` / ``account``,
+    ``metric_time__extract_dow``, or MetricFlow's object syntax
+    (``TimeDimension('metric_time', date_part_name='dow')``, ``Dimension('account__plan')``),
+    which names its column as the dundered spelling does.
 
     Example:
         >>> parse_group_by("user__account__created_at__month", "group_by[0]")
-        GroupByItem(text='user__account__created_at__month', kind='time', element='created_at', entity_path=('user', 'account'), grain='month')
+        GroupByItem(text='user__account__created_at__month', kind='time', element='created_at', entity_path=('user', 'account'), grain='month', date_part=None)
+        >>> parse_group_by("TimeDimension('metric_time', date_part_name='DOW')", "g").text
+        'metric_time__extract_dow'
     """
-    parts = text.strip().lower().split("__")
+    stripped = text.strip()
+    if stripped.endswith(")") and "(" in stripped:
+        stripped = object_item_name(stripped, location, custom_grains)
+    parts = stripped.lower().split("__")
     if not all(parts):
         raise query_error(
             f"malformed group-by item {text!r}", code="unknown_dimension", location=location
         )
-    grain = parts[-1] if parts[-1] in GRAINS and len(parts) > 1 else None
-    if grain:
+    name = "__".join(parts)
+    date_part = None
+    grain = None
+    if len(parts) > 1 and parts[-1].startswith(EXTRACT_PREFIX):
+        date_part = parts[-1][len(EXTRACT_PREFIX) :]
+        if date_part not in DATE_PARTS:
+            raise query_error(
+                f"unknown date part {date_part!r} in {text.strip()!r}",
+                code="unknown_date_part",
+                location=location,
+                hint=did_you_mean(date_part, DATE_PARTS) or "date parts: " + ", ".join(DATE_PARTS),
+            )
         parts = parts[:-1]
+    elif len(parts) > 1 and (parts[-1] in ALL_GRAINS or parts[-1] in custom_grains):
+        grain = parts[-1]
+        parts = parts[:-1]
+    elif len(parts) == 2 and parts[0] == METRIC_TIME:
+        # metric_time has grains, not dimensions: a custom grain the spine does not define.
+        grains = (*ALL_GRAINS, *custom_grains)
+        raise query_error(
+            f"unknown time grain {parts[1]!r} in {text.strip()!r}",
+            code="unknown_grain",
+            location=location,
+            hint=(did_you_mean(parts[1], grains) or "grains: " + ", ".join(grains))
+            + "; a custom grain must be one of the time spine model's custom_granularities",
+        )
     if parts == [METRIC_TIME]:
-        return GroupByItem(text.strip().lower(), "time", METRIC_TIME, (), grain)
+        return GroupByItem(name, "time", METRIC_TIME, (), grain, date_part)
     if len(parts) == 1:
-        return GroupByItem(text.strip().lower(), "entity", parts[0], (), None)
-    return GroupByItem(
-        text.strip().lower(), "time" if grain else "dimension", parts[-1], tuple(parts[:-1]), grain
-    )
+        if date_part:
+            raise query_error(
+                f"{text.strip()!r}: a date part needs a time dimension",
+                code="unknown_dimension",
+                location=location,
+                hint="e.g. metric_time__extract_year or user__created_at__extract_month",
+            )
+        return GroupByItem(name, "entity", parts[0], (), None)
+    kind = "time" if grain or date_part else "dimension"
+    return GroupByItem(name, kind, parts[-1], tuple(parts[:-1]), grain, date_part)
+
+
+def object_item_name(text: str, location: str, custom_grains: tuple[str, ...] = ()) -> str:
+    """``TimeDimension('metric_time', 'month')`` → ``metric_time__month``;
+    ``TimeDimension('metric_time', date_part_name='year')`` → ``metric_time__extract_year``;
+    ``Dimension('user__account__plan')`` → ``user__account__plan``. Read by the filter parser
+    (DSI's own builders), so the object syntax means here what it means in a where filter.
+
+    Example:
+        >>> object_item_name("Dimension('account__plan', entity_path=['user'])", "g")
+        'user__account__plan'
+    """
+    from semantic.compiler.where import parse_where
+
+    ref = parse_where(
+        "{{ " + text + " }} IS NULL", location=location, custom_granularity_names=custom_grains
+    ).refs[0]
+    if ref.kind == "metric":
+        raise query_error(
+            f"{text!r} is a metric, not a group-by item",
+            code="unknown_dimension",
+            location=location,
+            hint="group by Dimension(), TimeDimension() or Entity() items",
+        )
+    if ref.date_part and ref.grain:
+        raise query_error(
+            f"{text!r} gives both a grain and a date part",
+            code="bad_grain",
+            location=location,
+            hint="a date part is read at the dimension's own grain: drop the grain",
+        )
+    suffix = [f"{EXTRACT_PREFIX}{ref.date_part}"] if ref.date_part else []
+    suffix = suffix or ([ref.grain] if ref.grain else [])
+    return "__".join([*ref.entity_path, ref.name, *suffix])
+
+
+def item_name(text: str, location: str, custom_grains: tuple[str, ...] = ()) -> str:
+    """A group-by or order-by item's output column name (object syntax resolved)."""
+    stripped = text.strip()
+    if stripped.endswith(")") and "(" in stripped:
+        return object_item_name(stripped, location, custom_grains).lower()
+    return stripped.lower()
 
 
 def query_date(value: str, location: str) -> dt.date:

@@ -6,6 +6,7 @@ import re
 
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.manifest import Manifest
+from semantic.compiler.resolve import object_item_name
 from semantic.compiler.spec import MetricQuery
 from tally.errors import QueryError
 
@@ -14,20 +15,17 @@ _METRIC_ORDER = re.compile(
 )
 
 
-def _item_name(text: str, location: str) -> tuple[str, bool]:
+def _item_name(text: str, location: str, custom_grains: tuple[str, ...] = ()) -> tuple[str, bool]:
     """``TimeDimension('metric_time', 'day')`` → (``metric_time__day``, descending?)."""
-    from semantic.compiler.where import parse_where
-
     metric = _METRIC_ORDER.match(text)
     if metric:
         # Metric('x') in a saved query's order_by names an output column, not a filter item.
         return metric.group(1).lower(), metric.group(2) == "True"
 
-    template = (
-        text if "{{" in text else "{{ " + text.replace(".descending(True)", "") + " }} IS NULL"
-    )
-    ref = parse_where(template, location=location).refs[0]
-    name = "__".join([*ref.entity_path, ref.name] + ([ref.grain] if ref.grain else []))
+    item = text.strip()
+    if item.startswith("{{") and item.endswith("}}"):
+        item = item[2:-2].strip()
+    name = object_item_name(item.replace(".descending(True)", ""), location, custom_grains)
     return name, ".descending(True)" in text.replace(" ", "")
 
 
@@ -44,15 +42,16 @@ def saved_query_to_query(manifest: Manifest, name: str, query: MetricQuery) -> M
             hint=did_you_mean(name, manifest.saved_queries),
         )
     params = saved.get("query_params") or {}
+    grains = manifest.time_spine.custom_grain_names
     group_by = tuple(
-        _item_name(g, f"saved_query.group_by[{i}]")[0]
+        _item_name(g, f"saved_query.group_by[{i}]", grains)[0]
         for i, g in enumerate(params.get("group_by") or [])
     )
     where = params.get("where") or ()
     where = (where,) if isinstance(where, str) else tuple(where)
     order_by = []
     for index, item in enumerate(params.get("order_by") or []):
-        item_name, descending = _item_name(item, f"saved_query.order_by[{index}]")
+        item_name, descending = _item_name(item, f"saved_query.order_by[{index}]", grains)
         order_by.append(("-" if descending else "") + item_name)
     return MetricQuery(
         metrics=tuple(params.get("metrics") or ()),

@@ -12,11 +12,11 @@ import datetime as dt
 
 from sqlglot import exp
 
-from semantic.compiler.grains import GRAINS, period_floor, period_next
+from semantic.compiler.grains import GRAINS, SUB_DAILY, period_floor, period_next
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.nodes import TIMESTAMP, append_join, relation_table
 from semantic.compiler.plan import Leaf
-from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_date
+from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_date, query_error
 from semantic.compiler.spec import MetricQuery
 
 
@@ -86,17 +86,63 @@ def unbounded(query: MetricQuery) -> MetricQuery:
 
 def spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Select:
     """Distinct time-spine periods at ``grain``, within the query's (widened) time range."""
-    spine = manifest.time_spine
-    period = trunc(exp.column(spine.column, table="spine"), grain)
+    relation, column = spine_at(manifest, grain)
+    period = spine_period(manifest, exp.column(column, table="spine"), grain, "spine")
     periods = (
         exp.select(period.as_("period", copy=False))
-        .from_(relation_table(spine.relation, "spine"), copy=False)
+        .from_(relation_table(relation, "spine"), copy=False)
         .distinct(copy=False)
     )
-    day = trunc(exp.column(spine.column, table="spine"), "day")
+    day = trunc(exp.column(column, table="spine"), "day")
     for bound in spine_day_range(day, query, grain):
         periods = periods.where(bound, copy=False)
     return periods
+
+
+def spine_at(manifest: Manifest, grain: str) -> tuple[tuple[str | None, str, str], str]:
+    """(relation, column) of a time spine fine enough for ``grain``: the day spine, or for
+    hour, minute or second a spine model at that grain or finer (dbt allows one per grain).
+
+    Raises:
+        QueryError: ``missing_time_spine`` when a sub-daily grain has no spine that fine.
+    """
+    spine = manifest.time_spine
+    if grain not in SUB_DAILY:
+        return spine.relation, spine.column
+    finest = SUB_DAILY.index(grain)
+    # The coarsest spine that is fine enough: an hourly spine for hours, not a per-second one.
+    by_grain = sorted(spine.finer, key=lambda f: SUB_DAILY.index(f[0]), reverse=True)
+    for spine_grain, relation, column in by_grain:
+        if SUB_DAILY.index(spine_grain) <= finest:
+            return relation, column
+    raise query_error(
+        f"metric_time__{grain} needs a time spine at {grain} grain or finer; the project's "
+        f"time spine is at {spine.grain} grain",
+        code="missing_time_spine",
+        location="group_by",
+        hint=f"add a dbt time spine model whose standard_granularity_column has granularity "
+        f"{grain}, or group by metric_time__day",
+    )
+
+
+def spine_period(manifest: Manifest, day: exp.Expr, grain: str, spine_alias: str) -> exp.Expr:
+    """The period of ``grain`` containing a spine row's ``day``: a truncation, or for a
+    custom grain (dbt's ``custom_granularities``) the spine row's own column for it.
+
+    Example:
+        >>> from semantic.compiler.manifest import Manifest, TimeSpine
+        >>> spine = TimeSpine((None, "main", "spine"), "d", "day", (("fiscal_year", "fy"),))
+        >>> m = Manifest("", {}, {}, {}, {}, spine)
+        >>> spine_period(m, exp.column("d", table="s"), "fiscal_year", "s").sql()
+        's.fy'
+    """
+    column = manifest.time_spine.custom_column(grain)
+    if column is not None:
+        return exp.column(column, table=spine_alias)
+    if grain == "day":
+        # The spine's own day, as MetricFlow gives it: a DATE (not a truncated timestamp).
+        return day
+    return trunc(day, grain)
 
 
 def spine_join(

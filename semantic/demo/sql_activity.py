@@ -330,11 +330,20 @@ COMMENTS = "\n".join(
 )
 
 # The day-grain time spine the fixtures' `time_spine` model points at: every day of the
-# history window, so cumulative and join_to_timespine metrics have a row per day.
+# history window, so cumulative and join_to_timespine metrics have a row per day, with the
+# fiscal calendar's custom granularities (fixtures/time_spine.yml).
 TIME_SPINE = """
-CREATE TABLE time_spine (date_day DATE PRIMARY KEY);
+CREATE TABLE time_spine (
+    date_day DATE PRIMARY KEY,
+    fiscal_year_start DATE NOT NULL,
+    fiscal_quarter_start DATE NOT NULL
+);
 INSERT INTO time_spine
-SELECT CAST(d AS DATE)
+SELECT
+    CAST(d AS DATE),
+    -- The fiscal year starts on 1 February: shift back a month, truncate, shift forward.
+    CAST(date_trunc('year', d - INTERVAL 1 MONTH) + INTERVAL 1 MONTH AS DATE),
+    CAST(date_trunc('quarter', d - INTERVAL 1 MONTH) + INTERVAL 1 MONTH AS DATE)
 FROM range(make_timestamp({start_us}), make_timestamp({end_us}), INTERVAL 1 DAY) AS t(d)
 ORDER BY 1;
 COMMENT ON TABLE time_spine IS 'Tally demo: one row per day of history (end_date={end_date})';

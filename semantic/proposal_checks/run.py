@@ -16,15 +16,15 @@ from registry.services.proposal_checks.records import (
     proposal_check_claim,
     proposal_check_record,
 )
-from registry.services.proposal_checks.validation import check_validation
 from semantic.proposal_checks.impact import check_impact
 from semantic.proposal_checks.numbers import check_numbers
+from semantic.proposal_checks.warehouse import check_validation_with_warehouse
 from tally.errors import UserError
 
 logger = logging.getLogger("tally.checks")
 
 CHECKS: dict[str, Callable[[CheckInputs], Result]] = {
-    ProposalCheck.CheckKind.VALIDATION: check_validation,
+    ProposalCheck.CheckKind.VALIDATION: check_validation_with_warehouse,
     ProposalCheck.CheckKind.CONTRACTS: check_contracts,
     ProposalCheck.CheckKind.COMPILE: check_compile,
     ProposalCheck.CheckKind.IMPACT: check_impact,

@@ -134,6 +134,8 @@ class Catalog:
                 for column, kind in (part.split(" ", 1) for part in columns_sql.split(", "))
             )
             self._db.execute(f"CREATE MACRO tally_{name}() AS TABLE SELECT {casts} WHERE false")
+        for name, body in _REPLACED_TABLES.items():
+            self._db.execute(f"CREATE MACRO tally_{name}() AS TABLE {body}")
         for name, extra in _EXTENDED_TABLES.items():
             self._db.execute(
                 f"CREATE MACRO tally_{name}() AS TABLE SELECT *, {extra} FROM pg_catalog.{name}"
@@ -192,6 +194,10 @@ _MACROS = (
     "(SELECT min(oid) FROM pg_catalog.pg_type t WHERE t.typname = n)",
     "CREATE MACRO tally_to_regclass(n) AS "
     "(SELECT min(oid) FROM pg_catalog.pg_class c WHERE c.relname = split_part(n, '.', -1))",
+    # pgjdbc's getPrimaryKeys/getIndexInfo read index keys through this set-returning
+    # function; tally.metrics has no index, so it only has to exist and type-check (one
+    # element per array stands in for the set).
+    "CREATE MACRO tally__pg_expandarray(a) AS {'x': CAST(a AS VARCHAR), 'n': 1}",
     "CREATE MACRO tally_obj_description(o) AS "
     "(SELECT max(description) FROM pg_catalog.pg_description d "
     "WHERE d.objoid = o AND d.objsubid = 0)",
@@ -251,11 +257,32 @@ _EXTENDED_TABLES = {
     "'c' AS collprovider, true AS collisdeterministic, -1 AS collencoding, "
     "'C' AS collcollate, 'C' AS collctype, CAST(NULL AS VARCHAR) AS colliculocale, "
     "CAST(NULL AS VARCHAR) AS collversion",
-    "pg_database": "CAST(10 AS BIGINT) AS datdba, 6 AS encoding, 'c' AS datlocprovider, "
-    "-1 AS datconnlimit, CAST(NULL AS BIGINT) AS datfrozenxid, CAST(NULL AS BIGINT) AS datminmxid, "
+}
+
+# Catalogs whose DuckDB rows describe DuckDB, replaced by what a PostgreSQL client expects:
+# one database, ``tally`` (psql's \l, DBeaver's database list), and the server settings
+# drivers read (pgjdbc's getImportedKeys needs max_index_keys).
+_REPLACED_TABLES = {
+    "pg_database": "SELECT * REPLACE ('tally' AS datname), CAST(10 AS BIGINT) AS datdba, "
+    "6 AS encoding, 'c' AS datlocprovider, -1 AS datconnlimit, "
+    "CAST(NULL AS BIGINT) AS datfrozenxid, CAST(NULL AS BIGINT) AS datminmxid, "
     "CAST(1663 AS BIGINT) AS dattablespace, 'C' AS datcollate, 'C' AS datctype, "
     "CAST(NULL AS VARCHAR) AS daticulocale, CAST(NULL AS VARCHAR) AS datcollversion, "
-    "CAST(NULL AS VARCHAR[]) AS datacl",
+    "CAST(NULL AS VARCHAR[]) AS datacl FROM pg_catalog.pg_database WHERE datname = 'memory'",
+    # DuckDB leaves typrelid NULL (PostgreSQL: 0 for a non-composite type), and lists
+    # types without an oid: pgjdbc's getTypeInfo reads `typrelid = 0`.
+    "pg_type": "SELECT * REPLACE (COALESCE(typrelid, 0) AS typrelid) FROM pg_catalog.pg_type "
+    "WHERE oid IS NOT NULL",
+    "pg_settings": "SELECT name, setting, CAST(NULL AS VARCHAR) AS unit, "
+    "'Preset Options' AS category, '' AS short_desc, CAST(NULL AS VARCHAR) AS extra_desc, "
+    "'internal' AS context, vartype, 'default' AS source, CAST(NULL AS VARCHAR) AS min_val, "
+    "CAST(NULL AS VARCHAR) AS max_val, CAST(NULL AS VARCHAR[]) AS enumvals, "
+    "setting AS boot_val, setting AS reset_val, false AS pending_restart FROM (VALUES "
+    "('max_index_keys', '32', 'integer'), ('max_identifier_length', '63', 'integer'), "
+    "('max_function_args', '100', 'integer'), ('block_size', '8192', 'integer'), "
+    "('server_version_num', '150000', 'integer'), ('server_encoding', 'UTF8', 'string'), "
+    "('default_transaction_read_only', 'on', 'bool'), "
+    "('standard_conforming_strings', 'on', 'bool')) AS s(name, setting, vartype)",
 }
 
 # PostgreSQL regex operators (psql writes them as OPERATOR(pg_catalog.~)).
@@ -350,6 +377,9 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
     }
     null_functions = {
         "pg_get_expr",
+        "pg_get_function_result",
+        "pg_get_function_arguments",
+        "pg_get_function_identity_arguments",
         "pg_get_serial_sequence",
         "json_build_object",
         "pg_get_constraintdef",
@@ -371,6 +401,15 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
         if (
             isinstance(node, exp.Dot)
             and isinstance(node.this, exp.Identifier)
+            and node.this.name.lower() in ("pg_catalog", "information_schema")
+            and isinstance(node.expression, exp.Func)
+        ):
+            # pg_catalog.f(…), information_schema._pg_expandarray(…): the function (already
+            # rewritten below, children first).
+            return node.expression
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.this, exp.Identifier)
             and node.this.name.lower() == "pg_catalog"
         ):
             return node.expression
@@ -383,7 +422,11 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
         if (
             isinstance(node, exp.Table)
             and node.db.lower() in ("pg_catalog", "")
-            and (node.name.lower() in _MISSING_TABLES or node.name.lower() in _EXTENDED_TABLES)
+            and (
+                node.name.lower() in _MISSING_TABLES
+                or node.name.lower() in _EXTENDED_TABLES
+                or node.name.lower() in _REPLACED_TABLES
+            )
         ):
             function = exp.Anonymous(this=f"tally_{node.name.lower()}", expressions=[])
             # Keep the catalog's name as the alias: SQLAlchemy writes pg_class.relname.
@@ -432,7 +475,7 @@ def rewrite(tree: exp.Expr, session: SessionInfo, settings: Mapping[str, str]) -
                 return exp.false()
             if name in null_functions:
                 return exp.null()
-            if name in ("to_regtype", "to_regclass", "format_type"):
+            if name in ("to_regtype", "to_regclass", "format_type", "_pg_expandarray"):
                 return exp.Anonymous(this=f"tally_{name}", expressions=list(node.expressions))
             if name == "col_description":
                 args = list(node.expressions)

@@ -31,11 +31,13 @@ from semantic.sqlapi.session import (
     MSG_IDLE_TIMEOUT,
     PROTOCOL_VIOLATION,
     Backend,
+    Cursor,
     Fatal,
     Portal,
     Prepared,
     Result,
     SqlError,
+    row_encoders,
 )
 from semantic.warehouse.execute import CancelScope
 
@@ -71,6 +73,7 @@ class Connection(ExtendedProtocol):
         self.tx = "I"
         self.prepared: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
+        self.cursors: dict[str, Cursor] = {}
         self._cancel_lock = threading.Lock()
         self._cancel: CancelScope | None = None
         self._out: list[bytes] = []
@@ -292,12 +295,14 @@ class Connection(ExtendedProtocol):
                 return
 
     def _send_rows(self, result: Result, max_rows: int | None) -> int:
+        # The simple query flow always answers in text.
+        encoders = row_encoders(result.fields or [])
         count = 0
         for row in result.buffered:
-            self.send(wire.data_row(row))
+            self.send(wire.data_row([enc(v) for enc, v in zip(encoders, row, strict=True)]))
             count += 1
         if result.rows is not None:
             for row in result.rows:
-                self.send(wire.data_row(row))
+                self.send(wire.data_row([enc(v) for enc, v in zip(encoders, row, strict=True)]))
                 count += 1
         return count

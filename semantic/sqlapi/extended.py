@@ -10,6 +10,7 @@ from django.conf import settings
 from sqlglot import exp
 
 from semantic.sqlapi import wire
+from semantic.sqlapi.bi_shapes import map_bi_select
 from semantic.sqlapi.services import sql_catalog_get
 from semantic.sqlapi.session import (
     PROTOCOL_VIOLATION,
@@ -18,6 +19,7 @@ from semantic.sqlapi.session import (
     Prepared,
     Result,
     SqlError,
+    row_encoders,
 )
 from semantic.sqlapi.statements import StatementRunner
 from semantic.sqlapi.translate import (
@@ -25,7 +27,6 @@ from semantic.sqlapi.translate import (
     SYNTAX_ERROR,
     SqlApiError,
     bind_parameters,
-    map_select,
     reads_metrics_table,
 )
 
@@ -52,10 +53,10 @@ class ExtendedProtocol(StatementRunner):
                 raise SqlError(
                     SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"
                 )
-            self.prepared[name] = Prepared(sql, trees, oids)
+            self.prepared[name] = Prepared(sql, trees, parameter_types(trees, oids))
             self.send(wire.PARSE_COMPLETE)
         elif kind == b"B":
-            portal, name = reader.cstr(), reader.cstr()
+            portal_name, name = reader.cstr(), reader.cstr()
             prepared = self._statement(name)
             formats = [reader.int16() for _ in range(reader.int16())]
             count = reader.int16()
@@ -69,10 +70,10 @@ class ExtendedProtocol(StatementRunner):
                     values.append(wire.decode_parameter(raw, oid, fmt))
                 except (wire.ProtocolError, ValueError) as exc:
                     raise SqlError("22P02", f"invalid parameter ${index + 1}: {exc}") from None
-            result_formats = [reader.int16() for _ in range(reader.int16())]
-            if any(result_formats):
-                raise SqlError(FEATURE_NOT_SUPPORTED, "binary result format is not supported")
-            self.portals[portal] = Portal(prepared, values)
+            result_formats = tuple(reader.int16() for _ in range(reader.int16()))
+            if any(code not in (0, 1) for code in result_formats):
+                raise SqlError(PROTOCOL_VIOLATION, "unsupported result format code")
+            self.portals[portal_name] = Portal(prepared, values, formats=result_formats)
             self.send(wire.BIND_COMPLETE)
         elif kind == b"D":
             target, name = reader.raw(1), reader.cstr()
@@ -87,9 +88,17 @@ class ExtendedProtocol(StatementRunner):
                 ]
                 self.send(wire.parameter_description(oids))
                 fields = self._describe(prepared, count)
+            elif name not in self.portals and name in self.cursors:
+                # A DECLAREd cursor is a portal too: psycopg describes it by name.
+                fields = self.cursors[name].fields
             else:
                 portal = self._portal(name)
                 fields = self._run_portal(portal).fields
+                if fields is not None:
+                    # The portal's columns carry the format codes it was bound with.
+                    formats = _codes(portal.formats, len(fields))
+                    self.send(wire.row_description(fields, formats))
+                    return
             self.send(wire.row_description(fields) if fields is not None else wire.NO_DATA)
         elif kind == b"E":
             portal = self._portal(reader.cstr())
@@ -104,9 +113,10 @@ class ExtendedProtocol(StatementRunner):
             # The extended flow buffers the (row-capped) result so Describe can come first;
             # Execute with a row limit resumes where the last one stopped.
             rows = result.buffered
+            encoders = row_encoders(result.fields, portal.formats)
             end = len(rows) if max_rows <= 0 else min(len(rows), portal.sent + max_rows)
             for row in rows[portal.sent : end]:
-                self.send(wire.data_row(row))
+                self.send(wire.data_row([enc(v) for enc, v in zip(encoders, row, strict=True)]))
             portal.sent = end
             if end < len(rows):
                 self.send(wire.message(b"s"))  # PortalSuspended
@@ -115,6 +125,8 @@ class ExtendedProtocol(StatementRunner):
         elif kind == b"C":
             target, name = reader.raw(1), reader.cstr()
             (self.prepared if target == b"S" else self.portals).pop(name, None)
+            if target == b"P":
+                self.cursors.pop(name, None)
             self.send(wire.CLOSE_COMPLETE)
         elif kind in (b"d", b"c", b"f"):
             raise SqlError(FEATURE_NOT_SUPPORTED, "COPY is not supported")
@@ -140,7 +152,7 @@ class ExtendedProtocol(StatementRunner):
         if isinstance(tree, exp.Query) and reads_metrics_table(tree):
             try:
                 bound = bind_parameters(tree, [None] * count)
-                mapped = map_select(
+                mapped = map_bi_select(
                     bound, sql_catalog_get().table, dialect=settings.WAREHOUSE.dialect
                 )
             except SqlApiError as exc:
@@ -162,6 +174,67 @@ class ExtendedProtocol(StatementRunner):
         return portal.result
 
 
+# sqlglot type → the OID a parameter cast to it is described with.
+_CAST_OIDS = {
+    exp.DataType.Type.SMALLINT: "int2",
+    exp.DataType.Type.INT: "int4",
+    exp.DataType.Type.BIGINT: "int8",
+    exp.DataType.Type.FLOAT: "float4",
+    exp.DataType.Type.DOUBLE: "float8",
+    exp.DataType.Type.DECIMAL: "numeric",
+    exp.DataType.Type.BOOLEAN: "bool",
+    exp.DataType.Type.DATE: "date",
+    exp.DataType.Type.TIMESTAMP: "timestamp",
+    exp.DataType.Type.TIMESTAMPTZ: "timestamptz",
+    exp.DataType.Type.TEXT: "text",
+    exp.DataType.Type.VARCHAR: "varchar",
+}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike)
+
+
+def parameter_types(trees: list[exp.Expr], declared: list[int]) -> list[int]:
+    """The type of each ``$n`` as PostgreSQL would infer it, where the client left it open
+    (OID 0): a cast's type (``$1::INTEGER``), bigint under LIMIT/OFFSET, a compared
+    ``tally.metrics`` column's type, else text. Drivers that send binary parameters
+    (asyncpg, pgjdbc) encode by these types, so ``LIMIT $1`` must take an integer.
+
+    Example:
+        >>> import sqlglot
+        >>> trees = [sqlglot.parse_one("SELECT 1 LIMIT $1 OFFSET $2::int", read="postgres")]
+        >>> parameter_types(trees, [])
+        [20, 23]
+    """
+    found: dict[int, int] = {}
+    columns: dict[str, str] | None = None
+    for tree in trees:
+        for node in tree.find_all(exp.Parameter):
+            if not (isinstance(node.this, exp.Literal) and str(node.this.this).isdigit()):
+                continue
+            index = int(node.this.this) - 1
+            parent = node.parent
+            oid = 0
+            if isinstance(parent, exp.Cast) and isinstance(parent.to, exp.DataType):
+                oid = wire.OIDS.get(_CAST_OIDS.get(parent.to.this, "text"), 25)
+                parent = parent.parent
+            if not oid and isinstance(parent, exp.Limit | exp.Offset | exp.Fetch):
+                oid = wire.OIDS["int8"]
+            if not oid and isinstance(parent, _COMPARISONS):
+                other = parent.expression if parent.this is node else parent.this
+                if isinstance(other, exp.Column):
+                    if columns is None:
+                        columns = {
+                            c.name.lower(): c.pg_type for c in sql_catalog_get().table.columns
+                        }
+                    pg_type = columns.get(other.name.lower())
+                    oid = wire.OIDS[pg_type] if pg_type else 0
+            if oid:
+                found.setdefault(index, oid)
+    count = max([len(declared), *(i + 1 for i in found)])
+    return [
+        declared[i] if i < len(declared) and declared[i] else found.get(i, 0) for i in range(count)
+    ]
+
+
 def parameter_count(prepared: Prepared) -> int:
     count = len(prepared.param_oids)
     for tree in prepared.trees:
@@ -169,3 +242,10 @@ def parameter_count(prepared: Prepared) -> int:
             if isinstance(node.this, exp.Literal) and str(node.this.this).isdigit():
                 count = max(count, int(node.this.this))
     return count
+
+
+def _codes(formats: tuple[int, ...], count: int) -> list[int]:
+    """Bind's result format codes spread over ``count`` columns (see row_encoders)."""
+    if len(formats) > 1:
+        return list(formats)
+    return [formats[0] if formats else 0] * count

@@ -11,10 +11,12 @@ from sqlglot import exp
 
 from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
+from semantic.dimension_values import dimension_values_compile_audited
 from semantic.manifests import manifest_for_release, release_key, release_resolve
+from semantic.sqlapi.bi_shapes import map_bi_select
 from semantic.sqlapi.catalog import Catalog
 from semantic.sqlapi.table import SqlTable, sql_table_build
-from semantic.sqlapi.translate import MappedQuery, map_select
+from semantic.sqlapi.translate import MappedQuery
 from semantic.streams import metric_query_compile
 
 _catalogs: dict[tuple[int, str], Catalog] = {}
@@ -46,8 +48,20 @@ def sql_select_compile(
     *, select: exp.Expr, table: SqlTable, principal: Principal | None, acting_user: Any
 ) -> tuple[MappedQuery, CompiledQuery]:
     """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
-    on behalf of the connection's principal (audited like the HTTP API's compiles)."""
-    mapped = map_select(select, table, dialect=settings.WAREHOUSE.dialect)
+    on behalf of the connection's principal (audited like the HTTP API's compiles); with no
+    metric, the query of one column's distinct values (semantic.dimension_values)."""
+    mapped = map_bi_select(select, table, dialect=settings.WAREHOUSE.dialect)
+    query = mapped.query
+    if not query.metrics:
+        # SELECT [DISTINCT] dim … [GROUP BY dim]: a filter dropdown asking for the values.
+        return mapped, dimension_values_compile_audited(
+            principal=principal,
+            acting_user=acting_user,
+            dimension=query.group_by[0],
+            where=query.where,
+            limit=query.limit,
+            descending=bool(query.order_by) and query.order_by[0].startswith("-"),
+        )
     compiled = metric_query_compile(
         query=mapped.query, principal=principal, acting_user=acting_user
     )

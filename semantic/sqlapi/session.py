@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,16 +97,50 @@ class Portal:
     params: list[Any]
     result: Result | None = None
     sent: int = 0
+    # Result format codes from Bind (see row_encoders).
+    formats: tuple[int, ...] = ()
 
 
 @dataclass
 class Result:
-    """A statement's answer: a command tag, or rows (fields + encoded row iterator)."""
+    """A statement's answer: a command tag, or rows (fields + an iterator of rows of Python
+    values, encoded at send time in the format the client bound: text or binary)."""
 
     tag: str
     fields: list[wire.Field] | None = None
-    rows: Iterator[list[bytes | None]] | None = None
-    buffered: list[list[bytes | None]] = field(default_factory=list)
+    rows: Iterator[Sequence[Any]] | None = None
+    buffered: list[Sequence[Any]] = field(default_factory=list)
+
+
+def row_encoders(
+    fields: Sequence[wire.Field], formats: Sequence[int] = ()
+) -> list[Callable[[Any], bytes | None]]:
+    """Per column, the encoder of the format a Bind asked for (none: text; one code: every
+    column; else one per column, as the protocol says).
+
+    Raises:
+        SqlError: a format code other than 0/1, or a count that matches neither rule.
+    """
+    if len(formats) > 1 and len(formats) != len(fields):
+        raise SqlError(
+            PROTOCOL_VIOLATION,
+            f"bind message has {len(formats)} result formats but query has {len(fields)} columns",
+        )
+    codes = list(formats) if len(formats) > 1 else [formats[0] if formats else 0] * len(fields)
+    for code in codes:
+        if code not in (0, 1):
+            raise SqlError(PROTOCOL_VIOLATION, f"unsupported format code: {code}")
+    return [wire.encoder(f.type_oid, code) for f, code in zip(fields, codes, strict=True)]
+
+
+@dataclass
+class Cursor:
+    """A DECLAREd cursor: its whole (row-capped) result, read forward by FETCH."""
+
+    fields: list[wire.Field]
+    rows: list[Sequence[Any]]
+    hold: bool
+    position: int = 0
 
 
 class SqlError(Exception):

@@ -8,7 +8,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlglot
@@ -19,6 +19,19 @@ from sqlglot.errors import ParseError, TokenError
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import SessionEnded, identity_recheck
 from semantic.sqlapi.catalog import SessionInfo
+from semantic.sqlapi.control import (
+    CLOSE_KEYWORD,
+    DECLARE_KEYWORD,
+    FETCH_ALL,
+    FETCH_KEYWORD,
+    SET_TRANSACTION_KEYWORD,
+    close_of,
+    control_kind,
+    control_statement,
+    declare_of,
+    fetch_of,
+    split_statements,
+)
 from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
 from semantic.sqlapi.session import (
     CONFIGURATION_LIMIT,
@@ -35,6 +48,7 @@ from semantic.sqlapi.session import (
     QUERY_CANCELED,
     STREAM_BATCH,
     Backend,
+    Cursor,
     Fatal,
     Result,
     SqlError,
@@ -89,6 +103,7 @@ class StatementRunner:
     pid: int
     settings: dict[str, str]
     tx: str
+    cursors: dict[str, Cursor]
     _cancel_lock: threading.Lock
     _cancel: CancelScope | None
     # When the identity was last checked (monotonic seconds).
@@ -111,10 +126,20 @@ class StatementRunner:
             keyword = " ".join(noise.group(1).upper().split())
             return [exp.Command(this=keyword, expression=exp.Literal.string(""))]
         try:
-            return [t for t in sqlglot.parse(sql, read="postgres") if t is not None]
+            trees: list[exp.Expr] = []
+            for text in split_statements(sql):
+                # Transaction modes and cursors first: sqlglot reads neither.
+                control = control_statement(text)
+                if control is not None:
+                    trees.append(control)
+                    continue
+                trees.extend(t for t in sqlglot.parse(text, read="postgres") if t is not None)
+            return trees
         except (ParseError, TokenError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else "syntax error"
             raise SqlError(SYNTAX_ERROR, f"syntax error: {first}") from None
+        except SqlApiError as exc:
+            raise SqlError(exc.sqlstate, exc.message, exc.hint) from None
 
     def _recheck(self, *, reads_data: bool) -> None:
         """The session's right to query as of now (FATAL 28000 when it is gone).
@@ -146,7 +171,9 @@ class StatementRunner:
         # A metric query goes on on the same registry connection (_metrics closes it).
 
     def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
-        reads_data = isinstance(tree, exp.Query) and reads_metrics_table(tree)
+        reads_data = (
+            isinstance(tree, exp.Query) or control_kind(tree) == DECLARE_KEYWORD
+        ) and reads_metrics_table(tree)
         self._recheck(reads_data=reads_data)
         try:
             if self.tx == "E" and not is_transaction_end(tree):
@@ -168,11 +195,27 @@ class StatementRunner:
             self.tx = "T"
             return Result(tag="BEGIN")
         if isinstance(tree, exp.Commit):
-            self.tx = "I"
+            self._transaction_end()
             return Result(tag="COMMIT")
         if isinstance(tree, exp.Rollback):
-            self.tx = "I"
+            self._transaction_end()
             return Result(tag="ROLLBACK")
+        kind = control_kind(tree)
+        if kind == SET_TRANSACTION_KEYWORD:
+            # Every transaction is read only here; READ WRITE is accepted (nothing can
+            # write anyway), as pgjdbc's setReadOnly(false) sends it.
+            return Result(tag="SET")
+        if kind == DECLARE_KEYWORD:
+            return self._declare(tree)
+        if kind == FETCH_KEYWORD:
+            return self._fetch(tree)
+        if kind == CLOSE_KEYWORD:
+            name = close_of(tree)
+            if name is None:
+                self.cursors.clear()
+            elif self.cursors.pop(name, None) is None:
+                raise SqlError("34000", f'cursor "{name}" does not exist')
+            return Result(tag="CLOSE CURSOR")
         if isinstance(tree, exp.Set):
             return self._set(tree)
         if isinstance(tree, exp.Show):
@@ -208,7 +251,7 @@ class StatementRunner:
             self.tx = "T"
             return Result(tag="BEGIN")
         if keyword in ("END", "ABORT"):
-            self.tx = "I"
+            self._transaction_end()
             return Result(tag="COMMIT" if keyword == "END" else "ROLLBACK")
         tags = {
             "DISCARD": "DISCARD ALL",
@@ -240,6 +283,38 @@ class StatementRunner:
             raise SqlError(READ_ONLY, f"cannot execute {keyword} in a read-only transaction")
         raise unsupported(f"{keyword} statement")
 
+    def _transaction_end(self) -> None:
+        self.tx = "I"
+        # Cursors end with their transaction unless declared WITH HOLD.
+        for name in [n for n, c in self.cursors.items() if not c.hold]:
+            del self.cursors[name]
+
+    def _declare(self, tree: exp.Expr) -> Result:
+        declare = declare_of(tree)
+        name = declare.name
+        if name in self.cursors:
+            raise SqlError("42P03", f'cursor "{name}" already exists')
+        result = self._dispatch(declare.query)
+        if result.fields is None:
+            raise SqlError(SYNTAX_ERROR, "DECLARE CURSOR needs a SELECT")
+        # The whole answer is read now (within the row cap): FETCH then pages through it
+        # without holding a warehouse connection between statements.
+        rows = [*result.buffered, *(result.rows or ())]
+        self.cursors[name] = Cursor(fields=result.fields, rows=rows, hold=declare.hold)
+        return Result(tag="DECLARE CURSOR")
+
+    def _fetch(self, tree: exp.Expr) -> Result:
+        fetch = fetch_of(tree)
+        cursor = self.cursors.get(fetch.name)
+        if cursor is None:
+            raise SqlError("34000", f'cursor "{fetch.name}" does not exist')
+        end = len(cursor.rows) if fetch.count == FETCH_ALL else cursor.position + fetch.count
+        rows = cursor.rows[cursor.position : end]
+        cursor.position += len(rows)
+        if fetch.move:
+            return Result(tag=f"MOVE {len(rows)}")
+        return Result(tag="FETCH", fields=cursor.fields, rows=iter(rows))
+
     def _set(self, tree: exp.Set) -> Result:
         for item in tree.expressions:
             assignment = item.this if isinstance(item, exp.SetItem) else item
@@ -263,16 +338,14 @@ class StatementRunner:
                 wire.Field("name", wire.OIDS["text"]),
                 wire.Field("setting", wire.OIDS["text"]),
             ]
-            rows = [[k.encode(), v.encode()] for k, v in sorted(self.settings.items())]
+            rows = [[k, v] for k, v in sorted(self.settings.items())]
             return Result(tag="SHOW", fields=fields, rows=iter(rows))
         if key == "transaction isolation level":
             key = "transaction_isolation"
         value = self.settings.get(key)
         if value is None:
             raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
-        return Result(
-            tag="SHOW", fields=[wire.Field(key, wire.OIDS["text"])], rows=iter([[value.encode()]])
-        )
+        return Result(tag="SHOW", fields=[wire.Field(key, wire.OIDS["text"])], rows=iter([[value]]))
 
     def _catalog(self, tree: exp.Expr) -> Result:
         catalog = sql_catalog_get()
@@ -301,10 +374,9 @@ class StatementRunner:
             self._end()
         if len(rows) > config.row_cap:
             raise SqlError(PROGRAM_LIMIT, MSG_ROW_CAP.format(cap=config.row_cap), HINT_ROW_CAP)
-        encoders = [wire.text_encoder(oid) for _, oid in fields]
-        encoded = ([enc(v) for enc, v in zip(encoders, row, strict=True)] for row in rows)
-        tag = "SELECT"
-        return Result(tag=tag, fields=[wire.Field(name, oid) for name, oid in fields], rows=encoded)
+        return Result(
+            tag="SELECT", fields=[wire.Field(name, oid) for name, oid in fields], rows=iter(rows)
+        )
 
     def _metrics(self, tree: exp.Expr) -> Result:
         assert self.identity is not None
@@ -331,15 +403,16 @@ class StatementRunner:
         fields = [
             wire.Field(shown, wire.OIDS[column.pg_type]) for shown, _name, column in mapped.outputs
         ]
-        encoders = [wire.text_encoder(f.type_oid) for f in fields]
-        return Result(tag="SELECT", fields=fields, rows=self._stream_rows(ready, picks, encoders))
+        return Result(
+            tag="SELECT", fields=fields, rows=self._stream_rows(ready, picks, mapped.offset)
+        )
 
     def _stream_rows(
         self,
         ready: ReadyQuery,
         picks: list[int],
-        encoders: list[Callable[[Any], bytes | None]],
-    ) -> Iterator[list[bytes | None]]:
+        offset: int = 0,
+    ) -> Iterator[list[Any]]:
         config = self.server.config
         scope = self._begin()
         try:
@@ -355,7 +428,10 @@ class StatementRunner:
                     if scope.requested:
                         raise SqlError(QUERY_CANCELED, MSG_CANCELED)
                     for row in batch:
-                        yield [encoders[i](row[p]) for i, p in enumerate(picks)]
+                        if offset:
+                            offset -= 1
+                            continue
+                        yield [row[p] for p in picks]
                 if batches.truncated:
                     raise SqlError(
                         PROGRAM_LIMIT, MSG_ROW_CAP.format(cap=config.row_cap), HINT_ROW_CAP

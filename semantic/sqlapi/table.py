@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from semantic.compiler.api import queryable_items
+from semantic.compiler.date_parts import EXTRACT_PREFIX
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.manifest import Manifest
 
@@ -82,6 +83,15 @@ def _group_by_column(manifest: Manifest, item: str) -> SqlColumn:
         if dim.type == "time"
     }
     entities = {name for model in manifest.semantic_models.values() for name in model.entities}
+    if len(parts) > 1 and parts[-1].startswith(EXTRACT_PREFIX):
+        base, part = "__".join(parts[:-1]), parts[-1][len(EXTRACT_PREFIX) :]
+        return SqlColumn(
+            item,
+            "time",
+            "int8",
+            f"{base}: {part} (ISO numbering for week and dow)",
+            f"TimeDimension('{base}', date_part_name='{part}')",
+        )
     if len(parts) > 1 and parts[-1] in GRAINS:
         base = "__".join(parts[:-1])
         return SqlColumn(

@@ -48,7 +48,10 @@ MSG_UNKNOWN_TABLE = 'relation "{name}" does not exist'
 MSG_METRIC_IN_WHERE = "filtering on metric {name} is not supported in WHERE"
 MSG_AGG_ON_DIMENSION = "{func}() of {name} is not supported: {name} is a group-by column"
 MSG_NO_COLUMNS = "select at least one metric or group-by column"
-MSG_BAD_LIMIT = "LIMIT must be a non-negative integer up to {limit}"
+MSG_VALUES_ONE_COLUMN = (
+    "a query without a metric lists the values of one column; it names {columns}"
+)
+MSG_BAD_LIMIT = "{clause} must be a non-negative integer up to {limit}"
 MSG_UNKNOWN_FUNCTION = "function {name}() is not supported on {schema}.{table}"
 
 # Any of these around a metric column means "the metric" (its own aggregation).
@@ -79,12 +82,14 @@ class MappedQuery:
     """A MetricQuery plus how to lay its result out as the SELECT list asked.
 
     Attributes:
-        query: what the compiler runs.
+        query: what the compiler runs (its limit includes the offset).
         outputs: per output column, (name shown to the client, compiled column name, column).
+        offset: rows of the compiled result to skip (OFFSET).
     """
 
     query: MetricQuery
     outputs: tuple[tuple[str, str, SqlColumn], ...]
+    offset: int = 0
 
 
 def reads_metrics_table(statement: exp.Expr) -> bool:
@@ -181,6 +186,16 @@ def map_select(select: exp.Expr, table: SqlTable, *, dialect: str) -> MappedQuer
             group_by.append(column.name)
     if not outputs:
         raise SqlApiError(MSG_NO_COLUMNS, sqlstate=SYNTAX_ERROR)
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on"):
+        raise unsupported("DISTINCT ON")
+    if not metrics and len(group_by) > 1:
+        # Without a metric the answer is one column's values (as mf list dimension-values).
+        raise SqlApiError(
+            MSG_VALUES_ONE_COLUMN.format(columns=", ".join(group_by)),
+            sqlstate=FEATURE_NOT_SUPPORTED,
+            hint="select one column, or add a metric to group several",
+        )
 
     where = select.args.get("where")
     filters = tuple(_filter(c, table) for c in _conjuncts(where.this)) if where else ()
@@ -191,25 +206,25 @@ def map_select(select: exp.Expr, table: SqlTable, *, dialect: str) -> MappedQuer
         column = _resolve_ref(ordered.this, table, outputs, aliases)
         order_by.append(("-" if ordered.args.get("desc") else "") + column.name)
 
+    # OFFSET skips rows of the compiled answer: the compiler reads limit + offset rows.
+    limit, offset = _limit(select), _offset(select)
     query = MetricQuery(
         metrics=tuple(metrics),
         group_by=tuple(group_by),
         where=filters,
         order_by=tuple(order_by),
-        limit=_limit(select),
+        limit=limit + offset if limit is not None and limit + offset <= MAX_LIMIT else limit,
         dialect=dialect,
     )
-    return MappedQuery(query=query, outputs=tuple(outputs))
+    return MappedQuery(query=query, outputs=tuple(outputs), offset=offset)
 
 
 def _check_shape(select: exp.Select) -> None:
     for arg, what in (
         ("joins", "JOIN"),
         ("having", "HAVING"),
-        ("distinct", "DISTINCT"),
         ("with_", "WITH"),
         ("with", "WITH"),
-        ("offset", "OFFSET"),
         ("windows", "WINDOW"),
         ("laterals", "LATERAL"),
         ("qualify", "QUALIFY"),
@@ -328,11 +343,25 @@ def _filter(condition: exp.Expr, table: SqlTable) -> str:
     return condition.transform(replace, copy=True).sql()
 
 
+def _offset(select: exp.Select) -> int:
+    offset = select.args.get("offset")
+    if offset is None:
+        return 0
+    value = _count_value(offset.expression, "OFFSET")
+    return value or 0
+
+
 def _limit(select: exp.Select) -> int | None:
     limit = select.args.get("limit")
     if limit is None:
         return None
-    value = limit.expression
+    return _count_value(limit.expression, "LIMIT")
+
+
+def _count_value(value: exp.Expr, clause: str) -> int | None:
+    while isinstance(value, exp.Cast):
+        # LIMIT $1::INTEGER (SQLAlchemy, psycopg 3), bound to a literal.
+        value = value.this
     if isinstance(value, exp.Null):
         return None
     if (
@@ -341,5 +370,7 @@ def _limit(select: exp.Select) -> int | None:
         or not str(value.this).isdigit()
         or int(value.this) > MAX_LIMIT
     ):
-        raise SqlApiError(MSG_BAD_LIMIT.format(limit=MAX_LIMIT), sqlstate=INVALID_PARAMETER)
+        raise SqlApiError(
+            MSG_BAD_LIMIT.format(clause=clause, limit=MAX_LIMIT), sqlstate=INVALID_PARAMETER
+        )
     return int(value.this)

@@ -2,7 +2,8 @@
 
 Only what a read-only server needs: startup (with SSLRequest/GSSENCRequest and
 CancelRequest), cleartext password authentication, the simple and extended query flows,
-and the text output of the types the SQL API declares. Django-free.
+and the text and binary output of the types the SQL API declares (binary: what asyncpg
+always asks for, and pgjdbc once a statement is server-prepared). Django-free.
 
 Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
 """
@@ -117,12 +118,15 @@ class Field:
     column: int = 0
 
 
-def row_description(fields: Sequence[Field]) -> bytes:
+def row_description(fields: Sequence[Field], formats: Sequence[int] = ()) -> bytes:
+    """RowDescription; ``formats`` are the result format codes of a bound portal (one per
+    field; empty: text, as for a Describe of a statement or a simple query)."""
     payload = struct.pack("!H", len(fields))
-    for f in fields:
+    for index, f in enumerate(fields):
         size = TYPE_SIZES.get(f.type_oid, -1)
+        fmt = formats[index] if index < len(formats) else 0
         payload += cstr(f.name) + struct.pack(
-            "!IHIhiH", f.table_oid, f.column, f.type_oid, size, -1, 0
+            "!IHIhiH", f.table_oid, f.column, f.type_oid, size, -1, fmt
         )
     return message(b"T", payload)
 
@@ -278,6 +282,177 @@ def text_encoder(type_oid: int) -> Callable[[Any], bytes | None]:
     return to_bytes
 
 
+# --------------------------------------------------------------------------- binary values
+
+# PostgreSQL's epoch for dates and timestamps in binary format.
+PG_EPOCH = dt.date(2000, 1, 1)
+PG_EPOCH_TS = dt.datetime(2000, 1, 1)
+_NUMERIC_POS, _NUMERIC_NEG, _NUMERIC_NAN = 0x0000, 0x4000, 0xC000
+_NUMERIC_PINF, _NUMERIC_NINF = 0xD000, 0xF000
+
+
+def _as_decimal(value: Any) -> decimal.Decimal:
+    if isinstance(value, decimal.Decimal):
+        return value
+    if isinstance(value, float):
+        # repr: the shortest text that reads back as the same float (as the text format).
+        return decimal.Decimal(repr(value))
+    if isinstance(value, bool):
+        return decimal.Decimal(int(value))
+    return decimal.Decimal(str(value))
+
+
+def numeric_binary(value: Any) -> bytes:
+    """A number in PostgreSQL's binary ``numeric`` format: base-10000 digits, weight, sign,
+    display scale.
+
+    Example:
+        >>> numeric_binary(decimal.Decimal("12345.6")).hex()
+        '0003000100000001000109291770'
+        >>> numeric_binary(decimal.Decimal("-0.00001")).hex()
+        '0001fffe4000000503e8'
+    """
+    number = _as_decimal(value)
+    if number.is_nan():
+        return struct.pack("!hhHh", 0, 0, _NUMERIC_NAN, 0)
+    if number.is_infinite():
+        return struct.pack("!hhHh", 0, 0, _NUMERIC_PINF if number > 0 else _NUMERIC_NINF, 0)
+    sign, digit_tuple, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple))
+    if exponent > 0:
+        digits += "0" * exponent
+        exponent = 0
+    dscale = -exponent
+    int_len = len(digits) + exponent
+    whole = digits[:int_len] if int_len > 0 else ""
+    fraction = digits[int_len:] if int_len >= 0 else "0" * -int_len + digits
+    # Pad to whole groups of four decimal digits on either side of the point.
+    whole = whole.zfill(-(-len(whole) // 4) * 4)
+    fraction += "0" * (-len(fraction) % 4)
+    groups = [int(whole[i : i + 4]) for i in range(0, len(whole), 4)]
+    groups += [int(fraction[i : i + 4]) for i in range(0, len(fraction), 4)]
+    weight = len(whole) // 4 - 1
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        weight = 0
+    head = struct.pack("!hhHh", len(groups), weight, _NUMERIC_NEG if sign else _NUMERIC_POS, dscale)
+    return head + struct.pack(f"!{len(groups)}H", *groups)
+
+
+def numeric_from_binary(raw: bytes) -> decimal.Decimal:
+    """The inverse of :func:`numeric_binary` (a Bind parameter sent as binary numeric).
+
+    Example:
+        >>> numeric_from_binary(numeric_binary("-123.4500"))
+        Decimal('-123.4500')
+    """
+    count, weight, sign, dscale = struct.unpack_from("!hhHh", raw)
+    if sign == _NUMERIC_NAN:
+        return decimal.Decimal("NaN")
+    if sign in (_NUMERIC_PINF, _NUMERIC_NINF):
+        return decimal.Decimal("Infinity" if sign == _NUMERIC_PINF else "-Infinity")
+    groups = struct.unpack_from(f"!{count}H", raw, 8)
+    total = decimal.Decimal(0)
+    for index, group in enumerate(groups):
+        total += decimal.Decimal(group).scaleb(4 * (weight - index))
+    total = total.quantize(decimal.Decimal(1).scaleb(-dscale)) if dscale else total
+    return -total if sign == _NUMERIC_NEG else total
+
+
+def _binary_date(value: Any) -> bytes:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if not isinstance(day, dt.date):
+        day = dt.date.fromisoformat(str(value)[:10])
+    return struct.pack("!i", (day - PG_EPOCH).days)
+
+
+def _micros(value: Any, *, utc: bool) -> int:
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        moment = dt.datetime.fromisoformat(str(value))
+    if moment.tzinfo is not None:
+        moment = (
+            moment.astimezone(dt.UTC).replace(tzinfo=None) if utc else moment.replace(tzinfo=None)
+        )
+    delta = moment - PG_EPOCH_TS
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _binary_interval(value: Any) -> bytes:
+    if isinstance(value, dt.timedelta):
+        micros = value.seconds * 1_000_000 + value.microseconds
+        return struct.pack("!qii", micros, value.days, 0)
+    raise ValueError(f"cannot send {type(value).__name__} as interval")
+
+
+def _binary_time(value: Any) -> bytes:
+    moment = value if isinstance(value, dt.time) else dt.time.fromisoformat(str(value))
+    micros = ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1_000_000
+    return struct.pack("!q", micros + moment.microsecond)
+
+
+def _binary_uuid(value: Any) -> bytes:
+    import uuid
+
+    return (value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))).bytes
+
+
+_BINARY: dict[int, Callable[[Any], bytes]] = {
+    OIDS["bool"]: lambda v: b"\x01" if v else b"\x00",
+    OIDS["int2"]: lambda v: struct.pack("!h", int(v)),
+    OIDS["int4"]: lambda v: struct.pack("!i", int(v)),
+    OIDS["int8"]: lambda v: struct.pack("!q", int(v)),
+    OIDS["oid"]: lambda v: struct.pack("!I", int(v)),
+    OIDS["float4"]: lambda v: struct.pack("!f", float(v)),
+    OIDS["float8"]: lambda v: struct.pack("!d", float(v)),
+    OIDS["numeric"]: numeric_binary,
+    OIDS["date"]: _binary_date,
+    OIDS["time"]: _binary_time,
+    OIDS["timestamp"]: lambda v: struct.pack("!q", _micros(v, utc=False)),
+    OIDS["timestamptz"]: lambda v: struct.pack("!q", _micros(v, utc=True)),
+    OIDS["interval"]: _binary_interval,
+    OIDS["uuid"]: _binary_uuid,
+    OIDS["bytea"]: lambda v: (
+        bytes(v) if isinstance(v, bytes | bytearray | memoryview) else str(v).encode("utf-8")
+    ),
+}
+
+
+def binary_encoder(type_oid: int) -> Callable[[Any], bytes | None]:
+    """A function turning a Python value into the binary format of ``type_oid`` (None →
+    NULL); text-like types (text, varchar, name, char, json) are their UTF-8 text, as in
+    PostgreSQL.
+
+    Example:
+        >>> import datetime
+        >>> binary_encoder(1082)(datetime.date(2000, 1, 2)), binary_encoder(20)(7)
+        (b'\\x00\\x00\\x00\\x01', b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x07')
+    """
+    encode = _BINARY.get(type_oid)
+    if encode is None:
+        return text_encoder(type_oid)
+
+    def to_bytes(value: Any) -> bytes | None:
+        if value is None:
+            return None
+        return encode(value)
+
+    return to_bytes
+
+
+def encoder(type_oid: int, fmt: int) -> Callable[[Any], bytes | None]:
+    """The text (0) or binary (1) encoder of a result column."""
+    return binary_encoder(type_oid) if fmt == 1 else text_encoder(type_oid)
+
+
 def decode_parameter(raw: bytes | None, type_oid: int, fmt: int) -> Any:
     """A Bind parameter as a Python value: text format by its declared type; binary for the
     fixed-size numeric and boolean types psycopg sends that way.
@@ -297,6 +472,10 @@ def decode_parameter(raw: bytes | None, type_oid: int, fmt: int) -> Any:
             return decimal.Decimal(text)
         if type_oid == OIDS["bool"]:
             return text.lower() in ("t", "true", "1", "on", "yes", "y")
+        if type_oid == OIDS["date"]:
+            return dt.date.fromisoformat(text)
+        if type_oid in (OIDS["timestamp"], OIDS["timestamptz"]):
+            return dt.datetime.fromisoformat(text)
         return text
     codes = {
         OIDS["int2"]: "!h",
@@ -310,6 +489,12 @@ def decode_parameter(raw: bytes | None, type_oid: int, fmt: int) -> Any:
         return struct.unpack(codes[type_oid], raw)[0]
     if type_oid == OIDS["bool"]:
         return raw != b"\x00"
-    if type_oid in (OIDS["text"], OIDS["varchar"], OIDS["name"], 0):
+    if type_oid in (OIDS["text"], OIDS["varchar"], OIDS["name"], OIDS["json"], 0):
         return raw.decode("utf-8")
+    if type_oid == OIDS["numeric"]:
+        return numeric_from_binary(raw)
+    if type_oid == OIDS["date"]:
+        return PG_EPOCH + dt.timedelta(days=struct.unpack("!i", raw)[0])
+    if type_oid in (OIDS["timestamp"], OIDS["timestamptz"]):
+        return PG_EPOCH_TS + dt.timedelta(microseconds=struct.unpack("!q", raw)[0])
     raise ProtocolError(f"binary parameters of type {type_oid} are not supported; send text")

@@ -103,6 +103,9 @@ def test_propose_approve_as_another_user_merge_and_see_the_new_version(sign_in: 
     author.goto(f"{base}/metrics/events_tracked")
     assert "v1.1" in author.locator(".pagehead").inner_text()
     assert "Every event the pipeline delivered." in author.locator("#def-yaml").inner_text()
+    # The stored values came from v1.0: said so, and that a description change kept the numbers.
+    note = author.locator("#version-note").inner_text()
+    assert "events_tracked v1.0" in note and "v1.1" in note and "did not alter" in note
 
 
 def test_lineage_explorer_expands_a_node(sign_in: Any) -> None:
@@ -180,3 +183,35 @@ def test_explore_contracts_runs_and_audits_pages(sign_in: Any) -> None:
         response = page.goto(base + path)
         assert response is not None and response.status == 200, path
         shot(page, name)
+
+
+def test_explore_two_metrics_by_month_and_plan_draws_one_line_per_plan(sign_in: Any) -> None:
+    """Each metric gets its own panel, each plan its own line (they used to zig-zag as one)."""
+    page = sign_in(OWNER)
+    base = page.url.rsplit("/metrics", 1)[0]
+    page.goto(
+        f"{base}/explore?metrics=revenue&metrics=mrr&group_by=metric_time__month"
+        "&group_by=account__plan&start_time=2026-06-01"
+    )
+    page.wait_for_selector("#explore-chart[data-rendered='1'] svg")
+    plans = {
+        cell.strip()
+        for cell in page.locator("#explore-table tbody tr td:nth-child(2)").all_inner_texts()
+    }
+    assert len(plans) >= 2, plans
+    lines = page.locator("#explore-chart svg g.mark-line path").count()
+    assert lines == 2 * len(plans), (lines, plans)
+    shot(page, "explore-two-metrics-by-plan")
+
+
+def test_catalog_facet_survives_typing(sign_in: Any) -> None:
+    """A facet picked in the results fragment stays applied when the search box changes."""
+    page = sign_in(OWNER)
+    facet = page.locator("aside.facets h3:text-is('domain') + ul a:not(.on)").first
+    domain = facet.locator("span").first.inner_text().strip()
+    facet.click()
+    expect(page).to_have_url(re.compile(f"domain={domain}"))
+    expect(page.locator("aside.facets a[aria-current='true']")).to_have_count(1)
+    page.fill("#q", domain)
+    expect(page).to_have_url(re.compile(f"q={domain}.*domain={domain}|domain={domain}.*q={domain}"))
+    expect(page.locator("aside.facets a[aria-current='true']")).to_contain_text(domain)

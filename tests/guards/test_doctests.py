@@ -44,6 +44,9 @@ MODULES = [
     "lineage.graph.queries",
     "lineage.graph.export",
     "lineage.sql_lineage.statements",
+    "lineage.sql_lineage.script",
+    "lineage.sql_lineage.influence",
+    "lineage.real_projects",
     "lineage.sql_cases",
     "semantic.jobs.periods",
     "semantic.anomaly",
@@ -56,6 +59,7 @@ MODULES = [
     "semantic.jobs.schedules",
     "bench.runner",
     "bench.synthetic",
+    "bench.sql_lineage",
 ]
 
 

@@ -43,7 +43,16 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("compiler", ("semantic.compiler",)),
     ("registry", ("registry",)),
     ("semantic", ("semantic",)),
-    ("jobs", ("semantic.jobs", "semantic.tasks", "registry.tasks")),
+    (
+        "jobs",
+        (
+            "semantic.jobs",
+            "semantic.tasks",
+            "registry.tasks",
+            "semantic.receivers",
+            "registry.receivers",
+        ),
+    ),
     ("lineage", ("lineage",)),
     (
         "interfaces",
@@ -81,6 +90,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "tally.ui",
             "tally.health",
             "tally.client",
+            "tally.mcp",
             "tally.management",
             "tally.asgi",
             "tally.wsgi",

@@ -101,3 +101,22 @@ def test_openapi_schema_lists_lineage_endpoints(client: Client) -> None:
     }
     params = {p["name"] for p in schema["paths"]["/api/v1/lineage/upstream"]["get"]["parameters"]}
     assert {"node", "release", "depth"} <= params
+
+
+def test_influences_lists_every_upstream_column_as_one_set(api: Client) -> None:
+    """Issue #21: "every column that influenced this one", direct and indirect or direct only."""
+    from lineage.services import lineage_sql_import
+    from lineage.sql_lineage import dbt_schema, models_from_dbt_manifest
+
+    manifest = ROOT / "tests" / "lineage" / "data" / "dbt_shop" / "manifest.json"
+    lineage_sql_import(
+        models=models_from_dbt_manifest(manifest), dialect="duckdb", schema=dbt_schema(manifest)
+    )
+    node = "shop.main.orders.order_items_subtotal"
+    body = api.get("/api/v1/lineage/influences", {"node": node}).json()
+    assert "column:shop.raw.raw_products.price" in body["columns"]
+    assert "column:shop.raw.raw_items.sku" in body["columns"]
+    direct = api.get("/api/v1/lineage/influences", {"node": node, "direct_only": "true"}).json()
+    assert "column:shop.raw.raw_items.sku" not in direct["columns"]
+    missing = api.get("/api/v1/lineage/influences", {"node": "shop.main.orders.nope"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_node"

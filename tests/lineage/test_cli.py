@@ -88,3 +88,43 @@ def test_trace_of_a_computed_value(
     missing = run_tally("trace", "999", env=env)
     assert missing.returncode == 1
     assert "error[unknown_value]: no stored value with id 999" in missing.stderr
+
+
+def test_import_dbt_orders_by_refs_and_influences_lists_raw_columns(env: dict[str, str]) -> None:
+    """Issue #21's done-when: after `import-dbt`, the `orders` columns trace back through
+    `order_items` to the raw tables; `influences` gives them as one set."""
+    manifest = ROOT / "tests" / "lineage" / "data" / "dbt_shop" / "manifest.json"
+    imported = run_tally("lineage", "import-dbt", str(manifest), env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("6 model(s):")
+    found = run_tally("lineage", "influences", "shop.main.orders.order_cost", env=env)
+    assert found.returncode == 0, found.stderr
+    columns = found.stdout.split()
+    assert "column:shop.main.order_items.supply_cost" in columns
+    assert "column:shop.raw.raw_supplies.cost" in columns
+    assert "column:shop.raw.raw_supplies.sku" in columns  # a join key: indirect
+    direct = run_tally(
+        "lineage", "influences", "shop.main.orders.order_cost", "--direct-only",
+        "--format", "json", env=env,
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stderr
+    assert json.loads(direct.stdout) == [
+        "column:shop.main.order_items.supply_cost",
+        "column:shop.main.stg_supplies.supply_cost",
+        "column:shop.raw.raw_supplies.cost",
+    ]
+
+
+def test_import_sql_reports_a_statement_it_cannot_read_and_keeps_the_rest(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "load.sql").write_text(
+        "CREATE TABLE mart.a AS SELECT id FROM raw.s;\nSELECT (1 FROM;\n"
+        "CREATE TABLE mart.b AS SELECT id FROM mart.a;\n"
+    )
+    result = run_tally("lineage", "import-sql", str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "2 column edge(s)" in result.stdout and "1 statement(s) skipped" in result.stdout
+    assert f"{tmp_path / 'load.sql'}:2: warning[statement_skipped]: statement not parsed" in (
+        result.stderr
+    )

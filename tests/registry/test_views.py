@@ -310,6 +310,8 @@ def test_contract_page_shows_schema_pii_rules_and_consumers(client: Client, outs
     assert page.status_code == 200
     text = page.content.decode()
     assert "revenue" in page.context["consumers"]["metrics"]
+    # The semantic models that read the contract's table are named (it used to say "none").
+    assert "events" in page.context["consumers"]["models"]
     assert "Freshness and SLA" in text
     assert "/lineage/impact?node=column%3Amain.events.revenue" in text
     assert client.get("/contracts/nope").status_code == 404
@@ -364,3 +366,174 @@ def test_actions_on_a_missing_proposal_are_404_pages(client: Client, owner: Any)
     _as(client, owner)
     for action in ("review", "comment", "merge", "close", "open", "checks"):
         assert client.post(f"/proposals/99999/{action}").status_code == 404, action
+
+
+def test_explore_is_offered_only_to_those_who_may_query(
+    client: Client, outsider: Any, analyst: Any
+) -> None:
+    """A viewer is never sent to Explore's 403: no nav entry, no button, no empty-state hint."""
+    viewer_page = _as(client, outsider).get("/metrics").content.decode()
+    assert 'href="/explore' not in viewer_page
+    assert 'href="/explore' not in client.get("/metrics/revenue").content.decode()
+    analyst_page = _as(client, analyst).get("/metrics").content.decode()
+    assert 'href="/explore"' in analyst_page
+
+
+def test_the_author_pushes_a_revision_from_the_page_after_changes_are_requested(
+    client: Client, owner: Any, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    pid = _proposal(client, owner, capture)
+    _as(client, reviewer)
+    with capture(execute=True):
+        client.post(f"/proposals/{pid}/review", {"verdict": "request_changes", "body": "label?"})
+    assert Proposal.objects.get(pk=pid).state == "changes_requested"
+    assert "Edit and push a revision" not in client.get(f"/proposals/{pid}").content.decode()
+    assert client.post(
+        f"/proposals/{pid}/revise", {"path": "x.yml", "definition": "x"}
+    ).status_code in (302, 403)
+    assert Proposal.objects.get(pk=pid).revision == 1  # a reviewer never edits
+
+    page = _as(client, owner).get(f"/proposals/{pid}")
+    assert "Edit and push a revision" in page.content.decode()
+    (change,) = page.context["changes"]
+    revised = metric_yaml(replace={**CHANGE, "label: Revenue": "label: Events as revenue"})
+    with capture(execute=True):
+        response = client.post(
+            f"/proposals/{pid}/revise", {"path": change["path"], "definition": revised}
+        )
+    assert response.status_code == 302
+    proposal = Proposal.objects.get(pk=pid)
+    assert proposal.revision == 2 and proposal.state == "open"
+    page = client.get(f"/proposals/{pid}").content.decode()
+    assert "Revision 2 pushed" in page and "Events as revenue" in page
+    # Bad YAML: a clear error naming the file, nothing written.
+    with capture(execute=True):
+        client.post(
+            f"/proposals/{pid}/revise", {"path": change["path"], "definition": "metrics: ["}
+        )
+    assert Proposal.objects.get(pk=pid).revision == 2
+    assert change["path"] in client.get(f"/proposals/{pid}").content.decode()
+
+
+def test_a_stale_proposal_says_so_and_rebases_from_the_page(
+    client: Client, owner: Any, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from registry.services.proposals import proposal_create, proposal_merge, proposal_review
+
+    capture = django_capture_on_commit_callbacks
+    pid = _proposal(client, owner, capture)
+    assert 'id="stale-note"' not in client.get(f"/proposals/{pid}").content.decode()
+    # Another proposal adds another metric and is merged: r2.
+    with capture(execute=True):
+        other = proposal_create(
+            acting_user=owner, title="label", description="",
+            files={"metrics/extra.yml": metric_yaml(
+                replace={"name: revenue": "name: revenue_again", "label: Revenue": "label: Again"})},
+            retire=[], open_now=True,
+        )  # fmt: skip
+    with capture(execute=True):
+        proposal_review(proposal=other, acting_user=reviewer, verdict="approve", body="ok")
+    with capture(execute=True):
+        proposal_merge(proposal=Proposal.objects.get(pk=other.pk), acting_user=owner)
+    page = client.get(f"/proposals/{pid}").content.decode()
+    assert 'id="stale-note"' in page and 'id="rebase-button"' in page
+    with capture(execute=True):
+        assert client.post(f"/proposals/{pid}/rebase").status_code == 302
+    proposal = Proposal.objects.get(pk=pid)
+    assert proposal.base_release.number == Release.objects.order_by("-number")[0].number
+    page = client.get(f"/proposals/{pid}").content.decode()
+    assert "Rebased onto" in page and 'id="stale-note"' not in page
+
+
+def test_a_rebase_conflict_is_shown_field_by_field(
+    client: Client, owner: Any, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from registry.services.proposals import proposal_create, proposal_merge, proposal_review
+
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        mine = proposal_create(
+            acting_user=owner, title="mine", description="", retire=[], open_now=True,
+            files={"metrics/revenue.yml": metric_yaml(replace={"label: Revenue": "label: Income"})},
+        )  # fmt: skip
+        theirs = proposal_create(
+            acting_user=owner, title="theirs", description="", retire=[], open_now=True,
+            files={"metrics/revenue.yml": metric_yaml(replace={"label: Revenue": "label: Sales"})},
+        )  # fmt: skip
+    with capture(execute=True):
+        proposal_review(proposal=theirs, acting_user=reviewer, verdict="approve", body="ok")
+    with capture(execute=True):
+        proposal_merge(proposal=Proposal.objects.get(pk=theirs.pk), acting_user=owner)
+    client.force_login(owner)
+    with capture(execute=True):
+        client.post(f"/proposals/{mine.pk}/rebase")
+    page = client.get(f"/proposals/{mine.pk}").content.decode()
+    assert "conflicts in 1 field(s)" in page
+    assert "conflict in metric:revenue label" in page
+    assert "Sales" in page and "Income" in page
+    assert Proposal.objects.get(pk=mine.pk).base_release.number == 1  # nothing changed
+
+
+def test_version_history_credits_the_author_and_links_the_proposal(
+    client: Client, owner: Any, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    pid = _proposal(client, owner, capture)
+    _as(client, reviewer)
+    with capture(execute=True):
+        client.post(f"/proposals/{pid}/review", {"verdict": "approve", "body": "ok"})
+    with capture(execute=True):
+        client.post(f"/proposals/{pid}/merge")
+    assert Proposal.objects.get(pk=pid).state == "merged"
+    row = client.get("/metrics/revenue").context["page"].versions[0]
+    assert row.version.semver == "2.0" and row.version.author == owner
+    assert row.proposal is not None and row.proposal.pk == pid
+    page = client.get("/metrics/revenue").content.decode()
+    assert f'<a href="/proposals/{pid}">proposal #{pid}</a>' in page
+    assert f"merged by {reviewer.username}" in page
+
+
+def test_two_open_proposals_on_one_metric_are_announced(
+    client: Client, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from registry.services.proposals import proposal_create
+
+    capture = django_capture_on_commit_callbacks
+    with capture(execute=True):
+        first = proposal_create(
+            acting_user=owner, title="income", description="", retire=[], open_now=True,
+            files={"metrics/revenue.yml": metric_yaml(replace={"label: Revenue": "label: Income"})},
+        )  # fmt: skip
+    client.force_login(owner)
+    page = client.get("/metrics/revenue").content.decode()
+    assert "1 open proposal changes revenue" in page and f"#{first.pk} income" in page
+    assert "open-proposals" not in client.get("/metrics/events_tracked").content.decode()
+    with capture(execute=True):
+        second = proposal_create(
+            acting_user=owner, title="sales", description="", retire=[], open_now=True,
+            files={"metrics/revenue.yml": metric_yaml(replace={"label: Revenue": "label: Sales"})},
+        )  # fmt: skip
+    assert "2 open proposals change revenue" in client.get("/metrics/revenue/edit").content.decode()
+    other = client.get(f"/proposals/{second.pk}").content.decode()
+    assert "1 open proposal also changes revenue" in other and f"#{first.pk} income" in other
+
+
+def test_review_policy_states_what_is_still_required_per_team(
+    client: Client, owner: Any, reviewer: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    pid = _proposal(client, owner, capture)
+    page = client.get(f"/proposals/{pid}")
+    assert page.context["approvals_given"] == 0
+    assert page.context["team_approvals"] == [("product-analytics", [])]
+    text = page.content.decode()
+    assert "0 given on revision 1; needs at least 1, and one from each team below" in text
+    assert "approval still required" in text
+    _as(client, reviewer)
+    with capture(execute=True):
+        client.post(f"/proposals/{pid}/review", {"verdict": "approve", "body": "ok"})
+    page = client.get(f"/proposals/{pid}")
+    assert page.context["team_approvals"] == [("product-analytics", [reviewer.username])]
+    assert "1 given on revision 1" in page.content.decode()
+    assert "approval still required" not in page.content.decode()

@@ -74,3 +74,39 @@ def test_injection_in_where_is_refused(env: dict[str, str]) -> None:
     assert "error[bad_where]" in result.stderr
     again = run_tally("query", "--metrics", "events_tracked", "--format", "csv", env=env)
     assert again.returncode == 0 and again.stdout.startswith("events_tracked")
+
+
+@pytest.mark.parametrize(
+    ("group_by", "code"),
+    [
+        ("metric_time__extract_weekday", "unknown_date_part"),
+        ("metric_time__fiscal_week", "unknown_grain"),
+        ("metric_time__hour", "grain_too_fine"),
+    ],
+)
+def test_bad_time_items_exit_1_with_their_code(
+    env: dict[str, str], group_by: str, code: str
+) -> None:
+    """Issue 17: a date part that does not exist, a custom grain not in the spine, an hour
+    grain on day data: `error[<code>]` with a hint, exit 1, no traceback."""
+    result = run_tally("query", "--metrics", "revenue", "--group-by", group_by, env=env)
+    assert result.returncode == 1
+    assert f"error[{code}]" in result.stderr and "hint:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_date_part_and_fiscal_quarter_query(env: dict[str, str]) -> None:
+    """metric_time__extract_year and the fixtures' fiscal_quarter from the CLI."""
+    result = run_tally(
+        "query", "--metrics", "revenue",
+        "--group-by", "metric_time__extract_year,metric_time__fiscal_quarter",
+        "--format", "json", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["columns"] == [
+        "metric_time__extract_year",
+        "metric_time__fiscal_quarter",
+        "revenue",
+    ]
+    assert body["rows"] and all(isinstance(row[0], int) for row in body["rows"])

@@ -46,7 +46,8 @@ def test_publish_creates_one_commented_view_per_saved_query(warehouse: Path) -> 
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
     published = views_publish(schema="tally")
     assert {v.saved_query for v in published} == {
-        "monthly_revenue_by_plan", "trial_funnel_by_industry", "weekly_engagement_by_region"
+        "fiscal_revenue", "monthly_revenue_by_plan", "trial_funnel_by_industry",
+        "weekly_engagement_by_region",
     }  # fmt: skip
     found = views(warehouse)
     assert found["monthly_revenue_by_plan"] == (
@@ -90,4 +91,4 @@ def test_new_release_refreshes_views_when_configured(
         "SELECT view_name FROM duckdb_views() WHERE schema_name = 'published'"
     ).fetchall()
     con.close()
-    assert len(names) == 3
+    assert len(names) == 4  # one per saved query of fixtures/

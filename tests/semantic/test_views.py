@@ -146,6 +146,58 @@ def test_metric_chart_fragment_by_grain_and_sliced_by_a_dimension(
     assert bad.status_code == 200 and b"notice bad" in bad.content
 
 
+def test_slice_by_offers_categorical_dimensions_with_labels_only(
+    signed_in: Client, computed: Path
+) -> None:
+    """No timestamps, ids, names or e-mails in the slice menu: categorical, non-PII items."""
+    page = signed_in.get("/metrics/events_tracked")
+    offered = dict(page.context["dimensions"])
+    assert offered["event__event_type"] == "event type (event)"
+    assert "account__plan" in offered
+    for item in offered:
+        last = item.rsplit("__", 1)[-1]
+        assert last not in {"email", "created_at", "occurred_at", "account", "user"}, item
+        assert not last.endswith("_at"), item
+    assert b'<option value="event__event_type">event type (event)</option>' in page.content
+
+
+def test_health_badges_on_catalog_rows_and_the_metric_header(
+    signed_in: Client, computed: Path
+) -> None:
+    """Freshness, last audit and anomalies as one badge per metric, linking to its audits."""
+    import uuid
+
+    from semantic.models import AuditResult
+
+    batch = uuid.uuid4()
+    AuditResult.objects.create(
+        batch=batch, check_name="anomaly", target="events_tracked/day/2026-10-28",
+        severity="warning", status="fail", message="events_tracked on 2026-10-28: 9 outside",
+    )  # fmt: skip
+    AuditResult.objects.create(
+        batch=batch, check_name="freshness", target="events:events.received_at",
+        severity="error", status="pass", message="fresh",
+    )  # fmt: skip
+    catalog = signed_in.get("/metrics?q=events")
+    health = catalog.context["health"]
+    assert health["events_tracked"].state == "warning"
+    assert health["events_tracked"].failing == ("anomaly events_tracked/day/2026-10-28",)
+    page = catalog.content.decode()
+    assert 'data-health="warning" href="/metrics/events_tracked#audit-h"' in page
+    # A metric reading the events contract only: its freshness passed.
+    fresh = [m for m, h in health.items() if h.state == "healthy"]
+    assert fresh, health
+    header = signed_in.get("/metrics/events_tracked").content.decode()
+    assert 'data-health="warning"' in header and "1 of 2 checks fail" in header
+    AuditResult.objects.create(
+        batch=uuid.uuid4(), check_name="freshness", target="events:events.received_at",
+        severity="error", status="fail", message="stale",
+    )  # fmt: skip
+    assert signed_in.get("/metrics?q=events").context["health"]["events_tracked"].state == (
+        "failing"
+    )
+
+
 def test_metric_sql_for_a_dialect_and_a_bad_dialect(signed_in: Client, synced: Path) -> None:
     response = signed_in.get("/metrics/revenue/sql?dialect=snowflake&grain=month")
     assert response.status_code == 200
@@ -177,6 +229,20 @@ def test_explore_runs_a_query_with_chart_rows_and_sql(signed_in: Client, synced:
     assert "TIMESTAMP_TRUNC(invoices.issued_at, MONTH)" in response.context["result"].sql
     spec = _spec(response, "explore-chart-spec")
     assert spec["mark"]["type"] == "line"
+
+
+def test_explore_groups_by_date_parts_and_fiscal_quarters(signed_in: Client, synced: Path) -> None:
+    """Issue 17: the explore page offers date parts and the spine's custom grains, runs them,
+    and charts a date part as bars (a category), a fiscal quarter as a time line."""
+    options = signed_in.get("/explore/options?metrics=revenue").context["options"]["group_by"]
+    assert {"metric_time__extract_dow", "metric_time__fiscal_quarter"} <= set(options)
+    by_dow = signed_in.get("/explore?metrics=revenue&group_by=metric_time__extract_dow")
+    assert by_dow.status_code == 200, by_dow.context.get("error")
+    assert [row[0] for row in by_dow.context["rows"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert _spec(by_dow, "explore-chart-spec")["mark"]["type"] != "line"
+    fiscal = signed_in.get("/explore?metrics=revenue&group_by=metric_time__fiscal_quarter")
+    assert {row[0][5:7] for row in fiscal.context["rows"]} <= {"02", "05", "08", "11"}
+    assert _spec(fiscal, "explore-chart-spec")["mark"]["type"] == "line"
 
 
 def test_explore_csv_has_every_row(signed_in: Client, synced: Path) -> None:

@@ -6,9 +6,10 @@ import pytest
 import sqlglot
 
 from semantic.compiler.api import compile_query
-from semantic.compiler.spec import MetricQuery
+from semantic.compiler.spec import MAX_LIMIT, MetricQuery
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import (
+    MSG_BAD_LIMIT,
     MSG_METRIC_IN_WHERE,
     MSG_UNKNOWN_COLUMN,
     MSG_UNSUPPORTED,
@@ -99,7 +100,7 @@ def test_order_by_alias_and_metric_descending(table: SqlTable) -> None:
         ("SELECT * FROM metrics", "0A000", MSG_UNSUPPORTED.format(what="SELECT *", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics m JOIN metrics n ON TRUE", "0A000", MSG_UNSUPPORTED.format(what="JOIN", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics GROUP BY 1 HAVING revenue > 1", "0A000", MSG_UNSUPPORTED.format(what="HAVING", schema="tally", table="metrics")),
-        ("SELECT revenue FROM metrics LIMIT 5 OFFSET 5", "0A000", MSG_UNSUPPORTED.format(what="OFFSET", schema="tally", table="metrics")),
+        ("SELECT revenue FROM metrics LIMIT 5 OFFSET 'x'", "22023", MSG_BAD_LIMIT.format(clause="OFFSET", limit=MAX_LIMIT)),
         ("SELECT revenue FROM (SELECT 1) AS t", "0A000", MSG_UNSUPPORTED.format(what="a subquery", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics WHERE revenue > 1", "0A000", MSG_METRIC_IN_WHERE.format(name="revenue")),
         ("SELECT plan FROM metrics", "42703", MSG_UNKNOWN_COLUMN.format(name="plan", schema="tally", table="metrics")),
@@ -116,3 +117,20 @@ def test_refusals_name_the_construct(
     with pytest.raises(SqlApiError) as caught:
         mapped(sql, table)
     assert (caught.value.sqlstate, caught.value.message) == (sqlstate, message)
+
+
+def test_date_part_columns_group_and_filter(table: SqlTable) -> None:
+    """``metric_time__extract_year`` is an int8 column of tally.metrics (issue 17); a WHERE on
+    a date part column becomes MetricFlow's TimeDimension(…, date_part_name=…) filter."""
+    column = table.column("metric_time__extract_dow")
+    assert column is not None and column.pg_type == "int8"
+    assert column.filter_call == "TimeDimension('metric_time', date_part_name='dow')"
+    query = mapped(
+        "SELECT metric_time__extract_year, events_tracked FROM metrics "
+        "WHERE metric_time__extract_dow = 1 GROUP BY 1",
+        table,
+    )
+    assert query.group_by == ("metric_time__extract_year",)
+    assert query.where == ("{{ TimeDimension('metric_time', date_part_name='dow') }} = 1",)
+    sql = compile_query(query, fixtures_manifest()).sql
+    assert "EXTRACT(ISODOW FROM events.occurred_at) = 1" in sql

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +32,7 @@ def _env(registry_url: str, tmp_path: Path) -> dict[str, str]:
 def test_demo_sets_up_everything_then_reuses_it(registry_url: str, tmp_path: Path) -> None:
     """First run migrates, builds the warehouse and the admin; the second reuses them."""
     env = _env(registry_url, tmp_path)
+    before = dt.date.today()
     first = run_tally("demo", "--events", "2000", "--no-serve", env=env)
     assert first.returncode == 0, first.stderr
     assert "warehouse   built" in first.stdout
@@ -37,7 +40,14 @@ def test_demo_sets_up_everything_then_reuses_it(registry_url: str, tmp_path: Pat
     assert "demo admin  created" in first.stdout
     # The demo's daily series, computed once, after a replay as of two days earlier (at 2,000
     # events the last week may hold no late arrival; at the demo's 200k it holds hundreds).
-    assert "values of 30 metrics" in first.stdout and "revised by late arrivals" in first.stdout
+    assert "values of 45 metrics by day and month" in first.stdout
+    assert "revised by late arrivals" in first.stdout and "replay run" not in first.stdout
+    # Data up to yesterday, a planted tracking outage, and one audit batch over it all.
+    # (yesterday as of the run's start or end: the test may straddle midnight)
+    yesterdays = {before - dt.timedelta(days=1), dt.date.today() - dt.timedelta(days=1)}
+    assert any(f"up to {day}" in first.stdout for day in yesterdays), first.stdout
+    assert "events lost)" in first.stdout
+    assert re.search(r"audits +\d+ checks, \d+ failing", first.stdout), first.stdout
     assert "login: admin / tally-demo" in first.stdout
     # The seven team members of fixtures/governance.yml read every tenant (the viewer does not).
     assert "7 auditor grant(s)" in first.stdout
@@ -50,6 +60,7 @@ def test_demo_sets_up_everything_then_reuses_it(registry_url: str, tmp_path: Pat
     assert "definitions up to date" in second.stdout
     assert "demo admin  exists" in second.stdout
     assert "values      reusing" in second.stdout
+    assert "audits      reusing" in second.stdout
     # "finishes quickly": nothing is rebuilt, so it is bounded by process start-up.
     assert time.perf_counter() - started < 30
 
@@ -116,3 +127,17 @@ def test_demo_serves_the_ui_health_and_api_docs(registry_url: str, tmp_path: Pat
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.mark.django_db
+def test_demo_users_can_sign_in_including_the_viewer() -> None:
+    """The viewer is created with an empty password field; the demo still gives it one."""
+    from django.contrib.auth import authenticate, get_user_model
+
+    from tally.management.commands.demo import DEMO_PASSWORD, DEMO_VIEWER, Command
+
+    get_user_model().objects.create(username=DEMO_VIEWER)  # password "" as get_or_create leaves it
+    assert "password(s) set" in Command()._users()
+    assert authenticate(username=DEMO_VIEWER, password=DEMO_PASSWORD) is not None
+    # A second run changes nothing: a password once set is kept.
+    assert "password(s) set" not in Command()._users()

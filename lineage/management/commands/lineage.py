@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from lineage.sql_lineage import DIALECTS, models_from_dbt_manifest, models_from_dir
+from lineage.sql_lineage import DIALECTS, dbt_schema, models_from_dbt_manifest, models_from_dir
 from tally.management.base import TallyCommand
 
 
@@ -24,11 +24,26 @@ class Command(TallyCommand):
         imp.add_argument("path", type=Path)
         imp.add_argument("--dialect", default="duckdb", choices=DIALECTS)
         dbt = sub.add_parser("import-dbt", help="derive column lineage from a dbt manifest.json")
-        dbt.add_argument("path", type=Path)
+        dbt.add_argument("path", type=Path, help="target/manifest.json after `dbt compile`")
         dbt.add_argument("--dialect", default="duckdb", choices=DIALECTS)
+        dbt.add_argument(
+            "--catalog",
+            type=Path,
+            default=None,
+            help="catalog.json of `dbt docs generate` (default: beside the manifest, if there)",
+        )
         up = sub.add_parser("upstream", help="the upstream tree of a node, with expressions")
         up.add_argument("node")
         up.add_argument("--depth", type=int, default=12)
+        infl = sub.add_parser(
+            "influences", help="every column that influenced a node, as one set (one per line)"
+        )
+        infl.add_argument("node")
+        infl.add_argument(
+            "--direct-only",
+            action="store_true",
+            help="only the columns its value is computed from (no filters, joins, grouping)",
+        )
         path = sub.add_parser("path", help="the lineage path between two nodes")
         path.add_argument("a")
         path.add_argument("b")
@@ -50,29 +65,37 @@ class Command(TallyCommand):
         export = sub.add_parser("export", help="write the release graph as JSON or GraphML")
         export.add_argument("out", type=Path)
         export.add_argument("--as", dest="as_format", choices=["json", "graphml"], default="json")
-        for p in (up, path, nodes, ol, export):
+        for p in (up, infl, path, nodes, ol, export):
             p.add_argument("--release", default=None, help="rN or latest (default)")
-        for p in (imp, dbt, up, path, nodes):
+        for p in (imp, dbt, up, infl, path, nodes):
             p.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         getattr(self, "_" + opts["action"].replace("-", "_"))(opts)
 
-    def _import_sql(self, opts: dict[str, Any], models: Any = None) -> None:
+    def _import_sql(
+        self, opts: dict[str, Any], models: Any = None, schema: dict[str, list[str]] | None = None
+    ) -> None:
         from lineage.services import lineage_sql_import
 
         models = models if models is not None else models_from_dir(opts["path"])
-        result = lineage_sql_import(models=models, dialect=opts["dialect"])
+        result = lineage_sql_import(models=models, dialect=opts["dialect"], schema=schema)
         if opts["format"] == "json":
             self.stdout.write(json.dumps(result.__dict__))
             return
+        for issue in result.issues:
+            self.stderr.write(
+                f"{issue['file']}:{issue['line']}: warning[statement_skipped]: {issue['reason']}"
+            )
         self.stdout.write(
             f"{result.models} model(s): {result.edges} column edge(s) "
             f"({result.direct} direct, {result.indirect} indirect) into {result.columns} column(s)"
+            + (f"; {len(result.issues)} statement(s) skipped" if result.issues else "")
         )
 
     def _import_dbt(self, opts: dict[str, Any]) -> None:
-        self._import_sql(opts, models_from_dbt_manifest(opts["path"]))
+        models = models_from_dbt_manifest(opts["path"])
+        self._import_sql(opts, models, dbt_schema(opts["path"], opts["catalog"]))
 
     def _upstream(self, opts: dict[str, Any]) -> None:
         from lineage.selectors import lineage_upstream
@@ -83,6 +106,18 @@ class Command(TallyCommand):
             return
         for line in tree.lines():
             self.stdout.write(line)
+
+    def _influences(self, opts: dict[str, Any]) -> None:
+        from lineage.selectors import lineage_influences
+
+        columns = lineage_influences(
+            node=opts["node"], release_ref=opts["release"], direct_only=opts["direct_only"]
+        )
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(columns, indent=2))
+            return
+        for column in columns:
+            self.stdout.write(column)
 
     def _path(self, opts: dict[str, Any]) -> None:
         from lineage.selectors import lineage_path

@@ -29,9 +29,21 @@ class Command(TallyCommand):
         parser.add_argument("path", type=Path, help="folder (or file) of definitions")
         parser.add_argument("--format", choices=["text", "json"], default="text")
         parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+        parser.add_argument(
+            "--warehouse",
+            action="store_true",
+            help="also check every table, column and type the definitions read against "
+            "WAREHOUSE_URL, and that each dimension's values can be selected",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         project = load_project(opts["path"])
+        if opts["warehouse"] and not project.issues.errors:
+            from django.conf import settings
+
+            from semantic.warehouse.definitions_check import definitions_check_warehouse
+
+            definitions_check_warehouse(project, config=settings.WAREHOUSE)
         errors, warnings = project.issues.errors, project.issues.warnings
         if opts["format"] == "json":
             self.stdout.write(
@@ -49,7 +61,7 @@ class Command(TallyCommand):
             for issue in [*errors, *warnings]:
                 for line in issue.cli_lines():
                     (self.stderr if issue in errors else self.stdout).write(line)
-            counts = {}
+            counts: dict[str, int] = {}
             for obj in project.objects.values():
                 counts[obj.kind] = counts.get(obj.kind, 0) + 1
             summary = ", ".join(f"{n} {PLURALS[k]}" for k, n in sorted(counts.items()))

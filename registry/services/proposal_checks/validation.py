@@ -6,12 +6,18 @@ import tempfile
 from pathlib import Path
 
 from registry.definitions.export import ExportItem, export_files
+from registry.definitions.objects import Project
 from registry.selectors import governance_for_export
 from registry.services.proposal_checks.inputs import CheckInputs, Result, Status
 from semantic.compiler.definition_checks import load_project
 
 
 def check_validation(inputs: CheckInputs) -> Result:
+    return validation_result(validation_project(inputs), inputs)
+
+
+def validation_project(inputs: CheckInputs) -> Project:
+    """The release as the proposal would make it, loaded and checked as a folder."""
     teams, domains = governance_for_export()
     files = export_files(
         [ExportItem(k, n, s) for (k, n), s in inputs.merged.items()], teams=teams, domains=domains
@@ -22,6 +28,11 @@ def check_validation(inputs: CheckInputs) -> Result:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text, encoding="utf-8")
         project = load_project(root)
+    return project
+
+
+def validation_result(project: Project, inputs: CheckInputs) -> Result:
+    """The check's outcome from a loaded project's issues, pointed at the proposal's files."""
     where = {c.name: c for c in inputs.changes}
     issues = []
     for issue in [*project.issues.errors, *project.issues.warnings]:

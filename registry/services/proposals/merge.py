@@ -143,6 +143,7 @@ def proposal_merge(*, proposal: Proposal | int, acting_user: Any) -> Proposal:
         note=f"proposal #{proposal.pk}: {proposal.title}",
         source=Release.Source.PROPOSAL,
         certifications=_certifications(proposal, changes, head),
+        version_author=proposal.author,  # the versions are the author's work, not the merger's
     )
     if result.release is None:
         raise ConflictError(

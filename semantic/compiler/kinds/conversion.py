@@ -81,21 +81,36 @@ def conversion_select(
     for condition in conditions:
         base_rows = base_rows.where(condition, copy=False)
 
-    conv_rows = exp.select(
-        exp.Window(this=exp.RowNumber()).as_("conversion_id", copy=False),
+    conv_columns = [
         day(conv, leaf.measure).as_("conversion_day", copy=False),
         definition_expr(conv_model.entities[spec.entity].expr, conv.alias).as_(
             "entity_key", copy=False
         ),
         definition_expr(leaf.measure.expr, conv.alias).as_("conversion_value", copy=False),
         *[value.as_(f"property_{n}", copy=False) for n, (_, value) in enumerate(properties)],
-    )
+    ]
     # Filters first: resolving their items registers the joins that from_clause then emits.
     conv_conditions = filter_conditions(leaf.filters, conv, leaf.measure, "filter")
-    conv_rows = conv.from_clause(conv_rows)
+    conv_rows = conv.from_clause(exp.select(*conv_columns))
     for condition in conv_conditions:
         conv_rows = conv_rows.where(condition, copy=False)
-
+    # Every base event is a conversion row of its own (same model, conversion rows
+    # unfiltered, no property that could be NULL, a window of at least one unit), so every
+    # base group is matched: rows with a NULL value need not be read at all, and the groups
+    # come from the base events (MetricFlow's count of 0 where nothing converted).
+    self_matched = (
+        base_model.name == conv_model.name
+        and not conv_conditions
+        and not properties
+        and (spec.window is None or spec.window[0] >= 1)
+    )
+    if self_matched:
+        # The expression, not its alias: PostgreSQL and MySQL resolve no alias in WHERE.
+        value = definition_expr(leaf.measure.expr, conv.alias)
+        conv_rows = conv_rows.where(
+            exp.Not(this=exp.Is(this=value, expression=exp.Null())), copy=False
+        )
+    conv_rows = reduced_conversions(conv_rows, leaf.measure, len(properties))
     base_day = exp.column("base_day", table="base_events")
     conversion_day = exp.column("conversion_day", table="conversions")
     on = exp.and_(
@@ -124,7 +139,10 @@ def conversion_select(
         on = exp.and_(on, exp.GT(this=base_day.copy(), expression=earliest))
     latest_first = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[exp.column("conversion_id", table="conversions")],
+        partition_by=[
+            exp.column(k, table="conversions")
+            for k in conversion_identity(leaf.measure, len(properties))
+        ],
         order=exp.Order(expressions=[exp.Ordered(this=base_day.copy(), desc=True)]),
     )
     matched = exp.select(
@@ -149,7 +167,89 @@ def conversion_select(
         select = select.group_by(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
+    if self_matched and items:
+        select = with_base_groups(select, base_rows, items, leaf)
     return select
+
+
+def with_base_groups(
+    select: exp.Select, base_rows: exp.Select, items: list[GroupByItem], leaf: Leaf
+) -> exp.Select:
+    """Every group of the base events, with its conversions (0 for a count where none
+    converted, NULL for other aggregations, as over NULL values only)."""
+    groups = exp.select(*[exp.column(item.column) for item in items]).distinct(copy=False)
+    groups = groups.from_(base_rows.copy().subquery("base_groups", copy=False), copy=False)
+    value: exp.Expr = exp.column(leaf.alias, table="converted")
+    if leaf.measure.agg in ("count", "count_distinct"):
+        value = exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+    out = exp.select(
+        *[exp.column(item.column, table="present") for item in items],
+        value.as_(leaf.alias, copy=False),
+    ).from_(groups.subquery("present", copy=False), copy=False)
+    on = exp.and_(
+        *[
+            exp.NullSafeEQ(
+                this=exp.column(item.column, table="present"),
+                expression=exp.column(item.column, table="converted"),
+            )
+            for item in items
+        ],
+        copy=False,
+    )
+    return append_join(out, select.subquery("converted", copy=False), on=on, side="LEFT")
+
+
+# Aggregations that give the same value over distinct values as over all of them.
+DISTINCT_SAFE = frozenset({"count_distinct", "min", "max"})
+
+
+def reduced_conversions(rows: exp.Select, measure: Measure, properties: int) -> exp.Select:
+    """The conversion rows the match needs, fewer than read, each told apart by
+    ``conversion_keys``.
+
+    A conversion row whose value is NULL adds nothing to any aggregation; it only makes the
+    group of the base event it matches appear (a count of 0 rather than no row). Rows that
+    share entity, day and properties match the same base events, so one NULL row per
+    (entity, day, properties) gives the same groups; for count_distinct, min and max every
+    row can be kept once per distinct value as well. On event tables where most rows are not
+    conversions (a CASE WHEN measure), this shrinks the window and join below by an order of
+    magnitude, with the same rows out.
+    """
+    keys = conversion_keys(measure, properties)
+    value = exp.column("conversion_value")
+    if measure.agg in DISTINCT_SAFE:
+        # Distinct rows are their own identity: no numbering (a ROW_NUMBER() OVER () is one
+        # single-threaded pass over every row on DuckDB).
+        distinct = exp.select(*[exp.column(k) for k in keys]).distinct(copy=False)
+        return distinct.from_(rows.subquery("conversion_rows", copy=False), copy=False)
+    keys = keys[:-1]  # conversion_id is numbered below
+    found = exp.select(*[exp.column(k) for k in keys]).from_(
+        rows.subquery("conversion_rows", copy=False), copy=False
+    )
+    found = found.where(exp.Not(this=exp.Is(this=value, expression=exp.Null())), copy=False)
+    empty = exp.select(*[exp.column(k) for k in keys]).distinct(copy=False)
+    empty = empty.from_(rows.copy().subquery("conversion_rows", copy=False), copy=False)
+    empty = empty.where(exp.Is(this=value.copy(), expression=exp.Null()), copy=False)
+    reduced = exp.union(found, empty, distinct=False, copy=False)
+    return exp.select(
+        exp.Window(this=exp.RowNumber()).as_("conversion_id", copy=False),
+        *[exp.column(k) for k in keys],
+    ).from_(reduced.subquery("conversion_keys", copy=False), copy=False)
+
+
+def conversion_keys(measure: Measure, properties: int) -> list[str]:
+    """The columns of a reduced conversion row (see ``reduced_conversions``), ending with
+    ``conversion_id`` when rows are not distinct."""
+    keys = ["conversion_day", "entity_key", "conversion_value"]
+    keys += [f"property_{n}" for n in range(properties)]
+    return keys if measure.agg in DISTINCT_SAFE else [*keys, "conversion_id"]
+
+
+def conversion_identity(measure: Measure, properties: int) -> list[str]:
+    """The columns that tell one reduced conversion row from another."""
+    if measure.agg in DISTINCT_SAFE:
+        return conversion_keys(measure, properties)
+    return ["conversion_id"]
 
 
 def property_expr(source: Source, name: str, metric: str) -> exp.Expr:

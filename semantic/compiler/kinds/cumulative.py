@@ -7,10 +7,12 @@ days up to the requested grain with the metric's period aggregation (first, last
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from sqlglot import exp
 
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.grains import SUB_DAILY
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.simple import PARTIAL_AGGREGATIONS, aggregate
 from semantic.compiler.manifest import Manifest, Measure
@@ -18,12 +20,105 @@ from semantic.compiler.nodes import TIMESTAMP, append_join, relation_table
 from semantic.compiler.plan import Leaf
 from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_date, query_error
 from semantic.compiler.spec import MetricQuery
-from semantic.compiler.time import day_range, period_bounds, spine_day_range, trunc
+from semantic.compiler.time import (
+    day_range,
+    period_bounds,
+    spine_at,
+    spine_day_range,
+    spine_period,
+    trunc,
+)
 
+# The most days one unit of a cumulative window spans (for reading only the rows it can reach).
+WINDOW_DAYS = {
+    **{unit: 1 for unit in SUB_DAILY},
+    "day": 1,
+    "week": 7,
+    "month": 31,
+    "quarter": 92,
+    "year": 366,
+}
 MSG_WINDOW_WITHOUT_TIME = (
     "a cumulative metric over a window or to date (measure {name!r}) needs metric_time in "
     "group_by: its value is defined per day"
 )
+
+
+def framed_daily(
+    rows: exp.Select,
+    leaves: list[Leaf],
+    manifest: Manifest,
+    query: MetricQuery,
+    grain: str,
+    custom: str | None,
+    window: tuple[int, str] | None,
+    grain_to_date: str | None,
+) -> exp.Select:
+    """The daily values of a window or to-date metric without groups, as a running window
+    over the day spine (one row per day) LEFT JOINed to the daily partial aggregates: the
+    same days and values as the range join (a day appears when its window has rows), with
+    one pass over the days instead of a join of every day to every row of its window. A
+    trailing window of N days is the N rows ending at the day; to date, the rows of the
+    day's period so far."""
+    spine = manifest.time_spine
+    day = exp.column(spine.column, table="spine")
+    order = exp.Order(expressions=[exp.Ordered(this=day.copy())])
+    if window is not None:
+        count, unit = window
+        days = count * (7 if unit == "week" else 1)
+        frame = exp.WindowSpec(
+            kind="ROWS",
+            start=exp.Literal.number(days - 1),
+            start_side="PRECEDING",
+            end="CURRENT ROW",
+        )
+        partition: list[exp.Expr] = []
+    else:
+        assert grain_to_date is not None
+        frame = exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        )
+        partition = [spine_period(manifest, day.copy(), grain_to_date, "spine")]
+
+    def framed(value: exp.Expr) -> exp.Expr:
+        return exp.Window(
+            this=value,
+            partition_by=[p.copy() for p in partition],
+            order=order.copy(),
+            spec=frame.copy(),
+        )
+
+    row_day = exp.column("row_day", table="source_rows")
+    windowed = exp.select(
+        day.copy().as_("spine_day", copy=False),
+        *([exp.column(custom, table="spine").as_("spine_period")] if custom else []),
+        *[
+            framed(
+                PARTIAL_AGGREGATIONS[leaf.measure.agg](
+                    exp.column(f"value_{n}", table="source_rows")
+                )
+            ).as_(leaf.alias, copy=False)
+            for n, leaf in enumerate(leaves)
+        ],
+        framed(exp.Count(this=row_day.copy())).as_("rows_in_window", copy=False),
+    ).from_(relation_table(spine.relation, "spine"), copy=False)
+    windowed = append_join(
+        windowed,
+        rows.subquery("source_rows", copy=False),
+        on=exp.EQ(this=row_day, expression=day.copy()),
+        side="LEFT",
+    )
+    daily = exp.select(
+        exp.column("spine_day"),
+        *([exp.column("spine_period")] if custom else []),
+        *[exp.column(leaf.alias) for leaf in leaves],
+    ).from_(windowed.subquery("windowed", copy=False), copy=False)
+    daily = daily.where(
+        exp.GT(this=exp.column("rows_in_window"), expression=exp.Literal.number(0)), copy=False
+    )
+    for bound in spine_day_range(exp.column("spine_day"), query, grain):
+        daily = daily.where(bound, copy=False)
+    return daily
 
 
 def cumulative_select(
@@ -50,6 +145,30 @@ def cumulative_select(
             "be queried without it",
         )
     grain = time_item.grain or "day"
+    # The grain the metric is computed at: a day, or the query's own sub-daily grain (read
+    # against a spine at that grain; see time.spine_at).
+    base_grain = grain if grain in SUB_DAILY else "day"
+    if spec.window and spec.window[1] not in WINDOW_DAYS:
+        raise query_error(
+            f"a cumulative window of {spec.window[0]} {spec.window[1]} is not supported "
+            f"(measure {leaves[0].measure.name!r})",
+            code="unsupported_metric",
+            location="metric",
+            hint="write the window in day, week, month, quarter or year; group by a custom "
+            "grain (metric_time__<custom>) to report it per custom period, or use "
+            "grain_to_date: <custom grain>",
+        )
+    gtd = spec.grain_to_date
+    if gtd and gtd not in WINDOW_DAYS and manifest.time_spine.custom_column(gtd) is None:
+        raise query_error(
+            f"grain_to_date {gtd!r} of measure {leaves[0].measure.name!r} is neither a "
+            "standard grain nor a custom grain of the time spine",
+            code="unknown_grain",
+            location="metric",
+            hint="custom grains: "
+            + (", ".join(manifest.time_spine.custom_grain_names) or "none")
+            + "; add it to the time spine model's custom_granularities",
+        )
     others = [i for i in items if i is not time_item]
     dim = source.model.dimensions.get(anchor.agg_time_dimension)
     if dim is None:
@@ -72,7 +191,7 @@ def cumulative_select(
             value = aggregate(leaf.measure, value)
         values.append(value.as_(f"value_{n}", copy=False))
     rows = exp.select(
-        trunc(definition_expr(dim.expr, source.alias), "day").as_("row_day", copy=False),
+        trunc(definition_expr(dim.expr, source.alias), base_grain).as_("row_day", copy=False),
         *[source.item_expr(i, anchor).as_(i.column, copy=False) for i in others],
         *values,
     )
@@ -103,10 +222,14 @@ def cumulative_select(
             earliest = low
             if spec.window:
                 count, unit = spec.window
-                days = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[unit] * count
+                days = WINDOW_DAYS[unit] * count
                 earliest = low - dt.timedelta(days=days)
-            elif spec.grain_to_date:
+            elif spec.grain_to_date in WINDOW_DAYS:
                 earliest = period_bounds(low, low, spec.grain_to_date)[0]
+            elif spec.grain_to_date:
+                # A custom period (a fiscal year at most, by dbt's convention) starts within
+                # a year before the range does; the window join keeps only its own days.
+                earliest = low - dt.timedelta(days=WINDOW_DAYS["year"])
         for bound in day_range(
             definition_expr(dim.expr, source.alias),
             earliest,
@@ -115,7 +238,16 @@ def cumulative_select(
             rows = rows.where(bound, copy=False)
 
     spine = manifest.time_spine
+    if base_grain != "day":
+        relation, column = spine_at(manifest, base_grain)
+        spine = replace(spine, relation=relation, column=column, custom_granularities=())
     spine_day = exp.column(spine.column, table="spine")
+
+    def custom_columns(table: str) -> list[exp.Expr]:
+        # A custom grain's column rides along derived spines, for the period of each day.
+        column = spine.custom_column(grain)
+        return [exp.column(column, table=table)] if column else []
+
     row_day = exp.column("row_day", table="source_rows")
     on: exp.Expr = exp.LTE(this=row_day, expression=spine_day)
     all_time = not spec.window and not spec.grain_to_date
@@ -161,13 +293,16 @@ def cumulative_select(
     # All time, the last value of each coarser period: a running total never drops a group
     # once it has rows, so each period's last spine day carries every group's last value.
     # Joining only that day per period spares the join and the window over every day.
-    last_day_only = all_time and partial and grain != "day" and spec.period_agg == "last"
+    last_day_only = all_time and partial and grain != base_grain and spec.period_agg == "last"
     if last_day_only:
         spine_days = exp.column(spine.column, table="spine_days")
         last_days = (
-            exp.select(exp.Max(this=spine_days.copy()).as_(spine.column, copy=False))
+            exp.select(
+                exp.Max(this=spine_days.copy()).as_(spine.column, copy=False),
+                *custom_columns("spine_days"),
+            )
             .from_(relation_table(spine.relation, "spine_days"), copy=False)
-            .group_by(trunc(spine_days.copy(), grain), copy=False)
+            .group_by(spine_period(manifest, spine_days.copy(), grain, "spine_days"), copy=False)
         )
         for bound in spine_day_range(spine_days, query, grain):
             last_days = last_days.where(bound, copy=False)
@@ -185,6 +320,15 @@ def cumulative_select(
                     this=exp.Literal.string(str(count)), unit=exp.Var(this=unit.upper())
                 ),
             )
+        elif spine.custom_column(str(spec.grain_to_date)) is not None:
+            # To date in a custom grain: from the first spine day of the day's period.
+            lower = exp.Window(
+                this=exp.Min(this=day.copy()),
+                partition_by=[
+                    spine_period(manifest, day.copy(), str(spec.grain_to_date), "spine_days")
+                ],
+            )
+            lower = exp.Cast(this=lower, to=TIMESTAMP.copy())
         else:
             lower = trunc(day.copy(), str(spec.grain_to_date))
         spine_source = (
@@ -192,6 +336,7 @@ def cumulative_select(
                 day,
                 exp.Cast(this=day.copy(), to=TIMESTAMP.copy()).as_("day_end", copy=False),
                 lower.as_("window_start", copy=False),
+                *custom_columns("spine_days"),
             )
             .from_(relation_table(spine.relation, "spine_days"), copy=False)
             .subquery("spine", copy=False)
@@ -210,8 +355,10 @@ def cumulative_select(
         # All time: one run per spine day and group, so MAX() just picks its value.
         return PARTIAL_AGGREGATIONS["max" if all_time else leaf.measure.agg](value)
 
+    custom = spine.custom_column(grain)
     daily = exp.select(
         spine_day.copy().as_("spine_day", copy=False),
+        *([exp.column(custom, table="spine").as_("spine_period")] if custom else []),
         *[exp.column(i.column, table="source_rows") for i in others],
         *[
             combine(leaf, exp.column(f"value_{n}", table="source_rows")).as_(leaf.alias, copy=False)
@@ -226,9 +373,23 @@ def cumulative_select(
     )
     for bound in spine_day_range(spine_day, query, grain):
         daily = daily.where(bound, copy=False)
-    daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(1 + len(others))], copy=False)
+    keys = 1 + len(others) + (1 if custom else 0)
+    daily = daily.group_by(*[exp.Literal.number(i + 1) for i in range(keys)], copy=False)
+    # Without groups, a window of days or weeks (a fixed number of spine rows) or a to-date
+    # metric is a running window over the spine: the range join above is not needed.
+    fixed_rows = (
+        base_grain == "day" and spec.window is not None and spec.window[1] in ("day", "week")
+    )
+    if partial and not others and (fixed_rows or (spec.grain_to_date and base_grain == "day")):
+        daily = framed_daily(
+            rows, leaves, manifest, query, grain, custom, spec.window, spec.grain_to_date
+        )
 
-    period = trunc(exp.column("spine_day", table="daily"), grain)
+    period = (
+        exp.column("spine_period", table="daily")
+        if custom
+        else spine_period(manifest, exp.column("spine_day", table="daily"), grain, "daily")
+    )
     partition = [period.copy(), *[exp.column(i.column, table="daily") for i in others]]
     outputs: list[exp.Expr] = []
     for item in items:
@@ -238,7 +399,7 @@ def cumulative_select(
             outputs.append(exp.column(item.column, table="daily").as_(item.column, copy=False))
     for leaf in leaves:
         value = exp.column(leaf.alias, table="daily")
-        if grain == "day" or last_day_only:
+        if grain == base_grain or last_day_only:
             outputs.append(value.as_(leaf.alias, copy=False))
             continue
         frame = exp.WindowSpec(
@@ -263,4 +424,4 @@ def cumulative_select(
             )
         outputs.append(window_value.as_(leaf.alias, copy=False))
     final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
-    return final.distinct(copy=False) if grain != "day" and not last_day_only else final
+    return final.distinct(copy=False) if grain != base_grain and not last_day_only else final

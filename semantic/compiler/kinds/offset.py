@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf
 from semantic.compiler.resolve import GroupByItem, query_error
@@ -33,6 +34,17 @@ def offset_select(
             code="unsupported_metric",
             location="group_by",
             hint="group by metric_time (at any grain)",
+        )
+    custom = [
+        g for g in (time_item.grain, offset[1].split()[-1].rstrip("s")) if g and g not in ALL_GRAINS
+    ]
+    if custom:
+        raise query_error(
+            MSG_UNSUPPORTED.format(what=f"an offset with the custom grain {custom[0]!r}"),
+            code="unsupported_metric",
+            location="group_by",
+            hint="offsets work at the standard grains (day … year); custom grains work in "
+            "group-by, filters and cumulative metrics",
         )
     period = exp.column("period", table="time_spine")
     if offset[0] == "window":

@@ -24,6 +24,8 @@ class ReaderBase:
         self.template = template
         self.location = location
         self.custom_grains = custom_grains
+        # The item being read asked for date_part_name='week' (see JinjaItems.describe).
+        self.week_part = False
         self.segments: list[Segment] = []
         self.placeholder_starts: dict[int, str] = {}
         self.tokens: list[Token] = []

@@ -80,6 +80,7 @@ LIST_PARAMS = frozenset({"entity_path", "group_by"})
 # (and the one the docs of `.grain()` suggest), so Tally accepts it as an alias.
 KWARG_ALIASES: dict[str, dict[str, str]] = {"TimeDimension": {"grain": "time_granularity_name"}}
 METHODS = frozenset({"grain", "date_part"})
+WEEK_PART = "week"
 
 
 JINJA = SandboxedEnvironment(undefined=StrictUndefined)
@@ -243,6 +244,11 @@ class JinjaItems(ReaderBase):
         usage = USAGE[function]
         bound = self.bind(builders[function], function, args, kwargs, usage, span)
         self.check_date_part(bound.arguments.get("date_part_name"), text, span)
+        # DSI has no week date part; Tally reads it as the ISO week (semantic.compiler.
+        # date_parts). DSI builds the item without it and to_ref puts it back.
+        self.week_part = bound.arguments.get("date_part_name") == WEEK_PART
+        if self.week_part:
+            bound.arguments["date_part_name"] = None
         try:
             builder = builders[function](*bound.args, **bound.kwargs)
         except Exception as error:  # DSI raises assorted types for bad items
@@ -254,7 +260,11 @@ class JinjaItems(ReaderBase):
             margs, mkwargs = self.arguments(method, label, text, span)
             mbound = self.bind(getattr(builder, name), label, margs, mkwargs, usage, span)
             if name == "date_part":
-                self.check_date_part(next(iter(mbound.arguments.values()), None), text, span)
+                given = next(iter(mbound.arguments.values()), None)
+                self.check_date_part(given, text, span)
+                if given == WEEK_PART:
+                    self.week_part = True
+                    continue
             try:
                 builder = getattr(builder, name)(*mbound.args, **mbound.kwargs)
             except Exception as error:
@@ -267,7 +277,7 @@ class JinjaItems(ReaderBase):
 
     def check_date_part(self, given: object, text: str, span: tuple[int, int]) -> None:
         # DSI's own check lists the valid parts from a set, in random order; ours is stable.
-        parts = [part.value for part in DatePart]
+        parts = [part.value for part in DatePart] + [WEEK_PART]
         if given is None or given in parts:
             return
         message = MSG_UNKNOWN_DATE_PART.format(date_part=given, text=text)
@@ -317,6 +327,8 @@ class JinjaItems(ReaderBase):
             group_by = tuple(ref.element_name for ref in parameter_set.group_by)
         if not isinstance(parameter_set, MetricCallParameterSet):
             entity_path = tuple(ref.element_name for ref in parameter_set.entity_path)
+        if self.week_part and kind in ("dimension", "time_dimension"):
+            date_part = WEEK_PART
         for part in (name, *entity_path, *(p for g in group_by for p in g.split(DUNDER))):
             if not NAME_RE.match(part):
                 raise self.fail(MSG_BAD_NAME.format(name=part, text=text), HINT_BAD_NAME, span)

@@ -24,6 +24,9 @@ class Command(TallyCommand):
         parser.add_argument(
             "--dialect", default=None, help="sqlglot dialect (default: the warehouse's)"
         )
+        # `mf query --explain` prints the SQL; compile always does, so the flag is accepted
+        # for scripts written against mf and changes nothing.
+        parser.add_argument("--explain", action="store_true", help="accepted as in mf; no effect")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         query = query_from_options(opts, dialect=opts["dialect"] or settings.WAREHOUSE.dialect)
@@ -39,6 +42,6 @@ class Command(TallyCommand):
             acting_user=user,
         )
         self.stdout.write(compiled.sql)
-        if opts["explain"]:
+        if opts["timings"]:
             for stage, seconds in compiled.timings.items():
-                self.stdout.write(f"-- {stage}: {seconds * 1000:.3f} ms")
+                self.stderr.write(f"-- {stage}: {seconds * 1000:.3f} ms")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from registry.services.definitions import definitions_sync
 from semantic.demo import build_demo_warehouse, demo_warehouse_exists
+from semantic.demo.outage import demo_data_end, plant_outage
 from tally.env import BASE_DIR
 from tally.management.base import TallyCommand
 
@@ -20,6 +23,9 @@ DEMO_PASSWORD = "tally-demo"
 # A signed-in user in no team: sees everything, may comment, never edits or approves.
 DEMO_VIEWER = "viewer"
 DEFAULT_ADDR = "127.0.0.1:8000"
+# The planted tracking outage is this many days before the data's last day (within the
+# anomaly audit's recent window, and after the late-arrival replay's week).
+OUTAGE_DAYS_BACK = 9
 # The demo's data teams work for the company, not for one tenant: they read every tenant's
 # rows and stored values. Team membership makes them reviewer in their domain (query,
 # compile, propose, review), which row policies restrict; auditor is the smallest
@@ -55,6 +61,13 @@ class Command(TallyCommand):
         parser.add_argument("--addr", default=DEFAULT_ADDR, help="host:port to serve on")
         parser.add_argument("--rebuild", action="store_true", help="rebuild the warehouse")
         parser.add_argument(
+            "--end",
+            type=dt.date.fromisoformat,
+            default=None,
+            help="last day of the demo's data, YYYY-MM-DD (default: yesterday, so freshness "
+            "checks pass)",
+        )
+        parser.add_argument(
             "--definitions",
             type=Path,
             default=BASE_DIR / "fixtures",
@@ -70,6 +83,7 @@ class Command(TallyCommand):
         self._step("warehouse", lambda: self._warehouse(opts))
         self._step("definitions", lambda: self._definitions(opts["definitions"]))
         self._step("values", lambda: self._values(opts))
+        self._step("audits", self._audits)
         self._step("demo admin", self._admin)
         self._step("demo users", self._users)
         self.stdout.write(f"ready in {time.perf_counter() - started:.1f}s")
@@ -105,9 +119,15 @@ class Command(TallyCommand):
             raise CommandError("the demo needs a DuckDB file, not :memory: (WAREHOUSE_URL)")
         if demo_warehouse_exists(wh.path) and not opts["rebuild"]:
             return f"reusing {wh.path}"
-        summary = build_demo_warehouse(wh.path, events=opts["events"], seed=opts["seed"])
+        end = opts["end"] or timezone.localdate() - dt.timedelta(days=1)
+        summary = build_demo_warehouse(
+            wh.path, events=opts["events"], seed=opts["seed"], end_date=end
+        )
         counts = ", ".join(f"{n} {t}" for t, n in dict(summary.tables).items())
-        return f"built {wh.path}: {counts}"
+        # A tracking outage a few days back: the audit flags it and the charts mark it.
+        outage = end - dt.timedelta(days=OUTAGE_DAYS_BACK)
+        lost = plant_outage(wh.path, day=outage)
+        return f"built {wh.path} up to {end}: {counts}; outage on {outage} ({lost} events lost)"
 
     def _definitions(self, root: Path) -> str:
         result = definitions_sync(root=root, acting_user=None, note="tally demo")
@@ -120,10 +140,31 @@ class Command(TallyCommand):
         )
 
     def _values(self, opts: dict[str, Any]) -> str:
-        from semantic.demo import DEFAULT_END_DATE
         from semantic.jobs.compute import demo_values_ensure
 
-        return demo_values_ensure(end=DEFAULT_END_DATE, acting_user=None)
+        wh = settings.WAREHOUSE
+        end = demo_data_end(wh.path) if wh.engine == "duckdb" else None
+        end = end or opts["end"] or timezone.localdate() - dt.timedelta(days=1)
+        self._data_end = end
+        return demo_values_ensure(end=end, acting_user=None)
+
+    def _audits(self) -> str:
+        # One audit batch (contracts, anomalies, reconciliation), so that health shows at once.
+        from semantic.jobs.audits import audit_run
+        from semantic.models import AuditResult
+
+        if AuditResult.objects.exists():
+            return f"reusing {AuditResult.objects.count():,} audit results"
+        # As of the end of the data's last day: the demo's data is not loaded live, so a
+        # freshness SLA of an hour is judged against the moment its last load ended.
+        now = dt.datetime.combine(self._data_end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        results = audit_run(now=now)
+        failing = [r for r in results if r.status == "fail"]
+        anomalies = sorted({r.target for r in failing if r.check_name == "anomaly"})
+        shown = ", ".join(anomalies[:3]) + (" …" if len(anomalies) > 3 else "")
+        return f"{len(results)} checks, {len(failing)} failing" + (
+            f"; anomalies: {shown}" if anomalies else ""
+        )
 
     def _admin(self) -> str:
         user_model = get_user_model()
@@ -139,7 +180,8 @@ class Command(TallyCommand):
 
     def _users(self) -> str:
         # The governance sync creates team members without a password; the demo lets you sign
-        # in as them to try the review flow. Only users without a usable password are touched.
+        # in as them to try the review flow. Only users without a usable password are touched;
+        # an empty password field counts as none (Django calls "" usable, yet nothing matches it).
         from registry.models import TeamMembership
 
         user_model = get_user_model()
@@ -152,7 +194,7 @@ class Command(TallyCommand):
                 pk__in=TeamMembership.objects.values_list("user_id", flat=True)
             )
             for user in [viewer, *members]:
-                if not user.has_usable_password():
+                if not user.password or not user.has_usable_password():
                     user.set_password(DEMO_PASSWORD)
                     user.save(update_fields=["password"])
                     changed += 1

@@ -33,6 +33,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/api/v1/releases", None, READERS),
     ("GET", "/api/v1/lineage/nodes?q=revenue", None, READERS),
     ("GET", "/api/v1/metrics/revenue/dimensions", None, READERS),
+    ("GET", "/api/v1/metrics/no_such_metric/dimensions/account__plan/values", None, COMPILERS),
     ("POST", "/api/v1/compile", {"metrics": ["revenue"], "group_by": ["metric_time__month"]},
      COMPILERS),
     ("POST", "/api/v1/query", {"metrics": ["no_such_metric"]}, COMPILERS),

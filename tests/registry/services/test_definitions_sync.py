@@ -217,6 +217,11 @@ ROOT = Path(__file__).resolve().parents[3]
     [
         (ROOT / "tests" / "registry" / "data" / "jaffle_sl", 15),  # 11 metrics, 2 models, …
         (ROOT / "fixtures", 80),  # every metric type of the spec
+        # A dbt project root with non-dbt YAML beside it (issue 16): 3 metrics (one made
+        # by create_metric), 1 model, the time spine.
+        (ROOT / "tests" / "registry" / "data" / "dbt_root", 5),
+        # dbt's own output for that project (dbt parse).
+        (ROOT / "tests" / "registry" / "data" / "dbt_root_manifest" / "semantic_manifest.json", 5),
     ],
 )
 def test_a_project_syncs_and_round_trips_unchanged(

@@ -142,3 +142,31 @@ def test_removing_a_column_a_model_reads_fails_contracts_and_validation(
     (finding,) = [c for c in checks["contracts"].details["changes"] if c["breaking"]]
     assert finding["read_by"] == ["semantic_model:plan_history", "semantic_model:subscriptions"]
     assert checks["validation"].status == "failed"
+
+
+def test_validation_checks_a_proposal_against_the_warehouse(
+    analyst: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue 16: a definition the contract allows but the warehouse cannot run (a sum over
+    a text column) passed every check and failed at query time; the validation check now
+    reads the warehouse (as `tally validate --warehouse`), without the engine's own text."""
+    model = (ROOT / "fixtures/semantic_models/subscriptions.yml").read_text()
+    wrong = "        agg: sum\n        expr: mrr\n      - name: mrr_ended\n"
+    assert wrong in model
+    broken = model.replace(wrong, wrong.replace("expr: mrr", "expr: plan"))
+    proposal = committed(
+        django_capture_on_commit_callbacks,
+        proposal_create,
+        acting_user=analyst,
+        title="Sum over text",
+        files={"semantic_models/subscriptions.yml": broken},
+    )
+    validation = _checks(proposal)["validation"]
+    assert validation.status == "failed", validation.summary
+    (issue,) = [i for i in validation.details["issues"] if i["code"] == "warehouse_type"]
+    assert issue["message"] == (
+        "measure 'mrr_started' of semantic model 'subscriptions' (expr: plan) does not work "
+        "on main.subscriptions"
+    )
+    assert issue["file"] == "semantic_models/subscriptions.yml"
+    assert "Binder Error" not in str(validation.details)

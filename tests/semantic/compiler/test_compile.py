@@ -202,8 +202,10 @@ def test_every_table_is_schema_qualified(manifest: Manifest) -> None:
         (
             q("weekly_active_users", group_by=["account__plan"]),
             "missing_metric_time",
-            "a cumulative metric over a window or to date (measure 'active_users') needs "
-            "metric_time in group_by: its value is defined per day",
+            # Issue 16: the metric asked for, not its measure, with the path tried.
+            "a cumulative metric over a window or to date (metric 'weekly_active_users') needs "
+            "metric_time in group_by: its value is defined per day (path tried: "
+            "weekly_active_users → measure active_users of semantic model 'events')",
             "group by metric_time (at any grain); only all-time cumulative metrics can be "
             "queried without it",
         ),
@@ -227,7 +229,7 @@ def test_bad_queries_are_query_errors_with_precise_text(
 
 
 def test_a_grain_finer_than_the_dimension_allows_is_refused() -> None:
-    """A month-grain time dimension cannot be grouped by day (bad_grain)."""
+    """A month-grain time dimension cannot be grouped by day (grain_too_fine, issue 17)."""
     from semantic.compiler.manifest import build_manifest
 
     model = {
@@ -247,9 +249,10 @@ def test_a_grain_finer_than_the_dimension_allows_is_refused() -> None:
     )
     with pytest.raises(QueryError) as info:
         compile_query(q("budget", group_by=["metric_time__day"]), small)
-    assert (info.value.code, info.value.message) == (
-        "bad_grain",
-        "grain 'day' is finer than 'metric_time__day' allows (month, quarter, year)",
+    assert (info.value.code, info.value.message, info.value.hint) == (
+        "grain_too_fine",
+        "grain 'day' is finer than 'metric_time__day' allows: its data is at month grain",
+        "grains it allows: month, quarter, year",
     )
     compile_query(q("budget", group_by=["metric_time__quarter"]), small)
 

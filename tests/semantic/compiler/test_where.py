@@ -409,7 +409,7 @@ REFUSED = [
     ("dimension_without_entity", "{{ Dimension('plan') }} = 1", MSG_BAD_ITEM.format(text="{{ Dimension('plan') }}", detail="Name is in an incorrect format: 'plan'. It should be of the form: <primary entity name>__<dimension_name>"), "{{ Dimension('plan') }}"),
     ("metric_without_group_by", "{{ Metric('revenue') }} > 1", MSG_BAD_ITEM.format(text="{{ Metric('revenue') }}", detail="`group_by` parameter is required for Metric in where filter. This is needed to determine 1) the granularity to aggregate the metric to and 2) how to join the metric to the rest of the query."), None),
     ("unknown_grain", "{{ TimeDimension('metric_time', 'fortnight') }} > 1", MSG_UNKNOWN_GRAIN.format(grain="fortnight", text="{{ TimeDimension('metric_time', 'fortnight') }}"), None),
-    ("unknown_date_part_in_item", "{{ Dimension('metric_time').date_part('week') }} = 1", MSG_UNKNOWN_DATE_PART.format(date_part="week", text="{{ Dimension('metric_time').date_part('week') }}"), None),
+    ("unknown_date_part_in_item", "{{ Dimension('metric_time').date_part('weeks') }} = 1", MSG_UNKNOWN_DATE_PART.format(date_part="weeks", text="{{ Dimension('metric_time').date_part('weeks') }}"), None),
     ("invalid_name", "{{ Dimension('account__plan', entity_path=['user__x']) }} = 1", MSG_BAD_NAME.format(name="user__x", text="{{ Dimension('account__plan', entity_path=['user__x']) }}"), None),
     # unicode tricks and control characters
     ("fullwidth_quotes", PLAN + " = ＇pro＇", MSG_CONFUSABLE_QUOTE.format(char="＇", name="FULLWIDTH APOSTROPHE"), "＇"),

@@ -73,6 +73,30 @@ CASES: dict[str, tuple[str, MetricQuery]] = {
             where=("{{ Dimension('account__is_paid_at_time') }}",),
         ),
     ),
+    "date_parts": (
+        "Date parts (issue 17) in group-by, where and order-by, on metric_time and on a time "
+        "dimension through a join: each engine's EXTRACT normalised to ISO dow and week.",
+        MetricQuery(
+            metrics=("events_tracked",),
+            group_by=(
+                "metric_time__extract_year",
+                "TimeDimension('metric_time', date_part_name='dow')",
+                "metric_time__extract_week",
+                "user__account__created_at__extract_quarter",
+            ),
+            where=("{{ TimeDimension('metric_time', date_part_name='doy') }} <= 200",),
+            order_by=("-metric_time__extract_dow",),
+        ),
+    ),
+    "custom_grain": (
+        "A custom grain (issue 17): the spine's fiscal_quarter column joined on each row's day, "
+        "a filter on fiscal_year, and a month-to-date cumulative rolled up by fiscal quarter.",
+        MetricQuery(
+            metrics=("revenue", "revenue_month_to_date"),
+            group_by=("metric_time__fiscal_quarter",),
+            where=("{{ TimeDimension('metric_time', 'fiscal_year') }} >= '2025-02-01'",),
+        ),
+    ),
     "ratio_and_percentile": (
         "A percentile measure (WITHIN GROUP) next to averages, no group-by.",
         MetricQuery(metrics=("p90_invoice_amount", "average_invoice_amount")),

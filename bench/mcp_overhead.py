@@ -1,0 +1,221 @@
+"""MCP per-call overhead: the same metric query as an in-process call and as an MCP tool
+call over the SDK's own client (issue #19's figure: ≤ 2 ms median over in-process).
+
+Cases, each ``--queries`` calls back to back, per-call medians:
+
+* in-process: ``tally.mcp.operations.query_run`` (access check, rate limit, audited query;
+  what every MCP call ends in), with the caller's token checked once; also
+  ``search_metrics``, a cheap call, where the protocol's share is easier to see;
+* MCP in-memory: the SDK client connected to the server object in this process (tool
+  dispatch, argument validation, the token checked per call, the hop to Django's thread);
+* MCP stdio: `tally mcp` as a subprocess, JSON-RPC over its pipes;
+* MCP streamable HTTP: `tally mcp --http` (uvicorn, the web app's ASGI entry), one client.
+
+The query (revenue by month and plan, ~100 rows) hits the compile cache in every case, so
+the differences are the protocol's own cost.
+
+    python -m bench mcp_overhead [--queries 100] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.runner import Benchmark, Row, Stats
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGUMENTS = {
+    "metrics": ["revenue"],
+    "group_by": ["metric_time__month", "account__plan"],
+    "order_by": ["metric_time__month", "account__plan"],
+}
+TOKEN_SCRIPT = (
+    "from django.contrib.auth.models import User; "
+    "from registry.services.access import role_grant, token_create; "
+    "u = User.objects.create_user('bench'); role_grant(user=u, role='analyst'); "
+    "print(token_create(acting_user=None, user=u, scopes='read,compile,query').raw)"
+)
+_NOTES: list[str] = []
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=100, help="calls per case (x --repeat)")
+
+
+def _tally(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "tally.cli", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode:
+        raise RuntimeError(f"tally {args[0]} failed: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def run(options: argparse.Namespace) -> list[Row]:
+    _NOTES.clear()
+    calls = options.queries * (options.repeat or 1)
+    tmp = tempfile.mkdtemp(prefix="tally-bench-mcp-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{Path(tmp) / 'registry.sqlite3'}",
+        "WAREHOUSE_URL": f"duckdb:///{Path(tmp) / 'wh.duckdb'}",
+        "DJANGO_SETTINGS_MODULE": "tally.settings",
+        "TALLY_DEMO": "1",
+        "TALLY_RATE_QUERY": "1000000/min",
+        "TALLY_RATE_COMPILE": "1000000/min",
+    }
+    _tally(env, "migrate", "-v0")
+    _tally(env, "generate-demo", "--events", str(options.events), "--seed", "42",
+           "--out", str(Path(tmp) / "wh.duckdb"))  # fmt: skip
+    _tally(env, "sync", str(ROOT / "fixtures"))
+    token = _tally(env, "shell", "-c", TOKEN_SCRIPT).strip().splitlines()[-1]
+    os.environ.update(env)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "tally.cli", "mcp", "--http", "--port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert web.stdout is not None
+        url = web.stdout.readline().rsplit(" ", 1)[1].strip()
+        samples = _interleaved(env, token, url, calls)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    rows = []
+    for tool, cases in samples.items():
+        base = cases[IN_PROCESS]
+        for case, seconds in cases.items():
+            rows.append(Row(f"{tool}: {case}", calls, Stats(tuple(seconds)).map(_ms), "ms/call"))
+        for case, seconds in cases.items():
+            if case != IN_PROCESS:
+                paired = tuple(m - b for m, b in zip(seconds, base, strict=True))
+                rows.append(
+                    Row(f"{tool}: overhead of {case}", calls, Stats(paired).map(_ms), "ms/call")
+                )
+        # The protocol's own share: MCP against the in-process call that also checks the token.
+        for case, seconds in cases.items():
+            if case not in (IN_PROCESS, WITH_TOKEN):
+                paired = tuple(m - b for m, b in zip(seconds, cases[WITH_TOKEN], strict=True))
+                rows.append(
+                    Row(f"{tool}: protocol share of {case}", calls, Stats(paired).map(_ms),
+                        "ms/call")
+                )  # fmt: skip
+    _NOTES.append(
+        f"{options.events:,} events; {calls} calls per case, interleaved round by round; "
+        "overhead = median of (MCP call - the in-process call of the same round)"
+    )
+    return rows
+
+
+IN_PROCESS = "in-process"
+WITH_TOKEN = "in-process + token check per call"
+TOOLS = {"query": ARGUMENTS, "search_metrics": {"query": "revenue"}}
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def _interleaved(
+    env: dict[str, str], token: str, url: str, calls: int
+) -> dict[str, dict[str, list[float]]]:
+    """Per tool and case, the seconds of each call. Every round calls each case once, in
+    turn, so a slow moment of a loaded machine lands on all cases alike."""
+    import time
+
+    import anyio
+    import django
+
+    django.setup()
+    import httpx2
+    from asgiref.sync import sync_to_async
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+    from mcp.client.streamable_http import streamable_http_client
+
+    from tally.mcp import operations
+    from tally.mcp.caller import caller_authenticate
+    from tally.mcp.server import build_server
+
+    stdio = StdioServerParameters(
+        command=sys.executable, args=["-m", "tally.cli", "mcp"],
+        env={**env, "TALLY_TOKEN": token}, cwd=str(ROOT),
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    direct: dict[str, Callable[[Any], Any]] = {
+        "query": lambda c: operations.query_run(c, dict(ARGUMENTS)),
+        "search_metrics": lambda c: operations.metrics_search(c, text="revenue"),
+    }
+
+    async def main() -> dict[str, dict[str, list[float]]]:
+        # The in-process call runs where MCP's tools run: on Django's thread for sync code
+        # (the ORM refuses the event loop), so the baseline pays the same thread hop.
+        caller = await sync_to_async(caller_authenticate, thread_sensitive=True)(token)
+        async with (
+            Client(build_server(stdio_token=token)) as memory,
+            Client(stdio) as piped,
+            Client(
+                streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
+            ) as http,
+        ):
+            clients = {
+                "MCP in-memory": memory,
+                "MCP stdio (tally mcp)": piped,
+                "MCP HTTP (tally mcp --http)": http,
+            }
+            found: dict[str, dict[str, list[float]]] = {}
+            for tool, arguments in TOOLS.items():
+                cases: dict[str, list[float]] = {
+                    IN_PROCESS: [],
+                    WITH_TOKEN: [],
+                    **{c: [] for c in clients},
+                }
+                run_direct = sync_to_async(direct[tool], thread_sensitive=True)
+                op = direct[tool]
+                # What MCP (and the HTTP API) does per call besides the operation: read the
+                # token again and derive the principal, so that a revoked token stops at once.
+                with_token = sync_to_async(
+                    lambda op=op: op(caller_authenticate(token)), thread_sensitive=True
+                )
+                for index in range(calls + 2):
+                    start = time.perf_counter()
+                    await run_direct(caller)
+                    timings = {IN_PROCESS: time.perf_counter() - start}
+                    start = time.perf_counter()
+                    await with_token()
+                    timings[WITH_TOKEN] = time.perf_counter() - start
+                    for case, client in clients.items():
+                        start = time.perf_counter()
+                        result = await client.call_tool(tool, arguments)
+                        timings[case] = time.perf_counter() - start
+                        if result.is_error:
+                            raise RuntimeError(result.content[0].text)
+                    if index >= 2:  # two warm-up rounds: caches, first imports
+                        for case, seconds in timings.items():
+                            cases[case].append(seconds)
+                found[tool] = cases
+            return found
+
+    return anyio.run(main)
+
+
+def notes() -> str:
+    return "; ".join(_NOTES)
+
+
+BENCHMARK = Benchmark(
+    description="MCP per-call overhead over an in-process query (in-memory, stdio, HTTP)",
+    run=run,
+    add_arguments=add_arguments,
+    baseline="in-process query",
+    notes=notes,
+)

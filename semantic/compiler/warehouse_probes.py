@@ -1,0 +1,156 @@
+"""The queries that check definitions against the warehouse, as ``mf validate-configs`` does.
+
+For every semantic model: its table can be read; every entity, dimension and measure
+expression binds against that table with a compatible type (a time dimension truncates to
+its grain, a measure aggregates with its ``agg``); every dimension's values can be selected.
+The queries are built here, Django-free, for a dialect; ``semantic.warehouse.definitions_check``
+runs them and turns failures into issues at the definition's ``file:line``.
+
+Binding probes read no rows (``WHERE 1 = 0``: the engine still resolves every column and
+function, so a misspelled column or a SUM over text fails); value probes read one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.grains import GRAINS
+from semantic.compiler.manifest import Manifest, SemanticModel
+from semantic.compiler.time import trunc
+
+ALIAS = "t"
+# DSI aggregations → an aggregate that binds with the same argument types.
+AGGREGATES = {
+    "sum": exp.Sum,
+    "sum_boolean": exp.Sum,
+    "average": exp.Avg,
+    "min": exp.Min,
+    "max": exp.Max,
+    "count": exp.Count,
+    "count_distinct": exp.Count,
+    "median": exp.Max,  # any aggregate over a sortable argument: the type check that matters
+    "percentile": exp.Max,
+}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One check query: which model and element it checks, and the SQL."""
+
+    model: str
+    element: str  # "table", "dimension 'plan'", "measure 'revenue'", "entity 'account'"
+    expr: str | None
+    sql: str
+    reads_rows: bool = False
+
+
+def _table(model: SemanticModel) -> exp.Table:
+    database, schema, table = model.relation
+    return exp.table_(table, db=schema, catalog=database, alias=ALIAS)
+
+
+def _select(value: exp.Expr, model: SemanticModel, *, bind_only: bool, dialect: str) -> str:
+    query = exp.select(value.as_("probe")).from_(_table(model))
+    query = query.where("1 = 0") if bind_only else query.limit(1)
+    return query.sql(dialect=dialect)
+
+
+def model_probes(model: SemanticModel, dialect: str) -> list[Probe]:
+    """The probes of one semantic model, the table first.
+
+    Example:
+        >>> from semantic.compiler.manifest import Dimension
+        >>> m = SemanticModel("orders", (None, "main", "orders"), {}, {"ordered_at":
+        ...     Dimension("ordered_at", "time", "ordered_at", "day")}, {}, None)
+        >>> [p.sql for p in model_probes(m, "duckdb")][1]
+        "SELECT DATE_TRUNC('DAY', t.ordered_at) AS probe FROM main.orders AS t WHERE 1 = 0"
+    """
+    probes = [
+        Probe(
+            model.name,
+            "table",
+            None,
+            exp.select(exp.Star()).from_(_table(model)).where("1 = 0").sql(dialect=dialect),
+        )
+    ]
+    for entity in model.entities.values():
+        value = definition_expr(entity.expr, ALIAS)
+        probes.append(
+            Probe(
+                model.name,
+                f"entity {entity.name!r}",
+                entity.expr,
+                _select(value, model, bind_only=True, dialect=dialect),
+            )
+        )
+    for dim in model.dimensions.values():
+        value = definition_expr(dim.expr, ALIAS)
+        if dim.type == "time":
+            grain = dim.grain if dim.grain in GRAINS else "day"
+            value = trunc(value, grain)
+        element = f"dimension {dim.name!r}"
+        probes.append(
+            Probe(
+                model.name,
+                element,
+                dim.expr,
+                _select(value, model, bind_only=True, dialect=dialect),
+            )
+        )
+        # The values themselves: a cast or function that only fails on data fails here.
+        probes.append(
+            Probe(
+                model.name,
+                element,
+                dim.expr,
+                _select(value.copy(), model, bind_only=False, dialect=dialect),
+                reads_rows=True,
+            )
+        )
+    for measure in model.measures.values():
+        value = definition_expr(measure.expr, ALIAS)
+        aggregate = AGGREGATES.get(measure.agg, exp.Max)
+        if measure.agg == "count_distinct":
+            value = exp.Distinct(expressions=[value])
+        elif measure.agg == "sum_boolean":
+            value = exp.Cast(this=value, to=exp.DataType.build("int"))
+        probes.append(
+            Probe(
+                model.name,
+                f"measure {measure.name!r}",
+                measure.expr,
+                _select(aggregate(this=value), model, bind_only=True, dialect=dialect),
+            )
+        )
+    return probes
+
+
+def manifest_probes(manifest: Manifest, dialect: str) -> list[Probe]:
+    """Every semantic model's probes, models in name order."""
+    return [
+        probe
+        for name in sorted(manifest.semantic_models)
+        for probe in model_probes(manifest.semantic_models[name], dialect)
+    ]
+
+
+def columns_read(expr: str) -> list[str]:
+    """The column names an expression reads (for did-you-mean on a missing column).
+
+    Example:
+        >>> columns_read("CASE WHEN amount > 0 THEN amount_usd END")
+        ['amount', 'amount_usd']
+    """
+    try:
+        tree = sqlglot.parse_one(expr)
+    except sqlglot.errors.ParseError:
+        return []
+    names: list[str] = []
+    for column in tree.find_all(exp.Column, bfs=False):
+        if column.name and column.name not in names:
+            names.append(column.name)
+    return names

@@ -1,0 +1,31 @@
+"""`tally list entities [--metrics a,b]` (as `mf list entities`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from semantic.management.commands._list_common import (
+    add_common,
+    entity_split,
+    items_for,
+    manifest_of,
+    metrics_of,
+    write,
+)
+
+NAME = "entities"
+HELP = "entities the given metrics can be grouped by, all of them in common (mf list entities)"
+
+
+def add_arguments(parser: CommandParser) -> None:
+    add_common(parser, metrics=True)
+
+
+def handle(command: BaseCommand, opts: dict[str, Any]) -> None:
+    release, manifest = manifest_of(opts)
+    metrics = metrics_of(opts)
+    entities, _dimensions = entity_split(items_for(manifest, metrics))
+    body = {"release": release, "metrics": list(metrics), "entities": entities}
+    write(command, opts, body, [f"• {e}" for e in entities])

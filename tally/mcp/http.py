@@ -1,0 +1,93 @@
+"""The MCP server over streamable HTTP, mounted in the web app's ASGI entry at ``/mcp``.
+
+Stateless and JSON-answering: each POST is one exchange with its own ``Authorization:
+Bearer`` token, so any web process can answer any request (no session affinity behind a
+load balancer), as for the HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from mcp.server.transport_security import TransportSecuritySettings
+
+from tally.mcp.caller import HINT_NO_TOKEN, MSG_NO_TOKEN, bearer
+from tally.mcp.server import build_server
+
+MCP_PATH = "/mcp"
+ASGIApp = Any
+
+
+def transport_security() -> TransportSecuritySettings:
+    """Host/Origin checks (DNS rebinding) from the web app's own ALLOWED_HOSTS and
+    CSRF_TRUSTED_ORIGINS; a wildcard there (``*``, ``.example.com``) turns them off, as
+    Django would accept those hosts too."""
+    hosts = [h for h in settings.ALLOWED_HOSTS if h]
+    if any(h == "*" or h.startswith(".") for h in hosts):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    allowed_hosts = [*hosts, *(f"{h}:*" for h in hosts)]
+    origins = [
+        *settings.CSRF_TRUSTED_ORIGINS,
+        *(
+            f"{scheme}://{h}{port}"
+            for h in hosts
+            for scheme in ("http", "https")
+            for port in ("", ":*")
+        ),
+    ]
+    return TransportSecuritySettings(allowed_hosts=allowed_hosts, allowed_origins=origins)
+
+
+def mcp_asgi_app() -> ASGIApp:
+    """The MCP endpoint as an ASGI app (Starlette), answering at ``/mcp``."""
+    return build_server().streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=transport_security(),
+        max_request_body_size=settings.TALLY_MAX_BODY_BYTES,
+    )
+
+
+def with_mcp(django_app: ASGIApp) -> ASGIApp:
+    """The web app with the MCP endpoint: ``/mcp`` and the lifespan events (the MCP app's
+    request task group lives for the server's lifetime) go to MCP, the rest to Django."""
+    mcp_app = mcp_asgi_app()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await mcp_app(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].rstrip("/") == MCP_PATH:
+            if _bearer_of(scope) is None:
+                await _unauthorized(send)
+            else:
+                # The token itself is checked on every tool call (revocation, expiry).
+                await mcp_app(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return app
+
+
+def _bearer_of(scope: dict[str, Any]) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            return bearer(value.decode("latin-1"))
+    return None
+
+
+async def _unauthorized(send: Any) -> None:
+    # As the HTTP API answers a request without credentials: 401, WWW-Authenticate, and the
+    # error body every Tally interface uses.
+    body = json.dumps(
+        {"error": {"code": "not_authenticated", "message": MSG_NO_TOKEN, "hint": HINT_NO_TOKEN}}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"www-authenticate", b'Bearer realm="tally"'),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

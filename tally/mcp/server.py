@@ -1,0 +1,237 @@
+"""The MCP server's tools and resources (official ``mcp`` SDK, ``MCPServer``).
+
+Each tool is a thin async wrapper: it finds the caller's token (stdio: the one the process
+was started with; HTTP: the request's ``Authorization: Bearer`` header), then runs one
+operation of ``tally.mcp.operations`` on Django's thread for synchronous code
+(``sync_to_async(thread_sensitive=True)``: the ORM refuses to run on the event loop, and one
+thread keeps one database connection). A Tally ``UserError`` becomes a tool error whose text
+is the CLI's ``error[code]: message`` with its hint, so an agent can read what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from pydantic import Field
+
+from registry.services.audit import access_context_bind, access_context_reset
+from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
+from semantic.compiler.dimension_values import MAX_LIMIT as VALUES_MAX_LIMIT
+from semantic.compiler.dimension_values import MAX_SEARCH as VALUES_MAX_SEARCH
+from semantic.compiler.spec import DIALECTS
+from tally.errors import UserError
+from tally.mcp import operations
+from tally.mcp.caller import Caller, bearer, caller_authenticate
+
+T = TypeVar("T")
+INSTRUCTIONS = (
+    "Tally is a governed metric registry and semantic layer. Find metrics with "
+    "search_metrics (each has an owner, a tier and a certification), see what a metric can be "
+    "grouped by with list_dimensions (and the values of a dimension with "
+    "list_dimension_values), then compile or query with metric names and group-by items such "
+    "as metric_time__month or account__plan. Filters are MetricFlow where clauses: "
+    "\"{{ Dimension('account__plan') }} = 'pro'\". Every answer names the release and metric "
+    "versions it used; trace_value walks a stored value back to its sources."
+)
+
+Names = Annotated[list[str], Field(max_length=100)]
+Where = Annotated[
+    list[str],
+    Field(
+        max_length=100,
+        description="MetricFlow filters, e.g. \"{{ Dimension('account__plan') }} = 'pro'\"",
+    ),
+]
+
+
+def _tool_error(exc: UserError) -> ToolError:
+    return ToolError("\n".join(exc.cli_lines()))
+
+
+def _token_of(ctx: Context[Any, Any], stdio_token: str | None) -> str | None:
+    # Over HTTP every request brings its own token; over stdio the process has one.
+    headers = ctx.headers
+    if headers is not None:
+        return bearer(headers.get("authorization"))
+    return stdio_token
+
+
+def _as_caller(raw: str | None, fn: Callable[[Caller], T]) -> T:
+    # Runs on the sync thread: the audit context names this call's token and nothing of a
+    # previous call's, and a connection broken since the last call is replaced.
+    close_old_connections()
+    bound = access_context_bind(token=None, principal=None, ip=None)
+    try:
+        return fn(caller_authenticate(raw))
+    finally:
+        access_context_reset(bound)
+
+
+def build_server(*, stdio_token: str | None = None) -> MCPServer:
+    """The MCP server; ``stdio_token`` is the caller of every call when no HTTP request
+    carries one (``tally mcp``)."""
+    server = MCPServer(name="tally", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    async def call(ctx: Context[Any, Any], fn: Callable[[Caller], T]) -> T:
+        raw = _token_of(ctx, stdio_token)
+        try:
+            return await sync_to_async(_as_caller, thread_sensitive=True)(raw, fn)
+        except UserError as exc:
+            raise _tool_error(exc) from None
+
+    @server.tool(
+        description="Search governed metrics by name, label or description; each result has "
+        "its description, owner team, domain, tier and certification."
+    )
+    async def search_metrics(
+        ctx: Context[Any, Any],
+        query: Annotated[str, Field(max_length=200, description="text to look for")] = "",
+        owner: str | None = None,
+        domain: str | None = None,
+        tier: str | None = None,
+        limit: Annotated[int, Field(ge=1, le=operations.MAX_SEARCH_RESULTS)] = 50,
+    ) -> list[operations.MetricSummary]:
+        return await call(
+            ctx,
+            lambda c: operations.metrics_search(
+                c, text=query, owner=owner, domain=domain, tier=tier, limit=limit
+            ),
+        )
+
+    @server.tool(
+        description="The group-by items (metric_time grains, entities, dimensions) that all "
+        "the given metrics accept."
+    )
+    async def list_dimensions(
+        ctx: Context[Any, Any], metrics: Names, release: str | None = None
+    ) -> operations.DimensionList:
+        return await call(
+            ctx, lambda c: operations.dimensions_list(c, metrics=metrics, release=release)
+        )
+
+    @server.tool(
+        description="Distinct values of a dimension (e.g. account__plan) on the rows the given "
+        "metrics read, under your token's row policies and masks; search filters them "
+        "(case-insensitive substring). truncated says more exist than limit."
+    )
+    async def list_dimension_values(
+        ctx: Context[Any, Any],
+        dimension: Annotated[str, Field(max_length=255)],
+        metrics: Names | None = None,
+        search: Annotated[str | None, Field(max_length=VALUES_MAX_SEARCH)] = None,
+        limit: Annotated[int, Field(ge=0, le=VALUES_MAX_LIMIT)] = VALUES_DEFAULT_LIMIT,
+        release: str | None = None,
+    ) -> operations.DimensionValueList:
+        return await call(
+            ctx,
+            lambda c: operations.dimension_values_list(
+                c,
+                dimension=dimension,
+                metrics=metrics or [],
+                search=search,
+                limit=limit,
+                release=release,
+            ),
+        )
+
+    @server.tool(
+        name="compile",
+        description="Compile a metric query to SQL (not run). Returns the SQL, its columns, "
+        "the release and the metric versions used.",
+    )
+    async def compile_tool(
+        ctx: Context[Any, Any],
+        metrics: Names,
+        group_by: Names | None = None,
+        where: Where | None = None,
+        order_by: Annotated[
+            list[str] | None, Field(description="outputs; prefix - for descending")
+        ] = None,
+        limit: Annotated[int | None, Field(ge=0)] = None,
+        start_time: str | None = None,
+        end_time: str | None = None,
+        saved_query: str | None = None,
+        release: str | None = None,
+        dialect: Annotated[str | None, Field(json_schema_extra={"enum": list(DIALECTS)})] = None,
+    ) -> operations.CompiledSql:
+        arguments = {
+            "metrics": metrics,
+            "group_by": group_by,
+            "where": where,
+            "order_by": order_by,
+            "limit": limit,
+            "start_time": start_time,
+            "end_time": end_time,
+            "saved_query": saved_query,
+            "release": release,
+            "dialect": dialect,
+        }
+        return await call(ctx, lambda c: operations.query_compile(c, arguments))
+
+    @server.tool(
+        name="query",
+        description="Run a metric query on the warehouse under your token's row policies and "
+        "masks. Returns columns and rows with the SQL, the release and the metric versions.",
+    )
+    async def query_tool(
+        ctx: Context[Any, Any],
+        metrics: Names,
+        group_by: Names | None = None,
+        where: Where | None = None,
+        order_by: Annotated[
+            list[str] | None, Field(description="outputs; prefix - for descending")
+        ] = None,
+        limit: Annotated[int | None, Field(ge=0)] = None,
+        start_time: str | None = None,
+        end_time: str | None = None,
+        saved_query: str | None = None,
+        release: str | None = None,
+    ) -> operations.QueryRows:
+        arguments = {
+            "metrics": metrics,
+            "group_by": group_by,
+            "where": where,
+            "order_by": order_by,
+            "limit": limit,
+            "start_time": start_time,
+            "end_time": end_time,
+            "saved_query": saved_query,
+            "release": release,
+        }
+        return await call(ctx, lambda c: operations.query_run(c, arguments))
+
+    @server.tool(
+        description="Trace a stored metric value (its id) back to its definitions, the SQL "
+        "of its run, contracts, source columns and drill-down SQL; rows=N also reads up to N "
+        "source rows."
+    )
+    async def trace_value(
+        ctx: Context[Any, Any],
+        value_id: int,
+        rows: Annotated[int | None, Field(ge=1, le=10_000)] = None,
+        dialect: str | None = None,
+    ) -> dict[str, Any]:
+        return await call(
+            ctx,
+            lambda c: operations.value_trace_get(c, value_id=value_id, rows=rows, dialect=dialect),
+        )
+
+    @server.resource(
+        "tally://metrics/{name}",
+        name="metric",
+        description="A metric's current definition (dbt Semantic Layer spec), owner, tier, "
+        "certification and versions",
+        mime_type="application/json",
+    )
+    async def metric_resource(name: str, ctx: Context[Any, Any]) -> operations.MetricDefinition:
+        try:
+            return await call(ctx, lambda c: operations.metric_definition(c, name=name))
+        except ToolError as exc:
+            raise ResourceError(str(exc)) from None
+
+    return server

@@ -1,0 +1,135 @@
+"""`tally compile` stays light (issue #19): its process never imports Celery, Django REST
+framework or pyarrow, which it does not use. A deterministic guard on what is imported,
+not a timing: the figures are `python -m bench cli_start`'s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, run_tally
+
+# DRF's and drf-spectacular's app packages are in INSTALLED_APPS, so every Django process
+# loads their __init__ and checks modules (well under a millisecond); what must stay out is
+# DRF itself (views, serializers, renderers) and the OpenAPI generator.
+HEAVY = (
+    "celery",
+    "kombu",
+    "rest_framework.views",
+    "rest_framework.serializers",
+    "drf_spectacular.openapi",
+    "pyarrow",
+    "mcp",
+)
+# Runs `tally compile` in this process, then reports which heavy packages it imported.
+PROBE = """
+import json, sys
+from tally.cli import main
+status = main(["compile", "--metrics", "revenue", "--group-by", "metric_time__month"])
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps({{"status": status, "heavy": heavy}}), file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("cli-imports")
+    env = {
+        "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
+        "WAREHOUSE_URL": f"duckdb:///{root / 'wh.duckdb'}",
+    }
+    for args in (
+        ("migrate", "-v0"),
+        ("generate-demo", "--events", "1000", "--seed", "7", "--out", str(root / "wh.duckdb")),
+        ("sync", str(ROOT / "fixtures")),
+    ):
+        result = run_tally(*args, env=env)
+        assert result.returncode == 0, result.stderr
+    return env
+
+
+def _probe(env: dict[str, str]) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY)],
+        cwd=ROOT,
+        env={**_base_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found: dict[str, object] = json.loads(result.stderr.strip().splitlines()[-1])
+    return found
+
+
+def _base_env() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def test_compile_imports_no_celery_drf_or_pyarrow(env: dict[str, str]) -> None:
+    """Celery (the tally package loaded it), DRF and the OpenAPI generator (Django's system
+    checks imported every URLconf) and pyarrow once made up most of a compile's start-up."""
+    found = _probe(env)
+    assert found == {"status": 0, "heavy": []}
+
+
+def test_the_probe_sees_a_heavy_import(env: dict[str, str]) -> None:
+    """The guard can fail: a command that does use DRF (the URLconf check) shows up."""
+    probe = PROBE.replace('main(["compile"', 'main(["check", "--deploy"]) or main(["compile"')
+    result = subprocess.run(
+        [sys.executable, "-c", probe.format(heavy=HEAVY)],
+        cwd=ROOT,
+        env={**_base_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = json.loads(result.stderr.strip().splitlines()[-1])
+    assert "rest_framework.views" in found["heavy"]
+
+
+def test_celery_worker_still_finds_the_app() -> None:
+    """`celery -A tally` finds the app although the package no longer imports it eagerly."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import tally; print(type(tally.celery_app).__name__, tally.celery_app.main)",
+        ],
+        cwd=ROOT,
+        env={**_base_env(), "DJANGO_SETTINGS_MODULE": "tally.settings_test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["Celery", "tally"]
+
+
+def test_a_task_sent_by_a_command_goes_to_tallys_celery_app(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Regression: with Celery loaded lazily, `tally sync` sent the release's lineage task
+    through Celery's default app (a broker on localhost, never the configured one or the
+    in-process runner), because lineage.tasks did not load tally.celery."""
+    fresh = {**env, "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('sync') / 'r.sqlite3'}"}
+    assert run_tally("migrate", "-v0", env=fresh).returncode == 0
+    probe = (
+        "import json, sys\n"
+        "from tally.cli import main\n"
+        f"status = main(['sync', {str(ROOT / 'fixtures')!r}])\n"
+        "from celery import current_app\n"
+        "print(json.dumps({'status': status, 'app': current_app.main, "
+        "'sent': 'lineage.tasks' in sys.modules}), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env={**_base_env(), **fresh},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stderr.strip().splitlines()[-1])
+    assert found == {"status": 0, "app": "tally", "sent": True}

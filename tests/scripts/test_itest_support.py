@@ -1,0 +1,175 @@
+"""The MetricFlow itest runner's own pieces (scripts/metricflow/itest_support.py), without a
+MetricFlow checkout: check-query rendering for DuckDB, snapshots, case translation and the
+row comparison. The check queries below are written in MetricFlow's itest style, not copied."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts" / "metricflow"))
+
+import itest_support as its
+
+CHECK = """
+SELECT
+  SUM(amount) AS revenue
+  , {{ render_date_trunc('ds', TimeGranularity.MONTH) }} AS metric_time__month
+  , {{ render_extract('ds', DatePart.DOW) }} AS metric_time__extract_dow
+FROM {{ source_schema }}.fct
+WHERE {{ render_time_constraint('ds', '2020-01-01', '2020-01-31') }}
+GROUP BY 2, 3
+"""
+
+SNAPSHOT = """
+table_snapshot:
+  table_name: fct
+  column_definitions:
+    - {name: ds, type: TIME}
+    - {name: amount, type: FLOAT}
+    - {name: is_paid, type: BOOLEAN}
+    - {name: n, type: INT}
+  rows:
+    - ["2020-01-06", "10.5", "True", "1"]
+    - ["2020-01-31", "2.5", "false", null]
+    - ["2020-02-01", "100", "False", "3"]
+"""
+
+
+def test_render_check_query_is_duckdb_sql_that_runs() -> None:
+    """The rendered check query runs on DuckDB and applies the inclusive end date as
+    MetricFlow's render_time_constraint does (end + 1 day, exclusive)."""
+    sql = its.render_template(CHECK, source_schema="src")
+    assert "DATE_TRUNC('month', CAST(ds AS TIMESTAMP))" in sql
+    assert "EXTRACT(isodow FROM CAST(ds AS TIMESTAMP))" in sql
+    assert "CAST(ds AS TIMESTAMP) < CAST('2020-02-01' AS TIMESTAMP)" in sql
+    con = duckdb.connect()
+    snapshot = its.parse_snapshot(SNAPSHOT)
+    con.execute("CREATE SCHEMA src")
+    con.execute(snapshot.create_sql("src"))
+    con.executemany("INSERT INTO src.fct VALUES (?, ?, ?, ?)", [list(r) for r in snapshot.rows])
+    rows = sorted(con.execute(sql).fetchall())
+    assert rows == [(2.5, dt.datetime(2020, 1, 1), 5), (10.5, dt.datetime(2020, 1, 1), 1)]
+
+
+def test_snapshot_cells_are_typed_from_column_definitions() -> None:
+    snapshot = its.parse_snapshot(SNAPSHOT)
+    assert snapshot.rows[0] == (dt.datetime(2020, 1, 6), 10.5, True, 1)
+    assert snapshot.rows[1] == (dt.datetime(2020, 1, 31), 2.5, False, None)
+
+
+def test_helpers_render_date_arithmetic_as_metricflow_duckdb_renderer() -> None:
+    helpers = its.DuckDbCheckHelpers()
+    assert helpers.render_date_sub("a", "ds", 2, its.TimeGranularity.QUARTER) == (
+        "a.ds - INTERVAL 6 month"
+    )
+    assert helpers.render_date_add("d", "c", its.TimeGranularity.DAY) == "d + INTERVAL c day"
+    assert helpers.render_percentile_expr("x", 0.5, False, True) == "approx_quantile(x, 0.5)"
+    assert helpers.render_percentile_expr("x", 0.5, True, False) == (
+        "PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY (x))"
+    )
+
+
+def test_where_filter_renders_to_the_engines_own_jinja() -> None:
+    where = its.render_template(
+        "{{ render_dimension_template('listing__country', entity_path=['booking']) }} = 'us'",
+        source_schema="s",
+        for_where=True,
+    )
+    assert where == "{{ Dimension('listing__country', entity_path=['booking']) }} = 'us'"
+
+
+def _case(**raw: object) -> its.ItestCase:
+    return its.ItestCase("itest_x.yaml", "c", "SIMPLE_MODEL", "SELECT 1", dict(raw))
+
+
+def test_case_request_translates_group_by_objects_and_time_constraint() -> None:
+    request = its.case_request(
+        _case(
+            metrics=["bookings"],
+            group_bys=["booking__is_instant"],
+            group_by_objs=[
+                {"name": "metric_time", "grain": "WEEK"},
+                {"name": "metric_time", "date_part": "year"},
+            ],
+            time_constraint=["2020-01-01", "2020-01-02"],
+            order_bys=["-bookings"],
+            limit=3,
+        ),
+        source_schema="s",
+    )
+    assert isinstance(request, its.TallyRequest)
+    assert request.group_by == (
+        "booking__is_instant",
+        "metric_time__week",
+        "metric_time__extract_year",
+    )
+    assert (request.start_time, request.end_time, request.limit) == ("2020-01-01", "2020-01-02", 3)
+    assert request.order_by == ("-bookings",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ({"group_bys": ["user__home_state"]}, "without metrics"),
+        ({"metrics": ["m"], "apply_group_by": False}, "apply_group_by"),
+        (
+            {
+                "metrics": ["m"],
+                "required_features": ["APPROXIMATE_DISCRETE_PERCENTILE_AGGREGATION"],
+            },
+            "DuckDB lacks",
+        ),
+    ],
+)
+def test_cases_tally_does_not_claim_get_a_reason(raw: dict[str, object], reason: str) -> None:
+    answer = its.case_request(_case(**raw), source_schema="s")
+    assert isinstance(answer, str) and reason in answer
+
+
+def test_compare_ignores_row_and_column_order_and_float_noise() -> None:
+    result = its.compare_tables(
+        ["b__x", "m"],
+        [("a", 1.0), ("b", 2.0)],
+        ["M", "b__x"],
+        [(2.0000000001, "b"), (1, "a")],
+    )
+    assert result.ok, result.message
+
+
+def test_compare_reports_a_wrong_number() -> None:
+    result = its.compare_tables(["m"], [(287.0,)], ["m"], [(394.0,)])
+    assert not result.ok
+    assert "394.0" in result.message and "287.0" in result.message
+
+
+def test_compare_checks_order_only_when_the_case_does() -> None:
+    rows, reversed_rows = [(1,), (2,)], [(2,), (1,)]
+    assert its.compare_tables(["m"], rows, ["m"], reversed_rows).ok
+    assert not its.compare_tables(["m"], rows, ["m"], reversed_rows, check_order=True).ok
+
+
+def test_compare_names_a_column_naming_gap_apart_from_wrong_values() -> None:
+    result = its.compare_tables(
+        ["metric_time__day", "m"],
+        [(dt.datetime(2020, 1, 1), 1)],
+        ["metric_time", "m"],
+        [(dt.date(2020, 1, 1), 1)],
+    )
+    assert not result.ok and result.message.startswith("values agree")
+
+
+def test_compare_refuses_an_empty_expectation_unless_allowed() -> None:
+    assert not its.compare_tables(["m"], [], ["m"], []).ok
+    assert its.compare_tables(["m"], [], ["m"], [], allow_empty=True).ok
+
+
+def test_every_model_maps_to_a_manifest_folder_name() -> None:
+    assert set(its.MODEL_MANIFESTS.values()) >= {"simple_manifest", "scd_manifest"}
+    assert Path(its.MANIFESTS_DIR).parts[0] == "metricflow_semantics"
