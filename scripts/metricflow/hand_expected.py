@@ -36,6 +36,11 @@ Defects covered here (see docs/conformance.md for the ones the fixtures cannot s
   revenue_month_to_date count every invoice instead of the paid ones, and
   paid_subscriptions_started_to_date / _ended_to_date every subscription instead of the
   paid ones (so paid_subscriptions and arpa are wrong too).
+- scd_window_grain: MetricFlow 0.213.0 joins an SCD type II model on the measure's time
+  truncated to the day against the *untruncated* validity columns
+  (``metric_time__day >= started_at``): a row valid from 08:00 is not found for an event at
+  09:00 the same day, so the event lands in the NULL group although a plan held. The right
+  answer compares both sides at the validity dimensions' declared grain (day).
 """
 
 from __future__ import annotations
@@ -225,6 +230,59 @@ HAND: dict[str, dict[str, Any]] = {
     },
 }
 
+
+def _window(time: str) -> dict[str, str]:
+    """The SCD validity condition on subscriptions ``s`` at ``time``: right, and as
+    MetricFlow writes it (scd_window_grain)."""
+    day = f"DATE_TRUNC('day', {time})"
+    return {
+        "right": {
+            "window": f"DATE_TRUNC('day', s.started_at) <= {day} AND ({day} < "
+            "DATE_TRUNC('day', s.ended_at) OR s.ended_at IS NULL)"
+        },
+        "mf": {"window": f"{day} >= s.started_at AND ({day} < s.ended_at OR s.ended_at IS NULL)"},
+    }
+
+
+# The account's plan at the time (plan_history: subscriptions as an SCD type II model).
+HAND.update(
+    {
+        "event_rows_by_plan_at_time": {
+            "defect": "scd_window_grain",
+            "sql": """
+                SELECT s.plan AS account__plan_at_time, SUM(1) AS event_rows
+                FROM main.events AS e
+                LEFT JOIN main.subscriptions AS s
+                  ON e.account_id = s.account_id AND {window}
+                GROUP BY 1
+            """,
+            **_window("e.occurred_at"),
+        },
+        "event_rows_by_user_account_plan_at_time": {
+            "defect": "scd_window_grain",
+            "sql": """
+                SELECT s.plan AS user__account__plan_at_time, SUM(1) AS event_rows
+                FROM main.events AS e
+                LEFT JOIN main.users AS u ON e.user_id = u.id
+                LEFT JOIN main.subscriptions AS s
+                  ON u.account_id = s.account_id AND {window}
+                GROUP BY 1
+            """,
+            **_window("e.occurred_at"),
+        },
+        "signups_by_plan_at_time": {
+            "defect": "scd_window_grain",
+            "sql": """
+                SELECT s.plan AS account__plan_at_time, COUNT(u.id) AS signups
+                FROM main.users AS u
+                LEFT JOIN main.subscriptions AS s
+                  ON u.account_id = s.account_id AND {window}
+                GROUP BY 1
+            """,
+            **_window("u.signed_up_at"),
+        },
+    }
+)
 HAND_SQL = sorted(HAND)
 
 

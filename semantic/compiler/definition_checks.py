@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.definitions import rules
-from registry.definitions.issues import did_you_mean
+from registry.definitions.issues import Severity, did_you_mean
 from registry.definitions.objects import (
     CONTRACT,
     METRIC,
@@ -25,6 +25,7 @@ from registry.definitions.objects import (
 from registry.definitions.project import read_project
 from semantic.compiler.api import check_filter_metric, queryable_items
 from semantic.compiler.definition_guard import definition_problems
+from semantic.compiler.entity_graph import is_join_target
 from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY, build_manifest
 from semantic.compiler.policy_rules import check_row_policies
 from semantic.compiler.where import parse_where
@@ -61,6 +62,7 @@ def check_definitions(project: Project) -> None:
     if not project.issues.has_errors:
         check_filters(project)
         check_row_policy_definitions(project)
+        check_shared_entities(project)
     check_masks(project)
     check_saved_query_filters(project)
     # Issue 18: unconditional, so every refused expression gets its file and line (the
@@ -230,6 +232,44 @@ def check_row_policy_definitions(project: Project) -> None:
             hint=error.hint,
             object=obj.name,
         )
+
+
+MSG_AMBIGUOUS_ITEM = (
+    "{item!r} is supplied by both {first!r} and {second!r} (entity {entity!r} is one row per "
+    "entity in each): a query for it through a join is refused as ambiguous"
+)
+
+
+def check_shared_entities(project: Project) -> None:
+    """Several models may share an entity (MetricFlow resolves an item through the model
+    that holds it); a dimension name two of them hold is ambiguous, which a query would only
+    find out later: a warning with the model's file and line."""
+    manifest = build_manifest([(k, n, o.spec, "") for (k, n), o in project.objects.items()])
+    models = list(manifest.semantic_models.values())
+    for index, model in enumerate(models):
+        for entity in model.entities:
+            for other in models[:index]:
+                if entity not in other.entities:
+                    continue
+                # Both a join target for the entity: one row per entity (at a time) in each.
+                if not (is_join_target(model, entity) and is_join_target(other, entity)):
+                    continue
+                for name in sorted(set(model.dimensions) & set(other.dimensions)):
+                    obj = project.objects[(SEMANTIC_MODEL, model.name)]
+                    project.issues.add(
+                        "ambiguous_item",
+                        MSG_AMBIGUOUS_ITEM.format(
+                            item=f"{entity}__{name}",
+                            first=other.name,
+                            second=model.name,
+                            entity=entity,
+                        ),
+                        file=obj.file,
+                        line=obj.line,
+                        hint=f"rename the dimension in one of them (e.g. {name}_{model.name})",
+                        object=model.name,
+                        severity=Severity.WARNING,
+                    )
 
 
 def check_masks(project: Project) -> None:

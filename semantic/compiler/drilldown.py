@@ -242,7 +242,7 @@ def _part(
 ) -> DrillDownPart:
     measure = leaf.measure
     model = manifest.semantic_models[measure.semantic_model]
-    source = Source(model, manifest, measure.name)
+    source = Source(model, manifest, measure.name, measure.agg_time_dimension)
     notes: list[str] = []
     exact = measure.agg in ADDITIVE_AGGS and not measure.non_additive
 
@@ -302,7 +302,11 @@ def _part(
         item = parse_group_by(key, f"slice.{key}")
         column = source.item_expr(item, measure)
         if item.kind != "entity" and item.element != METRIC_TIME:
-            reached = source.walk(item.entity_path, item.text)[0] if item.entity_path else model
+            reached = (
+                source.walk(item.entity_path, item.text, item.element)[0]
+                if item.entity_path
+                else model
+            )
             slice_dimensions.append(f"{reached.name}.{item.element}")
         columns.append(column.copy().as_(item.column, copy=False))
         conditions.append(_equals(column, value, item))

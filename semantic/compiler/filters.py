@@ -70,7 +70,7 @@ def filter_conditions(
                     else GroupByItem(ref.text, "dimension", ref.name, path, None)
                 )
                 if path:
-                    model, alias = source.walk(path, ref.text)
+                    model, alias = source.walk(path, ref.text, ref.name)
                     if ref.name not in model.entities:
                         raise query_error(
                             MSG_NOT_AN_ENTITY.format(name=ref.text, model=model.name),

@@ -21,6 +21,12 @@ from semantic.compiler.date_parts import (
     date_part_expr,
 )
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.entity_graph import (
+    PathError,
+    local_entities,
+    reachable,
+    resolve_path,
+)
 from semantic.compiler.grains import ALL_GRAINS, GRAINS
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
 from semantic.compiler.nodes import append_join, cte_ref, relation_table
@@ -34,9 +40,12 @@ MSG_NOT_AN_ENTITY = (
     "{name!r} is not an entity: {model!r} has no entity of that name (use Dimension() for "
     "a dimension)"
 )
-MSG_FAN_OUT = (
-    "joining {model!r} on entity {entity!r} would fan out the measure: {entity!r} is not "
-    "unique in {model!r}"
+MSG_SCD_NO_TIME = (
+    "{name!r} is read from {model!r}, an SCD type II model, which is joined at the measure's "
+    "time; {source} has none"
+)
+HINT_SCD_NO_TIME = (
+    "an SCD dimension needs the measure's agg_time_dimension to pick the row valid at that time"
 )
 MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows: its data is at {data} grain"
 
@@ -48,7 +57,12 @@ class Source:
     model: SemanticModel
     manifest: Manifest
     metric_name: str
-    joins: dict[tuple[str, ...], tuple[SemanticModel, exp.Expr]] = field(default_factory=dict)
+    # The measure's agg_time_dimension (a dimension of ``model``): SCD joins pick the row
+    # valid at that time. Empty where no measure is read (row policies): SCD joins refused.
+    time_dimension: str = ""
+    # Table alias → (model joined, ON condition), in join order.
+    joins: dict[str, tuple[SemanticModel, exp.Expr]] = field(default_factory=dict)
+    _aliases: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict, repr=False)
     # Metric() filter subqueries (CTE name → join condition), LEFT JOINed after the entities.
     metric_joins: dict[str, exp.Expr] = field(default_factory=dict)
     # Day spines joined for custom grains (alias → join condition), LEFT JOINed last.
@@ -58,46 +72,105 @@ class Source:
     def alias(self) -> str:
         return self.model.name
 
-    def walk(self, path: tuple[str, ...], item: str) -> tuple[SemanticModel, str]:
-        """Follows an entity path from this model; returns (model, table alias) at its end."""
+    def walk(
+        self, path: tuple[str, ...], item: str, element: str | None = None
+    ) -> tuple[SemanticModel, str]:
+        """Follows an entity path from this model to the one model that supplies ``element``
+        (``entity_graph``; by default the name after the path in ``item``, the text errors
+        quote); returns (model, table alias) at its end, adding its joins."""
+        if element is None:
+            parts = item.split("__")
+            element = parts[len(path)] if len(parts) > len(path) else parts[-1]
+        if not path:
+            return self.model, self.alias
+        if path[0] not in self.model.entities and path[0] not in local_entities(self.model):
+            raise query_error(
+                MSG_UNREACHABLE.format(name=item, metric=self.metric_name),
+                code="unreachable_dimension",
+                location="group_by",
+                hint=f"{self.model.name!r} has no entity {path[0]!r}; it links "
+                + ", ".join(sorted(self.model.entities)),
+            )
+        chain = resolve_path(self.manifest, self.model, path, element)
+        if isinstance(chain, PathError) and chain.code == "unknown_dimension":
+            raise query_error(
+                MSG_UNKNOWN_ITEM.format(name=item, metric=self.metric_name),
+                code="unknown_dimension",
+                location="group_by",
+                hint=did_you_mean(element, chain.known),
+            )
+        if isinstance(chain, PathError):
+            raise query_error(
+                chain.message or MSG_UNREACHABLE.format(name=item, metric=self.metric_name),
+                code=chain.code,
+                location="group_by",
+                hint=chain.hint,
+            )
+        # Aliases name the path (a leading local entity included) and the model joined; one
+        # join per chain of (entity, model), however many items read it.
+        key: tuple[str, ...] = path[: len(path) - len(chain)]
+        chain_key: tuple[tuple[str, str], ...] = ()
         current, alias = self.model, self.alias
-        for depth, entity in enumerate(path):
-            if depth == 0 and entity == current.primary_entity and len(path) == 1:
-                return current, alias
-            if entity not in current.entities:
-                raise query_error(
-                    MSG_UNREACHABLE.format(name=item, metric=self.metric_name),
-                    code="unreachable_dimension",
-                    location="group_by",
-                    hint=f"{current.name!r} has no entity {entity!r}; it links "
-                    + ", ".join(sorted(current.entities)),
-                )
-            targets = [
-                m for m in self.manifest.models_with_unique_entity(entity) if m.name != current.name
-            ]
-            if not targets:
-                raise query_error(
-                    MSG_FAN_OUT.format(model=current.name, entity=entity),
-                    code="fan_out",
-                    location="group_by",
-                    hint=f"no semantic model has {entity!r} as a primary or unique entity",
-                )
-            if len(targets) > 1:
-                names = ", ".join(sorted(t.name for t in targets))
-                raise query_error(
-                    f"ambiguous join path for {item!r}: {entity!r} is unique in {names}",
-                    code="ambiguous_join",
-                    location="group_by",
-                )
-            target = targets[0]
-            key = path[: depth + 1]
-            target_alias = "__".join(key) + "__" + target.name
-            if key not in self.joins:
-                left = definition_expr(current.entities[entity].expr, alias)
-                right = definition_expr(target.entities[entity].expr, target_alias)
-                self.joins[key] = (target, exp.EQ(this=left, expression=right))
+        for hop in chain:
+            key = (*key, hop.entity)
+            chain_key = (*chain_key, (hop.entity, hop.model.name))
+            target = hop.model
+            target_alias = self._aliases.get(chain_key, "")
+            if not target_alias:
+                target_alias = "__".join(key) + "__" + target.name
+                while target_alias in self.joins:
+                    # The same path and model reached through another intermediate model.
+                    target_alias += "_"
+                left = definition_expr(current.entities[hop.entity].expr, alias)
+                right = definition_expr(target.entities[hop.entity].expr, target_alias)
+                condition: exp.Expr = exp.EQ(this=left, expression=right)
+                for mine, theirs in partition_pairs(current, target):
+                    condition = exp.and_(
+                        condition,
+                        exp.EQ(
+                            this=partition_expr(mine, alias),
+                            expression=partition_expr(theirs, target_alias),
+                        ),
+                        copy=False,
+                    )
+                if target.validity is not None:
+                    condition = exp.and_(
+                        condition, self._within_validity(target, target_alias, item), copy=False
+                    )
+                self._aliases[chain_key] = target_alias
+                self.joins[target_alias] = (target, condition)
             current, alias = target, target_alias
         return current, alias
+
+    def _within_validity(self, target: SemanticModel, alias: str, item: str) -> exp.Expr:
+        """SCD type II: the row of ``target`` valid at the measure's time,
+        ``start <= t AND (t < end OR end IS NULL)``, each side at its dimension's grain as
+        MetricFlow compares them."""
+        assert target.validity is not None
+        time_dim = self.model.dimensions.get(self.time_dimension)
+        if time_dim is None or time_dim.type != "time":
+            raise query_error(
+                MSG_SCD_NO_TIME.format(name=item, model=target.name, source=self.metric_name),
+                code="scd_needs_time",
+                location="group_by",
+                hint=HINT_SCD_NO_TIME,
+            )
+        start, end = (target.dimensions[name] for name in target.validity)
+        at = trunc(definition_expr(time_dim.expr, self.alias), time_dim.grain or "day")
+        start_at = trunc(definition_expr(start.expr, alias), start.grain or "day")
+        end_at = trunc(definition_expr(end.expr, alias), end.grain or "day")
+        return exp.and_(
+            exp.LTE(this=start_at, expression=at),
+            exp.paren(
+                exp.or_(
+                    exp.LT(this=at.copy(), expression=end_at),
+                    exp.Is(this=end_at.copy(), expression=exp.Null()),
+                    copy=False,
+                ),
+                copy=False,
+            ),
+            copy=False,
+        )
 
     def item_expr(self, item: GroupByItem, measure: Measure) -> exp.Expr:
         if item.kind == "time" and item.element == METRIC_TIME:
@@ -112,9 +185,9 @@ class Source:
         if item.kind == "entity":
             if item.element in self.model.entities:
                 return definition_expr(self.model.entities[item.element].expr, self.alias)
-            model, alias = self.walk((item.element,), item.text)
+            model, alias = self.walk((item.element,), item.text, item.element)
             return definition_expr(model.entities[item.element].expr, alias)
-        model, alias = self.walk(item.entity_path, item.text)
+        model, alias = self.walk(item.entity_path, item.text, item.element)
         dim = model.dimensions.get(item.element)
         if dim is None and item.element in model.entities and not (item.grain or item.date_part):
             # An entity reached along a path (account__parent_account): its key column.
@@ -193,8 +266,7 @@ class Source:
             base if base is not None else relation_table(self.model.relation, self.alias),
             copy=False,
         )
-        for key, (target, condition) in self.joins.items():
-            target_alias = "__".join(key) + "__" + target.name
+        for target_alias, (target, condition) in self.joins.items():
             select = append_join(
                 select, relation_table(target.relation, target_alias), on=condition, side="LEFT"
             )
@@ -206,7 +278,18 @@ class Source:
         return select
 
 
-MAX_HOPS = 3
+def partition_pairs(left: SemanticModel, right: SemanticModel) -> list[tuple[Any, Any]]:
+    """Partition dimensions both models declare under one name: a join matches on each."""
+    return [
+        (dim, right.dimensions[name])
+        for name, dim in left.dimensions.items()
+        if dim.is_partition and name in right.dimensions and right.dimensions[name].is_partition
+    ]
+
+
+def partition_expr(dim: Any, alias: str) -> exp.Expr:
+    value = definition_expr(dim.expr, alias)
+    return trunc(value, dim.grain or "day") if dim.type == "time" else value
 
 
 def dim_grains(manifest: Manifest, grain: str | None) -> list[str]:
@@ -249,40 +332,35 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
     # Conversion events are grouped under their base event's items: their model need not
     # reach the group-by items itself.
     for model_name in {leaf.measure.semantic_model for leaf in leaves if not leaf.conversion}:
+        model = manifest.semantic_models[model_name]
         model_leaves = [leaf for leaf in leaves if leaf.measure.semantic_model == model_name]
         found: set[str] = {METRIC_TIME}
         found.update(f"{METRIC_TIME}__{g}" for g in time_grains(manifest, model_name, model_leaves))
         found.update(f"{METRIC_TIME}__{EXTRACT_PREFIX}{p}" for p in DATE_PARTS)
-        frontier: list[tuple[SemanticModel, tuple[str, ...]]] = [
-            (manifest.semantic_models[model_name], ())
-        ]
-        seen_paths: set[tuple[str, ...]] = set()
-        while frontier:
-            model, path = frontier.pop()
-            prefix = path or ((model.primary_entity,) if model.primary_entity else ())
-            for dim in model.dimensions.values():
-                if not prefix:
+        found.update(model.entities)
+        for path, target in reachable(manifest, model):
+            for name, is_time, grain in _elements(target):
+                # Only what resolves to one model: the same check a query makes.
+                if isinstance(resolve_path(manifest, model, path, name), PathError):
                     continue
-                base = "__".join([*prefix, dim.name])
+                base = "__".join([*path, name])
                 found.add(base)
-                if dim.type == "time":
-                    grains = dim_grains(manifest, dim.grain)
+                if is_time:
+                    grains = dim_grains(manifest, grain)
                     found.update(f"{base}__{g}" for g in grains)
                     found.update(
                         f"{base}__{EXTRACT_PREFIX}{p}"
                         for p in DATE_PARTS
                         if DATE_PART_GRAIN[p] in grains
                     )
-            for entity in model.entities.values():
-                found.add("__".join([*path, entity.name]) if path else entity.name)
-                if len(path) >= MAX_HOPS:
-                    continue
-                for target in manifest.models_with_unique_entity(entity.name):
-                    next_path = (*path, entity.name)
-                    if target.name != model.name and next_path not in seen_paths:
-                        seen_paths.add(next_path)
-                        frontier.append((target, next_path))
         per_model.append(found)
     # A metric over several models accepts only what every one of them can reach.
     common = set.intersection(*per_model) if per_model else set()
     return sorted(common)
+
+
+def _elements(model: SemanticModel) -> list[tuple[str, bool, str | None]]:
+    """(name, is time, grain) of a model's dimensions and entities, as group-by elements."""
+    out = [(d.name, d.type == "time", d.grain) for d in model.dimensions.values()]
+    out += [(name, False, None) for name in model.entities if name not in model.dimensions]
+    return out

@@ -47,7 +47,9 @@ def relation_key(relation: tuple[str | None, str | None, str]) -> RelationKey:
     return ((database or "").lower(), (schema or "").lower(), table.lower())
 
 
-# One-row-per-entity types: joining *to* a model on such an entity cannot fan out.
+# Entity types that make a model an entity's home (one row per entity; for ``natural``, one
+# per entity at any point in time, an SCD type II model). Row policies find homes by them;
+# joins follow the stricter rules of ``semantic.compiler.entity_graph``.
 UNIQUE_ENTITY_TYPES = ("primary", "unique", "natural")
 
 
@@ -64,6 +66,9 @@ class Dimension:
     type: str  # "categorical" | "time"
     expr: str
     grain: str | None = None
+    # ``is_partition``: joins between two models with this partition dimension also match
+    # on it (MetricFlow's partition joins).
+    is_partition: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ class SemanticModel:
     row_policies: tuple[Mapping[str, Any], ...] = ()
     # PII columns of the model's table (from its contract) → mask mode ("" = the default).
     pii_columns: Mapping[str, str] = field(default_factory=dict)
+    # SCD type II: the (is_start, is_end) time dimensions of ``validity_params``, None for an
+    # ordinary model. A row holds for [start, end), an open end (NULL) while it is current.
+    validity: tuple[str, str] | None = None
 
     def unique_entities(self) -> set[str]:
         return {e.name for e in self.entities.values() if e.type in UNIQUE_ENTITY_TYPES}
@@ -151,6 +159,14 @@ class Manifest:
     _unique_index: dict[str, tuple[SemanticModel, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Models carrying an entity (any type), and resolved entity paths (entity_graph), cached
+    # the same way.
+    _entity_index: dict[str, tuple[SemanticModel, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    path_cache: dict[tuple[str, tuple[str, ...], str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def row_policies(self, entity: str) -> tuple[tuple[SemanticModel, int, Mapping[str, Any]], ...]:
         """(declaring model, index, policy) of every row policy on ``entity``, in model order."""
@@ -166,6 +182,14 @@ class Manifest:
         if found is None:
             found = tuple(m for m in self.semantic_models.values() if entity in m.unique_entities())
             self._unique_index[entity] = found
+        return found
+
+    def models_with_entity(self, entity: str) -> tuple[SemanticModel, ...]:
+        """Every model that declares ``entity``, whatever its type, in model order."""
+        found = self._entity_index.get(entity)
+        if found is None:
+            found = tuple(m for m in self.semantic_models.values() if entity in m.entities)
+            self._entity_index[entity] = found
         return found
 
 
@@ -199,6 +223,7 @@ def _semantic_model(
             d["type"],
             _expr(d),
             ((d.get("type_params") or {}).get("time_granularity")) if d["type"] == "time" else None,
+            bool(d.get("is_partition")),
         )
         for d in spec.get("dimensions") or []
     }
@@ -235,7 +260,23 @@ def _semantic_model(
         if isinstance(policies, list)
         else ((policies,) if policies else ()),
         pii_columns=_pii_columns(obj, pii, relation.table),
+        validity=_validity(spec),
     )
+
+
+def _validity(spec: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (start, end) dimensions of an SCD type II model's ``validity_params``; None unless
+    exactly one of each (DSI's validation refuses anything else at sync)."""
+    starts, ends = [], []
+    for dim in spec.get("dimensions") or []:
+        params = (dim.get("type_params") or {}).get("validity_params") or {}
+        if params.get("is_start"):
+            starts.append(str(dim["name"]))
+        if params.get("is_end"):
+            ends.append(str(dim["name"]))
+    if len(starts) == 1 and len(ends) == 1 and starts != ends:
+        return starts[0], ends[0]
+    return None
 
 
 PiiIndex = dict[str, list[tuple[str, dict[str, str]]]]

@@ -326,8 +326,8 @@ def check_unmasked(condition: exp.Expr, source: Source, access: Access, location
     """Refuses a filter that reads a PII column masked for the principal: comparing
     pseudonyms would silently match nothing, and comparing values would reveal them."""
     aliases = {source.alias: source.model}
-    for key, (target, _) in source.joins.items():
-        aliases["__".join(key) + "__" + target.name] = target
+    for alias, (target, _) in source.joins.items():
+        aliases[alias] = target
     for column in condition.find_all(exp.Column):
         model = aliases.get(column.table)
         if model is not None and column.name.lower() in access.masked_columns(model):

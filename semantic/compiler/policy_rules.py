@@ -199,7 +199,8 @@ def policy_home(manifest: Manifest, entity: str, where: str) -> SemanticModel:
     """The model a policy's dimensions are read from: where ``entity`` is primary (else the
     one model where it is unique)."""
     homes = manifest.models_with_unique_entity(entity)
-    primary = [m for m in homes if m.primary_entity == entity]
+    # An SCD type II model (natural entity) holds the entity's history, not its home.
+    primary = [m for m in homes if m.primary_entity == entity and m.validity is None]
     if len(primary) == 1:
         return primary[0]
     if len(homes) == 1:
@@ -255,7 +256,7 @@ def policy_condition(
             continue
         if not path or path[0] != entity:
             raise _policy_error(where, MSG_POLICY_ITEM.format(item=ref.text, entity=entity))
-        model, alias = source.walk(path[1:], ref.text)
+        model, alias = source.walk(path[1:], ref.text, ref.name)
         dim = model.dimensions.get(ref.name)
         if dim is None and ref.name in model.entities and not ref.grain:
             columns[ref.placeholder] = definition_expr(model.entities[ref.name].expr, alias)

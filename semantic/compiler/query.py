@@ -158,7 +158,7 @@ def aggregation_select(
             f"metric_time__{DATE_PART_GRAIN[time_item.date_part]}",
         )
     model = manifest.semantic_models[model_name]
-    source = Source(model, manifest, leaves[0].measure.name)
+    source = Source(model, manifest, leaves[0].measure.name, leaves[0].measure.agg_time_dimension)
     anchor = leaves[0].measure
     if conv:
         # Conversions read base and conversion events themselves; the group-by items and

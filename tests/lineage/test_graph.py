@@ -53,7 +53,7 @@ def _snapshot(g: nx.MultiDiGraph) -> tuple[dict[str, Any], dict[Any, Any]]:
 def test_every_fixture_metric_reaches_a_demo_warehouse_column(graph: nx.MultiDiGraph) -> None:
     """Lineage of every fixture metric ends in columns of the demo warehouse tables."""
     metrics = [n for n, d in graph.nodes(data=True) if d["kind"] == "metric"]
-    assert len(metrics) == 65
+    assert len(metrics) == 67
     tables = {"accounts", "users", "events", "subscriptions", "invoices", "tally_time_spine"}
     for metric in metrics:
         columns = {n for n in upstream(graph, metric) if graph.nodes[n]["kind"] == "column"}
@@ -118,7 +118,7 @@ def test_path_runs_from_column_to_metric_in_either_order(graph: nx.MultiDiGraph)
 
 def test_release_pins_every_metric_version(graph: nx.MultiDiGraph) -> None:
     pinned = [u for u, _, d in graph.in_edges("release:r1", data=True) if d["type"] == PINNED_IN]
-    assert len(pinned) == 65
+    assert len(pinned) == 67
 
 
 def _bump(rows: Any, kind: str, name: str, change: Any) -> list[Any]:

@@ -59,7 +59,7 @@ def test_publish_stores_the_release_graph(
         definitions_sync(root=folder, acting_user=None)
     build = LineageBuild.objects.get()
     assert build.release_number == 1 and build.mode == "full"
-    assert LineageNode.objects.filter(kind="metric", valid_to__isnull=True).count() == 65
+    assert LineageNode.objects.filter(kind="metric", valid_to__isnull=True).count() == 67
     assert LineageEdge.objects.filter(type="filters_by").exists()
 
 

@@ -189,6 +189,7 @@ def test_fixtures_parse_as_a_dbt_project_with_dbt_semantic_interfaces() -> None:
         "events",
         "subscriptions",
         "invoices",
+        "plan_history",
     }
     assert len(manifest.saved_queries) >= 2
     assert [

@@ -40,8 +40,10 @@ def conversion_select(
     assert spec is not None
     base_model = manifest.semantic_models[spec.base_measure.semantic_model]
     conv_model = manifest.semantic_models[leaf.measure.semantic_model]
-    base = Source(base_model, manifest, spec.base_measure.name)
-    conv = Source(conv_model, manifest, leaf.measure.name)
+    base = Source(
+        base_model, manifest, spec.base_measure.name, spec.base_measure.agg_time_dimension
+    )
+    conv = Source(conv_model, manifest, leaf.measure.name, leaf.measure.agg_time_dimension)
     for model in (base_model, conv_model):
         if spec.entity not in model.entities:
             raise query_error(

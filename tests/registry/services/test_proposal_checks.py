@@ -140,7 +140,7 @@ def test_removing_a_column_a_model_reads_fails_contracts_and_validation(
     checks = _checks(proposal)
     assert checks["contracts"].status == "failed"
     (finding,) = [c for c in checks["contracts"].details["changes"] if c["breaking"]]
-    assert finding["read_by"] == ["semantic_model:subscriptions"]
+    assert finding["read_by"] == ["semantic_model:plan_history", "semantic_model:subscriptions"]
     assert checks["validation"].status == "failed"
 
 

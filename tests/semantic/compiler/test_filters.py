@@ -49,7 +49,7 @@ def test_dimension_filter_joins_what_it_reads(manifest: Manifest) -> None:
         "where",
     )
     assert condition.sql("duckdb") == "account__accounts.plan = 'pro'"
-    assert list(source.joins) == [("account",)]
+    assert list(source.joins) == ["account__accounts"]
 
 
 def test_time_dimension_filter_truncates_to_its_grain(manifest: Manifest) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlglot import exp
 
-from semantic.compiler.joins import MSG_FAN_OUT, Source, queryable_items
+from semantic.compiler.entity_graph import MSG_NO_TARGET
+from semantic.compiler.joins import Source, queryable_items
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.resolve import parse_group_by
 from tally.errors import QueryError
@@ -17,7 +18,7 @@ def test_walk_joins_each_hop_once_to_the_unique_model(manifest: Manifest) -> Non
     model, alias = source.walk(("user", "account"), "user__account__region")
     source.walk(("user",), "user__role")  # the first hop again: no new join
     assert (model.name, alias) == ("accounts", "user__account__accounts")
-    assert list(source.joins) == [("user",), ("user", "account")]
+    assert list(source.joins) == ["user__users", "user__account__accounts"]
     sql = source.from_clause(exp.select("1")).sql("duckdb")
     assert sql == (
         "SELECT 1 FROM main.events AS events "
@@ -27,13 +28,13 @@ def test_walk_joins_each_hop_once_to_the_unique_model(manifest: Manifest) -> Non
     )
 
 
-def test_walk_refuses_a_join_that_would_fan_out(manifest: Manifest) -> None:
-    """No model has parent_account as a unique entity: joining on it would multiply rows."""
+def test_walk_refuses_an_entity_no_model_can_be_joined_on(manifest: Manifest) -> None:
+    """No model has parent_account as a unique entity: there is nothing to join on it."""
     source = Source(manifest.semantic_models["accounts"], manifest, "new_accounts")
     with pytest.raises(QueryError) as info:
         source.walk(("parent_account",), "parent_account__plan")
-    assert info.value.code == "fan_out"
-    assert info.value.message == MSG_FAN_OUT.format(model="accounts", entity="parent_account")
+    assert info.value.code == "unreachable_dimension"
+    assert info.value.message == MSG_NO_TARGET.format(model="accounts", entity="parent_account")
 
 
 def test_walk_refuses_an_entity_the_model_does_not_have(manifest: Manifest) -> None:

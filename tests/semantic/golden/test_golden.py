@@ -62,6 +62,17 @@ CASES: dict[str, tuple[str, MetricQuery]] = {
             where=("{{ Metric('revenue', group_by=['account']) }} > 5000",),
         ),
     ),
+    "scd_plan_at_time": (
+        "An SCD type II dimension (plan_history, natural entity account): each event and each "
+        "new account under the plan the account had at that time, a LEFT JOIN on the key and "
+        "the validity window (start <= t AND (t < end OR end IS NULL)), filtered on it too; "
+        "account__plan still resolves to accounts alone (issue #16).",
+        MetricQuery(
+            metrics=("events_tracked", "new_accounts"),
+            group_by=("metric_time__month", "account__plan_at_time", "account__plan"),
+            where=("{{ Dimension('account__is_paid_at_time') }}",),
+        ),
+    ),
     "date_parts": (
         "Date parts (issue 17) in group-by, where and order-by, on metric_time and on a time "
         "dimension through a join: each engine's EXTRACT normalised to ISO dow and week.",
