@@ -8,15 +8,15 @@ WITH agg_0_accounts AS (
     time_spine.period AS metric_time__month,
     agg.account__plan AS account__plan,
     agg.account__plan_at_time AS account__plan_at_time,
-    agg.new_accounts__spine
+    agg.new_accounts__spine AS new_accounts__spine
   FROM (
     SELECT DISTINCT
-      dateTrunc('MONTH', spine.date_day) AS period
+      toDateTime64(dateTrunc('MONTH', spine.date_day), 6) AS period
     FROM main.time_spine AS spine
   ) AS time_spine
   LEFT JOIN (
     SELECT
-      dateTrunc('MONTH', accounts.created_at) AS metric_time__month,
+      toDateTime64(dateTrunc('MONTH', accounts.created_at), 6) AS metric_time__month,
       accounts.plan AS account__plan,
       account__plan_history.plan AS account__plan_at_time,
       COUNT(accounts.id) AS new_accounts__spine
@@ -24,10 +24,10 @@ WITH agg_0_accounts AS (
     LEFT JOIN main.subscriptions AS account__plan_history
       ON accounts.id = account__plan_history.account_id
       AND (
-        dateTrunc('DAY', account__plan_history.started_at) <= dateTrunc('DAY', accounts.created_at)
+        toDateTime64(dateTrunc('DAY', account__plan_history.started_at), 6) <= toDateTime64(dateTrunc('DAY', accounts.created_at), 6)
         AND (
-          dateTrunc('DAY', accounts.created_at) < dateTrunc('DAY', account__plan_history.ended_at)
-          OR dateTrunc('DAY', account__plan_history.ended_at) IS NULL
+          toDateTime64(dateTrunc('DAY', accounts.created_at), 6) < toDateTime64(dateTrunc('DAY', account__plan_history.ended_at), 6)
+          OR toDateTime64(dateTrunc('DAY', account__plan_history.ended_at), 6) IS NULL
         )
       )
     WHERE
@@ -42,7 +42,7 @@ WITH agg_0_accounts AS (
     ON time_spine.period = agg.metric_time__month
 ), agg_1_events AS (
   SELECT
-    dateTrunc('MONTH', events.occurred_at) AS metric_time__month,
+    toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     account__accounts.plan AS account__plan,
     account__plan_history.plan AS account__plan_at_time,
     COUNT(DISTINCT events.event_id) AS events_tracked
@@ -52,10 +52,10 @@ WITH agg_0_accounts AS (
   LEFT JOIN main.subscriptions AS account__plan_history
     ON events.account_id = account__plan_history.account_id
     AND (
-      dateTrunc('DAY', account__plan_history.started_at) <= dateTrunc('DAY', events.occurred_at)
+      toDateTime64(dateTrunc('DAY', account__plan_history.started_at), 6) <= toDateTime64(dateTrunc('DAY', events.occurred_at), 6)
       AND (
-        dateTrunc('DAY', events.occurred_at) < dateTrunc('DAY', account__plan_history.ended_at)
-        OR dateTrunc('DAY', account__plan_history.ended_at) IS NULL
+        toDateTime64(dateTrunc('DAY', events.occurred_at), 6) < toDateTime64(dateTrunc('DAY', account__plan_history.ended_at), 6)
+        OR toDateTime64(dateTrunc('DAY', account__plan_history.ended_at), 6) IS NULL
       )
     )
   WHERE
@@ -68,18 +68,18 @@ WITH agg_0_accounts AS (
     3
 )
 SELECT
-  combined.metric_time__month,
-  combined.account__plan,
-  combined.account__plan_at_time,
+  combined.metric_time__month AS metric_time__month,
+  combined.account__plan AS account__plan,
+  combined.account__plan_at_time AS account__plan_at_time,
   combined.events_tracked AS events_tracked,
   COALESCE(combined.new_accounts__spine, 0) AS new_accounts
 FROM (
   SELECT
-    all_keys.metric_time__month,
-    all_keys.account__plan,
-    all_keys.account__plan_at_time,
-    agg_0_accounts.new_accounts__spine,
-    agg_1_events.events_tracked
+    all_keys.metric_time__month AS metric_time__month,
+    all_keys.account__plan AS account__plan,
+    all_keys.account__plan_at_time AS account__plan_at_time,
+    agg_0_accounts.new_accounts__spine AS new_accounts__spine,
+    agg_1_events.events_tracked AS events_tracked
   FROM (
     SELECT
       metric_time__month,
