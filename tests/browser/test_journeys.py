@@ -244,3 +244,78 @@ def test_explore_picker_filter_builder_with_suggested_values_and_release(sign_in
     plans = set(page.locator("#explore-table tbody tr td:nth-child(2)").all_inner_texts())
     assert plans == {"pro"}, plans
     shot(page, "explore-builder")
+
+
+def test_a_numbers_changing_merge_backfills_and_the_page_shows_the_new_version(
+    sign_in: Any,
+) -> None:
+    """Merge a major change of events_tracked: its stored values are recomputed under v2.0 in
+    the background; the page shows them, and a value's trace keeps the v1.0 number."""
+    author = sign_in(OWNER)
+    base = author.url.rsplit("/metrics", 1)[0]
+    author.goto(f"{base}/metrics/events_tracked")
+    before = author.locator("#metric-chart").get_attribute("aria-label")
+    author.click("#edit-metric")
+    yaml_text = author.input_value("#id_definition")
+    changed = yaml_text.replace(
+        "  config:", "  filter: \"{{ Dimension('event__event_type') }} <> 'login'\"\n  config:", 1
+    )
+    assert changed != yaml_text
+    author.fill("#id_definition", changed)
+    author.fill("#id_title", "events_tracked: without logins")
+    author.click("#submit-proposal")
+    author.wait_for_url(re.compile(r".*/proposals/\d+$"))
+    proposal_url = author.url
+    reviewer = sign_in(REVIEWER)
+    reviewer.goto(proposal_url)
+    reviewer.fill("#review-body", "Logins are not product use.")
+    reviewer.click("#approve-button")
+    reviewer.wait_for_selector("#proposal-state:has-text('Approved')")
+    author.goto(proposal_url)
+    author.click("#merge-button")
+    author.wait_for_selector("#proposal-state:has-text('Merged')")
+    author.goto(f"{base}/metrics/events_tracked")
+    assert "v2.0" in author.locator(".pagehead").inner_text()
+    # The backfill ran (tasks run in-process here): no value of v1.0 is shown any more.
+    assert author.locator("#version-note").count() == 0
+    assert author.locator("#metric-chart").get_attribute("aria-label") == before
+    author.goto(f"{base}/runs")
+    assert "backfill" in author.locator("main").inner_text()
+    author.goto(f"{base}/metrics/events_tracked")
+    author.wait_for_selector("#metric-chart[data-rendered='1'] svg")
+    href = author.locator("a[href^='/values/']").first.get_attribute("href")
+    author.goto(base + href)
+    assert author.locator("#superseded").count() == 0
+    assert "v1.0 → v2.0" in author.locator("main").inner_text()
+    shot(author, "trace-after-backfill")
+
+
+def test_after_request_changes_the_author_pushes_a_revision_from_the_page(sign_in: Any) -> None:
+    author = sign_in(OWNER)
+    base = author.url.rsplit("/metrics", 1)[0]
+    author.goto(f"{base}/metrics/events_tracked/edit")
+    yaml_text = author.input_value("#id_definition")
+    author.fill("#id_definition", re.sub(r"label: .*", "label: Events", yaml_text, count=1))
+    author.fill("#id_title", "events_tracked: shorter label")
+    author.click("#submit-proposal")
+    author.wait_for_url(re.compile(r".*/proposals/\d+$"))
+    proposal_url = author.url
+    reviewer = sign_in(REVIEWER)
+    reviewer.goto(proposal_url)
+    reviewer.fill("#review-body", "Say what kind of events.")
+    reviewer.click("#request-changes-button")
+    reviewer.wait_for_selector("#proposal-state:has-text('Changes requested')")
+    author.goto(proposal_url)
+    author.click("details.revise summary")
+    area = author.locator("details.revise textarea")
+    area.fill(re.sub(r"label: .*", "label: Product events", area.input_value(), count=1))
+    author.click("details.revise button[type=submit]")
+    author.wait_for_selector("text=Revision 2 pushed")
+    assert author.locator("#proposal-state").inner_text() == "Open"
+    assert "Product events" in author.locator("main").inner_text()
+    shot(author, "proposal-revision-2")
+    reviewer.goto(proposal_url)
+    reviewer.fill("#review-body", "Better.")
+    reviewer.click("#approve-button")
+    reviewer.wait_for_selector("#proposal-state:has-text('Approved')")
+    assert "by jonas.berg" in reviewer.locator("#team-approvals").inner_text()
