@@ -69,3 +69,15 @@ class RunFilterForm(forms.Form):
 class AuditFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "any"), *AuditResult.Status.choices])
     check_name = forms.CharField(required=False, max_length=40)
+
+
+class SaveQueryForm(forms.Form):
+    """Explore's "save as a saved query": its name and governance (the query comes along)."""
+
+    sq_name = forms.RegexField(
+        regex=r"^[a-z][a-z0-9_]{0,63}$",
+        error_messages={"invalid": "lower-case letters, digits and _, starting with a letter"},
+    )
+    sq_label = forms.CharField(max_length=200)
+    sq_owner = forms.SlugField(max_length=100)
+    sq_domain = forms.SlugField(max_length=100)

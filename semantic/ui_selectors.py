@@ -20,7 +20,7 @@ from semantic.anomaly import ANOMALY_WEEKS, anomaly_band
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import CompiledQuery, queryable_items
 from semantic.compiler.explain import explain_metric
-from semantic.compiler.grains import GRAINS
+from semantic.compiler.grains import ALL_GRAINS, GRAINS
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from semantic.jobs.backfill import stored_versions
@@ -459,6 +459,63 @@ def explore_run(
     return ExploreResult(answer, sql, show_dialect)
 
 
+def saved_query_yaml(
+    *, name: str, label: str, owner: str, domain: str, query: MetricQuery, grains: Sequence[str]
+) -> str:
+    """An Explore query as a dbt saved query file (the group-bys in dbt's object syntax), for
+    a proposal: ``grains`` are the time grains the release knows (custom ones included)."""
+    import yaml
+
+    def obj(item: str) -> str:
+        base, _, last = item.rpartition("__")
+        if "__extract_" in item:
+            time, _, part = item.partition("__extract_")
+            return f"TimeDimension('{time}', date_part_name='{part}')"
+        if base and last in grains:
+            return f"TimeDimension('{base}', '{last}')"
+        return f"Dimension('{item}')"
+
+    params: dict[str, Any] = {"metrics": list(query.metrics)}
+    if query.group_by:
+        params["group_by"] = [obj(g) for g in query.group_by]
+    if query.where:
+        params["where"] = list(query.where)
+    if query.order_by:
+        order = []
+        for item in query.order_by:
+            bare = item.lstrip("-")
+            ref = f"Metric('{bare}')" if bare in query.metrics else obj(bare)
+            order.append(f"{ref}.descending(True)" if item.startswith("-") else ref)
+        params["order_by"] = order
+    if query.limit:
+        params["limit"] = query.limit
+    doc = {
+        "saved_queries": [
+            {
+                "name": name,
+                "label": label,
+                "config": {"meta": {"owner": owner, "domain": domain}},
+                "query_params": params,
+            }
+        ]
+    }
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def save_query_choices(*, user: Any) -> dict[str, list[str]]:
+    """Teams the user is in (a saved query's owner) and every domain, for the save form."""
+    from registry.models import Domain, Team
+
+    return {
+        "owners": list(
+            Team.objects.filter(memberships__user=user)
+            .order_by("slug")
+            .values_list("slug", flat=True)
+        ),
+        "domains": list(Domain.objects.order_by("slug").values_list("slug", flat=True)),
+    }
+
+
 EXPLORE_RELEASES = 30  # the release picker's newest releases
 
 
@@ -506,6 +563,7 @@ def explore_options_get(*, metrics: list[str], release_ref: str | None = None) -
         "group_by": common,
         "group_by_by_entity": sorted(by_entity.items(), key=lambda kv: (kv[0] != "time", kv[0])),
         "releases": [f"r{n}" for n in releases],
+        "grains": (*ALL_GRAINS, *manifest.time_spine.custom_grain_names),
     }
 
 

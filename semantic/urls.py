@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(rf"^metrics/{NAME}/recompute$", views.metric_recompute, name="metric-recompute"),
     path("explore", views.explore, name="explore"),
     path("explore/options", views.explore_options, name="explore-options"),
+    path("explore/save", views.explore_save, name="explore-save"),
     path("explore.csv", views.explore_csv, name="explore-csv"),
     path("runs", views.run_list, name="run-list"),
     path("runs/<int:run_id>", views.run_detail, name="run-detail"),

@@ -23,6 +23,7 @@ from semantic.forms import (
     MetricChartForm,
     MetricSqlForm,
     RunFilterForm,
+    SaveQueryForm,
 )
 from semantic.permissions import audit_results_visible
 from semantic.ui_selectors import (
@@ -35,6 +36,8 @@ from semantic.ui_selectors import (
     metric_sql_get,
     run_detail_get,
     run_page_list,
+    save_query_choices,
+    saved_query_yaml,
     value_trace_get,
 )
 from tally.errors import UserError, error_body
@@ -109,15 +112,16 @@ def metric_sql(request: HttpRequest, name: str) -> HttpResponse:
 # --------------------------------------------------------------------------- explore
 
 
-def _explore_form(request: HttpRequest) -> tuple[ExploreForm, dict[str, Any]]:
-    release = request.GET.get("release") or None
+def _explore_form(request: HttpRequest, params: Any = None) -> tuple[ExploreForm, dict[str, Any]]:
+    params = request.GET if params is None else params
+    release = params.get("release") or None
     try:
-        options = explore_options_get(metrics=request.GET.getlist("metrics"), release_ref=release)
+        options = explore_options_get(metrics=params.getlist("metrics"), release_ref=release)
     except UserError:
         # An unknown release: the latest's options; the form then names the bad field.
-        options = explore_options_get(metrics=request.GET.getlist("metrics"))
+        options = explore_options_get(metrics=params.getlist("metrics"))
     form = ExploreForm(
-        request.GET if request.GET.get("metrics") else None,
+        params if params.get("metrics") else None,
         metrics=options["metrics"],
         group_by=options["group_by"],
         releases=options["releases"],
@@ -161,6 +165,8 @@ def _cell(value: Any) -> Any:
 def explore(request: HttpRequest) -> HttpResponse:
     form, options = _explore_form(request)
     context: dict[str, Any] = {"form": form, "options": options}
+    if user_can(request.user, Action.PROPOSE):
+        context["save"] = save_query_choices(user=request.user)
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         rate_limit_check(request, "query")
@@ -186,6 +192,51 @@ def explore(request: HttpRequest) -> HttpResponse:
             )
     template = "semantic/_explore_result.html" if is_htmx(request) else "semantic/explore.html"
     return render(request, template, context)
+
+
+@login_required
+@require_POST
+@page_access(Action.PROPOSE)
+def explore_save(request: HttpRequest) -> HttpResponse:
+    """Explore's query as a dbt saved query, proposed for review (a proposal opens)."""
+    from urllib.parse import urlencode
+
+    from registry.services.proposals import proposal_create
+
+    form, options = _explore_form(request, request.POST)
+    save = SaveQueryForm(request.POST)
+    back = "/explore?" + urlencode(
+        [(k, v) for k in ("metrics", "group_by", "where", "order_by", "limit", "release")
+         for v in request.POST.getlist(k) if v]
+    )  # fmt: skip
+    if not (form.is_valid() and save.is_valid()):
+        for errors in (form.errors, save.errors):
+            for field, messages_ in errors.items():
+                messages.error(request, f"{field.removeprefix('sq_')}: {' '.join(messages_)}")
+        return redirect(back)
+    name = save.cleaned_data["sq_name"]
+    text = saved_query_yaml(
+        name=name,
+        label=save.cleaned_data["sq_label"],
+        owner=save.cleaned_data["sq_owner"],
+        domain=save.cleaned_data["sq_domain"],
+        query=_query(form.cleaned_data),
+        grains=options["grains"],
+    )
+    try:
+        proposal = proposal_create(
+            acting_user=request.user,
+            title=f"Saved query {name}",
+            description=f"Saved from Explore by {request.user.get_username()}.",
+            files={f"saved_queries/{name}.yml": text},
+            retire=[],
+            open_now=True,
+        )
+    except UserError as exc:
+        messages.error(request, exc.message + (f" — {exc.hint}" if exc.hint else ""))
+        return redirect(back)
+    messages.success(request, f"Proposal #{proposal.pk} opened for saved query {name}.")
+    return redirect("proposal-detail", proposal_id=proposal.pk)
 
 
 @login_required

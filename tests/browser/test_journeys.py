@@ -319,3 +319,30 @@ def test_after_request_changes_the_author_pushes_a_revision_from_the_page(sign_i
     reviewer.click("#approve-button")
     reviewer.wait_for_selector("#proposal-state:has-text('Approved')")
     assert "by jonas.berg" in reviewer.locator("#team-approvals").inner_text()
+
+
+def test_explore_saves_the_query_as_a_saved_query_through_a_proposal(sign_in: Any) -> None:
+    page = sign_in(OWNER)
+    base = page.url.rsplit("/metrics", 1)[0]
+    page.goto(
+        f"{base}/explore?metrics=events_tracked&group_by=metric_time__month"
+        "&group_by=event__event_type&start_time=2026-08-01"
+    )
+    page.wait_for_selector("#explore-chart[data-rendered='1'] svg")
+    page.click("#save-query summary")
+    page.fill("#sq_name", "events_by_type_monthly")
+    page.fill("#sq_label", "Events by type, monthly")
+    page.select_option("#sq_owner", "product-analytics")
+    page.select_option("#sq_domain", "product")
+    page.click("#save-query-button")
+    page.wait_for_url(re.compile(r".*/proposals/\d+$"))
+    text = page.locator("main").inner_text()
+    assert "Saved query events_by_type_monthly" in text
+    assert "events_by_type_monthly" in text
+    # The checks ran on the proposed file: it validates and compiles.
+    blockers = page.locator("#blockers").inner_text()
+    assert "failed" not in blockers and "error" not in blockers, blockers
+    page.click("text=proposed definition")
+    definition = page.locator("main pre code").first.inner_text()
+    assert "TimeDimension('metric_time', 'month')" in definition
+    assert "Dimension('event__event_type')" in definition

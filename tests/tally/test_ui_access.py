@@ -32,6 +32,7 @@ EXPECTED = {
     "metric-recompute": Action.COMPUTE,
     "explore": Action.QUERY,
     "explore-options": Action.QUERY,
+    "explore-save": Action.PROPOSE,
     "explore-csv": Action.QUERY,
     "run-list": Action.VIEW_VALUES,
     "run-detail": Action.VIEW_VALUES,
