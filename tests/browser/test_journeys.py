@@ -346,3 +346,39 @@ def test_explore_saves_the_query_as_a_saved_query_through_a_proposal(sign_in: An
     definition = page.locator("main pre code").first.inner_text()
     assert "TimeDimension('metric_time', 'month')" in definition
     assert "Dimension('event__event_type')" in definition
+
+
+def _propose(page: Any, base: str, title: str, pattern: str, replacement: str) -> str:
+    page.goto(f"{base}/metrics/events_tracked/edit")
+    text = page.input_value("#id_definition")
+    page.fill("#id_definition", re.sub(pattern, replacement, text, count=1))
+    page.fill("#id_title", title)
+    page.click("#submit-proposal")
+    page.wait_for_url(re.compile(r".*/proposals/\d+$"))
+    return str(page.url)
+
+
+def test_two_proposals_on_one_metric_the_second_rebases_from_the_page(sign_in: Any) -> None:
+    author = sign_in(OWNER)
+    base = author.url.rsplit("/metrics", 1)[0]
+    first = _propose(author, base, "shorter label", r"label: .*", "label: Events")
+    second = _propose(author, base, "clearer text", r"description: .*", "description: All events.")
+    # Each proposal and the metric page say that another open proposal changes it too.
+    assert "also changes events_tracked" in author.locator("main").inner_text()
+    author.goto(f"{base}/metrics/events_tracked")
+    assert "2 open proposals change events_tracked" in author.locator("main").inner_text()
+    reviewer = sign_in(REVIEWER)
+    reviewer.goto(first)
+    reviewer.fill("#review-body", "ok")
+    reviewer.click("#approve-button")
+    reviewer.wait_for_selector("#proposal-state:has-text('Approved')")
+    author.goto(first)
+    author.click("#merge-button")
+    author.wait_for_selector("#proposal-state:has-text('Merged')")
+    author.goto(second)
+    assert "r2 has been published since" in author.locator("#stale-note").inner_text()
+    author.click("#rebase-button")
+    author.wait_for_selector("text=Rebased onto r2")
+    assert author.locator("#stale-note").count() == 0
+    assert "based on r2" in author.locator(".pagehead").inner_text()
+    shot(author, "proposal-rebased")
