@@ -59,3 +59,14 @@ def test_catalog_filters_come_before_the_results_on_a_phone(phone: Any) -> None:
     results = phone.locator("#metric-list").bounding_box()
     assert facets is not None and results is not None
     assert facets["y"] < results["y"]
+
+
+def test_no_template_text_leaks_into_pages(phone: Any) -> None:
+    """A multi-line {# #} is not a Django comment: it would show on the page."""
+    base = phone.url.rsplit("/metrics", 1)[0]
+    for path in ("/metrics", "/metrics/events_tracked", "/explore", "/proposals"):
+        phone.goto(base + path)
+        text = phone.locator("body").inner_text()
+        assert (
+            "{#" not in text and "{%" not in text and "{{" not in text.replace("{{ Dimension", "")
+        ), path
