@@ -44,6 +44,16 @@ def test_main_pages_fit_a_phone(phone: Any) -> None:
         shot(phone, f"phone-{name}")
         if (extra := _overflow(phone)) > 0:
             wide[name] = extra
+    # A proposal page: one opened from the edit page.
+    phone.goto(base + "/metrics/events_tracked/edit")
+    text = phone.input_value("#id_definition")
+    phone.fill("#id_definition", text.replace("label: Events tracked", "label: Events", 1))
+    phone.fill("#id_title", "shorter label")
+    phone.click("#submit-proposal")
+    phone.wait_for_url("**/proposals/*")
+    shot(phone, "phone-proposal")
+    if (extra := _overflow(phone)) > 0:
+        wide["proposal"] = extra
     # The trace of the newest stored value.
     phone.goto(base + "/metrics/events_tracked")
     href = phone.locator("a[href^='/values/']").first.get_attribute("href")
