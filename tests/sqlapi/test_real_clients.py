@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from tests.conftest import ROOT, run_tally, unavailable
+from tests.conftest import ROOT, in_own_thread, run_tally, unavailable
 from tests.sqlapi.conftest import PASSWORD, USER, Servers
 
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
@@ -71,7 +71,7 @@ def test_asyncpg_fetches_binary_types_and_reruns_prepared_statements(servers: Se
         finally:
             await conn.close()
 
-    got = asyncio.run(run())
+    got = in_own_thread(asyncio.run, run())
     assert got["one"] == 1
     rows = got["rows"]
     assert rows and isinstance(rows[0][0], dt.date) and isinstance(rows[0][2], Decimal | None)

@@ -420,7 +420,7 @@ def test_metric_filter_names_must_be_reachable(good: Path) -> None:
         "filter of metric 'purchases_only' reads 'event__event_typ', which 'purchases_only' "
         "cannot reach"
     )
-    assert issue.hint == "did you mean 'event__event_type'?"
+    assert issue.hint == "did you mean 'event__event_type' or 'event__account'?"
     assert issue.line == 5
 
 

@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tally.mcp.caller import MSG_NO_TOKEN
-from tests.conftest import ROOT, run_tally
+from tests.conftest import ROOT, in_own_thread, run_tally
 from tests.tally.mcp.conftest import McpSetup
 
 BY_PLAN = {"metrics": ["revenue"], "group_by": ["account__plan"], "order_by": ["account__plan"]}
@@ -44,7 +44,7 @@ def _run(client: Client, body: Callable[[Client], Awaitable[Any]]) -> Any:
         async with client as connected:
             return await body(connected)
 
-    return anyio.run(main)
+    return in_own_thread(anyio.run, main)
 
 
 def _cli_rows(setup: McpSetup, *extra: str) -> list[list[Any]]:
