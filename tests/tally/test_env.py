@@ -56,7 +56,11 @@ def test_absolute_sqlite_path_is_kept() -> None:
         ("WAREHOUSE_URL", "duckdb", "is not a URL"),
         ("WAREHOUSE_URL", "oracle://x/y", "unsupported warehouse 'oracle'"),
         ("WAREHOUSE_URL", "postgresql://h:notaport/db", "cannot parse"),
-        ("WAREHOUSE_URL", "duckdb://host/x.duckdb", "a duckdb URL of a local warehouse has no host"),
+        (
+            "WAREHOUSE_URL",
+            "duckdb://host/x.duckdb",
+            "a duckdb URL of a local warehouse has no host",
+        ),
         ("WAREHOUSE_URL", "postgresql://127.0.0.1:5432", "no database name"),
         ("CELERY_BROKER_URL", "http://x", "unsupported scheme 'http'"),
         ("CELERY_BROKER_URL", "redis://:bad/0", "cannot parse"),
