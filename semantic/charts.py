@@ -43,12 +43,30 @@ def series_chart(points: Sequence[dict[str, Any]], *, metric: str, grain: str) -
         {"field": "high", "type": "quantitative", "title": "expected to", "format": ",.4~f"},
         {"field": "revised", "type": "quantitative", "title": "revisions"},
     ]
+    # After a numbers-changing release: the previous definition's values, dashed, to compare.
+    previous_layer = (
+        [
+            {
+                "mark": {"type": "line", "color": "#94a3b8", "strokeDash": [4, 3],
+                         "strokeWidth": 1.4},
+                "encoding": {"y": {"field": "previous", "type": "quantitative"}},
+            }
+        ]
+        if any("previous" in p for p in points)
+        else []
+    )  # fmt: skip
+    if previous_layer:
+        tooltip.append(
+            {"field": "previous", "type": "quantitative", "title": "previous definition",
+             "format": ",.4~f"}
+        )  # fmt: skip
     spec = _base(300)
     spec.update(
         {
             "data": {"values": list(points)},
             "encoding": {"x": x},
             "layer": [
+                *previous_layer,
                 {
                     "mark": {"type": "area", "color": BAND, "opacity": 0.55},
                     "encoding": {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
@@ -51,6 +51,9 @@ class Point(TypedDict):
     anomaly: bool
     low: float | None
     high: float | None
+    # What the previous definition said for this period (after a numbers-changing release):
+    # the old value where the backfill changed it, the value itself where it did not.
+    previous: NotRequired[float | None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Series:
     points: list[Point]
     anomalies: list[AuditResult]
     revised: int
+    previous_version: str = ""  # the version the "previous" values came from, if any
 
 
 def _number(text: str | None) -> float | None:
@@ -131,7 +135,34 @@ def metric_series_get(*, metric: str, grain: str | None = None) -> Series:
                 "high": rng[1] if rng else None,
             }
         )
-    return Series(metric, grain, grains, points, anomalies, sum(1 for p in points if p["revised"]))
+    previous = _previous_definition(rows)
+    if previous:
+        for point in points:
+            point["previous"] = previous[0].get(point["id"], point["value"])
+    return Series(
+        metric, grain, grains, points, anomalies, sum(1 for p in points if p["revised"]),
+        previous[1] if previous else "",
+    )  # fmt: skip
+
+
+def _previous_definition(rows: list[Any]) -> tuple[dict[int, float | None], str] | None:
+    """The old values a numbers-changing release replaced in this series (value id → old
+    value) and the version they came from; None when no definition change revised it."""
+    changed: dict[int, float | None] = {}
+    versions: dict[str, int] = {}
+    for value_id, old, major, minor in (
+        ValueRevision.objects.filter(value_id__in=[r[0] for r in rows], reason="definition_changed")
+        .order_by("id")
+        .values_list(
+            "value_id", "old_value", "old_metric_version__major", "old_metric_version__minor"
+        )
+    ):
+        changed[value_id] = _number(old)
+        semver = f"{major}.{minor}"
+        versions[semver] = versions.get(semver, 0) + 1
+    if not changed:
+        return None
+    return changed, max(versions, key=lambda v: versions[v])
 
 
 def metric_dimensions_get(*, metric: str) -> list[tuple[str, str]]:

@@ -283,6 +283,10 @@ def test_a_numbers_changing_merge_backfills_and_the_page_shows_the_new_version(
     assert "backfill" in author.locator("main").inner_text()
     author.goto(f"{base}/metrics/events_tracked")
     author.wait_for_selector("#metric-chart[data-rendered='1'] svg")
+    # v1.0's numbers, dashed on the same chart, to compare.
+    assert "previous definition (v1.0)" in author.locator("#previous-legend").inner_text()
+    assert author.locator("#metric-chart svg path[stroke-dasharray]").count() >= 1
+    shot(author, "metric-after-backfill")
     href = author.locator("a[href^='/values/']").first.get_attribute("href")
     author.goto(base + href)
     assert author.locator("#superseded").count() == 0

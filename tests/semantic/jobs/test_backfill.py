@@ -133,7 +133,14 @@ def test_the_pages_say_which_version_the_numbers_come_from_and_recompute_them(
     run = ComputeRun.objects.order_by("-id").first()
     assert response.status_code == 302 and response["Location"] == f"/runs/{run.pk}"
     assert run.status == "succeeded"  # tasks run in-process here
-    page = client.get("/metrics/revenue").content.decode()
+    response = client.get("/metrics/revenue")
+    page = response.content.decode()
     assert 'id="version-note"' not in page
+    # The previous definition's numbers stay comparable: a dashed line on the same chart.
+    series = response.context["series"]
+    assert series.previous_version == "1.0" and 'id="previous-legend"' in page
+    changed = [p for p in series.points if p["previous"] != p["value"]]
+    assert changed and all(p["previous"] is not None for p in changed)
+    assert len(changed) < len(series.points)  # days the new definition did not change
     trace = client.get(f"/values/{old.pk}/trace").content.decode()
     assert 'id="superseded"' not in trace and "v1.0 → v2.0" in trace
