@@ -434,11 +434,12 @@ def metrics_health_get(*, metrics: Sequence[str], user: Any) -> dict[str, Health
             "id", "check_name", "target", "severity", "status"
         )
     )
+    results.sort(key=lambda r: -r.pk)  # newest first: the first per key decides
     out = {}
     for metric in metrics:
         mine = [f"{c}:" for c in upstream[metric]] + ([f"{metric}/"] if values else [])
         latest: dict[tuple[str, str], AuditResult] = {}
-        for r in sorted(results, key=lambda r: -r.pk):
+        for r in results:
             if r.target.startswith(tuple(mine)):
                 # As on the metric page: one per (check, target), value checks as one.
                 key = (r.check_name, r.target if "/" not in r.target else "values")
