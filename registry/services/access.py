@@ -362,13 +362,20 @@ def token_create(
     return CreatedToken(token, raw)
 
 
+def _token_by_ref(text: str) -> ApiToken | None:
+    """The token whose prefix is ``text``, else (for a number) whose id is; a prefix is
+    random hex and can be all digits, so it is tried first."""
+    query = ApiToken.objects.select_related("user")
+    found = query.filter(prefix=text).first()
+    if found is None and text.isdigit():
+        found = query.filter(pk=int(text)).first()
+    return found
+
+
 def token_get(*, ref: str | int) -> ApiToken:
     """A token by id or prefix; NotFound otherwise."""
     text = str(ref)
-    query = ApiToken.objects.select_related("user")
-    found = (
-        query.filter(pk=int(text)).first() if text.isdigit() else query.filter(prefix=text).first()
-    )
+    found = _token_by_ref(text)
     if found is None:
         raise NotFound(f"no token {ref!r}", code="unknown_token", hint="tally token list")
     return found
@@ -379,10 +386,7 @@ def token_get_visible(*, ref: str | int, user: Any) -> ApiToken:
     same text, for a token that does not exist and one that is someone else's, so the
     answer does not reveal which ids exist."""
     text = str(ref)
-    query = ApiToken.objects.select_related("user")
-    found = (
-        query.filter(pk=int(text)).first() if text.isdigit() else query.filter(prefix=text).first()
-    )
+    found = _token_by_ref(text)
     if found is not None and (
         found.user_id == getattr(user, "pk", None) or user_can(user, Action.MANAGE_TOKENS)
     ):

@@ -83,6 +83,19 @@ def test_token_create_list_revoke(owner: Any) -> None:
     assert tally("token", "list")[0].strip() == "No tokens."
 
 
+def test_token_revoke_finds_an_all_digit_prefix(owner: Any) -> None:
+    """A prefix is random hex, so one in ~70 is all digits; it is still a prefix, not an id."""
+    tally("token", "create", "--user", "owner", "--scope", "read")
+    token = ApiToken.objects.get()
+    ApiToken.objects.filter(pk=token.pk).update(prefix="987107009262")
+    out, _ = tally("token", "revoke", "987107009262")
+    assert out.startswith("revoked 987107009262")
+    tally("token", "create", "--user", "owner", "--scope", "read")
+    second = ApiToken.objects.exclude(pk=token.pk).get()
+    out, _ = tally("token", "revoke", str(second.pk))  # an id still works
+    assert out.startswith(f"revoked {second.prefix}")
+
+
 def test_token_create_refuses_a_bad_scope(owner: Any, capsys: Any) -> None:
     with pytest.raises(SystemExit):
         call_command("token", "create", "--user", "owner", "--scope", "write")
