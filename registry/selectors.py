@@ -17,6 +17,7 @@ from registry.models import (
     Definition,
     DefinitionVersion,
     Domain,
+    Kind,
     Proposal,
     ProposalChange,
     ProposalCheck,
@@ -126,6 +127,16 @@ def definition_version_get(*, definition: Definition, ref: str) -> DefinitionVer
         code="unknown_version",
         hint="versions: " + ", ".join(v.semver for v in versions),
     )
+
+
+def metric_versions_in_release(
+    *, release: Release, metrics: Iterable[str] | None = None
+) -> dict[str, DefinitionVersion]:
+    """Each metric's version in ``release`` (only ``metrics`` when given), by name."""
+    items = ReleaseItem.objects.filter(release=release, definition__kind=Kind.METRIC)
+    if metrics is not None:
+        items = items.filter(definition__name__in=list(metrics))
+    return {i.definition.name: i.version for i in items.select_related("definition", "version")}
 
 
 def release_items_for_export(*, release: Release) -> list[ExportItem]:

@@ -46,19 +46,9 @@ from registry.ui_selectors import (
 )
 from semantic.ui_selectors import metric_page_get, metrics_health_get
 from tally.errors import ConflictError, PermissionDenied, UserError
-from tally.ui import is_htmx, page_access
+from tally.ui import flash_error, flash_form_errors, is_htmx, page_access
 
 HINT_RETIRED = "propose a new metric, or restore {name} with a proposal that adds it again"
-
-
-def _flash_error(request: HttpRequest, exc: UserError) -> None:
-    hint = f" — {exc.hint}" if exc.hint else ""
-    messages.error(request, f"{exc.message}{hint}")
-
-
-def _form_error(request: HttpRequest, form: Any) -> None:
-    for field, errors in form.errors.items():
-        messages.error(request, f"{field}: {' '.join(errors)}")
 
 
 @login_required
@@ -173,7 +163,7 @@ def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse
     page_require(request, Action.REVIEW, obj=proposal)
     form = ReviewForm(request.POST)
     if not form.is_valid():
-        _form_error(request, form)
+        flash_form_errors(request, form)
         return _back(proposal_id)
     try:
         proposal_review(
@@ -183,7 +173,7 @@ def proposal_review_post(request: HttpRequest, proposal_id: int) -> HttpResponse
             body=form.cleaned_data["body"],
         )
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         verdict = form.cleaned_data["verdict"]
         messages.success(request, "Approved." if verdict == "approve" else "Changes requested.")
@@ -197,7 +187,7 @@ def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpRespons
     proposal = proposal_get(proposal_id=proposal_id)
     form = CommentForm(request.POST)
     if not form.is_valid():
-        _form_error(request, form)
+        flash_form_errors(request, form)
         return _back(proposal_id)
     try:
         proposal_comment(
@@ -206,7 +196,7 @@ def proposal_comment_post(request: HttpRequest, proposal_id: int) -> HttpRespons
             **form.cleaned_data,
         )
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     return HttpResponseRedirect(reverse("proposal-detail", args=[proposal_id]) + "#discussion")
 
 
@@ -220,7 +210,7 @@ def proposal_revise_post(request: HttpRequest, proposal_id: int) -> HttpResponse
     form = ReviseForm(request.POST)
     proposal = proposal_get(proposal_id=proposal_id)
     if not form.is_valid():
-        _form_error(request, form)
+        flash_form_errors(request, form)
         return _back(proposal_id)
     try:
         proposal = proposal_update(
@@ -229,7 +219,7 @@ def proposal_revise_post(request: HttpRequest, proposal_id: int) -> HttpResponse
             files={form.cleaned_data["path"]: form.cleaned_data["definition"]},
         )
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         messages.success(
             request, f"Revision {proposal.revision} pushed; earlier reviews are dismissed and "
@@ -247,12 +237,12 @@ def proposal_rebase_post(request: HttpRequest, proposal_id: int) -> HttpResponse
     try:
         proposal = proposal_rebase(proposal=proposal, acting_user=request.user)
     except ConflictError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
         for conflict in exc.details or []:
             if isinstance(conflict, dict):
                 messages.error(request, _conflict_text(conflict))
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         base = proposal.base_release.name if proposal.base_release else "?"
         messages.success(request, f"Rebased onto {base} (revision {proposal.revision}).")
@@ -279,7 +269,7 @@ def proposal_merge_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     try:
         proposal = proposal_merge(proposal=proposal, acting_user=request.user)
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         release = proposal.merged_release.name if proposal.merged_release else "?"
         messages.success(request, f"Merged as release {release}.")
@@ -296,7 +286,7 @@ def proposal_close_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     try:
         proposal_close(proposal=proposal, acting_user=request.user, reason=reason)
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         messages.success(request, "Closed.")
     return _back(proposal_id)
@@ -310,7 +300,7 @@ def proposal_open_post(request: HttpRequest, proposal_id: int) -> HttpResponse:
     try:
         proposal_open(proposal=proposal, acting_user=request.user)
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         messages.success(request, "Opened for review.")
     return _back(proposal_id)
@@ -329,7 +319,7 @@ def proposal_checks_post(request: HttpRequest, proposal_id: int) -> HttpResponse
     try:
         proposal_checks_rerun(proposal=proposal, acting_user=request.user)
     except UserError as exc:
-        _flash_error(request, exc)
+        flash_error(request, exc)
     else:
         messages.success(request, "Checks re-run.")
     return _back(proposal_id)

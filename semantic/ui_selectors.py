@@ -12,10 +12,10 @@ from typing import Any, NotRequired, TypedDict
 from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 
-from registry.models import Definition, Kind, ReleaseItem
+from registry.models import Definition, Kind
 from registry.permissions import access_require, user_can
 from registry.roles import Action
-from registry.selectors import release_get_latest_or_none
+from registry.selectors import metric_versions_in_release, release_get_latest_or_none
 from semantic.anomaly import ANOMALY_WEEKS, anomaly_band
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import CompiledQuery, queryable_items
@@ -491,49 +491,6 @@ def explore_run(
     return ExploreResult(answer, sql, show_dialect)
 
 
-def saved_query_yaml(
-    *, name: str, label: str, owner: str, domain: str, query: MetricQuery, grains: Sequence[str]
-) -> str:
-    """An Explore query as a dbt saved query file (the group-bys in dbt's object syntax), for
-    a proposal: ``grains`` are the time grains the release knows (custom ones included)."""
-    import yaml
-
-    def obj(item: str) -> str:
-        base, _, last = item.rpartition("__")
-        if "__extract_" in item:
-            time, _, part = item.partition("__extract_")
-            return f"TimeDimension('{time}', date_part_name='{part}')"
-        if base and last in grains:
-            return f"TimeDimension('{base}', '{last}')"
-        return f"Dimension('{item}')"
-
-    params: dict[str, Any] = {"metrics": list(query.metrics)}
-    if query.group_by:
-        params["group_by"] = [obj(g) for g in query.group_by]
-    if query.where:
-        params["where"] = list(query.where)
-    if query.order_by:
-        order = []
-        for item in query.order_by:
-            bare = item.lstrip("-")
-            ref = f"Metric('{bare}')" if bare in query.metrics else obj(bare)
-            order.append(f"{ref}.descending(True)" if item.startswith("-") else ref)
-        params["order_by"] = order
-    if query.limit:
-        params["limit"] = query.limit
-    doc = {
-        "saved_queries": [
-            {
-                "name": name,
-                "label": label,
-                "config": {"meta": {"owner": owner, "domain": domain}},
-                "query_params": params,
-            }
-        ]
-    }
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-
-
 def save_query_choices(*, user: Any) -> dict[str, list[str]]:
     """Teams the user is in (a saved query's owner) and every domain, for the save form."""
     from registry.models import Domain, Team
@@ -653,14 +610,8 @@ def _current_semver(metric: str) -> str:
     release = release_get_latest_or_none()
     if release is None:
         return ""
-    item = (
-        ReleaseItem.objects.filter(
-            release=release, definition__kind=Kind.METRIC, definition__name=metric
-        )
-        .select_related("version")
-        .first()
-    )
-    return item.version.semver if item else ""
+    version = metric_versions_in_release(release=release, metrics=[metric]).get(metric)
+    return version.semver if version else ""
 
 
 TRACE_ROWS = 20

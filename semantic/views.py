@@ -26,6 +26,7 @@ from semantic.forms import (
     SaveQueryForm,
 )
 from semantic.permissions import audit_results_visible
+from semantic.saved_query_file import saved_query_yaml
 from semantic.ui_selectors import (
     TRACE_ROWS,
     audit_check_names,
@@ -37,13 +38,12 @@ from semantic.ui_selectors import (
     run_detail_get,
     run_page_list,
     save_query_choices,
-    saved_query_yaml,
     value_trace_get,
 )
 from tally.errors import UserError, error_body
 from tally.spreadsheet import csv_safe_row
 from tally.throttling import rate_limit_check
-from tally.ui import is_htmx, page_access
+from tally.ui import flash_error, flash_form_errors, is_htmx, page_access
 
 
 @login_required
@@ -210,9 +210,7 @@ def explore_save(request: HttpRequest) -> HttpResponse:
          for v in request.POST.getlist(k) if v]
     )  # fmt: skip
     if not (form.is_valid() and save.is_valid()):
-        for errors in (form.errors, save.errors):
-            for field, messages_ in errors.items():
-                messages.error(request, f"{field.removeprefix('sq_')}: {' '.join(messages_)}")
+        flash_form_errors(request, form, save, strip="sq_")
         return redirect(back)
     name = save.cleaned_data["sq_name"]
     text = saved_query_yaml(
@@ -233,7 +231,7 @@ def explore_save(request: HttpRequest) -> HttpResponse:
             open_now=True,
         )
     except UserError as exc:
-        messages.error(request, exc.message + (f" — {exc.hint}" if exc.hint else ""))
+        flash_error(request, exc)
         return redirect(back)
     messages.success(request, f"Proposal #{proposal.pk} opened for saved query {name}.")
     return redirect("proposal-detail", proposal_id=proposal.pk)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -29,6 +30,20 @@ NAV = (
 def is_htmx(request: HttpRequest) -> bool:
     """True for a request htmx sent (it wants a fragment, not a whole page)."""
     return request.headers.get("HX-Request") == "true"
+
+
+def flash_error(request: HttpRequest, exc: UserError) -> None:
+    """A UserError as a message on the next page: its text and hint."""
+    hint = f" — {exc.hint}" if exc.hint else ""
+    messages.error(request, f"{exc.message}{hint}")
+
+
+def flash_form_errors(request: HttpRequest, *forms: Any, strip: str = "") -> None:
+    """Each invalid field of ``forms`` as a message (``field: errors``), the field named
+    without ``strip`` (a prefix a form uses to keep its names apart)."""
+    for form in forms:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field.removeprefix(strip)}: {' '.join(errors)}")
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:

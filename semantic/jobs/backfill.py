@@ -18,7 +18,8 @@ from typing import Any
 
 from django.db.models import Count, Max, Min
 
-from registry.models import DefinitionVersion, Kind, Release, ReleaseItem
+from registry.models import DefinitionVersion, Release
+from registry.selectors import metric_versions_in_release
 from semantic.jobs.compute import compute_run_create, lookback_days_for
 from semantic.models import ComputeRun, MetricValue
 
@@ -48,19 +49,12 @@ def _semver_key(semver: str) -> tuple[int, ...]:
     return tuple(int(p) for p in semver.split(".") if p.isdigit())
 
 
-def _current_versions(release: Release, metrics: Sequence[str] | None) -> dict[str, Any]:
-    items = ReleaseItem.objects.filter(release=release, definition__kind=Kind.METRIC)
-    if metrics is not None:
-        items = items.filter(definition__name__in=list(metrics))
-    return {i.definition.name: i.version for i in items.select_related("definition", "version")}
-
-
 def stored_versions(
     *, release: Release, metrics: Sequence[str] | None = None
 ) -> list[StoredVersions]:
     """Per (metric, grain) with stored values: the versions they came from, and whether they
     are stale in ``release``. One grouped query over the values."""
-    current = _current_versions(release, metrics)
+    current = metric_versions_in_release(release=release, metrics=metrics)
     if not current:
         return []
     rows = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from semantic.compiler.spec import MetricQuery
-from semantic.ui_selectors import saved_query_yaml
+from semantic.saved_query_file import saved_query_yaml
 
 GRAINS = ("hour", "day", "week", "month", "quarter", "year", "fiscal_quarter")
 
