@@ -364,8 +364,6 @@ def case_request(case: ItestCase, *, source_schema: str) -> TallyRequest | str:
         return "min_max_only (the min and max of a dimension) is not a query Tally offers"
     if raw.get("apply_group_by") is False:
         return "apply_group_by: false (rows without aggregation) is not a query Tally offers"
-    if not raw.get("metrics") and not raw.get("saved_query_name"):
-        return "a query without metrics (dimension values only) is not a query Tally offers"
     group_by = [str(g) for g in raw.get("group_bys") or ()]
     group_by += [group_by_item(g) for g in raw.get("group_by_objs") or ()]
     where = ()

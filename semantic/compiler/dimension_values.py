@@ -213,7 +213,7 @@ def _outer(
     return select if limit is None else select.limit(limit, copy=False)
 
 
-def _owner(manifest: Manifest, item: GroupByItem) -> SemanticModel:
+def item_owner(manifest: Manifest, item: GroupByItem) -> SemanticModel:
     """The model an item's path starts from: the one whose primary entity is its first hop
     (for ``account__plan``, the model with primary entity ``account`` holding ``plan``)."""
     first = item.entity_path[0] if item.entity_path else item.element
@@ -243,7 +243,7 @@ def _model_read(
     mask_default: str,
 ) -> exp.Select:
     """``SELECT <item> FROM <owning model> <joins> WHERE … GROUP BY 1`` (not yet secured)."""
-    model = _owner(manifest, item)
+    model = item_owner(manifest, item)
     source = Source(model, manifest, item.text)
     if len(item.entity_path) > 1:
         # The first hop is the owner's own primary entity: walk on from the owner.
@@ -252,7 +252,7 @@ def _model_read(
     anchor = Measure(
         name=item.text, agg="", expr="", semantic_model=model.name, agg_time_dimension=""
     )
-    with _compiling(manifest, principal, dialect, mask_default) as filter_ctes:
+    with compiling(manifest, principal, dialect, mask_default) as filter_ctes:
         value = source.item_expr(item, anchor)
         conditions = filter_conditions(where, source, anchor, "where")
     select = source.from_clause(exp.select(value.as_(item.text, copy=False)))
@@ -264,7 +264,7 @@ def _model_read(
 
 
 @contextlib.contextmanager
-def _compiling(
+def compiling(
     manifest: Manifest, principal: Principal | None, dialect: str, mask_default: str
 ) -> Iterator[FilterCtes]:
     """The context a compile stage expects: Metric() filter CTEs, and the principal's access

@@ -44,13 +44,7 @@ def query_error(message: str, *, code: str, location: str, hint: str | None = No
 
 
 def check_query(query: MetricQuery, manifest: Manifest) -> None:
-    if query.dialect not in DIALECTS:
-        raise query_error(
-            f"unsupported dialect {query.dialect!r}",
-            code="unsupported_dialect",
-            location="dialect",
-            hint=did_you_mean(query.dialect, DIALECTS) or "use one of " + ", ".join(DIALECTS),
-        )
+    check_request(query)
     if not query.metrics:
         raise query_error(
             "no metrics requested", code="no_metrics", location="metrics", hint="pass --metrics a,b"
@@ -63,6 +57,17 @@ def check_query(query: MetricQuery, manifest: Manifest) -> None:
                 location=f"metrics[{index}]",
                 hint=did_you_mean(name, manifest.metrics),
             )
+
+
+def check_request(query: MetricQuery) -> None:
+    """What every query must satisfy, with or without metrics: dialect, limit, time range."""
+    if query.dialect not in DIALECTS:
+        raise query_error(
+            f"unsupported dialect {query.dialect!r}",
+            code="unsupported_dialect",
+            location="dialect",
+            hint=did_you_mean(query.dialect, DIALECTS) or "use one of " + ", ".join(DIALECTS),
+        )
     if query.limit is not None and not 0 <= query.limit <= MAX_LIMIT:
         raise query_error(
             f"limit {query.limit} is out of range",

@@ -49,10 +49,11 @@ def sql_select_compile(
 ) -> tuple[MappedQuery, CompiledQuery]:
     """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
     on behalf of the connection's principal (audited like the HTTP API's compiles); with no
-    metric, the query of one column's distinct values (semantic.dimension_values)."""
+    metric, the query of one column's distinct values (semantic.dimension_values), or of
+    several columns' distinct combinations (a query without metrics)."""
     mapped = map_bi_select(select, table, dialect=settings.WAREHOUSE.dialect)
     query = mapped.query
-    if not query.metrics:
+    if not query.metrics and len(query.group_by) == 1:
         # SELECT [DISTINCT] dim … [GROUP BY dim]: a filter dropdown asking for the values.
         return mapped, dimension_values_compile_audited(
             principal=principal,

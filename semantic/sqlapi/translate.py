@@ -48,9 +48,6 @@ MSG_UNKNOWN_TABLE = 'relation "{name}" does not exist'
 MSG_METRIC_IN_WHERE = "filtering on metric {name} is not supported in WHERE"
 MSG_AGG_ON_DIMENSION = "{func}() of {name} is not supported: {name} is a group-by column"
 MSG_NO_COLUMNS = "select at least one metric or group-by column"
-MSG_VALUES_ONE_COLUMN = (
-    "a query without a metric lists the values of one column; it names {columns}"
-)
 MSG_BAD_LIMIT = "{clause} must be a non-negative integer up to {limit}"
 MSG_UNKNOWN_FUNCTION = "function {name}() is not supported on {schema}.{table}"
 
@@ -189,14 +186,6 @@ def map_select(select: exp.Expr, table: SqlTable, *, dialect: str) -> MappedQuer
     distinct = select.args.get("distinct")
     if distinct is not None and distinct.args.get("on"):
         raise unsupported("DISTINCT ON")
-    if not metrics and len(group_by) > 1:
-        # Without a metric the answer is one column's values (as mf list dimension-values).
-        raise SqlApiError(
-            MSG_VALUES_ONE_COLUMN.format(columns=", ".join(group_by)),
-            sqlstate=FEATURE_NOT_SUPPORTED,
-            hint="select one column, or add a metric to group several",
-        )
-
     where = select.args.get("where")
     filters = tuple(_filter(c, table) for c in _conjuncts(where.this)) if where else ()
 

@@ -120,6 +120,10 @@ SHAPES: dict[str, tuple[str, list[str]]] = {
         f"FROM {M} LIMIT 2000",
         ["--metrics", "revenue", "--group-by", "account__plan"],
     ),
+    "two_dimensions_without_a_metric": (
+        "SELECT account__plan, account__region FROM tally.metrics GROUP BY 1, 2",
+        ["--group-by", "account__plan,account__region"],
+    ),
     "dropdown_select_distinct": (
         "SELECT DISTINCT account__region FROM tally.metrics ORDER BY 1 DESC",
         [],
@@ -163,7 +167,6 @@ def test_time_grains_and_literals_map_onto_the_query(table: SqlTable) -> None:
         ("SELECT SUM(s) FROM (SELECT SUM(revenue) AS s FROM metrics GROUP BY account__plan) AS t", "0A000"),
         ("SELECT nope FROM (SELECT revenue FROM metrics) AS t", "42703"),
         ("SELECT revenue FROM metrics WHERE metric_time__day > TO_DATE('01/02', 'YYYY-MM-DD')", "22007"),
-        ("SELECT account__plan, account__region FROM metrics GROUP BY 1, 2", "0A000"),
     ],
 )  # fmt: skip
 def test_shapes_that_are_not_one_question_are_refused(

@@ -1,0 +1,294 @@
+"""Queries without metrics: the distinct combinations of group-by items, as MetricFlow's
+``mf query --group-by a,b`` gives them.
+
+The rows are read the way MetricFlow reads them for a group-by-only query:
+
+* items of semantic models come from one **base model** that reaches them all (the first
+  item's owner that can; see ``dimension_values.item_owner``), joined to the other models
+  with FULL OUTER JOINs on their entities, so a value of a joined model with no match on the
+  base side is still listed (a user without listings keeps their home state);
+* ``metric_time`` comes from the time spine, CROSS JOINed when items of models are asked for
+  too, and bounded by the query's time range;
+* the filters apply to the joined rows; ``GROUP BY`` every item gives each combination once;
+* masks and row policies wrap every model read (``secure_select``), as for dimension values.
+
+A bare time dimension is read at its own grain and named after it (``verification__ds``
+gives ``verification__ds__day``), a bare ``metric_time`` at the spine's (``metric_time__day``).
+MariaDB and MySQL have no FULL OUTER JOIN: a query there that needs a join is refused.
+Django-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+
+from sqlglot import exp
+
+from semantic.compiler.combine import order_limit
+from semantic.compiler.compile import CompiledQuery
+from semantic.compiler.date_parts import date_part_expr
+from semantic.compiler.dialects import render
+from semantic.compiler.dimension_values import compiling, item_owner
+from semantic.compiler.filters import filter_conditions
+from semantic.compiler.grains import ALL_GRAINS, SUB_DAILY
+from semantic.compiler.joins import Source
+from semantic.compiler.manifest import Manifest, Measure, SemanticModel
+from semantic.compiler.nodes import TIMESTAMP, relation_table
+from semantic.compiler.policies import secure_select
+from semantic.compiler.principal import Principal
+from semantic.compiler.resolve import (
+    METRIC_TIME,
+    GroupByItem,
+    check_request,
+    parse_group_by,
+    query_date,
+)
+from semantic.compiler.resolve import query_error as error
+from semantic.compiler.spec import MetricQuery
+from semantic.compiler.time import spine_at, spine_day_range, spine_period, trunc
+from tally.errors import QueryError
+
+SPINE = "time_spine"
+MSG_NOTHING = "a query without metrics needs at least one group-by item"
+MSG_NO_FULL_JOIN = (
+    "{dialect} has no FULL OUTER JOIN, which a query without metrics over several semantic "
+    "models needs ({items})"
+)
+MSG_TIME_RANGE = "start_time/end_time bound metric_time: add metric_time to group_by"
+MSG_NO_BASE = "no semantic model reaches all of {items} and the filters' items"
+MSG_FILTER_ALONE = "a filter on a query without metrics needs a group-by item of a semantic model"
+
+
+def dimension_query_compile(
+    query: MetricQuery,
+    manifest: Manifest,
+    *,
+    principal: Principal | None = None,
+    mask_default: str = "hash",
+) -> CompiledQuery:
+    """Compiles a query with group-by items and no metrics.
+
+    Raises:
+        QueryError: no group-by item, unknown or unreachable items, a time range without
+            metric_time, a join MariaDB cannot express, a filter on a masked column.
+
+    Example:
+        >>> from semantic.compiler.manifest import build_manifest
+        >>> model = {"name": "accounts", "node_relation": {"alias": "accounts",
+        ...     "schema_name": "main"}, "entities": [{"name": "account", "type": "primary",
+        ...     "expr": "id"}], "dimensions": [{"name": "plan", "type": "categorical"}]}
+        >>> m = build_manifest([("semantic_model", "accounts", model, "1.0")])
+        >>> print(dimension_query_compile(MetricQuery(metrics=(), group_by=("account__plan",)), m).sql)
+        -- tally release unreleased: group-by items account__plan
+        SELECT
+          accounts.plan AS account__plan
+        FROM main.accounts AS accounts
+        GROUP BY
+          1
+    """
+    started = time.perf_counter()
+    check_request(query)
+    grains = manifest.time_spine.custom_grain_names
+    items = [parse_group_by(g, f"group_by[{i}]", grains) for i, g in enumerate(query.group_by)]
+    if not items:
+        raise error(MSG_NOTHING, code="no_metrics", location="group_by", hint="pass --group-by")
+    times = [i for i in items if i.element == METRIC_TIME]
+    others = [i for i in items if i.element != METRIC_TIME]
+    if (query.start_time or query.end_time) and not times:
+        raise error(MSG_TIME_RANGE, code="bad_time_range", location="start_time")
+    if query.where and not others:
+        raise error(MSG_FILTER_ALONE, code="bad_where", location="where[0]")
+    columns: dict[int, tuple[str, exp.Expr]] = {}
+    with compiling(manifest, principal, query.dialect, mask_default) as filter_ctes:
+        select, conditions = (
+            _model_read(manifest, others, query, columns, items) if others else (None, [])
+        )
+    spine = _spine_read(manifest, times, query, columns, items) if times else None
+    if select is None:
+        assert spine is not None
+        select = exp.select().from_(spine, copy=False)
+    elif spine is not None:
+        # metric_time against every row of the models, as MetricFlow crosses them; the
+        # spine goes right after the base table, before the FULL OUTER JOINs.
+        select.set("joins", [exp.Join(this=spine, kind="CROSS"), *select.args.get("joins", [])])
+    keys = [columns[index][0] for index in range(len(items))]
+    select.set("expressions", [columns[i][1].as_(columns[i][0]) for i in range(len(items))])
+    if spine is not None and others and (query.start_time or query.end_time):
+        # A row the FULL OUTER JOIN kept without a spine row has no time: outside the range.
+        name = columns[items.index(times[0])][0]
+        conditions.append(
+            exp.Not(this=exp.Is(this=exp.column(name, table=SPINE), expression=exp.Null()))
+        )
+    for condition in conditions:
+        select = select.where(condition, copy=False)
+    select = select.group_by(*(exp.Literal.number(n + 1) for n in range(len(items))), copy=False)
+    filter_ctes.prepend_to(select)
+    select = order_limit(select, dataclasses.replace(query, metrics=()), keys, grains)
+    secured = secure_select(
+        select, manifest, principal, dialect=query.dialect, mask_default=mask_default
+    )
+    header = f"-- tally release {manifest.release or 'unreleased'}: group-by items " + ", ".join(
+        keys
+    )
+    sql = header + "\n" + render(secured.tree, query.dialect)
+    return CompiledQuery(
+        sql=sql,
+        dialect=query.dialect,
+        columns=tuple(keys),
+        release=manifest.release,
+        versions={},
+        timings={"dimension_query": time.perf_counter() - started},
+        parameters=secured.parameters,
+    )
+
+
+def _model_read(
+    manifest: Manifest,
+    others: list[GroupByItem],
+    query: MetricQuery,
+    columns: dict[int, tuple[str, exp.Expr]],
+    items: list[GroupByItem],
+) -> tuple[exp.Select, list[exp.Expr]]:
+    """FROM the base model with FULL OUTER JOINs to the models the items and filters reach;
+    fills ``columns`` (item index → (name, value)); returns the select and the filters."""
+    failures: list[QueryError] = []
+    for base in _bases(manifest, others):
+        source = Source(base, manifest, "group-by items")
+        anchor = Measure(
+            name="group-by items", agg="", expr="", semantic_model=base.name, agg_time_dimension=""
+        )
+        try:
+            found = {items.index(item): _item_value(source, base, item, anchor) for item in others}
+            conditions = filter_conditions(tuple(query.where), source, anchor, "where")
+        except QueryError as exc:
+            failures.append(exc)
+            continue
+        columns.update(found)
+        select = source.from_clause(exp.select())
+        entity_joins = set(source.joins) | set(source.metric_joins)
+        if entity_joins and query.dialect == "mysql":
+            raise error(
+                MSG_NO_FULL_JOIN.format(
+                    dialect="MariaDB/MySQL", items=", ".join(i.text for i in others)
+                ),
+                code="unsupported_join",
+                location="group_by",
+                hint="ask for items of one semantic model at a time, or add a metric",
+            )
+        for join in select.args.get("joins", []):
+            if join.alias_or_name in entity_joins:
+                join.set("side", "FULL")
+        return select, conditions
+    first = failures[0]
+    if first.code != "unreachable_dimension":
+        raise first
+    raise error(
+        MSG_NO_BASE.format(items=", ".join(i.text for i in others)),
+        code="unreachable_dimension",
+        location="group_by",
+        hint="ask for items that share an entity path, or add a metric",
+    )
+
+
+def _bases(manifest: Manifest, items: list[GroupByItem]) -> list[SemanticModel]:
+    """Candidate base models: each item's owner, in the order the items were asked for, then
+    every other model (one of them may reach items and filters that their owners cannot)."""
+    bases: list[SemanticModel] = []
+    first_error: QueryError | None = None
+    for item in items:
+        try:
+            owner = item_owner(manifest, item)
+        except QueryError as exc:
+            first_error = first_error or exc
+            continue
+        if owner not in bases:
+            bases.append(owner)
+    if not bases:
+        assert first_error is not None
+        raise first_error
+    rest = sorted(manifest.semantic_models.values(), key=lambda m: m.name)
+    return bases + [m for m in rest if m not in bases]
+
+
+def _item_value(
+    source: Source, base: SemanticModel, item: GroupByItem, anchor: Measure
+) -> tuple[str, exp.Expr]:
+    """(column name, value) of one item read from ``base``; a bare time dimension at its own
+    grain, named after it."""
+    path = item.entity_path
+    if len(path) > 1 and path[0] == base.primary_entity:
+        # The first hop is the base's own primary entity: walk on from the base.
+        item = dataclasses.replace(item, entity_path=path[1:])
+    if item.kind != "entity" and not (item.grain or item.date_part):
+        model, _alias = source.walk(item.entity_path, item.text, item.element)
+        dim = model.dimensions.get(item.element)
+        if dim is not None and dim.type == "time":
+            item = dataclasses.replace(item, grain=dim.grain or "day")
+    return _column_name(path, item), source.item_expr(item, anchor)
+
+
+def _column_name(path: tuple[str, ...], item: GroupByItem) -> str:
+    """The output name: the item as asked for (its whole path), with a bare time
+    dimension's grain appended."""
+    asked = "__".join((*path, item.element))
+    if item.kind == "entity" and not path:
+        return item.element
+    if item.date_part:
+        return f"{asked}__extract_{item.date_part}"
+    if item.grain:
+        return f"{asked}__{item.grain}"
+    return asked
+
+
+def _spine_read(
+    manifest: Manifest,
+    times: list[GroupByItem],
+    query: MetricQuery,
+    columns: dict[int, tuple[str, exp.Expr]],
+    items: list[GroupByItem],
+) -> exp.Expr:
+    """The time spine (fine enough for every metric_time item) as a derived table with one
+    column per item, bounded by the query's time range."""
+    wanted = [i.grain for i in times if i.grain in SUB_DAILY]
+    finest = min(wanted, key=SUB_DAILY.index) if wanted else "day"
+    relation, column = spine_at(manifest, finest)
+    raw = exp.column(column, table="spine")
+    inner = exp.select().from_(relation_table(relation, "spine"), copy=False)
+    outputs = []
+    for item in times:
+        grain = item.grain or (finest if wanted else "day")
+        name = item.text if (item.grain or item.date_part) else f"{METRIC_TIME}__{grain}"
+        if item.date_part:
+            value = date_part_expr(raw.copy(), item.date_part)
+        elif grain in ALL_GRAINS and grain in SUB_DAILY:
+            value = trunc(raw.copy(), grain)
+        else:
+            value = spine_period(manifest, raw.copy(), grain, "spine")
+        outputs.append(value.as_(name))
+        columns[items.index(item)] = (name, exp.column(name, table=SPINE))
+    inner.set("expressions", outputs)
+    bounds = (
+        _instant_range(trunc(raw.copy(), finest), query)
+        if finest in SUB_DAILY
+        else spine_day_range(trunc(raw.copy(), "day"), query, finest)
+    )
+    for bound in bounds:
+        inner = inner.where(bound, copy=False)
+    return inner.subquery(SPINE, copy=False)
+
+
+def _instant_range(value: exp.Expr, query: MetricQuery) -> list[exp.Expr]:
+    """``start_time <= value <= end_time`` on a sub-daily spine, to the instant."""
+    bounds: list[exp.Expr] = []
+    for text, location, node in (
+        (query.start_time, "start_time", exp.GTE),
+        (query.end_time, "end_time", exp.LTE),
+    ):
+        if text:
+            query_date(text, location)  # a clear error for what is not an ISO timestamp
+            instant = dt.datetime.fromisoformat(text).replace(tzinfo=None)
+            literal = exp.cast(exp.Literal.string(instant.isoformat(" ")), TIMESTAMP.copy())
+            bounds.append(node(this=value.copy(), expression=literal))
+    return bounds

@@ -1,0 +1,143 @@
+"""Queries without metrics (semantic/compiler/dimension_query.py): the distinct combinations
+of group-by items, read as MetricFlow reads a group-by-only query, checked against plain SQL
+on the demo warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pytest
+
+from semantic.compiler.api import compile_query
+from semantic.compiler.manifest import Manifest
+from semantic.compiler.principal import Principal
+from semantic.compiler.spec import MetricQuery
+from tally.errors import QueryError
+from tests.semantic.compiler.test_row_policies import MANIFEST, SALT
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    return sorted(con.execute(sql, list(params)).fetchall(), key=repr)
+
+
+def _query(manifest: Manifest, *group_by: str, **extra: Any) -> Any:
+    return compile_query(MetricQuery(metrics=(), group_by=group_by, **extra), manifest)
+
+
+def test_items_of_one_model_are_its_distinct_combinations(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    compiled = _query(manifest, "account__plan", "account__region")
+    assert compiled.columns == ("account__plan", "account__region")
+    assert _rows(duck, compiled.sql) == _rows(duck, "SELECT DISTINCT plan, region FROM accounts")
+
+
+def test_items_of_two_models_are_full_outer_joined(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    """An account without users keeps its plan (country NULL), as MetricFlow's FULL OUTER
+    JOIN gives it; the base model is the first item's."""
+    compiled = _query(manifest, "user__country", "account__plan")
+    assert "FULL JOIN" in compiled.sql
+    expected = _rows(
+        duck,
+        "SELECT DISTINCT u.country, a.plan FROM users u FULL JOIN accounts a "
+        "ON u.account_id = a.id",
+    )
+    assert _rows(duck, compiled.sql) == expected
+
+
+def test_a_filter_applies_to_the_joined_rows(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    compiled = _query(
+        manifest, "user__country", where=("{{ Dimension('account__plan') }} = 'enterprise'",)
+    )
+    expected = _rows(
+        duck,
+        "SELECT DISTINCT u.country FROM users u FULL JOIN accounts a ON u.account_id = a.id "
+        "WHERE a.plan = 'enterprise'",
+    )
+    assert expected and _rows(duck, compiled.sql) == expected
+
+
+def test_a_bare_time_dimension_is_read_and_named_at_its_grain(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    compiled = _query(manifest, "user__signed_up_at")
+    assert compiled.columns == ("user__signed_up_at__day",)
+    expected = _rows(duck, "SELECT DISTINCT DATE_TRUNC('day', signed_up_at) FROM users")
+    assert _rows(duck, compiled.sql) == expected
+
+
+def test_row_policies_hold(duck: duckdb.DuckDBPyConnection) -> None:
+    """A tenant sees only the plans of its own accounts."""
+    tenant = duck.execute("SELECT MIN(tenant_id) FROM accounts").fetchone()[0]
+    principal = Principal("user:t", {"tenant_id": tenant, "regions": ["EU", "US", "APAC"]})
+    compiled = compile_query(
+        MetricQuery(metrics=(), group_by=("account__plan",)), MANIFEST, principal=principal
+    )
+    if compiled.parameters:
+        duck.execute("SET VARIABLE tally_pii_salt = $1", [SALT])
+    got = _rows(duck, compiled.sql)
+    assert got == _rows(duck, "SELECT DISTINCT plan FROM accounts WHERE tenant_id = ?", tenant)
+    assert got != _rows(duck, "SELECT DISTINCT plan FROM accounts")
+
+
+def test_metric_time_alone_reads_the_spine_and_crosses_other_items(manifest: Manifest) -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE time_spine AS SELECT CAST(d AS DATE) AS date_day, "
+        "CAST(DATE_TRUNC('year', d) AS DATE) AS fiscal_year_start, "
+        "CAST(DATE_TRUNC('quarter', d) AS DATE) AS fiscal_quarter_start "
+        "FROM range(DATE '2026-01-01', DATE '2026-03-01', INTERVAL 1 DAY) AS t(d)"
+    )
+    con.execute("CREATE TABLE accounts AS SELECT 1 AS id, 'pro' AS plan UNION ALL SELECT 2, 'free'")
+    months = _query(manifest, "metric_time__month")
+    assert months.columns == ("metric_time__month",)
+    assert [r[0].date() for r in _rows(con, months.sql)] == [
+        dt.date(2026, 1, 1),
+        dt.date(2026, 2, 1),
+    ]
+    bare = _query(manifest, "metric_time", start_time="2026-02-27", end_time="2026-02-28")
+    assert bare.columns == ("metric_time__day",)
+    assert _rows(con, bare.sql) == [(dt.date(2026, 2, 27),), (dt.date(2026, 2, 28),)]
+    crossed = _query(manifest, "metric_time__month", "account__plan")
+    assert len(_rows(con, crossed.sql)) == 4
+    dow = _query(manifest, "metric_time__extract_dow", "metric_time__fiscal_quarter")
+    assert {r[0] for r in _rows(con, dow.sql)} == set(range(1, 8))
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "text"),
+    [
+        ({"group_by": ("account__plan",), "start_time": "2026-01-01"}, "bad_time_range", "add"),
+        (
+            {"group_by": ("metric_time",), "where": ("{{ Dimension('account__plan') }} = 'a'",)},
+            "bad_where",
+            "needs a group-by item",
+        ),
+        ({"group_by": ("account__nope",)}, "unknown_dimension", "nope"),
+        (
+            {"group_by": ("user__country", "account__plan"), "dialect": "mysql"},
+            "unsupported_join",
+            "no FULL OUTER JOIN",
+        ),
+    ],
+)
+def test_what_it_refuses_it_says_clearly(
+    manifest: Manifest, query: dict[str, Any], code: str, text: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_query(MetricQuery(metrics=(), **query), manifest)
+    assert caught.value.code == code and text in caught.value.message
+
+
+def test_an_item_no_model_reaches_with_the_others_is_refused(manifest: Manifest) -> None:
+    """invoice__status and user__country share no entity path from either side."""
+    with pytest.raises(QueryError) as caught:
+        _query(manifest, "invoice__status", "user__role")
+    assert caught.value.code == "unreachable_dimension"
+    assert "no semantic model reaches all of invoice__status, user__role" in caught.value.message
