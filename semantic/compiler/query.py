@@ -98,36 +98,16 @@ def is_bare_metric_time(item: GroupByItem) -> bool:
 
 
 def default_grain(query: MetricQuery, manifest: Manifest) -> str:
-    """The coarsest of the metrics' default grains, as MetricFlow: a metric's own
-    ``time_granularity`` (a standard grain), else the coarsest data grain among the
-    agg_time_dimensions it reads, but no finer than a day.
-
-    Raises:
-        QueryError: ``unknown_grain`` when a metric's time_granularity is not a standard grain
-        (MetricFlow refuses a custom one there too).
-    """
-    found = ""
+    """The coarsest data grain among the agg_time_dimensions the query's metrics read."""
+    found = "day"
     for name in query.metrics:
-        metric = manifest.metrics[name]
-        declared = str(metric.spec.get("time_granularity") or "").lower()
-        if declared and declared not in ALL_GRAINS:
-            raise query_error(
-                f"metric {name!r} has time_granularity {declared!r}, which is not a standard "
-                "grain: a bare metric_time has no default grain",
-                code="unknown_grain",
-                location="group_by",
-                hint=f"group by metric_time__{declared} (or another grain) explicitly",
-            )
-        grain = declared or "day"
-        for leaf in () if declared else leaves_of(metric, manifest, (), ()):
+        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
             model = manifest.semantic_models[leaf.measure.semantic_model]
             dim = model.dimensions.get(leaf.measure.agg_time_dimension)
-            data = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
-            if ALL_GRAINS.index(data) > ALL_GRAINS.index(grain):
-                grain = data
-        if not found or ALL_GRAINS.index(grain) > ALL_GRAINS.index(found):
-            found = grain
-    return found or "day"
+            grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
+            if ALL_GRAINS.index(grain) > ALL_GRAINS.index(found):
+                found = grain
+    return found
 
 
 def plan_aggregations(

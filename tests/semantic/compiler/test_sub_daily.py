@@ -145,15 +145,6 @@ def test_cumulative_by_hour_reads_the_hourly_spine(con: duckdb.DuckDBPyConnectio
     assert got == expected and len(got) == 13
 
 
-def _with(manifest: Manifest, **metrics: dict[str, Any]) -> Manifest:
-    from dataclasses import replace
-
-    from semantic.compiler.manifest import Metric
-
-    added = {name: Metric(name, "simple", spec, "1") for name, spec in metrics.items()}
-    return replace(manifest, metrics={**manifest.metrics, **added})
-
-
 def test_millisecond_grain_on_millisecond_data(con: duckdb.DuckDBPyConnection) -> None:
     """MetricFlow's finest grain: a dimension at millisecond grain groups by the millisecond
     (DuckDB truncates to it); coarser data refuses it as too fine."""
@@ -202,42 +193,6 @@ def test_millisecond_grain_on_millisecond_data(con: duckdb.DuckDBPyConnection) -
             _manifest(DAY_SPINE),
         )
     assert info.value.code == "grain_too_fine"
-
-
-def test_bare_metric_time_takes_the_metric_time_granularity() -> None:
-    """MetricFlow's default grain: the metric's own time_granularity (hour) where it declares
-    one, else the data's grain but no finer than a day; the coarsest over the metrics."""
-    hourly = {
-        "name": "pings_hourly",
-        "type": "simple",
-        "type_params": {"measure": "pings"},
-        "time_granularity": "hour",
-    }
-    manifest = _with(_manifest(DAY_SPINE), pings_hourly=hourly)
-
-    def column(*metrics: str) -> str:
-        query = MetricQuery(metrics=metrics, group_by=("metric_time",))
-        return compile_query(query, manifest).columns[0]
-
-    assert column("pings_hourly") == "metric_time__hour"
-    assert column("pings") == "metric_time__day"  # minute data, no declared grain
-    assert column("pings_hourly", "pings") == "metric_time__day"
-
-
-def test_a_custom_time_granularity_gives_no_default_grain() -> None:
-    """As MetricFlow: a bare metric_time needs a standard default grain; a custom one is
-    refused with a hint to name the grain."""
-    custom = {
-        "name": "pings_fiscal",
-        "type": "simple",
-        "type_params": {"measure": "pings"},
-        "time_granularity": "fiscal_quarter",
-    }
-    manifest = _with(_manifest(DAY_SPINE), pings_fiscal=custom)
-    with pytest.raises(QueryError) as info:
-        compile_query(MetricQuery(metrics=("pings_fiscal",), group_by=("metric_time",)), manifest)
-    assert info.value.code == "unknown_grain"
-    assert info.value.hint == "group by metric_time__fiscal_quarter (or another grain) explicitly"
 
 
 @pytest.mark.parametrize(
