@@ -69,9 +69,24 @@ def mysql_trunc(value: exp.Expr, unit: str) -> exp.Expr:
         )
     elif unit == "YEAR":
         start = _fn("DATE_FORMAT", value, exp.Literal.string("%Y-01-01"))
+    elif unit in _MYSQL_TIME_FORMATS:
+        start = _fn("DATE_FORMAT", value, exp.Literal.string(_MYSQL_TIME_FORMATS[unit]))
+    elif unit == "MILLISECOND":
+        # The microseconds past the millisecond, subtracted; DATETIME(3) keeps the rest.
+        past = exp.Mod(this=_fn("MICROSECOND", value.copy()), expression=exp.Literal.number(1000))
+        start = _fn("DATE_SUB", value, _interval(past, "MICROSECOND"))
+        return exp.Cast(this=start, to=exp.DataType.build("DATETIME(3)", dialect="mysql"))
     else:
         raise ValueError(f"no MySQL truncation for {unit}")
     return exp.Cast(this=start, to=exp.DataType.build("DATETIME"))
+
+
+# Sub-daily truncations: the value printed without the finer fields, read back as DATETIME.
+_MYSQL_TIME_FORMATS = {
+    "HOUR": "%Y-%m-%d %H:00:00",
+    "MINUTE": "%Y-%m-%d %H:%i:00",
+    "SECOND": "%Y-%m-%d %H:%i:%s",
+}
 
 
 def _mysql_rewrite(node: exp.Expr) -> exp.Expr:

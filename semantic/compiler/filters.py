@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.grains import SUB_DAILY
 from semantic.compiler.joins import MSG_NOT_AN_ENTITY, MSG_UNREACHABLE, Source, queryable_items
 from semantic.compiler.manifest import Manifest, Measure
 from semantic.compiler.plan import leaves_of
@@ -30,7 +31,7 @@ from semantic.compiler.resolve import (
     query_error,
 )
 from semantic.compiler.spec import MetricQuery
-from semantic.compiler.time import day_range, period_bounds
+from semantic.compiler.time import day_range, instant_range, period_bounds
 from tally.errors import QueryError
 
 MSG_FILTER_METRIC_GROUP_BY = "{item} in a filter needs exactly one group_by entity, not {count}"
@@ -353,6 +354,8 @@ def time_range(
     grain = next(
         (i.grain or "day" for i in items if i.kind == "time" and i.element == METRIC_TIME), "day"
     )
+    if grain in SUB_DAILY:
+        return instant_range(definition_expr(dim.expr, source.alias), query, grain)
     start = query_date(query.start_time, "start_time") if query.start_time else dt.date(1, 1, 1)
     end = query_date(query.end_time, "end_time") if query.end_time else dt.date(9999, 12, 31)
     low, high = period_bounds(start, end, grain)

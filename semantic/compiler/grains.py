@@ -18,7 +18,7 @@ import datetime as dt
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 # Finer than a day, for time dimensions whose time_granularity allows (issue 17). Kept apart
 # from GRAINS: stored values, compute chunks and the UI's periods are whole days.
-SUB_DAILY: tuple[str, ...] = ("second", "minute", "hour")
+SUB_DAILY: tuple[str, ...] = ("millisecond", "second", "minute", "hour")
 ALL_GRAINS: tuple[str, ...] = SUB_DAILY + GRAINS
 
 

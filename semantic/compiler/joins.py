@@ -111,6 +111,8 @@ class Source:
         key: tuple[str, ...] = path[: len(path) - len(chain)]
         chain_key: tuple[tuple[str, str], ...] = ()
         current, alias = self.model, self.alias
+        # Models joined so far along this chain, nearest last: partition matches look back.
+        behind: list[tuple[SemanticModel, str]] = [(current, alias)]
         for hop in chain:
             key = (*key, hop.entity)
             chain_key = (*chain_key, (hop.entity, hop.model.name))
@@ -124,11 +126,11 @@ class Source:
                 left = definition_expr(current.entities[hop.entity].expr, alias)
                 right = definition_expr(target.entities[hop.entity].expr, target_alias)
                 condition: exp.Expr = exp.EQ(this=left, expression=right)
-                for mine, theirs in partition_pairs(current, target):
+                for mine, mine_alias, theirs in partition_matches(behind, target):
                     condition = exp.and_(
                         condition,
                         exp.EQ(
-                            this=partition_expr(mine, alias),
+                            this=partition_expr(mine, mine_alias),
                             expression=partition_expr(theirs, target_alias),
                         ),
                         copy=False,
@@ -140,6 +142,7 @@ class Source:
                 self._aliases[chain_key] = target_alias
                 self.joins[target_alias] = (target, condition)
             current, alias = target, target_alias
+            behind.append((current, alias))
         return current, alias
 
     def _within_validity(self, target: SemanticModel, alias: str, item: str) -> exp.Expr:
@@ -278,13 +281,28 @@ class Source:
         return select
 
 
-def partition_pairs(left: SemanticModel, right: SemanticModel) -> list[tuple[Any, Any]]:
-    """Partition dimensions both models declare under one name: a join matches on each."""
-    return [
-        (dim, right.dimensions[name])
-        for name, dim in left.dimensions.items()
-        if dim.is_partition and name in right.dimensions and right.dimensions[name].is_partition
-    ]
+def partition_matches(
+    behind: list[tuple[SemanticModel, str]], target: SemanticModel
+) -> list[tuple[Any, str, Any]]:
+    """(partition dimension, its alias, ``target``'s partition dimension of that name) for
+    each partition dimension of ``target`` that a model already joined declares too.
+
+    MetricFlow joins a multi-hop dimension as one node (``listings`` joined to ``users``) and
+    matches the measure's partitions against every partition of that node by name, the
+    nearest model first. So ``bookings → listings → users`` matches ``users.ds_partitioned``
+    with ``bookings.ds_partitioned`` although ``listings`` has no partition: without it, a
+    partitioned snapshot table (one row per user and day) multiplies every booking.
+    """
+    found = []
+    for name, theirs in target.dimensions.items():
+        if not theirs.is_partition:
+            continue
+        for model, alias in reversed(behind):
+            mine = model.dimensions.get(name)
+            if mine is not None and mine.is_partition:
+                found.append((mine, alias, theirs))
+                break
+    return found
 
 
 def partition_expr(dim: Any, alias: str) -> exp.Expr:

@@ -22,6 +22,7 @@ from registry.definitions.project import (
     DefinitionObject,
     resolve_relation,
 )
+from semantic.compiler.grains import SUB_DAILY
 
 # How a PII column is shown to a principal without view_pii: a salted hash pseudonym (stays
 # joinable and countable) or NULL. A contract picks per column with the ODCS custom property
@@ -354,9 +355,7 @@ def _time_spine(project_spec: Mapping[str, Any] | None, schema: str) -> TimeSpin
     if spines:
         day = next((s for s in spines if s.grain == "day"), spines[0])
         finer = tuple(
-            (s.grain, s.relation, s.column)
-            for s in spines
-            if s.grain in ("hour", "minute", "second") and s is not day
+            (s.grain, s.relation, s.column) for s in spines if s.grain in SUB_DAILY and s is not day
         )
         customs = tuple(c for s in spines for c in s.custom_granularities)
         return replace(day, custom_granularities=customs, finer=finer)

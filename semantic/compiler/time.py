@@ -65,6 +65,78 @@ def timestamp_literal(day: dt.date) -> exp.Expr:
     return exp.cast(exp.Literal.string(f"{day.isoformat()} 00:00:00"), TIMESTAMP.copy())
 
 
+def instant_literal(at: dt.datetime) -> exp.Expr:
+    return exp.cast(exp.Literal.string(at.isoformat(sep=" ")), TIMESTAMP.copy())
+
+
+# One period of each grain finer than a day.
+SUB_DAILY_STEP = {
+    "millisecond": dt.timedelta(milliseconds=1),
+    "second": dt.timedelta(seconds=1),
+    "minute": dt.timedelta(minutes=1),
+    "hour": dt.timedelta(hours=1),
+}
+
+
+def instant_floor(at: dt.datetime, grain: str) -> dt.datetime:
+    """The start of the ``grain`` period (finer than a day) containing ``at``."""
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    if grain == "millisecond":
+        return at
+    at = at.replace(microsecond=0)
+    if grain == "second":
+        return at
+    at = at.replace(second=0)
+    return at if grain == "minute" else at.replace(minute=0)
+
+
+def instant_bounds(query: MetricQuery, grain: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[first, after) of the query's time range at a grain finer than a day, as MetricFlow
+    adjusts it: from the start of the period containing start_time to the end of the period
+    containing end_time. A date without a time keeps its whole day (an end_time of 2020-01-03
+    runs to midnight after it), as at every other grain.
+
+    Example:
+        >>> q = MetricQuery(metrics=("m",), start_time="2020-01-01 02:00:25",
+        ...                 end_time="2020-01-03 05:00:53")
+        >>> [t.isoformat() for t in instant_bounds(q, "hour")]
+        ['2020-01-01T02:00:00', '2020-01-03T06:00:00']
+        >>> instant_bounds(MetricQuery(metrics=("m",), end_time="2020-01-03"), "hour")[1]
+        datetime.datetime(2020, 1, 4, 0, 0)
+    """
+
+    def instant(value: str, location: str) -> dt.datetime:
+        query_date(value, location)  # refuses a value that is no ISO date, with its location
+        return dt.datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+
+    first = (
+        instant_floor(instant(query.start_time, "start_time"), grain) if query.start_time else None
+    )
+    after = None
+    if query.end_time:
+        end = instant(query.end_time, "end_time")
+        if _date_only(query.end_time):
+            after = end + dt.timedelta(days=1)
+        else:
+            after = instant_floor(end, grain) + SUB_DAILY_STEP[grain]
+    return first, after
+
+
+def _date_only(value: str) -> bool:
+    return len(value.strip()) <= len("2020-01-03")
+
+
+def instant_range(column: exp.Expr, query: MetricQuery, grain: str) -> list[exp.Expr]:
+    """``first <= column < after`` for the query's time range at a sub-daily ``grain``."""
+    first, after = instant_bounds(query, grain)
+    bounds: list[exp.Expr] = []
+    if first is not None:
+        bounds.append(exp.GTE(this=column, expression=instant_literal(first)))
+    if after is not None:
+        bounds.append(exp.LT(this=column.copy(), expression=instant_literal(after)))
+    return bounds
+
+
 def spine_day_range(day: exp.Expr, query: MetricQuery, grain: str) -> list[exp.Expr]:
     """Bounds of spine days to the query's time range, widened to whole ``grain`` periods."""
     if not (query.start_time or query.end_time):
@@ -93,8 +165,12 @@ def spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Sel
         .from_(relation_table(relation, "spine"), copy=False)
         .distinct(copy=False)
     )
-    day = trunc(exp.column(column, table="spine"), "day")
-    for bound in spine_day_range(day, query, grain):
+    if grain in SUB_DAILY:
+        # Periods finer than a day: bounded by the instants of the query's range.
+        bounds = instant_range(period.copy(), query, grain)
+    else:
+        bounds = spine_day_range(trunc(exp.column(column, table="spine"), "day"), query, grain)
+    for bound in bounds:
         periods = periods.where(bound, copy=False)
     return periods
 

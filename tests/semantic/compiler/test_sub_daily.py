@@ -3,6 +3,7 @@ time_granularity allows, an hourly spine for join_to_timespine, ``grain_too_fine
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import duckdb
@@ -142,3 +143,91 @@ def test_cumulative_by_hour_reads_the_hourly_spine(con: duckdb.DuckDBPyConnectio
         "AND date_trunc('hour', p.pinged_at) > s.ts_hour - INTERVAL 2 HOUR GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert got == expected and len(got) == 13
+
+
+def test_millisecond_grain_on_millisecond_data(con: duckdb.DuckDBPyConnection) -> None:
+    """MetricFlow's finest grain: a dimension at millisecond grain groups by the millisecond
+    (DuckDB truncates to it); coarser data refuses it as too fine."""
+    con.execute(
+        "CREATE TABLE clicks AS SELECT i AS id, TIMESTAMP '2026-03-01 00:00:00' + "
+        "(i * 700) * INTERVAL 1 MICROSECOND AS clicked_at FROM range(10) t(i)"
+    )
+    clicks = {
+        "name": "clicks",
+        "model": "ref('clicks')",
+        "defaults": {"agg_time_dimension": "clicked_at"},
+        "entities": [{"name": "click", "type": "primary", "expr": "id"}],
+        "dimensions": [
+            {
+                "name": "clicked_at",
+                "type": "time",
+                "type_params": {"time_granularity": "millisecond"},
+            }
+        ],
+        "measures": [{"name": "clicks", "agg": "count", "expr": "id"}],
+    }
+    rows: list[tuple[str, str, Any, str]] = [("semantic_model", "clicks", clicks, "1")]
+    rows.append(
+        (
+            "metric",
+            "clicks",
+            {"name": "clicks", "type": "simple", "type_params": {"measure": "clicks"}},
+            "1",
+        )
+    )
+    rows.append(("project", "default", {"time_spines": [DAY_SPINE]}, "1"))
+    compiled = compile_query(
+        MetricQuery(metrics=("clicks",), group_by=("click__clicked_at__millisecond",)),
+        build_manifest(rows),
+    )
+    got = sorted(con.execute(compiled.sql).fetchall())
+    # 0, 700, 1400, … 6300 µs: milliseconds 0..6, with 2 clicks in 0, 1 (and so on).
+    expected = con.execute(
+        "SELECT date_trunc('millisecond', clicked_at), COUNT(*) FROM clicks GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert got == expected and len(got) == 7
+    assert compiled.columns[0] == "click__clicked_at__millisecond"
+    with pytest.raises(QueryError) as info:
+        compile_query(
+            MetricQuery(metrics=("pings",), group_by=("metric_time__millisecond",)),
+            _manifest(DAY_SPINE),
+        )
+    assert info.value.code == "grain_too_fine"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        # MetricFlow's itest_constraints cases: a range of instants, adjusted to whole hours.
+        ("2026-03-01 02:00:00", "2026-03-01 05:00:00", 4),
+        ("2026-03-01 02:00:25", "2026-03-01 05:00:53", 4),
+        # A date alone keeps its whole day, as at every other grain.
+        ("2026-03-01", "2026-03-01", 24),
+    ],
+)
+def test_time_range_at_hour_grain_is_whole_hours(
+    con: duckdb.DuckDBPyConnection, start: str, end: str, hours: int
+) -> None:
+    """The spine's hours and the pings counted are those of the hours containing the range's
+    ends (the hour of 05:00:53 included), not the whole days they fall on."""
+    query = MetricQuery(
+        metrics=("pings_every_hour",),
+        group_by=("metric_time__hour",),
+        start_time=start,
+        end_time=end,
+    )
+    rows = sorted(
+        con.execute(compile_query(query, _manifest(DAY_SPINE, HOUR_SPINE)).sql).fetchall()
+    )
+    low, high = rows[0][0], rows[-1][0]
+    (expected,) = con.execute(
+        "SELECT COUNT(*) FROM pings WHERE pinged_at >= ? AND pinged_at < ? + INTERVAL 1 HOUR",
+        [low, high],
+    ).fetchall()
+    assert len(rows) == hours and sum(r[1] or 0 for r in rows) == expected[0] > 0
+    assert low == dt.datetime.fromisoformat(start[:13] + ":00" if " " in start else start)
+    simple = MetricQuery(
+        metrics=("pings",), group_by=("metric_time__hour",), start_time=start, end_time=end
+    )
+    counted = con.execute(compile_query(simple, _manifest(DAY_SPINE)).sql).fetchall()
+    assert sum(n for _, n in counted) == expected[0]
