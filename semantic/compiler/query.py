@@ -30,7 +30,7 @@ from semantic.compiler.kinds.offset import (
     offset_time_items,
     require_time_item,
 )
-from semantic.compiler.kinds.offset_days import offset_days_select
+from semantic.compiler.kinds.offset_days import DAY_ITEM, offset_days_select
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf, leaves_of
@@ -171,10 +171,10 @@ def aggregation_select(
     if shift is not None:
         shifted = offset_time_items(items, source, anchor)
         require_time_item(shifted)
-        if (conv or cumulative) and not joins_after_aggregation(shifted, shift):
+        if conv and not joins_after_aggregation(shifted, shift):
             raise query_error(
                 MSG_UNSUPPORTED.format(
-                    what=f"an offset of a {'conversion' if conv else 'cumulative'} metric by "
+                    what="an offset of a conversion metric by "
                     + ", ".join(repr(i.text) for i in shifted)
                 ),
                 code="unsupported_metric",
@@ -189,6 +189,8 @@ def aggregation_select(
         if offset:
             select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select
+    if shift is not None and not cumulative and not joins_after_aggregation(shifted, shift):
+        return offset_days_select(source, items, shifted, leaves, filters, manifest, query)
     select = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
     )
@@ -205,6 +207,15 @@ def aggregation_select(
         # All-time without metric_time is the total over every row, as in MetricFlow: a
         # plain aggregation (also what a Metric() filter on it groups by entity).
         cumulative = ""
+    if cumulative and shift is not None and not joins_after_aggregation(shifted, shift):
+        # The cumulative value of each day, then read on the days the offset points at.
+        others = [item for item in items if not any(item is t for t in shifted)]
+        daily = cumulative_select(
+            source, [*others, DAY_ITEM], leaves, conditions, manifest, unbounded(query), anchor
+        )
+        return offset_days_select(
+            source, items, shifted, leaves, filters, manifest, query, daily=daily
+        )
     if cumulative:
         select = cumulative_select(
             source,
@@ -218,10 +229,6 @@ def aggregation_select(
         if offset:
             select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select
-    if shift is not None and not joins_after_aggregation(shifted, shift):
-        return offset_days_select(
-            source, items, shifted, leaves, conditions, manifest, query, anchor
-        )
     if not offset:
         # An offset input reads periods before the range; the range applies after shifting.
         conditions += time_range(query, source, anchor, items)

@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from semantic.compiler.date_parts import date_part_expr
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.filters import filter_conditions
 from semantic.compiler.grains import GRAINS, SUB_DAILY
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.offset import offset_grain
@@ -26,14 +27,16 @@ from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest, Measure
 from semantic.compiler.nodes import INT, append_join, relation_table
 from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf
-from semantic.compiler.resolve import GroupByItem, query_error
+from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_error
 from semantic.compiler.spec import MetricQuery
 from semantic.compiler.time import spine_day_range, trunc
 
 # Columns of the day mapping (report day, source day) and of the input's rows.
 PERIOD = "period"
 SOURCE_DAY = "source_day"
-ROW_DAY = "offset__day"
+ROW_DAY = "metric_time__day"
+# What a daily input is grouped by in place of the query's time items.
+DAY_ITEM = GroupByItem(ROW_DAY, "time", METRIC_TIME, (), "day")
 
 
 def offset_days_select(
@@ -41,28 +44,34 @@ def offset_days_select(
     items: list[GroupByItem],
     time_items: list[GroupByItem],
     leaves: list[Leaf],
-    conditions: list[exp.Expr],
+    filters: tuple[str, ...],
     manifest: Manifest,
     query: MetricQuery,
-    anchor: Measure,
+    daily: exp.Select | None = None,
 ) -> exp.Select:
     """The input's rows joined to (report day, source day) pairs on the source day, and
-    aggregated by the report day's periods and the other group-by items."""
+    aggregated by the report day's periods and the other group-by items. The query's where
+    and the input's filters select rows; its time range selects report days.
+
+    ``daily``: the input already computed per day (a cumulative metric's daily values, by
+    the other items and ``ROW_DAY``), for an ``offset_to_grain``, where each group reads one
+    day: the group's first day, a start of one of its periods."""
     offset = leaves[0].offset
     assert offset is not None
+    anchor = leaves[0].measure
     check_shape(time_items, offset, anchor)
+    if daily is not None and offset[0] != "to_grain":
+        raise query_error(
+            MSG_UNSUPPORTED.format(
+                what="an offset_window of a cumulative metric by "
+                + ", ".join(repr(i.text) for i in time_items)
+            ),
+            code="unsupported_metric",
+            location="group_by",
+            hint=f"group by one metric_time grain no coarser than {offset_grain(offset)}",
+        )
     others = [item for item in items if not any(item is t for t in time_items)]
-    dim = source.model.dimensions[anchor.agg_time_dimension]
-    rows = exp.select(
-        *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in others],
-        trunc(definition_expr(dim.expr, source.alias), "day").as_(ROW_DAY, copy=False),
-    )
-    for leaf in leaves:
-        value = definition_expr(leaf.measure.expr, source.alias)
-        rows = rows.select(value.as_(leaf.alias, copy=False), copy=False)
-    rows = source.from_clause(rows)
-    for condition in conditions:
-        rows = rows.where(condition, copy=False)
+    rows = daily if daily is not None else input_rows(source, others, leaves, filters, query)
 
     customs = sorted({i.grain for i in time_items if i.grain and i.grain not in GRAINS})
     days = day_pairs(manifest, offset, customs)
@@ -74,7 +83,9 @@ def offset_days_select(
         else:
             outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
     for leaf in leaves:
-        value = aggregate(leaf.measure, exp.column(leaf.alias, table="agg"))
+        column = exp.column(leaf.alias, table="agg")
+        # One daily value per group (see above): MAX reads it whatever the aggregation.
+        value = aggregate(leaf.measure, column) if daily is None else exp.Max(this=column)
         outputs.append(value.as_(leaf.alias, copy=False))
     select = append_join(
         exp.select(*outputs).from_(days.subquery("time_spine", copy=False), copy=False),
@@ -97,6 +108,31 @@ def offset_days_select(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
     return select
+
+
+def input_rows(
+    source: Source,
+    others: list[GroupByItem],
+    leaves: list[Leaf],
+    filters: tuple[str, ...],
+    query: MetricQuery,
+) -> exp.Select:
+    """The input's rows (not aggregated): the other items, the day, each measure's value."""
+    anchor = leaves[0].measure
+    dim = source.model.dimensions[anchor.agg_time_dimension]
+    rows = exp.select(
+        *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in others],
+        trunc(definition_expr(dim.expr, source.alias), "day").as_(ROW_DAY, copy=False),
+    )
+    for leaf in leaves:
+        value = definition_expr(leaf.measure.expr, source.alias)
+        rows = rows.select(value.as_(leaf.alias, copy=False), copy=False)
+    conditions = filter_conditions(tuple(query.where), source, anchor, "where")
+    conditions += filter_conditions(filters, source, anchor, "filter")
+    rows = source.from_clause(rows)
+    for condition in conditions:
+        rows = rows.where(condition, copy=False)
+    return rows
 
 
 def check_shape(time_items: list[GroupByItem], offset: tuple[str, str], anchor: Measure) -> None:
@@ -239,11 +275,12 @@ def custom_window_pairs(manifest: Manifest, grain: str, count: int) -> exp.Selec
 
     shifted = exp.select(
         exp.column("period_label"),
-        lead("first_day").as_("first_day", copy=False),
-        lead("last_day").as_("last_day", copy=False),
+        # Not named first_day: MariaDB would read ORDER BY first_day as this window itself.
+        lead("first_day").as_("later_first", copy=False),
+        lead("last_day").as_("later_last", copy=False),
     ).from_(bounds.subquery("bounds", copy=False), copy=False)
     same_position = exp.DateAdd(
-        this=exp.column("first_day", table="later"),
+        this=exp.column("later_first", table="later"),
         expression=exp.cast(
             exp.Sub(this=exp.column("day_number", table="days"), expression=exp.Literal.number(1)),
             INT.copy(),
@@ -253,11 +290,13 @@ def custom_window_pairs(manifest: Manifest, grain: str, count: int) -> exp.Selec
     report = exp.Case(
         ifs=[
             exp.If(
-                this=exp.LTE(this=same_position, expression=exp.column("last_day", table="later")),
+                this=exp.LTE(
+                    this=same_position, expression=exp.column("later_last", table="later")
+                ),
                 true=same_position.copy(),
             )
         ],
-        default=exp.column("last_day", table="later"),
+        default=exp.column("later_last", table="later"),
     )
     pairs = exp.select(
         report.as_(PERIOD, copy=False), exp.column("spine_day", table="days").as_(SOURCE_DAY)
@@ -272,6 +311,6 @@ def custom_window_pairs(manifest: Manifest, grain: str, count: int) -> exp.Selec
         kind="INNER",
     )
     return pairs.where(
-        exp.Not(this=exp.Is(this=exp.column("first_day", table="later"), expression=exp.Null())),
+        exp.Not(this=exp.Is(this=exp.column("later_first", table="later"), expression=exp.Null())),
         copy=False,
     )

@@ -46,6 +46,11 @@ EXTRA_METRICS = (
         {"name": "revenue", "alias": "revenue_at_month_start", "offset_to_grain": "month"},
     ),
     _derived(
+        "mrr_7_days_ago",
+        "mrr_lagged",
+        {"name": "mrr", "alias": "mrr_lagged", "offset_window": "7 days"},
+    ),
+    _derived(
         "revenue_last_fiscal_quarter",
         "revenue_before",
         {"name": "revenue", "alias": "revenue_before", "offset_window": "1 fiscal_quarter"},
@@ -54,12 +59,14 @@ EXTRA_METRICS = (
 
 
 @cache
-def offset_manifest() -> Manifest:
-    """fixtures/ plus ``EXTRA_METRICS``."""
+def offset_manifest(schema: str = "main") -> Manifest:
+    """fixtures/ plus ``EXTRA_METRICS``, its tables in ``schema``."""
     project = load_project(ROOT / "fixtures")
     rows = [(kind, name, obj.spec, "1.0") for (kind, name), obj in project.objects.items()]
     rows += [("metric", spec["name"], spec, "1.0") for spec in EXTRA_METRICS]
-    return build_manifest(rows, release="r1")
+    if schema == "main":
+        return build_manifest(rows, release="r1")
+    return build_manifest(rows, release="r1", default_schema=schema, schema_map={"main": schema})
 
 
 def _rows(duck: duckdb.DuckDBPyConnection, query: MetricQuery) -> list[tuple[Any, ...]]:
@@ -165,6 +172,27 @@ def test_to_grain_by_week_reads_the_first_day_of_the_weeks_month(
     assert [(r[0].date(), r[1]) for r in got] == [(r[0].date(), r[1]) for r in expected]
 
 
+def test_to_grain_of_a_cumulative_by_week_reads_its_daily_value(
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    """mrr (a derived metric of all-time cumulatives) at the start of the month, by week: the
+    daily MRR of the first day of the month of the week's Monday, even before the range."""
+    week = _rows(
+        duck,
+        MetricQuery(
+            metrics=("mrr", "mrr_change_month_to_date"),
+            group_by=("metric_time__week",),
+            start_time="2026-01-01",
+            end_time="2026-03-31",
+        ),
+    )
+    daily = dict(_rows(duck, MetricQuery(metrics=("mrr",), group_by=("metric_time__day",))))
+    assert len(week) == 14  # 2025-12-29 … 2026-03-30
+    for monday, mrr, change in week:
+        month_start = monday.date().replace(day=1)
+        assert change == pytest.approx(mrr - daily[month_start]), monday
+
+
 def test_window_of_one_fiscal_quarter_reads_the_previous_fiscal_quarter(
     duck: duckdb.DuckDBPyConnection,
 ) -> None:
@@ -213,7 +241,7 @@ def test_time_range_applies_after_shifting(duck: duckdb.DuckDBPyConnection) -> N
     [
         ("revenue_since_month_start", "metric_time__extract_month", "offset_to_grain"),
         ("revenue_since_month_start", "metric_time__fiscal_quarter", "offset_to_grain"),
-        ("mrr_change_month_to_date", "metric_time__quarter", "cumulative"),
+        ("mrr_7_days_ago", "metric_time__quarter", "cumulative"),
         ("revenue_7_days_ago", "invoice__status", "without metric_time"),
         ("revenue_7_days_ago", "metric_time__hour", "metric_time__hour"),
     ],
