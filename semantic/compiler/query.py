@@ -30,7 +30,7 @@ from semantic.compiler.kinds.offset import (
     offset_time_items,
     require_time_item,
 )
-from semantic.compiler.kinds.offset_days import DAY_ITEM, offset_days_select
+from semantic.compiler.kinds.offset_days import DAY_ITEM, has_time_filter, offset_days_select
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf, leaves_of
@@ -189,7 +189,12 @@ def aggregation_select(
         if offset:
             select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select
-    if shift is not None and not cumulative and not joins_after_aggregation(shifted, shift):
+    if (
+        shift is not None
+        and not cumulative
+        and not (joins_after_aggregation(shifted, shift) and not has_time_filter(query, manifest))
+    ):
+        # A where on metric_time selects report days: only this join tells them apart.
         return offset_days_select(source, items, shifted, leaves, filters, manifest, query)
     select = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]

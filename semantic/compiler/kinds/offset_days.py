@@ -15,6 +15,8 @@ bookings of the first day of the month of the week's Monday.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlglot import exp
 
 from semantic.compiler.date_parts import date_part_expr
@@ -71,7 +73,10 @@ def offset_days_select(
             hint=f"group by one metric_time grain no coarser than {offset_grain(offset)}",
         )
     others = [item for item in items if not any(item is t for t in time_items)]
-    rows = daily if daily is not None else input_rows(source, others, leaves, filters, query)
+    on_rows, on_days = split_time_filters(query, manifest)
+    rows = daily
+    if rows is None:
+        rows = input_rows(source, others, leaves, filters, replace(query, where=on_rows))
 
     customs = sorted({i.grain for i in time_items if i.grain and i.grain not in GRAINS})
     days = day_pairs(manifest, offset, customs)
@@ -99,6 +104,8 @@ def offset_days_select(
     grain = next((i.grain for i in time_items if i.grain in GRAINS), "day")
     for bound in spine_day_range(period, query, grain or "day"):
         select = select.where(bound, copy=False)
+    for condition in on_days:
+        select = select.where(condition, copy=False)
     if offset[0] == "to_grain" and not any(i.grain == "day" for i in time_items):
         starts = [exp.EQ(this=trunc(period.copy(), str(i.grain)), expression=period.copy())
                   for i in time_items]  # fmt: skip
@@ -108,6 +115,46 @@ def offset_days_select(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
     return select
+
+
+def split_time_filters(
+    query: MetricQuery, manifest: Manifest
+) -> tuple[tuple[str, ...], list[exp.Expr]]:
+    """The query's where filters on rows, and those that read metric_time alone (at a
+    standard grain or a date part) as conditions on the report day: a where on metric_time
+    selects the periods shown, as MetricFlow applies it to the time spine."""
+    from semantic.compiler.where import parse_where, substitute
+
+    on_rows: list[str] = []
+    on_days: list[exp.Expr] = []
+    period = exp.column(PERIOD, table="time_spine")
+    for index, template in enumerate(query.where):
+        parsed = parse_where(
+            template,
+            location=f"where[{index}]",
+            custom_granularity_names=manifest.time_spine.custom_grain_names,
+        )
+        if not parsed.refs or not all(
+            ref.name == METRIC_TIME
+            and not ref.entity_path
+            and ref.kind in ("dimension", "time_dimension")
+            and (ref.date_part or (ref.grain or "day") in GRAINS)
+            for ref in parsed.refs
+        ):
+            on_rows.append(template)
+            continue
+        columns = {
+            ref.placeholder: report_period(
+                GroupByItem(ref.text, "time", METRIC_TIME, (), ref.grain, ref.date_part), period
+            )
+            for ref in parsed.refs
+        }
+        on_days.append(substitute(parsed, columns))
+    return tuple(on_rows), on_days
+
+
+def has_time_filter(query: MetricQuery, manifest: Manifest) -> bool:
+    return bool(split_time_filters(query, manifest)[1])
 
 
 def input_rows(

@@ -46,6 +46,21 @@ EXTRA_METRICS = (
         {"name": "revenue", "alias": "revenue_at_month_start", "offset_to_grain": "month"},
     ),
     _derived(
+        "revenue_5_days_ago",
+        "2 * revenue_lagged",
+        {"name": "revenue", "alias": "revenue_lagged", "offset_window": "5 days"},
+    ),
+    _derived(
+        "revenue_5_then_2_days_ago",
+        "revenue_5_lagged",
+        {"name": "revenue_5_days_ago", "alias": "revenue_5_lagged", "offset_window": "2 days"},
+    ),
+    _derived(
+        "revenue_5_days_then_1_month_ago",
+        "revenue_5_lagged",
+        {"name": "revenue_5_days_ago", "alias": "revenue_5_lagged", "offset_window": "1 month"},
+    ),
+    _derived(
         "mrr_7_days_ago",
         "mrr_lagged",
         {"name": "mrr", "alias": "mrr_lagged", "offset_window": "7 days"},
@@ -236,6 +251,37 @@ def test_time_range_applies_after_shifting(duck: duckdb.DuckDBPyConnection) -> N
     assert ranged == [row for row in whole if row in ranged]
 
 
+def test_an_offset_inside_an_offset_adds_the_windows(duck: duckdb.DuckDBPyConnection) -> None:
+    """2 days after a 5-day lag is a 7-day lag (MetricFlow's nested_derived_metric_outer_offset),
+    the inner metric's expression (2 *) applied, by day and by month."""
+    for grain in ("day", "month"):
+        nested = _rows(
+            duck,
+            MetricQuery(
+                metrics=("revenue_5_then_2_days_ago",), group_by=(f"metric_time__{grain}",)
+            ),
+        )
+        seven = _rows(
+            duck, MetricQuery(metrics=("revenue_7_days_ago",), group_by=(f"metric_time__{grain}",))
+        )
+        assert len(nested) > 3
+        assert [(r[0], r[1]) for r in nested] == [(r[0], 2 * r[1]) for r in seven]
+
+
+def test_where_on_metric_time_selects_the_days_shown(duck: duckdb.DuckDBPyConnection) -> None:
+    """A where on metric_time picks report days (as MetricFlow filters the spine), so the
+    rows shown are those days, with the values they have unfiltered."""
+    where = ("{{ TimeDimension('metric_time', 'day') }} BETWEEN '2026-02-10' AND '2026-02-12'",)
+    for metric in ("revenue_7_days_ago", "revenue_5_then_2_days_ago"):
+        whole = _rows(duck, MetricQuery(metrics=(metric,), group_by=("metric_time__day",)))
+        picked = _rows(
+            duck, MetricQuery(metrics=(metric,), group_by=("metric_time__day",), where=where)
+        )
+        days = [row[0].isoformat() for row in picked]
+        assert days == ["2026-02-10", "2026-02-11", "2026-02-12"], (metric, days)
+        assert picked == [row for row in whole if row[0].isoformat() in days]
+
+
 @pytest.mark.parametrize(
     ("metric", "group_by", "words"),
     [
@@ -244,6 +290,7 @@ def test_time_range_applies_after_shifting(duck: duckdb.DuckDBPyConnection) -> N
         ("mrr_7_days_ago", "metric_time__quarter", "cumulative"),
         ("revenue_7_days_ago", "invoice__status", "without metric_time"),
         ("revenue_7_days_ago", "metric_time__hour", "metric_time__hour"),
+        ("revenue_5_days_then_1_month_ago", "metric_time__day", "inside another offset"),
     ],
 )
 def test_offsets_it_would_not_get_right_are_refused(metric: str, group_by: str, words: str) -> None:
