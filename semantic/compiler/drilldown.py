@@ -39,6 +39,7 @@ from semantic.compiler.dialects import render
 from semantic.compiler.filters import FILTER_CTES, FilterCtes, filter_conditions
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.joins import Source
+from semantic.compiler.kinds.offset import joins_after_aggregation, offset_grain
 from semantic.compiler.manifest import Manifest, SemanticModel
 from semantic.compiler.nodes import TIMESTAMP
 from semantic.compiler.plan import Leaf, metric_parts
@@ -387,14 +388,29 @@ def _shift(day: dt.date, count: int, unit: str, *, back: bool = False) -> dt.dat
 
 
 def _offset_period(first: dt.date, grain: str, offset: tuple[str, str]) -> tuple[dt.date, dt.date]:
-    """The period an offset input is read at: the period minus ``offset_window``, or the
-    start of the ``offset_to_grain`` period (the compiler's spine join)."""
+    """The days an offset input is read at, as the compiler joins them (``kinds/offset``):
+    by a grain no coarser than the offset's, the period minus ``offset_window`` or the
+    period of the start of the ``offset_to_grain`` period; by a coarser grain, the period's
+    days each moved back by the window, or the first day's ``offset_to_grain`` start alone.
+
+    Example:
+        >>> _offset_period(dt.date(2026, 3, 1), "month", ("window", "7 days"))
+        (datetime.date(2026, 2, 22), datetime.date(2026, 3, 24))
+    """
+    count = int(offset[1].split()[0]) if offset[0] == "window" else 0
+    unit = offset_grain(offset)
+    item = GroupByItem(f"{METRIC_TIME}__{grain}", "time", METRIC_TIME, (), grain)
+    if joins_after_aggregation([item], offset):
+        if offset[0] == "window":
+            shifted = _shift(first, count, unit, back=True)
+        else:
+            shifted = period_bounds(first, first, offset[1])[0]
+        return period_bounds(shifted, shifted, grain)
     if offset[0] == "window":
-        count, unit = offset[1].split()
-        shifted = _shift(first, int(count), unit.rstrip("s").lower(), back=True)
-    else:
-        shifted = period_bounds(first, first, offset[1])[0]
-    return period_bounds(shifted, shifted, grain)
+        last = period_bounds(first, first, grain)[1]
+        return _shift(first, count, unit, back=True), _shift(last, count, unit, back=True)
+    day = period_bounds(first, first, offset[1])[0]
+    return day, day
 
 
 def _cumulative_days(

@@ -113,6 +113,42 @@ def measure_leaf(
     return Leaf(alias, measure, filters, spine, cumulative, ref.get("fill_nulls_with"), offset)
 
 
+# Days of the units nested windows can add up exactly (months and years vary in length).
+WINDOW_DAYS = {"day": 1, "week": 7}
+
+
+def input_offset(
+    ref: Mapping[str, Any], outer: tuple[str, str] | None, metric: str
+) -> tuple[str, str] | None:
+    """The offset an input is read at: its own, the enclosing input's, or for an offset
+    inside an offset the two windows added up (``2 days`` of ``5 days`` ago is ``7 days``
+    ago: exact for day and week windows; others are refused).
+
+    Example:
+        >>> input_offset({"offset_window": "5 days"}, ("window", "1 week"), "m")
+        ('window', '12 days')
+    """
+    inner = offset_of(ref)
+    if inner is None or outer is None:
+        return inner or outer
+    total = 0
+    for kind, text in (inner, outer):
+        count, unit = [*text.split(), ""][:2]
+        unit = unit[:-1] if unit.endswith("s") else unit
+        if kind != "window" or unit not in WINDOW_DAYS or not count.isdigit():
+            raise query_error(
+                MSG_UNSUPPORTED.format(
+                    what="an offset inside another offset unless both are offset_windows in "
+                    "days or weeks"
+                ),
+                code="unsupported_metric",
+                location=f"metric {metric}",
+                hint="offsets in months, quarters, years or to a grain do not add up exactly",
+            )
+        total += int(count) * WINDOW_DAYS[unit]
+    return ("window", f"{total} days")
+
+
 def offset_of(ref: Mapping[str, Any]) -> tuple[str, str] | None:
     if ref.get("offset_window"):
         return ("window", str(ref["offset_window"]).lower())
@@ -200,13 +236,7 @@ def leaves_of(
     if metric.type in ("ratio", "derived"):
         out: list[Leaf] = []
         for ref in metric_inputs(metric):
-            child_offset = offset_of(ref) or offset
-            if offset_of(ref) and offset:
-                raise query_error(
-                    MSG_UNSUPPORTED.format(what="an offset metric inside another offset"),
-                    code="unsupported_metric",
-                    location=f"metric {metric.name}",
-                )
+            child_offset = input_offset(ref, offset, metric.name)
             child = manifest.metrics[ref["name"]]
             child_filters = filters + as_tuple(ref.get("filter"))
             out.extend(

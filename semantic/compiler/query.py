@@ -24,10 +24,16 @@ from semantic.compiler.kinds.conversion import conversion_select
 from semantic.compiler.kinds.cumulative import cumulative_select
 from semantic.compiler.kinds.derived import metric_value
 from semantic.compiler.kinds.non_additive import non_additive_select, non_additive_tag
-from semantic.compiler.kinds.offset import offset_select
+from semantic.compiler.kinds.offset import (
+    joins_after_aggregation,
+    offset_select,
+    offset_time_items,
+    require_time_item,
+)
+from semantic.compiler.kinds.offset_days import DAY_ITEM, has_time_filter, offset_days_select
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
-from semantic.compiler.plan import Leaf, leaves_of
+from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf, leaves_of
 from semantic.compiler.resolve import (
     METRIC_TIME,
     GroupByItem,
@@ -148,7 +154,7 @@ def aggregation_select(
     """One aggregation's SELECT (a CTE of the query), built by its metric kind."""
     model_name, _, filters, spine, cumulative, offset, _na, conv = key
     time_item = metric_time_item(items)
-    if time_item is not None and time_item.date_part and (spine or cumulative or offset):
+    if time_item is not None and time_item.date_part and (spine or cumulative):
         raise query_error(
             f"{time_item.text!r} cannot group a metric read against the time spine "
             "(cumulative, offset or join_to_timespine)",
@@ -160,14 +166,36 @@ def aggregation_select(
     model = manifest.semantic_models[model_name]
     source = Source(model, manifest, leaves[0].measure.name, leaves[0].measure.agg_time_dimension)
     anchor = leaves[0].measure
+    shifted: list[GroupByItem] = []
+    shift = leaves[0].offset
+    if shift is not None:
+        shifted = offset_time_items(items, source, anchor)
+        require_time_item(shifted)
+        if conv and not joins_after_aggregation(shifted, shift):
+            raise query_error(
+                MSG_UNSUPPORTED.format(
+                    what="an offset of a conversion metric by "
+                    + ", ".join(repr(i.text) for i in shifted)
+                ),
+                code="unsupported_metric",
+                location="group_by",
+                hint="group by one metric_time grain no coarser than the offset's",
+            )
     if conv:
         # Conversions read base and conversion events themselves; the group-by items and
         # the query's where belong to the base events, which the conversion events' model
         # need not reach (MetricFlow's semantics).
         select = conversion_select(leaves[0], items, manifest, query)
         if offset:
-            select = offset_select(select, items, leaves, manifest, query)
+            select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select
+    if (
+        shift is not None
+        and not cumulative
+        and not (joins_after_aggregation(shifted, shift) and not has_time_filter(query, manifest))
+    ):
+        # A where on metric_time selects report days: only this join tells them apart.
+        return offset_days_select(source, items, shifted, leaves, filters, manifest, query)
     select = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
     )
@@ -184,6 +212,15 @@ def aggregation_select(
         # All-time without metric_time is the total over every row, as in MetricFlow: a
         # plain aggregation (also what a Metric() filter on it groups by entity).
         cumulative = ""
+    if cumulative and shift is not None and not joins_after_aggregation(shifted, shift):
+        # The cumulative value of each day, then read on the days the offset points at.
+        others = [item for item in items if not any(item is t for t in shifted)]
+        daily = cumulative_select(
+            source, [*others, DAY_ITEM], leaves, conditions, manifest, unbounded(query), anchor
+        )
+        return offset_days_select(
+            source, items, shifted, leaves, filters, manifest, query, daily=daily
+        )
     if cumulative:
         select = cumulative_select(
             source,
@@ -195,7 +232,7 @@ def aggregation_select(
             anchor,
         )
         if offset:
-            select = offset_select(select, items, leaves, manifest, query)
+            select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select
     if not offset:
         # An offset input reads periods before the range; the range applies after shifting.
@@ -213,7 +250,7 @@ def aggregation_select(
     if spine:
         select = join_to_time_spine(select, items, leaves, manifest, query)
     if offset:
-        select = offset_select(select, items, leaves, manifest, query)
+        select = offset_select(select, items, leaves, manifest, query, shifted[0])
     return select
 
 

@@ -18,9 +18,9 @@ from semantic.compiler.plan import (
     as_tuple,
     conversion_leaves,
     conversion_params,
+    input_offset,
     measure_leaf,
     metric_inputs,
-    offset_of,
 )
 
 
@@ -60,7 +60,7 @@ def metric_expr(
             manifest.metrics[ref["name"]],
             manifest,
             filters + as_tuple(ref.get("filter")),
-            offset_of(ref) or offset,
+            input_offset(ref, offset, metric.name),
         )
         for ref in inputs
     ]

@@ -101,17 +101,14 @@ def test_saved_query_groups_by_a_custom_grain(
             },
             "bad_where",
         ),
-        (
-            {"metrics": ("revenue_growth_mom",), "group_by": ("metric_time__fiscal_quarter",)},
-            "unsupported_metric",
-        ),
     ],
 )
 def test_custom_grain_not_in_the_spine_is_refused(
     manifest: Manifest, query: dict, code: str
 ) -> None:
     """A custom grain the spine does not define is a clear error, naming where they come
-    from; an offset in a custom grain is refused rather than computed wrongly."""
+    from. (Offsets in custom grains are computed: tests/semantic/compiler/kinds/
+    test_offset_days.py.)"""
     with pytest.raises(QueryError) as info:
         compile_query(MetricQuery(**query), manifest)
     assert info.value.code == code, info.value

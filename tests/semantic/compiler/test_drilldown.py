@@ -67,3 +67,22 @@ def test_unknown_metric_and_unreachable_slice_are_query_errors(manifest: Manifes
             slice_values={"user__country": "DE"},
         )
     assert caught.value.code == "unreachable_dimension"
+
+
+def test_offset_input_by_a_coarser_grain_reads_the_days_the_compiler_joins() -> None:
+    """By month, a 7-day lag reads each day of the month 7 days back (Feb 22 … Mar 24 for
+    March); by week, the start of the month is the first day of the Monday's month alone."""
+    from tests.semantic.compiler.kinds.test_offset_days import offset_manifest
+
+    manifest = offset_manifest()
+    (lagged,) = drilldown_selects(
+        manifest, metric="revenue_7_days_ago", grain="month", period_start=dt.date(2026, 3, 1)
+    )
+    assert (lagged.first_day, lagged.last_day) == (dt.date(2026, 2, 22), dt.date(2026, 3, 24))
+    _, at_start = drilldown_selects(
+        manifest,
+        metric="revenue_since_month_start",
+        grain="week",
+        period_start=dt.date(2026, 3, 9),
+    )
+    assert (at_start.first_day, at_start.last_day) == (dt.date(2026, 3, 1), dt.date(2026, 3, 1))

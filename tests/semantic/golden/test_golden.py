@@ -120,6 +120,34 @@ PRINCIPAL_CASES: dict[str, tuple[str, MetricQuery, Principal]] = {
 }
 
 
+# Offsets joined to spine days (semantic/compiler/kinds/offset_days.py), over fixtures/ plus
+# the offset metrics of tests/semantic/compiler/kinds/test_offset_days.py.
+OFFSET_CASES: dict[str, tuple[str, MetricQuery]] = {
+    "offset_lag_by_month_and_dow": (
+        "A 7-day lag by month and ISO day of week (issue 17): invoice rows joined to spine days "
+        "7 days later, summed by the later day's month and dow; the range applies to it.",
+        MetricQuery(
+            metrics=("revenue_7_days_ago",),
+            group_by=("metric_time__month", "metric_time__extract_dow"),
+            start_time="2026-01-01",
+            end_time="2026-03-31",
+        ),
+    ),
+    "offset_to_grain_by_week": (
+        "offset_to_grain month by week: each week reads the first day of its Monday's month "
+        "(spine days kept where DATE_TRUNC(week, day) = day), beside revenue by week.",
+        MetricQuery(metrics=("revenue_since_month_start",), group_by=("metric_time__week",)),
+    ),
+    "offset_custom_window": (
+        "offset_window: 1 fiscal_quarter: each spine day moves to its position in the next "
+        "fiscal quarter (LEAD over the periods' first and last days), by fiscal quarter.",
+        MetricQuery(
+            metrics=("revenue_last_fiscal_quarter",), group_by=("metric_time__fiscal_quarter",)
+        ),
+    ),
+}
+
+
 def _render(
     case: str, doc: str, query: MetricQuery, sql: str, principal: Principal | None = None
 ) -> str:
@@ -161,6 +189,21 @@ def test_secured_sql_matches_golden(
     query = MetricQuery(**{**asdict(base), "dialect": dialect})
     compiled = compile_query(query, pii_manifest(), level=level, principal=principal)
     _check_golden(case, dialect, level, _render(case, doc, query, compiled.sql, principal), request)
+
+
+@pytest.mark.parametrize("level", [None, 0], ids=["optimized", "O0"])
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("case", sorted(OFFSET_CASES))
+def test_offset_sql_matches_golden(
+    case: str, dialect: str, level: int | None, request: pytest.FixtureRequest
+) -> None:
+    """SQL of offsets joined to spine days equals its reviewed golden file."""
+    from tests.semantic.compiler.kinds.test_offset_days import offset_manifest
+
+    doc, base = OFFSET_CASES[case]
+    query = MetricQuery(**{**asdict(base), "dialect": dialect})
+    compiled = compile_query(query, offset_manifest(), level=level)
+    _check_golden(case, dialect, level, _render(case, doc, query, compiled.sql), request)
 
 
 def _check_golden(

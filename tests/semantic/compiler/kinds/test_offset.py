@@ -36,7 +36,7 @@ def test_one_month_offset_reads_the_previous_months_value(manifest: Manifest, du
     inner = inner.group_by(exp.Literal.number(1))
     query = MetricQuery(metrics=("revenue_growth_mom",), group_by=("metric_time__month",))
 
-    shifted = offset_select(inner, [month], [prior], manifest, query)
+    shifted = offset_select(inner, [month], [prior], manifest, query, month)
 
     stage = {
         row[0].date(): row[1] for row in duck.execute(shifted.sql("duckdb")).fetchall() if row[1]

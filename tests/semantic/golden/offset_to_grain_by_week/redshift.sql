@@ -1,0 +1,60 @@
+-- case: offset_to_grain_by_week
+-- guards: offset_to_grain month by week: each week reads the first day of its Monday's month (spine days kept where DATE_TRUNC(week, day) = day), beside revenue by week.
+-- query: {"dialect": "redshift", "end_time": null, "group_by": ["metric_time__week"], "limit": null, "metrics": ["revenue_since_month_start"], "order_by": [], "start_time": null, "where": []}
+-- test: tests/semantic/golden/test_golden.py
+-- tally release r1: revenue_since_month_start@1.0
+WITH agg_0_invoices AS (
+  SELECT
+    DATE_TRUNC('WEEK', invoices.issued_at) AS metric_time__week,
+    SUM(invoices.amount) AS invoice_amount__fa1190297
+  FROM main.invoices AS invoices
+  WHERE
+    invoices.status = 'paid'
+  GROUP BY
+    1
+), agg_1_invoices AS (
+  SELECT
+    DATE_TRUNC('WEEK', time_spine.period) AS metric_time__week,
+    SUM(agg.invoice_amount__fa1190297__offset_month) AS invoice_amount__fa1190297__offset_month
+  FROM (
+    SELECT
+      spine.date_day AS period,
+      DATE_TRUNC('MONTH', spine.date_day) AS source_day
+    FROM main.time_spine AS spine
+  ) AS time_spine
+  INNER JOIN (
+    SELECT
+      DATE_TRUNC('DAY', invoices.issued_at) AS metric_time__day,
+      invoices.amount AS invoice_amount__fa1190297__offset_month
+    FROM main.invoices AS invoices
+    WHERE
+      invoices.status = 'paid'
+  ) AS agg
+    ON time_spine.source_day = agg.metric_time__day
+  WHERE
+    DATE_TRUNC('WEEK', time_spine.period) = time_spine.period
+  GROUP BY
+    1
+)
+SELECT
+  combined.metric_time__week,
+  combined.invoice_amount__fa1190297 - combined.invoice_amount__fa1190297__offset_month AS revenue_since_month_start
+FROM (
+  SELECT
+    all_keys.metric_time__week,
+    agg_0_invoices.invoice_amount__fa1190297,
+    agg_1_invoices.invoice_amount__fa1190297__offset_month
+  FROM (
+    SELECT
+      metric_time__week
+    FROM agg_0_invoices
+    UNION
+    SELECT
+      metric_time__week
+    FROM agg_1_invoices
+  ) AS all_keys
+  LEFT JOIN agg_0_invoices
+    ON all_keys.metric_time__week IS NOT DISTINCT FROM agg_0_invoices.metric_time__week
+  LEFT JOIN agg_1_invoices
+    ON all_keys.metric_time__week IS NOT DISTINCT FROM agg_1_invoices.metric_time__week
+) AS combined;
