@@ -22,6 +22,11 @@ from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.conversion import conversion_select
 from semantic.compiler.kinds.cumulative import cumulative_select
+from semantic.compiler.kinds.cumulative_time import (
+    day_filter_column,
+    split_day_conditions,
+    time_items,
+)
 from semantic.compiler.kinds.derived import metric_value
 from semantic.compiler.kinds.non_additive import non_additive_select, non_additive_tag
 from semantic.compiler.kinds.offset import offset_select
@@ -168,6 +173,41 @@ def aggregation_select(
         if offset:
             select = offset_select(select, items, leaves, manifest, query)
         return select
+    spec = leaves[0].cumulative
+    if (
+        spec
+        and not spec.window
+        and not spec.grain_to_date
+        and not time_items(items, source, anchor)
+    ):
+        # All-time without metric_time is the total over every row, as in MetricFlow: a
+        # plain aggregation (also what a Metric() filter on it groups by entity).
+        cumulative = ""
+    if cumulative:
+        # Before anything reads the scan's columns: a group-by or filter item on metric_time
+        # would add joins (a custom grain's spine) that the spine days make needless. The
+        # filters' metric_time items keep spine days, after the window join (MetricFlow).
+        bind = day_filter_column(items, source, anchor, manifest)
+        conditions, day_conditions = split_day_conditions(
+            filter_conditions(tuple(query.where), source, anchor, "where", day_column=bind)
+            + filter_conditions(filters, source, anchor, "filter", day_column=bind),
+            leaves[0].measure.name,
+        )
+        select = cumulative_select(
+            source,
+            items,
+            leaves,
+            conditions,
+            manifest,
+            query if not offset else unbounded(query),
+            anchor,
+            day_conditions,
+        )
+        if spine:
+            select = join_to_time_spine(select, items, leaves, manifest, query)
+        if offset:
+            select = offset_select(select, items, leaves, manifest, query)
+        return select
     select = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
     )
@@ -179,24 +219,6 @@ def aggregation_select(
     conditions = filter_conditions(tuple(query.where), source, anchor, "where") + filter_conditions(
         filters, source, anchor, "filter"
     )
-    spec = leaves[0].cumulative
-    if spec and not spec.window and not spec.grain_to_date and not metric_time_item(items):
-        # All-time without metric_time is the total over every row, as in MetricFlow: a
-        # plain aggregation (also what a Metric() filter on it groups by entity).
-        cumulative = ""
-    if cumulative:
-        select = cumulative_select(
-            source,
-            items,
-            leaves,
-            conditions,
-            manifest,
-            query if not offset else unbounded(query),
-            anchor,
-        )
-        if offset:
-            select = offset_select(select, items, leaves, manifest, query)
-        return select
     if not offset:
         # An offset input reads periods before the range; the range applies after shifting.
         conditions += time_range(query, source, anchor, items)
