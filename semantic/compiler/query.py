@@ -193,6 +193,16 @@ def aggregation_select(
             + filter_conditions(filters, source, anchor, "filter", day_column=bind),
             leaves[0].measure.name,
         )
+        if offset and day_conditions:
+            # The days would be kept before the shift, i.e. the wrong days (MetricFlow
+            # re-applies such filters on both sides of the offset).
+            raise query_error(
+                f"a filter on metric_time of an offset of cumulative metric "
+                f"{leaves[0].measure.name!r} is not supported",
+                code="unsupported_filter",
+                location="where",
+                hint="use start_time/end_time for the days to show",
+            )
         select = cumulative_select(
             source,
             items,

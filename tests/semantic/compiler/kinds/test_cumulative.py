@@ -301,3 +301,29 @@ def test_offset_of_a_cumulative_metric_does_not_depend_on_the_range(
     earlier = sorted(duck.execute(compile_query(inputs, extended).sql).fetchall())
     assert len(got) == 11
     assert [got[d + dt.timedelta(days=2)] for d, _ in earlier] == [v for _, v in earlier]
+
+
+def test_filter_on_metric_time_of_an_offset_cumulative_is_refused(manifest: Manifest) -> None:
+    """Kept before the shift, a metric_time filter would keep the wrong day (asked for
+    2025-03-12, it showed 2025-03-14 with the value of the 12th): refused, not guessed."""
+    extended = _with_metrics(
+        manifest,
+        {
+            "name": "wau_2_days_ago",
+            "type": "derived",
+            "type_params": {
+                "expr": "wau",
+                "metrics": [
+                    {"name": "weekly_active_users", "offset_window": "2 days", "alias": "wau"}
+                ],
+            },
+        },
+    )
+    query = MetricQuery(
+        metrics=("wau_2_days_ago",),
+        group_by=("metric_time__day",),
+        where=("{{ TimeDimension('metric_time', 'day') }} = '2025-03-12'",),
+    )
+    with pytest.raises(QueryError) as info:
+        compile_query(query, extended)
+    assert info.value.code == "unsupported_filter" and "offset" in info.value.message
