@@ -45,8 +45,14 @@ MSG_FILTER_METRIC_CYCLE = "Metric() filters depend on themselves: {path}"
 
 
 def filter_conditions(
-    filters: tuple[str, ...], source: Source, measure: Measure, location: str
+    filters: tuple[str, ...],
+    source: Source,
+    measure: Measure,
+    location: str,
+    day_column: Callable[[GroupByItem], exp.Expr | None] | None = None,
 ) -> list[exp.Expr]:
+    """The conditions of ``filters`` on the scan's columns; ``day_column``, when given, binds
+    the items it knows (a cumulative metric's time, see kinds.cumulative) instead."""
     if not filters:
         return []
     from semantic.compiler.where import parse_where, substitute
@@ -90,7 +96,10 @@ def filter_conditions(
                 if ref.date_part:
                     kind = "time"
                 item = GroupByItem(ref.text, kind, ref.name, path, ref.grain, ref.date_part)
-            columns[ref.placeholder] = source.item_expr(item, measure)
+            bound = day_column(item) if day_column is not None else None
+            columns[ref.placeholder] = (
+                bound if bound is not None else source.item_expr(item, measure)
+            )
         condition = substitute(parsed, columns)
         access = ACCESS.get(None)
         if access is not None and access.masks:

@@ -12,6 +12,7 @@ from sqlglot import exp
 # is most of the cost of a compile when done per node.
 DOUBLE = exp.DataType.build("DOUBLE")
 TIMESTAMP = exp.DataType.build("TIMESTAMP")
+DATE = exp.DataType.build("DATE")
 INT = exp.DataType.build("INT")
 
 

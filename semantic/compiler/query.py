@@ -22,6 +22,11 @@ from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.conversion import conversion_select
 from semantic.compiler.kinds.cumulative import cumulative_select
+from semantic.compiler.kinds.cumulative_time import (
+    day_filter_column,
+    split_day_conditions,
+    time_items,
+)
 from semantic.compiler.kinds.derived import metric_value
 from semantic.compiler.kinds.non_additive import non_additive_select, non_additive_tag
 from semantic.compiler.kinds.offset import (
@@ -196,6 +201,60 @@ def aggregation_select(
     ):
         # A where on metric_time selects report days: only this join tells them apart.
         return offset_days_select(source, items, shifted, leaves, filters, manifest, query)
+    spec = leaves[0].cumulative
+    if (
+        spec
+        and not spec.window
+        and not spec.grain_to_date
+        and not time_items(items, source, anchor)
+    ):
+        # All-time without metric_time is the total over every row, as in MetricFlow: a
+        # plain aggregation (also what a Metric() filter on it groups by entity).
+        cumulative = ""
+    if cumulative:
+        # Before anything reads the scan's columns: a group-by or filter item on metric_time
+        # would add joins (a custom grain's spine) that the spine days make needless. The
+        # filters' metric_time items keep spine days, after the window join (MetricFlow).
+        bind = day_filter_column(items, source, anchor, manifest)
+        conditions, day_conditions = split_day_conditions(
+            filter_conditions(tuple(query.where), source, anchor, "where", day_column=bind)
+            + filter_conditions(filters, source, anchor, "filter", day_column=bind),
+            leaves[0].measure.name,
+        )
+        if offset and day_conditions:
+            # The days would be kept before the shift, i.e. the wrong days (MetricFlow
+            # re-applies such filters on both sides of the offset).
+            raise query_error(
+                f"a filter on metric_time of an offset of cumulative metric "
+                f"{leaves[0].measure.name!r} is not supported",
+                code="unsupported_filter",
+                location="where",
+                hint="use start_time/end_time for the days to show",
+            )
+        if shift is not None and not joins_after_aggregation(shifted, shift):
+            # The cumulative value of each day, then read on the days the offset points at.
+            others = [item for item in items if not any(item is t for t in shifted)]
+            daily = cumulative_select(
+                source, [*others, DAY_ITEM], leaves, conditions, manifest, unbounded(query), anchor
+            )
+            return offset_days_select(
+                source, items, shifted, leaves, filters, manifest, query, daily=daily
+            )
+        select = cumulative_select(
+            source,
+            items,
+            leaves,
+            conditions,
+            manifest,
+            query if not offset else unbounded(query),
+            anchor,
+            day_conditions,
+        )
+        if spine:
+            select = join_to_time_spine(select, items, leaves, manifest, query)
+        if offset:
+            select = offset_select(select, items, leaves, manifest, query, shifted[0])
+        return select
     select = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
     )
@@ -207,33 +266,6 @@ def aggregation_select(
     conditions = filter_conditions(tuple(query.where), source, anchor, "where") + filter_conditions(
         filters, source, anchor, "filter"
     )
-    spec = leaves[0].cumulative
-    if spec and not spec.window and not spec.grain_to_date and not metric_time_item(items):
-        # All-time without metric_time is the total over every row, as in MetricFlow: a
-        # plain aggregation (also what a Metric() filter on it groups by entity).
-        cumulative = ""
-    if cumulative and shift is not None and not joins_after_aggregation(shifted, shift):
-        # The cumulative value of each day, then read on the days the offset points at.
-        others = [item for item in items if not any(item is t for t in shifted)]
-        daily = cumulative_select(
-            source, [*others, DAY_ITEM], leaves, conditions, manifest, unbounded(query), anchor
-        )
-        return offset_days_select(
-            source, items, shifted, leaves, filters, manifest, query, daily=daily
-        )
-    if cumulative:
-        select = cumulative_select(
-            source,
-            items,
-            leaves,
-            conditions,
-            manifest,
-            query if not offset else unbounded(query),
-            anchor,
-        )
-        if offset:
-            select = offset_select(select, items, leaves, manifest, query, shifted[0])
-        return select
     if not offset:
         # An offset input reads periods before the range; the range applies after shifting.
         conditions += time_range(query, source, anchor, items)

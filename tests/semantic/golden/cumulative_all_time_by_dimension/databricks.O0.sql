@@ -35,21 +35,23 @@ WITH agg_0_accounts AS (
         ) AS value_0
       FROM (
         SELECT
-          DATE_TRUNC('DAY', accounts.created_at) AS row_day,
+          CAST(accounts.created_at AS DATE) AS row_day,
           accounts.plan AS account__plan,
           COUNT(accounts.id) AS value_0
         FROM main.accounts AS accounts
         WHERE
-          NOT accounts.created_at IS NULL
-          AND accounts.created_at < CAST('2026-07-01 00:00:00' AS TIMESTAMP)
+          accounts.created_at < CAST('2026-07-01 00:00:00' AS TIMESTAMP)
         GROUP BY
           1,
           2
       ) AS daily_rows
+      WHERE
+        NOT row_day IS NULL
     ) AS source_rows
-      ON source_rows.row_day <= spine.date_day
+      ON source_rows.row_day <= CAST(spine.date_day AS DATE)
       AND (
-        source_rows.next_day IS NULL OR source_rows.next_day > spine.date_day
+        source_rows.next_day IS NULL
+        OR source_rows.next_day > CAST(spine.date_day AS DATE)
       )
     WHERE
       spine.date_day >= CAST('2026-01-01 00:00:00' AS TIMESTAMP)

@@ -17,21 +17,23 @@ WITH agg_0_invoices AS (
     1
 ), agg_1_invoices AS (
   SELECT DISTINCT
-    daily.spine_period AS metric_time__fiscal_quarter,
+    daily.spine_period_0 AS metric_time__fiscal_quarter,
     LAST_VALUE(daily.invoice_amount__fa1190297__tdmonth_last) OVER (
-      PARTITION BY daily.spine_period
+      PARTITION BY daily.spine_period_0
       ORDER BY daily.spine_day NULLS LAST
       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
     ) AS invoice_amount__fa1190297__tdmonth_last
   FROM (
     SELECT
       spine_day,
-      spine_period,
+      spine_period_0,
+      spine_period_1,
       invoice_amount__fa1190297__tdmonth_last
     FROM (
       SELECT
         spine.date_day AS spine_day,
-        spine.fiscal_quarter_start AS spine_period,
+        spine.fiscal_quarter_start AS spine_period_0,
+        spine.fiscal_year_start AS spine_period_1,
         SUM(source_rows.value_0) OVER (
           PARTITION BY TIMESTAMP_TRUNC(spine.date_day, MONTH)
           ORDER BY spine.date_day
@@ -45,25 +47,21 @@ WITH agg_0_invoices AS (
       FROM main.time_spine AS spine
       LEFT JOIN (
         SELECT
-          TIMESTAMP_TRUNC(invoices.issued_at, DAY) AS row_day,
+          CAST(invoices.issued_at AS DATE) AS row_day,
           SUM(invoices.amount) AS value_0
         FROM main.invoices AS invoices
-        LEFT JOIN main.time_spine AS invoices__issued_at__spine
-          ON invoices__issued_at__spine.date_day = TIMESTAMP_TRUNC(invoices.issued_at, DAY)
         WHERE
-          (
-            invoices__issued_at__spine.fiscal_year_start >= '2025-02-01'
-            AND invoices.status = 'paid'
-          )
-          AND NOT invoices.issued_at IS NULL
+          invoices.status = 'paid'
         GROUP BY
           1
       ) AS source_rows
-        ON source_rows.row_day = spine.date_day
+        ON source_rows.row_day = CAST(spine.date_day AS DATE)
     ) AS windowed
     WHERE
       rows_in_window > 0
   ) AS daily
+  WHERE
+    daily.spine_period_1 >= '2025-02-01'
 )
 SELECT
   combined.metric_time__fiscal_quarter,
