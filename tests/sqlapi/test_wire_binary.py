@@ -25,6 +25,7 @@ from semantic.sqlapi.control import (
     declare_of,
     fetch_of,
     split_statements,
+    transaction_of,
 )
 from semantic.sqlapi.session import SqlError, row_encoders
 from semantic.sqlapi.translate import SqlApiError
@@ -117,7 +118,7 @@ def test_control_statements() -> None:
         "begin transaction isolation level repeatable read, read only",
         "BEGIN",
     ):
-        assert control_statement(text).key == "transaction", text
+        assert transaction_of(control_statement(text)).action == "begin", text
     assert control_kind(control_statement("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"))
     declared = control_statement('DECLARE "C 1" NO SCROLL CURSOR WITH HOLD FOR SELECT $1')
     assert control_kind(declared) == DECLARE_KEYWORD
