@@ -6,6 +6,7 @@ does not read (transaction modes, cursors)."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -81,7 +82,15 @@ def test_binary_numeric_agrees_with_postgresql_itself(postgres_admin_url: str) -
 
     require_service("postgres")
     with psycopg.connect(postgres_admin_url) as conn:
-        for text in ("0", "12345.6", "-0.000012", "91861.00", "1E+12", "100.10"):
+        # A seeded spread of sizes and scales besides the usual suspects: the encoder works
+        # on integers and powers of ten, where an off-by-one group would show.
+        rng = random.Random(19)
+        spread = [
+            f"{'-' if rng.random() < 0.5 else ''}{rng.randint(1, 10 ** rng.randint(1, 40))}"
+            f"E{rng.randint(-30, 12)}"
+            for _ in range(300)
+        ]
+        for text in ("0", "12345.6", "-0.000012", "91861.00", "1E+12", "100.10", *spread):
             cursor = conn.cursor(binary=True)
             cursor.execute(f"SELECT '{text}'::numeric")
             raw = cursor.pgresult.get_value(0, 0)  # type: ignore[union-attr]
