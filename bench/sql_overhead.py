@@ -1,7 +1,8 @@
 """Per-query overhead of the SQL API over the same query run in-process (issue #19).
 
 The baseline is ``semantic.audited.metric_query_run`` in this process (compile cache hit,
-audit row, DuckDB execution): what any Tally interface must do for a query. Against it, the
+audit row, DuckDB execution; the result cache is off on both sides, as the SQL API does
+not use it): what any Tally interface must do for a query. Against it, the
 same question sent back to back to a real ``tally serve-sql`` by psycopg (simple protocol;
 extended protocol with a bound parameter), asyncpg (a prepared statement, binary results)
 and a filter dropdown's ``SELECT DISTINCT`` against ``semantic.dimension_values`` in-process.
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.runner import Benchmark, Row, Stats, measure
@@ -71,6 +73,10 @@ def run(options: argparse.Namespace) -> list[Row]:
             "TALLY_DEMO": "1",  # demo data: development secrets
             "TALLY_RATE_QUERY": "1000000/min",
             "TALLY_RATE_COMPILE": "1000000/min",
+            # The SQL API streams every answer from the warehouse; with the result cache on,
+            # the in-process baseline would skip the warehouse and the "overhead" would be
+            # DuckDB's own time. Off, both sides run the same scan.
+            "TALLY_RESULT_CACHE_TTL_S": "0",
         }
         env.pop("CELERY_BROKER_URL", None)
         _tally(env, "migrate", "-v0")
@@ -79,7 +85,13 @@ def run(options: argparse.Namespace) -> list[Row]:
         _tally(env, "sync", str(ROOT / "fixtures"))
         token = _tally(env, "shell", "-c", TOKEN_SCRIPT).strip().splitlines()[-1]
         # This process runs the in-process baseline on the same registry and warehouse.
-        for key in ("DATABASE_URL", "WAREHOUSE_URL", "TALLY_RATE_QUERY", "TALLY_RATE_COMPILE"):
+        for key in (
+            "DATABASE_URL",
+            "WAREHOUSE_URL",
+            "TALLY_RATE_QUERY",
+            "TALLY_RATE_COMPILE",
+            "TALLY_RESULT_CACHE_TTL_S",
+        ):
             os.environ[key] = env[key]
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", env["DJANGO_SETTINGS_MODULE"])
         os.environ.setdefault("TALLY_DEMO", "1")
@@ -91,7 +103,7 @@ def run(options: argparse.Namespace) -> list[Row]:
             assert server.stdout is not None
             port = int(server.stdout.readline().rsplit(":", 1)[1].split()[0])
             dsn = f"postgresql://{USER}:{token}@127.0.0.1:{port}/tally"
-            rows = _measure(dsn, n, repeat)
+            rows = _measure(dsn, n, repeat, server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -99,7 +111,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def _measure(dsn: str, n: int, repeat: int) -> list[Row]:
+def _measure(dsn: str, n: int, repeat: int, server_pid: int) -> list[Row]:
     import asyncpg
     import django
     import psycopg
@@ -152,29 +164,41 @@ def _measure(dsn: str, n: int, repeat: int) -> list[Row]:
         for _ in range(n):
             conn.execute(DISTINCT, prepare=False).fetchall()
 
+    def cpu_seconds() -> float:
+        # CPU of this process (the client drivers, or the in-process query) plus the server's
+        # (/proc/PID/stat fields 14-15, utime and stime): a loaded machine stretches wall time
+        # far more than the CPU each query costs.
+        fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+    work = {
+        BASELINE: in_process,
+        "SQL API: psycopg, simple protocol": psycopg_simple,
+        "SQL API: psycopg, extended + parameter": psycopg_extended,
+        "SQL API: asyncpg, prepared, binary": asyncpg_prepared,
+        "in-process: dimension_values": values_in_process,
+        "SQL API: SELECT DISTINCT (dimension values)": distinct,
+    }
     try:
-        cases = {
-            BASELINE: measure(in_process, repeat=repeat),
-            "SQL API: psycopg, simple protocol": measure(psycopg_simple, repeat=repeat),
-            "SQL API: psycopg, extended + parameter": measure(psycopg_extended, repeat=repeat),
-            "SQL API: asyncpg, prepared, binary": measure(asyncpg_prepared, repeat=repeat),
-            "in-process: dimension_values": measure(values_in_process, repeat=repeat),
-            "SQL API: SELECT DISTINCT (dimension values)": measure(distinct, repeat=repeat),
-        }
+        cases = {case: measure(fn, repeat=repeat) for case, fn in work.items()}
+        cpu = {case: measure(fn, repeat=repeat, timer=cpu_seconds) for case, fn in work.items()}
     finally:
         conn.close()
         loop.run_until_complete(apg.close())
         loop.close()
     cases.update(_own_steps(n, repeat))
-    per_query = {case: stats.map(lambda s: s / n * 1000) for case, stats in cases.items()}
-    rows = [Row(case, size, stats, "ms/query") for case, stats in per_query.items()]
-    floors = {"SQL API: SELECT DISTINCT (dimension values)": "in-process: dimension_values"}
-    for case, stats in per_query.items():
-        if not case.startswith("SQL API:"):
-            continue
-        floor = per_query[floors.get(case, BASELINE)]
-        extra = Stats(tuple(s - floor.median for s in stats.samples))
-        rows.append(Row(f"overhead: {case}", None, extra, "ms/query"))
+    rows: list[Row] = []
+    for unit, found, label in (("ms/query", cases, ""), ("ms CPU/query", cpu, " (CPU)")):
+        per_query = {case: stats.map(lambda s: s / n * 1000) for case, stats in found.items()}
+        rows.extend(Row(case + label, size, stats, unit) for case, stats in per_query.items())
+        floors = {"SQL API: SELECT DISTINCT (dimension values)": "in-process: dimension_values"}
+        for case, stats in per_query.items():
+            if not case.startswith("SQL API:"):
+                continue
+            floor = per_query[floors.get(case, BASELINE)]
+            extra = Stats(tuple(s - floor.median for s in stats.samples))
+            rows.append(Row(f"overhead: {case}{label}", None, extra, unit))
     return rows
 
 

@@ -6,8 +6,11 @@ start-up with one line naming the variable instead of a traceback.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
+from typing import NoReturn
 
 from tally.env import ConfigError
 
@@ -65,5 +68,31 @@ def main(argv: list[str] | None = None, prog: str = "tally") -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The program's entry point (``tally``, ``python -m tally.cli``): main(), then a quick exit.
+
+    Tearing down the interpreter (freeing every module of Django, sqlglot and pydantic) costs
+    a short command such as ``tally compile`` ~0.1 s, a fifth of its whole run. When the
+    command left no other thread running, the exit does what a normal one does that can
+    matter (database connections closed, atexit callbacks such as logging's flush, the
+    standard streams flushed) and then skips the teardown. Commands that leave threads
+    behind exit normally, so those threads are joined as usual.
+    """
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream
+            code = code or 120  # what Python exits with when the final flush fails
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import networkx as nx
 import sqlglot
 from sqlglot import exp
 
@@ -381,6 +380,10 @@ def _check_references(project: Project) -> None:
 
 
 def _check_cycles(project: Project) -> None:
+    # networkx costs ~0.1 s to import; only validation (sync, lint) reaches this, never a
+    # compile that merely reads this module's helpers.
+    import networkx as nx
+
     graph: nx.DiGraph[str] = nx.DiGraph()
     for obj in project.of_kind(METRIC):
         for kind, name, _ in metric_inputs(obj.spec):

@@ -11,10 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
-from typing import Any, cast
-
-import jsonschema
-from jsonschema.exceptions import ValidationError as SchemaError
+from typing import TYPE_CHECKING, Any, cast
 
 from registry.definitions.issues import IssueSet, did_you_mean
 from registry.definitions.objects import (
@@ -25,6 +22,11 @@ from registry.definitions.objects import (
     key_line,
     line_at,
 )
+
+if TYPE_CHECKING:
+    # jsonschema (~60 ms) loads when a definition is validated, not with every module that
+    # reads definitions (access checks import this floor at Django start-up).
+    from jsonschema.exceptions import ValidationError as SchemaError
 
 
 @cache
@@ -44,6 +46,8 @@ def dsi_validators() -> dict[str, Any]:
 def odcs_validator() -> Any:
     """The ODCS v3 JSON-schema validator (built once from the package's schema)."""
     import importlib.resources
+
+    import jsonschema
 
     schema = json.loads(
         importlib.resources.files("open_data_contract_standard")
@@ -98,7 +102,9 @@ def report_schema_errors(
     """Adds one issue per distinct schema error of an object; True when there was any."""
     # oneOf/anyOf produce a tree of alternatives; best_match per top-level error picks the
     # branch the author most likely meant instead of listing every alternative.
-    best = [jsonschema.exceptions.best_match([e]) if e.context else e for e in errors]
+    from jsonschema.exceptions import best_match
+
+    best = [best_match([e]) if e.context else e for e in errors]
     # A misspelt key also makes the real key "missing"; report only the misspelling.
     misspelt = set()
     for err in best:

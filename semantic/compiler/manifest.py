@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry.definitions.contracts import MASK_PROPERTY
-from registry.definitions.project import (
+from registry.definitions.objects import (
     CONTRACT,
     DEFAULT_SCHEMA,
     METRIC,
@@ -20,8 +20,8 @@ from registry.definitions.project import (
     SAVED_QUERY,
     SEMANTIC_MODEL,
     DefinitionObject,
-    resolve_relation,
 )
+from registry.definitions.relations import resolve_relation
 from semantic.compiler.grains import SUB_DAILY
 
 # How a PII column is shown to a principal without view_pii: a salted hash pseudonym (stays

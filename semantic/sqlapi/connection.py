@@ -71,6 +71,7 @@ class Connection(ExtendedProtocol):
             "application_name": "",
         }
         self.tx = "I"
+        self.savepoints: list[tuple[str, frozenset[str]]] = []
         self.prepared: dict[str, Prepared] = {}
         self.portals: dict[str, Portal] = {}
         self.cursors: dict[str, Cursor] = {}
@@ -277,6 +278,8 @@ class Connection(ExtendedProtocol):
         for tree in trees:
             try:
                 result = self._execute(tree, [])
+                if result.notice is not None:
+                    self.send(wire.notice(*result.notice))
                 if result.fields is not None:
                     self.send(wire.row_description(result.fields))
                     count = self._send_rows(result, None)

@@ -1,8 +1,9 @@
 """Transaction and cursor statements sqlglot does not read: split a query text into
 statements and turn these into nodes the statement runner dispatches on.
 
-* ``BEGIN [WORK|TRANSACTION] [modes]``, ``START TRANSACTION [modes]`` (pgjdbc's
-  ``setReadOnly(true)`` sends ``BEGIN READ ONLY``) → ``exp.Transaction``;
+* transaction statements (``BEGIN``/``START TRANSACTION`` with modes, as pgjdbc's
+  ``setReadOnly(true)`` sends; ``COMMIT``/``END``, ``ROLLBACK``/``ABORT``, savepoints),
+  read by semantic.sqlapi.transactions;
 * ``SET SESSION CHARACTERISTICS AS TRANSACTION …`` and ``SET TRANSACTION …`` (Tally is
   read-only whatever the mode);
 * ``DECLARE name [BINARY] [ASENSITIVE|INSENSITIVE] [[NO] SCROLL] CURSOR [WITH[OUT] HOLD]
@@ -23,32 +24,32 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.tokens import TokenType
 
+from semantic.sqlapi.transactions import (
+    MODES,
+    NAME,
+    TxStatement,
+    identifier_name,
+    transaction_statement,
+)
 from semantic.sqlapi.translate import SYNTAX_ERROR, SqlApiError, unsupported
 
-_MODE = r"(?:ISOLATION\s+LEVEL\s+(?:READ\s+COMMITTED|READ\s+UNCOMMITTED|REPEATABLE\s+READ|SERIALIZABLE)|READ\s+ONLY|READ\s+WRITE|(?:NOT\s+)?DEFERRABLE)"
-_MODES = rf"(?:{_MODE}(?:\s*,?\s*{_MODE})*)?"
-BEGIN = re.compile(
-    rf"^\s*(?:BEGIN(?:\s+(?:WORK|TRANSACTION))?|START\s+TRANSACTION)\s*({_MODES})\s*;?\s*$",
-    re.IGNORECASE,
-)
 SET_TRANSACTION = re.compile(
-    rf"^\s*SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\s+({_MODES})\s*;?\s*$",
+    rf"^\s*SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\s+({MODES})\s*;?\s*$",
     re.IGNORECASE,
 )
-_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
 DECLARE = re.compile(
-    rf"^\s*DECLARE\s+({_NAME})\s+((?:BINARY\s+|ASENSITIVE\s+|INSENSITIVE\s+|NO\s+SCROLL\s+|SCROLL\s+)*)"
+    rf"^\s*DECLARE\s+({NAME})\s+((?:BINARY\s+|ASENSITIVE\s+|INSENSITIVE\s+|NO\s+SCROLL\s+|SCROLL\s+)*)"
     rf"CURSOR\s+(?:(WITH|WITHOUT)\s+HOLD\s+)?FOR\s+(.+?)\s*;?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 FETCH = re.compile(
     rf"^\s*(FETCH|MOVE)\s+(?:(NEXT|ALL|FORWARD\s+ALL|FORWARD\s+\d+|FORWARD|\d+|PRIOR|FIRST|LAST|"
     rf"ABSOLUTE\s+-?\d+|RELATIVE\s+-?\d+|BACKWARD(?:\s+ALL|\s+\d+)?)\s+)?(?:(?:FROM|IN)\s+)?"
-    rf"({_NAME})\s*;?\s*$",
+    rf"({NAME})\s*;?\s*$",
     re.IGNORECASE,
 )
-CLOSE = re.compile(rf"^\s*CLOSE\s+({_NAME})\s*;?\s*$", re.IGNORECASE)
-_KEYWORDS = re.compile(r"^\s*(BEGIN|START|SET|DECLARE|FETCH|MOVE|CLOSE)\b", re.IGNORECASE)
+CLOSE = re.compile(rf"^\s*CLOSE\s+({NAME})\s*;?\s*$", re.IGNORECASE)
+_KEYWORDS = re.compile(r"^\s*(SET|DECLARE|FETCH|MOVE|CLOSE)\b", re.IGNORECASE)
 
 # FETCH without a count, or with ALL: PostgreSQL's own limits.
 FETCH_ALL = -1
@@ -57,11 +58,14 @@ FETCH_ALL = -1
 # sqlglot's nodes are compiled classes (no subclasses): each statement is a Command with
 # one of these keywords and a Tuple of its parts, which tree walks (parameter binding,
 # table search) go through like any other node.
+TRANSACTION_KEYWORD = "TRANSACTION"
 SET_TRANSACTION_KEYWORD = "SET TRANSACTION"
 DECLARE_KEYWORD = "DECLARE CURSOR"
 FETCH_KEYWORD = "FETCH CURSOR"
 CLOSE_KEYWORD = "CLOSE CURSOR"
-KEYWORDS = frozenset({SET_TRANSACTION_KEYWORD, DECLARE_KEYWORD, FETCH_KEYWORD, CLOSE_KEYWORD})
+KEYWORDS = frozenset(
+    {TRANSACTION_KEYWORD, SET_TRANSACTION_KEYWORD, DECLARE_KEYWORD, FETCH_KEYWORD, CLOSE_KEYWORD}
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ def control_kind(tree: exp.Expr) -> str | None:
     return None
 
 
+def transaction_of(tree: exp.Expr) -> TxStatement:
+    action, keyword, chain, name = tree.expression.expressions
+    return TxStatement(action.name, keyword.name, chain.this is True, name.name)
+
+
 def declare_of(tree: exp.Expr) -> Declare:
     name, query, hold = tree.expression.expressions
     return Declare(name.name, query, hold.this is True)
@@ -103,12 +112,6 @@ def close_of(tree: exp.Expr) -> str | None:
     """The cursor CLOSE names, None for ALL."""
     (name,) = tree.expression.expressions
     return None if isinstance(name, exp.Null) else str(name.name)
-
-
-def _name(text: str) -> str:
-    if text.startswith('"'):
-        return text[1:-1].replace('""', '"')
-    return text.lower()
 
 
 def split_statements(sql: str) -> list[str]:
@@ -134,15 +137,22 @@ def control_statement(text: str) -> exp.Expr | None:
         SqlApiError: a cursor direction other than forward (0A000).
 
     Example:
-        >>> control_statement("BEGIN READ ONLY")
-        Transaction()
+        >>> transaction_of(control_statement("BEGIN READ ONLY"))
+        TxStatement(action='begin', keyword='BEGIN', chain=False, name='')
         >>> fetch_of(control_statement('FETCH FORWARD 100 FROM "c_1"'))
         Fetch(name='c_1', count=100, move=False)
     """
+    tx = transaction_statement(text)
+    if tx is not None:
+        return _node(
+            TRANSACTION_KEYWORD,
+            exp.Literal.string(tx.action),
+            exp.Literal.string(tx.keyword),
+            exp.Boolean(this=tx.chain),
+            exp.Literal.string(tx.name),
+        )
     if _KEYWORDS.match(text) is None:
         return None
-    if BEGIN.match(text):
-        return exp.Transaction()
     match = SET_TRANSACTION.match(text)
     if match:
         return _node(SET_TRANSACTION_KEYWORD, exp.Literal.string(" ".join(match.group(1).split())))
@@ -156,14 +166,17 @@ def control_statement(text: str) -> exp.Expr | None:
             raise SqlApiError("DECLARE CURSOR needs a SELECT", sqlstate=SYNTAX_ERROR)
         with_hold = (hold or "").upper() == "WITH"
         return _node(
-            DECLARE_KEYWORD, exp.to_identifier(_name(name)), tree, exp.Boolean(this=with_hold)
+            DECLARE_KEYWORD,
+            exp.to_identifier(identifier_name(name)),
+            tree,
+            exp.Boolean(this=with_hold),
         )
     match = FETCH.match(text)
     if match:
         verb, direction, name = match.groups()
         return _node(
             FETCH_KEYWORD,
-            exp.to_identifier(_name(name)),
+            exp.to_identifier(identifier_name(name)),
             exp.Literal.string(str(_fetch_count(direction))),
             exp.Boolean(this=verb.upper() == "MOVE"),
         )
@@ -171,7 +184,8 @@ def control_statement(text: str) -> exp.Expr | None:
     if match:
         name = match.group(1)
         return _node(
-            CLOSE_KEYWORD, exp.null() if name.upper() == "ALL" else exp.to_identifier(_name(name))
+            CLOSE_KEYWORD,
+            exp.null() if name.upper() == "ALL" else exp.to_identifier(identifier_name(name)),
         )
     return None
 

@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from semantic.sqlapi import wire
 from semantic.sqlapi.bi_shapes import map_bi_select
+from semantic.sqlapi.control import TRANSACTION_KEYWORD, control_kind
 from semantic.sqlapi.services import sql_catalog_get
 from semantic.sqlapi.session import (
     PROTOCOL_VIOLATION,
@@ -107,6 +108,8 @@ class ExtendedProtocol(StatementRunner):
                 self.send(wire.EMPTY_QUERY)
                 return
             result = self._run_portal(portal)
+            if result.notice is not None:
+                self.send(wire.notice(*result.notice))
             if result.fields is None:
                 self.send(wire.command_complete(result.tag))
                 return
@@ -149,6 +152,9 @@ class ExtendedProtocol(StatementRunner):
         if not prepared.trees:
             return None
         tree = prepared.trees[0]
+        if control_kind(tree) == TRANSACTION_KEYWORD:
+            # No rows, and describing a statement must not run it (BEGIN twice would warn).
+            return None
         if isinstance(tree, exp.Query) and reads_metrics_table(tree):
             try:
                 bound = bind_parameters(tree, [None] * count)

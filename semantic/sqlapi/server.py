@@ -15,9 +15,10 @@ slows other connections rather than stopping them; ``TALLY_SQL_MAX_QUERY_BYTES``
 
 Per statement:
 
-* ``SET``/``RESET``/``BEGIN``/``COMMIT``/``ROLLBACK``/``DISCARD``/``DEALLOCATE`` are
-  accepted (settings are kept per connection so ``SHOW`` and ``current_setting`` read
-  them back); nothing is transactional, the data is read-only.
+* ``SET``/``RESET``/``DISCARD``/``DEALLOCATE`` are accepted (settings are kept per
+  connection so ``SHOW`` and ``current_setting`` read them back); transaction statements
+  get PostgreSQL's tags, warnings and status (transactions.py), though nothing is
+  transactional: the data is read-only.
 * a SELECT naming ``tally.metrics`` is mapped onto a MetricQuery (translate.py),
   compiled, and streamed from the warehouse batch by batch (simple query flow) with the
   catalog's types; every other SELECT goes to the catalog (catalog.py).

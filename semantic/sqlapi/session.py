@@ -116,6 +116,8 @@ class Result:
     fields: list[wire.Field] | None = None
     rows: Iterator[Sequence[Any]] | None = None
     buffered: list[Sequence[Any]] = field(default_factory=list)
+    # A WARNING sent before the tag (SQLSTATE, text): COMMIT with no transaction in progress.
+    notice: tuple[str, str] | None = None
 
 
 def row_encoders(

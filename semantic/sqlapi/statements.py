@@ -25,12 +25,14 @@ from semantic.sqlapi.control import (
     FETCH_ALL,
     FETCH_KEYWORD,
     SET_TRANSACTION_KEYWORD,
+    TRANSACTION_KEYWORD,
     close_of,
     control_kind,
     control_statement,
     declare_of,
     fetch_of,
     split_statements,
+    transaction_of,
 )
 from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
 from semantic.sqlapi.session import (
@@ -56,6 +58,7 @@ from semantic.sqlapi.session import (
     duckdb_sqlstate,
     tally_sql_error,
 )
+from semantic.sqlapi.transactions import TxStatement, transaction_step
 from semantic.sqlapi.translate import (
     READ_ONLY,
     SYNTAX_ERROR,
@@ -86,10 +89,6 @@ SET_COMMAND = re.compile(
     r"^\s*(?:session\s+|local\s+)?(time\s+zone|[\w.]+)\s*(?:\bto\b|=)?\s*(.*?)\s*$",
     re.IGNORECASE | re.DOTALL,
 )
-NOISE = re.compile(
-    r"^\s*(SAVEPOINT|RELEASE(?:\s+SAVEPOINT)?|ROLLBACK\s+TO(?:\s+SAVEPOINT)?)\b[^;]*;?\s*$",
-    re.IGNORECASE,
-)
 # QueryError codes that mean "no such column" to a SQL client.
 
 
@@ -103,6 +102,8 @@ class StatementRunner:
     pid: int
     settings: dict[str, str]
     tx: str
+    # Open savepoints, innermost last, each with the cursors that existed when it was set.
+    savepoints: list[tuple[str, frozenset[str]]]
     cursors: dict[str, Cursor]
     _cancel_lock: threading.Lock
     _cancel: CancelScope | None
@@ -119,12 +120,6 @@ class StatementRunner:
                 MSG_QUERY_TOO_LONG.format(size=size, limit=limit),
                 HINT_QUERY_TOO_LONG,
             )
-        noise = NOISE.match(sql)
-        if noise is not None:
-            # Savepoints (psycopg's nested transactions) mean nothing on read-only data, and
-            # sqlglot reads some of their forms as other statements.
-            keyword = " ".join(noise.group(1).upper().split())
-            return [exp.Command(this=keyword, expression=exp.Literal.string(""))]
         try:
             trees: list[exp.Expr] = []
             for text in split_statements(sql):
@@ -176,7 +171,7 @@ class StatementRunner:
         ) and reads_metrics_table(tree)
         self._recheck(reads_data=reads_data)
         try:
-            if self.tx == "E" and not is_transaction_end(tree):
+            if self.tx == "E" and not exits_failed_block(tree):
                 raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
             if params or any(isinstance(n, exp.Parameter) for n in tree.walk()):
                 tree = bind_parameters(tree, params)
@@ -191,16 +186,9 @@ class StatementRunner:
                 close_old_connections()
 
     def _dispatch(self, tree: exp.Expr) -> Result:
-        if isinstance(tree, exp.Transaction):
-            self.tx = "T"
-            return Result(tag="BEGIN")
-        if isinstance(tree, exp.Commit):
-            self._transaction_end()
-            return Result(tag="COMMIT")
-        if isinstance(tree, exp.Rollback):
-            self._transaction_end()
-            return Result(tag="ROLLBACK")
         kind = control_kind(tree)
+        if kind == TRANSACTION_KEYWORD:
+            return self._transaction(transaction_of(tree))
         if kind == SET_TRANSACTION_KEYWORD:
             # Every transaction is read only here; READ WRITE is accepted (nothing can
             # write anyway), as pgjdbc's setReadOnly(false) sends it.
@@ -247,20 +235,12 @@ class StatementRunner:
             key = "timezone" if key == "time zone" else key
             self.settings[key] = match.group(2).strip().strip("'\"")
             return Result(tag="SET")
-        if keyword in ("BEGIN", "START"):
-            self.tx = "T"
-            return Result(tag="BEGIN")
-        if keyword in ("END", "ABORT"):
-            self._transaction_end()
-            return Result(tag="COMMIT" if keyword == "END" else "ROLLBACK")
         tags = {
             "DISCARD": "DISCARD ALL",
             "DEALLOCATE": "DEALLOCATE",
             "RESET": "RESET",
             "LISTEN": "LISTEN",
             "UNLISTEN": "UNLISTEN",
-            "SAVEPOINT": "SAVEPOINT",
-            "RELEASE": "RELEASE",
             "CLOSE": "CLOSE ALL",
         }
         if keyword in tags:
@@ -283,11 +263,25 @@ class StatementRunner:
             raise SqlError(READ_ONLY, f"cannot execute {keyword} in a read-only transaction")
         raise unsupported(f"{keyword} statement")
 
-    def _transaction_end(self) -> None:
-        self.tx = "I"
-        # Cursors end with their transaction unless declared WITH HOLD.
-        for name in [n for n, c in self.cursors.items() if not c.hold]:
-            del self.cursors[name]
+    def _transaction(self, stmt: TxStatement) -> Result:
+        names = tuple(name for name, _ in self.savepoints)
+        step = transaction_step(self.tx, names, stmt)
+        kept = len(step.savepoints)
+        if stmt.action == "rollback_to":
+            # Cursors declared after the savepoint go with what was rolled back.
+            existed = self.savepoints[kept - 1][1]
+            for name in [n for n in self.cursors if n not in existed]:
+                del self.cursors[name]
+        if stmt.action == "savepoint":
+            self.savepoints.append((stmt.name, frozenset(self.cursors)))
+        else:
+            del self.savepoints[kept:]
+        if step.status == "I" or stmt.chain:
+            # Cursors end with their transaction unless declared WITH HOLD.
+            for name in [n for n, c in self.cursors.items() if not c.hold]:
+                del self.cursors[name]
+        self.tx = step.status
+        return Result(tag=step.tag, notice=step.warning)
 
     def _declare(self, tree: exp.Expr) -> Result:
         declare = declare_of(tree)
@@ -465,9 +459,6 @@ class StatementRunner:
             scope.cancel()
 
 
-def is_transaction_end(tree: exp.Expr) -> bool:
-    if isinstance(tree, exp.Commit | exp.Rollback):
-        return True
-    return isinstance(tree, exp.Command) and (
-        str(tree.this).upper() in ("END", "ABORT") or str(tree.this).upper().startswith("ROLLBACK")
-    )
+def exits_failed_block(tree: exp.Expr) -> bool:
+    """Whether a failed transaction block takes the statement (COMMIT, ROLLBACK [TO])."""
+    return control_kind(tree) == TRANSACTION_KEYWORD and transaction_of(tree).exits_failed_block

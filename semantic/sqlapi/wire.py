@@ -289,6 +289,7 @@ PG_EPOCH = dt.date(2000, 1, 1)
 PG_EPOCH_TS = dt.datetime(2000, 1, 1)
 _NUMERIC_POS, _NUMERIC_NEG, _NUMERIC_NAN = 0x0000, 0x4000, 0xC000
 _NUMERIC_PINF, _NUMERIC_NINF = 0xD000, 0xF000
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 def _as_decimal(value: Any) -> decimal.Decimal:
@@ -317,27 +318,23 @@ def numeric_binary(value: Any) -> bytes:
         return struct.pack("!hhHh", 0, 0, _NUMERIC_NAN, 0)
     if number.is_infinite():
         return struct.pack("!hhHh", 0, 0, _NUMERIC_PINF if number > 0 else _NUMERIC_NINF, 0)
-    sign, digit_tuple, exponent = number.as_tuple()
+    sign, _digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)
-    digits = "".join(map(str, digit_tuple))
-    if exponent > 0:
-        digits += "0" * exponent
-        exponent = 0
-    dscale = -exponent
-    int_len = len(digits) + exponent
-    whole = digits[:int_len] if int_len > 0 else ""
-    fraction = digits[int_len:] if int_len >= 0 else "0" * -int_len + digits
-    # Pad to whole groups of four decimal digits on either side of the point.
-    whole = whole.zfill(-(-len(whole) // 4) * 4)
-    fraction += "0" * (-len(fraction) % 4)
-    groups = [int(whole[i : i + 4]) for i in range(0, len(whole), 4)]
-    groups += [int(fraction[i : i + 4]) for i in range(0, len(fraction), 4)]
-    weight = len(whole) // 4 - 1
-    while groups and groups[0] == 0:
-        groups.pop(0)
-        weight -= 1
-    while groups and groups[-1] == 0:
-        groups.pop()
+    # Integer arithmetic, as every numeric of every row is encoded: the number scaled to whole
+    # base-10000 groups after the point (exactly: _EXACT never rounds), then its base-10000
+    # digits from the least significant one.
+    dscale = max(-exponent, 0)
+    fraction_groups = -(-dscale // 4)
+    scaled = abs(int(number.scaleb(4 * fraction_groups, _EXACT)))
+    groups: list[int] = []
+    while scaled:
+        scaled, group = divmod(scaled, 10000)
+        groups.append(group)
+    weight = len(groups) - 1 - fraction_groups
+    trailing = 0
+    while trailing < len(groups) and groups[trailing] == 0:
+        trailing += 1
+    groups = groups[trailing:][::-1]
     if not groups:
         weight = 0
     head = struct.pack("!hhHh", len(groups), weight, _NUMERIC_NEG if sign else _NUMERIC_POS, dscale)

@@ -1,5 +1,5 @@
 """`tally compile` stays light (issue #19): its process never imports Celery, Django REST
-framework or pyarrow, which it does not use. A deterministic guard on what is imported,
+framework, pyarrow, DuckDB, networkx or jsonschema, which it does not use. A deterministic guard on what is imported,
 not a timing: the figures are `python -m bench cli_start`'s."""
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ HEAVY = (
     "drf_spectacular.openapi",
     "pyarrow",
     "mcp",
+    # Loaded where they are used: DuckDB when a query runs, networkx and jsonschema when
+    # definitions are validated (sync, lint), never by a compile.
+    "duckdb",
+    "networkx",
+    "jsonschema",
 )
 # Runs `tally compile` in this process, then reports which heavy packages it imported.
 PROBE = """

@@ -10,7 +10,6 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from dbt_semantic_interfaces.naming.keywords import DUNDER
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
@@ -26,6 +25,7 @@ from semantic.compiler.where.allow_list import (
     DATE_LITERAL_TYPES,
     DATE_PARTS,
     DIALECT,
+    DUNDER,
     FUNCTION_ALIASES,
     FUNCTIONS,
     INTERVAL_UNITS,

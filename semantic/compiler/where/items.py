@@ -19,7 +19,6 @@ from dbt_semantic_interfaces.call_parameter_sets import (
     TimeDimensionCallParameterSet,
 )
 from dbt_semantic_interfaces.naming.dundered import StructuredDunderedName
-from dbt_semantic_interfaces.naming.keywords import DUNDER
 from dbt_semantic_interfaces.parsing.text_input.rendering_helper import (
     ObjectBuilderJinjaRenderHelper,
 )
@@ -40,7 +39,7 @@ from dbt_semantic_interfaces.type_enums.time_granularity import TimeGranularity
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from semantic.compiler.where.allow_list import MAX_NESTING, NAME_RE, PLACEHOLDER_PREFIX
+from semantic.compiler.where.allow_list import DUNDER, MAX_NESTING, NAME_RE, PLACEHOLDER_PREFIX
 from semantic.compiler.where.base import ReaderBase
 from semantic.compiler.where.messages import (
     EXAMPLE_DIMENSION,
@@ -61,6 +60,7 @@ from semantic.compiler.where.messages import (
     MSG_JINJA_DESCENDING,
     MSG_JINJA_LIST_EXPECTED,
     MSG_JINJA_METHOD,
+    MSG_JINJA_MISMATCH,
     MSG_JINJA_NAME_EXPECTED,
     MSG_JINJA_NOT_CALL,
     MSG_JINJA_SYNTAX,
@@ -70,7 +70,7 @@ from semantic.compiler.where.messages import (
     MSG_UNKNOWN_JINJA_FUNCTION,
     USAGE,
 )
-from semantic.compiler.where.refs import Block, QueryItemRef, clip, suggest
+from semantic.compiler.where.refs import Block, QueryItemRef, clip, ref_key, suggest
 from tally.errors import QueryError
 
 LIST_PARAMS = frozenset({"entity_path", "group_by"})
@@ -97,6 +97,46 @@ class Collector(ObjectBuilderItemDescriptionProcessor):
         return ""
 
 
+def read_items(
+    blocks: Sequence[Block], template: str, location: str, custom_grains: tuple[str, ...]
+) -> tuple[list[QueryItemRef], list[str]]:
+    """The query items of a filter's ``{{ … }}`` blocks and each block's placeholder.
+
+    Args:
+        blocks: The blocks found in ``template`` (``Reader.split``), in order.
+        template: The whole filter, which Jinja must read as the same blocks.
+        location: Where the filter came from, for error locations.
+        custom_grains: The manifest's custom time grains.
+
+    Returns:
+        The distinct items in order of first appearance, and per block the placeholder of
+        its item (equal items share one).
+
+    Raises:
+        QueryError: code ``bad_where`` for a call or argument outside MetricFlow's items.
+
+    Example:
+        >>> text = "{{ Entity('account') }}"
+        >>> refs, _ = read_items([Block(0, len(text), text)], text, "where[0]", ())
+        >>> refs[0].kind, refs[0].placeholder
+        ('entity', '__tally_ref_0')
+    """
+    items = JinjaItems(template, location, custom_grains)
+    refs: list[QueryItemRef] = []
+    placeholders: list[str] = []
+    exprs: list[nodes.Expr] = []
+    for block in blocks:
+        expr, ref = items.read_item(block, len(refs))
+        exprs.append(expr)
+        same = next((r for r in refs if ref_key(r) == ref_key(ref)), None)
+        if same is None:
+            refs.append(ref)
+            same = ref
+        placeholders.append(same.placeholder)
+    items.cross_check(exprs)
+    return refs, placeholders
+
+
 class JinjaItems(ReaderBase):
     """Reads each ``{{ … }}`` block into a ``QueryItemRef`` through DSI's own builder objects."""
 
@@ -118,6 +158,26 @@ class JinjaItems(ReaderBase):
         description = self.describe(function, call, methods, text, span)
         ref = self.to_ref(description, block.text, f"{PLACEHOLDER_PREFIX}{index}", text, span)
         return expr, ref
+
+    def cross_check(self, exprs: list[nodes.Expr]) -> None:
+        # MetricFlow hands the whole filter to Jinja; if Jinja found other expressions than
+        # our block scan did, the filter would mean different things to Tally and MetricFlow.
+        try:
+            tree = JINJA.parse(self.template)
+        except TemplateSyntaxError as error:
+            detail = error.message or "syntax error"
+            raise self.fail(
+                MSG_JINJA_SYNTAX.format(text=clip(self.template), detail=detail), HINT_JINJA_ITEMS
+            ) from None
+        except RecursionError:
+            raise self.fail(MSG_TOO_DEEP.format(limit=MAX_NESTING), HINT_TOO_DEEP) from None
+        found: list[nodes.Node] = []
+        for output in tree.body:
+            if not isinstance(output, nodes.Output):
+                raise self.fail(MSG_JINJA_MISMATCH, HINT_JINJA_ITEMS)
+            found.extend(n for n in output.nodes if not isinstance(n, nodes.TemplateData))
+        if found != exprs:
+            raise self.fail(MSG_JINJA_MISMATCH, HINT_JINJA_ITEMS)
 
     def unchain(
         self, expr: nodes.Expr, text: str, span: tuple[int, int]

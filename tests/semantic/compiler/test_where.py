@@ -309,6 +309,38 @@ def test_allowed_constructs_parse_and_render_in_every_dialect(template: str) -> 
     render_everywhere(substitute(parsed, columns_for(parsed)))
 
 
+def test_name_rule_and_separator_are_dbt_semantic_interfaces_own() -> None:
+    """allow_list spells DSI's element-name regex and DUNDER so that filters without query
+    items do not import DSI; a DSI upgrade that changes either must show up here."""
+    from dbt_semantic_interfaces.naming.keywords import DUNDER as DSI_DUNDER
+    from dbt_semantic_interfaces.validations.unique_valid_name import UniqueAndValidNameRule
+
+    from semantic.compiler.where.allow_list import DUNDER, NAME_RE
+
+    assert NAME_RE.pattern == UniqueAndValidNameRule.NAME_REGEX.pattern
+    assert NAME_RE.flags == UniqueAndValidNameRule.NAME_REGEX.flags
+    assert DUNDER == DSI_DUNDER
+
+
+def test_a_filter_without_query_items_loads_neither_jinja_nor_dsi() -> None:
+    """Jinja and DSI (~0.1 s of imports) are loaded only by a filter with {{ … }} items:
+    compiling a metric without such a filter stays light (issue #19's start-up figure)."""
+    probe = (
+        "import sys\n"
+        "from semantic.compiler.where import parse_where\n"
+        "parse_where(\"CURRENT_DATE > DATE '2026-01-01'\")\n"
+        "before = [m for m in ('jinja2', 'dbt_semantic_interfaces') if m in sys.modules]\n"
+        "parse_where(\"{{ Dimension('account__plan') }} = 'pro'\")\n"
+        "after = [m for m in ('jinja2', 'dbt_semantic_interfaces') if m in sys.modules]\n"
+        "print(before, after)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "[] ['jinja2', 'dbt_semantic_interfaces']"
+
+
 def test_the_allow_list_of_functions_is_exactly_the_documented_one() -> None:
     """Adding a function to filters is a reviewed change of this list."""
     assert ALLOWED_FUNCTIONS == (
