@@ -97,12 +97,14 @@ class SqlServer:
         sock.listen(256)
         self._sock = sock
 
-    def serve_forever(self) -> None:
-        assert self._sock is not None
-        # The catalog is built before the first client so its first query is not slow.
+    def warm(self) -> None:
+        """Builds the catalog (seconds, more under load) so the first client waits for none."""
         close_old_connections()
         sql_catalog_get()
         close_old_connections()
+
+    def serve_forever(self) -> None:
+        assert self._sock is not None
         while not self._stopping.is_set():
             try:
                 client, peer = self._sock.accept()
@@ -202,6 +204,10 @@ def serve(config: ServerConfig, *, ready: Callable[[SqlServer], None] | None = N
     # sqlglot warns on every SET/SHOW it reads as a plain command; those are expected here.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
     server = SqlServer(config)
+    # Warm before binding and saying so: a client that connected to a port announced before
+    # the catalog was built waited for it unanswered, past its connect timeout under load
+    # (the soak's first SQL connections all timed out at 30 s).
+    server.warm()
     server.bind()
     if ready is not None:
         ready(server)
