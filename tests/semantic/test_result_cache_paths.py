@@ -17,7 +17,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 from rest_framework.renderers import JSONRenderer
 
-from registry.services.access import token_create
+from registry.services.access import access_profile_set, role_grant, token_create
 from registry.services.definitions import definitions_sync
 from semantic.answers import value_plain
 from semantic.api.views import QueryApi
@@ -151,3 +151,27 @@ def test_an_unreachable_cache_is_a_miss_not_an_error(
     before = hits()
     assert _post(client, token).content == _post(client, token).content
     assert hits() == before
+
+
+def test_the_explore_csv_get_is_served_from_the_cache_per_binding(
+    warehouse: Path, django_user_model: Any
+) -> None:
+    """A GET query URL (the UI's Explore export): a second analyst bound to another tenant
+    misses, and is shown only her tenant's rows."""
+    a, b = _tenants(warehouse)
+    url = "/explore.csv?metrics=revenue&group_by=account__tenant_id"
+    pages = {}
+    for tenant in (a, b):
+        user = django_user_model.objects.create_user(f"ana-{tenant}")
+        role_grant(user=user, role="analyst")
+        access_profile_set(user=user, attributes={"tenant_id": tenant})
+        client = Client()
+        client.force_login(user)
+        before = hits()
+        first = client.get(url)
+        assert first.status_code == 200 and hits() == before, "another binding must miss"
+        again = client.get(url)
+        assert hits() == before + 1 and again.content == first.content
+        pages[tenant] = first.content.decode().strip().splitlines()[1:]
+    assert all(line.startswith(f"{a},") for line in pages[a]) and pages[a]
+    assert all(line.startswith(f"{b},") for line in pages[b]) and pages[b]
