@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from semantic.sqlapi import wire
 from semantic.sqlapi.connection import Connection
@@ -195,7 +195,11 @@ class SqlServer:
             self.unregister(conn.pid)
             with suppress(OSError):
                 conn.sock.close()
-            close_old_connections()
+            # This thread ends here: close its registry connection. close_old_connections
+            # keeps one younger than CONN_MAX_AGE open, and a dead thread's connection stays
+            # open until the garbage collector finds it (the soak's BI clients reconnecting
+            # every few seconds used up PostgreSQL's max_connections within 40 s).
+            connections.close_all()
             SQL_CONNECTIONS.dec()
 
 
