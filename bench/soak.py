@@ -28,6 +28,15 @@ import urllib.request
 from pathlib import Path
 
 from bench.runner import Benchmark, Row, Stats
+from bench.soak_errors import (
+    Fault,
+    SoakError,
+    fault_at,
+    faults_reaching,
+    in_flight,
+    soak_error,
+    unexpected,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -50,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--http", type=int, default=4)
     parser.add_argument("--sql", type=int, default=4)
+    parser.add_argument("--errors-out", type=Path, help="write every error (JSON) here")
 
 
 def _free_port() -> int:
@@ -120,7 +130,11 @@ def run(options: argparse.Namespace) -> list[Row]:
             "TALLY_SQL_METRICS_PORT": str(mport)}  # fmt: skip
     stop = threading.Event()
     lat: dict[str, list[float]] = {"http": [], "sql": []}
-    errors: dict[str, list[str]] = {"http": [], "sql": [], "compute": []}
+    # Every error with when its request started and ended (seconds since the soak began),
+    # so that it can be set against the faults (bench/soak_errors.py).
+    errors: dict[str, list[SoakError]] = {"http": [], "sql": [], "compute": []}
+    faults_hit: list[Fault] = []
+    began = time.monotonic()
     rss: dict[str, list[float]] = {}
     runs: list[tuple[int, str]] = []
     try:
@@ -167,12 +181,13 @@ def run(options: argparse.Namespace) -> list[Row]:
                         response.read()
                     lat["http"].append((time.perf_counter() - started) * 1000)
                 except Exception as exc:
-                    errors["http"].append(f"{type(exc).__name__}: {exc}"[:200])
+                    errors["http"].append(soak_error(exc, started, began))
                 i += 1
 
         def sql_client() -> None:
             dsn = f"postgresql://soak:{token}@127.0.0.1:{sport}/tally"
             while not stop.is_set():
+                started = time.perf_counter()
                 try:
                     with psycopg.connect(dsn, connect_timeout=30) as conn:
                         for _ in range(20):
@@ -182,21 +197,22 @@ def run(options: argparse.Namespace) -> list[Row]:
                             conn.execute(SQL_QUERY).fetchall()
                             lat["sql"].append((time.perf_counter() - started) * 1000)
                 except Exception as exc:
-                    errors["sql"].append(f"{type(exc).__name__}: {exc}"[:200])
+                    errors["sql"].append(soak_error(exc, started, began))
 
         def enqueue(rng: tuple[str, ...]) -> None:
+            started = time.perf_counter()
             try:
                 out = _tally(env, "compute", "events_tracked", "revenue", *rng,
                              "--chunk-periods", "2", "--no-wait")  # fmt: skip
                 runs.append((int(out.strip().splitlines()[-1]), " ".join(rng)))
             except RuntimeError as exc:
-                errors["compute"].append(str(exc)[:200])
+                errors["compute"].append(soak_error(exc, started, began))
 
         threads = [threading.Thread(target=http_client, args=(i,)) for i in range(options.http)]
         threads += [threading.Thread(target=sql_client) for _ in range(options.sql)]
+        began = time.monotonic()
         for t in threads:
             t.start()
-        began = time.monotonic()
         faults = {0.25: "kill worker", 0.5: "restart redis", 0.75: "terminate registry backends"}
         next_run, months = began, iter(range(1, 1000))
         while time.monotonic() - began < options.seconds:
@@ -204,7 +220,8 @@ def run(options: argparse.Namespace) -> list[Row]:
             for at in sorted(faults):
                 if share >= at:
                     fault = faults.pop(at)
-                    _NOTES.append(f"{fault} at {time.monotonic() - began:.0f}s")
+                    fault_began = time.monotonic() - began
+                    _NOTES.append(f"{fault} at {fault_began:.0f}s")
                     if fault == "kill worker":
                         procs["worker"].send_signal(signal.SIGKILL)
                         procs["worker"].wait()
@@ -213,12 +230,14 @@ def run(options: argparse.Namespace) -> list[Row]:
                         procs["redis"].terminate()
                         procs["redis"].wait()
                         procs["redis"] = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
+                        _wait_port(rport)
                     else:
                         with psycopg.connect(url, autocommit=True) as conn:
                             conn.execute(
                                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                 "WHERE datname = %s AND pid <> pg_backend_pid()", (name,),
                             )  # fmt: skip
+                    faults_hit.append(Fault(fault, fault_began, time.monotonic() - began))
             if time.monotonic() >= next_run:
                 n = next(months)
                 year, month = 2026 - (n // 12), 12 - (n % 12)
@@ -272,12 +291,31 @@ def run(options: argparse.Namespace) -> list[Row]:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         tmp_dir.cleanup()
-    _NOTES.append(f"runs {states}; errors: " + "; ".join(
-        f"{k} {len(v)} ({v[0] if v else ''})" for k, v in errors.items()))  # fmt: skip
+    _NOTES.append(f"runs {states}")
+    for kind, found in errors.items():
+        for error in found:
+            hit = fault_at(error, faults_reaching(kind, faults_hit))
+            why = f"in flight at {hit.name}" if hit else "UNEXPECTED"
+            _NOTES.append(f"{kind} error at {error.started:.1f}-{error.ended:.1f}s ({why}): "
+                          f"{error.message}")  # fmt: skip
+    if options.errors_out:
+        options.errors_out.write_text(json.dumps({
+            "faults": [f.__dict__ for f in faults_hit],
+            "errors": {k: [e.__dict__ for e in v] for k, v in errors.items()},
+        }, indent=1))  # fmt: skip
     rows = []
-    for kind in ("http", "sql"):
-        values = lat[kind]
-        rows.append(Row(f"{kind}: requests ({len(errors[kind])} errors)", len(values),
+    for kind in ("http", "sql", "compute"):
+        values = lat.get(kind, [])
+        reaching = faults_reaching(kind, faults_hit)
+        counted = (
+            f"{len(errors[kind])} errors: {len(in_flight(errors[kind], reaching))} in "
+            f"flight at a fault, {len(unexpected(errors[kind], reaching))} unexpected"
+        )
+        if kind == "compute":
+            rows.append(Row(f"compute runs ({counted})", len(runs), Stats((float(len(runs)),)),
+                            "runs"))  # fmt: skip
+            continue
+        rows.append(Row(f"{kind}: requests ({counted})", len(values),
                         Stats((len(values) / elapsed,)), "req/s"))  # fmt: skip
         for q in (0.5, 0.95, 0.99):
             rows.append(Row(f"{kind}: p{int(q * 100)}", len(values), Stats((_pct(values, q),)),
@@ -289,7 +327,6 @@ def run(options: argparse.Namespace) -> list[Row]:
         rows.append(Row(f"RSS {role}: start / 1st third / 2nd third / end / peak", len(samples),
                         Stats((samples[0], samples[third], samples[2 * third], samples[-1],
                                max(samples))), "MB"))  # fmt: skip
-    rows.append(Row("compute runs", len(runs), Stats((float(len(runs)),)), "runs"))
     rows.append(Row("values lost (clean re-runs had to write)", len(runs), Stats((float(lost),)),
                     "values"))  # fmt: skip
     return rows

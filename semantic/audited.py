@@ -120,6 +120,6 @@ def metric_query_run(
         principal=principal,
         acting_user=acting_user,
         compiled=answer.compiled,
-        rows=len(answer.rows),
+        rows=answer.row_count,
     )
     return answer

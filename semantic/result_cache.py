@@ -1,7 +1,8 @@
 """Result cache of metric queries: a dashboard refresh that repeats a query does not scan
 the warehouse again unless the data changed.
 
-Key: the release, the normalized query (``MetricQuery.cache_key``), the principal's policy
+Key: the release, the SQL that runs (it holds the query and the row policies and masks
+compiled into it) and the row cap, the principal's policy
 binding (``Principal.cache_key``: row policies, masks, tenant) plus a digest of the session
 values its SQL reads (the PII salt), the warehouse, and the warehouse's DATA VERSION: the row
 count and newest time value of every source of the release (one cheap aggregate per model,
@@ -10,31 +11,38 @@ Two principals whose policies differ never share an entry: their keys differ.
 
 Entries live in Django's default cache: Redis when TALLY_CACHE_URL is set (shared by every
 web process), else this process's memory. Only answers of up to TALLY_RESULT_CACHE_MAX_ROWS
-rows are kept, for TALLY_RESULT_CACHE_TTL_S (0 turns the cache off).
+rows are kept, for TALLY_RESULT_CACHE_TTL_S (0 turns the cache off). An entry is a
+``StoredAnswer`` (rows pickled and JSON-encoded once, semantic/answers.py). A cache that
+cannot be reached (Redis restarting) is a miss, never an error: the query scans instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 from sqlglot import exp
 
 from registry.models import Release
+from semantic.answers import StoredAnswer
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
-from semantic.compiler.spec import MetricQuery
 from semantic.manifests import manifest_for_release, release_key
 from semantic.warehouse.execute import execute
 from tally.metrics import RESULT_CACHE
 
+log = logging.getLogger(__name__)
+
 _versions: dict[tuple[Any, ...], tuple[float, str]] = {}
 _versions_lock = threading.Lock()
+_version_scan_lock = threading.Lock()
 
 
 def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
@@ -72,28 +80,48 @@ def data_version(release: Release) -> str:
     """A digest of the release's sources' row counts and newest time values."""
     warehouse = settings.WAREHOUSE
     key = (release_key(release), warehouse.display_url)
-    now = time.monotonic()
     with _versions_lock:
         known = _versions.get(key)
-    if known is not None and known[0] > now:
+    if known is not None and known[0] > time.monotonic():
         return known[1]
-    sql = data_version_sql(manifest_for_release(release), warehouse.dialect)
-    rows = execute(warehouse, sql, timeout_s=60).rows if sql else []
-    version = hashlib.sha256(json.dumps(sorted(map(list, rows)), default=str).encode()).hexdigest()
-    ttl = float(getattr(settings, "TALLY_RESULT_CACHE_VERSION_S", 5))
-    with _versions_lock:
-        _versions[key] = (now + ttl, version)
-    return version
+    # One look at a time: when the window ends under load (the SQL API's threads, a burst of
+    # refreshes) one thread scans and the others wait for its answer instead of scanning too.
+    with _version_scan_lock:
+        with _versions_lock:
+            known = _versions.get(key)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        now = time.monotonic()
+        sql = data_version_sql(manifest_for_release(release), warehouse.dialect)
+        rows = execute(warehouse, sql, timeout_s=60).rows if sql else []
+        digest = hashlib.sha256(json.dumps(sorted(map(list, rows)), default=str).encode())
+        ttl = float(getattr(settings, "TALLY_RESULT_CACHE_VERSION_S", 5))
+        with _versions_lock:
+            _versions[key] = (now + ttl, digest.hexdigest())
+        return digest.hexdigest()
+
+
+def result_key(
+    *, release: Release, sql: str, row_cap: int, principal: Principal | None,
+    variables: dict[str, str],
+) -> str:  # fmt: skip
+    """The cache key of one answer now: :func:`result_cache_key` at the current data
+    version (looked up at most once per TALLY_RESULT_CACHE_VERSION_S)."""
+    return result_cache_key(
+        release=release, sql=sql, row_cap=row_cap, principal=principal, variables=variables,
+        version=data_version(release),
+    )  # fmt: skip
 
 
 def result_cache_key(
-    *, release: Release, query: MetricQuery, principal: Principal | None,
+    *, release: Release, sql: str, row_cap: int, principal: Principal | None,
     variables: dict[str, str], version: str,
 ) -> str:  # fmt: skip
     """The cache key of one answer (see the module docstring for what it binds)."""
     parts = (
         release_key(release),
-        query.cache_key(),
+        hashlib.sha256(sql.encode()).hexdigest(),
+        row_cap,
         None if principal is None else principal.cache_key(),
         # The salt never enters the key itself, only a digest of it.
         hashlib.sha256(json.dumps(sorted(variables.items())).encode()).hexdigest(),
@@ -103,19 +131,33 @@ def result_cache_key(
     return "tally:result:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def result_get(key: str) -> tuple[tuple[str, ...], tuple[tuple[Any, ...], ...], bool] | None:
-    """A cached (columns, rows, truncated), or None."""
-    found = cache.get(key)
+def result_get(key: str) -> StoredAnswer | None:
+    """The cached answer, or None (also when the cache cannot be reached)."""
+    try:
+        found = cache.get(key)
+    except (RedisError, OSError) as exc:
+        log.warning("result cache unreachable, scanning instead: %s", exc)
+        found = None
+    # An entry of an older layout (a cache shared across an upgrade) is a miss.
+    if not isinstance(found, StoredAnswer):
+        found = None
     RESULT_CACHE.labels("miss" if found is None else "hit").inc()
     return found
 
 
-def result_put(
-    key: str, columns: tuple[str, ...], rows: tuple[tuple[Any, ...], ...], truncated: bool
-) -> None:
-    """Keeps an answer small enough to be worth it."""
-    if len(rows) <= int(getattr(settings, "TALLY_RESULT_CACHE_MAX_ROWS", 10_000)):
-        cache.set(key, (columns, rows, truncated), timeout=result_cache_ttl())
+def result_put(key: str, answer: StoredAnswer) -> None:
+    """Keeps an answer small enough to be worth it (a cache that cannot be reached keeps
+    nothing, and the caller still gets its answer)."""
+    if answer.row_count > result_cache_max_rows():
+        return
+    try:
+        cache.set(key, answer, timeout=result_cache_ttl())
+    except (RedisError, OSError) as exc:
+        log.warning("result cache unreachable, answer not kept: %s", exc)
+
+
+def result_cache_max_rows() -> int:
+    return int(getattr(settings, "TALLY_RESULT_CACHE_MAX_ROWS", 10_000))
 
 
 def result_cache_ttl() -> float:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 
+from semantic.answers import StoredAnswer, rows_json
 from semantic.compiler.api import CompiledQuery, compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.saved import saved_query_to_query
@@ -18,10 +20,10 @@ from semantic.manifests import (
     release_resolve,
 )
 from semantic.result_cache import (
-    data_version,
-    result_cache_key,
+    result_cache_max_rows,
     result_cache_ttl,
     result_get,
+    result_key,
     result_put,
     result_versions_forget,
 )
@@ -75,10 +77,28 @@ def compile_metric_query(
 
 @dataclass(frozen=True)
 class QueryAnswer:
+    """An answer, fresh from the warehouse (``fresh`` rows) or from the result cache
+    (``stored``, whose rows are decoded only when read: the JSON API sends ``rows_json()``)."""
+
     compiled: CompiledQuery
     columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
     truncated: bool
+    row_count: int
+    fresh: tuple[tuple[Any, ...], ...] | None = field(default=None, repr=False)
+    stored: StoredAnswer | None = field(default=None, repr=False)
+
+    @cached_property
+    def rows(self) -> tuple[tuple[Any, ...], ...]:
+        if self.fresh is not None:
+            return self.fresh
+        assert self.stored is not None
+        return self.stored.rows()
+
+    def rows_json(self) -> bytes:
+        """The rows as the JSON API's ``rows`` array (from the cache: as stored)."""
+        if self.stored is not None and self.stored.rows_json is not None:
+            return self.stored.rows_json
+        return rows_json(self.rows)
 
 
 def query_execute(
@@ -100,16 +120,13 @@ def query_execute(
     if result_cache_ttl() > 0:
         # Repeats (dashboard refreshes) are answered from the result cache until the data
         # changes; the key binds the principal's policies, so it never crosses them.
-        release = release_resolve(release_ref)
-        key = result_cache_key(
-            release=release, query=query, principal=principal,
-            variables=session_variables(compiled, principal=principal),
-            version=data_version(release),
+        key = result_key(
+            release=release_resolve(release_ref), sql=compiled.sql, row_cap=row_cap,
+            principal=principal, variables=session_variables(compiled, principal=principal),
         )  # fmt: skip
         hit = result_get(key)
         if hit is not None:
-            columns, rows, truncated = hit
-            return QueryAnswer(compiled, columns, rows, truncated)
+            return QueryAnswer(compiled, hit.columns, hit.truncated, hit.row_count, stored=hit)
     result = run_compiled(
         compiled,
         principal=principal,
@@ -117,10 +134,14 @@ def query_execute(
         timeout_s=timeout_s,
         row_cap=row_cap,
     )
-    answer = QueryAnswer(compiled, compiled.columns, tuple(result.rows), result.truncated)
-    if key is not None:
-        result_put(key, answer.columns, answer.rows, answer.truncated)
-    return answer
+    rows = tuple(result.rows)
+    if key is None or len(rows) > result_cache_max_rows():
+        return QueryAnswer(compiled, compiled.columns, result.truncated, len(rows), fresh=rows)
+    stored = StoredAnswer.of(compiled.columns, rows, result.truncated)
+    result_put(key, stored)
+    return QueryAnswer(
+        compiled, compiled.columns, result.truncated, len(rows), fresh=rows, stored=stored
+    )
 
 
 def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None) -> MetricQuery:

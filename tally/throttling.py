@@ -4,15 +4,19 @@ rows, so neither minting more tokens nor switching to the UI buys more."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from tally.errors import UserError
+
+log = logging.getLogger(__name__)
 
 MSG_RATE_LIMITED = "too many {scope} requests: the limit is {rate} per user"
 
@@ -29,7 +33,9 @@ class ActionRateThrottle(SimpleRateThrottle):
 
     Rates are read per request (not once at import like DRF's THROTTLE_RATES), so an
     environment change or a test's settings override takes effect. Counters live in the
-    default cache: Redis (TALLY_CACHE_URL) shares them across web processes.
+    default cache: Redis (TALLY_CACHE_URL) shares them across web processes. While that
+    cache cannot be reached (Redis restarting) requests are let through and a warning is
+    logged: a budget of reads is not worth failing every query for (the soak's 500s).
     """
 
     cache_format = "tally-throttle:%(scope)s:%(ident)s"
@@ -45,7 +51,11 @@ class ActionRateThrottle(SimpleRateThrottle):
             return True
         self.rate = rate
         self.num_requests, self.duration = self.parse_rate(rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as exc:
+            log.warning("rate limit store unreachable, %s request let through: %s", self.scope, exc)
+            return True
 
     def get_cache_key(self, request: Request | HttpRequest, view: Any) -> str:
         # Per user, never per token: each token a user mints would otherwise be a new budget.

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import itertools
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import renderers, serializers
 from rest_framework.request import Request
@@ -19,6 +17,7 @@ from registry.api.permissions import request_token
 from registry.permissions import principal_for
 from registry.roles import Action
 from registry.selectors import release_get
+from semantic.answers import json_bytes, value_plain
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import queryable_items
 from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
@@ -27,7 +26,7 @@ from semantic.compiler.dimension_values import MAX_SEARCH as VALUES_MAX_SEARCH
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MAX_LIMIT, MetricQuery
 from semantic.dimension_values import dimension_values
-from semantic.services import manifest_for_release, saved_query_apply
+from semantic.services import QueryAnswer, manifest_for_release, saved_query_apply
 from semantic.streams import ARROW_MEDIA_TYPE, arrow_response_chunks
 from semantic.time_spine import TimeSpineStatus, time_spine_refresh, time_spine_status
 from tally.errors import UserError
@@ -136,14 +135,6 @@ def _with_saved(data: dict[str, Any], query: MetricQuery) -> MetricQuery:
     return query
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
-
-
 class CompileApi(APIView):
     access = {"POST": Action.COMPILE}
     throttle_scope = "compile"
@@ -217,15 +208,32 @@ class QueryApi(APIView):
             acting_user=request.user,
             row_cap=settings.TALLY_QUERY_ROW_CAP,
         )
+        if request.accepted_renderer.format == "json":
+            return _json_answer(answer)
         payload = {
             "columns": list(answer.columns),
-            "rows": [[_plain(v) for v in row] for row in answer.rows],
+            "rows": [[value_plain(v) for v in row] for row in answer.rows],
             "sql": answer.compiled.sql,
             "release": answer.compiled.release,
             "versions": answer.compiled.versions,
             "truncated": answer.truncated,
         }
         return Response(self.OutputSerializer(payload).data)
+
+
+def _json_answer(answer: QueryAnswer) -> HttpResponse:
+    # The body the JSON renderer would write for OutputSerializer, with the rows spliced in
+    # as the result cache keeps them encoded: a cached answer is neither decoded nor
+    # encoded again (tests/semantic/test_result_cache_paths.py checks the bytes).
+    parts = (
+        b'{"columns":', json_bytes([str(c) for c in answer.columns]),
+        b',"rows":', answer.rows_json(),
+        b',"sql":', json_bytes(answer.compiled.sql),
+        b',"release":', json_bytes(answer.compiled.release),
+        b',"versions":', json_bytes({k: str(v) for k, v in answer.compiled.versions.items()}),
+        b',"truncated":', json_bytes(bool(answer.truncated)), b"}",
+    )  # fmt: skip
+    return HttpResponse(b"".join(parts), content_type="application/json")
 
 
 def _arrow_response(
@@ -317,7 +325,7 @@ class DimensionValuesApi(APIView):
         payload = {
             "metric": name,
             "dimension": answer.dimension,
-            "values": [_plain(v) for v in answer.values],
+            "values": [value_plain(v) for v in answer.values],
             "truncated": answer.truncated,
             "sql": answer.sql,
             "release": answer.release,

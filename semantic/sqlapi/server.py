@@ -43,7 +43,7 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from semantic.sqlapi import wire
 from semantic.sqlapi.connection import Connection
@@ -98,12 +98,14 @@ class SqlServer:
         sock.listen(256)
         self._sock = sock
 
-    def serve_forever(self) -> None:
-        assert self._sock is not None
-        # The catalog is built before the first client so its first query is not slow.
+    def warm(self) -> None:
+        """Builds the catalog (seconds, more under load) so the first client waits for none."""
         close_old_connections()
         sql_catalog_get()
         close_old_connections()
+
+    def serve_forever(self) -> None:
+        assert self._sock is not None
         while not self._stopping.is_set():
             try:
                 client, peer = self._sock.accept()
@@ -194,7 +196,11 @@ class SqlServer:
             self.unregister(conn.pid)
             with suppress(OSError):
                 conn.sock.close()
-            close_old_connections()
+            # This thread ends here: close its registry connection. close_old_connections
+            # keeps one younger than CONN_MAX_AGE open, and a dead thread's connection stays
+            # open until the garbage collector finds it (the soak's BI clients reconnecting
+            # every few seconds used up PostgreSQL's max_connections within 40 s).
+            connections.close_all()
             SQL_CONNECTIONS.dec()
 
 
@@ -203,6 +209,10 @@ def serve(config: ServerConfig, *, ready: Callable[[SqlServer], None] | None = N
     # sqlglot warns on every SET/SHOW it reads as a plain command; those are expected here.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
     server = SqlServer(config)
+    # Warm before binding and saying so: a client that connected to a port announced before
+    # the catalog was built waited for it unanswered, past its connect timeout under load
+    # (the soak's first SQL connections all timed out at 30 s).
+    server.warm()
     server.bind()
     if ready is not None:
         ready(server)

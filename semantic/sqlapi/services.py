@@ -13,11 +13,13 @@ from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.dimension_values import dimension_values_compile_audited
 from semantic.manifests import manifest_for_release, release_key, release_resolve
+from semantic.result_cache import result_cache_ttl, result_key
 from semantic.sqlapi.bi_shapes import map_bi_select
 from semantic.sqlapi.catalog import Catalog
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import MappedQuery
 from semantic.streams import metric_query_compile
+from semantic.warehouse.run import session_variables
 
 _catalogs: dict[tuple[int, str], Catalog] = {}
 _lock = threading.Lock()
@@ -67,3 +69,16 @@ def sql_select_compile(
         query=mapped.query, principal=principal, acting_user=acting_user
     )
     return mapped, compiled
+
+
+def sql_result_key(
+    *, compiled: CompiledQuery, principal: Principal | None, row_cap: int
+) -> str | None:
+    """The result-cache key of a compiled SELECT (None: the cache is off). The same as the
+    HTTP API's for the same SQL, principal binding and row cap: the two share answers."""
+    if result_cache_ttl() <= 0:
+        return None
+    return result_key(
+        release=release_resolve(compiled.release), sql=compiled.sql, row_cap=row_cap,
+        principal=principal, variables=session_variables(compiled, principal=principal),
+    )  # fmt: skip

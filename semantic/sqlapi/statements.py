@@ -16,6 +16,8 @@ from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from semantic.answers import StoredAnswer
+from semantic.result_cache import result_cache_max_rows, result_get, result_put
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import SessionEnded, identity_recheck
 from semantic.sqlapi.catalog import SessionInfo
@@ -34,7 +36,7 @@ from semantic.sqlapi.control import (
     split_statements,
     transaction_of,
 )
-from semantic.sqlapi.services import sql_catalog_get, sql_select_compile
+from semantic.sqlapi.services import sql_catalog_get, sql_result_key, sql_select_compile
 from semantic.sqlapi.session import (
     CONFIGURATION_LIMIT,
     HINT_QUERY_TOO_LONG,
@@ -388,6 +390,11 @@ class StatementRunner:
                 acting_user=self.identity.account,
             )
             ready = compiled_prepare(compiled, principal=self.identity.principal)
+            key = sql_result_key(
+                compiled=compiled,
+                principal=self.identity.principal,
+                row_cap=self.server.config.row_cap,
+            )
         finally:
             close_old_connections()
         names = [c.lower() for c in compiled.columns]
@@ -397,8 +404,16 @@ class StatementRunner:
         fields = [
             wire.Field(shown, wire.OIDS[column.pg_type]) for shown, _name, column in mapped.outputs
         ]
+        # A repeat of a query whose data did not change is answered from the result cache,
+        # without an execution slot: the key binds the principal's policies (never crossed).
+        hit = result_get(key) if key is not None else None
+        if hit is not None:
+            rows = ([row[p] for p in picks] for row in hit.rows()[mapped.offset :])
+            return Result(tag="SELECT", fields=fields, rows=rows)
         return Result(
-            tag="SELECT", fields=fields, rows=self._stream_rows(ready, picks, mapped.offset)
+            tag="SELECT",
+            fields=fields,
+            rows=self._stream_rows(ready, picks, mapped.offset, keep=key, columns=compiled.columns),
         )
 
     def _stream_rows(
@@ -406,9 +421,16 @@ class StatementRunner:
         ready: ReadyQuery,
         picks: list[int],
         offset: int = 0,
+        *,
+        keep: str | None = None,
+        columns: tuple[str, ...] = (),
     ) -> Iterator[list[Any]]:
         config = self.server.config
         scope = self._begin()
+        # The rows are kept for the result cache (under key ``keep``) while they are few
+        # enough to be kept there: at most TALLY_RESULT_CACHE_MAX_ROWS per running slot.
+        kept: list[tuple[Any, ...]] | None = [] if keep is not None else None
+        most = result_cache_max_rows()
         try:
             with (
                 self.server.pool.slot(),
@@ -424,6 +446,10 @@ class StatementRunner:
                 for batch in batches:
                     if scope.requested:
                         raise SqlError(QUERY_CANCELED, MSG_CANCELED)
+                    if kept is not None:
+                        kept.extend(tuple(row) for row in batch)
+                        if len(kept) > most:
+                            kept = None
                     for row in batch:
                         if offset:
                             offset -= 1
@@ -433,6 +459,8 @@ class StatementRunner:
                     raise SqlError(
                         PROGRAM_LIMIT, MSG_ROW_CAP.format(cap=config.row_cap), HINT_ROW_CAP
                     )
+            if keep is not None and kept is not None and not scope.requested:
+                result_put(keep, StoredAnswer.of(columns, tuple(kept), False, with_json=False))
         except TallyError as exc:
             if scope.requested:
                 raise SqlError(QUERY_CANCELED, MSG_CANCELED) from None
