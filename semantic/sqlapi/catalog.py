@@ -140,6 +140,9 @@ class Catalog:
             self._db.execute(
                 f"CREATE MACRO tally_{name}() AS TABLE SELECT *, {extra} FROM pg_catalog.{name}"
             )
+        # Division by zero raises, as in PostgreSQL (DuckDB's default answers inf or NULL:
+        # a number shown where the client expects an error).
+        self._db.execute("SET GLOBAL ieee_floating_point_ops = false")
         # From here on a client query can read the catalog and nothing outside it.
         self._db.execute("SET enable_external_access = false")
         self._db.execute("SET lock_configuration = true")

@@ -196,9 +196,12 @@ def duckdb_sqlstate(exc: Exception) -> str:
         return "42501"
     if isinstance(exc, duckdb.OutOfMemoryException):
         return OUT_OF_MEMORY
+    if isinstance(exc, duckdb.InvalidInputException) and "Division by zero" in str(exc):
+        return DIVISION_BY_ZERO
     return "XX000"
 
 
+DIVISION_BY_ZERO = "22012"
 _DUCKDB_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 
 

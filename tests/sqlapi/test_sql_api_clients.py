@@ -149,6 +149,9 @@ def test_pandas_read_sql_returns_a_dataframe(servers: Servers) -> None:
         ("SELECT revenue FROM invoices", "42P01", 'relation "invoices" does not exist'),
         ("SELECT COUNT(*) FROM metrics", "0A000", "COUNT()"),
         ("SELECT * FROM read_csv('/etc/passwd')", "42501", "disabled by configuration"),
+        # PostgreSQL raises; DuckDB's default would answer inf (a number, not an error).
+        ("SELECT 1/0", "22012", "Division by zero"),
+        ("SELECT 1.5 / 0, 2", "22012", "Division by zero"),
     ],
 )
 def test_bad_statements_get_postgres_errors_and_the_server_goes_on(
