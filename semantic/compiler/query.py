@@ -17,6 +17,7 @@ from sqlglot import exp
 from semantic.compiler.combine import combine_ctes, order_limit
 from semantic.compiler.date_parts import DATE_PART_GRAIN
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.entity_graph import PathError, resolve_path
 from semantic.compiler.filters import filter_conditions, time_range
 from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
@@ -99,7 +100,30 @@ def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
             else item
             for item in items
         ]
+    items = [with_time_grain(item, query, manifest) for item in items]
     return sorted(items, key=output_order)
+
+
+def with_time_grain(item: GroupByItem, query: MetricQuery, manifest: Manifest) -> GroupByItem:
+    """A bare time dimension (``booking__paid_at``) as MetricFlow reads and names it: at its
+    own data grain, ``booking__paid_at__day``; any other item unchanged. The dimension is
+    found as the compiler will join it, from the first model of the query's metrics that
+    reaches it (an item no model reaches is left for the join stage to refuse)."""
+    if item.kind != "dimension" or not item.entity_path:
+        return item
+    for name in query.metrics:
+        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
+            model = manifest.semantic_models[leaf.measure.semantic_model]
+            path = resolve_path(manifest, model, item.entity_path, item.element)
+            if isinstance(path, PathError):
+                continue
+            target = path[-1].model if path else model
+            dim = target.dimensions.get(item.element)
+            if dim is None or dim.type != "time":
+                return item
+            grain = dim.grain or "day"
+            return replace(item, text=f"{item.text}__{grain}", kind="time", grain=grain)
+    return item
 
 
 def is_bare_metric_time(item: GroupByItem) -> bool:
