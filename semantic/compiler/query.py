@@ -133,15 +133,26 @@ def is_bare_metric_time(item: GroupByItem) -> bool:
 
 
 def default_grain(query: MetricQuery, manifest: Manifest) -> str:
-    """The coarsest data grain among the agg_time_dimensions the query's metrics read."""
+    """metric_time's grain when none is asked for, as MetricFlow picks it: the coarsest of the
+    requested metrics' defaults. A metric's default is its own ``time_granularity`` when it
+    sets one (an input metric's setting is ignored, as in MetricFlow), else the coarsest data
+    grain among the agg_time_dimensions it reads, but never finer than a day."""
+    return max(
+        (metric_default_grain(name, manifest) for name in query.metrics), key=ALL_GRAINS.index
+    )
+
+
+def metric_default_grain(name: str, manifest: Manifest) -> str:
+    metric = manifest.metrics[name]
+    own = str(metric.spec.get("time_granularity") or "").lower()
+    if own in ALL_GRAINS:
+        return own
     found = "day"
-    for name in query.metrics:
-        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
-            model = manifest.semantic_models[leaf.measure.semantic_model]
-            dim = model.dimensions.get(leaf.measure.agg_time_dimension)
-            grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
-            if ALL_GRAINS.index(grain) > ALL_GRAINS.index(found):
-                found = grain
+    for leaf in leaves_of(metric, manifest, (), ()):
+        model = manifest.semantic_models[leaf.measure.semantic_model]
+        dim = model.dimensions.get(leaf.measure.agg_time_dimension)
+        grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
+        found = max(found, grain, key=ALL_GRAINS.index)
     return found
 
 

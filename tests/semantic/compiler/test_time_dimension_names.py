@@ -105,3 +105,53 @@ def test_an_unknown_bare_item_is_still_refused_by_name() -> None:
             MetricQuery(metrics=("budget",), group_by=("budget__aproved_at",)), _monthly()
         )
     assert "budget__aproved_at" in caught.value.message
+
+
+ORDERS: dict[str, Any] = {
+    "name": "orders",
+    "model": "ref('orders')",
+    "defaults": {"agg_time_dimension": "ordered_at"},
+    "entities": [{"name": "order", "type": "primary", "expr": "id"}],
+    "dimensions": [
+        {"name": "ordered_at", "type": "time", "type_params": {"time_granularity": "day"}}
+    ],
+    "measures": [{"name": "orders", "agg": "count", "expr": "id"}],
+}
+ORDER_METRICS: list[dict[str, Any]] = [
+    {"name": "orders", "type": "simple", "type_params": {"measure": "orders"}},
+    {
+        "name": "orders_monthly",
+        "type": "simple",
+        "type_params": {"measure": "orders"},
+        "time_granularity": "month",
+    },
+    {
+        "name": "orders_doubled",
+        "type": "derived",
+        "type_params": {"expr": "orders_monthly * 2", "metrics": [{"name": "orders_monthly"}]},
+    },
+]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "column"),
+    [
+        (("orders",), "metric_time__day"),
+        (("orders_monthly",), "metric_time__month"),
+        (("orders", "orders_monthly"), "metric_time__month"),
+        # MetricFlow ignores an input metric's time_granularity.
+        (("orders_doubled",), "metric_time__day"),
+    ],
+)
+def test_bare_metric_time_takes_the_metrics_own_time_granularity(
+    metrics: tuple[str, ...], column: str
+) -> None:
+    """A metric's time_granularity is its default grain for a bare metric_time (MetricFlow's
+    itest max_agg: largest_listing by metric_time is by month); several metrics take the
+    coarsest default."""
+    rows: list[tuple[str, str, Any, str]] = [("semantic_model", "orders", ORDERS, "1")]
+    rows += [("metric", m["name"], m, "1") for m in ORDER_METRICS]
+    compiled = compile_query(
+        MetricQuery(metrics=metrics, group_by=("metric_time",)), build_manifest(rows)
+    )
+    assert compiled.columns[0] == column
