@@ -49,7 +49,8 @@ from semantic.compiler.resolve import (
     query_error,
 )
 from semantic.compiler.spec import MetricQuery
-from semantic.compiler.time import join_to_time_spine, metric_time_item, unbounded
+from semantic.compiler.time import metric_time_item, unbounded
+from semantic.compiler.time_spine_fill import join_to_time_spine
 
 # What makes two leaves share one aggregation: (model, agg time dimension, filters,
 # join_to_timespine, cumulative tag, offset, non-additive tag, conversion tag).
@@ -315,7 +316,7 @@ def aggregation_select(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
     if spine:
-        select = join_to_time_spine(select, items, leaves, manifest, query)
+        select = join_to_time_spine(select, items, leaves, manifest, query, filters)
     if offset:
         select = offset_select(select, items, leaves, manifest, query, shifted[0])
     return select

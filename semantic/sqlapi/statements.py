@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import SessionEnded, identity_recheck
 from semantic.sqlapi.catalog import SessionInfo
@@ -397,9 +398,7 @@ class StatementRunner:
         finally:
             close_old_connections()
         names = [c.lower() for c in compiled.columns]
-        picks = []
-        for _shown, name, _column in mapped.outputs:
-            picks.append(names.index(name.lower()))
+        picks = [compiled_index(names, name) for _shown, name, _column in mapped.outputs]
         fields = [
             wire.Field(shown, wire.OIDS[column.pg_type]) for shown, _name, column in mapped.outputs
         ]
@@ -470,4 +469,18 @@ def is_transaction_end(tree: exp.Expr) -> bool:
         return True
     return isinstance(tree, exp.Command) and (
         str(tree.this).upper() in ("END", "ABORT") or str(tree.this).upper().startswith("ROLLBACK")
+    )
+
+
+def compiled_index(names: list[str], name: str) -> int:
+    """The compiled column of a selected column: the same name, or for a bare time column
+    (``metric_time``, ``account__created_at``) the one the compiler named after its grain
+    (``metric_time__day``), as MetricFlow names it."""
+    wanted = name.lower()
+    if wanted in names:
+        return names.index(wanted)
+    return next(
+        i
+        for i, n in enumerate(names)
+        if n.rpartition("__")[0] == wanted and n.rpartition("__")[2] in ALL_GRAINS
     )
