@@ -70,7 +70,8 @@ def con() -> duckdb.DuckDBPyConnection:
 
 def _rows(con: duckdb.DuckDBPyConnection, **kwargs: Any) -> list[tuple[Any, ...]]:
     kwargs.setdefault("metrics", ("orders_filled",))
-    query = MetricQuery(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    query = MetricQuery(**fields)
     rows = con.execute(compile_query(query, _manifest()).sql).fetchall()
     return sorted(
         (tuple(v.date() if isinstance(v, dt.datetime) else v for v in r) for r in rows),
