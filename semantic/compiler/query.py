@@ -139,7 +139,9 @@ def default_grain(query: MetricQuery, manifest: Manifest) -> str:
     sets one (an input metric's setting is ignored, as in MetricFlow), else the coarsest data
     grain among the agg_time_dimensions it reads, but never finer than a day."""
     return max(
-        (metric_default_grain(name, manifest) for name in query.metrics), key=ALL_GRAINS.index
+        (metric_default_grain(name, manifest) for name in query.metrics),
+        key=ALL_GRAINS.index,
+        default="day",
     )
 
 
