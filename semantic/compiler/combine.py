@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.nodes import append_join, cte_ref
 from semantic.compiler.resolve import item_name, query_error
 from semantic.compiler.spec import MetricQuery
@@ -71,9 +72,10 @@ def order_limit(
             # MetricFlow's object syntax: TimeDimension('metric_time', 'month').descending(True)
             descending, text = True, text[: text.rindex(".descending")]
         name = item_name(text.lstrip("-"), f"order_by[{index}]", custom_grains)
-        if name == "metric_time" and name not in outputs:
-            # A bare metric_time was named after its default grain (query.resolve_items).
-            bare = (k for k in keys if k.startswith("metric_time__") and "__extract_" not in k)
+        if name not in outputs:
+            # A bare metric_time or time dimension was named after its grain
+            # (query.resolve_items): metric_time__day, booking__paid_at__day.
+            bare = (k for k in keys if k.rpartition("__")[::2] in _grained(name))
             name = next(bare, name)
         if name not in outputs:
             raise query_error(
@@ -86,3 +88,8 @@ def order_limit(
     if query.limit is not None:
         select = select.limit(query.limit, copy=False)
     return select
+
+
+def _grained(name: str) -> set[tuple[str, str]]:
+    """(name, grain) pairs a bare time item ``name`` may have been renamed to."""
+    return {(name, grain) for grain in ALL_GRAINS}

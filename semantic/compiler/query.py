@@ -17,6 +17,7 @@ from sqlglot import exp
 from semantic.compiler.combine import combine_ctes, order_limit
 from semantic.compiler.date_parts import DATE_PART_GRAIN
 from semantic.compiler.definition_sql import definition_expr
+from semantic.compiler.entity_graph import PathError, resolve_path
 from semantic.compiler.filters import filter_conditions, time_range
 from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
@@ -48,7 +49,8 @@ from semantic.compiler.resolve import (
     query_error,
 )
 from semantic.compiler.spec import MetricQuery
-from semantic.compiler.time import join_to_time_spine, metric_time_item, unbounded
+from semantic.compiler.time import metric_time_item, unbounded
+from semantic.compiler.time_spine_fill import join_to_time_spine
 
 # What makes two leaves share one aggregation: (model, agg time dimension, filters,
 # join_to_timespine, cumulative tag, offset, non-additive tag, conversion tag).
@@ -99,7 +101,30 @@ def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
             else item
             for item in items
         ]
+    items = [with_time_grain(item, query, manifest) for item in items]
     return sorted(items, key=output_order)
+
+
+def with_time_grain(item: GroupByItem, query: MetricQuery, manifest: Manifest) -> GroupByItem:
+    """A bare time dimension (``booking__paid_at``) as MetricFlow reads and names it: at its
+    own data grain, ``booking__paid_at__day``; any other item unchanged. The dimension is
+    found as the compiler will join it, from the first model of the query's metrics that
+    reaches it (an item no model reaches is left for the join stage to refuse)."""
+    if item.kind != "dimension" or not item.entity_path:
+        return item
+    for name in query.metrics:
+        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
+            model = manifest.semantic_models[leaf.measure.semantic_model]
+            path = resolve_path(manifest, model, item.entity_path, item.element)
+            if isinstance(path, PathError):
+                continue
+            target = path[-1].model if path else model
+            dim = target.dimensions.get(item.element)
+            if dim is None or dim.type != "time":
+                return item
+            grain = dim.grain or "day"
+            return replace(item, text=f"{item.text}__{grain}", kind="time", grain=grain)
+    return item
 
 
 def is_bare_metric_time(item: GroupByItem) -> bool:
@@ -109,15 +134,28 @@ def is_bare_metric_time(item: GroupByItem) -> bool:
 
 
 def default_grain(query: MetricQuery, manifest: Manifest) -> str:
-    """The coarsest data grain among the agg_time_dimensions the query's metrics read."""
+    """metric_time's grain when none is asked for, as MetricFlow picks it: the coarsest of the
+    requested metrics' defaults. A metric's default is its own ``time_granularity`` when it
+    sets one (an input metric's setting is ignored, as in MetricFlow), else the coarsest data
+    grain among the agg_time_dimensions it reads, but never finer than a day."""
+    return max(
+        (metric_default_grain(name, manifest) for name in query.metrics),
+        key=ALL_GRAINS.index,
+        default="day",
+    )
+
+
+def metric_default_grain(name: str, manifest: Manifest) -> str:
+    metric = manifest.metrics[name]
+    own = str(metric.spec.get("time_granularity") or "").lower()
+    if own in ALL_GRAINS:
+        return own
     found = "day"
-    for name in query.metrics:
-        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
-            model = manifest.semantic_models[leaf.measure.semantic_model]
-            dim = model.dimensions.get(leaf.measure.agg_time_dimension)
-            grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
-            if ALL_GRAINS.index(grain) > ALL_GRAINS.index(found):
-                found = grain
+    for leaf in leaves_of(metric, manifest, (), ()):
+        model = manifest.semantic_models[leaf.measure.semantic_model]
+        dim = model.dimensions.get(leaf.measure.agg_time_dimension)
+        grain = dim.grain if dim is not None and dim.grain in ALL_GRAINS else "day"
+        found = max(found, grain, key=ALL_GRAINS.index)
     return found
 
 
@@ -280,7 +318,7 @@ def aggregation_select(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
     if spine:
-        select = join_to_time_spine(select, items, leaves, manifest, query)
+        select = join_to_time_spine(select, items, leaves, manifest, query, filters)
     if offset:
         select = offset_select(select, items, leaves, manifest, query, shifted[0])
     return select

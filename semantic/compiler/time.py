@@ -156,8 +156,11 @@ def unbounded(query: MetricQuery) -> MetricQuery:
     return MetricQuery(**{**query.__dict__, "start_time": None, "end_time": None})
 
 
-def spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Select:
-    """Distinct time-spine periods at ``grain``, within the query's (widened) time range."""
+def spine_periods(
+    manifest: Manifest, grain: str, query: MetricQuery, where: tuple[exp.Expr, ...] = ()
+) -> exp.Select:
+    """Distinct time-spine periods at ``grain``, within the query's (widened) time range and
+    ``where`` (conditions on the spine row, alias ``spine``)."""
     relation, column = spine_at(manifest, grain)
     period = spine_period(manifest, exp.column(column, table="spine"), grain, "spine")
     periods = (
@@ -170,7 +173,7 @@ def spine_periods(manifest: Manifest, grain: str, query: MetricQuery) -> exp.Sel
         bounds = instant_range(period.copy(), query, grain)
     else:
         bounds = spine_day_range(trunc(exp.column(column, table="spine"), "day"), query, grain)
-    for bound in bounds:
+    for bound in [*bounds, *where]:
         periods = periods.where(bound, copy=False)
     return periods
 
@@ -231,6 +234,7 @@ def spine_join(
     time_item: GroupByItem,
     target: exp.Expr,
     join_type: str,
+    spine_where: tuple[exp.Expr, ...] = (),
 ) -> exp.Select:
     """Time-spine periods at the query grain joined to an aggregation on ``target`` (an
     expression over ``time_spine.period``); metric_time comes from the spine."""
@@ -241,7 +245,7 @@ def spine_join(
         else:
             outputs.append(exp.column(item.column, table="agg").as_(item.column, copy=False))
     outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
-    periods = spine_periods(manifest, time_item.grain or "day", query)
+    periods = spine_periods(manifest, time_item.grain or "day", query, spine_where)
     return append_join(
         exp.select(*outputs).from_(periods.subquery("time_spine", copy=False), copy=False),
         select.subquery("agg", copy=False),
@@ -253,27 +257,3 @@ def spine_join(
 
 def metric_time_item(items: list[GroupByItem]) -> GroupByItem | None:
     return next((i for i in items if i.kind == "time" and i.element == METRIC_TIME), None)
-
-
-def join_to_time_spine(
-    select: exp.Select,
-    items: list[GroupByItem],
-    leaves: list[Leaf],
-    manifest: Manifest,
-    query: MetricQuery,
-) -> exp.Select:
-    """Every time-spine period gets a row (join_to_timespine), as in MetricFlow: the spine at
-    the query's metric_time grain LEFT JOINs the aggregation on metric_time only."""
-    time_item = metric_time_item(items)
-    if time_item is None:
-        return select
-    return spine_join(
-        select,
-        items,
-        leaves,
-        manifest,
-        query,
-        time_item=time_item,
-        target=exp.column("period", table="time_spine"),
-        join_type="left",
-    )

@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from semantic.answers import StoredAnswer
+from semantic.compiler.grains import ALL_GRAINS
 from semantic.result_cache import result_cache_max_rows, result_get, result_put
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import SessionEnded, identity_recheck
@@ -398,9 +399,7 @@ class StatementRunner:
         finally:
             close_old_connections()
         names = [c.lower() for c in compiled.columns]
-        picks = []
-        for _shown, name, _column in mapped.outputs:
-            picks.append(names.index(name.lower()))
+        picks = [compiled_index(names, name) for _shown, name, _column in mapped.outputs]
         fields = [
             wire.Field(shown, wire.OIDS[column.pg_type]) for shown, _name, column in mapped.outputs
         ]
@@ -490,3 +489,17 @@ class StatementRunner:
 def exits_failed_block(tree: exp.Expr) -> bool:
     """Whether a failed transaction block takes the statement (COMMIT, ROLLBACK [TO])."""
     return control_kind(tree) == TRANSACTION_KEYWORD and transaction_of(tree).exits_failed_block
+
+
+def compiled_index(names: list[str], name: str) -> int:
+    """The compiled column of a selected column: the same name, or for a bare time column
+    (``metric_time``, ``account__created_at``) the one the compiler named after its grain
+    (``metric_time__day``), as MetricFlow names it."""
+    wanted = name.lower()
+    if wanted in names:
+        return names.index(wanted)
+    return next(
+        i
+        for i, n in enumerate(names)
+        if n.rpartition("__")[0] == wanted and n.rpartition("__")[2] in ALL_GRAINS
+    )

@@ -319,3 +319,22 @@ def test_tls_when_configured(servers: Servers, tmp_path: Path) -> None:
             assert not conn.pgconn.ssl_in_use
     finally:
         stop(process)
+
+
+def test_bare_time_columns_answer_as_their_day_columns(servers: Servers) -> None:
+    """A bare time column (metric_time, account__created_at) is the item at its own grain,
+    which the compiler names __day as MetricFlow does; the SQL API still answers under the
+    name selected (it looked the bare name up in the compiled columns and failed)."""
+    with psycopg.connect(servers.url()) as conn:
+        bare = conn.execute(
+            "SELECT metric_time, account__created_at, revenue FROM metrics "
+            "WHERE metric_time >= '2026-03-01' ORDER BY 1, 2 LIMIT 50"
+        )
+        names = [d.name for d in bare.description or ()]
+        bare_rows = bare.fetchall()
+        day_rows = conn.execute(
+            "SELECT metric_time__day, account__created_at__day, revenue FROM metrics "
+            "WHERE metric_time__day >= '2026-03-01' ORDER BY 1, 2 LIMIT 50"
+        ).fetchall()
+    assert names == ["metric_time", "account__created_at", "revenue"]
+    assert bare_rows == day_rows and len(bare_rows) == 50

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
+
+from sqlglot import exp
 
 from semantic.compiler.where.allow_list import (
     ALLOWED_CONTROLS,
     BAD_CATEGORIES,
+    DUNDER,
     MAX_FILTER_CHARS,
+    NAME_RE,
 )
 from semantic.compiler.where.guard import SqlGuard
 from semantic.compiler.where.messages import (
@@ -25,7 +30,7 @@ from semantic.compiler.where.messages import (
     MSG_NOT_TEXT,
     MSG_TOO_LONG,
 )
-from semantic.compiler.where.refs import Block, ParsedWhere, QueryItemRef, Segment
+from semantic.compiler.where.refs import Block, ParsedWhere, QueryItemRef, Segment, ref_key
 
 
 class Reader(SqlGuard):
@@ -50,6 +55,7 @@ class Reader(SqlGuard):
         self.token_index = {token.start: index for index, token in enumerate(tokens)}
         self.check_tokens(sql, tokens)
         tree = self.parse(sql, tokens)
+        tree = self.name_columns(tree, refs)
         self.check_tree(tree, {ref.placeholder for ref in refs})
         return ParsedWhere(template=self.template, expression=tree, refs=tuple(refs))
 
@@ -133,3 +139,56 @@ class Reader(SqlGuard):
             template_at = block.end
         add(self.template[template_at:], template_at, len(self.template), None)
         return "".join(parts)
+
+    def name_columns(self, tree: exp.Expr, refs: list[QueryItemRef]) -> exp.Expr:
+        """A bare column named as MetricFlow names a query item's column (``metric_time__day``,
+        ``revenue_instance__ds__day``: a dundered name, unquoted and unqualified) is the item
+        ``{{ Dimension('<name>') }}``, as in MetricFlow, whose filters run over columns with
+        those names. It becomes a placeholder like any Jinja item, so the compiler resolves it
+        against the manifest (an unknown name is refused there, with suggestions); every
+        other bare column is still refused by the guard. Appends to ``refs``.
+        """
+
+        items = None
+
+        def name(node: exp.Expr) -> exp.Expr:
+            nonlocal items
+            if not is_item_column(node):
+                return node
+            if items is None:
+                # Jinja and dbt-semantic-interfaces load only for a filter that names one.
+                from semantic.compiler.where.items import JinjaItems
+
+                items = JinjaItems(self.template, self.location, self.custom_grains)
+            identifier = node.this
+            start = identifier.meta["start"]
+            span = self.node_span(node)
+            template_span = self.to_template(span) if span else (0, len(self.template))
+            text = "{{ Dimension('" + identifier.name.lower() + "') }}"
+            _, ref = items.read_item(Block(*template_span, text), len(refs))
+            # Messages name the item as the user wrote it, not the Jinja it stands for.
+            ref = replace(ref, text=identifier.name)
+            same = next((r for r in refs if ref_key(r) == ref_key(ref)), None)
+            if same is None:
+                refs.append(ref)
+                same = ref
+            placeholder = exp.to_identifier(same.placeholder)
+            placeholder.meta["start"] = start
+            # The guard accepts a column only at a start it knows holds a placeholder.
+            self.placeholder_starts[start] = same.placeholder
+            return exp.Column(this=placeholder)
+
+        return tree.transform(name, copy=False)
+
+
+def is_item_column(node: exp.Expr) -> bool:
+    """An unquoted, unqualified column whose name is a dundered query item name."""
+    if type(node) is not exp.Column or any(node.args.get(k) for k in ("table", "db", "catalog")):
+        return False
+    identifier = node.this
+    if not isinstance(identifier, exp.Identifier) or identifier.quoted:
+        return False
+    if "start" not in identifier.meta:
+        return False
+    parts = identifier.name.lower().split(DUNDER)
+    return len(parts) > 1 and all(NAME_RE.match(part) for part in parts)
