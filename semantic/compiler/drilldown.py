@@ -390,8 +390,8 @@ def _shift(day: dt.date, count: int, unit: str, *, back: bool = False) -> dt.dat
 def _offset_period(first: dt.date, grain: str, offset: tuple[str, str]) -> tuple[dt.date, dt.date]:
     """The days an offset input is read at, as the compiler joins them (``kinds/offset``):
     by a grain no coarser than the offset's, the period minus ``offset_window`` or the
-    period of the start of the ``offset_to_grain`` period; by a coarser grain, the period's
-    days each moved back by the window, or the first day's ``offset_to_grain`` start alone.
+    period of the start of the ``offset_to_grain`` period; by a coarser grain, the days
+    that the window moves into the period, or the first day's ``offset_to_grain`` start alone.
 
     Example:
         >>> _offset_period(dt.date(2026, 3, 1), "month", ("window", "7 days"))
@@ -407,8 +407,11 @@ def _offset_period(first: dt.date, grain: str, offset: tuple[str, str]) -> tuple
             shifted = period_bounds(first, first, offset[1])[0]
         return period_bounds(shifted, shifted, grain)
     if offset[0] == "window":
-        last = period_bounds(first, first, grain)[1]
-        return _shift(first, count, unit, back=True), _shift(last, count, unit, back=True)
+        # The days whose day + window falls in the period, each read once (by a month window,
+        # May 31 belongs to June 30): the next period's first day moved back, less a day.
+        following = period_bounds(first, first, grain)[1] + dt.timedelta(days=1)
+        last = _shift(following, count, unit, back=True) - dt.timedelta(days=1)
+        return _shift(first, count, unit, back=True), last
     day = period_bounds(first, first, offset[1])[0]
     return day, day
 

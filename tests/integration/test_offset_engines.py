@@ -2,8 +2,9 @@
 
 The shapes of ``semantic/compiler/kinds/offset_days.py``: a day lag by month and ISO day of
 week (interval arithmetic on each engine's dates), an ``offset_to_grain`` by week (the first
-day of each week), and a window of one fiscal quarter (window functions over the spine and a
-day added per position, ``DATE_ADD`` on MariaDB).
+day of each week), a window of one month by quarter (each day moved a month forward, to the
+month's last day when it is shorter), and a window of one fiscal quarter (window functions
+over the spine and a day added per position, ``DATE_ADD`` on MariaDB).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ QUERIES = {
         group_by=("metric_time__week",),
         start_time="2025-06-01",
         end_time="2026-03-31",
+    ),
+    "month_window_by_quarter_and_month": MetricQuery(
+        metrics=("revenue_1_month_ago",),
+        group_by=("metric_time__quarter", "metric_time__extract_month"),
     ),
     "fiscal_quarter_window": MetricQuery(
         metrics=("revenue_last_fiscal_quarter",),

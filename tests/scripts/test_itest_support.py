@@ -173,3 +173,37 @@ def test_compare_refuses_an_empty_expectation_unless_allowed() -> None:
 def test_every_model_maps_to_a_manifest_folder_name() -> None:
     assert set(its.MODEL_MANIFESTS.values()) >= {"simple_manifest", "scd_manifest"}
     assert Path(its.MANIFESTS_DIR).parts[0] == "metricflow_semantics"
+
+
+def test_a_listed_difference_is_reported_only_when_tally_gives_our_own_answer() -> None:
+    """itests.judge: a case in KNOWN_DIFFERENCES is "MetricFlow differs" (with the reason)
+    when Tally's rows equal our own check query's, failed when they equal neither, passed
+    when they equal MetricFlow's; each entry names a test of ours that exists."""
+    import itests
+    from itest_differences import KNOWN_DIFFERENCES
+
+    key = (
+        "itest_metrics.yaml",
+        "derived_metric_with_offset_window_and_offset_to_grain_and_granularity",
+    )
+    request = its.TallyRequest(("m",), ("metric_time__year",), (), None, None, (), None)
+    columns = ["metric_time__year", "m"]
+    year = dt.date(2020, 1, 1)
+    expected = {
+        "columns": columns,
+        "rows": [(year, -215)],
+        "own": {"columns": columns, "rows": [(year, -213)]},
+    }
+
+    def judge(value: int, which: tuple[str, str] = key) -> tuple[str, str]:
+        listed = its.ItestCase(which[0], which[1], "SIMPLE_MODEL", "SELECT 1", raw={})
+        actual = {"columns": columns, "rows": [(year, value)]}
+        return itests.judge(listed, request, expected, actual, None)
+
+    status, reason = judge(-213)
+    assert status == itests.DIFFERS and "29 February" in reason
+    assert judge(-212)[0] == "failed" and "nor the rows of our own check" in judge(-212)[1]
+    assert judge(-215) == ("passed", "")
+    assert judge(-213, (key[0], "another_case"))[0] == "failed"
+    for known in KNOWN_DIFFERENCES.values():
+        assert (ROOT / known.reason.rsplit("(", 1)[1].rstrip(")")).is_file(), known.reason

@@ -8,6 +8,11 @@ before — and the rows are then aggregated by the requested periods of the repo
 truncations, date parts, custom grains. Aggregating rows (not pre-aggregated values) keeps
 every aggregation right, count distinct and percentiles included.
 
+Except for a window of months, quarters or years, where MetricFlow's mapping is not one to
+one (by year, 29, 30 and 31 March 2020 all read 29 February; 30 and 31 January are read by
+no day): there each input day moves forward to its report day instead (``forward_pairs``),
+so every day is counted once. Day and week windows give the same pairs either way.
+
 With ``offset_to_grain`` each requested period reads its first day only (MetricFlow: "one
 row per granularity period requested"), so by week, ``bookings_at_start_of_month`` is the
 bookings of the first day of the month of the week's Monday.
@@ -39,6 +44,8 @@ SOURCE_DAY = "source_day"
 ROW_DAY = "metric_time__day"
 # What a daily input is grouped by in place of the query's time items.
 DAY_ITEM = GroupByItem(ROW_DAY, "time", METRIC_TIME, (), "day")
+# Windows of these grains move input days forward (``forward_pairs``), not report days back.
+FORWARD_GRAINS = ("month", "quarter", "year")
 
 
 def offset_days_select(
@@ -242,7 +249,9 @@ def day_pairs(manifest: Manifest, offset: tuple[str, str], customs: list[str]) -
     spine day that has a source day."""
     spine = manifest.time_spine
     grain = offset_grain(offset)
-    if spine.custom_column(grain) is None or offset[0] != "window":
+    if offset[0] == "window" and grain in FORWARD_GRAINS:
+        pairs = forward_pairs(manifest, offset)
+    elif spine.custom_column(grain) is None or offset[0] != "window":
         day = exp.column(spine.column, table="spine")
         if offset[0] == "window":
             count = offset[1].split()[0]
@@ -257,7 +266,8 @@ def day_pairs(manifest: Manifest, offset: tuple[str, str], customs: list[str]) -
             source_day.as_(SOURCE_DAY, copy=False),
             *custom_columns(manifest, customs, "spine"),
         ).from_(relation_table(spine.relation, "spine"), copy=False)
-    pairs = custom_window_pairs(manifest, grain, int(offset[1].split()[0]))
+    else:
+        pairs = custom_window_pairs(manifest, grain, int(offset[1].split()[0]))
     select = exp.select(
         exp.column(PERIOD, table="pairs"),
         exp.column(SOURCE_DAY, table="pairs"),
@@ -274,6 +284,24 @@ def day_pairs(manifest: Manifest, offset: tuple[str, str], customs: list[str]) -
             side="LEFT",
         )
     return select
+
+
+def forward_pairs(manifest: Manifest, offset: tuple[str, str]) -> exp.Select:
+    """A window of months, quarters or years moves each input day forward to its report day
+    (``day + window``, the month's last day when that month is shorter, as every engine adds
+    months), so each day is counted once. MetricFlow moves each report day back instead:
+    by year, 29, 30 and 31 March 2020 all read 29 February, and 30 and 31 January are read
+    by no day. (Day and week windows map days one to one either way.)"""
+    spine = manifest.time_spine
+    day = exp.column(spine.column, table="spine")
+    count, unit = offset[1].split()[0], offset_grain(offset).upper()
+    later = exp.Add(
+        this=day.copy(),
+        expression=exp.Interval(this=exp.Literal.string(count), unit=exp.Var(this=unit)),
+    )
+    return exp.select(
+        exp.cast(later, "DATE").as_(PERIOD, copy=False), day.as_(SOURCE_DAY, copy=False)
+    ).from_(relation_table(spine.relation, "spine"), copy=False)
 
 
 def custom_columns(manifest: Manifest, customs: list[str], table: str) -> list[exp.Expr]:

@@ -86,3 +86,18 @@ def test_offset_input_by_a_coarser_grain_reads_the_days_the_compiler_joins() -> 
         period_start=dt.date(2026, 3, 9),
     )
     assert (at_start.first_day, at_start.last_day) == (dt.date(2026, 3, 1), dt.date(2026, 3, 1))
+
+
+def test_month_offset_by_a_coarser_grain_drills_to_each_day_read_once() -> None:
+    """By quarter, a 1-month window reads the days a month forward lands in the quarter:
+    for Q2 2020, 1 March … 31 May (May 31 moves to June 30); by year, 2019-12-01 … 2020-11-30."""
+    from tests.semantic.compiler.kinds.test_offset_days import offset_manifest
+
+    for grain, start, days in [
+        ("quarter", dt.date(2020, 4, 1), (dt.date(2020, 3, 1), dt.date(2020, 5, 31))),
+        ("year", dt.date(2020, 1, 1), (dt.date(2019, 12, 1), dt.date(2020, 11, 30))),
+    ]:
+        (lagged,) = drilldown_selects(
+            offset_manifest(), metric="revenue_1_month_ago", grain=grain, period_start=start
+        )
+        assert (lagged.first_day, lagged.last_day) == days, grain

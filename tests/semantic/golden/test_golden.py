@@ -138,6 +138,12 @@ OFFSET_CASES: dict[str, tuple[str, MetricQuery]] = {
         "(spine days kept where DATE_TRUNC(week, day) = day), beside revenue by week.",
         MetricQuery(metrics=("revenue_since_month_start",), group_by=("metric_time__week",)),
     ),
+    "offset_month_window_by_quarter": (
+        "A 1-month window by quarter: each spine day's rows move a month forward (CAST(day + "
+        "1 month AS DATE), clamped to the month's end), each day counted once, by the later "
+        "day's quarter.",
+        MetricQuery(metrics=("revenue_1_month_ago",), group_by=("metric_time__quarter",)),
+    ),
     "offset_custom_window": (
         "offset_window: 1 fiscal_quarter: each spine day moves to its position in the next "
         "fiscal quarter (LEAD over the periods' first and last days), by fiscal quarter.",

@@ -8,7 +8,9 @@ aggregated by the report day's periods).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -19,6 +21,7 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.spec import MetricQuery
+from semantic.demo import build_demo_warehouse
 from tally.errors import QueryError
 from tests.conftest import ROOT
 
@@ -59,6 +62,11 @@ EXTRA_METRICS = (
         "revenue_5_days_then_1_month_ago",
         "revenue_5_lagged",
         {"name": "revenue_5_days_ago", "alias": "revenue_5_lagged", "offset_window": "1 month"},
+    ),
+    _derived(
+        "revenue_1_month_ago",
+        "revenue_lagged",
+        {"name": "revenue", "alias": "revenue_lagged", "offset_window": "1 month"},
     ),
     _derived(
         "mrr_7_days_ago",
@@ -227,6 +235,62 @@ def test_window_of_one_fiscal_quarter_reads_the_previous_fiscal_quarter(
     for before, after in itertools.pairwise(quarters):
         lagged = next(row[2] for row in got if row[0] == after)
         assert lagged == pytest.approx(by_quarter[before])
+
+
+@pytest.fixture(scope="module")
+def duck_2020(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The demo warehouse seeded over 2019-07-01 … 2021-06-30 (2020 is a leap year)."""
+    path = tmp_path_factory.mktemp("offsets2020") / "demo.duckdb"
+    build_demo_warehouse(path, events=5_000, seed=7, end_date=dt.date(2021, 6, 30))
+    con = duckdb.connect(str(path), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize(("grain", "months"), [("year", 12), ("quarter", 3)])
+def test_month_window_metricflow_counts_29_feb_2020_three_times_and_skips_30_31_jan_tally_not(
+    duck_2020: duckdb.DuckDBPyConnection, grain: str, months: int
+) -> None:
+    """A 1-month window by year (quarter) is the input summed over the period moved back a
+    month, each day once: for 2020, 2019-12-01 … 2020-11-30. MetricFlow moves each report day
+    back a month instead, so 29, 30 and 31 March read 29 February and no day reads 30 or
+    31 January — a different, wrong total, which Tally does not give."""
+    back = duck_2020.execute(
+        """SELECT CAST(date_day - INTERVAL 1 MONTH AS DATE) AS d, COUNT(*) FROM main.time_spine
+        WHERE YEAR(date_day) = 2020 GROUP BY 1"""
+    ).fetchall()
+    reads = dict(back)
+    assert reads[dt.date(2020, 2, 29)] == 3
+    assert dt.date(2020, 1, 30) not in reads and dt.date(2020, 1, 31) not in reads
+
+    got = _rows(
+        duck_2020,
+        MetricQuery(
+            metrics=("revenue_1_month_ago",),
+            group_by=(f"metric_time__{grain}",),
+            start_time="2020-01-01",
+            end_time="2020-12-31",
+        ),
+    )
+    starts = ", ".join(
+        f"(DATE '2020-{m:02d}-01')" for m in range(1, 13, months)
+    )  # the report periods of 2020
+    expected = _hand(
+        duck_2020,
+        f"""SELECT s.p, SUM(paid.amount) FROM (VALUES {starts}) AS s(p)
+        JOIN {PAID_BY_DAY} paid ON paid.d >= s.p - INTERVAL 1 MONTH
+                               AND paid.d < s.p + INTERVAL {months - 1} MONTH
+        GROUP BY 1""",
+    )
+    metricflow = _hand(
+        duck_2020,
+        f"""SELECT DATE_TRUNC('{grain}', s.date_day), SUM(paid.amount) FROM main.time_spine s
+        JOIN {PAID_BY_DAY} paid ON paid.d = s.date_day - INTERVAL 1 MONTH
+        WHERE YEAR(s.date_day) = 2020 GROUP BY 1""",
+    )
+    assert len(got) == 12 // months
+    assert [(r[0].date(), r[1]) for r in got] == [(r[0], r[1]) for r in expected]
+    assert [r[1] for r in got] != [r[1] for r in metricflow]
 
 
 def test_time_range_applies_after_shifting(duck: duckdb.DuckDBPyConnection) -> None:
