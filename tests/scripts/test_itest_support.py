@@ -117,7 +117,7 @@ def test_case_request_translates_group_by_objects_and_time_constraint() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        ({"group_bys": ["user__home_state"]}, "without metrics"),
+        ({"group_bys": ["user__home_state"], "min_max_only": True}, "min_max_only"),
         ({"metrics": ["m"], "apply_group_by": False}, "apply_group_by"),
         (
             {
@@ -131,6 +131,13 @@ def test_case_request_translates_group_by_objects_and_time_constraint() -> None:
 def test_cases_tally_does_not_claim_get_a_reason(raw: dict[str, object], reason: str) -> None:
     answer = its.case_request(_case(**raw), source_schema="s")
     assert isinstance(answer, str) and reason in answer
+
+
+def test_a_query_without_metrics_is_a_request() -> None:
+    """Tally answers group-by-only queries (semantic.compiler.dimension_query)."""
+    answer = its.case_request(_case(group_bys=["user__home_state"]), source_schema="s")
+    assert not isinstance(answer, str)
+    assert (answer.metrics, answer.group_by) == ((), ("user__home_state",))
 
 
 def test_compare_ignores_row_and_column_order_and_float_noise() -> None:
