@@ -16,6 +16,11 @@ for every row; the registry is a temporary SQLite file migrated and synced with 
 - ``… values/s``: the first compute row as throughput.
 
     python -m bench compute --events 1000000 --repeat 3
+    python -m bench compute --engine clickhouse --target /tmp/w/warehouse.chdb
+
+``--engine clickhouse`` (chdb) or ``--engine spark`` (Spark local) copies the DuckDB warehouse
+into that engine (``--target``: reuse that copy when it exists), points WAREHOUSE_URL at it,
+and times the hand SQL written for it (bench/compute_engines.py).
 """
 
 from __future__ import annotations
@@ -89,18 +94,26 @@ TIME_COLUMN = {
     "users": "signed_up_at",
 }
 _NOTES: list[str] = []
+_ENGINE: list[str] = []  # the engine and its version, set by run()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
     parser.add_argument("--warehouse", type=Path, default=None, help="reuse this DuckDB file")
+    parser.add_argument("--engine", choices=("duckdb", "clickhouse", "spark"), default="duckdb")
+    parser.add_argument(
+        "--target", type=Path, default=None, help="--engine's data directory to reuse"
+    )
 
 
-def hand_sql() -> dict[str, str]:
+def hand_sql(engine: str = "duckdb") -> dict[str, str]:
+    from bench.compute_engines import HAND_SQL as ENGINE_HAND_SQL
+
     stop = END + dt.timedelta(days=1)
+    texts = HAND_SQL if engine == "duckdb" else ENGINE_HAND_SQL[engine]
     return {
         source: sql.format(range=_RANGE.format(col=TIME_COLUMN[source], start=START, stop=stop))
-        for source, sql in HAND_SQL.items()
+        for source, sql in texts.items()
     }
 
 
@@ -108,6 +121,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     from semantic.demo import build_demo_warehouse
 
     _NOTES.clear()
+    _ENGINE.clear()
     repeat = options.repeat or 3
     warmup = 1 if options.warmup is None else options.warmup
     with tempfile.TemporaryDirectory(prefix="tally-bench-compute-") as tmp:
@@ -116,14 +130,48 @@ def run(options: argparse.Namespace) -> list[Row]:
             print(f"building {options.events:,} events in {path} ...", flush=True)
             build_demo_warehouse(path, events=options.events, seed=SEED)
         os.environ["DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'registry.sqlite3'}"
-        os.environ["WAREHOUSE_URL"] = f"duckdb:///{path}"
+        os.environ["WAREHOUSE_URL"] = _warehouse_url(options, path, Path(tmp))
         os.environ.pop("CELERY_BROKER_URL", None)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tally.settings")
         os.environ.setdefault("TALLY_DEMO", "1")  # demo data: development secrets
-        return _measure(repeat, warmup)
+        os.environ.setdefault("TALLY_COMPUTE_TIMEOUT_S", "3600")  # Spark on 2 cores is slow
+        return _measure(repeat, warmup, options.engine)
 
 
-def _measure(repeat: int, warmup: int) -> list[Row]:
+def _warehouse_url(options: argparse.Namespace, source: Path, tmp: Path) -> str:
+    """WAREHOUSE_URL of the run: the DuckDB file, or its copy in chdb or Spark local."""
+    if options.engine == "duckdb":
+        _ENGINE.append(f"duckdb {_duckdb_version()}")
+        return f"duckdb:///{source}"
+    from semantic.warehouse.config import parse_warehouse_url
+    from semantic.warehouse.loader import copy_duckdb_tables
+
+    scheme = "chdb" if options.engine == "clickhouse" else "spark"
+    path = (options.target or tmp / f"warehouse.{scheme}").resolve()
+    url = f"{scheme}:///{path}"
+    if path.exists():
+        _NOTES.append(f"reused {path}")
+    else:
+        print(f"copying {source} into {url} ...", flush=True)
+        copy_duckdb_tables(source, parse_warehouse_url(url, base_dir=Path("/")), schema="main")
+    if options.engine == "clickhouse":
+        import chdb
+
+        _ENGINE.append(f"chdb {chdb.__version__} ({url})")
+    else:
+        import pyspark
+
+        _ENGINE.append(f"pyspark {pyspark.__version__} local ({url})")
+    return url
+
+
+def _duckdb_version() -> str:
+    import duckdb
+
+    return duckdb.__version__
+
+
+def _measure(repeat: int, warmup: int, engine: str) -> list[Row]:
     import django
 
     django.setup()
@@ -153,7 +201,8 @@ def _measure(repeat: int, warmup: int) -> list[Row]:
     )
 
     def hand() -> dict[str, Any]:
-        return {s: execute(warehouse, sql, timeout_s=600).rows for s, sql in hand_sql().items()}
+        texts = hand_sql(engine)
+        return {s: execute(warehouse, sql, timeout_s=3600).rows for s, sql in texts.items()}
 
     runs: list[Any] = []
 
@@ -213,9 +262,7 @@ def _check(hand_rows: dict[str, Any], canonical: Any) -> None:
 
 
 def notes() -> str:
-    import duckdb
-
-    return "; ".join([f"duckdb {duckdb.__version__}", *_NOTES])
+    return "; ".join([*_ENGINE, *_NOTES])
 
 
 BENCHMARK = Benchmark(

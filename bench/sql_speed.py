@@ -19,6 +19,12 @@ rows differ from Tally's (the ``mf_wrong`` cases of the conformance suite).
     python -m bench sql_speed                               # 10M events, ~7 min on 2 CPUs
     python -m bench sql_speed --events 1000000 --repeat 5
     python -m bench sql_speed --warehouse /tmp/w/warehouse.duckdb --cases revenue_by_month
+    python -m bench sql_speed --engine clickhouse --target /tmp/w/warehouse.chdb
+
+``--engine clickhouse`` (chdb, ClickHouse embedded) or ``--engine spark`` (Spark local) copies
+the DuckDB warehouse into that engine (``--target``: reuse that copy when it exists) and
+compiles Tally's SQL for its dialect; the baseline is hand SQL written for that engine
+(bench/sql_speed_engines.py), so only the cases with such SQL run there, without MetricFlow.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,6 +186,8 @@ HAND_SQL: dict[str, str] = {
 
 # Filled by run() and printed in the heading by notes(), which the runner calls after run().
 _NOTES: list[str] = []
+# The timer of run(): wall clock, or CPU time with --clock cpu.
+_CLOCK: list[Callable[[], float]] = [time.perf_counter]
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated conformance cases (default: one per metric type)",
     )
     parser.add_argument(
+        "--engine",
+        choices=("duckdb", "clickhouse", "spark"),
+        default="duckdb",
+        help="run on DuckDB, ClickHouse embedded (chdb) or Spark local (default duckdb)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time wall-clock seconds or CPU seconds of this process and its children "
+        "(Spark's JVM): cpu on a shared machine",
+    )
+    parser.add_argument(
+        "--target",
+        type=Path,
+        default=None,
+        help="--engine's data directory to reuse (copied from the DuckDB warehouse if missing)",
+    )
+    parser.add_argument(
         "--warehouse",
         type=Path,
         default=None,
@@ -217,6 +244,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     from semantic.demo import build_demo_warehouse
 
     _NOTES.clear()
+    _CLOCK[0] = time.perf_counter
     repeat = options.repeat or DEFAULT_REPEAT
     warmup = DEFAULT_WARMUP if options.warmup is None else options.warmup
     with tempfile.TemporaryDirectory(prefix="tally-bench-sql-") as tmp:
@@ -229,12 +257,56 @@ def run(options: argparse.Namespace) -> list[Row]:
             n = int(con.execute("SELECT COUNT(*) FROM main.events").fetchone()[0])
             if options.warehouse is not None:
                 _NOTES.append(f"reused {path} ({n:,} events)")
+            if options.engine == "duckdb":
+                target = _Engine("duckdb", "duckdb", lambda sql: _fetch(con, sql), HAND_SQL)
+                cases = options.cases
+            else:
+                con.close()
+                target = _open_engine(options, path, Path(tmp))
+                cases = [c for c in options.cases if c in target.hand_sql]
+                skipped = [c for c in options.cases if c not in target.hand_sql]
+                if skipped:
+                    _NOTES.append(f"no {options.engine} hand SQL: {', '.join(skipped)}")
+            if options.clock == "cpu":
+                from bench.sql_speed_engines import cpu_clock
+
+                _CLOCK[0] = cpu_clock
+                _NOTES.append("CPU seconds (this process and its children), not wall time")
             rows: list[Row] = []
-            for case in options.cases:
-                rows += _run_case(con, case, n=n, repeat=repeat, warmup=warmup)
+            for case in cases:
+                rows += _run_case(target, case, n=n, repeat=repeat, warmup=warmup)
         finally:
             con.close()
     return rows
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """Where the variants run: DuckDB (this connection) or another engine's warehouse."""
+
+    name: str
+    dialect: str
+    fetch: Callable[[str], tuple[list[str], list[Any]]]
+    hand_sql: dict[str, str]
+
+
+def _open_engine(options: argparse.Namespace, source: Path, tmp: Path) -> _Engine:
+    from bench.sql_speed_engines import HAND_SQL as ENGINE_HAND_SQL
+    from bench.sql_speed_engines import open_target
+
+    suffix = "chdb" if options.engine == "clickhouse" else "spark"
+    path = options.target or tmp / f"warehouse.{suffix}"
+    if options.target is not None and path.exists():
+        _NOTES.append(f"reused {path}")
+    target = open_target(options.engine, source, path)
+    _NOTES.append(target.note)
+    return _Engine(options.engine, target.dialect, target.run, ENGINE_HAND_SQL[options.engine])
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[Any]]:
+    cursor = con.execute(sql)
+    rows = cursor.fetchall()
+    return [d[0] for d in cursor.description], rows
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -254,9 +326,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _run_case(
-    con: duckdb.DuckDBPyConnection, case: str, *, n: int, repeat: int, warmup: int
-) -> list[Row]:
+def _run_case(engine: _Engine, case: str, *, n: int, repeat: int, warmup: int) -> list[Row]:
     """Rows of one case: verify the results of every variant, then time each of them."""
     from semantic.compiler.api import compile_query
     from tally.errors import QueryError
@@ -274,17 +344,25 @@ def _run_case(
     spec = record["query"]
     if "saved_query" in spec:
         raise SystemExit(f"{case} is a saved query; pick a case with metrics and group_by")
+    query = _query(spec)
+    if engine.dialect != query.dialect:
+        query = type(query)(**{**query.__dict__, "dialect": engine.dialect})
     try:
-        compiled = compile_query(_query(spec), manifest)
+        compiled = compile_query(query, manifest)
     except QueryError as exc:
         _NOTES.append(f"{case}: unsupported ({exc.code})")
         return []
 
     ordered = bool(spec.get("order_by"))
     tally = _Variant(f"tally [{case}]", compiled.sql)
-    hand_sql = HAND_SQL.get(case)
+    hand_sql = engine.hand_sql.get(case)
     metricflow: _Variant | None
-    if hand_sql is None:
+    if engine.name != "duckdb":
+        # MetricFlow's SQL is DuckDB's; other engines have cases with hand SQL only.
+        assert hand_sql is not None
+        metricflow = None
+        variants = [_Variant(f"{BASELINE}: written [{case}]", hand_sql), tally]
+    elif hand_sql is None:
         # No hand SQL: MetricFlow's query is the baseline of this case.
         metricflow = _Variant(f"{BASELINE}: metricflow sql [{case}]", record["sql"])
         variants = [metricflow, tally]
@@ -298,7 +376,7 @@ def _run_case(
     # The first run of each variant fetches the rows to compare and counts as one warmup.
     first: dict[str, tuple[float, list[str], list[list[Any]]]] = {}
     for variant in variants:
-        columns, rows, seconds = _run_once(con, variant.sql)
+        columns, rows, seconds = _run_once(engine, variant.sql)
         first[variant.row] = (seconds, columns, _comparable(rows, ordered))
     tally_rows = first[tally.row][2]
     for row, (_, columns, rows) in first.items():
@@ -319,11 +397,13 @@ def _run_case(
     # and goes would otherwise land on whichever variant happened to run at the time.
     for _ in range(max(warmup - 1, 0)):
         for variant in timed:
-            con.execute(variant.sql).fetchall()
+            engine.fetch(variant.sql)
     samples: dict[str, list[float]] = {v.row: [] for v in timed}
     for _ in range(repeat):
         for variant in timed:
-            stats = measure(lambda sql=variant.sql: con.execute(sql).fetchall(), repeat=1, warmup=0)
+            stats = measure(
+                lambda sql=variant.sql: engine.fetch(sql), repeat=1, warmup=0, timer=_CLOCK[0]
+            )
             samples[variant.row] += stats.samples
     return [
         Row(
@@ -345,13 +425,11 @@ def _with_metrics(manifest: Any, specs: list[dict[str, Any]]) -> Any:
     return replace(manifest, metrics={**manifest.metrics, **added})
 
 
-def _run_once(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[Any], float]:
+def _run_once(engine: _Engine, sql: str) -> tuple[list[str], list[Any], float]:
     """(column names, rows, seconds) of one execution."""
-    started = time.perf_counter()
-    cursor = con.execute(sql)
-    rows = cursor.fetchall()
-    seconds = time.perf_counter() - started
-    return [d[0] for d in cursor.description], rows, seconds
+    started = _CLOCK[0]()
+    columns, rows = engine.fetch(sql)
+    return columns, rows, _CLOCK[0]() - started
 
 
 def _comparable(rows: Sequence[Sequence[Any]], ordered: bool) -> list[list[Any]]:
@@ -403,7 +481,10 @@ def _positive_int(text: str) -> int:
 
 
 BENCHMARK = Benchmark(
-    description="warehouse time of Tally's SQL vs MetricFlow's SQL and hand-written SQL (DuckDB)",
+    description=(
+        "warehouse time of Tally's SQL vs MetricFlow's SQL and hand-written SQL "
+        "(DuckDB, ClickHouse or Spark)"
+    ),
     run=run,
     add_arguments=add_arguments,
     baseline=BASELINE,

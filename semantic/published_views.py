@@ -5,7 +5,11 @@ every new release) runs ``CREATE OR REPLACE VIEW <schema>.<saved query> AS <comp
 for each saved query, with a comment naming the release and the metric versions, so tools
 that only read tables (spreadsheets, dbt sources, reverse ETL) read governed numbers.
 Idempotent: the same release gives the same statements, and a view is replaced in place.
-All views of one run are written in one transaction (PostgreSQL, DuckDB).
+All views of one run are written in one transaction (PostgreSQL, DuckDB); on ClickHouse and
+Spark, which have no such transactions, each view is replaced atomically by itself.
+ClickHouse and Spark take the comment as a clause of the ``CREATE`` (no ``COMMENT ON VIEW``).
+On Spark local the views live in the process's catalog (a cluster keeps them in its
+metastore): publish them again after a restart.
 The refresh on a new release is wired in semantic.tasks (a job), next to its task.
 """
 
@@ -32,6 +36,17 @@ MSG_BAD_SCHEMA = "schema name {schema!r} is not a plain identifier"
 HINT_BAD_SCHEMA = "use letters, digits and underscores, starting with a letter (e.g. tally)"
 
 
+_COMMENT_CLAUSE = ("chdb", "clickhouse", "spark")
+
+
+def _create(view: exp.Table, body: exp.Expr, text: str, engine: str) -> exp.Create:
+    properties = None
+    if engine in _COMMENT_CLAUSE:
+        comment = exp.SchemaCommentProperty(this=exp.Literal.string(text))
+        properties = exp.Properties(expressions=[comment])
+    return exp.Create(this=view, kind="VIEW", replace=True, expression=body, properties=properties)
+
+
 @dataclass(frozen=True)
 class PublishedView:
     name: str
@@ -42,7 +57,8 @@ class PublishedView:
 
 def _comment(view: exp.Table, text: str, engine: str) -> exp.Expr | None:
     # MySQL/MariaDB keep no comment on a view; the compiled SQL's header comment stays.
-    if engine == "mysql":
+    # ClickHouse and Spark have no COMMENT ON VIEW: the comment is a clause of the CREATE.
+    if engine in ("mysql", *_COMMENT_CLAUSE):
         return None
     return exp.Comment(this=view, kind="VIEW", expression=exp.Literal.string(text))
 
@@ -74,7 +90,7 @@ def views_publish(*, schema: str, release_ref: str | None = None) -> list[Publis
         view = exp.table_(name, db=schema, quoted=True)
         versions = ", ".join(f"{m}@{v}" for m, v in sorted(compiled.versions.items()))
         text = f"tally saved query {name}, release {compiled.release}: {versions}"
-        statements.append(exp.Create(this=view, kind="VIEW", replace=True, expression=body))
+        statements.append(_create(view, body, text, warehouse.engine))
         comment = _comment(view.copy(), text, warehouse.engine)
         if comment is not None:
             statements.append(comment)

@@ -12,7 +12,10 @@ engine; ``render`` rewrites the few constructs whose meaning differs:
   text of a number (``JSONExtractString`` gives ``''``); a projected predicate is a Bool,
   not a UInt8; ``DATEDIFF('week')`` counts
   whole 7-day spans of days as DuckDB does. LEFT JOIN NULLs need ``join_use_nulls=1``,
-  which every ClickHouse session of Tally sets (semantic.warehouse.engine_open).
+  which every ClickHouse session of Tally sets (semantic.warehouse.engine_open). A CTE read
+  more than once is ``MATERIALIZED`` (sessions set ``enable_materialized_cte=1``): ClickHouse
+  otherwise runs it at every reference, as the merge of a conversion metric's aggregate into
+  the all-keys union and its LEFT JOIN does (twice the conversion join's cost).
 * Spark/Databricks: ``ROW_NUMBER() OVER ()`` gets an ORDER BY (Spark refuses it without);
   ``DATEDIFF(unit, a, b)`` counts unit boundaries between the truncated values as DuckDB
   does (Spark's counts whole elapsed units); percentiles stay exact ``WITHIN GROUP``
@@ -251,6 +254,22 @@ def _clickhouse_rewrite(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _materialize_shared_ctes(tree: exp.Expr) -> None:
+    """Marks each CTE that the query reads more than once ``MATERIALIZED`` (ClickHouse)."""
+    for cte in tree.find_all(exp.CTE):
+        scope = cte.parent.parent if cte.parent is not None else None
+        if scope is None:
+            continue
+        name = cte.alias_or_name
+        reads = sum(
+            1
+            for table in scope.find_all(exp.Table)
+            if not table.args.get("db") and table.name == name
+        )
+        if reads > 1:
+            cte.set("materialized", True)
+
+
 # --- Spark / Databricks --------------------------------------------------------------------
 
 
@@ -302,6 +321,7 @@ def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
         tree = tree.transform(_mysql_rewrite, copy=False)
     elif dialect == "clickhouse":
         tree = tree.transform(_clickhouse_rewrite, copy=False)
+        _materialize_shared_ctes(tree)
     elif dialect in ("spark", "databricks"):
         tree = tree.transform(_spark_rewrite, copy=False)
     # Date parts are written per engine (see semantic.compiler.date_parts). A walk over the

@@ -36,7 +36,12 @@ from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connect_errors import WarehouseUnavailable
 
 # Settings every ClickHouse query runs with: UTC, SQL-standard NULLs from outer joins.
-CLICKHOUSE_SETTINGS: dict[str, str] = {"session_timezone": "UTC", "join_use_nulls": "1"}
+CLICKHOUSE_SETTINGS: dict[str, str] = {
+    "session_timezone": "UTC",
+    "join_use_nulls": "1",
+    # A CTE the compiled SQL reads twice runs once (semantic.compiler.dialects).
+    "enable_materialized_cte": "1",
+}
 SPARK_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "true",
@@ -180,9 +185,15 @@ def spark_session(config: WarehouseConfig) -> Any:
 
 
 def spark_register_tables(session: Any, root: Path) -> None:
-    """Registers each Parquet directory ``root/<database>/<table>`` as ``database.table``."""
+    """Registers each Parquet directory ``root/<database>/<table>`` as ``database.table``.
+
+    ``<name>.db`` directories are Spark's own (the location of a database it created, such
+    as the schema of published views), not a database of Parquet tables.
+    """
     for database in sorted(root.iterdir()):
         if not database.is_dir() or database.name.startswith((".", "_")):
+            continue
+        if database.name.endswith(".db"):
             continue
         session.sql(f"CREATE DATABASE IF NOT EXISTS `{database.name}`")
         for entry in sorted(database.iterdir()):

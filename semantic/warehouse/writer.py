@@ -1,6 +1,8 @@
 """Statements that change the warehouse: one read-write connection, run in a transaction.
 
-Used by the time spine build and by published views. Driver errors become WarehouseError
+Used by the time spine build and by published views. ClickHouse (chdb or a server) and
+Spark have no multi-statement transactions: there the statements run one by one, each
+atomic by itself (``CREATE OR REPLACE VIEW`` swaps a view in one step). Driver errors become WarehouseError
 with the statement's hash; the statement text goes to the log only.
 
 This module is Django-free.
@@ -10,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from sqlglot import exp
 
 from semantic.warehouse.config import WarehouseConfig
-from semantic.warehouse.connections import WarehouseUnavailable, connect
+from semantic.warehouse.connections import WarehouseUnavailable, connect, connect_admin
 from semantic.warehouse.execute import UNAVAILABLE_HINT, UNAVAILABLE_MESSAGE, execute, sql_hash
 from tally.errors import WarehouseError
 
@@ -22,6 +25,10 @@ __all__ = ["Writer", "create_schema", "schema_exists", "statements_apply"]
 
 # The time spine's logger: its build was this module's first user, and log filters name it.
 logger = logging.getLogger("tally.time_spine")
+
+# Engines whose DDL runs in a transaction the writer commits (MySQL's DDL commits by itself,
+# but its DML does not).
+_TRANSACTIONAL = ("duckdb", "postgresql", "mysql")
 
 
 def schema_exists(config: WarehouseConfig, schema: str) -> bool:
@@ -47,21 +54,37 @@ class Writer:
     def __init__(self, config: WarehouseConfig) -> None:
         self.config = config
         try:
-            self.conn = connect(config)
+            # chdb's user connections are readonly=1 (no DDL); this process owns the data
+            # directory, as it owns a DuckDB file, and writes only statements Tally built.
+            self.conn = connect_admin(config) if config.engine == "chdb" else connect(config)
         except WarehouseUnavailable as exc:
             raise WarehouseError(
                 UNAVAILABLE_MESSAGE.format(url=config.display_url, reason=str(exc)),
                 code="warehouse_unavailable",
                 hint=UNAVAILABLE_HINT,
             ) from exc
+        self.transactional = config.engine in _TRANSACTIONAL
         # DuckDB's cursor() is a second connection with its own transaction, so BEGIN and
-        # COMMIT must go through the connection itself.
-        self.cursor = self.conn if config.engine == "duckdb" else self.conn.cursor()
+        # COMMIT must go through the connection itself. A ClickHouse server's client and a
+        # Spark session run statements themselves (command(), sql()).
+        self.cursor: Any = None
+        if config.engine == "duckdb":
+            self.cursor = self.conn
+        elif config.engine not in ("clickhouse", "spark"):
+            self.cursor = self.conn.cursor()
+
+    def _execute(self, sql: str) -> None:
+        if self.config.engine == "clickhouse":
+            self.conn.command(sql)
+        elif self.config.engine == "spark":
+            self.conn.session.sql(sql).collect()
+        else:
+            self.cursor.execute(sql)
 
     def run(self, statement: exp.Expression) -> None:
         sql = statement.sql(dialect=self.config.dialect)
         try:
-            self.cursor.execute(sql)
+            self._execute(sql)
         except Exception as exc:  # any driver error: the statement text is in the log only
             logger.warning("time spine statement failed: %s: %s", sql, exc)
             lines = [line for line in str(exc).strip().splitlines() if line.strip()]
@@ -77,9 +100,12 @@ class Writer:
             self.cursor.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
-        self.conn.commit()
+        if self.transactional:
+            self.conn.commit()
 
     def rollback(self) -> None:
+        if not self.transactional:
+            return
         try:
             self.conn.rollback()
         except (

@@ -16,10 +16,13 @@ from semantic.compiler.spec import MetricQuery
 from semantic.published_views import MSG_BAD_SCHEMA, views_publish
 from semantic.services import query_execute, saved_query_apply
 from semantic.warehouse.config import parse_warehouse_url
+from semantic.warehouse.execute import execute
 from tally.errors import UserError
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db
+# One xdist worker runs every Spark test (`./dev test` uses --dist loadgroup): one JVM.
+SPARK = pytest.mark.xdist_group("spark")
 
 
 @pytest.fixture
@@ -92,3 +95,41 @@ def test_new_release_refreshes_views_when_configured(
     ).fetchall()
     con.close()
     assert len(names) == 4  # one per saved query of fixtures/
+
+
+@pytest.mark.parametrize("engine", ["chdb", pytest.param("spark", marks=SPARK)])
+def test_publish_on_embedded_engines(
+    engine: str, request: pytest.FixtureRequest, settings: Settings
+) -> None:
+    """On ClickHouse (chdb) and Spark local each view returns the saved query's rows and
+    carries the release's comment; publishing again changes nothing."""
+    config = request.getfixturevalue(f"{engine}_warehouse")
+    settings.WAREHOUSE = config
+    definitions_sync(root=ROOT / "fixtures", acting_user=None)
+    published = views_publish(schema="tally")
+    assert views_publish(schema="tally") == published
+    name = "monthly_revenue_by_plan"
+    from_view = execute(config, f"SELECT * FROM tally.{name}").rows
+    query = saved_query_apply(name=name, query=MetricQuery(metrics=()), release_ref=None)
+    direct = query_execute(query=query).rows
+    assert from_view and sorted(map(repr, from_view)) == sorted(map(repr, direct))
+    assert _view_comment(config, name) == (
+        f"tally saved query {name}, release r1: arpa@1.0, mrr@1.0, revenue@1.0"
+    )
+    if engine == "spark":
+        # A restart registers the Parquet tables again; the directories Spark made for the
+        # databases it created (tally.db, main.db) are not databases of tables.
+        from semantic.warehouse.engine_open import spark_register_tables, spark_session
+
+        session = spark_session(config)
+        spark_register_tables(session, Path(config.path))
+        names = {row[0] for row in session.sql("SHOW DATABASES").collect()}
+        assert "tally.db" not in names and "main.db" not in names
+
+
+def _view_comment(config: Any, name: str) -> str:
+    if config.engine == "chdb":
+        sql = f"SELECT comment FROM system.tables WHERE database = 'tally' AND name = '{name}'"
+        return str(execute(config, sql).rows[0][0])
+    rows = execute(config, f"DESCRIBE TABLE EXTENDED tally.{name}").rows
+    return next(str(value) for key, value, *_ in rows if key == "Comment")

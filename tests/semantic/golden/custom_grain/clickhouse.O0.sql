@@ -3,7 +3,7 @@
 -- query: {"dialect": "clickhouse", "end_time": null, "group_by": ["metric_time__fiscal_quarter"], "limit": null, "metrics": ["revenue", "revenue_month_to_date"], "order_by": [], "start_time": null, "where": ["{{ TimeDimension('metric_time', 'fiscal_year') }} >= '2025-02-01'"]}
 -- test: tests/semantic/golden/test_golden.py
 -- tally release r1: revenue@1.0, revenue_month_to_date@1.0
-WITH agg_0_invoices AS (
+WITH agg_0_invoices AS MATERIALIZED (
   SELECT
     invoices__issued_at__spine.fiscal_quarter_start AS metric_time__fiscal_quarter,
     SUM(invoices.amount) AS invoice_amount__fa1190297
@@ -15,7 +15,7 @@ WITH agg_0_invoices AS (
     AND invoices.status = 'paid'
   GROUP BY
     1
-), agg_1_invoices AS (
+), agg_1_invoices AS MATERIALIZED (
   SELECT DISTINCT
     daily.spine_period_0 AS metric_time__fiscal_quarter,
     LAST_VALUE(daily.invoice_amount__fa1190297__tdmonth_last) OVER (

@@ -4,7 +4,7 @@
 -- principal: {"attributes": {"tenant_id": "t1"}, "name": "token:golden", "unrestricted": false, "view_pii": false}
 -- test: tests/semantic/golden/test_golden.py
 -- tally release r1: events_tracked@1.0, distinct_user_emails@1.0
-WITH agg_0_events AS (
+WITH agg_0_events AS MATERIALIZED (
   SELECT
     toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     account__accounts.region AS account__region,
@@ -35,7 +35,7 @@ WITH agg_0_events AS (
   GROUP BY
     1,
     2
-), agg_1_users AS (
+), agg_1_users AS MATERIALIZED (
   SELECT
     toDateTime64(dateTrunc('MONTH', users.signed_up_at), 6) AS metric_time__month,
     account__accounts.region AS account__region,

@@ -3,7 +3,7 @@
 -- query: {"dialect": "clickhouse", "end_time": null, "group_by": ["metric_time__month", "account__plan"], "limit": 100, "metrics": ["events_tracked", "new_accounts"], "order_by": ["metric_time__month", "-events_tracked"], "start_time": null, "where": []}
 -- test: tests/semantic/golden/test_golden.py
 -- tally release r1: events_tracked@1.0, new_accounts@1.0
-WITH agg_0_accounts AS (
+WITH agg_0_accounts AS MATERIALIZED (
   SELECT
     time_spine.period AS metric_time__month,
     agg.account__plan AS account__plan,
@@ -24,7 +24,7 @@ WITH agg_0_accounts AS (
       2
   ) AS agg
     ON time_spine.period = agg.metric_time__month
-), agg_1_events AS (
+), agg_1_events AS MATERIALIZED (
   SELECT
     toDateTime64(dateTrunc('MONTH', events.occurred_at), 6) AS metric_time__month,
     account__accounts.plan AS account__plan,
