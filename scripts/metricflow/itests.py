@@ -62,7 +62,7 @@ from itest_support import (  # noqa: E402
 
 SOURCE_SCHEMA = "mf_src"
 # Tally error codes that mean "not claimed" rather than "wrong".
-NOT_CLAIMED_CODES = {"unsupported_metric"}
+NOT_CLAIMED_CODES = {"unsupported_metric", "unsupported_query"}
 # Status of a case listed in KNOWN_DIFFERENCES whose rows are those of our own check.
 DIFFERS = "MetricFlow differs"
 ROW_CAP = 100_000

@@ -99,7 +99,7 @@ def dimension_query_compile(
     if (query.start_time or query.end_time) and not times:
         raise error(MSG_TIME_RANGE, code="bad_time_range", location="start_time")
     if query.where and not others:
-        raise error(MSG_FILTER_ALONE, code="bad_where", location="where[0]")
+        raise error(MSG_FILTER_ALONE, code="unsupported_query", location="where[0]")
     columns: dict[int, tuple[str, exp.Expr]] = {}
     with compiling(manifest, principal, query.dialect, mask_default) as filter_ctes:
         select, conditions = (

@@ -353,15 +353,23 @@ def check_filter_metric(manifest: Manifest, ref: Any, metric_name: str, location
 
 
 def time_range(
-    query: MetricQuery, source: Source, measure: Measure, items: list[GroupByItem]
+    query: MetricQuery,
+    source: Source,
+    measure: Measure,
+    items: list[GroupByItem],
+    default: str = "day",
 ) -> list[exp.Expr]:
+    """The query's start/end time on the measure's time, widened to whole periods of
+    metric_time's grain (``default`` when metric_time is not grouped by: MetricFlow widens
+    to the coarsest grain of the query's metrics, so a monthly metric's month is whole)."""
     if not (query.start_time or query.end_time):
         return []
     dim = source.model.dimensions.get(measure.agg_time_dimension)
     if dim is None:
         return []
     grain = next(
-        (i.grain or "day" for i in items if i.kind == "time" and i.element == METRIC_TIME), "day"
+        (i.grain or "day" for i in items if i.kind == "time" and i.element == METRIC_TIME),
+        default,
     )
     if grain in SUB_DAILY:
         return instant_range(definition_expr(dim.expr, source.alias), query, grain)

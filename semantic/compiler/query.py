@@ -306,7 +306,7 @@ def aggregation_select(
     )
     if not offset:
         # An offset input reads periods before the range; the range applies after shifting.
-        conditions += time_range(query, source, anchor, items)
+        conditions += time_range(query, source, anchor, items, default_grain(query, manifest))
     if anchor.non_additive:
         select = non_additive_select(source, items, leaves, conditions, anchor)
     else:

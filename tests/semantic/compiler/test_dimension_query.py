@@ -116,7 +116,7 @@ def test_metric_time_alone_reads_the_spine_and_crosses_other_items(manifest: Man
         ({"group_by": ("account__plan",), "start_time": "2026-01-01"}, "bad_time_range", "add"),
         (
             {"group_by": ("metric_time",), "where": ("{{ Dimension('account__plan') }} = 'a'",)},
-            "bad_where",
+            "unsupported_query",
             "needs a group-by item",
         ),
         ({"group_by": ("account__nope",)}, "unknown_dimension", "nope"),
@@ -141,3 +141,14 @@ def test_an_item_no_model_reaches_with_the_others_is_refused(manifest: Manifest)
         _query(manifest, "invoice__status", "user__role")
     assert caught.value.code == "unreachable_dimension"
     assert "no semantic model reaches all of invoice__status, user__role" in caught.value.message
+
+
+def test_an_entity_is_read_from_the_model_whose_primary_entity_it_is(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    """`account` alone lists the accounts table's ids (events and users also carry an account
+    entity, as foreign keys; MetricFlow may pick any of them)."""
+    compiled = _query(manifest, "account")
+    assert compiled.columns == ("account",)
+    assert "FROM main.accounts" in compiled.sql
+    assert _rows(duck, compiled.sql) == _rows(duck, "SELECT DISTINCT id FROM accounts")

@@ -155,3 +155,20 @@ def test_bare_metric_time_takes_the_metrics_own_time_granularity(
         MetricQuery(metrics=metrics, group_by=("metric_time",)), build_manifest(rows)
     )
     assert compiled.columns[0] == column
+
+
+def test_a_time_range_without_metric_time_covers_whole_periods_of_monthly_data() -> None:
+    """start/end 2020-01-15..2020-02-15 on monthly data grouped by another item reads the
+    January and February rows whole (MetricFlow widens to the metrics' grain), not only the
+    February row that falls inside the dates."""
+    compiled = compile_query(
+        MetricQuery(
+            metrics=("budget",),
+            group_by=("budget__approved_at",),
+            start_time="2020-01-15",
+            end_time="2020-02-15",
+        ),
+        _monthly(),
+    )
+    assert "CAST('2020-01-01 00:00:00' AS TIMESTAMP)" in compiled.sql
+    assert "CAST('2020-03-01 00:00:00' AS TIMESTAMP)" in compiled.sql
