@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -24,7 +25,7 @@ class SqlLineageError(UserError):
     default_code = "bad_sql"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ColumnEdge:
     """One column feeding another: ``source`` → ``target`` in SQL model ``model``."""
 
@@ -38,6 +39,30 @@ class ColumnEdge:
     )
     expr: str
     model: str
+
+    def __init__(
+        self,
+        source_table: Relation,
+        source_column: str,
+        target_table: Relation,
+        target_column: str,
+        subtype: str,
+        transformation: str,
+        expr: str,
+        model: str,
+    ) -> None:
+        # A statement yields tens of edges, and the generated __init__ of a frozen dataclass
+        # (an object.__setattr__ call per field) costs twice this; assigning an attribute
+        # still raises FrozenInstanceError.
+        fields = self.__dict__
+        fields["source_table"] = source_table
+        fields["source_column"] = source_column
+        fields["target_table"] = target_table
+        fields["target_column"] = target_column
+        fields["subtype"] = subtype
+        fields["transformation"] = transformation
+        fields["expr"] = expr
+        fields["model"] = model
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -61,17 +86,31 @@ class ColumnSources:
         if old is None or _RANK.get(transformation, 1) > _RANK.get(old, 1):
             self.direct[key] = transformation
 
+    def add_indirect(self, indirect: Mapping[tuple[Relation, str], str]) -> None:
+        """Adds the indirect sources not already here (a source keeps its first role)."""
+        mine = self.indirect
+        if not mine:
+            mine.update(indirect)
+        else:
+            mine.update({key: role for key, role in indirect.items() if key not in mine})
+
     def merge(
         self, other: ColumnSources, *, as_indirect: str | None = None, hop: str = "identity"
     ) -> None:
+        # Every output column carries the row-deciding sources of all the scopes below it,
+        # so merges are the walk's inner loop: dict comprehensions and update() rather than
+        # a method call per key, with the same result and order as setdefault one by one.
+        mine = self.indirect
         if as_indirect is not None:
-            for key in (*other.direct, *other.indirect):
-                self.indirect.setdefault(key, as_indirect)
+            mine.update({key: as_indirect for key in other.direct if key not in mine})
+            mine.update({key: as_indirect for key in other.indirect if key not in mine})
             return
-        for key, transformation in other.direct.items():
-            self.add_direct(key, _compose(transformation, hop))
-        for key, transformation in other.indirect.items():
-            self.indirect.setdefault(key, transformation)
+        if not self.direct and hop == "identity":
+            self.direct.update(other.direct)  # an identity hop keeps each transformation
+        else:
+            for key, transformation in other.direct.items():
+                self.add_direct(key, _compose(transformation, hop))
+        self.add_indirect(other.indirect)
 
 
 def _compose(inner: str, outer: str) -> str:

@@ -147,8 +147,7 @@ def _query_edges(
     for index, ((_, lineage), name) in enumerate(zip(outputs, names, strict=False)):
         text = _sql(projections[index], dialect) if index < len(projections) else name
         if extra_indirect is not None:
-            for key, transformation in extra_indirect.indirect.items():
-                lineage.indirect.setdefault(key, transformation)
+            lineage.add_indirect(extra_indirect.indirect)
         edges.extend(_edges(lineage, target, name, text, model))
     return edges, names
 
@@ -227,8 +226,7 @@ def _merge_edges(
             pairs = [(c.name.lower(), v) for c, v in zip(columns, values, strict=False)]
         for column, value in pairs:
             lineage = _expression_lineage(value, sources, book, dialect, with_)
-            for key, transformation in guard.indirect.items():
-                lineage.indirect.setdefault(key, transformation)
+            lineage.add_indirect(guard.indirect)
             edges.extend(
                 _edges(lineage, target, column, f"{column} = {_sql(value, dialect)}", model)
             )
@@ -274,8 +272,7 @@ def _update_edges(
             continue
         column = assignment.this.name.lower()
         lineage = _expression_lineage(assignment.expression, sources, book, dialect, with_)
-        for key, transformation in guard.indirect.items():
-            lineage.indirect.setdefault(key, transformation)
+        lineage.add_indirect(guard.indirect)
         edges.extend(_edges(lineage, target, column, _sql(assignment, dialect), model))
     return edges
 

@@ -24,6 +24,10 @@ class ScopeWalker:
         self.in_progress: set[int] = set()
         self.rows_in_progress: set[int] = set()
         self.canonical: dict[int, Scope] = {}
+        # Per scope, facts every column of it asks again: its subqueries by expression, and
+        # whether any source it selects carries a PIVOT/UNPIVOT.
+        self.subqueries_memo: dict[int, dict[int, Scope]] = {}
+        self.pivots_memo: dict[int, bool] = {}
 
     def index(self, root: Scope) -> ScopeWalker:
         """Remembers every scope of the tree by its expression (see column_sources)."""
@@ -87,13 +91,11 @@ class ScopeWalker:
                 # A * or t.* that qualify did not expand: the named columns of sources whose
                 # columns are known, and `t.*` of each source whose columns are not.
                 for name, lineage in self._star_outputs(scope, star_of):
-                    for key, transformation in rows.indirect.items():
-                        lineage.indirect.setdefault(key, transformation)
+                    lineage.add_indirect(rows.indirect)
                     result.append((name, lineage))
                 continue
             lineage = self.expr_sources(scope, projection)
-            for key, transformation in rows.indirect.items():
-                lineage.indirect.setdefault(key, transformation)
+            lineage.add_indirect(rows.indirect)
             result.append((projection.alias_or_name, lineage))
         return result
 
@@ -184,18 +186,22 @@ class ScopeWalker:
                 rows.merge(self.row_sources(query), as_indirect="filter")
 
     def column_sources(self, scope: Scope, column: exp.Column) -> ColumnSources:
-        lineage = ColumnSources()
+        """Sources of one column as ``scope`` reads it. The result may be the lineage a
+        source query gives that column (not a copy, the walk's hottest path): callers merge
+        it into their own and never change it."""
         name = column.name.lower()
-        pivoted = _pivot_of(scope, column.table) if column.table else None
-        if pivoted is not None:
-            return self._pivot_column(scope, *pivoted, name)
-        source = scope.sources.get(column.table) if column.table else None
+        table = column.table
+        if table and self._has_pivots(scope):
+            pivoted = _pivot_of(scope, table)
+            if pivoted is not None:
+                return self._pivot_column(scope, *pivoted, name)
+        source = scope.sources.get(table) if table else None
         outer = scope.parent
-        while source is None and column.table and outer is not None:
+        while source is None and table and outer is not None:
             # A correlated subquery reads a column of an enclosing query.
-            source, scope = outer.sources.get(column.table), outer
+            source, scope = outer.sources.get(table), outer
             outer = outer.parent
-        if source is None and not column.table:
+        if source is None and not table:
             # Unqualified after qualify: a projection alias (ORDER BY a), or a name sqlglot
             # could not place. An alias reads what its projection reads.
             select = scope.expression
@@ -222,6 +228,7 @@ class ScopeWalker:
                 # A scalar subquery without FROM (`(SELECT a + b AS r)`) reads the columns
                 # of the query around it.
                 return self.column_sources(scope.parent, column)
+        lineage = ColumnSources()
         if isinstance(source, exp.Table):
             lineage.add_direct((relation_of(source, self.default_schema), name), "identity")
         elif isinstance(source, Scope):
@@ -231,10 +238,10 @@ class ScopeWalker:
             query = _query_scope(source)
             if query is not None:
                 outputs = self.outputs(query)
-                match = [lin for out, lin in outputs if out.lower() == name]
-                if match:
-                    lineage.merge(match[0])
-                elif name == "*":
+                for out, lin in outputs:
+                    if out.lower() == name:
+                        return lin  # the query's own, not a copy: see the docstring
+                if name == "*":
                     for _, lin in outputs:
                         lineage.merge(lin)
                 else:
@@ -364,18 +371,38 @@ class ScopeWalker:
                 continue  # a bare * over several unknown sources: the column's origin is ambiguous
             lineage.merge(self.column_sources(scope, exp.column(name, table=tables[0])))
             rows = self.row_sources(scope)
-            for key, transformation in rows.indirect.items():
-                lineage.indirect.setdefault(key, transformation)
+            lineage.add_indirect(rows.indirect)
         return lineage
+
+    def _subqueries(self, scope: Scope) -> dict[int, Scope]:
+        found = self.subqueries_memo.get(id(scope))
+        if found is None:
+            found = self.subqueries_memo[id(scope)] = {
+                id(s.expression): s for s in scope.subquery_scopes
+            }
+        return found
+
+    def _has_pivots(self, scope: Scope) -> bool:
+        found = self.pivots_memo.get(id(scope))
+        if found is None:
+            found = self.pivots_memo[id(scope)] = any(
+                isinstance(node, exp.Expr) and bool(node.args.get("pivots"))
+                for node, _ in scope.selected_sources.values()
+            )
+        return found
 
     def expr_sources(self, scope: Scope, expression: exp.Expr) -> ColumnSources:
         """Sources of one expression: direct for values, indirect for conditions inside it."""
         lineage = ColumnSources()
         target = expression.this if isinstance(expression, exp.Alias) else expression
         select = scope.expression
-        subqueries = {id(s.expression): s for s in scope.subquery_scopes}
-        for node in target.walk():
-            if isinstance(node, (exp.Select, exp.SetOperation)) and id(node) in subqueries:
+        subqueries = self._subqueries(scope)
+        # find_all filters in sqlglot's compiled walk, in the same breadth-first order as
+        # walk(): only columns and queries reach this loop.
+        for node in target.find_all(exp.Column, exp.Select, exp.SetOperation):
+            if not isinstance(node, exp.Column):
+                if id(node) not in subqueries:
+                    continue
                 # Scalar or IN/EXISTS subquery: its value flows (direct) unless it sits in a
                 # condition; its own filters decide the value (indirect).
                 sub = subqueries[id(node)]
@@ -388,7 +415,7 @@ class ScopeWalker:
                     else:
                         lineage.merge(inner, as_indirect=context)
                 continue
-            if not isinstance(node, exp.Column) or _inside_other_select(node, select, target):
+            if _inside_other_select(node, select, target):
                 continue
             context = _context(node, target)
             sources = self.column_sources(scope, node)
@@ -522,14 +549,16 @@ def _context(node: exp.Expr, top: exp.Expr) -> str | None:
     child = node
     parent = node.parent
     while parent is not None and child is not top:
-        if isinstance(parent, exp.Window) and child.arg_key in ("partition_by", "order"):
+        # Called for every column of every expression: the cheap arg_key test comes first.
+        key = child.arg_key
+        if key == "this":
+            if isinstance(parent, (exp.If, exp.Case)):
+                return "conditional"  # IF(x, …), CASE x WHEN …: x picks the branch
+        elif key == "expression":
+            if isinstance(parent, exp.Filter):
+                return "filter"  # COUNT(*) FILTER (WHERE …)
+        elif key in ("partition_by", "order") and isinstance(parent, exp.Window):
             return "window"
-        if isinstance(parent, exp.If) and child.arg_key == "this":
-            return "conditional"
-        if isinstance(parent, exp.Case) and child.arg_key == "this":
-            return "conditional"  # CASE x WHEN …: x picks the branch
-        if isinstance(parent, exp.Filter) and child.arg_key == "expression":
-            return "filter"  # COUNT(*) FILTER (WHERE …)
         if isinstance(parent, exp.AggFunc):
             aggregated = True
         child, parent = parent, parent.parent
