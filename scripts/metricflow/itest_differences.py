@@ -118,4 +118,27 @@ WHERE listing__bookings > 2
 GROUP BY listing
 """,
     ),
+    ("itest_metrics.yaml", "cumulative_time_offset_metric_with_time_constraint"): KnownDifference(
+        "MetricFlow wrong",
+        "a 2-day cumulative offset 2 days with a time range: MetricFlow computes the cumulative "
+        "input only on the range's days, so the first days of the range, whose offset reads "
+        "days before it (2019-12-17/18), lose their value; Tally computes the input on every "
+        "day it reads, so 2019-12-20 keeps its 3 bookers "
+        "(tests/semantic/compiler/kinds/test_cumulative.py)",
+        """
+SELECT days.metric_time__day, COUNT(DISTINCT windows.bookers) AS every_2_days_bookers_2_days_ago
+FROM (
+  SELECT ds AS metric_time__day FROM {source_schema}.mf_time_spine
+  WHERE ds >= DATE '2019-12-19' AND ds <= DATE '2020-01-02'
+) days
+INNER JOIN (
+  SELECT s.ds AS metric_time__day, b.guest_id AS bookers
+  FROM {source_schema}.mf_time_spine s
+  INNER JOIN {source_schema}.fct_bookings b
+    ON DATE_TRUNC('day', b.ds) <= s.ds AND DATE_TRUNC('day', b.ds) > s.ds - INTERVAL 2 DAY
+) windows
+  ON CAST(days.metric_time__day - INTERVAL 2 DAY AS DATE) = windows.metric_time__day
+GROUP BY days.metric_time__day
+""",
+    ),
 }
