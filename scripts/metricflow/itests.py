@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/metricflow/itests.py CHECKOUT [--only FILE ...] [--json OUT]
         [--work DIR] [--cases]
+    .venv/bin/python scripts/metricflow/itests.py CHECKOUT --manifests
+    .venv/bin/python scripts/metricflow/itests.py CHECKOUT --fan-out [--cap N] [--json OUT]
 
 CHECKOUT is a checkout of the public dbt-labs/metricflow repository (nothing of it is copied
 into this repository). Steps:
@@ -25,6 +27,13 @@ an unsupported metric kind; the reason is listed. "MetricFlow differs" is a case
 itest_differences.KNOWN_DIFFERENCES (MetricFlow's expected rows are wrong or approximate,
 with the reason) whose rows Tally gives as that entry's own check query states; if Tally's
 rows match neither, the case failed. Everything else is passed or failed.
+
+``--fan-out`` checks issue #16's fan-out property on each manifest the itests load instead
+of running the cases (fan_out.py): for every simple metric over a SUM/COUNT measure and every
+group-by item Tally lists as reachable for it (at most 40; time items once, no date parts),
+the groups must add up to the ungrouped total. Prints metrics / pairs / equal / refused /
+DIFFERENT per manifest; a DIFFERENT pair is a silent fan-out (or lost rows), listed with both
+totals and the compiled SQL's joins.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from itest_differences import KNOWN_DIFFERENCES  # noqa: E402
 from itest_support import (  # noqa: E402
     CASES_DIR,
     MANIFESTS_DIR,
+    MODEL_MANIFESTS,
     SNAPSHOTS_DIR,
     SOURCE_SCHEMA_PLACEHOLDER,
     ItestCase,
@@ -200,6 +210,10 @@ def child_main(job_path: Path, out_path: Path) -> None:
         out_path.write_bytes(pickle.dumps(result))
         return
     caches_clear()
+    if job.get("fan_out"):
+        from fan_out import child_fan_out
+
+        result["fan_out"] = child_fan_out(job["fan_out"])
     for name, request in job["requests"].items():
         started = time.perf_counter()
         try:
@@ -332,6 +346,42 @@ def sync_manifests(checkout: Path, work: Path, json_out: Path | None) -> int:
     return 0 if all(r["status"] == "synced" for r in rows) else 1
 
 
+def fan_out_main(checkout: Path, work: Path, json_out: Path | None, cap: int) -> int:
+    """Syncs each manifest the itests use into its own registry and checks the fan-out
+    property there (fan_out.child_fan_out); prints the per-manifest table."""
+    from fan_out import print_table
+
+    tables = build_warehouse(checkout, work / "warehouse.duckdb")
+    print(f"loaded {tables} source tables", file=sys.stderr)
+    template = migrated_template(work)
+    if template is None:
+        return 2
+    results: dict[str, dict[str, Any]] = {}
+    for manifest in sorted(set(MODEL_MANIFESTS.values())):
+        registry = work / f"registry-fanout-{manifest}.sqlite3"
+        shutil.copyfile(template, registry)
+        job = {
+            "kind": "run",
+            "name": f"fanout-{manifest}",
+            "manifest_dir": str(prepare_manifest(checkout, manifest, work)),
+            "requests": {},
+            "fan_out": cap,
+        }
+        started = time.perf_counter()
+        result = run_child(job, work, registry)
+        if "crash" in result:
+            results[manifest] = {"error": "child process crashed: " + result["crash"]}
+        elif "sync_error" in result:
+            results[manifest] = {"error": "did not sync: " + result["sync_error"]}
+        else:
+            results[manifest] = result["fan_out"]
+        print(f"{manifest}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print_table(results, cap)
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2))
+    return 0 if all("error" not in r and not r["different"] for r in results.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkout", type=Path, help="a checkout of dbt-labs/metricflow")
@@ -344,6 +394,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instead: sync every semantic manifest MetricFlow ships, one table row each",
     )
+    parser.add_argument(
+        "--fan-out",
+        action="store_true",
+        help="instead: check that groups add up to the total on every manifest the itests use",
+    )
+    parser.add_argument(
+        "--cap", type=int, default=40, help="with --fan-out: group-by items per metric (40)"
+    )
     args = parser.parse_args(argv)
 
     checkout: Path = args.checkout.resolve()
@@ -351,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     if args.manifests:
         return sync_manifests(checkout, work, args.json)
+    if args.fan_out:
+        return fan_out_main(checkout, work, args.json, args.cap)
     files = sorted((checkout / CASES_DIR).glob("itest_*.yaml"))
     if not files:
         parser.error(f"no itest_*.yaml under {checkout / CASES_DIR}: not a metricflow checkout")
