@@ -47,6 +47,15 @@ MSG_SCD_NO_TIME = (
 HINT_SCD_NO_TIME = (
     "an SCD dimension needs the measure's agg_time_dimension to pick the row valid at that time"
 )
+MSG_PARTITION_FAN_OUT = (
+    "{name!r} is read from {target!r}, which holds one row per {entity} and {parts}; "
+    "{source!r} has no {parts} to match, so each of its rows would be counted once per "
+    "partition (a fan-out)"
+)
+HINT_PARTITION_FAN_OUT = (
+    "group by the item through a model that is not partitioned (e.g. a *_latest model), or "
+    "declare the partition dimension on {source!r} too"
+)
 MSG_BAD_GRAIN = "grain {grain!r} is finer than {name!r} allows: its data is at {data} grain"
 
 
@@ -126,7 +135,9 @@ class Source:
                 left = definition_expr(current.entities[hop.entity].expr, alias)
                 right = definition_expr(target.entities[hop.entity].expr, target_alias)
                 condition: exp.Expr = exp.EQ(this=left, expression=right)
-                for mine, mine_alias, theirs in partition_matches(behind, target):
+                matches = partition_matches(behind, target)
+                self._refuse_partition_fan_out(target, matches, behind, hop.entity, item)
+                for mine, mine_alias, theirs in matches:
                     condition = exp.and_(
                         condition,
                         exp.EQ(
@@ -144,6 +155,35 @@ class Source:
             current, alias = target, target_alias
             behind.append((current, alias))
         return current, alias
+
+    def _refuse_partition_fan_out(
+        self,
+        target: SemanticModel,
+        matches: list[tuple[Any, str, Any]],
+        behind: list[tuple[SemanticModel, str]],
+        entity: str,
+        item: str,
+    ) -> None:
+        """A partitioned model (a snapshot: one row per key and partition) joined from models
+        that match none of its partitions repeats every row once per partition: refused,
+        never a silently multiplied measure."""
+        parts = [d.name for d in target.dimensions.values() if d.is_partition]
+        matched = {theirs.name for _mine, _alias, theirs in matches}
+        missing = [p for p in parts if p not in matched]
+        if not missing:
+            return
+        raise query_error(
+            MSG_PARTITION_FAN_OUT.format(
+                name=item,
+                target=target.name,
+                entity=entity,
+                parts=", ".join(missing),
+                source=behind[0][0].name,
+            ),
+            code="fan_out",
+            location="group_by",
+            hint=HINT_PARTITION_FAN_OUT.format(source=behind[0][0].name),
+        )
 
     def _within_validity(self, target: SemanticModel, alias: str, item: str) -> exp.Expr:
         """SCD type II: the row of ``target`` valid at the measure's time,

@@ -46,6 +46,8 @@ class Probe:
     expr: str | None
     sql: str
     reads_rows: bool = False
+    # A key probe: any row it returns is a finding (a key value held by several rows).
+    finds_rows: bool = False
 
 
 def _table(model: SemanticModel) -> exp.Table:
@@ -87,6 +89,7 @@ def model_probes(model: SemanticModel, dialect: str) -> list[Probe]:
                 _select(value, model, bind_only=True, dialect=dialect),
             )
         )
+    probes += key_probes(model, dialect)
     for dim in model.dimensions.values():
         value = definition_expr(dim.expr, ALIAS)
         if dim.type == "time":
@@ -124,6 +127,45 @@ def model_probes(model: SemanticModel, dialect: str) -> list[Probe]:
                 f"measure {measure.name!r}",
                 measure.expr,
                 _select(aggregate(this=value), model, bind_only=True, dialect=dialect),
+            )
+        )
+    return probes
+
+
+def key_probes(model: SemanticModel, dialect: str) -> list[Probe]:
+    """One probe per primary or unique entity: a key value on several rows (per partition,
+    for a partitioned model). Joins trust the declared key, so data that breaks it would
+    multiply every measure joined through it; the probe returns one such key, or nothing.
+
+    Example:
+        >>> from semantic.compiler.manifest import Entity
+        >>> m = SemanticModel("users", (None, "main", "users"), {"user": Entity("user",
+        ...     "primary", "id")}, {}, {}, None)
+        >>> key_probes(m, "duckdb")[0].sql
+        'SELECT t.id AS probe FROM main.users AS t WHERE NOT t.id IS NULL GROUP BY t.id HAVING COUNT(*) > 1 LIMIT 1'
+    """
+    parts = [definition_expr(d.expr, ALIAS) for d in model.dimensions.values() if d.is_partition]
+    probes = []
+    for entity in model.entities.values():
+        if entity.type not in ("primary", "unique"):
+            continue
+        key = definition_expr(entity.expr, ALIAS)
+        query = (
+            exp.select(key.as_("probe"))
+            .from_(_table(model))
+            .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+            .group_by(key.copy(), *(p.copy() for p in parts))
+            .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+            .limit(1)
+        )
+        probes.append(
+            Probe(
+                model.name,
+                f"entity {entity.name!r}",
+                entity.expr,
+                query.sql(dialect=dialect),
+                reads_rows=True,
+                finds_rows=True,
             )
         )
     return probes

@@ -27,6 +27,14 @@ MSG_COLUMN = (
     "{element} of semantic model {model!r} reads column {column!r}, which {table} does not have"
 )
 MSG_TYPE = "{element} of semantic model {model!r} (expr: {expr}) does not work on {table}{why}"
+MSG_KEY = (
+    "{element} of semantic model {model!r} is declared {kind}, but {table} holds several rows "
+    "for one key{per}; a join on it would count each joined row once per duplicate"
+)
+HINT_KEY = (
+    "make the key unique in the table, declare the entity foreign (or natural, for an SCD "
+    "type II model), or mark the snapshot column as a partition dimension (is_partition: true)"
+)
 MSG_UNREACHABLE = "cannot check definitions against the warehouse {url}: {reason}"
 _GROUPS = {"entity": "entities", "dimension": "dimensions", "measure": "measures"}
 
@@ -114,7 +122,32 @@ def definitions_check_warehouse(
             continue
         if probe.element == "table":
             table_columns[probe.model] = {c.name.lower() for c in result.columns}
+        if probe.finds_rows and result.rows:
+            _record_key(project, manifest, probe)
     return True
+
+
+def _record_key(project: Project, manifest: Any, probe: Probe) -> None:
+    """A primary or unique key that the data repeats (the probe returned a key value, which
+    the message leaves out: it is data, not definitions)."""
+    obj = project.get(SEMANTIC_MODEL, probe.model)
+    model = manifest.semantic_models[probe.model]
+    entity = model.entities[probe.element.partition(" ")[2].strip("'")]
+    parts = [d.name for d in model.dimensions.values() if d.is_partition]
+    project.issues.add(
+        "warehouse_key_not_unique",
+        MSG_KEY.format(
+            element=probe.element,
+            model=probe.model,
+            kind=entity.type,
+            table=".".join(p for p in model.relation if p),
+            per=f" and {', '.join(parts)}" if parts else "",
+        ),
+        file=obj.file if obj is not None else project.root,
+        line=_element_line(obj, probe.element) if obj is not None else 0,
+        hint=HINT_KEY,
+        object=probe.model,
+    )
 
 
 def _record(

@@ -12,6 +12,7 @@ import pytest
 from semantic.compiler.api import compile_query
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.spec import MetricQuery
+from tally.errors import QueryError
 
 
 def _day(name: str, *, partition: bool = False) -> dict[str, Any]:
@@ -108,3 +109,36 @@ def test_one_hop_without_partition_joins_on_the_key_alone(con: duckdb.DuckDBPyCo
     )
     assert con.execute(compiled.sql).fetchall() == [("FR", 6)]
     assert "ds_partitioned" not in compiled.sql
+
+
+def test_a_partitioned_model_no_joined_model_matches_is_refused() -> None:
+    """Bookings without a partition column reaching the daily users snapshot would count each
+    booking once per snapshot day (MetricFlow's simple_manifest does this: revenue by
+    user__home_state doubles); Tally refuses and says why."""
+    unpartitioned = {
+        **BOOKINGS,
+        "dimensions": [_day("ds")],
+    }
+    rows: list[tuple[str, str, Any, str]] = [
+        ("semantic_model", m["name"], m, "1") for m in (unpartitioned, LISTINGS, USERS)
+    ]
+    rows.append(
+        (
+            "metric",
+            "bookings",
+            {"name": "bookings", "type": "simple", "type_params": {"measure": "bookings"}},
+            "1",
+        )
+    )
+    rows.append(("project", "default", {"time_spines": [SPINE]}, "1"))
+    with pytest.raises(QueryError) as caught:
+        compile_query(
+            MetricQuery(metrics=("bookings",), group_by=("listing__user__state",)),
+            build_manifest(rows),
+        )
+    assert caught.value.code == "fan_out"
+    assert caught.value.message == (
+        "'listing__user__state' is read from 'users', which holds one row per user and "
+        "ds_partitioned; 'bookings' has no ds_partitioned to match, so each of its rows would "
+        "be counted once per partition (a fan-out)"
+    )

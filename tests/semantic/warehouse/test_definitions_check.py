@@ -141,3 +141,19 @@ def test_the_same_checks_run_on_postgresql(tmp_path: Path) -> None:
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_primary_key_the_data_repeats_is_an_error(tmp_path: Path) -> None:
+    """Joins trust a declared primary key: a table holding two rows for one order would
+    count each joined measure twice, silently. The check names the entity and the table."""
+    config = _duckdb(tmp_path / "w.duckdb")
+    assert _errors(DBT_ROOT, config) == []
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("INSERT INTO orders SELECT * FROM orders")
+    con.close()
+    errors = _errors(DBT_ROOT, config)
+    assert [(e.code, e.line) for e in errors] == [("warehouse_key_not_unique", 16)]
+    assert errors[0].message == (
+        "entity 'order' of semantic model 'orders' is declared primary, but main.orders holds "
+        "several rows for one key; a join on it would count each joined row once per duplicate"
+    )
