@@ -81,7 +81,7 @@ def run() -> NoReturn:
     code = main()
     if threading.active_count() > 1:
         sys.exit(code)
-    if "django.db" in sys.modules:
+    if "django.db" in sys.modules and _django_ready():
         from django.db import connections
 
         connections.close_all()
@@ -92,6 +92,14 @@ def run() -> NoReturn:
         except (OSError, ValueError):  # a closed pipe or stream
             code = code or 120  # what Python exits with when the final flush fails
     os._exit(code)
+
+
+def _django_ready() -> bool:
+    """Whether Django set up (a configuration error stops it first: then there are no
+    connections to close, and touching them would load the broken settings again)."""
+    from django.apps import apps
+
+    return apps.ready
 
 
 if __name__ == "__main__":

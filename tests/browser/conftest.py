@@ -100,7 +100,9 @@ def sign_in(browser: Any, live_server: Any, demo_registry: dict[str, Any]) -> It
 
     def open_as(username: str) -> Any:
         context = browser.new_context(viewport={"width": 1360, "height": 900})
-        context.set_default_timeout(15_000)
+        # Generous: a proposal's POST runs its checks, which on a loaded CI machine (two
+        # workers and a Spark JVM on two cores) took over 15 s. A wait, not a measurement.
+        context.set_default_timeout(60_000)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))

@@ -3,7 +3,7 @@
 -- query: {"dialect": "clickhouse", "end_time": null, "group_by": ["metric_time__week"], "limit": null, "metrics": ["revenue_since_month_start"], "order_by": [], "start_time": null, "where": []}
 -- test: tests/semantic/golden/test_golden.py
 -- tally release r1: revenue_since_month_start@1.0
-WITH agg_0_invoices AS (
+WITH agg_0_invoices AS MATERIALIZED (
   SELECT
     toDateTime64(dateTrunc('WEEK', invoices.issued_at), 6) AS metric_time__week,
     SUM(invoices.amount) AS invoice_amount__fa1190297
@@ -12,7 +12,7 @@ WITH agg_0_invoices AS (
     invoices.status = 'paid'
   GROUP BY
     1
-), agg_1_invoices AS (
+), agg_1_invoices AS MATERIALIZED (
   SELECT
     toDateTime64(dateTrunc('WEEK', time_spine.period), 6) AS metric_time__week,
     SUM(agg.invoice_amount__fa1190297__offset_month) AS invoice_amount__fa1190297__offset_month
