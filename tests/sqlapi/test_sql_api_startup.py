@@ -19,7 +19,10 @@ from tests.conftest import ROOT
 from tests.semantic.conftest import warehouse_path  # noqa: F401  (the demo warehouse fixture)
 
 
-@pytest.mark.django_db
+# transaction=True: the server closes stale registry connections before and after building
+# the catalog, as at start-up; inside a test's atomic block that would close the test's own
+# PostgreSQL connection (Django closes a connection whose autocommit differs).
+@pytest.mark.django_db(transaction=True)
 def test_the_port_is_announced_after_the_catalog_is_built(
     tmp_path: Path,
     warehouse_path: Path,  # noqa: F811
