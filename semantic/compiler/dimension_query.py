@@ -94,6 +94,14 @@ def dimension_query_compile(
     items = [parse_group_by(g, f"group_by[{i}]", grains) for i, g in enumerate(query.group_by)]
     if not items:
         raise error(MSG_NOTHING, code="no_metrics", location="group_by", hint="pass --group-by")
+    seen = [i.text for i in items]
+    twice = next((t for n, t in enumerate(seen) if t in seen[:n]), None)
+    if twice is not None:
+        # Columns are found by item (items.index): each may be asked for once.
+        raise error(
+            f"{twice!r} is in group_by twice", code="bad_group_by", location="group_by",
+            hint="name each item once",
+        )  # fmt: skip
     times = [i for i in items if i.element == METRIC_TIME]
     others = [i for i in items if i.element != METRIC_TIME]
     if (query.start_time or query.end_time) and not times:
@@ -125,7 +133,7 @@ def dimension_query_compile(
         select = select.where(condition, copy=False)
     select = select.group_by(*(exp.Literal.number(n + 1) for n in range(len(items))), copy=False)
     filter_ctes.prepend_to(select)
-    select = order_limit(select, dataclasses.replace(query, metrics=()), keys, grains)
+    select = order_limit(select, query, keys, grains)
     secured = secure_select(
         select, manifest, principal, dialect=query.dialect, mask_default=mask_default
     )

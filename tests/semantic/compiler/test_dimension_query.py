@@ -120,6 +120,7 @@ def test_metric_time_alone_reads_the_spine_and_crosses_other_items(manifest: Man
             "needs a group-by item",
         ),
         ({"group_by": ("account__nope",)}, "unknown_dimension", "nope"),
+        ({"group_by": ("account__plan", "Account__Plan")}, "bad_group_by", "twice"),
         (
             {"group_by": ("user__country", "account__plan"), "dialect": "mysql"},
             "unsupported_join",
