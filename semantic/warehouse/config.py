@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 # clickhouse is a ClickHouse server over HTTP (clickhouse-connect). spark:///dir is Spark
 # embedded in this process (local mode, tables as Parquet under dir); spark://host:port and
 # sc://host:port reach a Spark (or Databricks) cluster through Spark Connect.
+# trino://user@host:port/catalog/schema is a Trino coordinator (semantic.warehouse.trino_session).
 SCHEMES: dict[str, tuple[str, str]] = {
     "duckdb": ("duckdb", "duckdb"),
     "postgresql": ("postgresql", "postgres"),
@@ -24,8 +25,15 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "clickhouse": ("clickhouse", "clickhouse"),
     "spark": ("spark", "spark"),
     "sc": ("spark", "spark"),
+    "trino": ("trino", "trino"),
 }
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "clickhouse": 8123, "spark": 15002}
+DEFAULT_PORTS = {
+    "postgresql": 5432,
+    "mysql": 3306,
+    "clickhouse": 8123,
+    "spark": 15002,
+    "trino": 8080,
+}
 # Engines whose data lives in a local path rather than behind a host.
 LOCAL_ENGINES = ("duckdb", "chdb")
 
@@ -116,6 +124,8 @@ def parse_warehouse_url(value: str, *, base_dir: Path) -> WarehouseConfig:
     if database is None and engine in ("clickhouse", "spark"):
         database = "default"
     if database is None:
+        if engine == "trino":
+            raise WarehouseURLError("no catalog in the URL", "end it with /catalog/schema")
         raise WarehouseURLError("no database name in the URL", "end it with /dbname")
     return WarehouseConfig(
         engine=engine,

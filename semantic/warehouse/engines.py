@@ -23,6 +23,7 @@ from semantic.warehouse.connections import WarehouseUnavailable, connect
 from semantic.warehouse.engine_open import CLICKHOUSE_SETTINGS, chdb_connect, spark_user_session
 from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
 from semantic.warehouse.sessions import SESSIONS, Session
+from semantic.warehouse.trino_session import TrinoSession
 from semantic.warehouse.values import utc_naive
 
 # --- sessions ------------------------------------------------------------------------------
@@ -375,6 +376,7 @@ ENGINE_SESSIONS: dict[str, type[Session]] = {
     "chdb": ChdbSession,
     "clickhouse": ClickHouseSession,
     "spark": SparkSessionRun,
+    "trino": TrinoSession,
 }
 
 

@@ -78,6 +78,10 @@ class Writer:
             self.conn.command(sql)
         elif self.config.engine == "spark":
             self.conn.session.sql(sql).collect()
+        elif self.config.engine == "trino":
+            # The Trino client submits the statement; reading its result waits for the end.
+            self.cursor.execute(sql)
+            self.cursor.fetchall()
         else:
             self.cursor.execute(sql)
 
