@@ -92,7 +92,12 @@ class Source:
             element = parts[len(path)] if len(parts) > len(path) else parts[-1]
         if not path:
             return self.model, self.alias
-        if path[0] not in self.model.entities and path[0] not in local_entities(self.model):
+        chain = resolve_path(self.manifest, self.model, path, element)
+        foreign_start = path[0] not in self.model.entities and path[0] not in local_entities(
+            self.model
+        )
+        if foreign_start and isinstance(chain, PathError) and chain.code != "ambiguous_join":
+            # No join path ends with the path either (entity_graph's suffix rule).
             raise query_error(
                 MSG_UNREACHABLE.format(name=item, metric=self.metric_name),
                 code="unreachable_dimension",
@@ -100,7 +105,6 @@ class Source:
                 hint=f"{self.model.name!r} has no entity {path[0]!r}; it links "
                 + ", ".join(sorted(self.model.entities)),
             )
-        chain = resolve_path(self.manifest, self.model, path, element)
         if isinstance(chain, PathError) and chain.code == "unknown_dimension":
             raise query_error(
                 MSG_UNKNOWN_ITEM.format(name=item, metric=self.metric_name),
@@ -117,7 +121,8 @@ class Source:
             )
         # Aliases name the path (a leading local entity included) and the model joined; one
         # join per chain of (entity, model), however many items read it.
-        key: tuple[str, ...] = path[: len(path) - len(chain)]
+        # A chain longer than the path is a partial path's whole one (the suffix rule).
+        key: tuple[str, ...] = path[: max(0, len(path) - len(chain))]
         chain_key: tuple[tuple[str, str], ...] = ()
         current, alias = self.model, self.alias
         # Models joined so far along this chain, nearest last: partition matches look back.
