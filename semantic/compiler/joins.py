@@ -22,6 +22,7 @@ from semantic.compiler.date_parts import (
 )
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.entity_graph import (
+    Hop,
     PathError,
     local_entities,
     reachable,
@@ -76,6 +77,10 @@ class Source:
     metric_joins: dict[str, exp.Expr] = field(default_factory=dict)
     # Day spines joined for custom grains (alias → join condition), LEFT JOINed last.
     spine_joins: dict[str, exp.Expr] = field(default_factory=dict)
+    # Whether a path this model has no first entity for may name the end of a longer one
+    # (entity_graph's suffix rule). Queries without metrics first look for a base model
+    # that reaches every item as written (dimension_query).
+    suffix_paths: bool = True
 
     @property
     def alias(self) -> str:
@@ -92,10 +97,12 @@ class Source:
             element = parts[len(path)] if len(parts) > len(path) else parts[-1]
         if not path:
             return self.model, self.alias
-        chain = resolve_path(self.manifest, self.model, path, element)
         foreign_start = path[0] not in self.model.entities and path[0] not in local_entities(
             self.model
         )
+        chain: tuple[Hop, ...] | PathError = PathError("unreachable_dimension", "")
+        if self.suffix_paths or not foreign_start:
+            chain = resolve_path(self.manifest, self.model, path, element)
         if foreign_start and isinstance(chain, PathError) and chain.code != "ambiguous_join":
             # No join path ends with the path either (entity_graph's suffix rule).
             raise query_error(

@@ -161,3 +161,17 @@ def test_a_suffix_beyond_three_joins_stays_unreachable() -> None:
     with pytest.raises(QueryError) as info:
         compile_query(MetricQuery(metrics=("bookings",), group_by=("zone__climate",)), m)
     assert info.value.code == "unreachable_dimension"
+
+
+def test_a_query_without_metrics_prefers_a_base_reaching_items_as_written() -> None:
+    """Was: bookings (a fact table) became the base of user__home_state by the suffix rule,
+    and apply_group_by=False listed one row per booking (MetricFlow's no_dedupe case)."""
+    m = manifest(BOOKINGS, LISTINGS, USERS)
+    query = MetricQuery(
+        metrics=(),
+        group_by=("user__home_state",),
+        where=("{{ Dimension('listing__country') }} = 'us'",),
+        apply_group_by=False,
+    )
+    sql = compile_query(query, m).sql
+    assert "FROM main.listings AS listings" in sql and "bookings" not in sql
