@@ -29,6 +29,8 @@ from semantic.result_cache import (
 )
 from semantic.time_spine import time_spine_forget
 from semantic.warehouse.run import run_compiled, session_variables
+from semantic.warehouse.time_types import time_type_error
+from tally.errors import WarehouseError
 from tally.lru import LRU
 from tally.metrics import COMPILE_CACHE
 
@@ -127,13 +129,21 @@ def query_execute(
         hit = result_get(key)
         if hit is not None:
             return QueryAnswer(compiled, hit.columns, hit.truncated, hit.row_count, stored=hit)
-    result = run_compiled(
-        compiled,
-        principal=principal,
-        release_ref=release_ref,
-        timeout_s=timeout_s,
-        row_cap=row_cap,
-    )
+    try:
+        result = run_compiled(
+            compiled,
+            principal=principal,
+            release_ref=release_ref,
+            timeout_s=timeout_s,
+            row_cap=row_cap,
+        )
+    except WarehouseError as exc:
+        # A refused DATE_TRUNC: name the time dimension whose column is not a time.
+        manifest = manifest_for_release(release_resolve(release_ref))
+        named = time_type_error(exc, sql=compiled.sql, manifest=manifest, config=warehouse)
+        if named is None:
+            raise
+        raise named from exc
     rows = tuple(result.rows)
     if key is None or len(rows) > result_cache_max_rows():
         return QueryAnswer(compiled, compiled.columns, result.truncated, len(rows), fresh=rows)

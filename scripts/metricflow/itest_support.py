@@ -318,6 +318,8 @@ class TallyRequest:
     order_by: tuple[str, ...]
     limit: int | None
     saved_query: str | None = None
+    min_max_only: bool = False
+    apply_group_by: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -329,6 +331,8 @@ class TallyRequest:
             "order_by": list(self.order_by),
             "limit": self.limit,
             "saved_query": self.saved_query,
+            "min_max_only": self.min_max_only,
+            "apply_group_by": self.apply_group_by,
         }
 
 
@@ -352,18 +356,14 @@ def case_request(case: ItestCase, *, source_schema: str) -> TallyRequest | str:
     """The Tally query a case asks for, or why Tally does not claim the case (a string).
 
     Example:
-        >>> c = ItestCase("f", "n", "SIMPLE_MODEL", "", {"metrics": ["m"], "min_max_only": True})
-        >>> case_request(c, source_schema="s")
-        'min_max_only (the min and max of a dimension) is not a query Tally offers'
+        >>> c = ItestCase("f", "n", "SIMPLE_MODEL", "", {"group_bys": ["m"], "min_max_only": True})
+        >>> case_request(c, source_schema="s").min_max_only
+        True
     """
     raw = case.raw
     missing = [f for f in raw.get("required_features") or () if f in DUCKDB_MISSING_FEATURES]
     if missing:
         return f"needs {', '.join(missing)}, which DuckDB lacks (MetricFlow skips it too)"
-    if raw.get("min_max_only"):
-        return "min_max_only (the min and max of a dimension) is not a query Tally offers"
-    if raw.get("apply_group_by") is False:
-        return "apply_group_by: false (rows without aggregation) is not a query Tally offers"
     group_by = [str(g) for g in raw.get("group_bys") or ()]
     group_by += [group_by_item(g) for g in raw.get("group_by_objs") or ()]
     where = ()
@@ -379,6 +379,8 @@ def case_request(case: ItestCase, *, source_schema: str) -> TallyRequest | str:
         order_by=tuple(str(o) for o in raw.get("order_bys") or ()),
         limit=raw.get("limit"),
         saved_query=raw.get("saved_query_name"),
+        min_max_only=bool(raw.get("min_max_only")),
+        apply_group_by=raw.get("apply_group_by") is not False,
     )
 
 

@@ -21,8 +21,8 @@ into this repository). Steps:
    table per file (passed / failed / not applicable) and, with ``--cases``, every case.
    ``--json OUT`` writes the whole result.
 
-Not applicable means the case asks for something Tally does not offer (a query without
-metrics, min/max only, no aggregation, an engine feature DuckDB lacks) or Tally refused it as
+Not applicable means the case asks for something Tally does not offer (an engine feature
+DuckDB lacks) or Tally refused it as
 an unsupported metric kind; the reason is listed. "MetricFlow differs" is a case listed in
 itest_differences.KNOWN_DIFFERENCES (MetricFlow's expected rows are wrong or approximate,
 with the reason) whose rows Tally gives as that entry's own check query states; if Tally's
@@ -225,6 +225,8 @@ def child_main(job_path: Path, out_path: Path) -> None:
                 end_time=request["end_time"],
                 order_by=tuple(request["order_by"]),
                 limit=request["limit"],
+                min_max_only=request.get("min_max_only", False),
+                apply_group_by=request.get("apply_group_by", True),
             )
             if request["saved_query"]:
                 query = saved_query_apply(

@@ -108,6 +108,9 @@ class MetricQueryInput(serializers.Serializer):
     dialect = serializers.ChoiceField(choices=DIALECTS, required=False, allow_null=True)
     release = serializers.CharField(required=False, allow_null=True, max_length=40)
     saved_query = serializers.CharField(required=False, allow_null=True, max_length=255)
+    # MetricFlow's options of a query without metrics (semantic.compiler.spec).
+    min_max_only = serializers.BooleanField(default=False)
+    apply_group_by = serializers.BooleanField(default=True)
 
     def to_internal_value(self, data: Any) -> Any:
         query_input_bounds(data)
@@ -124,6 +127,8 @@ def _query(data: dict[str, Any], dialect: str) -> MetricQuery:
         order_by=tuple(data["order_by"]),
         limit=data.get("limit"),
         dialect=dialect,
+        min_max_only=data.get("min_max_only", False),
+        apply_group_by=data.get("apply_group_by", True),
     )
 
 

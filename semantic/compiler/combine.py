@@ -77,6 +77,12 @@ def order_limit(
             # (query.resolve_items): metric_time__day, booking__paid_at__day.
             bare = (k for k in keys if k.rpartition("__")[::2] in _grained(name))
             name = next(bare, name)
+        if name not in outputs and "__" in name:
+            # An item named by the end of its entity path was named by the whole path
+            # (query.with_whole_path): user__x is listing__user__x. Never a bare name:
+            # "day" is not metric_time__day.
+            whole = [k for k in keys if k.endswith(f"__{name}") or _ends_grained(k, name)]
+            name = whole[0] if len(whole) == 1 else name
         if name not in outputs:
             raise query_error(
                 f"cannot order by {name!r}: it is not an output of the query",
@@ -88,6 +94,12 @@ def order_limit(
     if query.limit is not None:
         select = select.limit(query.limit, copy=False)
     return select
+
+
+def _ends_grained(key: str, name: str) -> bool:
+    """Whether ``key`` is ``name`` behind a longer entity path, with a grain appended."""
+    stem, _, grain = key.rpartition("__")
+    return grain in ALL_GRAINS and stem.endswith(f"__{name}")
 
 
 def _grained(name: str) -> set[tuple[str, str]]:

@@ -14,6 +14,9 @@ The rows are read the way MetricFlow reads them for a group-by-only query:
 
 A bare time dimension is read at its own grain and named after it (``verification__ds``
 gives ``verification__ds__day``), a bare ``metric_time`` at the spine's (``metric_time__day``).
+MetricFlow's two options for such queries (``semantic.compiler.resolve.check_options`` checks
+their use): ``apply_group_by=False`` drops the ``GROUP BY``, so every joined row is listed,
+duplicates kept; ``min_max_only`` gives the least and greatest value of the one item.
 MariaDB and MySQL have no FULL OUTER JOIN: a query there that needs a join is refused.
 Django-free.
 """
@@ -131,7 +134,12 @@ def dimension_query_compile(
         )
     for condition in conditions:
         select = select.where(condition, copy=False)
-    select = select.group_by(*(exp.Literal.number(n + 1) for n in range(len(items))), copy=False)
+    if query.apply_group_by:
+        select = select.group_by(
+            *(exp.Literal.number(n + 1) for n in range(len(items))), copy=False
+        )
+    if query.min_max_only:
+        select, keys = _min_max(select, keys)
     filter_ctes.prepend_to(select)
     select = order_limit(select, query, keys, grains)
     secured = secure_select(
@@ -152,6 +160,18 @@ def dimension_query_compile(
     )
 
 
+def _min_max(select: exp.Select, keys: list[str]) -> tuple[exp.Select, list[str]]:
+    """The least and greatest value of the one item (MetricFlow's ``min_max_only``): its
+    rows as a derived table, read by MIN and MAX named ``<item>__min``/``<item>__max``."""
+    (key,) = keys
+    names = [f"{key}__min", f"{key}__max"]
+    outer = exp.select(
+        exp.Min(this=exp.column(key, table="item_values")).as_(names[0], copy=False),
+        exp.Max(this=exp.column(key, table="item_values")).as_(names[1], copy=False),
+    ).from_(select.subquery("item_values", copy=False), copy=False)
+    return outer, names
+
+
 def _model_read(
     manifest: Manifest,
     others: list[GroupByItem],
@@ -162,8 +182,12 @@ def _model_read(
     """FROM the base model with FULL OUTER JOINs to the models the items and filters reach;
     fills ``columns`` (item index → (name, value)); returns the select and the filters."""
     failures: list[QueryError] = []
-    for base in _bases(manifest, others):
-        source = Source(base, manifest, "group-by items")
+    bases = _bases(manifest, others)
+    # A base that reaches every item by its path as written first (a fact table that reaches
+    # user__home_state only as listing__user__home_state would list its own rows), then the
+    # suffix rule (entity_graph) for items no base reaches as written.
+    for base, suffix_paths in [(b, False) for b in bases] + [(b, True) for b in bases]:
+        source = Source(base, manifest, "group-by items", suffix_paths=suffix_paths)
         anchor = Measure(
             name="group-by items", agg="", expr="", semantic_model=base.name, agg_time_dimension=""
         )

@@ -9,7 +9,12 @@ MetricFlow's rules (``SemanticModelJoinEvaluator``), applied at every hop up to 
 - two SCD models are never joined to each other (two windows in play hide a fan-out);
 - an item resolves through the model that holds it: several models may share an entity, and
   an item is ambiguous only when two different join paths of the same length supply it. The
-  measure's own model answers first (``account__plan`` on accounts needs no join).
+  measure's own model answers first (``account__plan`` on accounts needs no join);
+- a partial path names the end of a longer one (MetricFlow's entity-link suffix match):
+  ``user__last_login_ts`` from bookings, which has no ``user`` entity, resolves through
+  ``listing__user`` when that is the shortest reachable path ending in ``user`` that holds the
+  item; two such paths of that length are ``ambiguous_join``. Asked only when the path as
+  written cannot start from the model, so a path that can is never re-read as a suffix.
 
 Resolution is pure and cached per manifest (``Manifest.path_cache``): every compile asks.
 """
@@ -45,6 +50,11 @@ HINT_AMBIGUOUS = (
     "two models supply the same item; rename one of the dimensions, or group by a longer "
     "path that names the model's entity"
 )
+MSG_AMBIGUOUS_SUFFIX = (
+    "ambiguous join path for {item!r}: {model!r} has no entity {entity!r}, and {count} join "
+    "paths end with it: {paths}"
+)
+HINT_AMBIGUOUS_SUFFIX = "name the whole path, e.g. {example!r}"
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,10 @@ def _resolve(
             {n for c in ends for n in (*_last(model, c).dimensions, *_last(model, c).entities)}
         )
         return PathError("unknown_dimension", "", None, tuple(known))
+    if path and path[0] not in model.entities:
+        suffixed = _resolve_suffix(manifest, model, path, element)
+        if suffixed is not None:
+            return suffixed
     if path and path[0] in model.entities and not _chains_exist_through(manifest, model, path[0]):
         return PathError(
             "unreachable_dimension",
@@ -180,6 +194,80 @@ def _resolve(
             _target_hint(manifest, path[0]),
         )
     return PathError("unreachable_dimension", "", None)
+
+
+def _resolve_suffix(
+    manifest: Manifest, model: SemanticModel, path: tuple[str, ...], element: str
+) -> tuple[Hop, ...] | PathError | None:
+    """The chain of the shortest join path from ``model`` whose entities end with ``path``
+    and whose last model holds ``element`` (MetricFlow keeps the shortest of the entity-link
+    paths a partial path matches); an ``ambiguous_join`` naming them when several paths of
+    that length do; None when no path ends so."""
+    found = [c for c in _all_chains(manifest, model, (), MAX_HOPS) if _ends_with(c, path)]
+    found = [c for c in found if holds(c[-1].model, element)]
+    if not found:
+        return None
+    shortest = min(len(chain) for chain in found)
+    best = sorted((c for c in found if len(c) == shortest), key=full_name)
+    if len(best) == 1:
+        return best[0]
+    item = "__".join((*path, element))
+    return PathError(
+        "ambiguous_join",
+        MSG_AMBIGUOUS_SUFFIX.format(
+            item=item,
+            model=model.name,
+            entity=path[0],
+            count=len(best),
+            paths=" and ".join(f"{full_name(c)}__{element} ({_describe(c)})" for c in best),
+        ),
+        HINT_AMBIGUOUS_SUFFIX.format(example=f"{full_name(best[0])}__{element}"),
+    )
+
+
+def _all_chains(
+    manifest: Manifest, model: SemanticModel, visited: tuple[str, ...], hops_left: int
+) -> list[tuple[Hop, ...]]:
+    """Every chain of allowed joins from ``model`` of 1 to ``hops_left`` hops that visits no
+    model twice (a cycle back to a model reads nothing a shorter chain does not)."""
+    out: list[tuple[Hop, ...]] = []
+    if hops_left == 0:
+        return out
+    seen = (*visited, model.name)
+    for entity in sorted(model.entities):
+        for target in manifest.models_with_entity(entity):
+            if target.name in seen or join_refusal(model, target, entity) is not None:
+                continue
+            hop = Hop(entity, target)
+            out.append((hop,))
+            out.extend((hop, *rest) for rest in _all_chains(manifest, target, seen, hops_left - 1))
+    return out
+
+
+def _ends_with(chain: tuple[Hop, ...], path: tuple[str, ...]) -> bool:
+    entities = tuple(hop.entity for hop in chain)
+    return len(entities) > len(path) and entities[-len(path) :] == path
+
+
+def full_name(chain: tuple[Hop, ...]) -> str:
+    """The dundered entity path of a join chain (``listing__user``).
+
+    Example:
+        >>> from semantic.compiler.manifest import Entity
+        >>> users = SemanticModel("users", (None, "main", "users"), {"user": Entity("user",
+        ...     "primary", "id")}, {}, {}, "user")
+        >>> full_name((Hop("listing", users), Hop("user", users)))
+        'listing__user'
+    """
+    return "__".join(hop.entity for hop in chain)
+
+
+def suffix_path(chain: tuple[Hop, ...], path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The whole entity path a partial ``path`` was resolved to by the suffix rule (the
+    chain's entities, longer than ``path`` and ending with it); None for a path resolved as
+    written (whose chain is the path itself, or the path less a local first entity)."""
+    entities = tuple(hop.entity for hop in chain)
+    return entities if _ends_with(chain, path) else None
 
 
 def _last(model: SemanticModel, chain: tuple[Hop, ...]) -> SemanticModel:

@@ -22,6 +22,7 @@ from semantic.compiler.date_parts import (
 )
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.entity_graph import (
+    Hop,
     PathError,
     local_entities,
     reachable,
@@ -76,6 +77,10 @@ class Source:
     metric_joins: dict[str, exp.Expr] = field(default_factory=dict)
     # Day spines joined for custom grains (alias → join condition), LEFT JOINed last.
     spine_joins: dict[str, exp.Expr] = field(default_factory=dict)
+    # Whether a path this model has no first entity for may name the end of a longer one
+    # (entity_graph's suffix rule). Queries without metrics first look for a base model
+    # that reaches every item as written (dimension_query).
+    suffix_paths: bool = True
 
     @property
     def alias(self) -> str:
@@ -92,7 +97,14 @@ class Source:
             element = parts[len(path)] if len(parts) > len(path) else parts[-1]
         if not path:
             return self.model, self.alias
-        if path[0] not in self.model.entities and path[0] not in local_entities(self.model):
+        foreign_start = path[0] not in self.model.entities and path[0] not in local_entities(
+            self.model
+        )
+        chain: tuple[Hop, ...] | PathError = PathError("unreachable_dimension", "")
+        if self.suffix_paths or not foreign_start:
+            chain = resolve_path(self.manifest, self.model, path, element)
+        if foreign_start and isinstance(chain, PathError) and chain.code != "ambiguous_join":
+            # No join path ends with the path either (entity_graph's suffix rule).
             raise query_error(
                 MSG_UNREACHABLE.format(name=item, metric=self.metric_name),
                 code="unreachable_dimension",
@@ -100,7 +112,6 @@ class Source:
                 hint=f"{self.model.name!r} has no entity {path[0]!r}; it links "
                 + ", ".join(sorted(self.model.entities)),
             )
-        chain = resolve_path(self.manifest, self.model, path, element)
         if isinstance(chain, PathError) and chain.code == "unknown_dimension":
             raise query_error(
                 MSG_UNKNOWN_ITEM.format(name=item, metric=self.metric_name),
@@ -117,7 +128,8 @@ class Source:
             )
         # Aliases name the path (a leading local entity included) and the model joined; one
         # join per chain of (entity, model), however many items read it.
-        key: tuple[str, ...] = path[: len(path) - len(chain)]
+        # A chain longer than the path is a partial path's whole one (the suffix rule).
+        key: tuple[str, ...] = path[: max(0, len(path) - len(chain))]
         chain_key: tuple[tuple[str, str], ...] = ()
         current, alias = self.model, self.alias
         # Models joined so far along this chain, nearest last: partition matches look back.

@@ -151,7 +151,9 @@ class Access:
 def _secured_select(
     manifest: Manifest, model: SemanticModel, principal: Principal
 ) -> exp.Select | None:
-    own = Source(model, manifest, f"row policies of {model.name}")
+    # Policy items resolve by their path as written (no suffix rule): a security rule names
+    # the join it filters through.
+    own = Source(model, manifest, f"row policies of {model.name}", suffix_paths=False)
     conditions: list[exp.Expr] = []
     for entity in model.entities:
         for declaring, index, policy in manifest.row_policies(entity):
@@ -165,7 +167,7 @@ def _secured_select(
                 continue
             # Any other model carrying the entity: its key must be one the home lets through
             # (a semi-join: no fan-out, and a NULL key matches nothing).
-            home_source = Source(home, manifest, f"row policy on {entity}")
+            home_source = Source(home, manifest, f"row policy on {entity}", suffix_paths=False)
             condition = bind_principal(
                 policy_condition(manifest, home_source, entity, parsed, where), principal
             )

@@ -292,7 +292,7 @@ def check_row_policies(manifest: Manifest) -> list[tuple[str, int, QueryError]]:
                 home = policy_home(manifest, entity, where)
                 policy_condition(
                     manifest,
-                    Source(home, manifest, f"row policy on {entity}"),
+                    Source(home, manifest, f"row policy on {entity}", suffix_paths=False),
                     entity,
                     parsed,
                     where,

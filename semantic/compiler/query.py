@@ -17,7 +17,7 @@ from sqlglot import exp
 from semantic.compiler.combine import combine_ctes, order_limit
 from semantic.compiler.date_parts import DATE_PART_GRAIN
 from semantic.compiler.definition_sql import definition_expr
-from semantic.compiler.entity_graph import PathError, resolve_path
+from semantic.compiler.entity_graph import PathError, resolve_path, suffix_path
 from semantic.compiler.filters import filter_conditions, time_range
 from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.joins import Source
@@ -101,8 +101,32 @@ def resolve_items(query: MetricQuery, manifest: Manifest) -> list[GroupByItem]:
             else item
             for item in items
         ]
-    items = [with_time_grain(item, query, manifest) for item in items]
+    items = [
+        with_time_grain(with_whole_path(item, query, manifest), query, manifest) for item in items
+    ]
     return sorted(items, key=output_order)
+
+
+def with_whole_path(item: GroupByItem, query: MetricQuery, manifest: Manifest) -> GroupByItem:
+    """An item named by the end of its entity path (``user__last_login_ts`` from bookings,
+    which reaches users through listing) as MetricFlow names its column: by the whole path,
+    ``listing__user__last_login_ts``. Renamed only when every metric model that reaches the
+    item reaches it through that same whole path (entity_graph's suffix rule); otherwise each
+    model resolves the item as written and the column keeps the name asked for."""
+    if not item.entity_path:
+        return item
+    wholes: set[tuple[str, ...] | None] = set()
+    for name in query.metrics:
+        for leaf in leaves_of(manifest.metrics[name], manifest, (), ()):
+            model = manifest.semantic_models[leaf.measure.semantic_model]
+            chain = resolve_path(manifest, model, item.entity_path, item.element)
+            if not isinstance(chain, PathError):
+                wholes.add(suffix_path(chain, item.entity_path))
+    whole = wholes.pop() if len(wholes) == 1 else None
+    if whole is None:
+        return item
+    asked = "__".join(item.entity_path)
+    return replace(item, text="__".join(whole) + item.text[len(asked) :], entity_path=whole)
 
 
 def with_time_grain(item: GroupByItem, query: MetricQuery, manifest: Manifest) -> GroupByItem:

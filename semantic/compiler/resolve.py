@@ -59,8 +59,57 @@ def check_query(query: MetricQuery, manifest: Manifest) -> None:
             )
 
 
+MSG_MIN_MAX_ONLY = (
+    "min_max_only needs exactly one group-by item and no metrics, order_by or limit "
+    "(it gives that item's least and greatest value)"
+)
+MSG_APPLY_GROUP_BY = (
+    "apply_group_by=false is for queries without metrics (rows of the group-by items, "
+    "duplicates kept); metrics are always aggregated by the group-by items"
+)
+
+
+def check_options(query: MetricQuery) -> None:
+    """MetricFlow's rules for its options of queries without metrics: ``min_max_only`` with
+    exactly one group-by item and no metrics, order or limit; ``apply_group_by=False`` only
+    without metrics.
+
+    Example:
+        >>> check_options(MetricQuery(metrics=("m",), min_max_only=True))
+        Traceback (most recent call last):
+        ...
+        tally.errors.QueryError: min_max_only needs exactly one group-by item and no metrics, order_by or limit (it gives that item's least and greatest value)
+    """
+    if query.min_max_only:
+        wrong = (
+            ("metrics", bool(query.metrics)),
+            ("group_by", len(query.group_by) != 1),
+            ("order_by", bool(query.order_by)),
+            ("limit", query.limit is not None),
+        )
+        field = next((name for name, bad in wrong if bad), None)
+        if field is not None:
+            raise query_error(
+                MSG_MIN_MAX_ONLY,
+                code="bad_query_option",
+                location=field,
+                hint=f"drop {field} or min_max_only" if field != "group_by" else (
+                    "ask for one item, e.g. --group-by metric_time --min-max-only"
+                ),
+            )  # fmt: skip
+    if not query.apply_group_by and query.metrics:
+        raise query_error(
+            MSG_APPLY_GROUP_BY,
+            code="bad_query_option",
+            location="apply_group_by",
+            hint="drop the metrics, or drop apply_group_by=false",
+        )
+
+
 def check_request(query: MetricQuery) -> None:
-    """What every query must satisfy, with or without metrics: dialect, limit, time range."""
+    """What every query must satisfy, with or without metrics: dialect, limit, time range,
+    the options' use."""
+    check_options(query)
     if query.dialect not in DIALECTS:
         raise query_error(
             f"unsupported dialect {query.dialect!r}",

@@ -62,4 +62,6 @@ def saved_query_to_query(manifest: Manifest, name: str, query: MetricQuery) -> M
         order_by=query.order_by or tuple(order_by),
         limit=query.limit if query.limit is not None else params.get("limit"),
         dialect=query.dialect,
+        min_max_only=query.min_max_only,
+        apply_group_by=query.apply_group_by,
     )

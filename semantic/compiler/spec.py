@@ -36,6 +36,11 @@ class MetricQuery:
     order_by: tuple[str, ...] = ()
     limit: int | None = None
     dialect: str = "duckdb"
+    # Queries without metrics only (MetricFlow's options of the same names): the min and
+    # max of the one group-by item instead of its values; every joined row, not each
+    # combination once (apply_group_by=False keeps duplicates).
+    min_max_only: bool = False
+    apply_group_by: bool = True
 
     def cache_key(self) -> tuple[object, ...]:
         """Normalised identity: the case of group-by and order items and the whitespace
@@ -58,4 +63,6 @@ class MetricQuery:
             tuple(o.strip().lower() for o in self.order_by),
             self.limit,
             self.dialect,
+            self.min_max_only,
+            self.apply_group_by,
         )

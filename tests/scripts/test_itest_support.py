@@ -117,8 +117,6 @@ def test_case_request_translates_group_by_objects_and_time_constraint() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        ({"group_bys": ["user__home_state"], "min_max_only": True}, "min_max_only"),
-        ({"metrics": ["m"], "apply_group_by": False}, "apply_group_by"),
         (
             {
                 "metrics": ["m"],
@@ -131,6 +129,15 @@ def test_case_request_translates_group_by_objects_and_time_constraint() -> None:
 def test_cases_tally_does_not_claim_get_a_reason(raw: dict[str, object], reason: str) -> None:
     answer = its.case_request(_case(**raw), source_schema="s")
     assert isinstance(answer, str) and reason in answer
+
+
+def test_min_max_only_and_apply_group_by_pass_through_to_the_request() -> None:
+    """Tally offers both options now (semantic.compiler.dimension_query): the cases run."""
+    minmax = its.case_request(_case(group_bys=["u__s"], min_max_only=True), source_schema="s")
+    rows = its.case_request(_case(group_bys=["u__s"], apply_group_by=False), source_schema="s")
+    assert isinstance(minmax, its.TallyRequest) and isinstance(rows, its.TallyRequest)
+    assert (minmax.min_max_only, minmax.apply_group_by) == (True, True)
+    assert (rows.min_max_only, rows.apply_group_by) == (False, False)
 
 
 def test_a_query_without_metrics_is_a_request() -> None:

@@ -9,6 +9,7 @@ are read by the compiler's own filter parser and become dunder names.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -146,6 +147,17 @@ def add_query_arguments(parser: CommandParser) -> None:
     )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument(
+        "--min-max-only",
+        action="store_true",
+        help="without metrics: the least and greatest value of the one --group-by item",
+    )
+    parser.add_argument(
+        "--apply-group-by",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="without metrics: --no-apply-group-by lists every joined row, duplicates kept",
+    )
+    parser.add_argument(
         "--saved-query", default=None, help="run a saved query from the definitions"
     )
     parser.add_argument("--release", default=None, help="pin a release (default: latest)")
@@ -221,6 +233,8 @@ def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
         order_by=list_option(opts["order_by"], flag="order"),
         limit=opts["limit"],
         dialect=dialect,
+        min_max_only=bool(opts.get("min_max_only")),
+        apply_group_by=opts.get("apply_group_by", True) is not False,
     )
 
 
