@@ -14,7 +14,12 @@ Cases, each ``--queries`` calls back to back, per-call medians:
 The query (revenue by month and plan, ~100 rows) hits the compile cache in every case, so
 the differences are the protocol's own cost.
 
-    python -m bench mcp_overhead [--queries 100] [--repeat 1]
+``--clock cpu`` (for a shared machine) times CPU instead of wall seconds: the in-process and
+in-memory cases count this process's CPU (in-memory: the SDK's client too, so its overhead
+is an upper bound), the stdio and HTTP cases only the server process's own CPU (the client
+excluded), read from ``/proc/<pid>/task/*/schedstat`` in nanoseconds.
+
+    python -m bench mcp_overhead [--queries 100] [--repeat 1] [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ _NOTES: list[str] = []
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=100, help="calls per case (x --repeat)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall seconds, or CPU seconds of the process that serves the call (stdio and "
+        "HTTP: the server's alone): cpu on a shared machine",
+    )
 
 
 def _tally(env: dict[str, str], *args: str) -> str:
@@ -86,7 +98,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     try:
         assert web.stdout is not None
         url = web.stdout.readline().rsplit(" ", 1)[1].strip()
-        samples = _interleaved(env, token, url, calls)
+        samples = _interleaved(env, token, url, calls, cpu=options.clock == "cpu", web=web.pid)
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -111,7 +123,8 @@ def run(options: argparse.Namespace) -> list[Row]:
                 )  # fmt: skip
     _NOTES.append(
         f"{options.events:,} events; {calls} calls per case, interleaved round by round; "
-        "overhead = median of (MCP call - the in-process call of the same round)"
+        "overhead = median of (MCP call - the in-process call of the same round); "
+        f"clock {options.clock}"
     )
     return rows
 
@@ -125,8 +138,37 @@ def _ms(seconds: float) -> float:
     return seconds * 1000
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds a process's threads have run so far (schedstat: nanoseconds, unlike
+    /proc/<pid>/stat's 10 ms ticks, fine enough for one call)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
+def _children() -> set[int]:
+    """Process ids whose parent is this process."""
+    me = str(os.getpid())
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            # The parent pid is the second field after the command name, which may hold spaces.
+            if (
+                entry.name.isdigit()
+                and (entry / "stat").read_text().rpartition(")")[2].split()[1] == me
+            ):
+                found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def _interleaved(
-    env: dict[str, str], token: str, url: str, calls: int
+    env: dict[str, str], token: str, url: str, calls: int, *, cpu: bool, web: int
 ) -> dict[str, dict[str, list[float]]]:
     """Per tool and case, the seconds of each call. Every round calls each case once, in
     turn, so a slow moment of a loaded machine lands on all cases alike."""
@@ -160,6 +202,7 @@ def _interleaved(
         # The in-process call runs where MCP's tools run: on Django's thread for sync code
         # (the ORM refuses the event loop), so the baseline pays the same thread hop.
         caller = await sync_to_async(caller_authenticate, thread_sensitive=True)(token)
+        before = _children()
         async with (
             Client(build_server(stdio_token=token)) as memory,
             Client(stdio) as piped,
@@ -171,6 +214,15 @@ def _interleaved(
                 "MCP in-memory": memory,
                 "MCP stdio (tally mcp)": piped,
                 "MCP HTTP (tally mcp --http)": http,
+            }
+            # Which clock times each case: this process, or the process serving the call.
+            own = time.perf_counter if not cpu else time.process_time
+            # The SDK's stdio client started `tally mcp` as our one new child.
+            stdio_pid = max(_children() - before, default=0)
+            clocks: dict[str, Callable[[], float]] = {
+                "MCP in-memory": own,
+                "MCP stdio (tally mcp)": own if not cpu else lambda: _process_cpu(stdio_pid),
+                "MCP HTTP (tally mcp --http)": own if not cpu else lambda: _process_cpu(web),
             }
             found: dict[str, dict[str, list[float]]] = {}
             for tool, arguments in TOOLS.items():
@@ -187,16 +239,17 @@ def _interleaved(
                     lambda op=op: op(caller_authenticate(token)), thread_sensitive=True
                 )
                 for index in range(calls + 2):
-                    start = time.perf_counter()
+                    start = own()
                     await run_direct(caller)
-                    timings = {IN_PROCESS: time.perf_counter() - start}
-                    start = time.perf_counter()
+                    timings = {IN_PROCESS: own() - start}
+                    start = own()
                     await with_token()
-                    timings[WITH_TOKEN] = time.perf_counter() - start
+                    timings[WITH_TOKEN] = own() - start
                     for case, client in clients.items():
-                        start = time.perf_counter()
+                        clock = clocks[case]
+                        start = clock()
                         result = await client.call_tool(tool, arguments)
-                        timings[case] = time.perf_counter() - start
+                        timings[case] = clock() - start
                         if result.is_error:
                             raise RuntimeError(result.content[0].text)
                     if index >= 2:  # two warm-up rounds: caches, first imports

@@ -15,10 +15,19 @@ from typing import Any
 
 import rules
 from django.conf import settings
-from django.db.models import Q
+from django.contrib.auth import get_user_model
+from django.db.models import Q, Value
 
 from registry.definitions.objects import PROJECT, governance_of
-from registry.models import ApiToken, Definition, Domain, Proposal, RoleGrant, TeamMembership
+from registry.models import (
+    AccessProfile,
+    ApiToken,
+    Definition,
+    Domain,
+    Proposal,
+    RoleGrant,
+    TeamMembership,
+)
 from registry.roles import (
     DOMAIN_ACTIONS,
     ROLE_ACTIONS,
@@ -35,6 +44,7 @@ DENIED = "{who} may not {action}{where}: {why}"
 # Stable error codes of denials; reviews keep the code the review service has always used.
 DENIAL_CODES = {Action.REVIEW: "not_a_reviewer"}
 _CACHE_ATTR = "_tally_grants"
+_FROM_GRANT, _FROM_TEAM = "grant", "team"
 
 
 @dataclass(frozen=True)
@@ -85,22 +95,33 @@ def user_grants(user: Any) -> Grants:
     default = _default_role()
     if default is not None:
         global_roles.add(default)
-    for role, slug in RoleGrant.objects.filter(user=user).values_list("role", "domain__slug"):
-        if slug:
-            domains.setdefault(slug, set()).add(Role(role))
+    # One query (every API and MCP call pays it): the user's role grants, then each team of
+    # the user with every domain it owns (NULL when it owns none), told apart by `source`.
+    grants = (
+        RoleGrant.objects.filter(user=user)
+        .annotate(source=Value(_FROM_GRANT))
+        .order_by()
+        .values_list("source", "role", "domain__slug")
+    )
+    teams = (
+        TeamMembership.objects.filter(user=user)
+        .annotate(source=Value(_FROM_TEAM))
+        .order_by()
+        .values_list("source", "team__slug", "team__domain__slug")
+    )
+    for source, name, slug in grants.union(teams, all=True):
+        if source == _FROM_TEAM:
+            if name == governance_team():
+                global_roles.add(Role.GOVERNANCE)
+            if slug:
+                domains.setdefault(slug, set()).add(Role.REVIEWER)
+        elif slug:
+            domains.setdefault(slug, set()).add(Role(name))
         else:
-            global_roles.add(Role(role))
-    # One query: each team of the user with every domain it owns (NULL when it owns none).
-    for team, slug in TeamMembership.objects.filter(user=user).values_list(
-        "team__slug", "team__domain__slug"
-    ):
-        if team == governance_team():
-            global_roles.add(Role.GOVERNANCE)
-        if slug:
-            domains.setdefault(slug, set()).add(Role.REVIEWER)
-    grants = Grants(frozenset(global_roles), {k: frozenset(v) for k, v in domains.items()})
-    setattr(user, _CACHE_ATTR, grants)
-    return grants
+            global_roles.add(Role(name))
+    found = Grants(frozenset(global_roles), {k: frozenset(v) for k, v in domains.items()})
+    setattr(user, _CACHE_ATTR, found)
+    return found
 
 
 def grants_forget(user: Any) -> None:
@@ -251,13 +272,11 @@ def page_require(request: Any, action: Action | str, obj: Any = None) -> None:
 
 def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
     """The compiler's Principal for a request's user or token (row policies, masking)."""
-    from registry.models import AccessProfile
-
     attributes: dict[str, Any] = {}
     # A service account's attributes are its token's alone; a person's token adds to (and
     # overrides) the person's profile.
     if token is None or not token.service:
-        profile = AccessProfile.objects.filter(user=user).first() if user.pk else None
+        profile = _access_profile(user)
         if profile is not None:
             attributes.update(profile.attributes)
     if token is not None:
@@ -276,6 +295,17 @@ def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
         view_pii=user_can(user, Action.VIEW_PII, token=token),
         unrestricted=unrestricted,
     )
+
+
+def _access_profile(user: Any) -> AccessProfile | None:
+    if not user.pk:
+        return None
+    # A token's user arrives with its profile joined in (token_authenticate): no query then.
+    # Otherwise read it afresh, not through the user object's cache, which a caller that
+    # reuses the object (the CLI, tests) would see stale after a change.
+    if get_user_model().access_profile.is_cached(user):
+        return getattr(user, "access_profile", None)
+    return AccessProfile.objects.filter(user=user).first()
 
 
 # --------------------------------------------------------------------------- rules (has_perm)

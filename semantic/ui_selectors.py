@@ -18,7 +18,7 @@ from registry.roles import Action
 from registry.selectors import metric_versions_in_release, release_get_latest_or_none
 from semantic.anomaly import ANOMALY_WEEKS, anomaly_band
 from semantic.audited import metric_query_compile, metric_query_run
-from semantic.compiler.api import CompiledQuery, queryable_items
+from semantic.compiler.api import CompiledQuery, common_queryable_items, queryable_items
 from semantic.compiler.explain import explain_metric
 from semantic.compiler.grains import ALL_GRAINS, GRAINS
 from semantic.compiler.principal import Principal
@@ -520,10 +520,7 @@ def explore_options_get(*, metrics: list[str], release_ref: str | None = None) -
     chosen = [m for m in metrics if m in manifest.metrics]
     common: list[str] = []
     if chosen:
-        sets = [queryable_items(manifest, m) for m in chosen]
-        first = sets[0]
-        rest = [set(s) for s in sets[1:]]
-        common = [i for i in first if all(i in s for s in rest)]
+        common = common_queryable_items(manifest, chosen)
     heads = {
         name: (label, domain, tier)
         for name, label, domain, tier in Definition.objects.filter(

@@ -428,7 +428,12 @@ def token_authenticate(raw: str) -> ApiToken:
     found = TOKEN_RE.match(raw.strip())
     if not found:
         raise TokenInvalid("malformed token (expected tly_<prefix>_<secret>)")
-    token = ApiToken.objects.select_related("user").filter(prefix=found.group(1)).first()
+    # The user's access profile comes along (principal_for reads it on every query call).
+    token = (
+        ApiToken.objects.select_related("user", "user__access_profile")
+        .filter(prefix=found.group(1))
+        .first()
+    )
     # Compare even when the prefix is unknown, so timing does not reveal which prefixes exist.
     expected = token.digest if token is not None else "0" * 64
     if not hmac.compare_digest(expected, token_digest(raw.strip())) or token is None:

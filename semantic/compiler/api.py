@@ -11,7 +11,7 @@ from semantic.compiler.compile import compile_query as compile_metric_query
 from semantic.compiler.definition_sql import DEFINITION_DIALECT
 from semantic.compiler.dimension_query import dimension_query_compile
 from semantic.compiler.filters import check_filter_metric
-from semantic.compiler.joins import queryable_items
+from semantic.compiler.joins import common_queryable_items, queryable_items
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.resolve import METRIC_TIME, parse_group_by
@@ -26,6 +26,7 @@ __all__ = [
     "ParsedWhere",
     "QueryItemRef",
     "check_filter_metric",
+    "common_queryable_items",
     "compile_query",
     "parse_group_by",
     "parse_where",

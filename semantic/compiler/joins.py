@@ -8,6 +8,7 @@ the same graph up to ``MAX_HOPS`` entities away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -427,6 +428,27 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
     # A metric over several models accepts only what every one of them can reach.
     common = set.intersection(*per_model) if per_model else set()
     return sorted(common)
+
+
+def common_queryable_items(manifest: Manifest, metric_names: Sequence[str]) -> list[str]:
+    """The group-by items every one of ``metric_names`` accepts (a query naming them all can
+    group by exactly these), in the first metric's order.
+
+    Args:
+        manifest: the release's manifest.
+        metric_names: at least one metric name.
+
+    Returns:
+        The items of ``queryable_items`` common to all the metrics.
+
+    Raises:
+        QueryError: an unknown metric.
+    """
+    common = queryable_items(manifest, metric_names[0])
+    for name in metric_names[1:]:
+        accepted = set(queryable_items(manifest, name))
+        common = [item for item in common if item in accepted]
+    return common
 
 
 def _elements(model: SemanticModel) -> list[tuple[str, bool, str | None]]:

@@ -24,7 +24,7 @@ from registry.roles import Action
 from registry.selectors import definition_get, definition_list, release_get
 from semantic.api.views import query_input_bounds
 from semantic.audited import metric_query_compile, metric_query_run
-from semantic.compiler.api import queryable_items
+from semantic.compiler.api import common_queryable_items
 from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
 from semantic.compiler.spec import MetricQuery
 from semantic.dimension_values import dimension_values
@@ -175,11 +175,7 @@ def dimensions_list(
     if not metrics:
         raise UserError(MSG_NO_METRICS, code="bad_query", location="metrics")
     found = release_get(release)
-    manifest = manifest_for_release(found)
-    items = queryable_items(manifest, metrics[0])
-    for name in metrics[1:]:
-        accepted = set(queryable_items(manifest, name))
-        items = [item for item in items if item in accepted]
+    items = common_queryable_items(manifest_for_release(found), metrics)
     return {"metrics": list(metrics), "release": found.name, "group_by": items}
 
 

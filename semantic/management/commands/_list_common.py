@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from registry.selectors import release_get
-from semantic.compiler.api import queryable_items
+from semantic.compiler.api import common_queryable_items, queryable_items
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.manifest import Manifest
 from semantic.management.commands._query_args import list_option
@@ -55,11 +55,7 @@ def items_for(manifest: Manifest, metrics: Sequence[str]) -> list[str]:
     if not names:
         return []
     if metrics:
-        common = queryable_items(manifest, names[0])
-        for name in names[1:]:
-            accepted = set(queryable_items(manifest, name))
-            common = [item for item in common if item in accepted]
-        return common
+        return common_queryable_items(manifest, names)
     united: dict[str, None] = {}
     for name in names:
         united.update(dict.fromkeys(queryable_items(manifest, name)))
@@ -77,6 +73,16 @@ def entity_split(items: Sequence[str]) -> tuple[list[str], list[str]]:
         if item.rpartition("__")[2] not in entities
     ]  # fmt: skip
     return entities, dimensions
+
+
+def write_split(command: BaseCommand, opts: dict[str, Any], *, entities: bool) -> None:
+    """`tally list entities|dimensions`: one half of the metrics' common group-by items."""
+    release, manifest = manifest_of(opts)
+    metrics = metrics_of(opts)
+    found, dimensions = entity_split(items_for(manifest, metrics))
+    key, items = ("entities", found) if entities else ("dimensions", dimensions)
+    body = {"release": release, "metrics": list(metrics), key: items}
+    write(command, opts, body, [f"• {item}" for item in items])
 
 
 def metrics_of(opts: dict[str, Any]) -> tuple[str, ...]:

@@ -7,14 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from semantic.management.commands._list_common import (
-    add_common,
-    entity_split,
-    items_for,
-    manifest_of,
-    metrics_of,
-    write,
-)
+from semantic.management.commands._list_common import add_common, write_split
 
 NAME = "dimensions"
 HELP = "dimensions the given metrics accept, all of them in common (mf list dimensions)"
@@ -25,8 +18,4 @@ def add_arguments(parser: CommandParser) -> None:
 
 
 def handle(command: BaseCommand, opts: dict[str, Any]) -> None:
-    release, manifest = manifest_of(opts)
-    metrics = metrics_of(opts)
-    _entities, dimensions = entity_split(items_for(manifest, metrics))
-    body = {"release": release, "metrics": list(metrics), "dimensions": dimensions}
-    write(command, opts, body, [f"• {d}" for d in dimensions])
+    write_split(command, opts, entities=False)

@@ -6,14 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from semantic.management.commands._list_common import (
-    add_common,
-    entity_split,
-    items_for,
-    manifest_of,
-    metrics_of,
-    write,
-)
+from semantic.management.commands._list_common import add_common, write_split
 
 NAME = "entities"
 HELP = "entities the given metrics can be grouped by, all of them in common (mf list entities)"
@@ -24,8 +17,4 @@ def add_arguments(parser: CommandParser) -> None:
 
 
 def handle(command: BaseCommand, opts: dict[str, Any]) -> None:
-    release, manifest = manifest_of(opts)
-    metrics = metrics_of(opts)
-    entities, _dimensions = entity_split(items_for(manifest, metrics))
-    body = {"release": release, "metrics": list(metrics), "entities": entities}
-    write(command, opts, body, [f"• {e}" for e in entities])
+    write_split(command, opts, entities=True)

@@ -219,3 +219,44 @@ def test_dimension_values_follow_the_tokens_tenant(mcp_setup: McpSetup, mcp_http
     searched = _run(_http(mcp_http, mcp_setup.token), body({**tenants, "search": "t13"}))
     assert "t13" in searched.structured_content["values"]
     assert all("t13" in v for v in searched.structured_content["values"])
+
+
+CONNECTIONS_SCRIPT = """
+import anyio
+from asgiref.sync import sync_to_async
+from django.db.backends.signals import connection_created
+from mcp import Client
+from tally.mcp.server import build_server
+
+opened = []
+connection_created.connect(
+    lambda sender, connection, **kw: opened.append(connection), weak=False
+)
+
+
+async def main():
+    async with Client(build_server(stdio_token={token!r})) as client:
+        counts = []
+        for _ in range(3):
+            answer = await client.call_tool("search_metrics", {{"query": "revenue"}})
+            assert not answer.is_error, answer.content
+            counts.append(len(opened))
+        # A call that left its transaction open (autocommit off) must not leak it into the next.
+        await sync_to_async(lambda: opened[-1].set_autocommit(False), thread_sensitive=True)()
+        answer = await client.call_tool("search_metrics", {{"query": "revenue"}})
+        counts.append(len(opened))
+        print(counts, answer.is_error)
+
+
+anyio.run(main)
+"""
+
+
+def test_tool_calls_keep_one_connection_and_replace_a_spoilt_one(mcp_setup: McpSetup) -> None:
+    """Successive tool calls reuse the tool thread's database connection (reconnecting on
+    every call cost ~5 ms CPU, more than the query), and a connection a call left outside
+    autocommit is replaced before the next call, which then answers normally."""
+    script = CONNECTIONS_SCRIPT.format(token=mcp_setup.token)
+    result = run_tally("shell", "-c", script, env=mcp_setup.env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[1, 1, 1, 2] False"
