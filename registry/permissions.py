@@ -17,7 +17,6 @@ import rules
 from django.conf import settings
 from django.db.models import Q
 
-from registry.definitions.objects import PROJECT, governance_of
 from registry.models import ApiToken, Definition, Domain, Proposal, RoleGrant, TeamMembership
 from registry.roles import (
     DOMAIN_ACTIONS,
@@ -27,7 +26,6 @@ from registry.roles import (
     Role,
     actions_of_scopes,
 )
-from registry.services.review_policy import governance_team
 from semantic.compiler.principal import Principal
 from tally.errors import PermissionDenied
 
@@ -90,6 +88,10 @@ def user_grants(user: Any) -> Grants:
             domains.setdefault(slug, set()).add(Role(role))
         else:
             global_roles.add(Role(role))
+    # Imported here: this module loads at start-up (registry's ready()), and review policy
+    # pulls in the definitions parser and YAML, which most processes never use.
+    from registry.services.review_policy import governance_team
+
     # One query: each team of the user with every domain it owns (NULL when it owns none).
     for team, slug in TeamMembership.objects.filter(user=user).values_list(
         "team__slug", "team__domain__slug"
@@ -129,6 +131,7 @@ def domains_of(obj: Any) -> set[str]:
     if isinstance(obj, Definition):
         return {obj.domain.slug} if obj.domain_id else set()
     if isinstance(obj, Proposal):
+        from registry.definitions.objects import PROJECT, governance_of
         from registry.selectors import proposal_changes
 
         out: set[str] = set()
