@@ -18,7 +18,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, Value
 
-from registry.definitions.objects import PROJECT, governance_of
 from registry.models import (
     AccessProfile,
     ApiToken,
@@ -36,7 +35,6 @@ from registry.roles import (
     Role,
     actions_of_scopes,
 )
-from registry.services.review_policy import governance_team
 from semantic.compiler.principal import Principal
 from tally.errors import PermissionDenied
 
@@ -109,6 +107,10 @@ def user_grants(user: Any) -> Grants:
         .order_by()
         .values_list("source", "team__slug", "team__domain__slug")
     )
+    # Imported here: this module loads at start-up (registry's ready()), and review policy
+    # pulls in the definitions parser and YAML, which most processes never use.
+    from registry.services.review_policy import governance_team
+
     for source, name, slug in grants.union(teams, all=True):
         if source == _FROM_TEAM:
             if name == governance_team():
@@ -150,6 +152,7 @@ def domains_of(obj: Any) -> set[str]:
     if isinstance(obj, Definition):
         return {obj.domain.slug} if obj.domain_id else set()
     if isinstance(obj, Proposal):
+        from registry.definitions.objects import PROJECT, governance_of
         from registry.selectors import proposal_changes
 
         out: set[str] = set()

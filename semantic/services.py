@@ -19,17 +19,6 @@ from semantic.manifests import (
     release_key,
     release_resolve,
 )
-from semantic.result_cache import (
-    result_cache_max_rows,
-    result_cache_ttl,
-    result_get,
-    result_key,
-    result_put,
-    result_versions_forget,
-)
-from semantic.time_spine import time_spine_forget
-from semantic.warehouse.run import run_compiled, session_variables
-from semantic.warehouse.time_types import time_type_error
 from tally.errors import WarehouseError
 from tally.lru import LRU
 from tally.metrics import COMPILE_CACHE
@@ -114,6 +103,19 @@ def query_execute(
     """Compiles for the configured warehouse's dialect and runs the SQL there (building
     Tally's time spine first when the SQL reads it and the warehouse lacks it); a principal's
     row policies and masks are in the SQL, the PII salt is bound on the session."""
+    # Imported here, not at the top: compiling (`tally compile`, `query --explain`, the
+    # compile API) never runs SQL, and the warehouse drivers, the result cache (redis) and
+    # the time spine builder would cost every short process a tenth of a second.
+    from semantic.result_cache import (
+        result_cache_max_rows,
+        result_cache_ttl,
+        result_get,
+        result_key,
+        result_put,
+    )
+    from semantic.warehouse.run import run_compiled, session_variables
+    from semantic.warehouse.time_types import time_type_error
+
     warehouse = settings.WAREHOUSE
     if query.dialect != warehouse.dialect:
         query = MetricQuery(**{**query.__dict__, "dialect": warehouse.dialect})
@@ -161,6 +163,9 @@ def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None)
 
 def caches_clear() -> None:
     """Empties every in-process cache (tests rebuild registries between cases)."""
+    from semantic.result_cache import result_versions_forget
+    from semantic.time_spine import time_spine_forget
+
     time_spine_forget()
     manifests_forget()
     _compiled.clear()

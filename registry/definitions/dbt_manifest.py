@@ -20,7 +20,8 @@ from typing import Any
 
 from registry.definitions.dsi_parse import as_written_spec
 from registry.definitions.issues import IssueSet
-from registry.definitions.yaml_source import LineDict, SourceFile, display_path, max_file_bytes
+from registry.definitions.lines import LineDict
+from registry.definitions.yaml_source import SourceFile, display_path, max_file_bytes
 
 MANIFEST_FILE = "semantic_manifest.json"
 # List key in the JSON → the one-object document key the loader reads.

@@ -8,6 +8,7 @@ import json
 from typing import Any, cast
 
 from registry.definitions.issues import IssueSet
+from registry.definitions.lines import LineDict, LineList
 from registry.definitions.objects import (
     DEFAULT_SCHEMA,
     METRIC,
@@ -19,7 +20,6 @@ from registry.definitions.objects import (
     plain,
 )
 from registry.definitions.schema_errors import dsi_validators, pydantic_error, report_schema_errors
-from registry.definitions.yaml_source import LineDict, LineList
 
 # dbt-only config keys that the Semantic Layer spec itself does not define.
 DBT_CONFIG_KEYS = {"enabled", "group", "tags", "cache", "docs", "export_as", "schema", "alias"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry.definitions.issues import IssueSet
-from registry.definitions.yaml_source import LineDict, LineList
+from registry.definitions.lines import LineDict, LineList
 
 SEMANTIC_MODEL = "semantic_model"
 METRIC = "metric"

@@ -8,7 +8,7 @@ JSON, diffs). A document that expands to more than ``TALLY_MAX_DEFINITION_NODES`
 refers to itself through an alias, is refused at the line where it blows up.
 
 PyYAML loses positions once a document becomes dicts and lists; ``LineDict`` and
-``LineList`` keep the line of every key and item so that an error deep inside an object
+``LineList`` (registry/definitions/lines.py) keep the line of every key and item so that an error deep inside an object
 (a jsonschema path, an unknown measure) still points at ``file:line``.
 """
 
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from registry.definitions.issues import IssueSet
+from registry.definitions.lines import LineDict, LineList
 from tally.errors import UserError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -42,26 +43,6 @@ DBT_PROJECT_FILE = "dbt_project.yml"
 DBT_DEFAULT_MODEL_PATHS = ("models",)
 # Folders a dbt project keeps that never hold hand-written definitions.
 SKIP_DIRS = {"target", "dbt_packages", "dbt_modules", "logs", "node_modules", "__pycache__"}
-
-
-class LineDict(dict[Any, Any]):
-    """A dict remembering the line of each key (1-based) and of itself."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-
-    def line_of(self, key: Any) -> int:
-        return self.key_lines.get(key, self.line)
-
-
-class LineList(list[Any]):
-    """A list remembering the line of each item (1-based) and of itself."""
-
-    line: int = 0
-    item_lines: list[int]
-
-    def line_of(self, index: int) -> int:
-        return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
 
 
 class _DuplicateKey(yaml.MarkedYAMLError):

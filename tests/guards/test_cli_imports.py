@@ -1,6 +1,9 @@
 """`tally compile` stays light (issue #19): its process never imports Celery, Django REST
-framework, pyarrow, DuckDB, networkx or jsonschema, which it does not use. A deterministic guard on what is imported,
-not a timing: the figures are `python -m bench cli_start`'s."""
+framework, pyarrow, DuckDB, networkx or jsonschema, which it does not use, nor the query
+runner's result cache (redis), time spine builder and the definitions reader (PyYAML);
+`django.setup()`, which every process runs, loads none of Tally's compiler, definitions or
+services. A deterministic guard on what is imported, not a timing: the figures are
+`python -m bench cli_start`'s."""
 
 from __future__ import annotations
 
@@ -29,7 +32,43 @@ HEAVY = (
     "duckdb",
     "networkx",
     "jsonschema",
+    # Run a query only (semantic.services.query_execute loads them): the result cache and
+    # the Redis client it catches errors of (~60 ms with redis's OpenTelemetry hooks), the
+    # warehouse runner and the time spine builder (which reads project definitions).
+    "redis",
+    "semantic.result_cache",
+    "semantic.warehouse.run",
+    "semantic.time_spine",
+    "registry.definitions.project",
+    # Review policy and the definitions file reader: registry.permissions, loaded at
+    # start-up, imports them when a proposal's domains or a user's teams are looked up.
+    "registry.services.review_policy",
+    "registry.definitions.yaml_source",
 )
+# What `django.setup()` alone must not load: every `tally` command, web and worker process
+# pays for its app registry, so app configs, models and receivers import only those. (PyYAML
+# and pydantic still come with dbt-semantic-interfaces where a filter has Jinja items.)
+SETUP_HEAVY = (
+    "yaml",
+    "sqlglot",
+    "pydantic",
+    "jinja2",
+    "dbt_semantic_interfaces",
+    "prometheus_client",
+    "semantic.compiler.manifest",
+    "semantic.services",
+    "registry.definitions",
+    "registry.selectors",
+    "registry.services",
+    *HEAVY,
+)
+SETUP_PROBE = """
+import json, sys
+import django
+django.setup()
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps({{"heavy": heavy}}), file=sys.stderr)
+"""
 # Runs `tally compile` in this process, then reports which heavy packages it imported.
 PROBE = """
 import json, sys
@@ -80,6 +119,21 @@ def test_compile_imports_no_celery_drf_or_pyarrow(env: dict[str, str]) -> None:
     checks imported every URLconf) and pyarrow once made up most of a compile's start-up."""
     found = _probe(env)
     assert found == {"status": 0, "heavy": []}
+
+
+def test_django_setup_loads_no_compiler_definitions_or_services() -> None:
+    """registry's ready() loaded registry.permissions, which imported review policy, the
+    definitions reader and PyYAML (~0.1 s of every process's start-up)."""
+    result = subprocess.run(
+        [sys.executable, "-c", SETUP_PROBE.format(heavy=SETUP_HEAVY)],
+        cwd=ROOT,
+        env=_base_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {"heavy": []}
 
 
 def test_the_probe_sees_a_heavy_import(env: dict[str, str]) -> None:
