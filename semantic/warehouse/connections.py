@@ -243,7 +243,7 @@ def _open(config: WarehouseConfig, *, timeout_s: float, create: bool, user: bool
             return engine_open.clickhouse_client(config, timeout_s=timeout_s, user=user)
         return engine_open.SparkHandle(config)
     if config.engine == "trino":
-        from semantic.warehouse.trino_session import trino_connect
+        from semantic.warehouse.engine_open import trino_connect
 
         return trino_connect(config, timeout_s=timeout_s)
     raise WarehouseUnavailable(f"no driver for warehouse engine {config.engine!r}")

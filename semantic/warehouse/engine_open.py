@@ -21,6 +21,10 @@ Spark:
     own session (``newSession()`` locally), so session variables (the PII salt) never leak
     between queries; a timeout or cancel interrupts the query's jobs by tag.
 
+Trino:
+    ``trino://user@host:8080/catalog/schema`` through the official client; the query itself
+    runs in semantic.warehouse.trino_session.
+
 This module is Django-free.
 """
 
@@ -233,3 +237,49 @@ def local_spark_running(config: WarehouseConfig) -> Any:
     """This process's local Spark session on ``config.path``, or None when none started."""
     with _LOCK:
         return _LOCAL_SPARK.get(config.path or "")
+
+
+def trino_catalog_schema(config: WarehouseConfig) -> tuple[str, str]:
+    """The catalog and schema of ``trino://…/catalog/schema`` (schema ``default`` if absent).
+
+    Example:
+        >>> from semantic.warehouse.config import WarehouseConfig as C
+        >>> trino_catalog_schema(C(engine="trino", dialect="trino", database="hive/sales"))
+        ('hive', 'sales')
+    """
+    catalog, _, schema = (config.database or "").partition("/")
+    return catalog, schema or "default"
+
+
+def trino_connect(config: WarehouseConfig, *, timeout_s: float) -> Any:
+    """A Trino DB-API connection (no request is sent until the first statement)."""
+    try:
+        import trino
+    except ImportError as exc:
+        raise WarehouseUnavailable(
+            "the Trino client is not installed (pip install 'tally[trino]')"
+        ) from exc
+    catalog, schema = trino_catalog_schema(config)
+    options = dict(config.options)
+    secure = options.get("secure", "").lower() in ("1", "true", "yes")
+    auth = None
+    if config.password:
+        if not secure:
+            raise WarehouseUnavailable(
+                "Trino accepts a password over HTTPS only: add ?secure=true to WAREHOUSE_URL"
+            )
+        auth = trino.auth.BasicAuthentication(config.user or "", config.password)
+    return trino.dbapi.connect(
+        host=config.host or "",
+        port=config.port,
+        user=config.user or "tally",
+        catalog=catalog,
+        schema=schema,
+        http_scheme="https" if secure else "http",
+        auth=auth,
+        source="tally",
+        timezone="UTC",
+        request_timeout=max(1.0, timeout_s),
+        max_attempts=1,
+        session_properties={"query_max_run_time": f"{max(1, int(timeout_s + 0.999))}s"},
+    )

@@ -19,8 +19,9 @@ import sqlglot
 
 from semantic.compiler.policies import mask_expression
 from semantic.warehouse.config import WarehouseURLError, parse_warehouse_url
+from semantic.warehouse.engine_open import trino_catalog_schema
 from semantic.warehouse.execute import execute
-from semantic.warehouse.trino_session import placeholder_count, trino_catalog_schema
+from semantic.warehouse.trino_session import placeholder_count
 from tally.errors import WarehouseError
 
 BASE = Path("/srv/tally")
