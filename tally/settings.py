@@ -205,6 +205,9 @@ TALLY_SQL_MAX_CONNECTIONS = int(env_number("TALLY_SQL_MAX_CONNECTIONS", 200))
 TALLY_SQL_EXEC_SLOTS = int(env_number("TALLY_SQL_EXEC_SLOTS", 4))
 TALLY_SQL_EXEC_QUEUE = int(env_number("TALLY_SQL_EXEC_QUEUE", 64))
 TALLY_SQL_EXEC_WAIT_S = env_number("TALLY_SQL_EXEC_WAIT_S", 30)
+# A DuckDB warehouse file stays open between the SQL API's queries (opening it costs ~20 ms
+# of CPU); closed after this many idle seconds, so other processes can write it again.
+TALLY_SQL_WAREHOUSE_IDLE_S = env_number("TALLY_SQL_WAREHOUSE_IDLE_S", 2)
 # Bounds on SQL API input (issue 18): a connection must finish startup and authentication
 # within TALLY_SQL_AUTH_TIMEOUT_S; an authenticated session idle for TALLY_SQL_IDLE_TIMEOUT_S
 # is closed; unauthenticated connections are capped per client address and in total (they

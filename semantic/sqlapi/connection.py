@@ -78,6 +78,7 @@ class Connection(ExtendedProtocol):
         self._cancel_lock = threading.Lock()
         self._cancel: CancelScope | None = None
         self._out: list[bytes] = []
+        self._out_size = 0
         # Set by the server while the connection counts as unauthenticated.
         self.unauth_address: str | None = None
         # The end of startup and authentication (monotonic), None once authenticated.
@@ -110,13 +111,16 @@ class Connection(ExtendedProtocol):
 
     def send(self, data: bytes) -> None:
         self._out.append(data)
-        if sum(len(b) for b in self._out) > 1 << 16:
+        # A running count: summing the buffer on every row made a result quadratic.
+        self._out_size += len(data)
+        if self._out_size > 1 << 16:
             self.flush()
 
     def flush(self) -> None:
         if self._out:
             self.sock.sendall(b"".join(self._out))
             self._out.clear()
+            self._out_size = 0
 
     def fatal(self, sqlstate: str, message: str) -> None:
         with suppress(OSError):

@@ -6,6 +6,10 @@ connections: 200 idle or waiting connections cost threads and sockets, not scans
 that finds the queue full is refused at once (53300, as PostgreSQL refuses past
 max_connections); one that waits longer than the wait bound is canceled (57014). Both are
 errors of the statement: the session goes on.
+
+On a DuckDB warehouse file the pool also holds the file open between queries
+(``warehouse``, semantic.warehouse.held): each execution runs on a cursor of its own (its own
+session variables and interrupt), without paying the file's opening every time.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from semantic.sqlapi.session import QUERY_CANCELED, TOO_MANY_CONNECTIONS, SqlError
+from semantic.warehouse.held import HeldDuckDB
 from tally.metrics import SQL_EXECUTIONS, SQL_EXECUTIONS_PEAK, SQL_REFUSED
 
 MSG_QUEUE_FULL = "too many queries waiting: {waiting} queries wait for {slots} execution slots"
@@ -26,8 +31,11 @@ HINT_WAITED = "the server is busy; retry, or ask the operator about TALLY_SQL_EX
 class ExecutionPool:
     """``slots`` executions at once; at most ``queue`` more wait, each up to ``wait_s``."""
 
-    def __init__(self, *, slots: int, queue: int, wait_s: float) -> None:
+    def __init__(
+        self, *, slots: int, queue: int, wait_s: float, warehouse: HeldDuckDB | None = None
+    ) -> None:
         self.slots, self.queue, self.wait_s = slots, queue, wait_s
+        self.warehouse = warehouse
         self._free = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
         self.running = 0

@@ -43,6 +43,7 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 
+from django.conf import settings
 from django.db import close_old_connections, connections
 
 from semantic.sqlapi import wire
@@ -56,6 +57,7 @@ from semantic.sqlapi.session import (
     Fatal,
     ServerConfig,
 )
+from semantic.warehouse.held import HeldDuckDB
 from tally.logs import new_request_id, request_id_bind
 from tally.metrics import SQL_CONNECTIONS
 
@@ -78,8 +80,15 @@ class SqlServer:
         self._unauth_total = 0
         self._next_pid = os.getpid() * 1000 % 2**30
         # Metric queries of every connection share these slots (memory ~ slots, not clients).
+        warehouse = settings.WAREHOUSE
+        held = None
+        if warehouse.engine == "duckdb" and warehouse.path and warehouse.path != ":memory:":
+            held = HeldDuckDB(warehouse.path, idle_s=config.warehouse_idle_s)
         self.pool = ExecutionPool(
-            slots=config.exec_slots, queue=config.exec_queue, wait_s=config.exec_wait_s
+            slots=config.exec_slots,
+            queue=config.exec_queue,
+            wait_s=config.exec_wait_s,
+            warehouse=held,
         )
         self.tls: ssl.SSLContext | None = None
         if config.tls_cert and config.tls_key:
@@ -131,6 +140,8 @@ class SqlServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.pool.warehouse is not None:
+            self.pool.warehouse.release()
         if self._sock is not None:
             with suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)

@@ -67,6 +67,8 @@ class ServerConfig:
             statement once the last such check is this old; the token or user row itself is
             read again before every metric query.
         exec_slots, exec_queue, exec_wait_s: the execution pool (see ``pool``).
+        warehouse_idle_s: a DuckDB warehouse file stays open between metric queries and
+            is closed once none has run for this long (semantic.warehouse.held).
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +90,7 @@ class ServerConfig:
     exec_slots: int = 4
     exec_queue: int = 64
     exec_wait_s: float = 30.0
+    warehouse_idle_s: float = 2.0
 
 
 @dataclass

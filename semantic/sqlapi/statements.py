@@ -440,6 +440,7 @@ class StatementRunner:
                     row_cap=config.row_cap,
                     batch_size=STREAM_BATCH,
                     cancel=scope,
+                    held=self.server.pool.warehouse,
                 ) as (_columns, batches),
             ):
                 for batch in batches:

@@ -78,7 +78,13 @@ from semantic.warehouse.results import (
     Row,
     sql_hash,
 )
-from semantic.warehouse.sessions import Session, checked_variables, open_duckdb
+from semantic.warehouse.sessions import (
+    DuckDBSession,
+    HeldCursors,
+    Session,
+    checked_variables,
+    open_duckdb,
+)
 from semantic.warehouse.values import normalize_rows_for_compare, row_converter
 from tally.errors import WarehouseError
 
@@ -198,6 +204,7 @@ def stream(
     params: Params = None,
     variables: Mapping[str, str] | None = None,
     cancel: CancelScope | None = None,
+    held: HeldCursors | None = None,
 ) -> Iterator[tuple[tuple[Column, ...], RowBatches]]:
     """Runs one query and yields its columns and an iterator of row batches.
 
@@ -216,6 +223,8 @@ def stream(
         params: bind parameters in the driver's paramstyle.
         variables: session variables to set first (see :func:`execute`).
         cancel: lets another thread interrupt the query (and the fetching of its rows).
+        held: a DuckDB database held open (semantic.warehouse.held) for this file: the
+            query runs on a cursor of it rather than on a connection opened for it.
 
     Yields:
         ``(columns, batches)``: a tuple of :class:`Column` and a :class:`RowBatches`.
@@ -235,6 +244,8 @@ def stream(
     context = ErrorContext(config=config, sql_hash=sql_hash(sql), timeout_s=timeout_s)
     session = session_for(config, timeout_s)
     session.variables = checked_variables(variables)
+    if held is not None and isinstance(session, DuckDBSession) and held.path == config.path:
+        session.held = held
     deadline = time.monotonic() + timeout_s
     batches: RowBatches | None = None
     try:

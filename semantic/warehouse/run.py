@@ -35,6 +35,7 @@ from semantic.warehouse.execute import (
     execute,
     stream,
 )
+from semantic.warehouse.sessions import HeldCursors
 from tally.errors import WarehouseError
 from tally.metrics import QUERIES, WAREHOUSE_ERRORS
 
@@ -155,6 +156,7 @@ def stream_compiled(
     row_cap: int = 1_000_000,
     batch_size: int = 10_000,
     cancel: CancelScope | None = None,
+    held: HeldCursors | None = None,
 ) -> Iterator[tuple[tuple[Column, ...], RowBatches]]:
     """Runs a compiled query and yields ``(columns, batches)`` as
     :func:`semantic.warehouse.execute.stream` does, after :func:`compiled_prepare`."""
@@ -169,6 +171,7 @@ def stream_compiled(
             batch_size=batch_size,
             variables=ready.variables,
             cancel=cancel,
+            held=held,
         ) as result,
     ):
         yield result

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect, duckdb_user_connect
@@ -76,6 +76,16 @@ def open_duckdb(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
         return duckdb_user_connect(name, read_only=False)
     except duckdb.Error as exc:
         raise WarehouseUnavailable(f"cannot open DuckDB file {name}: {exc}") from exc
+
+
+class HeldCursors(Protocol):
+    """A database held open between queries (semantic.warehouse.held.HeldDuckDB)."""
+
+    path: str
+
+    def cursor(self) -> Any: ...
+
+    def done(self) -> None: ...
 
 
 _VARIABLE_NAME = re.compile(r"^tally_[a-z_]+$")
@@ -141,17 +151,25 @@ class Session:
                 self.conn.close()
 
 
-class _DuckDBSession(Session):
+class DuckDBSession(Session):
     """DuckDB: read-only connection, interrupt from a timer thread on timeout."""
 
     def __init__(self, config: WarehouseConfig, timeout_s: float) -> None:
         super().__init__(config, timeout_s)
         self.timed_out = False
         self.timer: threading.Timer | None = None
+        # A database held open between queries (semantic.warehouse.held): this query gets
+        # a cursor of it, a session of its own, instead of opening the file.
+        self.held: HeldCursors | None = None
+        self._leased = False
 
     def open(self) -> None:
         assert self.config.path is not None
-        self.conn = open_duckdb(self.config.path)
+        if self.held is not None:
+            self.conn = self.held.cursor()
+            self._leased = True
+        else:
+            self.conn = open_duckdb(self.config.path)
 
     def _interrupt(self) -> None:
         # Set the flag first: the InterruptException can surface before interrupt() returns.
@@ -198,8 +216,13 @@ class _DuckDBSession(Session):
     def close(self, *, drained: bool) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        # Closing discards an unread streaming result; nothing to drain.
+        # Closing discards an unread streaming result; nothing to drain. A held database's
+        # cursor is closed the same way (its variables go with it); the database stays.
         super().close(drained=drained)
+        if self._leased:
+            self._leased = False
+            assert self.held is not None
+            self.held.done()
 
 
 class _PostgresSession(Session):
@@ -351,7 +374,7 @@ class _MySQLSession(Session):
 
 # The DB-API engines; semantic.warehouse.engines adds ClickHouse and Spark (session_for).
 SESSIONS: dict[str, type[Session]] = {
-    "duckdb": _DuckDBSession,
+    "duckdb": DuckDBSession,
     "postgresql": _PostgresSession,
     "mysql": _MySQLSession,
 }

@@ -19,6 +19,7 @@ from sqlglot import exp
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect, connect_admin
 from semantic.warehouse.execute import UNAVAILABLE_HINT, UNAVAILABLE_MESSAGE, execute, sql_hash
+from semantic.warehouse.held import held_release
 from tally.errors import WarehouseError
 
 __all__ = ["Writer", "create_schema", "schema_exists", "statements_apply"]
@@ -53,6 +54,10 @@ class Writer:
 
     def __init__(self, config: WarehouseConfig) -> None:
         self.config = config
+        if config.engine == "duckdb" and config.path is not None:
+            # A DuckDB file this process holds read-only between queries (a SQL API server)
+            # refuses a read-write connection: let go of it first.
+            held_release(config.path)
         try:
             # chdb's user connections are readonly=1 (no DDL); this process owns the data
             # directory, as it owns a DuckDB file, and writes only statements Tally built.

@@ -44,6 +44,7 @@ class Command(TallyCommand):
             exec_slots=settings.TALLY_SQL_EXEC_SLOTS,
             exec_queue=settings.TALLY_SQL_EXEC_QUEUE,
             exec_wait_s=settings.TALLY_SQL_EXEC_WAIT_S,
+            warehouse_idle_s=settings.TALLY_SQL_WAREHOUSE_IDLE_S,
         )
 
         def ready(server: SqlServer) -> None:
