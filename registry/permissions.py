@@ -85,14 +85,19 @@ def user_grants(user: Any) -> Grants:
     default = _default_role()
     if default is not None:
         global_roles.add(default)
-    for role, slug in RoleGrant.objects.filter(user=user).values_list("role", "domain__slug"):
+    # order_by(): the models' default ordering costs a sort, and its compilation, for
+    # nothing; this runs on every API request.
+    grants_qs = RoleGrant.objects.filter(user=user).order_by()
+    for role, slug in grants_qs.values_list("role", "domain__slug"):
         if slug:
             domains.setdefault(slug, set()).add(Role(role))
         else:
             global_roles.add(Role(role))
     # One query: each team of the user with every domain it owns (NULL when it owns none).
-    for team, slug in TeamMembership.objects.filter(user=user).values_list(
-        "team__slug", "team__domain__slug"
+    for team, slug in (
+        TeamMembership.objects.filter(user=user)
+        .order_by()
+        .values_list("team__slug", "team__domain__slug")
     ):
         if team == governance_team():
             global_roles.add(Role.GOVERNANCE)
@@ -251,13 +256,11 @@ def page_require(request: Any, action: Action | str, obj: Any = None) -> None:
 
 def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
     """The compiler's Principal for a request's user or token (row policies, masking)."""
-    from registry.models import AccessProfile
-
     attributes: dict[str, Any] = {}
     # A service account's attributes are its token's alone; a person's token adds to (and
     # overrides) the person's profile.
     if token is None or not token.service:
-        profile = AccessProfile.objects.filter(user=user).first() if user.pk else None
+        profile = _access_profile(user, token) if user.pk else None
         if profile is not None:
             attributes.update(profile.attributes)
     if token is not None:
@@ -276,6 +279,17 @@ def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
         view_pii=user_can(user, Action.VIEW_PII, token=token),
         unrestricted=unrestricted,
     )
+
+
+def _access_profile(user: Any, token: ApiToken | None) -> Any:
+    """The user's AccessProfile or None. A request's token was read with its user and profile
+    in one query (token_authenticate): that copy is as fresh as the token. Otherwise it is
+    read now, never taken from a cache on a user object that may have outlived a change."""
+    from registry.models import AccessProfile
+
+    if token is not None and token.user is user and type(user).access_profile.is_cached(user):
+        return getattr(user, "access_profile", None)
+    return AccessProfile.objects.filter(user=user).order_by().first()
 
 
 # --------------------------------------------------------------------------- rules (has_perm)
