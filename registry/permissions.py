@@ -15,8 +15,7 @@ from typing import Any
 
 import rules
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db.models import Q, Value
+from django.db.models import Q
 
 from registry.models import (
     AccessProfile,
@@ -42,7 +41,6 @@ DENIED = "{who} may not {action}{where}: {why}"
 # Stable error codes of denials; reviews keep the code the review service has always used.
 DENIAL_CODES = {Action.REVIEW: "not_a_reviewer"}
 _CACHE_ATTR = "_tally_grants"
-_FROM_GRANT, _FROM_TEAM = "grant", "team"
 
 
 @dataclass(frozen=True)
@@ -93,37 +91,31 @@ def user_grants(user: Any) -> Grants:
     default = _default_role()
     if default is not None:
         global_roles.add(default)
-    # One query (every API and MCP call pays it): the user's role grants, then each team of
-    # the user with every domain it owns (NULL when it owns none), told apart by `source`.
-    grants = (
-        RoleGrant.objects.filter(user=user)
-        .annotate(source=Value(_FROM_GRANT))
-        .order_by()
-        .values_list("source", "role", "domain__slug")
-    )
-    teams = (
-        TeamMembership.objects.filter(user=user)
-        .annotate(source=Value(_FROM_TEAM))
-        .order_by()
-        .values_list("source", "team__slug", "team__domain__slug")
-    )
+    # order_by(): the models' default ordering costs a sort, and its compilation, for
+    # nothing; this runs on every API request.
+    grants_qs = RoleGrant.objects.filter(user=user).order_by()
+    for role, slug in grants_qs.values_list("role", "domain__slug"):
+        if slug:
+            domains.setdefault(slug, set()).add(Role(role))
+        else:
+            global_roles.add(Role(role))
     # Imported here: this module loads at start-up (registry's ready()), and review policy
     # pulls in the definitions parser and YAML, which most processes never use.
     from registry.services.review_policy import governance_team
 
-    for source, name, slug in grants.union(teams, all=True):
-        if source == _FROM_TEAM:
-            if name == governance_team():
-                global_roles.add(Role.GOVERNANCE)
-            if slug:
-                domains.setdefault(slug, set()).add(Role.REVIEWER)
-        elif slug:
-            domains.setdefault(slug, set()).add(Role(name))
-        else:
-            global_roles.add(Role(name))
-    found = Grants(frozenset(global_roles), {k: frozenset(v) for k, v in domains.items()})
-    setattr(user, _CACHE_ATTR, found)
-    return found
+    # One query: each team of the user with every domain it owns (NULL when it owns none).
+    for team, slug in (
+        TeamMembership.objects.filter(user=user)
+        .order_by()
+        .values_list("team__slug", "team__domain__slug")
+    ):
+        if team == governance_team():
+            global_roles.add(Role.GOVERNANCE)
+        if slug:
+            domains.setdefault(slug, set()).add(Role.REVIEWER)
+    grants = Grants(frozenset(global_roles), {k: frozenset(v) for k, v in domains.items()})
+    setattr(user, _CACHE_ATTR, grants)
+    return grants
 
 
 def grants_forget(user: Any) -> None:
@@ -279,7 +271,7 @@ def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
     # A service account's attributes are its token's alone; a person's token adds to (and
     # overrides) the person's profile.
     if token is None or not token.service:
-        profile = _access_profile(user)
+        profile = _access_profile(user, token) if user.pk else None
         if profile is not None:
             attributes.update(profile.attributes)
     if token is not None:
@@ -300,15 +292,13 @@ def principal_for(user: Any, *, token: ApiToken | None = None) -> Principal:
     )
 
 
-def _access_profile(user: Any) -> AccessProfile | None:
-    if not user.pk:
-        return None
-    # A token's user arrives with its profile joined in (token_authenticate): no query then.
-    # Otherwise read it afresh, not through the user object's cache, which a caller that
-    # reuses the object (the CLI, tests) would see stale after a change.
-    if get_user_model().access_profile.is_cached(user):
+def _access_profile(user: Any, token: ApiToken | None) -> Any:
+    """The user's AccessProfile or None. A request's token was read with its user and profile
+    in one query (token_authenticate): that copy is as fresh as the token. Otherwise it is
+    read now, never taken from a cache on a user object that may have outlived a change."""
+    if token is not None and token.user is user and type(user).access_profile.is_cached(user):
         return getattr(user, "access_profile", None)
-    return AccessProfile.objects.filter(user=user).first()
+    return AccessProfile.objects.filter(user=user).order_by().first()
 
 
 # --------------------------------------------------------------------------- rules (has_perm)

@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: an app listed earlier wins a management command's name, and
+    # tally's runserver (closing each request thread's connections) must be the one run.
+    "tally",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
@@ -33,7 +36,6 @@ INSTALLED_APPS = [
     "simple_history",
     # {% load rules %}{% has_perm "registry.review" user proposal as can %} in templates.
     "rules",
-    "tally",
     "registry",
     "semantic",
     "lineage",

@@ -428,12 +428,15 @@ def token_authenticate(raw: str) -> ApiToken:
     found = TOKEN_RE.match(raw.strip())
     if not found:
         raise TokenInvalid("malformed token (expected tly_<prefix>_<secret>)")
-    # The user's access profile comes along (principal_for reads it on every query call).
-    token = (
-        ApiToken.objects.select_related("user", "user__access_profile")
-        .filter(prefix=found.group(1))
-        .first()
-    )
+    # One indexed lookup brings the token, its user and the user's access profile (row
+    # policies read it: principal_for), all read fresh on every request, so a revocation,
+    # an expiry or a deactivated user counts at once. get(): no ORDER BY for a unique key.
+    try:
+        token = ApiToken.objects.select_related("user", "user__access_profile").get(
+            prefix=found.group(1)
+        )
+    except ApiToken.DoesNotExist:
+        token = None
     # Compare even when the prefix is unknown, so timing does not reveal which prefixes exist.
     expected = token.digest if token is not None else "0" * 64
     if not hmac.compare_digest(expected, token_digest(raw.strip())) or token is None:

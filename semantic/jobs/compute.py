@@ -110,7 +110,13 @@ DEMO_DAYS = 365
 DEMO_LATE_DAYS = 2
 
 UNKNOWN_METRIC_MESSAGE = "unknown metric {name!r} in release {release}"
-ENQUEUE_FAILED_MESSAGE = "run {run_id} could not be queued ({reason}); it is marked failed"
+ENQUEUE_FAILED_MESSAGE = "run {run_id} could not be queued ({reason}); {outcome}"
+ENQUEUE_REGISTRY_LOST_MESSAGE = (
+    "run {run_id}: the registry connection dropped while the run was being queued ({reason}); "
+    "{outcome}"
+)
+MARKED_FAILED = "it is marked failed"
+LEFT_FOR_REAPER = "the registry is unreachable: it stays queued and the reaper sends it again"
 BAD_RANGE_MESSAGE = "start {start} is after end {end}"
 
 
@@ -223,6 +229,9 @@ def compute_run_create(
         timings={"chunk_periods": chunk_periods} if chunk_periods else {},
         warehouse=settings.WAREHOUSE.display_url[:300],
         celery_task_id=task_id if enqueue else "",
+        # The reaper's clock starts now: should the message never be sent (the process dies
+        # or the registry drops between this commit and the send), the run is sent again.
+        enqueued_at=timezone.now() if enqueue else None,
         created_by=acting_user if getattr(acting_user, "pk", None) else None,
     )
     run.full_clean()
@@ -249,16 +258,54 @@ def _request_run(run_id: int, task_id: str) -> None:
         # The broker refused the message (down, unreachable): a run nobody will ever pick up
         # must not sit `queued`; it is failed with the reason, and the caller told cleanly.
         logger.warning("run %s: could not be queued: %s: %s", run_id, type(exc).__name__, exc)
-        error = ComputeEnqueueError(
-            ENQUEUE_FAILED_MESSAGE.format(run_id=run_id, reason=f"{type(exc).__name__}: {exc}"),
+        reason = f"{type(exc).__name__}: {exc}"
+        raise _enqueue_failed(
+            run_id,
+            message=ENQUEUE_FAILED_MESSAGE,
+            reason=reason,
             code="broker_unavailable",
             hint="check that the broker (CELERY_BROKER_URL) is up, then run the command again",
+        ) from exc
+    try:
+        ComputeRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
+    except (DjangoOperationalError, DjangoInterfaceError) as exc:
+        # The registry dropped while the run was being queued (issue 23: a traceback, and a
+        # run left `queued`). Its message went out, but this command can no longer follow
+        # it: the run is failed on a fresh connection (a worker's claim skips a failed run)
+        # and the caller told to run the command again.
+        logger.warning("run %s: registry dropped while queueing: %s", run_id, exc)
+        raise _enqueue_failed(
+            run_id,
+            message=ENQUEUE_REGISTRY_LOST_MESSAGE,
+            reason=f"{type(exc).__name__}: {exc}".strip(),
+            code="registry_unavailable",
+            hint="check that the registry (DATABASE_URL) is reachable, then run the command "
+            "again; `tally runs` lists what was recorded",
+        ) from exc
+
+
+def _enqueue_failed(run_id: int, *, message: str, reason: str, code: str, hint: str) -> UserError:
+    """Fails a run that could not be queued and returns the error to raise. The registry
+    connection may be the thing that broke: one more try on a fresh connection; when that
+    fails too the run stays `queued` with its ``enqueued_at`` (set when it was created), so
+    the reaper sends it again once the registry is back."""
+    for attempt in range(2):
+        error = ComputeEnqueueError(
+            message.format(run_id=run_id, reason=reason, outcome=MARKED_FAILED),
+            code=code,
+            hint=hint,
         )
-        ComputeRun.objects.filter(pk=run_id, status=ComputeRun.Status.QUEUED).update(
-            status=ComputeRun.Status.FAILED, error=error.as_body(), finished_at=timezone.now()
-        )
-        raise error from exc
-    ComputeRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
+        try:
+            ComputeRun.objects.filter(pk=run_id, status=ComputeRun.Status.QUEUED).update(
+                status=ComputeRun.Status.FAILED, error=error.as_body(), finished_at=timezone.now()
+            )
+            return error
+        except (DjangoOperationalError, DjangoInterfaceError):
+            db_connection.close()  # the next query opens a new connection
+            logger.warning("run %s: could not be marked failed (attempt %s)", run_id, attempt + 1)
+    return ComputeEnqueueError(
+        message.format(run_id=run_id, reason=reason, outcome=LEFT_FOR_REAPER), code=code, hint=hint
+    )
 
 
 def compute_run_requeue(*, run_id: int) -> str:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from registry.definitions.project import METRIC
@@ -184,9 +185,20 @@ def _run_pair(
     """The old and the new definition's answers, run at the same time on two connections
     (the warehouse, not Python, does the work: drivers release the GIL while they wait)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        old_rows = pool.submit(_run, query, old, metric, principal)
-        new_rows = pool.submit(_run, query, new, metric, principal)
+        old_rows = pool.submit(_run_closing, query, old, metric, principal)
+        new_rows = pool.submit(_run_closing, query, new, metric, principal)
         return old_rows.result(), new_rows.result()
+
+
+def _run_closing(
+    query: MetricQuery, manifest: Manifest, metric: str, principal: Principal
+) -> dict[Any, Any]:
+    # A pool thread dies with the pool: a registry connection it opened (the time spine's
+    # release lookup) would stay open until the garbage collector found it (issue 23).
+    try:
+        return _run(query, manifest, metric, principal)
+    finally:
+        connections.close_all()
 
 
 def _by_dimension(

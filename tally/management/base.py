@@ -6,9 +6,18 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from tally.errors import TallyError, UserError
+
+REGISTRY_UNAVAILABLE = (
+    "error[registry_unavailable]: the registry ({database}) could not be reached or dropped "
+    "the connection: {reason}"
+)
+REGISTRY_UNAVAILABLE_HINT = (
+    "check that the DATABASE_URL server is up, then run the command again (a write the "
+    "command had not committed was rolled back)"
+)
 
 
 class TallyCommand(BaseCommand):
@@ -40,10 +49,18 @@ class TallyCommand(BaseCommand):
             sys.exit(3)
         except DatabaseError as exc:
             pending = unapplied_migrations()
+            database = connection.settings_dict.get("NAME") or "the registry database"
+            if not pending and isinstance(exc, OperationalError | InterfaceError):
+                # The registry went away (server down, backend terminated, failover): what
+                # the command wrote is committed or rolled back whole, so say so, not a
+                # traceback (issue 23).
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                self.stderr.write(REGISTRY_UNAVAILABLE.format(database=database, reason=reason))
+                self.stderr.write(f"  hint: {REGISTRY_UNAVAILABLE_HINT}")
+                sys.exit(1)
             if not pending:
                 raise
             # A missing table on a registry nobody migrated: say what to run, not a traceback.
-            database = connection.settings_dict.get("NAME") or "the registry database"
             self.stderr.write(
                 f"error[registry_not_migrated]: the registry ({database}) is not migrated: "
                 f"{len(pending)} migration(s) to apply ({exc})"

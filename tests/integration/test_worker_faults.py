@@ -320,3 +320,51 @@ def test_compute_wait_gives_up_and_says_what_it_waits_for(
     assert done.returncode == 4, done.stderr
     assert "waiting for a worker to take run" in done.stderr
     assert "error[wait_timeout]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_compute_when_the_registry_drops_while_enqueueing_fails_cleanly_and_marks_the_run(
+    registry: dict[str, str], broker: RedisServer, tmp_path: Path
+) -> None:
+    """Issue 23: when the registry dropped while `tally compute` queued its run, the command
+    printed a traceback and left the run `queued` (with no enqueued_at the reaper never
+    looked at it). The broker's writes are paused so the command waits inside the send,
+    after its commit; its registry backend is terminated there, then the broker resumes. The
+    command exits 1 with error[registry_unavailable] and a hint, and the run is failed."""
+    import redis
+
+    env = {**registry, "CELERY_BROKER_URL": broker.url}
+    dbname = env["DATABASE_URL"].rsplit("/", 1)[1]
+    ((before,),) = sql(env, "SELECT coalesce(max(id), 0) FROM semantic_computerun")
+    control = redis.Redis(port=broker.port)
+    control.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
+    log = tmp_path / "compute.err"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tally.cli", "compute", "revenue", "--start", "2026-04-01",
+             "--end", "2026-04-30", "--timeout", "5"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=log.open("w"),
+            text=True,
+        )  # fmt: skip
+        # The run is committed and the command is inside the send: drop its connection.
+        wait_for(
+            lambda: sql(env, "SELECT count(*) FROM semantic_computerun WHERE id > %s", before)
+            == [(1,)],
+            timeout=90, what="the run to be committed", logs=(log,),
+        )  # fmt: skip
+        killed = sql(
+            env,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            dbname,
+        )
+        assert killed, "the command holds no registry connection to terminate"
+    finally:
+        control.execute_command("CLIENT", "UNPAUSE")
+        control.close()
+    proc.communicate(timeout=120)
+    stderr = log.read_text()
+    assert proc.returncode == 1, stderr
+    assert "error[registry_unavailable]" in stderr and "hint:" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    runs = sql(env, "SELECT status, error->>'code' FROM semantic_computerun WHERE id > %s", before)
+    assert runs == [("failed", "registry_unavailable")]
