@@ -47,8 +47,8 @@ def test_list_metrics_is_paginated_and_has_governance_fields(
     viewer_client: Client, synced: Path, django_assert_num_queries: Any
 ) -> None:
     """Two queries per page (count + rows) whatever the page size."""
-    # session + user + role grants with teams (access check: one query) + count + page
-    with django_assert_num_queries(5):
+    # session + user + role grants + teams (access check) + count + page
+    with django_assert_num_queries(6):
         response = viewer_client.get("/api/v1/metrics?limit=1")
     assert response.status_code == 200
     body = response.json()

