@@ -60,10 +60,10 @@ def real_project_models(path: Path) -> tuple[list[SqlModel], dict[str, list[str]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="default: automatic")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    workers = {} if args.workers == 1 else {"workers": args.workers}
+    workers = {"workers": args.workers}
 
     models = [SqlModel(f"model_{i}", SQL_MODEL.format(i=i)) for i in range(200)]
     schema = {"raw.customers": ["id", "region", "segment", "created_at", "deleted_at"]}
