@@ -80,13 +80,16 @@ def model_scan(model: SqlModel, dialect: str) -> ModelScan:
             target = target.this
         if isinstance(target, exp.Table):
             made.add(target.name.lower())
-        tables = list(stmt.find_all(exp.Table))
-        touches.update(t.name.lower() for t in tables)
-        if model.depends_on is None:
-            read |= {t.name.lower() for t in tables if not _is_cte_ref(t)}
-        # Whatever a CREATE, INSERT or SELECT … INTO anywhere in it (a script block too) names
-        # as its target may reach the book: take every table under such a node's target.
-        for node in stmt.find_all(exp.Create, exp.Insert, exp.Into):
+        # One walk of the tree: the tables it names, and whatever a CREATE, INSERT or
+        # SELECT … INTO anywhere in it (a script block too) names as its target, which may
+        # reach the book.
+        for node in stmt.find_all(exp.Table, exp.Create, exp.Insert, exp.Into):
+            if isinstance(node, exp.Table):
+                name = node.name.lower()
+                touches.add(name)
+                if model.depends_on is None and not _is_cte_ref(node):
+                    read.add(name)
+                continue
             for table in node.this.find_all(exp.Table) if node.this is not None else ():
                 writes.add(table.name.lower())
                 writes_database = writes_database or bool(table.catalog)
@@ -162,7 +165,8 @@ def model_extract(
     """Edges of one model's parsed statements against ``book``, noting what it learns."""
     book.default_schema = (model.schema or default_schema).lower()
     book.default_database = model.database
-    book.journal = changes = []
+    changes: list[BookChange] = []
+    book.journal = changes
     issues: list[StatementIssue] = []
     try:
         edges = list(statements_edges(parsed, issues, model=model.name, book=book,

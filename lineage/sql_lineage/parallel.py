@@ -15,6 +15,7 @@ whole project run serially instead, where any error surfaces as it always did.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -100,12 +101,11 @@ def _child(conn: Connection, share: _Share) -> NoReturn:
         conn.send(("ok", share.scan()))
         while (message := conn.recv()) is not None:
             conn.send(("ok", share.extract(*message)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which runs serially
+    except BaseException as exc:  # reported to the parent, which then runs serially
         code = 1
-        try:
+        # If even this fails, the parent sees the pipe close instead.
+        with contextlib.suppress(BaseException):
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        except BaseException:  # noqa: BLE001, S110 - the parent sees the pipe close instead
-            pass
     finally:
         os._exit(code)
 
@@ -184,10 +184,9 @@ def parallel_lineage(
             conn.close()
             if not done:
                 os.kill(pid, signal.SIGKILL)
-            try:
+            # ChildProcessError: already reaped by a SIGCHLD handler of the host process.
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass  # already reaped by a SIGCHLD handler of the host (a process manager)
     book.replay(change for i in order for change in results[i].changes)
     if order:
         last = models[order[-1]]

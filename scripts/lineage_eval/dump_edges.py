@@ -20,8 +20,15 @@ from pathlib import Path
 
 from bench.lineage import SQL_MODEL
 from bench.sql_lineage import synthetic_manifest
-from lineage.real_projects import DATA, excerpt_edges, excerpts_path, label_files, load_excerpts
-from lineage.real_projects import load_labels
+from lineage.real_projects import (
+    DATA,
+    excerpt_edges,
+    excerpts_path,
+    label_files,
+    load_excerpts,
+    load_labels,
+)
+from lineage.sql_cases import load_cases
 from lineage.sql_lineage import (
     ColumnEdge,
     SqlLineage,
@@ -31,7 +38,6 @@ from lineage.sql_lineage import (
     project_lineage,
     sql_lineage,
 )
-from lineage.sql_cases import load_cases
 
 
 def _lines(edges: Iterable[ColumnEdge]) -> list[str]:

@@ -37,7 +37,9 @@ def _layered_project(width: int) -> list[SqlModel]:
     marts reading a middle model through ``*`` too, given in reverse so that order matters."""
     models = []
     for i in range(width):
-        models.append(SqlModel(f"stg_{i}", f"SELECT id, amount_{i} AS amount, kind FROM raw.src_{i}"))
+        models.append(
+            SqlModel(f"stg_{i}", f"SELECT id, amount_{i} AS amount, kind FROM raw.src_{i}")
+        )
     for i in range(width):
         a, b = f"stg_{i}", f"stg_{(i + 1) % width}"
         models.append(SqlModel(f"mid_{i}", f"WITH {a} AS (SELECT * FROM {a}), {b} AS (SELECT * "
@@ -76,7 +78,10 @@ def test_layered_project_with_ctes_named_like_models_matches_serial() -> None:
                  and e.subtype == "direct"}  # fmt: skip
     assert into_mart == {("mid_3", "amount"), ("mid_3", "other")}
     assert {e.target_column for e in found.edges if e.target_table[2] == "mid_3"} == {
-        "id", "amount", "kind", "other"
+        "id",
+        "amount",
+        "kind",
+        "other",
     }
     assert not any(e.source_column == "*" or e.target_column == "*" for e in found.edges)
 
