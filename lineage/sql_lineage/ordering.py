@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import networkx as nx
 from sqlglot import exp
 
+from lineage.sql_lineage.book import BookChange, SchemaBook
 from lineage.sql_lineage.edges import ColumnEdge
 from lineage.sql_lineage.script import ParsedStatement, StatementIssue, parse_script
-from lineage.sql_lineage.statements import BookChange, SchemaBook, statements_edges
+from lineage.sql_lineage.statements import statements_edges
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+from lineage.sql_lineage.book import BookChange, SchemaBook
 from lineage.sql_lineage.edges import ColumnEdge
 from lineage.sql_lineage.ordering import (
     ModelResult,
@@ -36,7 +37,6 @@ from lineage.sql_lineage.ordering import (
     model_scan,
 )
 from lineage.sql_lineage.script import StatementIssue
-from lineage.sql_lineage.statements import BookChange, SchemaBook
 
 MAX_WORKERS = 4
 # Fewer models than this are extracted in one process: forking and sending edges back cost

@@ -17,9 +17,9 @@ from lineage.sql_lineage import (
     models_from_dbt_manifest,
     project_lineage,
 )
+from lineage.sql_lineage.book import schema_book
 from lineage.sql_lineage.ordering import dependency_order, levels, model_scan
 from lineage.sql_lineage.parallel import MIN_PARALLEL_MODELS, usable_workers
-from lineage.sql_lineage.statements import schema_book
 
 
 def _both(models: list[SqlModel], dialect: str, schema: dict[str, list[str]]) -> SqlLineage:
