@@ -135,7 +135,11 @@ def parallel_lineage(
     owned = [list(range(w, len(models), workers)) for w in range(workers)]
     children: list[tuple[int, Connection]] = []
     done = False
-    gc.freeze()  # the children's collector then leaves the inherited pages unwritten
+    # Frozen, the inherited objects stay unwritten by the children's collector; a host that
+    # froze its own (a pre-forking server) keeps them frozen: unfreeze would thaw those too.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         for w in range(1, workers):
             parent_end, child_end = Pipe()
@@ -147,7 +151,8 @@ def parallel_lineage(
                 _child(child_end, _Share(models, owned[w], work, dialect, default_schema))
             child_end.close()
             children.append((pid, parent_end))
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
         mine = _Share(models, owned[0], work, dialect, default_schema)
         scans = mine.scan()
         for _, conn in children:
@@ -179,7 +184,8 @@ def parallel_lineage(
     except OSError as exc:
         raise WorkerLost(f"could not run lineage workers ({exc!r})") from exc
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
         for pid, conn in children:
             conn.close()
             if not done:
