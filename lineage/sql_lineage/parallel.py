@@ -91,6 +91,27 @@ class _Share:
         }  # fmt: skip
 
 
+# A model's result as a child sends it: its edges as plain tuples (a third of the pickling
+# cost of the objects, and the parent waits for it at the end of every level).
+_Packed = dict[int, tuple[list[tuple[Any, ...]], list[StatementIssue], list[BookChange]]]
+
+
+def _packed(results: dict[int, ModelResult]) -> _Packed:
+    return {
+        i: ([(e.source_table, e.source_column, e.target_table, e.target_column, e.subtype,
+              e.transformation, e.expr, e.model) for e in result.edges],
+            result.issues, result.changes)
+        for i, result in results.items()
+    }  # fmt: skip
+
+
+def _unpacked(packed: _Packed) -> dict[int, ModelResult]:
+    return {
+        i: ModelResult([ColumnEdge(*edge) for edge in edges], issues, changes)
+        for i, (edges, issues, changes) in packed.items()
+    }
+
+
 def _child(conn: Connection, share: _Share) -> NoReturn:
     code = 0
     try:
@@ -100,7 +121,7 @@ def _child(conn: Connection, share: _Share) -> NoReturn:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         conn.send(("ok", share.scan()))
         while (message := conn.recv()) is not None:
-            conn.send(("ok", share.extract(*message)))
+            conn.send(("ok", _packed(share.extract(*message))))
     except BaseException as exc:  # reported to the parent, which then runs serially
         code = 1
         # If even this fails, the parent sees the pipe close instead.
@@ -173,7 +194,7 @@ def parallel_lineage(
             results.update(mine.extract(shares[0], unseen[0]))
             unseen[0] = []
             for conn in busy:
-                results.update(_receive(conn))
+                results.update(_unpacked(_receive(conn)))
             for i in level:
                 for w in range(workers):
                     if i % workers != w:
