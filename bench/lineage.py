@@ -253,7 +253,7 @@ def run(options: argparse.Namespace) -> list[Row]:
     models = [SqlModel(f"model_{i}", SQL_MODEL.format(i=i)) for i in range(options.sql_models)]
     schema = {"raw.customers": ["id", "region", "segment", "created_at", "deleted_at"]}
     extraction = Row("SQL lineage extraction (50-line models)", len(models),
-                     measure(lambda: project_edges(models, dialect="duckdb", schema=schema), repeat=min(repeat, 3), warmup=1, timer=CPU))  # fmt: skip
+                     measure(lambda: project_edges(models, dialect="duckdb", schema=schema, workers=1), repeat=min(repeat, 3), warmup=1, timer=CPU))  # fmt: skip
     out.append(throughput(extraction, unit="statements/s"))
 
     cases = load_cases()

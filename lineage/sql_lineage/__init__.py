@@ -19,9 +19,11 @@ model), ``INSERT [INTO] t [(cols)] SELECT``, ``SELECT … INTO t`` (T-SQL), ``ME
 see the columns of tables created earlier (models are ordered by their dependencies).
 
 The package is split by concern (all Django-free): ``edges`` (ColumnEdge and the sources of
-one output column), ``walk`` (the scope walk), ``statements`` (statements to edges, the schema
-book) and ``projects`` (folders and dbt manifests), ``influence`` (every column upstream of one). Import the public names from
-``lineage.sql_lineage`` itself.
+one output column), ``walk`` (the scope walk, with ``nodes`` and ``pivots``), ``book`` (the
+known tables' columns), ``statements`` (statements to edges), ``ordering`` (models in
+dependency order, and the levels that may run side by side), ``parallel`` (those levels in
+worker processes), ``projects`` (folders and dbt manifests), ``influence`` (every column
+upstream of one). Import the public names from ``lineage.sql_lineage`` itself.
 """
 
 from __future__ import annotations

@@ -3,124 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-from sqlglot import exp
-
 from lineage.sql_lineage.edges import DEFAULT_SCHEMA, ColumnEdge, SqlLineageError
-from lineage.sql_lineage.script import ParsedStatement, StatementIssue, parse_script
-from lineage.sql_lineage.statements import (
-    SchemaBook,
-    SqlLineage,
-    dialect_check,
-    schema_book,
-    statements_edges,
+from lineage.sql_lineage.ordering import (
+    SqlModel,
+    dependency_order,
+    fewer_collections,
+    model_extract,
+    model_scan,
 )
+from lineage.sql_lineage.parallel import WorkerLost, parallel_lineage, usable_workers
+from lineage.sql_lineage.statements import SchemaBook, SqlLineage, dialect_check, schema_book
 
-
-@dataclass(frozen=True)
-class SqlModel:
-    name: str
-    sql: str
-    schema: str | None = None  # where a bare SELECT model is materialised
-    database: str | None = None
-    file: str = ""
-    # Names of the models this one reads, when the project states them (dbt's ref()s); None
-    # means unknown, and the order is then guessed from the tables the SQL reads.
-    depends_on: tuple[str, ...] | None = None
-    table: str | None = None  # the table a bare SELECT writes; the model's name by default
-
-
-def _order(
-    models: list[SqlModel],
-    dialect: str,
-    default_schema: str,
-    parsed: dict[str, list[ParsedStatement]],
-    issues: list[StatementIssue],
-) -> list[SqlModel]:
-    """Models in dependency order: a model that reads another's table comes after it.
-
-    Stated dependencies (dbt's ``depends_on``) are used as they are; only a model without
-    them has its reads guessed from the tables its SQL names, leaving out CTE references.
-    Fills ``parsed`` (model → statements) so that each model is parsed once."""
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    creates: dict[str, str] = {}
-    reads: dict[str, set[str]] = {}
-    for model in models:
-        graph.add_node(model.name)
-        found, model_issues = parse_script(model.sql, dialect, file=model.file or model.name)
-        issues.extend(model_issues)
-        parsed[model.name] = found
-        statements = [p.statement for p in found]
-        made = {model.name.lower(), (model.table or model.name).lower()}
-        read: set[str] = set()
-        for stmt in statements:
-            target = (
-                stmt.this
-                if isinstance(stmt, (exp.Create, exp.Insert, exp.Merge, exp.Update))
-                else None
-            )
-            if isinstance(target, exp.Schema):
-                target = target.this
-            if isinstance(target, exp.Table):
-                made.add(target.name.lower())
-            if model.depends_on is None:
-                read |= {t.name.lower() for t in stmt.find_all(exp.Table) if not _is_cte_ref(t)}
-        for name in made:
-            creates.setdefault(name, model.name)
-        reads[model.name] = read - made
-    names = {m.name for m in models}
-    for model in models:
-        if model.depends_on is not None:
-            for upstream in model.depends_on:
-                if upstream in names and upstream != model.name:
-                    graph.add_edge(upstream, model.name)
-            continue
-        for table in reads.get(model.name, ()):
-            if table in creates and creates[table] != model.name:
-                graph.add_edge(creates[table], model.name)
-    by_name = {m.name: m for m in models}
-    try:
-        order = list(nx.lexicographical_topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        order = sorted(by_name)
-    return [by_name[n] for n in order]
-
-
-def _is_cte_ref(table: exp.Table) -> bool:
-    """Whether ``table`` names a CTE visible where it stands rather than a real table.
-
-    A qualified name (``db.t``) is always a table. An unqualified one is a CTE when a WITH
-    around it defines that name before it: inside a CTE's own body only the CTEs listed
-    earlier are visible (all of them, itself too, under WITH RECURSIVE), so
-    ``order_items AS (SELECT * FROM order_items)`` reads the real table.
-    """
-    if table.args.get("db") is not None or table.args.get("catalog") is not None:
-        return False
-    name = table.name.lower()
-    child: exp.Expr = table
-    cte_above: exp.Expr | None = None  # the nearest CTE whose body holds the table
-    parent = table.parent
-    while parent is not None:
-        if isinstance(parent, exp.CTE):
-            cte_above = parent
-        with_ = parent.args.get("with_")
-        if isinstance(with_, exp.With):
-            recursive = bool(with_.args.get("recursive"))
-            in_body = child is with_  # the table sits inside one of this WITH's CTEs
-            for cte in with_.expressions:
-                if in_body and cte is cte_above and not recursive:
-                    break  # only the CTEs before this one are visible in its body
-                if cte.alias_or_name.lower() == name:
-                    return True
-                if in_body and cte is cte_above:
-                    break
-        child, parent = parent, parent.parent
-    return False
+__all__ = ["SqlModel", "project_edges", "project_lineage"]
+log = logging.getLogger(__name__)
 
 
 def project_lineage(
@@ -130,26 +30,46 @@ def project_lineage(
     schema: Mapping[str, Iterable[str]] | None = None,
     default_schema: str = DEFAULT_SCHEMA,
     book: SchemaBook | None = None,
+    workers: int | None = None,
 ) -> SqlLineage:
     """Edges of many models, each seeing the tables the models before it created, and the
     statements (file, line, reason) whose lineage is missing; the rest still gives edges.
-    A ``book`` given is filled with every table's columns (``schema`` is added to it)."""
+    A ``book`` given is filled with every table's columns (``schema`` is added to it).
+
+    Models that do not depend on each other are extracted in ``workers`` processes (by
+    default the usable CPUs, at most four, once the project has enough models to pay for
+    the fork; 1 for one process), with the same edges and issues in the same order."""
     dialect_check(dialect)
     if book is None:
         book = schema_book(schema or {}, default_schema)
     else:
         for relation, columns in schema_book(schema or {}, default_schema).tables.items():
             book.add(relation, columns)
-    edges: list[ColumnEdge] = []
-    issues: list[StatementIssue] = []
-    parsed: dict[str, list[ParsedStatement]] = {}
-    for model in _order(list(models), dialect, default_schema, parsed, issues):
-        book.default_schema = (model.schema or default_schema).lower()
-        book.default_database = model.database
-        edges.extend(
-            statements_edges(parsed.get(model.name, ()), issues, model=model.name, book=book,
-                              dialect=dialect, file=model.file or model.name, table=model.table)
-        )  # fmt: skip
+    models = list(models)
+    with fewer_collections():
+        return _project_lineage(models, book, dialect, default_schema, workers)
+
+
+def _project_lineage(
+    models: list[SqlModel], book: SchemaBook, dialect: str, default_schema: str,
+    workers: int | None,
+) -> SqlLineage:  # fmt: skip
+    count = usable_workers(workers, len(models))
+    if count > 1:
+        try:
+            edges, issues = parallel_lineage(models, book=book, dialect=dialect,
+                                             default_schema=default_schema, workers=count)  # fmt: skip
+            return SqlLineage(edges, issues)
+        except WorkerLost as exc:
+            log.warning("%s; extracting the %d models in one process", exc, len(models))
+    scans = [model_scan(model, dialect) for model in models]
+    edges = []
+    issues = [issue for scan in scans for issue in scan.issues]
+    for i in dependency_order(models, scans):
+        found = model_extract(models[i], scans[i].parsed, book=book, dialect=dialect,
+                              default_schema=default_schema)  # fmt: skip
+        edges.extend(found.edges)
+        issues.extend(found.issues)
     return SqlLineage(edges, issues)
 
 
@@ -159,10 +79,11 @@ def project_edges(
     dialect: str = "duckdb",
     schema: Mapping[str, Iterable[str]] | None = None,
     default_schema: str = DEFAULT_SCHEMA,
+    workers: int | None = None,
 ) -> list[ColumnEdge]:
     """Edges of many models (:func:`project_lineage` without its issues)."""
     return project_lineage(models, dialect=dialect, schema=schema,
-                           default_schema=default_schema).edges  # fmt: skip
+                           default_schema=default_schema, workers=workers).edges  # fmt: skip
 
 
 def models_from_dir(root: Path) -> list[SqlModel]:

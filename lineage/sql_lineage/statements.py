@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -12,6 +12,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
+from lineage.sql_lineage.book import BookChange, SchemaBook, dialect_of, schema_book
 from lineage.sql_lineage.edges import (
     DEFAULT_SCHEMA,
     DIALECTS,
@@ -28,68 +29,8 @@ from lineage.sql_lineage.edges import (
 from lineage.sql_lineage.script import ParsedStatement, StatementIssue, parse_script
 from lineage.sql_lineage.walk import ScopeWalker
 
+__all__ = ["BookChange", "SchemaBook", "SqlLineage", "schema_book", "sql_edges", "sql_lineage"]
 MSG_UNWALKED = "statement's lineage could not be followed ({detail})"
-
-
-@dataclass
-class SchemaBook:
-    """Columns of every known table, growing as statements create tables."""
-
-    tables: dict[Relation, list[str]] = field(default_factory=dict)
-    default_schema: str = DEFAULT_SCHEMA
-    default_database: str | None = None  # where a bare SELECT model is written (dbt's database)
-
-    _schemas: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def add(self, relation: Relation, columns: Iterable[str]) -> None:
-        names = [c.lower() for c in columns]
-        if "*" in names:
-            # Built from a `*` that could not be expanded: its columns are unknown, and a
-            # later statement must not be told it has only those named.
-            if self.tables.pop(relation, None) is not None:
-                self._schemas.clear()
-            return
-        self.tables[relation] = names
-        # Extend the built schemas in place: rebuilding them after every CREATE of a long
-        # script or project is quadratic. A table of another nesting depth forces a rebuild.
-        database, schema, table = relation
-        for dialect, built in list(self._schemas.items()):
-            if built is None:
-                self._schemas.pop(dialect)
-                continue
-            try:
-                built.add_table(
-                    exp.table_(table, db=schema, catalog=database),
-                    {c: "UNKNOWN" for c in self.tables[relation]},
-                    dialect=dialect,
-                )
-            except SqlglotError:
-                self._schemas.pop(dialect)
-
-    def schema_for(self, dialect: str) -> Any:
-        """A sqlglot MappingSchema of the known tables, built once until a table is added
-        (normalising it costs about as much as qualifying a statement)."""
-        from sqlglot.schema import MappingSchema
-
-        if dialect not in self._schemas:
-            nested = self.for_sqlglot()
-            self._schemas[dialect] = MappingSchema(nested, dialect=dialect) if nested else None
-        return self._schemas[dialect]
-
-    def for_sqlglot(self) -> dict[str, Any]:
-        nested: dict[str, Any] = {}
-        for (database, schema, table), columns in self.tables.items():
-            level = nested.setdefault(database, {}) if database else nested
-            level.setdefault(schema, {})[table] = {c: "UNKNOWN" for c in columns}
-        if any(db for db, _, _ in self.tables):
-            # sqlglot wants one depth everywhere: tables without a database go under "".
-            for (database, schema, table), columns in self.tables.items():
-                if not database:
-                    nested.pop(schema, None)
-                    nested.setdefault("", {}).setdefault(schema, {})[table] = {
-                        c: "UNKNOWN" for c in columns
-                    }
-        return nested
 
 
 def _qualified(query: exp.Expr, book: SchemaBook, dialect: str) -> exp.Expr:
@@ -97,7 +38,7 @@ def _qualified(query: exp.Expr, book: SchemaBook, dialect: str) -> exp.Expr:
         return qualify(
             query,
             schema=book.schema_for(dialect),
-            dialect=dialect,
+            dialect=dialect_of(dialect),
             db=book.default_schema,
             validate_qualify_columns=False,
             identify=False,
@@ -116,9 +57,7 @@ def _sql(node: exp.Expr, dialect: str) -> str:
     the node per call (a third of the time of a wide model); the tree is not modified."""
     generator = _GENERATORS.get(dialect)
     if generator is None:
-        from sqlglot.dialects.dialect import Dialect
-
-        generator = _GENERATORS[dialect] = Dialect.get_or_raise(dialect).generator()
+        generator = _GENERATORS[dialect] = dialect_of(dialect).generator()
     return generator.generate(node, copy=False)
 
 
@@ -336,7 +275,7 @@ def statement_edges(
         edges, names = _query_edges(
             stmt.expression, target, listed, model=model, book=book, dialect=dialect
         )
-        book.tables.setdefault(target, names)
+        book.add_missing(target, names)
         return edges
     if isinstance(stmt, exp.Merge):
         return _merge_edges(stmt, model=model, book=book, dialect=dialect)
@@ -483,16 +422,3 @@ def dialect_check(dialect: str) -> None:
             code="unknown_dialect",
             hint="one of: " + ", ".join(DIALECTS),
         ) from None
-
-
-def schema_book(schema: Mapping[str, Iterable[str]], default_schema: str) -> SchemaBook:
-    book = SchemaBook(default_schema=default_schema)
-    for name, columns in schema.items():
-        parts = name.lower().split(".")
-        relation: Relation = (
-            (parts[0], parts[1], parts[2]) if len(parts) == 3
-            else (None, parts[0], parts[1]) if len(parts) == 2
-            else (None, default_schema, parts[0])
-        )  # fmt: skip
-        book.add(relation, columns)
-    return book

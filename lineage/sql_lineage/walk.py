@@ -9,6 +9,15 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from lineage.sql_lineage.edges import ColumnSources, Relation, relation_of
+from lineage.sql_lineage.nodes import (
+    column_context,
+    earlier_alias,
+    in_projection,
+    inside_other_select,
+    query_scope,
+    table_function_columns,
+)
+from lineage.sql_lineage.pivots import pivot_of, pivot_outputs, pivot_parts
 
 
 class ScopeWalker:
@@ -28,6 +37,7 @@ class ScopeWalker:
         # whether any source it selects carries a PIVOT/UNPIVOT.
         self.subqueries_memo: dict[int, dict[int, Scope]] = {}
         self.pivots_memo: dict[int, bool] = {}
+        self.names_memo: dict[int, dict[str, ColumnSources]] = {}  # see _output_named
 
     def index(self, root: Scope) -> ScopeWalker:
         """Remembers every scope of the tree by its expression (see column_sources)."""
@@ -109,7 +119,7 @@ class ScopeWalker:
                 unknown.merge(self.column_sources(scope, exp.column("*", table=alias)))
                 continue
             _, source = scope.selected_sources[alias]
-            query = _query_scope(source) if isinstance(source, Scope) else None
+            query = query_scope(source) if isinstance(source, Scope) else None
             outputs = self.outputs(query) if query is not None else []
             known = (
                 self.tables.get(relation_of(source, self.default_schema))
@@ -181,7 +191,7 @@ class ScopeWalker:
         # Rows of a derived table, CTE or lateral source are already filtered by its own
         # clauses, whether or not this scope reads any of its columns.
         for _, source in scope.selected_sources.values():
-            query = _query_scope(source) if isinstance(source, Scope) else None
+            query = query_scope(source) if isinstance(source, Scope) else None
             if query is not None:
                 rows.merge(self.row_sources(query), as_indirect="filter")
 
@@ -192,7 +202,7 @@ class ScopeWalker:
         name = column.name.lower()
         table = column.table
         if table and self._has_pivots(scope):
-            pivoted = _pivot_of(scope, table)
+            pivoted = pivot_of(scope, table)
             if pivoted is not None:
                 return self._pivot_column(scope, *pivoted, name)
         source = scope.sources.get(table) if table else None
@@ -205,14 +215,14 @@ class ScopeWalker:
             # Unqualified after qualify: a projection alias (ORDER BY a), or a name sqlglot
             # could not place. An alias reads what its projection reads.
             select = scope.expression
-            if isinstance(select, exp.Select) and not _in_projection(column, select):
+            if isinstance(select, exp.Select) and not in_projection(column, select):
                 for projection in select.expressions:
                     if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
                         return self.expr_sources(scope, projection)
             elif isinstance(select, exp.Select):
                 # A lateral alias (Snowflake, BigQuery, Databricks, DuckDB): a projection
                 # reads an alias defined before it, unless a source is known to hold the name.
-                earlier = _earlier_alias(column, select, name)
+                earlier = earlier_alias(column, select, name)
                 if earlier is not None and not any(
                     self._known_to_hold(s, name) for _, s in scope.selected_sources.values()
                 ):
@@ -235,12 +245,12 @@ class ScopeWalker:
             # sqlglot gives a recursive CTE's self-reference a scope of its own (with no
             # sources); the traversed scope of the same expression has them.
             source = self.canonical.get(id(source.expression), source)
-            query = _query_scope(source)
+            query = query_scope(source)
             if query is not None:
+                named = self._output_named(query, name)
+                if named is not None:
+                    return named  # the query's own, not a copy: see the docstring
                 outputs = self.outputs(query)
-                for out, lin in outputs:
-                    if out.lower() == name:
-                        return lin  # the query's own, not a copy: see the docstring
                 if name == "*":
                     for _, lin in outputs:
                         lineage.merge(lin)
@@ -272,7 +282,7 @@ class ScopeWalker:
         def read(column_name: str) -> ColumnSources:
             found = ColumnSources()
             if isinstance(source, Scope):
-                query = _query_scope(source)
+                query = query_scope(source)
                 outputs = self.outputs(query) if query is not None else []
                 match = [lin for out, lin in outputs if out.lower() == column_name]
                 if match:
@@ -290,12 +300,12 @@ class ScopeWalker:
         if isinstance(source, exp.Table):
             columns = self.tables.get(relation_of(source, self.default_schema))
         else:
-            query = _query_scope(source)
+            query = query_scope(source)
             names = [n.lower() for n, _ in self.outputs(query)] if query is not None else []
             columns = names if names and "*" not in names else None
         renames: list[dict[str, str]] = []
         for pivot in pivots:
-            columns = _pivot_outputs(pivot, columns)
+            columns = pivot_outputs(pivot, columns)
             given = pivot.args.get("alias")
             listed = [c.name.lower() for c in given.args.get("columns") or []] if given else []
             rename = dict(zip(listed, columns, strict=False)) if listed and columns else {}
@@ -308,7 +318,7 @@ class ScopeWalker:
                 return read(column_name)
             pivot = pivots[stage]
             column_name = renames[stage].get(column_name, column_name)
-            values, folded, cells = _pivot_parts(pivot)
+            values, folded, cells = pivot_parts(pivot)
             found = ColumnSources()
             if pivot.args.get("unpivot"):
                 if column_name not in values and column_name not in folded:
@@ -330,19 +340,34 @@ class ScopeWalker:
     def _known_to_hold(self, source: exp.Expr | Scope, name: str) -> bool:
         if isinstance(source, exp.Table):
             return name in (self.tables.get(relation_of(source, self.default_schema)) or ())
-        query = _query_scope(source) if isinstance(source, Scope) else None
+        query = query_scope(source) if isinstance(source, Scope) else None
         if query is None:
-            return name in (_table_function_columns(source) or ())
-        return any(out.lower() == name for out, _ in self.outputs(query))
+            return name in (table_function_columns(source) or ())
+        return self._output_named(query, name) is not None
+
+    def _output_named(self, query: Scope, name: str) -> ColumnSources | None:
+        """The lineage of ``query``'s first output column called ``name`` (lower-case), found
+        by name once its outputs are remembered: every column read scanned them all."""
+        outputs = self.outputs(query)
+        key = id(query)
+        if self.outputs_memo.get(key) is not outputs:
+            # Half-computed outputs inside a recursive CTE: not remembered, so not indexed.
+            return next((lin for out, lin in outputs if out.lower() == name), None)
+        index = self.names_memo.get(key)
+        if index is None:
+            index = self.names_memo[key] = {}
+            for out, lin in outputs:
+                index.setdefault(out.lower(), lin)
+        return index.get(name)
 
     def _may_hold(self, source: exp.Expr | Scope, name: str) -> bool:
         """Whether ``source`` can have a column ``name``: unknown columns can hold anything."""
         if isinstance(source, exp.Table):
             known = self.tables.get(relation_of(source, self.default_schema))
             return known is None or name in known
-        query = _query_scope(source) if isinstance(source, Scope) else None
+        query = query_scope(source) if isinstance(source, Scope) else None
         if query is None:
-            produced = _table_function_columns(source)
+            produced = table_function_columns(source)
             return produced is None or name in produced
         outputs = self.outputs(query)
         return any(out.lower() in (name, "*") for out, _ in outputs) or not outputs
@@ -406,7 +431,7 @@ class ScopeWalker:
                 # Scalar or IN/EXISTS subquery: its value flows (direct) unless it sits in a
                 # condition; its own filters decide the value (indirect).
                 sub = subqueries[id(node)]
-                context = _context(node, target)
+                context = column_context(node, target)
                 for _, inner in self.outputs(sub)[:1]:
                     if context in (None, "aggregation"):
                         lineage.merge(
@@ -415,9 +440,9 @@ class ScopeWalker:
                     else:
                         lineage.merge(inner, as_indirect=context)
                 continue
-            if _inside_other_select(node, select, target):
+            if inside_other_select(node, select, target):
                 continue
-            context = _context(node, target)
+            context = column_context(node, target)
             sources = self.column_sources(scope, node)
             if context in (None, "aggregation"):
                 hop = (
@@ -429,150 +454,3 @@ class ScopeWalker:
             else:
                 lineage.merge(sources, as_indirect=context)
         return lineage
-
-
-def _table_function_columns(source: exp.Expr | Scope) -> frozenset[str] | None:
-    """Columns a table function source (UNNEST, FLATTEN, LATERAL VIEW …) produces when known:
-    the column aliases it is given (sqlglot names FLATTEN's fixed SEQ, KEY, … VALUE, THIS
-    itself); None when unknown."""
-    node = source.expression if isinstance(source, Scope) else source
-    alias = node.args.get("alias") if isinstance(node, exp.Expr) else None
-    columns = alias.args.get("columns") if isinstance(alias, exp.TableAlias) else None
-    return frozenset(c.name.lower() for c in columns) if columns else None
-
-
-def _pivot_of(scope: Scope, table: str) -> tuple[str, list[exp.Pivot]] | None:
-    """The PIVOT/UNPIVOT chain a column qualified ``table`` reads: its source's alias and the
-    operators up to the one named ``table`` (or all of them when none is named)."""
-    for alias, (node, _) in scope.selected_sources.items():
-        pivots = list(node.args.get("pivots") or []) if isinstance(node, exp.Expr) else []
-        for index, pivot in enumerate(pivots):
-            if pivot.alias == table:
-                return alias, pivots[: index + 1]
-        if pivots and alias == table:
-            return alias, pivots
-    return None
-
-
-def _pivot_parts(
-    pivot: exp.Pivot,
-) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, tuple[list[str], list[str]]]]:
-    """An operator's columns: UNPIVOT value column → the columns folded into it, UNPIVOT name
-    column → all folded columns; PIVOT cell → (its aggregate's columns, the FOR columns)."""
-    aggregates = list(pivot.expressions)
-    fields = [f for f in pivot.args.get("fields") or [] if isinstance(f, exp.In)]
-    if pivot.args.get("unpivot"):
-        value_names = [
-            v.name.lower()
-            for a in aggregates
-            for v in (a.expressions if isinstance(a, exp.Tuple) else [a])
-        ]
-        values: dict[str, list[str]] = {v: [] for v in value_names}
-        every: list[str] = []
-        for field in fields:
-            for item in field.expressions:
-                item = item.this if isinstance(item, exp.PivotAlias) else item
-                members = item.expressions if isinstance(item, exp.Tuple) else [item]
-                for position, member in enumerate(members):
-                    names = [c.name.lower() for c in member.find_all(exp.Column)]
-                    every += names
-                    if position < len(value_names):
-                        values[value_names[position]] += names
-        return values, {f.this.name.lower(): every for f in fields}, {}
-    outputs = [c.name.lower() for c in pivot.args.get("columns") or []]
-    fors = [c.name.lower() for f in fields for c in f.this.find_all(exp.Column)]
-    cells = {
-        out: (
-            [c.name.lower() for c in aggregates[i % len(aggregates)].find_all(exp.Column)],
-            fors,
-        )
-        for i, out in enumerate(outputs)
-    } if aggregates else {}  # fmt: skip
-    return {}, {}, cells
-
-
-def _pivot_outputs(pivot: exp.Pivot, columns: list[str] | None) -> list[str] | None:
-    """The output columns of an operator over input ``columns`` (None when unknown): the
-    untouched columns in order, then (UNPIVOT) the name and value columns or (PIVOT) cells."""
-    if columns is None:
-        return None
-    values, folded, cells = _pivot_parts(pivot)
-    if pivot.args.get("unpivot"):
-        used = {c for members in folded.values() for c in members}
-        return [c for c in columns if c not in used] + list(folded) + list(values)
-    used = {c for aggregate, fors in cells.values() for c in (*aggregate, *fors)}
-    return [c for c in columns if c not in used] + list(cells)
-
-
-def _earlier_alias(column: exp.Column, select: exp.Select, name: str) -> exp.Alias | None:
-    """The projection aliased ``name`` that comes before the one holding ``column``."""
-    for projection in select.expressions:
-        current: exp.Expr | None = column
-        while current is not None and current is not projection and current is not select:
-            current = current.parent
-        if current is projection:
-            return None  # reached the column's own projection: no earlier alias
-        if isinstance(projection, exp.Alias) and projection.alias.lower() == name:
-            return projection
-    return None
-
-
-def _in_projection(node: exp.Expr, select: exp.Select) -> bool:
-    projections = {id(p) for p in select.expressions}
-    current: exp.Expr | None = node
-    while current is not None and current is not select:
-        if id(current) in projections:
-            return True
-        current = current.parent
-    return False
-
-
-def _query_scope(scope: Scope) -> Scope | None:
-    """The scope of the query a source stands for: itself for a derived table or CTE, the
-    inner SELECT's for ``LATERAL (SELECT …)``; None for UNNEST/FLATTEN-like functions."""
-    if isinstance(scope.expression, (exp.Select, exp.SetOperation)):
-        return scope
-    inner = scope.expression.this if isinstance(scope.expression, exp.Lateral) else None
-    if isinstance(inner, exp.Subquery):
-        inner = inner.this
-    if isinstance(inner, (exp.Select, exp.SetOperation)):
-        for child in scope.traverse():
-            if child.expression is inner:
-                return child
-    return None
-
-
-def _context(node: exp.Expr, top: exp.Expr) -> str | None:
-    """How ``node`` takes part in ``top``: None (its value flows), aggregation, or an indirect
-    role (window partition/order, CASE/IF condition)."""
-    aggregated = False
-    child = node
-    parent = node.parent
-    while parent is not None and child is not top:
-        # Called for every column of every expression: the cheap arg_key test comes first.
-        key = child.arg_key
-        if key == "this":
-            if isinstance(parent, (exp.If, exp.Case)):
-                return "conditional"  # IF(x, …), CASE x WHEN …: x picks the branch
-        elif key == "expression":
-            if isinstance(parent, exp.Filter):
-                return "filter"  # COUNT(*) FILTER (WHERE …)
-        elif key in ("partition_by", "order") and isinstance(parent, exp.Window):
-            return "window"
-        if isinstance(parent, exp.AggFunc):
-            aggregated = True
-        child, parent = parent, parent.parent
-    return "aggregation" if aggregated else None
-
-
-def _inside_other_select(node: exp.Expr, select: exp.Expr, top: exp.Expr) -> bool:
-    # Only the nodes between the column and the expression being walked matter: a SELECT
-    # among them means the column belongs to a nested query (handled as its own scope).
-    if node is top:
-        return False
-    parent = node.parent
-    while parent is not None and parent is not top and parent is not select:
-        if isinstance(parent, (exp.Select, exp.SetOperation)):
-            return True
-        parent = parent.parent
-    return False
