@@ -13,6 +13,7 @@ from semantic.compiler.api import CompiledQuery, compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
+from semantic.key_guard import key_probes_forget
 from semantic.manifests import (
     manifest_for_release,
     manifests_forget,
@@ -168,5 +169,6 @@ def caches_clear() -> None:
 
     time_spine_forget()
     manifests_forget()
+    key_probes_forget()
     _compiled.clear()
     result_versions_forget()

@@ -30,6 +30,7 @@ from semantic.compiler.entity_graph import (
     resolve_path,
 )
 from semantic.compiler.grains import ALL_GRAINS, GRAINS
+from semantic.compiler.key_uses import key_use_note
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
 from semantic.compiler.nodes import append_join, cte_ref, relation_table
 from semantic.compiler.plan import leaves_of
@@ -165,6 +166,9 @@ class Source:
                     )
                 self._aliases[chain_key] = target_alias
                 self.joins[target_alias] = (target, condition)
+                # One row per measure row only while the data holds the declared key: the
+                # executor checks it (semantic.key_guard) before the query runs.
+                key_use_note(target, hop.entity, item)
             current, alias = target, target_alias
             behind.append((current, alias))
         return current, alias
