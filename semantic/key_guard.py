@@ -10,12 +10,14 @@ Key values are never shown: the caller may not be allowed to see those rows.
 Probe answers are remembered per (warehouse, table, probe SQL, data version), the data
 version being the result cache's (semantic.result_cache.data_version: row counts and newest
 times of the release's sources, looked up at most once per TALLY_RESULT_CACHE_VERSION_S),
-so a repeated query pays no probe and a data change probes again. The probe reads the
+so a repeated query pays no probe and a data change probes again (an answer is also
+forgotten after PROBE_TTL_S: an UPDATE may change neither count nor time). The probe reads the
 whole table, whatever the caller's row policies: a key the data breaks is refused for all.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -39,8 +41,11 @@ HINT_KEY_REPEATS = (
     "foreign in {model!r}; `tally validate --warehouse` lists the keys the data repeats"
 )
 PROBE_CACHE_SIZE = 4096
+# The data version sees row counts and newest times: an UPDATE that repeats a key and keeps
+# both is caught by this bound on an answer's age instead.
+PROBE_TTL_S = 3600.0
 
-# (warehouse, table, probe SQL, data version) → (repeated key values, most rows per value).
+# (warehouse, table, probe SQL, data version) → (expiry, repeated key values, most rows).
 _probed = LRU(PROBE_CACHE_SIZE)
 
 
@@ -59,14 +64,14 @@ def keys_check(compiled: Any, *, release_ref: str | None = None) -> None:
     version = data_version(release)
     for use in uses:
         key = (warehouse.display_url, use.table, use.probe_sql, version)
-        found = _probed.get(key)
-        if found is None:
+        known = _probed.get(key)
+        if known is None or known[0] < time.monotonic():
             row = execute(warehouse, use.probe_sql, timeout_s=60, row_cap=1).rows[0]
-            found = (int(row[0] or 0), int(row[1] or 0))
-            KEY_PROBES.labels("repeated" if found[0] else "unique").inc()
-            _probed.put(key, found)
-        if found[0]:
-            raise _refusal(use, *found)
+            known = (time.monotonic() + PROBE_TTL_S, int(row[0] or 0), int(row[1] or 0))
+            KEY_PROBES.labels("repeated" if known[1] else "unique").inc()
+            _probed.put(key, known)
+        if known[1]:
+            raise _refusal(use, known[1], known[2])
 
 
 def _refusal(use: KeyUse, keys: int, rows: int) -> QueryError:
