@@ -74,6 +74,10 @@ def key_uses(
     for (model_name, entity_name), item in noted.items():
         model = manifest.semantic_models[model_name]
         entity = model.entities[entity_name]
+        probe = manifest.probe_cache.get((model_name, entity_name, dialect))
+        if probe is None:
+            probe = key_repeats_sql(model, entity_name, dialect)
+            manifest.probe_cache[(model_name, entity_name, dialect)] = probe
         out.append(
             KeyUse(
                 model=model_name,
@@ -82,7 +86,7 @@ def key_uses(
                 table=".".join(p for p in model.relation if p),
                 item=item,
                 scd=entity.type == "natural" and model.validity is not None,
-                probe_sql=key_repeats_sql(model, entity_name, dialect),
+                probe_sql=probe,
             )
         )
     return tuple(out)
