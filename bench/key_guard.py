@@ -13,7 +13,7 @@ machine hits each alike:
 - first, data version looked up too: as after TALLY_RESULT_CACHE_VERSION_S (the version
   scan is shared with the result cache, which pays it anyway when it is on).
 
-Each row has a CPU-time twin (``time.process_time``, this process only: DuckDB runs in it).
+Then ``keys_check`` alone, cached and probing. Each row has a CPU-time twin (``time.process_time``, this process only: DuckDB runs in it).
 
     python -m bench key_guard --events 500000
 """
@@ -60,7 +60,7 @@ def run(options: argparse.Namespace) -> list[Row]:
 
         from registry.services.definitions import definitions_sync
         from semantic.compiler.spec import MetricQuery
-        from semantic.key_guard import key_probes_forget
+        from semantic.key_guard import key_probes_forget, keys_check
         from semantic.result_cache import result_versions_forget
         from semantic.services import compile_metric_query
         from semantic.warehouse.run import run_compiled
@@ -98,6 +98,16 @@ def run(options: argparse.Namespace) -> list[Row]:
             "first at a data version (probe runs)": first,
             "first, data version looked up too": first_version,
         }
+
+        def check_cached() -> None:
+            keys_check(guarded)
+
+        def check_probe() -> None:
+            key_probes_forget()
+            keys_check(guarded)
+
+        cases["keys_check alone, probe cached"] = check_cached
+        cases["keys_check alone, probe runs"] = check_probe
         for call in cases.values():
             call()  # warm: compile cache, DuckDB, the spine
         wall: dict[str, list[float]] = {name: [] for name in cases}
@@ -110,12 +120,9 @@ def run(options: argparse.Namespace) -> list[Row]:
                 cpu[name].append((time.process_time() - used) * 1000)
     rows = []
     for name in cases:
-        rows.append(
-            Row(f"run_compiled, {name}, wall", options.queries, Stats(tuple(wall[name])), "ms")
-        )
-        rows.append(
-            Row(f"run_compiled, {name}, CPU", options.queries, Stats(tuple(cpu[name])), "ms")
-        )
+        label = name if name.startswith("keys_check") else f"run_compiled, {name}"
+        rows.append(Row(f"{label}, wall", options.queries, Stats(tuple(wall[name])), "ms"))
+        rows.append(Row(f"{label}, CPU", options.queries, Stats(tuple(cpu[name])), "ms"))
     return rows
 
 
