@@ -97,7 +97,7 @@ def test_a_query_joining_a_repeated_primary_key_is_refused_until_the_data_is_fix
         f"DELETE FROM accounts WHERE id = {account_id}; "
         "INSERT INTO accounts SELECT * FROM one; DROP TABLE one",
     )
-    assert query_execute(query=BY_PLAN).rows == before.rows
+    assert sorted(query_execute(query=BY_PLAN).rows) == sorted(before.rows)
 
 
 def test_a_unique_key_is_probed_once_per_data_version(warehouse: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_unique_key_is_probed_once_per_data_version(warehouse: Path) -> None:
     assert probes() == before + 1
     again = query_execute(query=BY_PLAN)
     assert probes() == before + 1, "a repeat at the same data version must not probe again"
-    assert again.rows == first.rows
+    assert sorted(again.rows) == sorted(first.rows)
     sql(
         warehouse,
         "INSERT INTO accounts SELECT * REPLACE (id + 1000000 AS id) FROM accounts LIMIT 1",
