@@ -13,7 +13,6 @@ from semantic.compiler.api import CompiledQuery, compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.saved import saved_query_to_query
 from semantic.compiler.spec import MetricQuery
-from semantic.key_guard import key_probes_forget
 from semantic.manifests import (
     manifest_for_release,
     manifests_forget,
@@ -164,6 +163,7 @@ def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None)
 
 def caches_clear() -> None:
     """Empties every in-process cache (tests rebuild registries between cases)."""
+    from semantic.key_guard import key_probes_forget
     from semantic.result_cache import result_versions_forget
     from semantic.time_spine import time_spine_forget
 
