@@ -163,10 +163,12 @@ def saved_query_apply(*, name: str, query: MetricQuery, release_ref: str | None)
 
 def caches_clear() -> None:
     """Empties every in-process cache (tests rebuild registries between cases)."""
+    from semantic.key_guard import key_probes_forget
     from semantic.result_cache import result_versions_forget
     from semantic.time_spine import time_spine_forget
 
     time_spine_forget()
     manifests_forget()
+    key_probes_forget()
     _compiled.clear()
     result_versions_forget()

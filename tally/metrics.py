@@ -33,6 +33,9 @@ REQUEST_SECONDS = Histogram(
 QUERIES = Counter("tally_queries_total", "Metric queries executed", ["interface", "outcome"])
 COMPILE_CACHE = Counter("tally_compile_cache_total", "Compile cache lookups", ["result"])
 RESULT_CACHE = Counter("tally_result_cache_total", "Result cache lookups", ["result"])
+KEY_PROBES = Counter(
+    "tally_key_probes_total", "Join-key uniqueness probes run on the warehouse", ["outcome"]
+)
 WAREHOUSE_ERRORS = Counter("tally_warehouse_errors_total", "Warehouse errors by code", ["code"])
 CHUNK_SECONDS = Histogram(
     "tally_compute_chunk_seconds",

@@ -5,6 +5,13 @@ Each entry names the case, a verdict and the reason, and carries a check query o
 ``itests.py`` reports such a case as "MetricFlow differs" only when Tally's rows differ from
 MetricFlow's check query AND equal this query's rows; anything else is still a failure, so
 an entry cannot hide a regression. Tests of our own cover each behaviour (named below).
+
+``KNOWN_REFUSALS`` lists the cases whose expected rows are a fan-out: the fixture's data
+repeats a key the manifest declares primary, MetricFlow's check query joins through it and
+multiplies the sums, and Tally refuses the query (issue 16: never a silent wrong number).
+Such a case is "Tally refuses" only when Tally refuses it with the listed code AND the
+entry's check query finds the repeated key in the data; a case listed here that Tally
+answers fails, since its answer can only be the multiplied one.
 """
 
 from __future__ import annotations
@@ -27,34 +34,7 @@ _MONTH_WINDOW_REASON = (
     "(tests/semantic/compiler/kinds/test_offset_days.py)"
 )
 
-_BRIDGE_ONCE = """
-SELECT
-  ct.customer_name AS account_id__customer_id__customer_name
-  , cot.country AS account_id__customer_id__country{extra}
-  , SUM(am.txn_count) AS txn_count
-FROM {{source_schema}}.account_month_txns am
-LEFT OUTER JOIN {{source_schema}}.bridge_table bt ON am.account_id = bt.account_id
-LEFT OUTER JOIN {{source_schema}}.customer_table ct ON bt.customer_id = ct.customer_id
-LEFT OUTER JOIN {{source_schema}}.customer_other_data cot ON bt.customer_id = cot.customer_id
-GROUP BY ALL
-"""
-_BRIDGE_REASON = (
-    "the fixture's bridge_table repeats its primary key account_id ('a0' with customers 0 "
-    "and 1); MetricFlow joins the bridge once per dimension's model and pairs customer 0's "
-    "name with customer 1's country (rows no customer has: 6 rows); Tally joins it once, so "
-    "each row is one bridge row's customer (4 rows). Both count a0 once per bridge row, as "
-    "the broken key implies (tests/semantic/compiler/test_bridge_dimensions.py)"
-)
-
 KNOWN_DIFFERENCES: dict[tuple[str, str], KnownDifference] = {
-    ("itest_multi_hop_join.yaml", "multihop_join_two_dims_different_sources"): KnownDifference(
-        "MetricFlow wrong", _BRIDGE_REASON, _BRIDGE_ONCE.format(extra="")
-    ),
-    ("itest_multi_hop_join.yaml", "mixed_length_joins"): KnownDifference(
-        "MetricFlow wrong",
-        _BRIDGE_REASON,
-        _BRIDGE_ONCE.format(extra="\n  , bt.extra_dim AS account_id__extra_dim"),
-    ),
     ("itest_measure_aggregations.yaml", "approximate_continuous_percentile_agg"): KnownDifference(
         "MetricFlow approximate",
         "use_approximate_percentile allows an approximation; Tally computes the exact "
@@ -141,4 +121,53 @@ INNER JOIN (
 GROUP BY days.metric_time__day
 """,
     ),
+}
+
+
+@dataclass(frozen=True)
+class KnownRefusal:
+    code: str  # the error code Tally refuses the case with
+    reason: str
+    # One row per key value the data repeats (DuckDB, ``{source_schema}``): must find rows.
+    check_query: str
+
+
+_REPEATED_KEY = """
+SELECT {key}, COUNT(*) AS rows_per_key
+FROM {{source_schema}}.{table}
+GROUP BY {key}
+HAVING COUNT(*) > 1
+"""
+_LISTINGS_EXTENDED = KnownRefusal(
+    "fan_out",
+    "dim_listings_extended declares listing primary, but holds a row per listing and day "
+    "(10 listings, 36-37 rows each; no partition dimension declared); MetricFlow's check "
+    "query joins fct_bookings_extended to it on listing_id, so each booking is summed once "
+    "per snapshot row (the fan-out check, --fan-out, lists these pairs as DIFFERENT). Tally "
+    "refuses the join with fan_out (tests/semantic/test_key_guard.py)",
+    _REPEATED_KEY.format(key="listing_id", table="dim_listings_extended"),
+)
+_BRIDGE = KnownRefusal(
+    "fan_out",
+    "the fixture's bridge_table declares account_id primary but repeats 'a0' (customers 0 "
+    "and 1); every join through it counts a0's transactions once per bridge row, as "
+    "MetricFlow's check queries do; Tally refuses the join with fan_out "
+    "(tests/semantic/test_key_guard.py)",
+    _REPEATED_KEY.format(key="account_id", table="bridge_table"),
+)
+
+KNOWN_REFUSALS: dict[tuple[str, str], KnownRefusal] = {
+    ("itest_granularity.yaml", "query_granularity_for_joined_dundered_dimension_day"): (
+        _LISTINGS_EXTENDED
+    ),
+    ("itest_granularity.yaml", "query_granularity_for_joined_dundered_dimension_month"): (
+        _LISTINGS_EXTENDED
+    ),
+    ("itest_granularity.yaml", "metrics_with_different_time_granularities_and_no_metric_time"): (
+        _LISTINGS_EXTENDED
+    ),
+    ("itest_multi_hop_join.yaml", "multihop_join"): _BRIDGE,
+    ("itest_multi_hop_join.yaml", "multihop_join_two_dims_different_sources"): _BRIDGE,
+    ("itest_multi_hop_join.yaml", "multihop_join_two_dims_same_source"): _BRIDGE,
+    ("itest_multi_hop_join.yaml", "mixed_length_joins"): _BRIDGE,
 }

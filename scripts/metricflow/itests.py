@@ -26,7 +26,11 @@ DuckDB lacks) or Tally refused it as
 an unsupported metric kind; the reason is listed. "MetricFlow differs" is a case listed in
 itest_differences.KNOWN_DIFFERENCES (MetricFlow's expected rows are wrong or approximate,
 with the reason) whose rows Tally gives as that entry's own check query states; if Tally's
-rows match neither, the case failed. Everything else is passed or failed.
+rows match neither, the case failed. "Tally refuses" is a case listed in
+itest_differences.KNOWN_REFUSALS (MetricFlow's expected rows are a fan-out through a key the
+fixture's data repeats) that Tally refuses with the listed code while our own check query
+finds the repeated key; if Tally answers it, the case failed. Everything else is passed or
+failed.
 
 ``--fan-out`` checks issue #16's fan-out property on each manifest the itests load instead
 of running the cases (fan_out.py): for every simple metric over a SUM/COUNT measure and every
@@ -54,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from itest_differences import KNOWN_DIFFERENCES  # noqa: E402
+from itest_differences import KNOWN_DIFFERENCES, KNOWN_REFUSALS  # noqa: E402
 from itest_support import (  # noqa: E402
     CASES_DIR,
     MANIFESTS_DIR,
@@ -75,6 +79,8 @@ SOURCE_SCHEMA = "mf_src"
 NOT_CLAIMED_CODES = {"unsupported_metric", "unsupported_query"}
 # Status of a case listed in KNOWN_DIFFERENCES whose rows are those of our own check.
 DIFFERS = "MetricFlow differs"
+# Status of a case listed in KNOWN_REFUSALS that Tally refuses as listed (a fan-out).
+REFUSES = "Tally refuses"
 ROW_CAP = 100_000
 
 
@@ -121,7 +127,7 @@ def expected_rows(path: Path, cases: list[ItestCase]) -> dict[tuple[str, str], d
             }
         except Exception as exc:  # the check query itself failed: report, do not stop
             out[key] = {"error": f"{type(exc).__name__}: {exc}"}
-        known = KNOWN_DIFFERENCES.get(key)
+        known = KNOWN_DIFFERENCES.get(key) or KNOWN_REFUSALS.get(key)
         if known is not None and "error" not in out[key]:
             # Our own statement of the right answer; an error here is a bug of ours: raise.
             cur = con.execute(known.check_query.format(source_schema=SOURCE_SCHEMA))
@@ -265,6 +271,16 @@ def judge(
         return "failed", f"manifest {case.manifest} did not sync (listed above)"
     if actual is None:
         return "failed", "no result from the child process"
+    refusal = KNOWN_REFUSALS.get((case.file, case.name))
+    if refusal is not None:
+        # MetricFlow's rows here are a fan-out: Tally must refuse, for the listed cause.
+        if "error" not in actual:
+            return "failed", f"answered where {refusal.code} was expected: {refusal.reason}"
+        if actual["code"] != refusal.code:
+            return "failed", f"{actual['code']}: {actual['error']}"
+        if not expected.get("own", {}).get("rows"):
+            return "failed", "refused, but our check query finds no repeated key"
+        return REFUSES, f"{refusal.reason}; Tally: {actual['error']}"
     if "error" in actual:
         status = "n/a" if actual["code"] in NOT_CLAIMED_CODES else "failed"
         return status, f"{actual['code']}: {actual['error']}"
@@ -491,18 +507,18 @@ def print_report(report: list[dict[str, Any]], *, list_cases: bool) -> None:
     by_file: dict[str, Counter[str]] = {}
     for row in report:
         by_file.setdefault(row["file"], Counter())[row["status"]] += 1
-    print("| file | cases | passed | failed | n/a | MetricFlow differs |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| file | cases | passed | failed | n/a | MetricFlow differs | Tally refuses |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     total: Counter[str] = Counter()
     for file, counts in by_file.items():
         total.update(counts)
         print(
             f"| {file} | {sum(counts.values())} | {counts['passed']} | {counts['failed']} "
-            f"| {counts['n/a']} | {counts[DIFFERS]} |"
+            f"| {counts['n/a']} | {counts[DIFFERS]} | {counts[REFUSES]} |"
         )
     print(
         f"| **all** | {sum(total.values())} | {total['passed']} | {total['failed']} "
-        f"| {total['n/a']} | {total[DIFFERS]} |"
+        f"| {total['n/a']} | {total[DIFFERS]} | {total[REFUSES]} |"
     )
     print()
     for row in report:

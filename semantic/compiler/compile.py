@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from semantic.compiler.dialects import render
 from semantic.compiler.error_names import name_the_metric
 from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes
+from semantic.compiler.key_uses import KeyUse, key_uses, key_uses_collected
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.policies import Access, mask_columns, secure_tables
 from semantic.compiler.principal import Principal
@@ -44,6 +45,9 @@ class CompiledQuery:
     # Session variables / parameters the SQL reads and execution must set (by name, never
     # a value): "tally_pii_salt" when PII is shown as salted pseudonyms.
     parameters: tuple[str, ...] = ()
+    # The declared keys its joins rely on (semantic.compiler.key_uses): the executor checks
+    # the data holds them before it runs the SQL.
+    key_uses: tuple[KeyUse, ...] = ()
 
 
 def compile_query(
@@ -74,7 +78,8 @@ def compile_query(
         access = Access(manifest, principal, query.dialect, mask_default)
     access_token = ACCESS.set(access)
     try:
-        result, keys = query_select(query, manifest, timings)
+        with key_uses_collected() as noted:
+            result, keys = query_select(query, manifest, timings)
     except QueryError as exc:
         # Name the metric the user asked for, not the input where the problem surfaced.
         raise name_the_metric(exc, query, manifest) from exc.__cause__
@@ -111,4 +116,5 @@ def compile_query(
         versions={m: manifest.metrics[m].version for m in query.metrics},
         timings=timings,
         parameters=access.parameters if access is not None else (),
+        key_uses=key_uses(noted, manifest, query.dialect),
     )

@@ -335,7 +335,8 @@ def reachable(
     manifest: Manifest, model: SemanticModel
 ) -> list[tuple[tuple[str, ...], SemanticModel]]:
     """(entity path, model) for every model a path reaches from ``model`` by the join rules:
-    the model itself under each local entity, then up to MAX_HOPS joins. Candidates only: a
+    the model itself under each local entity, then up to MAX_HOPS joins, never on an entity
+    already on the path. Candidates only: a
     path that reaches two models supplies an item only when ``resolve_path`` says so.
     """
     states: list[tuple[SemanticModel, tuple[str, ...], int]] = [(model, (), 0)]
@@ -349,6 +350,10 @@ def reachable(
         if joins >= MAX_HOPS:
             continue
         for entity in current.entities:
+            if entity in path:
+                # A path that revisits an entity (account__account__…) reaches nothing the
+                # shorter path does not: listing it would offer loops.
+                continue
             for target in manifest.models_with_entity(entity):
                 if target.name == current.name or join_refusal(current, target, entity):
                     continue

@@ -30,6 +30,7 @@ from semantic.compiler.entity_graph import (
     resolve_path,
 )
 from semantic.compiler.grains import ALL_GRAINS, GRAINS
+from semantic.compiler.key_uses import key_use_note
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
 from semantic.compiler.nodes import append_join, cte_ref, relation_table
 from semantic.compiler.plan import leaves_of
@@ -165,6 +166,9 @@ class Source:
                     )
                 self._aliases[chain_key] = target_alias
                 self.joins[target_alias] = (target, condition)
+                # One row per measure row only while the data holds the declared key: the
+                # executor checks it (semantic.key_guard) before the query runs.
+                key_use_note(target, hop.entity, item)
             current, alias = target, target_alias
             behind.append((current, alias))
         return current, alias
@@ -180,9 +184,7 @@ class Source:
         """A partitioned model (a snapshot: one row per key and partition) joined from models
         that match none of its partitions repeats every row once per partition: refused,
         never a silently multiplied measure."""
-        parts = [d.name for d in target.dimensions.values() if d.is_partition]
-        matched = {theirs.name for _mine, _alias, theirs in matches}
-        missing = [p for p in parts if p not in matched]
+        missing = partitions_unmatched(target, matches)
         if not missing:
             return
         raise query_error(
@@ -358,6 +360,25 @@ def partition_matches(
     return found
 
 
+def partitions_unmatched(target: SemanticModel, matches: list[tuple[Any, str, Any]]) -> list[str]:
+    """The partition dimensions of ``target`` that no model joined before it matches: a join
+    to ``target`` would repeat each row once per partition (refused as ``fan_out``)."""
+    matched = {theirs.name for _mine, _alias, theirs in matches}
+    return [d.name for d in target.dimensions.values() if d.is_partition and d.name not in matched]
+
+
+def partition_fans_out(model: SemanticModel, chain: tuple[Any, ...]) -> bool:
+    """Whether a chain of hops from ``model`` reaches a partitioned model whose partitions the
+    models before it leave unmatched: the query would refuse it (``Source.walk``), so lists
+    leave its items out."""
+    behind: list[tuple[SemanticModel, str]] = [(model, "")]
+    for hop in chain:
+        if partitions_unmatched(hop.model, partition_matches(behind, hop.model)):
+            return True
+        behind.append((hop.model, ""))
+    return False
+
+
 def partition_expr(dim: Any, alias: str) -> exp.Expr:
     value = definition_expr(dim.expr, alias)
     return trunc(value, dim.grain or "day") if dim.type == "time" else value
@@ -386,7 +407,8 @@ def time_grains(manifest: Manifest, model_name: str, leaves: list[Any]) -> list[
 
 def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
     """Every group-by item a metric accepts: metric_time at each grain, entities, and the
-    dimensions reachable through unique entities (up to MAX_HOPS joins), as names.
+    dimensions reachable through unique entities (up to MAX_HOPS joins, no entity twice on
+    one path), as names. Items a query would refuse (a partition fan-out) are left out.
 
     Raises:
         QueryError: unknown metric.
@@ -411,8 +433,12 @@ def queryable_items(manifest: Manifest, metric_name: str) -> list[str]:
         found.update(model.entities)
         for path, target in reachable(manifest, model):
             for name, is_time, grain in _elements(target):
-                # Only what resolves to one model: the same check a query makes.
-                if isinstance(resolve_path(manifest, model, path, name), PathError):
+                if name in path and name not in target.dimensions:
+                    continue  # account__account: the entity the path already names
+                # Only what resolves to one model and joins without a partition fan-out:
+                # the same checks a query makes, so lists and queries agree.
+                chain = resolve_path(manifest, model, path, name)
+                if isinstance(chain, PathError) or partition_fans_out(model, chain):
                     continue
                 base = "__".join([*path, name])
                 found.add(base)

@@ -168,6 +168,11 @@ class Manifest:
     path_cache: dict[tuple[str, tuple[str, ...], str], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Key probes' SQL by (model, entity, dialect) (semantic.compiler.key_uses): every
+    # compile of a joined query asks, and rendering one costs about a millisecond.
+    probe_cache: dict[tuple[str, str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def row_policies(self, entity: str) -> tuple[tuple[SemanticModel, int, Mapping[str, Any]], ...]:
         """(declaring model, index, policy) of every row policy on ``entity``, in model order."""

@@ -13,6 +13,7 @@ function, so a misspelled column or a SUM over text fails); value probes read on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -169,6 +170,97 @@ def key_probes(model: SemanticModel, dialect: str) -> list[Probe]:
             )
         )
     return probes
+
+
+def key_repeats_sql(model: SemanticModel, entity_name: str, dialect: str) -> str:
+    """How many values of a join key the data holds on several rows, and the most rows one
+    value holds, as one row ``(repeated_keys, most_rows)``: ``(0, NULL)`` while the key holds.
+
+    A key is unique per partition (a partitioned model's joins match the partitions too);
+    the natural key of an SCD type II model is unique at any one time: for each (key, start
+    of a validity window) the rows valid then are counted, windows compared at their grains as
+    the validity join compares them. Key values never leave the warehouse, only counts.
+
+    Example:
+        >>> from semantic.compiler.manifest import Entity
+        >>> m = SemanticModel("users", (None, "main", "users"), {"user": Entity("user",
+        ...     "primary", "id")}, {}, {}, None)
+        >>> key_repeats_sql(m, "user", "duckdb")
+        'SELECT COUNT(DISTINCT r.k) AS repeated_keys, MAX(r.n) AS most_rows FROM (SELECT t.id AS k, COUNT(*) AS n FROM main.users AS t WHERE NOT t.id IS NULL GROUP BY t.id HAVING COUNT(*) > 1) AS r'
+    """
+    entity = model.entities[entity_name]
+    key = definition_expr(entity.expr, ALIAS)
+    parts = [d for d in model.dimensions.values() if d.is_partition]
+    more_than_one = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
+    not_null = exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null()))
+    if entity.type != "natural" or model.validity is None:
+        inner = (
+            exp.select(key.as_("k"), exp.Count(this=exp.Star()).as_("n"))
+            .from_(_table(model))
+            .where(not_null)
+            .group_by(key.copy(), *(definition_expr(p.expr, ALIAS) for p in parts))
+            .having(more_than_one)
+        )
+    else:
+        start, end = (model.dimensions[name] for name in model.validity)
+
+        def at(dim: Any, alias: str) -> exp.Expr:
+            return trunc(definition_expr(dim.expr, alias), dim.grain or "day")
+
+        # Every instant a window opens, per key (and partition): the rows valid then.
+        instants = (
+            exp.select(
+                key.as_("k"),
+                at(start, ALIAS).as_("at"),
+                *(definition_expr(p.expr, ALIAS).as_(f"p{i}") for i, p in enumerate(parts)),
+            )
+            .distinct()
+            .from_(_table(model))
+            .where(not_null)
+        )
+        condition: exp.Expr = exp.EQ(
+            this=exp.column("k", table="a"), expression=definition_expr(entity.expr, "b")
+        )
+        for i, p in enumerate(parts):
+            condition = exp.and_(
+                condition,
+                exp.EQ(
+                    this=exp.column(f"p{i}", table="a"), expression=definition_expr(p.expr, "b")
+                ),
+            )
+        moment = exp.column("at", table="a")
+        condition = exp.and_(
+            condition,
+            exp.LTE(this=at(start, "b"), expression=moment.copy()),
+            exp.paren(
+                exp.or_(
+                    exp.LT(this=moment.copy(), expression=at(end, "b")),
+                    exp.Is(this=definition_expr(end.expr, "b"), expression=exp.Null()),
+                )
+            ),
+        )
+        database, schema, table = model.relation
+        inner = (
+            exp.select(exp.column("k", table="a").as_("k"), exp.Count(this=exp.Star()).as_("n"))
+            .from_(instants.subquery("a"))
+            .join(exp.table_(table, db=schema, catalog=database, alias="b"), on=condition)
+            .group_by(
+                exp.column("k", table="a"),
+                moment.copy(),
+                *(exp.column(f"p{i}", table="a") for i in range(len(parts))),
+            )
+            .having(more_than_one)
+        )
+    return (
+        exp.select(
+            exp.Count(this=exp.Distinct(expressions=[exp.column("k", table="r")])).as_(
+                "repeated_keys"
+            ),
+            exp.Max(this=exp.column("n", table="r")).as_("most_rows"),
+        )
+        .from_(inner.subquery("r"))
+        .sql(dialect=dialect)
+    )
 
 
 def manifest_probes(manifest: Manifest, dialect: str) -> list[Probe]:

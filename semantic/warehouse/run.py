@@ -1,9 +1,11 @@
 """The one way to run compiled SQL on the configured warehouse.
 
 Every executor (metric queries, streams, the SQL API, compute chunks, audits, drill-down
-reads, proposal numbers-diffs) needs the same three steps, in this order: build Tally's time
-spine when the SQL reads it and the warehouse lacks it, bind the session variables the SQL
-reads (the PII salt, never part of the SQL text), then execute or stream. ``run_compiled``
+reads, proposal numbers-diffs) needs the same steps, in this order: check that the data
+holds the declared keys the query joins on (semantic.key_guard: a repeated key is refused,
+never a multiplied number), build Tally's time spine when the SQL reads it and the warehouse
+lacks it, bind the session variables the SQL reads (the PII salt, never part of the SQL
+text), then execute or stream. ``run_compiled``
 and ``stream_compiled`` do all three; ``compiled_prepare`` does the first two for callers
 that must build the spine at another moment than they run the SQL (the SQL API describes
 a result before it streams it).
@@ -25,6 +27,7 @@ from django.conf import settings
 
 from semantic.compiler.policy_rules import SALT_NAME
 from semantic.compiler.principal import Principal
+from semantic.key_guard import keys_check
 from semantic.time_spine import time_spine_ensure
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import (
@@ -89,7 +92,8 @@ def compiled_prepare(
     sql: str | None = None,
     release_ref: str | None = None,
 ) -> ReadyQuery:
-    """Builds the time spine the SQL reads when missing and binds its session variables.
+    """Refuses a query whose joined keys the data repeats (semantic.key_guard), builds the
+    time spine the SQL reads when missing and binds its session variables.
 
     Args:
         compiled: the compiled query (its ``sql`` and ``parameters``), or an already
@@ -104,6 +108,9 @@ def compiled_prepare(
     text = sql if sql is not None else getattr(compiled, "sql", None)
     if not isinstance(text, str):
         raise TypeError("compiled_prepare needs the SQL: pass sql= for a query without .sql")
+    # Before anything runs: a join whose declared key the data repeats is refused
+    # (issue 16), on every path that executes a compiled metric query.
+    keys_check(compiled, release_ref=release_ref)
     time_spine_ensure(sql=text, release_ref=release_ref)
     return ReadyQuery(text, session_variables(compiled, principal=principal))
 

@@ -81,6 +81,8 @@ def test_list_metrics_dimensions_entities_and_saved_queries(env: dict[str, str])
     dims = [line.removeprefix("• ") for line in out.splitlines()]
     assert "account__plan" in dims and "metric_time" in dims
     assert not any(d.endswith("__month") for d in dims)  # granularity-free, as mf
+    # Issue 16: no path that names an entity twice (account__account__plan was offered).
+    assert not [d for d in dims if d.startswith("account__account")]
 
     out, _ = _ok(env, "list", "entities", "--metrics", "revenue", "--format", "json")
     assert json.loads(out)["entities"] == ["account", "invoice", "subscription"]

@@ -77,6 +77,19 @@ def test_queryable_items_reach_dimensions_through_unique_entities(manifest: Mani
     assert "invoice__status" not in items  # invoices are not unique per event
 
 
+def test_queryable_items_never_revisit_an_entity(manifest: Manifest) -> None:
+    """Bug (issue 16): paths such as account__account__plan or account_id__account_id__…
+    were offered; a path names each entity once, and every item offered compiles."""
+    for metric in ("events_tracked", "revenue", "active_accounts"):
+        for item in queryable_items(manifest, metric):
+            parts = item.split("__")
+            entities = [p for p in parts if any(p in m.entities for m in
+                        manifest.semantic_models.values())]  # fmt: skip
+            assert len(entities) == len(set(entities)), item
+    assert "account__account" not in queryable_items(manifest, "events_tracked")
+    assert "account__account__plan" not in queryable_items(manifest, "events_tracked")
+
+
 def test_queryable_items_of_an_unknown_metric_is_an_error(manifest: Manifest) -> None:
     """The same unknown_metric error as a query, with a suggestion."""
     with pytest.raises(QueryError) as info:

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from semantic.compiler.api import compile_query
+from semantic.compiler.api import compile_query, queryable_items
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.spec import MetricQuery
 from tally.errors import QueryError
@@ -131,10 +131,10 @@ def test_a_partitioned_model_no_joined_model_matches_is_refused() -> None:
         )
     )
     rows.append(("project", "default", {"time_spines": [SPINE]}, "1"))
+    manifest = build_manifest(rows)
     with pytest.raises(QueryError) as caught:
         compile_query(
-            MetricQuery(metrics=("bookings",), group_by=("listing__user__state",)),
-            build_manifest(rows),
+            MetricQuery(metrics=("bookings",), group_by=("listing__user__state",)), manifest
         )
     assert caught.value.code == "fan_out"
     assert caught.value.message == (
@@ -142,3 +142,15 @@ def test_a_partitioned_model_no_joined_model_matches_is_refused() -> None:
         "ds_partitioned; 'bookings' has no ds_partitioned to match, so each of its rows would "
         "be counted once per partition (a fan-out)"
     )
+    # Lists and queries agree (issue 16): what the query refuses is not offered.
+    items = queryable_items(manifest, "bookings")
+    assert "listing__country" in items
+    assert not [i for i in items if i.startswith("listing__user__")]
+
+
+def test_items_the_partition_join_matches_are_listed() -> None:
+    """With the booking's partition to match, the snapshot's items are offered and query."""
+    items = queryable_items(_manifest(), "bookings")
+    assert {"listing__user__state", "listing__user__ds_partitioned__month"} <= set(items)
+    for item in [i for i in items if i.startswith("listing__user__")]:
+        compile_query(MetricQuery(metrics=("bookings",), group_by=(item,)), _manifest())
