@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 
 from semantic.compiler.key_uses import KeyUse
+from semantic.compiler.principal import Principal
 from semantic.manifests import release_resolve
 from semantic.result_cache import data_version
 from semantic.warehouse.execute import execute
@@ -32,10 +33,11 @@ from tally.metrics import KEY_PROBES
 
 MSG_KEY_REPEATS = (
     "{item!r} is joined through entity {entity!r} of {model!r} (table {table}), declared "
-    "{type}, but the data repeats that key: {keys} key value(s) are held by several rows"
-    "{when}, up to {rows} rows each; the join would multiply every measure it reaches "
-    "(a fan-out), so the query is refused"
+    "{type}, but the data repeats that key{counts}; the join would multiply every measure "
+    "it reaches (a fan-out), so the query is refused"
 )
+# The counts are of the whole table: shown to whom row policies do not restrict only.
+COUNTS = ": {keys} key value(s) are held by several rows{when}, up to {rows} rows each"
 HINT_KEY_REPEATS = (
     "fix the data of {table} so that each {entity} is one row{when}, or declare {entity!r} "
     "foreign in {model!r}; `tally validate --warehouse` lists the keys the data repeats"
@@ -49,8 +51,13 @@ PROBE_TTL_S = 3600.0
 _probed = LRU(PROBE_CACHE_SIZE)
 
 
-def keys_check(compiled: Any, *, release_ref: str | None = None) -> None:
+def keys_check(
+    compiled: Any, *, release_ref: str | None = None, principal: Principal | None = None
+) -> None:
     """Refuses a compiled query whose joins rely on a key the warehouse data repeats.
+
+    The probe reads the whole table, so its counts are named only to an unrestricted
+    principal (or a trusted caller, ``None``); others are told the key repeats.
 
     Raises:
         QueryError: ``fan_out``, naming the entity, model, table and the counts.
@@ -71,15 +78,19 @@ def keys_check(compiled: Any, *, release_ref: str | None = None) -> None:
             KEY_PROBES.labels("repeated" if known[1] else "unique").inc()
             _probed.put(key, known)
         if known[1]:
-            raise _refusal(use, known[1], known[2])
+            counts = principal is None or principal.unrestricted
+            raise _refusal(use, known[1] if counts else None, known[2])
 
 
-def _refusal(use: KeyUse, keys: int, rows: int) -> QueryError:
+def _refusal(use: KeyUse, keys: int | None, rows: int) -> QueryError:
     when = " at the same time" if use.scd else ""
+    counts = "" if keys is None else COUNTS.format(keys=keys, rows=rows, when=when)
+    if keys is None and when:
+        counts = when
     return QueryError(
         MSG_KEY_REPEATS.format(
             item=use.item, entity=use.entity, model=use.model, table=use.table, type=use.type,
-            keys=keys, rows=rows, when=when,
+            counts=counts,
         ),
         code="fan_out",
         hint=HINT_KEY_REPEATS.format(

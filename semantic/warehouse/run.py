@@ -110,7 +110,7 @@ def compiled_prepare(
         raise TypeError("compiled_prepare needs the SQL: pass sql= for a query without .sql")
     # Before anything runs: a join whose declared key the data repeats is refused
     # (issue 16), on every path that executes a compiled metric query.
-    keys_check(compiled, release_ref=release_ref)
+    keys_check(compiled, release_ref=release_ref, principal=principal)
     time_spine_ensure(sql=text, release_ref=release_ref)
     return ReadyQuery(text, session_variables(compiled, principal=principal))
 
