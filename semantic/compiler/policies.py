@@ -169,7 +169,9 @@ def _secured_select(
             condition = bind_principal(
                 policy_condition(manifest, home_source, entity, parsed, where), principal
             )
-            keys = exp.select(definition_expr(home.entities[entity].expr, home_source.alias))
+            keys = exp.select(
+                definition_expr(home.entities[entity].expr, home_source.alias), copy=False
+            )
             keys = home_source.from_clause(keys).where(condition, copy=False)
             conditions.append(
                 exp.In(
@@ -179,7 +181,7 @@ def _secured_select(
             )
     if not conditions:
         return None
-    select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(own.alias)))
+    select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(own.alias)), copy=False)
     select = own.from_clause(select)
     return select.where(exp.and_(*conditions, copy=False), copy=False)
 
@@ -201,11 +203,12 @@ def barrier(select: exp.Select, dialect: str) -> exp.Select:
     README's limits).
 
     Example:
-        >>> barrier(exp.select("a.*").from_("t AS a"), "postgres").sql("postgres")
+        >>> barrier(exp.select("a.*", copy=False).from_("t AS a"), "postgres").sql("postgres")
         'SELECT a.* FROM t AS a OFFSET 0'
     """
     if dialect in ("postgres", "duckdb"):
-        return select.offset(0, copy=False)
+        # A literal, not 0: the builder would parse the text "0" (a tokenizer and parser per read).
+        return select.offset(exp.Literal.number(0), copy=False)
     if dialect == "mysql":
         return select.limit(exp.Literal.number(MYSQL_ALL_ROWS), copy=False)
     return select
