@@ -175,6 +175,11 @@ class Manifest:
     leaf_cache: dict[tuple[Any, ...], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Row-policy reads per (model, principal) and what every Access derives from the
+    # manifest alone (semantic.compiler.policies); bounded there.
+    policy_cache: dict[Any, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def row_policies(self, entity: str) -> tuple[tuple[SemanticModel, int, Mapping[str, Any]], ...]:
         """(declaring model, index, policy) of every row policy on ``entity``, in model order."""

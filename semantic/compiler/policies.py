@@ -79,17 +79,26 @@ class Access:
         # Security comes from the pinned release *and* the current one (``manifest.security``,
         # attached by the service when a query pins an older release): a row policy or a PII
         # classification added later applies to every read, whatever the query pins.
-        for manifest in self.manifests:
-            for model in manifest.semantic_models.values():
-                key = relation_key(model.relation)
-                self._by_relation.setdefault(key, []).append((manifest, model))
-        if self.restricted:
+        # Both depend on the manifest alone (its security manifest is fixed with it): done
+        # once per manifest, not per compile. The index is shared and only ever read.
+        cache = self.manifest.policy_cache
+        by_relation = cache.get(("by_relation",))
+        if by_relation is None:
+            by_relation = {}
+            for manifest in self.manifests:
+                for model in manifest.semantic_models.values():
+                    key = relation_key(model.relation)
+                    by_relation.setdefault(key, []).append((manifest, model))
+            cache[("by_relation",)] = by_relation
+        self._by_relation = by_relation
+        if self.restricted and ("shapes_checked",) not in cache:
             # Fail closed: a policy the manifest could not even read as {entity, filter}
             # must refuse the compile, not silently stop applying.
             for manifest in self.manifests:
                 for model in manifest.semantic_models.values():
                     for index, policy in enumerate(model.row_policies):
                         check_policy_shape(model, index, policy)
+            cache[("shapes_checked",)] = True
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
@@ -143,9 +152,44 @@ class Access:
         key = (id(manifest), model.name)
         if key in self._conditions:
             return self._conditions[key]
-        select = _secured_select(manifest, model, self.principal)
+        select = _secured_select_cached(manifest, model, self.principal)
         self._conditions[key] = select
         return select
+
+
+# Entries of Manifest.policy_cache before it is emptied: a server sees many principals, and
+# each entry holds a small SELECT.
+POLICY_CACHE_ENTRIES = 4096
+
+
+def _secured_select_cached(
+    manifest: Manifest, model: SemanticModel, principal: Principal
+) -> exp.Select | None:
+    """``_secured_select``, kept per manifest: the policies of a release never change, and a
+    principal's read of a model is the same on every compile (parsing, resolving and binding
+    the policies was a quarter of a tenant's compile). Callers copy before changing it."""
+    key = _principal_key(principal)
+    if key is None:
+        return _secured_select(manifest, model, principal)
+    cache = manifest.policy_cache
+    entry = ("secured_read", model.name, key)
+    if entry in cache:
+        return cache[entry]  # type: ignore[no-any-return]
+    select = _secured_select(manifest, model, principal)
+    if len(cache) >= POLICY_CACHE_ENTRIES:
+        cache.clear()
+    cache[entry] = select
+    return select
+
+
+def _principal_key(principal: Principal) -> tuple[str, ...] | None:
+    """The principal's attributes exactly (``repr`` tells 1, 1.0, True and "1" apart, which
+    bind as different literals), or None when they cannot be ordered."""
+    try:
+        items = sorted(principal.attributes.items())
+    except TypeError:
+        return None
+    return (principal.name, *(f"{name!r}={value!r}" for name, value in items))
 
 
 def _secured_select(
