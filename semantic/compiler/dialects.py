@@ -310,8 +310,11 @@ def _spark_rewrite(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
+def render(tree: exp.Expr, dialect: str, *, pretty: bool = True, date_parts: bool = True) -> str:
     """SQL text of ``tree`` (built for this call, so it is rewritten in place) in ``dialect``.
+
+    ``date_parts=False`` says the tree holds no date-part marker (the caller counted them
+    with ``date_parts.markers_built``), which spares a walk of the whole tree.
 
     Example:
         >>> render(exp.TimestampTrunc(this=exp.column("ts"), unit=exp.Var(this="DAY")), "mysql")
@@ -326,6 +329,6 @@ def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
         tree = tree.transform(_spark_rewrite, copy=False)
     # Date parts are written per engine (see semantic.compiler.date_parts). A walk over the
     # tree's anonymous functions only; most queries have none and skip the transform.
-    if any(node.name == MARKER for node in tree.find_all(exp.Anonymous)):
+    if date_parts and any(node.name == MARKER for node in tree.find_all(exp.Anonymous)):
         tree = tree.transform(lambda node: render_date_part(node, dialect), copy=False)
     return tree.sql(dialect=dialect, copy=False, pretty=pretty)
