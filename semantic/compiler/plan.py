@@ -92,7 +92,7 @@ def measure_leaf(
     if cacheable:
         found = manifest.leaf_cache.get(key)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
     leaf = _measure_leaf(metric, manifest, filters, offset)
     if cacheable:
         manifest.leaf_cache[key] = leaf

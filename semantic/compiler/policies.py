@@ -174,7 +174,7 @@ def _secured_select_cached(
     cache = manifest.policy_cache
     entry = ("secured_read", model.name, key)
     if entry in cache:
-        return cache[entry]  # type: ignore[no-any-return]
+        return cache[entry]
     select = _secured_select(manifest, model, principal)
     if len(cache) >= POLICY_CACHE_ENTRIES:
         cache.clear()
