@@ -26,26 +26,31 @@ def combine_ctes(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Exp
     """
     if len(ctes) == 1:
         return (
-            exp.select(exp.Star())
+            exp.select(exp.Star(), copy=False)
             .from_(cte_ref(ctes[0][0]), copy=False)
             .subquery("combined", copy=False)
         )
     values = [(name, [c.alias_or_name for c in cte.expressions[len(keys) :]]) for name, cte in ctes]
     if not keys:
-        select = exp.select(*[exp.column(v, table=n) for n, names in values for v in names])
+        select = exp.select(
+            *[exp.column(v, table=n) for n, names in values for v in names], copy=False
+        )
         select = select.from_(cte_ref(ctes[0][0]), copy=False)
         for name, _ in ctes[1:]:
             select = append_join(select, cte_ref(name), kind="CROSS")
         return select.subquery("combined", copy=False)
-    union: exp.Query = exp.select(*[exp.column(k) for k in keys]).from_(
+    union: exp.Query = exp.select(*[exp.column(k) for k in keys], copy=False).from_(
         cte_ref(ctes[0][0]), copy=False
     )
     for name, _ in ctes[1:]:
-        branch = exp.select(*[exp.column(k) for k in keys]).from_(cte_ref(name), copy=False)
+        branch = exp.select(*[exp.column(k) for k in keys], copy=False).from_(
+            cte_ref(name), copy=False
+        )
         union = exp.union(union, branch, distinct=True, copy=False)
     select = exp.select(
         *[exp.column(k, table="all_keys") for k in keys],
         *[exp.column(v, table=n) for n, names in values for v in names],
+        copy=False,
     ).from_(union.subquery("all_keys", copy=False), copy=False)
     for name, _ in ctes:
         condition = exp.and_(
@@ -92,7 +97,10 @@ def order_limit(
             )
         select = select.order_by(exp.Ordered(this=exp.column(name), desc=descending), copy=False)
     if query.limit is not None:
-        select = select.limit(query.limit, copy=False)
+        # An int would go through the parser (its text "N"); the literal is the same node.
+        limit = query.limit
+        value = exp.Literal.number(limit) if type(limit) is int else limit
+        select = select.limit(value, copy=False)
     return select
 
 

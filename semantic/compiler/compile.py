@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from semantic.compiler.date_parts import markers_built
 from semantic.compiler.dialects import render
 from semantic.compiler.error_names import name_the_metric
 from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes
@@ -71,6 +72,7 @@ def compile_query(
             an exception of another type for user input.
     """
     timings: dict[str, float] = {}
+    markers = markers_built()
     filter_ctes = FilterCtes(query_select)
     token = FILTER_CTES.set(filter_ctes)
     access = None
@@ -106,7 +108,7 @@ def compile_query(
     header = f"-- tally release {manifest.release or 'unreleased'}: " + ", ".join(
         f"{m}@{manifest.metrics[m].version}" for m in query.metrics
     )
-    sql = header + "\n" + render(tree, query.dialect)
+    sql = header + "\n" + render(tree, query.dialect, date_parts=markers_built() != markers)
     timings["render"] = time.perf_counter() - started
     return CompiledQuery(
         sql=sql,

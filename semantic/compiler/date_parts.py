@@ -14,6 +14,7 @@ Tally offers it as ISO week, the numbering of its week grain.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -38,6 +39,19 @@ EXTRACT_PREFIX = "extract_"
 MARKER = "TALLY_DATE_PART"
 
 
+# How many markers were built so far in this context: a compile that built none lets render
+# skip looking for them (a walk of the whole tree, about a tenth of a compile). Only
+# date_part_expr builds markers (no filter or definition can name MARKER), so the count is exact.
+_MARKERS_BUILT: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "tally_date_part_markers", default=0
+)
+
+
+def markers_built() -> int:
+    """How many date-part markers this context has built (compare before and after)."""
+    return _MARKERS_BUILT.get()
+
+
 def date_part_expr(value: exp.Expr, part: str) -> exp.Expr:
     """The date part ``part`` of ``value``, to be written per dialect by ``render_date_part``.
 
@@ -45,6 +59,7 @@ def date_part_expr(value: exp.Expr, part: str) -> exp.Expr:
         >>> render_date_part(date_part_expr(exp.column("ts"), "dow"), "mysql").sql("mysql")
         '(WEEKDAY(ts) + 1)'
     """
+    _MARKERS_BUILT.set(_MARKERS_BUILT.get() + 1)
     return exp.Anonymous(this=MARKER, expressions=[exp.Var(this=part.upper()), value])
 
 

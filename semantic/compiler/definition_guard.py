@@ -241,7 +241,12 @@ def derived_definition(sql: Any, *, location: str, inputs: Collection[str]) -> e
 
 @functools.lru_cache(maxsize=4096)
 def _derived_checked(sql: str, location: str, inputs: frozenset[str]) -> exp.Expr:
-    return parse_definition(sql, location=location, inputs=inputs)
+    tree = parse_definition(sql, location=location, inputs=inputs)
+    for node in tree.walk():
+        # Token positions serve the check's error spans only; each compile's copy would
+        # deep-copy them (a dict per identifier), as definition_sql avoids for the same reason.
+        node._meta = None
+    return tree
 
 
 def definition_expressions(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[list[Any], Any]]:

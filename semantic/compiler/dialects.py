@@ -32,7 +32,10 @@ sqlglotc, does not let interpreted classes inherit from its generators.)
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from semantic.compiler.date_parts import MARKER, render_date_part
 
@@ -310,8 +313,11 @@ def _spark_rewrite(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
+def render(tree: exp.Expr, dialect: str, *, pretty: bool = True, date_parts: bool = True) -> str:
     """SQL text of ``tree`` (built for this call, so it is rewritten in place) in ``dialect``.
+
+    ``date_parts=False`` says the tree holds no date-part marker (the caller counted them
+    with ``date_parts.markers_built``), which spares a walk of the whole tree.
 
     Example:
         >>> render(exp.TimestampTrunc(this=exp.column("ts"), unit=exp.Var(this="DAY")), "mysql")
@@ -326,6 +332,13 @@ def render(tree: exp.Expr, dialect: str, *, pretty: bool = True) -> str:
         tree = tree.transform(_spark_rewrite, copy=False)
     # Date parts are written per engine (see semantic.compiler.date_parts). A walk over the
     # tree's anonymous functions only; most queries have none and skip the transform.
-    if any(node.name == MARKER for node in tree.find_all(exp.Anonymous)):
+    if date_parts and any(node.name == MARKER for node in tree.find_all(exp.Anonymous)):
         tree = tree.transform(lambda node: render_date_part(node, dialect), copy=False)
-    return tree.sql(dialect=dialect, copy=False, pretty=pretty)
+    return tree.sql(dialect=_dialect(dialect), copy=False, pretty=pretty)
+
+
+@functools.lru_cache(maxsize=64)
+def _dialect(name: str) -> Dialect:
+    # A name makes sqlglot build a new Dialect on every call; its settings never change, so
+    # one instance per name serves every render (the same class, the same SQL).
+    return Dialect.get_or_raise(name)

@@ -119,7 +119,7 @@ def dimension_query_compile(
     spine = _spine_read(manifest, times, query, columns, items) if times else None
     if select is None:
         assert spine is not None
-        select = exp.select().from_(spine, copy=False)
+        select = exp.select(copy=False).from_(spine, copy=False)
     elif spine is not None:
         # metric_time against every row of the models, as MetricFlow crosses them; the
         # spine goes right after the base table, before the FULL OUTER JOINs.
@@ -198,7 +198,7 @@ def _model_read(
             failures.append(exc)
             continue
         columns.update(found)
-        select = source.from_clause(exp.select())
+        select = source.from_clause(exp.select(copy=False))
         entity_joins = set(source.joins) | set(source.metric_joins)
         if entity_joins and query.dialect == "mysql":
             raise error(
@@ -287,7 +287,7 @@ def _spine_read(
     finest = min(wanted, key=SUB_DAILY.index) if wanted else "day"
     relation, column = spine_at(manifest, finest)
     raw = exp.column(column, table="spine")
-    inner = exp.select().from_(relation_table(relation, "spine"), copy=False)
+    inner = exp.select(copy=False).from_(relation_table(relation, "spine"), copy=False)
     outputs = []
     for item in times:
         grain = item.grain or (finest if wanted else "day")

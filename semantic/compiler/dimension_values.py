@@ -197,7 +197,7 @@ def _outer(
     inner: exp.Expr, column: str, search: str | None, limit: int | None, descending: bool
 ) -> exp.Select:
     value = exp.column(column, table=INNER)
-    select = exp.select(value.as_(column, copy=False)).from_(
+    select = exp.select(value.as_(column, copy=False), copy=False).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(INNER))), copy=False
     )
     if search:
@@ -255,7 +255,7 @@ def _model_read(
     with compiling(manifest, principal, dialect, mask_default) as filter_ctes:
         value = source.item_expr(item, anchor)
         conditions = filter_conditions(where, source, anchor, "where")
-    select = source.from_clause(exp.select(value.as_(item.text, copy=False)))
+    select = source.from_clause(exp.select(value.as_(item.text, copy=False), copy=False))
     for condition in conditions:
         select = select.where(condition, copy=False)
     select = select.group_by(exp.Literal.number(1), copy=False)

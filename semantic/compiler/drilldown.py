@@ -323,7 +323,7 @@ def _part(
         FILTER_CTES.reset(token)
     conditions += day_range(time_column.copy(), first_day, last)
 
-    select = exp.select(*columns, *_row_columns(model, source.alias, principal))
+    select = exp.select(*columns, *_row_columns(model, source.alias, principal), copy=False)
     select = source.from_clause(select)
     for condition in conditions:
         select = select.where(condition, copy=False)

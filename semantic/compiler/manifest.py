@@ -7,6 +7,7 @@ Django-free: the registry hands in plain specs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -116,8 +117,9 @@ class Metric:
     def params(self) -> Mapping[str, Any]:
         return self.spec.get("type_params") or {}
 
-    @property
+    @functools.cached_property
     def filters(self) -> tuple[str, ...]:
+        # Read by every stage of every compile; the spec never changes (frozen per release).
         return _filters(self.spec.get("filter"))
 
 
@@ -171,6 +173,16 @@ class Manifest:
     # Key probes' SQL by (model, entity, dialect) (semantic.compiler.key_uses): every
     # compile of a joined query asks, and rendering one costs about a millisecond.
     probe_cache: dict[tuple[str, str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # A metric's expansion into leaves (semantic.compiler.plan), by (function, metric name,
+    # filters, offset): resolve, plan and every kind ask for the same metrics many times.
+    leaf_cache: dict[tuple[Any, ...], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # Row-policy reads per (model, principal) and what every Access derives from the
+    # manifest alone (semantic.compiler.policies); bounded there.
+    policy_cache: dict[Any, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 

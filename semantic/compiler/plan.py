@@ -85,6 +85,26 @@ def measure_leaf(
     offset: tuple[str, str] | None = None,
 ) -> Leaf:
     """The one aggregation a simple or cumulative metric reads (its alias is its identity)."""
+    # Pure in (metric, manifest, filters, offset) and asked for by every stage: kept per
+    # manifest, for the manifest's own metric objects only (the name alone is not the key).
+    key = ("measure_leaf", metric.name, filters, offset)
+    cacheable = manifest.metrics.get(metric.name) is metric
+    if cacheable:
+        found = manifest.leaf_cache.get(key)
+        if found is not None:
+            return found
+    leaf = _measure_leaf(metric, manifest, filters, offset)
+    if cacheable:
+        manifest.leaf_cache[key] = leaf
+    return leaf
+
+
+def _measure_leaf(
+    metric: Metric,
+    manifest: Manifest,
+    filters: tuple[str, ...],
+    offset: tuple[str, str] | None,
+) -> Leaf:
     params = metric.params
     measure_ref = params.get("measure") or {}
     ref = measure_ref if isinstance(measure_ref, Mapping) else {"name": str(measure_ref)}
@@ -227,7 +247,26 @@ def leaves_of(
     seen: tuple[str, ...],
     offset: tuple[str, str] | None = None,
 ) -> list[Leaf]:
-    """Expands a metric to the measure aggregations it needs."""
+    """Expands a metric to the measure aggregations it needs (a new list each call)."""
+    key = ("leaves_of", metric.name, filters, seen, offset)
+    cacheable = manifest.metrics.get(metric.name) is metric
+    if cacheable:
+        found = manifest.leaf_cache.get(key)
+        if found is not None:
+            return list(found)
+    leaves = _leaves_of(metric, manifest, filters, seen, offset)
+    if cacheable:
+        manifest.leaf_cache[key] = tuple(leaves)
+    return leaves
+
+
+def _leaves_of(
+    metric: Metric,
+    manifest: Manifest,
+    filters: tuple[str, ...],
+    seen: tuple[str, ...],
+    offset: tuple[str, str] | None,
+) -> list[Leaf]:
     filters = filters + metric.filters
     if metric.type in ("simple", "cumulative"):
         return [measure_leaf(metric, manifest, filters, offset)]

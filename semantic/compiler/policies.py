@@ -79,17 +79,26 @@ class Access:
         # Security comes from the pinned release *and* the current one (``manifest.security``,
         # attached by the service when a query pins an older release): a row policy or a PII
         # classification added later applies to every read, whatever the query pins.
-        for manifest in self.manifests:
-            for model in manifest.semantic_models.values():
-                key = relation_key(model.relation)
-                self._by_relation.setdefault(key, []).append((manifest, model))
-        if self.restricted:
+        # Both depend on the manifest alone (its security manifest is fixed with it): done
+        # once per manifest, not per compile. The index is shared and only ever read.
+        cache = self.manifest.policy_cache
+        by_relation = cache.get(("by_relation",))
+        if by_relation is None:
+            by_relation = {}
+            for manifest in self.manifests:
+                for model in manifest.semantic_models.values():
+                    key = relation_key(model.relation)
+                    by_relation.setdefault(key, []).append((manifest, model))
+            cache[("by_relation",)] = by_relation
+        self._by_relation = by_relation
+        if self.restricted and ("shapes_checked",) not in cache:
             # Fail closed: a policy the manifest could not even read as {entity, filter}
             # must refuse the compile, not silently stop applying.
             for manifest in self.manifests:
                 for model in manifest.semantic_models.values():
                     for index, policy in enumerate(model.row_policies):
                         check_policy_shape(model, index, policy)
+            cache[("shapes_checked",)] = True
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
@@ -143,9 +152,44 @@ class Access:
         key = (id(manifest), model.name)
         if key in self._conditions:
             return self._conditions[key]
-        select = _secured_select(manifest, model, self.principal)
+        select = _secured_select_cached(manifest, model, self.principal)
         self._conditions[key] = select
         return select
+
+
+# Entries of Manifest.policy_cache before it is emptied: a server sees many principals, and
+# each entry holds a small SELECT.
+POLICY_CACHE_ENTRIES = 4096
+
+
+def _secured_select_cached(
+    manifest: Manifest, model: SemanticModel, principal: Principal
+) -> exp.Select | None:
+    """``_secured_select``, kept per manifest: the policies of a release never change, and a
+    principal's read of a model is the same on every compile (parsing, resolving and binding
+    the policies was a quarter of a tenant's compile). Callers copy before changing it."""
+    key = _principal_key(principal)
+    if key is None:
+        return _secured_select(manifest, model, principal)
+    cache = manifest.policy_cache
+    entry = ("secured_read", model.name, key)
+    if entry in cache:
+        return cache[entry]
+    select = _secured_select(manifest, model, principal)
+    if len(cache) >= POLICY_CACHE_ENTRIES:
+        cache.clear()
+    cache[entry] = select
+    return select
+
+
+def _principal_key(principal: Principal) -> tuple[str, ...] | None:
+    """The principal's attributes exactly (``repr`` tells 1, 1.0, True and "1" apart, which
+    bind as different literals), or None when they cannot be ordered."""
+    try:
+        items = sorted(principal.attributes.items())
+    except TypeError:
+        return None
+    return (principal.name, *(f"{name!r}={value!r}" for name, value in items))
 
 
 def _secured_select(
@@ -171,7 +215,9 @@ def _secured_select(
             condition = bind_principal(
                 policy_condition(manifest, home_source, entity, parsed, where), principal
             )
-            keys = exp.select(definition_expr(home.entities[entity].expr, home_source.alias))
+            keys = exp.select(
+                definition_expr(home.entities[entity].expr, home_source.alias), copy=False
+            )
             keys = home_source.from_clause(keys).where(condition, copy=False)
             conditions.append(
                 exp.In(
@@ -181,7 +227,7 @@ def _secured_select(
             )
     if not conditions:
         return None
-    select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(own.alias)))
+    select = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(own.alias)), copy=False)
     select = own.from_clause(select)
     return select.where(exp.and_(*conditions, copy=False), copy=False)
 
@@ -203,11 +249,12 @@ def barrier(select: exp.Select, dialect: str) -> exp.Select:
     README's limits).
 
     Example:
-        >>> barrier(exp.select("a.*").from_("t AS a"), "postgres").sql("postgres")
+        >>> barrier(exp.select("a.*", copy=False).from_("t AS a"), "postgres").sql("postgres")
         'SELECT a.* FROM t AS a OFFSET 0'
     """
     if dialect in ("postgres", "duckdb"):
-        return select.offset(0, copy=False)
+        # A literal, not 0: the builder would parse the text "0" (a tokenizer and parser per read).
+        return select.offset(exp.Literal.number(0), copy=False)
     if dialect == "mysql":
         return select.limit(exp.Literal.number(MYSQL_ALL_ROWS), copy=False)
     return select
@@ -305,15 +352,24 @@ def mask_columns(tree: exp.Expr, access: Access) -> exp.Expr:
     the tree the compiler built, where a model's alias always names that model's table."""
     if not access.masks:
         return tree
+    # One walk for both kinds of node: each walk of the tree costs about as much as a
+    # third of generating its SQL.
+    tables: list[exp.Table] = []
+    found: list[exp.Column] = []
+    for node in tree.walk():
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.Column):
+            found.append(node)
     masked: dict[str, dict[str, str]] = {}
-    for table in tree.find_all(exp.Table):
+    for table in tables:
         for _, model in access.models_on(table):
             columns = access.masked_columns(model)
             if columns:
                 masked.setdefault(table.alias_or_name, {}).update(columns)
     if not masked:
         return tree
-    for column in list(tree.find_all(exp.Column)):
+    for column in found:
         modes = masked.get(column.table)
         # Column names compared case-folded, as the engines resolve unquoted names.
         mode = modes.get(column.name.lower()) if modes else None

@@ -318,7 +318,7 @@ def aggregation_select(
             select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select
     select = exp.select(
-        *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items]
+        *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in items], copy=False
     )
     for leaf in leaves:
         value = definition_expr(leaf.measure.expr, source.alias)
@@ -362,7 +362,7 @@ def metrics_select(
         outputs.append(
             metric_value(manifest.metrics[name], manifest, metric_leaves).as_(name, copy=False)
         )
-    result = exp.select(*outputs).from_(final, copy=False)
+    result = exp.select(*outputs, copy=False).from_(final, copy=False)
     if ctes:
         result.set(
             "with_",

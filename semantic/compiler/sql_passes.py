@@ -138,7 +138,7 @@ def _nest(select: exp.Select) -> None:
             )
         ]
         root_join = joins[root]
-        inner_select = exp.select(*projections).from_(root_join.this.copy(), copy=False)
+        inner_select = exp.select(*projections, copy=False).from_(root_join.this.copy(), copy=False)
         inner_select.set("joins", [join.copy() for join in inner_joins])
         for column in outer_columns:
             if column.table in member_aliases and id(column) not in moving:

@@ -164,7 +164,7 @@ def spine_periods(
     relation, column = spine_at(manifest, grain)
     period = spine_period(manifest, exp.column(column, table="spine"), grain, "spine")
     periods = (
-        exp.select(period.as_("period", copy=False))
+        exp.select(period.as_("period", copy=False), copy=False)
         .from_(relation_table(relation, "spine"), copy=False)
         .distinct(copy=False)
     )
@@ -247,7 +247,9 @@ def spine_join(
     outputs += [exp.column(leaf.alias, table="agg") for leaf in leaves]
     periods = spine_periods(manifest, time_item.grain or "day", query, spine_where)
     return append_join(
-        exp.select(*outputs).from_(periods.subquery("time_spine", copy=False), copy=False),
+        exp.select(*outputs, copy=False).from_(
+            periods.subquery("time_spine", copy=False), copy=False
+        ),
         select.subquery("agg", copy=False),
         on=exp.EQ(this=target, expression=exp.column(time_item.column, table="agg")),
         side="LEFT" if join_type == "left" else None,

@@ -57,7 +57,7 @@ def _table(model: SemanticModel) -> exp.Table:
 
 
 def _select(value: exp.Expr, model: SemanticModel, *, bind_only: bool, dialect: str) -> str:
-    query = exp.select(value.as_("probe")).from_(_table(model))
+    query = exp.select(value.as_("probe"), copy=False).from_(_table(model))
     query = query.where("1 = 0") if bind_only else query.limit(1)
     return query.sql(dialect=dialect)
 
@@ -77,7 +77,10 @@ def model_probes(model: SemanticModel, dialect: str) -> list[Probe]:
             model.name,
             "table",
             None,
-            exp.select(exp.Star()).from_(_table(model)).where("1 = 0").sql(dialect=dialect),
+            exp.select(exp.Star(), copy=False)
+            .from_(_table(model))
+            .where("1 = 0")
+            .sql(dialect=dialect),
         )
     ]
     for entity in model.entities.values():
@@ -152,7 +155,7 @@ def key_probes(model: SemanticModel, dialect: str) -> list[Probe]:
             continue
         key = definition_expr(entity.expr, ALIAS)
         query = (
-            exp.select(key.as_("probe"))
+            exp.select(key.as_("probe"), copy=False)
             .from_(_table(model))
             .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
             .group_by(key.copy(), *(p.copy() for p in parts))

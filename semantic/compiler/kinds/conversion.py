@@ -81,6 +81,7 @@ def conversion_select(
         ),
         *[base.item_expr(item, spec.base_measure).as_(item.column, copy=False) for item in items],
         *[value.as_(f"property_{n}", copy=False) for n, (value, _) in enumerate(properties)],
+        copy=False,
     )
     bucket = window_bucket(spec.window)
     if bucket:
@@ -106,7 +107,7 @@ def conversion_select(
     ]
     # Filters first: resolving their items registers the joins that from_clause then emits.
     conv_conditions = filter_conditions(leaf.filters, conv, leaf.measure, "filter")
-    conv_rows = conv.from_clause(exp.select(*conv_columns))
+    conv_rows = conv.from_clause(exp.select(*conv_columns, copy=False))
     for condition in conv_conditions:
         conv_rows = conv_rows.where(condition, copy=False)
     # Every base event is a conversion row of its own (same model, conversion rows
@@ -174,6 +175,7 @@ def conversion_select(
         *[exp.column(item.column, table="base_events") for item in items],
         exp.column("conversion_value", table="conversions"),
         latest_first.as_("base_rank", copy=False),
+        copy=False,
     ).from_(conv_rows.subquery("conversions", copy=False), copy=False)
     matched = append_join(
         matched, base_rows.subquery("base_events", copy=False), on=on, kind="INNER"
@@ -183,6 +185,7 @@ def conversion_select(
         aggregate(leaf.measure, exp.column("conversion_value", table="matched")).as_(
             leaf.alias, copy=False
         ),
+        copy=False,
     ).from_(matched.subquery("matched", copy=False), copy=False)
     select = select.where(
         exp.EQ(this=exp.column("base_rank", table="matched"), expression=exp.Literal.number(1)),
@@ -236,7 +239,9 @@ def with_base_groups(
 ) -> exp.Select:
     """Every group of the base events, with its conversions (0 for a count where none
     converted, NULL for other aggregations, as over NULL values only)."""
-    groups = exp.select(*[exp.column(item.column) for item in items]).distinct(copy=False)
+    groups = exp.select(*[exp.column(item.column) for item in items], copy=False).distinct(
+        copy=False
+    )
     groups = groups.from_(base_rows.copy().subquery("base_groups", copy=False), copy=False)
     value: exp.Expr = exp.column(leaf.alias, table="converted")
     if leaf.measure.agg in ("count", "count_distinct"):
@@ -244,6 +249,7 @@ def with_base_groups(
     out = exp.select(
         *[exp.column(item.column, table="present") for item in items],
         value.as_(leaf.alias, copy=False),
+        copy=False,
     ).from_(groups.subquery("present", copy=False), copy=False)
     on = exp.and_(
         *[
@@ -299,14 +305,15 @@ def bucketed_conversions(
         default=before,
     )
     shifts = exp.union(
-        exp.select(exp.Literal.number(0).as_("shift", copy=False)),
-        exp.select(exp.Literal.number(1).as_("shift", copy=False)),
+        exp.select(exp.Literal.number(0).as_("shift", copy=False), copy=False),
+        exp.select(exp.Literal.number(1).as_("shift", copy=False), copy=False),
         distinct=False,
         copy=False,
     )
     out = exp.select(
         *[exp.column(k, table="conversion_keys") for k in conversion_keys(measure, properties)],
         bucket.as_("window_bucket", copy=False),
+        copy=False,
     ).from_(rows.subquery("conversion_keys", copy=False), copy=False)
     return out.join(shifts.subquery("shifts", copy=False), join_type="CROSS", copy=False)
 
@@ -332,20 +339,21 @@ def reduced_conversions(rows: exp.Select, measure: Measure, properties: int) -> 
     if measure.agg in DISTINCT_SAFE:
         # Distinct rows are their own identity: no numbering (a ROW_NUMBER() OVER () is one
         # single-threaded pass over every row on DuckDB).
-        distinct = exp.select(*[exp.column(k) for k in keys]).distinct(copy=False)
+        distinct = exp.select(*[exp.column(k) for k in keys], copy=False).distinct(copy=False)
         return distinct.from_(rows.subquery("conversion_rows", copy=False), copy=False)
     keys = keys[:-1]  # conversion_id is numbered below
-    found = exp.select(*[exp.column(k) for k in keys]).from_(
+    found = exp.select(*[exp.column(k) for k in keys], copy=False).from_(
         rows.subquery("conversion_rows", copy=False), copy=False
     )
     found = found.where(exp.Not(this=exp.Is(this=value, expression=exp.Null())), copy=False)
-    empty = exp.select(*[exp.column(k) for k in keys]).distinct(copy=False)
+    empty = exp.select(*[exp.column(k) for k in keys], copy=False).distinct(copy=False)
     empty = empty.from_(rows.copy().subquery("conversion_rows", copy=False), copy=False)
     empty = empty.where(exp.Is(this=value.copy(), expression=exp.Null()), copy=False)
     reduced = exp.union(found, empty, distinct=False, copy=False)
     return exp.select(
         exp.Window(this=exp.RowNumber()).as_("conversion_id", copy=False),
         *[exp.column(k) for k in keys],
+        copy=False,
     ).from_(reduced.subquery("conversion_keys", copy=False), copy=False)
 
 

@@ -118,6 +118,7 @@ def framed_daily(
             for n, leaf in enumerate(leaves)
         ],
         framed(exp.Count(this=row_day.copy())).as_("rows_in_window", copy=False),
+        copy=False,
     ).from_(relation_table(spine.relation, "spine"), copy=False)
     # The day spine's column is a DATE in most projects, as row_day is: an equi-join on
     # equal types keeps the hash join on plain values.
@@ -131,6 +132,7 @@ def framed_daily(
         exp.column("spine_day"),
         *[exp.column(f"spine_period_{k}") for k in range(len(customs))],
         *[exp.column(leaf.alias) for leaf in leaves],
+        copy=False,
     ).from_(windowed.subquery("windowed", copy=False), copy=False)
     daily = daily.where(
         exp.GT(this=exp.column("rows_in_window"), expression=exp.Literal.number(0)), copy=False
@@ -246,6 +248,7 @@ def cumulative_select(
         day_value.as_("row_day", copy=False),
         *[source.item_expr(i, anchor).as_(i.column, copy=False) for i in others],
         *values,
+        copy=False,
     )
     rows = source.from_clause(rows)
     for condition in conditions:
@@ -332,6 +335,7 @@ def cumulative_select(
                 ).as_(f"value_{n}", copy=False)
                 for n, leaf in enumerate(leaves)
             ],
+            copy=False,
         ).from_(rows.subquery("daily_rows", copy=False), copy=False)
         # A row without a time never reaches a spine day, and must not enter the running
         # totals (MySQL sorts NULLs first); dropped here, on the daily rows, not per row.
@@ -363,6 +367,7 @@ def cumulative_select(
             exp.select(
                 exp.Max(this=spine_days.copy()).as_(spine.column, copy=False),
                 *custom_columns("spine_days"),
+                copy=False,
             )
             .from_(relation_table(spine.relation, "spine_days"), copy=False)
             .group_by(
@@ -402,6 +407,7 @@ def cumulative_select(
                 spine_key("spine_days").as_("day_end", copy=False),
                 exp.Cast(this=lower, to=day_type.copy()).as_("window_start", copy=False),
                 *custom_columns("spine_days"),
+                copy=False,
             )
             .from_(relation_table(spine.relation, "spine_days"), copy=False)
             .subquery("spine", copy=False)
@@ -431,6 +437,7 @@ def cumulative_select(
             combine(leaf, exp.column(f"value_{n}", table="source_rows")).as_(leaf.alias, copy=False)
             for n, leaf in enumerate(leaves)
         ],
+        copy=False,
     )
     daily = append_join(
         daily.from_(spine_source, copy=False),
@@ -497,7 +504,7 @@ def cumulative_select(
                 spec=frame,
             )
         outputs.append(window_value.as_(leaf.alias, copy=False))
-    final = exp.select(*outputs).from_(daily.subquery("daily", copy=False), copy=False)
+    final = exp.select(*outputs, copy=False).from_(daily.subquery("daily", copy=False), copy=False)
     for condition in day_conditions:
         final = final.where(on_daily(condition, customs), copy=False)
     return final.distinct(copy=False) if windowed else final

@@ -71,6 +71,7 @@ def non_additive_select(
             exp.Column(this=exp.Star(), table=exp.to_identifier(source.alias)),
             day.as_("tally_row_day", copy=False),
             limit.as_("tally_window_day", copy=False),
+            copy=False,
         ).from_(relation_table(source.model.relation, source.alias), copy=False)
         for condition in conditions:
             picked = picked.where(condition, copy=False)
@@ -82,6 +83,7 @@ def non_additive_select(
                 )
                 for leaf in leaves
             ],
+            copy=False,
         )
         outer = source.from_clause(outer, base=picked.subquery(source.alias, copy=False))
         return outer.where(
@@ -99,6 +101,7 @@ def non_additive_select(
         ],
         day.as_("row_day", copy=False),
         limit.as_("window_day", copy=False),
+        copy=False,
     )
     inner = source.from_clause(inner)
     for condition in conditions:
@@ -111,6 +114,7 @@ def non_additive_select(
             )
             for n, leaf in enumerate(leaves)
         ],
+        copy=False,
     ).from_(inner.subquery("measure_rows", copy=False), copy=False)
     return outer.where(
         exp.EQ(

@@ -100,7 +100,7 @@ def offset_days_select(
         value = aggregate(leaf.measure, column) if daily is None else exp.Max(this=column)
         outputs.append(value.as_(leaf.alias, copy=False))
     select = append_join(
-        exp.select(*outputs).from_(days.subquery("time_spine", copy=False), copy=False),
+        exp.select(*outputs, copy=False).from_(days.subquery("time_spine", copy=False), copy=False),
         rows.subquery("agg", copy=False),
         on=exp.EQ(
             this=exp.column(SOURCE_DAY, table="time_spine"),
@@ -177,6 +177,7 @@ def input_rows(
     rows = exp.select(
         *[source.item_expr(item, anchor).as_(item.column, copy=False) for item in others],
         trunc(definition_expr(dim.expr, source.alias), "day").as_(ROW_DAY, copy=False),
+        copy=False,
     )
     for leaf in leaves:
         value = definition_expr(leaf.measure.expr, source.alias)
@@ -265,6 +266,7 @@ def day_pairs(manifest: Manifest, offset: tuple[str, str], customs: list[str]) -
             day.as_(PERIOD, copy=False),
             source_day.as_(SOURCE_DAY, copy=False),
             *custom_columns(manifest, customs, "spine"),
+            copy=False,
         ).from_(relation_table(spine.relation, "spine"), copy=False)
     else:
         pairs = custom_window_pairs(manifest, grain, int(offset[1].split()[0]))
@@ -272,6 +274,7 @@ def day_pairs(manifest: Manifest, offset: tuple[str, str], customs: list[str]) -
         exp.column(PERIOD, table="pairs"),
         exp.column(SOURCE_DAY, table="pairs"),
         *custom_columns(manifest, customs, "report"),
+        copy=False,
     ).from_(pairs.subquery("pairs", copy=False), copy=False)
     if customs:
         select = append_join(
@@ -300,7 +303,7 @@ def forward_pairs(manifest: Manifest, offset: tuple[str, str]) -> exp.Select:
         expression=exp.Interval(this=exp.Literal.string(count), unit=exp.Var(this=unit)),
     )
     return exp.select(
-        exp.cast(later, "DATE").as_(PERIOD, copy=False), day.as_(SOURCE_DAY, copy=False)
+        exp.cast(later, "DATE").as_(PERIOD, copy=False), day.as_(SOURCE_DAY, copy=False), copy=False
     ).from_(relation_table(spine.relation, "spine"), copy=False)
 
 
@@ -330,12 +333,14 @@ def custom_window_pairs(manifest: Manifest, grain: str, count: int) -> exp.Selec
             partition_by=[label.copy()],
             order=exp.Order(expressions=[exp.Ordered(this=day.copy())]),
         ).as_("day_number", copy=False),
+        copy=False,
     ).from_(relation_table(spine.relation, "spine"), copy=False)
     bounds = (
         exp.select(
             label.copy().as_("period_label", copy=False),
             exp.Min(this=day.copy()).as_("first_day", copy=False),
             exp.Max(this=day.copy()).as_("last_day", copy=False),
+            copy=False,
         )
         .from_(relation_table(spine.relation, "spine"), copy=False)
         .group_by(label.copy(), copy=False)
@@ -353,6 +358,7 @@ def custom_window_pairs(manifest: Manifest, grain: str, count: int) -> exp.Selec
         # Not named first_day: MariaDB would read ORDER BY first_day as this window itself.
         lead("first_day").as_("later_first", copy=False),
         lead("last_day").as_("later_last", copy=False),
+        copy=False,
     ).from_(bounds.subquery("bounds", copy=False), copy=False)
     same_position = exp.DateAdd(
         this=exp.column("later_first", table="later"),
@@ -374,7 +380,9 @@ def custom_window_pairs(manifest: Manifest, grain: str, count: int) -> exp.Selec
         default=exp.column("later_last", table="later"),
     )
     pairs = exp.select(
-        report.as_(PERIOD, copy=False), exp.column("spine_day", table="days").as_(SOURCE_DAY)
+        report.as_(PERIOD, copy=False),
+        exp.column("spine_day", table="days").as_(SOURCE_DAY),
+        copy=False,
     ).from_(positioned.subquery("days", copy=False), copy=False)
     pairs = append_join(
         pairs,

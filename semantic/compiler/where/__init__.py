@@ -30,6 +30,7 @@ the items to columns happens in the compiler (semantic.compiler.filters) via ``s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
@@ -153,7 +154,23 @@ def parse_where(
         >>> (ref.kind, ref.name, ref.entity_path, ref.placeholder)
         ('dimension', 'plan', ('user', 'account'), '__tally_ref_0')
     """
-    return Reader(template, location, tuple(custom_granularity_names)).read()
+    if not isinstance(template, str):
+        return Reader(template, location, tuple(custom_granularity_names)).read()
+    # Definition filters are read on every compile that uses their metric, and a query's
+    # where by several stages (filters, time_spine_fill): each (text, location, grains) is
+    # parsed once per process. The result is shared, so nobody may mutate its tree:
+    # ``substitute`` copies it. A refusal raises and is not cached.
+    return _parse_cached(template, location, tuple(custom_granularity_names))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(template: str, location: str, custom_grains: tuple[str, ...]) -> ParsedWhere:
+    parsed = Reader(template, location, custom_grains).read()
+    for node in parsed.expression.walk():
+        # Token positions serve the parse's error spans only; copying them (a dict per
+        # identifier and literal) would be most of the cost of each ``substitute``.
+        node._meta = None
+    return parsed
 
 
 def substitute(parsed: ParsedWhere, columns: Mapping[str, exp.Expr]) -> exp.Expr:

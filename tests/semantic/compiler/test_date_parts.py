@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from semantic.compiler.api import compile_query
+from semantic.compiler.date_parts import MARKER
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.resolve import parse_group_by
 from semantic.compiler.spec import MetricQuery
@@ -128,3 +133,21 @@ def test_bare_metric_time_is_named_after_its_default_grain(manifest: Manifest) -
     )
     assert compiled.columns == ("metric_time__day", "events_tracked")
     assert "ORDER BY\n  metric_time__day DESC" in compiled.sql
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres", "clickhouse"])
+def test_a_date_part_only_in_a_filter_is_still_written_per_engine(
+    manifest: Manifest, dialect: str
+) -> None:
+    """Render looks for date-part markers only when the compile built one (compile speed,
+    issue #16): a date part reached only through a where filter is still written as the
+    engine's own function, also right after a compile that built none."""
+    plain = MetricQuery(metrics=("events_tracked",), group_by=("metric_time__month",))
+    assert MARKER not in compile_query(replace(plain, dialect=dialect), manifest).sql
+    for where in (
+        "{{ TimeDimension('metric_time', date_part_name='dow') }} = 1",
+        "{{ Dimension('user__account__created_at').date_part('quarter') }} = 1",
+    ):
+        sql = compile_query(replace(plain, where=(where,), dialect=dialect), manifest).sql
+        assert MARKER not in sql, where
+        assert sqlglot.parse_one(sql, read=dialect).find(exp.EQ) is not None, where

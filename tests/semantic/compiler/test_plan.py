@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from semantic.compiler.manifest import Manifest
@@ -96,3 +98,19 @@ def test_metric_parts_name_the_role_of_each_leaf(manifest: Manifest) -> None:
     assert roles == ["numerator", "denominator"]
     conversion = metric_parts(manifest.metrics["activation_rate_7d"], manifest)
     assert [role for role, _, _ in conversion] == ["base events", "conversions"]
+
+
+def test_leaves_are_kept_per_manifest_for_its_own_metrics_only(manifest: Manifest) -> None:
+    """A metric's expansion is cached on the manifest (compile speed, issue #16): each call
+    still gets its own list, and a metric object that is not the manifest's own (same name,
+    other spec) is expanded from its own spec, never served another's leaves."""
+    metric = manifest.metrics["revenue"]
+    first = leaves_of(metric, manifest, (), ())
+    first.append(first[0])
+    assert leaves_of(metric, manifest, (), ()) == first[:1]
+    other = replace(
+        metric, spec={**metric.spec, "filter": "{{ Dimension('invoice__status') }} = 'x'"}
+    )
+    (leaf,) = leaves_of(other, manifest, (), ())
+    assert leaf.filters == other.filters != metric.filters
+    assert leaves_of(metric, manifest, (), ())[0].filters == metric.filters

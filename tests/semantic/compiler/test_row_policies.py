@@ -335,6 +335,28 @@ def test_a_list_attribute_filters_with_in(
     assert "FALSE" in sql
 
 
+def test_each_principal_gets_its_own_policy_read_from_the_per_release_cache() -> None:
+    """Row-policy reads are kept per (model, principal) on the manifest (compile speed,
+    issue #16): a tenant's compile never reuses another tenant's read, attributes equal in
+    Python but bound as different literals (1, True, "1") stay apart, and a missing
+    attribute is FALSE after another principal's read was cached."""
+    query = ADVERSARIAL["simple_on_facts"]
+    first = compile_query(query, MANIFEST, principal=_as("t1")).sql
+    second = compile_query(query, MANIFEST, principal=_as("t2")).sql
+    assert "'t1'" in first and "'t2'" not in first
+    assert "'t2'" in second and "'t1'" not in second
+    assert compile_query(query, MANIFEST, principal=_as("t1")).sql == first
+    bound = {
+        repr(value): compile_query(
+            query, MANIFEST, principal=Principal("u", {"tenant_id": value}, view_pii=True)
+        ).sql
+        for value in (1, True, "1")
+    }
+    assert "= 1" in bound["1"] and "TRUE" in bound["True"] and "= '1'" in bound["'1'"]
+    nobody = compile_query(query, MANIFEST, principal=Principal("u", {}, view_pii=True)).sql
+    assert "FALSE" in nobody and "'t1'" not in nobody
+
+
 def test_principal_values_are_literals_not_sql(duck: duckdb.DuckDBPyConnection) -> None:
     """An attribute holding SQL stays one quoted literal: no extra statement, no rows."""
     evil = Principal("u", {"tenant_id": "t1' OR '1'='1"}, view_pii=True)

@@ -887,3 +887,21 @@ def test_refs_and_results_are_frozen_values() -> None:
     with pytest.raises(AttributeError):
         parsed.template = ""  # type: ignore[misc]
     assert isinstance(parsed.refs[0], QueryItemRef)
+
+
+def test_a_filter_is_parsed_once_and_its_shared_tree_is_never_changed() -> None:
+    """Each filter text is parsed once per process (compile speed, issue #16): the same
+    ParsedWhere comes back, substitute() binds a copy, and the shared tree stays as parsed."""
+    text = "{{ Dimension('account__plan') }} = 'pro' AND {{ Entity('account') }} > 1"
+    parsed = parse_where(text, location="where[0]")
+    before = parsed.expression.sql()
+    bound = substitute(
+        parsed, {ref.placeholder: exp.column(ref.name, table="a") for ref in parsed.refs}
+    )
+    assert bound.sql() == "a.plan = 'pro' AND a.account > 1"
+    again = parse_where(text, location="where[0]")
+    assert again is parsed and again.expression.sql() == before
+    # Errors name the location they were asked for, whatever was cached for the text.
+    with pytest.raises(QueryError) as raised:
+        parse_where("{{ Dimension('plan') }} = ", location="filter[3]")
+    assert raised.value.location.startswith("filter[3]")
