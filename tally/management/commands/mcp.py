@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from typing import Any
 
@@ -52,10 +51,11 @@ class Command(TallyCommand):
         import uvicorn
 
         from tally.asgi import application
+        from tally.mcp.http import listening_socket
 
         # Bound and listening before the address is printed, so a client that reads the
         # line can connect at once (its connection waits in the backlog until uvicorn runs).
-        sock = socket.create_server((host, port))
+        sock = listening_socket(host, port)
         bound = sock.getsockname()
         print(f"tally mcp: listening on http://{bound[0]}:{bound[1]}/mcp", flush=True)
         config = uvicorn.Config(application, log_level="warning", lifespan="on")
