@@ -27,7 +27,7 @@ from semantic.compiler.principal import Principal
 from semantic.manifests import release_resolve
 from semantic.result_cache import data_version
 from semantic.warehouse.execute import execute
-from tally.errors import QueryError
+from tally.errors import NotFound, QueryError
 from tally.lru import LRU
 from tally.metrics import KEY_PROBES
 
@@ -67,7 +67,7 @@ def keys_check(
         return
     warehouse = settings.WAREHOUSE
     # The release the query was compiled against names the sources whose data is versioned.
-    release = release_resolve(getattr(compiled, "release", "") or release_ref)
+    release = release_for(getattr(compiled, "release", ""), release_ref)
     version = data_version(release)
     for use in uses:
         key = (warehouse.display_url, use.table, use.probe_sql, version)
@@ -80,6 +80,18 @@ def keys_check(
         if known[1]:
             counts = principal is None or principal.unrestricted
             raise _refusal(use, known[1] if counts else None, known[2])
+
+
+def release_for(compiled_ref: str, release_ref: str | None = None) -> Any:
+    """The release whose sources version the data a compiled query reads: its own, or, for a
+    proposal's definitions (``'proposal #3'``, no release yet), ``release_ref`` or the latest.
+    """
+    if compiled_ref:
+        try:
+            return release_resolve(compiled_ref)
+        except NotFound:
+            pass
+    return release_resolve(release_ref)
 
 
 def _refusal(use: KeyUse, keys: int | None, rows: int) -> QueryError:

@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from registry.definitions.project import METRIC
@@ -32,7 +31,7 @@ from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.manifests import manifest_for_release, release_key, release_resolve
 from semantic.permissions import check_principal, computed_as, principal_restricted
-from semantic.warehouse.run import run_compiled
+from semantic.warehouse.run import ReadyQuery, compiled_prepare, run_compiled
 from tally.errors import NotFound, TallyError
 
 PII_DIMENSION_CODE = "pii_main_dimension"
@@ -161,15 +160,22 @@ def _diff_rows(old: dict[Any, Any], new: dict[Any, Any]) -> list[dict[str, Any]]
     return rows
 
 
-def _run(
-    query: MetricQuery, manifest: Manifest, metric: str, principal: Principal
-) -> dict[Any, Any]:
-    """Runs one query as ``principal``; rows keyed by the group-by value (a tuple when there
-    are several)."""
+def _prepared(
+    query: MetricQuery, manifest: Manifest, principal: Principal
+) -> tuple[MetricQuery, ReadyQuery]:
+    """Compiles and prepares one side (key guard, time spine, session variables): the
+    registry reads happen here, on the caller's thread, connection and transaction."""
     compiled = compile_query(
         query, manifest, principal=principal, mask_default=settings.TALLY_PII_MASK
     )
-    result = run_compiled(compiled, principal=principal, timeout_s=60, row_cap=10_000)
+    return query, compiled_prepare(compiled, principal=principal)
+
+
+def _run(side: tuple[MetricQuery, ReadyQuery], metric: str) -> dict[Any, Any]:
+    """Runs one prepared side on the warehouse only; rows keyed by the group-by value (a
+    tuple when there are several)."""
+    query, ready = side
+    result = run_compiled(ready, principal=None, timeout_s=60, row_cap=10_000)
     names = [c.name for c in result.columns]
     keys = [names.index(k) for k in query.group_by]
     value = names.index(metric)
@@ -182,23 +188,14 @@ def _run(
 def _run_pair(
     query: MetricQuery, old: Manifest, new: Manifest, metric: str, principal: Principal
 ) -> tuple[dict[Any, Any], dict[Any, Any]]:
-    """The old and the new definition's answers, run at the same time on two connections
-    (the warehouse, not Python, does the work: drivers release the GIL while they wait)."""
+    """The old and the new definition's answers, run at the same time on two warehouse
+    connections (the warehouse, not Python, does the work: drivers release the GIL while
+    they wait). The threads touch no registry: both sides are prepared here first."""
+    sides = [_prepared(query, manifest, principal) for manifest in (old, new)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        old_rows = pool.submit(_run_closing, query, old, metric, principal)
-        new_rows = pool.submit(_run_closing, query, new, metric, principal)
+        old_rows = pool.submit(_run, sides[0], metric)
+        new_rows = pool.submit(_run, sides[1], metric)
         return old_rows.result(), new_rows.result()
-
-
-def _run_closing(
-    query: MetricQuery, manifest: Manifest, metric: str, principal: Principal
-) -> dict[Any, Any]:
-    # A pool thread dies with the pool: a registry connection it opened (the time spine's
-    # release lookup) would stay open until the garbage collector found it (issue 23).
-    try:
-        return _run(query, manifest, metric, principal)
-    finally:
-        connections.close_all()
 
 
 def _by_dimension(
