@@ -150,6 +150,27 @@ def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
         return pool.submit(fn, *args).result()
 
 
+@contextmanager
+def migrated_registry(name: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database ``name`` as the registry, migrated and synced with
+    fixtures/ through the real CLI; yields ``env`` with its DATABASE_URL; dropped after."""
+    import psycopg
+
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}"}
+    try:
+        for args in (("migrate", "--verbosity", "0"), ("sync", str(ROOT / "fixtures"))):
+            done = run_tally(*args, env=env)
+            assert done.returncode == 0, done.stderr
+        yield env
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run_tally(
     *args: str, env: dict[str, str], timeout: float = 120, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:

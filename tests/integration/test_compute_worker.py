@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, require_service, run_tally
+from tests.conftest import ROOT, migrated_registry, require_service, run_tally
 
 # Redis DB 7 is this suite's own; under xdist (`./dev test` runs -n 2) each pytest worker
 # gets its own DB, or one worker's Celery process would take the other's tasks.
@@ -45,14 +45,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
     redis.Redis.from_url(BROKER).flushdb()
     name = f"tally_worker_{os.getpid()}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
     build_demo_warehouse(wh, events=20_000, seed=42)
     env = {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
         "WAREHOUSE_URL": f"duckdb:///{wh}",
         "CELERY_BROKER_URL": BROKER,
         # Short clocks so a killed worker's task comes back within seconds.
@@ -61,14 +56,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "TALLY_COMPUTE_RETRY_BASE_S": "0.5",
         "TALLY_COMPUTE_LOCK_WAIT_S": "60",
     }
-    for args in (("migrate", "--verbosity", "0"), ("sync", str(ROOT / "fixtures"))):
-        done = run_tally(*args, env=env)
-        assert done.returncode == 0, done.stderr
-    try:
-        yield env
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_registry(name, env) as registry_env:
+        yield registry_env
 
 
 class Worker:

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, require_service, run_tally
+from tests.conftest import ROOT, migrated_registry, require_service, run_tally
 from tests.integration.test_worker_faults import free_port, wait_for
 
 pytestmark = [pytest.mark.registry_db, pytest.mark.slow]
@@ -90,25 +90,15 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     """A migrated PostgreSQL registry with fixtures/ synced; yields the server's environment."""
     require_service("postgres")
     name = f"i23_ops_web_{os.getpid()}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
     build_demo_warehouse(wh, events=20_000, seed=42)
     env = {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
         "WAREHOUSE_URL": f"duckdb:///{wh}",
         "TALLY_RATE_QUERY": "1000000/min",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    for args in (("migrate", "--verbosity", "0"), ("sync", str(ROOT / "fixtures"))):
-        done = run_tally(*args, env=env)
-        assert done.returncode == 0, done.stderr
-    try:
-        yield env
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_registry(name, env) as registry_env:
+        yield registry_env
 
 
 @pytest.fixture

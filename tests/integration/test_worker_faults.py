@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, require_service, run_tally, unavailable
+from tests.conftest import ROOT, migrated_registry, require_service, run_tally, unavailable
 
 WORKER_MAIN = (
     "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
@@ -104,14 +104,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     """A migrated PostgreSQL registry with fixtures/ synced; yields the worker environment."""
     require_service("postgres")
     name = f"i23_ops_faults_{os.getpid()}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
     build_demo_warehouse(wh, events=20_000, seed=42)
     env = {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
         "WAREHOUSE_URL": f"duckdb:///{wh}",
         # Short clocks so recovery takes seconds; the defaults' timings are bench's job.
         "TALLY_COMPUTE_LEASE_S": "2",
@@ -120,14 +115,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "TALLY_COMPUTE_RETRY_BASE_S": "0.5",
         "TALLY_COMPUTE_LOCK_WAIT_S": "60",
     }
-    for args in (("migrate", "--verbosity", "0"), ("sync", str(ROOT / "fixtures"))):
-        done = run_tally(*args, env=env)
-        assert done.returncode == 0, done.stderr
-    try:
-        yield env
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_registry(name, env) as registry_env:
+        yield registry_env
 
 
 class Worker:

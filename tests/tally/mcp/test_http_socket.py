@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from concurrent.futures import ThreadPoolExecutor
 
 from tally.mcp.http import listening_socket
+from tests.conftest import in_own_thread
 
 
 def test_connections_accepted_on_the_mcp_socket_have_nagle_off() -> None:
@@ -32,9 +32,7 @@ def test_connections_accepted_on_the_mcp_socket_have_nagle_off() -> None:
             writer.close()
         return nodelay
 
-    # A thread of its own: another test of this process may have left an event loop running.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        assert pool.submit(asyncio.run, main()).result(timeout=60) != 0
+    assert in_own_thread(asyncio.run, main()) != 0
 
 
 def test_the_socket_listens_before_the_server_runs() -> None:
