@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,12 +22,22 @@ from typing import Any
 def value_plain(value: Any) -> Any:
     """A warehouse value as the JSON API shows it: decimals as numbers, dates as ISO text.
 
+    A float JSON cannot hold (infinity, NaN: a warehouse column or a measure expression can
+    produce one) is written as PostgreSQL writes it, ``"Infinity"``, ``"-Infinity"`` or
+    ``"NaN"`` (as protobuf's JSON mapping does), never dropped and never an encoding error.
+
     Example:
         >>> value_plain(decimal.Decimal("1.50")), value_plain(dt.date(2026, 1, 2))
         (1.5, '2026-01-02')
+        >>> value_plain(float("-inf")), value_plain(decimal.Decimal("NaN"))
+        ('-Infinity', 'NaN')
     """
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        value = float(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value

@@ -9,7 +9,6 @@ decides policy; it only shapes arguments and JSON.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from typing import Annotated, Any
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from lineage.trace import value_trace
 from registry.models import Kind
 from registry.roles import Action
 from registry.selectors import definition_get, definition_list, release_get
+from semantic.answers import value_plain
 from semantic.api.views import query_input_bounds
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import common_queryable_items
@@ -89,21 +89,6 @@ class QueryRows(TypedDict):
     release: str
     versions: dict[str, str]
     truncated: bool
-
-
-def json_value(value: Any) -> Any:
-    """A warehouse value as JSON, as the HTTP API writes it (decimals as numbers, dates as
-    ISO strings).
-
-    Example:
-        >>> json_value(decimal.Decimal("1.5")), json_value(dt.date(2025, 1, 2))
-        (1.5, '2025-01-02')
-    """
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -213,7 +198,7 @@ def dimension_values_list(
     )
     return {
         "dimension": answer.dimension,
-        "values": [json_value(v) for v in answer.values],
+        "values": [value_plain(v) for v in answer.values],
         "truncated": answer.truncated,
         "sql": answer.sql,
         "release": answer.release,
@@ -276,7 +261,7 @@ def query_run(caller: Caller, arguments: dict[str, Any]) -> QueryRows:
     )
     return {
         "columns": list(answer.columns),
-        "rows": [[json_value(v) for v in row] for row in answer.rows],
+        "rows": [[value_plain(v) for v in row] for row in answer.rows],
         "sql": answer.compiled.sql,
         "release": answer.compiled.release,
         "versions": dict(answer.compiled.versions),

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
+from dateutil.relativedelta import relativedelta
 import pytest
 import sqlglot
 
@@ -606,3 +607,49 @@ def test_a_derived_metric_that_is_just_its_input_name_runs(manifest: Manifest, d
     derived = run(duck, compile_query(q("started_to_date_again", **by_month), patched).sql)
     direct = run(duck, compile_query(q("mrr_started_to_date", **by_month), patched).sql)
     assert derived == direct and derived
+
+
+def test_a_derived_division_by_zero_is_null_on_every_engine(manifest: Manifest, duck: Any) -> None:
+    """jaffle-sl-template's `revenue_growth_mom` divides by last month's revenue, which is 0 in
+    the first month: MetricFlow shows `inf` on DuckDB, PostgreSQL would fail the query. Tally
+    gives NULL there (as a ratio metric does), and the months with a prior value are exact."""
+    from dataclasses import replace
+
+    from semantic.compiler.manifest import Metric
+
+    spec = {
+        "name": "revenue_growth_from_prior",
+        "type": "derived",
+        "type_params": {
+            "expr": "(current - prior) * 100 / prior",
+            "metrics": [
+                {"name": "revenue", "alias": "current"},
+                {"name": "revenue", "alias": "prior", "offset_window": "1 month"},
+            ],
+        },
+    }
+    metrics = {**manifest.metrics, spec["name"]: Metric(spec["name"], "derived", spec, "1.0")}
+    patched = replace(manifest, metrics=metrics)
+    by_month = {"group_by": ["metric_time__month"], "order_by": ["metric_time__month"]}
+    compiled = compile_query(q(spec["name"], **by_month), patched)
+    assert "NULLIF(" in compiled.sql
+    growth = dict(run(duck, compiled.sql))
+    revenue = dict(run(duck, compile_query(q("revenue", **by_month), patched).sql))
+    months = sorted(growth)
+    first = months[0]
+    assert not revenue.get(first - relativedelta(months=1)), "the fixture's first month"
+    assert growth[first] is None
+    checked = 0
+    for month in months[1:]:
+        prior = revenue.get(month - relativedelta(months=1)) or 0
+        if prior and month in revenue:
+            want = float((revenue[month] - prior) * 100) / float(prior)
+            assert growth[month] == pytest.approx(want)
+            checked += 1
+        elif not prior:
+            assert growth[month] is None
+    assert checked > 3
+    # A denominator that is 0 wherever it has a value: DuckDB alone would give inf and NaN.
+    spec["type_params"]["expr"] = "current / (current - current)"
+    compiled = compile_query(q(spec["name"], **by_month), patched)
+    assert {value for _, value in run(duck, compiled.sql)} == {None}
