@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
-from dateutil.relativedelta import relativedelta
 import pytest
 import sqlglot
+from dateutil.relativedelta import relativedelta
 
 from semantic.compiler.api import compile_query, parse_group_by, queryable_items
 from semantic.compiler.manifest import Manifest
