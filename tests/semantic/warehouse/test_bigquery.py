@@ -25,7 +25,8 @@ from semantic.compiler.policies import mask_expression
 from semantic.warehouse.bigquery_session import query_parameters
 from semantic.warehouse.cloud_open import bigquery_client, bigquery_client_args
 from semantic.warehouse.config import WarehouseConfig, WarehouseURLError, parse_warehouse_url
-from semantic.warehouse.execute import execute
+from semantic.warehouse.connections import WarehouseUnavailable, warehouse_ping
+from semantic.warehouse.execute import CancelScope, execute, stream
 from tally.errors import WarehouseError
 from tests.semantic.warehouse.scripted_http import Request, scripted_endpoint
 
@@ -271,3 +272,58 @@ def test_the_compiled_salt_is_the_query_parameter_tally_binds() -> None:
 def test_positional_parameters_are_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="named parameters"):
         query_parameters({}, ["pro"])
+
+
+class RunningUntilCancelled(Project):
+    """The job runs until cancelled; the first poll of its results is when a client cancels."""
+
+    def __init__(self, scope: CancelScope) -> None:
+        super().__init__()
+        self.scope = scope
+        self.job: dict[str, Any] = {}
+        self.cancelled = False
+        self.polls = 0
+        self.ended_by = ""
+
+    def _state(self) -> dict[str, Any]:
+        if not (self.cancelled or self.polls > 20):  # never hang: give up as a timeout would
+            return {"state": "RUNNING"}
+        self.ended_by = self.ended_by or ("cancel" if self.cancelled else "giving up")
+        stopped = {"reason": "stopped", "message": "Job execution was cancelled"}
+        return {"state": "DONE", "errorResult": stopped, "errors": [stopped]}
+
+    def __call__(self, request: Request) -> tuple[int, dict[str, Any]]:
+        if request.method == "POST" and request.path.split("?")[0].endswith("/cancel"):
+            self.cancelled = True
+            return 200, {"job": {**self.job, "status": self._state()}}
+        if request.method == "POST":
+            self.job = request.json()
+            return 200, {**self.job, "status": self._state()}
+        if "/queries/" in request.path:
+            self.polls += 1
+            self.scope.cancel()  # from the server's thread, as a CancelRequest would
+            done = self._state()["state"] == "DONE"
+            return 200, {"jobComplete": done, "jobReference": self.job["jobReference"]}
+        return 200, {**self.job, "status": self._state()}
+
+
+def test_cancel_cancels_the_running_job() -> None:
+    scope = CancelScope()
+    project = RunningUntilCancelled(scope)
+    with scripted_endpoint(project) as endpoint, pytest.raises(WarehouseError):
+        _read_all(_url(endpoint.port), scope)
+    assert scope.requested
+    assert project.ended_by == "cancel"  # the job stopped because Tally cancelled it
+
+
+def test_the_health_check_runs_a_job_and_reports_a_dead_endpoint() -> None:
+    with scripted_endpoint(Project()) as endpoint:
+        warehouse_ping(_url(endpoint.port), timeout_s=5)
+        assert endpoint.to("/jobs")[0].json()["configuration"]["query"]["query"] == "SELECT 1"
+    with pytest.raises(WarehouseUnavailable, match="did not answer SELECT 1"):
+        warehouse_ping(_url(1), timeout_s=1)
+
+
+def _read_all(config: WarehouseConfig, scope: CancelScope) -> None:
+    with stream(config, "SELECT 1", timeout_s=20, cancel=scope) as (_, batches):
+        list(batches)

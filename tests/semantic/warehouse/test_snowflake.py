@@ -24,7 +24,8 @@ from sqlglot import exp
 from semantic.compiler.policies import mask_expression
 from semantic.warehouse.cloud_open import snowflake_connect_args
 from semantic.warehouse.config import WarehouseConfig, WarehouseURLError, parse_warehouse_url
-from semantic.warehouse.execute import execute, stream
+from semantic.warehouse.connections import warehouse_ping
+from semantic.warehouse.execute import CancelScope, execute, stream
 from tally.errors import WarehouseError
 from tests.semantic.warehouse.scripted_http import Endpoint, Request, scripted_endpoint
 
@@ -370,3 +371,48 @@ def test_the_compiled_salt_is_the_session_variable_tally_sets() -> None:
     names = {p.name for p in tree.find_all(exp.Parameter)}
     assert names == {"tally_pii_salt"}
     assert "$tally_pii_salt" in sql
+
+
+class RunningUntilAborted(Account):
+    """The query runs until aborted; the first status poll is when a client cancels."""
+
+    def __init__(self, scope: CancelScope) -> None:
+        super().__init__()
+        self.scope = scope
+        self.aborted = False
+        self.polls = 0
+        self.ended_by = ""
+
+    def __call__(self, request: Request) -> tuple[int, dict[str, Any]]:
+        if request.path.startswith(f"/queries/{QUERY_ID}/abort-request"):
+            self.aborted = True
+            return 200, _ok({})
+        if "/monitoring/queries/" in request.path:
+            self.polls += 1
+            if self.aborted or self.polls > 20:  # never hang: give up as a timeout would
+                self.ended_by = self.ended_by or ("abort" if self.aborted else "giving up")
+                failed = {"status": "FAILED_WITH_ERROR", "errorCode": "604"}
+                return 200, _ok({"queries": [{"id": QUERY_ID, **failed}]})
+            self.scope.cancel()  # from the server's thread, as a CancelRequest would
+            return 200, _ok({"queries": [{"id": QUERY_ID, "status": "RUNNING"}]})
+        return super().__call__(request)
+
+
+def test_cancel_aborts_the_running_query_by_its_id() -> None:
+    scope = CancelScope()
+    account = RunningUntilAborted(scope)
+    with scripted_endpoint(account) as endpoint:
+        with pytest.raises(WarehouseError):
+            execute_cancellable(_url(endpoint.port), scope)
+        assert scope.requested
+        assert account.ended_by == "abort"  # the query stopped because Tally aborted it
+
+
+def execute_cancellable(config: WarehouseConfig, scope: CancelScope) -> None:
+    with stream(config, "SELECT 1", timeout_s=20, cancel=scope) as (_, batches):
+        list(batches)
+
+
+def test_the_health_check_logs_in_and_runs_select_1(account: Endpoint) -> None:
+    warehouse_ping(_url(account.port), timeout_s=5)
+    assert [s["sqlText"] for s in _statements(account)] == ["SELECT CURRENT_ROLE()", "SELECT 1"]
