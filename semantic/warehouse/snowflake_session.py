@@ -13,14 +13,13 @@ warehouse is used (the ``tally[snowflake]`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
 from semantic.warehouse.connect_errors import WarehouseUnavailable
 from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
 from semantic.warehouse.sessions import Session
-from semantic.warehouse.values import utc_naive
 
 # snowflake.connector's type codes (cursor.description), spelled out to keep the import lazy.
 _TYPES: dict[int, tuple[str, ColumnKind]] = {
@@ -84,6 +83,7 @@ class SnowflakeSession(Session):
         self._first = self.cursor.fetchmany(1)
 
     def describe(self) -> tuple[Column, ...]:
+        # TIMESTAMP_TZ/LTZ arrive time-zone aware: the base converters make them naive UTC.
         columns = []
         for name, type_code, _size, _internal, _precision, scale, *_ in (
             self.cursor.description or ()
@@ -91,10 +91,6 @@ class SnowflakeSession(Session):
             type_name, kind = snowflake_kind(int(type_code), scale)
             columns.append(Column(name=name, type_name=type_name, kind=kind))
         return tuple(columns)
-
-    def converters(self, columns: tuple[Column, ...]) -> list[Callable[[Any], Any] | None]:
-        # TIMESTAMP_TZ/LTZ arrive time-zone aware; NTZ values are naive already.
-        return [utc_naive if c.kind == "timestamp" else None for c in columns]
 
     def fetch(self, size: int) -> Sequence[Row]:
         first, self._first = self._first, ()

@@ -36,6 +36,13 @@ BASE = Path("/srv/tally")
 SALT = "pepper-of-at-least-thirty-two-characters"
 
 
+@pytest.fixture(autouse=True)
+def _loopback_without_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment must not carry requests meant for the loopback endpoint."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 def _url(port: int) -> WarehouseConfig:
     return parse_warehouse_url(
         f"bigquery://acme-data/sales?location=EU&maximum_bytes_billed=1000000000"

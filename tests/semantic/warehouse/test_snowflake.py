@@ -37,6 +37,13 @@ QUERY_ID = "01b0a1b2-0000-4c3d-0000-000000000001"
 SALT = "pepper-of-at-least-thirty-two-characters"
 
 
+@pytest.fixture(autouse=True)
+def _loopback_without_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment must not carry requests meant for the loopback endpoint."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 def _url(port: int, extra: str = "") -> WarehouseConfig:
     return parse_warehouse_url(
         f"snowflake://ann:s3cret@acme-eu/sales/mart?host=127.0.0.1&port={port}&protocol=http"
