@@ -367,6 +367,60 @@ def test_an_administrative_role_is_refused_unless_allowed() -> None:
         assert execute(allowed, "SELECT 1", timeout_s=5).row_count == 2
 
 
+def _encrypted_key(path: Path, passphrase: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption = serialization.BestAvailableEncryption(passphrase)
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, pkcs8, encryption))
+    return key.public_key()
+
+
+def test_key_pair_login_sends_a_jwt_signed_with_the_decrypted_key(tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    public_key = _encrypted_key(tmp_path / "rsa_key.p8", b"open sesame")
+    with scripted_endpoint(Account()) as endpoint:
+        config = parse_warehouse_url(
+            f"snowflake://ann@acme-eu/sales?private_key_file={tmp_path}/rsa_key.p8"
+            f"&private_key_file_pwd=open%20sesame&host=127.0.0.1&port={endpoint.port}"
+            "&protocol=http",
+            base_dir=BASE,
+        )
+        assert execute(config, "SELECT 1", timeout_s=5).row_count == 2
+    login = endpoint.to("login-request")[0].json()["data"]
+    assert login["AUTHENTICATOR"] == "SNOWFLAKE_JWT"
+    assert "PASSWORD" not in login
+    header, payload, signature = login["TOKEN"].split(".")
+    padded = signature + "=" * (-len(signature) % 4)
+    public_key.verify(  # raises InvalidSignature unless the key in the file signed it
+        base64.urlsafe_b64decode(padded),
+        f"{header}.{payload}".encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+
+
+def test_a_wrong_key_passphrase_is_warehouse_unavailable_and_not_repeated(tmp_path: Path) -> None:
+    _encrypted_key(tmp_path / "rsa_key.p8", b"open sesame")
+    with scripted_endpoint(Account()) as endpoint:
+        config = parse_warehouse_url(
+            f"snowflake://ann:close-sesame@acme-eu/sales?private_key_file={tmp_path}/rsa_key.p8"
+            f"&host=127.0.0.1&port={endpoint.port}&protocol=http",
+            base_dir=BASE,
+        )
+        with pytest.raises(WarehouseError) as caught:
+            execute(config, "SELECT 1", timeout_s=5)
+        assert not endpoint.to("login-request")  # refused before anything was sent
+    assert caught.value.code == "warehouse_unavailable"
+    assert "close-sesame" not in str(caught.value.warehouse_message)
+
+
 # --- the SQL -------------------------------------------------------------------------------
 
 
