@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 # embedded in this process (local mode, tables as Parquet under dir); spark://host:port and
 # sc://host:port reach a Spark (or Databricks) cluster through Spark Connect.
 # trino://user@host:port/catalog/schema is a Trino coordinator (semantic.warehouse.trino_session).
+# snowflake://user:password@account/database/schema and bigquery://project/dataset are the
+# cloud warehouses (semantic.warehouse.cloud_open); their "host" is the account or project.
 SCHEMES: dict[str, tuple[str, str]] = {
     "duckdb": ("duckdb", "duckdb"),
     "postgresql": ("postgresql", "postgres"),
@@ -26,6 +28,8 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "spark": ("spark", "spark"),
     "sc": ("spark", "spark"),
     "trino": ("trino", "trino"),
+    "snowflake": ("snowflake", "snowflake"),
+    "bigquery": ("bigquery", "bigquery"),
 }
 DEFAULT_PORTS = {
     "postgresql": 5432,
@@ -33,9 +37,31 @@ DEFAULT_PORTS = {
     "clickhouse": 8123,
     "spark": 15002,
     "trino": 8080,
+    "snowflake": 443,
+    "bigquery": 443,
 }
 # Engines whose data lives in a local path rather than behind a host.
 LOCAL_ENGINES = ("duckdb", "chdb")
+# The query options each cloud warehouse's URL may carry (anything else is a typo to report).
+# host/port/protocol (Snowflake) and endpoint (BigQuery) reach a private or local endpoint.
+CLOUD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "snowflake": (
+        "warehouse",
+        "role",
+        "private_key_file",
+        "private_key_file_pwd",
+        "host",
+        "port",
+        "protocol",
+    ),
+    "bigquery": ("location", "credentials", "maximum_bytes_billed", "endpoint"),
+}
+_HOST_NAMES = {"snowflake": "account", "bigquery": "project"}
+_NO_DATABASE_HINTS = {
+    "trino": ("no catalog in the URL", "end it with /catalog/schema"),
+    "snowflake": ("no database in the URL", "end it with /database/schema"),
+    "bigquery": ("no dataset in the URL", "write bigquery://project/dataset"),
+}
 
 
 class WarehouseURLError(ValueError):
@@ -75,7 +101,9 @@ class WarehouseConfig:
         if self.host is None:
             return f"{self.engine}:///{self.path}"
         auth = f"{self.user}@" if self.user else ""
-        return f"{self.engine}://{auth}{self.host}:{self.port}/{self.database or ''}"
+        # A Snowflake account or BigQuery project is a name, not a host and port.
+        port = "" if self.engine in CLOUD_OPTIONS else f":{self.port}"
+        return f"{self.engine}://{auth}{self.host}{port}/{self.database or ''}"
 
 
 def parse_warehouse_url(value: str, *, base_dir: Path) -> WarehouseConfig:
@@ -106,7 +134,7 @@ def parse_warehouse_url(value: str, *, base_dir: Path) -> WarehouseConfig:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
-        raise WarehouseURLError(f"cannot parse {value!r}: {exc}") from exc
+        raise WarehouseURLError(f"cannot parse {redacted(value)!r}: {exc}") from None
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in SCHEMES:
         raise WarehouseURLError(
@@ -119,24 +147,118 @@ def parse_warehouse_url(value: str, *, base_dir: Path) -> WarehouseConfig:
         name = _local_path(scheme, parts.netloc, unquote(parts.path), base_dir)
         return WarehouseConfig(engine=engine, dialect=dialect, path=name, options=options)
     if not parts.hostname:
-        raise WarehouseURLError(f"no host in {value!r}")
+        raise WarehouseURLError(f"no {_HOST_NAMES.get(engine, 'host')} in {redacted(value)!r}")
     database = unquote(parts.path.lstrip("/")) or None
     if database is None and engine in ("clickhouse", "spark"):
         database = "default"
     if database is None:
-        if engine == "trino":
-            raise WarehouseURLError("no catalog in the URL", "end it with /catalog/schema")
-        raise WarehouseURLError("no database name in the URL", "end it with /dbname")
+        problem, hint = _NO_DATABASE_HINTS.get(engine, ("no database name in the URL", None))
+        raise WarehouseURLError(problem, hint or "end it with /dbname")
+    password = unquote(parts.password) if parts.password else None
+    if engine == "bigquery" and (parts.username or parts.password):
+        raise WarehouseURLError(
+            "a BigQuery URL names no user or password",
+            "write bigquery://project/dataset?credentials=/path/to/service-account.json",
+        )
+    if engine in CLOUD_OPTIONS:
+        options, password = _cloud_options(engine, options, password)
+        _check_cloud_path(engine, database, parts.username, password, dict(options))
     return WarehouseConfig(
         engine=engine,
         dialect=dialect,
         host=parts.hostname,
         port=port or DEFAULT_PORTS[engine],
         user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
+        password=password,
         database=database,
         options=options,
     )
+
+
+def _cloud_options(
+    engine: str, options: tuple[tuple[str, str], ...], password: str | None
+) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """Checks a cloud warehouse's query options; a key passphrase moves to ``password``.
+
+    Snowflake's ``private_key_file_pwd`` (snowflake-sqlalchemy's name) is a secret: kept in
+    ``password`` (left out of reprs and display URLs), never among the options.
+    """
+    allowed = CLOUD_OPTIONS[engine]
+    unknown = sorted({key for key, _ in options if key not in allowed})
+    if unknown:
+        raise WarehouseURLError(
+            f"unknown {engine} URL option {', '.join(unknown)}",
+            "the options are " + ", ".join(allowed),
+        )
+    given = dict(options)
+    if len(given) != len(options):
+        raise WarehouseURLError(f"an option is given twice in the {engine} URL")
+    if "private_key_file_pwd" in given:
+        if "private_key_file" not in given:
+            raise WarehouseURLError(
+                "private_key_file_pwd without private_key_file",
+                "add ?private_key_file=/path/to/rsa_key.p8 (key-pair authentication)",
+            )
+        if password is not None:
+            raise WarehouseURLError(
+                "two secrets in the URL (a password and private_key_file_pwd)",
+                "with key-pair authentication the URL's password is the key's passphrase: "
+                "give it once",
+            )
+        password = given.pop("private_key_file_pwd")
+    for key in ("port", "maximum_bytes_billed"):
+        if key in given and not given[key].isdigit():
+            raise WarehouseURLError(f"{key}={given[key]!r} is not a whole number")
+    if given.get("protocol", "https") not in ("https", "http"):
+        raise WarehouseURLError(f"protocol={given['protocol']!r}", "use https (or http locally)")
+    if "endpoint" in given and urlsplit(given["endpoint"]).scheme not in ("https", "http"):
+        raise WarehouseURLError(
+            f"endpoint={given['endpoint']!r} is not an http(s) URL",
+            "write endpoint=https://bigquery.example.com",
+        )
+    return tuple(sorted(given.items())), password
+
+
+def _check_cloud_path(
+    engine: str, database: str, user: str | None, secret: str | None, options: dict[str, str]
+) -> None:
+    """Snowflake: /database[/schema], a user and a password or key file; BigQuery: /dataset."""
+    parts = database.split("/")
+    if engine == "bigquery":
+        if len(parts) != 1:
+            raise WarehouseURLError(
+                f"{database!r} is not one dataset", "write bigquery://project/dataset"
+            )
+        return
+    if len(parts) > 2 or not all(parts):
+        raise WarehouseURLError(f"{database!r} is not database/schema", "end it with /db/schema")
+    if not user:
+        raise WarehouseURLError(
+            "no user in the Snowflake URL", "write snowflake://user:…@account/db"
+        )
+    if secret is None and "private_key_file" not in options:
+        raise WarehouseURLError(
+            "no password or private key in the Snowflake URL",
+            "write snowflake://user:password@account/db or add ?private_key_file=/path/key.p8",
+        )
+
+
+def redacted(value: str) -> str:
+    """The URL with any password replaced by ``***`` (for messages about a bad URL).
+
+    Example:
+        >>> redacted("snowflake://ann:s3cret@acme/db?warehouse=wh")
+        'snowflake://ann:***@acme/db?warehouse=wh'
+    """
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return value
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostport}{slash}{tail}"
 
 
 _LOCAL_EXAMPLES = {

@@ -157,7 +157,7 @@ def open_duckdb_admin(path: str | os.PathLike[str]) -> Any:
         return duckdb.connect(name)
 
 
-_ROLE_CHECKED = ("postgresql", "mysql", "clickhouse")
+_ROLE_CHECKED = ("postgresql", "mysql", "clickhouse", "snowflake")
 
 
 def _privileged_because(config: WarehouseConfig, conn: Any) -> str | None:
@@ -166,6 +166,10 @@ def _privileged_because(config: WarehouseConfig, conn: Any) -> str | None:
         from semantic.warehouse.engine_open import clickhouse_privileged_because
 
         return clickhouse_privileged_because(conn)
+    if config.engine == "snowflake":
+        from semantic.warehouse.cloud_open import snowflake_privileged_because
+
+        return snowflake_privileged_because(conn)
     cur = conn.cursor()
     try:
         if config.engine == "postgresql":
@@ -246,6 +250,14 @@ def _open(config: WarehouseConfig, *, timeout_s: float, create: bool, user: bool
         from semantic.warehouse.engine_open import trino_connect
 
         return trino_connect(config, timeout_s=timeout_s)
+    if config.engine == "snowflake":
+        from semantic.warehouse.cloud_open import snowflake_connect
+
+        return snowflake_connect(config, timeout_s=timeout_s)
+    if config.engine == "bigquery":
+        from semantic.warehouse.cloud_open import bigquery_client
+
+        return bigquery_client(config)
     raise WarehouseUnavailable(f"no driver for warehouse engine {config.engine!r}")
 
 
@@ -260,6 +272,10 @@ def warehouse_ping(config: WarehouseConfig, *, timeout_s: float = 3.0) -> None:
         if config.engine in ("clickhouse", "spark"):
             if conn.ping() is False:  # clickhouse-connect answers False rather than raising
                 raise WarehouseUnavailable("ping failed")
+        elif config.engine == "bigquery":
+            from semantic.warehouse.cloud_open import bigquery_ping
+
+            bigquery_ping(conn, timeout_s=timeout_s)
         else:
             cur = conn.cursor()
             cur.execute("SELECT 1")

@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any
 
+from semantic.warehouse.bigquery_session import BigQuerySession
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect
 from semantic.warehouse.engine_open import CLICKHOUSE_SETTINGS, chdb_connect, spark_user_session
 from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
 from semantic.warehouse.sessions import SESSIONS, Session
+from semantic.warehouse.snowflake_session import SnowflakeSession
 from semantic.warehouse.trino_session import TrinoSession
 from semantic.warehouse.values import utc_naive
 
@@ -377,6 +379,8 @@ ENGINE_SESSIONS: dict[str, type[Session]] = {
     "clickhouse": ClickHouseSession,
     "spark": SparkSessionRun,
     "trino": TrinoSession,
+    "snowflake": SnowflakeSession,
+    "bigquery": BigQuerySession,
 }
 
 

@@ -70,12 +70,13 @@ class Writer:
             ) from exc
         self.transactional = config.engine in _TRANSACTIONAL
         # DuckDB's cursor() is a second connection with its own transaction, so BEGIN and
-        # COMMIT must go through the connection itself. A ClickHouse server's client and a
-        # Spark session run statements themselves (command(), sql()).
+        # COMMIT must go through the connection itself. A ClickHouse server's client, a
+        # Spark session and a BigQuery client run statements themselves (command(), sql(),
+        # query()).
         self.cursor: Any = None
         if config.engine == "duckdb":
             self.cursor = self.conn
-        elif config.engine not in ("clickhouse", "spark"):
+        elif config.engine not in ("clickhouse", "spark", "bigquery"):
             self.cursor = self.conn.cursor()
 
     def _execute(self, sql: str) -> None:
@@ -83,6 +84,8 @@ class Writer:
             self.conn.command(sql)
         elif self.config.engine == "spark":
             self.conn.session.sql(sql).collect()
+        elif self.config.engine == "bigquery":
+            self.conn.query(sql).result()
         elif self.config.engine == "trino":
             # The Trino client submits the statement; reading its result waits for the end.
             self.cursor.execute(sql)
