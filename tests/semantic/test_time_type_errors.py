@@ -19,7 +19,7 @@ from semantic.models import ComputeRun, MetricValue
 from semantic.services import query_execute
 from semantic.streams import arrow_response_chunks, query_stream
 from semantic.warehouse.config import parse_warehouse_url
-from semantic.warehouse.time_types import MSG_NOT_TIME
+from semantic.warehouse.time_types import MSG_NOT_TIME, MSG_NOT_TIME_COMPARED
 from tally.errors import WarehouseError
 from tests.conftest import ROOT
 
@@ -107,4 +107,25 @@ def test_a_compute_run_fails_naming_the_dimension(text_signup: Path) -> None:
     assert run.status == ComputeRun.Status.FAILED
     assert run.error["code"] == "warehouse_type"
     assert run.error["message"].startswith("time dimension 'signed_up_at' cannot be truncated")
+    assert MetricValue.objects.count() == 0
+
+
+def test_a_compute_run_over_a_text_time_names_it_as_not_comparable(text_signup: Path) -> None:
+    """signups counts users by signed_up_at: each chunk's range filter compares that text
+    column with dates, which the warehouse refuses before any truncation; named too."""
+    run = compute_run_create(
+        metrics=["signups"], start=dt.date(2026, 9, 1), end=dt.date(2026, 9, 3),
+        enqueue=False, acting_user=None,
+    )  # fmt: skip
+    run = compute_run_execute(run_id=run.pk)
+    assert run.status == ComputeRun.Status.FAILED
+    assert (run.error["code"], run.error["message"]) == (
+        "warehouse_type",
+        MSG_NOT_TIME_COMPARED.format(
+            names="'signed_up_at'",
+            what="'signed_up_at' of semantic model 'users' (expr: signed_up_at) is a VARCHAR "
+            "column",
+        ),
+    )
+    assert "CAST(signed_up_at AS TIMESTAMP)" in run.error["hint"]
     assert MetricValue.objects.count() == 0
