@@ -129,7 +129,7 @@ def query_execute(
         hit = result_get(key)
         if hit is not None:
             return QueryAnswer(compiled, hit.columns, hit.truncated, hit.row_count, stored=hit)
-    # A refused DATE_TRUNC is named there (warehouse_type), as on every path that runs SQL.
+    # A refused DATE_TRUNC on a text column is named there (warehouse_type), as on every path.
     result = run_compiled(
         compiled,
         principal=principal,

@@ -71,7 +71,7 @@ class ReadyQuery:
     sql: str
     variables: dict[str, str] = field(default_factory=dict, repr=False)
     # The definitions the SQL was compiled from (None: unknown), to name the time dimension
-    # behind a refused truncation; resolved while preparing, on the caller's thread (the
+    # behind a refused truncation or time comparison; resolved while preparing, on the caller's thread (the
     # proposal numbers-diff runs prepared queries on worker threads, without the registry).
     manifest: Manifest | None = field(default=None, repr=False, compare=False)
 
@@ -136,9 +136,10 @@ def compiled_prepare(
 @contextmanager
 def errors_named(ready: ReadyQuery, config: WarehouseConfig) -> Iterator[None]:
     """Re-raises a warehouse refusal in the definitions' words where it can: a refused
-    truncation of a time dimension over a non-time column becomes ``warehouse_type``
-    (semantic.warehouse.time_types), naming the dimension, model, expression and column
-    type; any other error passes as it is. Every executor of compiled SQL runs inside it."""
+    truncation (or time range comparison) of a time dimension over a non-time column becomes
+    ``warehouse_type`` (semantic.warehouse.time_types), naming the dimension, model,
+    expression and column type; any other error passes as it is. Every executor of compiled
+    SQL runs inside it."""
     try:
         yield
     except WarehouseError as exc:
