@@ -14,6 +14,7 @@ from pytest_django.fixtures import Settings
 
 from registry.services.definitions import definitions_sync
 from semantic.compiler.spec import MetricQuery
+from semantic.jobs.audits import audit_run
 from semantic.jobs.compute import compute_run_create, compute_run_execute
 from semantic.models import ComputeRun, MetricValue
 from semantic.services import query_execute
@@ -71,6 +72,10 @@ NAMED = MSG_NOT_TIME.format(
     names="'signed_up_at'",
     what="'signed_up_at' of semantic model 'users' (expr: signed_up_at) is a VARCHAR column",
 )
+NOT_COMPARED = MSG_NOT_TIME_COMPARED.format(
+    names="'signed_up_at'",
+    what="'signed_up_at' of semantic model 'users' (expr: signed_up_at) is a VARCHAR column",
+)
 
 
 def test_a_stream_names_the_dimension(text_signup: Path) -> None:
@@ -119,13 +124,28 @@ def test_a_compute_run_over_a_text_time_names_it_as_not_comparable(text_signup: 
     )  # fmt: skip
     run = compute_run_execute(run_id=run.pk)
     assert run.status == ComputeRun.Status.FAILED
-    assert (run.error["code"], run.error["message"]) == (
-        "warehouse_type",
-        MSG_NOT_TIME_COMPARED.format(
-            names="'signed_up_at'",
-            what="'signed_up_at' of semantic model 'users' (expr: signed_up_at) is a VARCHAR "
-            "column",
-        ),
-    )
+    assert (run.error["code"], run.error["message"]) == ("warehouse_type", NOT_COMPARED)
     assert "CAST(signed_up_at AS TIMESTAMP)" in run.error["hint"]
     assert MetricValue.objects.count() == 0
+
+
+def test_an_audit_reconciliation_names_the_dimension(
+    tmp_path: Path, warehouse_path: Path, settings: Settings
+) -> None:
+    """Values stored while signed_up_at was a timestamp; the column then loaded as text:
+    reconciling them records warehouse_type's message on each error row."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse_path, path)
+    settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{path}", base_dir=ROOT)
+    definitions_sync(root=ROOT / "fixtures", acting_user=None)
+    run = compute_run_create(
+        metrics=["signups"], start=dt.date(2026, 9, 1), end=dt.date(2026, 9, 2),
+        enqueue=False, acting_user=None,
+    )  # fmt: skip
+    assert compute_run_execute(run_id=run.pk).status == ComputeRun.Status.SUCCEEDED
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE users ALTER signed_up_at TYPE VARCHAR")
+    con.close()
+    results = audit_run(metrics=["signups"], checks=("reconcile",), sample=10)
+    assert len(results) == 2
+    assert {(r.status, r.message) for r in results} == {("error", NOT_COMPARED)}
