@@ -19,7 +19,6 @@ from semantic.manifests import (
     release_key,
     release_resolve,
 )
-from tally.errors import WarehouseError
 from tally.lru import LRU
 from tally.metrics import COMPILE_CACHE
 
@@ -114,7 +113,6 @@ def query_execute(
         result_put,
     )
     from semantic.warehouse.run import run_compiled, session_variables
-    from semantic.warehouse.time_types import time_type_error
 
     warehouse = settings.WAREHOUSE
     if query.dialect != warehouse.dialect:
@@ -131,21 +129,14 @@ def query_execute(
         hit = result_get(key)
         if hit is not None:
             return QueryAnswer(compiled, hit.columns, hit.truncated, hit.row_count, stored=hit)
-    try:
-        result = run_compiled(
-            compiled,
-            principal=principal,
-            release_ref=release_ref,
-            timeout_s=timeout_s,
-            row_cap=row_cap,
-        )
-    except WarehouseError as exc:
-        # A refused DATE_TRUNC: name the time dimension whose column is not a time.
-        manifest = manifest_for_release(release_resolve(release_ref))
-        named = time_type_error(exc, sql=compiled.sql, manifest=manifest, config=warehouse)
-        if named is None:
-            raise
-        raise named from exc
+    # A refused DATE_TRUNC on a text column is named there (warehouse_type), as on every path.
+    result = run_compiled(
+        compiled,
+        principal=principal,
+        release_ref=release_ref,
+        timeout_s=timeout_s,
+        row_cap=row_cap,
+    )
     rows = tuple(result.rows)
     if key is None or len(rows) > result_cache_max_rows():
         return QueryAnswer(compiled, compiled.columns, result.truncated, len(rows), fresh=rows)

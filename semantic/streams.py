@@ -21,7 +21,7 @@ from semantic.compiler.api import CompiledQuery
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
 from semantic.warehouse.execute import CancelScope, Column, RowBatches
-from semantic.warehouse.run import compiled_prepare, stream_compiled
+from semantic.warehouse.run import compiled_prepare, errors_named, stream_compiled
 
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 STREAM_BATCH_ROWS = 65_536
@@ -200,20 +200,22 @@ def _duckdb_arrow_chunks(
         # The PII salt of masked columns: a bound value, never part of the SQL.
         duckdb_session_setup(con, ready.variables)
         timer.start()
-        try:
-            reader = con.sql(ready.sql).to_arrow_reader(STREAM_BATCH_ROWS)
-        except duckdb.InterruptException as exc:
-            raise WarehouseError(
-                TIMEOUT_MESSAGE.format(timeout_s=timeout_s),
-                code="warehouse_timeout",
-                hint=TIMEOUT_HINT,
-            ) from exc
-        except duckdb.Error as exc:
-            raise WarehouseError(
-                str(exc).splitlines()[0],
-                code="warehouse_error",
-                details={"dialect": config.dialect, "sql_hash": sql_hash(compiled.sql)},
-            ) from exc
+        # Named as on every path (a truncated time dimension over text: warehouse_type).
+        with errors_named(ready, config):
+            try:
+                reader = con.sql(ready.sql).to_arrow_reader(STREAM_BATCH_ROWS)
+            except duckdb.InterruptException as exc:
+                raise WarehouseError(
+                    TIMEOUT_MESSAGE.format(timeout_s=timeout_s),
+                    code="warehouse_timeout",
+                    hint=TIMEOUT_HINT,
+                ) from exc
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    str(exc).splitlines()[0],
+                    code="warehouse_error",
+                    details={"dialect": config.dialect, "sql_hash": sql_hash(compiled.sql)},
+                ) from exc
         # Same shape as the generic path: compiled column names, decimals as float64.
         fields = [
             pa.field(name, pa.float64() if pa.types.is_decimal(f.type) else f.type)

@@ -36,6 +36,7 @@ AGGREGATES = {
     "median": exp.Max,  # any aggregate over a sortable argument: the type check that matters
     "percentile": exp.Max,
 }
+_MORE_THAN_ONE = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ def key_probes(model: SemanticModel, dialect: str) -> list[Probe]:
     """One probe per primary or unique entity: a key value on several rows (per partition,
     for a partitioned model). Joins trust the declared key, so data that breaks it would
     multiply every measure joined through it; the probe returns one such key, or nothing.
+    The natural key of an SCD type II model gets one probe too: a key with two rows whose
+    validity windows overlap (see ``_valid_together``; it returns the key, the window the
+    rows share and how many rows share it).
 
     Example:
         >>> from semantic.compiler.manifest import Entity
@@ -151,6 +155,19 @@ def key_probes(model: SemanticModel, dialect: str) -> list[Probe]:
     parts = [definition_expr(d.expr, ALIAS) for d in model.dimensions.values() if d.is_partition]
     probes = []
     for entity in model.entities.values():
+        if entity.type == "natural" and model.validity is not None:
+            # An SCD type II key: unique at any one time (windows of one key never overlap).
+            overlap = _valid_together(model, entity.name, window=True).limit(1)
+            probes.append(
+                Probe(
+                    model.name,
+                    f"entity {entity.name!r}",
+                    entity.expr,
+                    overlap.sql(dialect=dialect),
+                    reads_rows=True,
+                    finds_rows=True,
+                )
+            )
         if entity.type not in ("primary", "unique"):
             continue
         key = definition_expr(entity.expr, ALIAS)
@@ -192,67 +209,17 @@ def key_repeats_sql(model: SemanticModel, entity_name: str, dialect: str) -> str
         'SELECT COUNT(DISTINCT r.k) AS repeated_keys, MAX(r.n) AS most_rows FROM (SELECT t.id AS k, COUNT(*) AS n FROM main.users AS t WHERE NOT t.id IS NULL GROUP BY t.id HAVING COUNT(*) > 1) AS r'
     """
     entity = model.entities[entity_name]
-    key = definition_expr(entity.expr, ALIAS)
-    parts = [d for d in model.dimensions.values() if d.is_partition]
-    more_than_one = exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
-    not_null = exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null()))
-    if entity.type != "natural" or model.validity is None:
+    if entity.type == "natural" and model.validity is not None:
+        inner = _valid_together(model, entity_name)
+    else:
+        key = definition_expr(entity.expr, ALIAS)
+        parts = [d for d in model.dimensions.values() if d.is_partition]
         inner = (
             exp.select(key.as_("k"), exp.Count(this=exp.Star()).as_("n"))
             .from_(_table(model))
-            .where(not_null)
+            .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
             .group_by(key.copy(), *(definition_expr(p.expr, ALIAS) for p in parts))
-            .having(more_than_one)
-        )
-    else:
-        start, end = (model.dimensions[name] for name in model.validity)
-
-        def at(dim: Any, alias: str) -> exp.Expr:
-            return trunc(definition_expr(dim.expr, alias), dim.grain or "day")
-
-        # Every instant a window opens, per key (and partition): the rows valid then.
-        instants = (
-            exp.select(
-                key.as_("k"),
-                at(start, ALIAS).as_("at"),
-                *(definition_expr(p.expr, ALIAS).as_(f"p{i}") for i, p in enumerate(parts)),
-            )
-            .distinct()
-            .from_(_table(model))
-            .where(not_null)
-        )
-        condition: exp.Expr = exp.EQ(
-            this=exp.column("k", table="a"), expression=definition_expr(entity.expr, "b")
-        )
-        for i, p in enumerate(parts):
-            condition = exp.and_(
-                condition,
-                exp.EQ(
-                    this=exp.column(f"p{i}", table="a"), expression=definition_expr(p.expr, "b")
-                ),
-            )
-        moment = exp.column("at", table="a")
-        condition = exp.and_(
-            condition,
-            exp.LTE(this=at(start, "b"), expression=moment.copy()),
-            exp.paren(
-                exp.or_(
-                    exp.LT(this=moment.copy(), expression=at(end, "b")),
-                    exp.Is(this=definition_expr(end.expr, "b"), expression=exp.Null()),
-                )
-            ),
-        )
-        database, schema, table = model.relation
-        inner = (
-            exp.select(exp.column("k", table="a").as_("k"), exp.Count(this=exp.Star()).as_("n"))
-            .from_(instants.subquery("a"))
-            .join(exp.table_(table, db=schema, catalog=database, alias="b"), on=condition)
-            .group_by(
-                exp.column("k", table="a"),
-                moment.copy(),
-                *(exp.column(f"p{i}", table="a") for i in range(len(parts))),
-            )
-            .having(more_than_one)
+            .having(_MORE_THAN_ONE.copy())
         )
     return (
         exp.select(
@@ -264,6 +231,80 @@ def key_repeats_sql(model: SemanticModel, entity_name: str, dialect: str) -> str
         .from_(inner.subquery("r"))
         .sql(dialect=dialect)
     )
+
+
+def _valid_together(model: SemanticModel, entity_name: str, *, window: bool = False) -> exp.Select:
+    """The keys of an SCD type II model held by several rows at one time: for each key (and
+    partition) and each instant one of its windows opens, the rows valid then, kept where
+    there are several. Windows are compared at their dimensions' grains, as the validity
+    join compares them, and half-open: a window ending on the day the next opens is no
+    overlap. Rows ``(k, n)``; with ``window`` also ``valid_from`` (the instant) and
+    ``valid_to`` (the earliest end among those rows, NULL when all are open), the span all
+    of them share, ordered by key and instant so the example given is stable.
+
+    Both the query-time key guard (``key_repeats_sql``) and ``tally validate --warehouse``
+    (``key_probes``) ask this one query, so the two never disagree about an overlap.
+    """
+    entity = model.entities[entity_name]
+    assert model.validity is not None
+    key = definition_expr(entity.expr, ALIAS)
+    parts = [d for d in model.dimensions.values() if d.is_partition]
+    start, end = (model.dimensions[name] for name in model.validity)
+
+    def at(dim: Any, alias: str) -> exp.Expr:
+        return trunc(definition_expr(dim.expr, alias), dim.grain or "day")
+
+    # Every instant a window opens, per key (and partition): the rows valid then.
+    instants = (
+        exp.select(
+            key.as_("k"),
+            at(start, ALIAS).as_("at"),
+            *(definition_expr(p.expr, ALIAS).as_(f"p{i}") for i, p in enumerate(parts)),
+        )
+        .distinct()
+        .from_(_table(model))
+        .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+    )
+    condition: exp.Expr = exp.EQ(
+        this=exp.column("k", table="a"), expression=definition_expr(entity.expr, "b")
+    )
+    for i, p in enumerate(parts):
+        condition = exp.and_(
+            condition,
+            exp.EQ(this=exp.column(f"p{i}", table="a"), expression=definition_expr(p.expr, "b")),
+        )
+    moment = exp.column("at", table="a")
+    condition = exp.and_(
+        condition,
+        exp.LTE(this=at(start, "b"), expression=moment.copy()),
+        exp.paren(
+            exp.or_(
+                exp.LT(this=moment.copy(), expression=at(end, "b")),
+                exp.Is(this=definition_expr(end.expr, "b"), expression=exp.Null()),
+            )
+        ),
+    )
+    database, schema, table = model.relation
+    columns: list[exp.Expr] = [
+        exp.column("k", table="a").as_("k"),
+        exp.Count(this=exp.Star()).as_("n"),
+    ]
+    if window:
+        columns += [moment.copy().as_("valid_from"), exp.Min(this=at(end, "b")).as_("valid_to")]
+    query = (
+        exp.select(*columns)
+        .from_(instants.subquery("a"))
+        .join(exp.table_(table, db=schema, catalog=database, alias="b"), on=condition)
+        .group_by(
+            exp.column("k", table="a"),
+            moment.copy(),
+            *(exp.column(f"p{i}", table="a") for i in range(len(parts))),
+        )
+        .having(_MORE_THAN_ONE.copy())
+    )
+    if window:
+        query = query.order_by(exp.column("k", table="a"), moment.copy())
+    return query
 
 
 def manifest_probes(manifest: Manifest, dialect: str) -> list[Probe]:

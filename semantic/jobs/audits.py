@@ -40,7 +40,7 @@ from semantic.jobs.compute import UNIT_DAYS
 from semantic.jobs.periods import as_date, canonical_value
 from semantic.models import AuditResult, MetricValue
 from semantic.services import compile_metric_query, release_resolve
-from tally.errors import WarehouseError
+from tally.errors import UserError, WarehouseError
 
 ANOMALY_RECENT_DAYS = 14
 RECONCILE_SAMPLE = 20
@@ -383,7 +383,9 @@ def _reconcile(metrics: Sequence[str] | None, sample: int, seed: int | None) -> 
             rows = run_compiled(
                 compiled, principal=None, release_ref=value.release.name, timeout_s=120
             ).rows
-        except WarehouseError as exc:
+        except UserError as exc:
+            # The warehouse failed, or refused to run it at all (a join through a key the
+            # data now repeats: fan_out): an error row of this batch, not a lost batch.
             yield Finding("reconcile", target, "error", exc.message, evidence_sql=compiled.sql)
             continue
         now = next(

@@ -168,7 +168,7 @@ def _prepared(
     compiled = compile_query(
         query, manifest, principal=principal, mask_default=settings.TALLY_PII_MASK
     )
-    return query, compiled_prepare(compiled, principal=principal)
+    return query, compiled_prepare(compiled, principal=principal, manifest=manifest)
 
 
 def _run(side: tuple[MetricQuery, ReadyQuery], metric: str) -> dict[Any, Any]:

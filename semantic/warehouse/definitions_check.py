@@ -9,6 +9,8 @@ text), a dimension whose values cannot be selected. As ``mf validate-configs`` d
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +36,18 @@ MSG_KEY = (
 HINT_KEY = (
     "make the key unique in the table, declare the entity foreign (or natural, for an SCD "
     "type II model), or mark the snapshot column as a partition dimension (is_partition: true)"
+)
+MSG_OVERLAP = (
+    "{element} of semantic model {model!r} is the natural key of an SCD type II model (valid "
+    "from {start!r} to {end!r}), but {table} holds {rows} rows of one key valid at the same "
+    "time{example}; a join through its validity window would count each joined row once per "
+    "overlapping row"
+)
+# The example is data (a key value, its dates): named to the definitions' author only.
+EXAMPLE_OVERLAP = " (e.g. key {key}: {rows} rows valid from {start} to {end})"
+HINT_OVERLAP = (
+    "end each row's window where the key's next row starts ({end!r} = the next {start!r}; "
+    "NULL only on the current row), or declare the entity foreign if the model is no SCD"
 )
 MSG_UNREACHABLE = "cannot check definitions against the warehouse {url}: {reason}"
 _GROUPS = {"entity": "entities", "dimension": "dimensions", "measure": "measures"}
@@ -123,16 +137,40 @@ def definitions_check_warehouse(
         if probe.element == "table":
             table_columns[probe.model] = {c.name.lower() for c in result.columns}
         if probe.finds_rows and result.rows:
-            _record_key(project, manifest, probe)
+            _record_key(project, manifest, probe, result.rows[0], show_warehouse_text)
     return True
 
 
-def _record_key(project: Project, manifest: Any, probe: Probe) -> None:
+def _record_key(
+    project: Project, manifest: Any, probe: Probe, row: tuple[Any, ...], show_data: bool
+) -> None:
     """A primary or unique key that the data repeats (the probe returned a key value, which
-    the message leaves out: it is data, not definitions)."""
+    the message leaves out: it is data, not definitions), or an SCD type II natural key two
+    of whose rows are valid at once (its example key and window named when ``show_data``)."""
     obj = project.get(SEMANTIC_MODEL, probe.model)
     model = manifest.semantic_models[probe.model]
     entity = model.entities[probe.element.partition(" ")[2].strip("'")]
+    table = ".".join(p for p in model.relation if p)
+    file = obj.file if obj is not None else project.root
+    line = _element_line(obj, probe.element) if obj is not None else 0
+    if entity.type == "natural" and model.validity is not None:
+        # The overlap probe's row: (key, rows valid together, from, to); to NULL: still open.
+        key, rows, start, end = row[:4]
+        start_dim, end_dim = (model.dimensions[name] for name in model.validity)
+        example = EXAMPLE_OVERLAP.format(
+            key=_shown(key), rows=rows, start=_shown(start),
+            end="now (open)" if end is None else _shown(end),
+        )  # fmt: skip
+        project.issues.add(
+            "warehouse_key_not_unique",
+            MSG_OVERLAP.format(
+                element=probe.element, model=probe.model, start=start_dim.name,
+                end=end_dim.name, table=table, rows=rows, example=example if show_data else "",
+            ),
+            file=file, line=line, hint=HINT_OVERLAP.format(start=start_dim.expr, end=end_dim.expr),
+            object=probe.model,
+        )  # fmt: skip
+        return
     parts = [d.name for d in model.dimensions.values() if d.is_partition]
     project.issues.add(
         "warehouse_key_not_unique",
@@ -140,14 +178,27 @@ def _record_key(project: Project, manifest: Any, probe: Probe) -> None:
             element=probe.element,
             model=probe.model,
             kind=entity.type,
-            table=".".join(p for p in model.relation if p),
+            table=table,
             per=f" and {', '.join(parts)}" if parts else "",
         ),
-        file=obj.file if obj is not None else project.root,
-        line=_element_line(obj, probe.element) if obj is not None else 0,
+        file=file,
+        line=line,
         hint=HINT_KEY,
         object=probe.model,
     )
+
+
+def _shown(value: Any) -> str:
+    """A value of the data as a message shows it: dates without a midnight time, at most
+    60 characters."""
+    if isinstance(value, str) and len(value) == 19:
+        # MariaDB's truncation (DATE_ADD on a text origin) returns text, not a DATETIME.
+        with contextlib.suppress(ValueError):
+            value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time() and value.tzinfo is None:
+        value = value.date()
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _record(

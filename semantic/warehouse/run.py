@@ -5,8 +5,9 @@ reads, proposal numbers-diffs) needs the same steps, in this order: check that t
 holds the declared keys the query joins on (semantic.key_guard: a repeated key is refused,
 never a multiplied number), build Tally's time spine when the SQL reads it and the warehouse
 lacks it, bind the session variables the SQL reads (the PII salt, never part of the SQL
-text), then execute or stream. ``run_compiled``
-and ``stream_compiled`` do all three; ``compiled_prepare`` does the first two for callers
+text), then execute or stream, naming the definitions behind a refusal they explain
+(``errors_named``: a truncated time dimension over text is ``warehouse_type``). ``run_compiled``
+and ``stream_compiled`` do all of it; ``compiled_prepare`` does the first two for callers
 that must build the spine at another moment than they run the SQL (the SQL API describes
 a result before it streams it).
 
@@ -25,9 +26,11 @@ from typing import Protocol
 
 from django.conf import settings
 
+from semantic.compiler.manifest import Manifest
 from semantic.compiler.policy_rules import SALT_NAME
 from semantic.compiler.principal import Principal
-from semantic.key_guard import keys_check
+from semantic.key_guard import keys_check, release_for
+from semantic.manifests import manifest_for_release
 from semantic.time_spine import time_spine_ensure
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import (
@@ -39,12 +42,14 @@ from semantic.warehouse.execute import (
     stream,
 )
 from semantic.warehouse.sessions import HeldCursors
-from tally.errors import WarehouseError
+from semantic.warehouse.time_types import time_type_error
+from tally.errors import NotFound, WarehouseError
 from tally.metrics import QUERIES, WAREHOUSE_ERRORS
 
 __all__ = [
     "ReadyQuery",
     "compiled_prepare",
+    "errors_named",
     "pii_salt_for",
     "run_compiled",
     "session_variables",
@@ -65,6 +70,10 @@ class ReadyQuery:
 
     sql: str
     variables: dict[str, str] = field(default_factory=dict, repr=False)
+    # The definitions the SQL was compiled from (None: unknown), to name the time dimension
+    # behind a refused truncation or time comparison; resolved while preparing, on the caller's thread (the
+    # proposal numbers-diff runs prepared queries on worker threads, without the registry).
+    manifest: Manifest | None = field(default=None, repr=False, compare=False)
 
 
 def pii_salt_for(principal: Principal | None) -> str:
@@ -91,6 +100,7 @@ def compiled_prepare(
     principal: Principal | None,
     sql: str | None = None,
     release_ref: str | None = None,
+    manifest: Manifest | None = None,
 ) -> ReadyQuery:
     """Refuses a query whose joined keys the data repeats (semantic.key_guard), builds the
     time spine the SQL reads when missing and binds its session variables.
@@ -102,6 +112,8 @@ def compiled_prepare(
             for the warehouse's dialect).
         principal: whom the query was compiled for (None: trusted); picks the PII salt.
         release_ref: the release whose manifest names the time spine (default latest).
+        manifest: the definitions the query was compiled from, when they are no release's
+            (a proposal's); default: the manifest of the query's release.
     """
     if isinstance(compiled, ReadyQuery):
         return compiled
@@ -112,7 +124,31 @@ def compiled_prepare(
     # (issue 16), on every path that executes a compiled metric query.
     keys_check(compiled, release_ref=release_ref, principal=principal)
     time_spine_ensure(sql=text, release_ref=release_ref)
-    return ReadyQuery(text, session_variables(compiled, principal=principal))
+    if manifest is None:
+        try:
+            release = release_for(getattr(compiled, "release", ""), release_ref)
+        except NotFound:
+            release = None  # no release yet: refusals go unnamed
+        manifest = manifest_for_release(release) if release is not None else None
+    return ReadyQuery(text, session_variables(compiled, principal=principal), manifest)
+
+
+@contextmanager
+def errors_named(ready: ReadyQuery, config: WarehouseConfig) -> Iterator[None]:
+    """Re-raises a warehouse refusal in the definitions' words where it can: a refused
+    truncation (or time range comparison) of a time dimension over a non-time column becomes
+    ``warehouse_type`` (semantic.warehouse.time_types), naming the dimension, model,
+    expression and column type; any other error passes as it is. Every executor of compiled
+    SQL runs inside it."""
+    try:
+        yield
+    except WarehouseError as exc:
+        named = None
+        if ready.manifest is not None:
+            named = time_type_error(exc, sql=ready.sql, manifest=ready.manifest, config=config)
+        if named is None:
+            raise
+        raise named from exc
 
 
 @contextmanager
@@ -141,9 +177,11 @@ def run_compiled(
     its rows up to ``row_cap``; see :func:`compiled_prepare` and
     :func:`semantic.warehouse.execute.execute`."""
     ready = compiled_prepare(compiled, principal=principal, sql=sql, release_ref=release_ref)
-    with counted("rows"):
+    config = config or settings.WAREHOUSE
+    # Named inside counted: /metrics counts the error code the caller sees.
+    with counted("rows"), errors_named(ready, config):
         return execute(
-            config or settings.WAREHOUSE,
+            config,
             ready.sql,
             timeout_s=timeout_s,
             row_cap=row_cap,
@@ -168,10 +206,12 @@ def stream_compiled(
     """Runs a compiled query and yields ``(columns, batches)`` as
     :func:`semantic.warehouse.execute.stream` does, after :func:`compiled_prepare`."""
     ready = compiled_prepare(compiled, principal=principal, sql=sql, release_ref=release_ref)
+    config = config or settings.WAREHOUSE
     with (
         counted("stream"),
+        errors_named(ready, config),
         stream(
-            config or settings.WAREHOUSE,
+            config,
             ready.sql,
             timeout_s=timeout_s,
             row_cap=row_cap,

@@ -1,10 +1,11 @@
-"""Names the time dimension behind a warehouse's refusal of a date truncation.
+"""Names the time dimension behind a warehouse's refusal of a date truncation or comparison.
 
 A time dimension over a text column (a VARCHAR ``last_login_ts`` in a snapshot) compiles,
 and the warehouse then refuses ``DATE_TRUNC`` on it with its own words (DuckDB: "No function
-matches ... date_trunc(STRING_LITERAL, VARCHAR)"), which a user sees as a generic
-``warehouse_error`` with a reference. When a refusal mentions a truncation function,
-``time_type_error`` asks the warehouse the type of every time dimension of the models the
+matches ... date_trunc(STRING_LITERAL, VARCHAR)"), or a time range's comparison with it
+("Cannot compare values of type VARCHAR and type TIMESTAMP"), which a user sees as a generic
+``warehouse_error`` with a reference. When a refusal mentions a truncation function or such a
+comparison, ``time_type_error`` asks the warehouse the type of every time dimension of the models the
 SQL reads (one ``WHERE 1 = 0`` query each: no rows are read) and, when some are not dates
 or timestamps, returns an error naming them, their model, expression and column type.
 ``tally validate --warehouse`` finds the same definitions before any query
@@ -30,6 +31,14 @@ MSG_NOT_TIME = (
     "time dimension {names} cannot be truncated to a grain: {what}; a time dimension must "
     "be a date or a timestamp"
 )
+# A range filter on the column (compute runs, a query's time range) is refused as a comparison.
+MSG_NOT_TIME_COMPARED = (
+    "time dimension {names} cannot be compared with a time range: {what}; a time dimension "
+    "must be a date or a timestamp"
+)
+# How engines refuse comparing text with a time (DuckDB, PostgreSQL), lower case; MariaDB
+# compares them as text and refuses nothing.
+COMPARE_SIGNS = ("cannot compare values of type", "operator does not exist")
 HINT_NOT_TIME = (
     "cast it in the dimension's expr (e.g. expr: CAST({expr} AS TIMESTAMP)) or give the "
     "column a date/timestamp type; `tally validate --warehouse` checks every time dimension"
@@ -47,6 +56,26 @@ def mentions_truncation(message: str | None) -> bool:
     """
     text = (message or "").lower()
     return any(name in text for name in TRUNC_NAMES)
+
+
+def refused_time_message(message: str | None) -> str | None:
+    """The message template for a warehouse's refusal of a time operation on a column that
+    may be no time: a truncation, or a comparison of text with a date or timestamp; None
+    for any other refusal.
+
+    Example:
+        >>> refused_time_message("function date_trunc(unknown, text) does not exist")[:40]
+        'time dimension {names} cannot be truncat'
+        >>> refused_time_message("operator does not exist: text >= timestamp")[:40]
+        'time dimension {names} cannot be compare'
+        >>> refused_time_message("Cannot compare values of type INTEGER and type VARCHAR")
+    """
+    if mentions_truncation(message):
+        return MSG_NOT_TIME
+    text = (message or "").lower()
+    if any(sign in text for sign in COMPARE_SIGNS) and ("timestamp" in text or "date" in text):
+        return MSG_NOT_TIME_COMPARED
+    return None
 
 
 def models_read(sql: str, manifest: Manifest, dialect: str) -> list[SemanticModel]:
@@ -67,11 +96,13 @@ def time_type_error(
     exc: WarehouseError, *, sql: str, manifest: Manifest, config: WarehouseConfig
 ) -> WarehouseError | None:
     """The error naming the time dimensions that are not dates or timestamps, when ``exc``
-    is a refused truncation and some are; None otherwise (``exc`` stands as it is).
+    is a refused truncation or time comparison and some are; None otherwise (``exc`` stands
+    as it is).
 
     The new error keeps ``exc``'s reference and raw text (for administrators); its message
     quotes only definitions and the column types the warehouse describes."""
-    if exc.code != "warehouse_error" or not mentions_truncation(exc.warehouse_message):
+    template = refused_time_message(exc.warehouse_message)
+    if exc.code != "warehouse_error" or template is None:
         return None
     found: list[tuple[str, str, str, str]] = []  # (dimension, model, expr, type name)
     for model in models_read(sql, manifest, config.dialect):
@@ -99,7 +130,7 @@ def time_type_error(
         for dim, model, expr, type_name in found
     )
     error = WarehouseError(
-        MSG_NOT_TIME.format(names=names, what=what),
+        template.format(names=names, what=what),
         code="warehouse_type",
         hint=HINT_NOT_TIME.format(expr=found[0][2]),
         details={**(exc.details if isinstance(exc.details, dict) else {}),

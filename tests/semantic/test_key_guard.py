@@ -150,3 +150,27 @@ def test_an_scd_key_valid_twice_at_one_time_is_refused(warehouse: Path) -> None:
     assert refused.value.code == "fan_out"
     assert "at the same time" in refused.value.message
     assert "'plan_history'" in refused.value.message
+
+
+def test_an_scd_window_opening_inside_another_is_refused(warehouse: Path) -> None:
+    """Overlap without a shared start: a second plan of one account opens while its first,
+    closed later, is still valid. Both rows are valid from the second's start until the
+    first ends, so the validity join would match each event there twice; refused too."""
+    query = MetricQuery(metrics=("events_tracked",), group_by=("account__plan_at_time",))
+    query_execute(query=query)
+    sql(
+        warehouse,
+        "INSERT INTO subscriptions SELECT * REPLACE ("
+        "subscription_id + 1000000 AS subscription_id, started_at + INTERVAL 1 DAY AS started_at, "
+        "ended_at + INTERVAL 30 DAY AS ended_at) "
+        "FROM subscriptions WHERE ended_at - started_at > INTERVAL 3 DAY "
+        "ORDER BY subscription_id LIMIT 1",
+    )
+    with pytest.raises(QueryError) as refused:
+        query_execute(query=query)
+    assert refused.value.code == "fan_out"
+    assert refused.value.message == MSG_KEY_REPEATS.format(
+        item="account__plan_at_time", entity="account", model="plan_history",
+        table="main.subscriptions", type="natural",
+        counts=COUNTS.format(keys=1, rows=2, when=" at the same time"),
+    )  # fmt: skip
