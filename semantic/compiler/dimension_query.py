@@ -3,10 +3,11 @@
 
 The rows are read the way MetricFlow reads them for a group-by-only query:
 
-* items of semantic models come from one **base model** that reaches them all (the first
-  item's owner that can; see ``dimension_values.item_owner``), joined to the other models
-  with FULL OUTER JOINs on their entities, so a value of a joined model with no match on the
-  base side is still listed (a user without listings keeps their home state);
+* items of semantic models come from one **base model** that reaches them all and the
+  filters' items with the fewest joins (MetricFlow's choice, see ``dimension_base``), joined
+  to the other models with FULL OUTER JOINs on their entities, so a value of a joined model
+  with no match on the base side is still listed (a user without listings keeps their home
+  state). A join to a partitioned model is not refused as a fan-out: there is no measure;
 * ``metric_time`` comes from the time spine, CROSS JOINed when items of models are asked for
   too, and bounded by the query's time range;
 * the filters apply to the joined rows; ``GROUP BY`` every item gives each combination once;
@@ -33,7 +34,8 @@ from semantic.compiler.combine import order_limit
 from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.date_parts import date_part_expr
 from semantic.compiler.dialects import render
-from semantic.compiler.dimension_values import compiling, item_owner
+from semantic.compiler.dimension_base import Candidate, base_candidates
+from semantic.compiler.dimension_values import compiling
 from semantic.compiler.filters import filter_conditions
 from semantic.compiler.grains import ALL_GRAINS, SUB_DAILY
 from semantic.compiler.joins import Source
@@ -172,6 +174,17 @@ def _min_max(select: exp.Select, keys: list[str]) -> tuple[exp.Select, list[str]
     return outer, names
 
 
+@dataclasses.dataclass(frozen=True)
+class _BaseRead:
+    """One candidate base that reaches every item: its scan, item columns and filters."""
+
+    candidate: Candidate
+    source: Source
+    found: dict[int, tuple[str, exp.Expr]]
+    conditions: list[exp.Expr]
+    joins: int
+
+
 def _model_read(
     manifest: Manifest,
     others: list[GroupByItem],
@@ -179,40 +192,29 @@ def _model_read(
     columns: dict[int, tuple[str, exp.Expr]],
     items: list[GroupByItem],
 ) -> tuple[exp.Select, list[exp.Expr]]:
-    """FROM the base model with FULL OUTER JOINs to the models the items and filters reach;
-    fills ``columns`` (item index → (name, value)); returns the select and the filters."""
+    """FROM the base model (``dimension_base``: MetricFlow's fewest joins) with FULL OUTER
+    JOINs to the models the items and filters reach; fills ``columns`` (item index → (name,
+    value)); returns the select and the filters."""
     failures: list[QueryError] = []
-    bases = _bases(manifest, others)
-    # A base that reaches every item by its path as written first (a fact table that reaches
+    candidates = base_candidates(manifest, others, query.where)
+    # Bases reaching every item by its path as written first (a fact table that reaches
     # user__home_state only as listing__user__home_state would list its own rows), then the
     # suffix rule (entity_graph) for items no base reaches as written.
-    for base, suffix_paths in [(b, False) for b in bases] + [(b, True) for b in bases]:
-        source = Source(base, manifest, "group-by items", suffix_paths=suffix_paths)
-        anchor = Measure(
-            name="group-by items", agg="", expr="", semantic_model=base.name, agg_time_dimension=""
-        )
-        try:
-            found = {items.index(item): _item_value(source, base, item, anchor) for item in others}
-            conditions = filter_conditions(tuple(query.where), source, anchor, "where")
-        except QueryError as exc:
-            failures.append(exc)
-            continue
-        columns.update(found)
-        select = source.from_clause(exp.select(copy=False))
-        entity_joins = set(source.joins) | set(source.metric_joins)
-        if entity_joins and query.dialect == "mysql":
-            raise error(
-                MSG_NO_FULL_JOIN.format(
-                    dialect="MariaDB/MySQL", items=", ".join(i.text for i in others)
-                ),
-                code="unsupported_join",
-                location="group_by",
-                hint="ask for items of one semantic model at a time, or add a metric",
-            )
-        for join in select.args.get("joins", []):
-            if join.alias_or_name in entity_joins:
-                join.set("side", "FULL")
-        return select, conditions
+    for suffix_paths in (False, True):
+        best: _BaseRead | None = None
+        for candidate in candidates:
+            if best is not None and (best.joins == 0 or best.candidate.holds > candidate.holds):
+                # Nothing later can win: no join at all, or only Tally's fallbacks are left.
+                break
+            try:
+                read = _base_read(manifest, candidate, others, query, items, suffix_paths)
+            except QueryError as exc:
+                failures.append(exc)
+                continue
+            if best is None or read.joins < best.joins:
+                best = read
+        if best is not None:
+            return _joined(best, columns, others, query)
     first = failures[0]
     if first.code != "unreachable_dimension":
         raise first
@@ -224,24 +226,53 @@ def _model_read(
     )
 
 
-def _bases(manifest: Manifest, items: list[GroupByItem]) -> list[SemanticModel]:
-    """Candidate base models: each item's owner, in the order the items were asked for, then
-    every other model (one of them may reach items and filters that their owners cannot)."""
-    bases: list[SemanticModel] = []
-    first_error: QueryError | None = None
-    for item in items:
-        try:
-            owner = item_owner(manifest, item)
-        except QueryError as exc:
-            first_error = first_error or exc
-            continue
-        if owner not in bases:
-            bases.append(owner)
-    if not bases:
-        assert first_error is not None
-        raise first_error
-    rest = sorted(manifest.semantic_models.values(), key=lambda m: m.name)
-    return bases + [m for m in rest if m not in bases]
+def _base_read(
+    manifest: Manifest,
+    candidate: Candidate,
+    others: list[GroupByItem],
+    query: MetricQuery,
+    items: list[GroupByItem],
+    suffix_paths: bool,
+) -> _BaseRead:
+    """The items and filters read from one candidate base (raises when it cannot reach them).
+    Only Metric() filters leave a trace (their CTEs, named by metric and entity alone, as
+    every base builds them); joins note key uses only under a metric compile."""
+    base = candidate.model
+    source = Source(
+        base, manifest, "group-by items", suffix_paths=suffix_paths, refuse_fan_out=False
+    )
+    anchor = Measure(
+        name="group-by items", agg="", expr="", semantic_model=base.name, agg_time_dimension=""
+    )
+    found = {items.index(item): _item_value(source, base, item, anchor) for item in others}
+    conditions = filter_conditions(tuple(query.where), source, anchor, "where")
+    return _BaseRead(candidate, source, found, conditions, source.join_count())
+
+
+def _joined(
+    best: _BaseRead,
+    columns: dict[int, tuple[str, exp.Expr]],
+    others: list[GroupByItem],
+    query: MetricQuery,
+) -> tuple[exp.Select, list[exp.Expr]]:
+    """The chosen base's FROM, its entity joins made FULL OUTER."""
+    source = best.source
+    columns.update(best.found)
+    select = source.from_clause(exp.select(copy=False))
+    entity_joins = set(source.joins) | set(source.metric_joins)
+    if entity_joins and query.dialect == "mysql":
+        raise error(
+            MSG_NO_FULL_JOIN.format(
+                dialect="MariaDB/MySQL", items=", ".join(i.text for i in others)
+            ),
+            code="unsupported_join",
+            location="group_by",
+            hint="ask for items of one semantic model at a time, or add a metric",
+        )
+    for join in select.args.get("joins", []):
+        if join.alias_or_name in entity_joins:
+            join.set("side", "FULL")
+    return select, best.conditions
 
 
 def _item_value(

@@ -38,7 +38,7 @@ def test_items_of_two_models_are_full_outer_joined(
     manifest: Manifest, duck: duckdb.DuckDBPyConnection
 ) -> None:
     """An account without users keeps its plan (country NULL), as MetricFlow's FULL OUTER
-    JOIN gives it; the base model is the first item's."""
+    JOIN gives it; the base model is users, the one that reaches both items."""
     compiled = _query(manifest, "user__country", "account__plan")
     assert "FULL JOIN" in compiled.sql
     expected = _rows(
