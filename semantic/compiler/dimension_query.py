@@ -9,7 +9,8 @@ The rows are read the way MetricFlow reads them for a group-by-only query:
   with no match on the base side is still listed (a user without listings keeps their home
   state). A join to a partitioned model is not refused as a fan-out: there is no measure;
 * ``metric_time`` comes from the time spine, CROSS JOINed when items of models are asked for
-  too, and bounded by the query's time range;
+  too (or named by the filters: metric_time filtered on accounts is read from accounts, the
+  periods while some account passes), and bounded by the query's time range;
 * the filters apply to the joined rows; ``GROUP BY`` every item gives each combination once;
 * masks and row policies wrap every model read (``secure_select``), as for dimension values.
 
@@ -62,8 +63,11 @@ MSG_NO_FULL_JOIN = (
     "models needs ({items})"
 )
 MSG_TIME_RANGE = "start_time/end_time bound metric_time: add metric_time to group_by"
-MSG_NO_BASE = "no semantic model reaches all of {items} and the filters' items"
-MSG_FILTER_ALONE = "a filter on a query without metrics needs a group-by item of a semantic model"
+MSG_NO_BASE = "no semantic model reaches all of {items}"
+MSG_FILTER_ALONE = (
+    "a filter on a query without metrics needs an item of a semantic model, in group_by or in "
+    "the filter"
+)
 
 
 def dimension_query_compile(
@@ -111,12 +115,17 @@ def dimension_query_compile(
     others = [i for i in items if i.element != METRIC_TIME]
     if (query.start_time or query.end_time) and not times:
         raise error(MSG_TIME_RANGE, code="bad_time_range", location="start_time")
-    if query.where and not others:
+    # Models are read for their group-by items, or for the filters' alone (metric_time of
+    # the days some listing passes the filter, as MetricFlow reads it from that model).
+    candidates = base_candidates(manifest, others, query.where) if others or query.where else []
+    if query.where and not others and not any(c.holds for c in candidates):
         raise error(MSG_FILTER_ALONE, code="unsupported_query", location="where[0]")
     columns: dict[int, tuple[str, exp.Expr]] = {}
     with compiling(manifest, principal, query.dialect, mask_default) as filter_ctes:
         select, conditions = (
-            _model_read(manifest, others, query, columns, items) if others else (None, [])
+            _model_read(manifest, candidates, others, query, columns, items)
+            if candidates
+            else (None, [])
         )
     spine = _spine_read(manifest, times, query, columns, items) if times else None
     if select is None:
@@ -128,7 +137,7 @@ def dimension_query_compile(
         select.set("joins", [exp.Join(this=spine, kind="CROSS"), *select.args.get("joins", [])])
     keys = [columns[index][0] for index in range(len(items))]
     select.set("expressions", [columns[i][1].as_(columns[i][0]) for i in range(len(items))])
-    if spine is not None and others and (query.start_time or query.end_time):
+    if spine is not None and candidates and (query.start_time or query.end_time):
         # A row the FULL OUTER JOIN kept without a spine row has no time: outside the range.
         name = columns[items.index(times[0])][0]
         conditions.append(
@@ -187,6 +196,7 @@ class _BaseRead:
 
 def _model_read(
     manifest: Manifest,
+    candidates: list[Candidate],
     others: list[GroupByItem],
     query: MetricQuery,
     columns: dict[int, tuple[str, exp.Expr]],
@@ -196,7 +206,6 @@ def _model_read(
     JOINs to the models the items and filters reach; fills ``columns`` (item index → (name,
     value)); returns the select and the filters."""
     failures: list[QueryError] = []
-    candidates = base_candidates(manifest, others, query.where)
     # Bases reaching every item by its path as written first (a fact table that reaches
     # user__home_state only as listing__user__home_state would list its own rows), then the
     # suffix rule (entity_graph) for items no base reaches as written.
@@ -219,7 +228,7 @@ def _model_read(
     if first.code != "unreachable_dimension":
         raise first
     raise error(
-        MSG_NO_BASE.format(items=", ".join(i.text for i in others)),
+        MSG_NO_BASE.format(items=_shown(others, query.where)),
         code="unreachable_dimension",
         location="group_by",
         hint="ask for items that share an entity path, or add a metric",
@@ -262,9 +271,7 @@ def _joined(
     entity_joins = set(source.joins) | set(source.metric_joins)
     if entity_joins and query.dialect == "mysql":
         raise error(
-            MSG_NO_FULL_JOIN.format(
-                dialect="MariaDB/MySQL", items=", ".join(i.text for i in others)
-            ),
+            MSG_NO_FULL_JOIN.format(dialect="MariaDB/MySQL", items=_shown(others, query.where)),
             code="unsupported_join",
             location="group_by",
             hint="ask for items of one semantic model at a time, or add a metric",
@@ -273,6 +280,14 @@ def _joined(
         if join.alias_or_name in entity_joins:
             join.set("side", "FULL")
     return select, best.conditions
+
+
+def _shown(others: list[GroupByItem], where: tuple[str, ...]) -> str:
+    """The items models are read for, as messages name them."""
+    shown = ", ".join(i.text for i in others)
+    if not where:
+        return shown
+    return f"{shown} and the filters' items" if shown else "the filters' items"
 
 
 def _item_value(

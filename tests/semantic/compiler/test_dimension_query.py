@@ -110,14 +110,47 @@ def test_metric_time_alone_reads_the_spine_and_crosses_other_items(manifest: Man
     assert {r[0] for r in _rows(con, dow.sql)} == set(range(1, 8))
 
 
+def test_metric_time_with_a_filter_on_a_model_reads_the_days_of_its_passing_rows(
+    manifest: Manifest,
+) -> None:
+    """MetricFlow's itest test_no_metrics_with_custom_granularity_filter: metric_time with a
+    filter on accounts only is read from accounts (the model holding the filter's item)
+    CROSS JOINed with the spine: every month while some account passes the filter, none
+    when none does, and each passing account's month without GROUP BY. Was refused
+    (unsupported_query)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE time_spine AS SELECT CAST(d AS DATE) AS date_day "
+        "FROM range(DATE '2026-01-01', DATE '2026-03-01', INTERVAL 1 DAY) AS t(d)"
+    )
+    con.execute(
+        "CREATE TABLE accounts AS SELECT * FROM (VALUES (1, 'pro'), (2, 'pro'), (3, 'free')) "
+        "AS t(id, plan)"
+    )
+
+    def months(plan: str, **extra: Any) -> list[tuple[Any, ...]]:
+        where = (f"{{{{ Dimension('account__plan') }}}} = '{plan}'",)
+        compiled = _query(manifest, "metric_time__month", where=where, **extra)
+        assert "FROM main.accounts AS accounts" in compiled.sql
+        return _rows(con, compiled.sql)
+
+    assert [m[0].date() for m in months("pro")] == [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
+    assert months("enterprise") == []
+    # One row per day of the spine and passing account, each day at its month.
+    assert len(months("pro", apply_group_by=False)) == 2 * (31 + 28)
+
+
 @pytest.mark.parametrize(
     ("query", "code", "text"),
     [
         ({"group_by": ("account__plan",), "start_time": "2026-01-01"}, "bad_time_range", "add"),
         (
-            {"group_by": ("metric_time",), "where": ("{{ Dimension('account__plan') }} = 'a'",)},
+            {
+                "group_by": ("metric_time",),
+                "where": ("{{ TimeDimension('metric_time', 'day') }} >= '2026-01-01'",),
+            },
             "unsupported_query",
-            "needs a group-by item",
+            "needs an item of a semantic model",
         ),
         ({"group_by": ("account__nope",)}, "unknown_dimension", "nope"),
         ({"group_by": ("account__plan", "Account__Plan")}, "bad_group_by", "twice"),
