@@ -36,7 +36,7 @@ from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.date_parts import date_part_expr
 from semantic.compiler.dialects import render
 from semantic.compiler.dimension_base import Candidate, base_candidates
-from semantic.compiler.dimension_values import compiling
+from semantic.compiler.dimension_values import compiling, item_owner
 from semantic.compiler.filters import filter_conditions
 from semantic.compiler.grains import ALL_GRAINS, SUB_DAILY
 from semantic.compiler.joins import Source
@@ -116,7 +116,7 @@ def dimension_query_compile(
     if (query.start_time or query.end_time) and not times:
         raise error(MSG_TIME_RANGE, code="bad_time_range", location="start_time")
     # Models are read for their group-by items, or for the filters' alone (metric_time of
-    # the days some listing passes the filter, as MetricFlow reads it from that model).
+    # the periods while some row of the model passes them, as MetricFlow reads it).
     candidates = base_candidates(manifest, others, query.where) if others or query.where else []
     if query.where and not others and not any(c.holds for c in candidates):
         raise error(MSG_FILTER_ALONE, code="unsupported_query", location="where[0]")
@@ -227,6 +227,14 @@ def _model_read(
     first = failures[0]
     if first.code != "unreachable_dimension":
         raise first
+    for item in others:
+        # An item whose path starts at no model's primary entity (a typo, most often): its
+        # own error, with did-you-mean, says more than that no base reaches everything.
+        try:
+            item_owner(manifest, item)
+        except QueryError as exc:
+            location = f"group_by[{items.index(item)}]"
+            raise error(exc.message, code=exc.code, location=location, hint=exc.hint) from None
     raise error(
         MSG_NO_BASE.format(items=_shown(others, query.where)),
         code="unreachable_dimension",

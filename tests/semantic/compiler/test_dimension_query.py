@@ -177,6 +177,16 @@ def test_an_item_no_model_reaches_with_the_others_is_refused(manifest: Manifest)
     assert "no semantic model reaches all of invoice__status, user__role" in caught.value.message
 
 
+def test_an_item_of_no_model_is_named_with_a_suggestion(manifest: Manifest) -> None:
+    """A misspelt entity is named, at its place in group_by and with did-you-mean, even beside
+    a good item (the base search had said only that no model reaches both)."""
+    with pytest.raises(QueryError) as caught:
+        _query(manifest, "user__country", "acount__plan")
+    assert (caught.value.code, caught.value.location) == ("unknown_dimension", "group_by[1]")
+    assert caught.value.message.startswith("no semantic model owns 'acount__plan'")
+    assert caught.value.hint == "did you mean 'account'?"
+
+
 def test_an_entity_is_read_from_the_model_whose_primary_entity_it_is(
     manifest: Manifest, duck: duckdb.DuckDBPyConnection
 ) -> None:
