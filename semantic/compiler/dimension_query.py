@@ -3,12 +3,14 @@
 
 The rows are read the way MetricFlow reads them for a group-by-only query:
 
-* items of semantic models come from one **base model** that reaches them all (the first
-  item's owner that can; see ``dimension_values.item_owner``), joined to the other models
-  with FULL OUTER JOINs on their entities, so a value of a joined model with no match on the
-  base side is still listed (a user without listings keeps their home state);
+* items of semantic models come from one **base model** that reaches them all and the
+  filters' items with the fewest joins (MetricFlow's choice, see ``dimension_base``), joined
+  to the other models with FULL OUTER JOINs on their entities, so a value of a joined model
+  with no match on the base side is still listed (a user without listings keeps their home
+  state). A join to a partitioned model is not refused as a fan-out: there is no measure;
 * ``metric_time`` comes from the time spine, CROSS JOINed when items of models are asked for
-  too, and bounded by the query's time range;
+  too (or named by the filters: metric_time filtered on accounts is read from accounts, the
+  periods while some account passes), and bounded by the query's time range;
 * the filters apply to the joined rows; ``GROUP BY`` every item gives each combination once;
 * masks and row policies wrap every model read (``secure_select``), as for dimension values.
 
@@ -33,6 +35,7 @@ from semantic.compiler.combine import order_limit
 from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.date_parts import date_part_expr
 from semantic.compiler.dialects import render
+from semantic.compiler.dimension_base import Candidate, base_candidates
 from semantic.compiler.dimension_values import compiling, item_owner
 from semantic.compiler.filters import filter_conditions
 from semantic.compiler.grains import ALL_GRAINS, SUB_DAILY
@@ -60,8 +63,11 @@ MSG_NO_FULL_JOIN = (
     "models needs ({items})"
 )
 MSG_TIME_RANGE = "start_time/end_time bound metric_time: add metric_time to group_by"
-MSG_NO_BASE = "no semantic model reaches all of {items} and the filters' items"
-MSG_FILTER_ALONE = "a filter on a query without metrics needs a group-by item of a semantic model"
+MSG_NO_BASE = "no semantic model reaches all of {items}"
+MSG_FILTER_ALONE = (
+    "a filter on a query without metrics needs an item of a semantic model, in group_by or in "
+    "the filter"
+)
 
 
 def dimension_query_compile(
@@ -109,12 +115,17 @@ def dimension_query_compile(
     others = [i for i in items if i.element != METRIC_TIME]
     if (query.start_time or query.end_time) and not times:
         raise error(MSG_TIME_RANGE, code="bad_time_range", location="start_time")
-    if query.where and not others:
+    # Models are read for their group-by items, or for the filters' alone (metric_time of
+    # the periods while some row of the model passes them, as MetricFlow reads it).
+    candidates = base_candidates(manifest, others, query.where) if others or query.where else []
+    if query.where and not others and not any(c.holds for c in candidates):
         raise error(MSG_FILTER_ALONE, code="unsupported_query", location="where[0]")
     columns: dict[int, tuple[str, exp.Expr]] = {}
     with compiling(manifest, principal, query.dialect, mask_default) as filter_ctes:
         select, conditions = (
-            _model_read(manifest, others, query, columns, items) if others else (None, [])
+            _model_read(manifest, candidates, others, query, columns, items)
+            if candidates
+            else (None, [])
         )
     spine = _spine_read(manifest, times, query, columns, items) if times else None
     if select is None:
@@ -126,7 +137,7 @@ def dimension_query_compile(
         select.set("joins", [exp.Join(this=spine, kind="CROSS"), *select.args.get("joins", [])])
     keys = [columns[index][0] for index in range(len(items))]
     select.set("expressions", [columns[i][1].as_(columns[i][0]) for i in range(len(items))])
-    if spine is not None and others and (query.start_time or query.end_time):
+    if spine is not None and candidates and (query.start_time or query.end_time):
         # A row the FULL OUTER JOIN kept without a spine row has no time: outside the range.
         name = columns[items.index(times[0])][0]
         conditions.append(
@@ -172,76 +183,119 @@ def _min_max(select: exp.Select, keys: list[str]) -> tuple[exp.Select, list[str]
     return outer, names
 
 
+@dataclasses.dataclass(frozen=True)
+class _BaseRead:
+    """One candidate base that reaches every item: its scan, item columns and filters."""
+
+    candidate: Candidate
+    source: Source
+    found: dict[int, tuple[str, exp.Expr]]
+    conditions: list[exp.Expr]
+    joins: int
+
+
 def _model_read(
     manifest: Manifest,
+    candidates: list[Candidate],
     others: list[GroupByItem],
     query: MetricQuery,
     columns: dict[int, tuple[str, exp.Expr]],
     items: list[GroupByItem],
 ) -> tuple[exp.Select, list[exp.Expr]]:
-    """FROM the base model with FULL OUTER JOINs to the models the items and filters reach;
-    fills ``columns`` (item index → (name, value)); returns the select and the filters."""
+    """FROM the base model (``dimension_base``: MetricFlow's fewest joins) with FULL OUTER
+    JOINs to the models the items and filters reach; fills ``columns`` (item index → (name,
+    value)); returns the select and the filters."""
     failures: list[QueryError] = []
-    bases = _bases(manifest, others)
-    # A base that reaches every item by its path as written first (a fact table that reaches
+    # Bases reaching every item by its path as written first (a fact table that reaches
     # user__home_state only as listing__user__home_state would list its own rows), then the
     # suffix rule (entity_graph) for items no base reaches as written.
-    for base, suffix_paths in [(b, False) for b in bases] + [(b, True) for b in bases]:
-        source = Source(base, manifest, "group-by items", suffix_paths=suffix_paths)
-        anchor = Measure(
-            name="group-by items", agg="", expr="", semantic_model=base.name, agg_time_dimension=""
-        )
-        try:
-            found = {items.index(item): _item_value(source, base, item, anchor) for item in others}
-            conditions = filter_conditions(tuple(query.where), source, anchor, "where")
-        except QueryError as exc:
-            failures.append(exc)
-            continue
-        columns.update(found)
-        select = source.from_clause(exp.select(copy=False))
-        entity_joins = set(source.joins) | set(source.metric_joins)
-        if entity_joins and query.dialect == "mysql":
-            raise error(
-                MSG_NO_FULL_JOIN.format(
-                    dialect="MariaDB/MySQL", items=", ".join(i.text for i in others)
-                ),
-                code="unsupported_join",
-                location="group_by",
-                hint="ask for items of one semantic model at a time, or add a metric",
-            )
-        for join in select.args.get("joins", []):
-            if join.alias_or_name in entity_joins:
-                join.set("side", "FULL")
-        return select, conditions
+    for suffix_paths in (False, True):
+        best: _BaseRead | None = None
+        for candidate in candidates:
+            if best is not None and (best.joins == 0 or best.candidate.holds > candidate.holds):
+                # Nothing later can win: no join at all, or only Tally's fallbacks are left.
+                break
+            try:
+                read = _base_read(manifest, candidate, others, query, items, suffix_paths)
+            except QueryError as exc:
+                failures.append(exc)
+                continue
+            if best is None or read.joins < best.joins:
+                best = read
+        if best is not None:
+            return _joined(best, columns, others, query)
     first = failures[0]
     if first.code != "unreachable_dimension":
         raise first
+    for item in others:
+        # An item whose path starts at no model's primary entity (a typo, most often): its
+        # own error, with did-you-mean, says more than that no base reaches everything.
+        try:
+            item_owner(manifest, item)
+        except QueryError as exc:
+            location = f"group_by[{items.index(item)}]"
+            raise error(exc.message, code=exc.code, location=location, hint=exc.hint) from None
     raise error(
-        MSG_NO_BASE.format(items=", ".join(i.text for i in others)),
+        MSG_NO_BASE.format(items=_shown(others, query.where)),
         code="unreachable_dimension",
         location="group_by",
         hint="ask for items that share an entity path, or add a metric",
     )
 
 
-def _bases(manifest: Manifest, items: list[GroupByItem]) -> list[SemanticModel]:
-    """Candidate base models: each item's owner, in the order the items were asked for, then
-    every other model (one of them may reach items and filters that their owners cannot)."""
-    bases: list[SemanticModel] = []
-    first_error: QueryError | None = None
-    for item in items:
-        try:
-            owner = item_owner(manifest, item)
-        except QueryError as exc:
-            first_error = first_error or exc
-            continue
-        if owner not in bases:
-            bases.append(owner)
-    if not bases:
-        assert first_error is not None
-        raise first_error
-    rest = sorted(manifest.semantic_models.values(), key=lambda m: m.name)
-    return bases + [m for m in rest if m not in bases]
+def _base_read(
+    manifest: Manifest,
+    candidate: Candidate,
+    others: list[GroupByItem],
+    query: MetricQuery,
+    items: list[GroupByItem],
+    suffix_paths: bool,
+) -> _BaseRead:
+    """The items and filters read from one candidate base (raises when it cannot reach them).
+    Only Metric() filters leave a trace (their CTEs, named by metric and entity alone, as
+    every base builds them); joins note key uses only under a metric compile."""
+    base = candidate.model
+    source = Source(
+        base, manifest, "group-by items", suffix_paths=suffix_paths, refuse_fan_out=False
+    )
+    anchor = Measure(
+        name="group-by items", agg="", expr="", semantic_model=base.name, agg_time_dimension=""
+    )
+    found = {items.index(item): _item_value(source, base, item, anchor) for item in others}
+    conditions = filter_conditions(tuple(query.where), source, anchor, "where")
+    return _BaseRead(candidate, source, found, conditions, source.join_count())
+
+
+def _joined(
+    best: _BaseRead,
+    columns: dict[int, tuple[str, exp.Expr]],
+    others: list[GroupByItem],
+    query: MetricQuery,
+) -> tuple[exp.Select, list[exp.Expr]]:
+    """The chosen base's FROM, its entity joins made FULL OUTER."""
+    source = best.source
+    columns.update(best.found)
+    select = source.from_clause(exp.select(copy=False))
+    entity_joins = set(source.joins) | set(source.metric_joins)
+    if entity_joins and query.dialect == "mysql":
+        raise error(
+            MSG_NO_FULL_JOIN.format(dialect="MariaDB/MySQL", items=_shown(others, query.where)),
+            code="unsupported_join",
+            location="group_by",
+            hint="ask for items of one semantic model at a time, or add a metric",
+        )
+    for join in select.args.get("joins", []):
+        if join.alias_or_name in entity_joins:
+            join.set("side", "FULL")
+    return select, best.conditions
+
+
+def _shown(others: list[GroupByItem], where: tuple[str, ...]) -> str:
+    """The items models are read for, as messages name them."""
+    shown = ", ".join(i.text for i in others)
+    if not where:
+        return shown
+    return f"{shown} and the filters' items" if shown else "the filters' items"
 
 
 def _item_value(

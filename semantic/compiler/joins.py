@@ -83,10 +83,22 @@ class Source:
     # (entity_graph's suffix rule). Queries without metrics first look for a base model
     # that reaches every item as written (dimension_query).
     suffix_paths: bool = True
+    # Whether a join to a partitioned model that matches none of its partitions is refused.
+    # Queries without metrics list the joined rows as they are (MetricFlow joins such a model
+    # on its entity alone): with no measure, nothing is counted twice.
+    refuse_fan_out: bool = True
 
     @property
     def alias(self) -> str:
         return self.model.name
+
+    def join_count(self) -> int:
+        """The joins, counted as MetricFlow's plan builder counts its join recipes: one per
+        entity path from this model (a path that a longer one extends is counted with it,
+        as MetricFlow joins a multi-hop path as one node) and one per Metric() filter."""
+        paths = list(self._aliases)
+        longest = [p for p in paths if not any(len(q) > len(p) and q[: len(p)] == p for q in paths)]
+        return len(longest) + len(self.metric_joins)
 
     def walk(
         self, path: tuple[str, ...], item: str, element: str | None = None
@@ -150,7 +162,8 @@ class Source:
                 right = definition_expr(target.entities[hop.entity].expr, target_alias)
                 condition: exp.Expr = exp.EQ(this=left, expression=right)
                 matches = partition_matches(behind, target)
-                self._refuse_partition_fan_out(target, matches, behind, hop.entity, item)
+                if self.refuse_fan_out:
+                    self._refuse_partition_fan_out(target, matches, behind, hop.entity, item)
                 for mine, mine_alias, theirs in matches:
                     condition = exp.and_(
                         condition,

@@ -218,6 +218,8 @@ def _query(arguments: dict[str, Any], dialect: str) -> MetricQuery:
         order_by=tuple(arguments.get("order_by") or ()),
         limit=arguments.get("limit"),
         dialect=dialect,
+        min_max_only=arguments.get("min_max_only", False),
+        apply_group_by=arguments.get("apply_group_by", True),
     )
     if arguments.get("saved_query"):
         query = saved_query_apply(

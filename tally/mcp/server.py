@@ -52,6 +52,22 @@ Where = Annotated[
 OrderBy = Annotated[list[str] | None, Field(description="outputs; prefix - for descending")]
 Limit = Annotated[int | None, Field(ge=0)]
 Dialect = Annotated[str | None, Field(json_schema_extra={"enum": list(DIALECTS)})]
+# MetricFlow's options of a query without metrics, as the API's body and the CLI's flags
+# take them; the compiler checks their use (error bad_query_option).
+MinMaxOnly = Annotated[
+    bool,
+    Field(
+        description="without metrics: the least and greatest value of the one group_by item "
+        "(no order_by or limit)"
+    ),
+]
+ApplyGroupBy = Annotated[
+    bool,
+    Field(
+        description="without metrics: false lists every joined row of the group_by items, "
+        "duplicates kept"
+    ),
+]
 
 
 def _tool_error(exc: UserError) -> ToolError:
@@ -168,7 +184,8 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
     @server.tool(
         name="compile",
         description="Compile a metric query to SQL (not run). Returns the SQL, its columns, "
-        "the release and the metric versions used.",
+        "the release and the metric versions used. With no metrics: the distinct combinations "
+        "of the group-by items.",
     )
     async def compile_tool(
         ctx: Context[Any, Any],
@@ -182,17 +199,21 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
         saved_query: str | None = None,
         release: str | None = None,
         dialect: Dialect = None,
+        min_max_only: MinMaxOnly = False,
+        apply_group_by: ApplyGroupBy = True,
     ) -> operations.CompiledSql:
         return await query_call(
             ctx, operations.query_compile, metrics=metrics, group_by=group_by, where=where,
             order_by=order_by, limit=limit, start_time=start_time, end_time=end_time,
             saved_query=saved_query, release=release, dialect=dialect,
+            min_max_only=min_max_only, apply_group_by=apply_group_by,
         )  # fmt: skip
 
     @server.tool(
         name="query",
         description="Run a metric query on the warehouse under your token's row policies and "
-        "masks. Returns columns and rows with the SQL, the release and the metric versions.",
+        "masks. Returns columns and rows with the SQL, the release and the metric versions. "
+        "With no metrics: the distinct combinations of the group-by items.",
     )
     async def query_tool(
         ctx: Context[Any, Any],
@@ -205,11 +226,14 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
         end_time: str | None = None,
         saved_query: str | None = None,
         release: str | None = None,
+        min_max_only: MinMaxOnly = False,
+        apply_group_by: ApplyGroupBy = True,
     ) -> operations.QueryRows:
         return await query_call(
             ctx, operations.query_run, metrics=metrics, group_by=group_by, where=where,
             order_by=order_by, limit=limit, start_time=start_time, end_time=end_time,
             saved_query=saved_query, release=release,
+            min_max_only=min_max_only, apply_group_by=apply_group_by,
         )  # fmt: skip
 
     @server.tool(

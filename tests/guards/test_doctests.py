@@ -29,6 +29,7 @@ MODULES = [
     "semantic.compiler.policy_rules",
     "semantic.compiler.policy_reach",
     "semantic.compiler.explain",
+    "semantic.compiler.dimension_base",
     "semantic.demo.build",
     "semantic.warehouse.execute",
     "semantic.warehouse.results",

@@ -38,7 +38,7 @@ def test_items_of_two_models_are_full_outer_joined(
     manifest: Manifest, duck: duckdb.DuckDBPyConnection
 ) -> None:
     """An account without users keeps its plan (country NULL), as MetricFlow's FULL OUTER
-    JOIN gives it; the base model is the first item's."""
+    JOIN gives it; the base model is users, the one that reaches both items."""
     compiled = _query(manifest, "user__country", "account__plan")
     assert "FULL JOIN" in compiled.sql
     expected = _rows(
@@ -110,14 +110,47 @@ def test_metric_time_alone_reads_the_spine_and_crosses_other_items(manifest: Man
     assert {r[0] for r in _rows(con, dow.sql)} == set(range(1, 8))
 
 
+def test_metric_time_with_a_filter_on_a_model_reads_the_days_of_its_passing_rows(
+    manifest: Manifest,
+) -> None:
+    """MetricFlow's itest test_no_metrics_with_custom_granularity_filter: metric_time with a
+    filter on accounts only is read from accounts (the model holding the filter's item)
+    CROSS JOINed with the spine: every month while some account passes the filter, none
+    when none does, and each passing account's month without GROUP BY. Was refused
+    (unsupported_query)."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE time_spine AS SELECT CAST(d AS DATE) AS date_day "
+        "FROM range(DATE '2026-01-01', DATE '2026-03-01', INTERVAL 1 DAY) AS t(d)"
+    )
+    con.execute(
+        "CREATE TABLE accounts AS SELECT * FROM (VALUES (1, 'pro'), (2, 'pro'), (3, 'free')) "
+        "AS t(id, plan)"
+    )
+
+    def months(plan: str, **extra: Any) -> list[tuple[Any, ...]]:
+        where = (f"{{{{ Dimension('account__plan') }}}} = '{plan}'",)
+        compiled = _query(manifest, "metric_time__month", where=where, **extra)
+        assert "FROM main.accounts AS accounts" in compiled.sql
+        return _rows(con, compiled.sql)
+
+    assert [m[0].date() for m in months("pro")] == [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
+    assert months("enterprise") == []
+    # One row per day of the spine and passing account, each day at its month.
+    assert len(months("pro", apply_group_by=False)) == 2 * (31 + 28)
+
+
 @pytest.mark.parametrize(
     ("query", "code", "text"),
     [
         ({"group_by": ("account__plan",), "start_time": "2026-01-01"}, "bad_time_range", "add"),
         (
-            {"group_by": ("metric_time",), "where": ("{{ Dimension('account__plan') }} = 'a'",)},
+            {
+                "group_by": ("metric_time",),
+                "where": ("{{ TimeDimension('metric_time', 'day') }} >= '2026-01-01'",),
+            },
             "unsupported_query",
-            "needs a group-by item",
+            "needs an item of a semantic model",
         ),
         ({"group_by": ("account__nope",)}, "unknown_dimension", "nope"),
         ({"group_by": ("account__plan", "Account__Plan")}, "bad_group_by", "twice"),
@@ -142,6 +175,16 @@ def test_an_item_no_model_reaches_with_the_others_is_refused(manifest: Manifest)
         _query(manifest, "invoice__status", "user__role")
     assert caught.value.code == "unreachable_dimension"
     assert "no semantic model reaches all of invoice__status, user__role" in caught.value.message
+
+
+def test_an_item_of_no_model_is_named_with_a_suggestion(manifest: Manifest) -> None:
+    """A misspelt entity is named, at its place in group_by and with did-you-mean, even beside
+    a good item (the base search had said only that no model reaches both)."""
+    with pytest.raises(QueryError) as caught:
+        _query(manifest, "user__country", "acount__plan")
+    assert (caught.value.code, caught.value.location) == ("unknown_dimension", "group_by[1]")
+    assert caught.value.message.startswith("no semantic model owns 'acount__plan'")
+    assert caught.value.hint == "did you mean 'account'?"
 
 
 def test_an_entity_is_read_from_the_model_whose_primary_entity_it_is(

@@ -16,6 +16,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from semantic.compiler.resolve import MSG_APPLY_GROUP_BY, MSG_MIN_MAX_ONLY
 from tally.mcp.caller import MSG_NO_TOKEN
 from tests.conftest import ROOT, in_own_thread, run_tally
 from tests.tally.mcp.conftest import McpSetup
@@ -260,3 +261,57 @@ def test_tool_calls_keep_one_connection_and_replace_a_spoilt_one(mcp_setup: McpS
     result = run_tally("shell", "-c", script, env=mcp_setup.env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[1, 1, 1, 2] False"
+
+
+def test_compile_and_query_take_the_options_of_a_query_without_metrics(
+    mcp_setup: McpSetup,
+) -> None:
+    """min_max_only and apply_group_by reach the compiler as the API's body and the CLI's
+    flags pass them: min_max_only answers the rows `tally query --min-max-only` gives, and
+    apply_group_by=false drops the GROUP BY of the compiled SQL."""
+
+    async def body(client: Client) -> Any:
+        plans = {"metrics": [], "group_by": ["account__plan"]}
+        least_most = await client.call_tool("query", {**plans, "min_max_only": True})
+        pairs = {"metrics": [], "group_by": ["user__country", "account__plan"]}
+        grouped = await client.call_tool("compile", pairs)
+        every_row = await client.call_tool("compile", {**pairs, "apply_group_by": False})
+        return least_most, grouped, every_row
+
+    least_most, grouped, every_row = _run(_stdio(mcp_setup, mcp_setup.token), body)
+    assert not least_most.is_error, least_most.content
+    cli = run_tally(
+        "query", "--group-by", "account__plan", "--min-max-only", "--format", "json",
+        env=mcp_setup.env,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert least_most.structured_content["columns"] == ["account__plan__min", "account__plan__max"]
+    assert least_most.structured_content["rows"] == json.loads(cli.stdout)["rows"]
+    assert "GROUP BY" in grouped.structured_content["sql"]
+    assert "GROUP BY" not in every_row.structured_content["sql"]
+
+
+def test_options_misused_are_tool_errors_naming_the_field(mcp_setup: McpSetup) -> None:
+    """As the API's 400: min_max_only with a metric, or apply_group_by=false with a metric, is
+    error[bad_query_option] located at the field to drop, with the compiler's message and
+    hint; a value that is no boolean is refused before anything compiles."""
+
+    async def body(client: Client) -> Any:
+        by_plan = {"metrics": ["revenue"], "group_by": ["account__plan"]}
+        return (
+            await client.call_tool("query", {**by_plan, "min_max_only": True}),
+            await client.call_tool("compile", {**by_plan, "apply_group_by": False}),
+            await client.call_tool("compile", {**by_plan, "min_max_only": "maybe"}),
+        )
+
+    min_max, group_by, not_bool = _run(_stdio(mcp_setup, mcp_setup.token), body)
+    assert min_max.is_error
+    # The SDK puts "Error executing tool query: " before the text the tool raised.
+    assert min_max.content[0].text.endswith(
+        f"metrics: error[bad_query_option]: {MSG_MIN_MAX_ONLY}\n  hint: drop metrics or min_max_only"
+    )
+    assert group_by.is_error
+    assert f"apply_group_by: error[bad_query_option]: {MSG_APPLY_GROUP_BY}" in (
+        group_by.content[0].text
+    )
+    assert not_bool.is_error and "min_max_only" in not_bool.content[0].text
