@@ -73,6 +73,9 @@ class Project:
     domains: dict[str, DomainSpec] = field(default_factory=dict)
     issues: IssueSet = field(default_factory=IssueSet)
     manifest: Any = None
+    # A dbt project root: where its profiles.yml was looked for and the target found
+    # (registry/definitions/dbt_profiles.ProfileSearch); None for other folders.
+    dbt_profiles: Any = None
 
     def of_kind(self, kind: str) -> list[DefinitionObject]:
         return [o for (k, _), o in sorted(self.objects.items()) if k == kind]
