@@ -11,6 +11,7 @@ follow: a warning names the macro and points at ``target/semantic_manifest.json`
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -143,13 +144,17 @@ def _property_configs(sources: Iterable[SourceFile], issues: IssueSet) -> dict[s
     return found
 
 
-def _macro_warnings(root: Path, config: LineDict, issues: IssueSet) -> None:
+def _macro_folders(root: Path, config: LineDict) -> list[Path]:
+    """The project's macro-paths (default macros/) that exist inside it."""
     paths = config.get("macro-paths")
-    folders = paths if isinstance(paths, list) else ["macros"]
-    for folder in folders:
-        base = (root / str(folder)).resolve()
-        if not base.is_relative_to(root.resolve()) or not base.is_dir():
-            continue
+    folders = [
+        (root / str(f)).resolve() for f in (paths if isinstance(paths, list) else ["macros"])
+    ]
+    return [f for f in folders if f.is_relative_to(root.resolve()) and f.is_dir()]
+
+
+def _macro_warnings(root: Path, config: LineDict, issues: IssueSet) -> None:
+    for base in _macro_folders(root, config):
         for path in sorted(base.rglob("*.sql")):
             try:
                 text = path.read_text(encoding="utf-8")
@@ -227,9 +232,7 @@ def placement_fingerprint(root: Path) -> bytes:
     name = render_env_vars(profile, key="profile", file="", line=0, issues=scratch)
     search = find_target(root, name if profile else None, scratch)
     parts = [repr(search).encode(), (root / DBT_PROJECT_FILE).read_bytes()]
-    macro_paths = config.get("macro-paths")
-    folders = [*dbt.model_paths, *(root / str(f) for f in (macro_paths or ["macros"]))]
-    for folder in folders:
+    for folder in [*dbt.model_paths, *_macro_folders(root, config)]:
         for path in sorted(folder.rglob("*.sql")) if folder.is_dir() else ():
             try:
                 text = path.read_text(encoding="utf-8")
@@ -237,5 +240,6 @@ def placement_fingerprint(root: Path) -> bytes:
                 continue
             found = [m.group(0) for m in (*SQL_CONFIG_RE.finditer(text), *MACRO_RE.finditer(text))]
             if found:
-                parts.append(f"{path.relative_to(root)}:{found}".encode())
+                shown = os.path.relpath(path.resolve(), root.resolve())
+                parts.append(f"{shown}:{found}".encode())
     return b"\0".join(parts)

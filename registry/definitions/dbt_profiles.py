@@ -58,7 +58,9 @@ class ProfileSearch:
 
     def where(self) -> str:
         """Where Tally looked, for hints: "looked for /p/profiles.yml, ~/.dbt/profiles.yml"."""
-        return "looked for " + ", ".join(self.searched) if self.searched else "no profile named"
+        if not self.searched:
+            return "dbt_project.yml names no profile:"
+        return "looked for " + ", ".join(self.searched)
 
 
 def render_env_vars(value: Any, *, key: str, file: str, line: int, issues: IssueSet) -> str | None:
