@@ -18,7 +18,6 @@ from typing import Any
 
 from registry.definitions.issues import IssueSet, Severity
 from registry.definitions.lines import LineDict
-from registry.definitions.objects import DEFAULT_SCHEMA
 from registry.definitions.yaml_source import read_yaml_file
 
 PROFILES_FILE = "profiles.yml"
@@ -32,6 +31,8 @@ MANIFEST_HINT = (
     "sync dbt's target/semantic_manifest.json instead (written by `dbt parse`): it holds the "
     "schemas dbt resolved"
 )
+# dbt-duckdb's schema when a target names none.
+DUCKDB_DEFAULT_SCHEMA = "main"
 # Adapters whose connection is to one database: a three-part name would only repeat it, and
 # would break when Tally's warehouse is a copy under another name.
 ONE_DATABASE_ADAPTERS = {"postgres", "redshift", "duckdb", "sqlite", "mysql"}
@@ -185,7 +186,7 @@ def _target_of(
                   "add schema: to the target; Tally reads ref() tables from the warehouse's "
                   "default schema")  # fmt: skip
             return None
-        schema = DEFAULT_SCHEMA  # dbt-duckdb's default
+        schema = DUCKDB_DEFAULT_SCHEMA
     if adapter == "duckdb" and database is not None:
         # DuckDB names a file's catalog after the file: only another (attached) database is
         # worth naming, as Tally's warehouse may be the same file under another path.
