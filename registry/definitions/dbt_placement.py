@@ -115,7 +115,7 @@ def _sql_config(path: Path, shown: str, issues: IssueSet) -> dict[str, str]:
                     "dbt_jinja",
                     f"config({key.group(1)}=…) is not a string literal Tally can read",
                     file=shown,
-                    line=text.count("\n", 0, block.start() + key.start()) + 1,
+                    line=text.count("\n", 0, block.start(1) + key.start()) + 1,
                     hint=MANIFEST_HINT,
                 )
                 continue

@@ -249,3 +249,35 @@ def test_cli_profiles_dir_option(tmp_path: Path) -> None:
         "validate", "--warehouse", str(root), "--profiles-dir", str(folder), env=env
     )
     assert flagged.returncode == 0, flagged.stderr
+
+
+@pytest.mark.parametrize(
+    ("output", "orders"),
+    [
+        ("{type: bigquery, project: acme-prod, dataset: marts, keyfile: /k.json}",
+         "acme-prod.marts.orders"),
+        ("{type: snowflake, database: ANALYTICS, schema: marts, password: pw}",
+         "ANALYTICS.marts.orders"),
+        # One database per connection: Tally's warehouse URL already names it.
+        ("{type: postgres, dbname: shop, database: shop, schema: marts, password: pw}",
+         "marts.orders"),
+        # DuckDB's catalog is the file's name; an attached database is kept.
+        ("{type: duckdb, path: /data/wh.duckdb, database: wh}", "main.orders"),
+        ("{type: duckdb, path: /data/wh.duckdb, database: lake, schema: s}", "lake.s.orders"),
+    ],
+)  # fmt: skip
+def test_each_adapter_names_schema_and_database_as_dbt_does(
+    tmp_path: Path, output: str, orders: str
+) -> None:
+    root = _project(tmp_path)
+    (root / "profiles.yml").write_text(f"shop:\n  target: t\n  outputs:\n    t: {output}\n")
+    assert _tables(root)["orders"] == orders
+
+
+def test_a_sql_config_that_is_not_a_literal_is_an_error_at_its_line(tmp_path: Path) -> None:
+    sql = "-- orders\n{{ config(materialized='table',\n   schema=var('where')) }}\nselect 1 as id"
+    root = _project(tmp_path, extra={"models/orders.sql": sql})
+    errors = load_project(root).issues.errors
+    assert [(e.code, e.file, e.line) for e in errors] == [
+        ("dbt_jinja", "shop/models/orders.sql", 3)
+    ]
