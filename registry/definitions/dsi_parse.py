@@ -5,6 +5,7 @@ the canonical spec (what is versioned) taken from the parsed object."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, cast
 
 from registry.definitions.issues import IssueSet
@@ -53,10 +54,34 @@ def is_disabled(node: Any) -> bool:
     return isinstance(config, dict) and config.get("enabled") is False
 
 
-def _semantic_model_to_dsi(raw: LineDict, file: str, issues: IssueSet) -> tuple[Any, str | None]:
-    """dbt layout → DSI layout: ``model: ref('x')`` becomes a node_relation placeholder."""
+# (database, schema, table) a ref() name resolves to in a dbt project root (dbt_placement.py).
+Place = Callable[[str], tuple[str | None, str, str]]
+
+
+def node_relation_spec(database: str | None, schema: str, alias: str) -> dict[str, Any]:
+    """A node_relation in its canonical (versioned) form, as parsing one gives it.
+
+    Example:
+        >>> node_relation_spec(None, "analytics", "orders")
+        {'alias': 'orders', 'schema_name': 'analytics', 'relation_name': 'analytics.orders'}
+    """
+    import dbt_semantic_interfaces.implementations.semantic_model  # noqa: F401  (import order)
+    from dbt_semantic_interfaces.implementations.node_relation import PydanticNodeRelation
+
+    relation = PydanticNodeRelation(alias=alias, schema_name=schema, database=database)
+    shaped: dict[str, Any] = _drop_empty(json.loads(relation.json()))
+    return shaped
+
+
+def _semantic_model_to_dsi(
+    raw: LineDict, file: str, issues: IssueSet, place: Place | None
+) -> tuple[Any, str | None, bool]:
+    """dbt layout → DSI layout: ``model: ref('x')`` becomes a node_relation: where ``place``
+    (a dbt project root's profile) puts the table when that is not the default schema, else
+    a placeholder. Returns (node, ref name, whether to keep node_relation beside model)."""
     node = _strip_dbt_config(raw)
     ref: str | None = None
+    keep = "node_relation" in node
     if "model" in node:
         model = node.pop("model")
         match = REF_RE.match(str(model))
@@ -69,9 +94,14 @@ def _semantic_model_to_dsi(raw: LineDict, file: str, issues: IssueSet) -> tuple[
                 hint="write model: ref('table_name')",
                 object=str(raw.get("name")),
             )
-            return None, None
+            return None, None, False
         ref = match.group(2) or match.group(1)
-        if "node_relation" not in node:
+        placed = place(ref) if place is not None and not keep else None
+        if placed is not None and placed != (None, DEFAULT_SCHEMA, ref):
+            # Where dbt built it; a contract declaring the table still wins (relations.py).
+            node["node_relation"] = node_relation_spec(*placed)
+            keep = True
+        elif "node_relation" not in node:
             # Resolved for real (through the contract or the default schema) when a manifest
             # is built for compiling; DSI only needs a well-formed relation to validate.
             node["node_relation"] = {"alias": ref, "schema_name": DEFAULT_SCHEMA}
@@ -84,12 +114,16 @@ def _semantic_model_to_dsi(raw: LineDict, file: str, issues: IssueSet) -> tuple[
             hint="add model: ref('table_name')",
             object=str(raw.get("name")),
         )
-        return None, None
-    return node, ref
+        return None, None, False
+    return node, ref, keep
 
 
-def parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSet) -> Any:
-    """Checks one object against DSI's JSON schema and pydantic model; returns (spec, parsed)."""
+def parse_dsi_object(
+    kind: str, raw: Any, file: str, line: int, issues: IssueSet, place: Place | None = None
+) -> Any:
+    """Checks one object against DSI's JSON schema and pydantic model; returns (spec, parsed).
+
+    ``place`` resolves a semantic model's ``ref()`` in a dbt project root (its profile)."""
     from dbt_semantic_interfaces.implementations.metric import PydanticMetric
     from dbt_semantic_interfaces.implementations.project_configuration import (
         PydanticProjectConfiguration,
@@ -115,10 +149,10 @@ def parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSet
             return None
     if kind == METRIC:
         _expand_metric_shorthand(node)
-    ref = None
+    ref, keep_relation = None, False
     if kind == SEMANTIC_MODEL:
         # A mapping object in a loaded document is a LineDict (see _objects_in_document).
-        node, ref = _semantic_model_to_dsi(cast(LineDict, raw), file, issues)
+        node, ref, keep_relation = _semantic_model_to_dsi(cast(LineDict, raw), file, issues, place)
         if node is None:
             return None
     errors = list(dsi_validators()[kind].iter_errors(node))
@@ -145,7 +179,8 @@ def parse_dsi_object(kind: str, raw: Any, file: str, line: int, issues: IssueSet
     if saved_meta:
         spec["config"] = {"meta": saved_meta}
     if ref is not None:
-        spec.pop("node_relation", None)
+        if not keep_relation:
+            spec.pop("node_relation", None)
         spec["model"] = f"ref('{ref}')"
     return spec, parsed
 
@@ -246,8 +281,11 @@ def _drop_empty(value: Any) -> Any:
     return value
 
 
-def time_spine_to_project(raw: LineDict, file: str, issues: IssueSet) -> dict[str, Any] | None:
-    """A dbt ``models:`` entry with ``time_spine:`` → a DSI time_spines item."""
+def time_spine_to_project(
+    raw: LineDict, file: str, issues: IssueSet, place: Place | None = None
+) -> dict[str, Any] | None:
+    """A dbt ``models:`` entry with ``time_spine:`` → a DSI time_spines item (its table where
+    ``place``, a dbt project root's profile, puts it)."""
     config = raw.get("time_spine") or {}
     column = config.get("standard_granularity_column") if isinstance(config, dict) else None
     if not column:
@@ -264,7 +302,13 @@ def time_spine_to_project(raw: LineDict, file: str, issues: IssueSet) -> dict[st
         if isinstance(col, dict) and col.get("name") == column and col.get("granularity"):
             granularity = str(col["granularity"])
     spine: dict[str, Any] = {
-        "node_relation": {"alias": str(raw.get("name")), "schema_name": DEFAULT_SCHEMA},
+        "node_relation": node_relation_spec(
+            *(
+                place(str(raw.get("name")))
+                if place
+                else (None, DEFAULT_SCHEMA, str(raw.get("name")))
+            )
+        ),
         "primary_column": {"name": column, "time_granularity": granularity},
     }
     customs = config.get("custom_granularities") if isinstance(config, dict) else None

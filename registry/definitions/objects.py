@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.definitions.issues import IssueSet
 from registry.definitions.lines import LineDict, LineList
+
+if TYPE_CHECKING:  # dbt_profiles reads DEFAULT_SCHEMA from here
+    from registry.definitions.dbt_profiles import ProfileSearch
 
 SEMANTIC_MODEL = "semantic_model"
 METRIC = "metric"
@@ -73,6 +76,9 @@ class Project:
     domains: dict[str, DomainSpec] = field(default_factory=dict)
     issues: IssueSet = field(default_factory=IssueSet)
     manifest: Any = None
+    # A dbt project root: where its profiles.yml was looked for and the target found; None
+    # for other folders.
+    dbt_profiles: ProfileSearch | None = None
 
     def of_kind(self, kind: str) -> list[DefinitionObject]:
         return [o for (k, _), o in sorted(self.objects.items()) if k == kind]

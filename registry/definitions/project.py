@@ -11,13 +11,14 @@ contracts with the ODCS JSON schema and pydantic model. Every issue carries ``fi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 from registry.definitions import contracts as contract_rules
 from registry.definitions import rules
 from registry.definitions.dbt_manifest import is_semantic_manifest, read_semantic_manifest
+from registry.definitions.dbt_placement import dbt_placement
 from registry.definitions.dsi_parse import (
     canonical_dsi_spec,
     is_disabled,
@@ -289,6 +290,10 @@ def _add_created_metrics(project: Project) -> None:
                 )
 
 
+def _default_place(name: str) -> tuple[str | None, str, str]:
+    return (None, DEFAULT_SCHEMA, name)
+
+
 def read_project(root: Path) -> Project:
     """Reads every definition under ``root``: parsing- and schema-level issues only.
 
@@ -307,18 +312,26 @@ def read_project(root: Path) -> Project:
     issues = project.issues
     spines: list[tuple[dict[str, Any], str, int]] = []
     legacy_spine: tuple[str, int] | None = None
+    dbt = dbt_project_at(root) if root.is_dir() else None
     if root.is_dir():
         # In a dbt project only its model-paths hold models (not dbt_packages/, target/).
-        dbt = dbt_project_at(root)
         for folder in dbt.model_paths if dbt is not None else (root,):
             found = sorted(folder.rglob(f"{LEGACY_TIME_SPINE}.sql")) if folder.is_dir() else []
             if found and legacy_spine is None:
                 legacy_spine = (str(found[0]), 1)
-    sources = (
+    sources: Iterable[SourceFile] = (
         read_semantic_manifest(root, root, issues)
         if is_semantic_manifest(root)
         else read_tree(root, issues)
     )
+    place = None
+    if dbt is not None:
+        # A dbt project root: ref('x') is the table dbt builds x into (its profile's target
+        # schema, custom schema, alias), decided now and kept in the spec as node_relation.
+        sources = list(sources)
+        placement = dbt_placement(root, dbt, sources, issues)
+        project.dbt_profiles = placement.search
+        place = placement.relation
     for source in sources:
         for doc in source.documents:
             for kind, raw, line in _objects_in_document(doc, source, issues):
@@ -331,11 +344,11 @@ def read_project(root: Path) -> Project:
                 elif kind == "legacy_time_spine":
                     legacy_spine = (source.path, line)
                 elif kind == "time_spine":
-                    spine = time_spine_to_project(raw, source.path, issues)
+                    spine = time_spine_to_project(raw, source.path, issues, place)
                     if spine is not None:
                         spines.append((spine, source.path, line))
                 else:
-                    result = parse_dsi_object(kind, raw, source.path, line, issues)
+                    result = parse_dsi_object(kind, raw, source.path, line, issues, place)
                     if result is not None:
                         spec, parsed = result
                         name = parsed.name if kind != PROJECT else PROJECT_NAME
@@ -348,7 +361,7 @@ def read_project(root: Path) -> Project:
         legacy = {
             "time_spine_table_configurations": [
                 {
-                    "location": f"{DEFAULT_SCHEMA}.{LEGACY_TIME_SPINE}",
+                    "location": ".".join((place or _default_place)(LEGACY_TIME_SPINE)[1:]),
                     "column_name": "date_day",
                     "grain": "day",
                 }

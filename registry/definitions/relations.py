@@ -31,8 +31,9 @@ def resolve_relation(
     default_schema: str = DEFAULT_SCHEMA,
 ) -> Relation:
     """The table a semantic model reads: through its contract (the ``ref()`` name is a table
-    a contract declares; the contract's server gives the schema), its explicit
-    ``node_relation``, or the table of that name in the warehouse's default schema.
+    a contract declares; the contract's server gives the schema), its ``node_relation``
+    (written, or resolved at sync from a dbt project root's profile), or the table of its
+    ``ref()`` name in the warehouse's default schema.
 
     Example:
         >>> sm = DefinitionObject("semantic_model", "e", {"model": "ref('events')"}, "f", 1)
@@ -50,7 +51,9 @@ def resolve_relation(
             if name in contract_tables(contract.spec):
                 schema = contract_schema_name(contract.spec) or default_schema
                 return Relation(None, schema, name, "contract")
-        return Relation(None, default_schema, name, "default_schema")
+        if not obj.spec.get("node_relation"):
+            return Relation(None, default_schema, name, "default_schema")
+    # Written in MetricFlow layout, or beside model: where a dbt project's profile puts it.
     relation = obj.spec.get("node_relation") or {}
     return Relation(
         relation.get("database"),

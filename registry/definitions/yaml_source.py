@@ -476,8 +476,9 @@ def read_yaml_file(path: Path, shown_as: str, issues: IssueSet) -> SourceFile | 
     return SourceFile(shown_as, documents, text)
 
 
-def tree_digest(root: Path) -> str:
-    """SHA-256 over every definitions file's path and bytes, and the parser's versions.
+def tree_digest(root: Path, extra: bytes = b"") -> str:
+    """SHA-256 over every definitions file's path and bytes, the parser's versions, and
+    ``extra`` (what else decides the definitions: a dbt project's profile target).
 
     Identical bytes parsed by the same versions give identical definitions, so a sync whose
     digest equals the latest release's can stop before parsing anything.
@@ -487,6 +488,8 @@ def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for package in ("tally", "dbt-semantic-interfaces", "open-data-contract-standard"):
         digest.update(f"{package}={version(package)}\n".encode())
+    if extra:
+        digest.update(extra + b"\0")
     if root.exists():
         for path in discover_files(root):
             digest.update(display_path(path, root).encode("utf-8") + b"\0")

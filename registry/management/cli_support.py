@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import yaml
 from django.contrib.auth import get_user_model
 
 from registry.definitions.dbt_manifest import is_semantic_manifest, read_semantic_manifest
+from registry.definitions.dbt_profiles import PROFILES_DIR_ENV
 from registry.definitions.issues import IssueSet
 from registry.definitions.objects import plain
 from registry.definitions.yaml_source import (
@@ -21,6 +24,30 @@ from registry.definitions.yaml_source import (
 from tally.errors import NotFound, UserError
 
 YAML_SUFFIXES = (".yml", ".yaml")
+
+
+PROFILES_DIR_HELP = (
+    "folder holding the dbt profiles.yml that places a dbt project's ref() tables (as dbt's "
+    "--profiles-dir; default $DBT_PROFILES_DIR, the project folder, then ~/.dbt)"
+)
+
+
+@contextmanager
+def dbt_profiles_dir(folder: Path | None) -> Iterator[None]:
+    """--profiles-dir for the length of one command: dbt reads the flag and
+    $DBT_PROFILES_DIR as one setting, and so does Tally's profile lookup."""
+    if folder is None:
+        yield
+        return
+    before = os.environ.get(PROFILES_DIR_ENV)
+    os.environ[PROFILES_DIR_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROFILES_DIR_ENV, None)
+        else:
+            os.environ[PROFILES_DIR_ENV] = before
 
 
 def acting_user(username: str | None) -> Any:

@@ -13,6 +13,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from registry.definitions.changes import MAJOR, FieldChange, classify_change, content_hash
 from registry.definitions.contracts import contract_changes
+from registry.definitions.dbt_placement import placement_fingerprint
 from registry.definitions.objects import governance_of
 from registry.definitions.project import (
     CONTRACT,
@@ -567,7 +568,7 @@ def definitions_sync(
     Raises:
         DefinitionError: the folder has errors; nothing is written.
     """
-    digest = tree_digest(root)
+    digest = tree_digest(root, placement_fingerprint(root))
     latest = Release.objects.order_by("-number").first()
     if latest is not None and latest.summary.get("source_digest") == digest:
         pinned = ReleaseItem.objects.filter(release=latest).count()

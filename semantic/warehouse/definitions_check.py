@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from registry.definitions.dbt_profiles import missing_table_hint
 from registry.definitions.issues import Severity, did_you_mean
 from registry.definitions.objects import SEMANTIC_MODEL, Project, line_at
 from semantic.compiler.manifest import build_manifest
@@ -221,7 +222,8 @@ def _record(
             MSG_TABLE.format(model=probe.model, table=table, why=_why(exc, show_warehouse_text)),
             file=file,
             line=obj.line if obj is not None else 0,
-            hint="create the table, or point model:/node_relation at the one that holds it",
+            hint=missing_table_hint(project.dbt_profiles)
+            or "create the table, or point model:/node_relation at the one that holds it",
             object=probe.model,
         )
         return

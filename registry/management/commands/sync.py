@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandParser
 
+from registry.management.cli_support import PROFILES_DIR_HELP, dbt_profiles_dir
 from registry.services.definitions import SyncPlan, definitions_sync
 from tally.errors import NotFound
 from tally.management.base import TallyCommand
@@ -32,8 +33,13 @@ class Command(TallyCommand):
             help="open a proposal for review instead of publishing a release",
         )
         parser.add_argument("--title", default="", help="title of the proposal (--propose)")
+        parser.add_argument("--profiles-dir", type=Path, default=None, help=PROFILES_DIR_HELP)
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        with dbt_profiles_dir(opts["profiles_dir"]):
+            self._sync(opts)
+
+    def _sync(self, opts: dict[str, Any]) -> None:
         if opts["propose"]:
             from registry.management.cli_support import acting_user
             from registry.management.commands.proposal import print_proposal

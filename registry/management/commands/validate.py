@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from registry.management.cli_support import PROFILES_DIR_HELP, dbt_profiles_dir
 from semantic.compiler.definition_checks import load_project
 from tally.management.base import TallyCommand
 
@@ -36,8 +37,11 @@ class Command(TallyCommand):
             "WAREHOUSE_URL, and that each dimension's values can be selected",
         )
 
+        parser.add_argument("--profiles-dir", type=Path, default=None, help=PROFILES_DIR_HELP)
+
     def handle(self, *args: Any, **opts: Any) -> None:
-        project = load_project(opts["path"])
+        with dbt_profiles_dir(opts["profiles_dir"]):
+            project = load_project(opts["path"])
         if opts["warehouse"] and not project.issues.errors:
             from django.conf import settings
 
