@@ -18,10 +18,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from pytest_django.fixtures import Settings as SettingsWrapper
 
+from registry.services.definitions import definitions_sync
 from semantic.compiler.api import compile_query
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.spec import MetricQuery
+from semantic.services import query_execute
+from semantic.time_spine import time_spine_forget, time_spine_refresh
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
 from semantic.warehouse.execute import execute
 from semantic.warehouse.spine_build import spine_build
@@ -184,6 +189,34 @@ def test_queries_through_tally_spine_equal_duckdb_rows(
             expected, got = sorted(expected, key=row_sort_key), sorted(got, key=row_sort_key)
         assert expected, case
         assert rows_equal(expected, got), f"{case}: {expected[:3]} != {got[:3]}\n{compiled.sql}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_the_time_spine_service_and_a_query_run_on_the_engine(
+    engine: WarehouseConfig, settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    """`tally time-spine` (the service) builds the spine over the data padded to whole years
+    and reports it covering the data; an all-time cumulative query through the query service
+    then runs to the spine's last month (MetricFlow's semantics)."""
+    settings.WAREHOUSE = engine
+    settings.TIME_SPINE_START = settings.TIME_SPINE_END = None
+    root = tmp_path / "definitions"
+    shutil.copytree(ROOT / "fixtures", root, ignore=shutil.ignore_patterns("time_spine.yml"))
+    definitions_sync(root=root, acting_user=None)
+    time_spine_forget()
+    try:
+        status = time_spine_refresh()
+        assert status.managed and status.ok, status.warnings
+        assert status.planned is not None and status.spine.rows == status.planned.days
+        assert (status.spine.start, status.spine.end) == (status.planned.start, status.planned.end)
+        answer = query_execute(
+            query=MetricQuery(metrics=("cumulative_revenue",), group_by=("metric_time__month",))
+        )
+        last = max(row[0] for row in answer.rows)
+        assert (last.year, last.month) == (status.planned.end.year, 12)
+    finally:
+        time_spine_forget()
 
 
 def test_spark_connect_is_refused_a_spine_build() -> None:
