@@ -202,11 +202,42 @@ def spark_register_tables(session: Any, root: Path) -> None:
         session.sql(f"CREATE DATABASE IF NOT EXISTS `{database.name}`")
         for entry in sorted(database.iterdir()):
             if entry.is_dir() and not entry.name.startswith((".", "_")):
-                location = str(entry.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+                # resolve(): a symlinked table (Tally's time spine) is registered at the
+                # directory it points to now, which later swaps of the link leave in place.
                 session.sql(
                     f"CREATE TABLE IF NOT EXISTS `{database.name}`.`{entry.name}` "
-                    f"USING parquet LOCATION '{location}'"
+                    f"USING parquet LOCATION '{_location(entry.resolve())}'"
                 )
+
+
+def _qualified(database: str, name: str) -> str:
+    return ".".join(f"`{part.replace('`', '``')}`" for part in (database, name))
+
+
+def _location(path: Path) -> str:
+    return str(path).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def spark_table_locate(session: Any, database: str, name: str, location: Path) -> None:
+    """Points ``database.name`` at the Parquet directory ``location`` in one catalog step:
+    registered when missing, else moved (a query planned before reads the old files)."""
+    session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    if session.catalog.tableExists(_qualified(database, name)):
+        session.sql(f"ALTER TABLE `{database}`.`{name}` SET LOCATION '{_location(location)}'")
+    else:
+        session.sql(
+            f"CREATE TABLE `{database}`.`{name}` USING parquet LOCATION '{_location(location)}'"
+        )
+
+
+def spark_table_exists(config: WarehouseConfig, database: str, name: str) -> bool:
+    """Whether the Spark catalog holds ``database.name`` (Spark has no information_schema)."""
+    session = spark_session(config)
+    try:
+        return bool(session.catalog.tableExists(_qualified(database, name)))
+    finally:
+        if config.host is not None:
+            session.stop()
 
 
 def spark_user_session(config: WarehouseConfig) -> Any:

@@ -8,6 +8,11 @@ How a refresh stays atomic (a concurrent reader sees the old spine or the new on
     * The table exists: one transaction deletes the days outside the range and inserts the
       missing ones (MVCC on all three engines), so a second refresh with the same range
       changes nothing.
+    * ClickHouse (chdb or a server) and Spark local have no transactions: a spine that does
+      not hold exactly the range is replaced whole in one atomic step, ``CREATE OR REPLACE
+      TABLE … AS SELECT`` on ClickHouse (an Atomic database swaps the tables) and a new
+      Parquet directory on Spark (semantic.warehouse.spine_spark); a spine that already
+      holds the range is left alone.
 
 This module is Django-free.
 """
@@ -20,6 +25,7 @@ import uuid
 from sqlglot import exp
 
 from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.spine_spark import spark_spine_replace
 from semantic.warehouse.time_spine import (
     SPINE_COLUMN,
     SPINE_TABLE,
@@ -41,13 +47,31 @@ __all__ = ["spine_build"]
 logger = logging.getLogger("tally.time_spine")
 
 
+# Engines without transactions, where the spine is replaced whole.
+_REPLACED_WHOLE = ("chdb", "clickhouse", "spark")
+_DAY = exp.Interval(this=string_literal("1"), unit=exp.Var(this="DAY"))
+# Date32 (1900..2299), as the loader types DATE columns: Date stops at 2149 and starts at 1970.
+# Not Nullable, which the dialect makes of a bare DATE.
+_CLICKHOUSE_DAY = exp.DataType.build("Date32", dialect="clickhouse")
+
+
 def _day_series(config: WarehouseConfig, span: DayRange) -> exp.Select:
     """``SELECT … AS date_day`` yielding each day of ``span`` once."""
+    if config.dialect == "clickhouse":
+        first = exp.cast(string_literal(span.start.isoformat()), _CLICKHOUSE_DAY.copy())
+        shifted = exp.DateAdd(this=first, expression=exp.column("number"), unit=exp.Var(this="DAY"))
+        numbers = exp.Table(this=exp.func("numbers", exp.Literal.number(span.days)))
+        return exp.select(shifted.as_(SPINE_COLUMN)).from_(numbers)
+    if config.engine == "spark":
+        days = exp.GenerateSeries(
+            start=date_literal(span.start), end=date_literal(span.end), step=_DAY.copy()
+        )
+        return exp.select(exp.Explode(this=days).as_(SPINE_COLUMN))
     if config.engine in ("duckdb", "postgresql"):
         series = exp.GenerateSeries(
             start=exp.cast(string_literal(span.start.isoformat()), exp.DataType.Type.TIMESTAMP),
             end=exp.cast(string_literal(span.end.isoformat()), exp.DataType.Type.TIMESTAMP),
-            step=exp.Interval(this=string_literal("1"), unit=exp.Var(this="DAY")),
+            step=_DAY.copy(),
         )
         source = exp.Table(
             this=series,
@@ -88,6 +112,30 @@ def _create(relation: tuple[str | None, str, str]) -> exp.Create:
     )
     return exp.Create(
         this=exp.Schema(this=relation_table(relation), expressions=[column]), kind="TABLE"
+    )
+
+
+def _create_replacing(
+    relation: tuple[str | None, str, str], days: exp.Select, comment: str
+) -> exp.Create:
+    """ClickHouse: ``CREATE OR REPLACE TABLE … ENGINE = MergeTree ORDER BY date_day AS …``."""
+    column = exp.ColumnDef(
+        this=exp.to_identifier(SPINE_COLUMN),
+        kind=_CLICKHOUSE_DAY.copy(),
+    )
+    properties = exp.Properties(
+        expressions=[
+            exp.EngineProperty(this=exp.to_identifier("MergeTree")),
+            exp.Order(expressions=[exp.Ordered(this=exp.column(SPINE_COLUMN))]),
+            exp.SchemaCommentProperty(this=string_literal(comment)),
+        ]
+    )
+    return exp.Create(
+        this=exp.Schema(this=relation_table(relation), expressions=[column]),
+        kind="TABLE",
+        replace=True,
+        properties=properties,
+        expression=days,
     )
 
 
@@ -168,9 +216,44 @@ def spine_build(
         TimeSpineError: the engine is unsupported or the range is refused.
         WarehouseError: the warehouse cannot be reached or rejected a statement.
     """
-    check_engine(config)
+    check_engine(config, build=True)
     span = checked_range(span.start, span.end)
     comment = f"Tally time spine {span}" + (f" ({note})" if note else "")
+    if config.engine in _REPLACED_WHOLE:
+        _replace_whole(config, span, relation, comment)
+    else:
+        _build_in_transactions(config, span, relation, comment)
+    built = spine_read(config, relation)
+    logger.info("time spine %s holds %s (%d rows)", qualified_name(relation), span, built.rows)
+    return built
+
+
+def _replace_whole(
+    config: WarehouseConfig, span: DayRange, relation: tuple[str | None, str, str], comment: str
+) -> None:
+    current = spine_read(config, relation)
+    # Spark keeps no comment across sessions: there the range and row count decide alone.
+    if (current.start, current.end, current.rows) == (span.start, span.end, span.days) and (
+        current.comment in (None, comment)
+    ):
+        return
+    if config.engine == "spark":
+        spark_spine_replace(config, relation, _day_series(config, span))
+        return
+    schema = [] if schema_exists(config, relation[1]) else [create_schema(relation[1])]
+    writer = Writer(config)
+    try:
+        # One statement each: ClickHouse DDL is not transactional, and CREATE OR REPLACE is
+        # atomic by itself (a reader sees the old table until the new one is complete).
+        for statement in (*schema, _create_replacing(relation, _day_series(config, span), comment)):
+            writer.run(statement)
+    finally:
+        writer.close()
+
+
+def _build_in_transactions(
+    config: WarehouseConfig, span: DayRange, relation: tuple[str | None, str, str], comment: str
+) -> None:
     writer = Writer(config)
     try:
         current = spine_read(config, relation)
@@ -189,9 +272,6 @@ def spine_build(
             _refresh_in_place(writer, span, relation, comment)
     finally:
         writer.close()
-    built = spine_read(config, relation)
-    logger.info("time spine %s holds %s (%d rows)", qualified_name(relation), span, built.rows)
-    return built
 
 
 def _create_by_rename(

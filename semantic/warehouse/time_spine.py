@@ -6,7 +6,8 @@ shapes (ranges, limits, errors) and the reads.
 Cumulative, offset and ``join_to_timespine`` metrics read a table with one row per day.
 When a project declares none (no dbt ``time_spine`` model), the manifest points at
 ``tally_time_spine (date_day DATE PRIMARY KEY)`` in the default schema, and this module
-builds and refreshes it on DuckDB, PostgreSQL and MySQL/MariaDB.
+builds and refreshes it on DuckDB, PostgreSQL, MySQL/MariaDB, ClickHouse (chdb or a server)
+and Spark local.
 
 How a refresh stays atomic (a concurrent reader sees the old spine or the new one):
     * The table is missing: the days go into a staging table with a unique name, which is
@@ -16,6 +17,10 @@ How a refresh stays atomic (a concurrent reader sees the old spine or the new on
     * The table exists: one transaction deletes the days outside the range and inserts the
       missing ones (MVCC on all three engines), so a second refresh with the same range
       changes nothing.
+    * ClickHouse and Spark have no transactions: a spine that differs from the range is
+      replaced whole, in one atomic step (``CREATE OR REPLACE TABLE … AS SELECT`` on
+      ClickHouse; a new Parquet directory swapped in on Spark local, see
+      semantic.warehouse.spine_spark); one that already holds the range is left alone.
 
 Every statement is a sqlglot expression rendered for the warehouse's dialect. The days come
 from ``generate_series`` on DuckDB and PostgreSQL; MySQL has no series function and caps
@@ -39,6 +44,7 @@ from registry.definitions.project import DEFAULT_TIME_SPINE
 from semantic.compiler.definition_guard import parse_definition
 from semantic.compiler.manifest import Manifest, TimeSpine
 from semantic.warehouse.config import WarehouseConfig
+from semantic.warehouse.engine_open import spark_table_exists
 from semantic.warehouse.execute import execute
 from tally.errors import UserError
 
@@ -67,7 +73,7 @@ logger = logging.getLogger("tally.time_spine")
 
 SPINE_TABLE = DEFAULT_TIME_SPINE
 SPINE_COLUMN = "date_day"
-SUPPORTED_ENGINES = ("duckdb", "postgresql", "mysql")
+SUPPORTED_ENGINES = ("duckdb", "postgresql", "mysql", "chdb", "clickhouse", "spark")
 # 200 years of days: far beyond any product's history, small enough to build in a second.
 # It stops a typo (year 2204 for 2024) from filling the warehouse with a million rows.
 MAX_SPINE_DAYS = 200 * 366
@@ -78,8 +84,13 @@ TOO_LARGE_MESSAGE = "a time spine of {days} days is larger than the limit of {li
 TOO_LARGE_HINT = "check the years of --start/--end (TALLY_TIME_SPINE_START/END)"
 UNSUPPORTED_MESSAGE = "Tally cannot build a time spine on a {engine} warehouse"
 UNSUPPORTED_HINT = (
-    "supported: duckdb, postgresql, mysql (MariaDB); elsewhere define a dbt model with "
-    "`time_spine:` and build it with dbt"
+    "supported: duckdb, postgresql, mysql (MariaDB), clickhouse (chdb or a server), spark "
+    "(local); elsewhere define a dbt model with `time_spine:` and build it with dbt"
+)
+SPARK_CONNECT_MESSAGE = "Tally cannot build a time spine on a Spark cluster ({url})"
+SPARK_CONNECT_HINT = (
+    "define a dbt model with `time_spine:` and build it with dbt on the cluster (Tally builds "
+    "its own spine on Spark local only)"
 )
 PROJECT_SPINE_MESSAGE = "the project defines its own time spine {table}; Tally does not build it"
 PROJECT_SPINE_HINT = (
@@ -185,13 +196,22 @@ def checked_range(start: dt.date, end: dt.date) -> DayRange:
     return span
 
 
-def check_engine(config: WarehouseConfig) -> None:
-    """Raises TimeSpineError(``unsupported_warehouse``) unless Tally can build a spine there."""
+def check_engine(config: WarehouseConfig, *, build: bool = False) -> None:
+    """Raises TimeSpineError(``unsupported_warehouse``) unless Tally can read (``build``:
+    and build) a spine there."""
     if config.engine not in SUPPORTED_ENGINES:
         raise TimeSpineError(
             UNSUPPORTED_MESSAGE.format(engine=config.engine),
             code="unsupported_warehouse",
             hint=UNSUPPORTED_HINT,
+        )
+    # A Spark Connect cluster keeps its tables in its metastore, where Tally has no atomic
+    # swap it can rely on (Parquet tables have no CREATE OR REPLACE); it can read a spine there.
+    if build and config.engine == "spark" and config.host is not None:
+        raise TimeSpineError(
+            SPARK_CONNECT_MESSAGE.format(url=config.display_url),
+            code="unsupported_warehouse",
+            hint=SPARK_CONNECT_HINT,
         )
 
 
@@ -273,8 +293,14 @@ def spine_read(
         False
     """
     check_engine(config)
-    found = execute(config, _catalog_query(config, relation).sql(dialect=config.dialect))
-    if not found.rows:
+    if config.engine == "spark":
+        # Spark has no information_schema: its catalog answers, and keeps no table comment
+        # across sessions (a local table is registered from its directory at start).
+        comments: list[Any] = [None] if spark_table_exists(config, relation[1], relation[2]) else []
+    else:
+        found = execute(config, _catalog_query(config, relation).sql(dialect=config.dialect))
+        comments = [row[0] for row in found.rows]
+    if not comments:
         return SpineTable(exists=False)
     day = exp.column(column, table="spine")
     bounds = exp.select(
@@ -283,8 +309,7 @@ def spine_read(
     ((low, high, rows),) = execute(
         config, bounds.sql(dialect=config.dialect), timeout_s=timeout_s
     ).rows
-    comment = found.rows[0][0]
-    return SpineTable(True, _as_date(low), _as_date(high), int(rows), comment or None)
+    return SpineTable(True, _as_date(low), _as_date(high), int(rows), comments[0] or None)
 
 
 @functools.lru_cache(maxsize=1024)

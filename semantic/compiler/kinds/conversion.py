@@ -43,7 +43,9 @@ def conversion_select(
     conversion measure is then aggregated under that base event's group-by values.
 
     One ROW_NUMBER picks the base event per conversion row, where MetricFlow joins, tags rows
-    with random UUIDs and deduplicates with FIRST_VALUE over every column.
+    with random UUIDs and deduplicates with FIRST_VALUE over every column. Base groups in
+    which nothing converted (0 for a count) come from a second read of the base events
+    (with_base_groups); on ClickHouse from the join itself, a LEFT JOIN of the base events.
     """
     spec = leaf.conversion
     assert spec is not None
@@ -176,10 +178,22 @@ def conversion_select(
         exp.column("conversion_value", table="conversions"),
         latest_first.as_("base_rank", copy=False),
         copy=False,
-    ).from_(conv_rows.subquery("conversions", copy=False), copy=False)
-    matched = append_join(
-        matched, base_rows.subquery("base_events", copy=False), on=on, kind="INNER"
     )
+    # ClickHouse: the base groups nothing converted in come from the join itself, base events
+    # LEFT JOIN conversions (NULL values, which the aggregate skips), not from a second scan
+    # of the base events joined back (with_base_groups): that scan was about half of the gap
+    # to hand-written SQL in chdb (1M events, one thread: 1.34x -> 1.18x CPU).
+    groups_by_join = bool(self_matched and items and query.dialect == "clickhouse")
+    if groups_by_join:
+        matched = matched.from_(base_rows.subquery("base_events", copy=False), copy=False)
+        matched = append_join(
+            matched, conv_rows.subquery("conversions", copy=False), on=on, side="LEFT"
+        )
+    else:
+        matched = matched.from_(conv_rows.subquery("conversions", copy=False), copy=False)
+        matched = append_join(
+            matched, base_rows.subquery("base_events", copy=False), on=on, kind="INNER"
+        )
     select = exp.select(
         *[exp.column(item.column, table="matched") for item in items],
         aggregate(leaf.measure, exp.column("conversion_value", table="matched")).as_(
@@ -187,15 +201,21 @@ def conversion_select(
         ),
         copy=False,
     ).from_(matched.subquery("matched", copy=False), copy=False)
-    select = select.where(
-        exp.EQ(this=exp.column("base_rank", table="matched"), expression=exp.Literal.number(1)),
-        copy=False,
+    first: exp.Expr = exp.EQ(
+        this=exp.column("base_rank", table="matched"), expression=exp.Literal.number(1)
     )
+    if groups_by_join:
+        # Self-matched conversion values are never NULL: NULL is a base event left unmatched.
+        unmatched = exp.Is(
+            this=exp.column("conversion_value", table="matched"), expression=exp.Null()
+        )
+        first = exp.or_(first, unmatched, copy=False)
+    select = select.where(first, copy=False)
     if items:
         select = select.group_by(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
-    if self_matched and items:
+    if self_matched and items and not groups_by_join:
         select = with_base_groups(select, base_rows, items, leaf)
     return select
 

@@ -134,3 +134,23 @@ def test_self_matched_conversions_read_only_conversion_rows(manifest: Any, duck:
     got = sorted(duck.execute(sql).fetchall(), key=str)
     assert got == sorted(duck.execute(UNREDUCED_ACTIVATIONS).fetchall(), key=str)
     assert base.measure.semantic_model == converted.measure.semantic_model
+
+
+def test_clickhouse_takes_the_base_groups_from_the_join(manifest: Any, duck: Any) -> None:
+    """On ClickHouse the months without activations come from a LEFT JOIN of the signups to
+    the reports, not from a second scan of the signups (most of the gap to hand-written SQL
+    on chdb). The same tree, rendered for DuckDB, gives the unreduced counts, 0 included."""
+    query = MetricQuery(
+        metrics=("activation_rate_7d",), group_by=("metric_time__month",), dialect="clickhouse"
+    )
+    _, converted = leaves_of(manifest.metrics["activation_rate_7d"], manifest, (), ())
+    select = conversion_select(
+        converted, [parse_group_by("metric_time__month", "g")], manifest, query
+    )
+    sql = select.sql("duckdb")
+    assert sql.count("events.event_type = 'signup'") == 1, sql
+    assert "LEFT JOIN" in sql and "present" not in sql
+    got = sorted(duck.execute(sql).fetchall(), key=str)
+    want = sorted(duck.execute(UNREDUCED_ACTIVATIONS).fetchall(), key=str)
+    assert got == want
+    assert any(count == 0 for _, count in got), "a month without activations is kept, as 0"
