@@ -44,7 +44,7 @@ def _rows(result: Any) -> list[list[Any]]:
 
 
 def _before_and_after(
-    setup: McpSetup, url: str, token: str, change: Callable[[], None]
+    setup: McpSetup, url: str, token: str, change: Callable[[], object]
 ) -> dict[str, tuple[Any, Any]]:
     """Per transport, the query's result before and after ``change``, in one open session."""
 
