@@ -9,7 +9,7 @@ enforced by database triggers (see migration 0002), not only by offering no upda
 One module per aggregate: teams, definitions, releases, audit, access, proposals.
 """
 
-from registry.models.access import AccessProfile, ApiToken, RoleGrant
+from registry.models.access import AccessGeneration, AccessProfile, ApiToken, RoleGrant
 from registry.models.audit import AppendOnlyQuerySet, AuditEvent, AuditLogImmutable
 from registry.models.definitions import (
     ChangeKind,
@@ -24,6 +24,7 @@ from registry.models.releases import Deprecation, Release, ReleaseItem
 from registry.models.teams import Domain, Team, TeamMembership
 
 __all__ = [
+    "AccessGeneration",
     "AccessProfile",
     "ApiToken",
     "AppendOnlyQuerySet",

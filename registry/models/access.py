@@ -126,3 +126,13 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
+
+
+class AccessGeneration(models.Model):
+    """One row (id 1) whose ``value`` changes with every write that can change what a token
+    or a user may do or see: database triggers (migration 0006) bump it in the writing
+    statement's own transaction, so no writer (service, admin, shell, raw SQL) can forget.
+    Authentication reuses a derived principal only while the value it was derived at holds
+    (registry/access_cache.py)."""
+
+    value = models.BigIntegerField(default=0)

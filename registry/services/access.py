@@ -441,6 +441,18 @@ def token_authenticate(raw: str) -> ApiToken:
     expected = token.digest if token is not None else "0" * 64
     if not hmac.compare_digest(expected, token_digest(raw.strip())) or token is None:
         raise TokenInvalid("invalid token")
+    token_admit(token)
+    return token
+
+
+def token_admit(token: ApiToken) -> None:
+    """Admits one request of a token read earlier (now or, by registry/access_cache.py, at an
+    unchanged access generation): refuses it when revoked, expired by the clock now, or its
+    user is inactive; binds it to the audit context; touches last_used_at when due.
+
+    Raises:
+        TokenInvalid: revoked, expired, or its user is inactive.
+    """
     now = timezone.now()
     if token.revoked_at is not None:
         raise TokenInvalid("token revoked")
@@ -451,7 +463,6 @@ def token_authenticate(raw: str) -> ApiToken:
     access_context_bind(token=token, principal=f"token:{token.name}")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
         _token_touch(token, now)
-    return token
 
 
 def _token_touch(token: ApiToken, now: dt.datetime) -> None:

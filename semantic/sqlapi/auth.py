@@ -16,11 +16,12 @@ refused with 28P01 before the password is checked.
 The principal (row policies, masking) comes from ``registry.permissions.principal_for``,
 the same function the HTTP API uses, so a token sees the same rows over SQL and HTTP.
 
-Before statements the server calls ``identity_recheck``: the token is read again (not
-revoked, not expired, its user active) and, when due, the account's query right is checked
-and the principal derived again, so a revoked token or a removed role ends the session
-(``SessionEnded``, rendered as FATAL 28000 and audited) and a changed row-policy binding
-applies to the next statement.
+Before statements the server calls ``identity_recheck``: it reads the access generation
+(registry/access_cache.py), which every write that can change a principal bumps. While it is
+unchanged only the token's expiry is checked (against the clock); once it changed the token
+(or user) is read again and the query right and the principal derived again, so a revoked
+token or a removed role ends the session at its next statement (``SessionEnded``, rendered
+as FATAL 28000 and audited) and a changed row-policy binding applies to the next statement.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from registry.access_cache import access_generation
 from registry.models import ApiToken
 from registry.permissions import principal_for, user_can
 from registry.roles import Action
@@ -76,6 +78,8 @@ class Identity:
     principal: Principal
     account: Any
     token: Any = None
+    # The access generation read before the rows this identity was derived from.
+    generation: int | None = None
 
 
 def peer_address(sock: Any) -> str | None:
@@ -105,6 +109,7 @@ def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Id
     """The identity of a startup message's user and password (token or Django password),
     throttled per user name and the client address of ``peer`` (the connection's socket)."""
     address = peer_address(peer) if peer is not None else None
+    generation = access_generation()
     try:
         found = login_authenticate(
             username=user,
@@ -120,7 +125,7 @@ def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Id
     account, token = found
     if not user_can(account, Action.QUERY, token=token):
         raise NotAllowed(MSG_NO_QUERY.format(user=user))
-    return Identity(principal_for(account, token=token), account, token)
+    return Identity(principal_for(account, token=token), account, token, generation)
 
 
 def _token_binding(token: Any) -> tuple[Any, ...]:
@@ -156,21 +161,30 @@ def _lost_right(identity: Identity, *, grants: bool) -> tuple[str, str, Any, Any
     return "", "", account, token, derive
 
 
+def _expired(token: Any) -> bool:
+    return bool(token is not None and token.expires_at and token.expires_at <= timezone.now())
+
+
 def identity_recheck(identity: Identity, *, session: str, grants: bool = True) -> Identity:
     """The session's identity as of now.
 
-    The token (or, for a password session, the user) is read again: one query, which ends
-    the session when the token is revoked or expired or the user is gone or inactive. With
-    ``grants`` (or when the token's user, scopes, tenant or attributes changed) the query
-    right is checked again and the principal derived again, so a changed role or tenant
-    applies from here on.
+    While the access generation is the one the identity was derived at (and ``grants`` is
+    false), nothing that shapes it changed: only the token's expiry is checked, against the
+    clock. Otherwise the token (or, for a password session, the user) is read again, which
+    ends the session when the token is revoked or expired or the user is gone or inactive,
+    and the query right is checked and the principal derived again, so a changed role or
+    tenant applies from here on.
 
     Raises:
         SessionEnded: the session lost its right to query; an audit row
             ``sql.session_end`` (with the reason and ``session``, the client's user name) is
             written first.
     """
-    reason, message, account, token, derive = _lost_right(identity, grants=grants)
+    generation = access_generation()
+    unchanged = generation is not None and generation == identity.generation
+    if unchanged and not grants and not _expired(identity.token):
+        return identity
+    reason, message, account, token, derive = _lost_right(identity, grants=grants or not unchanged)
     if reason:
         bound = access_context_bind(token=token, principal=identity.principal.name)
         try:
@@ -186,5 +200,5 @@ def identity_recheck(identity: Identity, *, session: str, grants: bool = True) -
             access_context_reset(bound)
         raise SessionEnded(reason, MSG_SESSION_ENDED.format(reason=message))
     if not derive:
-        return Identity(identity.principal, account, token)
-    return Identity(principal_for(account, token=token), account, token)
+        return Identity(identity.principal, account, token, generation)
+    return Identity(principal_for(account, token=token), account, token, generation)

@@ -16,8 +16,6 @@ import threading
 import time
 from contextlib import suppress
 
-from django.db import close_old_connections
-
 from semantic.sqlapi import wire
 from semantic.sqlapi.auth import AuthenticationFailed, Identity, NotAllowed, authenticate_connection
 from semantic.sqlapi.catalog import SERVER_VERSION
@@ -40,6 +38,7 @@ from semantic.sqlapi.session import (
     row_encoders,
 )
 from semantic.warehouse.execute import CancelScope
+from tally.db import connections_keep
 
 # The server module's logger: log filters and tests name it.
 log = logging.getLogger("semantic.sqlapi.server")
@@ -185,15 +184,13 @@ class Connection(ExtendedProtocol):
         if kind != b"p":
             raise Fatal(PROTOCOL_VIOLATION, "expected a password message")
         password = payload.rstrip(b"\x00").decode("utf-8", "replace")
-        close_old_connections()
+        connections_keep()
         try:
             self.identity = authenticate_connection(self.user, password, peer=self.sock)
         except AuthenticationFailed as exc:
             raise Fatal(INVALID_PASSWORD, str(exc)) from None
         except NotAllowed as exc:
             raise Fatal(INVALID_AUTHORIZATION, str(exc)) from None
-        finally:
-            close_old_connections()
         self.pid, self.secret = self.server.register(self)
         self._deadline = None
         self._checked_at = time.monotonic()

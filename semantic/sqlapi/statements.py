@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlglot
-from django.db import close_old_connections
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
@@ -72,6 +71,7 @@ from semantic.sqlapi.translate import (
 )
 from semantic.warehouse.execute import CancelScope
 from semantic.warehouse.run import ReadyQuery, compiled_prepare, stream_compiled
+from tally.db import connections_keep
 from tally.errors import TallyError
 from tally.throttling import RateLimited, rate_limit_check_user
 
@@ -142,31 +142,26 @@ class StatementRunner:
     def _recheck(self, *, reads_data: bool) -> None:
         """The session's right to query as of now (FATAL 28000 when it is gone).
 
-        Before every statement that reads the warehouse the token (or user) row is read
-        again: revocation, expiry, deactivation and a changed token binding (tenant,
-        attributes, scopes) apply at once. The roles (grants) and the principal are derived
-        again once the last full check is ``recheck_s`` old, before any statement; catalog,
+        Before every statement that reads the warehouse the access generation is read (one
+        row, registry/access_cache.py): once a write changed anything a principal is made
+        of (token revoked or rebound, role, team, profile, user deactivated) the token (or
+        user) is read again and the right and the principal derived again, so the change
+        applies to this very statement; expiry is checked against the clock. A full check
+        also runs once the last one is ``recheck_s`` old, before any statement; catalog,
         SET and SHOW statements (no rows) do nothing in between, as BI tools send them in
-        bursts.
+        bursts. The session's registry connection is kept from statement to statement.
         """
         now = time.monotonic()
         grants = now - self._checked_at >= self.server.config.recheck_s
         if not reads_data and not grants:
             return
-        close_old_connections()
+        connections_keep()
         try:
             self.identity = identity_recheck(self.identity, session=self.user, grants=grants)
             if grants:
                 self._checked_at = now
         except SessionEnded as exc:
-            close_old_connections()
             raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
-        except BaseException:
-            close_old_connections()
-            raise
-        if not reads_data:
-            close_old_connections()
-        # A metric query goes on on the same registry connection (_metrics closes it).
 
     def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
         reads_data = (
@@ -183,10 +178,6 @@ class StatementRunner:
             raise SqlError(exc.sqlstate, exc.message, exc.hint) from None
         except TallyError as exc:
             raise tally_sql_error(exc) from None
-        finally:
-            if reads_data:
-                # The re-check's registry connection, if the metric query did not close it.
-                close_old_connections()
 
     def _dispatch(self, tree: exp.Expr) -> Result:
         kind = control_kind(tree)
@@ -382,22 +373,19 @@ class StatementRunner:
             rate_limit_check_user(self.identity.account, "query")
         except RateLimited as exc:
             raise SqlError(CONFIGURATION_LIMIT, exc.message, exc.hint) from None
-        try:
-            catalog = sql_catalog_get()
-            mapped, compiled = sql_select_compile(
-                select=tree,
-                table=catalog.table,
-                principal=self.identity.principal,
-                acting_user=self.identity.account,
-            )
-            ready = compiled_prepare(compiled, principal=self.identity.principal)
-            key = sql_result_key(
-                compiled=compiled,
-                principal=self.identity.principal,
-                row_cap=self.server.config.row_cap,
-            )
-        finally:
-            close_old_connections()
+        catalog = sql_catalog_get()
+        mapped, compiled = sql_select_compile(
+            select=tree,
+            table=catalog.table,
+            principal=self.identity.principal,
+            acting_user=self.identity.account,
+        )
+        ready = compiled_prepare(compiled, principal=self.identity.principal)
+        key = sql_result_key(
+            compiled=compiled,
+            principal=self.identity.principal,
+            row_cap=self.server.config.row_cap,
+        )
         names = [c.lower() for c in compiled.columns]
         picks = [compiled_index(names, name) for _shown, name, _column in mapped.outputs]
         fields = [

@@ -1,7 +1,9 @@
 """Who calls an MCP tool: a Tally API token, checked again on every call.
 
-A token is read on each call (not once per connection), so a revoked or expired token, or a
-changed tenant binding, applies from the next call on, as it does for the HTTP API.
+A token is checked on each call (not once per connection), so a revoked or expired token, a
+removed role or a changed tenant binding applies from the next call on, as it does for the
+HTTP API. The check reads the access generation (registry/access_cache.py) and derives the
+principal again only when it changed; expiry is checked against the clock on every call.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry.permissions import access_require_audited, principal_for
+from registry.access_cache import token_access
+from registry.permissions import access_require_audited
 from registry.roles import Action
-from registry.services.access import TokenInvalid, token_authenticate
+from registry.services.access import TokenInvalid
 from semantic.compiler.principal import Principal
 from tally.errors import UserError
 
@@ -45,10 +48,10 @@ def caller_authenticate(raw: str | None) -> Caller:
     if not raw or not raw.strip():
         raise Unauthenticated(MSG_NO_TOKEN, hint=HINT_NO_TOKEN)
     try:
-        token = token_authenticate(raw)
+        access = token_access(raw)
     except TokenInvalid as exc:
         raise Unauthenticated(MSG_BAD_TOKEN.format(reason=exc), hint=HINT_NO_TOKEN) from None
-    return Caller(user=token.user, token=token, principal=principal_for(token.user, token=token))
+    return Caller(user=access.token.user, token=access.token, principal=access.principal)
 
 
 def caller_require(caller: Caller, action: Action, *, tool: str) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
@@ -24,6 +23,7 @@ from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_L
 from semantic.compiler.dimension_values import MAX_LIMIT as VALUES_MAX_LIMIT
 from semantic.compiler.dimension_values import MAX_SEARCH as VALUES_MAX_SEARCH
 from semantic.compiler.spec import DIALECTS
+from tally.db import connections_keep
 from tally.errors import UserError
 from tally.mcp import operations
 from tally.mcp.caller import Caller, bearer, caller_authenticate
@@ -82,24 +82,10 @@ def _token_of(ctx: Context[Any, Any], stdio_token: str | None) -> str | None:
     return stdio_token
 
 
-def _connections_keep() -> None:
-    # The MCP thread keeps its database connection from call to call: Django's per-request
-    # close (CONN_MAX_AGE=0) would make every call reconnect, which cost more than the whole
-    # query (~5 ms CPU a call on SQLite, a TCP and TLS handshake on PostgreSQL). A connection
-    # that an error, a dropped server or an unfinished transaction left unusable is replaced.
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is None:
-            continue
-        if conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"] or not conn.is_usable():
-            conn.close()
-        else:
-            conn.errors_occurred = False
-
-
 def _as_caller(raw: str | None, fn: Callable[[Caller], T]) -> T:
     # Runs on the sync thread: the audit context names this call's token and nothing of a
     # previous call's, and a connection broken since the last call is replaced.
-    _connections_keep()
+    connections_keep()
     bound = access_context_bind(token=None, principal=None, ip=None)
     try:
         return fn(caller_authenticate(raw))

@@ -1,7 +1,9 @@
 """Issue 18, principle 7: a SQL API session is re-checked before its statements. A revoked
-or expired token ends it at the next metric query (FATAL 28000 and an audit row), a removed
-role once its grants are re-derived (TALLY_SQL_RECHECK_S), and a changed tenant binding of
-its token applies to the running session at once."""
+or expired token ends it at the next metric query (FATAL 28000 and an audit row), and so
+does a removed role; a changed tenant binding of its token, or a changed attribute of its
+user's profile, applies to the running session at once. Issue 19: the re-check reuses the
+session's principal while the access generation is unchanged, so these hold with the
+periodic full re-check (TALLY_SQL_RECHECK_S) an hour away: every change bumps it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import pytest
 from tests.security.sqlapi_support import PASSWORD, sql_server, tally_shell, url
 
 SUM_REVENUE = "SELECT revenue FROM metrics"
+# The periodic full re-check out of the way: the access generation must carry each change.
+NO_TIMER = {"TALLY_SQL_RECHECK_S": "3600"}
 
 
 def _new_token(name: str, **kwargs: str) -> str:
@@ -58,7 +62,10 @@ def _session_events(prefix: str) -> list[dict[str, object]]:
 )
 def test_a_dead_token_ends_the_running_session(change: str, reason: str) -> None:
     raw = _new_token(f"bi-{reason.split()[1]}", user=None, service="bi", scopes="read,query")
-    with sql_server() as port, psycopg.connect(url(port, user="bi", password=raw)) as conn:
+    with (
+        sql_server(**NO_TIMER) as port,
+        psycopg.connect(url(port, user="bi", password=raw)) as conn,
+    ):
         assert conn.execute(SUM_REVENUE).fetchall()
         tally_shell(
             "from registry.models import ApiToken\n"
@@ -75,9 +82,7 @@ def test_a_dead_token_ends_the_running_session(change: str, reason: str) -> None
 
 
 def test_a_removed_role_ends_a_password_session() -> None:
-    # Roles are derived again once the last check is TALLY_SQL_RECHECK_S old: here always.
-    recheck = {"TALLY_SQL_RECHECK_S": "0.001"}
-    with sql_server(**recheck) as port, psycopg.connect(url(port, user="carl")) as conn:
+    with sql_server(**NO_TIMER) as port, psycopg.connect(url(port, user="carl")) as conn:
         assert conn.execute(SUM_REVENUE).fetchall()
         tally_shell(
             "from django.contrib.auth.models import User\n"
@@ -96,7 +101,7 @@ def test_a_removed_role_ends_a_password_session() -> None:
 
 def test_a_changed_tenant_binding_applies_to_the_running_session() -> None:
     raw = _new_token("bi-tenant", service="bi-moving", tenant="t13", scopes="read,query")
-    with sql_server() as port:
+    with sql_server(**NO_TIMER) as port:
         with psycopg.connect(url(port, user="bi", password=raw)) as conn:
             before = conn.execute(SUM_REVENUE).fetchall()
             tally_shell(
@@ -111,7 +116,7 @@ def test_a_changed_tenant_binding_applies_to_the_running_session() -> None:
 
 
 def test_a_deactivated_user_ends_a_password_session_at_the_next_metric_query() -> None:
-    with sql_server() as port, psycopg.connect(url(port, user="fred")) as conn:
+    with sql_server(**NO_TIMER) as port, psycopg.connect(url(port, user="fred")) as conn:
         assert conn.execute(SUM_REVENUE).fetchall()
         tally_shell(
             "from django.contrib.auth.models import User\n"
@@ -121,3 +126,55 @@ def test_a_deactivated_user_ends_a_password_session_at_the_next_metric_query() -
             conn.execute(SUM_REVENUE).fetchall()
         assert info.value.sqlstate == "28000"
         assert "user deactivated" in str(info.value)
+
+
+def _user_token(username: str, *, tenant: str) -> str:
+    """A new analyst (row policies apply) with tenant_id=``tenant`` in their profile, and a
+    token of theirs that may query."""
+    out = tally_shell(
+        "from django.contrib.auth.models import User\n"
+        "from registry.services.access import access_profile_set, role_grant, token_create\n"
+        f"u = User.objects.create_user({username!r})\n"
+        "role_grant(user=u, role='analyst')\n"
+        f"access_profile_set(user=u, attributes={{'tenant_id': {tenant!r}}})\n"
+        "print(token_create(acting_user=None, user=u, scopes='read,query').raw)\n"
+    )
+    return out.strip().splitlines()[-1]
+
+
+def test_a_removed_role_ends_a_token_session_at_the_next_query() -> None:
+    raw = _user_token("gina", tenant="t13")
+    with (
+        sql_server(**NO_TIMER) as port,
+        psycopg.connect(url(port, user="gina", password=raw)) as conn,
+    ):
+        assert conn.execute(SUM_REVENUE).fetchall()
+        tally_shell(
+            "from django.contrib.auth.models import User\n"
+            "from registry.services.access import role_revoke\n"
+            "role_revoke(user=User.objects.get(username='gina'), role='analyst')\n"
+        )
+        with pytest.raises(psycopg.OperationalError) as info:
+            conn.execute(SUM_REVENUE).fetchall()
+        assert info.value.sqlstate == "28000"
+        assert 'role "gina" may no longer query metrics' in str(info.value)
+    events = _session_events(_prefix(raw))
+    assert [e["payload"]["reason"] for e in events] == ["query_right_removed"]  # type: ignore[index]
+
+
+def test_a_changed_profile_attribute_applies_to_the_next_query() -> None:
+    raw = _user_token("hana", tenant="t13")
+    with sql_server(**NO_TIMER) as port:
+        with psycopg.connect(url(port, user="hana", password=raw)) as conn:
+            before = conn.execute(SUM_REVENUE).fetchall()
+            tally_shell(
+                "from django.contrib.auth.models import User\n"
+                "from registry.services.access import access_profile_set\n"
+                "access_profile_set(user=User.objects.get(username='hana'), "
+                "attributes={'tenant_id': 't14'})\n"
+            )
+            after = conn.execute(SUM_REVENUE).fetchall()
+        with psycopg.connect(url(port, user="hana", password=raw)) as fresh:
+            expected = fresh.execute(SUM_REVENUE).fetchall()
+    assert after == expected
+    assert after != before
