@@ -2,7 +2,8 @@
 
 The result has the rows of MetricFlow's FULL OUTER JOIN on the group-by keys: a key present
 in one aggregation only still appears, with NULLs for the others (see ``combine_ctes`` for
-why it is written as a UNION of keys with null-safe LEFT JOINs).
+why it is written as a UNION of keys with null-safe LEFT JOINs, and on Spark as FULL OUTER
+JOINs).
 """
 
 from __future__ import annotations
@@ -15,14 +16,23 @@ from semantic.compiler.nodes import append_join, cte_ref
 from semantic.compiler.resolve import item_name, query_error
 from semantic.compiler.spec import MetricQuery
 
+# Engines that run a CTE at each of its references (Spark inlines every deterministic CTE):
+# the union of keys reads each aggregation twice there, a conversion's join included, so
+# they FULL OUTER JOIN the aggregations instead (each read once; bench sql_speed --engine
+# spark: the conversion case ran 17 Spark jobs instead of 13).
+FULL_JOIN_DIALECTS = frozenset({"spark", "databricks"})
 
-def combine_ctes(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Expr:
+
+def combine_ctes(
+    ctes: list[tuple[str, exp.Select]], keys: list[str], dialect: str = "duckdb"
+) -> exp.Expr:
     """Merges the aggregations into one row per group-by key, as one subquery.
 
     MetricFlow FULL OUTER JOINs the aggregations. Here the distinct keys of all of them (a
     UNION, which also merges NULL keys) LEFT JOIN each aggregation null-safely: the same rows,
     and it runs everywhere (MySQL/MariaDB have no FULL JOIN; PostgreSQL refuses a FULL JOIN on
-    a null-safe condition). Each aggregation is unique per key, so nothing fans out.
+    a null-safe condition). Each aggregation is unique per key, so nothing fans out. On
+    ``FULL_JOIN_DIALECTS``, null-safe FULL OUTER JOINs (``full_joined``): the same rows.
     """
     if len(ctes) == 1:
         return (
@@ -39,6 +49,8 @@ def combine_ctes(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Exp
         for name, _ in ctes[1:]:
             select = append_join(select, cte_ref(name), kind="CROSS")
         return select.subquery("combined", copy=False)
+    if dialect in FULL_JOIN_DIALECTS:
+        return full_joined(values, keys).subquery("combined", copy=False)
     union: exp.Query = exp.select(*[exp.column(k) for k in keys], copy=False).from_(
         cte_ref(ctes[0][0]), copy=False
     )
@@ -64,6 +76,43 @@ def combine_ctes(ctes: list[tuple[str, exp.Select]], keys: list[str]) -> exp.Exp
         )
         select = append_join(select, cte_ref(name), on=condition, side="LEFT")
     return select.subquery("combined", copy=False)
+
+
+def full_joined(values: list[tuple[str, list[str]]], keys: list[str]) -> exp.Select:
+    """The aggregations (name, value columns) chained by null-safe FULL OUTER JOINs, each key
+    the first of its values that is not NULL.
+
+    A key is NULL on a joined side either as the group's own NULL or because that side has no
+    row for the group; in both cases the other sides that have the row hold the same key (a
+    null-safe match), so COALESCE gives the group's key, NULL included.
+    """
+
+    names = [name for name, _ in values]
+    select = exp.select(
+        *[_first_key(k, names).as_(k, copy=False) for k in keys],
+        *[exp.column(v, table=n) for n, columns in values for v in columns],
+        copy=False,
+    ).from_(cte_ref(names[0]), copy=False)
+    for index, name in enumerate(names[1:], start=1):
+        condition = exp.and_(
+            *[
+                exp.NullSafeEQ(
+                    this=_first_key(k, names[:index]), expression=exp.column(k, table=name)
+                )
+                for k in keys
+            ],
+            copy=False,
+        )
+        select = append_join(select, cte_ref(name), on=condition, side="FULL", kind="OUTER")
+    return select
+
+
+def _first_key(key: str, tables: list[str]) -> exp.Expr:
+    """``key`` of the first of ``tables`` that has it (COALESCE over them)."""
+    columns = [exp.column(key, table=t) for t in tables]
+    if len(columns) == 1:
+        return columns[0]
+    return exp.Coalesce(this=columns[0], expressions=columns[1:])
 
 
 def order_limit(

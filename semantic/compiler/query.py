@@ -356,7 +356,7 @@ def metrics_select(
     metric_leaves: dict[str, list[Leaf]],
 ) -> exp.Select:
     """The aggregations combined on their keys, each metric computed on top, under WITH."""
-    final = combine_ctes(ctes, keys)
+    final = combine_ctes(ctes, keys, query.dialect)
     outputs: list[exp.Expr] = [exp.column(k, table="combined") for k in keys]
     for name in query.metrics:
         outputs.append(

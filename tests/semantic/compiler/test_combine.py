@@ -12,14 +12,17 @@ from semantic.compiler.spec import MetricQuery
 from tally.errors import QueryError
 
 
-def test_combined_keys_keep_rows_present_in_one_aggregation_only(duck: Any) -> None:
-    """Keys of every CTE appear (NULL-safe matching), with NULL where a CTE has none."""
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_combined_keys_keep_rows_present_in_one_aggregation_only(duck: Any, dialect: str) -> None:
+    """Keys of every CTE appear (NULL-safe matching), with NULL where a CTE has none: the
+    union of keys and (Spark's form, run here on DuckDB) the chain of FULL OUTER JOINs."""
     ctes = [
         ("a", exp.select("k", "x").from_("(VALUES ('p', 1), (NULL, 2)) AS t(k, x)")),
         ("b", exp.select("k", "y").from_("(VALUES ('q', 3), (NULL, 4)) AS t(k, y)")),
+        ("c", exp.select("k", "z").from_("(VALUES ('q', 5), ('r', 6)) AS t(k, z)")),
     ]
-    combined = combine_ctes(ctes, ["k"])
-    select = exp.select("combined.k", "combined.x", "combined.y").from_(combined)
+    combined = combine_ctes(ctes, ["k"], dialect)
+    select = exp.select("combined.k", "combined.x", "combined.y", "combined.z").from_(combined)
     select.set(
         "with_",
         exp.With(
@@ -29,7 +32,14 @@ def test_combined_keys_keep_rows_present_in_one_aggregation_only(duck: Any) -> N
         ),
     )
     rows = duck.execute(select.sql("duckdb") + " ORDER BY 1 NULLS FIRST").fetchall()
-    assert rows == [(None, 2, 4), ("p", 1, None), ("q", None, 3)]
+    assert rows == [
+        (None, 2, 4, None),
+        ("p", 1, None, None),
+        ("q", None, 3, 5),
+        ("r", None, None, 6),
+    ]
+    joins = {join.side for join in combined.find_all(exp.Join)}
+    assert joins == ({"FULL"} if dialect == "spark" else {"LEFT"})
 
 
 def test_a_single_aggregation_without_keys_is_read_as_is() -> None:

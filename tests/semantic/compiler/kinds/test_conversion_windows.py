@@ -8,10 +8,12 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from semantic.compiler.api import compile_query
-from semantic.compiler.kinds.conversion import is_not_null, window_bucket
-from semantic.compiler.manifest import Manifest, build_manifest
+from semantic.compiler.kinds.conversion import bucketed_conversions, is_not_null, window_bucket
+from semantic.compiler.manifest import Manifest, Measure, build_manifest
 from semantic.compiler.spec import MetricQuery
 
 WINDOWS = ("1 day", "7 days", "10 days", "4 weeks", "1 month", "2 months", "1 year", "2 years")
@@ -134,7 +136,25 @@ def test_window_bucket_is_the_shortest_grain_whose_periods_hold_the_window() -> 
 
 def test_is_not_null_keeps_a_case_with_an_else_as_it_is() -> None:
     """Only a CASE with one branch and no ELSE is NULL exactly when its condition fails."""
-    import sqlglot
-
     other = sqlglot.parse_one("CASE WHEN t = 'a' THEN id ELSE 0 END")
     assert is_not_null(other).sql() == "NOT CASE WHEN t = 'a' THEN id ELSE 0 END IS NULL"
+
+
+@pytest.mark.parametrize("grain", ["week", "month", "quarter", "year"])
+def test_spark_explode_buckets_are_the_cross_join_buckets(
+    con: duckdb.DuckDBPyConnection, grain: str
+) -> None:
+    """Spark's EXPLODE of the two periods gives each conversion row the buckets the CROSS
+    JOIN to the two shifts gives (both run here on DuckDB, where EXPLODE is UNNEST)."""
+    measure = Measure("starts", "count_distinct", "id", "events", "happened_at")
+    rows = sqlglot.parse_one(
+        "SELECT CAST(happened_at AS DATE) AS conversion_day, account_id AS entity_key, "
+        "id AS conversion_value FROM events"
+    )
+    assert isinstance(rows, exp.Select)
+    found = {}
+    for dialect in ("duckdb", "spark"):
+        select = bucketed_conversions(rows.copy(), measure, 0, grain, dialect)
+        assert ("EXPLODE" in select.sql("spark")) == (dialect == "spark")
+        found[dialect] = sorted(con.execute(select.sql("duckdb")).fetchall())
+    assert found["spark"] == found["duckdb"] and len(found["duckdb"]) == 6000

@@ -69,20 +69,13 @@ SELECT
   combined.invoice_amount__fa1190297__tdmonth_last AS revenue_month_to_date
 FROM (
   SELECT
-    all_keys.metric_time__fiscal_quarter,
+    COALESCE(
+      agg_0_invoices.metric_time__fiscal_quarter,
+      agg_1_invoices.metric_time__fiscal_quarter
+    ) AS metric_time__fiscal_quarter,
     agg_0_invoices.invoice_amount__fa1190297,
     agg_1_invoices.invoice_amount__fa1190297__tdmonth_last
-  FROM (
-    SELECT
-      metric_time__fiscal_quarter
-    FROM agg_0_invoices
-    UNION
-    SELECT
-      metric_time__fiscal_quarter
-    FROM agg_1_invoices
-  ) AS all_keys
-  LEFT JOIN agg_0_invoices
-    ON all_keys.metric_time__fiscal_quarter IS NOT DISTINCT FROM agg_0_invoices.metric_time__fiscal_quarter
-  LEFT JOIN agg_1_invoices
-    ON all_keys.metric_time__fiscal_quarter IS NOT DISTINCT FROM agg_1_invoices.metric_time__fiscal_quarter
+  FROM agg_0_invoices
+  FULL OUTER JOIN agg_1_invoices
+    ON agg_0_invoices.metric_time__fiscal_quarter IS NOT DISTINCT FROM agg_1_invoices.metric_time__fiscal_quarter
 ) AS combined;

@@ -41,20 +41,10 @@ SELECT
   combined.invoice_amount__fa1190297 - combined.invoice_amount__fa1190297__offset_month AS revenue_since_month_start
 FROM (
   SELECT
-    all_keys.metric_time__week,
+    COALESCE(agg_0_invoices.metric_time__week, agg_1_invoices.metric_time__week) AS metric_time__week,
     agg_0_invoices.invoice_amount__fa1190297,
     agg_1_invoices.invoice_amount__fa1190297__offset_month
-  FROM (
-    SELECT
-      metric_time__week
-    FROM agg_0_invoices
-    UNION
-    SELECT
-      metric_time__week
-    FROM agg_1_invoices
-  ) AS all_keys
-  LEFT JOIN agg_0_invoices
-    ON all_keys.metric_time__week IS NOT DISTINCT FROM agg_0_invoices.metric_time__week
-  LEFT JOIN agg_1_invoices
-    ON all_keys.metric_time__week IS NOT DISTINCT FROM agg_1_invoices.metric_time__week
+  FROM agg_0_invoices
+  FULL OUTER JOIN agg_1_invoices
+    ON agg_0_invoices.metric_time__week IS NOT DISTINCT FROM agg_1_invoices.metric_time__week
 ) AS combined;

@@ -80,25 +80,12 @@ SELECT
   combined.distinct_emails AS distinct_user_emails
 FROM (
   SELECT
-    all_keys.metric_time__month,
-    all_keys.account__region,
+    COALESCE(agg_0_events.metric_time__month, agg_1_users.metric_time__month) AS metric_time__month,
+    COALESCE(agg_0_events.account__region, agg_1_users.account__region) AS account__region,
     agg_0_events.events_tracked,
     agg_1_users.distinct_emails
-  FROM (
-    SELECT
-      metric_time__month,
-      account__region
-    FROM agg_0_events
-    UNION
-    SELECT
-      metric_time__month,
-      account__region
-    FROM agg_1_users
-  ) AS all_keys
-  LEFT JOIN agg_0_events
-    ON all_keys.metric_time__month IS NOT DISTINCT FROM agg_0_events.metric_time__month
-    AND all_keys.account__region IS NOT DISTINCT FROM agg_0_events.account__region
-  LEFT JOIN agg_1_users
-    ON all_keys.metric_time__month IS NOT DISTINCT FROM agg_1_users.metric_time__month
-    AND all_keys.account__region IS NOT DISTINCT FROM agg_1_users.account__region
+  FROM agg_0_events
+  FULL OUTER JOIN agg_1_users
+    ON agg_0_events.metric_time__month IS NOT DISTINCT FROM agg_1_users.metric_time__month
+    AND agg_0_events.account__region IS NOT DISTINCT FROM agg_1_users.account__region
 ) AS combined;

@@ -75,30 +75,14 @@ SELECT
   COALESCE(combined.new_accounts__spine, 0) AS new_accounts
 FROM (
   SELECT
-    all_keys.metric_time__month,
-    all_keys.account__plan,
-    all_keys.account__plan_at_time,
+    COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
+    COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
+    COALESCE(agg_0_accounts.account__plan_at_time, agg_1_events.account__plan_at_time) AS account__plan_at_time,
     agg_0_accounts.new_accounts__spine,
     agg_1_events.events_tracked
-  FROM (
-    SELECT
-      metric_time__month,
-      account__plan,
-      account__plan_at_time
-    FROM agg_0_accounts
-    UNION
-    SELECT
-      metric_time__month,
-      account__plan,
-      account__plan_at_time
-    FROM agg_1_events
-  ) AS all_keys
-  LEFT JOIN agg_0_accounts
-    ON all_keys.metric_time__month IS NOT DISTINCT FROM agg_0_accounts.metric_time__month
-    AND all_keys.account__plan IS NOT DISTINCT FROM agg_0_accounts.account__plan
-    AND all_keys.account__plan_at_time IS NOT DISTINCT FROM agg_0_accounts.account__plan_at_time
-  LEFT JOIN agg_1_events
-    ON all_keys.metric_time__month IS NOT DISTINCT FROM agg_1_events.metric_time__month
-    AND all_keys.account__plan IS NOT DISTINCT FROM agg_1_events.account__plan
-    AND all_keys.account__plan_at_time IS NOT DISTINCT FROM agg_1_events.account__plan_at_time
+  FROM agg_0_accounts
+  FULL OUTER JOIN agg_1_events
+    ON agg_0_accounts.metric_time__month IS NOT DISTINCT FROM agg_1_events.metric_time__month
+    AND agg_0_accounts.account__plan IS NOT DISTINCT FROM agg_1_events.account__plan
+    AND agg_0_accounts.account__plan_at_time IS NOT DISTINCT FROM agg_1_events.account__plan_at_time
 ) AS combined;
