@@ -44,8 +44,9 @@ class Command(TallyCommand):
         # The check ran on this thread; the tools run on asgiref's, with their own connection.
         connections.close_all()
         from tally.mcp.server import build_server
+        from tally.mcp.stdio import serve_stdio
 
-        build_server(stdio_token=raw).run("stdio")
+        serve_stdio(build_server(stdio_token=raw))
 
     def _serve_http(self, host: str, port: int) -> None:
         import uvicorn
