@@ -14,7 +14,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, in_own_thread
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,7 +35,8 @@ def test_sdk_client_round_trips_a_large_message() -> None:
             result = await client.call_tool("echo", {"text": BIG})
             return [t.name for t in tools.tools], result
 
-    names, result = anyio.run(main)
+    # Its own thread: under xdist an earlier test may have left an event loop running here.
+    names, result = in_own_thread(anyio.run, main)
     assert names == ["echo"]
     assert not result.is_error
     assert result.content[0].text == BIG
