@@ -151,6 +151,21 @@ class Session:
                 self.conn.close()
 
 
+class FirstRowSession(Session):
+    """A session whose ``run`` fetched the first row early (Trino's and Snowflake's columns,
+    and their errors, arrive with it): ``fetch`` hands that row out before reading more."""
+
+    def __init__(self, config: WarehouseConfig, timeout_s: float) -> None:
+        super().__init__(config, timeout_s)
+        self._first: Sequence[Row] = ()
+
+    def fetch(self, size: int) -> Sequence[Row]:
+        first, self._first = self._first, ()
+        if len(first) >= size:
+            return first
+        return [*first, *self.cursor.fetchmany(size - len(first))]
+
+
 class DuckDBSession(Session):
     """DuckDB: read-only connection, interrupt from a timer thread on timeout."""
 

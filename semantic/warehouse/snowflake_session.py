@@ -13,13 +13,12 @@ warehouse is used (the ``tally[snowflake]`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
 from semantic.warehouse.connect_errors import WarehouseUnavailable
-from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
-from semantic.warehouse.sessions import Session
+from semantic.warehouse.results import Column, ColumnKind, Params, Verdict
+from semantic.warehouse.sessions import FirstRowSession
 
 # snowflake.connector's type codes (cursor.description), spelled out to keep the import lazy.
 _TYPES: dict[int, tuple[str, ColumnKind]] = {
@@ -61,13 +60,12 @@ def snowflake_kind(type_code: int, scale: int | None) -> tuple[str, ColumnKind]:
     return _TYPES.get(type_code, (str(type_code), "other"))
 
 
-class SnowflakeSession(Session):
+class SnowflakeSession(FirstRowSession):
     """Snowflake: variables SET with a bound value, the query submitted asynchronously."""
 
     def __init__(self, config: Any, timeout_s: float) -> None:
         super().__init__(config, timeout_s)
         self.query_id: str | None = None
-        self._first: Sequence[Row] = ()
 
     def run(self, sql: str, params: Params) -> None:
         if isinstance(params, dict) and params:
@@ -91,12 +89,6 @@ class SnowflakeSession(Session):
             type_name, kind = snowflake_kind(int(type_code), scale)
             columns.append(Column(name=name, type_name=type_name, kind=kind))
         return tuple(columns)
-
-    def fetch(self, size: int) -> Sequence[Row]:
-        first, self._first = self._first, ()
-        if len(first) >= size:
-            return first
-        return [*first, *self.cursor.fetchmany(size - len(first))]
 
     def interrupt(self) -> None:
         # Best effort: STATEMENT_TIMEOUT_IN_SECONDS stops the query anyway.

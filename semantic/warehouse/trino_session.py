@@ -16,13 +16,12 @@ This module is Django-free; ``trino`` is imported only when a Trino warehouse is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import suppress
 
 from semantic.warehouse.connect_errors import WarehouseUnavailable
 from semantic.warehouse.engine_open import trino_connect
-from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
-from semantic.warehouse.sessions import Session
+from semantic.warehouse.results import Column, ColumnKind, Params, Verdict
+from semantic.warehouse.sessions import FirstRowSession
 
 _TIMEOUT_ERRORS = frozenset({"EXCEEDED_TIME_LIMIT", "EXCEEDED_CPU_LIMIT"})
 _KINDS: dict[str, ColumnKind] = {
@@ -62,7 +61,7 @@ def _kind(type_name: str) -> ColumnKind:
     return _KINDS.get(base, "other")
 
 
-class TrinoSession(Session):
+class TrinoSession(FirstRowSession):
     """Trino: a cursor streaming the coordinator's pages; time limit set per session."""
 
     def open(self) -> None:
@@ -79,7 +78,7 @@ class TrinoSession(Session):
         self.cursor = self.conn.cursor()
         self.cursor.execute(sql, values or None)
         # The first page arrives with the columns: description needs it.
-        self._first: Sequence[Row] = self.cursor.fetchmany(1)
+        self._first = self.cursor.fetchmany(1)
 
     def describe(self) -> tuple[Column, ...]:
         columns = []
@@ -87,12 +86,6 @@ class TrinoSession(Session):
             type_name = str(type_code)
             columns.append(Column(name=name, type_name=type_name, kind=_kind(type_name)))
         return tuple(columns)
-
-    def fetch(self, size: int) -> Sequence[Row]:
-        first, self._first = self._first, ()
-        if len(first) >= size:
-            return first
-        return [*first, *self.cursor.fetchmany(size - len(first))]
 
     def interrupt(self) -> None:
         # Best effort: the session's query_max_run_time stops the query anyway.
