@@ -36,16 +36,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from semantic.compiler.dialects import CLICKHOUSE_SETTINGS
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connect_errors import WarehouseUnavailable
 
-# Settings every ClickHouse query runs with: UTC, SQL-standard NULLs from outer joins.
-CLICKHOUSE_SETTINGS: dict[str, str] = {
-    "session_timezone": "UTC",
-    "join_use_nulls": "1",
-    # A CTE the compiled SQL reads twice runs once (semantic.compiler.dialects).
-    "enable_materialized_cte": "1",
-}
 SPARK_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "true",
