@@ -5,7 +5,8 @@ ClickHouse:
     chdb runs ClickHouse inside this process on a data directory (``chdb:///path``), like a
     DuckDB file. Only one directory per process (chdb's embedded server). A user connection
     opens with ``readonly=1`` (no writes, no DDL, no table functions such as ``file()`` or
-    ``url()``, no setting changes), ``session_timezone='UTC'``, ``join_use_nulls=1`` and the
+    ``url()``, no setting changes), Tally's ClickHouse settings (``CLICKHOUSE_SETTINGS`` of
+    semantic.compiler.dialects: UTC, SQL's NULLs from outer joins and CASTs) and the
     query's ``max_execution_time`` fixed at connect time; cancel stops the streaming result.
     A ClickHouse server (``clickhouse://user:password@host:8123/db``) is queried over HTTP
     with the same settings per query; Tally refuses a user whose ``readonly`` is 0 unless
