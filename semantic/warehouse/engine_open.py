@@ -5,7 +5,8 @@ ClickHouse:
     chdb runs ClickHouse inside this process on a data directory (``chdb:///path``), like a
     DuckDB file. Only one directory per process (chdb's embedded server). A user connection
     opens with ``readonly=1`` (no writes, no DDL, no table functions such as ``file()`` or
-    ``url()``, no setting changes), ``session_timezone='UTC'``, ``join_use_nulls=1`` and the
+    ``url()``, no setting changes), Tally's ClickHouse settings (``CLICKHOUSE_SETTINGS`` of
+    semantic.compiler.dialects: UTC, SQL's NULLs from outer joins and CASTs) and the
     query's ``max_execution_time`` fixed at connect time; cancel stops the streaming result.
     A ClickHouse server (``clickhouse://user:password@host:8123/db``) is queried over HTTP
     with the same settings per query; Tally refuses a user whose ``readonly`` is 0 unless
@@ -36,16 +37,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from semantic.compiler.dialects import CLICKHOUSE_SETTINGS
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connect_errors import WarehouseUnavailable
 
-# Settings every ClickHouse query runs with: UTC, SQL-standard NULLs from outer joins.
-CLICKHOUSE_SETTINGS: dict[str, str] = {
-    "session_timezone": "UTC",
-    "join_use_nulls": "1",
-    # A CTE the compiled SQL reads twice runs once (semantic.compiler.dialects).
-    "enable_materialized_cte": "1",
-}
 SPARK_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "true",

@@ -44,6 +44,18 @@ QUERIES = {
         "SELECT count(DISTINCT n) = count(*) AS unique_numbers FROM "
         "(SELECT ROW_NUMBER() OVER () AS n FROM main.accounts) AS numbered"
     ),
+    "outer_join_nulls": (
+        "SELECT paid.amount IS NULL AS unpaid, count(*) AS n FROM main.accounts AS a "
+        "LEFT JOIN (SELECT account_id, sum(amount) AS amount FROM main.invoices "
+        "WHERE status = 'paid' GROUP BY 1) AS paid ON paid.account_id = a.id GROUP BY 1"
+    ),
+    "cast_keeps_null": (
+        "SELECT CAST(churned_at AS DATE) AS churned_on, count(*) AS n FROM main.accounts GROUP BY 1"
+    ),
+    "days_in_utc": (
+        "SELECT CAST(occurred_at AS DATE) AS day, date_trunc('month', occurred_at) AS month, "
+        "count(*) AS n FROM main.events GROUP BY 1, 2"
+    ),
 }
 ENGINES = ["chdb", pytest.param("spark", marks=pytest.mark.xdist_group("spark"))]
 
@@ -66,3 +78,33 @@ def test_rendered_sql_means_what_it_means_on_duckdb(
     # differ between engines (normalised above).
     booleans = [c.kind == "boolean" for c in reference.columns]
     assert [c.kind == "boolean" for c in result.columns] == booleans, rendered
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_clickhouse_sql_carries_its_settings(
+    name: str, chdb_warehouse: Any, embedded_demo: Path
+) -> None:
+    """Rendered ClickHouse SQL gives DuckDB's rows on a connection with ClickHouse's own
+    defaults (as a BI tool or a published view's reader has): outer joins that fill
+    defaults, CASTs that refuse NULL, another time zone. The query's SETTINGS clause sets
+    what Tally's own sessions set."""
+    from semantic.warehouse.engine_open import chdb_connect
+
+    duck = parse_warehouse_url(f"duckdb:///{embedded_demo}", base_dir=ROOT)
+    sql = QUERIES[name]
+    rendered = render(sqlglot.parse_one(sql, read="duckdb"), "clickhouse")
+    expected = _comparable(list(execute(duck, sql).rows), 10)
+    defaults = {
+        "join_use_nulls": "0",
+        "cast_keep_nullable": "0",
+        "enable_materialized_cte": "0",
+        "session_timezone": "America/New_York",
+    }
+    connection = chdb_connect(chdb_warehouse.path, user=False, settings=defaults)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(rendered)
+        got = _comparable([tuple(row) for row in cursor.fetchall()], 10)
+    finally:
+        connection.close()
+    assert sorted(got, key=repr) == sorted(expected, key=repr), rendered

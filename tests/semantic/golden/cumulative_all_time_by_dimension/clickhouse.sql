@@ -18,8 +18,8 @@ WITH agg_0_accounts AS (
         MAX(spine_days.date_day) AS date_day
       FROM main.time_spine AS spine_days
       WHERE
-        spine_days.date_day >= CAST('2026-01-01 00:00:00' AS Nullable(DateTime))
-        AND spine_days.date_day <= CAST('2026-06-30 00:00:00' AS Nullable(DateTime))
+        spine_days.date_day >= CAST('2026-01-01 00:00:00' AS DateTime)
+        AND spine_days.date_day <= CAST('2026-06-30 00:00:00' AS DateTime)
       GROUP BY
         toDateTime64(dateTrunc('MONTH', spine_days.date_day), 6)
     ) AS spine
@@ -35,12 +35,12 @@ WITH agg_0_accounts AS (
         ) AS value_0
       FROM (
         SELECT
-          CAST(accounts.created_at AS Nullable(DATE)) AS row_day,
+          CAST(accounts.created_at AS DATE) AS row_day,
           accounts.plan AS account__plan,
           COUNT(accounts.id) AS value_0
         FROM main.accounts AS accounts
         WHERE
-          accounts.created_at < CAST('2026-07-01 00:00:00' AS Nullable(DateTime))
+          accounts.created_at < CAST('2026-07-01 00:00:00' AS DateTime)
         GROUP BY
           1,
           2
@@ -50,14 +50,14 @@ WITH agg_0_accounts AS (
           row_day IS NULL
         )
     ) AS source_rows
-      ON source_rows.row_day <= CAST(spine.date_day AS Nullable(DATE))
+      ON source_rows.row_day <= CAST(spine.date_day AS DATE)
       AND (
         source_rows.next_day IS NULL
-        OR source_rows.next_day > CAST(spine.date_day AS Nullable(DATE))
+        OR source_rows.next_day > CAST(spine.date_day AS DATE)
       )
     WHERE
-      spine.date_day >= CAST('2026-01-01 00:00:00' AS Nullable(DateTime))
-      AND spine.date_day <= CAST('2026-06-30 00:00:00' AS Nullable(DateTime))
+      spine.date_day >= CAST('2026-01-01 00:00:00' AS DateTime)
+      AND spine.date_day <= CAST('2026-06-30 00:00:00' AS DateTime)
     GROUP BY
       1,
       2
@@ -71,4 +71,5 @@ FROM (
   SELECT
     *
   FROM agg_0_accounts
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

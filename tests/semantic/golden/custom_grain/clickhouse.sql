@@ -47,7 +47,7 @@ WITH agg_0_invoices AS MATERIALIZED (
       FROM main.time_spine AS spine
       LEFT JOIN (
         SELECT
-          CAST(invoices.issued_at AS Nullable(DATE)) AS row_day,
+          CAST(invoices.issued_at AS DATE) AS row_day,
           SUM(invoices.amount) AS value_0
         FROM main.invoices AS invoices
         WHERE
@@ -55,7 +55,7 @@ WITH agg_0_invoices AS MATERIALIZED (
         GROUP BY
           1
       ) AS source_rows
-        ON source_rows.row_day = CAST(spine.date_day AS Nullable(DATE))
+        ON source_rows.row_day = CAST(spine.date_day AS DATE)
     ) AS windowed
     WHERE
       rows_in_window > 0
@@ -85,4 +85,5 @@ FROM (
     ON all_keys.metric_time__fiscal_quarter IS NOT DISTINCT FROM agg_0_invoices.metric_time__fiscal_quarter
   LEFT JOIN agg_1_invoices
     ON all_keys.metric_time__fiscal_quarter IS NOT DISTINCT FROM agg_1_invoices.metric_time__fiscal_quarter
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

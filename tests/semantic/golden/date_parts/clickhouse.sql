@@ -40,4 +40,5 @@ FROM (
   FROM agg_0_events
 ) AS combined
 ORDER BY
-  metric_time__extract_dow DESC;
+  metric_time__extract_dow DESC
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -15,8 +15,8 @@ WITH agg_0_invoices AS (
     FROM (
       SELECT
         CASE
-          WHEN DATE_ADD(DAY, CAST(days.day_number - 1 AS Nullable(Int32)), later.later_first) <= later.later_last
-          THEN DATE_ADD(DAY, CAST(days.day_number - 1 AS Nullable(Int32)), later.later_first)
+          WHEN DATE_ADD(DAY, CAST(days.day_number - 1 AS Int32), later.later_first) <= later.later_last
+          THEN DATE_ADD(DAY, CAST(days.day_number - 1 AS Int32), later.later_first)
           ELSE later.later_last
         END AS period,
         days.spine_day AS source_day
@@ -70,4 +70,5 @@ FROM (
   SELECT
     *
   FROM agg_0_invoices
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

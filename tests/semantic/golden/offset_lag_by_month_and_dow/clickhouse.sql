@@ -24,8 +24,8 @@ WITH agg_0_invoices AS (
   ) AS agg
     ON time_spine.source_day = agg.metric_time__day
   WHERE
-    time_spine.period >= CAST('2026-01-01 00:00:00' AS Nullable(DateTime))
-    AND time_spine.period <= CAST('2026-03-31 00:00:00' AS Nullable(DateTime))
+    time_spine.period >= CAST('2026-01-01 00:00:00' AS DateTime)
+    AND time_spine.period <= CAST('2026-03-31 00:00:00' AS DateTime)
   GROUP BY
     1,
     2
@@ -38,4 +38,5 @@ FROM (
   SELECT
     *
   FROM agg_0_invoices
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -13,7 +13,7 @@ WITH agg_0_invoices AS (
       pairs.source_day AS source_day
     FROM (
       SELECT
-        CAST(spine.date_day + INTERVAL '1' MONTH AS Nullable(DATE)) AS period,
+        CAST(spine.date_day + INTERVAL '1' MONTH AS DATE) AS period,
         spine.date_day AS source_day
       FROM main.time_spine AS spine
     ) AS pairs
@@ -37,4 +37,5 @@ FROM (
   SELECT
     *
   FROM agg_0_invoices
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -57,4 +57,5 @@ FROM (
     ON all_keys.metric_time__week IS NOT DISTINCT FROM agg_0_invoices.metric_time__week
   LEFT JOIN agg_1_invoices
     ON all_keys.metric_time__week IS NOT DISTINCT FROM agg_1_invoices.metric_time__week
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -16,4 +16,5 @@ FROM (
   SELECT
     *
   FROM agg_0_invoices
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -45,9 +45,7 @@ WITH agg_0_events AS MATERIALIZED (
         THEN NULL
         ELSE LOWER(
           HEX(
-            MD5(
-              CONCAT({tally_pii_salt: Nullable(String)}, ':', CAST(users.email AS Nullable(String)))
-            )
+            MD5(CONCAT({tally_pii_salt: Nullable(String)}, ':', CAST(users.email AS String)))
           )
         )
       END
@@ -107,4 +105,5 @@ FROM (
   LEFT JOIN agg_1_users
     ON all_keys.metric_time__month IS NOT DISTINCT FROM agg_1_users.metric_time__month
     AND all_keys.account__region IS NOT DISTINCT FROM agg_1_users.account__region
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -101,4 +101,5 @@ FROM (
     ON all_keys.metric_time__month IS NOT DISTINCT FROM agg_1_events.metric_time__month
     AND all_keys.account__plan IS NOT DISTINCT FROM agg_1_events.account__plan
     AND all_keys.account__plan_at_time IS NOT DISTINCT FROM agg_1_events.account__plan_at_time
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -14,8 +14,8 @@ WITH agg_0_events AS (
   LEFT JOIN main.accounts AS user__account__accounts
     ON user__users.account_id = user__account__accounts.id
   WHERE
-    events.occurred_at >= CAST('2025-12-29 00:00:00' AS Nullable(DateTime))
-    AND events.occurred_at < CAST('2026-04-06 00:00:00' AS Nullable(DateTime))
+    events.occurred_at >= CAST('2025-12-29 00:00:00' AS DateTime)
+    AND events.occurred_at < CAST('2026-04-06 00:00:00' AS DateTime)
   GROUP BY
     1,
     2
@@ -28,4 +28,5 @@ FROM (
   SELECT
     *
   FROM agg_0_events
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -19,8 +19,8 @@ WITH agg_0_events AS (
   ) AS user__users
     ON events.user_id = user__users.id
   WHERE
-    events.occurred_at >= CAST('2025-12-29 00:00:00' AS Nullable(DateTime))
-    AND events.occurred_at < CAST('2026-04-06 00:00:00' AS Nullable(DateTime))
+    events.occurred_at >= CAST('2025-12-29 00:00:00' AS DateTime)
+    AND events.occurred_at < CAST('2026-04-06 00:00:00' AS DateTime)
   GROUP BY
     1,
     2
@@ -33,4 +33,5 @@ FROM (
   SELECT
     *
   FROM agg_0_events
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

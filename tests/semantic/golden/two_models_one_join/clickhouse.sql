@@ -68,4 +68,5 @@ FROM (
 ORDER BY
   metric_time__month ASC,
   events_tracked DESC
-LIMIT 100;
+LIMIT 100
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;
