@@ -172,7 +172,7 @@ class ExtendedProtocol(StatementRunner):
             if not trees:
                 portal.result = Result(tag="")
             else:
-                result = self._execute(trees[0], portal.params)
+                result = self._execute(trees[0], portal.params, portal.prepared.memo)
                 if result.rows is not None:
                     result.buffered = list(result.rows)
                     result.rows = None

@@ -46,14 +46,20 @@ def sql_catalog_get(*, release_ref: str | None = None) -> Catalog:
     return catalog
 
 
-def sql_select_compile(
-    *, select: exp.Expr, table: SqlTable, principal: Principal | None, acting_user: Any
+def sql_select_map(*, select: exp.Expr, table: SqlTable) -> MappedQuery:
+    """A SELECT on tally.metrics (parameters bound) mapped onto a MetricQuery for the
+    warehouse's dialect: a pure function of the statement and the release's table, the same
+    for every principal."""
+    return map_bi_select(select, table, dialect=settings.WAREHOUSE.dialect)
+
+
+def sql_mapped_compile(
+    *, mapped: MappedQuery, principal: Principal | None, acting_user: Any
 ) -> tuple[MappedQuery, CompiledQuery]:
-    """A SELECT on tally.metrics mapped onto a MetricQuery and compiled for the warehouse
-    on behalf of the connection's principal (audited like the HTTP API's compiles); with no
-    metric, the query of one column's distinct values (semantic.dimension_values), or of
-    several columns' distinct combinations (a query without metrics)."""
-    mapped = map_bi_select(select, table, dialect=settings.WAREHOUSE.dialect)
+    """A mapped SELECT (``sql_select_map``) compiled for the warehouse on behalf of the
+    connection's principal (audited like the HTTP API's compiles); with no metric, the query
+    of one column's distinct values (semantic.dimension_values), or of several columns'
+    distinct combinations (a query without metrics)."""
     query = mapped.query
     if not query.metrics and len(query.group_by) == 1:
         # SELECT [DISTINCT] dim … [GROUP BY dim]: a filter dropdown asking for the values.

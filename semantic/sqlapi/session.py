@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from sqlglot import exp
 
 from semantic.sqlapi import wire
-from semantic.sqlapi.translate import SYNTAX_ERROR
+from semantic.sqlapi.translate import SYNTAX_ERROR, MappedQuery
 from tally.errors import TallyError, UserError, WarehouseError, error_body
 
 log = logging.getLogger("semantic.sqlapi.server")
@@ -93,11 +93,57 @@ class ServerConfig:
     warehouse_idle_s: float = 2.0
 
 
+# Parameter sets one prepared statement keeps mapped (a dashboard's filter values).
+MEMO_ENTRIES = 32
+
+
+class MappedMemo:
+    """A prepared statement's SELECT on tally.metrics as mapped (parameters bound, BI
+    rewrites, mapped onto a MetricQuery) for each set of parameter values it ran with, on
+    one release's table.
+
+    Mapping is a pure function of the statement, the values and the table: the principal
+    enters only at the compile, which runs on every Execute with the access check, the rate
+    limit, the audit row and the result-cache key. A repeat Execute (asyncpg, pgjdbc and
+    psycopg's prepared statements send only Bind and Execute) skips the mapping; a table of
+    another release (a publish since) finds nothing and starts the memo afresh.
+    """
+
+    def __init__(self) -> None:
+        self._table: object | None = None
+        self._entries: dict[tuple[tuple[type, str], ...], MappedQuery] = {}
+
+    def get(self, table: object, params: Sequence[Any]) -> MappedQuery | None:
+        if table is not self._table:
+            return None
+        return self._entries.get(params_key(params))
+
+    def put(self, table: object, params: Sequence[Any], mapped: MappedQuery) -> None:
+        if table is not self._table:
+            self._table = table
+            self._entries = {}
+        elif len(self._entries) >= MEMO_ENTRIES:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[params_key(params)] = mapped
+
+
+def params_key(params: Sequence[Any]) -> tuple[tuple[type, str], ...]:
+    """Bound values as the literals they become (translate.literal): type and text, since
+    1, 1.0, True and Decimal('1.00') compare equal but bind as different SQL.
+
+    Example:
+        >>> params_key([1, True, "1"])
+        ((<class 'int'>, '1'), (<class 'bool'>, 'True'), (<class 'str'>, '1'))
+    """
+    return tuple((type(value), str(value)) for value in params)
+
+
 @dataclass
 class Prepared:
     sql: str
     trees: list[exp.Expr]
     param_oids: list[int]
+    memo: MappedMemo = field(default_factory=MappedMemo)
 
 
 @dataclass

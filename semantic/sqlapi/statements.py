@@ -36,7 +36,12 @@ from semantic.sqlapi.control import (
     split_statements,
     transaction_of,
 )
-from semantic.sqlapi.services import sql_catalog_get, sql_result_key, sql_select_compile
+from semantic.sqlapi.services import (
+    sql_catalog_get,
+    sql_mapped_compile,
+    sql_result_key,
+    sql_select_map,
+)
 from semantic.sqlapi.session import (
     CONFIGURATION_LIMIT,
     HINT_QUERY_TOO_LONG,
@@ -54,6 +59,7 @@ from semantic.sqlapi.session import (
     Backend,
     Cursor,
     Fatal,
+    MappedMemo,
     Result,
     SqlError,
     duckdb_message,
@@ -163,7 +169,9 @@ class StatementRunner:
         except SessionEnded as exc:
             raise Fatal(INVALID_AUTHORIZATION, exc.message) from None
 
-    def _execute(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
+    def _execute(
+        self, tree: exp.Expr, params: Sequence[Any], memo: MappedMemo | None = None
+    ) -> Result:
         reads_data = (
             isinstance(tree, exp.Query) or control_kind(tree) == DECLARE_KEYWORD
         ) and reads_metrics_table(tree)
@@ -171,7 +179,10 @@ class StatementRunner:
         try:
             if self.tx == "E" and not exits_failed_block(tree):
                 raise SqlError(IN_FAILED_TRANSACTION, MSG_IN_FAILED)
-            if params or any(isinstance(n, exp.Parameter) for n in tree.walk()):
+            if memo is not None and reads_data and isinstance(tree, exp.Query):
+                # A prepared SELECT on tally.metrics: bound and mapped once per values.
+                return self._metrics(tree, params, memo)
+            if params or _has_parameter(tree):
                 tree = bind_parameters(tree, params)
             return self._dispatch(tree)
         except SqlApiError as exc:
@@ -366,7 +377,12 @@ class StatementRunner:
             tag="SELECT", fields=[wire.Field(name, oid) for name, oid in fields], rows=iter(rows)
         )
 
-    def _metrics(self, tree: exp.Expr) -> Result:
+    def _metrics(
+        self, tree: exp.Expr, params: Sequence[Any] = (), memo: MappedMemo | None = None
+    ) -> Result:
+        """A SELECT on tally.metrics: ``tree`` with its parameters bound, or, with ``memo``
+        (a prepared statement's), as parsed, bound to ``params`` here unless the memo has
+        it mapped for these values on the current release's table."""
         assert self.identity is not None
         try:
             # The HTTP API's per-user query budget (TALLY_RATE_QUERY), under the same key.
@@ -374,9 +390,17 @@ class StatementRunner:
         except RateLimited as exc:
             raise SqlError(CONFIGURATION_LIMIT, exc.message, exc.hint) from None
         catalog = sql_catalog_get()
-        mapped, compiled = sql_select_compile(
-            select=tree,
-            table=catalog.table,
+        mapped = memo.get(catalog.table, params) if memo is not None else None
+        if mapped is None:
+            if memo is not None and (params or _has_parameter(tree)):
+                tree = bind_parameters(tree, params)
+            mapped = sql_select_map(select=tree, table=catalog.table)
+            if memo is not None:
+                memo.put(catalog.table, params, mapped)
+        # Who asks is decided here, on every execution: the compile is the principal's
+        # (row policies, masks) and writes its audit row.
+        mapped, compiled = sql_mapped_compile(
+            mapped=mapped,
             principal=self.identity.principal,
             acting_user=self.identity.account,
         )
@@ -473,6 +497,10 @@ class StatementRunner:
             scope = self._cancel
         if scope is not None:
             scope.cancel()
+
+
+def _has_parameter(tree: exp.Expr) -> bool:
+    return any(isinstance(node, exp.Parameter) for node in tree.walk())
 
 
 def exits_failed_block(tree: exp.Expr) -> bool:

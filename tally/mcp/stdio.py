@@ -2,9 +2,12 @@
 
 The SDK's ``stdio_server`` reads stdin and writes stdout through ``anyio.wrap_file``: a hop
 to a worker thread and back for every line read and every line written (issue #19: about
-half of the stdio call's overhead). Here the same ``stdio_server`` (its JSON-RPC parsing,
-its answer to a bad line, its memory streams to ``Server.run``) is handed line streams of
-our own over asyncio's pipe transports, so a message never leaves the loop's thread.
+half of the stdio call's overhead), and a task of its own on each side, handing every
+message on through a memory stream. Here ``Server.run`` is given the two streams directly,
+over asyncio's pipe transports: a line is parsed as ``stdio_server`` parses it (a line that
+is not a JSON-RPC message becomes the exception the server answers) where the server reads
+it, and a message is serialised as ``stdio_server`` does and written where the server sends
+it, so a message never leaves the loop's thread or waits for another task.
 
 As the SDK does while it serves, fd 0 is pointed at the null device and fd 1 at stderr, so
 a stray ``print`` (or a child process) cannot write into the protocol; both come back at
@@ -23,8 +26,9 @@ from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import anyio
+import mcp_types as types
 from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
 CHUNK = 1 << 16
 # Seconds an answer still in the pipe may wait at exit for a reader that is not reading.
@@ -40,12 +44,75 @@ def serve_stdio(server: MCPServer) -> None:
 
 
 async def _serve(server: MCPServer) -> None:
-    # MCPServer.run_stdio_async with our line streams (it takes none of its own).
+    # MCPServer.run_stdio_async with our streams (it takes none of its own).
     lowlevel = server._lowlevel_server
     async with pipe_stdio(0, 1) as (lines_in, lines_out):
-        stdin, stdout = cast(Any, lines_in), cast(Any, lines_out)
-        async with stdio_server(stdin, stdout) as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        await lowlevel.run(
+            MessagesIn(lines_in), MessagesOut(lines_out), lowlevel.create_initialization_options()
+        )
+
+
+class MessagesIn:
+    """The server's read stream: stdin's lines, each parsed as the SDK's ``stdio_server``
+    parses one; a line that is not a JSON-RPC message is handed on as the exception."""
+
+    def __init__(self, lines: PipeLines) -> None:
+        self._lines = lines.__aiter__()
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            line = await anext(self._lines)
+        except StopAsyncIteration:
+            raise anyio.EndOfStream from None
+        try:
+            message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except Exception as exc:  # the SDK's transport hands on whatever the parser raised
+            return exc
+        return SessionMessage(message)
+
+    def __aiter__(self) -> MessagesIn:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await cast(Any, self._lines).aclose()
+
+    async def __aenter__(self) -> MessagesIn:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class MessagesOut:
+    """The server's write stream: each message serialised as the SDK's ``stdio_server``
+    writes it, one line, written at once (a concurrent sender's line cannot interleave: the
+    transport takes the whole line in one call); ``send`` returns once the pipe has room."""
+
+    def __init__(self, writer: PipeWriter) -> None:
+        self._writer = writer
+        self._closed = False
+
+    async def send(self, item: SessionMessage, /) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        line = item.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
+        await self._writer.write(line)
+        await self._writer.flush()
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    async def __aenter__(self) -> MessagesOut:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def _is_pipe(fd: int) -> bool:

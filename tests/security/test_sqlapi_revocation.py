@@ -7,11 +7,13 @@ periodic full re-check (TALLY_SQL_RECHECK_S) an hour away: every change bumps it
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import psycopg
 import pytest
 
+from tests.conftest import in_own_thread
 from tests.security.sqlapi_support import PASSWORD, sql_server, tally_shell, url
 
 SUM_REVENUE = "SELECT revenue FROM metrics"
@@ -177,4 +179,71 @@ def test_a_changed_profile_attribute_applies_to_the_next_query() -> None:
         with psycopg.connect(url(port, user="hana", password=raw)) as fresh:
             expected = fresh.execute(SUM_REVENUE).fetchall()
     assert after == expected
+    assert after != before
+
+
+# A prepared statement (asyncpg: Parse once, then Bind and Execute) keeps its mapping from
+# one execution to the next (semantic/sqlapi/session.py MappedMemo): who runs it must not be.
+PREPARED = "SELECT account__plan, revenue FROM metrics WHERE account__plan <> $1 ORDER BY 1"
+
+
+def _prepared_twice(port: int, raw: str, between: str) -> tuple[list[tuple], Exception | list]:
+    """Runs PREPARED twice on one asyncpg connection with ``between`` run in `tally shell`
+    in between; returns the first rows and the second rows or the error."""
+    import asyncpg
+
+    async def run() -> tuple[list[tuple], Exception | list]:
+        conn = await asyncpg.connect(url(port, user="bi", password=raw))
+        try:
+            statement = await conn.prepare(PREPARED)
+            first = [tuple(r) for r in await statement.fetch("free")]
+            await asyncio.to_thread(tally_shell, between)
+            try:
+                return first, [tuple(r) for r in await statement.fetch("free")]
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                return first, exc
+        finally:
+            if not conn.is_closed():
+                await conn.close()
+
+    return in_own_thread(asyncio.run, run())
+
+
+def test_a_revoked_token_stops_its_prepared_statement_at_the_next_execution() -> None:
+    """The second execution of a prepared statement re-checks the token (FATAL 28000, audited),
+    though its mapping is kept: the memo holds no right to query."""
+    raw = _new_token("bi-prepared", service="bi-prepared", tenant="t13", scopes="read,query")
+    with sql_server(**NO_TIMER) as port:
+        first, second = _prepared_twice(
+            port,
+            raw,
+            "from registry.models import ApiToken\n"
+            "from registry.services.access import token_revoke\n"
+            f"token_revoke(token=ApiToken.objects.get(prefix={_prefix(raw)!r}), "
+            "acting_user=None)\n",
+        )
+    assert first
+    # asyncpg reports the FATAL 28000 as the connection it closed, with the server's text.
+    assert isinstance(second, Exception), second
+    assert "terminating connection: token revoked" in str(second)
+    events = _session_events(_prefix(raw))
+    assert [e["payload"]["reason"] for e in events] == ["token_revoked"]  # type: ignore[index]
+
+
+def test_a_changed_tenant_binding_applies_to_the_next_execution_of_a_prepared_statement() -> None:
+    """The same prepared statement with the same parameter, run again after the token's tenant
+    changed, answers with the new tenant's rows (what a fresh session gets), not the rows or
+    the principal of its first execution."""
+    raw = _new_token("bi-prepared-tenant", service="bi-moving2", tenant="t13", scopes="read,query")
+    with sql_server(**NO_TIMER) as port:
+        before, after = _prepared_twice(
+            port,
+            raw,
+            "from registry.models import ApiToken\n"
+            f"ApiToken.objects.filter(prefix={_prefix(raw)!r}).update(tenant='t14')\n",
+        )
+        with psycopg.connect(url(port, user="bi", password=raw)) as fresh:
+            expected = fresh.execute(PREPARED.replace("$1", "%s"), ["free"]).fetchall()
+    assert isinstance(after, list), after
+    assert after == [tuple(r) for r in expected]
     assert after != before

@@ -134,3 +134,22 @@ def test_date_part_columns_group_and_filter(table: SqlTable) -> None:
     assert query.where == ("{{ TimeDimension('metric_time', date_part_name='dow') }} = 1",)
     sql = compile_query(query, fixtures_manifest()).sql
     assert "EXTRACT(ISODOW FROM events.occurred_at) = 1" in sql
+
+
+def test_mapped_memo_keeps_a_mapping_per_values_and_release_table() -> None:
+    """A prepared statement's memo answers only for the same bound values (by type and text:
+    1, True and 1.0 bind differently) on the same release table; another table (a publish
+    since) finds nothing and starts it afresh."""
+    from semantic.sqlapi.session import MappedMemo
+
+    table, other = object(), object()
+    memo = MappedMemo()
+    mapped = object()
+    memo.put(table, [1, "EU"], mapped)  # type: ignore[arg-type]
+    assert memo.get(table, [1, "EU"]) is mapped
+    assert memo.get(table, [True, "EU"]) is None
+    assert memo.get(table, [1.0, "EU"]) is None
+    assert memo.get(table, ["1", "EU"]) is None
+    assert memo.get(other, [1, "EU"]) is None
+    memo.put(other, [2], mapped)  # type: ignore[arg-type]
+    assert memo.get(table, [1, "EU"]) is None
