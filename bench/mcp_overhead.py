@@ -44,7 +44,9 @@ ARGUMENTS = {
 TOKEN_SCRIPT = (
     "from django.contrib.auth.models import User; "
     "from registry.services.access import role_grant, token_create; "
-    "u = User.objects.create_user('bench'); role_grant(user=u, role='analyst'); "
+    # Unrestricted (admin): the answer is the whole ~100-row result, not a tenant's slice
+    # (an analyst bound to no tenant sees no rows, which would time an empty payload).
+    "u = User.objects.create_user('bench'); role_grant(user=u, role='admin'); "
     "print(token_create(acting_user=None, user=u, scopes='read,compile,query').raw)"
 )
 _NOTES: list[str] = []
@@ -252,6 +254,11 @@ def _interleaved(
                         timings[case] = clock() - start
                         if result.is_error:
                             raise RuntimeError(result.content[0].text)
+                        if index == 0 and tool == "query":
+                            answer = result.structured_content or {}
+                            if not answer.get("rows"):
+                                raise RuntimeError(f"{case}: the query answered no rows")
+                            _NOTES.append(f"{case}: {len(answer['rows'])} rows per answer")
                     if index >= 2:  # two warm-up rounds: caches, first imports
                         for case, seconds in timings.items():
                             cases[case].append(seconds)
