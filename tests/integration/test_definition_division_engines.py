@@ -25,7 +25,10 @@ from tests.integration.test_engines import _comparable
 from tests.semantic.compiler.test_definition_division import BY_HAND, division_manifest
 
 QUERIES = {
-    **{metric: MetricQuery(metrics=(metric,), group_by=("metric_time__year",)) for metric in BY_HAND},
+    **{
+        metric: MetricQuery(metrics=(metric,), group_by=("metric_time__year",))
+        for metric in BY_HAND
+    },
     # A division in a dimension's expr, as a group-by key (seats / 4: 2.25, 2.5, 2.75…).
     "seat_quarters": MetricQuery(
         metrics=("half_seats",), group_by=("account_ratio__seat_quarters",)

@@ -109,9 +109,7 @@ def test_division_is_cast_to_double_with_a_null_for_a_zero_divisor() -> None:
     assert tree.sql(DEFINITION_DIALECT) == "CAST(t.amount AS DOUBLE) / NULLIF(t.quantity, 0)"
     assert definition_expr("seats / 2", "t").sql() == "CAST(t.seats AS DOUBLE) / 2"
     nested = definition_expr("a / b / 0", "t").sql()
-    assert nested == (
-        "CAST(CAST(t.a AS DOUBLE) / NULLIF(t.b, 0) AS DOUBLE) / NULLIF(0, 0)"
-    )
+    assert nested == ("CAST(CAST(t.a AS DOUBLE) / NULLIF(t.b, 0) AS DOUBLE) / NULLIF(0, 0)")
     assert definition_expr("a // b", "t").sql(DEFINITION_DIALECT) == "t.a // NULLIF(t.b, 0)"
 
 

@@ -10,12 +10,12 @@ import duckdb
 import pytest
 
 from semantic.compiler.api import CompiledQuery, compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.dimension_values import (
     MAX_LIMIT,
     MSG_NEEDS_METRIC,
     dimension_values_compile,
 )
-from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import DIALECTS, MetricQuery
