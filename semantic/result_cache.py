@@ -117,12 +117,12 @@ def write_marker_sql(relation: tuple[str, str], dialect: str) -> exp.Query:
       while it is within the last second the row holds the current time instead, so the
       version keeps changing until a write in the same second can no longer go unseen.
 
-    No row for a view (neither engine counts writes through it): the version then says
-    ``writes_seen`` False.
+    No row for a view (neither engine counts writes through it), nor on PostgreSQL with
+    ``track_counts`` off: the version then says ``writes_seen`` False.
 
     Example:
         >>> print(write_marker_sql(("public", "accounts"), "postgres").sql("postgres"))
-        SELECT 'writes:public.accounts' AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE schemaname = 'public' AND relname = 'accounts'
+        SELECT 'writes:public.accounts' AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE schemaname = 'public' AND relname = 'accounts' AND CURRENT_SETTING('track_counts') = 'on'
     """
     schema, name = relation
     src = exp.Literal.string(f"{WRITES}{schema}.{name}")
@@ -138,6 +138,8 @@ def write_marker_sql(relation: tuple[str, str], dialect: str) -> exp.Query:
                 exp.and_(
                     exp.column("schemaname").eq(exp.Literal.string(schema)),
                     exp.column("relname").eq(exp.Literal.string(name)),
+                    # With track_counts off the counters stand still: no mark, not a blind one.
+                    sqlglot.parse_one("current_setting('track_counts') = 'on'", read=dialect),
                 )
             )
         )
