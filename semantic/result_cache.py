@@ -90,7 +90,9 @@ def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
                     exp.cast(newest, exp.DataType.Type.TEXT).as_("newest"),
                 ).from_(table)
             )
-    scans += [write_marker_sql(relation, dialect) for relation in _relations(manifest, dialect)]
+    relations = _relations(manifest, dialect)
+    if relations:
+        scans.append(write_marker_sql(relations, dialect))
     if not scans:
         return None
     union: exp.Query = scans[0]
@@ -106,9 +108,10 @@ def _relations(manifest: Manifest, dialect: str) -> list[tuple[str, str]]:
     return sorted({(m.relation[1] or "", m.relation[2]) for m in manifest.semantic_models.values()})
 
 
-def write_marker_sql(relation: tuple[str, str], dialect: str) -> exp.Query:
-    """A row (``writes:<schema>.<table>``, n, text) that changes on every committed write to
-    the table, whatever it keeps (an UPDATE that repeats a key keeps counts and times):
+def write_marker_sql(relations: list[tuple[str, str]], dialect: str) -> exp.Query:
+    """One row (``writes:<schema>.<table>``, n, text) per table, in one read of the catalog,
+    that changes on every committed write to the table, whatever the write keeps (an UPDATE
+    that repeats a key keeps row counts and times):
 
     * PostgreSQL: the table's cumulative inserted, updated and deleted row counts
       (``pg_stat_all_tables``). A backend reports them when it goes idle, at most once a
@@ -121,45 +124,41 @@ def write_marker_sql(relation: tuple[str, str], dialect: str) -> exp.Query:
     ``track_counts`` off: the version then says ``writes_seen`` False.
 
     Example:
-        >>> print(write_marker_sql(("public", "accounts"), "postgres").sql("postgres"))
-        SELECT 'writes:public.accounts' AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE schemaname = 'public' AND relname = 'accounts' AND CURRENT_SETTING('track_counts') = 'on'
+        >>> print(write_marker_sql([("public", "accounts")], "postgres").sql("postgres"))
+        SELECT 'writes:' || schemaname || '.' || relname AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE (schemaname = 'public' AND relname = 'accounts') AND CURRENT_SETTING('track_counts') = 'on'
     """
-    schema, name = relation
-    src = exp.Literal.string(f"{WRITES}{schema}.{name}")
     if dialect == "postgres":
-        return (
-            exp.select(
-                src.as_("src"),
-                sqlglot.parse_one("n_tup_ins + n_tup_upd + n_tup_del", read=dialect).as_("n"),
-                exp.cast(exp.Null(), exp.DataType.Type.TEXT).as_("newest"),
-            )
-            .from_("pg_stat_all_tables")
-            .where(
-                exp.and_(
-                    exp.column("schemaname").eq(exp.Literal.string(schema)),
-                    exp.column("relname").eq(exp.Literal.string(name)),
-                    # With track_counts off the counters stand still: no mark, not a blind one.
-                    sqlglot.parse_one("current_setting('track_counts') = 'on'", read=dialect),
-                )
-            )
+        schema_col, name_col, table = "schemaname", "relname", "pg_stat_all_tables"
+        n = "n_tup_ins + n_tup_upd + n_tup_del"
+        # With track_counts off the counters stand still: no mark rather than a blind one.
+        newest, only = "CAST(NULL AS TEXT)", "current_setting('track_counts') = 'on'"
+    else:
+        schema_col, name_col, table = "TABLE_SCHEMA", "TABLE_NAME", "information_schema.TABLES"
+        # MariaDB reports UPDATE_TIME in the session's time zone, as NOW() (both in seconds).
+        n, only = "0", "TABLE_TYPE = 'BASE TABLE'"
+        newest = (
+            "CASE WHEN UPDATE_TIME >= NOW() - INTERVAL 1 SECOND "
+            "THEN CONCAT('unsettled ', CAST(NOW(6) AS CHAR)) ELSE CAST(UPDATE_TIME AS CHAR) END"
         )
-    # MariaDB reports UPDATE_TIME in the session's time zone, as NOW() (both in seconds).
-    newest = sqlglot.parse_one(
-        "CASE WHEN UPDATE_TIME >= NOW() - INTERVAL 1 SECOND "
-        "THEN CONCAT('unsettled ', CAST(NOW(6) AS CHAR)) "
-        "ELSE CAST(UPDATE_TIME AS CHAR) END",
-        read="mysql",
-    )
+    pairs = [
+        exp.and_(
+            exp.column(schema_col).eq(exp.Literal.string(schema)),
+            exp.column(name_col).eq(exp.Literal.string(name)),
+        )
+        for schema, name in relations
+    ]
+    src = exp.func(
+        "CONCAT", exp.Literal.string(WRITES), exp.column(schema_col), exp.Literal.string("."),
+        exp.column(name_col),
+    )  # fmt: skip
     return (
-        exp.select(src.as_("src"), exp.Literal.number(0).as_("n"), newest.as_("newest"))
-        .from_(exp.table_("TABLES", db="information_schema"))
-        .where(
-            exp.and_(
-                exp.column("TABLE_SCHEMA").eq(exp.Literal.string(schema)),
-                exp.column("TABLE_NAME").eq(exp.Literal.string(name)),
-                exp.column("TABLE_TYPE").eq(exp.Literal.string("BASE TABLE")),
-            )
+        exp.select(
+            src.as_("src"),
+            sqlglot.parse_one(n, read=dialect).as_("n"),
+            sqlglot.parse_one(newest, read=dialect).as_("newest"),
         )
+        .from_(sqlglot.parse_one(table, read=dialect, into=exp.Table))
+        .where(exp.and_(exp.or_(*pairs), sqlglot.parse_one(only, read=dialect)))
     )
 
 
