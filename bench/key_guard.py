@@ -13,7 +13,10 @@ machine hits each alike:
 - first, data version looked up too: as after TALLY_RESULT_CACHE_VERSION_S (the version
   scan is shared with the result cache, which pays it anyway when it is on).
 
-Then ``keys_check`` alone, cached and probing. Each row has a CPU-time twin (``time.process_time``, this process only: DuckDB runs in it).
+Then ``keys_check`` alone, cached and probing, and the data version look-up alone: the
+counts-and-times scan as it was before write marks, and the whole look-up with them (on
+DuckDB the marks are a stat of the database file and its log). Each row has a CPU-time twin
+(``time.process_time``, this process only: DuckDB runs in it).
 
     python -m bench key_guard --events 500000
 """
@@ -61,8 +64,14 @@ def run(options: argparse.Namespace) -> list[Row]:
         from registry.services.definitions import definitions_sync
         from semantic.compiler.spec import MetricQuery
         from semantic.key_guard import key_probes_forget, keys_check
-        from semantic.result_cache import result_versions_forget
+        from semantic.manifests import manifest_for_release, release_resolve
+        from semantic.result_cache import (
+            data_version_detail,
+            data_version_sql,
+            result_versions_forget,
+        )
         from semantic.services import compile_metric_query
+        from semantic.warehouse.execute import execute
         from semantic.warehouse.run import run_compiled
 
         call_command("migrate", verbosity=0)
@@ -108,6 +117,19 @@ def run(options: argparse.Namespace) -> list[Row]:
 
         cases["keys_check alone, probe cached"] = check_cached
         cases["keys_check alone, probe runs"] = check_probe
+        release = release_resolve(None)
+        version_sql = data_version_sql(manifest_for_release(release), settings.WAREHOUSE.dialect)
+        assert version_sql is not None
+
+        def version_counts_times() -> None:
+            execute(settings.WAREHOUSE, version_sql, timeout_s=60)
+
+        def version_with_marks() -> None:
+            result_versions_forget()
+            data_version_detail(release)
+
+        cases["data version alone, counts and times only (before)"] = version_counts_times
+        cases["data version alone, with write marks"] = version_with_marks
         for call in cases.values():
             call()  # warm: compile cache, DuckDB, the spine
         wall: dict[str, list[float]] = {name: [] for name in cases}
@@ -120,7 +142,8 @@ def run(options: argparse.Namespace) -> list[Row]:
                 cpu[name].append((time.process_time() - used) * 1000)
     rows = []
     for name in cases:
-        label = name if name.startswith("keys_check") else f"run_compiled, {name}"
+        alone = name.startswith(("keys_check", "data version"))
+        label = name if alone else f"run_compiled, {name}"
         rows.append(Row(f"{label}, wall", options.queries, Stats(tuple(wall[name])), "ms"))
         rows.append(Row(f"{label}, CPU", options.queries, Stats(tuple(cpu[name])), "ms"))
     return rows

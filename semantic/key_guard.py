@@ -8,11 +8,14 @@ when the key repeats, naming the entity, the model, the table and how many value
 Key values are never shown: the caller may not be allowed to see those rows.
 
 Probe answers are remembered per (warehouse, table, probe SQL, data version), the data
-version being the result cache's (semantic.result_cache.data_version: row counts and newest
-times of the release's sources, looked up at most once per TALLY_RESULT_CACHE_VERSION_S),
-so a repeated query pays no probe and a data change probes again (an answer is also
-forgotten after PROBE_TTL_S: an UPDATE may change neither count nor time). The probe reads the
-whole table, whatever the caller's row policies: a key the data breaks is refused for all.
+version being the result cache's (semantic.result_cache.data_version_detail: row counts and
+newest times of the release's sources and, on DuckDB, PostgreSQL and MariaDB, a mark of every
+write to them, looked up at most once per TALLY_RESULT_CACHE_VERSION_S), so a repeated query
+pays no probe and a data change probes again. Counts and times alone miss an UPDATE that
+repeats a key and keeps both; where the engine shows no write mark (ClickHouse, Spark,
+Snowflake, BigQuery, Trino, or a source that is a view) an answer is therefore kept only
+TALLY_KEY_PROBE_UNVERSIONED_S (60 s), elsewhere up to PROBE_TTL_S. The probe reads the whole
+table, whatever the caller's row policies: a key the data breaks is refused for all.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from django.conf import settings
 from semantic.compiler.key_uses import KeyUse
 from semantic.compiler.principal import Principal
 from semantic.manifests import release_resolve
-from semantic.result_cache import data_version
+from semantic.result_cache import data_version_detail
 from semantic.warehouse.execute import execute
 from tally.errors import NotFound, QueryError
 from tally.lru import LRU
@@ -43,9 +46,12 @@ HINT_KEY_REPEATS = (
     "foreign in {model!r}; `tally validate --warehouse` lists the keys the data repeats"
 )
 PROBE_CACHE_SIZE = 4096
-# The data version sees row counts and newest times: an UPDATE that repeats a key and keeps
-# both is caught by this bound on an answer's age instead.
+# Where the data version marks every write, a bound on an answer's age all the same (a
+# statistics reset, a write PostgreSQL has not reported yet); where it does not, an UPDATE
+# that repeats a key and keeps row counts and newest times is seen only when the answer
+# expires: TALLY_KEY_PROBE_UNVERSIONED_S, 60 s by default (0: probe every query).
 PROBE_TTL_S = 3600.0
+UNVERSIONED_TTL_S = 60.0
 
 # (warehouse, table, probe SQL, data version) → (expiry, repeated key values, most rows).
 _probed = LRU(PROBE_CACHE_SIZE)
@@ -68,13 +74,18 @@ def keys_check(
     warehouse = settings.WAREHOUSE
     # The release the query was compiled against names the sources whose data is versioned.
     release = release_for(getattr(compiled, "release", ""), release_ref)
-    version = data_version(release)
+    version = data_version_detail(release)
+    ttl = (
+        PROBE_TTL_S
+        if version.writes_seen
+        else float(getattr(settings, "TALLY_KEY_PROBE_UNVERSIONED_S", UNVERSIONED_TTL_S))
+    )
     for use in uses:
-        key = (warehouse.display_url, use.table, use.probe_sql, version)
+        key = (warehouse.display_url, use.table, use.probe_sql, version.digest)
         known = _probed.get(key)
-        if known is None or known[0] < time.monotonic():
+        if known is None or known[0] <= time.monotonic():
             row = execute(warehouse, use.probe_sql, timeout_s=60, row_cap=1).rows[0]
-            known = (time.monotonic() + PROBE_TTL_S, int(row[0] or 0), int(row[1] or 0))
+            known = (time.monotonic() + ttl, int(row[0] or 0), int(row[1] or 0))
             KEY_PROBES.labels("repeated" if known[1] else "unique").inc()
             _probed.put(key, known)
         if known[1]:

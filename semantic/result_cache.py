@@ -21,10 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import sqlglot
 from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
@@ -40,14 +43,33 @@ from tally.metrics import RESULT_CACHE
 
 log = logging.getLogger(__name__)
 
-_versions: dict[tuple[Any, ...], tuple[float, str]] = {}
+_versions: dict[tuple[Any, ...], tuple[float, DataVersion]] = {}
 _versions_lock = threading.Lock()
 _version_scan_lock = threading.Lock()
+# The source of a write-counter row in the version scan (see write_marker_sql).
+WRITES = "writes:"
+# Engines whose catalog counts writes to a table (write_marker_sql); DuckDB's come from its
+# files (_duckdb_files).
+MARKED_DIALECTS = ("postgres", "mysql")
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """A digest of the sources' state, and whether it sees every write to them.
+
+    ``writes_seen`` is False where the engine exposes no write counter (ClickHouse, Spark,
+    Snowflake, BigQuery, Trino…) or a source has none (a view): there an UPDATE that keeps
+    the row count and the newest time keeps the digest too.
+    """
+
+    digest: str
+    writes_seen: bool
 
 
 def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
-    """One row per (model, time dimension): its row count and newest time value, as text."""
-    scans: list[exp.Select] = []
+    """One row per (model, time dimension): its row count and newest time value, as text;
+    then, on PostgreSQL and MariaDB, one row per source table counting its writes."""
+    scans: list[exp.Query] = []
     for model in sorted(manifest.semantic_models.values(), key=lambda m: m.name):
         database, schema, name = model.relation
         table = exp.table_(name, db=schema, catalog=database)
@@ -68,6 +90,9 @@ def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
                     exp.cast(newest, exp.DataType.Type.TEXT).as_("newest"),
                 ).from_(table)
             )
+    relations = _relations(manifest, dialect)
+    if relations:
+        scans.append(write_marker_sql(relations, dialect))
     if not scans:
         return None
     union: exp.Query = scans[0]
@@ -76,8 +101,94 @@ def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
     return union.sql(dialect=dialect)
 
 
+def _relations(manifest: Manifest, dialect: str) -> list[tuple[str, str]]:
+    """(schema, table) of each source whose writes the engine counts, once each."""
+    if dialect not in MARKED_DIALECTS:
+        return []
+    return sorted({(m.relation[1] or "", m.relation[2]) for m in manifest.semantic_models.values()})
+
+
+def write_marker_sql(relations: list[tuple[str, str]], dialect: str) -> exp.Query:
+    """One row (``writes:<schema>.<table>``, n, text) per table, in one read of the catalog,
+    that changes on every committed write to the table, whatever the write keeps (an UPDATE
+    that repeats a key keeps row counts and times):
+
+    * PostgreSQL: the table's cumulative inserted, updated and deleted row counts
+      (``pg_stat_all_tables``). A backend reports them when it goes idle, at most once a
+      second (within 60 s when the statistics are locked), so a write is seen that late.
+    * MariaDB: ``information_schema.TABLES.UPDATE_TIME``, set at each commit, to the second:
+      while it is within the last second the row holds the current time instead, so the
+      version keeps changing until a write in the same second can no longer go unseen.
+
+    No row for a view (neither engine counts writes through it), nor on PostgreSQL with
+    ``track_counts`` off: the version then says ``writes_seen`` False.
+
+    Example:
+        >>> print(write_marker_sql([("public", "accounts")], "postgres").sql("postgres"))
+        SELECT 'writes:' || schemaname || '.' || relname AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE (schemaname = 'public' AND relname = 'accounts') AND CURRENT_SETTING('track_counts') = 'on'
+    """
+    if dialect == "postgres":
+        schema_col, name_col, table = "schemaname", "relname", "pg_stat_all_tables"
+        n = "n_tup_ins + n_tup_upd + n_tup_del"
+        # With track_counts off the counters stand still: no mark rather than a blind one.
+        newest, only = "CAST(NULL AS TEXT)", "current_setting('track_counts') = 'on'"
+    else:
+        schema_col, name_col, table = "TABLE_SCHEMA", "TABLE_NAME", "information_schema.TABLES"
+        # MariaDB reports UPDATE_TIME in the session's time zone, as NOW() (both in seconds).
+        n, only = "0", "TABLE_TYPE = 'BASE TABLE'"
+        newest = (
+            "CASE WHEN UPDATE_TIME >= NOW() - INTERVAL 1 SECOND "
+            "THEN CONCAT('unsettled ', CAST(NOW(6) AS CHAR)) ELSE CAST(UPDATE_TIME AS CHAR) END"
+        )
+    pairs = [
+        exp.and_(
+            exp.column(schema_col).eq(exp.Literal.string(schema)),
+            exp.column(name_col).eq(exp.Literal.string(name)),
+        )
+        for schema, name in relations
+    ]
+    src = exp.func(
+        "CONCAT", exp.Literal.string(WRITES), exp.column(schema_col), exp.Literal.string("."),
+        exp.column(name_col),
+    )  # fmt: skip
+    return (
+        exp.select(
+            src.as_("src"),
+            sqlglot.parse_one(n, read=dialect).as_("n"),
+            sqlglot.parse_one(newest, read=dialect).as_("newest"),
+        )
+        .from_(sqlglot.parse_one(table, read=dialect, into=exp.Table))
+        .where(exp.and_(exp.or_(*pairs), sqlglot.parse_one(only, read=dialect)))
+    )
+
+
+def _duckdb_files(warehouse: Any) -> list[str] | None:
+    """The DuckDB database file's and its write-ahead log's (size, modification time): a
+    commit appends to the log and a checkpoint rewrites the file, so every write changes
+    them (the times are of the kernel's clock tick, a few ms, and a log only grows between
+    checkpoints). None for an in-memory database."""
+    path = warehouse.path
+    if warehouse.engine != "duckdb" or not path or path == ":memory:":
+        return None
+    marks = []
+    for name in (path, path + ".wal"):
+        try:
+            stat = os.stat(name)
+        except FileNotFoundError:
+            marks.append(f"{name}: absent")
+            continue
+        marks.append(f"{name}: {stat.st_size} {stat.st_mtime_ns} {stat.st_ino}")
+    return marks
+
+
 def data_version(release: Release) -> str:
-    """A digest of the release's sources' row counts and newest time values."""
+    """A digest of the release's sources' row counts, newest time values and, where the
+    engine counts them, writes (see :func:`data_version_detail`)."""
+    return data_version_detail(release).digest
+
+
+def data_version_detail(release: Release) -> DataVersion:
+    """The release's data version, looked up at most once per TALLY_RESULT_CACHE_VERSION_S."""
     warehouse = settings.WAREHOUSE
     key = (release_key(release), warehouse.display_url)
     with _versions_lock:
@@ -92,13 +203,24 @@ def data_version(release: Release) -> str:
         if known is not None and known[0] > time.monotonic():
             return known[1]
         now = time.monotonic()
-        sql = data_version_sql(manifest_for_release(release), warehouse.dialect)
-        rows = execute(warehouse, sql, timeout_s=60).rows if sql else []
-        digest = hashlib.sha256(json.dumps(sorted(map(list, rows)), default=str).encode())
+        manifest = manifest_for_release(release)
+        sql = data_version_sql(manifest, warehouse.dialect)
+        rows: list[Any] = list(map(list, execute(warehouse, sql, timeout_s=60).rows)) if sql else []
+        files = _duckdb_files(warehouse)
+        if files is not None:
+            rows += [[WRITES, 0, mark] for mark in files]
+            writes_seen = True
+        else:
+            marked = {str(row[0]) for row in rows if str(row[0]).startswith(WRITES)}
+            writes_seen = bool(marked) and len(marked) == len(
+                _relations(manifest, warehouse.dialect)
+            )
+        digest = hashlib.sha256(json.dumps(sorted(rows), default=str).encode()).hexdigest()
+        version = DataVersion(digest, writes_seen)
         ttl = float(getattr(settings, "TALLY_RESULT_CACHE_VERSION_S", 5))
         with _versions_lock:
-            _versions[key] = (now + ttl, digest.hexdigest())
-        return digest.hexdigest()
+            _versions[key] = (now + ttl, version)
+        return version
 
 
 def result_key(

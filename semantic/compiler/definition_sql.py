@@ -12,7 +12,7 @@ import functools
 
 from sqlglot import exp
 
-from semantic.compiler.definition_guard import DEFINITION_DIALECT
+from semantic.compiler.definition_guard import DEFINITION_DIALECT, real_division
 from semantic.compiler.definition_guard import parse_definition as checked_definition
 
 __all__ = ["DEFINITION_DIALECT", "definition_expr", "parse_definition"]
@@ -23,6 +23,9 @@ def parse_definition(sql: str, alias: str) -> exp.Expr:
     # Definitions are data (issue 18): the guard refuses anything but columns, literals,
     # operators and allowed functions, fail closed whatever validation said.
     tree = checked_definition(sql, location=f"{alias}.expr", own=alias)
+    # One meaning of `/` on every engine (DuckDB's real division, NULL for a zero divisor):
+    # the stock dialects would truncate, round or fail where DuckDB does not (issue 20).
+    tree = real_division(tree)
     for node in tree.walk():
         # The parser's token positions are of no use here, and copying them (a deepcopy of
         # a dict per identifier) was the largest single cost of compiling.

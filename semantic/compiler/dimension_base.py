@@ -20,8 +20,8 @@ dataflow plan builder picks that model in its source search for measure-less que
 Two rules are Tally's own:
 
 * a bare entity item (``listing``) is held only by its own model, the one whose primary
-  entity it is (``dimension_values.item_owner``, as ``tally list dimension-values`` reads
-  it). MetricFlow counts it held by every model declaring the entity, so its fewest-specs
+  entity it is (``item_owner``). MetricFlow counts it held by every model declaring the
+  entity, so its fewest-specs
   order lists the keys of whichever small table references listings (a mapping table)
   instead of the listings themselves;
 * when no candidate reaches every item, the other models are tried too, by name (MetricFlow
@@ -35,18 +35,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from registry.definitions.issues import did_you_mean
 from semantic.compiler.date_parts import DATE_PART_GRAIN, DATE_PARTS
-from semantic.compiler.dimension_values import item_owner
 from semantic.compiler.entity_graph import local_entities
 from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.manifest import Dimension, Manifest, SemanticModel
-from semantic.compiler.resolve import METRIC_TIME, GroupByItem
+from semantic.compiler.resolve import METRIC_TIME, GroupByItem, query_error
 from semantic.compiler.where import parse_where
 from tally.errors import QueryError
 
 # MetricFlow's date parts (dbt-semantic-interfaces' DatePart): Tally's ISO week is not one,
 # and the suitability count follows MetricFlow's read node.
 MF_DATE_PARTS = tuple(part for part in DATE_PARTS if part != "week")
+MSG_NO_OWNER = "no semantic model owns {name!r}: its path must start at a model's primary entity"
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,24 @@ def _filter_items(manifest: Manifest, where: Sequence[str]) -> list[GroupByItem]
             kind = "entity" if ref.kind == "entity" and not ref.entity_path else "dimension"
             found.append(GroupByItem(ref.text, kind, ref.name, tuple(ref.entity_path)))
     return found
+
+
+def item_owner(manifest: Manifest, item: GroupByItem) -> SemanticModel:
+    """The model an item's path starts from: the one whose primary entity is its first hop
+    (for ``account__plan``, the model with primary entity ``account`` holding ``plan``)."""
+    first = item.entity_path[0] if item.entity_path else item.element
+    homes = [m for m in manifest.semantic_models.values() if m.primary_entity == first]
+    if len(item.entity_path) == 1:
+        holding = [m for m in homes if item.element in m.dimensions or item.element in m.entities]
+        homes = holding or homes
+    if not homes:
+        raise query_error(
+            MSG_NO_OWNER.format(name=item.text),
+            code="unknown_dimension",
+            location="dimension",
+            hint=did_you_mean(
+                first,
+                {m.primary_entity for m in manifest.semantic_models.values() if m.primary_entity},
+            ),
+        )
+    return sorted(homes, key=lambda m: m.name)[0]

@@ -25,9 +25,11 @@ Django-free.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Iterator
 
 from sqlglot import exp
 
@@ -35,15 +37,15 @@ from semantic.compiler.combine import order_limit
 from semantic.compiler.compile import CompiledQuery
 from semantic.compiler.date_parts import date_part_expr
 from semantic.compiler.dialects import render
-from semantic.compiler.dimension_base import Candidate, base_candidates
-from semantic.compiler.dimension_values import compiling, item_owner
-from semantic.compiler.filters import filter_conditions
+from semantic.compiler.dimension_base import Candidate, base_candidates, item_owner
+from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes, filter_conditions
 from semantic.compiler.grains import ALL_GRAINS, SUB_DAILY
 from semantic.compiler.joins import Source
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
 from semantic.compiler.nodes import TIMESTAMP, relation_table
-from semantic.compiler.policies import secure_select
+from semantic.compiler.policies import Access, secure_select
 from semantic.compiler.principal import Principal
+from semantic.compiler.query import query_select
 from semantic.compiler.resolve import (
     METRIC_TIME,
     GroupByItem,
@@ -378,3 +380,20 @@ def _instant_range(value: exp.Expr, query: MetricQuery) -> list[exp.Expr]:
             literal = exp.cast(exp.Literal.string(instant.isoformat(" ")), TIMESTAMP.copy())
             bounds.append(node(this=value.copy(), expression=literal))
     return bounds
+
+
+@contextlib.contextmanager
+def compiling(
+    manifest: Manifest, principal: Principal | None, dialect: str, mask_default: str
+) -> Iterator[FilterCtes]:
+    """The context a compile stage expects: Metric() filter CTEs, and the principal's access
+    (filters on masked columns are refused, as in a metric query)."""
+    filter_ctes = FilterCtes(query_select)
+    token = FILTER_CTES.set(filter_ctes)
+    access = Access(manifest, principal, dialect, mask_default) if principal else None
+    access_token = ACCESS.set(access)
+    try:
+        yield filter_ctes
+    finally:
+        FILTER_CTES.reset(token)
+        ACCESS.reset(access_token)

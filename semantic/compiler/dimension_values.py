@@ -5,21 +5,22 @@ Two shapes, as MetricFlow's ``mf list dimension-values``:
 * **with metrics**: the values the item takes on the rows the metrics read. The metric
   query ``metrics × group_by=[item]`` is compiled as any other (joins, metric filters, the
   principal's row policies and masks all apply) and wrapped in a SELECT of its key column;
-* **without metrics**: the values in the item's own semantic model (the model whose primary
-  entity starts the item's path), read through the same ``Source`` joins, then masked and
-  row-filtered for the principal with ``secure_select``.
+* **without metrics**: the rows of the query without metrics ``group_by=[item]``
+  (``dimension_query``: the base model MetricFlow's rule picks, ``dimension_base``, with
+  FULL OUTER JOINs to the models the item and the filters live in), masked and row-filtered
+  for the principal as that query is.
 
-Either way the outer SELECT searches (case-insensitive substring, on the value as the
+So a list of values is always the column of the query it is meant to filter: the SQL
+API's ``SELECT DISTINCT d``, ``POST /api/v1/query`` with ``group_by: [d]`` and ``tally list
+dimension-values --dimension d`` agree. Either way the outer SELECT searches (case-insensitive substring, on the value as the
 principal sees it, so a masked column is searched by pseudonym), orders by the value and
 limits to ``limit + 1`` rows: the caller learns whether more values exist. Django-free.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -27,12 +28,9 @@ from sqlglot import exp
 from registry.definitions.issues import did_you_mean
 from semantic.compiler.compile import CompiledQuery, compile_query
 from semantic.compiler.dialects import render
-from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes, filter_conditions
-from semantic.compiler.joins import Source
-from semantic.compiler.manifest import Manifest, Measure, SemanticModel
-from semantic.compiler.policies import Access, secure_select
+from semantic.compiler.dimension_query import dimension_query_compile
+from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
-from semantic.compiler.query import query_select
 from semantic.compiler.resolve import METRIC_TIME, GroupByItem, parse_group_by, query_error
 from semantic.compiler.spec import DIALECTS, MetricQuery
 
@@ -43,7 +41,6 @@ MAX_SEARCH = 200
 # The derived table the values are read from (the metric query or the model read).
 INNER = "dimension_values"
 
-MSG_NO_OWNER = "no semantic model owns {name!r}: its path must start at a model's primary entity"
 MSG_NEEDS_METRIC = "{name!r} needs a metric: metric_time is the time of a metric's measure"
 MSG_BAD_LIMIT = "limit {limit} is out of range"
 MSG_SEARCH_TOO_LONG = "search has {length} characters; at most {limit} are accepted"
@@ -68,7 +65,7 @@ def dimension_values_compile(
     Args:
         manifest: the release to read.
         dimension: a group-by item (``account__plan``, ``metric_time__month``, ``account``).
-        metrics: metrics whose rows the values come from; empty: the item's own model.
+        metrics: metrics whose rows the values come from; empty: the query without metrics.
         where: MetricFlow filters (``{{ Dimension('account__region') }} = 'EU'``).
         search: keep values whose text contains this, case-insensitive.
         limit: at most this many values; the SQL reads ``limit + 1`` so that the caller can
@@ -113,39 +110,23 @@ def dimension_values_compile(
     timings: dict[str, float] = {}
     read = limit + 1 if limit is not None and probe else limit
     started = time.perf_counter()
-    if metrics:
-        compiled = compile_query(
-            MetricQuery(
-                metrics=tuple(metrics),
-                group_by=(item.text,),
-                where=tuple(where),
-                dialect=dialect,
-            ),
-            manifest,
-            principal=principal,
-            mask_default=mask_default,
-        )
-        # The metric query is already secured and rendered: read it back as the derived
-        # table (the header comment is dropped, the outer query gets its own).
-        body = "\n".join(
-            line for line in compiled.sql.splitlines() if not line.startswith("-- tally")
-        )
-        inner: exp.Expr = sqlglot.parse_one(body, read=dialect)
-        parameters = compiled.parameters
-        versions = dict(compiled.versions)
-        outer: exp.Expr = _outer(inner, item.text, search, read, descending)
-    else:
-        inner = _model_read(manifest, item, tuple(where), dialect, principal, mask_default)
-        # Masks and row policies on the whole tree: the search then compares what the
-        # principal may see, never the raw value of a masked column.
-        secured = secure_select(
-            _outer(inner, item.text, search, read, descending),
-            manifest,
-            principal,
-            dialect=dialect,
-            mask_default=mask_default,
-        )
-        outer, parameters, versions = secured.tree, secured.parameters, {}
+    # Both shapes are the query any other interface would run for the item (MetricFlow's
+    # `mf list dimension-values` runs the metric query; `mf query --group-by` without
+    # metrics reads the base model dimension_base picks): the values are that query's rows,
+    # so no list disagrees with the query it filters. It is already secured and rendered:
+    # read it back as the derived table (the header comment is dropped, the outer query
+    # gets its own).
+    query = MetricQuery(
+        metrics=tuple(metrics), group_by=(item.text,), where=tuple(where), dialect=dialect
+    )
+    compile = compile_query if metrics else dimension_query_compile
+    compiled = compile(query, manifest, principal=principal, mask_default=mask_default)
+    body = "\n".join(line for line in compiled.sql.splitlines() if not line.startswith("-- tally"))
+    inner: exp.Expr = sqlglot.parse_one(body, read=dialect)
+    # A bare time dimension is read at its own grain and named so (account__created_at__day).
+    column = compiled.columns[0]
+    outer = _outer(inner, column, item.text, search, read, descending)
+    parameters, versions = compiled.parameters, dict(compiled.versions)
     timings["dimension_values"] = time.perf_counter() - started
     header = f"-- tally release {manifest.release or 'unreleased'}: dimension values of {item.text}"
     if versions:
@@ -194,10 +175,17 @@ def _check_request(
 
 
 def _outer(
-    inner: exp.Expr, column: str, search: str | None, limit: int | None, descending: bool
+    inner: exp.Expr,
+    column: str,
+    name: str,
+    search: str | None,
+    limit: int | None,
+    descending: bool,
 ) -> exp.Select:
+    """The item's values from the derived table ``inner`` (its column ``column``), named
+    ``name``: searched, ordered and limited."""
     value = exp.column(column, table=INNER)
-    select = exp.select(value.as_(column, copy=False), copy=False).from_(
+    select = exp.select(value.as_(name, copy=False), copy=False).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(INNER))), copy=False
     )
     if search:
@@ -206,75 +194,8 @@ def _outer(
         text = exp.Lower(this=exp.cast(value.copy(), exp.DataType.build("VARCHAR")))
         found = exp.StrPosition(this=text, substr=exp.Lower(this=exp.Literal.string(search)))
         select = select.where(exp.GT(this=found, expression=exp.Literal.number(0)), copy=False)
-    ordered = exp.Ordered(this=exp.column(column))
+    ordered = exp.Ordered(this=exp.column(name))
     if descending:
         ordered.set("desc", True)
     select = select.order_by(ordered, copy=False)
     return select if limit is None else select.limit(limit, copy=False)
-
-
-def item_owner(manifest: Manifest, item: GroupByItem) -> SemanticModel:
-    """The model an item's path starts from: the one whose primary entity is its first hop
-    (for ``account__plan``, the model with primary entity ``account`` holding ``plan``)."""
-    first = item.entity_path[0] if item.entity_path else item.element
-    homes = [m for m in manifest.semantic_models.values() if m.primary_entity == first]
-    if len(item.entity_path) == 1:
-        holding = [m for m in homes if item.element in m.dimensions or item.element in m.entities]
-        homes = holding or homes
-    if not homes:
-        raise query_error(
-            MSG_NO_OWNER.format(name=item.text),
-            code="unknown_dimension",
-            location="dimension",
-            hint=did_you_mean(
-                first,
-                {m.primary_entity for m in manifest.semantic_models.values() if m.primary_entity},
-            ),
-        )
-    return sorted(homes, key=lambda m: m.name)[0]
-
-
-def _model_read(
-    manifest: Manifest,
-    item: GroupByItem,
-    where: tuple[str, ...],
-    dialect: str,
-    principal: Principal | None,
-    mask_default: str,
-) -> exp.Select:
-    """``SELECT <item> FROM <owning model> <joins> WHERE … GROUP BY 1`` (not yet secured)."""
-    model = item_owner(manifest, item)
-    source = Source(model, manifest, item.text)
-    if len(item.entity_path) > 1:
-        # The first hop is the owner's own primary entity: walk on from the owner.
-        item = dataclasses.replace(item, entity_path=item.entity_path[1:])
-    # No measure: metric_time was refused above, and nothing else reads the measure.
-    anchor = Measure(
-        name=item.text, agg="", expr="", semantic_model=model.name, agg_time_dimension=""
-    )
-    with compiling(manifest, principal, dialect, mask_default) as filter_ctes:
-        value = source.item_expr(item, anchor)
-        conditions = filter_conditions(where, source, anchor, "where")
-    select = source.from_clause(exp.select(value.as_(item.text, copy=False), copy=False))
-    for condition in conditions:
-        select = select.where(condition, copy=False)
-    select = select.group_by(exp.Literal.number(1), copy=False)
-    filter_ctes.prepend_to(select)
-    return select
-
-
-@contextlib.contextmanager
-def compiling(
-    manifest: Manifest, principal: Principal | None, dialect: str, mask_default: str
-) -> Iterator[FilterCtes]:
-    """The context a compile stage expects: Metric() filter CTEs, and the principal's access
-    (filters on masked columns are refused, as in a metric query)."""
-    filter_ctes = FilterCtes(query_select)
-    token = FILTER_CTES.set(filter_ctes)
-    access = Access(manifest, principal, dialect, mask_default) if principal else None
-    access_token = ACCESS.set(access)
-    try:
-        yield filter_ctes
-    finally:
-        FILTER_CTES.reset(token)
-        ACCESS.reset(access_token)

@@ -115,6 +115,32 @@ def test_a_unique_key_is_probed_once_per_data_version(warehouse: Path) -> None:
     assert probes() == before + 2, "a data change probes again"
 
 
+def test_an_update_repeating_a_key_with_the_same_counts_and_times_is_refused(
+    warehouse: Path,
+) -> None:
+    """Bug: the probe's "unique" answer was kept for an hour at a data version of row counts
+    and newest times, so an UPDATE giving one account another's id (same row count, same
+    newest created_at) kept it, and the next query summed that account's events under both
+    rows' plans, silently. The DuckDB files' write mark is part of the version now."""
+    sql(
+        warehouse,
+        "CREATE TABLE loose AS SELECT * FROM accounts; DROP TABLE accounts; "
+        "ALTER TABLE loose RENAME TO accounts",
+    )
+    query_execute(query=BY_PLAN)  # probed: the key holds
+    shape = "SELECT count(*), max(created_at), max(churned_at) FROM accounts"
+    before = sql(warehouse, shape)
+    sql(
+        warehouse,
+        "UPDATE accounts SET id = (SELECT min(id) FROM accounts) WHERE id = (SELECT max(id) "
+        "FROM accounts WHERE created_at < (SELECT max(created_at) FROM accounts))",
+    )
+    assert sql(warehouse, shape) == before  # what the version used to see did not move
+    with pytest.raises(QueryError) as refused:
+        query_execute(query=BY_PLAN)
+    assert refused.value.code == "fan_out"
+
+
 def test_the_http_api_refuses_a_repeated_key_with_fan_out(warehouse: Path, sign_in: Any) -> None:
     """An analyst bound to a tenant by row policies is refused too, and is shown neither the
     repeated key nor counts of the whole table (rows of other tenants, maybe)."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from semantic.compiler.definition_guard import derived_definition
+from semantic.compiler.definition_guard import derived_definition, real_division
 from semantic.compiler.manifest import Manifest, Metric
 from semantic.compiler.nodes import DOUBLE
 from semantic.compiler.plan import (
@@ -78,19 +78,10 @@ def metric_expr(
     tree = derived_definition(
         params["expr"], location=f"{metric.name}.type_params.expr", inputs=names
     )
-    # Division is real division, as on DuckDB (MetricFlow's reference engine): PostgreSQL
-    # would truncate integers and MySQL would keep four decimals. A zero denominator gives
-    # NULL, as a ratio metric's does, on every engine: DuckDB and ClickHouse would give
-    # infinity (MetricFlow shows `inf` for a growth from 0), PostgreSQL would fail the query.
-    for division in list(tree.find_all(exp.Div)):
-        division.set("this", exp.cast(division.this, DOUBLE.copy()))
-        denominator = division.expression
-        if isinstance(denominator, exp.Nullif) or (
-            isinstance(denominator, exp.Literal) and denominator.is_number
-            and float(denominator.this) != 0
-        ):  # fmt: skip
-            continue
-        division.set("expression", exp.Nullif(this=denominator, expression=exp.Literal.number(0)))
+    # Division is real division, as on DuckDB (MetricFlow's reference engine), and a zero
+    # denominator gives NULL, as a ratio metric's does, on every engine (MetricFlow shows
+    # `inf` for a growth from 0 on DuckDB): the rule of every definition's `/`.
+    real_division(tree)
 
     def substitute(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Column) or node.table or node.name not in names:

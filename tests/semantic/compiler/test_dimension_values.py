@@ -9,16 +9,18 @@ from typing import Any
 import duckdb
 import pytest
 
-from semantic.compiler.api import CompiledQuery
+from semantic.compiler.api import CompiledQuery, compile_query
+from semantic.compiler.definition_checks import load_project
 from semantic.compiler.dimension_values import (
     MAX_LIMIT,
     MSG_NEEDS_METRIC,
     dimension_values_compile,
 )
-from semantic.compiler.manifest import Manifest
+from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.principal import Principal
-from semantic.compiler.spec import DIALECTS
+from semantic.compiler.spec import DIALECTS, MetricQuery
 from tally.errors import QueryError
+from tests.conftest import ROOT
 from tests.semantic.compiler.test_row_policies import MANIFEST, SALT
 
 ADMIN = Principal("user:admin", unrestricted=True, view_pii=True)
@@ -154,6 +156,82 @@ def test_where_filters_apply(manifest: Manifest, duck: duckdb.DuckDBPyConnection
     )
     expected = _column(duck, "SELECT DISTINCT plan FROM accounts WHERE region = 'EU' ORDER BY 1")
     assert _values(duck, compiled) == expected
+
+
+@pytest.mark.parametrize(
+    ("item", "metrics", "where"),
+    [
+        ("invoice__account__plan", (), ()),
+        ("user__account__region", (), ()),
+        ("account__plan", (), ("{{ Dimension('user__role') }} = 'admin'",)),
+        ("account", (), ()),
+        ("account__plan", ("revenue",), ()),
+        ("account__plan", ("events_tracked", "revenue"), ()),
+    ],
+)
+def test_values_are_the_column_of_the_query_they_filter(
+    item: str,
+    metrics: tuple[str, ...],
+    where: tuple[str, ...],
+    manifest: Manifest,
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    """The values of an item are the distinct rows of the query grouped by it: without
+    metrics the query without metrics (its base model by MetricFlow's rule, FULL OUTER
+    JOINs), with metrics the metric query (`mf list dimension-values --metrics`). Bug: without
+    metrics they were read from the model of the item's first entity, LEFT JOINed onwards, so
+    ``invoice__account__plan`` lacked the plan no invoiced account has (the SQL API's
+    ``SELECT DISTINCT`` said 3 plans, ``group_by`` alone 4) and a filter on a model that one
+    could not reach (``user__role`` for ``account__plan``) was refused (the query without
+    metrics answers it from users)."""
+    values = dimension_values_compile(
+        manifest, dimension=item, metrics=metrics, where=where, limit=None
+    )
+    query = compile_query(MetricQuery(metrics=metrics, group_by=(item,), where=where), manifest)
+    expected = {row[0] for row in duck.execute(query.sql).fetchall()}
+    got = _values(duck, values)
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    if item == "invoice__account__plan" and not metrics:
+        # Every account's plan, as the FULL OUTER JOIN from invoices to accounts keeps it.
+        assert set(_column(duck, "SELECT DISTINCT plan FROM accounts")) <= set(got)
+
+
+# A second model with primary entity account holding `plan` (the plan of a current account,
+# 'churned' otherwise): it offers fewer items than accounts, so MetricFlow's rule reads
+# account__plan from it; the model of the entity first by name is accounts.
+CURRENT_ACCOUNTS = {
+    "name": "current_accounts",
+    "node_relation": {"alias": "accounts", "schema_name": "main"},
+    "entities": [{"name": "account", "type": "primary", "expr": "id"}],
+    "dimensions": [
+        {
+            "name": "plan",
+            "type": "categorical",
+            "expr": "CASE WHEN churned_at IS NULL THEN plan ELSE 'churned' END",
+        }
+    ],
+}
+
+
+def test_values_without_metrics_come_from_the_base_model_metricflow_picks(
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    """Bug: with two models of entity account holding ``plan``, the values of account__plan
+    (SQL API ``SELECT DISTINCT account__plan``, ``tally list dimension-values``) were read
+    from the first by name (accounts: no 'churned') while ``group_by: [account__plan]``
+    read the base MetricFlow picks (current_accounts, fewest items): two lists for one
+    item. Both now read current_accounts."""
+    project = load_project(ROOT / "fixtures")
+    rows = [(kind, name, obj.spec, "1.0") for (kind, name), obj in project.objects.items()]
+    rows.append(("semantic_model", "current_accounts", CURRENT_ACCOUNTS, "1.0"))
+    manifest = build_manifest(rows, release="r1")
+    assert _column(duck, "SELECT count(*) FROM accounts WHERE churned_at IS NOT NULL")[0] > 0
+    values = _values(duck, dimension_values_compile(manifest, dimension="account__plan"))
+    query = compile_query(MetricQuery(metrics=(), group_by=("account__plan",)), manifest)
+    assert "current_accounts" in query.sql
+    assert values == sorted(row[0] for row in duck.execute(query.sql).fetchall())
+    assert "churned" in values
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

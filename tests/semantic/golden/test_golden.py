@@ -154,6 +154,27 @@ OFFSET_CASES: dict[str, tuple[str, MetricQuery]] = {
 }
 
 
+# Divisions in definition expressions (issue 20), over fixtures/ plus the models of
+# tests/semantic/compiler/test_definition_division.py.
+DIVISION_CASES: dict[str, tuple[str, MetricQuery]] = {
+    "division_integer_measure": (
+        "Integer / integer in measure and dimension exprs (seats / 2, seats / (id % 4), "
+        "seats / 4): the dividend cast to each engine's DOUBLE (no truncation on PostgreSQL, "
+        "Trino, T-SQL; no 4 decimals on MariaDB), a column divisor wrapped in NULLIF(…, 0).",
+        MetricQuery(
+            metrics=("half_seats", "seats_per_bucket"),
+            group_by=("metric_time__year", "account_ratio__seat_quarters"),
+        ),
+    ),
+    "division_decimal_measure": (
+        "DECIMAL / integer and DECIMAL / DECIMAL in measure exprs (amount / 3, amount / "
+        "(amount + 1)): a DOUBLE quotient on every engine, as on DuckDB (ClickHouse would "
+        "keep the DECIMAL's scale, Snowflake 6 decimals).",
+        MetricQuery(metrics=("amount_thirds", "amount_share"), group_by=("metric_time__year",)),
+    ),
+}
+
+
 # Query options a golden shows only when set: the files predate them.
 _OPTIONS = {"apply_group_by": True, "min_max_only": False}
 
@@ -218,6 +239,21 @@ def test_offset_sql_matches_golden(
     doc, base = OFFSET_CASES[case]
     query = MetricQuery(**{**asdict(base), "dialect": dialect})
     compiled = compile_query(query, offset_manifest(), level=level)
+    _check_golden(case, dialect, level, _render(case, doc, query, compiled.sql), request)
+
+
+@pytest.mark.parametrize("level", [None, 0], ids=["optimized", "O0"])
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("case", sorted(DIVISION_CASES))
+def test_division_sql_matches_golden(
+    case: str, dialect: str, level: int | None, request: pytest.FixtureRequest
+) -> None:
+    """SQL of divisions in definition expressions equals its reviewed golden file."""
+    from tests.semantic.compiler.test_definition_division import division_manifest
+
+    doc, base = DIVISION_CASES[case]
+    query = MetricQuery(**{**asdict(base), "dialect": dialect})
+    compiled = compile_query(query, division_manifest(), level=level)
     _check_golden(case, dialect, level, _render(case, doc, query, compiled.sql), request)
 
 
