@@ -6,9 +6,9 @@
 WITH agg_0_invoice_ratios AS (
   SELECT
     toDateTime64(dateTrunc('YEAR', invoice_ratios.issued_at), 6) AS metric_time__year,
-    SUM(CAST(invoice_ratios.amount AS Nullable(Float64)) / 3) AS amount_thirds,
+    SUM(CAST(invoice_ratios.amount AS Float64) / 3) AS amount_thirds,
     SUM(
-      CAST(invoice_ratios.amount AS Nullable(Float64)) / nullIf((
+      CAST(invoice_ratios.amount AS Float64) / nullIf((
         invoice_ratios.amount + 1
       ), 0)
     ) AS amount_share
@@ -24,4 +24,5 @@ FROM (
   SELECT
     *
   FROM agg_0_invoice_ratios
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;

@@ -6,13 +6,11 @@
 WITH agg_0_account_ratios AS (
   SELECT
     toDateTime64(dateTrunc('YEAR', account_ratios.created_at), 6) AS metric_time__year,
-    CAST(account_ratios.seats AS Nullable(Float64)) / 4 AS account_ratio__seat_quarters,
-    SUM(CAST(account_ratios.seats AS Nullable(Float64)) / 2) AS half_seats,
-    SUM(
-      CAST(account_ratios.seats AS Nullable(Float64)) / nullIf((
-        account_ratios.id % 4
-      ), 0)
-    ) AS seats_per_bucket
+    CAST(account_ratios.seats AS Float64) / 4 AS account_ratio__seat_quarters,
+    SUM(CAST(account_ratios.seats AS Float64) / 2) AS half_seats,
+    SUM(CAST(account_ratios.seats AS Float64) / nullIf((
+      account_ratios.id % 4
+    ), 0)) AS seats_per_bucket
   FROM main.accounts AS account_ratios
   GROUP BY
     1,
@@ -27,4 +25,5 @@ FROM (
   SELECT
     *
   FROM agg_0_account_ratios
-) AS combined;
+) AS combined
+SETTINGS session_timezone = 'UTC', join_use_nulls = 1, cast_keep_nullable = 1, enable_materialized_cte = 1;
