@@ -69,13 +69,22 @@ SELECT
   combined.invoice_amount__fa1190297__tdmonth_last AS revenue_month_to_date
 FROM (
   SELECT
-    COALESCE(
-      agg_0_invoices.metric_time__fiscal_quarter,
-      agg_1_invoices.metric_time__fiscal_quarter
-    ) AS metric_time__fiscal_quarter,
-    agg_0_invoices.invoice_amount__fa1190297,
-    agg_1_invoices.invoice_amount__fa1190297__tdmonth_last
-  FROM agg_0_invoices
-  FULL OUTER JOIN agg_1_invoices
-    ON agg_0_invoices.metric_time__fiscal_quarter IS NOT DISTINCT FROM agg_1_invoices.metric_time__fiscal_quarter
+    all_rows.metric_time__fiscal_quarter,
+    MAX(all_rows.invoice_amount__fa1190297) AS invoice_amount__fa1190297,
+    MAX(all_rows.invoice_amount__fa1190297__tdmonth_last) AS invoice_amount__fa1190297__tdmonth_last
+  FROM (
+    SELECT
+      metric_time__fiscal_quarter,
+      invoice_amount__fa1190297,
+      NULL AS invoice_amount__fa1190297__tdmonth_last
+    FROM agg_0_invoices
+    UNION ALL
+    SELECT
+      metric_time__fiscal_quarter,
+      NULL AS invoice_amount__fa1190297,
+      invoice_amount__fa1190297__tdmonth_last
+    FROM agg_1_invoices
+  ) AS all_rows
+  GROUP BY
+    all_rows.metric_time__fiscal_quarter
 ) AS combined;

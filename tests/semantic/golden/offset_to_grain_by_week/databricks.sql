@@ -41,10 +41,22 @@ SELECT
   combined.invoice_amount__fa1190297 - combined.invoice_amount__fa1190297__offset_month AS revenue_since_month_start
 FROM (
   SELECT
-    COALESCE(agg_0_invoices.metric_time__week, agg_1_invoices.metric_time__week) AS metric_time__week,
-    agg_0_invoices.invoice_amount__fa1190297,
-    agg_1_invoices.invoice_amount__fa1190297__offset_month
-  FROM agg_0_invoices
-  FULL OUTER JOIN agg_1_invoices
-    ON agg_0_invoices.metric_time__week IS NOT DISTINCT FROM agg_1_invoices.metric_time__week
+    all_rows.metric_time__week,
+    MAX(all_rows.invoice_amount__fa1190297) AS invoice_amount__fa1190297,
+    MAX(all_rows.invoice_amount__fa1190297__offset_month) AS invoice_amount__fa1190297__offset_month
+  FROM (
+    SELECT
+      metric_time__week,
+      invoice_amount__fa1190297,
+      NULL AS invoice_amount__fa1190297__offset_month
+    FROM agg_0_invoices
+    UNION ALL
+    SELECT
+      metric_time__week,
+      NULL AS invoice_amount__fa1190297,
+      invoice_amount__fa1190297__offset_month
+    FROM agg_1_invoices
+  ) AS all_rows
+  GROUP BY
+    all_rows.metric_time__week
 ) AS combined;

@@ -80,12 +80,26 @@ SELECT
   combined.distinct_emails AS distinct_user_emails
 FROM (
   SELECT
-    COALESCE(agg_0_events.metric_time__month, agg_1_users.metric_time__month) AS metric_time__month,
-    COALESCE(agg_0_events.account__region, agg_1_users.account__region) AS account__region,
-    agg_0_events.events_tracked,
-    agg_1_users.distinct_emails
-  FROM agg_0_events
-  FULL OUTER JOIN agg_1_users
-    ON agg_0_events.metric_time__month IS NOT DISTINCT FROM agg_1_users.metric_time__month
-    AND agg_0_events.account__region IS NOT DISTINCT FROM agg_1_users.account__region
+    all_rows.metric_time__month,
+    all_rows.account__region,
+    MAX(all_rows.events_tracked) AS events_tracked,
+    MAX(all_rows.distinct_emails) AS distinct_emails
+  FROM (
+    SELECT
+      metric_time__month,
+      account__region,
+      events_tracked,
+      NULL AS distinct_emails
+    FROM agg_0_events
+    UNION ALL
+    SELECT
+      metric_time__month,
+      account__region,
+      NULL AS events_tracked,
+      distinct_emails
+    FROM agg_1_users
+  ) AS all_rows
+  GROUP BY
+    all_rows.metric_time__month,
+    all_rows.account__region
 ) AS combined;

@@ -75,14 +75,30 @@ SELECT
   COALESCE(combined.new_accounts__spine, 0) AS new_accounts
 FROM (
   SELECT
-    COALESCE(agg_0_accounts.metric_time__month, agg_1_events.metric_time__month) AS metric_time__month,
-    COALESCE(agg_0_accounts.account__plan, agg_1_events.account__plan) AS account__plan,
-    COALESCE(agg_0_accounts.account__plan_at_time, agg_1_events.account__plan_at_time) AS account__plan_at_time,
-    agg_0_accounts.new_accounts__spine,
-    agg_1_events.events_tracked
-  FROM agg_0_accounts
-  FULL OUTER JOIN agg_1_events
-    ON agg_0_accounts.metric_time__month IS NOT DISTINCT FROM agg_1_events.metric_time__month
-    AND agg_0_accounts.account__plan IS NOT DISTINCT FROM agg_1_events.account__plan
-    AND agg_0_accounts.account__plan_at_time IS NOT DISTINCT FROM agg_1_events.account__plan_at_time
+    all_rows.metric_time__month,
+    all_rows.account__plan,
+    all_rows.account__plan_at_time,
+    MAX(all_rows.new_accounts__spine) AS new_accounts__spine,
+    MAX(all_rows.events_tracked) AS events_tracked
+  FROM (
+    SELECT
+      metric_time__month,
+      account__plan,
+      account__plan_at_time,
+      new_accounts__spine,
+      NULL AS events_tracked
+    FROM agg_0_accounts
+    UNION ALL
+    SELECT
+      metric_time__month,
+      account__plan,
+      account__plan_at_time,
+      NULL AS new_accounts__spine,
+      events_tracked
+    FROM agg_1_events
+  ) AS all_rows
+  GROUP BY
+    all_rows.metric_time__month,
+    all_rows.account__plan,
+    all_rows.account__plan_at_time
 ) AS combined;
