@@ -84,6 +84,43 @@ def _fresh_semantic_caches() -> Iterator[None]:
     caches_clear()
 
 
+# select() refuses descriptors >= 1024 (CI failed on one in a worker that had leaked: chdb's
+# one connection per query). A worker that ends with more open than this leaks somewhere;
+# a clean one ends with ~150 (chdb's and Spark's own threads and pipes included).
+FD_BOUND = 600
+
+
+def open_descriptors() -> dict[str, int]:
+    """This process's open file descriptors, counted by kind (socket, pipe, …) or path."""
+    kinds: dict[str, int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed already
+            continue
+        kind = target.split(":")[0] if target.endswith("]") else target
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _descriptors_bounded() -> Iterator[None]:
+    """Fails the run (at teardown of its last test) when a test process ends with more than
+    FD_BOUND descriptors open: a leak to find before it reaches select()'s 1,024."""
+    yield
+    if not Path("/proc/self/fd").is_dir():
+        return
+    kinds = open_descriptors()
+    total = sum(kinds.values())
+    if total > FD_BOUND:
+        top = sorted(kinds.items(), key=lambda item: -item[1])[:8]
+        pytest.fail(
+            f"this test process ends with {total} open descriptors (bound {FD_BOUND}): a test "
+            "leaks connections, sockets or pipes; the most: "
+            + ", ".join(f"{kind} ×{count}" for kind, count in top)
+        )
+
+
 def service_reachable(name: str, timeout: float = 1.0) -> bool:
     host, port = SERVICES[name]
     try:
