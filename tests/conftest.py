@@ -157,17 +157,18 @@ def postgres_admin_url() -> str:
     return "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture
-def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh, empty registry database of the vendor this run tests (SQLite or PostgreSQL)."""
+@contextmanager
+def fresh_registry(directory: Path, label: str) -> Iterator[str]:
+    """The URL of a fresh, empty registry database of the vendor this run tests (SQLite in
+    ``directory``, or a PostgreSQL database named after ``label``), dropped afterwards."""
     current = os.environ.get("DATABASE_URL", "")
     if not current.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        yield f"sqlite:///{directory / 'registry.sqlite3'}"
         return
     require_service("postgres")
     import psycopg
 
-    name = f"tally_sub_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    name = f"tally_sub_{os.getpid()}_{abs(hash(label)) % 10**8}"
     admin = "postgresql://postgres@127.0.0.1:5432/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -177,6 +178,24 @@ def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty registry database of the vendor this run tests (SQLite or PostgreSQL)."""
+    with fresh_registry(tmp_path, request.node.nodeid) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_registry_url(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """``registry_url`` shared by a module's tests: for modules whose tests only read the
+    registry their set-up wrote (a `tally migrate` + sync per test was most of their time)."""
+    directory = tmp_path_factory.mktemp("registry")
+    with fresh_registry(directory, request.node.nodeid) as url:
+        yield url
 
 
 def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
