@@ -85,9 +85,10 @@ def _fresh_semantic_caches() -> Iterator[None]:
 
 
 # select() refuses descriptors >= 1024 (CI failed on one in a worker that had leaked: chdb's
-# one connection per query). A worker that ends with more open than this leaks somewhere;
-# a clean one ends with ~150 (chdb's and Spark's own threads and pipes included).
-FD_BOUND = 600
+# one connection per query). A worker that ends with more open than this leaks somewhere.
+# The chdb tests alone leave ~310 open for good, once: ~60 for chdb's threads and ~240 that
+# its first failing query opens (it maps every loaded shared library to symbolize a trace).
+FD_BOUND = 800
 
 
 def open_descriptors() -> dict[str, int]:
