@@ -84,6 +84,44 @@ def _fresh_semantic_caches() -> Iterator[None]:
     caches_clear()
 
 
+# select() refuses descriptors >= 1024 (CI failed on one in a worker that had leaked: chdb's
+# one connection per query). A worker that ends with more open than this leaks somewhere.
+# The chdb tests alone leave ~310 open for good, once: ~60 for chdb's threads and ~240 that
+# its first failing query opens (it maps every loaded shared library to symbolize a trace).
+FD_BOUND = 800
+
+
+def open_descriptors() -> dict[str, int]:
+    """This process's open file descriptors, counted by kind (socket, pipe, …) or path."""
+    kinds: dict[str, int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed already
+            continue
+        kind = target.split(":")[0] if target.endswith("]") else target
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _descriptors_bounded() -> Iterator[None]:
+    """Fails the run (at teardown of its last test) when a test process ends with more than
+    FD_BOUND descriptors open: a leak to find before it reaches select()'s 1,024."""
+    yield
+    if not Path("/proc/self/fd").is_dir():
+        return
+    kinds = open_descriptors()
+    total = sum(kinds.values())
+    if total > FD_BOUND:
+        top = sorted(kinds.items(), key=lambda item: -item[1])[:8]
+        pytest.fail(
+            f"this test process ends with {total} open descriptors (bound {FD_BOUND}): a test "
+            "leaks connections, sockets or pipes; the most: "
+            + ", ".join(f"{kind} ×{count}" for kind, count in top)
+        )
+
+
 def service_reachable(name: str, timeout: float = 1.0) -> bool:
     host, port = SERVICES[name]
     try:
@@ -120,17 +158,18 @@ def postgres_admin_url() -> str:
     return "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture
-def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh, empty registry database of the vendor this run tests (SQLite or PostgreSQL)."""
+@contextmanager
+def fresh_registry(directory: Path, label: str) -> Iterator[str]:
+    """The URL of a fresh, empty registry database of the vendor this run tests (SQLite in
+    ``directory``, or a PostgreSQL database named after ``label``), dropped afterwards."""
     current = os.environ.get("DATABASE_URL", "")
     if not current.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        yield f"sqlite:///{directory / 'registry.sqlite3'}"
         return
     require_service("postgres")
     import psycopg
 
-    name = f"tally_sub_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    name = f"tally_sub_{os.getpid()}_{abs(hash(label)) % 10**8}"
     admin = "postgresql://postgres@127.0.0.1:5432/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -140,6 +179,24 @@ def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def registry_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty registry database of the vendor this run tests (SQLite or PostgreSQL)."""
+    with fresh_registry(tmp_path, request.node.nodeid) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_registry_url(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """``registry_url`` shared by a module's tests: for modules whose tests only read the
+    registry their set-up wrote (a `tally migrate` + sync per test was most of their time)."""
+    directory = tmp_path_factory.mktemp("registry")
+    with fresh_registry(directory, request.node.nodeid) as url:
+        yield url
 
 
 def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -261,12 +261,30 @@ def _open(config: WarehouseConfig, *, timeout_s: float, create: bool, user: bool
     raise WarehouseUnavailable(f"no driver for warehouse engine {config.engine!r}")
 
 
+def _chdb_ping(config: WarehouseConfig) -> None:
+    # On a pooled query connection: /healthz pings on every call, and chdb leaves threads
+    # and descriptors behind for each connection closed (engine_open.chdb_query_connection).
+    from semantic.warehouse.engine_open import chdb_query_connection, chdb_query_release
+
+    assert config.path is not None
+    url, conn = chdb_query_connection(config.path)
+    try:
+        conn.query("SELECT 1", "CSV")
+    except Exception as exc:  # any driver error means "not healthy"; the text says which
+        conn.close()
+        raise WarehouseUnavailable(f"{config.display_url} did not answer SELECT 1: {exc}") from exc
+    chdb_query_release(url, conn)
+
+
 def warehouse_ping(config: WarehouseConfig, *, timeout_s: float = 3.0) -> None:
     """Runs ``SELECT 1`` on the warehouse.
 
     Raises:
         WarehouseUnavailable: it cannot be reached or does not answer.
     """
+    if config.engine == "chdb":
+        _chdb_ping(config)
+        return
     conn = connect(config, timeout_s=timeout_s)
     try:
         if config.engine in ("clickhouse", "spark"):

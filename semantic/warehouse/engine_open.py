@@ -52,6 +52,10 @@ SPARK_CONF: dict[str, str] = {
 }
 _LOCK = threading.Lock()
 _LOCAL_SPARK: dict[str, Any] = {}
+# Idle read-only chdb query connections by URL (chdb_query_connection).
+_CHDB_LOCK = threading.Lock()
+_CHDB_IDLE: dict[str, list[Any]] = {}
+_CHDB_IDLE_PER_URL = 4
 
 
 # --- ClickHouse ----------------------------------------------------------------------------
@@ -68,8 +72,41 @@ def chdb_connect(
         WarehouseUnavailable: the directory is missing or chdb refuses it (another data
             directory is already open in this process).
     """
-    import chdb
+    return _chdb_open(_chdb_url(path, user=user, settings=settings, create=create), path)
 
+
+def chdb_query_connection(path: str, *, settings: dict[str, str] | None = None) -> tuple[str, Any]:
+    """A read-only chdb connection for one query: an idle one opened earlier with the same
+    URL, or a new one; returns (its URL, the connection). Hand it back with
+    ``chdb_query_release`` once its result was read to the end.
+
+    chdb (4.4) leaves native threads and descriptors behind for every connection it closes
+    (measured: ~9 descriptors and 5 threads per connect, query and close), so a process
+    that opened one per query ran out of descriptors; a connection reused keeps none.
+
+    Raises:
+        WarehouseUnavailable: as ``chdb_connect``.
+    """
+    url = _chdb_url(path, user=True, settings=settings, create=False)
+    with _CHDB_LOCK:
+        idle = _CHDB_IDLE.get(url)
+        if idle:
+            return url, idle.pop()
+    return url, _chdb_open(url, path)
+
+
+def chdb_query_release(url: str, conn: Any) -> None:
+    """Keeps a query connection whose stream ended for the next query (a few per URL: the
+    queries that ran at once); closes a surplus one."""
+    with _CHDB_LOCK:
+        idle = _CHDB_IDLE.setdefault(url, [])
+        if len(idle) < _CHDB_IDLE_PER_URL:
+            idle.append(conn)
+            return
+    conn.close()
+
+
+def _chdb_url(path: str, *, user: bool, settings: dict[str, str] | None, create: bool) -> str:
     if path != ":memory:" and not create and not os.path.isdir(path):
         raise WarehouseUnavailable(
             f"chdb directory {path} does not exist (load it with `tally demo --warehouse "
@@ -80,8 +117,22 @@ def chdb_connect(
     if user:
         values["readonly"] = "1"
     target = path if path == ":memory:" else os.path.abspath(path)
+    return f"{target}?{urlencode(values)}"
+
+
+def _chdb_open(url: str, path: str) -> Any:
+    import chdb
+
+    # chdb serves one data directory per process: idle connections to another one would
+    # make it refuse this one.
+    target = url.partition("?")[0]
+    with _CHDB_LOCK:
+        others = [key for key in _CHDB_IDLE if key.partition("?")[0] != target]
+        stale = [conn for key in others for conn in _CHDB_IDLE.pop(key)]
+    for conn in stale:
+        conn.close()
     try:
-        return chdb.connect(f"{target}?{urlencode(values)}")
+        return chdb.connect(url)
     except Exception as exc:  # chdb raises RuntimeError for every refusal
         raise WarehouseUnavailable(f"cannot open chdb directory {path}: {exc}") from exc
 

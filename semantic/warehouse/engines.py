@@ -21,7 +21,12 @@ from typing import Any
 from semantic.warehouse.bigquery_session import BigQuerySession
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.connections import WarehouseUnavailable, connect
-from semantic.warehouse.engine_open import CLICKHOUSE_SETTINGS, chdb_connect, spark_user_session
+from semantic.warehouse.engine_open import (
+    CLICKHOUSE_SETTINGS,
+    chdb_query_connection,
+    chdb_query_release,
+    spark_user_session,
+)
 from semantic.warehouse.results import Column, ColumnKind, Params, Row, Verdict
 from semantic.warehouse.sessions import SESSIONS, Session
 from semantic.warehouse.snowflake_session import SnowflakeSession
@@ -133,19 +138,20 @@ class ChdbInterrupted(RuntimeError):
 
 
 class ChdbSession(ArrowSession):
-    """chdb: a read-only connection per query, Arrow streamed chunk by chunk."""
+    """chdb: a read-only connection per query (reused by a later query once its result was
+    read to the end: chdb leaks per connection closed), Arrow streamed chunk by chunk."""
 
     def __init__(self, config: WarehouseConfig, timeout_s: float) -> None:
         super().__init__(config, timeout_s)
         self.stream: Any = None
         self._chunk_batches: list[Any] = []
         self._interrupted = False
+        self._url: str | None = None
 
     def open(self) -> None:
         assert self.config.path is not None
-        self.conn = chdb_connect(
+        self._url, self.conn = chdb_query_connection(
             self.config.path,
-            user=True,
             settings={"max_execution_time": f"{max(self.timeout_s, 0.001):.3f}"},
         )
 
@@ -227,9 +233,15 @@ class ChdbSession(ArrowSession):
         if self.stream is not None:
             with suppress(Exception):
                 self.stream.close()
-        if self.conn is not None:
-            with suppress(Exception):
-                self.conn.close()
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        if drained and not self._interrupted and self._url is not None:
+            # Its stream ended cleanly: the next query may use it (no cursor or stream open).
+            chdb_query_release(self._url, conn)
+            return
+        with suppress(Exception):
+            conn.close()
 
 
 class ClickHouseSession(ArrowSession):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,11 @@ from tests.conftest import ROOT, run_tally
 pytestmark = pytest.mark.registry_db
 
 
-@pytest.fixture
-def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}"}
+# The module's tests only read what this set up (three `tally` processes): set up once.
+@pytest.fixture(scope="module")
+def env(module_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    warehouse = tmp_path_factory.mktemp("warehouse") / "wh.duckdb"
+    env = {"DATABASE_URL": module_registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
     for args in (
         ("migrate", "-v0"),
         ("generate-demo", "--events", "3000", "--seed", "7"),

@@ -4,7 +4,6 @@ warehouse, values equal to plain SQL, a principal's row policy applied, errors e
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -14,9 +13,11 @@ from tests.conftest import ROOT, run_tally
 pytestmark = pytest.mark.registry_db
 
 
-@pytest.fixture
-def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}"}
+# The module's tests only read what this set up (three `tally` processes): set up once.
+@pytest.fixture(scope="module")
+def env(module_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    warehouse = tmp_path_factory.mktemp("warehouse") / "wh.duckdb"
+    env = {"DATABASE_URL": module_registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
     for args in (
         ("migrate", "-v0"),
         ("generate-demo", "--events", "3000", "--seed", "7"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -34,8 +33,10 @@ metrics:
 """
 
 
-@pytest.fixture
-def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
+# The module's tests only read what this set up (three `tally` processes): set up once.
+@pytest.fixture(scope="module")
+def env(module_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp_path = tmp_path_factory.mktemp("cli-principal")
     defs = tmp_path / "defs"
     shutil.copytree(ROOT / "fixtures", defs)
     users = defs / "semantic_models" / "users.yml"
@@ -44,7 +45,7 @@ def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
     users.write_text(text.rstrip("\n") + "\n" + EMAIL_MEASURE)
     (defs / "metrics" / "pii.yml").write_text(EMAIL_METRIC)
     env = {
-        "DATABASE_URL": registry_url,
+        "DATABASE_URL": module_registry_url,
         "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}",
         "TALLY_PII_SALT": SALT,
     }
