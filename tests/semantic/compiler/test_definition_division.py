@@ -124,7 +124,7 @@ def test_no_dialect_truncates_or_rounds_a_definition_division(dialect: str) -> N
     ).sql
     double = {
         "postgres": "DOUBLE PRECISION", "redshift": "DOUBLE PRECISION", "tsql": "FLOAT",
-        "bigquery": "FLOAT64", "clickhouse": "Nullable(Float64)",
+        "bigquery": "FLOAT64", "clickhouse": "Float64",
     }.get(dialect, "DOUBLE")  # fmt: skip
     assert f"CAST(account_ratios.seats AS {double}) / 2" in sql, sql
     assert f"CAST(account_ratios.seats AS {double}) / 4" in sql, sql
