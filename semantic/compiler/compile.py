@@ -96,7 +96,7 @@ def compile_query(
         timings["mask"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    tree = optimize(result, level)
+    tree = optimize(result, level, query.dialect)
     timings["sql_passes"] = time.perf_counter() - started
 
     if access is not None:

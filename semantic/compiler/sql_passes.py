@@ -149,10 +149,21 @@ def _nest(select: exp.Select) -> None:
 
 
 SQL_PASSES: tuple[SqlPass, ...] = (nest_dimension_joins,)
+# Passes a dialect's planner is better off without. Spark (and Databricks) size a join of
+# two tables as the product of their sizes when it has no statistics, so a nested dimension
+# join is never broadcast: the fact table was shuffled to a sort-merge join instead (two-hop
+# filter at 10M events, Spark local: 2.3x the hand SQL nested, the hand plan flat).
+SKIPPED_PASSES: dict[str, frozenset[SqlPass]] = {
+    "spark": frozenset({nest_dimension_joins}),
+    "databricks": frozenset({nest_dimension_joins}),
+}
 
 
-def optimize(tree: exp.Expr, level: int | None = None) -> exp.Expr:
-    """Runs the first ``level`` passes of ``SQL_PASSES`` (all of them when None)."""
+def optimize(tree: exp.Expr, level: int | None = None, dialect: str = "") -> exp.Expr:
+    """Runs the first ``level`` passes of ``SQL_PASSES`` (all of them when None), except
+    those ``dialect`` skips."""
+    skipped = SKIPPED_PASSES.get(dialect, frozenset())
     for sql_pass in SQL_PASSES[: len(SQL_PASSES) if level is None else level]:
-        tree = sql_pass(tree)
+        if sql_pass not in skipped:
+            tree = sql_pass(tree)
     return tree

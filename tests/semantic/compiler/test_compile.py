@@ -10,6 +10,7 @@ import duckdb
 import pytest
 import sqlglot
 from dateutil.relativedelta import relativedelta
+from sqlglot import exp
 
 from semantic.compiler.api import compile_query, parse_group_by, queryable_items
 from semantic.compiler.manifest import Manifest
@@ -67,6 +68,21 @@ def test_two_hop_dimension_goes_through_users_to_accounts(manifest: Manifest, du
         "LEFT JOIN accounts a ON u.account_id = a.id GROUP BY 1 ORDER BY 1",
     )
     assert run(duck, compiled.sql) == expected
+
+
+@pytest.mark.parametrize(("dialect", "nested"), [("duckdb", True), ("spark", False)])
+def test_two_hops_nest_except_where_the_planner_would_not_broadcast(
+    manifest: Manifest, dialect: str, nested: bool
+) -> None:
+    """DuckDB joins users to accounts before the facts (sql_passes.nest_dimension_joins);
+    Spark sizes such a nested join as the product of its tables and would shuffle the facts
+    instead of broadcasting the dimensions, so its joins stay a flat chain of tables."""
+    query = q("events_tracked", group_by=["user__account__region"])
+    sql = compile_query(MetricQuery(**{**query.__dict__, "dialect": dialect}), manifest).sql
+    tree = sqlglot.parse_one(sql, read=dialect)
+    joined = [join.this for join in tree.find_all(exp.Join)]
+    assert any(isinstance(target, exp.Subquery) for target in joined) is nested, sql
+    assert len(joined) == 2, sql  # users and accounts, nested or in a chain
 
 
 def test_metrics_from_two_models_are_full_outer_joined(manifest: Manifest, duck: Any) -> None:

@@ -12,18 +12,13 @@ WITH agg_0_events AS (
     ) AS metric_time__extract_dow,
     WEEKOFYEAR(events.occurred_at) AS metric_time__extract_week,
     YEAR(events.occurred_at) AS metric_time__extract_year,
-    QUARTER(user__users.user__account__accounts__created_at) AS user__account__created_at__extract_quarter,
+    QUARTER(user__account__accounts.created_at) AS user__account__created_at__extract_quarter,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
-  LEFT JOIN (
-    SELECT
-      user__users.id,
-      user__account__accounts.created_at AS user__account__accounts__created_at
-    FROM main.users AS user__users
-    LEFT JOIN main.accounts AS user__account__accounts
-      ON user__users.account_id = user__account__accounts.id
-  ) AS user__users
+  LEFT JOIN main.users AS user__users
     ON events.user_id = user__users.id
+  LEFT JOIN main.accounts AS user__account__accounts
+    ON user__users.account_id = user__account__accounts.id
   WHERE
     DAYOFYEAR(events.occurred_at) <= 200
   GROUP BY

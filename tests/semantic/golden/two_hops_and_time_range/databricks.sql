@@ -6,18 +6,13 @@
 WITH agg_0_events AS (
   SELECT
     DATE_TRUNC('WEEK', events.occurred_at) AS metric_time__week,
-    user__users.user__account__accounts__region AS user__account__region,
+    user__account__accounts.region AS user__account__region,
     COUNT(DISTINCT events.event_id) AS events_tracked
   FROM main.events AS events
-  LEFT JOIN (
-    SELECT
-      user__users.id,
-      user__account__accounts.region AS user__account__accounts__region
-    FROM main.users AS user__users
-    LEFT JOIN main.accounts AS user__account__accounts
-      ON user__users.account_id = user__account__accounts.id
-  ) AS user__users
+  LEFT JOIN main.users AS user__users
     ON events.user_id = user__users.id
+  LEFT JOIN main.accounts AS user__account__accounts
+    ON user__users.account_id = user__account__accounts.id
   WHERE
     events.occurred_at >= CAST('2025-12-29 00:00:00' AS TIMESTAMP)
     AND events.occurred_at < CAST('2026-04-06 00:00:00' AS TIMESTAMP)
