@@ -6,6 +6,12 @@ process and the SQL API server share them. Each counter is a fixed window that s
 first failure (``cache.add`` sets the expiry once; ``incr`` keeps it). While a counter is at
 its limit every attempt is refused before the password is checked, a correct one included,
 so a guessing run learns nothing from the lock. The password itself is never logged.
+
+A sign-in with an API token (the SQL API's ``tly_…`` password) is throttled per client
+address only: its user name is a free label, so counting its failures against that name
+would let anyone lock a service's valid token (or a person's password sign-in) out by
+sending wrong tokens under the name; and a token's secret is too long to guess, so the
+per-account limit protects nothing there.
 """
 
 from __future__ import annotations
@@ -54,9 +60,13 @@ def _minutes() -> int:
     return max(1, math.ceil(settings.TALLY_LOGIN_WINDOW_S / 60))
 
 
-def login_throttle_check(*, username: str, ip: str | None) -> None:
-    """Raises LoginLocked while the account or the address is at its failure limit."""
-    if int(cache.get(_account_key(username), 0)) >= settings.TALLY_LOGIN_MAX_FAILURES_ACCOUNT:
+def login_throttle_check(*, username: str, ip: str | None, per_account: bool = True) -> None:
+    """Raises LoginLocked while the account (``per_account``) or the address is at its
+    failure limit."""
+    if (
+        per_account
+        and int(cache.get(_account_key(username), 0)) >= settings.TALLY_LOGIN_MAX_FAILURES_ACCOUNT
+    ):
         who = f'for user "{username}"'
     elif int(cache.get(_address_key(ip), 0)) >= settings.TALLY_LOGIN_MAX_FAILURES_ADDRESS:
         who = "from this address"
@@ -76,10 +86,12 @@ def _bump(key: str) -> int:
 
 
 @transaction.atomic
-def login_failure_record(*, username: str, ip: str | None, interface: str) -> None:
-    """Counts a failed sign-in against the account and the address and writes an audit row
-    (a second row when this failure reaches a limit: the lock-out)."""
-    account_failures = _bump(_account_key(username))
+def login_failure_record(
+    *, username: str, ip: str | None, interface: str, per_account: bool = True
+) -> None:
+    """Counts a failed sign-in against the account (``per_account``) and the address and
+    writes an audit row (a second row when this failure reaches a limit: the lock-out)."""
+    account_failures = _bump(_account_key(username)) if per_account else 0
     address_failures = _bump(_address_key(ip))
     payload = {
         "interface": interface,
@@ -120,19 +132,28 @@ def login_success_record(*, username: str) -> None:
 
 
 def login_authenticate(
-    *, username: str, ip: str | None, interface: str, check: Callable[[], Account | None]
+    *,
+    username: str,
+    ip: str | None,
+    interface: str,
+    check: Callable[[], Account | None],
+    per_account: bool = True,
 ) -> Account | None:
     """Runs ``check`` (the password check; None = wrong) unless the account or address is
     locked; records the failure or clears the account's count. Raises LoginLocked (after
-    auditing the refused attempt) while locked, even before a correct password is checked."""
+    auditing the refused attempt) while locked, even before a correct password is checked.
+
+    ``per_account=False`` (an API token: ``username`` is only a label) throttles and counts
+    per address alone."""
+    scope = {"username": username, "ip": ip, "per_account": per_account}
     try:
-        login_throttle_check(username=username, ip=ip)
+        login_throttle_check(**scope)
     except LoginLocked:
-        login_failure_record(username=username, ip=ip, interface=interface)
+        login_failure_record(**scope, interface=interface)
         raise
     account = check()
     if account is None:
-        login_failure_record(username=username, ip=ip, interface=interface)
-    else:
+        login_failure_record(**scope, interface=interface)
+    elif per_account:
         login_success_record(username=username)
     return account

@@ -10,7 +10,8 @@ the client sent (cleartext inside the connection: use TLS outside localhost).
   for people connecting with psql; that user's roles must allow querying.
 
 Every attempt goes through ``login_authenticate`` (registry/services/logins.py): throttled
-per user name and client address, each failure audited; while locked the connection is
+per user name and client address (a token's attempts per client address only: its user
+name is a label anyone can send), each failure audited; while locked the connection is
 refused with 28P01 before the password is checked.
 
 The principal (row policies, masking) comes from ``registry.permissions.principal_for``,
@@ -116,6 +117,7 @@ def authenticate_connection(user: str, password: str, *, peer: Any = None) -> Id
             ip=address,
             interface="sql",
             check=lambda: _check_credentials(user, password),
+            per_account=not password.startswith(TOKEN_PREFIX),
         )
     except LoginLocked as exc:
         # The startup FATAL has no hint field here: the message says what to do.

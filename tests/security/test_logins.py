@@ -108,3 +108,31 @@ def test_sql_api_password_logins_are_throttled_and_audited(alice: Any) -> None:
     assert failed.count() == 6
     assert {(e.payload["interface"], e.ip) for e in failed} == {("sql", "10.0.0.9")}
     assert AuditEvent.objects.filter(action="login.locked").count() == 1
+
+
+def test_wrong_tokens_under_a_name_do_not_lock_that_names_valid_token_or_password(
+    alice: Any,
+) -> None:
+    """Bug: a SQL API token's user name is only a label, yet its failures counted against
+    that name: five wrong tokens sent as "alice" from anywhere locked out alice's valid
+    token and her password sign-in for the window. Token attempts now count per address."""
+    from registry.services.access import role_grant, token_create
+
+    role_grant(user=alice, role="admin")
+    token = token_create(acting_user=None, user=alice, scopes="read,query").raw
+    wrong = "tly_" + token.split("_")[1] + "_" + "x" * 40
+    for _ in range(7):  # the address limit is 8
+        with pytest.raises(AuthenticationFailed, match="password authentication failed"):
+            authenticate_connection("alice", wrong, peer=_Peer("10.0.0.66"))
+    # Every failure is still audited, under the label it came with.
+    failed = AuditEvent.objects.filter(action="login.failed", object_name="alice")
+    assert failed.count() == 7
+    assert {e.payload["account_failures"] for e in failed} == {0}
+    # From another address, the valid token and alice's password both still sign in.
+    assert authenticate_connection("alice", token, peer=_Peer("10.0.0.7")).account == alice
+    assert authenticate_connection("alice", PASSWORD, peer=_Peer("10.0.0.7")).account == alice
+    # The guessing address itself is throttled as before: its eighth failure locks it.
+    with pytest.raises(AuthenticationFailed, match="password authentication failed"):
+        authenticate_connection("alice", wrong, peer=_Peer("10.0.0.66"))
+    with pytest.raises(AuthenticationFailed, match="from this address"):
+        authenticate_connection("alice", token, peer=_Peer("10.0.0.66"))
