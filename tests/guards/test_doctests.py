@@ -20,6 +20,7 @@ MODULES = [
     "semantic.warehouse.config",
     "semantic.compiler.dialects",
     "semantic.compiler.where",
+    "semantic.compiler.division",
     "semantic.compiler.resolve",
     "semantic.compiler.plan",
     "semantic.compiler.filters",
