@@ -21,6 +21,7 @@ MODULES = [
     "semantic.compiler.dialects",
     "semantic.compiler.where",
     "semantic.compiler.division",
+    "semantic.compiler.full_join_union",
     "semantic.compiler.resolve",
     "semantic.compiler.plan",
     "semantic.compiler.filters",
