@@ -19,6 +19,7 @@ from semantic.manifests import release_resolve
 from semantic.result_cache import data_version_detail
 from semantic.services import query_execute
 from semantic.warehouse.config import parse_warehouse_url
+from tally.errors import WarehouseError
 from tally.metrics import KEY_PROBES, RESULT_CACHE
 from tests.conftest import ROOT
 
@@ -108,3 +109,18 @@ def test_the_key_guard_probes_a_view_again_when_the_unversioned_window_is_zero(
     query_execute(query=BY_PLAN)
     query_execute(query=BY_PLAN)
     assert probes() == before + 2
+
+
+def test_a_view_over_parquet_files_is_refused_not_answered(warehouse: Path) -> None:
+    """The stale case of a view over parquet (the files rewritten, the database file not)
+    cannot reach the cache today: Tally's DuckDB connections have no external access, so
+    reading the view fails (a refusal, never an old number). Were that lifted, the view is
+    unmarked all the same (test above)."""
+    parquet = warehouse.parent / "events.parquet"
+    sql(
+        warehouse,
+        f"COPY events TO '{parquet}' (FORMAT parquet); DROP TABLE events; "
+        f"CREATE VIEW events AS SELECT * FROM read_parquet('{parquet}')",
+    )
+    with pytest.raises(WarehouseError):
+        query_execute(query=REVENUE)
