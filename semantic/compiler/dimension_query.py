@@ -183,14 +183,15 @@ def _without_full_joins(
 ) -> exp.Select:
     """MariaDB and MySQL have no FULL OUTER JOIN: one item's distinct values over a chain of
     them are read as a UNION of LEFT JOIN chains (``full_join_union``); other shapes (several
-    items, filters, metric_time, every joined row) are refused."""
+    items, a filter on another model than the item's, metric_time, every joined row) are
+    refused."""
     unioned = full_join_chain_union(select) if query.apply_group_by else None
     if unioned is None:
         raise error(
             MSG_NO_FULL_JOIN.format(dialect="MariaDB/MySQL", items=_shown(others, query.where)),
             code="unsupported_join",
             location="group_by",
-            hint="ask for one item without filters, items of one semantic model, or add a metric",
+            hint="ask for one item (filtered on its own model), items of one model, or add a metric",
         )
     return unioned
 

@@ -16,7 +16,10 @@ A row of the FULL chain starts at the first model it has a row of, then follows 
 left to right: it is a row of the LEFT chain from that model, and every row of a LEFT chain
 from ``Mi`` holds a value the FULL chain holds (from ``Mi``'s own start, or from an earlier
 model whose row reached it with the same continuation). NULL is listed when some row of some
-model reaches no ``Mn`` row, as the FULL chain lists it. Django-free.
+model reaches no ``Mn`` row, as the FULL chain lists it. A filter is applied in every branch
+when it reads only ``Mn``'s columns: a branch row then passes it as the FULL chain's row with
+the same ``Mn`` part does. A filter on another model's columns, or a join condition naming
+an earlier model than its previous one, leaves the query refused. Django-free.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ UNION_ALIAS = "item_values_union"
 
 
 def full_join_chain_union(select: exp.Select) -> exp.Select | None:
-    """``select`` (one item, GROUP BY it, FULL JOINs only, no WHERE) with its FULL JOIN chain
+    """``select`` (one item, GROUP BY it, FULL JOINs only) with its FULL JOIN chain
     read as a UNION of LEFT JOIN chains; None when it is not of that shape (the caller
     refuses the query then).
 
@@ -45,13 +48,14 @@ def full_join_chain_union(select: exp.Select) -> exp.Select | None:
     if (
         len(select.expressions) != 1
         or not select.args.get("group")
-        or any(select.args.get(arg) for arg in ("where", "having", "with", "distinct"))
+        or any(select.args.get(arg) for arg in ("having", "with", "distinct"))
         or source is None
         or not joins
         or any(join.side != "FULL" or join.kind or not join.args.get("on") for join in joins)
     ):
         return None
     name = select.expressions[0].alias_or_name
+    where = select.args.get("where")
     reads = [source.this, *(join.this for join in joins)]
     branches: list[exp.Select] = []
     for start in range(len(reads)):
@@ -60,6 +64,8 @@ def full_join_chain_union(select: exp.Select) -> exp.Select | None:
             left = join.copy()
             left.set("side", "LEFT")
             branch.append("joins", left)
+        if where is not None:
+            branch.set("where", where.copy())
         if not _reads_only_its_own(branch, {r.alias_or_name for r in reads[start:]}):
             return None
         branches.append(branch)
@@ -72,13 +78,18 @@ def full_join_chain_union(select: exp.Select) -> exp.Select | None:
 
 
 def _reads_only_its_own(branch: exp.Select, aliases: set[str]) -> bool:
-    """Whether the item and every join condition name only tables the branch reads (a join
-    on an earlier model's column, as an SCD window on the base's time, cannot start later)."""
+    """Whether the item, the filters and every join condition name only tables the branch
+    reads (a join on an earlier model's column, as an SCD window on the base's time or a
+    Metric() filter's join, cannot start later; a filter passes only on the last model's
+    columns, which every branch reads as the FULL chain's row holds them)."""
     parts = [branch.expressions[0], *(join.args["on"] for join in branch.args.get("joins", []))]
+    if branch.args.get("where") is not None:
+        parts.append(branch.args["where"])
     for part in parts:
         for column in part.find_all(exp.Column):
             # Row policies and masks are applied after this rewrite (secure_select wraps
-            # each table read of every branch), so these are the items' and keys' columns.
-            if column.table and column.table not in aliases:
+            # each table read of every branch), so these are the items', filters' and keys'
+            # columns, each qualified by its read (an unqualified one: no telling, refused).
+            if column.table not in aliases:
                 return False
     return True

@@ -235,3 +235,18 @@ def test_mariadb_refuses_what_a_union_of_left_joins_cannot_list(
         _query(manifest, "user__account__region", dialect="mysql", **extra)
     assert caught.value.code == "unsupported_join"
     assert "no FULL OUTER JOIN" in caught.value.message
+
+
+def test_mariadb_applies_a_filter_on_the_item_s_own_model_in_every_branch(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    """A filter on the columns of the item's own model passes a branch's row exactly as the
+    FULL JOIN's row holding the same account: the union lists the filtered values."""
+    where = ("{{ Dimension('user__account__plan') }} = 'enterprise'",)
+    compiled = _query(manifest, "user__account__region", where=where)
+    body = "\n".join(line for line in compiled.sql.splitlines() if not line.startswith("--"))
+    unioned = full_join_chain_union(sqlglot.parse_one(body, read="duckdb"))
+    assert unioned is not None
+    expected = _rows(duck, compiled.sql)
+    assert expected and _rows(duck, unioned.sql("duckdb")) == expected
+    assert "UNION" in _query(manifest, "user__account__region", where=where, dialect="mysql").sql
