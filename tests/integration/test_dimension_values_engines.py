@@ -16,8 +16,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from semantic.compiler.api import compile_query
 from semantic.compiler.dimension_values import dimension_values_compile
 from semantic.compiler.principal import Principal
+from semantic.compiler.spec import MetricQuery
 from semantic.demo import build_demo_warehouse
 from semantic.warehouse.execute import execute
 from tests.conftest import demo_on_engines
@@ -108,3 +110,18 @@ def test_values_filtered_on_the_item_s_own_model_equal_duckdb_s(
     expected = _values(engines, "duckdb", item, where=where)
     assert expected and None not in expected  # NULL accounts fail the filter
     assert _values(engines, engine, item, where=where) == expected
+
+
+def test_min_max_of_an_item_through_joins_on_mariadb_equals_duckdb_s(
+    engines: dict[str, Any],
+) -> None:
+    """``min_max_only`` reads the least and greatest value from the UNION too."""
+    rows = {}
+    for engine in ("duckdb", "mysql"):
+        config, schema = engines[engine]
+        query = MetricQuery(
+            metrics=(), group_by=("user__account__region",), min_max_only=True,
+            dialect=config.dialect,
+        )  # fmt: skip
+        rows[engine] = list(execute(config, compile_query(query, manifest_for(schema)).sql).rows)
+    assert rows["mysql"] == rows["duckdb"] and rows["duckdb"][0][0] is not None
