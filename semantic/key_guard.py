@@ -28,7 +28,7 @@ from django.conf import settings
 from semantic.compiler.key_uses import KeyUse
 from semantic.compiler.principal import Principal
 from semantic.manifests import release_resolve
-from semantic.result_cache import data_version_detail
+from semantic.result_cache import data_version_detail, unversioned_ttl
 from semantic.warehouse.execute import execute
 from tally.errors import NotFound, QueryError
 from tally.lru import LRU
@@ -51,7 +51,6 @@ PROBE_CACHE_SIZE = 4096
 # that repeats a key and keeps row counts and newest times is seen only when the answer
 # expires: TALLY_KEY_PROBE_UNVERSIONED_S, 60 s by default (0: probe every query).
 PROBE_TTL_S = 3600.0
-UNVERSIONED_TTL_S = 60.0
 
 # (warehouse, table, probe SQL, data version) → (expiry, repeated key values, most rows).
 _probed = LRU(PROBE_CACHE_SIZE)
@@ -75,11 +74,7 @@ def keys_check(
     # The release the query was compiled against names the sources whose data is versioned.
     release = release_for(getattr(compiled, "release", ""), release_ref)
     version = data_version_detail(release)
-    ttl = (
-        PROBE_TTL_S
-        if version.writes_seen
-        else float(getattr(settings, "TALLY_KEY_PROBE_UNVERSIONED_S", UNVERSIONED_TTL_S))
-    )
+    ttl = PROBE_TTL_S if version.writes_seen else unversioned_ttl()
     for use in uses:
         key = (warehouse.display_url, use.table, use.probe_sql, version.digest)
         known = _probed.get(key)

@@ -49,8 +49,10 @@ _version_scan_lock = threading.Lock()
 # The source of a write-counter row in the version scan (see write_marker_sql).
 WRITES = "writes:"
 # Engines whose catalog counts writes to a table (write_marker_sql); DuckDB's come from its
-# files (_duckdb_files).
-MARKED_DIALECTS = ("postgres", "mysql")
+# files (_duckdb_files), its catalog says which sources are tables of that file.
+MARKED_DIALECTS = ("postgres", "mysql", "duckdb")
+# Where a source has no write mark, how long an answer (a key probe's, a query's) is kept.
+UNVERSIONED_TTL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class DataVersion:
 
 def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
     """One row per (model, time dimension): its row count and newest time value, as text;
-    then, on PostgreSQL and MariaDB, one row per source table counting its writes."""
+    then, on PostgreSQL, MariaDB and DuckDB, one row per source table whose writes are marked
+    (see :func:`write_marker_sql`)."""
     scans: list[exp.Query] = []
     for model in sorted(manifest.semantic_models.values(), key=lambda m: m.name):
         database, schema, name = model.relation
@@ -101,17 +104,21 @@ def data_version_sql(manifest: Manifest, dialect: str) -> str | None:
     return union.sql(dialect=dialect)
 
 
-def _relations(manifest: Manifest, dialect: str) -> list[tuple[str, str]]:
-    """(schema, table) of each source whose writes the engine counts, once each."""
+def _relations(manifest: Manifest, dialect: str) -> list[tuple[str, str, str]]:
+    """(database, schema, table) of each source whose writes the engine may mark, once each."""
     if dialect not in MARKED_DIALECTS:
         return []
-    return sorted({(m.relation[1] or "", m.relation[2]) for m in manifest.semantic_models.values()})
+    return sorted(
+        {(m.relation[0] or "", m.relation[1] or "", m.relation[2])
+         for m in manifest.semantic_models.values()}
+    )  # fmt: skip
 
 
-def write_marker_sql(relations: list[tuple[str, str]], dialect: str) -> exp.Query:
-    """One row (``writes:<schema>.<table>``, n, text) per table, in one read of the catalog,
-    that changes on every committed write to the table, whatever the write keeps (an UPDATE
-    that repeats a key keeps row counts and times):
+def write_marker_sql(relations: list[tuple[str, str, str]], dialect: str) -> exp.Query:
+    """One row (``writes:<schema>.<table>``, n, text) per table whose data the engine's write
+    mark follows, in one read of the catalog; on PostgreSQL and MariaDB it changes on every
+    committed write to the table, whatever the write keeps (an UPDATE that repeats a key
+    keeps row counts and times):
 
     * PostgreSQL: the table's cumulative inserted, updated and deleted row counts
       (``pg_stat_all_tables``). A backend reports them when it goes idle, at most once a
@@ -119,23 +126,48 @@ def write_marker_sql(relations: list[tuple[str, str]], dialect: str) -> exp.Quer
     * MariaDB: ``information_schema.TABLES.UPDATE_TIME``, set at each commit, to the second:
       while it is within the last second the row holds the current time instead, so the
       version keeps changing until a write in the same second can no longer go unseen.
+    * DuckDB: a constant row for each base table of the database file, whose stat is the
+      mark (``_duckdb_files``).
 
-    No row for a view (neither engine counts writes through it), nor on PostgreSQL with
-    ``track_counts`` off: the version then says ``writes_seen`` False.
+    No row where the mark does not follow the data: a view (its data lives elsewhere: other
+    tables, parquet files), a foreign table, a PostgreSQL partitioned table (writes are
+    counted on its partitions), a MariaDB table of an engine keeping no local UPDATE_TIME
+    (CONNECT, FEDERATED…) or with none yet (after a restart), a DuckDB table of an attached
+    database or a temporary one, or PostgreSQL with ``track_counts`` off. The version then
+    says ``writes_seen`` False.
 
     Example:
-        >>> print(write_marker_sql([("public", "accounts")], "postgres").sql("postgres"))
-        SELECT 'writes:' || schemaname || '.' || relname AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE (schemaname = 'public' AND relname = 'accounts') AND CURRENT_SETTING('track_counts') = 'on'
+        >>> print(write_marker_sql([("", "public", "accounts")], "postgres").sql("postgres"))
+        SELECT 'writes:' || schemaname || '.' || relname AS src, n_tup_ins + n_tup_upd + n_tup_del AS n, CAST(NULL AS TEXT) AS newest FROM pg_stat_all_tables WHERE (schemaname = 'public' AND relname = 'accounts') AND (CURRENT_SETTING('track_counts') = 'on' AND relid IN (SELECT oid FROM pg_class WHERE relkind IN ('r', 'm')))
     """
+    catalog_col = ""
     if dialect == "postgres":
         schema_col, name_col, table = "schemaname", "relname", "pg_stat_all_tables"
         n = "n_tup_ins + n_tup_upd + n_tup_del"
-        # With track_counts off the counters stand still: no mark rather than a blind one.
-        newest, only = "CAST(NULL AS TEXT)", "current_setting('track_counts') = 'on'"
+        # With track_counts off the counters stand still: no mark rather than a blind one. A
+        # partitioned table's own counters stand still too (its partitions count the
+        # writes); a materialized view's count its refreshes, its only writes.
+        newest = "CAST(NULL AS TEXT)"
+        only = (
+            "current_setting('track_counts') = 'on' "
+            "AND relid IN (SELECT oid FROM pg_class WHERE relkind IN ('r', 'm'))"
+        )
+    elif dialect == "duckdb":
+        schema_col, name_col, table = "table_schema", "table_name", "information_schema.tables"
+        catalog_col, n, newest = "table_catalog", "0", "CAST(NULL AS TEXT)"
+        # Only the database file's own tables: the file's stat says nothing of a view's
+        # parquet or CSV files, an attached database or a temporary table.
+        only = "table_type = 'BASE TABLE' AND table_catalog = current_database()"
     else:
         schema_col, name_col, table = "TABLE_SCHEMA", "TABLE_NAME", "information_schema.TABLES"
         # MariaDB reports UPDATE_TIME in the session's time zone, as NOW() (both in seconds).
-        n, only = "0", "TABLE_TYPE = 'BASE TABLE'"
+        # Engines that store the rows here set it at commit; InnoDB forgets it on a restart
+        # (NULL until the next write): no mark then, or two NULL spells would look alike.
+        n = "0"
+        only = (
+            "TABLE_TYPE = 'BASE TABLE' AND ENGINE IN ('InnoDB', 'MyISAM', 'Aria') "
+            "AND NOT UPDATE_TIME IS NULL"
+        )
         newest = (
             "CASE WHEN UPDATE_TIME >= NOW() - INTERVAL 1 SECOND "
             "THEN CONCAT('unsettled ', CAST(NOW(6) AS CHAR)) ELSE CAST(UPDATE_TIME AS CHAR) END"
@@ -144,9 +176,11 @@ def write_marker_sql(relations: list[tuple[str, str]], dialect: str) -> exp.Quer
         exp.and_(
             exp.column(schema_col).eq(exp.Literal.string(schema)),
             exp.column(name_col).eq(exp.Literal.string(name)),
+            *([exp.column(catalog_col).eq(exp.Literal.string(database))]
+              if catalog_col and database else []),
         )
-        for schema, name in relations
-    ]
+        for database, schema, name in relations
+    ]  # fmt: skip
     src = exp.func(
         "CONCAT", exp.Literal.string(WRITES), exp.column(schema_col), exp.Literal.string("."),
         exp.column(name_col),
@@ -206,15 +240,15 @@ def data_version_detail(release: Release) -> DataVersion:
         manifest = manifest_for_release(release)
         sql = data_version_sql(manifest, warehouse.dialect)
         rows: list[Any] = list(map(list, execute(warehouse, sql, timeout_s=60).rows)) if sql else []
+        marked = {str(row[0]) for row in rows if str(row[0]).startswith(WRITES)}
+        # Every source must be marked: one view among tables leaves the version blind to
+        # its data (a parquet file rewritten with the same counts and times).
+        writes_seen = bool(marked) and len(marked) == len(_relations(manifest, warehouse.dialect))
         files = _duckdb_files(warehouse)
         if files is not None:
             rows += [[WRITES, 0, mark] for mark in files]
-            writes_seen = True
-        else:
-            marked = {str(row[0]) for row in rows if str(row[0]).startswith(WRITES)}
-            writes_seen = bool(marked) and len(marked) == len(
-                _relations(manifest, warehouse.dialect)
-            )
+        elif warehouse.dialect == "duckdb":
+            writes_seen = False  # in memory: DuckDB's rows above are constant, no file marks
         digest = hashlib.sha256(json.dumps(sorted(rows), default=str).encode()).hexdigest()
         version = DataVersion(digest, writes_seen)
         ttl = float(getattr(settings, "TALLY_RESULT_CACHE_VERSION_S", 5))
@@ -226,12 +260,23 @@ def data_version_detail(release: Release) -> DataVersion:
 def result_key(
     *, release: Release, sql: str, row_cap: int, principal: Principal | None,
     variables: dict[str, str],
-) -> str:  # fmt: skip
+) -> str | None:  # fmt: skip
     """The cache key of one answer now: :func:`result_cache_key` at the current data
-    version (looked up at most once per TALLY_RESULT_CACHE_VERSION_S)."""
+    version (looked up at most once per TALLY_RESULT_CACHE_VERSION_S); None when the answer
+    must not be kept (a version blind to writes, with TALLY_KEY_PROBE_UNVERSIONED_S 0)."""
+    detail = data_version_detail(release)
+    version = detail.digest
+    if not detail.writes_seen:
+        # The digest misses an UPDATE (or a rewritten parquet file behind a view) that keeps
+        # counts and times: an answer is shared only within one window of the unversioned
+        # lifetime, the same bound as the fan-out guard's (wall clock: every process agrees).
+        window = unversioned_ttl()
+        if window <= 0:
+            return None
+        version += f" window {int(time.time() // window)}"
     return result_cache_key(
         release=release, sql=sql, row_cap=row_cap, principal=principal, variables=variables,
-        version=data_version(release),
+        version=version,
     )  # fmt: skip
 
 
@@ -284,6 +329,11 @@ def result_cache_max_rows() -> int:
 
 def result_cache_ttl() -> float:
     return float(getattr(settings, "TALLY_RESULT_CACHE_TTL_S", 300))
+
+
+def unversioned_ttl() -> float:
+    """How long an answer is kept at a data version blind to some writes (no write mark)."""
+    return float(getattr(settings, "TALLY_KEY_PROBE_UNVERSIONED_S", UNVERSIONED_TTL_S))
 
 
 def result_versions_forget() -> None:

@@ -126,7 +126,7 @@ def query_execute(
             release=release_resolve(release_ref), sql=compiled.sql, row_cap=row_cap,
             principal=principal, variables=session_variables(compiled, principal=principal),
         )  # fmt: skip
-        hit = result_get(key)
+        hit = result_get(key) if key is not None else None
         if hit is not None:
             return QueryAnswer(compiled, hit.columns, hit.truncated, hit.row_count, stored=hit)
     # A refused DATE_TRUNC on a text column is named there (warehouse_type), as on every path.

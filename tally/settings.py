@@ -238,9 +238,10 @@ TALLY_QUERY_ROW_CAP = int(env_number("TALLY_QUERY_ROW_CAP", 100_000))
 TALLY_RESULT_CACHE_TTL_S = float(os.environ.get("TALLY_RESULT_CACHE_TTL_S", "300") or 0)
 TALLY_RESULT_CACHE_MAX_ROWS = int(env_number("TALLY_RESULT_CACHE_MAX_ROWS", 10_000))
 TALLY_RESULT_CACHE_VERSION_S = float(os.environ.get("TALLY_RESULT_CACHE_VERSION_S", "5") or 0)
-# The fan-out guard's "key holds" answer (semantic/key_guard.py) is kept per data version; on
-# an engine whose data version sees no write marks (ClickHouse, Spark, Snowflake, BigQuery,
-# Trino; a view) only this long, the window in which an UPDATE repeating a key goes unseen.
+# The fan-out guard's "key holds" answer (semantic/key_guard.py) and the result cache's
+# answers are kept per data version; where it sees no write marks (ClickHouse, Spark,
+# Snowflake, BigQuery, Trino; a view, a partitioned table…) only this long, the window in which
+# a change keeping row counts and newest times (an UPDATE repeating a key) goes unseen.
 TALLY_KEY_PROBE_UNVERSIONED_S = float(os.environ.get("TALLY_KEY_PROBE_UNVERSIONED_S", "60") or 0)
 # Set to a schema name to rewrite `tally publish-views` views on every new release.
 TALLY_PUBLISHED_VIEWS_SCHEMA = os.environ.get("TALLY_PUBLISHED_VIEWS_SCHEMA", "").strip()

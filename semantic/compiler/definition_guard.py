@@ -57,7 +57,6 @@ from tally.errors import QueryError
 FILTER_NODES: frozenset[type[exp.Expr]] = OPERATORS | LITERALS
 ERROR_CODE = "bad_definition"
 DEFINITION_DIALECT = "duckdb"
-_DOUBLE = exp.DataType.build("DOUBLE")
 MAX_EXPR_CHARS = 10_000
 
 # Message and hint templates (imported by the tests).
@@ -229,43 +228,6 @@ def parse_definition(
         raise _fail(MSG_STATEMENTS.format(text=shown), HINT_SQL_SYNTAX, location)
     _Checker(location, own, None if inputs is None else frozenset(inputs)).check(trees[0])
     return trees[0]
-
-
-def real_division(tree: exp.Expr) -> exp.Expr:
-    """Writes each division of a definition with one meaning on every engine (changed in place).
-
-    ``a / b`` is DuckDB's (the definition dialect's) real division: the dividend is cast to
-    DOUBLE, so integers are not truncated (PostgreSQL, Trino, T-SQL, Redshift would), nor
-    decimals rounded to a fixed scale (MariaDB keeps 4 decimals, Snowflake 6, ClickHouse the
-    dividend's DECIMAL scale, Spark and BigQuery their DECIMAL precision rules); DuckDB itself
-    gives a DOUBLE for integer and DECIMAL operands alike. ``a // b`` stays integer division
-    (it truncates toward zero on every engine for integers). A zero divisor gives NULL on
-    every engine, as a ratio or derived metric's division does: DuckDB would give infinity or
-    NaN (an error for ``//``), MariaDB NULL, PostgreSQL, Spark (ANSI), Snowflake, BigQuery and
-    T-SQL would fail the query. A nonzero number literal divisor needs no NULLIF.
-
-    Example:
-        >>> real_division(sqlglot.parse_one("amount / qty + seats / 2", read="duckdb")).sql()
-        'CAST(amount AS DOUBLE) / NULLIF(qty, 0) + CAST(seats AS DOUBLE) / 2'
-    """
-    # Collected first, and wrapped without copies (copy=False): a division inside another's
-    # dividend is rewritten in the tree, not in a detached copy.
-    for division in list(tree.find_all(exp.Div, exp.IntDiv)):
-        if type(division) is exp.Div:
-            dividend = division.this
-            if not (isinstance(dividend, exp.Cast) and dividend.to.this == _DOUBLE.this):
-                division.set("this", exp.cast(dividend, _DOUBLE.copy(), copy=False))
-            # typed=False: the generators of integer-dividing dialects would otherwise cast
-            # again; safe=False: the NULLIF below already says what a zero divisor gives.
-            division.set("typed", False)
-            division.set("safe", False)
-        divisor = division.expression
-        if isinstance(divisor, exp.Nullif) or (
-            isinstance(divisor, exp.Literal) and divisor.is_number and float(divisor.this) != 0
-        ):
-            continue
-        division.set("expression", exp.Nullif(this=divisor, expression=exp.Literal.number(0)))
-    return tree
 
 
 def derived_definition(sql: Any, *, location: str, inputs: Collection[str]) -> exp.Expr:

@@ -12,8 +12,9 @@ import functools
 
 from sqlglot import exp
 
-from semantic.compiler.definition_guard import DEFINITION_DIALECT, real_division
+from semantic.compiler.definition_guard import DEFINITION_DIALECT
 from semantic.compiler.definition_guard import parse_definition as checked_definition
+from semantic.compiler.division import real_division
 
 __all__ = ["DEFINITION_DIALECT", "definition_expr", "parse_definition"]
 

@@ -19,7 +19,9 @@ gives ``verification__ds__day``), a bare ``metric_time`` at the spine's (``metri
 MetricFlow's two options for such queries (``semantic.compiler.resolve.check_options`` checks
 their use): ``apply_group_by=False`` drops the ``GROUP BY``, so every joined row is listed,
 duplicates kept; ``min_max_only`` gives the least and greatest value of the one item.
-MariaDB and MySQL have no FULL OUTER JOIN: a query there that needs a join is refused.
+MariaDB and MySQL have no FULL OUTER JOIN: one item's values there (dimension values) are
+read as a UNION of LEFT JOIN chains (``full_join_union``), any other query that needs a join
+is refused.
 Django-free.
 """
 
@@ -39,6 +41,7 @@ from semantic.compiler.date_parts import date_part_expr
 from semantic.compiler.dialects import render
 from semantic.compiler.dimension_base import Candidate, base_candidates, item_owner
 from semantic.compiler.filters import ACCESS, FILTER_CTES, FilterCtes, filter_conditions
+from semantic.compiler.full_join_union import full_join_chain_union
 from semantic.compiler.grains import ALL_GRAINS, SUB_DAILY
 from semantic.compiler.joins import Source
 from semantic.compiler.manifest import Manifest, Measure, SemanticModel
@@ -151,6 +154,8 @@ def dimension_query_compile(
         select = select.group_by(
             *(exp.Literal.number(n + 1) for n in range(len(items))), copy=False
         )
+    if query.dialect == "mysql" and any(j.side == "FULL" for j in select.args.get("joins", [])):
+        select = _without_full_joins(select, others, query)
     if query.min_max_only:
         select, keys = _min_max(select, keys)
     filter_ctes.prepend_to(select)
@@ -171,6 +176,24 @@ def dimension_query_compile(
         timings={"dimension_query": time.perf_counter() - started},
         parameters=secured.parameters,
     )
+
+
+def _without_full_joins(
+    select: exp.Select, others: list[GroupByItem], query: MetricQuery
+) -> exp.Select:
+    """MariaDB and MySQL have no FULL OUTER JOIN: one item's distinct values over a chain of
+    them are read as a UNION of LEFT JOIN chains (``full_join_union``); other shapes (several
+    items, a filter on another model than the item's, metric_time, every joined row) are
+    refused."""
+    unioned = full_join_chain_union(select) if query.apply_group_by else None
+    if unioned is None:
+        raise error(
+            MSG_NO_FULL_JOIN.format(dialect="MariaDB/MySQL", items=_shown(others, query.where)),
+            code="unsupported_join",
+            location="group_by",
+            hint="ask for one item (filtered on its own model), items of one model, or add a metric",
+        )
+    return unioned
 
 
 def _min_max(select: exp.Select, keys: list[str]) -> tuple[exp.Select, list[str]]:
@@ -279,13 +302,6 @@ def _joined(
     columns.update(best.found)
     select = source.from_clause(exp.select(copy=False))
     entity_joins = set(source.joins) | set(source.metric_joins)
-    if entity_joins and query.dialect == "mysql":
-        raise error(
-            MSG_NO_FULL_JOIN.format(dialect="MariaDB/MySQL", items=_shown(others, query.where)),
-            code="unsupported_join",
-            location="group_by",
-            hint="ask for items of one semantic model at a time, or add a metric",
-        )
     for join in select.args.get("joins", []):
         if join.alias_or_name in entity_joins:
             join.set("side", "FULL")

@@ -20,6 +20,8 @@ MODULES = [
     "semantic.warehouse.config",
     "semantic.compiler.dialects",
     "semantic.compiler.where",
+    "semantic.compiler.division",
+    "semantic.compiler.full_join_union",
     "semantic.compiler.resolve",
     "semantic.compiler.plan",
     "semantic.compiler.filters",

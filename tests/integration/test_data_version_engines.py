@@ -13,7 +13,7 @@ import pymysql
 import pytest
 
 from semantic.demo import build_demo_warehouse
-from semantic.result_cache import WRITES, data_version_sql
+from semantic.result_cache import WRITES, data_version_sql, write_marker_sql
 from semantic.warehouse.execute import execute
 from tests.conftest import POSTGRES_ADMIN, demo_on_engines
 from tests.integration.test_engines import manifest_for
@@ -82,3 +82,57 @@ def test_an_update_keeping_counts_and_times_changes_the_data_version(
     assert after != before
     unmarked = [row for row in after if not str(row[0]).startswith(WRITES)]
     assert unmarked == [row for row in before if not str(row[0]).startswith(WRITES)]
+
+
+# Sources whose rows the engine's write mark does not follow, made beside the demo tables.
+UNMARKED = {
+    "postgres": [
+        "CREATE VIEW accounts_view AS SELECT * FROM accounts",
+        "CREATE TABLE accounts_split (id BIGINT, seats INT) PARTITION BY RANGE (id)",
+        "CREATE TABLE accounts_split_all PARTITION OF accounts_split "
+        "FOR VALUES FROM (MINVALUE) TO (MAXVALUE)",
+        "INSERT INTO accounts_split SELECT id, seats FROM accounts",
+    ],
+    "mysql": [
+        "CREATE VIEW accounts_view AS SELECT * FROM accounts",
+        # A table copied by CREATE … SELECT has no UPDATE_TIME until its first write.
+        "CREATE TABLE accounts_copy ENGINE=InnoDB AS SELECT * FROM accounts",
+    ],
+}
+
+
+def _admin_run(engine: str, database: str, statements: list[str]) -> None:
+    if engine == "postgres":
+        admin = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("SELECT pg_stat_force_next_flush()")
+        return
+    conn = pymysql.connect(host="127.0.0.1", user="root", database=database, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mysql"])
+def test_a_source_whose_rows_the_mark_does_not_follow_has_no_write_mark(
+    engine: str, engines: dict[str, Any]
+) -> None:
+    """Bug: PostgreSQL's partitioned table has a pg_stat_all_tables row whose counters stand
+    at 0 (its partitions count the writes) and MariaDB's table without UPDATE_TIME had a
+    NULL mark: both counted as marking every write, so the version claimed ``writes_seen``
+    while blind to an UPDATE there. No row now (views had none already): the answer is kept
+    only TALLY_KEY_PROBE_UNVERSIONED_S."""
+    config, schema = engines[engine]
+    statements = UNMARKED[engine]
+    _admin_run(engine, engines["database"], statements)
+    names = [s.split()[2] for s in statements if s.startswith("CREATE")]
+    names = [n for n in names if n != "accounts_split_all"]
+    relations = [("", schema, name) for name in ["accounts", *names]]
+    marker = write_marker_sql(relations, config.dialect).sql(dialect=config.dialect)
+    marked = {row[0] for row in execute(config, marker).rows}
+    assert marked == {f"{WRITES}{schema}.accounts"}

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from semantic.compiler.definition_guard import derived_definition, real_division
+from semantic.compiler.definition_guard import derived_definition
+from semantic.compiler.division import real_division
 from semantic.compiler.manifest import Manifest, Metric
 from semantic.compiler.nodes import DOUBLE
 from semantic.compiler.plan import (

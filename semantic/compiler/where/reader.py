@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from sqlglot import exp
 
+from semantic.compiler.division import real_division
 from semantic.compiler.where.allow_list import (
     ALLOWED_CONTROLS,
     BAD_CATEGORIES,
@@ -57,6 +58,9 @@ class Reader(SqlGuard):
         tree = self.parse(sql, tokens)
         tree = self.name_columns(tree, refs)
         self.check_tree(tree, {ref.placeholder for ref in refs})
+        # A user's `/` means what a definition's does (DuckDB's real division, NULL for a zero
+        # divisor) on every engine: the same filter selects the same rows everywhere.
+        tree = real_division(tree)
         return ParsedWhere(template=self.template, expression=tree, refs=tuple(refs))
 
     def check_text(self) -> None:

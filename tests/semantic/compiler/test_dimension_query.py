@@ -9,8 +9,10 @@ from typing import Any
 
 import duckdb
 import pytest
+import sqlglot
 
 from semantic.compiler.api import compile_query
+from semantic.compiler.full_join_union import full_join_chain_union
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
@@ -196,3 +198,55 @@ def test_an_entity_is_read_from_the_model_whose_primary_entity_it_is(
     assert compiled.columns == ("account",)
     assert "FROM main.accounts" in compiled.sql
     assert _rows(duck, compiled.sql) == _rows(duck, "SELECT DISTINCT id FROM accounts")
+
+
+@pytest.mark.parametrize(
+    "item", ["user__account__region", "subscription__account__plan", "user__account__plan"]
+)
+def test_one_item_s_full_join_chain_reads_as_a_union_of_left_join_chains(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection, item: str
+) -> None:
+    """MariaDB has no FULL OUTER JOIN (one item through joins was refused there): the UNION
+    of the LEFT JOIN chains from each model of the chain lists the FULL JOIN's values, NULL
+    included; checked on DuckDB, which runs both."""
+    compiled = _query(manifest, item)
+    assert "FULL JOIN" in compiled.sql
+    body = "\n".join(line for line in compiled.sql.splitlines() if not line.startswith("--"))
+    unioned = full_join_chain_union(sqlglot.parse_one(body, read="duckdb"))
+    assert unioned is not None
+    assert _rows(duck, unioned.sql("duckdb")) == _rows(duck, compiled.sql)
+    mariadb = _query(manifest, item, dialect="mysql").sql
+    assert "FULL" not in mariadb and "UNION" in mariadb
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"where": ("{{ Dimension('user__country') }} = 'DE'",)},
+        {"apply_group_by": False},
+    ],
+)
+def test_mariadb_refuses_what_a_union_of_left_joins_cannot_list(
+    manifest: Manifest, extra: dict[str, Any]
+) -> None:
+    """A filter on the joined rows, or every joined row (duplicates kept), needs the FULL
+    JOIN itself: still refused, with the reason."""
+    with pytest.raises(QueryError) as caught:
+        _query(manifest, "user__account__region", dialect="mysql", **extra)
+    assert caught.value.code == "unsupported_join"
+    assert "no FULL OUTER JOIN" in caught.value.message
+
+
+def test_mariadb_applies_a_filter_on_the_item_s_own_model_in_every_branch(
+    manifest: Manifest, duck: duckdb.DuckDBPyConnection
+) -> None:
+    """A filter on the columns of the item's own model passes a branch's row exactly as the
+    FULL JOIN's row holding the same account: the union lists the filtered values."""
+    where = ("{{ Dimension('user__account__plan') }} = 'enterprise'",)
+    compiled = _query(manifest, "user__account__region", where=where)
+    body = "\n".join(line for line in compiled.sql.splitlines() if not line.startswith("--"))
+    unioned = full_join_chain_union(sqlglot.parse_one(body, read="duckdb"))
+    assert unioned is not None
+    expected = _rows(duck, compiled.sql)
+    assert expected and _rows(duck, unioned.sql("duckdb")) == expected
+    assert "UNION" in _query(manifest, "user__account__region", where=where, dialect="mysql").sql

@@ -189,6 +189,17 @@ def test_every_column_of_the_tree_is_a_placeholder() -> None:
     assert names == {ref.placeholder for ref in parsed.refs}
 
 
+def test_a_filter_s_division_is_real_division_with_a_null_for_a_zero_divisor() -> None:
+    """Bug: a filter's ``/`` was left to each engine (MariaDB kept 4 decimals, ClickHouse a
+    DECIMAL's scale, PostgreSQL failed on a zero divisor, DuckDB gave infinity), so one
+    filter selected other rows per engine; it is a definition's division now."""
+    parsed = parse_where(ACCOUNT + " / 2 > 3 AND " + ACCOUNT + " / (" + ACCOUNT + " - 7) > 1")
+    assert parsed.expression.sql() == (
+        "CAST(__tally_ref_0 AS DOUBLE) / 2 > 3 "
+        "AND CAST(__tally_ref_0 AS DOUBLE) / NULLIF((__tally_ref_0 - 7), 0) > 1"
+    )
+
+
 def test_names_grains_and_date_parts_are_lowercased_like_metricflow() -> None:
     """MetricFlow lowercases item names; so does Tally, before DSI reads them."""
     (ref,) = parse_where("{{ Dimension('Account__Plan') }} = 'Pro'").refs
