@@ -9,7 +9,12 @@ Cases, each ``--queries`` calls back to back, per-call medians:
 * MCP in-memory: the SDK client connected to the server object in this process (tool
   dispatch, argument validation, the token checked per call, the hop to Django's thread);
 * MCP stdio: `tally mcp` as a subprocess, JSON-RPC over its pipes;
-* MCP streamable HTTP: `tally mcp --http` (uvicorn, the web app's ASGI entry), one client.
+* MCP streamable HTTP: `tally mcp --http` (uvicorn, the web app's ASGI entry), one client;
+* the same two servers driven by a wire client (``WireStdio``, ``WireHttp``): JSON-RPC
+  written and read as bytes, one line or one keep-alive POST per call, no client library.
+  The SDK's client parses and validates every answer with pydantic and the tool's output
+  schema (~2 ms of its own per stdio call): the wire cases show what the server adds, the
+  SDK cases what an agent built on the Python SDK waits.
 
 The query (revenue by month and plan, ~100 rows) hits the compile cache in every case, so
 the differences are the protocol's own cost.
@@ -25,10 +30,13 @@ excluded), read from ``/proc/<pid>/task/*/schedstat`` in nanoseconds.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -212,10 +220,13 @@ def _interleaved(
                 streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
             ) as http,
         ):
-            clients = {
+            wire_stdio = WireStdio({**env, "TALLY_TOKEN": token})
+            clients: dict[str, Any] = {
                 "MCP in-memory": memory,
                 "MCP stdio (tally mcp)": piped,
                 "MCP HTTP (tally mcp --http)": http,
+                WIRE_STDIO: wire_stdio,
+                WIRE_HTTP: WireHttp(url, token),
             }
             # Which clock times each case: this process, or the process serving the call.
             own = time.perf_counter if not cpu else time.process_time
@@ -225,6 +236,8 @@ def _interleaved(
                 "MCP in-memory": own,
                 "MCP stdio (tally mcp)": own if not cpu else lambda: _process_cpu(stdio_pid),
                 "MCP HTTP (tally mcp --http)": own if not cpu else lambda: _process_cpu(web),
+                WIRE_STDIO: own if not cpu else lambda: _process_cpu(wire_stdio.pid),
+                WIRE_HTTP: own if not cpu else lambda: _process_cpu(web),
             }
             found: dict[str, dict[str, list[float]]] = {}
             for tool, arguments in TOOLS.items():
@@ -263,9 +276,96 @@ def _interleaved(
                         for case, seconds in timings.items():
                             cases[case].append(seconds)
                 found[tool] = cases
+            wire_stdio.close()
             return found
 
     return anyio.run(main)
+
+
+WIRE_STDIO = "MCP stdio, wire client"
+WIRE_HTTP = "MCP HTTP, wire client"
+_INITIALIZE = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "clientInfo": {"name": "bench", "version": "0"},
+}
+
+
+class _WireAnswer:
+    """The parts of the SDK's CallToolResult that the rounds read."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        if "error" in message:
+            raise RuntimeError(f"JSON-RPC error: {message['error']}")
+        result = message["result"]
+        self.is_error = result.get("isError", False)
+        self.content = [type("Text", (), {"text": c.get("text", "")}) for c in result["content"]]
+        self.structured_content = result.get("structuredContent")
+
+
+class WireStdio:
+    """`tally mcp` as a child, spoken to in JSON lines over its pipes (blocking: the rounds
+    wait for each answer anyway)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tally.cli", "mcp"], cwd=ROOT, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.pid = self._process.pid
+        self._next = 0
+        self._call("initialize", _INITIALIZE)
+        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(message).encode() + b"\n")
+        self._process.stdin.flush()
+
+    def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._next += 1
+        self._send({"jsonrpc": "2.0", "id": self._next, "method": method, "params": params})
+        assert self._process.stdout is not None
+        answer: dict[str, Any] = json.loads(self._process.stdout.readline())
+        if answer.get("id") != self._next:
+            raise RuntimeError(f"answer to another request: {answer!r:.200}")
+        return answer
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> _WireAnswer:
+        return _WireAnswer(self._call("tools/call", {"name": name, "arguments": arguments}))
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+class WireHttp:
+    """`tally mcp --http` over one keep-alive connection: a POST per call (the server is
+    stateless and answers JSON, so no session or event stream)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self._path = parts.path
+        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": _INITIALIZE["protocolVersion"],
+        }
+        self._next = 0
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> _WireAnswer:
+        self._next += 1
+        body = {"jsonrpc": "2.0", "id": self._next, "method": "tools/call",
+                "params": {"name": name, "arguments": arguments}}  # fmt: skip
+        self._connection.request("POST", self._path, json.dumps(body), self._headers)
+        response = self._connection.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
+        return _WireAnswer(json.loads(payload))
 
 
 def notes() -> str:
