@@ -102,7 +102,8 @@ def _token_of(ctx: Context[Any, Any], stdio_token: str | None) -> str | None:
     return stdio_token
 
 
-def _as_caller(raw: str | None, fn: Callable[[Caller], T]) -> T:
+def as_caller(raw: str | None, fn: Callable[[Caller], T]) -> T:
+    """``fn`` of the caller of token ``raw`` (refused: ``Unauthenticated``)."""
     # Runs on the sync thread: the audit context names this call's token and nothing of a
     # previous call's, and a connection broken since the last call is replaced.
     connections_keep()
@@ -139,7 +140,7 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
     async def call(ctx: Context[Any, Any], fn: Callable[[Caller], T]) -> T:
         raw = _token_of(ctx, stdio_token)
         try:
-            return await sync_to_async(_as_caller, thread_sensitive=True)(raw, fn)
+            return await sync_to_async(as_caller, thread_sensitive=True)(raw, fn)
         except UserError as exc:
             raise _tool_error(exc) from None
 
