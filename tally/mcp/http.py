@@ -199,9 +199,8 @@ def _token_check(raw: str) -> UserError | None:
     return None
 
 
-async def _token_refused(raw: str) -> UserError | None:
-    # On Django's thread for sync code, as the tools check tokens.
-    return await sync_to_async(_token_check, thread_sensitive=True)(raw)
+# On Django's thread for sync code, as the tools check tokens.
+_token_refused = sync_to_async(_token_check, thread_sensitive=True)
 
 
 def _session_owner(raw: str) -> AuthenticatedUser:

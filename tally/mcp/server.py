@@ -136,11 +136,13 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
     carries one (``tally mcp``)."""
     server = MCPServer(name="tally", instructions=INSTRUCTIONS, log_level="WARNING")
     tracing_unless_idle(server)
+    # Built once: asgiref's wrapper inspects the function and copies its metadata when built.
+    on_django_thread = sync_to_async(as_caller, thread_sensitive=True)
 
     async def call(ctx: Context[Any, Any], fn: Callable[[Caller], T]) -> T:
         raw = _token_of(ctx, stdio_token)
         try:
-            return await sync_to_async(as_caller, thread_sensitive=True)(raw, fn)
+            return await on_django_thread(raw, fn)
         except UserError as exc:
             raise _tool_error(exc) from None
 
