@@ -101,17 +101,16 @@ def run(options: argparse.Namespace) -> list[Row]:
     _tally(env, "sync", str(ROOT / "fixtures"))
     token = _tally(env, "shell", "-c", TOKEN_SCRIPT).strip().splitlines()[-1]
     os.environ.update(env)
-    web = subprocess.Popen(
-        [sys.executable, "-m", "tally.cli", "mcp", "--http", "--port", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    # The stateless server every HTTP case but one calls, and one that keeps sessions.
+    web, web_sessions = _Web(env), _Web({**env, "TALLY_MCP_SESSIONS": "1"})
     try:
-        assert web.stdout is not None
-        url = web.stdout.readline().rsplit(" ", 1)[1].strip()
-        samples = _interleaved(env, token, url, calls, cpu=options.clock == "cpu", web=web.pid)
+        samples = _interleaved(
+            env, token, calls, cpu=options.clock == "cpu", web=web, web_sessions=web_sessions
+        )
     finally:
-        web.terminate()
-        web.wait(timeout=30)
+        for server in (web, web_sessions):
+            server.process.terminate()
+            server.process.wait(timeout=30)
     rows = []
     for tool, cases in samples.items():
         base = cases[IN_PROCESS]
@@ -177,8 +176,21 @@ def _children() -> set[int]:
     return found
 
 
+class _Web:
+    """`tally mcp --http --port 0` started, with its endpoint URL."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tally.cli", "mcp", "--http", "--port", "0"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().rsplit(" ", 1)[1].strip()
+        self.pid = self.process.pid
+
+
 def _interleaved(
-    env: dict[str, str], token: str, url: str, calls: int, *, cpu: bool, web: int
+    env: dict[str, str], token: str, calls: int, *, cpu: bool, web: _Web, web_sessions: _Web
 ) -> dict[str, dict[str, list[float]]]:
     """Per tool and case, the seconds of each call. Every round calls each case once, in
     turn, so a slow moment of a loaded machine lands on all cases alike."""
@@ -217,27 +229,32 @@ def _interleaved(
             Client(build_server(stdio_token=token)) as memory,
             Client(stdio) as piped,
             Client(
-                streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
+                streamable_http_client(web.url, http_client=httpx2.AsyncClient(headers=headers))
             ) as http,
         ):
+            # The SDK's stdio client started `tally mcp` as our one new child (found before
+            # the wire client starts another).
+            stdio_pid = max(_children() - before, default=0)
             wire_stdio = WireStdio({**env, "TALLY_TOKEN": token})
             clients: dict[str, Any] = {
                 "MCP in-memory": memory,
                 "MCP stdio (tally mcp)": piped,
                 "MCP HTTP (tally mcp --http)": http,
                 WIRE_STDIO: wire_stdio,
-                WIRE_HTTP: WireHttp(url, token),
+                WIRE_HTTP: WireHttp(web.url, token),
+                WIRE_HTTP_MODERN: WireHttp(web.url, token, version="2026-07-28"),
+                WIRE_HTTP_SESSION: WireHttp(web_sessions.url, token, session=True),
             }
             # Which clock times each case: this process, or the process serving the call.
             own = time.perf_counter if not cpu else time.process_time
-            # The SDK's stdio client started `tally mcp` as our one new child.
-            stdio_pid = max(_children() - before, default=0)
             clocks: dict[str, Callable[[], float]] = {
                 "MCP in-memory": own,
                 "MCP stdio (tally mcp)": own if not cpu else lambda: _process_cpu(stdio_pid),
-                "MCP HTTP (tally mcp --http)": own if not cpu else lambda: _process_cpu(web),
+                "MCP HTTP (tally mcp --http)": own if not cpu else lambda: _process_cpu(web.pid),
                 WIRE_STDIO: own if not cpu else lambda: _process_cpu(wire_stdio.pid),
-                WIRE_HTTP: own if not cpu else lambda: _process_cpu(web),
+                WIRE_HTTP: own if not cpu else lambda: _process_cpu(web.pid),
+                WIRE_HTTP_MODERN: own if not cpu else lambda: _process_cpu(web.pid),
+                WIRE_HTTP_SESSION: own if not cpu else lambda: _process_cpu(web_sessions.pid),
             }
             found: dict[str, dict[str, list[float]]] = {}
             for tool, arguments in TOOLS.items():
@@ -284,6 +301,9 @@ def _interleaved(
 
 WIRE_STDIO = "MCP stdio, wire client"
 WIRE_HTTP = "MCP HTTP, wire client"
+WIRE_HTTP_MODERN = "MCP HTTP, wire client, 2026-07-28"
+WIRE_HTTP_SESSION = "MCP HTTP, wire client, session"
+_HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 _INITIALIZE = {
     "protocolVersion": "2025-06-18",
     "capabilities": {},
@@ -341,31 +361,61 @@ class WireStdio:
 
 
 class WireHttp:
-    """`tally mcp --http` over one keep-alive connection: a POST per call (the server is
-    stateless and answers JSON, so no session or event stream)."""
+    """`tally mcp --http` over one keep-alive connection: a POST per call, JSON answers, no
+    event stream. By default no session (the server is stateless): each call is a
+    2025-06-18 POST without initialize; ``version`` 2026-07-28 sends the per-request
+    envelope instead (``_meta`` and the Mcp-Method/Mcp-Name headers: the path the SDK's own
+    client takes after ``server/discover``); ``session`` initializes once and sends the
+    Mcp-Session-Id it is given (a server with TALLY_MCP_SESSIONS=1)."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(
+        self, url: str, token: str, *, version: str = "2025-06-18", session: bool = False
+    ) -> None:
         parts = urllib.parse.urlsplit(url)
         self._path = parts.path
         self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self._version = version
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": _INITIALIZE["protocolVersion"],
+            "MCP-Protocol-Version": version,
         }
         self._next = 0
+        if session:
+            _, headers = self._post({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                                     "params": _INITIALIZE})  # fmt: skip
+            opened = headers.get("mcp-session-id")
+            if not opened:
+                raise RuntimeError("the server opened no session (TALLY_MCP_SESSIONS unset?)")
+            self._headers["Mcp-Session-Id"] = opened
+            self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def _post(
+        self, body: dict[str, Any], **headers: str
+    ) -> tuple[dict[str, Any] | None, http.client.HTTPMessage]:
+        self._connection.request("POST", self._path, json.dumps(body),
+                                 {**self._headers, **headers})  # fmt: skip
+        response = self._connection.getresponse()
+        payload = response.read()
+        if response.status not in (200, 202):
+            raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
+        return (json.loads(payload) if payload else None), response.headers
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> _WireAnswer:
         self._next += 1
-        body = {"jsonrpc": "2.0", "id": self._next, "method": "tools/call",
-                "params": {"name": name, "arguments": arguments}}  # fmt: skip
-        self._connection.request("POST", self._path, json.dumps(body), self._headers)
-        response = self._connection.getresponse()
-        payload = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
-        return _WireAnswer(json.loads(payload))
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        headers = {}
+        if self._version not in _HANDSHAKE_VERSIONS:
+            params["_meta"] = {
+                "io.modelcontextprotocol/protocolVersion": self._version,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+            headers = {"Mcp-Method": "tools/call", "Mcp-Name": name}
+        body = {"jsonrpc": "2.0", "id": self._next, "method": "tools/call", "params": params}
+        answer, _ = self._post(body, **headers)
+        assert answer is not None
+        return _WireAnswer(answer)
 
 
 def notes() -> str:

@@ -82,6 +82,9 @@ class Config:
     # The PII pseudonym salt; per_tenant: one salt per tenant binding (HMAC of this salt).
     pii_salt: str = ""
     pii_salt_per_tenant: bool = False
+    # MCP over HTTP keeps a session per initialized client (one web process or sticky
+    # sessions only; issue #19).
+    mcp_sessions: bool = False
 
 
 def _resolve_sqlite_path(name: str) -> str:
@@ -502,6 +505,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         pii_salt_per_tenant=parse_bool(
             "TALLY_PII_SALT_PER_TENANT", env.get("TALLY_PII_SALT_PER_TENANT"), False
         ),
+        mcp_sessions=parse_bool("TALLY_MCP_SESSIONS", env.get("TALLY_MCP_SESSIONS"), False),
     )
 
 

@@ -315,6 +315,8 @@ TALLY_LOGIN_MAX_FAILURES_ADDRESS = int(env_number("TALLY_LOGIN_MAX_FAILURES_ADDR
 TALLY_LOGIN_WINDOW_S = int(env_number("TALLY_LOGIN_WINDOW_S", 900))
 # Request bodies (proposals carry definition files up to 5 MB each).
 TALLY_MAX_BODY_BYTES = CONFIG.max_body_bytes
+# MCP over HTTP: sessions for initialized clients (tally/mcp/http.py), off: stateless.
+TALLY_MCP_SESSIONS = CONFIG.mcp_sessions
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
 
 CACHES = {

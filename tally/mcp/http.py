@@ -1,23 +1,38 @@
 """The MCP server over streamable HTTP, mounted in the web app's ASGI entry at ``/mcp``.
 
-Stateless and JSON-answering: each POST is one exchange with its own ``Authorization:
-Bearer`` token, so any web process can answer any request (no session affinity behind a
-load balancer), as for the HTTP API.
+Stateless by default and JSON-answering: each POST is one exchange with its own
+``Authorization: Bearer`` token, so any web process can answer any request (no session
+affinity behind a load balancer), as for the HTTP API.
+
+With ``TALLY_MCP_SESSIONS=1`` the SDK keeps a session per client that initializes (the
+``Mcp-Session-Id`` it answers with), for one web process or sticky sessions: the SDK then
+serves each call on the session's running server instead of setting one up per request
+(issue #19). A session opens only for a valid token and serves only that token (another
+gets 404, as for an unknown session), and every tool call still checks its request's token,
+so a revoked token stops at once. Clients of the 2026-07-28 protocol (per-request envelope,
+no session) are served as before either way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.inbound import X_MCP_HEADER_KEY
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER, X_MCP_HEADER_KEY
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
+from tally.errors import UserError
 from tally.mcp.caller import HINT_NO_TOKEN, MSG_NO_TOKEN, bearer
-from tally.mcp.server import build_server
+from tally.mcp.server import as_caller, build_server
 
 MCP_PATH = "/mcp"
 ASGIApp = Any
@@ -69,7 +84,7 @@ def mcp_asgi_app() -> tuple[ASGIApp, ASGIApp]:
     server = build_server()
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
-        stateless_http=True,
+        stateless_http=not settings.TALLY_MCP_SESSIONS,
         json_response=True,
         transport_security=transport_security(),
         max_request_body_size=settings.TALLY_MAX_BODY_BYTES,
@@ -125,34 +140,81 @@ def with_mcp(django_app: ASGIApp) -> ASGIApp:
     the Starlette app's one route: its middleware and router only found that route again
     (uvicorn answers 500 to an exception as Starlette's error middleware would)."""
     mcp_app, mcp_handler = mcp_asgi_app()
+    sessions = settings.TALLY_MCP_SESSIONS
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await mcp_app(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].rstrip("/") == MCP_PATH:
-            if _bearer_of(scope) is None:
-                await _unauthorized(send)
-            else:
-                # The token itself is checked on every tool call (revocation, expiry).
-                await mcp_handler(scope, receive, send)
+            raw = _bearer_of(scope)
+            if raw is None:
+                await _unauthorized(send, MSG_NO_TOKEN, HINT_NO_TOKEN)
+                return
+            if sessions:
+                if _opens_session(scope):
+                    # A session is state kept for its client: only a valid token opens one.
+                    refused = await _token_refused(raw)
+                    if refused is not None:
+                        await _unauthorized(send, refused.message, refused.hint)
+                        return
+                # The SDK serves a session to the credential that opened it alone.
+                scope = {**scope, "user": _session_owner(raw)}
+            # The token itself is checked on every tool call (revocation, expiry).
+            await mcp_handler(scope, receive, send)
         else:
             await django_app(scope, receive, send)
 
     return app
 
 
-def _bearer_of(scope: dict[str, Any]) -> str | None:
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
-        if key == b"authorization":
-            return bearer(value.decode("latin-1"))
+        if key == name:
+            return str(value.decode("latin-1"))
     return None
 
 
-async def _unauthorized(send: Any) -> None:
+def _bearer_of(scope: dict[str, Any]) -> str | None:
+    return bearer(_header(scope, b"authorization"))
+
+
+_SESSION_ID = MCP_SESSION_ID_HEADER.lower().encode()
+_PROTOCOL_VERSION = MCP_PROTOCOL_VERSION_HEADER.lower().encode()
+
+
+def _opens_session(scope: dict[str, Any]) -> bool:
+    """Whether the SDK would open a session for this request: a handshake-era request (no
+    protocol version header, or one the initialize handshake reaches) without a session
+    id. The SDK refuses such a request unless it is an initialize."""
+    version = _header(scope, _PROTOCOL_VERSION)
+    legacy = version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
+    return legacy and _header(scope, _SESSION_ID) is None
+
+
+def _token_check(raw: str) -> UserError | None:
+    try:
+        as_caller(raw, lambda caller: None)
+    except UserError as exc:
+        return exc
+    return None
+
+
+# On Django's thread for sync code, as the tools check tokens.
+_token_refused = sync_to_async(_token_check, thread_sensitive=True)
+
+
+def _session_owner(raw: str) -> AuthenticatedUser:
+    """The token as the SDK's session manager compares credentials (a digest: sessions
+    never hold the token itself)."""
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    return AuthenticatedUser(AccessToken(token=digest, client_id=digest, scopes=[]))
+
+
+async def _unauthorized(send: Any, message: str, hint: str | None) -> None:
     # As the HTTP API answers a request without credentials: 401, WWW-Authenticate, and the
     # error body every Tally interface uses.
     body = json.dumps(
-        {"error": {"code": "not_authenticated", "message": MSG_NO_TOKEN, "hint": HINT_NO_TOKEN}}
+        {"error": {"code": "not_authenticated", "message": message, "hint": hint}}
     ).encode()
     headers = [
         (b"content-type", b"application/json"),

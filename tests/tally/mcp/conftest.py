@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,25 @@ def mcp_setup(tmp_path_factory: pytest.TempPathFactory) -> McpSetup:
 @pytest.fixture(scope="session")
 def mcp_http(mcp_setup: McpSetup) -> Iterator[str]:
     """`tally mcp --http --port 0` (the web app with /mcp); yields the MCP endpoint URL."""
+    with serve_http(mcp_setup.env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mcp_http_sessions(mcp_setup: McpSetup) -> Iterator[str]:
+    """The same with TALLY_MCP_SESSIONS=1: the SDK keeps a session per initialized client."""
+    with serve_http({**mcp_setup.env, "TALLY_MCP_SESSIONS": "1"}) as url:
+        yield url
+
+
+@contextmanager
+def serve_http(env: dict[str, str]) -> Iterator[str]:
     # Kept open for the server process; its log is read when it fails to start.
     log = tempfile.NamedTemporaryFile(prefix="tally-mcp-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "tally.cli", "mcp", "--http", "--port", "0"],
         cwd=ROOT,
-        env={**os.environ, **mcp_setup.env},
+        env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
