@@ -8,6 +8,8 @@ over a UNION ALL of the aggregations).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlglot import exp
 
 from registry.definitions.issues import did_you_mean
@@ -129,17 +131,7 @@ def order_limit(
             # MetricFlow's object syntax: TimeDimension('metric_time', 'month').descending(True)
             descending, text = True, text[: text.rindex(".descending")]
         name = item_name(text.lstrip("-"), f"order_by[{index}]", custom_grains)
-        if name not in outputs:
-            # A bare metric_time or time dimension was named after its grain
-            # (query.resolve_items): metric_time__day, booking__paid_at__day.
-            bare = (k for k in keys if k.rpartition("__")[::2] in _grained(name))
-            name = next(bare, name)
-        if name not in outputs and "__" in name:
-            # An item named by the end of its entity path was named by the whole path
-            # (query.with_whole_path): user__x is listing__user__x. Never a bare name:
-            # "day" is not metric_time__day.
-            whole = [k for k in keys if k.endswith(f"__{name}") or _ends_grained(k, name)]
-            name = whole[0] if len(whole) == 1 else name
+        name = output_column(name, keys, query.metrics) or name
         if name not in outputs:
             raise query_error(
                 f"cannot order by {name!r}: it is not an output of the query",
@@ -154,6 +146,31 @@ def order_limit(
         value = exp.Literal.number(limit) if type(limit) is int else limit
         select = select.limit(value, copy=False)
     return select
+
+
+def output_column(name: str, keys: Sequence[str], metrics: Sequence[str]) -> str | None:
+    """The output column ``name`` stands for (order_by and having read names so): itself;
+    a bare metric_time or time dimension named after its grain (``metric_time`` →
+    ``metric_time__day``, as query.resolve_items renamed it); an item named by the end of
+    its entity path (``user__x`` → ``listing__user__x``, query.with_whole_path), never a
+    bare name (``day`` is not ``metric_time__day``); None when it names no output.
+
+    Example:
+        >>> output_column("metric_time", ["metric_time__month", "account__plan"], ["revenue"])
+        'metric_time__month'
+        >>> output_column("cost", ["account__plan"], ["revenue"]) is None
+        True
+    """
+    if name in keys or name in metrics:
+        return name
+    bare = next((k for k in keys if k.rpartition("__")[::2] in _grained(name)), None)
+    if bare is not None:
+        return bare
+    if "__" in name:
+        whole = [k for k in keys if k.endswith(f"__{name}") or _ends_grained(k, name)]
+        if len(whole) == 1:
+            return whole[0]
+    return None
 
 
 def _ends_grained(key: str, name: str) -> bool:

@@ -4,7 +4,8 @@
 leaves and group them into aggregations (``plan_aggregations``: leaves that read the same
 model under the same filters share one scan), build each aggregation with its metric kind
 (``aggregation_select``), combine them and compute the metrics on top (``metrics_select``),
-then order and limit. Metric() filters call back in here for their subqueries.
+keep the rows its having items pass (``having_select``), then order and limit. Metric()
+filters call back in here for their subqueries.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.entity_graph import PathError, resolve_path, suffix_path
 from semantic.compiler.filters import filter_conditions, time_range
 from semantic.compiler.grains import ALL_GRAINS
+from semantic.compiler.having import having_select
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.conversion import conversion_select
 from semantic.compiler.kinds.cumulative import cumulative_select
@@ -76,8 +78,9 @@ def query_select(
         (f"agg_{index}_{key[0]}", aggregation_select(key, leaves, items, manifest, query))
         for index, (key, leaves) in enumerate(sorted(groups.items()))
     ]
+    combined = metrics_select(ctes, keys, query, manifest, metric_leaves)
     result = order_limit(
-        metrics_select(ctes, keys, query, manifest, metric_leaves),
+        having_select(combined, query, items, manifest, metric_leaves),
         query,
         keys,
         manifest.time_spine.custom_grain_names,

@@ -63,6 +63,7 @@ MSG_MIN_MAX_ONLY = (
     "min_max_only needs exactly one group-by item and no metrics, order_by or limit "
     "(it gives that item's least and greatest value)"
 )
+MSG_HAVING_WITHOUT_METRICS = "having needs metrics: it filters the aggregated rows"
 MSG_APPLY_GROUP_BY = (
     "apply_group_by=false is for queries without metrics (rows of the group-by items, "
     "duplicates kept); metrics are always aggregated by the group-by items"
@@ -97,6 +98,13 @@ def check_options(query: MetricQuery) -> None:
                     "ask for one item, e.g. --group-by metric_time --min-max-only"
                 ),
             )  # fmt: skip
+    if query.having and not query.metrics:
+        raise query_error(
+            MSG_HAVING_WITHOUT_METRICS,
+            code="bad_having",
+            location="having",
+            hint="filter the group-by items with where instead",
+        )
     if not query.apply_group_by and query.metrics:
         raise query_error(
             MSG_APPLY_GROUP_BY,

@@ -64,4 +64,5 @@ def saved_query_to_query(manifest: Manifest, name: str, query: MetricQuery) -> M
         dialect=query.dialect,
         min_max_only=query.min_max_only,
         apply_group_by=query.apply_group_by,
+        having=query.having,
     )

@@ -21,7 +21,8 @@ MAX_LIMIT = 10_000_000
 
 @dataclass(frozen=True)
 class MetricQuery:
-    """Metrics × group-by × where × time range, ordered and limited, for one dialect.
+    """Metrics × group-by × where × time range, filtered on its outputs (having), ordered
+    and limited, for one dialect.
 
     Example:
         >>> MetricQuery(metrics=("revenue",), group_by=("metric_time__month",)).dialect
@@ -41,6 +42,9 @@ class MetricQuery:
     # combination once (apply_group_by=False keeps duplicates).
     min_max_only: bool = False
     apply_group_by: bool = True
+    # Conditions on the query's output columns (its metrics and group-by items), applied to
+    # the combined result before order and limit: SQL's HAVING (semantic.compiler.having).
+    having: tuple[str, ...] = ()
 
     def cache_key(self) -> tuple[object, ...]:
         """Normalised identity: the case of group-by and order items and the whitespace
@@ -65,4 +69,5 @@ class MetricQuery:
             self.dialect,
             self.min_max_only,
             self.apply_group_by,
+            tuple(h.strip() for h in self.having),
         )
