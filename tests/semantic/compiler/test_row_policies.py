@@ -234,6 +234,14 @@ ADVERSARIAL: dict[str, MetricQuery] = {
     "order_limit": MetricQuery(
         metrics=("revenue",), group_by=("account",), order_by=("-revenue", "account"), limit=5
     ),
+    # Having filters the rows the tenant may see: other tenants' groups never pass into it.
+    "having_on_outputs": MetricQuery(
+        metrics=("revenue", "events_tracked"),
+        group_by=("account",),
+        having=("revenue > 0 OR events_tracked > 10",),
+        order_by=("-revenue", "account"),
+        limit=20,
+    ),
 }
 
 
@@ -449,6 +457,31 @@ def test_a_filter_on_a_masked_column_is_refused() -> None:
     )
     # With view_pii the same filter compiles.
     compile_query(query, MANIFEST, principal=_as("t1", view_pii=True))
+
+
+def test_a_having_on_a_masked_output_is_refused() -> None:
+    """A having reads outputs as the principal sees them; one a PII mask feeds (a masked
+    group-by item, a metric over a masked column) is refused like a where on it, naming the
+    having item; the query's other outputs stay filterable, and view_pii lifts it."""
+    query = MetricQuery(metrics=("signups", "distinct_user_emails"), group_by=("user__email",))
+    for having in ("user__email LIKE '%@acme.example'", "distinct_user_emails > 0"):
+        with pytest.raises(QueryError) as raised:
+            compile_query(
+                MetricQuery(**{**query.__dict__, "having": ("signups > 0", having)}),
+                MANIFEST,
+                principal=_as("t1"),
+            )
+        assert (raised.value.code, raised.value.location) == ("masked_column", "having[1]")
+        assert raised.value.message == MSG_MASKED_FILTER.format(
+            location="having[1]", column="users.email", principal="user:t1"
+        )
+        compile_query(
+            MetricQuery(**{**query.__dict__, "having": (having,)}),
+            MANIFEST,
+            principal=_as("t1", view_pii=True),
+        )
+    masked = MetricQuery(**{**query.__dict__, "having": ("signups > 0",)})
+    assert "MD5" in compile_query(masked, MANIFEST, principal=_as("t1")).sql
 
 
 def test_view_pii_sees_values_and_null_mode_hides_them(duck: duckdb.DuckDBPyConnection) -> None:

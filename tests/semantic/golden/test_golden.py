@@ -97,6 +97,17 @@ CASES: dict[str, tuple[str, MetricQuery]] = {
             where=("{{ TimeDimension('metric_time', 'fiscal_year') }} >= '2025-02-01'",),
         ),
     ),
+    "having_on_outputs": (
+        "Having on two metrics' combined result (two aggregations) and a group-by item: the "
+        "combined SELECT wrapped, its WHERE before ORDER BY and LIMIT, CTEs on the outer query.",
+        MetricQuery(
+            metrics=("revenue", "new_accounts"),
+            group_by=("metric_time__month", "account__plan"),
+            having=("revenue > 1000 AND {{ Dimension('account__plan') }} <> 'free'",),
+            order_by=("-revenue",),
+            limit=10,
+        ),
+    ),
     "ratio_and_percentile": (
         "A percentile measure (WITHIN GROUP) next to averages, no group-by.",
         MetricQuery(metrics=("p90_invoice_amount", "average_invoice_amount")),
@@ -176,7 +187,7 @@ DIVISION_CASES: dict[str, tuple[str, MetricQuery]] = {
 
 
 # Query options a golden shows only when set: the files predate them.
-_OPTIONS = {"apply_group_by": True, "min_max_only": False}
+_OPTIONS: dict[str, object] = {"apply_group_by": True, "min_max_only": False, "having": ()}
 
 
 def _shown(query: MetricQuery) -> dict[str, object]:
