@@ -7,7 +7,9 @@ asked and changes only how it is spelled:
   Metabase's nested questions ``FROM (…) AS "source"``) are flattened when the inner SELECT
   only projects, filters and orders (or groups, when the outer one only projects, filters,
   orders and limits): outer columns are replaced by the inner expressions they name, the
-  filters are AND-ed;
+  filters are AND-ed; a filter on the columns of a grouping subquery (Metabase's "filter
+  on a summarized metric": ``WHERE "source"."sum" > 1000``) filters its groups, i.e. it
+  becomes the HAVING of the flattened SELECT;
 * **time grains**: ``DATE_TRUNC('month', metric_time__day)`` (Superset's time grain),
   ``CAST(DATE_TRUNC('month', …) AS date)`` and ``CAST(col AS date)`` (Metabase) on a time
   column become the column at that grain (``metric_time__month``); a grain finer than the
@@ -34,7 +36,6 @@ from semantic.sqlapi.translate import MappedQuery, SqlApiError, map_select, unsu
 # What a flattened inner SELECT may not carry (the outer query could not be one SELECT).
 _INNER_REFUSED = (
     ("joins", "a JOIN in a subquery"),
-    ("having", "HAVING in a subquery"),
     ("with_", "WITH in a subquery"),
     ("offset", "OFFSET in a subquery"),
     ("windows", "a WINDOW in a subquery"),
@@ -109,7 +110,11 @@ def flatten(select: exp.Select) -> exp.Select:
     outer_groups = bool(select.args.get("group")) or any(
         isinstance(node, exp.AggFunc) for node in select.expressions
     )
-    if body.args.get("group") and outer_groups:
+    # The inner SELECT aggregates: an outer filter of its rows is a filter of its groups.
+    body_groups = bool(body.args.get("group") or body.args.get("having")) or any(
+        isinstance(node, exp.AggFunc) for item in body.expressions for node in item.walk()
+    )
+    if body_groups and outer_groups:
         raise unsupported("aggregating an aggregated subquery")
     if body.args.get("distinct") and outer_groups:
         raise unsupported("aggregating a DISTINCT subquery")
@@ -152,6 +157,17 @@ def flatten(select: exp.Select) -> exp.Select:
             outer.set(arg, part.transform(replace))
 
     outer.set("from_", body.args["from_"].copy())
+    outer_filter = outer.args.get("where")
+    if body_groups:
+        groups_kept = [
+            part.this
+            for part in (body.args.get("having"), outer_filter, outer.args.get("having"))
+            if part
+        ]
+        outer.set("where", None)
+        if groups_kept:
+            condition = exp.and_(*[c.copy() for c in groups_kept], copy=False)
+            outer.set("having", exp.Having(this=condition))
     inner_where = body.args.get("where")
     if inner_where is not None:
         outer_where = outer.args.get("where")
@@ -170,7 +186,7 @@ def flatten(select: exp.Select) -> exp.Select:
         outer.set("order", body.args["order"].copy())
     inner_limit = body.args.get("limit")
     if inner_limit is not None:
-        if outer.args.get("where") is not inner_where and outer.args.get("where") is not None:
+        if outer_filter is not None:
             raise unsupported("filtering a LIMITed subquery")
         outer_limit = outer.args.get("limit")
         outer.set("limit", _smaller_limit(inner_limit, outer_limit))

@@ -275,7 +275,7 @@ def tally_sql_error(exc: TallyError) -> SqlError:
         sqlstate = "08006"
     elif exc.code == "warehouse_error" or isinstance(exc, WarehouseError):
         sqlstate = "58000"
-    elif exc.code == "bad_where":
+    elif exc.code in ("bad_where", "bad_having"):
         sqlstate = SYNTAX_ERROR
     else:
         sqlstate = "22023"

@@ -15,6 +15,10 @@ Accepted shape (what BI tools generate for a grouped chart)::
 * WHERE conjuncts over group-by columns become MetricFlow filters, built as sqlglot
   expressions in which each column is replaced by its Jinja item (``{{ Dimension('…') }}``);
   the compiler parses and checks them again against its allow-list;
+* HAVING conjuncts become the query's ``having`` items (conditions on its output columns,
+  after aggregation): a metric spelled as in SELECT (``SUM(revenue)``, ``MEASURE(revenue)``,
+  ``revenue``, its alias) or a group-by column; a metric named only in HAVING is computed
+  too but not shown;
 * ORDER BY (names, aliases, positions, the metric expressions) and LIMIT map directly.
 
 Everything else is refused with a :class:`SqlApiError` naming the construct and a
@@ -46,10 +50,12 @@ MSG_UNSUPPORTED = "{what} is not supported: query the {schema}.{table} table wit
 MSG_UNKNOWN_COLUMN = 'column "{name}" does not exist in {schema}.{table}'
 MSG_UNKNOWN_TABLE = 'relation "{name}" does not exist'
 MSG_METRIC_IN_WHERE = "filtering on metric {name} is not supported in WHERE"
+HINT_METRIC_IN_WHERE = "filter the aggregated rows with HAVING, e.g. HAVING SUM({name}) > 1000"
 MSG_AGG_ON_DIMENSION = "{func}() of {name} is not supported: {name} is a group-by column"
 MSG_NO_COLUMNS = "select at least one metric or group-by column"
 MSG_BAD_LIMIT = "{clause} must be a non-negative integer up to {limit}"
 MSG_UNKNOWN_FUNCTION = "function {name}() is not supported on {schema}.{table}"
+MSG_HAVING_NOT_GROUPED = 'column "{name}" must appear in the GROUP BY clause to be used in HAVING'
 
 # Any of these around a metric column means "the metric" (its own aggregation).
 METRIC_WRAPPERS = frozenset({"measure", "agg", "sum", "min", "max", "avg"})
@@ -189,6 +195,10 @@ def map_select(select: exp.Expr, table: SqlTable, *, dialect: str) -> MappedQuer
     where = select.args.get("where")
     filters = tuple(_filter(c, table) for c in _conjuncts(where.this)) if where else ()
 
+    having = select.args.get("having")
+    conditions = _conjuncts(having.this) if having else []
+    having_items = tuple(_having(c, table, outputs, aliases, metrics, group_by) for c in conditions)
+
     order_by: list[str] = []
     order = select.args.get("order")
     for ordered in order.expressions if order else ():
@@ -201,6 +211,7 @@ def map_select(select: exp.Expr, table: SqlTable, *, dialect: str) -> MappedQuer
         metrics=tuple(metrics),
         group_by=tuple(group_by),
         where=filters,
+        having=having_items,
         order_by=tuple(order_by),
         limit=limit + offset if limit is not None and limit + offset <= MAX_LIMIT else limit,
         dialect=dialect,
@@ -211,7 +222,6 @@ def map_select(select: exp.Expr, table: SqlTable, *, dialect: str) -> MappedQuer
 def _check_shape(select: exp.Select) -> None:
     for arg, what in (
         ("joins", "JOIN"),
-        ("having", "HAVING"),
         ("with_", "WITH"),
         ("with", "WITH"),
         ("windows", "WINDOW"),
@@ -320,6 +330,7 @@ def _filter(condition: exp.Expr, table: SqlTable) -> str:
                 raise SqlApiError(
                     MSG_METRIC_IN_WHERE.format(name=column.name),
                     sqlstate=FEATURE_NOT_SUPPORTED,
+                    hint=HINT_METRIC_IN_WHERE.format(name=column.name),
                 )
             # The name was checked against the release's items, so the Jinja item holds no
             # user text; the compiler parses the whole filter again with its allow-list.
@@ -329,6 +340,36 @@ def _filter(condition: exp.Expr, table: SqlTable) -> str:
     for node in condition.walk():
         if isinstance(node, exp.Query | exp.Subquery):
             raise unsupported("a subquery in WHERE")
+    return condition.transform(replace, copy=True).sql()
+
+
+def _having(
+    condition: exp.Expr,
+    table: SqlTable,
+    outputs: Sequence[tuple[str, str, SqlColumn]],
+    aliases: dict[str, SqlColumn],
+    metrics: list[str],
+    group_by: list[str],
+) -> str:
+    """A HAVING conjunct as a having item: each metric expression or alias, and each group-by
+    column, becomes its output column's bare name; the compiler parses the item again with
+    its allow-list. A metric only HAVING names joins ``metrics`` (computed, not shown)."""
+
+    def replace(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Column | exp.Func) or isinstance(node, exp.Cast):
+            return node
+        if isinstance(node, exp.Func) and _function_name(node) not in METRIC_WRAPPERS:
+            return node  # CASE, COALESCE, …: the compiler's allow-list decides
+        column = _resolve_ref(node, table, outputs, aliases)
+        if column.role == "metric":
+            if column.name not in metrics:
+                metrics.append(column.name)
+        elif column.name not in group_by:
+            raise SqlApiError(
+                MSG_HAVING_NOT_GROUPED.format(name=column.name), sqlstate=GROUPING_ERROR
+            )
+        return exp.column(column.name)
+
     return condition.transform(replace, copy=True).sql()
 
 

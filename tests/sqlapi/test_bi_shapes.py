@@ -120,6 +120,31 @@ SHAPES: dict[str, tuple[str, list[str]]] = {
         f"FROM {M} LIMIT 2000",
         ["--metrics", "revenue", "--group-by", "account__plan"],
     ),
+    # Superset's adhoc HAVING filter (extras.having, each filter parenthesised by Superset's
+    # get_sqla_query): the metric as SELECT spells it; the same rows as `tally query --having`.
+    "superset_having": (
+        'SELECT account__plan AS account__plan, SUM(revenue) AS "SUM(revenue)" FROM tally.metrics '
+        'GROUP BY account__plan HAVING SUM(revenue) > 1000 ORDER BY "SUM(revenue)" DESC LIMIT 10000',
+        ["--metrics", "revenue", "--group-by", "account__plan", "--having", "revenue > 1000",
+         "--order-by", "-revenue"],
+    ),
+    "superset_adhoc_having_filters": (
+        'SELECT account__plan AS account__plan, SUM(revenue) AS "SUM(revenue)" FROM tally.metrics '
+        "GROUP BY account__plan HAVING ((SUM(revenue) > 100000)) AND ((account__plan <> 'enterprise')) "
+        'ORDER BY "SUM(revenue)" DESC LIMIT 10000',
+        ["--metrics", "revenue", "--group-by", "account__plan", "--having", "revenue > 100000",
+         "--having", "account__plan <> 'enterprise'", "--order-by", "-revenue"],
+    ),
+    # Metabase's filter on a summarized metric: the summarized question as "source", filtered
+    # by an outer WHERE on its aggregate column.
+    "metabase_filter_on_a_summarized_metric": (
+        'SELECT "source"."account__plan" AS "account__plan", "source"."sum" AS "sum" '
+        f'FROM (SELECT {M}."account__plan" AS "account__plan", SUM({M}."revenue") AS "sum" '
+        f'FROM {M} GROUP BY {M}."account__plan" ORDER BY {M}."account__plan" ASC) AS "source" '
+        'WHERE "source"."sum" > 100000 LIMIT 1048575',
+        ["--metrics", "revenue", "--group-by", "account__plan", "--having", "revenue > 100000",
+         "--order-by", "account__plan"],
+    ),
     "two_dimensions_without_a_metric": (
         "SELECT account__plan, account__region FROM tally.metrics GROUP BY 1, 2",
         ["--group-by", "account__plan,account__region"],
@@ -158,6 +183,23 @@ def test_time_grains_and_literals_map_onto_the_query(table: SqlTable) -> None:
     fine = _mapped("SELECT DATE_TRUNC('day', metric_time__month), revenue FROM metrics", table)
     assert fine.query.group_by == ("metric_time__month",)
     assert _mapped("SELECT DISTINCT account__plan FROM metrics LIMIT 5 OFFSET 2", table).offset == 2
+
+
+def test_filters_on_aggregated_rows_become_having(table: SqlTable) -> None:
+    """An outer WHERE on a grouping subquery's columns filters its groups: the having of the
+    flattened query (the metric's column by name), and HAVING in a subquery joins it."""
+    metabase = _mapped(SHAPES["metabase_filter_on_a_summarized_metric"][0], table).query
+    assert (metabase.where, metabase.having) == ((), ("revenue > 100000",))
+    assert metabase.order_by == ("account__plan",) and metabase.limit == 1048575
+    inner = _mapped(
+        "SELECT t.p, t.s FROM (SELECT account__plan AS p, SUM(revenue) AS s FROM metrics "
+        "WHERE account__region = 'EU' GROUP BY 1 HAVING SUM(revenue) > 5) AS t WHERE t.s < 9",
+        table,
+    ).query
+    assert inner.where == ("{{ Dimension('account__region') }} = 'EU'",)
+    assert inner.having == ("revenue > 5", "revenue < 9")
+    superset = _mapped(SHAPES["superset_having"][0], table).query
+    assert superset.having == ("revenue > 1000",) and superset.where == ()
 
 
 @pytest.mark.parametrize(
@@ -218,3 +260,26 @@ def test_bi_shape_answers_as_tally_query(servers: Servers, name: str) -> None:
     if order and not order.startswith("-"):
         # Ordered by the group-by columns: the order is the same too (no ties).
         assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("having", "sqlstate", "text"),
+    [
+        ("SUM(revenue) > 1 AND nope > 1", "42703", 'column "nope" does not exist'),
+        ("SUM(revenue) > 1 AND account__region = 'EU'", "42803", '"account__region" must appear'),
+        ("SUM(revenue) > pg_sleep(1)", "42601", "function pg_sleep is not allowed"),
+        ("SUM(revenue) > (SELECT 1)", "0A000", "a subquery is not supported"),
+    ],
+)  # fmt: skip
+def test_a_bad_having_is_an_error_response_naming_it(
+    servers: Servers, having: str, sqlstate: str, text: str
+) -> None:
+    """A HAVING the SQL API or the compiler refuses is an ErrorResponse with its SQLSTATE and
+    a message naming the column or construct, never an internal error; the session goes on."""
+    sql = f"SELECT account__plan, SUM(revenue) FROM tally.metrics GROUP BY 1 HAVING {having}"
+    with psycopg.connect(servers.url(), autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute(sql)
+        assert raised.value.sqlstate == sqlstate
+        assert text.lower() in str(raised.value).lower()
+        assert conn.execute("SELECT revenue FROM tally.metrics").fetchall()

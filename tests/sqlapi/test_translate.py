@@ -10,6 +10,7 @@ from semantic.compiler.spec import MAX_LIMIT, MetricQuery
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import (
     MSG_BAD_LIMIT,
+    MSG_HAVING_NOT_GROUPED,
     MSG_METRIC_IN_WHERE,
     MSG_UNKNOWN_COLUMN,
     MSG_UNSUPPORTED,
@@ -99,7 +100,9 @@ def test_order_by_alias_and_metric_descending(table: SqlTable) -> None:
     [
         ("SELECT * FROM metrics", "0A000", MSG_UNSUPPORTED.format(what="SELECT *", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics m JOIN metrics n ON TRUE", "0A000", MSG_UNSUPPORTED.format(what="JOIN", schema="tally", table="metrics")),
-        ("SELECT revenue FROM metrics GROUP BY 1 HAVING revenue > 1", "0A000", MSG_UNSUPPORTED.format(what="HAVING", schema="tally", table="metrics")),
+        ("SELECT account__plan, revenue FROM metrics GROUP BY 1 HAVING account__region = 'EU'", "42803", MSG_HAVING_NOT_GROUPED.format(name="account__region")),
+        ("SELECT account__plan, revenue FROM metrics GROUP BY 1 HAVING revenue > (SELECT 1)", "0A000", MSG_UNSUPPORTED.format(what="a subquery", schema="tally", table="metrics")),
+        ("SELECT account__plan, revenue FROM metrics GROUP BY 1 HAVING nope > 1", "42703", MSG_UNKNOWN_COLUMN.format(name="nope", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics LIMIT 5 OFFSET 'x'", "22023", MSG_BAD_LIMIT.format(clause="OFFSET", limit=MAX_LIMIT)),
         ("SELECT revenue FROM (SELECT 1) AS t", "0A000", MSG_UNSUPPORTED.format(what="a subquery", schema="tally", table="metrics")),
         ("SELECT revenue FROM metrics WHERE revenue > 1", "0A000", MSG_METRIC_IN_WHERE.format(name="revenue")),
@@ -117,6 +120,40 @@ def test_refusals_name_the_construct(
     with pytest.raises(SqlApiError) as caught:
         mapped(sql, table)
     assert (caught.value.sqlstate, caught.value.message) == (sqlstate, message)
+
+
+SUPERSET_HAVING = (
+    'SELECT account__plan AS account__plan, SUM(revenue) AS "SUM(revenue)" FROM tally.metrics '
+    'GROUP BY account__plan HAVING SUM(revenue) > 1000 ORDER BY "SUM(revenue)" DESC LIMIT 10000'
+)
+
+
+def test_having_maps_onto_having_items_over_output_columns(table: SqlTable) -> None:
+    """Superset's HAVING (its adhoc HAVING filters, each parenthesised) names the metric as
+    SELECT does; SUM(), MEASURE(), the bare column and the alias are the same item."""
+    query = mapped(SUPERSET_HAVING, table)
+    assert query == MetricQuery(
+        metrics=("revenue",),
+        group_by=("account__plan",),
+        having=("revenue > 1000",),
+        order_by=("-revenue",),
+        limit=10000,
+    )
+    spellings = ["MEASURE(revenue)", "revenue", '"SUM(revenue)"', "AGG(revenue)"]
+    for spelling in spellings:
+        other = SUPERSET_HAVING.replace(
+            "HAVING SUM(revenue) > 1000", f"HAVING (({spelling} > 1000))"
+        )
+        assert mapped(other, table) == query, spelling
+    both = mapped(
+        "SELECT account__plan AS p, revenue FROM metrics GROUP BY 1 "
+        "HAVING (revenue > 1 OR p = 'pro') AND MEASURE(new_accounts) >= 2",
+        table,
+    )
+    # A metric only HAVING names is computed (not shown: the outputs are SELECT's).
+    assert both.metrics == ("revenue", "new_accounts")
+    assert both.having == ("revenue > 1 OR account__plan = 'pro'", "new_accounts >= 2")
+    compile_query(both, fixtures_manifest())
 
 
 def test_date_part_columns_group_and_filter(table: SqlTable) -> None:
