@@ -41,7 +41,7 @@ _LISTS = {"metrics": MAX_NAME_CHARS, "group_by": MAX_NAME_CHARS, "order_by": MAX
 _TEXTS = {"start_time": 40, "end_time": 40, "release": 40, "saved_query": MAX_NAME_CHARS}
 MSG_TOO_MANY = "{field}: {count} items; at most {limit} are accepted"
 MSG_TOO_LONG = "{field}: an item has {length:,} characters; at most {limit:,} are accepted"
-MSG_FILTERS_TOO_LONG = "where: the filters have {length:,} characters; at most {limit:,} in all"
+MSG_FILTERS_TOO_LONG = "{field}: the filters have {length:,} characters; at most {limit:,} in all"
 HINT_TOO_LARGE = (
     "split the question into smaller queries, or save it as a saved query; filters: use "
     "an IN list of fewer values or a coarser condition"
@@ -67,7 +67,7 @@ def query_input_bounds(data: Any) -> None:
     """
     if not isinstance(data, Mapping):
         return
-    limits = {**_LISTS, "where": MAX_FILTER_CHARS}
+    limits = {**_LISTS, "where": MAX_FILTER_CHARS, "having": MAX_FILTER_CHARS}
     for field, chars in {**limits, **_TEXTS}.items():
         value = data.get(field)
         items = value if isinstance(value, list) else [value]
@@ -78,12 +78,16 @@ def query_input_bounds(data: Any) -> None:
         if longest > chars:
             message = MSG_TOO_LONG.format(field=field, length=longest, limit=chars)
             raise QueryTooLarge(message, hint=HINT_TOO_LARGE, location=field)
-    where = data.get("where")
-    if isinstance(where, list):
-        total = sum(len(item) for item in where if isinstance(item, str))
+    for field in ("where", "having"):
+        filters = data.get(field)
+        if not isinstance(filters, list):
+            continue
+        total = sum(len(item) for item in filters if isinstance(item, str))
         if total > MAX_FILTER_TOTAL_CHARS:
-            message = MSG_FILTERS_TOO_LONG.format(length=total, limit=MAX_FILTER_TOTAL_CHARS)
-            raise QueryTooLarge(message, hint=HINT_TOO_LARGE, location="where")
+            message = MSG_FILTERS_TOO_LONG.format(
+                field=field, length=total, limit=MAX_FILTER_TOTAL_CHARS
+            )
+            raise QueryTooLarge(message, hint=HINT_TOO_LARGE, location=field)
 
 
 @extend_schema_serializer(component_name="MetricQueryInput")
@@ -96,6 +100,14 @@ class MetricQueryInput(serializers.Serializer):
     )
     where = serializers.ListField(
         child=serializers.CharField(max_length=MAX_FILTER_CHARS), max_length=MAX_ITEMS, default=list
+    )
+    # Conditions on the output columns, after aggregation (semantic.compiler.having).
+    having = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_FILTER_CHARS),
+        max_length=MAX_ITEMS,
+        default=list,
+        help_text="conditions on the query's output columns (metrics, group-by items), "
+        'applied after aggregation, e.g. "revenue > 1000"',
     )
     order_by = serializers.ListField(
         child=serializers.CharField(max_length=255), max_length=MAX_ITEMS, default=list
@@ -122,6 +134,7 @@ def _query(data: dict[str, Any], dialect: str) -> MetricQuery:
         metrics=tuple(data["metrics"]),
         group_by=tuple(data["group_by"]),
         where=tuple(data["where"]),
+        having=tuple(data["having"]),
         start_time=data.get("start_time"),
         end_time=data.get("end_time"),
         order_by=tuple(data["order_by"]),

@@ -37,7 +37,7 @@ from semantic.compiler.where import substitute
 from semantic.compiler.where.allow_list import PLACEHOLDER_PREFIX
 from semantic.compiler.where.messages import HINT_SUBQUERY
 from semantic.compiler.where.reader import Reader
-from semantic.compiler.where.refs import ParsedWhere, QueryItemRef, clip, suggest
+from semantic.compiler.where.refs import Block, ParsedWhere, QueryItemRef, clip, suggest
 from tally.errors import QueryError
 
 ERROR_CODE = "bad_having"
@@ -79,13 +79,18 @@ class HavingReader(Reader):
     """The where reader, reading bare names as output columns and refusing Metric()."""
 
     def __init__(
-        self, template: str, location: str, custom_grains: tuple[str, ...], output_of: OutputOf
+        self,
+        template: str,
+        location: str,
+        custom_grains: tuple[str, ...],
+        output_of: OutputOf,
+        outputs: Sequence[str],
     ) -> None:
         super().__init__(template, location, custom_grains)
         self.output_of = output_of
-        self.outputs_shown = ""
+        self.outputs = tuple(outputs)
 
-    def split(self) -> list:  # type: ignore[type-arg]
+    def split(self) -> list[Block]:
         blocks = super().split()
         for block in blocks:
             if block.text[2:-2].strip().startswith("Metric"):
@@ -128,13 +133,13 @@ class HavingReader(Reader):
         return tree.transform(name, copy=False)
 
     def not_output(self, name: str, span: tuple[int, int] | None) -> QueryError:
-        hint = suggest(name.lower(), self.outputs_shown.split(", "))
-        shown_hint = (
-            f"did you mean {hint!r}?"
-            if hint
-            else HINT_NOT_OUTPUT.format(outputs=self.outputs_shown)
+        close = suggest(name.lower(), self.outputs)
+        hint = (
+            f"did you mean {close!r}?"
+            if close
+            else HINT_NOT_OUTPUT.format(outputs=", ".join(self.outputs))
         )
-        return self.fail(MSG_NOT_OUTPUT.format(name=name), shown_hint, span)
+        return self.fail(MSG_NOT_OUTPUT.format(name=name), hint, span)
 
 
 def parse_having(
@@ -171,8 +176,7 @@ def parse_having(
     def output_of(name: str) -> str | None:
         return output_column(name, keys, metrics)
 
-    reader = HavingReader(template, location, custom_grains, output_of)
-    reader.outputs_shown = ", ".join([*metrics, *keys])
+    reader = HavingReader(template, location, custom_grains, output_of, [*metrics, *keys])
     try:
         parsed: ParsedWhere = reader.read()
     except QueryError as error:

@@ -103,6 +103,28 @@ def test_metric_filter_query_runs_through_the_api(api: Client) -> None:
     assert "filter_revenue_by_account" in response.json()["sql"]
 
 
+def test_having_query_runs_through_the_api(api: Client) -> None:
+    """having filters the aggregated rows (rows of the unfiltered answer that pass); a bad
+    item is a 400 naming having[i] and the name, never a 500."""
+    body = {"metrics": ["revenue"], "group_by": ["account__plan"]}
+    plain = post(api, "/api/v1/query", body).json()["rows"]
+    response = post(api, "/api/v1/query", {**body, "having": ["revenue > 100000"]})
+    assert response.status_code == 200, response.content
+    expected = [row for row in plain if row[1] is not None and float(row[1]) > 100000]
+    assert expected and len(expected) < len(plain)
+    assert sorted(response.json()["rows"]) == sorted(expected)
+    for having, location, named in (
+        (["revenue > 1", "new_accounts > 1"], "having[1]:0-12", "'new_accounts'"),
+        (["revenue > (SELECT 1)"], "having[0]:11-17", "subqueries"),
+    ):
+        refused = post(api, "/api/v1/query", {**body, "having": having})
+        assert refused.status_code == 400, refused.content
+        error = refused.json()["error"]
+        assert (error["code"], error["location"]) == ("bad_having", location)
+        assert named in error["message"]
+    assert post(api, "/api/v1/query", {**body, "having": ["x" * 10_001]}).status_code == 400
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

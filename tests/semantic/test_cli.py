@@ -77,6 +77,32 @@ def test_injection_in_where_is_refused(env: dict[str, str]) -> None:
     assert again.returncode == 0 and again.stdout.startswith("events_tracked")
 
 
+def test_having_filters_the_aggregated_rows_and_a_bad_one_names_its_flag(
+    env: dict[str, str],
+) -> None:
+    """--having, repeatable like --where, keeps the rows of the unfiltered answer that pass;
+    a name that is not an output is error[bad_having] at having[i], with the outputs."""
+    flags = ("--metrics", "revenue,new_accounts", "--group-by", "account__plan", "--format", "json")
+    plain = run_tally("query", *flags, env=env)
+    assert plain.returncode == 0, plain.stderr
+    rows = json.loads(plain.stdout)["rows"]
+    cut = sorted(float(r[1]) for r in rows if r[1] is not None)[len(rows) // 2]
+    having = ("--having", f"revenue >= {cut}", "--having", "account__plan <> 'pro'")
+    result = run_tally("query", *flags, *having, env=env)
+    assert result.returncode == 0, result.stderr
+    expected = [r for r in rows if r[1] is not None and float(r[1]) >= cut and r[0] != "pro"]
+    assert expected and len(expected) < len(rows)
+    assert sorted(json.loads(result.stdout)["rows"]) == sorted(expected)
+    bad = run_tally("query", *flags, "--having", "cost > 1", env=env)
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines() == [
+        "having[0]:0-4: error[bad_having]: 'cost' is not an output of the query: having "
+        "filters its metrics and group-by items",
+        "  hint: outputs: revenue, new_accounts, account__plan; to filter on another metric "
+        "or item, request it too, or filter rows before aggregation with where",
+    ]
+
+
 @pytest.mark.parametrize(
     ("group_by", "code"),
     [

@@ -135,6 +135,12 @@ def add_query_arguments(parser: CommandParser) -> None:
         default=[],
         help="filter, e.g. \"{{ Dimension('account__plan') }} = 'pro'\"",
     )
+    parser.add_argument(
+        "--having",
+        action="append",
+        default=[],
+        help='filter on the outputs after aggregation, e.g. "revenue > 1000" (repeatable)',
+    )
     parser.add_argument("--start-time", default=None, help="ISO date/timestamp, inclusive")
     parser.add_argument("--end-time", default=None, help="ISO date/timestamp, inclusive")
     parser.add_argument(
@@ -228,6 +234,7 @@ def query_from_options(opts: dict[str, Any], *, dialect: str) -> MetricQuery:
             for index, item in enumerate(group_by)
         ),
         where=tuple(opts["where"]),
+        having=tuple(opts.get("having") or ()),
         start_time=opts["start_time"],
         end_time=opts["end_time"],
         order_by=list_option(opts["order_by"], flag="order"),
