@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 from semantic.compiler.api import compile_query
@@ -60,7 +60,7 @@ def _with(query: MetricQuery, **changes: Any) -> MetricQuery:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(query=queries(), data=st.data())
 def test_having_keeps_exactly_the_unfiltered_rows_that_pass(
@@ -88,6 +88,14 @@ def test_having_keeps_exactly_the_unfiltered_rows_that_pass(
     expected = sorted(
         (row for row in unfiltered if row[column] is not None and passes(row[column], threshold)),
         key=repr,
+    )
+    # Shown by --hypothesis-show-statistics: how often the having actually removed rows.
+    event(
+        "kept none"
+        if not expected
+        else "kept all"
+        if len(expected) == len(unfiltered)
+        else "kept some"
     )
     for level in (None, 0):
         got = _rows(con, _with(query, having=(having,)), level)
