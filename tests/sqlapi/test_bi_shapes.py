@@ -283,3 +283,32 @@ def test_a_bad_having_is_an_error_response_naming_it(
         assert raised.value.sqlstate == sqlstate
         assert text.lower() in str(raised.value).lower()
         assert conn.execute("SELECT revenue FROM tally.metrics").fetchall()
+
+
+def test_having_for_a_tenant_filters_only_the_tenants_rows(servers: Servers) -> None:
+    """Over a tenant's token the HAVING filters the groups row policies left (the tenant's
+    unfiltered rows, filtered in Python), not anyone else's; a HAVING on a masked column is
+    refused naming the column, as a WHERE on it is."""
+    import requests
+
+    sql = SHAPES["superset_adhoc_having_filters"][0].replace("100000", "1000")
+    plain = sql.split(" HAVING ")[0] + ' ORDER BY "SUM(revenue)" DESC'
+    tenant = servers.url(user="bi", password=servers.tenant_token)
+    with psycopg.connect(tenant) as conn:
+        got = [_normal(row) for row in conn.execute(sql).fetchall()]
+        unfiltered = [_normal(row) for row in conn.execute(plain).fetchall()]
+    expected = [r for r in unfiltered if r[1] is not None and r[1] > 1000 and r[0] != "enterprise"]
+    assert got == expected and got and len(got) < len(unfiltered)
+    with psycopg.connect(servers.url()) as conn:  # the auditor: no row policy
+        everyone = [_normal(row) for row in conn.execute(sql).fetchall()]
+    assert everyone != got
+    body = {"metrics": ["revenue"], "group_by": ["account__plan"], "order_by": ["-revenue"],
+            "having": ["revenue > 1000", "account__plan <> 'enterprise'"]}  # fmt: skip
+    headers = {"Authorization": f"Bearer {servers.tenant_token}"}
+    answer = requests.post(f"{servers.http}/api/v1/query", json=body, headers=headers, timeout=60)
+    assert [_normal(row) for row in answer.json()["rows"]] == got
+    with psycopg.connect(tenant) as conn, pytest.raises(psycopg.Error) as raised:
+        conn.execute(
+            "SELECT user__email, signups FROM metrics GROUP BY 1 HAVING user__email LIKE '%@%'"
+        )
+    assert "users.email" in str(raised.value)
