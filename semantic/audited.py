@@ -27,6 +27,8 @@ def _payload(query: MetricQuery, principal: Principal | None) -> dict[str, Any]:
         "metrics": list(query.metrics),
         "group_by": list(query.group_by),
         "where": list(query.where),
+        # Only when set: audit rows written before having existed keep their shape.
+        **({"having": list(query.having)} if query.having else {}),
         "order_by": list(query.order_by),
         "limit": query.limit,
         "start_time": query.start_time,

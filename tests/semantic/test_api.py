@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from registry.models import AuditEvent
 from registry.services.definitions import definitions_sync
 from semantic.warehouse.config import parse_warehouse_url
 from tests.conftest import ROOT
@@ -113,6 +114,8 @@ def test_having_query_runs_through_the_api(api: Client) -> None:
     expected = [row for row in plain if row[1] is not None and float(row[1]) > 100000]
     assert expected and len(expected) < len(plain)
     assert sorted(response.json()["rows"]) == sorted(expected)
+    audited = AuditEvent.objects.filter(action="query.run").latest("id")
+    assert audited.payload["having"] == ["revenue > 100000"]
     for having, location, named in (
         (["revenue > 1", "new_accounts > 1"], "having[1]:0-12", "'new_accounts'"),
         (["revenue > (SELECT 1)"], "having[0]:11-17", "subqueries"),
