@@ -118,6 +118,7 @@ class Tally:
         end_time: str | None,
         release: str | None,
         saved_query: str | None,
+        having: Sequence[str] = (),
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "metrics": list(metrics),
@@ -125,6 +126,8 @@ class Tally:
             "where": list(where),
             "order_by": list(order_by),
         }
+        if having:
+            body["having"] = list(having)
         optional = {
             "limit": limit,
             "start_time": start_time,
@@ -149,6 +152,7 @@ class Tally:
         end_time: str | None = None,
         release: str | None = None,
         saved_query: str | None = None,
+        having: Sequence[str] = (),
         frame: Frame = "pandas",
     ) -> Any:
         """Runs a metric query; returns a pandas (default) or polars DataFrame, or an Arrow
@@ -156,7 +160,16 @@ class Tally:
         import pyarrow as pa
 
         body = self._body(
-            metrics, group_by, where, order_by, limit, start_time, end_time, release, saved_query
+            metrics,
+            group_by,
+            where,
+            order_by,
+            limit,
+            start_time,
+            end_time,
+            release,
+            saved_query,
+            having,
         )
         response = self._request(
             "POST",
@@ -203,11 +216,21 @@ class Tally:
         end_time: str | None = None,
         release: str | None = None,
         saved_query: str | None = None,
+        having: Sequence[str] = (),
         dialect: str | None = None,
     ) -> Compiled:
         """The SQL Tally runs for a query (for ``dialect``, default the warehouse's)."""
         body = self._body(
-            metrics, group_by, where, order_by, limit, start_time, end_time, release, saved_query
+            metrics,
+            group_by,
+            where,
+            order_by,
+            limit,
+            start_time,
+            end_time,
+            release,
+            saved_query,
+            having,
         )
         if dialect:
             body["dialect"] = dialect

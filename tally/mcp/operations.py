@@ -213,6 +213,7 @@ def _query(arguments: dict[str, Any], dialect: str) -> MetricQuery:
         metrics=tuple(arguments.get("metrics") or ()),
         group_by=tuple(arguments.get("group_by") or ()),
         where=tuple(arguments.get("where") or ()),
+        having=tuple(arguments.get("having") or ()),
         start_time=arguments.get("start_time"),
         end_time=arguments.get("end_time"),
         order_by=tuple(arguments.get("order_by") or ()),

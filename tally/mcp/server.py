@@ -52,6 +52,15 @@ Where = Annotated[
     ),
 ]
 
+Having = Annotated[
+    list[str],
+    Field(
+        max_length=100,
+        description="conditions on the query's output columns after aggregation, e.g. "
+        '"revenue > 1000"',
+    ),
+]
+
 
 OrderBy = Annotated[list[str] | None, Field(description="outputs; prefix - for descending")]
 Limit = Annotated[int | None, Field(ge=0)]
@@ -221,6 +230,7 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
         metrics: Names,
         group_by: Names | None = None,
         where: Where | None = None,
+        having: Having | None = None,
         order_by: OrderBy = None,
         limit: Limit = None,
         start_time: str | None = None,
@@ -233,8 +243,8 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
     ) -> Annotated[CallToolResult, operations.CompiledSql]:
         return await query_call(
             ctx, operations.query_compile, metrics=metrics, group_by=group_by, where=where,
-            order_by=order_by, limit=limit, start_time=start_time, end_time=end_time,
-            saved_query=saved_query, release=release, dialect=dialect,
+            having=having, order_by=order_by, limit=limit, start_time=start_time,
+            end_time=end_time, saved_query=saved_query, release=release, dialect=dialect,
             min_max_only=min_max_only, apply_group_by=apply_group_by,
         )  # fmt: skip
 
@@ -249,6 +259,7 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
         metrics: Names,
         group_by: Names | None = None,
         where: Where | None = None,
+        having: Having | None = None,
         order_by: OrderBy = None,
         limit: Limit = None,
         start_time: str | None = None,
@@ -260,8 +271,8 @@ def build_server(*, stdio_token: str | None = None) -> MCPServer:
     ) -> Annotated[CallToolResult, operations.QueryRows]:
         return await query_call(
             ctx, operations.query_run, metrics=metrics, group_by=group_by, where=where,
-            order_by=order_by, limit=limit, start_time=start_time, end_time=end_time,
-            saved_query=saved_query, release=release,
+            having=having, order_by=order_by, limit=limit, start_time=start_time,
+            end_time=end_time, saved_query=saved_query, release=release,
             min_max_only=min_max_only, apply_group_by=apply_group_by,
         )  # fmt: skip
 

@@ -76,6 +76,23 @@ def test_client_returns_pandas_and_polars_frames(servers: Servers) -> None:
     assert "account__plan" in client.dimensions("revenue")
 
 
+def test_client_sends_having(servers: Servers) -> None:
+    """having= filters the aggregated rows (the unfiltered frame's rows that pass); a bad one
+    raises the API's bad_having with its location."""
+    client = Tally(servers.http, servers.token)
+    by_plan = {"metrics": ["revenue"], "group_by": ["account__plan"]}
+    every = client.query(**by_plan, frame="polars")
+    kept = client.query(**by_plan, having=["revenue > 100000"], frame="polars")
+    assert kept.sort("account__plan").to_dicts() == (
+        every.filter(polars.col("revenue") > 100000).sort("account__plan").to_dicts()
+    )
+    assert 0 < len(kept) < len(every)
+    assert "having_input" in client.compile(**by_plan, having=["revenue > 1"]).sql
+    with pytest.raises(TallyApiError) as caught:
+        client.query(**by_plan, having=["cost > 1"])
+    assert caught.value.code == "bad_having" and caught.value.status == 400
+
+
 def test_client_raises_the_api_error_message(servers: Servers) -> None:
     client = Tally(servers.http, servers.token)
     with pytest.raises(TallyApiError) as caught:

@@ -37,6 +37,7 @@ def test_tools_and_resources_are_listed_as_the_golden_file() -> None:
     """Folding the compile and query tools' shared arguments into type aliases kept every
     tool's input and output schema and description as they were (the golden file was
     written from the server before the fold). Since then compile and query also take
-    min_max_only and apply_group_by, the API's options of a query without metrics."""
+    min_max_only and apply_group_by, the API's options of a query without metrics, and
+    having, the filter on the aggregated rows."""
     expected = json.loads(GOLDEN.read_text())
     assert _listing() == expected

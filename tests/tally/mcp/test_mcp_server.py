@@ -315,3 +315,20 @@ def test_options_misused_are_tool_errors_naming_the_field(mcp_setup: McpSetup) -
         group_by.content[0].text
     )
     assert not_bool.is_error and "min_max_only" in not_bool.content[0].text
+
+
+def test_query_takes_having_as_the_cli_does(mcp_setup: McpSetup) -> None:
+    """having reaches the compiler as --having does (the same rows as `tally query`), and a
+    name that is not an output is a tool error[bad_having] at having[0]."""
+
+    async def body(client: Client) -> Any:
+        kept = await client.call_tool("query", {**BY_PLAN, "having": ["revenue > 100000"]})
+        bad = await client.call_tool("compile", {**BY_PLAN, "having": ["cost > 1"]})
+        return kept, bad
+
+    kept, bad = _run(_stdio(mcp_setup, mcp_setup.token), body)
+    assert not kept.is_error, kept.content
+    rows = _cli_rows(mcp_setup, "--having", "revenue > 100000")
+    assert rows and kept.structured_content["rows"] == rows
+    assert len(rows) < len(_cli_rows(mcp_setup))
+    assert bad.is_error and "having[0]:0-4: error[bad_having]: 'cost'" in bad.content[0].text
