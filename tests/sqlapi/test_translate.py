@@ -9,6 +9,7 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.spec import MAX_LIMIT, MetricQuery
 from semantic.sqlapi.table import SqlTable, sql_table_build
 from semantic.sqlapi.translate import (
+    HINT_METRIC_IN_WHERE,
     MSG_BAD_LIMIT,
     MSG_HAVING_NOT_GROUPED,
     MSG_METRIC_IN_WHERE,
@@ -154,6 +155,10 @@ def test_having_maps_onto_having_items_over_output_columns(table: SqlTable) -> N
     assert both.metrics == ("revenue", "new_accounts")
     assert both.having == ("revenue > 1 OR account__plan = 'pro'", "new_accounts >= 2")
     compile_query(both, fixtures_manifest())
+    # A metric in WHERE is still refused, pointing at HAVING.
+    with pytest.raises(SqlApiError) as caught:
+        mapped("SELECT revenue FROM metrics WHERE revenue > 1", table)
+    assert caught.value.hint == HINT_METRIC_IN_WHERE.format(name="revenue")
 
 
 def test_date_part_columns_group_and_filter(table: SqlTable) -> None:
