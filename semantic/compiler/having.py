@@ -239,27 +239,28 @@ def _check_unmasked_outputs(
 ) -> None:
     """Refuses a having on an output a PII mask feeds, for a principal who sees masks: a
     masked item's values are pseudonyms (comparing them matches nothing, and comparing
-    values would reveal them), and a metric over a masked column is not its real value."""
+    values would reveal them), and a metric over a masked column is not its real value
+    (fail closed: a count_distinct of pseudonyms happens to be exact, a SUM is not)."""
     access = ACCESS.get(None)
     if access is None or not access.masks:
         return
     by_column = {item.column: item for item in items}
+    every_leaf = [leaf for leaves in metric_leaves.values() for leaf in leaves]
     for column in used:
         item = by_column.get(column)
-        for leaves in metric_leaves.values() if item is not None else [metric_leaves[column]]:
-            for leaf in leaves:
-                if item is None:
-                    measures = [leaf.measure]
-                    if leaf.conversion is not None:
-                        measures.append(leaf.conversion.base_measure)
-                    for measure in measures:
-                        owner = manifest.semantic_models[measure.semantic_model]
-                        own = Source(owner, manifest, measure.name, measure.agg_time_dimension)
-                        value = definition_expr(measure.expr, own.alias)
-                        check_unmasked(value, own, access, location)
-                    continue
-                if item.element == METRIC_TIME:
-                    continue
+        if item is None:
+            for leaf in metric_leaves[column]:
+                measures = [leaf.measure]
+                if leaf.conversion is not None:
+                    measures.append(leaf.conversion.base_measure)
+                for measure in measures:
+                    model = manifest.semantic_models[measure.semantic_model]
+                    source = Source(model, manifest, measure.name, measure.agg_time_dimension)
+                    value = definition_expr(measure.expr, source.alias)
+                    check_unmasked(value, source, access, location)
+        elif item.element != METRIC_TIME:
+            # The item as each aggregation reads it (the same column through its own joins).
+            for leaf in every_leaf:
                 model = manifest.semantic_models[leaf.measure.semantic_model]
                 source = Source(model, manifest, leaf.measure.name, leaf.measure.agg_time_dimension)
                 try:

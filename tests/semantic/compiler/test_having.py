@@ -79,9 +79,9 @@ def test_having_keeps_exactly_the_unfiltered_rows_that_pass(
     position = data.draw(st.sampled_from(range(len(query.metrics))))
     column = len(query.group_by) + position
     values = [row[column] for row in unfiltered if row[column] is not None]
-    if not all(isinstance(v, int | float | Decimal) for v in values):
-        reject()  # min/max of a timestamp: compared with an integer nowhere
-    threshold = math.floor(data.draw(st.sampled_from(values))) if values else 0
+    if not values or not all(isinstance(v, int | float | Decimal) for v in values):
+        reject()  # no value, or min/max of a timestamp: compared with an integer nowhere
+    threshold = math.floor(data.draw(st.sampled_from(values)))
     operator = data.draw(st.sampled_from(sorted(OPERATORS)))
     having = f"{query.metrics[position]} {operator} {threshold}"
     passes = OPERATORS[operator]
