@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,26 +159,46 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def fresh_registry(directory: Path, label: str) -> Iterator[str]:
-    """The URL of a fresh, empty registry database of the vendor this run tests (SQLite in
-    ``directory``, or a PostgreSQL database named after ``label``), dropped afterwards."""
+def fresh_registry(directory: Path, label: str, template: str | None = None) -> Iterator[str]:
+    """The URL of a fresh registry database of the vendor this run tests (SQLite in
+    ``directory``, or a PostgreSQL database named after ``label``), dropped afterwards:
+    empty, or a copy of ``template`` (a registry URL from ``registry_template``)."""
     current = os.environ.get("DATABASE_URL", "")
     if not current.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{directory / 'registry.sqlite3'}"
+        path = directory / "registry.sqlite3"
+        if template is not None:
+            _sqlite_copy(template.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
         return
     require_service("postgres")
     import psycopg
 
     name = f"tally_sub_{os.getpid()}_{abs(hash(label)) % 10**8}"
     admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # A template is copied file by file, in well under a second; no session may be open on it
+    # (its set-up ran in `tally` processes that have exited; PostgreSQL waits up to 5 s for
+    # their backends to end).
+    copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template is not None else ""
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _sqlite_copy(source: str, target: Path) -> None:
+    # SQLite's backup API: a consistent copy even of a WAL database (the registry runs WAL).
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 @pytest.fixture
@@ -196,6 +216,56 @@ def module_registry_url(
     registry their set-up wrote (a `tally migrate` + sync per test was most of their time)."""
     directory = tmp_path_factory.mktemp("registry")
     with fresh_registry(directory, request.node.nodeid) as url:
+        yield url
+
+
+MIGRATE = ("migrate", "-v0")
+SYNC_FIXTURES = ("sync", str(ROOT / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def registry_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., str]]:
+    """``registry_template(("migrate", "-v0"), …)``: the URL of a registry set up by those
+    `tally` commands (real subprocesses, each asserted to succeed), once per test process;
+    tests get copies of it from ``fresh_registry(…, template=url)``. A `tally migrate` is
+    ~5 s of CPU, a copy milliseconds on SQLite and a fraction of a second on PostgreSQL."""
+    made: dict[tuple[tuple[str, ...], ...], str] = {}
+    with ExitStack() as stack:
+
+        def template(*steps: tuple[str, ...]) -> str:
+            if steps not in made:
+                directory = tmp_path_factory.mktemp("registry-template")
+                url = stack.enter_context(fresh_registry(directory, f"template {steps}"))
+                # No warehouse is read by these steps; the registry stores no warehouse URL.
+                env = {"DATABASE_URL": url, "WAREHOUSE_URL": f"duckdb:///{directory / 'wh.duckdb'}"}
+                for args in steps:
+                    done = run_tally(*args, env=env)
+                    assert done.returncode == 0, done.stderr
+                made[steps] = url
+            return made[steps]
+
+        yield template
+
+
+@pytest.fixture
+def migrated_registry_url(
+    tmp_path: Path, request: pytest.FixtureRequest, registry_template: Callable[..., str]
+) -> Iterator[str]:
+    """``registry_url`` after `tally migrate`: a copy of a registry migrated once per test
+    process, for tests that write to it (the others share ``module_registry_url``)."""
+    with fresh_registry(tmp_path, request.node.nodeid, registry_template(MIGRATE)) as url:
+        yield url
+
+
+@pytest.fixture
+def synced_registry_url(
+    tmp_path: Path, request: pytest.FixtureRequest, registry_template: Callable[..., str]
+) -> Iterator[str]:
+    """``migrated_registry_url`` after `tally sync fixtures/` as well (release r1)."""
+    template = registry_template(MIGRATE, SYNC_FIXTURES)
+    with fresh_registry(tmp_path, request.node.nodeid, template) as url:
         yield url
 
 

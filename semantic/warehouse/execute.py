@@ -139,6 +139,7 @@ def execute(
     row_cap: int = 1_000_000,
     params: Params = None,
     variables: Mapping[str, str] | None = None,
+    held: HeldCursors | None = None,
 ) -> QueryResult:
     """Runs one query and returns all its rows (up to ``row_cap``), normalised.
 
@@ -155,6 +156,7 @@ def execute(
         variables: session variables the SQL reads (e.g. ``tally_pii_salt``, see
             semantic.compiler.policies), set with bound parameters before it runs, so
             their values appear in no SQL text.
+        held: a DuckDB database held open for this file (see :func:`stream`).
 
     Returns:
         The :class:`QueryResult`.
@@ -182,6 +184,7 @@ def execute(
         batch_size=10_000,
         params=params,
         variables=variables,
+        held=held,
     ) as (columns, batches):
         rows = tuple(row for batch in batches for row in batch)
     return QueryResult(

@@ -15,12 +15,12 @@ SQL_MODELS = ROOT / "tests" / "lineage" / "data" / "sql_models"
 
 
 @pytest.fixture
-def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}"}
-    for args in (("migrate", "-v0"), ("sync", str(ROOT / "fixtures"))):
-        result = run_tally(*args, env=env)
-        assert result.returncode == 0, result.stderr
-    return env
+def env(synced_registry_url: str, tmp_path: Path) -> dict[str, str]:
+    # `tally migrate` and `tally sync fixtures/`, as copied (the tests write to the registry).
+    return {
+        "DATABASE_URL": synced_registry_url,
+        "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}",
+    }
 
 
 def test_impact_of_events_revenue_lists_metrics_and_owners(env: dict[str, str]) -> None:
@@ -61,7 +61,7 @@ def test_import_sql_then_upstream_reaches_raw_columns(env: dict[str, str]) -> No
 
 
 def test_trace_of_a_computed_value(
-    registry_url: str, tmp_path: Path, lineage_warehouse_path: Path
+    synced_registry_url: str, tmp_path: Path, lineage_warehouse_path: Path
 ) -> None:
     """`tally trace ID` after `tally compute`: the report, --rows as JSON, and exit 1 with
     the error for an id that does not exist."""
@@ -69,14 +69,11 @@ def test_trace_of_a_computed_value(
 
     warehouse = tmp_path / "wh.duckdb"
     shutil.copyfile(lineage_warehouse_path, warehouse)
-    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
-    for args in (
-        ("migrate", "-v0"),
-        ("sync", str(ROOT / "fixtures")),
-        ("compute", "revenue", "--start", "2026-09-01", "--end", "2026-09-02"),
-    ):
-        result = run_tally(*args, env=env)
-        assert result.returncode == 0, result.stderr
+    env = {"DATABASE_URL": synced_registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
+    result = run_tally(
+        "compute", "revenue", "--start", "2026-09-01", "--end", "2026-09-02", env=env
+    )
+    assert result.returncode == 0, result.stderr
     report = run_tally("trace", "1", env=env)
     assert report.returncode == 0, report.stderr
     assert report.stdout.startswith("value 1: revenue@1.0 = ")

@@ -105,10 +105,9 @@ def test_token_create_refuses_a_bad_scope(owner: Any, capsys: Any) -> None:
 
 
 @pytest.mark.registry_db
-def test_the_real_cli_grants_and_mints(registry_url: str, tmp_path: Path) -> None:
+def test_the_real_cli_grants_and_mints(migrated_registry_url: str, tmp_path: Path) -> None:
     """Through the `tally` entry point, in a fresh registry."""
-    env = {"DATABASE_URL": registry_url}
-    assert run_tally("migrate", "-v0", env=env).returncode == 0
+    env = {"DATABASE_URL": migrated_registry_url}
     made = run_tally("createsuperuser", "--noinput", "--username", "ops",
                      "--email", "ops@example.com", env=env)  # fmt: skip
     assert made.returncode == 0, made.stderr

@@ -60,11 +60,10 @@ def test_validate_passes_a_good_folder(folder: Path) -> None:
 
 
 def test_sync_plans_applies_and_is_idempotent(
-    folder: Path, registry_url: str, tmp_path: Path
+    folder: Path, migrated_registry_url: str, tmp_path: Path
 ) -> None:
     """First sync publishes r1; the second says there is nothing to do; export round-trips."""
-    env = {"DATABASE_URL": registry_url}
-    assert run_tally("migrate", "-v0", env=env).returncode == 0
+    env = {"DATABASE_URL": migrated_registry_url}
     dry = run_tally("sync", str(folder), "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
     assert "Plan against an empty registry:" in dry.stdout
@@ -85,11 +84,10 @@ def test_sync_plans_applies_and_is_idempotent(
 
 
 def test_sync_of_an_invalid_folder_exits_1_and_writes_nothing(
-    folder: Path, registry_url: str
+    folder: Path, migrated_registry_url: str
 ) -> None:
     """Errors are printed as in validate; the registry stays empty."""
-    env = {"DATABASE_URL": registry_url}
-    assert run_tally("migrate", "-v0", env=env).returncode == 0
+    env = {"DATABASE_URL": migrated_registry_url}
     write(folder, {"metrics/bad.yml": "metrics:\n  - name: x_y\n    type: simple\n"})
     result = run_tally("sync", str(folder), env=env)
     assert result.returncode == 1

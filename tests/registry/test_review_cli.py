@@ -12,11 +12,15 @@ from tests.registry.proposals_setup import metric_yaml, write_registry
 pytestmark = pytest.mark.registry_db
 
 
-def test_propose_review_merge_from_the_command_line(tmp_path: Path, registry_url: str) -> None:
+def test_propose_review_merge_from_the_command_line(
+    tmp_path: Path, migrated_registry_url: str
+) -> None:
     """The 'done when' path in real subprocesses: propose a change to a metric, see its
     checks, get refused self-approval, approve as a reviewer, merge into r2."""
-    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'none.duckdb'}"}
-    assert run_tally("migrate", "-v0", env=env).returncode == 0
+    env = {
+        "DATABASE_URL": migrated_registry_url,
+        "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'none.duckdb'}",
+    }
     synced = run_tally("sync", str(write_registry(tmp_path / "defs")), env=env)
     assert synced.returncode == 0, synced.stderr
     change = tmp_path / "revenue.yml"
@@ -52,10 +56,12 @@ def test_propose_review_merge_from_the_command_line(tmp_path: Path, registry_url
 
 
 def test_sync_propose_opens_a_proposal_instead_of_publishing(
-    tmp_path: Path, registry_url: str
+    tmp_path: Path, migrated_registry_url: str
 ) -> None:
-    env = {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'none.duckdb'}"}
-    assert run_tally("migrate", "-v0", env=env).returncode == 0
+    env = {
+        "DATABASE_URL": migrated_registry_url,
+        "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'none.duckdb'}",
+    }
     folder = write_registry(tmp_path / "defs")
     assert run_tally("sync", str(folder), env=env).returncode == 0
     metrics = folder / "metrics/product.yml"
@@ -68,9 +74,10 @@ def test_sync_propose_opens_a_proposal_instead_of_publishing(
     assert "Sync defs" in releases.stdout
 
 
-def test_review_without_a_user_says_how_to_name_one(tmp_path: Path, registry_url: str) -> None:
-    env = {"DATABASE_URL": registry_url, "TALLY_USER": ""}
-    assert run_tally("migrate", "-v0", env=env).returncode == 0
+def test_review_without_a_user_says_how_to_name_one(
+    tmp_path: Path, migrated_registry_url: str
+) -> None:
+    env = {"DATABASE_URL": migrated_registry_url, "TALLY_USER": ""}
     result = run_tally("review", "1", "--approve", env=env)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

@@ -16,17 +16,16 @@ pytestmark = pytest.mark.registry_db
 
 
 @pytest.fixture
-def env(registry_url: str, tmp_path: Path) -> dict[str, str]:
+def env(migrated_registry_url: str, tmp_path: Path) -> dict[str, str]:
     definitions = tmp_path / "definitions"
     shutil.copytree(ROOT / "fixtures", definitions, ignore=shutil.ignore_patterns("time_spine.yml"))
     env = {
-        "DATABASE_URL": registry_url,
+        "DATABASE_URL": migrated_registry_url,
         "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}",
         "TALLY_TIME_SPINE_START": "",
         "TALLY_TIME_SPINE_END": "",
     }
     for args in (
-        ("migrate", "-v0"),
         ("generate-demo", "--events", "3000", "--seed", "7"),
         ("sync", str(definitions)),
     ):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg
+import pytest
 
 from registry.definitions.issues import Issue
 from semantic.compiler.definition_checks import load_project
@@ -157,3 +159,26 @@ def test_a_primary_key_the_data_repeats_is_an_error(tmp_path: Path) -> None:
         "entity 'order' of semantic model 'orders' is declared primary, but main.orders holds "
         "several rows for one key; a join on it would count each joined row once per duplicate"
     )
+
+
+def test_the_probes_share_one_open_of_the_file_and_close_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a DuckDB file reads its catalog (~25 ms of CPU): the check ran a hundred
+    probes on fixtures/, each opening the file. They run on cursors of one open now (the
+    ping has its own), and the check closes it at the end: this process can then open
+    the file with another configuration, which DuckDB refuses while an instance is open."""
+    config = _duckdb(tmp_path / "w.duckdb")
+    opened: list[str] = []
+    connect = duckdb.connect
+
+    def counted(database: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(database)
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counted)
+    errors = _errors(_broken(tmp_path), config)
+    assert len(errors) == 3  # several probes ran, three failed
+    assert opened == [str(tmp_path / "w.duckdb")] * 2
+    monkeypatch.undo()
+    duckdb.connect(str(tmp_path / "w.duckdb"), config={"threads": "1"}).close()
