@@ -3,6 +3,7 @@ account and per client address, and every failure and lock-out is an audit row."
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,11 +129,18 @@ def test_wrong_tokens_under_a_name_do_not_lock_that_names_valid_token_or_passwor
     failed = AuditEvent.objects.filter(action="login.failed", object_name="alice")
     assert failed.count() == 7
     assert {e.payload["account_failures"] for e in failed} == {0}
-    # From another address, the valid token and alice's password both still sign in.
-    assert authenticate_connection("alice", token, peer=_Peer("10.0.0.7")).account == alice
+    # From another address, the valid token and alice's password both still sign in. (In a
+    # context of their own, as each SQL API connection has: a token sign-in binds the token
+    # to the audit context, which must not outlive this test.)
+    signed_in = contextvars.copy_context().run(
+        authenticate_connection, "alice", token, peer=_Peer("10.0.0.7")
+    )
+    assert signed_in.account == alice
     assert authenticate_connection("alice", PASSWORD, peer=_Peer("10.0.0.7")).account == alice
     # The guessing address itself is throttled as before: its eighth failure locks it.
     with pytest.raises(AuthenticationFailed, match="password authentication failed"):
         authenticate_connection("alice", wrong, peer=_Peer("10.0.0.66"))
     with pytest.raises(AuthenticationFailed, match="from this address"):
-        authenticate_connection("alice", token, peer=_Peer("10.0.0.66"))
+        contextvars.copy_context().run(
+            authenticate_connection, "alice", token, peer=_Peer("10.0.0.66")
+        )
