@@ -2,7 +2,8 @@
 
 ``query_select`` runs the stages in order: resolve the names (``resolve_items``), plan the
 leaves and group them into aggregations (``plan_aggregations``: leaves that read the same
-model under the same filters share one scan), build each aggregation with its metric kind
+model under the same filters share one scan; ``fuse_conversion_bases``: a conversion's
+aggregation can output its base measure too), build each aggregation with its metric kind
 (``aggregation_select``), combine them and compute the metrics on top (``metrics_select``),
 then order and limit. Metric() filters call back in here for their subqueries.
 """
