@@ -52,7 +52,8 @@ def fuses_base(converted: Leaf, base: Leaf, items: list[GroupByItem], dialect: s
     fact). The base rows join the conversions: on ``GROUPS_BY_JOIN_DIALECTS`` a base event
     is a row once per conversion it matched, so its measure must not count repeats
     (``DISTINCT_SAFE``); elsewhere the base groups are a read of the base events of their
-    own (``with_base_groups``), which aggregates any additive measure.
+    own (``with_base_groups``), which aggregates the measure as its own aggregation would
+    (a semi-additive measure excepted: it reads the rows of its own period end).
 
     Example:
         >>> from semantic.compiler.manifest import Measure
