@@ -194,7 +194,6 @@ def conversion_leaves(
     base_filters = filters + as_tuple(base_ref.get("filter"))
     base_measure = manifest.measures[str(base_ref["name"])]
     conv_measure = manifest.measures[str(conv_ref["name"])]
-    base_alias = leaf_alias(base_measure.name, base_filters)
     window = params.get("window")
     parsed = None
     if window:
@@ -213,14 +212,22 @@ def conversion_leaves(
     # the conversions are reported under.
     conv_filters = as_tuple(conv_ref.get("filter"))
     conv_alias = leaf_alias(conv_measure.name, conv_filters) + "__" + spec.tag
-    if base_alias == base_measure.name and filters:
-        base_alias = leaf_alias(base_measure.name, base_filters)
     suffix = ("__offset_" + "_".join(offset[1].split())) if offset else ""
-    base = Leaf(base_alias + suffix, base_measure, base_filters, offset=offset)
     converted = Leaf(
         conv_alias + suffix, conv_measure, conv_filters, offset=offset, conversion=spec
     )
-    return base, converted
+    return base_leaf(converted), converted
+
+
+def base_leaf(converted: Leaf) -> Leaf:
+    """The base-measure aggregation of a conversion leaf: its base events, aggregated as a
+    simple metric would (the rate's denominator)."""
+    spec = converted.conversion
+    assert spec is not None
+    offset = converted.offset
+    suffix = ("__offset_" + "_".join(offset[1].split())) if offset else ""
+    alias = leaf_alias(spec.base_measure.name, spec.base_filters) + suffix
+    return Leaf(alias, spec.base_measure, spec.base_filters, offset=offset)
 
 
 def constant_property_pairs(metric: Metric) -> tuple[tuple[str, str], ...]:

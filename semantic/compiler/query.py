@@ -2,7 +2,8 @@
 
 ``query_select`` runs the stages in order: resolve the names (``resolve_items``), plan the
 leaves and group them into aggregations (``plan_aggregations``: leaves that read the same
-model under the same filters share one scan), build each aggregation with its metric kind
+model under the same filters share one scan; ``fuse_conversion_bases``: a conversion's
+aggregation can output its base measure too), build each aggregation with its metric kind
 (``aggregation_select``), combine them and compute the metrics on top (``metrics_select``),
 keep the rows its having items pass (``having_select``), then order and limit. Metric()
 filters call back in here for their subqueries.
@@ -24,6 +25,7 @@ from semantic.compiler.grains import ALL_GRAINS
 from semantic.compiler.having import having_select
 from semantic.compiler.joins import Source
 from semantic.compiler.kinds.conversion import conversion_select
+from semantic.compiler.kinds.conversion_base import fuses_base
 from semantic.compiler.kinds.cumulative import cumulative_select
 from semantic.compiler.kinds.cumulative_time import (
     day_filter_column,
@@ -41,7 +43,7 @@ from semantic.compiler.kinds.offset import (
 from semantic.compiler.kinds.offset_days import DAY_ITEM, has_time_filter, offset_days_select
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest
-from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf, leaves_of
+from semantic.compiler.plan import MSG_UNSUPPORTED, Leaf, base_leaf, leaves_of
 from semantic.compiler.resolve import (
     METRIC_TIME,
     GroupByItem,
@@ -70,6 +72,7 @@ def query_select(
 
     started = time.perf_counter()
     metric_leaves, groups = plan_aggregations(query, manifest)
+    groups = fuse_conversion_bases(groups, items, query, manifest)
     timings["plan"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -198,20 +201,54 @@ def plan_aggregations(
         leaves = leaves_of(manifest.metrics[name], manifest, (), ())
         metric_leaves[name] = leaves
         for leaf in leaves:
-            key = (
-                leaf.measure.semantic_model,
-                leaf.measure.agg_time_dimension,
-                tuple(sorted(set(leaf.filters))),
-                leaf.join_to_timespine,
-                leaf.cumulative.tag if leaf.cumulative else "",
-                " ".join(leaf.offset) if leaf.offset else "",
-                non_additive_tag(leaf.measure),
-                leaf.conversion.tag if leaf.conversion else "",
-            )
-            bucket = groups.setdefault(key, [])
+            bucket = groups.setdefault(group_key(leaf), [])
             if leaf.alias not in {other.alias for other in bucket}:
                 bucket.append(leaf)
     return metric_leaves, groups
+
+
+def group_key(leaf: Leaf) -> GroupKey:
+    return (
+        leaf.measure.semantic_model,
+        leaf.measure.agg_time_dimension,
+        tuple(sorted(set(leaf.filters))),
+        leaf.join_to_timespine,
+        leaf.cumulative.tag if leaf.cumulative else "",
+        " ".join(leaf.offset) if leaf.offset else "",
+        non_additive_tag(leaf.measure),
+        leaf.conversion.tag if leaf.conversion else "",
+    )
+
+
+def fuse_conversion_bases(
+    groups: dict[GroupKey, list[Leaf]],
+    items: list[GroupByItem],
+    query: MetricQuery,
+    manifest: Manifest,
+) -> dict[GroupKey, list[Leaf]]:
+    """The aggregations, with a conversion's base measure moved into the conversion's own
+    aggregation (its second leaf) where that reads the same base events and groups
+    (``conversion_base.fuses_base``) and the base is an aggregation of its own, read by
+    nothing else: one read of the base events and one aggregation fewer to merge (Spark,
+    activation_rate_7d_by_month: the stages of the hand-written SQL). The column keeps the
+    base leaf's alias, so every metric reading it reads it from the fused aggregation."""
+    # Without metric_time, the base aggregation widens the time range to the query's default
+    # grain, the conversion's base events to days (filters.time_range): not the same rows.
+    ranged = bool(query.start_time or query.end_time) and metric_time_item(items) is None
+    if ranged and default_grain(query, manifest) != "day":
+        return groups
+    fused = dict(groups)
+    for key, leaves in groups.items():
+        converted = leaves[0]
+        if converted.conversion is None or len(leaves) != 1:
+            continue
+        base = base_leaf(converted)
+        base_key = group_key(base)
+        alone = [leaf.alias for leaf in fused.get(base_key, ())] == [base.alias]
+        if alone and fuses_base(converted, base, items, query.dialect):
+            del fused[base_key]
+            fused[key] = [converted, base]
+    return fused
 
 
 def aggregation_select(
@@ -255,7 +292,7 @@ def aggregation_select(
         # Conversions read base and conversion events themselves; the group-by items and
         # the query's where belong to the base events, which the conversion events' model
         # need not reach (MetricFlow's semantics).
-        select = conversion_select(leaves[0], items, manifest, query)
+        select = conversion_select(leaves[0], items, manifest, query, *leaves[1:])
         if offset:
             select = offset_select(select, items, leaves, manifest, query, shifted[0])
         return select

@@ -54,6 +54,7 @@ MODULES = [
     "semantic.jobs.periods",
     "semantic.anomaly",
     "semantic.compiler.grains",
+    "semantic.compiler.kinds.conversion_base",
     "tally.lru",
     "semantic.sqlapi.wire",
     "semantic.sqlapi.table",

@@ -12,6 +12,13 @@ from registry.definitions.issues import did_you_mean
 from semantic.compiler.definition_sql import definition_expr
 from semantic.compiler.filters import filter_conditions, time_range
 from semantic.compiler.joins import Source
+from semantic.compiler.kinds.conversion_base import (
+    BASE_VALUE,
+    DISTINCT_SAFE,
+    GROUPS_BY_JOIN_DIALECTS,
+    matches_itself,
+    with_base_groups,
+)
 from semantic.compiler.kinds.cumulative import WINDOW_DAYS
 from semantic.compiler.kinds.simple import aggregate
 from semantic.compiler.manifest import Manifest, Measure
@@ -31,8 +38,6 @@ BUCKET_GRAINS: tuple[tuple[str, int], ...] = (
 
 # Engines where a generator in the select list (EXPLODE) fans a row out without a join.
 GENERATOR_DIALECTS = frozenset({"spark", "databricks"})
-# Engines whose base groups with no conversion come from the join itself (conversion_select).
-GROUPS_BY_JOIN_DIALECTS = frozenset({"clickhouse", "spark", "databricks"})
 
 MSG_UNKNOWN_PROPERTY = (
     "constant property {name!r} of conversion metric {metric!r} is not a dimension or entity "
@@ -41,7 +46,11 @@ MSG_UNKNOWN_PROPERTY = (
 
 
 def conversion_select(
-    leaf: Leaf, items: list[GroupByItem], manifest: Manifest, query: MetricQuery
+    leaf: Leaf,
+    items: list[GroupByItem],
+    manifest: Manifest,
+    query: MetricQuery,
+    base_leaf: Leaf | None = None,
 ) -> exp.Select:
     """Conversions, MetricFlow's semantics: each conversion event (day grain) is credited to
     the latest base event of the same entity on or before it and inside the window; the
@@ -51,7 +60,8 @@ def conversion_select(
     with random UUIDs and deduplicates with FIRST_VALUE over every column. Base groups in
     which nothing converted (0 for a count) come from a second read of the base events
     (with_base_groups); on ClickHouse and Spark from the join itself, a LEFT JOIN of the base
-    events.
+    events. ``base_leaf`` (where ``conversion_base.fuses_base`` allows it): the base measure
+    is aggregated over those base events too, as a column of its own.
     """
     spec = leaf.conversion
     assert spec is not None
@@ -91,6 +101,9 @@ def conversion_select(
         *[value.as_(f"property_{n}", copy=False) for n, (value, _) in enumerate(properties)],
         copy=False,
     )
+    if base_leaf is not None:
+        value = definition_expr(spec.base_measure.expr, base.alias)
+        base_rows = base_rows.select(value.as_(BASE_VALUE, copy=False), copy=False)
     bucket = window_bucket(spec.window)
     if bucket:
         base_rows = base_rows.select(
@@ -118,16 +131,10 @@ def conversion_select(
     conv_rows = conv.from_clause(exp.select(*conv_columns, copy=False))
     for condition in conv_conditions:
         conv_rows = conv_rows.where(condition, copy=False)
-    # Every base event is a conversion row of its own (same model, conversion rows
-    # unfiltered, no property that could be NULL, a window of at least one unit), so every
-    # base group is matched: rows with a NULL value need not be read at all, and the groups
-    # come from the base events (MetricFlow's count of 0 where nothing converted).
-    self_matched = (
-        base_model.name == conv_model.name
-        and not conv_conditions
-        and not properties
-        and (spec.window is None or spec.window[0] >= 1)
-    )
+    # Every base event is a conversion row of its own, so every base group is matched: rows
+    # with a NULL value need not be read at all, and the groups come from the base events.
+    self_matched = matches_itself(leaf)
+    assert base_leaf is None or (self_matched and items), "conversion_base.fuses_base"
     if self_matched:
         # The expression, not its alias: PostgreSQL and MySQL resolve no alias in WHERE.
         value = definition_expr(leaf.measure.expr, conv.alias)
@@ -173,11 +180,28 @@ def conversion_select(
             ),
         )
         on = exp.and_(on, exp.GT(this=base_day.copy(), expression=earliest))
+    # ClickHouse and Spark: the base groups nothing converted in come from the join itself,
+    # base events LEFT JOIN conversions (NULL values, which the aggregate skips), not from a
+    # second scan of the base events joined back (with_base_groups): that scan was about half
+    # of the gap to hand-written SQL in chdb (1M events, one thread: 1.34x -> 1.18x CPU), and
+    # a tenth of Spark's CPU (activation_rate_7d_by_month, 1M events: 1.16x -> 1.05x).
+    groups_by_join = bool(self_matched and items and query.dialect in GROUPS_BY_JOIN_DIALECTS)
+    keys = conversion_identity(leaf.measure, len(properties))
+    if groups_by_join and "entity_key" not in keys:
+        keys = [*keys, "entity_key"]
     latest_first = exp.Window(
         this=exp.RowNumber(),
+        # With the LEFT JOIN, the base events left unmatched have NULL conversion columns, so
+        # they would all fall into one partition, one task (at 10M demo events, 362k of the
+        # 500k signups; CPU on 2 local cores measured the same either way, within noise).
+        # Where they matched, the base event's entity is the conversion's: partitioned by it,
+        # no conversion's rows are split, and the unmatched rows spread by entity (their rank
+        # is never read: their value is NULL).
         partition_by=[
-            exp.column(k, table="conversions")
-            for k in conversion_identity(leaf.measure, len(properties))
+            exp.column(
+                k, table="base_events" if groups_by_join and k == "entity_key" else "conversions"
+            )
+            for k in keys
         ],
         order=exp.Order(expressions=[exp.Ordered(this=base_day.copy(), desc=True)]),
     )
@@ -187,45 +211,46 @@ def conversion_select(
         latest_first.as_("base_rank", copy=False),
         copy=False,
     )
-    # ClickHouse and Spark: the base groups nothing converted in come from the join itself,
-    # base events LEFT JOIN conversions (NULL values, which the aggregate skips), not from a
-    # second scan of the base events joined back (with_base_groups): that scan was about half
-    # of the gap to hand-written SQL in chdb (1M events, one thread: 1.34x -> 1.18x CPU), and
-    # a tenth of Spark's CPU (activation_rate_7d_by_month, 1M events: 1.16x -> 1.05x).
-    groups_by_join = bool(self_matched and items and query.dialect in GROUPS_BY_JOIN_DIALECTS)
     if groups_by_join:
         matched = matched.from_(base_rows.subquery("base_events", copy=False), copy=False)
         matched = append_join(
             matched, conv_rows.subquery("conversions", copy=False), on=on, side="LEFT"
         )
+        if base_leaf is not None:
+            matched = matched.select(exp.column(BASE_VALUE, table="base_events"), copy=False)
     else:
         matched = matched.from_(conv_rows.subquery("conversions", copy=False), copy=False)
         matched = append_join(
             matched, base_rows.subquery("base_events", copy=False), on=on, kind="INNER"
         )
-    select = exp.select(
-        *[exp.column(item.column, table="matched") for item in items],
-        aggregate(leaf.measure, exp.column("conversion_value", table="matched")).as_(
-            leaf.alias, copy=False
-        ),
-        copy=False,
-    ).from_(matched.subquery("matched", copy=False), copy=False)
     first: exp.Expr = exp.EQ(
         this=exp.column("base_rank", table="matched"), expression=exp.Literal.number(1)
     )
+    converted: exp.Expr = exp.column("conversion_value", table="matched")
     if groups_by_join:
-        # Self-matched conversion values are never NULL: NULL is a base event left unmatched.
-        unmatched = exp.Is(
-            this=exp.column("conversion_value", table="matched"), expression=exp.Null()
-        )
-        first = exp.or_(first, unmatched, copy=False)
-    select = select.where(first, copy=False)
+        # Every row of the LEFT JOIN stays: each base event is at least one of them, so
+        # every base group is a group here, with the conversions it was the latest base
+        # event for (a month whose base events were only ever an earlier base event of a
+        # conversion counts 0, as MetricFlow and with_base_groups count it). Self-matched
+        # conversion values are never NULL: NULL is a base event left unmatched.
+        converted = exp.Case(ifs=[exp.If(this=first, true=converted)])
+    select = exp.select(
+        *[exp.column(item.column, table="matched") for item in items],
+        aggregate(leaf.measure, converted).as_(leaf.alias, copy=False),
+        copy=False,
+    ).from_(matched.subquery("matched", copy=False), copy=False)
+    if groups_by_join and base_leaf is not None:
+        # A base event is a row once per conversion it matched: DISTINCT_SAFE measures only.
+        value = aggregate(base_leaf.measure, exp.column(BASE_VALUE, table="matched"))
+        select = select.select(value.as_(base_leaf.alias, copy=False), copy=False)
+    if not groups_by_join:
+        select = select.where(first, copy=False)
     if items:
         select = select.group_by(
             *[exp.Literal.number(i + 1) for i in range(len(items))], copy=False
         )
     if self_matched and items and not groups_by_join:
-        select = with_base_groups(select, base_rows, items, leaf)
+        select = with_base_groups(select, base_rows, items, leaf, base_leaf)
     return select
 
 
@@ -261,36 +286,6 @@ def is_not_null(value: exp.Expr) -> exp.Expr:
             copy=False,
         )
     return exp.Not(this=exp.Is(this=value, expression=exp.Null()))
-
-
-def with_base_groups(
-    select: exp.Select, base_rows: exp.Select, items: list[GroupByItem], leaf: Leaf
-) -> exp.Select:
-    """Every group of the base events, with its conversions (0 for a count where none
-    converted, NULL for other aggregations, as over NULL values only)."""
-    groups = exp.select(*[exp.column(item.column) for item in items], copy=False).distinct(
-        copy=False
-    )
-    groups = groups.from_(base_rows.copy().subquery("base_groups", copy=False), copy=False)
-    value: exp.Expr = exp.column(leaf.alias, table="converted")
-    if leaf.measure.agg in ("count", "count_distinct"):
-        value = exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
-    out = exp.select(
-        *[exp.column(item.column, table="present") for item in items],
-        value.as_(leaf.alias, copy=False),
-        copy=False,
-    ).from_(groups.subquery("present", copy=False), copy=False)
-    on = exp.and_(
-        *[
-            exp.NullSafeEQ(
-                this=exp.column(item.column, table="present"),
-                expression=exp.column(item.column, table="converted"),
-            )
-            for item in items
-        ],
-        copy=False,
-    )
-    return append_join(out, select.subquery("converted", copy=False), on=on, side="LEFT")
 
 
 def window_bucket(window: tuple[int, str] | None) -> str | None:
@@ -355,10 +350,6 @@ def bucketed_conversions(
         source, copy=False
     )
     return out.join(shifts.subquery("shifts", copy=False), join_type="CROSS", copy=False)
-
-
-# Aggregations that give the same value over distinct values as over all of them.
-DISTINCT_SAFE = frozenset({"count_distinct", "min", "max"})
 
 
 def reduced_conversions(rows: exp.Select, measure: Measure, properties: int) -> exp.Select:
