@@ -180,28 +180,11 @@ def conversion_select(
             ),
         )
         on = exp.and_(on, exp.GT(this=base_day.copy(), expression=earliest))
-    # ClickHouse and Spark: the base groups nothing converted in come from the join itself,
-    # base events LEFT JOIN conversions (NULL values, which the aggregate skips), not from a
-    # second scan of the base events joined back (with_base_groups): that scan was about half
-    # of the gap to hand-written SQL in chdb (1M events, one thread: 1.34x -> 1.18x CPU), and
-    # a tenth of Spark's CPU (activation_rate_7d_by_month, 1M events: 1.16x -> 1.05x).
-    groups_by_join = bool(self_matched and items and query.dialect in GROUPS_BY_JOIN_DIALECTS)
-    keys = conversion_identity(leaf.measure, len(properties))
-    if groups_by_join and "entity_key" not in keys:
-        keys = [*keys, "entity_key"]
     latest_first = exp.Window(
         this=exp.RowNumber(),
-        # With the LEFT JOIN, the base events left unmatched have NULL conversion columns, so
-        # they would all fall into one partition, one task (at 10M demo events, 362k of the
-        # 500k signups; CPU on 2 local cores measured the same either way, within noise).
-        # Where they matched, the base event's entity is the conversion's: partitioned by it,
-        # no conversion's rows are split, and the unmatched rows spread by entity (their rank
-        # is never read: their value is NULL).
         partition_by=[
-            exp.column(
-                k, table="base_events" if groups_by_join and k == "entity_key" else "conversions"
-            )
-            for k in keys
+            exp.column(k, table="conversions")
+            for k in conversion_identity(leaf.measure, len(properties))
         ],
         order=exp.Order(expressions=[exp.Ordered(this=base_day.copy(), desc=True)]),
     )
@@ -211,6 +194,12 @@ def conversion_select(
         latest_first.as_("base_rank", copy=False),
         copy=False,
     )
+    # ClickHouse and Spark: the base groups nothing converted in come from the join itself,
+    # base events LEFT JOIN conversions (NULL values, which the aggregate skips), not from a
+    # second scan of the base events joined back (with_base_groups): that scan was about half
+    # of the gap to hand-written SQL in chdb (1M events, one thread: 1.34x -> 1.18x CPU), and
+    # a tenth of Spark's CPU (activation_rate_7d_by_month, 1M events: 1.16x -> 1.05x).
+    groups_by_join = bool(self_matched and items and query.dialect in GROUPS_BY_JOIN_DIALECTS)
     if groups_by_join:
         matched = matched.from_(base_rows.subquery("base_events", copy=False), copy=False)
         matched = append_join(

@@ -9,13 +9,11 @@ from typing import Any
 
 import duckdb
 import pytest
-from sqlglot import exp
 
 from semantic.compiler.api import compile_query
 from semantic.compiler.manifest import Manifest, Metric
 from semantic.compiler.query import query_select
 from semantic.compiler.spec import MetricQuery
-from tests.conformance.normalize import normalize_rows, row_sort_key, rows_equal
 
 DIALECTS = ["duckdb", "postgres", "clickhouse", "spark", "databricks"]
 SIGNUP = "{{ Dimension('event__event_type') }} = 'signup'\n"
@@ -177,43 +175,3 @@ def test_fuses_base_is_false_for_an_offset(manifest: Manifest) -> None:
     query = MetricQuery(metrics=("activation_last_month",), group_by=("metric_time__month",))
     names = ctes(query, with_metrics(manifest, derived))
     assert len(names) == 2, names
-
-
-# A sum over conversions (every conversion row kept, told apart by a conversion_id).
-TRIAL_REVENUE = {
-    "name": "trial_revenue_14d",
-    "type": "conversion",
-    "type_params": {
-        "conversion_type_params": {
-            "entity": "account",
-            "calculation": "conversions",
-            "window": "14 days",
-            "base_measure": {
-                "name": "trial_accounts",
-                "filter": "{{ Dimension('event__event_type') }} = 'trial_started'",
-            },
-            "conversion_measure": "event_revenue",
-        }
-    },
-}
-
-
-@pytest.mark.parametrize("dialect", ["clickhouse", "spark"])
-@pytest.mark.parametrize("metric", ["activation_rate_7d", "trial_revenue_14d"])
-def test_unmatched_base_events_are_ranked_by_their_own_entity(
-    manifest: Manifest, duck: Any, dialect: str, metric: str
-) -> None:
-    """With the LEFT JOIN, base events no conversion matched have NULL conversion columns:
-    ranked by those alone they were one window partition (one Spark task at 10M events).
-    The window is partitioned by the base event's entity too, with DuckDB's rows, for a
-    distinct count and for a sum (rows told apart by conversion_id)."""
-    extended = with_metrics(manifest, TRIAL_REVENUE)
-    query = MetricQuery(metrics=(metric,), group_by=("metric_time__month",), dialect=dialect)
-    select, _ = query_select(query, extended, {})
-    (window,) = [w for w in select.find_all(exp.Window) if w.args.get("partition_by")]
-    assert "base_events.entity_key" in [c.sql() for c in window.args["partition_by"]]
-    got = normalize_rows(duck.execute(select.sql("duckdb")).fetchall())
-    reference = compile_query(replace(query, dialect="duckdb"), extended).sql
-    want = normalize_rows(duck.execute(reference).fetchall())
-    assert rows_equal(sorted(want, key=row_sort_key), sorted(got, key=row_sort_key))
-    assert len(got) > 3
