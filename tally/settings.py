@@ -170,8 +170,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # lease + reap interval (~90 s). Redis's own re-delivery of unacknowledged messages (the
 # visibility timeout) is the second line: it must exceed the longest retry countdown
 # (TALLY_COMPUTE_RETRY_MAX_S) and lease, or Redis re-delivers ETA tasks early.
+# The sweep: how often a worker re-queues messages overdue past the visibility timeout
+# (kombu's own default is every 10 s x a throttle of 10; this makes it one number).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 900)
+    "visibility_timeout": env_number("TALLY_CELERY_VISIBILITY_TIMEOUT_S", 900),
+    "unacked_restore_interval": env_number("TALLY_CELERY_RESTORE_SWEEP_S", 100),
+    "unacked_restore_throttle": 1,
 }
 CELERY_BEAT_SCHEDULE = {
     "tally-schedules-dispatch": {"task": "semantic.tasks.schedules_dispatch", "schedule": 60.0},

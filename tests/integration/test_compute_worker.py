@@ -52,6 +52,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "CELERY_BROKER_URL": BROKER,
         # Short clocks so a killed worker's task comes back within seconds.
         "TALLY_CELERY_VISIBILITY_TIMEOUT_S": "4",
+        "TALLY_CELERY_RESTORE_SWEEP_S": "1",
         "TALLY_COMPUTE_LEASE_S": "3",
         "TALLY_COMPUTE_RETRY_BASE_S": "0.5",
         "TALLY_COMPUTE_LOCK_WAIT_S": "60",
