@@ -159,12 +159,14 @@ def postgres_admin_url() -> str:
 
 
 @contextmanager
-def fresh_registry(directory: Path, label: str, template: str | None = None) -> Iterator[str]:
-    """The URL of a fresh registry database of the vendor this run tests (SQLite in
-    ``directory``, or a PostgreSQL database named after ``label``), dropped afterwards:
-    empty, or a copy of ``template`` (a registry URL from ``registry_template``)."""
-    current = os.environ.get("DATABASE_URL", "")
-    if not current.startswith(("postgres://", "postgresql://")):
+def fresh_registry(
+    directory: Path, label: str, template: str | None = None, vendor: str | None = None
+) -> Iterator[str]:
+    """The URL of a fresh registry database of the vendor this run tests, or ``vendor``
+    ("sqlite", "postgres"): SQLite in ``directory``, or a PostgreSQL database named after
+    ``label``, dropped afterwards; empty, or a copy of ``template`` (a registry URL from
+    ``registry_template``)."""
+    if (vendor or registry_vendor()) == "sqlite":
         path = directory / "registry.sqlite3"
         if template is not None:
             _sqlite_copy(template.removeprefix("sqlite:///"), path)
@@ -187,6 +189,12 @@ def fresh_registry(directory: Path, label: str, template: str | None = None) -> 
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def registry_vendor() -> str:
+    """The registry database this run tests: "postgres" or "sqlite"."""
+    current = os.environ.get("DATABASE_URL", "")
+    return "postgres" if current.startswith(("postgres://", "postgresql://")) else "sqlite"
 
 
 def _sqlite_copy(source: str, target: Path) -> None:
@@ -230,21 +238,25 @@ def registry_template(
     """``registry_template(("migrate", "-v0"), …)``: the URL of a registry set up by those
     `tally` commands (real subprocesses, each asserted to succeed), once per test process;
     tests get copies of it from ``fresh_registry(…, template=url)``. A `tally migrate` is
-    ~5 s of CPU, a copy milliseconds on SQLite and a fraction of a second on PostgreSQL."""
-    made: dict[tuple[tuple[str, ...], ...], str] = {}
+    ~5 s of CPU, a copy milliseconds on SQLite and a fraction of a second on PostgreSQL.
+    ``vendor="sqlite"``/``"postgres"`` asks for that vendor whatever this run tests."""
+    made: dict[tuple[str, tuple[tuple[str, ...], ...]], str] = {}
     with ExitStack() as stack:
 
-        def template(*steps: tuple[str, ...]) -> str:
-            if steps not in made:
+        def template(*steps: tuple[str, ...], vendor: str | None = None) -> str:
+            key = (vendor or registry_vendor(), steps)
+            if key not in made:
                 directory = tmp_path_factory.mktemp("registry-template")
-                url = stack.enter_context(fresh_registry(directory, f"template {steps}"))
+                url = stack.enter_context(
+                    fresh_registry(directory, f"template {key}", vendor=key[0])
+                )
                 # No warehouse is read by these steps; the registry stores no warehouse URL.
                 env = {"DATABASE_URL": url, "WAREHOUSE_URL": f"duckdb:///{directory / 'wh.duckdb'}"}
                 for args in steps:
                     done = run_tally(*args, env=env)
                     assert done.returncode == 0, done.stderr
-                made[steps] = url
-            return made[steps]
+                made[key] = url
+            return made[key]
 
         yield template
 
@@ -269,6 +281,19 @@ def synced_registry_url(
         yield url
 
 
+@pytest.fixture(scope="module")
+def module_synced_registry_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    registry_template: Callable[..., str],
+) -> Iterator[str]:
+    """``module_registry_url`` after `tally migrate` and `tally sync fixtures/` (release r1),
+    copied from the template, for a module's tests that only read it."""
+    template = registry_template(MIGRATE, SYNC_FIXTURES)
+    with fresh_registry(tmp_path_factory.mktemp("registry"), request.node.nodeid, template) as url:
+        yield url
+
+
 def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` on a thread of its own, for ``asyncio.run``/``anyio.run``: a test process
     that ran a browser journey keeps Playwright's event loop running on its main thread, where
@@ -278,24 +303,48 @@ def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 @contextmanager
-def migrated_registry(name: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database ``name`` as the registry, migrated and synced with
-    fixtures/ through the real CLI; yields ``env`` with its DATABASE_URL; dropped after."""
+def migrated_registry(name: str, env: dict[str, str], template: str) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database ``name`` as the registry, a copy of ``template`` (from
+    ``registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")``: migrated and synced
+    with fixtures/ through the real CLI); yields ``env`` with its DATABASE_URL; dropped after."""
     import psycopg
 
     admin = "postgresql://postgres@127.0.0.1:5432/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
     env = {**env, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}"}
     try:
-        for args in (("migrate", "--verbosity", "0"), ("sync", str(ROOT / "fixtures"))):
-            done = run_tally(*args, env=env)
-            assert done.returncode == 0, done.stderr
         yield env
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_DEMO_BUILDS: dict[tuple[int, int], Path] = {}
+
+
+def demo_warehouse_at(target: str | Path, *, events: int, seed: int) -> Path:
+    """``target`` becomes the demo warehouse of ``(events, seed)`` (what `tally generate-demo`
+    or ``build_demo_warehouse`` writes): built once per test process (the build is
+    deterministic for its arguments) and copied, since many modules use the same one."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from semantic.demo import build_demo_warehouse
+
+    built = _DEMO_BUILDS.get((events, seed))
+    if built is None:
+        folder = Path(tempfile.mkdtemp(prefix="tally-demo-builds-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        built = folder / f"demo-{events}-{seed}.duckdb"
+        build_demo_warehouse(built, events=events, seed=seed)
+        _DEMO_BUILDS[(events, seed)] = built
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(built, target)
+    return target
 
 
 def run_tally(
@@ -448,10 +497,9 @@ EMBEDDED_SEED = 42
 @pytest.fixture(scope="session")
 def embedded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo warehouse (DuckDB) every embedded-engine test copies from."""
-    from semantic.demo import build_demo_warehouse
 
     path = tmp_path_factory.mktemp("embedded") / "demo.duckdb"
-    build_demo_warehouse(path, events=EMBEDDED_EVENTS, seed=EMBEDDED_SEED)
+    demo_warehouse_at(path, events=EMBEDDED_EVENTS, seed=EMBEDDED_SEED)
     return path
 
 

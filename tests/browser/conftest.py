@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import ROOT, unavailable
+from tests.conftest import ROOT, demo_warehouse_at, unavailable
 
 # Playwright's sync API runs an asyncio loop in this thread; Django then refuses ORM calls
 # from it (SynchronousOnlyOperation) although they are plain blocking calls here.
@@ -48,10 +48,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def browser_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from semantic.demo import build_demo_warehouse
 
     path = tmp_path_factory.mktemp("browser-warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=20_000, seed=42)
+    demo_warehouse_at(path, events=20_000, seed=42)
     return path
 
 

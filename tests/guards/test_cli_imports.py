@@ -11,10 +11,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import ROOT, run_tally
+from tests.conftest import (
+    MIGRATE,
+    ROOT,
+    SYNC_FIXTURES,
+    demo_warehouse_at,
+    fresh_registry,
+)
 
 # DRF's and drf-spectacular's app packages are in INSTALLED_APPS, so every Django process
 # loads their __init__ and checks modules (well under a millisecond); what must stay out is
@@ -80,20 +87,16 @@ print(json.dumps({{"status": status, "heavy": heavy}}), file=sys.stderr)
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(
+    tmp_path_factory: pytest.TempPathFactory, registry_template: Callable[..., str]
+) -> dict[str, str]:
+    # `tally migrate`, `tally generate-demo` and `tally sync fixtures/`, as copies.
     root = tmp_path_factory.mktemp("cli-imports")
-    env = {
-        "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
-        "WAREHOUSE_URL": f"duckdb:///{root / 'wh.duckdb'}",
-    }
-    for args in (
-        ("migrate", "-v0"),
-        ("generate-demo", "--events", "1000", "--seed", "7", "--out", str(root / "wh.duckdb")),
-        ("sync", str(ROOT / "fixtures")),
-    ):
-        result = run_tally(*args, env=env)
-        assert result.returncode == 0, result.stderr
-    return env
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="sqlite")
+    with fresh_registry(root, "cli-imports", template, vendor="sqlite") as registry_url:
+        pass  # a file in ``root``: nothing to drop
+    warehouse = demo_warehouse_at(root / "wh.duckdb", events=1000, seed=7)
+    return {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
 
 
 def _probe(env: dict[str, str]) -> dict[str, object]:
@@ -170,13 +173,17 @@ def test_celery_worker_still_finds_the_app() -> None:
 
 
 def test_a_task_sent_by_a_command_goes_to_tallys_celery_app(
-    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    registry_template: Callable[..., str],
 ) -> None:
     """Regression: with Celery loaded lazily, `tally sync` sent the release's lineage task
     through Celery's default app (a broker on localhost, never the configured one or the
     in-process runner), because lineage.tasks did not load tally.celery."""
-    fresh = {**env, "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('sync') / 'r.sqlite3'}"}
-    assert run_tally("migrate", "-v0", env=fresh).returncode == 0
+    template = registry_template(MIGRATE, vendor="sqlite")
+    with fresh_registry(tmp_path_factory.mktemp("sync"), "sync", template, vendor="sqlite") as url:
+        pass  # a file: nothing to drop
+    fresh = {**env, "DATABASE_URL": url}
     probe = (
         "import json, sys\n"
         "from tally.cli import main\n"

@@ -19,8 +19,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, migrated_registry, require_service, run_tally
+from tests.conftest import (
+    MIGRATE,
+    ROOT,
+    SYNC_FIXTURES,
+    demo_warehouse_at,
+    migrated_registry,
+    require_service,
+    run_tally,
+)
 
 # Redis DB 7 is this suite's own; under xdist (`./dev test` runs -n 2) each pytest worker
 # gets its own DB, or one worker's Celery process would take the other's tasks.
@@ -37,7 +44,9 @@ WORKER_MAIN = (
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, registry_template: Callable[..., str]
+) -> Iterator[dict[str, str]]:
     """A migrated PostgreSQL registry with fixtures/ synced; yields the worker environment."""
     require_service("postgres")
     require_service("redis")
@@ -46,7 +55,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     redis.Redis.from_url(BROKER).flushdb()
     name = f"tally_worker_{os.getpid()}"
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
-    build_demo_warehouse(wh, events=20_000, seed=42)
+    demo_warehouse_at(wh, events=20_000, seed=42)
     env = {
         "WAREHOUSE_URL": f"duckdb:///{wh}",
         "CELERY_BROKER_URL": BROKER,
@@ -57,7 +66,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "TALLY_COMPUTE_RETRY_BASE_S": "0.5",
         "TALLY_COMPUTE_LOCK_WAIT_S": "60",
     }
-    with migrated_registry(name, env) as registry_env:
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")
+    with migrated_registry(name, env, template) as registry_env:
         yield registry_env
 
 

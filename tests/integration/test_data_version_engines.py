@@ -12,10 +12,9 @@ import psycopg
 import pymysql
 import pytest
 
-from semantic.demo import build_demo_warehouse
 from semantic.result_cache import WRITES, data_version_sql, write_marker_sql
 from semantic.warehouse.execute import execute
-from tests.conftest import POSTGRES_ADMIN, demo_on_engines
+from tests.conftest import POSTGRES_ADMIN, demo_on_engines, demo_warehouse_at
 from tests.integration.test_engines import manifest_for
 
 SHAPE = "SELECT count(*), max(created_at) FROM accounts"
@@ -26,7 +25,7 @@ UPDATE = "UPDATE accounts SET seats = seats + 1 WHERE id = (SELECT min(id) FROM 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     source: Path = tmp_path_factory.mktemp("version") / "demo.duckdb"
-    build_demo_warehouse(source, events=500, seed=7)
+    demo_warehouse_at(source, events=500, seed=7)
     with demo_on_engines(source, "tally_ver") as loaded:
         yield loaded
 

@@ -16,11 +16,10 @@ import pytest
 
 from semantic.compiler.api import compile_query
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
 from semantic.warehouse.execute import execute
 from tests.conformance.normalize import row_sort_key
-from tests.conftest import ROOT, demo_on_engines
+from tests.conftest import ROOT, demo_on_engines, demo_warehouse_at
 from tests.integration.test_engines import _comparable
 from tests.semantic.compiler.test_definition_division import BY_HAND, division_manifest
 
@@ -44,7 +43,7 @@ EMBEDDED = ["chdb", pytest.param("spark", marks=pytest.mark.xdist_group("spark")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A small demo in DuckDB, PostgreSQL and MariaDB: engine → (config, schema)."""
     source = tmp_path_factory.mktemp("division") / "demo.duckdb"
-    build_demo_warehouse(source, events=2_000, seed=42)
+    demo_warehouse_at(source, events=2_000, seed=42)
     with demo_on_engines(source, "tally_div") as loaded:
         yield loaded
 

@@ -20,9 +20,8 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.dimension_values import dimension_values_compile
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.execute import execute
-from tests.conftest import demo_on_engines
+from tests.conftest import demo_on_engines, demo_warehouse_at
 from tests.integration.test_engines import manifest_for
 
 ORPHANS = (
@@ -48,7 +47,7 @@ ITEMS = (
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The demo plus ``ORPHANS`` in DuckDB, PostgreSQL and MariaDB."""
     source: Path = tmp_path_factory.mktemp("dimension_values") / "demo.duckdb"
-    build_demo_warehouse(source, events=2_000, seed=42)
+    demo_warehouse_at(source, events=2_000, seed=42)
     con = duckdb.connect(str(source))
     for statement in ORPHANS:
         con.execute(statement)

@@ -18,7 +18,6 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.saved import saved_query_to_query
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import execute
 from tally.errors import QueryError, WarehouseError
@@ -27,6 +26,7 @@ from tests.conformance.test_conformance import _query
 from tests.conftest import (
     ROOT,
     demo_on_engines,
+    demo_warehouse_at,
 )
 
 EXPECTED = ROOT / "tests" / "conformance" / "expected"
@@ -56,7 +56,7 @@ def manifest_for(schema: str) -> Manifest:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("engines") / "demo.duckdb"
-    build_demo_warehouse(path, events=20_000, seed=42)
+    demo_warehouse_at(path, events=20_000, seed=42)
     return path
 
 

@@ -19,10 +19,9 @@ from semantic.compiler.api import compile_query
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
 from semantic.warehouse.execute import execute
-from tests.conftest import ROOT, demo_on_engines
+from tests.conftest import ROOT, demo_on_engines, demo_warehouse_at
 from tests.semantic.compiler.test_definition_division import _model
 
 # One row per account and per invoice, so a query lists the keys a filter selects.
@@ -71,7 +70,7 @@ def filter_manifest(schema: str = "main") -> Manifest:
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A small demo in DuckDB, PostgreSQL and MariaDB: engine → (config, schema)."""
     source = tmp_path_factory.mktemp("filter_division") / "demo.duckdb"
-    build_demo_warehouse(source, events=2_000, seed=42)
+    demo_warehouse_at(source, events=2_000, seed=42)
     with demo_on_engines(source, "tally_fdiv") as loaded:
         yield loaded
 

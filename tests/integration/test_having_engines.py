@@ -13,11 +13,10 @@ import pytest
 
 from semantic.compiler.api import compile_query
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
 from semantic.warehouse.execute import execute
 from tests.conformance.normalize import row_sort_key, rows_equal
-from tests.conftest import ROOT, demo_on_engines
+from tests.conftest import ROOT, demo_on_engines, demo_warehouse_at
 from tests.integration.test_engines import DIGITS, _comparable, manifest_for
 
 CASES: dict[str, MetricQuery] = {
@@ -47,7 +46,7 @@ CASES: dict[str, MetricQuery] = {
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     path: Path = tmp_path_factory.mktemp("having_engines") / "demo.duckdb"
-    build_demo_warehouse(path, events=20_000, seed=42)
+    demo_warehouse_at(path, events=20_000, seed=42)
     with demo_on_engines(path, "tally_having") as loaded:
         yield loaded
 

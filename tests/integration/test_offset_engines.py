@@ -18,9 +18,8 @@ import pytest
 
 from semantic.compiler.api import compile_query
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.execute import execute
-from tests.conftest import demo_on_engines
+from tests.conftest import demo_on_engines, demo_warehouse_at
 from tests.semantic.compiler.kinds.test_offset_days import offset_manifest
 
 ENGINES = ("duckdb", "postgres", "mysql")
@@ -50,7 +49,7 @@ QUERIES = {
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     path: Path = tmp_path_factory.mktemp("offsets") / "demo.duckdb"
-    build_demo_warehouse(path, events=5_000, seed=7)
+    demo_warehouse_at(path, events=5_000, seed=7)
     with demo_on_engines(path, "i17_offsets") as loaded:
         yield loaded
 

@@ -16,11 +16,11 @@ import pytest
 from semantic.compiler.api import compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import execute
 from tests.conftest import (
     demo_on_engines,
+    demo_warehouse_at,
 )
 from tests.integration.test_engines import DIGITS, _comparable
 from tests.semantic.compiler.test_row_policies import ADVERSARIAL, pii_manifest
@@ -50,7 +50,7 @@ def engines(
 ) -> Iterator[dict[str, tuple[WarehouseConfig, str]]]:
     """engine → (config, schema) with the demo loaded; databases dropped afterwards."""
     source: Path = tmp_path_factory.mktemp("rls_engines") / "demo.duckdb"
-    build_demo_warehouse(source, events=5_000, seed=11)
+    demo_warehouse_at(source, events=5_000, seed=11)
     with demo_on_engines(source, "tally_rls") as loaded:
         yield loaded
 

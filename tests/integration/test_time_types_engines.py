@@ -14,12 +14,11 @@ import pytest
 from semantic.compiler.compile import compile_query
 from semantic.compiler.manifest import Manifest
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.run import ReadyQuery, run_compiled
 from semantic.warehouse.time_types import MSG_NOT_TIME
 from tally.errors import WarehouseError
-from tests.conftest import demo_on_engines
+from tests.conftest import demo_on_engines, demo_warehouse_at
 from tests.integration.test_engines import manifest_for
 
 WHAT = "'signed_up_at' of semantic model 'users' (expr: signed_up_at) is a text column"
@@ -28,7 +27,7 @@ WHAT = "'signed_up_at' of semantic model 'users' (expr: signed_up_at) is a text 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WarehouseConfig, str]]:
     path: Path = tmp_path_factory.mktemp("time_types") / "demo.duckdb"
-    build_demo_warehouse(path, events=2_000, seed=3)
+    demo_warehouse_at(path, events=2_000, seed=3)
     with demo_on_engines(path, "i16_time_types") as loaded:
         admin = f"postgresql://postgres@127.0.0.1:5432/{loaded['database']}"
         with psycopg.connect(admin, autocommit=True) as conn:

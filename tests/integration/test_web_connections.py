@@ -16,14 +16,21 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, migrated_registry, require_service, run_tally
+from tests.conftest import (
+    MIGRATE,
+    ROOT,
+    SYNC_FIXTURES,
+    demo_warehouse_at,
+    migrated_registry,
+    require_service,
+    run_tally,
+)
 from tests.integration.test_worker_faults import free_port, wait_for
 
 pytestmark = [pytest.mark.registry_db, pytest.mark.slow]
@@ -86,18 +93,21 @@ class Web:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, registry_template: Callable[..., str]
+) -> Iterator[dict[str, str]]:
     """A migrated PostgreSQL registry with fixtures/ synced; yields the server's environment."""
     require_service("postgres")
     name = f"i23_ops_web_{os.getpid()}"
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
-    build_demo_warehouse(wh, events=20_000, seed=42)
+    demo_warehouse_at(wh, events=20_000, seed=42)
     env = {
         "WAREHOUSE_URL": f"duckdb:///{wh}",
         "TALLY_RATE_QUERY": "1000000/min",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    with migrated_registry(name, env) as registry_env:
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")
+    with migrated_registry(name, env, template) as registry_env:
         yield registry_env
 
 

@@ -22,8 +22,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, migrated_registry, require_service, run_tally, unavailable
+from tests.conftest import (
+    MIGRATE,
+    ROOT,
+    SYNC_FIXTURES,
+    demo_warehouse_at,
+    migrated_registry,
+    require_service,
+    run_tally,
+    unavailable,
+)
 
 WORKER_MAIN = (
     "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
@@ -100,12 +108,14 @@ def broker(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, registry_template: Callable[..., str]
+) -> Iterator[dict[str, str]]:
     """A migrated PostgreSQL registry with fixtures/ synced; yields the worker environment."""
     require_service("postgres")
     name = f"i23_ops_faults_{os.getpid()}"
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
-    build_demo_warehouse(wh, events=20_000, seed=42)
+    demo_warehouse_at(wh, events=20_000, seed=42)
     env = {
         "WAREHOUSE_URL": f"duckdb:///{wh}",
         # Short clocks so recovery takes seconds; the defaults' timings are bench's job.
@@ -115,7 +125,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "TALLY_COMPUTE_RETRY_BASE_S": "0.5",
         "TALLY_COMPUTE_LOCK_WAIT_S": "60",
     }
-    with migrated_registry(name, env) as registry_env:
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")
+    with migrated_registry(name, env, template) as registry_env:
         yield registry_env
 
 

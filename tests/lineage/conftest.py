@@ -12,9 +12,8 @@ from pytest_django.fixtures import Settings
 
 from lineage.services import graphs
 from registry.services.definitions import definitions_sync
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 WAREHOUSE_EVENTS = 20_000
 WAREHOUSE_SEED = 42
@@ -23,7 +22,7 @@ WAREHOUSE_SEED = 42
 @pytest.fixture(scope="session")
 def lineage_warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=WAREHOUSE_EVENTS, seed=WAREHOUSE_SEED)
+    demo_warehouse_at(path, events=WAREHOUSE_EVENTS, seed=WAREHOUSE_SEED)
     return path
 
 

@@ -10,9 +10,8 @@ from django.conf import LazySettings
 
 from registry.models import Release
 from registry.services.definitions import definitions_sync
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 from tests.registry.factories import UserFactory
 from tests.registry.proposals_setup import write_registry
 
@@ -63,7 +62,7 @@ def outsider(registry_r1: Release) -> Any:
 @pytest.fixture(scope="session")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=20_000, seed=42)
+    demo_warehouse_at(path, events=20_000, seed=42)
     return path
 
 

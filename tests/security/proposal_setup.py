@@ -15,9 +15,8 @@ from registry.models import Proposal, ProposalCheck
 from registry.services.access import access_profile_set, role_grant
 from registry.services.definitions import definitions_sync
 from registry.services.proposals import proposal_create
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 # The author is a finance-data member (the team owning mrr), as in tests/registry.
 AUTHOR = "sara.okafor@tally.example"
@@ -26,7 +25,7 @@ AUTHOR = "sara.okafor@tally.example"
 @pytest.fixture(scope="module")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("checks") / "demo.duckdb"
-    build_demo_warehouse(path, events=3_000, seed=7)
+    demo_warehouse_at(path, events=3_000, seed=7)
     return path
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ROOT, run_tally
+from tests.conftest import ROOT, demo_warehouse_at, run_tally
 from tests.sqlapi.conftest import start_sql_server, start_web, stop
 
 PASSWORD = "s3cret-pw"
@@ -37,7 +37,7 @@ class Registry:
 def registry() -> Registry:
     root = Path(tempfile.mkdtemp(prefix="tally-sec-sqlapi-"))
     atexit.register(shutil.rmtree, root, True)
-    warehouse = root / "wh.duckdb"
+    warehouse = demo_warehouse_at(root / "wh.duckdb", events=EVENTS, seed=SEED)
     env = {
         "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
         "WAREHOUSE_URL": f"duckdb:///{warehouse}",
@@ -56,7 +56,6 @@ print(token_create(acting_user=None, user=ana, scopes="read,query").raw)
 """
     for args in (
         ("migrate", "-v0"),
-        ("generate-demo", "--events", str(EVENTS), "--seed", str(SEED), "--out", str(warehouse)),
         ("sync", str(ROOT / "fixtures")),
         ("shell", "-c", create_users),
     ):

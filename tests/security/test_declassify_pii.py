@@ -14,7 +14,7 @@ import pytest
 from registry.definitions.changes import classify_change
 from registry.definitions.contracts import contract_declassifications
 from tally.errors import ConflictError, PermissionDenied
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 USERS_CONTRACT = ROOT / "fixtures" / "contracts" / "users.odcs.yaml"
 PII_LINES = "        classification: pii\n        tags: [pii]\n"
@@ -66,11 +66,10 @@ def test_classifying_is_not_a_declassification() -> None:
 @pytest.fixture
 def fixtures_r1(db: None, settings: Any, tmp_path: Path) -> None:
     from registry.services.definitions import definitions_sync
-    from semantic.demo import build_demo_warehouse
     from semantic.warehouse.config import parse_warehouse_url
 
     warehouse = tmp_path / "demo.duckdb"
-    build_demo_warehouse(warehouse, events=500, seed=3)
+    demo_warehouse_at(warehouse, events=500, seed=3)
     settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse}", base_dir=ROOT)
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
 

@@ -13,7 +13,7 @@ import pytest
 
 from registry.definitions.rules import HINT_POLICY_ENTITY, MSG_POLICY_KEY
 from semantic.compiler.definition_checks import load_project
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 ACCOUNT_ENTITY = "      - name: account\n        type: foreign\n        expr: account_id\n"
 
@@ -67,13 +67,12 @@ def test_a_proposal_renaming_the_account_entity_fails_its_validation_check(
     from registry.models import ProposalCheck
     from registry.services.definitions import definitions_sync
     from registry.services.proposals import proposal_create
-    from semantic.demo import build_demo_warehouse
     from semantic.warehouse.config import parse_warehouse_url
     from tests.registry.factories import UserFactory
     from tests.registry.proposals_setup import committed
 
     warehouse = tmp_path / "demo.duckdb"
-    build_demo_warehouse(warehouse, events=500, seed=3)
+    demo_warehouse_at(warehouse, events=500, seed=3)
     settings.WAREHOUSE = parse_warehouse_url(f"duckdb:///{warehouse}", base_dir=ROOT)
     definitions_sync(root=ROOT / "fixtures", acting_user=None)
     text = (ROOT / "fixtures" / "semantic_models" / "events.yml").read_text()

@@ -23,11 +23,11 @@ import pytest
 from semantic.compiler.api import compile_query
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig
 from semantic.warehouse.execute import execute
 from tests.conftest import (
     demo_on_engines,
+    demo_warehouse_at,
 )
 from tests.semantic.compiler.test_row_policies import pii_manifest
 
@@ -47,7 +47,7 @@ ENGINES = ["duckdb", "postgres", "mysql"]
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """engine → (config, schema) with the demo loaded; databases dropped afterwards."""
     source: Path = tmp_path_factory.mktemp("oracle") / "demo.duckdb"
-    build_demo_warehouse(source, events=3_000, seed=11)
+    demo_warehouse_at(source, events=3_000, seed=11)
     with demo_on_engines(source, "tally_oracle") as loaded:
         yield loaded
 

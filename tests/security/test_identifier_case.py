@@ -22,8 +22,7 @@ from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import build_manifest
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 from tests.semantic.compiler.test_row_policies import _rows_with
 
 SALT = "case-salt"
@@ -57,7 +56,7 @@ def _manifest_with(model: dict[str, Any]) -> Any:
 @pytest.fixture(scope="module")
 def duck(tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = tmp_path_factory.mktemp("case") / "demo.duckdb"
-    build_demo_warehouse(path, events=2_000, seed=5)
+    demo_warehouse_at(path, events=2_000, seed=5)
     con = duckdb.connect(str(path), read_only=True)
     yield con
     con.close()

@@ -22,13 +22,12 @@ from registry.services.access import token_create
 from registry.services.definitions import definitions_sync
 from semantic.compiler.principal import Principal
 from semantic.compiler.spec import MetricQuery
-from semantic.demo import build_demo_warehouse
 from semantic.permissions import stored_values_allowed
 from semantic.services import compile_metric_query, release_resolve
 from semantic.warehouse.config import parse_warehouse_url
 from semantic.warehouse.connections import duckdb_user_connect
 from tally.errors import QueryError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +58,7 @@ def _unprotected_copy(target: Path) -> Path:
 @pytest.fixture(scope="module")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pinned") / "demo.duckdb"
-    build_demo_warehouse(path, events=3_000, seed=7)
+    demo_warehouse_at(path, events=3_000, seed=7)
     return path
 
 

@@ -14,9 +14,8 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from registry.services.definitions import definitions_sync
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 from tests.security.sqlapi_support import sql_server, url
 
 
@@ -55,7 +54,7 @@ def test_sql_api_default_cap_refuses_a_megabyte_of_query_text() -> None:
 @pytest.fixture(scope="module")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=3000, seed=7)
+    demo_warehouse_at(path, events=3000, seed=7)
     return path
 
 

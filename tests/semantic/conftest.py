@@ -10,8 +10,7 @@ import pytest
 
 from semantic.compiler.definition_checks import load_project
 from semantic.compiler.manifest import Manifest, build_manifest
-from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT
+from tests.conftest import ROOT, demo_warehouse_at
 
 WAREHOUSE_EVENTS = 20_000
 WAREHOUSE_SEED = 42
@@ -34,7 +33,7 @@ def manifest() -> Manifest:
 @pytest.fixture(scope="session")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
-    build_demo_warehouse(path, events=WAREHOUSE_EVENTS, seed=WAREHOUSE_SEED)
+    demo_warehouse_at(path, events=WAREHOUSE_EVENTS, seed=WAREHOUSE_SEED)
     return path
 
 

@@ -13,26 +13,20 @@ import pytest
 
 from semantic.management.commands._query_args import split_items
 from tally.errors import UserError
-from tests.conftest import ROOT, run_tally
+from tests.conftest import demo_warehouse_at, run_tally
 
 BY_PLAN = ("--metrics", "revenue", "--group-by", "account__plan")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("mf-flags")
-    env = {
-        "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
-        "WAREHOUSE_URL": f"duckdb:///{root / 'wh.duckdb'}",
-    }
-    for args in (
-        ("migrate", "-v0"),
-        ("generate-demo", "--events", "3000", "--seed", "7", "--out", str(root / "wh.duckdb")),
-        ("sync", str(ROOT / "fixtures")),
-    ):
-        result = run_tally(*args, env=env)
-        assert result.returncode == 0, result.stderr
-    return env
+def env(
+    module_synced_registry_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    # `tally migrate`, `tally generate-demo --events 3000 --seed 7` and `tally sync fixtures/`.
+    warehouse = demo_warehouse_at(
+        tmp_path_factory.mktemp("warehouse") / "wh.duckdb", events=3000, seed=7
+    )
+    return {"DATABASE_URL": module_synced_registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
 
 
 def _ok(env: dict[str, str], *args: str) -> tuple[str, str]:

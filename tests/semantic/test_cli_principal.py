@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pytest
 
-from tests.conftest import ROOT, run_tally
+from tests.conftest import MIGRATE, ROOT, demo_warehouse_at, fresh_registry, run_tally
 
 pytestmark = pytest.mark.registry_db
 
@@ -35,7 +36,11 @@ metrics:
 
 # The module's tests only read what this set up (three `tally` processes): set up once.
 @pytest.fixture(scope="module")
-def env(module_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    registry_template: Callable[..., str],
+) -> Iterator[dict[str, str]]:
     tmp_path = tmp_path_factory.mktemp("cli-principal")
     defs = tmp_path / "defs"
     shutil.copytree(ROOT / "fixtures", defs)
@@ -44,19 +49,18 @@ def env(module_registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> d
     assert EMAIL_DIMENSION in text  # fixtures/ expose email as a (masked) dimension
     users.write_text(text.rstrip("\n") + "\n" + EMAIL_MEASURE)
     (defs / "metrics" / "pii.yml").write_text(EMAIL_METRIC)
-    env = {
-        "DATABASE_URL": module_registry_url,
-        "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}",
-        "TALLY_PII_SALT": SALT,
-    }
-    for args in (
-        ("migrate", "-v0"),
-        ("generate-demo", "--events", "3000", "--seed", "7"),
-        ("sync", str(defs)),
-    ):
-        result = run_tally(*args, env=env)
+    warehouse = demo_warehouse_at(tmp_path / "wh.duckdb", events=3000, seed=7)
+    # A copy of a registry `tally migrate` made; the definitions are this module's own.
+    migrated = registry_template(MIGRATE)
+    with fresh_registry(tmp_path, request.node.nodeid, migrated) as registry_url:
+        env = {
+            "DATABASE_URL": registry_url,
+            "WAREHOUSE_URL": f"duckdb:///{warehouse}",
+            "TALLY_PII_SALT": SALT,
+        }
+        result = run_tally("sync", str(defs), env=env)
         assert result.returncode == 0, result.stderr
-    return env
+        yield env
 
 
 def _tenants(env: dict[str, str]) -> list[tuple[str, int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_tally
+from tests.conftest import ROOT, demo_warehouse_at, run_tally
 
 pytestmark = pytest.mark.registry_db
 
@@ -25,12 +25,9 @@ def env(migrated_registry_url: str, tmp_path: Path) -> dict[str, str]:
         "TALLY_TIME_SPINE_START": "",
         "TALLY_TIME_SPINE_END": "",
     }
-    for args in (
-        ("generate-demo", "--events", "3000", "--seed", "7"),
-        ("sync", str(definitions)),
-    ):
-        result = run_tally(*args, env=env)
-        assert result.returncode == 0, result.stderr
+    demo_warehouse_at(tmp_path / "wh.duckdb", events=3000, seed=7)
+    result = run_tally("sync", str(definitions), env=env)
+    assert result.returncode == 0, result.stderr
     return env
 
 

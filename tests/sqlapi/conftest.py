@@ -9,13 +9,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_tally
+from tests.conftest import (
+    MIGRATE,
+    ROOT,
+    SYNC_FIXTURES,
+    demo_warehouse_at,
+    fresh_registry,
+    run_tally,
+)
 
 USER, PASSWORD = "ana", "s3cret-pw"
 EVENTS, SEED = 20_000, 42
@@ -102,11 +109,17 @@ def start_web(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, registry_template: Callable[..., str]
+) -> Iterator[Servers]:
     root = tmp_path_factory.mktemp("sqlapi")
-    warehouse = root / "wh.duckdb"
+    warehouse = demo_warehouse_at(root / "wh.duckdb", events=EVENTS, seed=SEED)
+    # `tally migrate` and `tally sync fixtures/`, copied from their once-per-process result.
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="sqlite")
+    with fresh_registry(root, "sqlapi", template, vendor="sqlite") as registry_url:
+        pass  # a file in ``root``: nothing to drop
     env = {
-        "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
+        "DATABASE_URL": registry_url,
         "WAREHOUSE_URL": f"duckdb:///{warehouse}",
         # The tests send far more queries per minute than a person would.
         "TALLY_RATE_QUERY": "100000/min",
@@ -126,14 +139,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         "scopes='read,query').raw); "
         "print(token_create(acting_user=None, user=u, scopes='read,compile,query').raw)"
     )
-    for args in (
-        ("migrate", "-v0"),
-        ("generate-demo", "--events", str(EVENTS), "--seed", str(SEED), "--out", str(warehouse)),
-        ("sync", str(ROOT / "fixtures")),
-        ("shell", "-c", create_users),
-    ):
-        result = run_tally(*args, env=env, timeout=300)
-        assert result.returncode == 0, result.stderr
+    result = run_tally("shell", "-c", create_users, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
     tenant_token, token = result.stdout.strip().splitlines()[-2:]
     assert token.startswith("tly_") and tenant_token.startswith("tly_")
     sql, sql_port = start_sql_server(env)

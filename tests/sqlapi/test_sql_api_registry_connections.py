@@ -12,8 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from semantic.demo import build_demo_warehouse
-from tests.conftest import ROOT, require_service, run_tally
+from tests.conftest import ROOT, demo_warehouse_at, require_service, run_tally
 from tests.integration.test_worker_faults import wait_for
 from tests.sqlapi.conftest import free_port, start_sql_server, stop
 
@@ -29,7 +28,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
-    build_demo_warehouse(wh, events=2_000, seed=42)
+    demo_warehouse_at(wh, events=2_000, seed=42)
     env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
            "WAREHOUSE_URL": f"duckdb:///{wh}", "TALLY_RATE_QUERY": "100000/min"}  # fmt: skip
     for args in (("migrate", "--verbosity", "0"), ("sync", str(ROOT / "fixtures"))):

@@ -28,6 +28,7 @@ from semantic.compiler.having import (
 from semantic.compiler.resolve import MSG_HAVING_WITHOUT_METRICS
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from tally.errors import QueryError
+from tests.conftest import demo_warehouse_at
 from tests.semantic.compiler.test_properties import queries
 from tests.semantic.conftest import fixtures_manifest
 
@@ -42,10 +43,9 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
-    from semantic.demo import build_demo_warehouse
 
     path: Path = tmp_path_factory.mktemp("having") / "demo.duckdb"
-    build_demo_warehouse(path, events=3_000, seed=5)
+    demo_warehouse_at(path, events=3_000, seed=5)
     connection = duckdb.connect(str(path), read_only=True)
     yield connection
     connection.close()

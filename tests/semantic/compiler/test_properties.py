@@ -17,6 +17,7 @@ from semantic.compiler.api import compile_query, queryable_items
 from semantic.compiler.grains import GRAINS
 from semantic.compiler.spec import DIALECTS, MetricQuery
 from tally.errors import QueryError
+from tests.conftest import demo_warehouse_at
 from tests.semantic.conftest import fixtures_manifest
 
 MANIFEST = fixtures_manifest()
@@ -93,10 +94,9 @@ def queries(draw: st.DrawFn) -> MetricQuery:
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
-    from semantic.demo import build_demo_warehouse
 
     path: Path = tmp_path_factory.mktemp("props") / "demo.duckdb"
-    build_demo_warehouse(path, events=3_000, seed=5)
+    demo_warehouse_at(path, events=3_000, seed=5)
     connection = duckdb.connect(str(path), read_only=True)
     yield connection
     connection.close()

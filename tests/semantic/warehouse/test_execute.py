@@ -21,7 +21,6 @@ import psycopg
 import pymysql
 import pytest
 
-from semantic.demo import build_demo_warehouse
 from semantic.warehouse.config import WarehouseConfig, parse_warehouse_url
 from semantic.warehouse.connections import duckdb_user_connect
 from semantic.warehouse.execute import (
@@ -34,7 +33,13 @@ from semantic.warehouse.execute import (
 )
 from semantic.warehouse.loader import DEMO_TABLES, copy_duckdb_tables
 from tally.errors import WarehouseError
-from tests.conftest import ROOT, mariadb_reader_url, postgres_reader_url, require_service
+from tests.conftest import (
+    ROOT,
+    demo_warehouse_at,
+    mariadb_reader_url,
+    postgres_reader_url,
+    require_service,
+)
 
 ENGINES = ["duckdb", "postgresql", "mysql"]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -137,7 +142,7 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, W
     require_service("postgres")
     require_service("mariadb")
     path = tmp_path_factory.mktemp("execute") / "warehouse.duckdb"
-    build_demo_warehouse(path, events=1_000, seed=3)
+    demo_warehouse_at(path, events=1_000, seed=3)
     con = duckdb.connect(str(path))
     try:
         con.execute(SAMPLES_SQL)

@@ -7,14 +7,21 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_tally
+from tests.conftest import (
+    MIGRATE,
+    ROOT,
+    SYNC_FIXTURES,
+    demo_warehouse_at,
+    fresh_registry,
+    run_tally,
+)
 
 EVENTS, SEED = 20_000, 42
 
@@ -31,11 +38,17 @@ class McpSetup:
 
 
 @pytest.fixture(scope="session")
-def mcp_setup(tmp_path_factory: pytest.TempPathFactory) -> McpSetup:
+def mcp_setup(
+    tmp_path_factory: pytest.TempPathFactory, registry_template: Callable[..., str]
+) -> McpSetup:
     root = tmp_path_factory.mktemp("mcp")
-    warehouse = root / "wh.duckdb"
+    warehouse = demo_warehouse_at(root / "wh.duckdb", events=EVENTS, seed=SEED)
+    # `tally migrate` and `tally sync fixtures/`, copied from their once-per-process result.
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="sqlite")
+    with fresh_registry(root, "mcp", template, vendor="sqlite") as registry_url:
+        pass  # a file in ``root``: nothing to drop
     env = {
-        "DATABASE_URL": f"sqlite:///{root / 'registry.sqlite3'}",
+        "DATABASE_URL": registry_url,
         "WAREHOUSE_URL": f"duckdb:///{warehouse}",
         "TALLY_RATE_QUERY": "100000/min",
         "TALLY_RATE_COMPILE": "100000/min",
@@ -50,14 +63,8 @@ def mcp_setup(tmp_path_factory: pytest.TempPathFactory) -> McpSetup:
         "scopes='read,compile,query').raw); "
         "print(token_create(acting_user=None, user=u, scopes='read').raw)"
     )
-    for args in (
-        ("migrate", "-v0"),
-        ("generate-demo", "--events", str(EVENTS), "--seed", str(SEED), "--out", str(warehouse)),
-        ("sync", str(ROOT / "fixtures")),
-        ("shell", "-c", create),
-    ):
-        result = run_tally(*args, env=env, timeout=300)
-        assert result.returncode == 0, result.stderr
+    result = run_tally("shell", "-c", create, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
     token, tenant_token, read_token = result.stdout.strip().splitlines()[-3:]
     assert all(t.startswith("tly_") for t in (token, tenant_token, read_token))
     return McpSetup(env=env, token=token, tenant_token=tenant_token, read_token=read_token)
