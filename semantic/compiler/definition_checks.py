@@ -7,6 +7,7 @@ proposals use, so that every caller reports the same issues with the same file:l
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from registry.definitions.objects import (
     object_line,
 )
 from registry.definitions.project import read_project
+from registry.definitions.project_key import project_key
 from semantic.compiler.api import check_filter_metric, queryable_items
 from semantic.compiler.definition_guard import definition_problems
 from semantic.compiler.entity_graph import is_join_target
@@ -30,6 +32,11 @@ from semantic.compiler.manifest import MASK_MODES, MASK_PROPERTY, build_manifest
 from semantic.compiler.policy_rules import check_row_policies
 from semantic.compiler.where import parse_where
 from tally.errors import QueryError
+from tally.lru import LRU
+
+# The last projects read, by the exact contents of their folder (registry.definitions.
+# project_key): a proposal's checks and a repeated sync read the same tree again.
+_LOADED: LRU[str, Project] = LRU(8)
 
 
 def load_project(root: Path, *, validate: bool = True) -> Project:
@@ -49,11 +56,18 @@ def load_project(root: Path, *, validate: bool = True) -> Project:
         >>> load_project(Path("/nonexistent")).issues.errors[0].code
         'no_such_path'
     """
-    project = read_project(root)
-    if validate and not project.issues.has_errors:
-        rules.check_project(project)
-        check_definitions(project)
-    return project
+    key = project_key(root, validate)
+    loaded = _LOADED.get(key) if key is not None else None
+    if loaded is None:
+        loaded = read_project(root)
+        if validate and not loaded.issues.has_errors:
+            rules.check_project(loaded)
+            check_definitions(loaded)
+        if key is not None:
+            _LOADED.put(key, copy.deepcopy(loaded))
+        return loaded
+    # A copy: callers may change what they were given; the cached project stays as read.
+    return copy.deepcopy(loaded)
 
 
 def check_definitions(project: Project) -> None:
