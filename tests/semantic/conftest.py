@@ -42,3 +42,15 @@ def duck(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(warehouse_path), read_only=True)
     yield con
     con.close()
+
+
+@pytest.fixture(scope="module")
+def demo_cli_env(
+    module_synced_registry_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The environment of a module's CLI tests that only read: what `tally migrate`, `tally
+    generate-demo --events 3000 --seed 7` and `tally sync fixtures/` make, as copies."""
+    warehouse = demo_warehouse_at(
+        tmp_path_factory.mktemp("warehouse") / "wh.duckdb", events=3000, seed=7
+    )
+    return {"DATABASE_URL": module_synced_registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}

@@ -13,20 +13,14 @@ import pytest
 
 from semantic.management.commands._query_args import split_items
 from tally.errors import UserError
-from tests.conftest import demo_warehouse_at, run_tally
+from tests.conftest import run_tally
 
 BY_PLAN = ("--metrics", "revenue", "--group-by", "account__plan")
 
 
 @pytest.fixture(scope="module")
-def env(
-    module_synced_registry_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    # `tally migrate`, `tally generate-demo --events 3000 --seed 7` and `tally sync fixtures/`.
-    warehouse = demo_warehouse_at(
-        tmp_path_factory.mktemp("warehouse") / "wh.duckdb", events=3000, seed=7
-    )
-    return {"DATABASE_URL": module_synced_registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
+def env(demo_cli_env: dict[str, str]) -> dict[str, str]:
+    return demo_cli_env
 
 
 def _ok(env: dict[str, str], *args: str) -> tuple[str, str]:
