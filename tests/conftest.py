@@ -39,10 +39,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # SQLite run, and run in the PostgreSQL one.
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     if not on_postgres:
-        deselected = [item for item in items if item.get_closest_marker("postgres_only")]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
+        _deselect(config, items, lambda item: item.get_closest_marker("postgres_only"))
+    else:
+        # A test run for each embedded engine meets the registry the same way for each: its
+        # chdb case runs here; its Spark case (in the SQLite pass) would start a JVM (~20 s)
+        # for a handful of tests that add nothing on the registry side.
+        _deselect(config, items, _spark_case)
     for item in items:
         uses_db = bool(DB_FIXTURES & set(getattr(item, "fixturenames", ())))
         if (
@@ -51,6 +53,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             or item.get_closest_marker("registry_db")
         ):
             item.add_marker(pytest.mark.registry_db)
+
+
+def _spark_case(item: pytest.Item) -> bool:
+    group = item.get_closest_marker("xdist_group")
+    return group is not None and group.args[:1] == ("spark",)
+
+
+def _deselect(
+    config: pytest.Config, items: list[pytest.Item], drop: Callable[[pytest.Item], Any]
+) -> None:
+    deselected = [item for item in items if drop(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not drop(item)]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
