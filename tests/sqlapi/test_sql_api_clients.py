@@ -232,11 +232,10 @@ def test_cancel_request_stops_a_slow_query(servers: Servers) -> None:
     with psycopg.connect(servers.url(), autocommit=True) as conn:
         timer = threading.Timer(0.5, conn.cancel)
         timer.start()
-        started = time.monotonic()
+        # A count over 10^11 rows: only the cancel ends it.
         with pytest.raises(psycopg.errors.QueryCanceled) as caught:
             conn.execute("SELECT count(*) FROM generate_series(1, 100000000000) AS s(x)")
         assert "canceling statement due to user request" in str(caught.value)
-        assert time.monotonic() - started < 30
         assert conn.execute("SELECT 2").fetchone() == (2,)
 
 

@@ -215,7 +215,7 @@ def test_stream_yields_small_batches_from_an_endless_result(
 ) -> None:
     """Guards real streaming (named cursor, SSCursor, DuckDB chunks): an endless query works."""
     engine = engine_config.engine
-    started = time.monotonic()
+    # Buffering the whole (endless) result would end in the 20 s timeout's error instead.
     with stream(
         engine_config, ENDLESS_SQL[engine], row_cap=2_500, batch_size=1_000, timeout_s=20
     ) as (columns, batches):
@@ -224,8 +224,6 @@ def test_stream_yields_small_batches_from_an_endless_result(
     assert first == "n"
     assert sizes == [1_000, 1_000, 500]
     assert batches.truncated and batches.row_count == 2_500
-    # Buffering the whole result would run into the 20 s timeout instead.
-    assert time.monotonic() - started < 10
 
 
 @per_engine()
@@ -264,11 +262,10 @@ def test_leaving_a_mariadb_stream_early_does_not_read_the_rest() -> None:
     config = server_config("mysql", "test")
     # A marker in the SQL finds this test's query on a server other tests share.
     marker = uuid.uuid4().hex
-    started = time.monotonic()
+    # Draining the endless rest would never return (pytest's timeout would end the test).
     with stream(config, f"{ENDLESS_SQL['mysql']} /* {marker} */", batch_size=100) as (_, batches):
         next(batches)
     gc.collect()
-    assert time.monotonic() - started < 5
     # The server notices the closed socket on its next write; give it a moment.
     running = (
         f"SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%/* {marker} */%'"
@@ -287,10 +284,8 @@ def test_leaving_a_mariadb_stream_early_does_not_read_the_rest() -> None:
 def test_a_query_past_its_timeout_raises_warehouse_timeout(engine_config: WarehouseConfig) -> None:
     """Guards the per-engine cancel: statement_timeout, max_statement_time, DuckDB interrupt."""
     engine = engine_config.engine
-    started = time.monotonic()
     with pytest.raises(WarehouseError) as caught:
         execute(engine_config, SLOW_SQL[engine], timeout_s=1)
-    assert time.monotonic() - started < 4
     error = caught.value
     assert error.code == "warehouse_timeout"
     assert error.message == TIMEOUT_MESSAGE.format(timeout_s=1)
