@@ -221,9 +221,11 @@ def spark_session(config: WarehouseConfig) -> Any:
         )
         # spark.* options of the URL (spark:///dir?spark.sql.shuffle.partitions=1) win.
         conf = {**SPARK_CONF, **{k: v for k, v in config.options if k.startswith("spark.")}}
+        # The JVM's own clock is UTC too, after the URL's JVM options (kept, not replaced).
+        java = conf.pop("spark.driver.extraJavaOptions", "")
+        conf["spark.driver.extraJavaOptions"] = f"{java} -Duser.timezone=UTC".strip()
         for key, value in conf.items():
             builder = builder.config(key, value)
-        builder = builder.config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         try:
             session = builder.getOrCreate()
         except Exception as exc:  # no Java, port clash, …

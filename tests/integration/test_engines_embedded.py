@@ -139,3 +139,16 @@ def test_embedded_drilldown_rows_add_up(
         sums.append(_reaggregate(part.agg, [row[index] for row in result.rows]))
     got = sums[0] if len(sums) == 1 else sums[0] / sums[1]
     assert float(got) == pytest.approx(float(expected), rel=1e-9), metric
+
+
+@pytest.mark.xdist_group("spark")
+def test_the_urls_jvm_options_are_kept_beside_the_utc_clock(spark_warehouse: Any) -> None:
+    """spark.driver.extraJavaOptions of a spark:/// URL reaches the JVM (it was replaced by
+    the UTC clock option); the clock option is still there."""
+    from semantic.warehouse.engine_open import spark_session
+
+    options = (
+        spark_session(spark_warehouse).sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    )
+    # (Spark puts its own module options first.)
+    assert options.endswith(" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Duser.timezone=UTC")
