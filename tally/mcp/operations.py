@@ -17,17 +17,16 @@ from pydantic import WithJsonSchema
 # pydantic (the MCP SDK's output schemas) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import TypedDict
 
-from lineage.trace import value_trace
 from registry.models import Kind
 from registry.roles import Action
 from registry.selectors import definition_get, definition_list, release_get
 from semantic.answers import value_plain
-from semantic.api.views import query_input_bounds
 from semantic.audited import metric_query_compile, metric_query_run
 from semantic.compiler.api import common_queryable_items
 from semantic.compiler.dimension_values import DEFAULT_LIMIT as VALUES_DEFAULT_LIMIT
 from semantic.compiler.spec import MetricQuery
 from semantic.dimension_values import dimension_values
+from semantic.query_bounds import query_input_bounds
 from semantic.services import manifest_for_release, saved_query_apply
 from tally.errors import UserError
 from tally.mcp.caller import Caller, caller_require
@@ -283,6 +282,9 @@ def value_trace_get(
         # row policies and masks on the drill-down (as the API).
         caller_require(caller, Action.QUERY, tool="trace_value")
         rate_limit_check_user(caller.user, "query")
+    # Loaded on the first trace: lineage's graph code is most of the tools' start-up.
+    from lineage.trace import value_trace
+
     trace = value_trace(value_id=value_id, dialect=dialect, rows=rows, principal=caller.principal)
     result: dict[str, Any] = trace.as_dict()
     return result

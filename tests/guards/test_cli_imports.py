@@ -199,3 +199,23 @@ def test_a_task_sent_by_a_command_goes_to_tallys_celery_app(
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stderr.strip().splitlines()[-1])
     assert found == {"status": 0, "app": "tally", "sent": True}
+
+
+def test_the_mcp_server_loads_no_rest_framework_or_lineage_code() -> None:
+    """`tally mcp` (started by every MCP client) loaded DRF's views and lineage's trace for
+    one bounds check and one tool: ~0.3 s of each start."""
+    probe = (
+        "import json, sys\n"
+        "import django\n"
+        "django.setup()\n"
+        "import tally.mcp.server\n"
+        "heavy = [m for m in ('rest_framework.views', 'lineage.trace', 'semantic.api.views') "
+        "if m in sys.modules]\n"
+        "print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=_base_env(),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
