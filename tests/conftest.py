@@ -183,10 +183,7 @@ def fresh_registry(
     ``label``, dropped afterwards; empty, or a copy of ``template`` (a registry URL from
     ``registry_template``)."""
     if (vendor or registry_vendor()) == "sqlite":
-        path = directory / "registry.sqlite3"
-        if template is not None:
-            _sqlite_copy(template.removeprefix("sqlite:///"), path)
-        yield f"sqlite:///{path}"
+        yield sqlite_registry_at(directory, template)
         return
     require_service("postgres")
     import psycopg
@@ -211,6 +208,15 @@ def registry_vendor() -> str:
     """The registry database this run tests: "postgres" or "sqlite"."""
     current = os.environ.get("DATABASE_URL", "")
     return "postgres" if current.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+
+def sqlite_registry_at(directory: Path, template: str | None = None) -> str:
+    """The URL of a SQLite registry file in ``directory``: empty, or a copy of the SQLite
+    ``template`` (``registry_template(…, vendor="sqlite")``). A file: nothing to drop."""
+    path = directory / "registry.sqlite3"
+    if template is not None:
+        _sqlite_copy(template.removeprefix("sqlite:///"), path)
+    return f"sqlite:///{path}"
 
 
 def _sqlite_copy(source: str, target: Path) -> None:
@@ -319,11 +325,15 @@ def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 @contextmanager
-def migrated_registry(name: str, env: dict[str, str], template: str) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database ``name`` as the registry, a copy of ``template`` (from
-    ``registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")``: migrated and synced
-    with fixtures/ through the real CLI); yields ``env`` with its DATABASE_URL; dropped after."""
+def migrated_registry(
+    name: str, env: dict[str, str], registry_template: Callable[..., str]
+) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database ``name`` as the registry, migrated and synced with
+    fixtures/ through the real CLI (a copy of the process's template of that); yields ``env``
+    with its DATABASE_URL; dropped after."""
     import psycopg
+
+    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")
 
     admin = "postgresql://postgres@127.0.0.1:5432/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -39,7 +39,7 @@ from tally.lru import LRU
 _LOADED: LRU[str, Project] = LRU(8)
 
 
-def load_project(root: Path, *, validate: bool = True) -> Project:
+def load_project(root: Path, *, validate: bool = True, cache: bool = True) -> Project:
     """Reads every definition under ``root`` and runs every rule, the compiler's included.
 
     Args:
@@ -48,6 +48,8 @@ def load_project(root: Path, *, validate: bool = True) -> Project:
         validate: also run the cross-object rules (references, contracts, DSI's semantic
             validations, then filters, row policies and masks). Parsing-level errors are
             always reported.
+        cache: reuse (and keep) the result for these exact contents; False for a folder
+            made for this one read (a temporary folder's path is new, so it never matches).
 
     Returns:
         The project with its objects and every issue found; nothing raised for bad input.
@@ -56,7 +58,7 @@ def load_project(root: Path, *, validate: bool = True) -> Project:
         >>> load_project(Path("/nonexistent")).issues.errors[0].code
         'no_such_path'
     """
-    key = project_key(root, validate)
+    key = project_key(root, validate) if cache else None
     loaded = _LOADED.get(key) if key is not None else None
     if loaded is None:
         loaded = read_project(root)

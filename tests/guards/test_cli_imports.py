@@ -20,7 +20,7 @@ from tests.conftest import (
     ROOT,
     SYNC_FIXTURES,
     demo_warehouse_at,
-    fresh_registry,
+    sqlite_registry_at,
 )
 
 # DRF's and drf-spectacular's app packages are in INSTALLED_APPS, so every Django process
@@ -93,8 +93,7 @@ def env(
     # `tally migrate`, `tally generate-demo` and `tally sync fixtures/`, as copies.
     root = tmp_path_factory.mktemp("cli-imports")
     template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="sqlite")
-    with fresh_registry(root, "cli-imports", template, vendor="sqlite") as registry_url:
-        pass  # a file in ``root``: nothing to drop
+    registry_url = sqlite_registry_at(root, template)
     warehouse = demo_warehouse_at(root / "wh.duckdb", events=1000, seed=7)
     return {"DATABASE_URL": registry_url, "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
 
@@ -181,8 +180,7 @@ def test_a_task_sent_by_a_command_goes_to_tallys_celery_app(
     through Celery's default app (a broker on localhost, never the configured one or the
     in-process runner), because lineage.tasks did not load tally.celery."""
     template = registry_template(MIGRATE, vendor="sqlite")
-    with fresh_registry(tmp_path_factory.mktemp("sync"), "sync", template, vendor="sqlite") as url:
-        pass  # a file: nothing to drop
+    url = sqlite_registry_at(tmp_path_factory.mktemp("sync"), template)
     fresh = {**env, "DATABASE_URL": url}
     probe = (
         "import json, sys\n"

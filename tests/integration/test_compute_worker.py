@@ -20,9 +20,7 @@ import psycopg
 import pytest
 
 from tests.conftest import (
-    MIGRATE,
     ROOT,
-    SYNC_FIXTURES,
     demo_warehouse_at,
     migrated_registry,
     require_service,
@@ -66,8 +64,7 @@ def registry(
         "TALLY_COMPUTE_RETRY_BASE_S": "0.5",
         "TALLY_COMPUTE_LOCK_WAIT_S": "60",
     }
-    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")
-    with migrated_registry(name, env, template) as registry_env:
+    with migrated_registry(name, env, registry_template) as registry_env:
         yield registry_env
 
 

@@ -23,9 +23,7 @@ import psycopg
 import pytest
 
 from tests.conftest import (
-    MIGRATE,
     ROOT,
-    SYNC_FIXTURES,
     demo_warehouse_at,
     migrated_registry,
     require_service,
@@ -106,8 +104,7 @@ def registry(
         "TALLY_RATE_QUERY": "1000000/min",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="postgres")
-    with migrated_registry(name, env, template) as registry_env:
+    with migrated_registry(name, env, registry_template) as registry_env:
         yield registry_env
 
 

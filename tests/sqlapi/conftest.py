@@ -20,8 +20,8 @@ from tests.conftest import (
     ROOT,
     SYNC_FIXTURES,
     demo_warehouse_at,
-    fresh_registry,
     run_tally,
+    sqlite_registry_at,
 )
 
 USER, PASSWORD = "ana", "s3cret-pw"
@@ -116,8 +116,7 @@ def servers(
     warehouse = demo_warehouse_at(root / "wh.duckdb", events=EVENTS, seed=SEED)
     # `tally migrate` and `tally sync fixtures/`, copied from their once-per-process result.
     template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="sqlite")
-    with fresh_registry(root, "sqlapi", template, vendor="sqlite") as registry_url:
-        pass  # a file in ``root``: nothing to drop
+    registry_url = sqlite_registry_at(root, template)
     env = {
         "DATABASE_URL": registry_url,
         "WAREHOUSE_URL": f"duckdb:///{warehouse}",

@@ -27,7 +27,7 @@ def validation_project(inputs: CheckInputs) -> Project:
         for rel, text in files.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text, encoding="utf-8")
-        project = load_project(root)
+        project = load_project(root, cache=False)  # a new folder: nothing to reuse
     return project
 
 

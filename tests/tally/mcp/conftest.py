@@ -19,8 +19,8 @@ from tests.conftest import (
     ROOT,
     SYNC_FIXTURES,
     demo_warehouse_at,
-    fresh_registry,
     run_tally,
+    sqlite_registry_at,
 )
 
 EVENTS, SEED = 20_000, 42
@@ -45,8 +45,7 @@ def mcp_setup(
     warehouse = demo_warehouse_at(root / "wh.duckdb", events=EVENTS, seed=SEED)
     # `tally migrate` and `tally sync fixtures/`, copied from their once-per-process result.
     template = registry_template(MIGRATE, SYNC_FIXTURES, vendor="sqlite")
-    with fresh_registry(root, "mcp", template, vendor="sqlite") as registry_url:
-        pass  # a file in ``root``: nothing to drop
+    registry_url = sqlite_registry_at(root, template)
     env = {
         "DATABASE_URL": registry_url,
         "WAREHOUSE_URL": f"duckdb:///{warehouse}",
